@@ -1,0 +1,193 @@
+// Trie-constrained beam search over semantic IDs: one implementation shared by the Node evaluator (engine
+// model or onnxruntime-node) and the browser worker (onnxruntime-web). Pure TypeScript, no Node or DOM.
+//
+// A session is `sessionLength` items; each item is `levels` code tokens preceded by BOS:
+//   [BOS c1 … cL] [BOS c1 … cL] …
+// The search feeds BOS itself (never scores it), extends beams only along trie edges, never emits an
+// item twice within one beam's session nor an item marked in `exclude`, and keeps the `beamWidth` best
+// partial sessions by summed log-softmax (over the full vocabulary). Top-k is deterministic: equal scores
+// are ordered by lower parent row, then lower code.
+import { BOS, SPECIAL_TOKENS } from './tokens.ts';
+
+/** One request's decoder, whatever runs it (engine model, onnxruntime-node, onnxruntime-web). */
+export interface DecoderSession {
+  /**
+   * Append tokens[b] to the beam that row b continues (parents[b] = its row in the previous call) and
+   * return next-token logits. First call: tokens = [BOS], parents = [0], one row.
+   */
+  step(tokens: Int32Array /* [rows] */, parents: Int32Array /* [rows] */): Promise<Float32Array> /* [rows, vocab] */;
+  dispose?(): void;
+}
+
+/** The fields of runtime/semantic-id-trie.ts's SemanticIdTrie that the search reads (CSR, BFS order, root 0). */
+export interface TrieView {
+  readonly levels: number; // codes per item (the suffix level included)
+  readonly codebookSize: number; // K: slots per level
+  readonly itemCount: number;
+  readonly childStart: Int32Array; // [nodes + 1]
+  readonly childCode: Uint16Array; // [edges], ascending within a node
+  readonly childNode: Int32Array; // [edges]; at the last level the item index
+}
+
+export interface BeamSearchOptions {
+  beamWidth: number; // beams kept after every step; also the number of sessions returned (at most)
+  sessionLength: number; // items per generated session
+  exclude?: Uint8Array; // [items], 1 = never generate (e.g. the user's history)
+}
+
+export interface BeamSearchResult {
+  items: Int32Array; // [beams, sessionLength] item indices, best session first
+  logProb: Float32Array; // [beams] summed log-probabilities of the code tokens
+}
+
+export class BeamSearchOptionError extends Error {
+  override name = 'BeamSearchOptionError';
+}
+
+export class DecoderOutputError extends Error {
+  override name = 'DecoderOutputError';
+}
+
+/** Per trie node: how many items below it are not excluded (leaf counts for the last internal level). */
+function aliveLeafCounts(trie: TrieView, exclude: Uint8Array | undefined): { alive: Int32Array; depth: Int32Array } {
+  const nodes = trie.childStart.length - 1;
+  const depth = new Int32Array(nodes); // [nodes] level of the code chosen on leaving this node
+  for (let n = 0; n < nodes; n++) {
+    if (depth[n] >= trie.levels - 1) continue;
+    for (let e = trie.childStart[n]; e < trie.childStart[n + 1]; e++) depth[trie.childNode[e]] = depth[n] + 1;
+  }
+  const alive = new Int32Array(nodes); // [nodes]
+  // BFS order: every child has a higher index than its parent, so one reverse pass sums bottom-up.
+  for (let n = nodes - 1; n >= 0; n--) {
+    let count = 0;
+    for (let e = trie.childStart[n]; e < trie.childStart[n + 1]; e++) {
+      if (depth[n] === trie.levels - 1) count += exclude && exclude[trie.childNode[e]] ? 0 : 1;
+      else count += alive[trie.childNode[e]];
+    }
+    alive[n] = count;
+  }
+  return { alive, depth };
+}
+
+function checkOptions(trie: TrieView, options: BeamSearchOptions): void {
+  const { beamWidth, sessionLength, exclude } = options;
+  if (!Number.isInteger(beamWidth) || beamWidth < 1) {
+    throw new BeamSearchOptionError(`beamWidth must be a positive integer, got ${beamWidth}`);
+  }
+  if (!Number.isInteger(sessionLength) || sessionLength < 1) {
+    throw new BeamSearchOptionError(`sessionLength must be a positive integer, got ${sessionLength}`);
+  }
+  if (exclude && exclude.length !== trie.itemCount) {
+    throw new BeamSearchOptionError(
+      `exclude has ${exclude.length} entries but the trie has ${trie.itemCount} items; pass one byte per catalog item`,
+    );
+  }
+}
+
+/** Generate the `beamWidth` best sessions (fewer if the catalog cannot fill them). */
+export async function beamSearch(session: DecoderSession, trie: TrieView, options: BeamSearchOptions): Promise<BeamSearchResult> {
+  checkOptions(trie, options);
+  const { beamWidth, sessionLength, exclude } = options;
+  const { levels, codebookSize: K } = trie;
+  const vocab = SPECIAL_TOKENS + levels * K;
+  const { alive } = aliveLeafCounts(trie, exclude);
+
+  // Beam state, one row per live beam (rows ordered best first).
+  let rows = 1;
+  let node = new Int32Array([0]); // [rows] trie node of the item being generated
+  let score = new Float64Array([0]); // [rows]
+  let items = new Int32Array(sessionLength); // [rows, sessionLength] finished items
+  let paths = new Int32Array(sessionLength * levels); // [rows, sessionLength, levels] trie node entered at each level (items' ancestors)
+
+  const checkLogits = (logits: Float32Array, n: number): void => {
+    if (logits.length !== n * vocab) {
+      throw new DecoderOutputError(`decoder step returned ${logits.length} logits for ${n} rows; expected rows × vocab = ${n} × ${vocab}`);
+    }
+  };
+
+  let logits = await session.step(new Int32Array([BOS]), new Int32Array([0])); // [1, vocab]
+  checkLogits(logits, 1);
+  if (alive[0] === 0) return { items: new Int32Array(0), logProb: new Float32Array(0) };
+
+  for (let i = 0; i < sessionLength; i++) {
+    for (let level = 0; level < levels; level++) {
+      const last = level === levels - 1;
+      // Candidates: every valid (row, edge) with its score.
+      const candRow: number[] = [];
+      const candEdge: number[] = [];
+      const candScore: number[] = [];
+      for (let r = 0; r < rows; r++) {
+        const base = r * vocab;
+        let max = -Infinity;
+        for (let v = 0; v < vocab; v++) if (logits[base + v] > max) max = logits[base + v];
+        let sum = 0;
+        for (let v = 0; v < vocab; v++) sum += Math.exp(logits[base + v] - max);
+        const logZ = max + Math.log(sum); // log-softmax normaliser over the full vocabulary
+        const n = node[r];
+        for (let e = trie.childStart[n]; e < trie.childStart[n + 1]; e++) {
+          const child = trie.childNode[e];
+          if (last) {
+            if (exclude && exclude[child]) continue;
+            let repeated = false;
+            for (let j = 0; j < i; j++) if (items[r * sessionLength + j] === child) repeated = true;
+            if (repeated) continue;
+          } else {
+            // Skip prefixes whose remaining items are all excluded or already in this beam's session.
+            let used = 0;
+            for (let j = 0; j < i; j++) if (paths[(r * sessionLength + j) * levels + level + 1] === child) used++;
+            if (alive[child] - used <= 0) continue;
+          }
+          const token = SPECIAL_TOKENS + level * K + trie.childCode[e];
+          candRow.push(r);
+          candEdge.push(e);
+          candScore.push(score[r] + logits[base + token] - logZ);
+        }
+      }
+      const order = candScore.map((_, c) => c);
+      // Rows are visited in order and edges ascend by code, so candidate index order = (row, code) order.
+      order.sort((a, b) => candScore[b] - candScore[a] || a - b);
+      const kept = Math.min(beamWidth, order.length);
+      if (kept === 0) return { items: new Int32Array(0), logProb: new Float32Array(0) };
+
+      const nextNode = new Int32Array(kept);
+      const nextScore = new Float64Array(kept);
+      const nextItems = new Int32Array(kept * sessionLength);
+      const nextPaths = new Int32Array(kept * sessionLength * levels);
+      const tokens = new Int32Array(kept); // [kept]
+      const parents = new Int32Array(kept); // [kept]
+      for (let b = 0; b < kept; b++) {
+        const c = order[b];
+        const r = candRow[c];
+        const e = candEdge[c];
+        nextItems.set(items.subarray(r * sessionLength, (r + 1) * sessionLength), b * sessionLength);
+        nextPaths.set(paths.subarray(r * sessionLength * levels, (r + 1) * sessionLength * levels), b * sessionLength * levels);
+        nextScore[b] = candScore[c];
+        if (last) {
+          nextItems[b * sessionLength + i] = trie.childNode[e];
+          nextNode[b] = 0;
+        } else {
+          nextNode[b] = trie.childNode[e];
+          nextPaths[(b * sessionLength + i) * levels + level + 1] = trie.childNode[e];
+        }
+        tokens[b] = SPECIAL_TOKENS + level * K + trie.childCode[e];
+        parents[b] = r;
+      }
+      rows = kept;
+      node = nextNode;
+      score = nextScore;
+      items = nextItems;
+      paths = nextPaths;
+
+      if (last && i === sessionLength - 1) break; // the final code needs no further logits
+      logits = await session.step(tokens, parents);
+      checkLogits(logits, rows);
+      if (last) {
+        // The logits after an item's last code predict BOS, which is fed, never scored.
+        const identity = new Int32Array(rows).map((_, b) => b);
+        logits = await session.step(new Int32Array(rows).fill(BOS), identity);
+        checkLogits(logits, rows);
+      }
+    }
+  }
+  return { items, logProb: Float32Array.from(score) };
+}

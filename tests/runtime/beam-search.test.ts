@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { beamSearch, BeamSearchOptionError, DecoderOutputError, type DecoderSession, type TrieView } from '../../runtime/beam-search.ts';
+import { BOS, tokenId, vocabSize } from '../../runtime/tokens.ts';
+
+// Hand-built trie, levels 2, K 4, BFS CSR:
+//   root ─0→ n1 ─0→ item0, ─1→ item1
+//        ─1→ n2 ─0→ item2
+//        ─2→ n3 ─1→ item4, ─3→ item3
+const LEVELS = 2;
+const K = 4;
+const VOCAB = vocabSize(LEVELS, K); // 10
+const trie: TrieView = {
+  levels: LEVELS,
+  codebookSize: K,
+  itemCount: 5,
+  childStart: new Int32Array([0, 3, 5, 6, 8]),
+  childCode: new Uint16Array([0, 1, 2, 0, 1, 0, 1, 3]),
+  childNode: new Int32Array([1, 2, 3, 0, 1, 2, 4, 3]),
+};
+const ITEM_CODES = [[0, 0], [0, 1], [1, 0], [2, 3], [2, 1]]; // [items, levels]
+
+/** A decoder whose logits are a function of the row's token prefix; it rebuilds prefixes from `parents`. */
+class ScriptedSession implements DecoderSession {
+  prefixes: number[][] = [[]];
+  calls = 0;
+  constructor(private logitsOf: (prefix: number[]) => Float32Array) {}
+  async step(tokens: Int32Array, parents: Int32Array): Promise<Float32Array> {
+    this.calls++;
+    this.prefixes = Array.from(tokens, (t, b) => [...this.prefixes[parents[b]], t]);
+    const out = new Float32Array(tokens.length * VOCAB); // [rows, vocab]
+    this.prefixes.forEach((p, b) => out.set(this.logitsOf(p), b * VOCAB));
+    return out;
+  }
+}
+
+function table(entries: Record<string, Record<number, number>>): (prefix: number[]) => Float32Array {
+  return (prefix) => {
+    const logits = new Float32Array(VOCAB);
+    for (const [token, value] of Object.entries(entries[prefix.join(',')] ?? {})) logits[Number(token)] = value;
+    return logits;
+  };
+}
+
+const logSumExp = (xs: number[]): number => Math.log(xs.reduce((s, x) => s + Math.exp(x), 0));
+
+test('keeps the best beams by summed full-vocab log-softmax (second-best first code wins)', async () => {
+  const t0 = tokenId(0, 0, K);
+  const t2 = tokenId(0, 2, K);
+  const session = new ScriptedSession(table({
+    [`${BOS}`]: { [t0]: 2, [t2]: 3 },
+    [`${BOS},${t2}`]: { [tokenId(1, 1, K)]: 1 },
+    [`${BOS},${t0}`]: { [tokenId(1, 1, K)]: 5 },
+  }));
+  const result = await beamSearch(session, trie, { beamWidth: 2, sessionLength: 1 });
+  const lse0 = logSumExp([2, 3, ...Array(8).fill(0)]);
+  assert.deepEqual(Array.from(result.items), [1, 4]);
+  const expected = [2 - lse0 + 5 - logSumExp([5, ...Array(9).fill(0)]), 3 - lse0 + 1 - logSumExp([1, ...Array(9).fill(0)])];
+  result.logProb.forEach((s, b) => assert.ok(Math.abs(s - expected[b]) < 1e-5, `beam ${b}: ${s} vs ${expected[b]}`));
+  assert.equal(session.calls, 2, 'BOS, then the first code; the last code needs no logits');
+});
+
+test('ties break by parent row then code; no repeats, exclude honoured, dead prefixes skipped', async () => {
+  const session = new ScriptedSession(() => new Float32Array(VOCAB));
+  const exclude = new Uint8Array([1, 0, 0, 0, 0]); // item0 never generated
+  const result = await beamSearch(session, trie, { beamWidth: 3, sessionLength: 2, exclude });
+  assert.deepEqual(Array.from(result.items), [1, 2, 1, 4, 1, 3]);
+  for (const s of result.logProb) assert.ok(Math.abs(s - 4 * Math.log(1 / VOCAB)) < 1e-5);
+  // BOS between the items is fed by the search: the second item's first-code logits follow [.., c2, BOS].
+  for (const p of session.prefixes) assert.equal(p[3], BOS);
+});
+
+test('equals exhaustive enumeration when the beam is wide enough', async () => {
+  // Pseudo-random logits from a hash of the prefix (seeded, deterministic).
+  const logitsOf = (prefix: number[]): Float32Array => {
+    let h = 2166136261;
+    for (const t of prefix) h = Math.imul(h ^ (t + 17), 16777619);
+    const out = new Float32Array(VOCAB);
+    for (let v = 0; v < VOCAB; v++) {
+      h = Math.imul(h ^ (v + 101), 16777619);
+      out[v] = ((h >>> 0) / 2 ** 32) * 6 - 3;
+    }
+    return out;
+  };
+  const exclude = new Uint8Array([0, 0, 1, 0, 0]);
+  const sessions: { items: number[]; score: number }[] = [];
+  for (let a = 0; a < 5; a++) {
+    for (let b = 0; b < 5; b++) {
+      if (a === b || exclude[a] || exclude[b]) continue;
+      const tokens = [BOS, ...ITEM_CODES[a].map((c, l) => tokenId(l, c, K)), BOS, ...ITEM_CODES[b].map((c, l) => tokenId(l, c, K))];
+      let score = 0;
+      for (let p = 1; p < tokens.length; p++) {
+        if (tokens[p] === BOS) continue;
+        const logits = Array.from(logitsOf(tokens.slice(0, p)));
+        score += logits[tokens[p]] - logSumExp(logits);
+      }
+      sessions.push({ items: [a, b], score });
+    }
+  }
+  sessions.sort((x, y) => y.score - x.score);
+  const result = await beamSearch(new ScriptedSession(logitsOf), trie, { beamWidth: 50, sessionLength: 2, exclude });
+  assert.equal(result.logProb.length, sessions.length); // 4 × 3 = 12 valid sessions
+  assert.deepEqual(Array.from(result.items), sessions.flatMap((s) => s.items));
+  sessions.forEach((s, b) => assert.ok(Math.abs(result.logProb[b] - s.score) < 1e-4));
+  // Narrow beam: still valid sessions, sorted.
+  const narrow = await beamSearch(new ScriptedSession(logitsOf), trie, { beamWidth: 3, sessionLength: 2, exclude });
+  assert.equal(narrow.logProb.length, 3);
+  assert.deepEqual(Array.from(narrow.items.subarray(0, 2)), sessions[0].items);
+});
+
+test('bad options and bad decoder outputs raise typed errors', async () => {
+  const session = new ScriptedSession(() => new Float32Array(VOCAB));
+  await assert.rejects(beamSearch(session, trie, { beamWidth: 0, sessionLength: 1 }), BeamSearchOptionError);
+  await assert.rejects(beamSearch(session, trie, { beamWidth: 2, sessionLength: 1, exclude: new Uint8Array(3) }), /3 entries but the trie has 5/);
+  const short: DecoderSession = { step: async () => new Float32Array(VOCAB - 1) };
+  await assert.rejects(beamSearch(short, trie, { beamWidth: 2, sessionLength: 1 }), DecoderOutputError);
+});
