@@ -1,0 +1,82 @@
+// From users' item sequences to the seed model's tensors, leave-one-out (the TIGER/S3-Rec protocol):
+// per user (chronological) the last item is the test target, the one before it the validation target,
+// and every earlier position is a training target whose history is everything before it.
+// Training targets may be windows of m consecutive items (the session the decoder generates).
+import { BOS, encoderTokens, tokenId } from '../../runtime/tokens.ts';
+
+/** The slice of the prepared data the seed model reads. */
+export interface SeedData {
+  itemCount: number;
+  levels: number;
+  codebookSize: number;
+  codes: Uint16Array; // [items, levels] semantic IDs (suffix level included)
+  sequences: Int32Array[]; // [users][n] chronological item indices, validation and test items included
+}
+
+export type Split = 'train' | 'validation' | 'test';
+
+/** One example: a user's history prefix length and the position of its first target. */
+export interface Example {
+  user: number;
+  targetStart: number; // index in the user's sequence of the first target item; history = sequence[0 .. targetStart)
+}
+
+export class SplitError extends Error {
+  override name = 'SplitError';
+}
+
+/** Training examples: every window of `window` items ending before the validation item, history ≥ 1 item. */
+export function trainExamples(data: SeedData, window: number): Example[] {
+  const out: Example[] = [];
+  data.sequences.forEach((seq, user) => {
+    const lastTrain = seq.length - 3; // index of the last training item
+    for (let t = 1; t + window - 1 <= lastTrain; t++) out.push({ user, targetStart: t });
+  });
+  return out;
+}
+
+/** Validation / test examples: one per user with ≥ 3 items (the 5-core data always has them). */
+export function evalExamples(data: SeedData, split: Exclude<Split, 'train'>): Example[] {
+  const out: Example[] = [];
+  data.sequences.forEach((seq, user) => {
+    if (seq.length < 3) return;
+    out.push({ user, targetStart: seq.length - (split === 'test' ? 1 : 2) });
+  });
+  if (out.length === 0) throw new SplitError(`no user has the 3 items that a leave-one-out ${split} example needs`);
+  return out;
+}
+
+export interface Batch {
+  size: number; // B
+  encoderTokens: Int32Array; // [B, maxHistory * levels]
+  decoderTokens: Int32Array; // [B, T], T = window * (levels + 1): [BOS c1 … cL] × window
+  targets: Int32Array; // [B, T] next token at each position, -1 = ignored (BOS targets and the last position)
+  targetItems: Int32Array; // [B, window]
+}
+
+/** Builds tensors for examples; `window` items of target per example (1 for evaluation). */
+export function makeBatch(data: SeedData, examples: readonly Example[], maxHistory: number, window: number): Batch {
+  const { levels, codebookSize: K, codes } = data;
+  const B = examples.length;
+  const S = maxHistory * levels;
+  const T = window * (levels + 1);
+  const enc = new Int32Array(B * S);
+  const dec = new Int32Array(B * T);
+  const targets = new Int32Array(B * T).fill(-1);
+  const targetItems = new Int32Array(B * window);
+  examples.forEach((ex, b) => {
+    const seq = data.sequences[ex.user];
+    enc.set(encoderTokens(seq.subarray(0, ex.targetStart), codes, levels, K, maxHistory), b * S);
+    for (let i = 0; i < window; i++) {
+      const item = seq[ex.targetStart + i];
+      targetItems[b * window + i] = item;
+      dec[b * T + i * (levels + 1)] = BOS;
+      for (let l = 0; l < levels; l++) dec[b * T + i * (levels + 1) + 1 + l] = tokenId(l, codes[item * levels + l], K);
+    }
+    for (let p = 0; p + 1 < T; p++) {
+      const next = dec[b * T + p + 1];
+      if (next !== BOS) targets[b * T + p] = next;
+    }
+  });
+  return { size: B, encoderTokens: enc, decoderTokens: dec, targets, targetItems };
+}

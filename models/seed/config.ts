@@ -1,0 +1,119 @@
+// The seed model's configuration (carried verbatim in checkpoints and in the bundle manifest) and the
+// training run's configuration. Defaults: TIGER-like 4+4 layers at d 128, sized so that the int4 bundle
+// stays well under 5 MB (≈ 2.7 M parameters ≈ 1.4 MB at 4 bits).
+import { vocabSize } from '../../runtime/tokens.ts';
+
+export interface SeedConfig {
+  codebookSize: number; // K: slots per semantic-ID level (from the prepared data; Beauty 256)
+  levels: number; // codes per item, suffix level included (from the prepared data; Beauty 4)
+  dModel: number; // residual width
+  heads: number; // attention heads; must divide dModel
+  encoderLayers: number; // bidirectional self-attention blocks over the history
+  decoderLayers: number; // causal self-attn + cross-attn + MoE blocks
+  ffnDim: number; // encoder feed-forward hidden width
+  experts: number; // decoder MoE experts (1 = dense decoder FFN)
+  expertsPerToken: number; // top-k routing (2 per the spec; 1 when experts = 1)
+  expertFfnDim: number; // hidden width of one expert; active FFN width = expertsPerToken * expertFfnDim
+  maxHistory: number; // history items the encoder sees (most recent kept; TIGER uses 20)
+  sessionLength: number; // items per decoded session (m); 1 for next-item benchmarks
+  moeAuxWeight: number; // weight of the Switch load-balancing loss (0 = off)
+  dropout: number; // dropout probability on residual branches and attention weights during training
+}
+
+export const DEFAULT_SEED_CONFIG: SeedConfig = {
+  codebookSize: 256,
+  levels: 4,
+  dModel: 128,
+  heads: 4,
+  encoderLayers: 4,
+  decoderLayers: 4,
+  ffnDim: 512,
+  experts: 4,
+  expertsPerToken: 2,
+  expertFfnDim: 256, // top-2 × 256 = 512 active, equal to the encoder's dense FFN (and the dense ablation)
+  maxHistory: 20,
+  sessionLength: 1,
+  moeAuxWeight: 0.01,
+  dropout: 0.1,
+};
+
+export class SeedConfigError extends Error {
+  override name = 'SeedConfigError';
+}
+
+export function seedVocabSize(config: SeedConfig): number {
+  return vocabSize(config.levels, config.codebookSize);
+}
+
+/** Decoder sequence length: sessionLength × (BOS + levels codes). */
+export function decoderLength(config: SeedConfig): number {
+  return config.sessionLength * (config.levels + 1);
+}
+
+/** Throws SeedConfigError naming the field and the fix when the config cannot define a model. */
+export function validateSeedConfig(config: SeedConfig, where = 'config'): void {
+  const positive: (keyof SeedConfig)[] = ['codebookSize', 'levels', 'dModel', 'heads', 'encoderLayers', 'decoderLayers', 'ffnDim', 'experts', 'expertsPerToken', 'expertFfnDim', 'maxHistory', 'sessionLength'];
+  for (const key of positive) {
+    const v = config[key];
+    if (!Number.isInteger(v) || v < 1) throw new SeedConfigError(`${where}: ${key} = ${v}; it must be a positive integer`);
+  }
+  if (config.dModel % config.heads !== 0) {
+    throw new SeedConfigError(`${where}: heads = ${config.heads} does not divide dModel = ${config.dModel}; pick heads from the divisors of dModel`);
+  }
+  if (config.expertsPerToken > config.experts) {
+    throw new SeedConfigError(`${where}: expertsPerToken = ${config.expertsPerToken} exceeds experts = ${config.experts}; use expertsPerToken ≤ experts`);
+  }
+  if (!(config.dropout >= 0 && config.dropout < 1)) throw new SeedConfigError(`${where}: dropout = ${config.dropout}; it must be in [0, 1)`);
+  if (!(config.moeAuxWeight >= 0)) throw new SeedConfigError(`${where}: moeAuxWeight = ${config.moeAuxWeight}; it must be ≥ 0`);
+}
+
+/** Parameter count of a SeedConfig (all experts counted). */
+export function parameterCount(c: SeedConfig): number {
+  const d = c.dModel;
+  const vocab = seedVocabSize(c);
+  const attn = 4 * d * d + 4 * d;
+  const ln = 2 * d;
+  const enc = c.encoderLayers * (2 * ln + attn + d * c.ffnDim + c.ffnDim + c.ffnDim * d + d) + ln;
+  const moe = d * c.experts + c.experts * (d * c.expertFfnDim + c.expertFfnDim + c.expertFfnDim * d + d);
+  const dec = c.decoderLayers * (3 * ln + 2 * attn + moe) + ln;
+  return vocab * d + c.maxHistory * d + c.levels * d + enc + decoderLength(c) * d + dec + d * vocab;
+}
+
+/** `onerec train` options (flat so that `--key=value` overrides apply); model fields are SeedConfig's. */
+export interface TrainConfig {
+  data: string; // prepared data directory (onerec prepare --out)
+  out: string; // run directory: checkpoints, report.html, history.json
+  epochs: number; // upper bound on passes over the training users; early stopping usually ends sooner
+  batchSize: number; // users per optimizer step
+  lr: number; // peak AdamW learning rate
+  warmupSteps: number; // linear warm-up steps, then cosine decay to lr / 10 at the last epoch
+  weightDecay: number; // decoupled weight decay (not applied to LayerNorm gains/biases)
+  gradClip: number; // global gradient-norm clip (0 = off)
+  patience: number; // epochs without a better validation NDCG@10 before stopping
+  seed: number; // RNG seed: init, shuffling, dropout, history windows
+  trainWindow: number; // m: items per training target window (1 = next item); sets the model sessionLength while training
+  evalBeam: number; // beam width for validation/test ranking (≥ 20 so that @10 is exact)
+  evalUsers: number; // validation users per epoch (0 = all); a fixed seeded subset for speed
+  evalEvery: number; // evaluate every N epochs
+  maxMinutes: number; // wall-clock budget: stop after the epoch that crosses it (0 = none)
+  resume: boolean; // continue from OUT/last.ckpt if present
+}
+
+export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
+  data: 'runs/beauty',
+  out: 'runs/beauty/seed',
+  epochs: 200,
+  batchSize: 256,
+  lr: 1e-3,
+  warmupSteps: 500,
+  weightDecay: 0.05,
+  gradClip: 1,
+  patience: 10,
+  seed: 1,
+  trainWindow: 1,
+  evalBeam: 20,
+  evalUsers: 2000,
+  evalEvery: 1,
+  maxMinutes: 0,
+  resume: false,
+};
