@@ -8,25 +8,11 @@
 //
 // Weights are a `Record<name, Float32Array>` with the contract's parameter names, row-major; a linear
 // layer is `y = x @ W + b` with `W: [in, out]`.
-import { BOS, PAD, tokenId, vocabSize } from '../../runtime/tokens.ts';
+import type { DecoderSession } from '../../runtime/beam-search.ts';
+import { BOS, PAD, tokenId } from '../../runtime/tokens.ts';
+import { decoderLength, seedVocabSize, type SeedConfig } from './config.ts';
 
-/** The seed model's hyper-parameters; the bundle manifest carries this object verbatim. */
-export interface SeedConfig {
-  codebookSize: number; // K: slots per semantic-ID level (suffix level included)
-  levels: number; // tokens per item: residual levels + 1 collision suffix
-  dModel: number; // width of every residual stream
-  heads: number; // attention heads; dModel / heads per head
-  encoderLayers: number; // bidirectional layers over the history
-  decoderLayers: number; // causal layers over the generated session
-  ffnDim: number; // hidden width of the encoder's feed-forward
-  experts: number; // MoE experts per decoder layer
-  expertsPerToken: number; // experts each token is routed to (the contract fixes 2)
-  expertFfnDim: number; // hidden width of one expert
-  maxHistory: number; // items of history the encoder sees (the most recent ones)
-  sessionLength: number; // items generated per request
-  moeAuxWeight: number; // weight of the load-balancing loss (training only)
-  dropout: number; // dropout probability (training only; the forward here is inference)
-}
+export { decoderLength, seedVocabSize, type SeedConfig };
 
 /** Parameters by contract name, row-major float32. */
 export type SeedWeights = Record<string, Float32Array>;
@@ -38,15 +24,6 @@ export class SeedWeightsError extends Error {
 export const LAYER_NORM_EPS = 1e-5;
 /** Additive attention bias of a masked key. exp(-1e9 - max) is exactly 0 in float32, like -∞. */
 export const MASKED = -1e9;
-
-export function seedVocabSize(config: SeedConfig): number {
-  return vocabSize(config.levels, config.codebookSize);
-}
-
-/** Decoder positions of one generated session: `[BOS c1 … c_levels] × sessionLength`. */
-export function decoderPositions(config: SeedConfig): number {
-  return config.sessionLength * (config.levels + 1);
-}
 
 /** Every parameter's shape, in the contract's order. */
 export function seedParameterShapes(config: SeedConfig): Record<string, number[]> {
@@ -75,7 +52,7 @@ export function seedParameterShapes(config: SeedConfig): Record<string, number[]
     shapes[`enc.${i}.ffn.b2`] = [d];
   }
   norm('enc.ln_f');
-  shapes['dec.pos'] = [decoderPositions(config), d];
+  shapes['dec.pos'] = [decoderLength(config), d];
   const E = config.experts;
   const F = config.expertFfnDim;
   for (let i = 0; i < config.decoderLayers; i++) {
@@ -100,8 +77,8 @@ export function checkSeedWeights(weights: SeedWeights, config: SeedConfig): void
   if (config.dModel % config.heads !== 0) {
     throw new SeedWeightsError(`dModel ${config.dModel} is not divisible by heads ${config.heads}; pick heads that divide dModel`);
   }
-  if (config.expertsPerToken !== 2) {
-    throw new SeedWeightsError(`expertsPerToken is ${config.expertsPerToken}; the contract (docs/architecture.md) fixes top-2 routing`);
+  if (config.expertsPerToken < 1 || config.expertsPerToken > config.experts) {
+    throw new SeedWeightsError(`expertsPerToken is ${config.expertsPerToken} with ${config.experts} experts; use 1 ≤ expertsPerToken ≤ experts (the contract's default is 2)`);
   }
   for (const [name, shape] of Object.entries(seedParameterShapes(config))) {
     const w = weights[name];
@@ -322,7 +299,7 @@ export function decodeFull(w: SeedWeights, config: SeedConfig, encoder: EncoderO
   const { dModel: d, heads } = config;
   const T = tokens.length;
   const S = encoder.memoryBias.length;
-  if (T > decoderPositions(config)) throw new SeedWeightsError(`decoder input has ${T} tokens, at most ${decoderPositions(config)} positions exist`);
+  if (T > decoderLength(config)) throw new SeedWeightsError(`decoder input has ${T} tokens, at most ${decoderLength(config)} positions exist`);
   const x = new Float32Array(T * d); // [T, d]
   for (let p = 0; p < T; p++) {
     for (let i = 0; i < d; i++) x[p * d + i] = w.tok_emb[tokens[p] * d + i] + w['dec.pos'][p * d + i];
@@ -347,7 +324,7 @@ export function decodeFull(w: SeedWeights, config: SeedConfig, encoder: EncoderO
  * row. Implements the contract's `DecoderSession` (runtime/beam-search.ts): `step(tokens, parents)`
  * appends tokens[b] to the row parents[b] of the previous call and returns next-token logits.
  */
-export class ReferenceDecoderSession {
+export class ReferenceDecoderSession implements DecoderSession {
   readonly vocab: number;
   readonly encoder: EncoderOutput;
   private readonly cross: { k: Float32Array; v: Float32Array }[];
@@ -373,7 +350,7 @@ export class ReferenceDecoderSession {
     const { dModel: d, heads } = config;
     const rows = tokens.length;
     const p = this.position;
-    if (p >= decoderPositions(config)) throw new SeedWeightsError(`step ${p + 1} is past the last decoder position ${decoderPositions(config)}`);
+    if (p >= decoderLength(config)) throw new SeedWeightsError(`step ${p + 1} is past the last decoder position ${decoderLength(config)}`);
     const previousRows = this.keys[0]?.length ?? 1;
     for (const parent of parents) {
       if (parent < 0 || parent >= previousRows) throw new SeedWeightsError(`beam parent ${parent} is not a row of the previous step (0..${previousRows - 1})`);
