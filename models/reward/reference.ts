@@ -1,0 +1,86 @@
+// The session reward model R(u, S)'s executable specification: a plain float32 CPU forward, written for
+// clarity. The trainer (models/reward/trainer.ts) and the exporter (reward.onnx, #6) are tested against it.
+//
+//   const towers = rewardForward(weights, config, history, sessions);   // [N, T] probabilities
+//
+// Math (OneRec §3.3), for one user with history items h_1..h_H and N sessions of m items (−1 = padding):
+//   hbar    = mean over valid j of item_emb[h_j]                     [d]   (0 when the history is empty)
+//   u       = hbar @ user.w + user.b                                 [d]
+//   e_i     = item_emb[s_i] ⊙ u                                      [m, d]  target-aware item representation
+//   x       = e + (MHA(e) @ attn.wo + attn.bo)                       [m, d]  self-attention across the session;
+//             heads of d/heads, scale 1/√(d/heads), padded items masked as keys (−1e9 before softmax)
+//   z       = mean over valid i of x_i                               [d]    (0 when the session is all padding)
+//   p_t     = σ(relu(z @ w1_t + b1_t) @ w2_t + b2_t)                 one tower per target t
+// Training loss: Σ_t BCE(p_t, y_t) (models/reward/trainer.ts). Padded query rows are computed by an ONNX
+// graph but never pooled, so they do not matter.
+import { attend, linear, MASKED } from '../seed/reference.ts';
+import { rewardParameterShapes, validateRewardConfig, type RewardConfig } from './config.ts';
+import { RewardCheckpointError, ShapeError } from './errors.ts';
+
+export type RewardWeights = Record<string, Float32Array>;
+
+export function checkRewardWeights(w: RewardWeights, c: RewardConfig): void {
+  validateRewardConfig(c);
+  for (const [name, shape] of Object.entries(rewardParameterShapes(c))) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (!w[name]) throw new RewardCheckpointError(`reward weights lack '${name}' [${shape.join(', ')}]; was the checkpoint trained with towers ${c.towers.join(',')}?`);
+    if (w[name].length !== size) throw new RewardCheckpointError(`reward weight '${name}' holds ${w[name].length} values, expected [${shape.join(', ')}] = ${size}`);
+  }
+}
+
+/** The user representation u `[d]` from a history of item indices (−1 entries skipped; the most recent maxHistory kept). */
+export function userVector(w: RewardWeights, c: RewardConfig, history: ArrayLike<number>): Float32Array {
+  const d = c.dModel;
+  const hbar = new Float32Array(d); // [d]
+  let count = 0;
+  for (let j = Math.max(0, history.length - c.maxHistory); j < history.length; j++) {
+    const v = history[j];
+    if (v < 0) continue;
+    if (v >= c.itemCount) throw new ShapeError(`history item ${v} at position ${j} is outside 0..${c.itemCount - 1}`);
+    for (let a = 0; a < d; a++) hbar[a] += w.item_emb[v * d + a];
+    count++;
+  }
+  if (count > 0) for (let a = 0; a < d; a++) hbar[a] /= count;
+  return linear(hbar, 1, d, w['user.w'], w['user.b'], d);
+}
+
+/** Tower probabilities `[N, T]` for `sessions` `[N, m]` (row-major, −1 = padding) of one user. */
+export function rewardForward(w: RewardWeights, c: RewardConfig, history: ArrayLike<number>, sessions: Int32Array): Float32Array {
+  const d = c.dModel;
+  const m = c.sessionLength;
+  const T = c.towers.length;
+  if (sessions.length % m !== 0) throw new ShapeError(`sessions hold ${sessions.length} items, not a multiple of sessionLength ${m}`);
+  const N = sessions.length / m;
+  const u = userVector(w, c, history); // [d]
+  const out = new Float32Array(N * T); // [N, T]
+  for (let n = 0; n < N; n++) {
+    const items = sessions.subarray(n * m, (n + 1) * m);
+    const e = new Float32Array(m * d); // [m, d]
+    for (let i = 0; i < m; i++) {
+      const v = items[i];
+      if (v < 0) continue;
+      if (v >= c.itemCount) throw new ShapeError(`session ${n} item ${v} at slot ${i} is outside 0..${c.itemCount - 1}`);
+      for (let a = 0; a < d; a++) e[i * d + a] = w.item_emb[v * d + a] * u[a];
+    }
+    const q = linear(e, m, d, w['attn.wq'], w['attn.bq'], d); // [m, d]
+    const k = linear(e, m, d, w['attn.wk'], w['attn.bk'], d); // [m, d]
+    const vv = linear(e, m, d, w['attn.wv'], w['attn.bv'], d); // [m, d]
+    const a = attend(q, m, k, vv, m, d, c.heads, (_i, j) => (items[j] < 0 ? MASKED : 0)); // [m, d]
+    const o = linear(a, m, d, w['attn.wo'], w['attn.bo'], d); // [m, d]
+    const z = new Float32Array(d); // [d]
+    let valid = 0;
+    for (let i = 0; i < m; i++) {
+      if (items[i] < 0) continue;
+      valid++;
+      for (let b = 0; b < d; b++) z[b] += e[i * d + b] + o[i * d + b];
+    }
+    if (valid > 0) for (let b = 0; b < d; b++) z[b] /= valid;
+    c.towers.forEach((t, ti) => {
+      const h = linear(z, 1, d, w[`tower.${t}.w1`], w[`tower.${t}.b1`], c.towerHidden); // [hidden]
+      for (let j = 0; j < h.length; j++) h[j] = Math.max(0, h[j]);
+      const logit = linear(h, 1, c.towerHidden, w[`tower.${t}.w2`], w[`tower.${t}.b2`], 1)[0];
+      out[n * T + ti] = 1 / (1 + Math.exp(-logit));
+    });
+  }
+  return out;
+}
