@@ -1,0 +1,66 @@
+// `npm run build` (node build.mjs [--watch]): browser bundles into dist/.
+//   dist/worker.js   the Recommender's Web Worker (worker/worker.ts)
+//   dist/main.js     the demo page's script (demo/main.ts), dist/sw.js its service worker (demo/sw.ts)
+//   dist/index.html, dist/*.css   the demo's static files, copied
+//   dist/ort/        onnxruntime-web's .mjs/.wasm runtime files (runtime/onnx.ts points wasmPaths here)
+//   dist/chunks/     code shared by the entries, and the lazily imported onnxruntime-web builds
+// Entries that do not exist yet are skipped with a note. Tests and the bench import buildBrowser() to
+// bundle their own pages the same way.
+import * as esbuild from 'esbuild';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = dirname(fileURLToPath(import.meta.url));
+
+// The ORT builds runtime/onnx.ts imports: wasm EP (plain SIMD/threads) and WebGPU EP (asyncify).
+const ORT_FILES = ['ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.asyncify.mjs', 'ort-wasm-simd-threaded.asyncify.wasm'];
+
+/**
+ * Bundle `entries` ({ name: path relative to the repo root }) into `outdir` as `<name>.js`, with the ORT
+ * runtime files under `outdir/ort/`. `staticDir`: a folder whose html/css/images are copied alongside.
+ */
+export async function buildBrowser({ outdir, entries, staticDir, watch = false, quiet = false }) {
+  const entryPoints = {};
+  for (const [name, path] of Object.entries(entries)) {
+    if (existsSync(join(root, path))) entryPoints[name] = join(root, path);
+    else if (!quiet) console.log(`build: ${path} does not exist yet, skipped`);
+  }
+  rmSync(outdir, { recursive: true, force: true });
+  mkdirSync(join(outdir, 'ort'), { recursive: true });
+  const ortDist = join(root, 'node_modules', 'onnxruntime-web', 'dist');
+  for (const f of ORT_FILES) copyFileSync(join(ortDist, f), join(outdir, 'ort', f));
+  if (staticDir && existsSync(staticDir)) {
+    for (const f of readdirSync(staticDir)) if (/\.(html|css|svg|png|ico|webmanifest)$/.test(f)) copyFileSync(join(staticDir, f), join(outdir, f));
+  }
+  const options = {
+    entryPoints,
+    outdir,
+    entryNames: '[name]',
+    chunkNames: 'chunks/[name]-[hash]',
+    bundle: true,
+    splitting: true, // shared code and the per-EP onnxruntime-web builds become lazily loaded chunks
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    sourcemap: true,
+    // onnxruntime-web's builds that load their .mjs/.wasm from env.wasm.wasmPaths instead of embedding them.
+    conditions: ['onnxruntime-web-use-extern-wasm'],
+    logLevel: 'warning',
+  };
+  if (watch) {
+    const context = await esbuild.context(options);
+    await context.watch();
+    return context;
+  }
+  await esbuild.build(options);
+  return null;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const started = performance.now();
+  const watch = process.argv.includes('--watch');
+  const entries = { worker: 'worker/worker.ts', main: 'demo/main.ts', sw: 'demo/sw.ts' };
+  await buildBrowser({ outdir: join(root, 'dist'), entries, staticDir: join(root, 'demo'), watch });
+  console.log(watch ? 'build: watching for changes' : `build: dist/ in ${Math.round(performance.now() - started)} ms`);
+}
