@@ -1,0 +1,58 @@
+// The in-thread Recommender over an injected ONNX backend: runtime/index.ts gives it onnxruntime-web
+// (createRecommender), Node code gives it onnxruntime-node (models/, tests, bench) — same code either way.
+// Calls are chained: a second call waits for the first, so runs on one ORT session never overlap.
+import { NotLoadedError } from './errors.ts';
+import { fetchBundle } from './loader.ts';
+import type { BundleModels, Sessions } from './sessions.ts';
+import type { Device, HistoryItem, LoadInfo, LoadOptions, Recommender, RecommendOptions, RecommendResult, ScoreResult } from './recommender.ts';
+
+export interface RuntimeBackend {
+  /** Sessions for the verified bundle on the device asked for (the backend's own EP order and fallback). */
+  createSessions(models: BundleModels, options: { device: Device; threads: number }): Promise<Sessions>;
+  fetch?: typeof fetch; // for Node: a fetch that also reads file: URLs
+}
+
+export function createRecommenderWith(backend: RuntimeBackend): Recommender {
+  let sessions: Sessions | null = null;
+  let queue: Promise<unknown> = Promise.resolve();
+  const chain = <T>(call: () => Promise<T>): Promise<T> => {
+    const result = queue.then(call, call);
+    queue = result.catch(() => undefined);
+    return result;
+  };
+  const loaded = (call: string): Sessions => {
+    if (!sessions) throw new NotLoadedError(call);
+    return sessions;
+  };
+
+  return {
+    load: (bundleUrl: string, options: LoadOptions = {}): Promise<LoadInfo> => chain(async () => {
+      const t0 = performance.now();
+      const bundle = await fetchBundle(bundleUrl, { fetch: backend.fetch, cache: options.cache, onProgress: options.onProgress });
+      options.onProgress?.({ progress: 1, text: 'creating ONNX sessions' });
+      const next = await backend.createSessions(bundle.models, { device: options.device ?? 'auto', threads: options.threads ?? 1 });
+      await sessions?.release();
+      sessions = next;
+      options.onProgress?.({ progress: 1, text: `ready on ${next.executionProvider}` });
+      return {
+        name: bundle.manifest.name,
+        executionProvider: next.executionProvider,
+        fallbackReasons: [...next.fallbackReasons],
+        fromCache: bundle.fromCache,
+        fromNetwork: bundle.fromNetwork,
+        warnings: bundle.warnings,
+        items: bundle.models.trie.itemCount,
+        towers: bundle.models.towers,
+        loadMs: performance.now() - t0,
+      };
+    }),
+    recommend: (history: HistoryItem[], options?: RecommendOptions): Promise<RecommendResult> =>
+      chain(() => loaded('recommend').recommend(history, options)),
+    score: (history: HistoryItem[], sessionsToScore: HistoryItem[][]): Promise<ScoreResult> =>
+      chain(() => loaded('score').score(history, sessionsToScore)),
+    dispose: (): Promise<void> => chain(async () => {
+      await sessions?.release();
+      sessions = null;
+    }),
+  };
+}

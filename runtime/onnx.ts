@@ -1,0 +1,90 @@
+// The one file that imports onnxruntime-web. It maps a device name to an ordered list of execution
+// providers and loads, per EP, the onnxruntime-web build made for it:
+//   'webgpu' → onnxruntime-web/webgpu (the native C++ WebGPU EP; its wasm is the asyncify build)
+//   'wasm'   → onnxruntime-web/wasm   (the plain SIMD/threads wasm build, the fastest CPU path)
+// Each is imported on first use only, so a page that never touches WebGPU never downloads its 27 MB wasm.
+// build.mjs copies both builds' .mjs/.wasm next to the bundles under dist/ort/; `wasmPaths` points there.
+import { InvalidDeviceError, NoBackendError, WebGpuUnavailableError } from './errors.ts';
+import { createSessions, type BundleModels, type OrtModule, type Sessions } from './sessions.ts';
+import type { Device } from './recommender.ts';
+
+export const DEVICES: readonly Device[] = ['auto', 'webgpu', 'wasm'];
+export type ExecutionProvider = 'webgpu' | 'wasm';
+
+/** Ordered execution providers for a device name; a bad name throws InvalidDeviceError listing the valid ones. */
+export function deviceToExecutionProviders(device: Device): ExecutionProvider[] {
+  switch (device) {
+    case 'auto':
+      return ['webgpu', 'wasm'];
+    case 'webgpu':
+      return ['webgpu'];
+    case 'wasm':
+      return ['wasm'];
+    default:
+      throw new InvalidDeviceError(device, DEVICES);
+  }
+}
+
+export interface OnnxOptions {
+  threads: number; // wasm threads; > 1 needs cross-origin isolation
+  wasmPaths: string; // URL prefix of the ort-wasm-*.mjs/.wasm files
+}
+
+/** Where build.mjs puts the ORT runtime files: dist/ort/, next to the bundle that imports this module. */
+export function defaultWasmPaths(): string {
+  return new URL('./ort/', import.meta.url).href;
+}
+
+type OrtWeb = typeof import('onnxruntime-web');
+
+const modules: Partial<Record<ExecutionProvider, Promise<OrtWeb>>> = {};
+
+async function ortFor(ep: ExecutionProvider, options: OnnxOptions): Promise<OrtWeb> {
+  modules[ep] ??= ep === 'webgpu' ? import('onnxruntime-web/webgpu') : import('onnxruntime-web/wasm');
+  const ort = await modules[ep]!;
+  ort.env.wasm.wasmPaths = options.wasmPaths;
+  // Threads need SharedArrayBuffer, which exists only when cross-origin isolated; ORT would warn and ignore.
+  ort.env.wasm.numThreads = globalThis.crossOriginIsolated ? Math.max(1, options.threads) : 1;
+  ort.env.wasm.proxy = false; // we already are in a worker (or the caller chose the main thread)
+  return ort;
+}
+
+/** Why WebGPU cannot be used here, or null when an adapter exists. */
+async function webGpuMissing(): Promise<string | null> {
+  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+  if (!gpu) return 'navigator.gpu is undefined';
+  try {
+    return (await gpu.requestAdapter()) ? null : 'requestAdapter() returned null';
+  } catch (err) {
+    return `requestAdapter() threw ${err instanceof Error ? err.message : String(err)}`;
+  }
+}
+
+/**
+ * Sessions for `models` on the first EP of `device` that runs them all. 'auto' collects each EP's reason
+ * and throws one NoBackendError naming all if none works; 'webgpu' alone without an adapter throws
+ * WebGpuUnavailableError.
+ */
+export async function createWebSessions(models: BundleModels, device: Device, options: OnnxOptions): Promise<Sessions> {
+  const reasons: string[] = [];
+  for (const ep of deviceToExecutionProviders(device)) {
+    if (ep === 'webgpu') {
+      const missing = await webGpuMissing();
+      if (missing) {
+        if (device === 'webgpu') throw new WebGpuUnavailableError(missing);
+        reasons.push(`[webgpu] ${missing}`);
+        continue;
+      }
+    }
+    try {
+      const ort = await ortFor(ep, options);
+      const sessions = await createSessions(ort as unknown as OrtModule, models, [ep]);
+      sessions.fallbackReasons.unshift(...reasons);
+      return sessions;
+    } catch (err) {
+      if (err instanceof NoBackendError) reasons.push(...err.reasons);
+      else reasons.push(`[${ep}] ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  throw new NoBackendError(reasons);
+}

@@ -1,0 +1,79 @@
+// The Recommender interface: one interface, two implementations — in-thread (`createRecommender`,
+// runtime/index.ts) and behind a Web Worker (`createWorkerRecommender`, worker/client.ts), so callers move
+// generation off the main thread without other changes. Only plain objects and typed arrays appear here,
+// so every value crosses the worker boundary by structured clone (typed arrays are transferred).
+
+/** Where the ONNX graphs run. 'auto' tries WebGPU, then wasm. */
+export type Device = 'auto' | 'webgpu' | 'wasm';
+
+/** A loading report: `progress` in [0, 1] over all bytes of the bundle, `text` for people. */
+export interface ProgressReport {
+  progress: number;
+  text: string;
+}
+
+export interface LoadOptions {
+  device?: Device; // default 'auto'
+  onProgress?: (report: ProgressReport) => void;
+  /** wasm threads (needs cross-origin isolation: COOP same-origin + COEP require-corp); default 1. */
+  threads?: number;
+  /** false: do not read or write the IndexedDB model cache (always fetch). Default true. */
+  cache?: boolean;
+}
+
+export interface LoadInfo {
+  name: string; // the bundle's name (manifest)
+  executionProvider: string; // the EP that runs the graphs, e.g. 'webgpu' or 'wasm'
+  fallbackReasons: string[]; // `[ep] reason` for every EP tried before it
+  fromCache: string[]; // roles whose bytes came from IndexedDB
+  fromNetwork: string[]; // roles fetched over the network
+  warnings: string[]; // cache problems that fell back to the network, etc.
+  items: number; // catalog size
+  towers: string[]; // reward tower names ([] without a reward model)
+  loadMs: number;
+}
+
+/** A history entry: an item index (0..items-1) or an external id from the catalog (ASIN, video id). */
+export type HistoryItem = number | string;
+
+export interface RecommendOptions {
+  sessionLength?: number; // items per session; default the manifest's generation.sessionLength
+  beamWidth?: number; // beams kept per decoder step; default the manifest's generation.beamWidth
+  candidates?: number; // how many of the final beams are reranked and returned; default all of them
+  rerank?: boolean; // false: keep beam order (log-probability) even when the bundle has a reward model; default true
+  excludeHistory?: boolean; // true: never recommend an item already in the history; default true
+}
+
+export interface RecommendedSession {
+  items: Int32Array; // [sessionLength] item indices, in session order
+  ids: string[]; // [sessionLength] external ids from the catalog
+  logProb: number; // sum of log-softmax of the session's code tokens under the seed model
+  reward: number | null; // Σ weights[t] · towers[t]; null without reward rerank
+  towers: Float32Array | null; // [towers] probabilities from reward.onnx, order of `towers` in LoadInfo
+}
+
+/** How the result was made. */
+export type RankedBy = 'reward' | 'log-prob';
+
+export interface RecommendResult {
+  sessions: RecommendedSession[]; // best first
+  coldStart: boolean; // no usable history (empty, or every item unknown): generated from the BOS-only encoder input
+  rankedBy: RankedBy; // 'reward' when reward.onnx reranked the candidates, else beam log-probability
+  ignoredHistory: HistoryItem[]; // history entries not in the catalog (ignored, not fatal)
+  timings: { encodeMs: number; searchMs: number; rerankMs: number; totalMs: number };
+}
+
+export interface ScoreResult {
+  logProb: Float32Array; // [sessions] log P(session | history) under the seed model (teacher forcing)
+  towers: Float32Array | null; // [sessions, towers] reward tower probabilities, or null without a reward model
+  reward: Float32Array | null; // [sessions] Σ weights[t] · towers[t]
+  ignoredHistory: HistoryItem[];
+}
+
+export interface Recommender {
+  load(bundleUrl: string, options?: LoadOptions): Promise<LoadInfo>;
+  recommend(history: HistoryItem[], options?: RecommendOptions): Promise<RecommendResult>;
+  /** Score given sessions (arrays of item indices or ids) for one history. */
+  score(history: HistoryItem[], sessions: HistoryItem[][]): Promise<ScoreResult>;
+  dispose(): Promise<void>;
+}

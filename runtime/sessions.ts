@@ -1,0 +1,318 @@
+// The runtime's core: ONNX sessions for one bundle → encoder once per request, a DecoderSession over
+// decoder_step.onnx for the shared beam search, and reward.onnx to rerank the candidate sessions.
+// It never imports an ONNX Runtime package: the `ort` module is a parameter, so Node (onnxruntime-node:
+// `onerec eval --bundle`, parity tests, bench) and the browser (onnxruntime-web, runtime/onnx.ts) run
+// this same code.
+import type { InferenceSession, Tensor } from 'onnxruntime-common';
+import { beamSearch, type DecoderSession } from './beam-search.ts';
+import { BOS, encoderTokens, tokenId } from './tokens.ts';
+import { SemanticIdTrie } from './semantic-id-trie.ts';
+import { InvalidArgumentError, NoBackendError } from './errors.ts';
+import type { HistoryItem, RankedBy, RecommendedSession, RecommendOptions, RecommendResult, ScoreResult } from './recommender.ts';
+
+/** The parts of an ONNX Runtime JS package (onnxruntime-web or onnxruntime-node) that the core uses. */
+export interface OrtModule {
+  InferenceSession: { create(model: Uint8Array, options?: InferenceSession.SessionOptions): Promise<InferenceSession> };
+  Tensor: typeof Tensor;
+}
+
+/** Sizes the core needs, all from the bundle's manifest (never hard-coded). */
+export interface ModelShape {
+  levels: number; // codes per item (suffix level included)
+  codebookSize: number; // K
+  vocabSize: number; // 2 + levels * K
+  maxHistory: number; // items the encoder sees
+  sessionLength: number; // default items per generated session
+  beamWidth: number; // default beam width
+  decoderLayers: number;
+  heads: number;
+  headDim: number; // dModel / heads
+}
+
+/** The bundle's bytes, already verified against the manifest's sha256. */
+export interface BundleModels {
+  shape: ModelShape;
+  encoder: Uint8Array;
+  decoderStep: Uint8Array;
+  reward: Uint8Array | null;
+  trie: SemanticIdTrie;
+  itemIds: string[]; // [items] external ids, catalog order
+  towers: string[]; // reward tower names
+  towerWeights: number[]; // [towers] weights of the combined reward
+}
+
+const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
+
+const toInt64 = (values: ArrayLike<number>): BigInt64Array => {
+  const out = new BigInt64Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = BigInt(values[i]);
+  return out;
+};
+
+async function tensorFloats(t: Tensor): Promise<Float32Array> {
+  // CPU tensors expose .data; a GPU-resident output must be downloaded first.
+  const data = t.location === 'cpu' ? t.data : await t.getData(true);
+  return data as Float32Array;
+}
+
+/**
+ * Create every session of the bundle on the first execution provider in `executionProviders` that can run
+ * all of them; if none can, throw NoBackendError naming each EP's reason.
+ */
+export async function createSessions(ort: OrtModule, models: BundleModels, executionProviders: string[], sessionOptions: InferenceSession.SessionOptions = {}): Promise<Sessions> {
+  const keepOnGpu = (ep: string): boolean => ep === 'webgpu';
+  const reasons: string[] = [];
+  for (const ep of executionProviders) {
+    const created: InferenceSession[] = [];
+    try {
+      const options = (outputsOnGpu: string[]): InferenceSession.SessionOptions => ({
+        graphOptimizationLevel: 'all',
+        ...sessionOptions,
+        executionProviders: [ep],
+        // On WebGPU the caches stay on the GPU between decoder steps instead of a round trip per step.
+        ...(keepOnGpu(ep) && outputsOnGpu.length > 0
+          ? { preferredOutputLocation: Object.fromEntries(outputsOnGpu.map((name) => [name, 'gpu-buffer' as const])) }
+          : {}),
+      });
+      const encoder = await ort.InferenceSession.create(models.encoder, options(['cross_k', 'cross_v', 'memory_bias']));
+      created.push(encoder);
+      const decoder = await ort.InferenceSession.create(models.decoderStep, options(['present_k', 'present_v']));
+      created.push(decoder);
+      const reward = models.reward ? await ort.InferenceSession.create(models.reward, options([])) : null;
+      if (reward) created.push(reward);
+      return new Sessions(ort, models, ep, reasons, encoder, decoder, reward);
+    } catch (err) {
+      reasons.push(`[${ep}] ${err instanceof Error ? err.message : String(err)}`);
+      await Promise.all(created.map((s) => s.release().catch(() => undefined)));
+    }
+  }
+  throw new NoBackendError(reasons);
+}
+
+/** decoder_step.onnx as the beam search's DecoderSession; the KV cache stays in ORT tensors between steps. */
+class OnnxDecoderSession implements DecoderSession {
+  private position = 0; // decoder sequence position of the next token fed
+  private pastK: Tensor; // [decoderLayers, Bprev, heads, P, dh]
+  private pastV: Tensor;
+
+  constructor(private readonly ort: OrtModule, private readonly session: InferenceSession, private readonly cross: Record<'cross_k' | 'cross_v' | 'memory_bias', Tensor>, shape: ModelShape) {
+    const empty = [shape.decoderLayers, 1, shape.heads, 0, shape.headDim]; // P = 0 before the first step
+    this.pastK = new ort.Tensor('float32', new Float32Array(0), empty);
+    this.pastV = new ort.Tensor('float32', new Float32Array(0), empty);
+  }
+
+  async step(tokens: Int32Array /* [rows] */, parents: Int32Array /* [rows] */): Promise<Float32Array> /* [rows, vocab] */ {
+    const rows = tokens.length;
+    const { Tensor } = this.ort;
+    const out = await this.session.run({
+      token: new Tensor('int64', toInt64(tokens), [rows, 1]),
+      position: new Tensor('int64', toInt64([this.position]), [1]),
+      beam_parent: new Tensor('int64', toInt64(parents), [rows]),
+      past_k: this.pastK,
+      past_v: this.pastV,
+      ...this.cross,
+    });
+    this.pastK.dispose();
+    this.pastV.dispose();
+    this.pastK = out.present_k;
+    this.pastV = out.present_v;
+    this.position++;
+    return tensorFloats(out.logits);
+  }
+
+  dispose(): void {
+    this.pastK.dispose();
+    this.pastV.dispose();
+  }
+}
+
+/** Resolved history: catalog item indices (oldest → newest) and the entries that are not in the catalog. */
+export interface ResolvedHistory {
+  items: Int32Array;
+  ignored: HistoryItem[];
+}
+
+/** The loaded bundle's sessions. Callers must not overlap calls (the Recommender chains them). */
+export class Sessions {
+  private readonly itemCodes: Uint16Array; // [items, levels]
+  private readonly idToItem: Map<string, number>;
+
+  constructor(
+    private readonly ort: OrtModule,
+    readonly models: BundleModels,
+    readonly executionProvider: string,
+    readonly fallbackReasons: string[],
+    private readonly encoder: InferenceSession,
+    private readonly decoder: InferenceSession,
+    private readonly reward: InferenceSession | null,
+  ) {
+    const { trie } = models;
+    this.itemCodes = new Uint16Array(trie.itemCount * trie.levels);
+    for (let i = 0; i < trie.itemCount; i++) this.itemCodes.set(trie.itemCodes(i), i * trie.levels);
+    this.idToItem = new Map(models.itemIds.map((id, i) => [id, i]));
+  }
+
+  /** Item indices for history entries (numbers are indices, strings external ids); unknown ones reported. */
+  resolveHistory(history: HistoryItem[]): ResolvedHistory {
+    const items: number[] = [];
+    const ignored: HistoryItem[] = [];
+    const count = this.models.trie.itemCount;
+    for (const h of history) {
+      const item = typeof h === 'number' ? (Number.isInteger(h) && h >= 0 && h < count ? h : -1) : (this.idToItem.get(h) ?? -1);
+      if (item < 0) ignored.push(h);
+      else items.push(item);
+    }
+    return { items: Int32Array.from(items), ignored };
+  }
+
+  private async encode(history: Int32Array): Promise<Record<'cross_k' | 'cross_v' | 'memory_bias', Tensor>> {
+    const { levels, codebookSize, maxHistory } = this.models.shape;
+    const tokens = encoderTokens(history, this.itemCodes, levels, codebookSize, maxHistory); // [maxHistory * levels]
+    const out = await this.encoder.run({ history_tokens: new this.ort.Tensor('int64', toInt64(tokens), [1, tokens.length]) });
+    return { cross_k: out.cross_k, cross_v: out.cross_v, memory_bias: out.memory_bias };
+  }
+
+  private static disposeAll(tensors: Record<string, Tensor>): void {
+    for (const t of Object.values(tensors)) t.dispose();
+  }
+
+  /** reward.onnx on `sessions` ([n, m] item indices): tower probabilities [n, towers] and weighted sums [n]. */
+  private async rewardTowers(history: Int32Array, sessions: Int32Array, n: number, m: number): Promise<{ towers: Float32Array; reward: Float32Array }> {
+    const { maxHistory } = this.models.shape;
+    const recent = history.subarray(Math.max(0, history.length - maxHistory));
+    const historyItems = new Int32Array(maxHistory).fill(-1); // [maxHistory] right-aligned, −1 = padding
+    historyItems.set(recent, maxHistory - recent.length);
+    const out = await this.reward!.run({
+      history_items: new this.ort.Tensor('int64', toInt64(historyItems), [1, maxHistory]),
+      session_items: new this.ort.Tensor('int64', toInt64(sessions), [n, m]),
+    });
+    const towers = (await tensorFloats(out.towers)).slice(); // [n, T]
+    const weights = this.models.towerWeights;
+    const T = weights.length;
+    const reward = new Float32Array(n); // [n]
+    for (let s = 0; s < n; s++) for (let t = 0; t < T; t++) reward[s] += weights[t] * towers[s * T + t];
+    return { towers, reward };
+  }
+
+  async recommend(input: HistoryItem[], options: RecommendOptions = {}): Promise<RecommendResult> {
+    const t0 = now();
+    const { shape } = this.models;
+    const sessionLength = options.sessionLength ?? shape.sessionLength;
+    const beamWidth = options.beamWidth ?? shape.beamWidth;
+    if (!Number.isInteger(sessionLength) || sessionLength < 1 || sessionLength > shape.sessionLength) {
+      throw new InvalidArgumentError('sessionLength', options.sessionLength, `use an integer in 1..${shape.sessionLength} (the decoder's positions are trained for ${shape.sessionLength} items)`);
+    }
+    if (!Number.isInteger(beamWidth) || beamWidth < 1) throw new InvalidArgumentError('beamWidth', options.beamWidth, 'use a positive integer');
+    const candidates = options.candidates ?? beamWidth;
+    if (!Number.isInteger(candidates) || candidates < 1 || candidates > beamWidth) {
+      throw new InvalidArgumentError('candidates', options.candidates, `use an integer in 1..beamWidth (${beamWidth})`);
+    }
+    const { items: history, ignored } = this.resolveHistory(input);
+
+    const cross = await this.encode(history);
+    const t1 = now();
+    const decoder = new OnnxDecoderSession(this.ort, this.decoder, cross, shape);
+    let exclude: Uint8Array | undefined;
+    if (options.excludeHistory ?? true) {
+      exclude = new Uint8Array(this.models.trie.itemCount); // [items]
+      for (const item of history) exclude[item] = 1;
+    }
+    let found;
+    try {
+      found = await beamSearch(decoder, this.models.trie, { beamWidth, sessionLength, exclude });
+    } finally {
+      decoder.dispose();
+      Sessions.disposeAll(cross);
+    }
+    const t2 = now();
+
+    const n = Math.min(candidates, found.logProb.length);
+    const sessionItems = found.items.subarray(0, n * sessionLength); // [n, sessionLength]
+    const rankedBy: RankedBy = this.reward && options.rerank !== false && n > 0 ? 'reward' : 'log-prob';
+    let towers: Float32Array | null = null; // [n, T]
+    let reward: Float32Array | null = null; // [n]
+    let order = Array.from({ length: n }, (_, i) => i); // beam order = log-prob order, best first
+    if (rankedBy === 'reward') {
+      ({ towers, reward } = await this.rewardTowers(history, sessionItems, n, sessionLength));
+      // Ties keep the beam order (higher log-probability first).
+      order = order.sort((a, b) => reward![b] - reward![a] || a - b);
+    }
+    const T = this.models.towers.length;
+    const sessions: RecommendedSession[] = order.map((s) => {
+      const items = sessionItems.slice(s * sessionLength, (s + 1) * sessionLength);
+      return {
+        items,
+        ids: Array.from(items, (i) => this.models.itemIds[i]),
+        logProb: found.logProb[s],
+        reward: reward ? reward[s] : null,
+        towers: towers ? towers.slice(s * T, (s + 1) * T) : null,
+      };
+    });
+    const t3 = now();
+    return {
+      sessions,
+      coldStart: history.length === 0,
+      rankedBy,
+      ignoredHistory: ignored,
+      timings: { encodeMs: t1 - t0, searchMs: t2 - t1, rerankMs: t3 - t2, totalMs: t3 - t0 },
+    };
+  }
+
+  /** log P(session | history) by teacher forcing through decoder_step.onnx, plus the reward towers. */
+  async score(history: HistoryItem[], sessions: HistoryItem[][]): Promise<ScoreResult> {
+    const { shape, trie } = this.models;
+    const resolved = this.resolveHistory(history);
+    const n = sessions.length;
+    if (n === 0) return { logProb: new Float32Array(0), towers: null, reward: null, ignoredHistory: resolved.ignored };
+    const m = sessions[0].length;
+    if (m < 1 || m > shape.sessionLength || sessions.some((s) => s.length !== m)) {
+      throw new InvalidArgumentError('sessions[i].length', sessions.map((s) => s.length), `give every session the same length, 1..${shape.sessionLength} items`);
+    }
+    const items = new Int32Array(n * m); // [n, m]
+    sessions.forEach((s, i) => {
+      const r = this.resolveHistory(s);
+      if (r.ignored.length > 0) throw new InvalidArgumentError(`sessions[${i}]`, r.ignored, 'every session item must be in the catalog (an item index or external id)');
+      items.set(r.items, i * m);
+    });
+
+    const cross = await this.encode(resolved.items);
+    const decoder = new OnnxDecoderSession(this.ort, this.decoder, cross, shape);
+    const logProb = new Float64Array(n); // [n]
+    const { levels, codebookSize: K, vocabSize: vocab } = shape;
+    const rowsIdentity = Int32Array.from({ length: n }, (_, i) => i);
+    try {
+      // Every row starts from the single BOS row of the first call; afterwards row b continues row b.
+      let logits = await decoder.step(new Int32Array([BOS]), new Int32Array([0]));
+      let single = true;
+      for (let i = 0; i < m; i++) {
+        for (let l = 0; l < levels; l++) {
+          const tokens = new Int32Array(n); // [n]
+          for (let b = 0; b < n; b++) {
+            const code = trie.itemCodes(items[b * m + i])[l];
+            const token = tokenId(l, code, K);
+            const base = single ? 0 : b * vocab;
+            let max = -Infinity;
+            for (let v = 0; v < vocab; v++) max = Math.max(max, logits[base + v]);
+            let sum = 0;
+            for (let v = 0; v < vocab; v++) sum += Math.exp(logits[base + v] - max);
+            logProb[b] += logits[base + token] - max - Math.log(sum);
+            tokens[b] = token;
+          }
+          if (i === m - 1 && l === levels - 1) break;
+          logits = await decoder.step(tokens, single ? new Int32Array(n) : rowsIdentity);
+          single = false;
+          if (l === levels - 1) logits = await decoder.step(new Int32Array(n).fill(BOS), rowsIdentity);
+        }
+      }
+    } finally {
+      decoder.dispose();
+      Sessions.disposeAll(cross);
+    }
+    const rewarded = this.reward ? await this.rewardTowers(resolved.items, items, n, m) : null;
+    return { logProb: Float32Array.from(logProb), towers: rewarded?.towers ?? null, reward: rewarded?.reward ?? null, ignoredHistory: resolved.ignored };
+  }
+
+  async release(): Promise<void> {
+    await Promise.all([this.encoder.release(), this.decoder.release(), this.reward?.release()]);
+  }
+}

@@ -1,0 +1,82 @@
+// The Recommender behind a Web Worker: same interface as createRecommender(), calls go to worker.js via
+// comlink. If the worker dies (terminate(), or an uncaught error in it), every pending call rejects with
+// WorkerTerminatedError and the next call starts a fresh worker and reloads the last bundle (from IndexedDB).
+import { proxy, releaseProxy, wrap, type Remote } from 'comlink';
+import { WorkerTerminatedError } from '../runtime/errors.ts';
+import type { HistoryItem, LoadInfo, LoadOptions, Recommender, RecommendOptions, RecommendResult, ScoreResult } from '../runtime/recommender.ts';
+import type { WorkerEndpoint } from './endpoint.ts';
+
+export interface WorkerRecommender extends Recommender {
+  /** Stop the worker now; pending calls reject with WorkerTerminatedError. */
+  terminate(): void;
+}
+
+export interface WorkerRecommenderOptions {
+  /** Starts the worker; default `new Worker(new URL('./worker.js', import.meta.url), { type: 'module' })`. */
+  createWorker?: () => Worker;
+}
+
+interface Live {
+  worker: Worker;
+  remote: Remote<WorkerEndpoint>;
+  pending: Set<(reason: string) => void>; // rejecters of the calls in flight
+  ready: Promise<unknown>; // the reload of the last bundle after a restart
+}
+
+export function createWorkerRecommender(options: WorkerRecommenderOptions = {}): WorkerRecommender {
+  const createWorker = options.createWorker ?? (() => new Worker(new URL('./worker.js', import.meta.url), { type: 'module' }));
+  let live: Live | null = null;
+  let lastLoad: { bundleUrl: string; options: Omit<LoadOptions, 'onProgress'> } | null = null;
+
+  const kill = (reason: string): void => {
+    if (!live) return;
+    const dead = live;
+    live = null;
+    dead.remote[releaseProxy]();
+    dead.worker.terminate();
+    for (const reject of dead.pending) reject(reason);
+  };
+
+  const start = (): Live => {
+    const worker = createWorker();
+    const state: Live = { worker, remote: wrap<WorkerEndpoint>(worker), pending: new Set(), ready: Promise.resolve() };
+    worker.addEventListener('error', (event) => {
+      event.preventDefault();
+      if (live === state) kill(`uncaught error in the worker: ${event.message}`);
+    });
+    live = state;
+    if (lastLoad) state.ready = state.remote.load(lastLoad.bundleUrl, lastLoad.options);
+    return state;
+  };
+
+  /** Run `call` on the live worker; a worker death while it is pending rejects it with WorkerTerminatedError. */
+  const call = <T>(name: string, run: (remote: Remote<WorkerEndpoint>) => Promise<T>, afterReload = true): Promise<T> => {
+    const state = live ?? start();
+    return new Promise<T>((resolve, reject) => {
+      const onDeath = (reason: string): void => reject(new WorkerTerminatedError(name, reason));
+      state.pending.add(onDeath);
+      (afterReload ? state.ready : Promise.resolve())
+        .then(() => run(state.remote))
+        .then(resolve, reject)
+        .finally(() => state.pending.delete(onDeath));
+    });
+  };
+
+  return {
+    load(bundleUrl: string, loadOptions: LoadOptions = {}): Promise<LoadInfo> {
+      const { onProgress, ...rest } = loadOptions;
+      lastLoad = { bundleUrl, options: rest };
+      return call('load', (remote) => remote.load(bundleUrl, rest, onProgress ? proxy(onProgress) : undefined), false);
+    },
+    recommend: (history: HistoryItem[], recommendOptions?: RecommendOptions): Promise<RecommendResult> =>
+      call('recommend', (remote) => remote.recommend(history, recommendOptions)),
+    score: (history: HistoryItem[], sessions: HistoryItem[][]): Promise<ScoreResult> =>
+      call('score', (remote) => remote.score(history, sessions)),
+    async dispose(): Promise<void> {
+      if (live) await call('dispose', (remote) => remote.dispose());
+      lastLoad = null;
+      kill('disposed');
+    },
+    terminate: () => kill('terminated by the caller'),
+  };
+}

@@ -1,0 +1,4 @@
+import { expose } from 'comlink';
+import { workerEndpoint } from './endpoint.ts';
+
+expose(workerEndpoint());
