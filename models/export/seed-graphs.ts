@@ -1,0 +1,266 @@
+// The seed model as two ONNX graphs (docs/architecture.md, "ONNX graphs"), built op by op from the same
+// parameter names as models/seed/reference.ts, which they must match (tests/models/export/parity.test.ts).
+//
+//   encoder.onnx       history_tokens [1, S] → cross_k, cross_v [decoderLayers, 1, heads, S, dh], memory_bias [1, S]
+//   decoder_step.onnx  token [B, 1], position [1], beam_parent [B], past_k/past_v [decoderLayers, Bprev, heads, P, dh],
+//                      cross_k, cross_v, memory_bias → logits [B, vocab], present_k/present_v [decoderLayers, B, heads, P+1, dh]
+//
+// Only standard opset-17 ops, plus com.microsoft MatMulNBits when quantized. The MoE is exported without
+// MoE kernels: in fp32 by gathering the top-k experts' weights (Gather + MatMul on the selected experts);
+// quantized, MatMulNBits needs constant weights, so all experts' first layers run as one [d, E·F]
+// MatMulNBits and the second layers as one [E·F, d] MatMulNBits on hidden units scaled by gates that are
+// zero for unselected experts — the same sum, exactly, over the same top-k experts.
+import { PAD } from '../../runtime/tokens.ts';
+import { checkSeedWeights, decoderLength, seedVocabSize, type SeedConfig, type SeedWeights } from '../seed/reference.ts';
+import { GraphBuilder, MS_DOMAIN, TensorType, float } from './onnx-proto.ts';
+import { dequantizeBlockwise, dequantizeRows, quantizeBlockwise, quantizeRows, type Quantization } from './quantize.ts';
+
+/** Block size of MatMulNBits: a power of two ≥ 16; 32 is the default of onnxruntime's own quantizer. */
+export const QUANT_BLOCK_SIZE = 32;
+
+/** Bits of the linear layers per quantization; the output head keeps 8 bits in int4 (it scores every token). */
+function linearBits(quantization: Quantization, role: 'body' | 'head'): 0 | 4 | 8 {
+  if (quantization === 'fp32') return 0;
+  if (quantization === 'int8') return 8;
+  return role === 'head' ? 8 : 4;
+}
+
+/** Shared helpers over one GraphBuilder: the model's building blocks as ONNX subgraphs. */
+class SeedOps {
+  /** The weights as the graph computes with them (dequantized), by parameter name, for those quantized. */
+  readonly effective: SeedWeights = {};
+
+  constructor(readonly g: GraphBuilder, readonly w: SeedWeights, readonly config: SeedConfig, readonly quantization: Quantization) {}
+
+  /** x [..., K] @ W [K, N] (+ b) → [..., N], MatMulNBits when quantized. */
+  linear(x: string, name: string, K: number, N: number, bias?: string, role: 'body' | 'head' = 'body'): string {
+    const { g, w } = this;
+    const bits = linearBits(this.quantization, role);
+    let y: string;
+    if (bits === 0) {
+      y = g.op('MatMul', [x, g.initializer(name, w[name], [K, N])]);
+    } else {
+      y = this.matMulNBits(x, name, w[name], K, N, bits);
+      this.effective[name] = this.lastDequantized;
+    }
+    return bias ? g.op('Add', [y, g.initializer(bias, w[bias], [N])]) : y;
+  }
+
+  private lastDequantized: Float32Array = new Float32Array(0);
+
+  matMulNBits(x: string, name: string, W: Float32Array, K: number, N: number, bits: 4 | 8): string {
+    const { g } = this;
+    const q = quantizeBlockwise(W, K, N, bits, QUANT_BLOCK_SIZE);
+    this.lastDequantized = dequantizeBlockwise(q);
+    const kBlocks = Math.ceil(K / QUANT_BLOCK_SIZE);
+    return g.op(
+      'MatMulNBits',
+      [
+        x,
+        g.initializer(`${name}.q${bits}`, q.packed, [N, kBlocks, (QUANT_BLOCK_SIZE * bits) / 8]),
+        g.initializer(`${name}.scales`, q.scales, [N * kBlocks]),
+        g.initializer(`${name}.zero_points`, q.zeroPoints, [q.zeroPoints.length]),
+      ],
+      { K, N, bits, block_size: QUANT_BLOCK_SIZE, domain: MS_DOMAIN },
+    );
+  }
+
+  /** Rows of an embedding table: fp32 Gather, or 8-bit rows dequantized after the Gather. indices [...] → [..., d] */
+  embedding(name: string, indices: string, rows: number): string {
+    const { g, w } = this;
+    const d = this.config.dModel;
+    if (this.quantization === 'fp32') return g.op('Gather', [g.initializer(name, w[name], [rows, d]), indices]);
+    const t = quantizeRows(w[name], rows, d);
+    this.effective[name] = dequantizeRows(t);
+    const q = g.op('Cast', [g.op('Gather', [g.initializer(`${name}.q8`, t.q, [rows, d]), indices])], { to: TensorType.FLOAT });
+    const zero = g.op('Unsqueeze', [g.op('Gather', [g.initializer(`${name}.zero`, t.zero, [rows]), indices]), g.int64([-1])]);
+    const scale = g.op('Unsqueeze', [g.op('Gather', [g.initializer(`${name}.scale`, t.scale, [rows]), indices]), g.int64([-1])]);
+    return g.op('Mul', [g.op('Sub', [q, zero]), scale]);
+  }
+
+  layerNorm(x: string, prefix: string): string {
+    const { g, w } = this;
+    const d = this.config.dModel;
+    return g.op('LayerNormalization', [x, g.initializer(`${prefix}.g`, w[`${prefix}.g`], [d]), g.initializer(`${prefix}.b`, w[`${prefix}.b`], [d])], {
+      axis: -1,
+      epsilon: float(1e-5),
+    });
+  }
+
+  /** 0.5 x (1 + tanh(√(2/π)(x + 0.044715 x³))) — opset 17 has no Gelu op. */
+  gelu(x: string): string {
+    const { g } = this;
+    const cube = g.op('Mul', [g.op('Mul', [x, x]), x]);
+    const inner = g.op('Mul', [g.op('Add', [x, g.op('Mul', [cube, g.scalar(0.044715)])]), g.scalar(Math.sqrt(2 / Math.PI))]);
+    return g.op('Mul', [g.op('Mul', [x, g.scalar(0.5)]), g.op('Add', [g.op('Tanh', [inner]), g.scalar(1)])]);
+  }
+
+  /** [N, T, d] → [N, heads, T, dh] */
+  splitHeads(x: string): string {
+    const { heads, dModel } = this.config;
+    const g = this.g;
+    return g.op('Transpose', [g.op('Reshape', [x, g.int64([0, 0, heads, dModel / heads])])], { perm: [0, 2, 1, 3] });
+  }
+
+  /** [N, heads, T, dh] → [N, T, d] */
+  mergeHeads(x: string): string {
+    const g = this.g;
+    return g.op('Reshape', [g.op('Transpose', [x], { perm: [0, 2, 1, 3] }), g.int64([0, 0, this.config.dModel])]);
+  }
+
+  /** softmax(q kᵀ / √dh + bias) v.  q [N, h, Tq, dh], k/v [N|1, h, Tk, dh], bias broadcastable to [N, h, Tq, Tk] */
+  attend(q: string, k: string, v: string, bias?: string): string {
+    const g = this.g;
+    const dh = this.config.dModel / this.config.heads;
+    let scores = g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), g.scalar(1 / Math.sqrt(dh))]);
+    if (bias) scores = g.op('Add', [scores, bias]);
+    return g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), v]);
+  }
+
+  /** Top-k MoE of decoder layer i.  h [N, d] → [N, d] */
+  moe(h: string, layer: number): string {
+    const { g, w, config } = this;
+    const { dModel: d, experts: E, expertFfnDim: F, expertsPerToken: k } = config;
+    const p = `dec.${layer}.moe`;
+    const probs = g.op('Softmax', [g.op('MatMul', [h, g.initializer(`${p}.router`, w[`${p}.router`], [d, E])])], { axis: -1 }); // [N, E]
+    const [topValues, topIndices] = g.opMulti('TopK', [probs, g.int64([k])], 2, { axis: -1, largest: 1, sorted: 1 }); // [N, k] each
+    const gates = g.op('Div', [topValues, g.op('ReduceSum', [topValues, g.int64([-1])], { keepdims: 1 })]); // [N, k]
+    if (this.quantization === 'fp32') {
+      // Gather the selected experts' weights: [N, k, d, F], [N, k, F, d].
+      const w1 = g.op('Gather', [g.initializer(`${p}.w1`, w[`${p}.w1`], [E, d, F]), topIndices]);
+      const b1 = g.op('Unsqueeze', [g.op('Gather', [g.initializer(`${p}.b1`, w[`${p}.b1`], [E, F]), topIndices]), g.int64([2])]); // [N, k, 1, F]
+      const w2 = g.op('Gather', [g.initializer(`${p}.w2`, w[`${p}.w2`], [E, F, d]), topIndices]);
+      const b2 = g.op('Unsqueeze', [g.op('Gather', [g.initializer(`${p}.b2`, w[`${p}.b2`], [E, d]), topIndices]), g.int64([2])]); // [N, k, 1, d]
+      const x = g.op('Reshape', [h, g.int64([-1, 1, 1, d])]); // [N, 1, 1, d]
+      const hidden = this.gelu(g.op('Add', [g.op('MatMul', [x, w1]), b1])); // [N, k, 1, F]
+      const y = g.op('Add', [g.op('MatMul', [hidden, w2]), b2]); // [N, k, 1, d]
+      const weighted = g.op('Mul', [y, g.op('Unsqueeze', [gates, g.int64([2, 3])])]);
+      return g.op('Reshape', [g.op('ReduceSum', [weighted, g.int64([1])], { keepdims: 0 }), g.int64([-1, d])]); // [N, d]
+    }
+    // Quantized: dense over experts with gates scattered into [N, E] (zero where not selected).
+    const dense = g.op('ScatterElements', [g.op('Mul', [probs, g.scalar(0)]), topIndices, gates], { axis: 1 }); // [N, E]
+    const w1All = new Float32Array(d * E * F); // [d, E*F]: expert e's W1 in columns e*F..
+    const w2All = new Float32Array(E * F * d); // [E*F, d]: expert e's W2 in rows e*F..
+    for (let e = 0; e < E; e++) {
+      for (let i = 0; i < d; i++) w1All.set(w[`${p}.w1`].subarray(e * d * F + i * F, e * d * F + (i + 1) * F), i * E * F + e * F);
+    }
+    w2All.set(w[`${p}.w2`]);
+    const bits = linearBits(this.quantization, 'body') as 4 | 8;
+    const hidden1 = g.op('Add', [this.matMulNBits(h, `${p}.w1`, w1All, d, E * F, bits), g.initializer(`${p}.b1`, w[`${p}.b1`], [E * F])]); // [N, E*F]
+    const w1Effective = new Float32Array(E * d * F);
+    for (let e = 0; e < E; e++) {
+      for (let i = 0; i < d; i++) w1Effective.set(this.lastDequantized.subarray(i * E * F + e * F, i * E * F + (e + 1) * F), e * d * F + i * F);
+    }
+    this.effective[`${p}.w1`] = w1Effective;
+    const hidden = g.op('Reshape', [this.gelu(hidden1), g.int64([0, E, F])]); // [N, E, F]
+    const gated = g.op('Reshape', [g.op('Mul', [hidden, g.op('Unsqueeze', [dense, g.int64([2])])]), g.int64([0, E * F])]); // [N, E*F]
+    const y = this.matMulNBits(gated, `${p}.w2`, w2All, E * F, d, bits); // [N, d]
+    this.effective[`${p}.w2`] = this.lastDequantized;
+    return g.op('Add', [y, g.op('MatMul', [dense, g.initializer(`${p}.b2`, w[`${p}.b2`], [E, d])])]);
+  }
+}
+
+export interface BuiltGraph {
+  bytes: Uint8Array; // the .onnx file
+  weightBytes: number; // bytes of initializer data in it
+  effective: SeedWeights; // dequantized values of the parameters it quantized (empty in fp32)
+}
+
+/** encoder.onnx: history_tokens [1, S] → cross_k, cross_v [decoderLayers, 1, heads, S, dh], memory_bias [1, S] */
+export function buildEncoderGraph(w: SeedWeights, config: SeedConfig, quantization: Quantization): BuiltGraph {
+  checkSeedWeights(w, config);
+  const { dModel: d, levels, maxHistory, decoderLayers, heads } = config;
+  const S = maxHistory * levels;
+  const dh = d / heads;
+  const g = new GraphBuilder('onerec_seed_encoder');
+  const ops = new SeedOps(g, w, config, quantization);
+  const tokens = g.input('history_tokens', TensorType.INT64, [1, S]);
+  // Static positions: token s belongs to item slot ⌊s/levels⌋ (recency maxHistory-1-slot) at level s mod levels.
+  const recency = Array.from({ length: S }, (_, s) => maxHistory - 1 - Math.floor(s / levels));
+  const level = Array.from({ length: S }, (_, s) => s % levels);
+  const position = g.op('Add', [
+    g.op('Gather', [g.initializer('enc.item_pos', w['enc.item_pos'], [maxHistory, d]), g.int64(recency)]),
+    g.op('Gather', [g.initializer('enc.level_emb', w['enc.level_emb'], [levels, d]), g.int64(level)]),
+  ]); // [S, d]
+  let x = g.op('Add', [ops.embedding('tok_emb', tokens, seedVocabSize(config)), position]); // [1, S, d]
+  const memoryBias = g.op('Where', [g.op('Equal', [tokens, g.int64([PAD], [])]), g.scalar(-1e9), g.scalar(0)]); // [1, S]
+  const keyBias = g.op('Reshape', [memoryBias, g.int64([1, 1, 1, S])]);
+  for (let i = 0; i < config.encoderLayers; i++) {
+    const p = `enc.${i}`;
+    const h1 = ops.layerNorm(x, `${p}.ln1`);
+    const q = ops.splitHeads(ops.linear(h1, `${p}.attn.wq`, d, d, `${p}.attn.bq`));
+    const k = ops.splitHeads(ops.linear(h1, `${p}.attn.wk`, d, d, `${p}.attn.bk`));
+    const v = ops.splitHeads(ops.linear(h1, `${p}.attn.wv`, d, d, `${p}.attn.bv`));
+    x = g.op('Add', [x, ops.linear(ops.mergeHeads(ops.attend(q, k, v, keyBias)), `${p}.attn.wo`, d, d, `${p}.attn.bo`)]);
+    const h2 = ops.layerNorm(x, `${p}.ln2`);
+    const hidden = ops.gelu(ops.linear(h2, `${p}.ffn.w1`, d, config.ffnDim, `${p}.ffn.b1`));
+    x = g.op('Add', [x, ops.linear(hidden, `${p}.ffn.w2`, config.ffnDim, d, `${p}.ffn.b2`)]);
+  }
+  const memory = ops.layerNorm(x, 'enc.ln_f'); // [1, S, d]
+  const crossK: string[] = [];
+  const crossV: string[] = [];
+  for (let i = 0; i < decoderLayers; i++) {
+    const p = `dec.${i}.cross`;
+    crossK.push(g.op('Unsqueeze', [ops.splitHeads(ops.linear(memory, `${p}.wk`, d, d, `${p}.bk`)), g.int64([0])]));
+    crossV.push(g.op('Unsqueeze', [ops.splitHeads(ops.linear(memory, `${p}.wv`, d, d, `${p}.bv`)), g.int64([0])]));
+  }
+  const crossShape = [decoderLayers, 1, heads, S, dh];
+  g.output(decoderLayers > 1 ? g.op('Concat', crossK, { axis: 0 }) : crossK[0], 'cross_k', TensorType.FLOAT, crossShape);
+  g.output(decoderLayers > 1 ? g.op('Concat', crossV, { axis: 0 }) : crossV[0], 'cross_v', TensorType.FLOAT, crossShape);
+  g.output(memoryBias, 'memory_bias', TensorType.FLOAT, [1, S]);
+  return { bytes: g.toModel({ quantization }, 'onerec seed encoder: history tokens → cross-attention keys/values'), weightBytes: g.initializerBytes, effective: ops.effective };
+}
+
+/** decoder_step.onnx: one token per beam, the self-attention cache gathered by beam_parent then extended. */
+export function buildDecoderStepGraph(w: SeedWeights, config: SeedConfig, quantization: Quantization): BuiltGraph {
+  checkSeedWeights(w, config);
+  const { dModel: d, levels, maxHistory, decoderLayers: L, heads } = config;
+  const S = maxHistory * levels;
+  const dh = d / heads;
+  const V = seedVocabSize(config);
+  const g = new GraphBuilder('onerec_seed_decoder_step');
+  const ops = new SeedOps(g, w, config, quantization);
+  const token = g.input('token', TensorType.INT64, ['B', 1]);
+  const position = g.input('position', TensorType.INT64, [1]);
+  const beamParent = g.input('beam_parent', TensorType.INT64, ['B']);
+  const pastK = g.input('past_k', TensorType.FLOAT, [L, 'Bprev', heads, 'P', dh]);
+  const pastV = g.input('past_v', TensorType.FLOAT, [L, 'Bprev', heads, 'P', dh]);
+  const crossK = g.input('cross_k', TensorType.FLOAT, [L, 1, heads, S, dh]);
+  const crossV = g.input('cross_v', TensorType.FLOAT, [L, 1, heads, S, dh]);
+  const memoryBias = g.input('memory_bias', TensorType.FLOAT, [1, S]);
+  const keyBias = g.op('Reshape', [memoryBias, g.int64([1, 1, 1, S])]);
+  const positionEmbedding = g.op('Gather', [g.initializer('dec.pos', w['dec.pos'], [decoderLength(config), d]), position]); // [1, d]
+  let x = g.op('Add', [ops.embedding('tok_emb', token, V), positionEmbedding]); // [B, 1, d]
+  const gatheredK = g.op('Gather', [pastK, beamParent], { axis: 1 }); // [L, B, heads, P, dh]
+  const gatheredV = g.op('Gather', [pastV, beamParent], { axis: 1 });
+  const presentK: string[] = [];
+  const presentV: string[] = [];
+  for (let i = 0; i < L; i++) {
+    const p = `dec.${i}`;
+    const layer = g.int64([i], []);
+    const h1 = ops.layerNorm(x, `${p}.ln1`);
+    const q = ops.splitHeads(ops.linear(h1, `${p}.self.wq`, d, d, `${p}.self.bq`)); // [B, heads, 1, dh]
+    const kNew = ops.splitHeads(ops.linear(h1, `${p}.self.wk`, d, d, `${p}.self.bk`));
+    const vNew = ops.splitHeads(ops.linear(h1, `${p}.self.wv`, d, d, `${p}.self.bv`));
+    const k = g.op('Concat', [g.op('Gather', [gatheredK, layer], { axis: 0 }), kNew], { axis: 2 }); // [B, heads, P+1, dh]
+    const v = g.op('Concat', [g.op('Gather', [gatheredV, layer], { axis: 0 }), vNew], { axis: 2 });
+    presentK.push(g.op('Unsqueeze', [k, g.int64([0])]));
+    presentV.push(g.op('Unsqueeze', [v, g.int64([0])]));
+    // Every cached position precedes this one: no causal mask is needed within a step.
+    x = g.op('Add', [x, ops.linear(ops.mergeHeads(ops.attend(q, k, v)), `${p}.self.wo`, d, d, `${p}.self.bo`)]);
+    const h2 = ops.layerNorm(x, `${p}.ln2`);
+    const qc = ops.splitHeads(ops.linear(h2, `${p}.cross.wq`, d, d, `${p}.cross.bq`));
+    const kc = g.op('Gather', [crossK, layer], { axis: 0 }); // [1, heads, S, dh]
+    const vc = g.op('Gather', [crossV, layer], { axis: 0 });
+    x = g.op('Add', [x, ops.linear(ops.mergeHeads(ops.attend(qc, kc, vc, keyBias)), `${p}.cross.wo`, d, d, `${p}.cross.bo`)]);
+    const h3 = g.op('Reshape', [ops.layerNorm(x, `${p}.ln3`), g.int64([-1, d])]); // [B, d]
+    x = g.op('Add', [x, g.op('Unsqueeze', [ops.moe(h3, i), g.int64([1])])]);
+  }
+  const final = g.op('Reshape', [ops.layerNorm(x, 'dec.ln_f'), g.int64([-1, d])]); // [B, d]
+  const logits = ops.linear(final, 'lm_head', d, V, undefined, 'head'); // [B, V]
+  g.output(logits, 'logits', TensorType.FLOAT, ['B', V]);
+  const presentShape = [L, 'B', heads, 'P1', dh];
+  g.output(L > 1 ? g.op('Concat', presentK, { axis: 0 }) : presentK[0], 'present_k', TensorType.FLOAT, presentShape);
+  g.output(L > 1 ? g.op('Concat', presentV, { axis: 0 }) : presentV[0], 'present_v', TensorType.FLOAT, presentShape);
+  return { bytes: g.toModel({ quantization }, 'onerec seed decoder step: one token per beam with a gathered KV cache'), weightBytes: g.initializerBytes, effective: ops.effective };
+}
