@@ -120,10 +120,11 @@ export function buildSessions(log: KuaiRandLog, rules: SessionRules, videoIndex:
       for (let start = 0; start < run.length; start += rules.sessionLength) {
         const chunk = run.slice(start, start + rules.sessionLength);
         if (chunk.length >= rules.minItems) {
-          const pick = <T extends Float64Array | Uint8Array>(col: T): T => (col.constructor as { from(a: number[]): T }).from(chunk.map((r) => col[r]));
+          const pickF = (col: Float64Array): Float64Array => Float64Array.from(chunk, (r) => col[r]);
+          const pick = (col: Uint8Array): Uint8Array => Uint8Array.from(chunk, (r) => col[r]);
           sessions.push({
             user, day: log.day[chunk[0]], items: Int32Array.from(chunk, (r) => videoIndex.get(log.videoId[r])!),
-            playTimeMs: pick(log.playTimeMs), durationMs: pick(log.durationMs), longView: pick(log.longView), like: pick(log.like),
+            playTimeMs: pickF(log.playTimeMs), durationMs: pickF(log.durationMs), longView: pick(log.longView), like: pick(log.like),
             follow: pick(log.follow), comment: pick(log.comment), forward: pick(log.forward),
             history: Int32Array.from(history.slice(-maxHistory)),
           });
