@@ -6,7 +6,6 @@ import { readCachedFile, readCachedManifest, writeCachedFile, writeCachedManifes
 import { BundleFetchError, BundleFormatError, BundleIntegrityError } from './errors.ts';
 import { sha256Hex } from './sha256.ts';
 import { SemanticIdTrie } from './semantic-id-trie.ts';
-import { parseManifest, type BundleManifest } from './bundle.ts';
 import type { BundleModels } from './sessions.ts';
 import type { ProgressReport } from './recommender.ts';
 
@@ -66,6 +65,31 @@ async function fetchBytes(doFetch: typeof fetch, url: string, onBytes: (n: numbe
 }
 
 const ROLES = ['encoder', 'decoderStep', 'reward', 'trie', 'catalog'] as const;
+
+/** The manifest fields the runtime reads (docs/architecture.md, "Bundle"). */
+export interface BundleManifest {
+  format: 'onerec-bundle';
+  version: number;
+  name: string;
+  model: { dModel: number; heads: number; decoderLayers: number };
+  tokens: { levels: number; codebookSize: number; vocabSize: number };
+  generation: { sessionLength: number; beamWidth: number; maxHistory: number };
+  files: Partial<Record<(typeof ROLES)[number], { path: string; bytes: number; sha256: string }>>;
+  reward?: { towers: { name: string; label: string }[]; weights: number[] };
+}
+
+// TODO(#6): use runtime/bundle.ts's parseManifest once it lands; this checks only what the loader reads.
+function parseManifest(json: unknown, url: string): BundleManifest {
+  const m = json as BundleManifest;
+  if (typeof m !== 'object' || m === null || m.format !== 'onerec-bundle') throw new BundleFormatError(url, `format is ${JSON.stringify((m as { format?: unknown } | null)?.format)}, expected "onerec-bundle"`);
+  if (m.version !== 1) throw new BundleFormatError(url, `manifest version ${JSON.stringify(m.version)} is not supported (this runtime reads version 1); update onerec-web or re-export the bundle`);
+  for (const role of ['encoder', 'decoderStep', 'trie', 'catalog'] as const) {
+    const f = m.files?.[role];
+    if (!f || typeof f.path !== 'string' || typeof f.sha256 !== 'string' || !Number.isInteger(f.bytes)) throw new BundleFormatError(url, `files.${role} must be { path, bytes, sha256 }`);
+  }
+  if (m.files.reward && !m.reward) throw new BundleFormatError(url, 'files.reward is present but the reward section (towers, weights) is missing');
+  return m;
+}
 
 export async function fetchBundle(bundleUrl: string, options: FetchBundleOptions = {}): Promise<FetchedBundle> {
   const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
@@ -151,7 +175,7 @@ export async function fetchBundle(bundleUrl: string, options: FetchBundleOptions
     reward: bytesOf.reward ?? null,
     trie,
     itemIds,
-    towers: manifest.reward?.towers.map((t) => t.name) ?? [],
+    towers: manifest.reward?.towers.map((t: { name: string }) => t.name) ?? [],
     towerWeights: manifest.reward?.weights ?? [],
   };
   report(1, `loaded ${manifest.name}`);

@@ -1,0 +1,119 @@
+// The runtime core (runtime/sessions.ts through runtime/local-recommender.ts) in Node over
+// onnxruntime-node, on a tiny bundle the project's exporter builds from seeded random weights.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, cpSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeTestBundle, type TestBundle } from './fixture.ts';
+import { createNodeRecommender } from '../../models/node-recommender.ts';
+import { ReferenceDecoderSession } from '../../models/seed/reference.ts';
+import { beamSearch } from '../../runtime/beam-search.ts';
+import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
+import { encoderTokens } from '../../runtime/tokens.ts';
+import { deviceToExecutionProviders } from '../../runtime/onnx.ts';
+import type { Recommender } from '../../runtime/recommender.ts';
+
+let root: string;
+let bundle: TestBundle;
+let recommender: Recommender;
+const HISTORY = [3, 17, 5, 42, 9]; // item indices, oldest → newest
+
+before(async () => {
+  root = mkdtempSync(join(tmpdir(), 'onerec-runtime-'));
+  bundle = writeTestBundle(join(root, 'tiny'));
+  recommender = createNodeRecommender();
+  await recommender.load(bundle.dir);
+});
+after(async () => {
+  await recommender.dispose();
+  rmSync(root, { recursive: true, force: true });
+});
+
+test('recommend = beam search over the float reference forward (same items, log-probs within 1e-4)', async () => {
+  const { config, weights, codes } = bundle;
+  const trie = SemanticIdTrie.build(codes, config.levels, config.codebookSize);
+  for (const history of [HISTORY, [], [59]]) {
+    const got = await recommender.recommend(history, { beamWidth: 8 });
+    const exclude = new Uint8Array(bundle.items);
+    for (const i of history) exclude[i] = 1;
+    const tokens = encoderTokens(history, codes, config.levels, config.codebookSize, config.maxHistory);
+    const want = await beamSearch(new ReferenceDecoderSession(weights, config, tokens), trie, { beamWidth: 8, sessionLength: config.sessionLength, exclude });
+    assert.equal(got.sessions.length, want.logProb.length);
+    got.sessions.forEach((s, b) => {
+      assert.deepEqual(Array.from(s.items), Array.from(want.items.subarray(b * config.sessionLength, (b + 1) * config.sessionLength)), `history ${history} beam ${b}`);
+      assert.ok(Math.abs(s.logProb - want.logProb[b]) < 1e-4, `beam ${b}: ${s.logProb} vs ${want.logProb[b]}`);
+      assert.deepEqual(s.ids, Array.from(s.items, (i) => `item-${i}`));
+    });
+    assert.equal(got.rankedBy, 'log-prob'); // the tiny bundle has no reward model
+    assert.equal(got.coldStart, history.length === 0);
+  }
+});
+
+test('score() teacher-forces the same log-probs that beam search accumulated', async () => {
+  const got = await recommender.recommend(HISTORY);
+  const scored = await recommender.score(HISTORY, got.sessions.map((s) => Array.from(s.items)));
+  got.sessions.forEach((s, b) => assert.ok(Math.abs(scored.logProb[b] - s.logProb) < 1e-4, `${scored.logProb[b]} vs ${s.logProb}`));
+  assert.equal(scored.towers, null);
+  // By external id too; a session's 2-item prefix has the higher log-prob (fewer negative terms).
+  const byId = await recommender.score(HISTORY.map((i) => `item-${i}`), [got.sessions[0].ids]);
+  assert.ok(Math.abs(byId.logProb[0] - got.sessions[0].logProb) < 1e-4);
+  const prefix = await recommender.score(HISTORY, [Array.from(got.sessions[0].items.slice(0, 2))]);
+  assert.ok(prefix.logProb[0] > byId.logProb[0]);
+  await assert.rejects(recommender.score(HISTORY, [[1, 2, 3], [4, 5]]), { name: 'InvalidArgumentError' });
+});
+
+test('unknown history items are ignored and reported; none left → cold start; sessions are valid and diverse', async () => {
+  const withUnknown = await recommender.recommend(['item-3', 'no-such-item', 17, 999, -1, 2.5, 5, 'item-42', 9]);
+  assert.deepEqual(withUnknown.ignoredHistory, ['no-such-item', 999, -1, 2.5]);
+  const plain = await recommender.recommend(HISTORY);
+  assert.deepEqual(withUnknown.sessions.map((s) => Array.from(s.items)), plain.sessions.map((s) => Array.from(s.items)));
+  for (const s of plain.sessions) for (const item of s.items) assert.ok(!HISTORY.includes(item), `history item ${item} recommended`);
+
+  const cold = await recommender.recommend(['nobody-knows-this']);
+  assert.equal(cold.coldStart, true);
+  assert.deepEqual(cold.ignoredHistory, ['nobody-knows-this']);
+  assert.ok(cold.sessions.length > 0);
+  for (const s of cold.sessions) {
+    assert.equal(new Set(s.items).size, s.items.length, 'an item repeated within a session');
+    for (const item of s.items) assert.ok(item >= 0 && item < bundle.items);
+  }
+  const keep = await recommender.recommend(HISTORY, { excludeHistory: false, beamWidth: 4, candidates: 2, sessionLength: 2 });
+  assert.equal(keep.sessions.length, 2);
+  assert.equal(keep.sessions[0].items.length, 2);
+});
+
+test('calls are chained: concurrent recommends equal sequential ones', async () => {
+  const histories = [HISTORY, [1, 2], [], [40, 41, 42, 43, 44, 45, 46, 47, 48, 49]];
+  const sequential = [];
+  for (const h of histories) sequential.push(await recommender.recommend(h));
+  const concurrent = await Promise.all(histories.map((h) => recommender.recommend(h)));
+  const itemsOf = (r: typeof sequential) => r.map((x) => x.sessions.map((s) => Array.from(s.items)));
+  assert.deepEqual(itemsOf(concurrent), itemsOf(sequential));
+});
+
+test('typed errors: bad options, bad device, not loaded, bad manifest version, tampered file', async () => {
+  await assert.rejects(recommender.recommend(HISTORY, { beamWidth: 0 }), { name: 'InvalidArgumentError', message: /beamWidth/ });
+  await assert.rejects(recommender.recommend(HISTORY, { beamWidth: 4, candidates: 5 }), { name: 'InvalidArgumentError', message: /candidates.*1\.\.beamWidth \(4\)/ });
+  await assert.rejects(recommender.recommend(HISTORY, { sessionLength: 99 }), { name: 'InvalidArgumentError', message: /sessionLength/ });
+  assert.throws(() => deviceToExecutionProviders('cuda' as never), { name: 'InvalidDeviceError', message: /'auto', 'webgpu', 'wasm'/ });
+  assert.deepEqual(deviceToExecutionProviders('auto'), ['webgpu', 'wasm']);
+
+  const fresh = createNodeRecommender();
+  await assert.rejects(fresh.recommend(HISTORY), { name: 'NotLoadedError' });
+
+  const v2 = join(root, 'v2');
+  cpSync(bundle.dir, v2, { recursive: true });
+  const manifest = JSON.parse(readFileSync(join(v2, 'manifest.json'), 'utf8'));
+  writeFileSync(join(v2, 'manifest.json'), JSON.stringify({ ...manifest, version: 2 }));
+  await assert.rejects(fresh.load(v2), { name: 'BundleFormatError', message: /version 2 is not supported/ });
+
+  const tampered = join(root, 'tampered');
+  cpSync(bundle.dir, tampered, { recursive: true });
+  const bytes = readFileSync(join(tampered, 'decoder_step.onnx'));
+  bytes[bytes.length >> 1] ^= 0xff;
+  writeFileSync(join(tampered, 'decoder_step.onnx'), bytes);
+  await assert.rejects(fresh.load(tampered), { name: 'BundleIntegrityError', message: /decoder_step\.onnx: sha256 .* does not match/ });
+  await assert.rejects(fresh.load(join(root, 'missing')), { name: 'BundleFetchError' });
+  await fresh.dispose();
+});
