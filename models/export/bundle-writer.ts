@@ -1,0 +1,98 @@
+// Writes a model bundle: encoder.onnx, decoder_step.onnx, trie.bin, catalog.json and manifest.json (the
+// single source of truth: config, tokens, generation defaults, every file's size and sha256).
+//
+//   await exportBundle({ weights: initSeedWeights(config, 1), config, trie, catalog, quantization: 'int4', outDir: 'runs/x/bundle' });
+//
+// File formats:
+// - *.onnx: see models/export/seed-graphs.ts and docs/architecture.md ("ONNX graphs").
+// - trie.bin: runtime/semantic-id-trie.ts's versioned binary (SemanticIdTrie.toBytes / fromBytes); the
+//   trie's edges are the semantic-ID table (`itemCodes(item)` recovers an item's codes).
+// - catalog.json: a JSON array, index = item index, of `{ id, title?, attributes? }` (runtime/bundle.ts
+//   CatalogEntry); titles are cut to CATALOG_TITLE_CHARS and attributes to CATALOG_ATTRIBUTES so the
+//   catalog stays a small part of the bundle.
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BUNDLE_FORMAT, BUNDLE_VERSION, type BundleFile, type BundleManifest, type BundleRole, type CatalogEntry } from '../../runtime/bundle.ts';
+import type { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
+import { BOS, PAD, SPECIAL_TOKENS } from '../../runtime/tokens.ts';
+import { seedVocabSize, type SeedConfig, type SeedWeights } from '../seed/reference.ts';
+import type { Quantization } from './quantize.ts';
+import { buildDecoderStepGraph, buildEncoderGraph } from './seed-graphs.ts';
+
+export const CATALOG_TITLE_CHARS = 120; // display titles are one line
+export const CATALOG_ATTRIBUTES = 4; // brand + a few categories is what a card shows
+
+export class ExportError extends Error {
+  override name = 'ExportError';
+}
+
+export interface ExportBundleOptions {
+  weights: SeedWeights; // by contract parameter name
+  config: SeedConfig;
+  trie: SemanticIdTrie; // built from the same codes the model was trained on
+  catalog: CatalogEntry[]; // [items] by item index
+  quantization: Quantization;
+  outDir: string;
+  name?: string; // shown by the demo; default "onerec-seed"
+  beamWidth?: number; // default beams for the runtime; default 10
+  sessionLength?: number; // items per generated session; default config.sessionLength
+  metrics?: Record<string, unknown>; // the eval report, when known
+}
+
+export interface ExportedBundle {
+  manifest: BundleManifest;
+  totalBytes: number; // Σ bytes of the files (manifest excluded)
+  weightBytes: { encoder: number; decoderStep: number }; // initializer bytes inside each graph
+  effectiveWeights: SeedWeights; // the weights the graphs compute with (dequantized where quantized)
+}
+
+function compactEntry(entry: CatalogEntry): CatalogEntry {
+  const out: CatalogEntry = { id: String(entry.id) };
+  if (entry.title) out.title = entry.title.length > CATALOG_TITLE_CHARS ? `${entry.title.slice(0, CATALOG_TITLE_CHARS - 1)}…` : entry.title;
+  if (entry.attributes?.length) out.attributes = entry.attributes.slice(0, CATALOG_ATTRIBUTES).map(String);
+  return out;
+}
+
+export async function exportBundle(options: ExportBundleOptions): Promise<ExportedBundle> {
+  const { weights, config, trie, catalog, quantization, outDir } = options;
+  if (trie.levels !== config.levels || trie.codebookSize !== config.codebookSize) {
+    throw new ExportError(`the trie has levels ${trie.levels} × K ${trie.codebookSize} but the model has levels ${config.levels} × K ${config.codebookSize}; export with the prepared data the model was trained on`);
+  }
+  if (catalog.length !== trie.itemCount) {
+    throw new ExportError(`the catalog has ${catalog.length} items but the trie ${trie.itemCount}; both must come from the same prepared data`);
+  }
+  mkdirSync(outDir, { recursive: true });
+  const encoder = buildEncoderGraph(weights, config, quantization);
+  const decoderStep = buildDecoderStepGraph(weights, config, quantization);
+  const contents: [BundleRole, string, Uint8Array][] = [
+    ['encoder', 'encoder.onnx', encoder.bytes],
+    ['decoderStep', 'decoder_step.onnx', decoderStep.bytes],
+    ['trie', 'trie.bin', trie.toBytes()],
+    ['catalog', 'catalog.json', new TextEncoder().encode(JSON.stringify(catalog.map(compactEntry)))],
+  ];
+  const files: Partial<Record<BundleRole, BundleFile>> = {};
+  for (const [role, path, bytes] of contents) {
+    writeFileSync(join(outDir, path), bytes);
+    files[role] = { path, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+  }
+  const manifest: BundleManifest = {
+    format: BUNDLE_FORMAT,
+    version: BUNDLE_VERSION,
+    name: options.name ?? 'onerec-seed',
+    created: new Date().toISOString(),
+    model: { ...config },
+    tokens: { pad: PAD, bos: BOS, special: SPECIAL_TOKENS, levels: config.levels, codebookSize: config.codebookSize, vocabSize: seedVocabSize(config) },
+    generation: { sessionLength: options.sessionLength ?? config.sessionLength, beamWidth: options.beamWidth ?? 10, maxHistory: config.maxHistory },
+    quantization,
+    files,
+    ...(options.metrics ? { metrics: options.metrics } : {}),
+  };
+  writeFileSync(join(outDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  return {
+    manifest,
+    totalBytes: Object.values(files).reduce((s, f) => s + (f?.bytes ?? 0), 0),
+    weightBytes: { encoder: encoder.weightBytes, decoderStep: decoderStep.weightBytes },
+    effectiveWeights: { ...weights, ...encoder.effective, ...decoderStep.effective },
+  };
+}

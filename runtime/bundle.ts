@@ -1,0 +1,226 @@
+// The bundle manifest (docs/architecture.md, "Bundle"): parse and validate manifest.json, and verify a
+// file's bytes against it (size, sha256, and for ONNX files that they are a complete protobuf message).
+// Pure TypeScript, no Node or DOM: the worker, the page and `onerec eval --bundle` use the same checks.
+//
+//   const manifest = parseManifest(JSON.parse(text), url);        // BundleFormatError on a bad manifest
+//   await verifyBundleFile(manifest, 'encoder', bytes, fileUrl);  // BundleIntegrityError / BundleFormatError
+//
+// Errors are runtime/errors.ts's classes; every message names the file (URL or path) and the fix.
+import { BundleFormatError, BundleIntegrityError } from './errors.ts';
+import { sha256Hex } from './sha256.ts';
+import { SPECIAL_TOKENS, vocabSize } from './tokens.ts';
+
+export const BUNDLE_FORMAT = 'onerec-bundle';
+export const BUNDLE_VERSION = 1;
+
+export const BUNDLE_ROLES = ['encoder', 'decoderStep', 'reward', 'trie', 'catalog'] as const;
+export type BundleRole = (typeof BUNDLE_ROLES)[number];
+/** Roles every bundle has; `reward` is optional (only bundles with engagement signals carry one). */
+export const REQUIRED_ROLES: readonly BundleRole[] = ['encoder', 'decoderStep', 'trie', 'catalog'];
+/** Roles whose file is an ONNX model. */
+export const ONNX_ROLES: readonly BundleRole[] = ['encoder', 'decoderStep', 'reward'];
+
+export interface BundleFile {
+  path: string; // relative to manifest.json
+  bytes: number; // exact size
+  sha256: string; // lowercase hex
+}
+
+/** The seed model's config as the manifest carries it (models/seed/config.ts SeedConfig). */
+export interface BundleModelConfig {
+  codebookSize: number;
+  levels: number;
+  dModel: number;
+  heads: number;
+  encoderLayers: number;
+  decoderLayers: number;
+  ffnDim: number;
+  experts: number;
+  expertsPerToken: number;
+  expertFfnDim: number;
+  maxHistory: number;
+  sessionLength: number;
+  moeAuxWeight: number;
+  dropout: number;
+}
+
+export interface BundleManifest {
+  format: typeof BUNDLE_FORMAT;
+  version: typeof BUNDLE_VERSION;
+  name: string;
+  created: string; // ISO 8601
+  model: BundleModelConfig;
+  tokens: { pad: number; bos: number; special: number; levels: number; codebookSize: number; vocabSize: number };
+  generation: { sessionLength: number; beamWidth: number; maxHistory: number };
+  quantization: 'fp32' | 'int8' | 'int4';
+  files: Partial<Record<BundleRole, BundleFile>>;
+  reward?: { towers: { name: string; label: string }[]; weights: number[] };
+  metrics?: Record<string, unknown>;
+}
+
+const MODEL_FIELDS: (keyof BundleModelConfig)[] = [
+  'codebookSize', 'levels', 'dModel', 'heads', 'encoderLayers', 'decoderLayers', 'ffnDim', 'experts', 'expertsPerToken',
+  'expertFfnDim', 'maxHistory', 'sessionLength', 'moeAuxWeight', 'dropout',
+];
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Validates a parsed manifest.json; `url` names it in errors. */
+export function parseManifest(json: unknown, url: string): BundleManifest {
+  const fail = (reason: string): never => {
+    throw new BundleFormatError(url, reason);
+  };
+  if (!isRecord(json)) return fail(`manifest is ${Array.isArray(json) ? 'an array' : typeof json}, expected a JSON object`);
+  if (json.format !== BUNDLE_FORMAT) fail(`"format" is ${JSON.stringify(json.format)}, expected "${BUNDLE_FORMAT}"`);
+  if (json.version !== BUNDLE_VERSION) {
+    fail(`manifest version ${JSON.stringify(json.version)} is unknown; this runtime reads version ${BUNDLE_VERSION} (re-export with this version of onerec export, or update the runtime)`);
+  }
+  if (typeof json.name !== 'string' || json.name === '') fail('"name" must be a non-empty string');
+  if (typeof json.created !== 'string') fail('"created" must be an ISO date string');
+
+  const model = json.model;
+  if (!isRecord(model)) return fail('"model" must be the SeedConfig object');
+  for (const key of MODEL_FIELDS) {
+    if (typeof model[key] !== 'number' || !Number.isFinite(model[key])) fail(`"model.${key}" must be a number, got ${JSON.stringify(model[key])}`);
+  }
+  const m = model as unknown as BundleModelConfig;
+  for (const key of MODEL_FIELDS.filter((k) => k !== 'moeAuxWeight' && k !== 'dropout')) {
+    if (!Number.isInteger(m[key]) || m[key] < 1) fail(`"model.${key}" = ${m[key]} must be a positive integer`);
+  }
+  if (m.dModel % m.heads !== 0) fail(`"model.heads" = ${m.heads} does not divide "model.dModel" = ${m.dModel}`);
+
+  const tokens = json.tokens;
+  if (!isRecord(tokens)) return fail('"tokens" must be an object');
+  const expectedTokens = { pad: 0, bos: 1, special: SPECIAL_TOKENS, levels: m.levels, codebookSize: m.codebookSize, vocabSize: vocabSize(m.levels, m.codebookSize) };
+  for (const [key, value] of Object.entries(expectedTokens)) {
+    if (tokens[key] !== value) fail(`"tokens.${key}" is ${JSON.stringify(tokens[key])}, expected ${value} (runtime/tokens.ts and "model")`);
+  }
+
+  const generation = json.generation;
+  if (!isRecord(generation)) return fail('"generation" must be an object');
+  for (const key of ['sessionLength', 'beamWidth', 'maxHistory']) {
+    const v = generation[key];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) fail(`"generation.${key}" must be a positive integer, got ${JSON.stringify(v)}`);
+  }
+  if (generation.maxHistory !== m.maxHistory) fail(`"generation.maxHistory" ${generation.maxHistory} differs from "model.maxHistory" ${m.maxHistory}; the encoder's input is static`);
+  if ((generation.sessionLength as number) > m.sessionLength) {
+    fail(`"generation.sessionLength" ${generation.sessionLength} exceeds "model.sessionLength" ${m.sessionLength}, the decoder's positions`);
+  }
+
+  if (!['fp32', 'int8', 'int4'].includes(json.quantization as string)) fail(`"quantization" is ${JSON.stringify(json.quantization)}, expected "fp32", "int8" or "int4"`);
+
+  const files = json.files;
+  if (!isRecord(files)) return fail('"files" must be an object of role → { path, bytes, sha256 }');
+  for (const role of Object.keys(files)) {
+    if (!(BUNDLE_ROLES as readonly string[]).includes(role)) fail(`"files.${role}" is not a known role (${BUNDLE_ROLES.join(', ')})`);
+  }
+  for (const role of REQUIRED_ROLES) if (!files[role]) fail(`"files.${role}" is missing`);
+  for (const [role, file] of Object.entries(files)) {
+    if (!isRecord(file)) return fail(`"files.${role}" must be { path, bytes, sha256 }`);
+    if (typeof file.path !== 'string' || file.path === '' || file.path.startsWith('/') || file.path.split('/').includes('..')) {
+      fail(`"files.${role}.path" ${JSON.stringify(file.path)} must be a relative path inside the bundle`);
+    }
+    if (typeof file.bytes !== 'number' || !Number.isInteger(file.bytes) || file.bytes < 0) fail(`"files.${role}.bytes" must be a byte count`);
+    if (typeof file.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(file.sha256)) fail(`"files.${role}.sha256" must be 64 lowercase hex digits`);
+  }
+
+  if (json.reward !== undefined) {
+    const reward = json.reward;
+    if (!isRecord(reward) || !Array.isArray(reward.towers) || !Array.isArray(reward.weights)) return fail('"reward" must be { towers: [{ name, label }], weights: number[] }');
+    if (reward.towers.length !== reward.weights.length) fail(`"reward" has ${reward.towers.length} towers and ${reward.weights.length} weights`);
+    reward.towers.forEach((t, i) => {
+      if (!isRecord(t) || typeof t.name !== 'string' || typeof t.label !== 'string') fail(`"reward.towers[${i}]" must be { name, label }`);
+    });
+    if (!reward.weights.every((w) => typeof w === 'number' && Number.isFinite(w))) fail('"reward.weights" must be finite numbers');
+    if (!files.reward) fail('"reward" is set but "files.reward" is missing');
+  }
+  return json as unknown as BundleManifest;
+}
+
+/**
+ * Checks that `bytes` are a complete protobuf message whose top level has an ONNX ModelProto's
+ * `ir_version` (field 1) and `graph` (field 7). Catches truncated and non-ONNX files before
+ * onnxruntime reports an opaque parse error. Returns a reason, or null when the bytes look right.
+ */
+export function onnxStructureProblem(bytes: Uint8Array): string | null {
+  let at = 0;
+  const varint = (): number => {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 10; i++) {
+      if (at >= bytes.length) throw new RangeError(`varint runs past the end at byte ${at}`);
+      const b = bytes[at++];
+      value += (b & 0x7f) * scale;
+      if (b < 0x80) return value;
+      scale *= 128;
+    }
+    throw new RangeError(`varint longer than 10 bytes at byte ${at}`);
+  };
+  const seen = new Set<number>();
+  try {
+    while (at < bytes.length) {
+      const start = at;
+      const key = varint();
+      const field = Math.floor(key / 8);
+      const wire = key & 7;
+      if (field === 0) return `field number 0 at byte ${start}`;
+      if (wire === 0) varint();
+      else if (wire === 1) at += 8;
+      else if (wire === 5) at += 4;
+      else if (wire === 2) {
+        const length = varint(); // read before adding: `at += varint()` would add to the pre-varint offset
+        at += length;
+      }
+      else return `unsupported protobuf wire type ${wire} at byte ${start}`;
+      if (at > bytes.length) return `field ${field} at byte ${start} ends at byte ${at}, past the end of the ${bytes.length}-byte file (truncated?)`;
+      seen.add(field);
+    }
+  } catch (e) {
+    return `${(e as Error).message} (truncated?)`;
+  }
+  if (!seen.has(1)) return 'no ir_version (field 1): not an ONNX ModelProto';
+  if (!seen.has(7)) return 'no graph (field 7): not an ONNX ModelProto';
+  return null;
+}
+
+/**
+ * Verifies one file of the bundle: its size, its sha256, and for ONNX roles its protobuf structure.
+ * `url` is where the bytes came from (named in the error).
+ */
+export async function verifyBundleFile(manifest: BundleManifest, role: BundleRole, bytes: Uint8Array, url: string): Promise<void> {
+  const file = manifest.files[role];
+  if (!file) throw new BundleFormatError(url, `the manifest lists no "${role}" file`);
+  const actual = await sha256Hex(bytes);
+  if (actual !== file.sha256) throw new BundleIntegrityError(url, file.sha256, actual, bytes.length);
+  if (bytes.length !== file.bytes) throw new BundleFormatError(url, `${bytes.length} bytes where the manifest says ${file.bytes}`);
+  if (ONNX_ROLES.includes(role)) {
+    const problem = onnxStructureProblem(bytes);
+    if (problem) throw new BundleFormatError(url, `${file.path} is not a valid ONNX model: ${problem}; re-export the bundle (onerec export)`);
+  }
+}
+
+/** Item catalog entry (catalog.json is a JSON array of these, one per item index). */
+export interface CatalogEntry {
+  id: string; // external id (ASIN, video id)
+  title?: string;
+  attributes?: string[]; // display attributes (brand, categories …)
+}
+
+/** Parses catalog.json; `itemCount` comes from the trie. */
+export function parseCatalog(bytes: Uint8Array, itemCount: number, url: string): CatalogEntry[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    throw new BundleFormatError(url, `catalog is not JSON (${(e as Error).message})`);
+  }
+  if (!Array.isArray(parsed) || parsed.length !== itemCount) {
+    throw new BundleFormatError(url, `catalog must be a JSON array of ${itemCount} items (one per trie item), got ${Array.isArray(parsed) ? parsed.length : typeof parsed}`);
+  }
+  parsed.forEach((e, i) => {
+    if (!isRecord(e) || typeof e.id !== 'string') throw new BundleFormatError(url, `catalog[${i}] must be { id: string, title?, attributes? }`);
+  });
+  return parsed as CatalogEntry[];
+}
