@@ -1,0 +1,53 @@
+// The one import site of the `webgpu` package (Dawn for Node). Opens the adapter and device once per process.
+//
+// PLATFORM.md: the object that `create()` returns must stay referenced for the whole life of the process,
+// else it is collected while its device is in use and the process dies at a random later point. It is kept
+// in a module-level variable here and never released.
+import { create, globals } from 'webgpu';
+import { EngineError } from './errors.ts';
+
+let gpu: GPU | undefined; // kept for the life of the process (see above)
+
+export interface GpuContext {
+  device: GPUDevice;
+  /** Human-readable adapter description, logged at start ("vendor architecture device (backend)"). */
+  adapter: string;
+  /** True for software adapters (SwiftShader, lavapipe): correct but slow. */
+  isFallback: boolean;
+  /** The device was created with 'timestamp-query' (used by the profiler). */
+  timestamps: boolean;
+}
+
+export async function openDevice(options: { quiet?: boolean } = {}): Promise<GpuContext> {
+  if (!gpu) {
+    Object.assign(globalThis, globals); // GPUBufferUsage, GPUMapMode, … as in a browser
+    gpu = create([]);
+  }
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) {
+    throw new EngineError(
+      'no WebGPU adapter: Dawn found no Vulkan driver. On a machine without a GPU set ' +
+        'VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json LD_LIBRARY_PATH=/usr/lib/chromium (npm test does this), ' +
+        'see ../shared/PLATFORM.md');
+  }
+  const info = adapter.info;
+  const isFallback = Boolean((info as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter) ||
+    /swiftshader|llvmpipe|lavapipe/i.test(`${info.description} ${info.device} ${info.architecture}`);
+  const timestamps = adapter.features.has('timestamp-query');
+  const lim = adapter.limits;
+  const device = await adapter.requestDevice({
+    requiredFeatures: timestamps ? ['timestamp-query'] : [],
+    requiredLimits: {
+      maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize,
+      maxBufferSize: lim.maxBufferSize,
+      maxComputeWorkgroupStorageSize: lim.maxComputeWorkgroupStorageSize,
+      maxStorageBuffersPerShaderStage: lim.maxStorageBuffersPerShaderStage,
+      maxComputeInvocationsPerWorkgroup: lim.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: lim.maxComputeWorkgroupSizeX,
+    },
+  });
+  const name = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ');
+  const description = `${name || 'unknown adapter'}${isFallback ? ' (software fallback)' : ''}`;
+  if (!options.quiet) console.log(`[engine] WebGPU adapter: ${description}`);
+  return { device, adapter: description, isFallback, timestamps };
+}

@@ -1,0 +1,878 @@
+// Differentiable ops. Each op encodes its forward kernel(s) and records a backward closure on the tape.
+// Shapes are row-major; "rows" means all leading dimensions flattened, the last dimension is the feature.
+import { Engine, grid, numel, Tensor, type Kernel } from './engine.ts';
+import { ShapeError } from './errors.ts';
+import { launchMatmul } from './matmul.ts';
+import type { Rng } from './rng.ts';
+
+const ID = /* wgsl */ `@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32`;
+const LINEAR = /* wgsl */ `let i = (wid.x + wid.y * nwg.x) * 256u + lid;`;
+const ROW = /* wgsl */ `let row = wid.x + wid.y * nwg.x;`;
+
+function k(name: string, params: Kernel['params'], bindings: Kernel['bindings'], code: string): Kernel {
+  return { name, params, bindings, code };
+}
+
+const shapeStr = (s: readonly number[]) => `[${s.join(', ')}]`;
+const lastDim = (t: Tensor) => t.shape[t.shape.length - 1] ?? 1;
+
+function linearGrid(n: number): [number, number] {
+  return grid(Math.ceil(n / 256));
+}
+
+// ------------------------------------------------------------------ broadcast elementwise
+
+/** Numpy broadcasting reduced to ≤ 4 dims: output dims and per-operand element strides (0 = broadcast). */
+function broadcast4(a: readonly number[], b: readonly number[], op: string): { out: number[]; dims: number[]; sa: number[]; sb: number[] } {
+  const rank = Math.max(a.length, b.length);
+  const pa = [...Array(rank - a.length).fill(1), ...a];
+  const pb = [...Array(rank - b.length).fill(1), ...b];
+  const out: number[] = [];
+  for (let i = 0; i < rank; i++) {
+    if (pa[i] !== pb[i] && pa[i] !== 1 && pb[i] !== 1) {
+      throw new ShapeError(`${op}: shapes ${shapeStr(a)} and ${shapeStr(b)} do not broadcast (dim ${i}: ${pa[i]} vs ${pb[i]}); reshape one operand`);
+    }
+    out.push(Math.max(pa[i], pb[i]));
+  }
+  // Merge neighbouring dims whose broadcast pattern (a broadcast?, b broadcast?) agrees.
+  const dims: number[] = [];
+  const flags: string[] = [];
+  for (let i = 0; i < rank; i++) {
+    if (out[i] === 1) continue;
+    const f = `${pa[i] === 1 ? 0 : 1}${pb[i] === 1 ? 0 : 1}`;
+    if (flags.length && flags[flags.length - 1] === f) dims[dims.length - 1] *= out[i];
+    else { dims.push(out[i]); flags.push(f); }
+  }
+  if (dims.length > 4) throw new ShapeError(`${op}: broadcast of ${shapeStr(a)} and ${shapeStr(b)} needs more than 4 dims; reshape first`);
+  while (dims.length < 4) { dims.unshift(1); flags.unshift('11'); }
+  const strides = (which: 0 | 1) => {
+    const s = [0, 0, 0, 0];
+    let acc = 1;
+    for (let i = 3; i >= 0; i--) {
+      if (flags[i][which] === '1') { s[i] = acc; acc *= dims[i]; }
+    }
+    return s;
+  };
+  return { out, dims, sa: strides(0), sb: strides(1) };
+}
+
+const BINARY_PARAMS: Kernel['params'] = [['n', 'u32'], ['d1', 'u32'], ['d2', 'u32'], ['d3', 'u32'],
+  ['a0', 'u32'], ['a1', 'u32'], ['a2', 'u32'], ['a3', 'u32'], ['b0', 'u32'], ['b1', 'u32'], ['b2', 'u32'], ['b3', 'u32'],
+  ['alpha', 'f32'], ['beta', 'f32']];
+
+function binaryKernel(op: 'add' | 'mul', same: boolean): Kernel {
+  const index = same ? 'let ia = i; let ib = i;' : `
+  let c3 = i % p.d3; let r3 = i / p.d3; let c2 = r3 % p.d2; let r2 = r3 / p.d2; let c1 = r2 % p.d1; let c0 = r2 / p.d1;
+  let ia = c0 * p.a0 + c1 * p.a1 + c2 * p.a2 + c3 * p.a3;
+  let ib = c0 * p.b0 + c1 * p.b1 + c2 * p.b2 + c3 * p.b3;`;
+  const expr = op === 'add' ? 'p.alpha * A[ia] + p.beta * B[ib]' : 'p.alpha * A[ia] * B[ib]';
+  return k(`${op}${same ? '' : 'Broadcast'}`, BINARY_PARAMS, ['read', 'read', 'rw'], /* wgsl */ `
+@group(0) @binding(1) var<storage, read> A: array<f32>;
+@group(0) @binding(2) var<storage, read> B: array<f32>;
+@group(0) @binding(3) var<storage, read_write> O: array<f32>;
+@compute @workgroup_size(256) fn main(${ID}) {
+  ${LINEAR}
+  if (i >= p.n) { return; }
+  ${index}
+  O[i] = ${expr};
+}`);
+}
+const KERNELS = {
+  add: binaryKernel('add', true), addB: binaryKernel('add', false),
+  mul: binaryKernel('mul', true), mulB: binaryKernel('mul', false),
+};
+
+const ADD_INTO = k('addInto', [['n', 'u32'], ['beta', 'f32']], ['read', 'rw'], /* wgsl */ `
+@group(0) @binding(1) var<storage, read> B: array<f32>;
+@group(0) @binding(2) var<storage, read_write> O: array<f32>;
+@compute @workgroup_size(256) fn main(${ID}) {
+  ${LINEAR}
+  if (i >= p.n) { return; }
+  O[i] += p.beta * B[i];
+}`);
+
+function binaryRaw(op: 'add' | 'mul', a: Tensor, b: Tensor, alpha: number, beta: number, name: string): Tensor {
+  const e = a.engine;
+  const bc = broadcast4(a.shape, b.shape, name);
+  const out = e.empty(bc.out);
+  const same = a.size === b.size && a.size === out.size;
+  const kern = op === 'add' ? (same ? KERNELS.add : KERNELS.addB) : same ? KERNELS.mul : KERNELS.mulB;
+  e.run(kern, [a, b, out], [out.size, bc.dims[1], bc.dims[2], bc.dims[3], ...bc.sa, ...bc.sb, alpha, beta], linearGrid(out.size));
+  return out;
+}
+
+/** `into += beta * b` (same size), in place. */
+export function addInto(into: Tensor, b: Tensor, beta = 1): Tensor {
+  if (into.size !== b.size) throw new ShapeError(`addInto: ${into} and ${b} differ in size`);
+  into.engine.run(ADD_INTO, [b, into], [b.size, beta], linearGrid(b.size));
+  return into;
+}
+
+/** Gradient accumulation used by backward(): a + b, or in place into `into`. */
+export function accumulateAdd(a: Tensor, b: Tensor, into: Tensor | null): Tensor {
+  if (into) return addInto(into, b);
+  return binaryRaw('add', a, b.size === a.size ? view(b, a.shape) : b, 1, 1, 'grad accumulation');
+}
+
+/** Sum `g` down to `shape` (undo a broadcast). */
+export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
+  if (g.shape.length === shape.length && g.shape.every((d, i) => d === shape[i])) return g;
+  if (numel(shape) === g.size) return g.engine.view(g, [...shape]);
+  return reduceRaw(g, shape, 1);
+}
+
+/** alpha·a + beta·b with broadcasting. */
+export function axpby(a: Tensor, b: Tensor, alpha: number, beta: number): Tensor {
+  const out = binaryRaw('add', a, b, alpha, beta, 'add');
+  return a.engine.record(out, [a, b], (g) => [
+    a.requiresGrad ? sumTo(alpha === 1 ? g : scaleRaw(g, alpha), a.shape) : null,
+    b.requiresGrad ? sumTo(beta === 1 ? g : scaleRaw(g, beta), b.shape) : null,
+  ]);
+}
+export const add = (a: Tensor, b: Tensor) => axpby(a, b, 1, 1);
+export const sub = (a: Tensor, b: Tensor) => axpby(a, b, 1, -1);
+
+export function mul(a: Tensor, b: Tensor): Tensor {
+  const out = binaryRaw('mul', a, b, 1, 0, 'mul');
+  return a.engine.record(out, [a, b], (g) => [
+    a.requiresGrad ? sumTo(binaryRaw('mul', g, b, 1, 0, 'mul backward'), a.shape) : null,
+    b.requiresGrad ? sumTo(binaryRaw('mul', g, a, 1, 0, 'mul backward'), b.shape) : null,
+  ]);
+}
+
+// ------------------------------------------------------------------ unary
+
+type UnaryOp = 'scale' | 'gelu' | 'silu' | 'sigmoid' | 'relu' | 'exp' | 'log' | 'square';
+// Forward y = f(x); backward dx = g · f'(x). GELU is the tanh approximation (docs/architecture.md).
+const GELU_C = 'const GELU_C: f32 = 0.7978845608028654;\nfn tanhSafe(z: f32) -> f32 { return tanh(clamp(z, -15.0, 15.0)); }';
+const UNARY_FWD: Record<UnaryOp, string> = {
+  scale: 'p.alpha * x + p.beta',
+  gelu: '0.5 * x * (1.0 + tanhSafe(GELU_C * (x + 0.044715 * x * x * x)))',
+  silu: 'x / (1.0 + exp(-x))',
+  sigmoid: '1.0 / (1.0 + exp(-x))',
+  relu: 'max(x, 0.0)',
+  exp: 'exp(x)',
+  log: 'log(x)',
+  square: 'x * x',
+};
+const UNARY_BWD: Record<UnaryOp, string> = {
+  scale: 'p.alpha',
+  gelu: '0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * 0.044715 * x * x)',
+  silu: 's * (1.0 + x * (1.0 - s))',
+  sigmoid: 's * (1.0 - s)',
+  relu: 'select(0.0, 1.0, x > 0.0)',
+  exp: 'exp(x)',
+  log: '1.0 / x',
+  square: '2.0 * x',
+};
+const unaryKernels = new Map<string, Kernel>();
+function unaryKernel(op: UnaryOp, backward: boolean): Kernel {
+  const key = `${op}${backward}`;
+  let kern = unaryKernels.get(key);
+  if (kern) return kern;
+  kern = backward
+    ? k(`${op}Backward`, [['n', 'u32'], ['alpha', 'f32'], ['beta', 'f32']], ['read', 'read', 'rw'], /* wgsl */ `
+${GELU_C}
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read> G: array<f32>;
+@group(0) @binding(3) var<storage, read_write> O: array<f32>;
+@compute @workgroup_size(256) fn main(${ID}) {
+  ${LINEAR}
+  if (i >= p.n) { return; }
+  let x = X[i];
+  let s = 1.0 / (1.0 + exp(-x));
+  let t = tanhSafe(GELU_C * (x + 0.044715 * x * x * x));
+  O[i] = G[i] * (${UNARY_BWD[op]});
+}`)
+    : k(op, [['n', 'u32'], ['alpha', 'f32'], ['beta', 'f32']], ['read', 'rw'], /* wgsl */ `
+${GELU_C}
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> O: array<f32>;
+@compute @workgroup_size(256) fn main(${ID}) {
+  ${LINEAR}
+  if (i >= p.n) { return; }
+  let x = X[i];
+  O[i] = ${UNARY_FWD[op]};
+}`);
+  unaryKernels.set(key, kern);
+  return kern;
+}
+
+function unaryRaw(op: UnaryOp, x: Tensor, alpha = 1, beta = 0): Tensor {
+  const out = x.engine.empty(x.shape);
+  x.engine.run(unaryKernel(op, false), [x, out], [x.size, alpha, beta], linearGrid(x.size));
+  return out;
+}
+function scaleRaw(x: Tensor, s: number): Tensor { return unaryRaw('scale', x, s, 0); }
+
+function unary(op: UnaryOp, x: Tensor, alpha = 1, beta = 0): Tensor {
+  const out = unaryRaw(op, x, alpha, beta);
+  return x.engine.record(out, [x], (g) => {
+    const dx = x.engine.empty(x.shape);
+    x.engine.run(unaryKernel(op, true), [x, g, dx], [x.size, alpha, beta], linearGrid(x.size));
+    return [dx];
+  });
+}
+/** alpha·x + beta. */
+export const scale = (x: Tensor, alpha: number, beta = 0) => unary('scale', x, alpha, beta);
+export const gelu = (x: Tensor) => unary('gelu', x);
+export const silu = (x: Tensor) => unary('silu', x);
+export const sigmoid = (x: Tensor) => unary('sigmoid', x);
+export const relu = (x: Tensor) => unary('relu', x);
+export const exp = (x: Tensor) => unary('exp', x);
+export const log = (x: Tensor) => unary('log', x);
+export const square = (x: Tensor) => unary('square', x);
+/** SwiGLU: silu(a) ⊙ b. */
+export const swiglu = (a: Tensor, b: Tensor) => mul(silu(a), b);
+
+// ------------------------------------------------------------------ reductions
+
+const REDUCE = k('reduceSum', [['nOut', 'u32'], ['R', 'u32'], ['d0', 'u32'], ['d1', 'u32'], ['d2', 'u32'], ['d3', 'u32'], ['red', 'u32'], ['alpha', 'f32']],
+  ['read', 'rw'], /* wgsl */ `
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> O: array<f32>;
+var<workgroup> partial: array<f32, 256>;
+@compute @workgroup_size(256) fn main(${ID}) {
+  let o = wid.x + wid.y * nwg.x;
+  if (o >= p.nOut) { return; }
+  var dims = array<u32, 4>(p.d0, p.d1, p.d2, p.d3);
+  var kept = array<u32, 4>(0u, 0u, 0u, 0u);
+  var rest = o;
+  for (var d = 3; d >= 0; d--) {
+    if (((p.red >> u32(d)) & 1u) == 0u) { kept[d] = rest % dims[d]; rest = rest / dims[d]; }
+  }
+  var acc = 0.0;
+  for (var r = lid; r < p.R; r += 256u) {
+    var rr = r;
+    var idx = 0u;
+    var stride = 1u;
+    for (var d = 3; d >= 0; d--) {
+      var c = kept[d];
+      if (((p.red >> u32(d)) & 1u) != 0u) { c = rr % dims[d]; rr = rr / dims[d]; }
+      idx += c * stride;
+      stride *= dims[d];
+    }
+    acc += X[idx];
+  }
+  partial[lid] = acc;
+  workgroupBarrier();
+  for (var s = 128u; s > 0u; s >>= 1u) {
+    if (lid < s) { partial[lid] += partial[lid + s]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { O[o] = p.alpha * partial[0]; }
+}`);
+
+/** Sum x over the dims where `shape` (right-aligned, padded with 1s) is 1; result has `shape`. */
+function reduceRaw(x: Tensor, shape: readonly number[], alpha: number): Tensor {
+  const e = x.engine;
+  const rank = x.shape.length;
+  if (shape.length > rank) throw new ShapeError(`reduce: target ${shapeStr(shape)} has more dims than ${x}`);
+  const ps = [...Array(rank - shape.length).fill(1), ...shape];
+  const dims: number[] = [];
+  const red: boolean[] = [];
+  for (let i = 0; i < rank; i++) {
+    if (ps[i] !== x.shape[i] && ps[i] !== 1) throw new ShapeError(`reduce: cannot sum ${x} to ${shapeStr(shape)}`);
+    if (x.shape[i] === 1) continue;
+    const r = ps[i] === 1;
+    if (red.length && red[red.length - 1] === r) dims[dims.length - 1] *= x.shape[i];
+    else { dims.push(x.shape[i]); red.push(r); }
+  }
+  if (dims.length > 4) throw new ShapeError(`reduce: ${x} → ${shapeStr(shape)} alternates reduced and kept dims more than 4 times`);
+  while (dims.length < 4) { dims.unshift(1); red.unshift(false); }
+  const R = dims.reduce((acc, d, i) => (red[i] ? acc * d : acc), 1);
+  const out = e.empty([...shape]);
+  e.run(REDUCE, [x, out], [out.size, R, ...dims, red.reduce((m, r, i) => m | (r ? 1 << i : 0), 0), alpha], grid(out.size));
+  return out;
+}
+
+/** Sum of all elements → [1], or over `axis` (dropped unless keepDim). */
+export function sum(x: Tensor, axis?: number, keepDim = false): Tensor {
+  return reduceOp(x, axis, keepDim, 1);
+}
+/** Mean of all elements → [1], or over `axis`. */
+export function mean(x: Tensor, axis?: number, keepDim = false): Tensor {
+  const n = axis === undefined ? x.size : x.shape[axis < 0 ? x.shape.length + axis : axis];
+  return reduceOp(x, axis, keepDim, 1 / n);
+}
+function reduceOp(x: Tensor, axis: number | undefined, keepDim: boolean, alpha: number): Tensor {
+  const e = x.engine;
+  let target: number[];
+  let outShape: number[];
+  if (axis === undefined) { target = x.shape.map(() => 1); outShape = [1]; }
+  else {
+    const ax = axis < 0 ? x.shape.length + axis : axis;
+    if (ax < 0 || ax >= x.shape.length) throw new ShapeError(`sum/mean: axis ${axis} out of range for ${x}`);
+    target = x.shape.map((d, i) => (i === ax ? 1 : d));
+    outShape = keepDim ? target : x.shape.filter((_, i) => i !== ax);
+    if (outShape.length === 0) outShape = [1];
+  }
+  const r = reduceRaw(x, target, alpha);
+  const out = e.view(r, outShape);
+  return e.record(out, [x], (g) => [binaryRaw('add', e.view(g, target), zerosLike(x), alpha, 0, 'sum backward')]);
+}
+
+function zerosLike(x: Tensor): Tensor {
+  const z = x.engine.empty(x.shape);
+  x.engine.zero(z);
+  return z;
+}
+
+// ------------------------------------------------------------------ shape ops
+
+/** Reshape (a view; same element count). */
+export function view(x: Tensor, shape: number[]): Tensor {
+  const e = x.engine;
+  const s = [...shape];
+  const inferred = s.indexOf(-1);
+  if (inferred >= 0) s[inferred] = x.size / numel(s.filter((d) => d !== -1));
+  const out = e.view(x, s);
+  return e.record(out, [x], (g) => [e.view(g, x.shape)]);
+}
+export const reshape = view;
+
+const COPY_COLS = k('copyColumns', [['rows', 'u32'], ['cols', 'u32'], ['srcWidth', 'u32'], ['srcOffset', 'u32'], ['dstWidth', 'u32'], ['dstOffset', 'u32']],
+  ['read', 'rw'], /* wgsl */ `
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> O: array<f32>;
+@compute @workgroup_size(256) fn main(${ID}) {
+  ${LINEAR}
+  if (i >= p.rows * p.cols) { return; }
+  let r = i / p.cols;
+  let c = i % p.cols;
+  O[r * p.dstWidth + p.dstOffset + c] = X[r * p.srcWidth + p.srcOffset + c];
+}`);
+
+function axisSplit(shape: readonly number[], axis: number): { outer: number; mid: number; inner: number; ax: number } {
+  const ax = axis < 0 ? shape.length + axis : axis;
+  if (ax < 0 || ax >= shape.length) throw new ShapeError(`axis ${axis} out of range for shape ${shapeStr(shape)}`);
+  return { outer: numel(shape.slice(0, ax)), mid: shape[ax], inner: numel(shape.slice(ax + 1)), ax };
+}
+
+/** x[..., start:start+length, ...] along `axis`. */
+export function slice(x: Tensor, axis: number, start: number, length: number): Tensor {
+  const e = x.engine;
+  const { outer, mid, inner, ax } = axisSplit(x.shape, axis);
+  if (start < 0 || length < 0 || start + length > mid) throw new ShapeError(`slice: [${start}, ${start + length}) outside axis ${axis} of ${x}`);
+  const shape = x.shape.map((d, i) => (i === ax ? length : d));
+  const out = e.empty(shape);
+  e.run(COPY_COLS, [x, out], [outer, length * inner, mid * inner, start * inner, length * inner, 0], linearGrid(outer * length * inner));
+  return e.record(out, [x], (g) => {
+    const dx = zerosLike(x);
+    e.run(COPY_COLS, [g, dx], [outer, length * inner, length * inner, 0, mid * inner, start * inner], linearGrid(outer * length * inner));
+    return [dx];
+  });
+}
+
+/** Concatenate along `axis` (other dims equal). */
+export function concat(xs: Tensor[], axis: number): Tensor {
+  const e = xs[0].engine;
+  const { outer, inner, ax } = axisSplit(xs[0].shape, axis);
+  let total = 0;
+  for (const x of xs) {
+    if (x.shape.length !== xs[0].shape.length || x.shape.some((d, i) => i !== ax && d !== xs[0].shape[i])) {
+      throw new ShapeError(`concat: ${x} does not match ${xs[0]} outside axis ${axis}`);
+    }
+    total += x.shape[ax];
+  }
+  const out = e.empty(xs[0].shape.map((d, i) => (i === ax ? total : d)));
+  let offset = 0;
+  const offsets: number[] = [];
+  for (const x of xs) {
+    offsets.push(offset);
+    const w = x.shape[ax] * inner;
+    e.run(COPY_COLS, [x, out], [outer, w, w, 0, total * inner, offset * inner], linearGrid(outer * w));
+    offset += x.shape[ax];
+  }
+  return e.record(out, xs, (g) => xs.map((x, i) => {
+    if (!x.requiresGrad) return null;
+    const dx = e.empty(x.shape);
+    const w = x.shape[ax] * inner;
+    e.run(COPY_COLS, [g, dx], [outer, w, total * inner, offsets[i] * inner, w, 0], linearGrid(outer * w));
+    return dx;
+  }));
+}
+
+// ------------------------------------------------------------------ matmul
+
+/**
+ * Batched matmul: a [..., M, K] (or [..., K, M] with transA), b [..., K, N] (or [..., N, K] with transB).
+ * A 2-D operand is broadcast over the other's batch; a batched `a` times a 2-D `b` is one big matmul
+ * (a linear layer: [B, T, in] @ [in, out] → [B, T, out]).
+ */
+export function matmul(a: Tensor, b: Tensor, options: { transA?: boolean; transB?: boolean } = {}): Tensor {
+  const e = a.engine;
+  const transA = options.transA ?? false;
+  const transB = options.transB ?? false;
+  if (a.shape.length < 2 || b.shape.length < 2) throw new ShapeError(`matmul: operands need ≥ 2 dims, got ${a} and ${b}`);
+  const ar = a.shape.length, br = b.shape.length;
+  const [am, ak] = transA ? [a.shape[ar - 1], a.shape[ar - 2]] : [a.shape[ar - 2], a.shape[ar - 1]];
+  const [bk, bn] = transB ? [b.shape[br - 1], b.shape[br - 2]] : [b.shape[br - 2], b.shape[br - 1]];
+  if (ak !== bk) throw new ShapeError(`matmul: inner dims differ: ${a}${transA ? 'ᵀ' : ''} @ ${b}${transB ? 'ᵀ' : ''} (${ak} vs ${bk})`);
+  const batchA = a.shape.slice(0, -2), batchB = b.shape.slice(0, -2);
+  const nA = numel(batchA), nB = numel(batchB);
+  const K = ak, N = bn;
+  // Linear layer: fold a's batch into M.
+  if (br === 2 && !transA) {
+    const M = numel(a.shape.slice(0, -1));
+    const out = e.empty([...a.shape.slice(0, -1), N]);
+    launchMatmul(e, a, b, out, { M, N, K, batch: 1, strideA: 0, strideB: 0, transA: false, transB });
+    return e.record(out, [a, b], (g) => {
+      let da: Tensor | null = null;
+      if (a.requiresGrad) {
+        da = e.empty(a.shape);
+        // dA = dC @ op(B)ᵀ: [M, N] @ [N, K]
+        launchMatmul(e, g, b, da, { M, N: K, K: N, batch: 1, strideA: 0, strideB: 0, transA: false, transB: !transB });
+      }
+      let db: Tensor | null = null;
+      if (b.requiresGrad) {
+        const target = e.accumulateTarget(b);
+        const dst = target ?? e.empty(b.shape);
+        // dB = Aᵀ @ dC ([K, N]) or, when transB, dCᵀ @ A ([N, K])
+        if (!transB) launchMatmul(e, a, g, dst, { M: K, N, K: M, batch: 1, strideA: 0, strideB: 0, transA: true, transB: false, accumulate: Boolean(target) });
+        else launchMatmul(e, g, a, dst, { M: N, N: K, K: M, batch: 1, strideA: 0, strideB: 0, transA: true, transB: false, accumulate: Boolean(target) });
+        db = target ? null : dst;
+      }
+      return [da, db];
+    });
+  }
+  let batchShape: number[];
+  if (nA === nB && batchA.length === batchB.length && batchA.every((d, i) => d === batchB[i])) batchShape = batchA;
+  else if (ar === 2) batchShape = batchB;
+  else if (br === 2) batchShape = batchA;
+  else throw new ShapeError(`matmul: batch dims ${shapeStr(batchA)} and ${shapeStr(batchB)} differ; they must match or one operand must be 2-D`);
+  const batch = numel(batchShape);
+  const M = am;
+  const sA = ar === 2 ? 0 : M * K, sB = br === 2 ? 0 : K * N;
+  const out = e.empty([...batchShape, M, N]);
+  launchMatmul(e, a, b, out, { M, N, K, batch, strideA: sA, strideB: sB, transA, transB });
+  return e.record(out, [a, b], (g) => {
+    let da: Tensor | null = null, db: Tensor | null = null;
+    if (a.requiresGrad) {
+      const full = e.empty([...batchShape, ...a.shape.slice(-2)]);
+      // op(A) = A: dA = dC @ op(B)ᵀ   [M, K];   op(A) = Aᵀ: dA = op(B) @ dCᵀ   [K, M]
+      if (!transA) launchMatmul(e, g, b, full, { M, N: K, K: N, batch, strideA: M * N, strideB: sB, transA: false, transB: !transB });
+      else launchMatmul(e, b, g, full, { M: K, N: M, K: N, batch, strideA: sB, strideB: M * N, transA: transB, transB: true });
+      da = sA === 0 ? reduceRaw(full, a.shape, 1) : full;
+    }
+    if (b.requiresGrad) {
+      const full = e.empty([...batchShape, ...b.shape.slice(-2)]);
+      // op(B) = B: dB = op(A)ᵀ @ dC   [K, N];   op(B) = Bᵀ: dB = dCᵀ @ op(A)   [N, K]
+      if (!transB) launchMatmul(e, a, g, full, { M: K, N, K: M, batch, strideA: sA, strideB: M * N, transA: !transA, transB: false });
+      else launchMatmul(e, g, a, full, { M: N, N: K, K: M, batch, strideA: M * N, strideB: sA, transA: true, transB: transA });
+      db = sB === 0 ? reduceRaw(full, b.shape, 1) : full;
+    }
+    return [da, db];
+  });
+}
+
+/** x @ W + b for x [..., in], W [in, out], b [out] (optional). */
+export function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
+  const y = matmul(x, w);
+  return b ? add(y, b) : y;
+}
+
+// ------------------------------------------------------------------ embedding
+
+const GATHER = k('embeddingGather', [['rows', 'u32'], ['D', 'u32']], ['read', 'read', 'rw'], /* wgsl */ `
+@group(0) @binding(1) var<storage, read> W: array<f32>;
+@group(0) @binding(2) var<storage, read> ids: array<i32>;
+@group(0) @binding(3) var<storage, read_write> O: array<f32>;
+@compute @workgroup_size(256) fn main(${ID}) {
+  ${LINEAR}
+  if (i >= p.rows * p.D) { return; }
+  let r = i / p.D;
+  O[i] = W[u32(ids[r]) * p.D + i % p.D];
+}`);
+
+// One workgroup per distinct id sums that id's rows in a fixed order: deterministic, no float atomics.
+const SCATTER = k('embeddingScatterAdd', [['unique', 'u32'], ['D', 'u32']], ['read', 'read', 'read', 'read', 'rw'], /* wgsl */ `
+@group(0) @binding(1) var<storage, read> G: array<f32>;
+@group(0) @binding(2) var<storage, read> uniq: array<i32>;
+@group(0) @binding(3) var<storage, read> start: array<i32>;
+@group(0) @binding(4) var<storage, read> rows: array<i32>;
+@group(0) @binding(5) var<storage, read_write> O: array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let u = wid.x + wid.y * nwg.x;
+  if (u >= p.unique) { return; }
+  let id = u32(uniq[u]);
+  let s = u32(start[u]);
+  let t = u32(start[u + 1u]);
+  for (var c = lid; c < p.D; c += 64u) {
+    var acc = 0.0;
+    for (var j = s; j < t; j++) { acc += G[u32(rows[j]) * p.D + c]; }
+    O[id * p.D + c] += acc;
+  }
+}`);
+
+/** Host-side grouping of ids: [uniqueIds, rowStart (unique+1), rowsSortedById]. */
+function groupIds(e: Engine, ids: Tensor): Tensor[] {
+  if (ids.groups && !ids.groups.some((t) => t.released)) return ids.groups;
+  const host = ids.host!;
+  const order = Int32Array.from(host.keys()).sort((x, y) => host[x] - host[y] || x - y);
+  const uniq: number[] = [];
+  const start: number[] = [];
+  for (let j = 0; j < order.length; j++) {
+    if (j === 0 || host[order[j]] !== host[order[j - 1]]) { uniq.push(host[order[j]]); start.push(j); }
+  }
+  start.push(order.length);
+  ids.groups = [e.upload(Int32Array.from(uniq), [uniq.length]), e.upload(Int32Array.from(start), [start.length]), e.upload(order, [order.length])];
+  return ids.groups;
+}
+
+/** table [V, D] gathered at integer ids [...] → [..., D]. Ids must come from the host (engine.upload(Int32Array)). */
+export function embedding(table: Tensor, ids: Tensor): Tensor {
+  const e = table.engine;
+  if (ids.dtype !== 'i32' || !ids.host) throw new ShapeError(`embedding: ids must be an i32 tensor uploaded from the host (engine.upload(Int32Array, shape)), got ${ids}`);
+  if (table.shape.length !== 2) throw new ShapeError(`embedding: table must be [vocab, dim], got ${table}`);
+  const [V, D] = table.shape;
+  for (let j = 0; j < ids.host.length; j++) {
+    const id = ids.host[j];
+    if (!(id >= 0 && id < V)) throw new ShapeError(`embedding ${table.name || ''}: id ${id} at position ${j} is outside [0, ${V}); check the token mapping`);
+  }
+  const out = e.empty([...ids.shape, D]);
+  e.run(GATHER, [table, ids, out], [ids.size, D], linearGrid(out.size));
+  return e.record(out, [table], (g) => {
+    const [uniq, start, rows] = groupIds(e, ids);
+    const target = e.accumulateTarget(table);
+    const dst = target ?? zerosLike(table);
+    e.run(SCATTER, [g, uniq, start, rows, dst], [uniq.size, D], grid(uniq.size));
+    return [target ? null : dst];
+  });
+}
+
+// ------------------------------------------------------------------ normalization and softmax
+
+function normKernel(rms: boolean, backward: boolean): Kernel {
+  const stats = rms ? 'let mu = 0.0;' : `
+  var s = 0.0;
+  for (var c = lid; c < D; c += 64u) { s += X[base + c]; }
+  let mu = rowSum(s, lid) / f32(D);`;
+  const body = backward ? `
+  let mu = Mean[row];
+  let rstd = Rstd[row];
+  var s1 = 0.0; var s2 = 0.0;
+  for (var c = lid; c < D; c += 64u) {
+    let xh = (X[base + c] - mu) * rstd;
+    let dyg = G[base + c] * Gamma[c];
+    s1 += dyg; s2 += dyg * xh;
+  }
+  let m1 = ${rms ? '0.0; _ = rowSum(s1, lid)' : 'rowSum(s1, lid) / f32(D)'};
+  let m2 = rowSum(s2, lid) / f32(D);
+  for (var c = lid; c < D; c += 64u) {
+    let xh = (X[base + c] - mu) * rstd;
+    let dy = G[base + c];
+    DX[base + c] = rstd * (dy * Gamma[c] - m1 - xh * m2);
+    DYX[base + c] = dy * xh;
+  }` : `
+  ${stats}
+  var v = 0.0;
+  for (var c = lid; c < D; c += 64u) { let d = X[base + c] - mu; v += d * d; }
+  let rstd = inverseSqrt(rowSum(v, lid) / f32(D) + p.eps);
+  for (var c = lid; c < D; c += 64u) {
+    O[base + c] = (X[base + c] - mu) * rstd * Gamma[c]${rms ? '' : ' + Beta[c]'};
+  }
+  if (lid == 0u) { Mean[row] = mu; Rstd[row] = rstd; }`;
+  const bindings = backward
+    ? `@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read> G: array<f32>;
+@group(0) @binding(3) var<storage, read> Gamma: array<f32>;
+@group(0) @binding(4) var<storage, read> Mean: array<f32>;
+@group(0) @binding(5) var<storage, read> Rstd: array<f32>;
+@group(0) @binding(6) var<storage, read_write> DX: array<f32>;
+@group(0) @binding(7) var<storage, read_write> DYX: array<f32>;`
+    : `@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read> Gamma: array<f32>;
+@group(0) @binding(3) var<storage, read> Beta: array<f32>;
+@group(0) @binding(4) var<storage, read_write> O: array<f32>;
+@group(0) @binding(5) var<storage, read_write> Mean: array<f32>;
+@group(0) @binding(6) var<storage, read_write> Rstd: array<f32>;`;
+  return k(`${rms ? 'rmsNorm' : 'layerNorm'}${backward ? 'Backward' : ''}`, [['rows', 'u32'], ['D', 'u32'], ['eps', 'f32']],
+    backward ? ['read', 'read', 'read', 'read', 'read', 'rw', 'rw'] : ['read', 'read', 'read', 'rw', 'rw', 'rw'], /* wgsl */ `
+${bindings}
+var<workgroup> red: array<f32, 64>;
+fn rowSum(v: f32, lid: u32) -> f32 {
+  workgroupBarrier();
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] += red[lid + s]; }
+    workgroupBarrier();
+  }
+  return red[0];
+}
+@compute @workgroup_size(64) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  ${ROW}
+  if (row >= p.rows) { return; }
+  let D = p.D;
+  let base = row * D;
+  ${body}
+}`);
+}
+const NORM = { ln: normKernel(false, false), lnB: normKernel(false, true), rms: normKernel(true, false), rmsB: normKernel(true, true) };
+
+function norm(x: Tensor, gamma: Tensor, beta: Tensor | null, eps: number): Tensor {
+  const e = x.engine;
+  const D = lastDim(x);
+  if (gamma.size !== D || (beta && beta.size !== D)) throw new ShapeError(`${beta ? 'layerNorm' : 'rmsNorm'}: gain/bias must have ${D} elements (last dim of ${x}), got ${gamma}${beta ? ` / ${beta}` : ''}`);
+  const rows = x.size / D;
+  const out = e.empty(x.shape);
+  const mu = e.empty([rows]), rstd = e.empty([rows]);
+  e.run(beta ? NORM.ln : NORM.rms, [x, gamma, beta ?? gamma, out, mu, rstd], [rows, D, eps], grid(rows));
+  const inputs = beta ? [x, gamma, beta] : [x, gamma];
+  return e.record(out, inputs, (g) => {
+    const dx = e.empty(x.shape), dyx = e.empty(x.shape);
+    e.run(beta ? NORM.lnB : NORM.rmsB, [x, g, gamma, mu, rstd, dx, dyx], [rows, D, eps], grid(rows));
+    const grads: (Tensor | null)[] = [dx, gamma.requiresGrad ? reduceRaw(dyx, gamma.shape, 1) : null];
+    if (beta) grads.push(beta.requiresGrad ? reduceRaw(g, beta.shape, 1) : null);
+    return grads;
+  });
+}
+/** LayerNorm over the last dim: (x − mean) / √(var + eps) · g + b. */
+export const layerNorm = (x: Tensor, g: Tensor, b: Tensor, eps = 1e-5) => norm(x, g, b, eps);
+/** RMSNorm over the last dim: x / √(mean(x²) + eps) · g. */
+export const rmsNorm = (x: Tensor, g: Tensor, eps = 1e-6) => norm(x, g, null, eps);
+
+const ROW_REDUCE = /* wgsl */ `
+var<workgroup> red: array<f32, 256>;
+fn rowMax(v: f32, lid: u32) -> f32 {
+  workgroupBarrier();
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = 128u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
+    workgroupBarrier();
+  }
+  return red[0];
+}
+fn rowSum(v: f32, lid: u32) -> f32 {
+  workgroupBarrier();
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = 128u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] += red[lid + s]; }
+    workgroupBarrier();
+  }
+  return red[0];
+}`;
+
+const SOFTMAX = k('softmax', [['rows', 'u32'], ['D', 'u32']], ['read', 'rw'], /* wgsl */ `
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> O: array<f32>;
+${ROW_REDUCE}
+@compute @workgroup_size(256) fn main(${ID}) {
+  ${ROW}
+  if (row >= p.rows) { return; }
+  let base = row * p.D;
+  var m = -3.4e38;
+  for (var c = lid; c < p.D; c += 256u) { m = max(m, X[base + c]); }
+  m = rowMax(m, lid);
+  var s = 0.0;
+  for (var c = lid; c < p.D; c += 256u) { s += exp(X[base + c] - m); }
+  let inv = 1.0 / rowSum(s, lid);
+  for (var c = lid; c < p.D; c += 256u) { O[base + c] = exp(X[base + c] - m) * inv; }
+}`);
+const SOFTMAX_B = k('softmaxBackward', [['rows', 'u32'], ['D', 'u32']], ['read', 'read', 'rw'], /* wgsl */ `
+@group(0) @binding(1) var<storage, read> Y: array<f32>;
+@group(0) @binding(2) var<storage, read> G: array<f32>;
+@group(0) @binding(3) var<storage, read_write> O: array<f32>;
+${ROW_REDUCE}
+@compute @workgroup_size(256) fn main(${ID}) {
+  ${ROW}
+  if (row >= p.rows) { return; }
+  let base = row * p.D;
+  var s = 0.0;
+  for (var c = lid; c < p.D; c += 256u) { s += Y[base + c] * G[base + c]; }
+  s = rowSum(s, lid);
+  for (var c = lid; c < p.D; c += 256u) { O[base + c] = Y[base + c] * (G[base + c] - s); }
+}`);
+
+/** Softmax over the last dim. */
+export function softmax(x: Tensor): Tensor {
+  const e = x.engine;
+  const D = lastDim(x), rows = x.size / D;
+  const out = e.empty(x.shape);
+  e.run(SOFTMAX, [x, out], [rows, D], grid(rows));
+  return e.record(out, [x], (g) => {
+    const dx = e.empty(x.shape);
+    e.run(SOFTMAX_B, [out, g, dx], [rows, D], grid(rows));
+    return [dx];
+  });
+}
+
+// ------------------------------------------------------------------ losses
+
+// Per row: lse = log Σ exp(x), lp = x[target] − lse (0 for ignored targets).
+const ROW_LOGPROB = k('rowLogProb', [['rows', 'u32'], ['V', 'u32'], ['ignore', 'i32']], ['read', 'read', 'rw', 'rw'], /* wgsl */ `
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read> T: array<i32>;
+@group(0) @binding(3) var<storage, read_write> LP: array<f32>;
+@group(0) @binding(4) var<storage, read_write> LSE: array<f32>;
+${ROW_REDUCE}
+@compute @workgroup_size(256) fn main(${ID}) {
+  ${ROW}
+  if (row >= p.rows) { return; }
+  let base = row * p.V;
+  var m = -3.4e38;
+  for (var c = lid; c < p.V; c += 256u) { m = max(m, X[base + c]); }
+  m = rowMax(m, lid);
+  var s = 0.0;
+  for (var c = lid; c < p.V; c += 256u) { s += exp(X[base + c] - m); }
+  let lse = m + log(rowSum(s, lid));
+  if (lid == 0u) {
+    let t = T[row];
+    LSE[row] = lse;
+    LP[row] = select(X[base + u32(max(t, 0))] - lse, 0.0, t == p.ignore || t < 0 || u32(t) >= p.V);
+  }
+}`);
+
+// Mean of −lp over rows whose target is not ignored → loss[0]; the count → count[0].
+const CE_MEAN = k('crossEntropyMean', [['rows', 'u32'], ['V', 'u32'], ['ignore', 'i32']], ['read', 'read', 'rw', 'rw'], /* wgsl */ `
+@group(0) @binding(1) var<storage, read> LP: array<f32>;
+@group(0) @binding(2) var<storage, read> T: array<i32>;
+@group(0) @binding(3) var<storage, read_write> L: array<f32>;
+@group(0) @binding(4) var<storage, read_write> COUNT: array<f32>;
+${ROW_REDUCE}
+@compute @workgroup_size(256) fn main(${ID}) {
+  var s = 0.0;
+  var n = 0.0;
+  for (var r = lid; r < p.rows; r += 256u) {
+    let t = T[r];
+    if (t != p.ignore && t >= 0 && u32(t) < p.V) { s -= LP[r]; n += 1.0; }
+  }
+  s = rowSum(s, lid);
+  n = rowSum(n, lid);
+  if (lid == 0u) { L[0] = s / max(n, 1.0); COUNT[0] = n; }
+}`);
+
+// dX[row, v] = c_row · (softmax(x)[v] − [v == target]); c_row from the loss gradient (mode below).
+function logProbBackwardKernel(meanMode: boolean): Kernel {
+  return k(meanMode ? 'crossEntropyBackward' : 'logProbGatherBackward', [['rows', 'u32'], ['V', 'u32'], ['ignore', 'i32']],
+    ['read', 'read', 'read', 'read', 'read', 'rw'], /* wgsl */ `
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read> T: array<i32>;
+@group(0) @binding(3) var<storage, read> LSE: array<f32>;
+@group(0) @binding(4) var<storage, read> G: array<f32>;
+@group(0) @binding(5) var<storage, read> COUNT: array<f32>;
+@group(0) @binding(6) var<storage, read_write> DX: array<f32>;
+@compute @workgroup_size(256) fn main(${ID}) {
+  ${ROW}
+  if (row >= p.rows) { return; }
+  let t = T[row];
+  let valid = t != p.ignore && t >= 0 && u32(t) < p.V;
+  let c = select(0.0, ${meanMode ? 'G[0] / max(COUNT[0], 1.0)' : '-G[row]'}, valid);
+  let base = row * p.V;
+  let lse = LSE[row];
+  for (var v = lid; v < p.V; v += 256u) {
+    DX[base + v] = c * (exp(X[base + v] - lse) - select(0.0, 1.0, i32(v) == t));
+  }
+}`);
+}
+const CE_BACKWARD = logProbBackwardKernel(true);
+const LP_BACKWARD = logProbBackwardKernel(false);
+
+function checkTargets(op: string, logits: Tensor, targets: Tensor): { rows: number; V: number } {
+  const V = lastDim(logits), rows = logits.size / V;
+  if (targets.dtype !== 'i32' || targets.size !== rows) {
+    throw new ShapeError(`${op}: targets must be i32 with one entry per row of ${logits} (${rows}), got ${targets}`);
+  }
+  return { rows, V };
+}
+
+/**
+ * Softmax cross-entropy over the last dim, mean over rows whose target ≠ ignoreIndex → [1].
+ * logits [..., V], targets i32 [...] (same leading shape).
+ */
+export function crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex = -100): Tensor {
+  const e = logits.engine;
+  const { rows, V } = checkTargets('crossEntropy', logits, targets);
+  const lp = e.empty([rows]), lse = e.empty([rows]), loss = e.empty([1]), count = e.empty([1]);
+  e.run(ROW_LOGPROB, [logits, targets, lp, lse], [rows, V, ignoreIndex], grid(rows));
+  e.run(CE_MEAN, [lp, targets, loss, count], [rows, V, ignoreIndex], [1]);
+  return e.record(loss, [logits], (g) => {
+    const dx = e.empty(logits.shape);
+    e.run(CE_BACKWARD, [logits, targets, lse, g, count, dx], [rows, V, ignoreIndex], grid(rows));
+    return [dx];
+  });
+}
+
+/** Per-row log-softmax at the target: logits [..., V], targets i32 [...] → [...] (0 where ignored). For DPO. */
+export function logProbGather(logits: Tensor, targets: Tensor, ignoreIndex = -100): Tensor {
+  const e = logits.engine;
+  const { rows, V } = checkTargets('logProbGather', logits, targets);
+  const lp = e.empty(targets.shape), lse = e.empty([rows]);
+  e.run(ROW_LOGPROB, [logits, targets, lp, lse], [rows, V, ignoreIndex], grid(rows));
+  return e.record(lp, [logits], (g) => {
+    const dx = e.empty(logits.shape);
+    e.run(LP_BACKWARD, [logits, targets, lse, g, lse, dx], [rows, V, ignoreIndex], grid(rows));
+    return [dx];
+  });
+}
+
+const BCE = k('bceWithLogits', [['n', 'u32']], ['read', 'read', 'rw'], /* wgsl */ `
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read> Y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> O: array<f32>;
+@compute @workgroup_size(256) fn main(${ID}) {
+  ${LINEAR}
+  if (i >= p.n) { return; }
+  let x = X[i];
+  O[i] = max(x, 0.0) - x * Y[i] + log(1.0 + exp(-abs(x)));
+}`);
+const BCE_B = k('bceWithLogitsBackward', [['n', 'u32'], ['scale', 'f32']], ['read', 'read', 'read', 'rw'], /* wgsl */ `
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read> Y: array<f32>;
+@group(0) @binding(3) var<storage, read> G: array<f32>;
+@group(0) @binding(4) var<storage, read_write> O: array<f32>;
+@compute @workgroup_size(256) fn main(${ID}) {
+  ${LINEAR}
+  if (i >= p.n) { return; }
+  O[i] = G[0] * p.scale * (1.0 / (1.0 + exp(-X[i])) - Y[i]);
+}`);
+
+/** Mean binary cross-entropy of logits against targets in [0, 1] (same shape) → [1]. */
+export function bceWithLogits(logits: Tensor, targets: Tensor): Tensor {
+  const e = logits.engine;
+  if (targets.size !== logits.size || targets.dtype !== 'f32') throw new ShapeError(`bceWithLogits: targets must be f32 shaped like ${logits}, got ${targets}`);
+  const each = e.empty(logits.shape);
+  e.run(BCE, [logits, targets, each], [logits.size], linearGrid(logits.size));
+  const loss = reduceRaw(each, logits.shape.map(() => 1), 1 / logits.size);
+  const out = e.view(loss, [1]);
+  return e.record(out, [logits], (g) => {
+    const dx = e.empty(logits.shape);
+    e.run(BCE_B, [logits, targets, g, dx], [logits.size, 1 / logits.size], linearGrid(logits.size));
+    return [dx];
+  });
+}
+
+// ------------------------------------------------------------------ dropout
+
+const DROPOUT = k('dropout', [['n', 'u32'], ['seed', 'u32'], ['p', 'f32'], ['scale', 'f32']], ['read', 'rw'], /* wgsl */ `
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> O: array<f32>;
+fn hash(v: u32) -> u32 { // PCG output permutation
+  let s = v * 747796405u + 2891336453u;
+  let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
+  return (w >> 22u) ^ w;
+}
+@compute @workgroup_size(256) fn main(${ID}) {
+  ${LINEAR}
+  if (i >= p.n) { return; }
+  let u = f32(hash(i ^ hash(p.seed)) >> 8u) / 16777216.0;
+  O[i] = select(X[i] * p.scale, 0.0, u < p.p);
+}`);
+
+/** Inverted dropout with a seed drawn from `rng` (the same mask is used in backward). Identity when p = 0 or in noGrad. */
+export function dropout(x: Tensor, p: number, rng: Rng): Tensor {
+  const e = x.engine;
+  if (p <= 0 || !e.gradEnabled) return x;
+  if (p >= 1) throw new ShapeError(`dropout: p must be < 1, got ${p}`);
+  const seed = rng.nextU32();
+  const out = e.empty(x.shape);
+  e.run(DROPOUT, [x, out], [x.size, seed, p, 1 / (1 - p)], linearGrid(x.size));
+  return e.record(out, [x], (g) => {
+    const dx = e.empty(x.shape);
+    e.run(DROPOUT, [g, dx], [x.size, seed, p, 1 / (1 - p)], linearGrid(x.size));
+    return [dx];
+  });
+}
