@@ -1,0 +1,296 @@
+// The OneRec seed model on the WebGPU training engine: the encoder–decoder of docs/architecture.md ("Seed
+// model"), parameter for parameter (same names, same shapes, same math as models/seed/reference.ts), with
+// autograd for training and a batched forward for beam search.
+//
+//   const model = SeedModel.init(engine, config, seed);          // or SeedModel.fromWeights(engine, config, w)
+//   const { loss } = model.trainingLoss(batch, rng);             // batch from models/seed/batches.ts
+//   engine.backward(loss, undefined, accumulateAdd);
+//
+// MoE: every expert runs on every decoder token and the non-selected experts get gate 0, which is exactly
+// the spec's top-k mixture (g = p[top] / Σ p[top]). Decoder tokens are few (levels + 1 per item against
+// maxHistory × levels encoder tokens), so the dense evaluation costs little and needs no scatter/gather.
+import { PAD } from '../../runtime/tokens.ts';
+import { attention } from '../engine/attention.ts';
+import { Engine, Tensor, type Kernel } from '../engine/engine.ts';
+import * as op from '../engine/ops.ts';
+import { Rng } from '../engine/rng.ts';
+import { decoderLength, seedVocabSize, validateSeedConfig, type SeedConfig } from './config.ts';
+import type { Batch } from './batches.ts';
+import type { SeedForward } from './generate.ts';
+import { checkSeedWeights, seedParameterShapes, type SeedWeights } from './reference.ts';
+
+// Top-k mask of router probabilities, one thread per token: 1 for the k largest (ties → lower expert index).
+const TOPK_MASK: Kernel = {
+  name: 'moeTopkMask',
+  params: [['rows', 'u32'], ['E', 'u32'], ['K', 'u32']],
+  bindings: ['read', 'rw'],
+  code: /* wgsl */ `
+@group(0) @binding(1) var<storage, read> P: array<f32>;
+@group(0) @binding(2) var<storage, read_write> M: array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.x + wid.y * nwg.x) * 64u + lid;
+  if (row >= p.rows) { return; }
+  let base = row * p.E;
+  for (var e = 0u; e < p.E; e++) { M[base + e] = 0.0; }
+  for (var t = 0u; t < p.K; t++) {
+    var best = -1.0;
+    var bi = 0u;
+    for (var e = 0u; e < p.E; e++) {
+      if (M[base + e] == 0.0 && P[base + e] > best) { best = P[base + e]; bi = e; }
+    }
+    M[base + bi] = 1.0;
+  }
+}`,
+};
+
+function topkMask(probs: Tensor, k: number): Tensor {
+  const e = probs.engine;
+  const E = probs.shape[probs.shape.length - 1];
+  const rows = probs.size / E;
+  const mask = e.empty(probs.shape);
+  const groups = Math.ceil(rows / 64);
+  e.run(TOPK_MASK, [probs, mask], [rows, E, k], groups <= 65535 ? [groups, 1] : [65535, Math.ceil(groups / 65535)]);
+  return mask;
+}
+
+/** Weights for training from scratch: N(0, 0.02²) matrices and embeddings, zero biases, unit LayerNorm gains. */
+export function trainingInit(config: SeedConfig, seed: number, std = 0.02): SeedWeights {
+  const rng = new Rng(seed);
+  const weights: SeedWeights = {};
+  for (const [name, shape] of Object.entries(seedParameterShapes(config))) {
+    const w = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    if (/\.g$/.test(name)) w.fill(1);
+    else if (/\.b$|\.b[qkvo12]$/.test(name)) w.fill(0);
+    else for (let i = 0; i < w.length; i++) w[i] = std * rng.normal();
+    weights[name] = w;
+  }
+  return weights;
+}
+
+export interface TrainingLoss {
+  loss: Tensor; // [1] ce + moeAuxWeight · aux
+  ce: Tensor; // [1] next-token cross-entropy over code tokens
+  aux: Tensor | null; // [1] Σ over layers of E · Σ_e f_e P_e (null for a dense decoder)
+  load: Tensor[]; // per decoder layer [E]: fraction of top-k slots routed to each expert (no grad)
+}
+
+/** Encoder output for a batch of users. */
+export interface Memory {
+  users: number;
+  cross: { k: Tensor; v: Tensor }[]; // per decoder layer [users, S, d] cross-attention keys / values
+  keyMask: Tensor; // [users, S] 1 = real token, 0 = PAD
+}
+
+export class SeedModel implements SeedForward {
+  readonly params: Record<string, Tensor> = {};
+  private readonly S: number; // encoder length maxHistory × levels
+
+  private constructor(readonly engine: Engine, readonly config: SeedConfig, weights: SeedWeights) {
+    validateSeedConfig(config);
+    checkSeedWeights(weights, config);
+    for (const [name, shape] of Object.entries(seedParameterShapes(config))) {
+      const t = engine.persistent(shape, weights[name]);
+      t.name = name;
+      t.isParam = true;
+      t.requiresGrad = true;
+      this.params[name] = t;
+    }
+    this.S = config.maxHistory * config.levels;
+  }
+
+  static fromWeights(engine: Engine, config: SeedConfig, weights: SeedWeights): SeedModel {
+    return new SeedModel(engine, config, weights);
+  }
+
+  static init(engine: Engine, config: SeedConfig, seed: number): SeedModel {
+    return new SeedModel(engine, config, trainingInit(config, seed));
+  }
+
+  /** Parameters in the contract's order. */
+  parameterList(): Tensor[] {
+    return Object.keys(seedParameterShapes(this.config)).map((n) => this.params[n]);
+  }
+
+  /** Current weights on the host, by contract name. */
+  async weights(): Promise<SeedWeights> {
+    const out: SeedWeights = {};
+    for (const t of this.parameterList()) out[t.name] = await this.engine.read(t);
+    return out;
+  }
+
+  private p(name: string): Tensor {
+    return this.params[name];
+  }
+
+  // ---------------------------------------------------------------- encoder
+
+  /** Encoder over host tokens.  tokens [B, S] → memory [B, S, d], keyMask [B, S] */
+  encodeTokens(tokens: Int32Array, B: number, rng: Rng | null): { memory: Tensor; keyMask: Tensor } {
+    const e = this.engine;
+    const { levels, maxHistory, heads } = this.config;
+    const S = this.S;
+    const maskHost = new Float32Array(B * S); // [B, S]
+    for (let i = 0; i < B * S; i++) maskHost[i] = tokens[i] === PAD ? 0 : 1;
+    const keyMask = e.upload(maskHost, [B, S]);
+    const recency = new Int32Array(S); // [S] enc.item_pos row of each position
+    const level = new Int32Array(S); // [S] enc.level_emb row
+    for (let s = 0; s < S; s++) {
+      recency[s] = maxHistory - 1 - Math.floor(s / levels);
+      level[s] = s % levels;
+    }
+    const position = op.add(op.embedding(this.p('enc.item_pos'), e.upload(recency, [S])), op.embedding(this.p('enc.level_emb'), e.upload(level, [S]))); // [S, d]
+    let x = op.add(op.embedding(this.p('tok_emb'), e.upload(tokens, [B, S])), position); // [B, S, d]
+    const drop = (t: Tensor): Tensor => (rng && this.config.dropout > 0 ? op.dropout(t, this.config.dropout, rng) : t);
+    x = drop(x);
+    for (let i = 0; i < this.config.encoderLayers; i++) {
+      const pre = `enc.${i}`;
+      const h1 = op.layerNorm(x, this.p(`${pre}.ln1.g`), this.p(`${pre}.ln1.b`));
+      const q = op.linear(h1, this.p(`${pre}.attn.wq`), this.p(`${pre}.attn.bq`));
+      const k = op.linear(h1, this.p(`${pre}.attn.wk`), this.p(`${pre}.attn.bk`));
+      const v = op.linear(h1, this.p(`${pre}.attn.wv`), this.p(`${pre}.attn.bv`));
+      const a = attention(q, k, v, { heads, keyMask }); // [B, S, d]
+      x = op.add(x, drop(op.linear(a, this.p(`${pre}.attn.wo`), this.p(`${pre}.attn.bo`))));
+      const h2 = op.layerNorm(x, this.p(`${pre}.ln2.g`), this.p(`${pre}.ln2.b`));
+      const hidden = op.gelu(op.linear(h2, this.p(`${pre}.ffn.w1`), this.p(`${pre}.ffn.b1`))); // [B, S, ffnDim]
+      x = op.add(x, drop(op.linear(hidden, this.p(`${pre}.ffn.w2`), this.p(`${pre}.ffn.b2`))));
+    }
+    return { memory: op.layerNorm(x, this.p('enc.ln_f.g'), this.p('enc.ln_f.b')), keyMask };
+  }
+
+  /** Cross-attention keys/values of every decoder layer.  memory [B, S, d] → per layer [B, S, d] */
+  crossKeysValues(memory: Tensor): { k: Tensor; v: Tensor }[] {
+    return Array.from({ length: this.config.decoderLayers }, (_, i) => ({
+      k: op.linear(memory, this.p(`dec.${i}.cross.wk`), this.p(`dec.${i}.cross.bk`)),
+      v: op.linear(memory, this.p(`dec.${i}.cross.wv`), this.p(`dec.${i}.cross.bv`)),
+    }));
+  }
+
+  // ---------------------------------------------------------------- decoder
+
+  /** Mixture of experts of layer `i`.  h [N, d] → out [N, d], router probs [N, E], top-k mask [N, E] */
+  private moe(i: number, h: Tensor): { out: Tensor; probs: Tensor; mask: Tensor } {
+    const e = this.engine;
+    const { experts: E, expertsPerToken, expertFfnDim: F, dModel: d } = this.config;
+    const N = h.shape[0];
+    const pre = `dec.${i}.moe`;
+    const probs = op.softmax(op.matmul(h, this.p(`${pre}.router`))); // [N, E]
+    const mask = topkMask(probs, expertsPerToken); // [N, E], no grad
+    const masked = op.mul(probs, mask); // [N, E]
+    const total = op.sum(masked, -1, true); // [N, 1]
+    const gates = op.mul(masked, op.exp(op.scale(op.log(total), -1))); // [N, E] = p[top] / Σ p[top]
+    const hidden = op.gelu(op.add(op.matmul(h, this.p(`${pre}.w1`)), op.view(this.p(`${pre}.b1`), [E, 1, F]))); // [E, N, F]
+    const y = op.add(op.matmul(hidden, this.p(`${pre}.w2`)), op.view(this.p(`${pre}.b2`), [E, 1, d])); // [E, N, d]
+    const identity = new Float32Array(E * E);
+    for (let j = 0; j < E; j++) identity[j * E + j] = 1;
+    const gatesByExpert = op.matmul(e.upload(identity, [E, E]), gates, { transB: true }); // [E, N] (a transpose)
+    const out = op.sum(op.mul(y, op.view(gatesByExpert, [E, N, 1])), 0); // [N, d]
+    return { out, probs, mask };
+  }
+
+  /**
+   * Teacher-forced decoder.  tokens [R, T] (host), cross k/v per layer [R, S, d], keyMask [R, S]
+   * → logits [R, T, vocab], per-layer router probabilities and masks ([R·T, E]).
+   */
+  decode(tokens: Int32Array, R: number, T: number, cross: { k: Tensor; v: Tensor }[], keyMask: Tensor, rng: Rng | null): { logits: Tensor; probs: Tensor[]; masks: Tensor[] } {
+    const e = this.engine;
+    const { dModel: d, heads } = this.config;
+    if (T > decoderLength(this.config)) throw new RangeError(`decoder input of ${T} tokens exceeds the ${decoderLength(this.config)} positions of dec.pos`);
+    const drop = (t: Tensor): Tensor => (rng && this.config.dropout > 0 ? op.dropout(t, this.config.dropout, rng) : t);
+    let x = op.add(op.embedding(this.p('tok_emb'), e.upload(tokens, [R, T])), op.slice(this.p('dec.pos'), 0, 0, T)); // [R, T, d]
+    x = drop(x);
+    const probs: Tensor[] = [];
+    const masks: Tensor[] = [];
+    for (let i = 0; i < this.config.decoderLayers; i++) {
+      const pre = `dec.${i}`;
+      const h1 = op.layerNorm(x, this.p(`${pre}.ln1.g`), this.p(`${pre}.ln1.b`));
+      const q = op.linear(h1, this.p(`${pre}.self.wq`), this.p(`${pre}.self.bq`));
+      const k = op.linear(h1, this.p(`${pre}.self.wk`), this.p(`${pre}.self.bk`));
+      const v = op.linear(h1, this.p(`${pre}.self.wv`), this.p(`${pre}.self.bv`));
+      x = op.add(x, drop(op.linear(attention(q, k, v, { heads, causal: true }), this.p(`${pre}.self.wo`), this.p(`${pre}.self.bo`))));
+      const h2 = op.layerNorm(x, this.p(`${pre}.ln2.g`), this.p(`${pre}.ln2.b`));
+      const qc = op.linear(h2, this.p(`${pre}.cross.wq`), this.p(`${pre}.cross.bq`));
+      const ac = attention(qc, cross[i].k, cross[i].v, { heads, keyMask }); // [R, T, d]
+      x = op.add(x, drop(op.linear(ac, this.p(`${pre}.cross.wo`), this.p(`${pre}.cross.bo`))));
+      const h3 = op.layerNorm(x, this.p(`${pre}.ln3.g`), this.p(`${pre}.ln3.b`));
+      const m = this.moe(i, op.view(h3, [R * T, d]));
+      probs.push(m.probs);
+      masks.push(m.mask);
+      x = op.add(x, drop(op.view(m.out, [R, T, d])));
+    }
+    const final = op.layerNorm(x, this.p('dec.ln_f.g'), this.p('dec.ln_f.b'));
+    return { logits: op.matmul(final, this.p('lm_head')), probs, masks }; // [R, T, vocab]
+  }
+
+  // ---------------------------------------------------------------- training
+
+  /** Loss of a batch (dropout from `rng`; pass null for a deterministic forward). */
+  trainingLoss(batch: Batch, rng: Rng | null): TrainingLoss {
+    const e = this.engine;
+    const B = batch.size;
+    const T = batch.decoderTokens.length / B;
+    const { memory, keyMask } = this.encodeTokens(batch.encoderTokens, B, rng);
+    const { logits, probs, masks } = this.decode(batch.decoderTokens, B, T, this.crossKeysValues(memory), keyMask, rng);
+    const V = seedVocabSize(this.config);
+    const ce = op.crossEntropy(op.view(logits, [B * T, V]), e.upload(batch.targets, [B * T]), -1);
+    const E = this.config.experts;
+    const load: Tensor[] = [];
+    let aux: Tensor | null = null;
+    for (let i = 0; i < probs.length; i++) {
+      const N = probs[i].shape[0];
+      const f = e.noGrad(() => op.scale(op.sum(masks[i], 0), 1 / (N * this.config.expertsPerToken))); // [E]
+      load.push(f);
+      if (E > 1) {
+        const P = op.mean(probs[i], 0); // [E]
+        const term = op.scale(op.sum(op.mul(P, f)), E); // [1]
+        aux = aux ? op.add(aux, term) : term;
+      }
+    }
+    const loss = aux && this.config.moeAuxWeight > 0 ? op.add(ce, op.scale(aux, this.config.moeAuxWeight)) : ce;
+    return { loss, ce, aux, load };
+  }
+
+  // ---------------------------------------------------------------- generation (SeedForward)
+
+  /** Encoder for beam search; the handle holds per-layer cross keys/values (kept until release()). */
+  async encode(tokens: Int32Array, users: number): Promise<unknown> {
+    return this.engine.noGrad(() => {
+      const { memory, keyMask } = this.encodeTokens(tokens, users, null);
+      const cross = this.crossKeysValues(memory);
+      for (const c of cross) {
+        this.engine.keep(c.k);
+        this.engine.keep(c.v);
+      }
+      this.engine.keep(keyMask);
+      const handle: Memory = { users, cross, keyMask };
+      return handle;
+    });
+  }
+
+  async decodeLast(memory: unknown, rowUser: Int32Array, tokens: Int32Array, rows: number, length: number): Promise<Float32Array> {
+    const e = this.engine;
+    const m = memory as Memory;
+    const S = this.S;
+    const d = this.config.dModel;
+    const V = seedVocabSize(this.config);
+    const logits = e.noGrad(() => {
+      const ids = e.upload(rowUser, [rows]);
+      const gather = (t: Tensor, width: number): Tensor => op.embedding(e.view(t, [m.users, width]), ids); // [rows, width]
+      const cross = m.cross.map((c) => ({ k: op.view(gather(c.k, S * d), [rows, S, d]), v: op.view(gather(c.v, S * d), [rows, S, d]) }));
+      const keyMask = gather(m.keyMask, S); // [rows, S]
+      const out = this.decode(tokens, rows, length, cross, keyMask, null).logits; // [rows, length, V]
+      return op.view(op.slice(out, 1, length - 1, 1), [rows, V]);
+    });
+    const host = await e.read(logits);
+    e.endStep();
+    return host;
+  }
+
+  release(memory: unknown): void {
+    const m = memory as Memory;
+    for (const c of m.cross) {
+      this.engine.free(c.k);
+      this.engine.free(c.v);
+    }
+    this.engine.free(m.keyMask);
+  }
+}
