@@ -19,6 +19,10 @@ import { BOS, PAD, SPECIAL_TOKENS } from '../../runtime/tokens.ts';
 import { seedVocabSize, type SeedConfig, type SeedWeights } from '../seed/reference.ts';
 import type { Quantization } from './quantize.ts';
 import { buildDecoderStepGraph, buildEncoderGraph } from './seed-graphs.ts';
+import { buildRewardGraph } from './reward-graph.ts';
+import type { RewardConfig } from '../reward/config.ts';
+import { TOWER_LABELS } from '../reward/labels.ts';
+import type { RewardWeights } from '../reward/reference.ts';
 
 export const CATALOG_TITLE_CHARS = 120; // display titles are one line
 export const CATALOG_ATTRIBUTES = 4; // brand + a few categories is what a card shows
@@ -38,6 +42,7 @@ export interface ExportBundleOptions {
   beamWidth?: number; // default beams for the runtime; default 10
   sessionLength?: number; // items per generated session; default config.sessionLength
   metrics?: Record<string, unknown>; // the eval report, when known
+  reward?: { weights: RewardWeights; config: RewardConfig; towerWeights: number[] }; // reward.onnx + manifest.reward (towerWeights: one per tower, the rerank's weighted sum)
 }
 
 export interface ExportedBundle {
@@ -71,6 +76,12 @@ export async function exportBundle(options: ExportBundleOptions): Promise<Export
     ['trie', 'trie.bin', trie.toBytes()],
     ['catalog', 'catalog.json', new TextEncoder().encode(JSON.stringify(catalog.map(compactEntry)))],
   ];
+  const { reward } = options;
+  if (reward) {
+    if (reward.config.itemCount !== trie.itemCount) throw new ExportError(`the reward model scores ${reward.config.itemCount} items but the trie has ${trie.itemCount}; train both on the same prepared data`);
+    if (reward.towerWeights.length !== reward.config.towers.length) throw new ExportError(`${reward.towerWeights.length} tower weights for ${reward.config.towers.length} towers (${reward.config.towers.join(',')})`);
+    contents.push(['reward', 'reward.onnx', buildRewardGraph(reward.weights, reward.config, quantization).bytes]);
+  }
   const files: Partial<Record<BundleRole, BundleFile>> = {};
   for (const [role, path, bytes] of contents) {
     writeFileSync(join(outDir, path), bytes);
@@ -86,6 +97,7 @@ export async function exportBundle(options: ExportBundleOptions): Promise<Export
     generation: { sessionLength: options.sessionLength ?? config.sessionLength, beamWidth: options.beamWidth ?? 10, maxHistory: config.maxHistory },
     quantization,
     files,
+    ...(reward ? { reward: { towers: reward.config.towers.map((name) => ({ name, label: TOWER_LABELS[name] })), weights: [...reward.towerWeights] } } : {}),
     ...(options.metrics ? { metrics: options.metrics } : {}),
   };
   writeFileSync(join(outDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);

@@ -10,6 +10,7 @@ import { readBundle } from '../../models/export/bundle-reader.ts';
 import { exportBundle } from '../../models/export/bundle-writer.ts';
 import { onnxStructureProblem, parseManifest } from '../../runtime/bundle.ts';
 import { tinyModel } from '../models/export/fixture.ts';
+import { rewardParameterShapes } from '../../models/reward/config.ts';
 
 async function freshBundle(quantization: 'fp32' | 'int4' = 'fp32') {
   const dir = mkdtempSync(join(tmpdir(), 'onerec-bundle-'));
@@ -99,6 +100,24 @@ test('a manifest of an unknown version, or with inconsistent tokens, is a Bundle
     assert.throws(() => parseManifest({ ...good, files: { ...good.files, trie: undefined } }, 'x/manifest.json'), /files\.trie/);
     assert.throws(() => parseManifest({ ...good, files: { ...good.files, catalog: { ...good.files.catalog, path: '../etc/passwd' } } }, 'x/manifest.json'), /relative path/);
     assert.equal(parseManifest(good, 'x/manifest.json').name, 'tiny');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a bundle with a reward model lists reward.onnx and the towers with their labels and weights', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'onerec-bundle-'));
+  try {
+    const { weights, config, trie, catalog } = tinyModel();
+    const rewardConfig = { itemCount: trie.itemCount, dModel: 8, heads: 2, towerHidden: 4, maxHistory: 5, sessionLength: 2, towers: ['ltr', 'swt'] as ('ltr' | 'swt')[] };
+    const rewardWeights = Object.fromEntries(Object.entries(rewardParameterShapes(rewardConfig)).map(([n, s]) => [n, new Float32Array(s.reduce((a, b) => a * b, 1)).fill(0.1)]));
+    await assert.rejects(exportBundle({ weights, config, trie, catalog, quantization: 'int8', outDir: dir, reward: { weights: rewardWeights, config: rewardConfig, towerWeights: [1] } }), /1 tower weights for 2 towers/);
+    await exportBundle({ weights, config, trie, catalog, quantization: 'int8', outDir: dir, reward: { weights: rewardWeights, config: rewardConfig, towerWeights: [1, 0.5] } });
+    const bundle = await readBundle(dir);
+    assert.equal(bundle.manifest.files.reward?.path, 'reward.onnx');
+    assert.deepEqual(bundle.manifest.reward?.towers.map((t) => t.name), ['ltr', 'swt']);
+    assert.ok(bundle.manifest.reward?.towers.every((t) => t.label.length > 10));
+    assert.deepEqual(bundle.manifest.reward?.weights, [1, 0.5]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
