@@ -14,7 +14,7 @@ import { ShapeError } from '../reward/errors.ts';
 import { Rng } from '../reward/random.ts';
 import { dpoBatch, dpoSequenceWeights } from './dpo.ts';
 import { sessionTokens } from './log-prob.ts';
-import type { AlignPolicy, DpoStepResult, ScoredPair } from './policy.ts';
+import type { AlignPolicy, DecoderBatch, DpoStepResult, ScoredPair } from './policy.ts';
 
 export class BigramPolicy implements AlignPolicy {
   readonly vocab: number;
@@ -45,6 +45,10 @@ export class BigramPolicy implements AlignPolicy {
   private logitsRow(token: number, ctx: number, out: Float64Array | Float32Array, at: number): void {
     const V = this.vocab;
     for (let k = 0; k < V; k++) out[at + k] = this.A[token * V + k] + this.C[ctx * V + k];
+  }
+
+  decoders(histories: readonly Int32Array[]): DecoderBatch {
+    return { sessions: histories.map((h) => this.decoder(h)), finished: () => {}, release: () => {} };
   }
 
   decoder(history: Int32Array): DecoderSession {

@@ -9,7 +9,7 @@
 // and the evaluation of each model on held-out users: reward-model towers over the generated sessions
 // (per user the mean and the max over its `evalBeams` sessions, then averaged over users) and the
 // next-session relevance (models/align/relevance.ts).
-import { beamSearch, type TrieView } from '../../runtime/beam-search.ts';
+import { beamSearch, type BeamSearchResult, type TrieView } from '../../runtime/beam-search.ts';
 import type { Progress } from '../progress.ts';
 import { Rng } from '../reward/random.ts';
 import { combineTowers, preferencePair } from './pairs.ts';
@@ -39,6 +39,7 @@ export interface IterateOptions {
   dpoEpochs: number;       // passes over an iteration's pairs
   batchSize: number;       // pairs per optimiser step
   evalBeams: number;       // beams per held-out user at evaluation (≥ 10 for @10 figures of 1-item sessions)
+  usersPerBatch: number;   // users searched together (a batched backend serves their steps with one forward)
   excludeHistory: boolean; // never generate an item of the user's history
   seed: number;
 }
@@ -62,6 +63,29 @@ export interface IterationReport {
   seconds: number;
 }
 
+/** Beam-search every user (in batches of usersPerBatch), results in user order. */
+export async function searchUsers(policy: AlignPolicy, trie: TrieView, users: readonly AlignUser[], beamWidth: number, options: IterateOptions, progress?: Progress): Promise<BeamSearchResult[]> {
+  const out: BeamSearchResult[] = [];
+  for (let start = 0; start < users.length; start += options.usersPerBatch) {
+    const chunk = users.slice(start, start + options.usersPerBatch);
+    const batch = policy.decoders(chunk.map((u) => u.history));
+    try {
+      out.push(...await Promise.all(chunk.map(async (u, i) => {
+        try {
+          return await beamSearch(batch.sessions[i], trie, { beamWidth, sessionLength: options.sessionLength, exclude: excludeOf(u.history, trie.itemCount, options.excludeHistory) });
+        } finally {
+          batch.finished(i);
+        }
+      })));
+    } finally {
+      batch.release();
+    }
+    progress?.update(out.length);
+  }
+  progress?.stop();
+  return out;
+}
+
 function excludeOf(history: Int32Array, itemCount: number, on: boolean): Uint8Array | undefined {
   if (!on) return undefined;
   const ex = new Uint8Array(itemCount);
@@ -74,9 +98,9 @@ export async function evaluatePolicy(
 ): Promise<ModelReport> {
   const T = scorer.towers.length;
   const sums = { mean: new Float64Array(T), max: new Float64Array(T), rMean: 0, rMax: 0, r5: 0, r10: 0, n5: 0, n10: 0 };
-  let done = 0;
-  for (const u of users) {
-    const result = await beamSearch(policy.decoder(u.history), trie, { beamWidth: options.evalBeams, sessionLength: options.sessionLength, exclude: excludeOf(u.history, trie.itemCount, options.excludeHistory) });
+  const results = await searchUsers(policy, trie, users, options.evalBeams, options, progress);
+  for (const [ui, u] of users.entries()) {
+    const result = results[ui];
     const N = result.items.length / options.sessionLength;
     const towers = scorer.score(u.history, result.items); // [N, T]
     const reward = combineTowers(towers, scorer.weights);
@@ -96,9 +120,7 @@ export async function evaluatePolicy(
       sums.n5 += ndcgAt(ranked, u.target, 5);
       sums.n10 += ndcgAt(ranked, u.target, 10);
     }
-    progress?.update(++done);
   }
-  progress?.stop();
   const n = Math.max(1, users.length);
   return {
     name,
@@ -120,17 +142,15 @@ export async function buildPairs(policy: AlignPolicy, trie: TrieView, users: rea
   const m = options.sessionLength;
   const pending: Omit<ScoredPair, 'refChosen' | 'refRejected'>[] = [];
   let gap = 0;
-  let done = 0;
-  for (const u of users) {
-    const result = await beamSearch(policy.decoder(u.history), trie, { beamWidth: options.sessions, sessionLength: m, exclude: excludeOf(u.history, trie.itemCount, options.excludeHistory) });
+  const results = await searchUsers(policy, trie, users, options.sessions, options, progress);
+  for (const [ui, u] of users.entries()) {
+    const result = results[ui];
     const reward = combineTowers(scorer.score(u.history, result.items), scorer.weights);
     const pair = preferencePair(reward, result.items, m);
-    progress?.update(++done);
     if (!pair) continue;
     gap += pair.chosenReward - pair.rejectedReward;
     pending.push({ history: u.history, chosen: result.items.slice(pair.chosen * m, (pair.chosen + 1) * m), rejected: result.items.slice(pair.rejected * m, (pair.rejected + 1) * m) });
   }
-  progress?.stop();
   if (pending.length === 0) return { pairs: [], gap: 0 };
   const histories = pending.map((p) => p.history);
   const join = (key: 'chosen' | 'rejected') => { const out = new Int32Array(pending.length * m); pending.forEach((p, i) => out.set(p[key], i * m)); return out; };

@@ -11,6 +11,12 @@ export interface ScoredPair {
   refRejected: number;   // log π_ref(rejected | history)
 }
 
+export interface DecoderBatch {
+  sessions: DecoderSession[];
+  finished(user: number): void;
+  release(): void;
+}
+
 export interface DpoStepResult {
   loss: number;      // dpo + ntpWeight · ntp
   dpo: number;       // mean −log σ(z)
@@ -21,8 +27,12 @@ export interface DpoStepResult {
 export interface AlignPolicy {
   readonly levels: number;
   readonly codebookSize: number;
-  /** A decoder for one user's history, for runtime/beam-search.ts. */
-  decoder(history: Int32Array): DecoderSession;
+  /**
+   * Decoders for a batch of users' histories, one DecoderSession each for runtime/beam-search.ts. Run their
+   * searches concurrently and call `finished(i)` when user i's search ends: a batched backend serves all
+   * live users' steps with one forward. `release()` frees what the batch holds.
+   */
+  decoders(histories: readonly Int32Array[]): DecoderBatch;
   /** log π(session | history) per pair row, teacher-forced, summed over code tokens.  sessions [B, m] → [B] */
   sequenceLogProbs(histories: readonly Int32Array[], sessions: Int32Array): Promise<Float64Array>;
   /**

@@ -13,7 +13,7 @@ const codes = Uint16Array.from({ length: ITEMS * 2 }, (_, j) => (j % 2 === 0 ? (
 const trie = SemanticIdTrie.build(codes, 2, 4);
 
 const options: IterateOptions = {
-  sessionLength: 2, sessions: 8, userFraction: 1, beta: 0.5, ntpWeight: 0, learningRate: 0.05, dpoEpochs: 3, batchSize: 4, evalBeams: 4, excludeHistory: true, seed: 1,
+  sessionLength: 2, sessions: 8, userFraction: 1, beta: 0.5, ntpWeight: 0, learningRate: 0.05, dpoEpochs: 3, batchSize: 4, evalBeams: 4, usersPerBatch: 5, excludeHistory: true, seed: 1,
 };
 
 // A reward that likes even items: p = fraction of even items in the session.
