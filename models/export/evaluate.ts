@@ -1,0 +1,128 @@
+// Quality of an exported bundle, measured as the browser runs it: the bundle's ONNX graphs under
+// onnxruntime-node, through the runtime's constrained beam search (runtime/beam-search.ts), with the seed
+// model's leave-one-out protocol and metric keys (models/seed/metrics.ts, models/seed/generate.ts).
+//
+//   onerec eval --bundle models/bundles/beauty --data runs/beauty --split test --out runs/beauty/eval-int4
+import { beamSearch } from '../../runtime/beam-search.ts';
+import { BOS, SPECIAL_TOKENS, encoderTokens } from '../../runtime/tokens.ts';
+import { evalExamples, type Example, type SeedData } from '../seed/batches.ts';
+import type { SeedConfig } from '../seed/config.ts';
+import { RankingAccumulator, rankOf, type RankingMetrics } from '../seed/metrics.ts';
+import { seededUniform } from '../seed/reference.ts';
+import type { LoadedBundle } from './bundle-reader.ts';
+import { OnnxSeedModel } from './node-session.ts';
+
+export class BundleDataMismatchError extends Error {
+  override name = 'BundleDataMismatchError';
+}
+
+export interface BundleEvalOptions {
+  split: 'validation' | 'test';
+  beamWidth: number; // ≥ 20 so that @10 is exact (as the seed report)
+  users: number; // evaluate a seeded subset of this many users (0 = all)
+  seed: number; // RNG seed of the subset
+  excludeHistory: boolean; // never rank an item of the user's own history (the seed report: false)
+  onProgress?: (done: number, total: number) => void;
+}
+
+export const DEFAULT_BUNDLE_EVAL: BundleEvalOptions = { split: 'test', beamWidth: 20, users: 0, seed: 1, excludeHistory: false };
+
+export interface BundleEvalReport {
+  metrics: RankingMetrics; // same keys as the seed model's report
+  bundle: { name: string; quantization: string; bytes: number; files: Record<string, number> };
+  split: string;
+  beamWidth: number;
+  usersEvaluated: number;
+  usersInSplit: number;
+  msPerUser: number; // wall time per user (encoder + beam search + greedy check), onnxruntime-node CPU, 1 thread
+}
+
+/** A seeded subset of `n` examples (all when n = 0 or n ≥ length), in their original order. */
+export function sampleExamples(examples: Example[], n: number, seed: number): Example[] {
+  if (n <= 0 || n >= examples.length) return examples;
+  const uniform = seededUniform(seed);
+  const order = examples.map((_, i) => i);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(uniform() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order.slice(0, n).sort((a, b) => a - b).map((i) => examples[i]);
+}
+
+/** Unconstrained greedy decode of one item: is the argmax path over the full vocab a catalog item? */
+async function greedyIsItem(model: OnnxSeedModel, tokens: Int32Array, bundle: LoadedBundle): Promise<boolean> {
+  const { levels, codebookSize: K } = bundle.trie;
+  const V = bundle.manifest.tokens.vocabSize;
+  const session = await model.session(tokens);
+  try {
+    let node = 0;
+    let token = BOS;
+    for (let level = 0; level < levels; level++) {
+      const logits = await session.step(Int32Array.of(token), Int32Array.of(0)); // [1, vocab]
+      let best = 0;
+      for (let v = 1; v < V; v++) if (logits[v] > logits[best]) best = v;
+      const code = best - SPECIAL_TOKENS - level * K;
+      if (code < 0 || code >= K) return false;
+      let next = -1;
+      for (let e = bundle.trie.childStart[node]; e < bundle.trie.childStart[node + 1]; e++) if (bundle.trie.childCode[e] === code) next = bundle.trie.childNode[e];
+      if (next < 0) return false;
+      node = next;
+      token = best;
+    }
+    return true;
+  } finally {
+    session.dispose?.();
+  }
+}
+
+/** Leave-one-out ranking metrics of a bundle on `data` (the prepared data it was trained on). */
+export async function evaluateBundle(bundle: LoadedBundle, data: SeedData, options: BundleEvalOptions = DEFAULT_BUNDLE_EVAL): Promise<BundleEvalReport> {
+  const config = bundle.manifest.model as SeedConfig;
+  if (data.itemCount !== bundle.trie.itemCount || data.levels !== config.levels || data.codebookSize !== config.codebookSize) {
+    throw new BundleDataMismatchError(`${bundle.dir}: the bundle has ${bundle.trie.itemCount} items of ${config.levels} × K ${config.codebookSize} codes, the data ${data.itemCount} of ${data.levels} × K ${data.codebookSize}; evaluate with the prepared data the bundle was exported from`);
+  }
+  for (let item = 0; item < data.itemCount; item += Math.max(1, Math.floor(data.itemCount / 97))) {
+    const a = bundle.trie.itemCodes(item);
+    for (let l = 0; l < data.levels; l++) {
+      if (a[l] !== data.codes[item * data.levels + l]) throw new BundleDataMismatchError(`${bundle.dir}: item ${item} has codes [${a}] in the bundle's trie but [${data.codes.subarray(item * data.levels, (item + 1) * data.levels)}] in the data; re-export with this data`);
+    }
+  }
+  const model = await OnnxSeedModel.create(config, bundle.files.encoder!, bundle.files.decoderStep!);
+  const all = evalExamples(data, options.split);
+  const examples = sampleExamples(all, options.users, options.seed);
+  const acc = new RankingAccumulator();
+  const started = performance.now();
+  try {
+    for (const [i, example] of examples.entries()) {
+      const history = data.sequences[example.user].subarray(0, example.targetStart);
+      const target = data.sequences[example.user][example.targetStart];
+      const tokens = encoderTokens(history, data.codes, config.levels, config.codebookSize, config.maxHistory);
+      let exclude: Uint8Array | undefined;
+      if (options.excludeHistory) {
+        exclude = new Uint8Array(data.itemCount);
+        for (const item of history) exclude[item] = 1;
+      }
+      const session = await model.session(tokens);
+      let result;
+      try {
+        result = await beamSearch(session, bundle.trie, { beamWidth: options.beamWidth, sessionLength: 1, exclude });
+      } finally {
+        session.dispose?.();
+      }
+      acc.add(rankOf(result.items, target), await greedyIsItem(model, tokens, bundle));
+      options.onProgress?.(i + 1, examples.length);
+    }
+  } finally {
+    await model.release();
+  }
+  const files = Object.fromEntries(Object.entries(bundle.manifest.files).map(([role, f]) => [role, f!.bytes]));
+  return {
+    metrics: acc.result(),
+    bundle: { name: bundle.manifest.name, quantization: bundle.manifest.quantization, bytes: Object.values(files).reduce((a, b) => a + b, 0), files },
+    split: options.split,
+    beamWidth: options.beamWidth,
+    usersEvaluated: examples.length,
+    usersInSplit: all.length,
+    msPerUser: (performance.now() - started) / Math.max(1, examples.length),
+  };
+}
