@@ -1,0 +1,101 @@
+// onerec export: a trained seed-model checkpoint (or seeded random weights) + the prepared data it was
+// trained on → a bundle directory (ONNX graphs, trie, catalog, manifest.json) that the browser runtime loads.
+//
+//   onerec export --checkpoint runs/beauty/seed/best.ckpt --data runs/beauty --out runs/beauty/bundle-int4 --quantization=int4
+//   onerec export --checkpoint random --data runs/beauty --out runs/beauty/bundle-random   # untrained, for wiring tests
+//   onerec eval --bundle runs/beauty/bundle-int4 --data runs/beauty --split test --out runs/beauty/eval-int4
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readCheckpoint } from '../engine/checkpoint.ts';
+import { exportBundle } from '../export/bundle-writer.ts';
+import { QUANTIZATIONS, type Quantization } from '../export/quantize.ts';
+import { OptionError, parseOptions } from '../options.ts';
+import { DEFAULT_SEED_CONFIG, validateSeedConfig, type SeedConfig } from '../seed/config.ts';
+import { checkSeedWeights, initSeedWeights, type SeedWeights } from '../seed/reference.ts';
+import type { CatalogEntry } from '../../runtime/bundle.ts';
+import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
+
+export const summary = 'export a seed-model checkpoint as an ONNX bundle (fp32 | int8 | int4) with trie, catalog and manifest';
+
+const DEFAULTS = {
+  checkpoint: '', // seed checkpoint (models/engine/checkpoint.ts), or "random" for seeded untrained weights
+  data: 'runs/beauty', // prepared data dir (onerec prepare --out): semantic-ids.bin and items.json are read
+  out: 'runs/beauty/bundle', // bundle directory to write
+  quantization: 'int4', // fp32 | int8 | int4 (MatMulNBits; see docs/architecture.md "ONNX graphs")
+  name: '', // bundle name shown by the demo; default: the data directory's name + quantization
+  beamWidth: 10, // the runtime's default beams (manifest.generation.beamWidth)
+  seed: 1, // RNG seed of --checkpoint random
+};
+
+export class ExportCommandError extends Error {
+  override name = 'ExportCommandError';
+}
+
+/** Seed-model weights and config from a checkpoint (parameters only; optimizer moments skipped). */
+export function readSeedCheckpoint(path: string): { weights: SeedWeights; config: SeedConfig } {
+  const { meta, tensors } = readCheckpoint(path);
+  if (meta.kind !== 'seed') throw new ExportCommandError(`${path} is a '${meta.kind}' checkpoint; onerec export needs a seed-model checkpoint (onerec train)`);
+  const config = meta.config as SeedConfig;
+  validateSeedConfig(config, `${path} meta.config`);
+  const weights: SeedWeights = {};
+  for (const [name, t] of Object.entries(tensors)) if (!name.startsWith('adam.')) weights[name] = t.data;
+  checkSeedWeights(weights, config);
+  return { weights, config };
+}
+
+/** The catalog of the prepared data: items.json, index → { id, title?, attributes? } (docs/architecture.md). */
+function readCatalog(dataDir: string): CatalogEntry[] {
+  const path = join(dataDir, 'items.json');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new ExportCommandError(`cannot read ${path} (${(e as Error).message}); run onerec prepare --out ${dataDir} first`);
+  }
+  const entries = Array.isArray(parsed) ? parsed : (parsed as { items?: unknown })?.items;
+  if (!Array.isArray(entries)) throw new ExportCommandError(`${path} must be a JSON array of { id, title?, attributes? }`);
+  return entries.map((e: { id?: unknown; title?: unknown; attributes?: unknown }, i: number) => ({
+    id: String(e.id ?? i),
+    ...(typeof e.title === 'string' ? { title: e.title } : {}),
+    ...(Array.isArray(e.attributes) ? { attributes: e.attributes.map(String) } : {}),
+  }));
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const options = parseOptions(argv, DEFAULTS, summary);
+  if (!options) return;
+  if (!options.checkpoint) throw new OptionError('--checkpoint is required: a seed checkpoint path, or "random"');
+  if (!(QUANTIZATIONS as readonly string[]).includes(options.quantization)) {
+    throw new OptionError(`--quantization=${options.quantization} is not one of ${QUANTIZATIONS.join(', ')}`);
+  }
+  const trieBytes = (() => {
+    const path = join(options.data, 'semantic-ids.bin');
+    try {
+      return new Uint8Array(readFileSync(path));
+    } catch (e) {
+      throw new ExportCommandError(`cannot read ${path} (${(e as Error).message}); run onerec prepare --out ${options.data} first`);
+    }
+  })();
+  const trie = SemanticIdTrie.fromBytes(trieBytes);
+  const catalog = readCatalog(options.data);
+  const { weights, config } = options.checkpoint === 'random'
+    ? (() => {
+        const c: SeedConfig = { ...DEFAULT_SEED_CONFIG, levels: trie.levels, codebookSize: trie.codebookSize };
+        return { config: c, weights: initSeedWeights(c, options.seed) };
+      })()
+    : readSeedCheckpoint(options.checkpoint);
+  const quantization = options.quantization as Quantization;
+  const started = performance.now();
+  const exported = await exportBundle({
+    weights,
+    config,
+    trie,
+    catalog,
+    quantization,
+    outDir: options.out,
+    name: options.name || `${options.data.replace(/\/+$/, '').split('/').pop()}-${quantization}${options.checkpoint === 'random' ? '-untrained' : ''}`,
+    beamWidth: options.beamWidth,
+  });
+  const lines = Object.entries(exported.manifest.files).map(([role, f]) => `  ${role.padEnd(12)} ${f!.path.padEnd(18)} ${(f!.bytes / 1024).toFixed(1).padStart(9)} KiB`);
+  console.log(`wrote ${options.out} (${quantization}) in ${((performance.now() - started) / 1000).toFixed(1)} s\n${lines.join('\n')}\n  total        ${' '.repeat(18)} ${(exported.totalBytes / 1024).toFixed(1).padStart(9)} KiB (${(exported.totalBytes / 1e6).toFixed(2)} MB)`);
+}
