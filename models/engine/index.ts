@@ -25,6 +25,7 @@ export {
   crossEntropy, logProbGather, bceWithLogits, dropout, sumTo, addInto,
 } from './ops.ts';
 export { attention, type AttentionOptions } from './attention.ts';
+export { moe, type MoeWeights, type MoeResult } from './moe.ts';
 export { AdamW, learningRate, type AdamWOptions, type Schedule } from './optim.ts';
 export { readCheckpoint, writeCheckpoint, saveCheckpoint, loadCheckpoint, type Checkpoint, type CheckpointMeta } from './checkpoint.ts';
 

@@ -1,0 +1,197 @@
+// Gradient checks of every engine op and fused kernel against float64 CPU references, on whatever adapter
+// Dawn finds (SwiftShader in CI). Shapes are deliberately not multiples of the tile sizes (matmul tiles
+// 32/64/128, attention tiles 32, row reductions 64/256).
+import assert from 'node:assert/strict';
+import { before, describe, test } from 'node:test';
+import {
+  add, attention, axpby, backward, bceWithLogits, concat, createEngine, crossEntropy, dropout, embedding, exp, gelu, layerNorm,
+  log, logProbGather, matmul, mean, moe, mul, read, relu, rmsNorm, Rng, scale, sigmoid, silu, slice, softmax, square,
+  sub, sum, swiglu, view, type Engine, ShapeError,
+} from '../../../models/engine/index.ts';
+import { launchMatmul } from '../../../models/engine/matmul.ts';
+import {
+  attentionRef, broadcastRef, crossEntropyRef, GELU, layerNormRef, logProbRef, matmulRef, moeRef, SIGMOID, SILU, softmaxRef,
+  type F64,
+} from './cpu-reference.ts';
+import { gradCheck } from './grad-check.ts';
+
+let e: Engine;
+before(async () => { e = await createEngine({ quiet: true }); });
+
+const map = (x: F64, f: (v: number) => number) => x.map(f);
+
+describe('matmul', () => {
+  test('plain, linear-folded, transposed, batched and broadcast forms', async () => {
+    await gradCheck(e, 'mm', [{ shape: [5, 7], grad: true }, { shape: [7, 9], grad: true }], ([a, b]) => matmul(a, b),
+      ([a, b]) => matmulRef(a, b, 5, 7, 9));
+    await gradCheck(e, 'linear', [{ shape: [2, 3, 5], grad: true }, { shape: [5, 6], grad: true }], ([a, b]) => matmul(a, b),
+      ([a, b]) => matmulRef(a, b, 6, 5, 6));
+    await gradCheck(e, 'linearT', [{ shape: [3, 4, 5], grad: true }, { shape: [6, 5], grad: true }], ([a, b]) => matmul(a, b, { transB: true }),
+      ([a, b]) => matmulRef(a, b, 12, 5, 6, false, true));
+    await gradCheck(e, 'batched', [{ shape: [3, 5, 4], grad: true }, { shape: [3, 4, 6], grad: true }], ([a, b]) => matmul(a, b),
+      ([a, b]) => matmulRef(a, b, 5, 4, 6, false, false, 3));
+    await gradCheck(e, 'batchedTT', [{ shape: [2, 4, 5], grad: true }, { shape: [2, 3, 4], grad: true }], ([a, b]) => matmul(a, b, { transA: true, transB: true }),
+      ([a, b]) => matmulRef(a, b, 5, 4, 3, true, true, 2));
+    await gradCheck(e, 'broadcastA', [{ shape: [5, 4], grad: true }, { shape: [3, 4, 6], grad: true }], ([a, b]) => matmul(a, b),
+      ([a, b]) => matmulRef(a, b, 5, 4, 6, false, false, 3, 0));
+    await gradCheck(e, 'broadcastB-transA', [{ shape: [3, 4, 5], grad: true }, { shape: [4, 6], grad: true }], ([a, b]) => matmul(a, b, { transA: true }),
+      ([a, b]) => matmulRef(a, b, 5, 4, 6, true, false, 3, 20, 0));
+  });
+
+  test('every tile size is exact at ragged edges', async () => {
+    const rng = new Rng(3);
+    const [M, N, K, batch] = [131, 67, 21, 2];
+    const a = Float64Array.from({ length: batch * M * K }, () => Math.fround(rng.normal()));
+    const b = Float64Array.from({ length: batch * K * N }, () => Math.fround(rng.normal()));
+    const ref = matmulRef(a, b, M, K, N, false, true, batch, M * K, K * N);
+    for (const tile of ['big', 'mid', 'small'] as const) {
+      const c = e.empty([batch, M, N]);
+      launchMatmul(e, e.upload(Float32Array.from(a), [batch, M, K]), e.upload(Float32Array.from(b), [batch, N, K]), c,
+        { M, N, K, batch, strideA: M * K, strideB: K * N, transA: false, transB: true, tile });
+      const got = await read(c);
+      let err = 0;
+      for (let i = 0; i < ref.length; i++) err = Math.max(err, Math.abs(got[i] - ref[i]));
+      assert.ok(err < 1e-4, `${tile} tile: max error ${err}`);
+      e.endStep();
+    }
+  });
+
+  test('mismatched inner dims throw ShapeError naming the shapes', () => {
+    assert.throws(() => matmul(e.empty([2, 3]), e.empty([4, 5])), (err: Error) => err instanceof ShapeError && /3 vs 4/.test(err.message));
+    e.endStep();
+  });
+});
+
+describe('elementwise and reductions', () => {
+  test('broadcast add / sub / mul / axpby', async () => {
+    await gradCheck(e, 'add', [{ shape: [3, 4, 5], grad: true }, { shape: [5], grad: true }], ([a, b]) => add(a, b),
+      ([a, b]) => broadcastRef(a, [3, 4, 5], b, [5], (x, y) => x + y).out);
+    await gradCheck(e, 'sub', [{ shape: [3, 1, 5], grad: true }, { shape: [4, 1], grad: true }], ([a, b]) => sub(a, b),
+      ([a, b]) => broadcastRef(a, [3, 1, 5], b, [4, 1], (x, y) => x - y).out);
+    await gradCheck(e, 'mul', [{ shape: [3, 7], grad: true }, { shape: [3, 1], grad: true }], ([a, b]) => mul(a, b),
+      ([a, b]) => broadcastRef(a, [3, 7], b, [3, 1], (x, y) => x * y).out);
+    await gradCheck(e, 'mulSame', [{ shape: [300], grad: true }], ([a]) => mul(a, a), ([a]) => map(a, (x) => x * x));
+    await gradCheck(e, 'axpby', [{ shape: [2, 6], grad: true }, { shape: [2, 6], grad: true }], ([a, b]) => axpby(a, b, 0.5, -2),
+      ([a, b]) => a.map((x, i) => 0.5 * x - 2 * b[i]));
+  });
+
+  test('unary ops', async () => {
+    const shape = [3, 83];
+    await gradCheck(e, 'gelu', [{ shape, grad: true }], ([x]) => gelu(x), ([x]) => map(x, GELU));
+    await gradCheck(e, 'silu', [{ shape, grad: true }], ([x]) => silu(x), ([x]) => map(x, SILU));
+    await gradCheck(e, 'sigmoid', [{ shape, grad: true }], ([x]) => sigmoid(x), ([x]) => map(x, SIGMOID));
+    await gradCheck(e, 'relu', [{ shape, grad: true }], ([x]) => relu(x), ([x]) => map(x, (v) => Math.max(v, 0)));
+    await gradCheck(e, 'exp', [{ shape, grad: true }], ([x]) => exp(x), ([x]) => map(x, Math.exp));
+    const positive = Array.from({ length: 249 }, (_, i) => 0.5 + (i % 17) / 7);
+    await gradCheck(e, 'log', [{ shape, grad: true, data: positive }], ([x]) => log(x), ([x]) => map(x, Math.log));
+    await gradCheck(e, 'square', [{ shape, grad: true }], ([x]) => square(x), ([x]) => map(x, (v) => v * v));
+    await gradCheck(e, 'scale', [{ shape, grad: true }], ([x]) => scale(x, -1.5, 0.25), ([x]) => map(x, (v) => -1.5 * v + 0.25));
+    await gradCheck(e, 'swiglu', [{ shape: [4, 9], grad: true }, { shape: [4, 9], grad: true }], ([a, b]) => swiglu(a, b),
+      ([a, b]) => a.map((x, i) => SILU(x) * b[i]));
+  });
+
+  test('sum / mean, view, slice, concat', async () => {
+    await gradCheck(e, 'sumAll', [{ shape: [3, 4, 5], grad: true }], ([x]) => sum(x), ([x]) => Float64Array.of(x.reduce((s, v) => s + v, 0)));
+    await gradCheck(e, 'sumAxis1', [{ shape: [3, 4, 5], grad: true }], ([x]) => sum(x, 1), ([x]) => {
+      const o = new Float64Array(15);
+      for (let i = 0; i < 3; i++) for (let j = 0; j < 4; j++) for (let k = 0; k < 5; k++) o[i * 5 + k] += x[(i * 4 + j) * 5 + k];
+      return o;
+    });
+    await gradCheck(e, 'meanLast', [{ shape: [3, 7], grad: true }], ([x]) => mean(x, -1), ([x]) =>
+      Float64Array.from({ length: 3 }, (_, i) => x.subarray(i * 7, i * 7 + 7).reduce((s, v) => s + v, 0) / 7));
+    await gradCheck(e, 'viewSlice', [{ shape: [2, 3, 10], grad: true }], ([x]) => slice(view(x, [6, 10]), 1, 3, 5), ([x]) =>
+      Float64Array.from({ length: 30 }, (_, i) => x[Math.floor(i / 5) * 10 + 3 + (i % 5)]));
+    await gradCheck(e, 'concat', [{ shape: [2, 3, 2], grad: true }, { shape: [2, 3, 4], grad: true }], ([a, b]) => concat([a, b], 2), ([a, b]) =>
+      Float64Array.from({ length: 36 }, (_, i) => { const r = Math.floor(i / 6), c = i % 6; return c < 2 ? a[r * 2 + c] : b[r * 4 + c - 2]; }));
+  });
+});
+
+describe('embedding, norms, softmax', () => {
+  test('embedding gather with repeated ids (scatter-add backward)', async () => {
+    const ids = Int32Array.from([3, 0, 7, 3, 3, 10, 0, 2, 7, 3]);
+    await gradCheck(e, 'embedding', [{ shape: [11, 6], grad: true }, { shape: [2, 5], int: ids }], ([w, i]) => embedding(w, i), ([w]) =>
+      Float64Array.from({ length: 60 }, (_, k) => w[ids[Math.floor(k / 6)] * 6 + (k % 6)]));
+    assert.throws(() => embedding(e.param('emb.bad', [4, 2], 'zeros'), e.upload(Int32Array.from([1, 4]), [2])), /id 4 at position 1/);
+    e.endStep();
+  });
+
+  test('layerNorm and rmsNorm', async () => {
+    await gradCheck(e, 'layerNorm', [{ shape: [3, 4, 77], grad: true }, { shape: [77], grad: true }, { shape: [77], grad: true }],
+      ([x, g, b]) => layerNorm(x, g, b), ([x, g, b]) => layerNormRef(x, g, b, 77, 1e-5), { gradTol: 3e-3 });
+    await gradCheck(e, 'rmsNorm', [{ shape: [5, 13], grad: true }, { shape: [13], grad: true }],
+      ([x, g]) => rmsNorm(x, g), ([x, g]) => layerNormRef(x, g, null, 13, 1e-6));
+  });
+
+  test('softmax over rows longer than a workgroup', async () => {
+    await gradCheck(e, 'softmax', [{ shape: [4, 300], grad: true }], ([x]) => softmax(x), ([x]) => softmaxRef(x, 300));
+  });
+});
+
+describe('attention', () => {
+  test('causal self-attention across several tiles', async () => {
+    const [B, T, D, H] = [2, 37, 12, 3];
+    await gradCheck(e, 'selfCausal', [{ shape: [B, T, D], grad: true }, { shape: [B, T, D], grad: true }, { shape: [B, T, D], grad: true }],
+      ([q, k, v]) => attention(q, k, v, { heads: H, causal: true }), ([q, k, v]) => attentionRef(q, k, v, B, T, T, D, H, true, null));
+  });
+
+  test('cross-attention with key padding (one query row sees no key)', async () => {
+    const [B, Tq, Tk, D, H] = [2, 5, 40, 16, 1];
+    const mask = Array.from({ length: B * Tk }, (_, i) => (i < Tk ? (i % 3 === 0 ? 0 : 1) : 0));
+    mask[Tk + 39] = 1; // batch 1 sees only its last key
+    await gradCheck(e, 'crossMasked', [{ shape: [B, Tq, D], grad: true }, { shape: [B, Tk, D], grad: true }, { shape: [B, Tk, D], grad: true }, { shape: [B, Tk], data: mask }],
+      ([q, k, v, m]) => attention(q, k, v, { heads: H, keyMask: m }), ([q, k, v, m]) => attentionRef(q, k, v, B, Tq, Tk, D, H, false, m));
+    const none = new Array(B * Tk).fill(0);
+    await gradCheck(e, 'allMasked', [{ shape: [B, 3, 8], grad: true }, { shape: [B, Tk, 8] }, { shape: [B, Tk, 8] }, { shape: [B, Tk], data: none }],
+      ([q, k, v, m]) => attention(q, k, v, { heads: 2, keyMask: m }), () => new Float64Array(B * 3 * 8));
+  });
+});
+
+describe('losses, dropout, MoE', () => {
+  const V = 300;
+  const targets = Int32Array.from([5, -100, 299, 0, 17, -100, 123]);
+  test('cross-entropy with ignore index (mean over kept rows)', async () => {
+    await gradCheck(e, 'crossEntropy', [{ shape: [7, V], grad: true }, { shape: [7], int: targets }], ([x, t]) => crossEntropy(x, t, -100),
+      ([x]) => Float64Array.of(crossEntropyRef(x, targets, V, -100)));
+  });
+  test('log-softmax gather (per-row log-prob of the target)', async () => {
+    await gradCheck(e, 'logProbGather', [{ shape: [7, V], grad: true }, { shape: [7], int: targets }], ([x, t]) => logProbGather(x, t, -100),
+      ([x]) => logProbRef(x, targets, V, -100));
+  });
+  test('BCE with logits', async () => {
+    const y = Array.from({ length: 30 }, (_, i) => (i % 3) / 2);
+    await gradCheck(e, 'bce', [{ shape: [30], grad: true }, { shape: [30], data: y }], ([x, t]) => bceWithLogits(x, t),
+      ([x, t]) => Float64Array.of(x.reduce((s, v, i) => s + Math.max(v, 0) - v * t[i] + Math.log(1 + Math.exp(-Math.abs(v))), 0) / 30));
+  });
+  test('dropout: mask from the seed, same mask in backward, identity without grad', async () => {
+    const rng = new Rng(9);
+    const x = e.param('drop.x', [1000], Float32Array.from({ length: 1000 }, (_, i) => 1 + i / 1000));
+    const y = dropout(x, 0.25, rng);
+    backward(sum(y));
+    const [yv, xv, g] = [await read(y), await read(x), await read(x.grad!)];
+    let dropped = 0;
+    for (let i = 0; i < 1000; i++) {
+      const kept = yv[i] !== 0;
+      if (!kept) dropped++;
+      assert.ok(Math.abs(yv[i] - (kept ? xv[i] / 0.75 : 0)) < 1e-5, `element ${i}`);
+      assert.ok(Math.abs(g[i] - (kept ? 1 / 0.75 : 0)) < 1e-5, `grad ${i}`);
+    }
+    assert.ok(dropped > 180 && dropped < 320, `dropped ${dropped} of 1000 at p = 0.25`);
+    const again = dropout(x, 0.25, new Rng(9));
+    assert.deepEqual(await read(again), yv, 'same seed, same mask');
+    assert.equal(e.noGrad(() => dropout(x, 0.25, rng)), x);
+    e.endStep();
+  });
+  test('MoE top-2: output and load-balancing loss', async () => {
+    const [N, d, E, F] = [9, 6, 4, 5];
+    const shapes = [[N, d], [d, E], [E, d, F], [E, F], [E, F, d], [E, d]];
+    const inputs = shapes.map((shape) => ({ shape, grad: true }));
+    const run = (t: ReturnType<typeof e.empty>[]) => moe(t[0], { router: t[1], w1: t[2], b1: t[3], w2: t[4], b2: t[5] });
+    const ref = (x: F64[]) => moeRef(x[0], x[1], x[2], x[3], x[4], x[5], N, d, E, F, 2);
+    await gradCheck(e, 'moeOut', inputs, (t) => run(t).out, (x) => ref(x).out, { gradTol: 3e-3 });
+    await gradCheck(e, 'moeAux', inputs.map((i, k) => ({ ...i, grad: k <= 1 })), (t) => run(t).aux, (x) => Float64Array.of(ref(x).aux));
+    const { load } = run(shapes.map((s) => e.upload(new Float32Array(s.reduce((a, b) => a * b, 1)).fill(0.1), s)));
+    const l = await read(load);
+    assert.deepEqual(Array.from(l), [0.5, 0.5, 0, 0], 'equal probabilities: ties go to the lower expert indices');
+    e.endStep();
+  });
+});
