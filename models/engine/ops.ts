@@ -505,18 +505,25 @@ const SCATTER = k('embeddingScatterAdd', [['unique', 'u32'], ['D', 'u32']], ['re
   }
 }`);
 
-/** Host-side grouping of ids: [uniqueIds, rowStart (unique+1), rowsSortedById]. */
-function groupIds(e: Engine, ids: Tensor): Tensor[] {
+/** Host-side grouping of ids by counting sort (stable): [uniqueIds, rowStart (unique+1), rowsSortedById]. */
+function groupIds(e: Engine, ids: Tensor, V: number): Tensor[] {
   if (ids.groups && !ids.groups.some((t) => t.released)) return ids.groups;
   const host = ids.host!;
-  const order = Int32Array.from(host.keys()).sort((x, y) => host[x] - host[y] || x - y);
-  const uniq: number[] = [];
-  const start: number[] = [];
-  for (let j = 0; j < order.length; j++) {
-    if (j === 0 || host[order[j]] !== host[order[j - 1]]) { uniq.push(host[order[j]]); start.push(j); }
+  const count = new Int32Array(V + 1);
+  for (let j = 0; j < host.length; j++) count[host[j] + 1]++;
+  let unique = 0;
+  for (let v = 1; v <= V; v++) { if (count[v]) unique++; count[v] += count[v - 1]; }
+  const order = new Int32Array(host.length);
+  const next = count.slice(0, V);
+  for (let j = 0; j < host.length; j++) order[next[host[j]]++] = j;
+  const uniq = new Int32Array(unique);
+  const start = new Int32Array(unique + 1);
+  let u = 0;
+  for (let v = 0; v < V; v++) {
+    if (count[v + 1] > count[v]) { uniq[u] = v; start[u] = count[v]; u++; }
   }
-  start.push(order.length);
-  ids.groups = [e.upload(Int32Array.from(uniq), [uniq.length]), e.upload(Int32Array.from(start), [start.length]), e.upload(order, [order.length])];
+  start[unique] = host.length;
+  ids.groups = [e.upload(uniq, [unique]), e.upload(start, [unique + 1]), e.upload(order, [order.length])];
   return ids.groups;
 }
 
@@ -533,7 +540,7 @@ export function embedding(table: Tensor, ids: Tensor): Tensor {
   const out = e.empty([...ids.shape, D]);
   e.run(GATHER, [table, ids, out], [ids.size, D], linearGrid(out.size));
   return e.record(out, [table], (g) => {
-    const [uniq, start, rows] = groupIds(e, ids);
+    const [uniq, start, rows] = groupIds(e, ids, V);
     const target = e.accumulateTarget(table);
     const dst = target ?? zerosLike(table);
     e.run(SCATTER, [g, uniq, start, rows, dst], [uniq.size, D], grid(uniq.size));
