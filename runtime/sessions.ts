@@ -67,6 +67,7 @@ export async function createSessions(ort: OrtModule, models: BundleModels, execu
     try {
       const options = (outputsOnGpu: string[]): InferenceSession.SessionOptions => ({
         graphOptimizationLevel: 'all',
+        logSeverityLevel: 3, // errors only: ORT's node-placement warnings are expected on WebGPU (shape ops run on CPU)
         ...sessionOptions,
         executionProviders: [ep],
         // On WebGPU the caches stay on the GPU between decoder steps instead of a round trip per step.

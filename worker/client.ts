@@ -65,8 +65,10 @@ export function createWorkerRecommender(options: WorkerRecommenderOptions = {}):
   return {
     load(bundleUrl: string, loadOptions: LoadOptions = {}): Promise<LoadInfo> {
       const { onProgress, ...rest } = loadOptions;
+      lastLoad = null; // a worker started for this call must not reload the previous bundle first
+      const loading = call('load', (remote) => remote.load(bundleUrl, rest, onProgress ? proxy(onProgress) : undefined), false);
       lastLoad = { bundleUrl, options: rest };
-      return call('load', (remote) => remote.load(bundleUrl, rest, onProgress ? proxy(onProgress) : undefined), false);
+      return loading;
     },
     recommend: (history: HistoryItem[], recommendOptions?: RecommendOptions): Promise<RecommendResult> =>
       call('recommend', (remote) => remote.recommend(history, recommendOptions)),

@@ -24,22 +24,23 @@ export interface BrowserHarness {
 export async function openHarness(bundleDir: string, options: { webgpu?: boolean } = {}): Promise<BrowserHarness> {
   const app = mkdtempSync(join(tmpdir(), 'onerec-browser-'));
   await buildBrowser({ outdir: app, entries: { worker: 'worker/worker.ts', page: 'tests/browser/page.ts' }, quiet: true });
-  writeFileSync(join(app, 'index.html'), '<!doctype html><meta charset="utf-8"><title>onerec runtime test</title><script type="module" src="./page.js"></script>');
+  writeFileSync(join(app, 'index.html'), '<!doctype html><meta charset="utf-8"><title>onerec runtime test</title><link rel="icon" href="data:,"><script type="module" src="./page.js"></script>');
   const server = await startServer({ mounts: { '/': app, '/bundles/test/': bundleDir } });
   const args = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'];
   if (options.webgpu) args.push('--enable-unsafe-webgpu');
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args });
   const page = await browser.newPage();
+  // tsx (esbuild keepNames) wraps named functions inside page.evaluate() callbacks in __name(); define it there.
+  await page.addInitScript('globalThis.__name = (f) => f;');
   page.on('console', (m) => { if (m.type() === 'error') console.error(`[browser] ${m.text()}`); });
   await page.goto(server.url);
   await page.waitForFunction(() => 'onerec' in window);
-  const rootPid = (browser as unknown as { process?: () => { pid?: number } }).process?.()?.pid;
   return {
     browser,
     page,
     server,
     bundleUrl: `${server.url}bundles/test/manifest.json`,
-    rss: () => processTreeRss(rootPid),
+    rss: () => processTreeRss(process.pid) - processTreeRss(process.pid, false), // playwright-core runs Chromium as our child
     async close() {
       await browser.close();
       await server.close();
@@ -48,8 +49,8 @@ export async function openHarness(bundleDir: string, options: { webgpu?: boolean
   };
 }
 
-function processTreeRss(root: number | undefined): number {
-  if (!root) return NaN;
+/** RSS of `root` and (with `descendants`) every process below it. */
+function processTreeRss(root: number, descendants = true): number {
   const children = new Map<number, number[]>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
@@ -65,7 +66,7 @@ function processTreeRss(root: number | undefined): number {
     try {
       total += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
     } catch { /* exited */ }
-    stack.push(...(children.get(pid) ?? []));
+    if (descendants) stack.push(...(children.get(pid) ?? []));
   }
   return total;
 }

@@ -1,0 +1,180 @@
+// The shared body of the runtime's browser specs (runtime-wasm.test.ts, runtime-webgpu.test.ts): a tiny
+// bundle made by the project's exporter, loaded by the Recommender in a Web Worker in real Chromium,
+// compared with the same runtime code over onnxruntime-node in this process.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openHarness, type BrowserHarness } from './harness.ts';
+import { writeTestBundle } from '../runtime/fixture.ts';
+import { createNodeRecommender } from '../../models/node-recommender.ts';
+import type { Device, HistoryItem, LoadInfo } from '../../runtime/recommender.ts';
+
+export interface RuntimeSpecOptions {
+  device: Exclude<Device, 'auto'>;
+  /** |logProb(browser) − logProb(node)| allowed per session (summed over the session's code tokens). */
+  logProbTolerance: number;
+  /** Sessions must be identical item for item (wasm and native CPU run the same kernels' math). */
+  exactItems: boolean;
+  /** Recommendations in the memory test, and the allowed growth of Chromium's RSS over them. */
+  memoryRuns: number;
+  memoryBoundBytes: number;
+  /** How many of HISTORIES each check runs (WebGPU on SwiftShader takes seconds per call). */
+  histories: number;
+}
+
+const HISTORIES: HistoryItem[][] = [[3, 17, 5, 42, 9], [], ['item-7', 'unknown-id', 8], [50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 1, 2]];
+
+interface PlainResult { items: number[][]; logProb: number[]; coldStart: boolean; rankedBy: string; ignored: HistoryItem[] }
+
+export function runtimeSpec(options: RuntimeSpecOptions): void {
+  const { device } = options;
+  const histories = HISTORIES.slice(0, options.histories);
+  let root: string;
+  let harness: BrowserHarness;
+  let expected: PlainResult[];
+
+  const load = (): Promise<LoadInfo> => harness.page.evaluate(async ({ url, device }) => {
+    window.onerec.recommender ??= window.onerec.createWorkerRecommender();
+    return window.onerec.recommender.load(url, { device });
+  }, { url: harness.bundleUrl, device });
+
+  const recommendAll = (): Promise<PlainResult[]> => harness.page.evaluate(async (histories) => {
+    const out = [];
+    for (const h of histories) {
+      const r = await window.onerec.recommender!.recommend(h);
+      out.push({ items: r.sessions.map((s) => Array.from(s.items)), logProb: r.sessions.map((s) => s.logProb), coldStart: r.coldStart, rankedBy: r.rankedBy, ignored: r.ignoredHistory });
+    }
+    return out;
+  }, histories);
+
+  const assertMatchesNode = (got: PlainResult[], what: string): void => {
+    got.forEach((r, h) => {
+      const want = expected[h];
+      assert.equal(r.coldStart, want.coldStart, `${what}: history ${h} coldStart`);
+      assert.equal(r.rankedBy, want.rankedBy);
+      assert.deepEqual(r.ignored, want.ignored);
+      assert.equal(r.items.length, want.items.length, `${what}: history ${h} session count`);
+      r.logProb.forEach((lp, b) => assert.ok(Math.abs(lp - want.logProb[b]) <= options.logProbTolerance, `${what}: history ${h} beam ${b} logProb ${lp} vs node ${want.logProb[b]}`));
+      if (options.exactItems) assert.deepEqual(r.items, want.items, `${what}: history ${h}`);
+      else {
+        // Beams whose log-prob is separated from both neighbours by more than the tolerance must match.
+        r.items.forEach((items, b) => {
+          const gap = Math.min(...[b - 1, b + 1].filter((n) => n >= 0 && n < want.logProb.length).map((n) => Math.abs(want.logProb[n] - want.logProb[b])));
+          if (gap > 2 * options.logProbTolerance) assert.deepEqual(items, want.items[b], `${what}: history ${h} beam ${b}`);
+        });
+      }
+    });
+  };
+
+  before(async () => {
+    root = mkdtempSync(join(tmpdir(), `onerec-${device}-`));
+    const bundle = writeTestBundle(join(root, 'tiny'));
+    const node = createNodeRecommender();
+    await node.load(bundle.dir);
+    expected = [];
+    for (const h of histories) {
+      const r = await node.recommend(h);
+      expected.push({ items: r.sessions.map((s) => Array.from(s.items)), logProb: r.sessions.map((s) => s.logProb), coldStart: r.coldStart, rankedBy: r.rankedBy, ignored: r.ignoredHistory });
+    }
+    await node.dispose();
+    harness = await openHarness(bundle.dir, { webgpu: device === 'webgpu' });
+  });
+  after(async () => {
+    await harness?.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  test(`[${device}] worker loads the bundle over the network and recommends what onnxruntime-node does`, async () => {
+    const progress: number[] = [];
+    await harness.page.exposeFunction('reportProgress', (p: number) => progress.push(p));
+    const info = await harness.page.evaluate(async ({ url, device }) => {
+      window.onerec.recommender = window.onerec.createWorkerRecommender();
+      const report = (window as unknown as { reportProgress: (p: number) => void }).reportProgress;
+      return window.onerec.recommender.load(url, { device, onProgress: ({ progress }) => report(progress) });
+    }, { url: harness.bundleUrl, device });
+    assert.equal(info.executionProvider, device);
+    assert.deepEqual(info.fromCache, []);
+    assert.deepEqual(info.fromNetwork.sort(), ['catalog', 'decoderStep', 'encoder', 'trie']);
+    assert.ok(progress.length >= 4 && progress.at(-1) === 1 && progress.every((p, i) => i === 0 || p >= progress[i - 1]), `progress ${progress}`);
+    assertMatchesNode(await recommendAll(), 'first load');
+  });
+
+  test(`[${device}] zero network requests during recommend, and it works with the network cut`, async () => {
+    const seen: string[] = [];
+    const onRequest = (r: { url(): string }) => seen.push(r.url());
+    harness.page.context().on('request', onRequest);
+    const served = harness.server.requests.length;
+    harness.server.setOffline(true);
+    try {
+      assertMatchesNode(await recommendAll(), 'offline');
+    } finally {
+      harness.server.setOffline(false);
+      harness.page.context().off('request', onRequest);
+    }
+    assert.deepEqual(seen, []);
+    assert.equal(harness.server.requests.length, served);
+  });
+
+  test(`[${device}] reload: the bundle comes from IndexedDB; corrupted cached bytes are detected and refetched`, async () => {
+    assert.equal(await harness.page.evaluate((url) => window.onerec.hasBundleInCache(url), harness.bundleUrl), true);
+    await harness.page.reload();
+    await harness.page.waitForFunction(() => 'onerec' in window);
+    const fromDb = await load();
+    assert.deepEqual(fromDb.fromCache.sort(), ['catalog', 'decoderStep', 'encoder', 'trie']);
+    assert.deepEqual(fromDb.fromNetwork, []);
+    assertMatchesNode(await recommendAll(), 'from IndexedDB');
+
+    const corrupted = await harness.page.evaluate(() => window.onerec.corruptCachedFiles('decoder_step.onnx'));
+    assert.equal(corrupted.length, 1);
+    const refetched = await load();
+    assert.deepEqual(refetched.fromNetwork, ['decoderStep']);
+    assert.match(refetched.warnings.join('\n'), /decoder_step\.onnx is corrupted/);
+    assertMatchesNode(await recommendAll(), 'after refetch');
+    const again = await load();
+    assert.deepEqual(again.fromNetwork, [], 'the refetched bytes were cached again');
+  });
+
+  test(`[${device}] a killed worker rejects its pending call with WorkerTerminatedError; the next call works`, async () => {
+    const outcome = await harness.page.evaluate(async (history) => {
+      const r = window.onerec.recommender!;
+      const pending = r.recommend(history);
+      r.terminate();
+      try {
+        await pending;
+        return { name: 'resolved', message: '' };
+      } catch (err) {
+        return { name: (err as Error).name, message: (err as Error).message };
+      }
+    }, histories[0]);
+    assert.equal(outcome.name, 'WorkerTerminatedError', outcome.message);
+    assert.match(outcome.message, /during recommend\(\).*Call again/);
+    assertMatchesNode(await recommendAll(), 'after restart');
+  });
+
+  test(`[${device}] ${options.memoryRuns} recommendations: Chromium RSS grows less than ${options.memoryBoundBytes / 2 ** 20} MiB`, async (t) => {
+    const run = (n: number) => harness.page.evaluate(async ({ n, histories }) => {
+      for (let i = 0; i < n; i++) await window.onerec.recommender!.recommend(histories[i % histories.length]);
+    }, { n, histories });
+    await run(Math.ceil(options.memoryRuns / 10)); // warm-up: ORT arenas and JIT reach their steady size
+    const before = harness.rss();
+    const started = performance.now();
+    await run(options.memoryRuns);
+    const ms = performance.now() - started;
+    const growth = harness.rss() - before;
+    t.diagnostic(`RSS ${(before / 2 ** 20).toFixed(0)} MiB → ${((before + growth) / 2 ** 20).toFixed(0)} MiB over ${options.memoryRuns} recommendations (${(ms / options.memoryRuns).toFixed(2)} ms each)`);
+    assert.ok(Number.isFinite(growth), 'could not read Chromium RSS');
+    assert.ok(growth < options.memoryBoundBytes, `RSS grew ${(growth / 2 ** 20).toFixed(1)} MiB over ${options.memoryRuns} recommendations`);
+    assertMatchesNode(await recommendAll(), `after ${options.memoryRuns} runs`);
+  });
+
+  test(`[${device}] deleteBundleFromCache empties the cache`, async () => {
+    const removed = await harness.page.evaluate(async (url) => {
+      await window.onerec.recommender!.dispose();
+      const n = await window.onerec.deleteBundleFromCache(url);
+      return { n, has: await window.onerec.hasBundleInCache(url) };
+    }, harness.bundleUrl);
+    assert.deepEqual(removed, { n: 5, has: false });
+  });
+}
