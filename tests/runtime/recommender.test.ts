@@ -12,7 +12,7 @@ import { beamSearch } from '../../runtime/beam-search.ts';
 import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
 import { encoderTokens } from '../../runtime/tokens.ts';
 import { deviceToExecutionProviders } from '../../runtime/onnx.ts';
-import type { Recommender } from '../../runtime/recommender.ts';
+import type { Recommender, RecommendResult } from '../../runtime/recommender.ts';
 
 let root: string;
 let bundle: TestBundle;
@@ -85,7 +85,7 @@ test('unknown history items are ignored and reported; none left → cold start; 
 
 test('calls are chained: concurrent recommends equal sequential ones', async () => {
   const histories = [HISTORY, [1, 2], [], [40, 41, 42, 43, 44, 45, 46, 47, 48, 49]];
-  const sequential = [];
+  const sequential: RecommendResult[] = [];
   for (const h of histories) sequential.push(await recommender.recommend(h));
   const concurrent = await Promise.all(histories.map((h) => recommender.recommend(h)));
   const itemsOf = (r: typeof sequential) => r.map((x) => x.sessions.map((s) => Array.from(s.items)));
