@@ -79,13 +79,14 @@ export function readCheckpoint(path: string): Checkpoint {
 /** Read parameters (and AdamW moments) from the GPU and write a checkpoint. */
 export async function saveCheckpoint(path: string, engine: Engine, params: Tensor[], meta: Omit<CheckpointMeta, 'tensors' | 'optimizerStep'>, optimizer?: AdamW): Promise<void> {
   const tensors: Checkpoint['tensors'] = {};
-  for (const p of params) tensors[p.name] = { shape: p.shape, data: await engine.read(p) };
+  const values = await engine.readMany([...params, ...(optimizer ? [...optimizer.m, ...optimizer.v] : [])]);
+  params.forEach((p, i) => { tensors[p.name] = { shape: p.shape, data: values[i] }; });
   if (optimizer) {
-    for (let i = 0; i < optimizer.params.length; i++) {
-      const p = optimizer.params[i];
-      tensors[`adam.m.${p.name}`] = { shape: p.shape, data: await engine.read(optimizer.m[i]) };
-      tensors[`adam.v.${p.name}`] = { shape: p.shape, data: await engine.read(optimizer.v[i]) };
-    }
+    const n = optimizer.params.length;
+    optimizer.params.forEach((p, i) => {
+      tensors[`adam.m.${p.name}`] = { shape: p.shape, data: values[params.length + i] };
+      tensors[`adam.v.${p.name}`] = { shape: p.shape, data: values[params.length + n + i] };
+    });
   }
   writeCheckpoint(path, { ...meta, ...(optimizer ? { optimizerStep: optimizer.step } : {}) }, tensors);
 }

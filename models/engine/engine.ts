@@ -405,6 +405,24 @@ export class Engine {
     return out;
   }
 
+  /** Copy several tensors to the host with one submit and one map (checkpoints). */
+  async readMany(ts: Tensor[]): Promise<Float32Array[]> {
+    const offsets: number[] = [];
+    let total = 0;
+    for (const t of ts) { offsets.push(total); total += Math.ceil(t.bytes / 4) * 4; }
+    const staging = this.device.createBuffer({ size: Math.max(16, total), usage: 0x01 | 0x08 });
+    const enc = this.copyEncoder();
+    ts.forEach((t, i) => { if (t.size) enc.copyBufferToBuffer(t.buffer, t.offset, staging, offsets[i], t.bytes); });
+    this.flush();
+    await staging.mapAsync(1);
+    const all = new Float32Array(staging.getMappedRange());
+    const out = ts.map((t, i) => all.slice(offsets[i] / 4, offsets[i] / 4 + t.size));
+    staging.unmap();
+    staging.destroy();
+    this.checkErrors();
+    return out;
+  }
+
   async readInt(t: Tensor): Promise<Int32Array> {
     const f = await this.read(t);
     return new Int32Array(f.buffer, f.byteOffset, f.length);
