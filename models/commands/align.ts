@@ -1,0 +1,226 @@
+// onerec align — the session reward model and iterative preference alignment (DPO) on KuaiRand-Pure.
+//
+//   onerec align                                             # seed transformer on the WebGPU engine
+//   onerec align --policy=bigram --iterations=2              # the small CPU policy, no GPU
+//   onerec align --report=bench/results/kuairand-align.json  # the committed report
+//
+// Steps: read KuaiRand's log → sessions with histories (models/reward/kuairand.ts) → reward model with
+// per-tower held-out AUC beside item popularity → seed model (trained here unless --seedCheckpoint) →
+// per iteration: sample users, beam-search N sessions each, best/worst pair by the reward model, DPO +
+// next-token training → evaluation of every model on held-out users → report JSON + markdown table.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
+import { parseOptions, OptionError } from '../options.ts';
+import { progressBar, type Progress } from '../progress.ts';
+import { BigramPolicy } from '../align/bigram-policy.ts';
+import { positionalCodes } from '../align/codes.ts';
+import { buildPairs, evaluatePolicy, sampleUsers, trainOnPairs, type AlignUser, type IterateOptions, type IterationReport, type ModelReport, type SessionScorer } from '../align/iterate.ts';
+import type { AlignPolicy } from '../align/policy.ts';
+import { alignTable, relativeChange, rewardTable, type AlignReport } from '../align/report.ts';
+import { padItems, fitRewardModel } from '../reward/fit.ts';
+import { buildSessions, indexVideos, readKuaiRandLog, readPrePeriodHistory, splitDay, type SessionWithHistory } from '../reward/kuairand.ts';
+import { parseTowers, TOWER_LABELS } from '../reward/labels.ts';
+import { Rng } from '../reward/random.ts';
+
+export const summary = 'reward model on KuaiRand watch signals + iterative DPO alignment of the seed model';
+
+const DEFAULTS = {
+  kuairand: '../shared/data/kuairand-pure', // KuaiRand-Pure folder (raw log, pre-period histories)
+  out: 'runs/kuairand/align',               // checkpoints (reward.ckpt, aligned.ckpt) and the report copy
+  report: '',                               // also write the report JSON here (e.g. bench/results/kuairand-align.json)
+  policy: 'seed',                           // 'seed' (transformer, WebGPU engine) or 'bigram' (CPU)
+  codebookSize: 128,                        // K of the positional fallback IDs (no prepared data yet)
+  // sessions and split
+  sessionLength: 5,                         // items per session (m), generated and scored
+  gapHours: 24,                             // a larger gap between impressions starts a new session
+  minItems: 2,                              // shorter observed sessions are dropped
+  testDays: 4,                              // the last days held out (reward AUC, evaluation users)
+  // reward model
+  towers: 'swt,vtr,wtr,ltr,cmt,fwd',        // candidate towers; those without minPositives are dropped
+  minPositives: 30,                         // positives and negatives needed on both sides of the split
+  rewardWeights: '',                        // comma list, one per kept tower ('' = 1 each)
+  rmDim: 32, rmHeads: 2, rmHidden: 32, rmHistory: 50,
+  rmEpochs: 3, rmBatch: 64, rmLr: 3e-3,
+  // seed model
+  seedCheckpoint: '',                       // a trained seed checkpoint (meta.kind 'seed'); '' = train here
+  dModel: 64, heads: 4, encoderLayers: 2, decoderLayers: 2, ffnDim: 128, experts: 4, expertFfnDim: 64, maxHistory: 20,
+  seedEpochs: 2, seedBatch: 128, seedLr: 2e-3, seedMaxExamples: 0,
+  bigramEpochs: 2,                          // next-token epochs of the CPU policy
+  // alignment
+  iterations: 3,
+  userFraction: 0.02,                       // of training users per iteration (paper: 1 %)
+  sessions: 16,                             // N beams per user for pairs (paper: 128)
+  beta: 0.1,                                // DPO temperature
+  ntpWeight: 0.1,                           // next-token loss weight on the chosen sessions
+  alignLr: 1e-4,
+  dpoEpochs: 2,
+  alignBatch: 32,
+  evalUsers: 400,                           // held-out users evaluated per model
+  evalBeams: 10,
+  usersPerBatch: 32,
+  excludeHistory: false,                    // true: never generate an item the user already saw
+  seed: 1,
+};
+
+export async function run(argv: string[]): Promise<void> {
+  const o = parseOptions(argv, DEFAULTS, summary);
+  if (!o) return;
+  if (o.policy !== 'seed' && o.policy !== 'bigram') throw new OptionError(`--policy=${o.policy}: use 'seed' (WebGPU transformer) or 'bigram' (CPU)`);
+  const started = Date.now();
+  mkdirSync(o.out, { recursive: true });
+
+  // ---- data
+  const log = await readKuaiRandLog(o.kuairand);
+  const prePeriod = await readPrePeriodHistory(o.kuairand);
+  const videoIndex = indexVideos(log);
+  const itemCount = videoIndex.size;
+  const sessions = buildSessions(log, { gapMs: o.gapHours * 3600_000, sessionLength: o.sessionLength, minItems: o.minItems }, videoIndex, prePeriod, Math.max(o.rmHistory, o.maxHistory));
+  const split = splitDay(sessions, o.testDays);
+  console.error(`kuairand: ${log.userId.length} rows, ${itemCount} videos, ${sessions.length} sessions, held out from ${split}`);
+
+  // ---- reward model
+  const bars: { rm?: Progress } = {};
+  const fit = fitRewardModel(sessions, split, parseTowers(o.towers), { itemCount, dModel: o.rmDim, heads: o.rmHeads, towerHidden: o.rmHidden, maxHistory: o.rmHistory, sessionLength: o.sessionLength },
+    { epochs: o.rmEpochs, batchSize: o.rmBatch, learningRate: o.rmLr, weightDecay: 1e-4, seed: o.seed }, o.minPositives,
+    (step, steps, loss) => { bars.rm ??= progressBar('reward model', steps); bars.rm.update(step, { loss: loss.toFixed(4) }); });
+  bars.rm?.stop();
+  console.log(`reward model, held-out AUC (split ${split}):\n${rewardTable(fit.report)}`);
+  const towers = fit.trainer.config.towers;
+  const weights = o.rewardWeights ? o.rewardWeights.split(',').map(Number) : towers.map(() => 1);
+  if (weights.length !== towers.length || weights.some((w) => !Number.isFinite(w))) {
+    throw new OptionError(`--rewardWeights=${o.rewardWeights}: give ${towers.length} numbers, one per kept tower (${towers.join(',')})`);
+  }
+  const { writeCheckpoint } = await import('../engine/checkpoint.ts');
+  const rmWeights = fit.trainer.weights();
+  const rmShapes = (await import('../reward/config.ts')).rewardParameterShapes(fit.trainer.config);
+  writeCheckpoint(join(o.out, 'reward.ckpt'), {
+    kind: 'reward', config: fit.trainer.config, step: 0, rng: { seed: o.seed },
+    towers: towers.map((t) => ({ name: t, label: TOWER_LABELS[t] })), weights, labelRules: fit.rules,
+  }, Object.fromEntries(Object.entries(rmWeights).map(([n, d]) => [n, { shape: rmShapes[n], data: d }])));
+  const scorer: SessionScorer = {
+    towers, weights,
+    score: (history, items) => {
+      const m = o.sessionLength;
+      const rows = Array.from({ length: items.length / m }, (_, n) => ({ history, items: padItems(items.subarray(n * m, (n + 1) * m), m), labels: new Uint8Array(towers.length) }));
+      return fit.trainer.predict(rows);
+    },
+  };
+
+  // ---- users: alignment users (training period) and held-out evaluation users
+  const trainSessions = sessions.filter((s) => s.day < split);
+  const lastTrain = new Map<number, SessionWithHistory>();
+  for (const s of trainSessions) lastTrain.set(s.user, s);
+  const keep = (h: ArrayLike<number>) => Int32Array.from(Array.from(h).slice(-Math.max(o.rmHistory, o.maxHistory)));
+  const alignUsers: AlignUser[] = [...lastTrain.values()].map((s) => ({ user: s.user, history: keep([...s.history, ...s.items]) }));
+  const firstTest = new Map<number, SessionWithHistory>();
+  for (const s of sessions) if (s.day >= split && !firstTest.has(s.user)) firstTest.set(s.user, s);
+  const rng = new Rng(o.seed);
+  const evalUsers: AlignUser[] = sampleUsers([...firstTest.values()], 1, rng).slice(0, o.evalUsers).map((s) => ({ user: s.user, history: keep(s.history), target: s.items }));
+
+  // ---- semantic IDs
+  const { codes, levels } = positionalCodes(itemCount, o.codebookSize);
+  const trie = SemanticIdTrie.build(codes, levels, o.codebookSize);
+  const semanticIds = `positional fallback (item index in base ${o.codebookSize}, ${levels} levels incl. suffix); prepared KuaiRand semantic IDs (#2) not yet available`;
+
+  // ---- seed policy
+  let policy: AlignPolicy;
+  let device = 'cpu';
+  let seedTraining: AlignReport['seed_training'];
+  let saveAligned: ((path: string) => Promise<void>) | null = null;
+  // Chronological training-period sequences per user (pre-period history + training sessions).
+  const sequences = [...lastTrain.values()].map((s) => Int32Array.from([...s.history, ...s.items]));
+  if (o.policy === 'bigram') {
+    const bigram = new BigramPolicy(levels, o.codebookSize, codes, o.seed);
+    const t0 = Date.now();
+    const m = o.sessionLength;
+    const windows: { history: Int32Array; items: Int32Array }[] = [];
+    for (const seq of sequences) for (let t = 1; t + m <= seq.length; t += m) windows.push({ history: seq.slice(0, t), items: seq.slice(t, t + m) });
+    const bar = progressBar('bigram seed', o.bigramEpochs * Math.ceil(windows.length / 256));
+    const losses: number[] = [];
+    let step = 0;
+    for (let epoch = 0; epoch < o.bigramEpochs; epoch++) {
+      rng.shuffle(windows);
+      let sum = 0;
+      let n = 0;
+      for (let s = 0; s < windows.length; s += 256) {
+        const chunk = windows.slice(s, s + 256);
+        const flat = new Int32Array(chunk.length * m);
+        chunk.forEach((w, i) => flat.set(w.items, i * m));
+        sum += await bigram.ntpStep(chunk.map((w) => w.history), flat, 1e-2);
+        n++;
+        bar.update(++step);
+      }
+      losses.push(sum / n);
+    }
+    bar.stop();
+    seedTraining = { epochs: o.bigramEpochs, steps: step, loss: losses, seconds: (Date.now() - t0) / 1000 };
+    policy = bigram;
+  } else {
+    const { createEngine, readCheckpoint, saveCheckpoint } = await import('../engine/index.ts');
+    const { SeedModel } = await import('../seed/model.ts');
+    const { SeedPolicy } = await import('../align/seed-policy.ts');
+    const { validateSeedConfig } = await import('../seed/config.ts');
+    const engine = await createEngine();
+    device = engine.adapter;
+    const config = {
+      codebookSize: o.codebookSize, levels, dModel: o.dModel, heads: o.heads, encoderLayers: o.encoderLayers, decoderLayers: o.decoderLayers,
+      ffnDim: o.ffnDim, experts: o.experts, expertsPerToken: Math.min(2, o.experts), expertFfnDim: o.expertFfnDim, maxHistory: o.maxHistory,
+      sessionLength: o.sessionLength, moeAuxWeight: 0.01, dropout: 0.1,
+    };
+    validateSeedConfig(config, 'align seed config');
+    let weights;
+    if (o.seedCheckpoint) {
+      const ckpt = readCheckpoint(o.seedCheckpoint);
+      if (ckpt.meta.kind !== 'seed') throw new OptionError(`--seedCheckpoint=${o.seedCheckpoint} has kind '${ckpt.meta.kind}', expected a seed model`);
+      Object.assign(config, ckpt.meta.config as object);
+      weights = Object.fromEntries(Object.entries(ckpt.tensors).filter(([n]) => !n.startsWith('adam.')).map(([n, t]) => [n, t.data]));
+    } else {
+      const { trainSeed } = await import('../align/seed-train.ts');
+      const t0 = Date.now();
+      const trained = await trainSeed(engine, config, { itemCount, levels, codebookSize: o.codebookSize, codes, sequences },
+        { epochs: o.seedEpochs, batchSize: o.seedBatch, learningRate: o.seedLr, maxExamples: o.seedMaxExamples, seed: o.seed }, (total) => progressBar('seed model', total));
+      weights = await trained.model.weights();
+      seedTraining = { epochs: o.seedEpochs, steps: trained.steps, loss: trained.loss, seconds: (Date.now() - t0) / 1000 };
+      console.error(`seed model: loss ${trained.loss.map((l) => l.toFixed(4)).join(' → ')} in ${seedTraining.seconds.toFixed(0)} s`);
+    }
+    const model = SeedModel.fromWeights(engine, { ...config, dropout: 0 }, weights);
+    policy = new SeedPolicy(model, codes);
+    saveAligned = (path) => saveCheckpoint(path, engine, model.parameterList(), { kind: 'seed', config, step: 0, rng: { seed: o.seed } });
+  }
+
+  // ---- evaluation and iterations
+  const it: IterateOptions = {
+    sessionLength: o.sessionLength, sessions: o.sessions, userFraction: o.userFraction, beta: o.beta, ntpWeight: o.ntpWeight, learningRate: o.alignLr,
+    dpoEpochs: o.dpoEpochs, batchSize: o.alignBatch, evalBeams: o.evalBeams, usersPerBatch: o.usersPerBatch, excludeHistory: o.excludeHistory, seed: o.seed,
+  };
+  const models: ModelReport[] = [await evaluatePolicy('seed', policy, trie, evalUsers, scorer, it, progressBar('evaluate seed', evalUsers.length))];
+  console.error(`seed: reward ${models[0].reward.mean.toFixed(4)}, recall@10 ${models[0]['recall@10'].toFixed(4)}`);
+  const iterations: IterationReport[] = [];
+  for (let t = 1; t <= o.iterations; t++) {
+    const t0 = Date.now();
+    const users = sampleUsers(alignUsers, o.userFraction, rng);
+    const { pairs, gap } = await buildPairs(policy, trie, users, scorer, it, progressBar(`pairs ${t}`, users.length));
+    const trained = await trainOnPairs(policy, pairs, it, rng, progressBar(`DPO ${t}`, o.dpoEpochs * Math.ceil(pairs.length / o.alignBatch)));
+    iterations.push({ iteration: t, users: users.length, pairs: pairs.length, mean_reward_gap: gap, ...trained, seconds: (Date.now() - t0) / 1000 });
+    models.push(await evaluatePolicy(`iteration ${t}`, policy, trie, evalUsers, scorer, it, progressBar(`evaluate ${t}`, evalUsers.length)));
+    console.error(`iteration ${t}: ${pairs.length} pairs, DPO ${trained.dpo_loss.map((l) => l.toFixed(4)).join(' → ')}, reward ${models[t].reward.mean.toFixed(4)}, recall@10 ${models[t]['recall@10'].toFixed(4)}`);
+  }
+  if (saveAligned) await saveAligned(join(o.out, 'aligned.ckpt'));
+
+  const last = models[models.length - 1];
+  const report: AlignReport = {
+    dataset: 'kuairand-pure (standard log 2022-04-25 … 05-08)', created: new Date().toISOString(), command: `onerec align ${argv.join(' ')}`.trim(),
+    device, semantic_ids: semanticIds, policy: o.policy === 'seed' ? 'seed transformer (WebGPU engine)' : 'bigram (CPU)', options: o,
+    reward_model: fit.report, reward_weights: Object.fromEntries(towers.map((t, k) => [t, weights[k]])), seed_training: seedTraining,
+    models, iterations, reward_gain: relativeChange(last.reward.mean, models[0].reward.mean), relevance_change: relativeChange(last['recall@10'], models[0]['recall@10']),
+    targets: { reward_gain: 0.05, relevance_change_within: 0.02 }, seconds: (Date.now() - started) / 1000,
+  };
+  const json = JSON.stringify(report, null, 2) + '\n';
+  writeFileSync(join(o.out, 'report.json'), json);
+  if (o.report) {
+    mkdirSync(dirname(o.report), { recursive: true });
+    writeFileSync(o.report, json);
+  }
+  console.log(`\n${alignTable(report)}`);
+}
