@@ -81,10 +81,11 @@ export function renderWhy(body: HTMLElement, path: string, towers: readonly Towe
     });
   }
   if (candidates.length > 0) {
+    const rewarded = candidates.some((c) => c.reward !== null);
     const table = el('table', 'candidates');
     table.append(el('caption', undefined, `Candidate sessions (${candidates.length}), best first`));
     const head = el('tr');
-    for (const h of ['#', 'reward', 'log-prob', '']) head.append(el('th', undefined, h));
+    for (const h of ['#', ...(rewarded ? ['reward'] : []), 'log-prob', '']) head.append(el('th', undefined, h));
     const thead = el('thead');
     thead.append(head);
     table.append(thead);
@@ -92,12 +93,9 @@ export function renderWhy(body: HTMLElement, path: string, towers: readonly Towe
     candidates.forEach((c, i) => {
       const row = el('tr');
       if (c.shown) row.className = 'shown';
-      row.append(
-        el('td', undefined, String(i + 1)),
-        el('td', undefined, c.reward === null ? '—' : c.reward.toFixed(3)),
-        el('td', undefined, c.logProb.toFixed(2)),
-        el('td', undefined, c.shown ? 'shown' : (c.reason ?? '')),
-      );
+      row.append(el('td', undefined, String(i + 1)));
+      if (rewarded) row.append(el('td', undefined, c.reward === null ? '—' : c.reward.toFixed(3)));
+      row.append(el('td', undefined, c.logProb.toFixed(2)), el('td', undefined, c.shown ? 'shown' : (c.reason ?? '')));
       tbody.append(row);
     });
     table.append(tbody);

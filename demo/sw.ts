@@ -10,8 +10,22 @@ export {};
 declare const self: ServiceWorkerGlobalScope;
 
 const CACHE = 'onerec-demo-v1';
-/** The page shell, fetched at install so that the first visit is enough to work offline. */
+/** The page shell, fetched at install so that the first visit is enough to work offline. The chunks that
+ *  main.js imports have hashed names; the page sends their URLs once we control it (the 'cache' message). */
 const SHELL = ['./', './index.html', './styles.css', './main.js'];
+
+/** Sent by the page: URLs it loaded before this worker controlled it, to keep for offline visits. */
+export interface CacheMessage {
+  type: 'cache';
+  urls: string[];
+}
+
+/** The answer: everything the page named is in the cache now (`failed` could not be fetched). */
+export interface CachedMessage {
+  type: 'cached';
+  cached: number;
+  failed: string[];
+}
 
 self.addEventListener('install', (event) => {
   event.waitUntil((async () => {
@@ -36,6 +50,27 @@ function cacheable(url: URL): boolean {
   const inBundle = /\/bundles\//.test(url.pathname);
   return !inBundle || url.pathname.endsWith('/manifest.json') || url.pathname.endsWith('/index.json');
 }
+
+self.addEventListener('message', (event) => {
+  const message = event.data as Partial<CacheMessage> | null;
+  if (message?.type !== 'cache' || !Array.isArray(message.urls)) return;
+  const urls = message.urls.filter((u): u is string => typeof u === 'string').filter((u) => cacheable(new URL(u, self.location.href)));
+  event.waitUntil((async () => {
+    const cache = await caches.open(CACHE);
+    const failed: string[] = [];
+    for (const url of urls) {
+      if (await cache.match(url)) continue;
+      try {
+        await cache.add(url);
+      } catch (e) {
+        failed.push(url);
+        console.warn(`service worker: could not cache ${url}:`, e);
+      }
+    }
+    const reply: CachedMessage = { type: 'cached', cached: urls.length - failed.length, failed };
+    (event.source as Client | null)?.postMessage(reply);
+  })());
+});
 
 self.addEventListener('fetch', (event) => {
   const request = event.request;

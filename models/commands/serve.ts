@@ -4,7 +4,8 @@
 //   onerec serve                                   # http://127.0.0.1:8080/
 //   onerec serve --port=3000 --bundles=runs/my-bundles
 //   then open http://127.0.0.1:8080/?bundle=/bundles/<name>/manifest.json for a bundle outside the menu
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseOptions } from '../options.ts';
@@ -34,7 +35,16 @@ export function listBundles(dir: string): string[] {
     .sort();
 }
 
-/** Start the demo server; resolves once it listens. Paths are relative to the repo root. */
+/** What the page reads at /catalogs/index.json: the bundle folders served under /bundles/. */
+export interface CatalogIndex {
+  bundles: string[]; // folder names; the page loads /bundles/<name>/manifest.json
+}
+
+/**
+ * Start the demo server; resolves once it listens. Paths are relative to the repo root. Besides dist/ and
+ * the bundles it serves /catalogs/index.json, the list of bundles found at start (the page's catalog menu),
+ * so that the page never probes for bundles that are not there.
+ */
 export async function serveDemo(options: typeof defaults, log: (line: string) => void = () => {}): Promise<StaticServer> {
   const root = resolve(repoRoot, options.root);
   const bundles = resolve(repoRoot, options.bundles);
@@ -44,7 +54,22 @@ export async function serveDemo(options: typeof defaults, log: (line: string) =>
   if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
     throw new ServeSetupError(`--port=${options.port} is not a port number (0..65535)`);
   }
-  return startServer({ mounts: { '/': root, '/bundles/': bundles }, port: options.port, host: options.host, log });
+  const indexDir = mkdtempSync(join(tmpdir(), 'onerec-serve-'));
+  const index: CatalogIndex = { bundles: listBundles(bundles) };
+  writeFileSync(join(indexDir, 'index.json'), JSON.stringify(index));
+  try {
+    const server = await startServer({ mounts: { '/': root, '/bundles/': bundles, '/catalogs/': indexDir }, port: options.port, host: options.host, log });
+    return {
+      ...server,
+      close: async () => {
+        await server.close();
+        rmSync(indexDir, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    rmSync(indexDir, { recursive: true, force: true });
+    throw e;
+  }
 }
 
 export async function run(argv: string[]): Promise<void> {

@@ -1,0 +1,230 @@
+// The demo page in real Chromium (Debian's /usr/bin/chromium through playwright-core): the built page and
+// service worker, served cross-origin isolated by `onerec serve`'s server, on a tiny bundle that the
+// project's exporter writes with seeded random weights and a catalog whose titles carry HTML.
+// Screenshots go to test-results/demo/ (git-ignored) for people to look at.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { buildBrowser } from '../../build.mjs';
+import { serveDemo } from '../../models/commands/serve.ts';
+import type { StaticServer } from '../../models/serve.ts';
+import { exportBundle } from '../../models/export/bundle-writer.ts';
+import { initSeedWeights, seededUniform } from '../../models/seed/reference.ts';
+import { DEFAULT_SEED_CONFIG, type SeedConfig } from '../../models/seed/config.ts';
+import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
+import type { BundleManifest, CatalogEntry } from '../../runtime/bundle.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = 'test-results/demo';
+const TIMEOUT_MS = 60_000; // first wasm compile in a cold Chromium on a shared 2-core machine
+
+const CONFIG: SeedConfig = {
+  ...DEFAULT_SEED_CONFIG,
+  codebookSize: 8, levels: 3, dModel: 32, heads: 2, encoderLayers: 1, decoderLayers: 2, ffnDim: 64,
+  experts: 4, expertsPerToken: 2, expertFfnDim: 32, maxHistory: 8, sessionLength: 5, dropout: 0,
+};
+const ITEMS = 60;
+
+/** Titles a careless page would turn into markup (and run): each must show up as the same text. */
+function hostileTitle(i: number): string {
+  return i % 2 === 0
+    ? `<img src=x onerror="window.__injected=${i}">Rose serum <b>${i}</b>`
+    : `Lip balm & "tint" <script>window.__injected=${i}</script> no. ${i}`;
+}
+
+let root: string;
+let server: StaticServer;
+let browser: Browser;
+let manifest: BundleManifest;
+let catalog: CatalogEntry[];
+let pageUrl: string;
+
+before(async () => {
+  root = mkdtempSync(join(tmpdir(), 'onerec-demo-'));
+  mkdirSync(SHOTS, { recursive: true });
+  // Seeded random semantic IDs: two random levels + a suffix level that separates collisions.
+  const uniform = seededUniform(11);
+  const codes = new Uint16Array(ITEMS * CONFIG.levels); // [items, levels]
+  const used = new Map<string, number>();
+  for (let i = 0; i < ITEMS; i++) {
+    const prefix = [Math.floor(uniform() * CONFIG.codebookSize), Math.floor(uniform() * CONFIG.codebookSize)];
+    const suffix = used.get(prefix.join()) ?? 0;
+    used.set(prefix.join(), suffix + 1);
+    codes.set([...prefix, suffix], i * CONFIG.levels);
+  }
+  catalog = Array.from({ length: ITEMS }, (_, i) => ({ id: `item-${i}`, title: hostileTitle(i), attributes: [`Brand <i>${i % 7}</i>`, 'Skin care'] }));
+  const exported = await exportBundle({
+    weights: initSeedWeights(CONFIG, 11, 0.3), config: CONFIG, trie: SemanticIdTrie.build(codes, CONFIG.levels, CONFIG.codebookSize),
+    catalog, quantization: 'fp32', outDir: join(root, 'bundles', 'tiny'), name: 'tiny-demo', beamWidth: 8,
+  });
+  manifest = exported.manifest;
+  catalog = JSON.parse(readFileSync(join(root, 'bundles', 'tiny', manifest.files.catalog!.path), 'utf8')) as CatalogEntry[];
+
+  // Built into a temp dir, not dist/: other tests and `npm start` may rebuild dist/ meanwhile.
+  await buildBrowser({ outdir: join(root, 'dist'), entries: { worker: 'worker/worker.ts', main: 'demo/main.ts', sw: 'demo/sw.ts' }, staticDir: fileURLToPath(new URL('../../demo/', import.meta.url)), quiet: true });
+  server = await serveDemo({ root: join(root, 'dist'), bundles: join(root, 'bundles'), port: 0, host: '127.0.0.1' });
+  pageUrl = `${server.url}?bundle=/bundles/tiny/manifest.json`;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+/** Page errors and console errors, collected so that a test can assert there were none. */
+function watchErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  return errors;
+}
+
+async function waitForSession(page: Page, n: number): Promise<number[]> {
+  await page.waitForSelector(`body[data-state="ready"] #cards[data-session="${n}"]`, { timeout: TIMEOUT_MS });
+  return page.$$eval('#cards > li.card', (cards) => cards.map((c) => Number((c as HTMLElement).dataset.item)));
+}
+
+const shot = (page: Page, name: string, fullPage = true) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage });
+
+test('the feed: like three items, the next session differs and holds none of them; offline it still generates and reloads', async () => {
+  const context: BrowserContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const errors = watchErrors(page);
+  try {
+    await page.goto(pageUrl);
+    const first = await waitForSession(page, 1);
+    assert.equal(first.length, manifest.generation.sessionLength);
+    assert.equal(new Set(first).size, first.length, 'no item twice in a session');
+    assert.ok(first.every((i) => Number.isInteger(i) && i >= 0 && i < ITEMS), `items ${first}`);
+
+    // Titles are text: exactly the catalog's string, no element made from it, no script run.
+    for (const item of first) {
+      const card = page.locator(`#cards > li.card[data-item="${item}"]`);
+      assert.equal(await card.locator('h3').textContent(), catalog[item].title);
+      assert.equal(await card.locator('img, b, i, script').count(), 0, `markup from the title of item ${item}`);
+      assert.deepEqual(await card.locator('.attributes li').allTextContents(), catalog[item].attributes);
+    }
+    assert.equal(await page.evaluate(() => (window as unknown as { __injected?: number }).__injected), undefined);
+
+    // Stats: the backend (no WebGPU adapter without --enable-unsafe-webgpu: wasm), latency, bundle size.
+    assert.equal(await page.textContent('#stat-backend'), 'wasm');
+    assert.match((await page.textContent('#stat-latency')) ?? '', /^\d+ ms$/);
+    const bytes = Object.values(manifest.files).reduce((s, f) => s + (f?.bytes ?? 0), 0);
+    assert.equal(await page.textContent('#stat-size'), `${(bytes / 1024).toFixed(1)} KiB`);
+    assert.match((await page.textContent('#stat-path')) ?? '', /^cold start · log-prob$/);
+    await page.waitForSelector('#stat-offline[data-ready="true"]', { timeout: TIMEOUT_MS });
+    await shot(page, 'desktop-session-1');
+
+    // Like three items (the 1st, 3rd and 5th); the history shows them newest first, as text.
+    const liked = [first[0], first[2], first[4]];
+    for (const item of liked) {
+      const like = page.locator(`#cards > li.card[data-item="${item}"] button[data-action="liked"]`);
+      await like.click();
+      assert.equal(await like.getAttribute('aria-pressed'), 'true');
+    }
+    assert.equal(await page.textContent('#history-count'), '3');
+    assert.deepEqual(await page.locator('#history li').allTextContents(), [...liked].reverse().map((i) => catalog[i].title));
+
+    await page.click('#next');
+    const second = await waitForSession(page, 2);
+    assert.notDeepEqual(second, first);
+    assert.deepEqual(second.filter((i) => liked.includes(i)), [], `session 2 ${second} holds a liked item of ${liked}`);
+    assert.match((await page.textContent('#stat-path')) ?? '', /^log-prob$/, 'not a cold start any more');
+    await page.click('#why summary');
+    assert.match((await page.textContent('#why-body')) ?? '', /Generated from your 3 liked item/);
+    await shot(page, 'desktop-session-2-why');
+
+    // Offline: the browser and the server both cut. Generation is on the device, so it goes on.
+    await context.setOffline(true);
+    server.setOffline(true);
+    const served = server.requests.length;
+    await page.click('#next');
+    const third = await waitForSession(page, 3);
+    assert.deepEqual(third.filter((i) => liked.includes(i)), []);
+    await shot(page, 'offline-session-3');
+
+    // Offline reload: page from the service worker, bundle from IndexedDB, history from localStorage.
+    await page.reload();
+    const reloaded = await waitForSession(page, 1);
+    assert.equal(await page.textContent('#history-count'), '3');
+    assert.deepEqual(reloaded.filter((i) => liked.includes(i)), []);
+    assert.equal(await page.textContent('#stat-path'), 'log-prob', 'the remembered likes are the history');
+    assert.equal(server.requests.length, served, `the server was asked for ${server.requests.slice(served)} while offline`);
+    await shot(page, 'offline-reload');
+    assert.deepEqual(errors.filter((e) => !/ERR_INTERNET_DISCONNECTED|Failed to load resource|net::ERR/.test(e)), []);
+  } finally {
+    server.setOffline(false);
+    await context.close();
+  }
+});
+
+test('keyboard: a logical focus order, visible focus, Space likes an item, Enter asks for the next session', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const errors = watchErrors(page);
+  try {
+    await page.goto(pageUrl);
+    const first = await waitForSession(page, 1);
+    const describe = () => page.evaluate(() => {
+      const a = document.activeElement as HTMLElement;
+      const card = a.closest<HTMLElement>('li.card');
+      return `${a.tagName.toLowerCase()}${a.id ? `#${a.id}` : ''}${a.dataset.action ? `[${a.dataset.action}]` : ''}${card ? `@${card.dataset.item}` : ''}${a.classList.contains('skip-link') ? '.skip-link' : ''}`;
+    });
+    const order: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      await page.keyboard.press('Tab');
+      order.push(await describe());
+    }
+    assert.deepEqual(order, ['a.skip-link', 'select#catalog', 'button#next', `button[liked]@${first[0]}`, `button[skipped]@${first[0]}`]);
+    const outline = await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle);
+    assert.notEqual(outline, 'none', 'focus must be visible');
+    await shot(page, 'keyboard-focus', false);
+
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('Space');
+    assert.equal(await page.getAttribute(`#cards > li.card[data-item="${first[0]}"] button[data-action="liked"]`, 'aria-pressed'), 'true');
+    await page.focus('#next');
+    await page.keyboard.press('Enter');
+    const second = await waitForSession(page, 2);
+    assert.ok(!second.includes(first[0]));
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('phone viewport: no sideways scrolling, thumb-sized buttons', async () => {
+  const phone = { width: 360, height: 740 };
+  const context = await browser.newContext({ viewport: phone, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  const page = await context.newPage();
+  const errors = watchErrors(page);
+  try {
+    await page.goto(pageUrl);
+    await waitForSession(page, 1);
+    // A mobile browser widens its layout viewport to fit wider content, so compare with the phone's width.
+    const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(scrollWidth <= phone.width, `page is ${scrollWidth} px wide on a ${phone.width} px phone`);
+    const overflowing = await page.$$eval('body *', (nodes, width) => nodes
+      .filter((n) => n.getBoundingClientRect().width > 0 && n.getBoundingClientRect().right > width + 0.5)
+      .map((n) => `${n.tagName.toLowerCase()}${n.id ? `#${n.id}` : ''}`), phone.width);
+    assert.deepEqual(overflowing, [], 'elements past the right edge');
+    const heights = await page.$$eval('button', (buttons) => buttons.map((b) => b.getBoundingClientRect().height));
+    assert.ok(heights.length >= 2 * manifest.generation.sessionLength && heights.every((h) => h >= 44), `button heights ${heights}`);
+    await page.locator('#cards > li.card button[data-action="liked"]').first().tap();
+    assert.equal(await page.textContent('#history-count'), '1');
+    await shot(page, 'phone');
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
