@@ -3,9 +3,9 @@
 // Bytes that do not hash to the manifest are never used. When the manifest cannot be fetched (offline),
 // the cached copy of it is used, so a page that loaded once reloads without a network.
 import { readCachedFile, readCachedManifest, writeCachedFile, writeCachedManifest } from './cache.ts';
-import { BundleFetchError, BundleFormatError, BundleIntegrityError } from './errors.ts';
-import { sha256Hex } from './sha256.ts';
+import { BundleFetchError, BundleFormatError } from './errors.ts';
 import { SemanticIdTrie } from './semantic-id-trie.ts';
+import { BUNDLE_ROLES, parseCatalog, parseManifest, verifyBundleFile, type BundleManifest, type BundleRole } from './bundle.ts';
 import type { BundleModels } from './sessions.ts';
 import type { ProgressReport } from './recommender.ts';
 
@@ -64,33 +64,6 @@ async function fetchBytes(doFetch: typeof fetch, url: string, onBytes: (n: numbe
   return bytes;
 }
 
-const ROLES = ['encoder', 'decoderStep', 'reward', 'trie', 'catalog'] as const;
-
-/** The manifest fields the runtime reads (docs/architecture.md, "Bundle"). */
-export interface BundleManifest {
-  format: 'onerec-bundle';
-  version: number;
-  name: string;
-  model: { dModel: number; heads: number; decoderLayers: number };
-  tokens: { levels: number; codebookSize: number; vocabSize: number };
-  generation: { sessionLength: number; beamWidth: number; maxHistory: number };
-  files: Partial<Record<(typeof ROLES)[number], { path: string; bytes: number; sha256: string }>>;
-  reward?: { towers: { name: string; label: string }[]; weights: number[] };
-}
-
-// TODO(#6): use runtime/bundle.ts's parseManifest once it lands; this checks only what the loader reads.
-function parseManifest(json: unknown, url: string): BundleManifest {
-  const m = json as BundleManifest;
-  if (typeof m !== 'object' || m === null || m.format !== 'onerec-bundle') throw new BundleFormatError(url, `format is ${JSON.stringify((m as { format?: unknown } | null)?.format)}, expected "onerec-bundle"`);
-  if (m.version !== 1) throw new BundleFormatError(url, `manifest version ${JSON.stringify(m.version)} is not supported (this runtime reads version 1); update onerec-web or re-export the bundle`);
-  for (const role of ['encoder', 'decoderStep', 'trie', 'catalog'] as const) {
-    const f = m.files?.[role];
-    if (!f || typeof f.path !== 'string' || typeof f.sha256 !== 'string' || !Number.isInteger(f.bytes)) throw new BundleFormatError(url, `files.${role} must be { path, bytes, sha256 }`);
-  }
-  if (m.files.reward && !m.reward) throw new BundleFormatError(url, 'files.reward is present but the reward section (towers, weights) is missing');
-  return m;
-}
-
 export async function fetchBundle(bundleUrl: string, options: FetchBundleOptions = {}): Promise<FetchedBundle> {
   const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
   const useCache = (options.cache ?? true) && typeof indexedDB !== 'undefined';
@@ -123,10 +96,10 @@ export async function fetchBundle(bundleUrl: string, options: FetchBundleOptions
   }
   const manifest = parseManifest(json, manifestUrl);
 
-  const roles = ROLES.filter((r) => manifest.files[r] !== undefined);
+  const roles = BUNDLE_ROLES.filter((r) => manifest.files[r] !== undefined);
   const totalBytes = roles.reduce((s, r) => s + manifest.files[r]!.bytes, 0);
   let doneBytes = 0;
-  const bytesOf: Partial<Record<(typeof ROLES)[number], Uint8Array>> = {};
+  const bytesOf: Partial<Record<BundleRole, Uint8Array>> = {};
   const fromCache: string[] = [];
   const fromNetwork: string[] = [];
   for (const role of roles) {
@@ -142,8 +115,7 @@ export async function fetchBundle(bundleUrl: string, options: FetchBundleOptions
         doneBytes += n;
         report(totalBytes ? Math.min(1, doneBytes / totalBytes) : 1, `fetching ${file.path}`);
       });
-      const actual = await sha256Hex(bytes);
-      if (actual !== file.sha256) throw new BundleIntegrityError(url, file.sha256, actual, bytes.length);
+      await verifyBundleFile(manifest, role, bytes, url); // sha256, size, ONNX structure: wrong bytes are never used
       if (useCache) await writeCachedFile(url, file.sha256, bytes, warn);
       fromNetwork.push(role);
     }
@@ -151,12 +123,8 @@ export async function fetchBundle(bundleUrl: string, options: FetchBundleOptions
   }
 
   const trie = SemanticIdTrie.fromBytes(bytesOf.trie!);
-  const catalog = JSON.parse(new TextDecoder().decode(bytesOf.catalog!)) as unknown;
-  const entries = Array.isArray(catalog) ? catalog : (catalog as { items?: unknown }).items;
-  if (!Array.isArray(entries) || entries.length !== trie.itemCount) {
-    throw new BundleFormatError(manifestUrl, `catalog ${manifest.files.catalog!.path} must be a JSON array of ${trie.itemCount} items (one per trie item), got ${Array.isArray(entries) ? entries.length : typeof entries}`);
-  }
-  const itemIds = entries.map((e: unknown, i: number) => (typeof e === 'string' ? e : String((e as { id?: unknown }).id ?? i)));
+  const catalog = parseCatalog(bytesOf.catalog!, trie.itemCount, new URL(manifest.files.catalog!.path, manifestUrl).href);
+  const itemIds = catalog.map((entry) => entry.id);
   const { model, tokens, generation } = manifest;
   const models: BundleModels = {
     shape: {
@@ -175,7 +143,7 @@ export async function fetchBundle(bundleUrl: string, options: FetchBundleOptions
     reward: bytesOf.reward ?? null,
     trie,
     itemIds,
-    towers: manifest.reward?.towers.map((t: { name: string }) => t.name) ?? [],
+    towers: manifest.reward?.towers.map((t) => t.name) ?? [],
     towerWeights: manifest.reward?.weights ?? [],
   };
   report(1, `loaded ${manifest.name}`);

@@ -7,7 +7,7 @@ import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { beamSearch, type DecoderSession } from './beam-search.ts';
 import { BOS, encoderTokens, tokenId } from './tokens.ts';
 import { SemanticIdTrie } from './semantic-id-trie.ts';
-import { InvalidArgumentError, NoBackendError } from './errors.ts';
+import { BundleFormatError, InvalidArgumentError, NoBackendError } from './errors.ts';
 import type { HistoryItem, RankedBy, RecommendedSession, RecommendOptions, RecommendResult, ScoreResult } from './recommender.ts';
 
 /** The parts of an ONNX Runtime JS package (onnxruntime-web or onnxruntime-node) that the core uses. */
@@ -40,6 +40,9 @@ export interface BundleModels {
   towers: string[]; // reward tower names
   towerWeights: number[]; // [towers] weights of the combined reward
 }
+
+/** Rewards (weighted sums of tower probabilities) closer than this rank as equal; float32 backends agree to ~1e-6. */
+export const REWARD_TIE = 1e-5;
 
 const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
@@ -137,6 +140,7 @@ export interface ResolvedHistory {
 export class Sessions {
   private readonly itemCodes: Uint16Array; // [items, levels]
   private readonly idToItem: Map<string, number>;
+  private readonly rewardShape: { H: number; M: number } | null = null; // reward.onnx's history and session lengths
 
   constructor(
     private readonly ort: OrtModule,
@@ -151,6 +155,17 @@ export class Sessions {
     this.itemCodes = new Uint16Array(trie.itemCount * trie.levels);
     for (let i = 0; i < trie.itemCount; i++) this.itemCodes.set(trie.itemCodes(i), i * trie.levels);
     this.idToItem = new Map(models.itemIds.map((id, i) => [id, i]));
+    if (reward) {
+      const dims = (name: string): readonly (number | string)[] => {
+        const meta = reward.inputMetadata.find((m) => m.name === name);
+        if (!meta || !meta.isTensor) throw new BundleFormatError('reward.onnx', `has no tensor input "${name}"; re-export the bundle (onerec export)`);
+        return meta.shape;
+      };
+      const [, H] = dims('history_items');
+      const [, M] = dims('session_items');
+      if (typeof H !== 'number' || typeof M !== 'number') throw new BundleFormatError('reward.onnx', `history_items [1, ${H}] and session_items [N, ${M}] must have static lengths; re-export the bundle`);
+      this.rewardShape = { H, M };
+    }
   }
 
   /** Item indices for history entries (numbers are indices, strings external ids); unknown ones reported. */
@@ -177,15 +192,21 @@ export class Sessions {
     for (const t of Object.values(tensors)) t.dispose();
   }
 
-  /** reward.onnx on `sessions` ([n, m] item indices): tower probabilities [n, towers] and weighted sums [n]. */
+  /**
+   * reward.onnx on `sessions` ([n, m] item indices): tower probabilities [n, towers] and weighted sums [n].
+   * The graph's history length H and session length M are its static input shapes: the history is
+   * right-aligned into H slots and sessions padded to M with −1 (longer sessions: the first M items).
+   */
   private async rewardTowers(history: Int32Array, sessions: Int32Array, n: number, m: number): Promise<{ towers: Float32Array; reward: Float32Array }> {
-    const { maxHistory } = this.models.shape;
-    const recent = history.subarray(Math.max(0, history.length - maxHistory));
-    const historyItems = new Int32Array(maxHistory).fill(-1); // [maxHistory] right-aligned, −1 = padding
-    historyItems.set(recent, maxHistory - recent.length);
+    const { H, M } = this.rewardShape!;
+    const recent = history.subarray(Math.max(0, history.length - H));
+    const historyItems = new Int32Array(H).fill(-1); // [H] right-aligned, −1 = padding
+    historyItems.set(recent, H - recent.length);
+    const padded = new Int32Array(n * M).fill(-1); // [n, M]
+    for (let s = 0; s < n; s++) padded.set(sessions.subarray(s * m, s * m + Math.min(m, M)), s * M);
     const out = await this.reward!.run({
-      history_items: new this.ort.Tensor('int64', toInt64(historyItems), [1, maxHistory]),
-      session_items: new this.ort.Tensor('int64', toInt64(sessions), [n, m]),
+      history_items: new this.ort.Tensor('int64', toInt64(historyItems), [1, H]),
+      session_items: new this.ort.Tensor('int64', toInt64(padded), [n, M]),
     });
     const towers = (await tensorFloats(out.towers)).slice(); // [n, T]
     const weights = this.models.towerWeights;
@@ -235,8 +256,10 @@ export class Sessions {
     let order = Array.from({ length: n }, (_, i) => i); // beam order = log-prob order, best first
     if (rankedBy === 'reward') {
       ({ towers, reward } = await this.rewardTowers(history, sessionItems, n, sessionLength));
-      // Ties keep the beam order (higher log-probability first).
-      order = order.sort((a, b) => reward![b] - reward![a] || a - b);
+      // Rewards closer than REWARD_TIE are ties and keep the beam order (higher log-probability first):
+      // the reward model is nearly order-invariant, so permutations of one item set score equal up to
+      // float noise, and that noise differs between backends (wasm vs native vs WebGPU).
+      order = order.sort((a, b) => (Math.abs(reward![b] - reward![a]) > REWARD_TIE ? reward![b] - reward![a] : a - b));
     }
     const T = this.models.towers.length;
     const sessions: RecommendedSession[] = order.map((s) => {

@@ -13,7 +13,7 @@ import type { Device, HistoryItem, LoadInfo } from '../../runtime/recommender.ts
 
 export interface RuntimeSpecOptions {
   device: Exclude<Device, 'auto'>;
-  /** |logProb(browser) − logProb(node)| allowed per session (summed over the session's code tokens). */
+  /** |logProb(browser) − logProb(node)| and |reward(browser) − reward(node)| allowed per session. */
   logProbTolerance: number;
   /** Sessions must be identical item for item (wasm and native CPU run the same kernels' math). */
   exactItems: boolean;
@@ -24,9 +24,10 @@ export interface RuntimeSpecOptions {
   histories: number;
 }
 
+const ROLES = ['catalog', 'decoderStep', 'encoder', 'reward', 'trie']; // the test bundle's files, sorted
 const HISTORIES: HistoryItem[][] = [[3, 17, 5, 42, 9], [], ['item-7', 'unknown-id', 8], [50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 1, 2]];
 
-interface PlainResult { items: number[][]; logProb: number[]; coldStart: boolean; rankedBy: string; ignored: HistoryItem[] }
+interface PlainResult { items: number[][]; logProb: number[]; reward: (number | null)[]; coldStart: boolean; rankedBy: string; ignored: HistoryItem[] }
 
 export function runtimeSpec(options: RuntimeSpecOptions): void {
   const { device } = options;
@@ -44,7 +45,7 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
     const out = [];
     for (const h of histories) {
       const r = await window.onerec.recommender!.recommend(h);
-      out.push({ items: r.sessions.map((s) => Array.from(s.items)), logProb: r.sessions.map((s) => s.logProb), coldStart: r.coldStart, rankedBy: r.rankedBy, ignored: r.ignoredHistory });
+      out.push({ items: r.sessions.map((s) => Array.from(s.items)), logProb: r.sessions.map((s) => s.logProb), reward: r.sessions.map((s) => s.reward), coldStart: r.coldStart, rankedBy: r.rankedBy, ignored: r.ignoredHistory });
     }
     return out;
   }, histories);
@@ -53,16 +54,18 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
     got.forEach((r, h) => {
       const want = expected[h];
       assert.equal(r.coldStart, want.coldStart, `${what}: history ${h} coldStart`);
-      assert.equal(r.rankedBy, want.rankedBy);
+      assert.equal(r.rankedBy, 'reward');
+      assert.equal(want.rankedBy, 'reward');
       assert.deepEqual(r.ignored, want.ignored);
       assert.equal(r.items.length, want.items.length, `${what}: history ${h} session count`);
       r.logProb.forEach((lp, b) => assert.ok(Math.abs(lp - want.logProb[b]) <= options.logProbTolerance, `${what}: history ${h} beam ${b} logProb ${lp} vs node ${want.logProb[b]}`));
+      r.reward.forEach((x, b) => assert.ok(Math.abs(x! - want.reward[b]!) <= options.logProbTolerance, `${what}: history ${h} session ${b} reward ${x} vs node ${want.reward[b]}`));
       if (options.exactItems) assert.deepEqual(r.items, want.items, `${what}: history ${h}`);
       else {
-        // Beams whose log-prob is separated from both neighbours by more than the tolerance must match.
+        // Sessions (ordered by reward) whose reward is separated from both neighbours by more than the tolerance must match.
         r.items.forEach((items, b) => {
-          const gap = Math.min(...[b - 1, b + 1].filter((n) => n >= 0 && n < want.logProb.length).map((n) => Math.abs(want.logProb[n] - want.logProb[b])));
-          if (gap > 2 * options.logProbTolerance) assert.deepEqual(items, want.items[b], `${what}: history ${h} beam ${b}`);
+          const gap = Math.min(...[b - 1, b + 1].filter((n) => n >= 0 && n < want.reward.length).map((n) => Math.abs(want.reward[n]! - want.reward[b]!)));
+          if (gap > 2 * options.logProbTolerance) assert.deepEqual(items, want.items[b], `${what}: history ${h} session ${b}`);
         });
       }
     });
@@ -70,13 +73,13 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
 
   before(async () => {
     root = mkdtempSync(join(tmpdir(), `onerec-${device}-`));
-    const bundle = writeTestBundle(join(root, 'tiny'));
+    const bundle = await writeTestBundle(join(root, 'tiny'), { reward: true });
     const node = createNodeRecommender();
     await node.load(bundle.dir);
     expected = [];
     for (const h of histories) {
       const r = await node.recommend(h);
-      expected.push({ items: r.sessions.map((s) => Array.from(s.items)), logProb: r.sessions.map((s) => s.logProb), coldStart: r.coldStart, rankedBy: r.rankedBy, ignored: r.ignoredHistory });
+      expected.push({ items: r.sessions.map((s) => Array.from(s.items)), logProb: r.sessions.map((s) => s.logProb), reward: r.sessions.map((s) => s.reward), coldStart: r.coldStart, rankedBy: r.rankedBy, ignored: r.ignoredHistory });
     }
     await node.dispose();
     harness = await openHarness(bundle.dir, { webgpu: device === 'webgpu' });
@@ -96,7 +99,7 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
     }, { url: harness.bundleUrl, device });
     assert.equal(info.executionProvider, device);
     assert.deepEqual(info.fromCache, []);
-    assert.deepEqual(info.fromNetwork.sort(), ['catalog', 'decoderStep', 'encoder', 'trie']);
+    assert.deepEqual(info.fromNetwork.sort(), ROLES);
     assert.ok(progress.length >= 4 && progress.at(-1) === 1 && progress.every((p, i) => i === 0 || p >= progress[i - 1]), `progress ${progress}`);
     assertMatchesNode(await recommendAll(), 'first load');
   });
@@ -122,7 +125,7 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
     await harness.page.reload();
     await harness.page.waitForFunction(() => 'onerec' in window);
     const fromDb = await load();
-    assert.deepEqual(fromDb.fromCache.sort(), ['catalog', 'decoderStep', 'encoder', 'trie']);
+    assert.deepEqual(fromDb.fromCache.sort(), ROLES);
     assert.deepEqual(fromDb.fromNetwork, []);
     assertMatchesNode(await recommendAll(), 'from IndexedDB');
 
@@ -175,6 +178,6 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
       const n = await window.onerec.deleteBundleFromCache(url);
       return { n, has: await window.onerec.hasBundleInCache(url) };
     }, harness.bundleUrl);
-    assert.deepEqual(removed, { n: 5, has: false });
+    assert.deepEqual(removed, { n: ROLES.length + 1, has: false }); // files + manifest
   });
 }

@@ -1,14 +1,12 @@
-// A tiny bundle made by the project's own code (seeded random weights → the exporter's ONNX graphs, a
-// trie of seeded random semantic IDs, a catalog), written to a temp dir for the runtime tests and bench.
-// TODO(#6): switch to models/export's exportBundle() once it lands; the manifest layout is the contract's.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+// Tiny bundles made by the project's own exporter (models/export exportBundle) from seeded random
+// weights: a seed model, optionally a reward model, a trie of seeded random semantic IDs and a catalog.
+// Written to a temp dir by the runtime tests, the browser specs and the bench.
 import { initSeedWeights, seededUniform, type SeedWeights } from '../../models/seed/reference.ts';
-import { buildDecoderStepGraph, buildEncoderGraph } from '../../models/export/seed-graphs.ts';
 import { DEFAULT_SEED_CONFIG, type SeedConfig } from '../../models/seed/config.ts';
+import { exportBundle } from '../../models/export/bundle-writer.ts';
+import { rewardParameterShapes, type RewardConfig } from '../../models/reward/config.ts';
+import type { RewardWeights } from '../../models/reward/reference.ts';
 import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
-import { vocabSize } from '../../runtime/tokens.ts';
 
 export const TINY_CONFIG: SeedConfig = {
   ...DEFAULT_SEED_CONFIG,
@@ -22,15 +20,20 @@ export interface TestBundle {
   codes: Uint16Array; // [items, levels]
   config: SeedConfig;
   weights: SeedWeights; // the float32 weights the graphs were built from (for the reference forward)
+  reward: { config: RewardConfig; weights: RewardWeights; towerWeights: number[] } | null;
 }
 
-/** Write a bundle of `items` items with seeded random weights (std: large enough for peaked logits). */
-export function writeTestBundle(dir: string, options: { items?: number; seed?: number; std?: number; beamWidth?: number; config?: SeedConfig } = {}): TestBundle {
-  const config = options.config ?? TINY_CONFIG;
-  const items = options.items ?? 60;
-  const { levels, codebookSize: K } = config;
-  const uniform = seededUniform(options.seed ?? 7);
-  // Seeded random unique codes: L-1 random levels plus a suffix level that separates collisions.
+export interface TestBundleOptions {
+  items?: number; // catalog size; default 60
+  seed?: number; // weights and codes; default 7
+  std?: number; // weight scale: large enough for peaked logits (random-init ties would make beams fragile)
+  beamWidth?: number; // manifest default; default 8
+  config?: SeedConfig;
+  reward?: boolean; // also export a reward model (3 towers)
+}
+
+/** Seeded random unique semantic IDs: levels−1 random codes plus a suffix code separating collisions. */
+function randomCodes(items: number, levels: number, K: number, uniform: () => number): Uint16Array {
   const codes = new Uint16Array(items * levels); // [items, levels]
   const seen = new Map<string, number>();
   for (let i = 0; i < items; i++) {
@@ -44,27 +47,32 @@ export function writeTestBundle(dir: string, options: { items?: number; seed?: n
     seen.set(key, suffix + 1);
     codes[i * levels + levels - 1] = suffix;
   }
-  const trie = SemanticIdTrie.build(codes, levels, K);
-  const weights = initSeedWeights(config, options.seed ?? 7, options.std ?? 0.3);
-  const files: Record<string, Uint8Array> = {
-    'encoder.onnx': buildEncoderGraph(weights, config, 'fp32').bytes,
-    'decoder_step.onnx': buildDecoderStepGraph(weights, config, 'fp32').bytes,
-    'semantic-ids.bin': trie.toBytes(),
-    'items.json': new TextEncoder().encode(JSON.stringify(Array.from({ length: items }, (_, i) => ({ id: `item-${i}`, title: `Item ${i}` })))),
-  };
-  mkdirSync(dir, { recursive: true });
-  const entry = (path: string) => {
-    writeFileSync(join(dir, path), files[path]);
-    return { path, bytes: files[path].length, sha256: createHash('sha256').update(files[path]).digest('hex') };
-  };
-  const manifest = {
-    format: 'onerec-bundle', version: 1, name: 'tiny-test', created: '2026-11-28T00:00:00Z',
-    model: config,
-    tokens: { pad: 0, bos: 1, special: 2, levels, codebookSize: K, vocabSize: vocabSize(levels, K) },
-    generation: { sessionLength: config.sessionLength, beamWidth: options.beamWidth ?? 8, maxHistory: config.maxHistory },
-    quantization: 'fp32',
-    files: { encoder: entry('encoder.onnx'), decoderStep: entry('decoder_step.onnx'), trie: entry('semantic-ids.bin'), catalog: entry('items.json') },
-  };
-  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2));
-  return { dir, items, codes, config, weights };
+  return codes;
+}
+
+export async function writeTestBundle(dir: string, options: TestBundleOptions = {}): Promise<TestBundle> {
+  const config = options.config ?? TINY_CONFIG;
+  const items = options.items ?? 60;
+  const seed = options.seed ?? 7;
+  const uniform = seededUniform(seed);
+  const codes = randomCodes(items, config.levels, config.codebookSize, uniform);
+  const trie = SemanticIdTrie.build(codes, config.levels, config.codebookSize);
+  const weights = initSeedWeights(config, seed, options.std ?? 0.3);
+  let reward: TestBundle['reward'] = null;
+  if (options.reward) {
+    // H = 10 ≠ the seed's maxHistory on purpose: the runtime must read H and m from reward.onnx.
+    const rewardConfig: RewardConfig = { itemCount: items, dModel: 16, heads: 2, towerHidden: 16, maxHistory: 10, sessionLength: config.sessionLength, towers: ['swt', 'vtr', 'ltr'] };
+    const normal = (): number => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+    const rewardWeights: RewardWeights = {};
+    for (const [name, shape] of Object.entries(rewardParameterShapes(rewardConfig))) {
+      rewardWeights[name] = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => 0.5 * normal());
+    }
+    reward = { config: rewardConfig, weights: rewardWeights, towerWeights: [1, 0.5, 2] };
+  }
+  await exportBundle({
+    weights, config, trie, quantization: 'fp32', outDir: dir, name: 'tiny-test', beamWidth: options.beamWidth ?? 8,
+    catalog: Array.from({ length: items }, (_, i) => ({ id: `item-${i}`, title: `Item ${i}` })),
+    ...(reward ? { reward } : {}),
+  });
+  return { dir, items, codes, config, weights, reward };
 }

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { writeTestBundle, type TestBundle } from './fixture.ts';
 import { createNodeRecommender } from '../../models/node-recommender.ts';
 import { ReferenceDecoderSession } from '../../models/seed/reference.ts';
+import { rewardForward } from '../../models/reward/reference.ts';
 import { beamSearch } from '../../runtime/beam-search.ts';
+import { REWARD_TIE } from '../../runtime/sessions.ts';
 import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
 import { encoderTokens } from '../../runtime/tokens.ts';
 import { deviceToExecutionProviders } from '../../runtime/onnx.ts';
@@ -21,7 +23,7 @@ const HISTORY = [3, 17, 5, 42, 9]; // item indices, oldest → newest
 
 before(async () => {
   root = mkdtempSync(join(tmpdir(), 'onerec-runtime-'));
-  bundle = writeTestBundle(join(root, 'tiny'));
+  bundle = await writeTestBundle(join(root, 'tiny'));
   recommender = createNodeRecommender();
   await recommender.load(bundle.dir);
 });
@@ -106,7 +108,7 @@ test('typed errors: bad options, bad device, not loaded, bad manifest version, t
   cpSync(bundle.dir, v2, { recursive: true });
   const manifest = JSON.parse(readFileSync(join(v2, 'manifest.json'), 'utf8'));
   writeFileSync(join(v2, 'manifest.json'), JSON.stringify({ ...manifest, version: 2 }));
-  await assert.rejects(fresh.load(v2), { name: 'BundleFormatError', message: /version 2 is not supported/ });
+  await assert.rejects(fresh.load(v2), { name: 'BundleFormatError', message: /manifest version 2 is unknown/ });
 
   const tampered = join(root, 'tampered');
   cpSync(bundle.dir, tampered, { recursive: true });
@@ -116,4 +118,43 @@ test('typed errors: bad options, bad device, not loaded, bad manifest version, t
   await assert.rejects(fresh.load(tampered), { name: 'BundleIntegrityError', message: /decoder_step\.onnx: sha256 .* does not match/ });
   await assert.rejects(fresh.load(join(root, 'missing')), { name: 'BundleFetchError' });
   await fresh.dispose();
+});
+
+test('reward rerank: towers = the float reward reference, sessions ordered by Σ weights·towers; rerank:false keeps log-prob order', async () => {
+  const withReward = await writeTestBundle(join(root, 'tiny-reward'), { reward: true });
+  const { config: rc, weights: rw, towerWeights } = withReward.reward!;
+  const r = createNodeRecommender();
+  const info = await r.load(withReward.dir);
+  assert.deepEqual(info.towers, ['swt', 'vtr', 'ltr']);
+  for (const history of [HISTORY, [], Array.from({ length: 14 }, (_, i) => i * 4)]) {
+    const got = await r.recommend(history, { beamWidth: 8, candidates: 6 });
+    assert.equal(got.rankedBy, 'reward');
+    assert.equal(got.sessions.length, 6);
+    const plain = await r.recommend(history, { beamWidth: 8, candidates: 6, rerank: false });
+    assert.equal(plain.rankedBy, 'log-prob');
+    assert.equal(plain.sessions[0].towers, null);
+    // Same candidate set, reordered.
+    const key = (s: { items: Int32Array }) => Array.from(s.items).join(',');
+    assert.deepEqual(got.sessions.map(key).sort(), plain.sessions.map(key).sort());
+    for (let b = 1; b < plain.sessions.length; b++) assert.ok(plain.sessions[b - 1].logProb >= plain.sessions[b].logProb);
+    for (const s of got.sessions) {
+      const want = rewardForward(rw, rc, history, Int32Array.from(s.items)); // [1, T]
+      s.towers!.forEach((p, t) => assert.ok(Math.abs(p - want[t]) < 1e-5, `tower ${t}: ${p} vs ${want[t]}`));
+      const sum = towerWeights.reduce((acc, w, t) => acc + w * want[t], 0);
+      assert.ok(Math.abs(s.reward! - sum) < 1e-5);
+    }
+    for (let b = 1; b < got.sessions.length; b++) {
+      const [prev, next] = [got.sessions[b - 1], got.sessions[b]];
+      // Higher reward first; rewards within REWARD_TIE keep the beam (log-prob) order.
+      assert.ok(prev.reward! - next.reward! > REWARD_TIE || (Math.abs(prev.reward! - next.reward!) <= REWARD_TIE && prev.logProb >= next.logProb), `sessions ${b - 1}, ${b}`);
+    }
+  }
+  // Shorter sessions are padded to the graph's m with −1; score() reports towers for given sessions.
+  const short = await r.recommend(HISTORY, { sessionLength: 2, beamWidth: 4 });
+  const padded = Int32Array.from([...short.sessions[0].items, -1, -1]);
+  const want = rewardForward(rw, rc, HISTORY, padded);
+  short.sessions[0].towers!.forEach((p, t) => assert.ok(Math.abs(p - want[t]) < 1e-5));
+  const scored = await r.score(HISTORY, [Array.from(short.sessions[0].items)]);
+  assert.ok(Math.abs(scored.reward![0] - short.sessions[0].reward!) < 1e-6);
+  await r.dispose();
 });
