@@ -17,6 +17,16 @@ export interface Catalog {
   modelSummary: string; // one line for the footer
 }
 
+/** Short titles of the KuaiRand towers (models/reward/labels.ts); the manifest's label is the definition. */
+const TOWER_TITLES: Record<string, string> = {
+  swt: 'Watch time',
+  vtr: 'View-through',
+  wtr: 'Follow',
+  ltr: 'Like',
+  cmt: 'Comment',
+  fwd: 'Forward',
+};
+
 export class CatalogError extends Error {
   override name = 'CatalogError';
 }
@@ -62,7 +72,7 @@ export async function loadCatalog(manifestUrl: string, itemCount: number): Promi
       }
       return d;
     },
-    towers: manifest.reward?.towers.map((t) => ({ name: t.name, label: t.label || t.name })) ?? [],
+    towers: manifest.reward?.towers.map((t) => ({ name: t.name, title: TOWER_TITLES[t.name] ?? t.name, label: t.label || t.name })) ?? [],
     bundleBytes: Object.values(manifest.files).reduce((sum, f) => sum + (f?.bytes ?? 0), 0),
     quantization: manifest.quantization,
     modelSummary: `${manifest.name}, ${entries.length.toLocaleString('en')} items, d ${m.dModel}, ${m.encoderLayers} encoder + ${m.decoderLayers} decoder layers, ${m.experts} experts (top-${m.expertsPerToken}), ${manifest.quantization}`,

@@ -9,10 +9,11 @@ export interface DisplayItem {
   attributes: string[]; // short facts shown as chips ("Brand: Maybelline", "12 s")
 }
 
-/** One reward tower: its manifest name and a label for people. */
+/** One reward tower: its manifest name, a short title and the manifest's definition of its label. */
 export interface TowerInfo {
   name: string;
-  label: string;
+  title: string; // 'Like'
+  label: string; // 'like: some session item has is_like = 1'
 }
 
 /** One candidate session as the "why" view lists it. */
@@ -75,8 +76,8 @@ export function renderWhy(body: HTMLElement, path: string, towers: readonly Towe
       meter.min = 0;
       meter.max = 1;
       meter.value = value;
-      meter.setAttribute('aria-label', tower.label);
-      row.append(el('span', 'label', tower.label), meter, el('span', 'value', `${(value * 100).toFixed(1)}%`));
+      meter.setAttribute('aria-label', `${tower.title}: predicted probability`);
+      row.append(el('span', 'label', tower.title), meter, el('span', 'value', `${(value * 100).toFixed(1)}%`), el('span', 'definition', tower.label));
       parts.push(row);
     });
   }

@@ -16,6 +16,7 @@ import { exportBundle } from '../../models/export/bundle-writer.ts';
 import { initSeedWeights, seededUniform } from '../../models/seed/reference.ts';
 import { DEFAULT_SEED_CONFIG, type SeedConfig } from '../../models/seed/config.ts';
 import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
+import { DEFAULT_REWARD_CONFIG, rewardParameterShapes, type RewardConfig } from '../../models/reward/config.ts';
 import type { BundleManifest, CatalogEntry } from '../../runtime/bundle.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -28,6 +29,7 @@ const CONFIG: SeedConfig = {
   experts: 4, expertsPerToken: 2, expertFfnDim: 32, maxHistory: 8, sessionLength: 5, dropout: 0,
 };
 const ITEMS = 60;
+const TOWERS = ['swt', 'ltr', 'fwd'] as const;
 
 /** Titles a careless page would turn into markup (and run): each must show up as the same text. */
 function hostileTitle(i: number): string {
@@ -40,6 +42,7 @@ let root: string;
 let server: StaticServer;
 let browser: Browser;
 let manifest: BundleManifest;
+let rewardManifest: BundleManifest;
 let catalog: CatalogEntry[];
 let pageUrl: string;
 
@@ -56,13 +59,24 @@ before(async () => {
     used.set(prefix.join(), suffix + 1);
     codes.set([...prefix, suffix], i * CONFIG.levels);
   }
-  catalog = Array.from({ length: ITEMS }, (_, i) => ({ id: `item-${i}`, title: hostileTitle(i), attributes: [`Brand <i>${i % 7}</i>`, 'Skin care'] }));
-  const exported = await exportBundle({
-    weights: initSeedWeights(CONFIG, 11, 0.3), config: CONFIG, trie: SemanticIdTrie.build(codes, CONFIG.levels, CONFIG.codebookSize),
-    catalog, quantization: 'fp32', outDir: join(root, 'bundles', 'tiny'), name: 'tiny-demo', beamWidth: 8,
-  });
+  const trie = SemanticIdTrie.build(codes, CONFIG.levels, CONFIG.codebookSize);
+  const hostile = Array.from({ length: ITEMS }, (_, i) => ({ id: `item-${i}`, title: hostileTitle(i), attributes: [`Brand <i>${i % 7}</i>`, 'Skin care'] }));
+  const weights = initSeedWeights(CONFIG, 11, 0.3);
+  const exported = await exportBundle({ weights, config: CONFIG, trie, catalog: hostile, quantization: 'fp32', outDir: join(root, 'bundles', 'tiny'), name: 'tiny-demo', beamWidth: 8 });
   manifest = exported.manifest;
   catalog = JSON.parse(readFileSync(join(root, 'bundles', 'tiny', manifest.files.catalog!.path), 'utf8')) as CatalogEntry[];
+
+  // The same model with a seeded random reward model (three towers): the KuaiRand-style catalog.
+  const rewardConfig: RewardConfig = { ...DEFAULT_REWARD_CONFIG, itemCount: ITEMS, maxHistory: 8, sessionLength: CONFIG.sessionLength, towers: [...TOWERS] };
+  const rewardUniform = seededUniform(5);
+  const rewardWeights = Object.fromEntries(Object.entries(rewardParameterShapes(rewardConfig)).map(([name, shape]) =>
+    [name, Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (rewardUniform() - 0.5) * 0.6)]));
+  const videos = Array.from({ length: ITEMS }, (_, i) => ({ id: `video-${i}`, attributes: [`author ${i % 5}`, `${10 + i} s`] }));
+  const rewarded = await exportBundle({
+    weights, config: CONFIG, trie, catalog: videos, quantization: 'fp32', outDir: join(root, 'bundles', 'tiny-reward'), name: 'tiny-reward', beamWidth: 8,
+    reward: { weights: rewardWeights, config: rewardConfig, towerWeights: [1, 0.5, 0.25] },
+  });
+  rewardManifest = rewarded.manifest;
 
   // Built into a temp dir, not dist/: other tests and `npm start` may rebuild dist/ meanwhile.
   await buildBrowser({ outdir: join(root, 'dist'), entries: { worker: 'worker/worker.ts', main: 'demo/main.ts', sw: 'demo/sw.ts' }, staticDir: fileURLToPath(new URL('../../demo/', import.meta.url)), quiet: true });
@@ -223,6 +237,44 @@ test('phone viewport: no sideways scrolling, thumb-sized buttons', async () => {
     await page.locator('#cards > li.card button[data-action="liked"]').first().tap();
     assert.equal(await page.textContent('#history-count'), '1');
     await shot(page, 'phone');
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('catalog switch: a bundle with a reward model reranks by reward, and the why view shows its towers', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const errors = watchErrors(page);
+  try {
+    await page.goto(server.url); // no ?bundle: the menu is what `onerec serve` found under /bundles/
+    await waitForSession(page, 1);
+    assert.deepEqual(await page.locator('#catalog option').allTextContents(), ['tiny', 'tiny-reward']);
+    await page.locator('#cards > li.card button[data-action="liked"]').first().click();
+    assert.equal(await page.textContent('#history-count'), '1');
+
+    await page.selectOption('#catalog', { label: 'tiny-reward' });
+    // The change handler marks the page 'loading' before it returns, so the wait below sees the new catalog.
+    assert.equal(await page.getAttribute('body', 'data-state'), 'loading');
+    const items = await waitForSession(page, 1);
+    assert.equal(await page.textContent('#history-count'), '0', 'each catalog keeps its own history');
+    assert.equal(await page.locator('#cards h3').first().textContent(), `Item video-${items[0]}`, 'untitled items are named by id');
+    assert.equal(await page.textContent('#stat-path'), 'cold start · reward rerank');
+    const bytes = Object.values(rewardManifest.files).reduce((s, f) => s + (f?.bytes ?? 0), 0);
+    assert.equal(await page.textContent('#stat-size'), `${(bytes / 1024).toFixed(1)} KiB`);
+
+    await page.click('#why summary');
+    assert.deepEqual(await page.locator('#why-body .tower .label').allTextContents(), ['Watch time', 'Like', 'Forward']);
+    const shown = (await page.locator('#why-body .tower .value').allTextContents()).map((v) => Number(v.replace('%', '')));
+    assert.ok(shown.length === 3 && shown.every((v) => v >= 0 && v <= 100), `tower values ${shown}`);
+    assert.deepEqual(await page.locator('#why-body .candidates th').allTextContents(), ['#', 'reward', 'log-prob', '']);
+    const rewards = (await page.locator('#why-body .candidates tbody tr td:nth-child(2)').allTextContents()).map(Number);
+    assert.equal(rewards.length, rewardManifest.generation.beamWidth);
+    assert.ok(rewards.every((r, i) => i === 0 || r <= rewards[i - 1]), `candidates best first by reward: ${rewards}`);
+    // The shown session's reward is the weighted sum of its towers (weights 1, 0.5, 0.25), to the table's 3 decimals.
+    assert.ok(Math.abs(rewards[0] - (shown[0] + 0.5 * shown[1] + 0.25 * shown[2]) / 100) < 2e-3, `reward ${rewards[0]} vs towers ${shown}`);
+    await shot(page, 'reward-why');
     assert.deepEqual(errors, []);
   } finally {
     await context.close();
