@@ -25,6 +25,11 @@ const CATALOG_INDEX = './catalogs/index.json';
 /** How long the first visit waits for the service worker to take the page over, so the worker's wasm is cached too (ms). */
 const SERVICE_WORKER_WAIT_MS = 3000;
 
+/** The server offers no bundle and the URL names none. */
+export class NoBundleError extends Error {
+  override name = 'NoBundleError';
+}
+
 interface BundleChoice {
   label: string;
   manifestUrl: string; // absolute URL of manifest.json
@@ -97,7 +102,7 @@ function save(): void {
 
 async function registerServiceWorker(): Promise<void> {
   if (!('serviceWorker' in navigator)) {
-    ui.offline.textContent = 'not supported';
+    ui.offline.textContent = 'no (no service worker)';
     return;
   }
   try {
@@ -110,7 +115,7 @@ async function registerServiceWorker(): Promise<void> {
     }
     const controller = navigator.serviceWorker.controller;
     if (!controller) {
-      ui.offline.textContent = 'after reload';
+      ui.offline.textContent = 'after a reload';
       return;
     }
     // What loaded before the service worker took over (main.js's chunks) is not in its cache yet; the page
@@ -118,7 +123,7 @@ async function registerServiceWorker(): Promise<void> {
     navigator.serviceWorker.addEventListener('message', (event) => {
       const reply = event.data as Partial<CachedMessage> | null;
       if (reply?.type !== 'cached') return;
-      ui.offline.textContent = reply.failed && reply.failed.length > 0 ? `partial (${reply.failed.length} missing)` : 'ready';
+      ui.offline.textContent = reply.failed && reply.failed.length > 0 ? `partly (${reply.failed.length} files missing)` : 'yes';
       ui.offline.dataset.ready = String(!reply.failed?.length);
     });
     const urls = performance.getEntriesByType('resource').map((e) => e.name)
@@ -127,7 +132,7 @@ async function registerServiceWorker(): Promise<void> {
     ui.offline.textContent = 'caching…';
     controller.postMessage(message);
   } catch (e) {
-    ui.offline.textContent = 'unavailable';
+    ui.offline.textContent = 'no (service worker refused)';
     console.warn('service worker not registered; the demo works online only:', e);
   }
 }
@@ -158,6 +163,7 @@ async function loadBundle(choice: BundleChoice): Promise<void> {
   current = choice;
   ui.cards.replaceChildren();
   ui.whyBody.replaceChildren();
+  ui.why.hidden = true;
   ui.progress.hidden = false;
   ui.progress.value = 0;
   say(`Loading ${choice.label}…`);
@@ -244,6 +250,7 @@ async function generate(): Promise<void> {
     reason: i < chosen ? 'holds a skipped item' : undefined,
   }));
   renderWhy(ui.whyBody, describePath(result, chosen), towers, candidates);
+  ui.why.hidden = false;
 
   ui.latency.textContent = `${roundTripMs.toFixed(0)} ms`;
   ui.latency.title = `in the worker: encode ${result.timings.encodeMs.toFixed(1)} ms, search ${result.timings.searchMs.toFixed(1)} ms, rerank ${result.timings.rerankMs.toFixed(1)} ms`;
@@ -305,7 +312,7 @@ async function start(): Promise<void> {
   await registerServiceWorker();
   choices = await findBundles();
   if (choices.length === 0) {
-    throw new Error(`no bundle is served under ${BUNDLE_ROOT}; export one into models/bundles/<name>/ with \`onerec export\`, or open this page with ?bundle=URL/manifest.json`);
+    throw new NoBundleError(`no bundle is served under ${BUNDLE_ROOT}; export one into models/bundles/<name>/ with \`onerec export\`, or open this page with ?bundle=URL/manifest.json`);
   }
   ui.catalog.replaceChildren(...choices.map((c) => {
     const option = document.createElement('option');

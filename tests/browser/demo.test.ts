@@ -211,6 +211,11 @@ test('keyboard: a logical focus order, visible focus, Space likes an item, Enter
     await page.keyboard.press('Enter');
     const second = await waitForSession(page, 2);
     assert.ok(!second.includes(first[0]));
+
+    // Answering every card (here: skipping them all) asks for the next session without the button.
+    for (const item of second) await page.click(`#cards > li.card[data-item="${item}"] button[data-action="skipped"]`);
+    await waitForSession(page, 3);
+    assert.equal(await page.textContent('#history-count'), '1', 'skips are not history');
     assert.deepEqual(errors, []);
   } finally {
     await context.close();
