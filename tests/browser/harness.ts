@@ -15,6 +15,8 @@ export interface BrowserHarness {
   page: Page;
   server: StaticServer;
   bundleUrl: string; // absolute URL of the bundle's manifest.json
+  /** A page in a fresh browser context (empty IndexedDB), with the test page loaded. */
+  newPage(): Promise<Page>;
   /** RSS in bytes of the Chromium processes (browser, renderer, GPU/utility), summed. */
   rss(): number;
   close(): Promise<void>;
@@ -29,16 +31,21 @@ export async function openHarness(bundleDir: string, options: { webgpu?: boolean
   const args = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'];
   if (options.webgpu) args.push('--enable-unsafe-webgpu');
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args });
-  const page = await browser.newPage();
-  // tsx (esbuild keepNames) wraps named functions inside page.evaluate() callbacks in __name(); define it there.
-  await page.addInitScript('globalThis.__name = (f) => f;');
-  page.on('console', (m) => { if (m.type() === 'error') console.error(`[browser] ${m.text()}`); });
-  await page.goto(server.url);
-  await page.waitForFunction(() => 'onerec' in window);
+  const newPage = async (): Promise<Page> => {
+    const page = await browser.newPage(); // its own context: fresh storage
+    // tsx (esbuild keepNames) wraps named functions inside page.evaluate() callbacks in __name(); define it there.
+    await page.addInitScript('globalThis.__name = (f) => f;');
+    page.on('console', (m) => { if (m.type() === 'error') console.error(`[browser] ${m.text()}`); });
+    await page.goto(server.url);
+    await page.waitForFunction(() => 'onerec' in window);
+    return page;
+  };
+  const page = await newPage();
   return {
     browser,
     page,
     server,
+    newPage,
     bundleUrl: `${server.url}bundles/test/manifest.json`,
     rss: () => processTreeRss(process.pid) - processTreeRss(process.pid, false), // playwright-core runs Chromium as our child
     async close() {

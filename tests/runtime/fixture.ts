@@ -29,7 +29,8 @@ export interface TestBundleOptions {
   std?: number; // weight scale: large enough for peaked logits (random-init ties would make beams fragile)
   beamWidth?: number; // manifest default; default 8
   config?: SeedConfig;
-  reward?: boolean; // also export a reward model (3 towers)
+  reward?: boolean; // also export a reward model (default: 3 towers, d 16, H 10)
+  rewardConfig?: Partial<RewardConfig>; // overrides of that reward model's config
 }
 
 /** Seeded random unique semantic IDs: levels−1 random codes plus a suffix code separating collisions. */
@@ -61,13 +62,13 @@ export async function writeTestBundle(dir: string, options: TestBundleOptions = 
   let reward: TestBundle['reward'] = null;
   if (options.reward) {
     // H = 10 ≠ the seed's maxHistory on purpose: the runtime must read H and m from reward.onnx.
-    const rewardConfig: RewardConfig = { itemCount: items, dModel: 16, heads: 2, towerHidden: 16, maxHistory: 10, sessionLength: config.sessionLength, towers: ['swt', 'vtr', 'ltr'] };
+    const rewardConfig: RewardConfig = { itemCount: items, dModel: 16, heads: 2, towerHidden: 16, maxHistory: 10, sessionLength: config.sessionLength, towers: ['swt', 'vtr', 'ltr'], ...options.rewardConfig };
     const normal = (): number => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
     const rewardWeights: RewardWeights = {};
     for (const [name, shape] of Object.entries(rewardParameterShapes(rewardConfig))) {
       rewardWeights[name] = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => 0.5 * normal());
     }
-    reward = { config: rewardConfig, weights: rewardWeights, towerWeights: [1, 0.5, 2] };
+    reward = { config: rewardConfig, weights: rewardWeights, towerWeights: rewardConfig.towers.map((_, t) => [1, 0.5, 2][t % 3]) };
   }
   await exportBundle({
     weights, config, trie, quantization: 'fp32', outDir: dir, name: 'tiny-test', beamWidth: options.beamWidth ?? 8,

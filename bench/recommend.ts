@@ -1,0 +1,213 @@
+// recommend() latency: the same runtime code in Chromium (worker, onnxruntime-web wasm, 1 and 2 threads,
+// cross-origin isolated) and in Node (onnxruntime-node, native CPU EP), in one run, on one bundle.
+//
+//   npm run bench:recommend                                   # synthetic Beauty-sized bundle (+ reward model)
+//   npm run bench:recommend -- --bundle=models/bundles/beauty --runs=100
+//
+// Workload: history 50 items, session 5 items, beam 32, every beam a candidate, reward rerank when the
+// bundle has a reward model. Writes bench/results/recommend.json: p50_ms / p95_ms per configuration,
+// cold start (uncached, and from IndexedDB), FLOPs of one call and GFLOP/s, ratio_browser_to_native.
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { openHarness } from '../tests/browser/harness.ts';
+import { writeTestBundle } from '../tests/runtime/fixture.ts';
+import { createNodeRecommender } from '../models/node-recommender.ts';
+import { DEFAULT_SEED_CONFIG, type SeedConfig } from '../models/seed/config.ts';
+import { DEFAULT_REWARD_CONFIG } from '../models/reward/config.ts';
+import { TOWER_NAMES } from '../models/reward/labels.ts';
+import { parseManifest, type BundleManifest } from '../runtime/bundle.ts';
+import type { Recommender, RecommendOptions } from '../runtime/recommender.ts';
+
+const defaults = {
+  bundle: '', // a bundle folder; empty: models/bundles/beauty if present, else a synthetic one under .work/
+  runs: 40, // timed recommend() calls per configuration (after `warmup`)
+  warmup: 5, // untimed calls first (ORT allocations, JIT)
+  history: 50, // items of history per call
+  sessionLength: 5, // items per generated session
+  beamWidth: 32,
+  out: 'bench/results/recommend.json',
+};
+
+function parseArgs(argv: string[]): typeof defaults {
+  const options = { ...defaults };
+  for (const arg of argv) {
+    const m = /^--([a-zA-Z]+)=(.*)$/.exec(arg);
+    if (!m || !(m[1] in defaults)) throw new Error(`unknown argument ${arg}; known: ${Object.keys(defaults).map((k) => `--${k}=`).join(' ')}`);
+    const key = m[1] as keyof typeof defaults;
+    (options as Record<string, string | number>)[key] = typeof defaults[key] === 'number' ? Number(m[2]) : m[2];
+  }
+  return options;
+}
+
+/**
+ * Synthetic bundle at Beauty's sizes: 12,101 items, 4 levels × K 256, the default seed model (its encoder
+ * sees the most recent maxHistory = 20 items), and the default reward model (H 50, m 5) with 6 towers.
+ */
+async function syntheticBundle(dir: string, sessionLength: number): Promise<void> {
+  const config: SeedConfig = { ...DEFAULT_SEED_CONFIG, sessionLength, dropout: 0 };
+  const rewardConfig = { ...DEFAULT_REWARD_CONFIG, sessionLength, towers: [...TOWER_NAMES] };
+  await writeTestBundle(dir, { config, items: 12101, std: 0.1, beamWidth: 32, reward: true, rewardConfig });
+}
+
+/**
+ * Multiply-adds × 2 of one recommend(): encoder over S = maxHistory·levels tokens, the cross-attention
+ * K/V, `calls` decoder steps of `rows` beams (self-attention over the growing cache, cross-attention over
+ * S, top-k MoE, LM head), and reward.onnx over the candidates. Dense math only (no softmax/norm/gather).
+ */
+function flopsPerCall(m: BundleManifest, beamWidth: number, sessionLength: number, candidates: number): { total: number; encoder: number; decoder: number; reward: number } {
+  const c = m.model;
+  const d = c.dModel;
+  const S = c.maxHistory * c.levels;
+  const V = m.tokens.vocabSize;
+  const encoderLayer = 2 * S * (4 * d * d + 2 * d * c.ffnDim) + 2 * 2 * S * S * d;
+  const encoder = c.encoderLayers * encoderLayer + c.decoderLayers * 2 * S * 2 * d * d; // + cross K, V
+  let decoder = 0;
+  // beamSearch's calls: the first with 1 row, then per code level and per BOS between items, `rows` rows.
+  const calls = sessionLength * (c.levels + 1) - 1;
+  for (let p = 0; p < calls; p++) {
+    const rows = p === 0 ? 1 : beamWidth;
+    const layer = 2 * (4 * d * d) + 2 * 2 * (p + 1) * d // self: q k v o + attention over p+1 keys
+      + 2 * (2 * d * d) + 2 * 2 * S * d // cross: q o + attention over S keys
+      + 2 * d * c.experts + c.expertsPerToken * 2 * 2 * d * c.expertFfnDim; // router + top-k experts
+    decoder += rows * (c.decoderLayers * layer + 2 * d * V);
+  }
+  let reward = 0;
+  if (m.reward) {
+    // The reward graph's width is not in the manifest: DEFAULT_REWARD_CONFIG's is assumed.
+    const { dModel: rd, towerHidden } = DEFAULT_REWARD_CONFIG;
+    const T = m.reward.towers.length;
+    reward = candidates * (2 * sessionLength * 4 * rd * rd + 2 * 2 * sessionLength * sessionLength * rd + T * 2 * (rd * towerHidden + towerHidden));
+  }
+  return { total: encoder + decoder + reward, encoder, decoder, reward };
+}
+
+const percentile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+const summarize = (ms: number[]) => {
+  const sorted = [...ms].sort((a, b) => a - b);
+  return { p50_ms: +percentile(sorted, 0.5).toFixed(2), p95_ms: +percentile(sorted, 0.95).toFixed(2), mean_ms: +(ms.reduce((a, b) => a + b, 0) / ms.length).toFixed(2), runs: ms.length };
+};
+
+/** Seeded histories of `length` distinct items (LCG; different per run index). */
+function histories(count: number, length: number, items: number): number[][] {
+  let state = 12345;
+  const next = (): number => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) % items;
+  return Array.from({ length: count }, () => Array.from({ length }, next));
+}
+
+async function timeNode(recommender: Recommender, hs: number[][], options: RecommendOptions, warmup: number): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await recommender.recommend(hs[i % hs.length], options);
+  const ms: number[] = [];
+  for (const h of hs) {
+    const t = performance.now();
+    await recommender.recommend(h, options);
+    ms.push(performance.now() - t);
+  }
+  return ms;
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const loadBefore = loadavg()[0];
+  let bundleDir = o.bundle || (existsSync('models/bundles/beauty/manifest.json') ? 'models/bundles/beauty' : '');
+  if (!bundleDir) {
+    bundleDir = '.work/bench-recommend-bundle';
+    rmSync(bundleDir, { recursive: true, force: true });
+    console.log(`bench: no bundle given and none shipped; writing a synthetic Beauty-sized one to ${bundleDir}`);
+    await syntheticBundle(bundleDir, o.sessionLength);
+  }
+  bundleDir = resolve(bundleDir);
+  const manifest = parseManifest(JSON.parse(readFileSync(join(bundleDir, 'manifest.json'), 'utf8')), bundleDir);
+  const items = JSON.parse(readFileSync(join(bundleDir, manifest.files.catalog!.path), 'utf8')).length as number;
+  const options: RecommendOptions = { sessionLength: o.sessionLength, beamWidth: o.beamWidth, candidates: o.beamWidth };
+  const hs = histories(o.runs, o.history, items);
+  const flops = flopsPerCall(manifest, o.beamWidth, o.sessionLength, o.beamWidth);
+  const configurations: Record<string, ReturnType<typeof summarize> & { gflop_per_s: number }> = {};
+  const record = (name: string, ms: number[]): void => {
+    const s = summarize(ms);
+    configurations[name] = { ...s, gflop_per_s: +(flops.total / (s.p50_ms * 1e6)).toFixed(2) };
+    console.log(`${name.padEnd(28)} p50 ${s.p50_ms} ms  p95 ${s.p95_ms} ms  (${configurations[name].gflop_per_s} GFLOP/s)`);
+  };
+
+  // Native: onnxruntime-node CPU EP, the same runtime code.
+  for (const threads of [1, 2]) {
+    const node = createNodeRecommender({ threads });
+    await node.load(bundleDir);
+    record(`node-cpu-${threads}thread`, await timeNode(node, hs, options, o.warmup));
+    await node.dispose();
+  }
+
+  // Browser: Chromium, the worker, onnxruntime-web wasm.
+  const harness = await openHarness(bundleDir);
+  const cold: Record<string, number> = {};
+  try {
+    const isolated = await harness.page.evaluate(() => crossOriginIsolated);
+    if (!isolated) throw new Error('the bench page is not cross-origin isolated; wasm threads would be ignored');
+    for (const threads of [1, 2]) {
+      const page = await harness.newPage(); // fresh context: empty IndexedDB
+      const result = await page.evaluate(async ({ url, threads, hs, options, warmup }) => {
+        const t0 = performance.now();
+        const r = window.onerec.createWorkerRecommender();
+        const info = await r.load(url, { device: 'wasm', threads });
+        const t1 = performance.now();
+        await r.recommend(hs[0], options);
+        const t2 = performance.now();
+        for (let i = 0; i < warmup; i++) await r.recommend(hs[i % hs.length], options);
+        const ms: number[] = [];
+        for (const h of hs) {
+          const t = performance.now();
+          await r.recommend(h, options);
+          ms.push(performance.now() - t);
+        }
+        await r.dispose();
+        return { ms, loadMs: t1 - t0, firstMs: t2 - t1, fromNetwork: info.fromNetwork.length, ep: info.executionProvider };
+      }, { url: harness.bundleUrl, threads, hs, options, warmup: o.warmup });
+      if (result.ep !== 'wasm' || result.fromNetwork === 0) throw new Error(`unexpected load: ${JSON.stringify(result)}`);
+      record(`chromium-wasm-${threads}thread`, result.ms);
+      if (threads === 1) {
+        cold.uncached_load_ms = +result.loadMs.toFixed(1);
+        cold.uncached_first_recommend_ms = +result.firstMs.toFixed(1);
+        // Same context, a new page load: the bundle comes from IndexedDB.
+        await page.reload();
+        await page.waitForFunction(() => 'onerec' in window);
+        const cached = await page.evaluate(async ({ url, h, options }) => {
+          const t0 = performance.now();
+          const r = window.onerec.createWorkerRecommender();
+          const info = await r.load(url, { device: 'wasm', threads: 1 });
+          const t1 = performance.now();
+          await r.recommend(h, options);
+          const t2 = performance.now();
+          await r.dispose();
+          return { loadMs: t1 - t0, firstMs: t2 - t1, fromCache: info.fromCache.length, fromNetwork: info.fromNetwork.length };
+        }, { url: harness.bundleUrl, h: hs[0], options });
+        if (cached.fromNetwork !== 0) throw new Error(`reload fetched ${cached.fromNetwork} files instead of using IndexedDB`);
+        cold.indexeddb_load_ms = +cached.loadMs.toFixed(1);
+        cold.indexeddb_first_recommend_ms = +cached.firstMs.toFixed(1);
+      }
+      await page.context().close();
+    }
+  } finally {
+    await harness.close();
+  }
+
+  const bundleBytes = Object.values(manifest.files).reduce((s, f) => s + (f?.bytes ?? 0), 0);
+  const result = {
+    date: new Date().toISOString(),
+    command: `npm run bench:recommend -- ${process.argv.slice(2).join(' ')}`.trim(),
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, load_average_1min: { before: +loadBefore.toFixed(1), after: +loadavg()[0].toFixed(1) }, note: 'shared CPU machine: other engineers\' jobs run at the same time (see load_average), so figures are upper bounds; no GPU' },
+    bundle: { dir: o.bundle || (bundleDir.endsWith('bench-recommend-bundle') ? 'synthetic (tests/runtime/fixture.ts, Beauty-sized, seeded random weights)' : bundleDir), name: manifest.name, quantization: manifest.quantization, items, bytes: bundleBytes, model: manifest.model, reward: manifest.reward ?? null },
+    workload: { history: o.history, sessionLength: o.sessionLength, beamWidth: o.beamWidth, candidates: o.beamWidth, rerank: manifest.files.reward ? 'reward' : 'log-prob', encoderHistory: manifest.model.maxHistory },
+    flops_per_call: flops,
+    configurations,
+    cold_start: cold,
+    ratio_browser_to_native: +(configurations['chromium-wasm-1thread'].p50_ms / configurations['node-cpu-1thread'].p50_ms).toFixed(2),
+    ratio_browser_to_native_2threads: +(configurations['chromium-wasm-2thread'].p50_ms / configurations['node-cpu-2thread'].p50_ms).toFixed(2),
+    h200_webgpu: 'not measured: no device time for this issue (the team GPU budget went to training)',
+  };
+  mkdirSync(resolve(o.out, '..'), { recursive: true });
+  writeFileSync(o.out, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`cold start: ${JSON.stringify(cold)}`);
+  console.log(`ratio browser/native (1 thread): ${result.ratio_browser_to_native}; wrote ${o.out}`);
+}
+
+await main();
