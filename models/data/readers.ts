@@ -1,0 +1,425 @@
+// Readers for the datasets under ../shared/data and for the generic import format. Each streams its files
+// (gzip or plain) once and returns a Dataset; bad input throws DataFormatError naming file and line, or —
+// with skipBadRows — is skipped and counted by reason.
+//
+// Generic import format (a directory):
+//   interactions.{csv,tsv,jsonl}[.gz]   required columns: user (or user_id), item (or item_id / video_id),
+//                                       timestamp (Unix seconds) or time_ms (Unix ms); every other column
+//                                       is a numeric signal kept by name (play_time_ms, duration_ms, like,
+//                                       follow, comment, forward, share, long_view, rating, …)
+//   items.jsonl[.gz]                    optional; one object per line: item (or item_id), optional asin,
+//                                       title, attributes (array of strings). When present it is the
+//                                       catalog and an interaction with an item not in it is an error.
+// The Amazon folders (amazon-beauty/-sports/-toys) are in this format.
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { DataFormatError } from './errors.ts';
+import { readLines, splitFields } from './lines.ts';
+import { DEFAULT_READ_OPTIONS, InteractionBuilder, type CatalogItem, type Dataset, type ReadOptions } from './dataset.ts';
+
+/** Pick the reader by the files in `dir`. */
+export async function readDataset(dir: string, options: Partial<ReadOptions> = {}): Promise<Dataset> {
+  const opts = { ...DEFAULT_READ_OPTIONS, ...options };
+  if (!existsSync(dir)) throw new DataFormatError(dir, 0, 'no such directory; pass --data with a folder of ../shared/data or a folder in the generic import format');
+  if (findFile(dir, ['log_standard_4_25_to_5_08_pure.csv.gz', 'log_standard_4_25_to_5_08_pure.csv'])) return readKuaiRand(dir, opts);
+  if (findFile(dir, ['u.data.gz', 'u.data'])) return readMovieLens100k(dir, opts);
+  if (findFile(dir, ['movies.dat.gz', 'movies.dat'])) return readMovieLens1m(dir, opts);
+  return readGeneric(dir, opts);
+}
+
+function findFile(dir: string, names: string[]): string | null {
+  for (const name of names) if (existsSync(join(dir, name))) return join(dir, name);
+  return null;
+}
+
+/** Counts skipped rows, or throws when skipping is not allowed. */
+class RowErrors {
+  readonly skipped: Record<string, number> = {};
+  constructor(private readonly skip: boolean) {}
+  bad(file: string, line: number, reason: string, message: string): void {
+    if (!this.skip) throw new DataFormatError(file, line, `${message} (pass --skipBadRows to skip and count such rows)`);
+    this.skipped[reason] = (this.skipped[reason] ?? 0) + 1;
+  }
+}
+
+function numberOrNaN(text: string | undefined): number {
+  if (text === undefined) return Number.NaN;
+  const t = text.trim();
+  return t === '' ? Number.NaN : Number(t);
+}
+
+// ---------------------------------------------------------------------------------------------- generic
+
+const USER_COLUMNS = ['user', 'user_id'];
+const ITEM_COLUMNS = ['item', 'item_id', 'video_id'];
+
+interface Row {
+  get(column: string): string | undefined;
+  columns: string[];
+}
+
+/** Rows of a CSV/TSV (header line) or JSONL file as string fields. */
+async function* readRows(path: string, shown: string, errors: RowErrors): AsyncGenerator<[Row, number]> {
+  const jsonl = /\.jsonl(\.gz)?$/.test(path);
+  const delimiter = /\.tsv(\.gz)?$/.test(path) ? '\t' : ',';
+  let header: string[] | null = null;
+  let index = new Map<string, number>();
+  for await (const [line, n] of readLines(path)) {
+    if (line.trim() === '') continue;
+    if (jsonl) {
+      let obj: Record<string, unknown>;
+      try {
+        obj = JSON.parse(line) as Record<string, unknown>;
+      } catch (e) {
+        errors.bad(shown, n, 'invalid json', `not valid JSON (${(e as Error).message})`);
+        continue;
+      }
+      if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+        errors.bad(shown, n, 'invalid json', 'each line must be one JSON object');
+        continue;
+      }
+      const columns = Object.keys(obj);
+      yield [{ columns, get: (c) => (obj[c] === undefined || obj[c] === null ? undefined : String(obj[c])) }, n];
+      continue;
+    }
+    const fields = splitFields(line, delimiter);
+    if (fields === null) {
+      errors.bad(shown, n, 'unclosed quote', 'a double quote is not closed on this line');
+      continue;
+    }
+    if (header === null) {
+      header = fields.map((f) => f.trim());
+      index = new Map(header.map((h, i) => [h, i]));
+      continue;
+    }
+    if (fields.length !== header.length) {
+      errors.bad(shown, n, 'wrong field count', `${fields.length} fields, the header has ${header.length}`);
+      continue;
+    }
+    const cols = header;
+    yield [{ columns: cols, get: (c) => { const i = index.get(c); return i === undefined ? undefined : fields[i]; } }, n];
+  }
+}
+
+async function readItemsJsonl(path: string, shown: string, errors: RowErrors): Promise<{ items: CatalogItem[]; index: Map<string, number> }> {
+  const items: CatalogItem[] = [];
+  const index = new Map<string, number>();
+  const firstLine = new Map<string, number>();
+  for await (const [line, n] of readLines(path)) {
+    if (line.trim() === '') continue;
+    let obj: Record<string, unknown>;
+    try {
+      obj = JSON.parse(line) as Record<string, unknown>;
+    } catch (e) {
+      errors.bad(shown, n, 'invalid json', `not valid JSON (${(e as Error).message})`);
+      continue;
+    }
+    const key = obj.item ?? obj.item_id;
+    if (key === undefined || key === null || key === '') {
+      errors.bad(shown, n, 'missing item id', `no "item" (or "item_id") field; every catalog line needs the item's id`);
+      continue;
+    }
+    const id = String(key);
+    if (index.has(id)) {
+      // A duplicate id is never skipped: which of the two lines is the item would be a guess.
+      throw new DataFormatError(shown, n, `duplicate item id '${id}' (first on line ${firstLine.get(id)}); each item must appear once in the catalog`);
+    }
+    const attributes = Array.isArray(obj.attributes) ? obj.attributes.map(String) : undefined;
+    const item: CatalogItem = { id: typeof obj.asin === 'string' ? obj.asin : id };
+    if (typeof obj.title === 'string') item.title = obj.title;
+    if (attributes) item.attributes = attributes;
+    index.set(id, items.length);
+    firstLine.set(id, n);
+    items.push(item);
+  }
+  return { items, index };
+}
+
+export async function readGeneric(dir: string, options: Partial<ReadOptions> = {}): Promise<Dataset> {
+  const opts = { ...DEFAULT_READ_OPTIONS, ...options };
+  const names = ['csv', 'tsv', 'jsonl'].flatMap((ext) => [`interactions.${ext}`, `interactions.${ext}.gz`]);
+  const interactionsPath = findFile(dir, names);
+  if (!interactionsPath) throw new DataFormatError(dir, 0, `no interactions file; expected one of ${names.join(', ')} (or a KuaiRand/MovieLens folder)`);
+  const errors = new RowErrors(opts.skipBadRows);
+  const itemsPath = findFile(dir, ['items.jsonl', 'items.jsonl.gz']);
+  const catalog = itemsPath ? await readItemsJsonl(itemsPath, basename(itemsPath), errors) : null;
+  const items = catalog?.items ?? [];
+  const itemIndex = catalog?.index ?? new Map<string, number>();
+  const shown = basename(interactionsPath);
+
+  let builder: InteractionBuilder | null = null;
+  let userColumn = '';
+  let itemColumn = '';
+  let timeColumn = '';
+  let timeScale = 1;
+  let signalNames: string[] = [];
+  const signalValues: number[] = [];
+  for await (const [row, n] of readRows(interactionsPath, shown, errors)) {
+    if (builder === null || interactionsPath.includes('.jsonl')) {
+      // CSV/TSV: the header fixes the columns once. JSONL: the first object does (later lines must have them).
+      if (builder === null) {
+        const has = (c: string) => row.columns.includes(c);
+        userColumn = USER_COLUMNS.find(has) ?? '';
+        itemColumn = ITEM_COLUMNS.find(has) ?? '';
+        timeColumn = has('time_ms') ? 'time_ms' : has('timestamp') ? 'timestamp' : '';
+        timeScale = timeColumn === 'timestamp' ? 1000 : 1;
+        const headerLine = interactionsPath.includes('.jsonl') ? n : 1;
+        const missing = [!userColumn && 'user', !itemColumn && 'item', !timeColumn && !opts.allowMissingTimestamp && 'timestamp'].filter(Boolean);
+        if (missing.length) {
+          throw new DataFormatError(shown, headerLine, `missing column ${missing.map((m) => `'${m}'`).join(', ')}; found ${row.columns.join(', ')}. The interactions need user, item and timestamp (Unix seconds) or time_ms${missing.includes('timestamp') ? '; pass --allowMissingTimestamp if rows are already in time order per user' : ''}`);
+        }
+        signalNames = row.columns.filter((c) => c !== userColumn && c !== itemColumn && c !== timeColumn && !USER_COLUMNS.includes(c) && !ITEM_COLUMNS.includes(c));
+        builder = new InteractionBuilder(signalNames);
+      }
+    }
+    const user = row.get(userColumn);
+    const itemKey = row.get(itemColumn);
+    if (user === undefined || user === '') {
+      errors.bad(shown, n, 'missing user', `empty '${userColumn}'`);
+      continue;
+    }
+    if (itemKey === undefined || itemKey === '') {
+      errors.bad(shown, n, 'missing item', `empty '${itemColumn}'`);
+      continue;
+    }
+    let timeMs = Number.NaN;
+    if (timeColumn) {
+      const raw = row.get(timeColumn);
+      timeMs = numberOrNaN(raw) * timeScale;
+      if (!Number.isFinite(timeMs)) {
+        errors.bad(shown, n, 'bad timestamp', `${timeColumn} '${raw ?? ''}' is not a number (expected ${timeColumn === 'timestamp' ? 'Unix seconds' : 'Unix milliseconds'})`);
+        continue;
+      }
+    }
+    let item = itemIndex.get(itemKey);
+    if (item === undefined) {
+      if (catalog) {
+        errors.bad(shown, n, 'unknown item', `item '${itemKey}' is not in ${basename(itemsPath!)}; add it to the catalog or remove the row`);
+        continue;
+      }
+      item = items.length;
+      itemIndex.set(itemKey, item);
+      items.push({ id: itemKey });
+    }
+    let bad = '';
+    signalValues.length = 0;
+    for (const name of signalNames) {
+      const raw = row.get(name);
+      const v = raw === 'true' ? 1 : raw === 'false' ? 0 : numberOrNaN(raw);
+      if (raw !== undefined && raw.trim() !== '' && !Number.isFinite(v)) bad ||= `${name} '${raw}' is not a number`;
+      signalValues.push(v);
+    }
+    if (bad) {
+      errors.bad(shown, n, 'bad signal', `${bad}; signal columns must be numeric (empty = missing)`);
+      continue;
+    }
+    builder!.add(user, item, timeMs, signalValues);
+  }
+  if (builder === null) throw new DataFormatError(shown, 0, 'no rows; the file is empty');
+  const source = existsSync(join(dir, 'users.tsv.gz')) && items.some((i) => /^[A-Z0-9]{10}$/.test(i.id)) ? 'amazon' : 'generic';
+  return {
+    name: basename(dir),
+    source,
+    items,
+    ...builder.build(),
+    skipped: errors.skipped,
+    files: [shown, ...(itemsPath ? [basename(itemsPath)] : [])],
+  };
+}
+
+// --------------------------------------------------------------------------------------------- KuaiRand
+
+/** Signals kept from the KuaiRand log: [our name, log column]. */
+const KUAIRAND_SIGNALS: [string, string][] = [
+  ['click', 'is_click'], ['like', 'is_like'], ['follow', 'is_follow'], ['comment', 'is_comment'],
+  ['forward', 'is_forward'], ['hate', 'is_hate'], ['long_view', 'long_view'], ['play_time_ms', 'play_time_ms'],
+  ['duration_ms', 'duration_ms'], ['profile_stay_time', 'profile_stay_time'], ['comment_stay_time', 'comment_stay_time'],
+  ['profile_enter', 'is_profile_enter'], ['tab', 'tab'],
+];
+/** Categorical video features that become `key:value` attributes. */
+const KUAIRAND_CATEGORIES = ['author_id', 'video_type', 'upload_type', 'music_type', 'tag'];
+const KUAIRAND_NUMERIC_BASIC = ['video_duration', 'server_width', 'server_height'];
+
+/**
+ * KuaiRand-Pure: the standard log (one row per impression) with its real signals; the catalog is the
+ * videos that occur in the log (ordered by video id), described by the basic and statistic feature tables.
+ */
+export async function readKuaiRand(dir: string, options: Partial<ReadOptions> = {}): Promise<Dataset> {
+  const opts = { ...DEFAULT_READ_OPTIONS, ...options };
+  const errors = new RowErrors(opts.skipBadRows);
+  const logPath = findFile(dir, ['log_standard_4_25_to_5_08_pure.csv.gz', 'log_standard_4_25_to_5_08_pure.csv'])!;
+  const basicPath = findFile(dir, ['video_features_basic_pure.csv.gz', 'video_features_basic_pure.csv']);
+  const statsPath = findFile(dir, ['video_features_statistic_pure.csv.gz', 'video_features_statistic_pure.csv']);
+  if (!basicPath) throw new DataFormatError(dir, 0, 'video_features_basic_pure.csv(.gz) is missing; KuaiRand needs it for item features');
+  const logName = basename(logPath);
+
+  // 1. The log: keep raw video ids; the catalog order is fixed once all ids are known.
+  const required = ['user_id', 'video_id', 'date', 'time_ms', ...KUAIRAND_SIGNALS.map(([, c]) => c)];
+  const rows: { user: string; video: string; time: number; day: number; signals: number[] }[] = [];
+  for await (const [row, n] of readRows(logPath, logName, errors)) {
+    if (rows.length === 0) {
+      const missing = required.filter((c) => !row.columns.includes(c));
+      if (missing.length) throw new DataFormatError(logName, 1, `missing column ${missing.map((m) => `'${m}'`).join(', ')}; this is not a KuaiRand log`);
+    }
+    const time = numberOrNaN(row.get('time_ms'));
+    if (!Number.isFinite(time)) {
+      errors.bad(logName, n, 'bad timestamp', `time_ms '${row.get('time_ms')}' is not a number`);
+      continue;
+    }
+    const date = row.get('date') ?? '';
+    const m = /^(\d{4})(\d{2})(\d{2})$/.exec(date.trim());
+    if (!m) {
+      errors.bad(logName, n, 'bad date', `date '${date}' is not yyyymmdd`);
+      continue;
+    }
+    const signals = KUAIRAND_SIGNALS.map(([, c]) => numberOrNaN(row.get(c)));
+    const badSignal = signals.findIndex((v) => !Number.isFinite(v));
+    if (badSignal >= 0) {
+      errors.bad(logName, n, 'bad signal', `${KUAIRAND_SIGNALS[badSignal][1]} '${row.get(KUAIRAND_SIGNALS[badSignal][1])}' is not a number`);
+      continue;
+    }
+    const day = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) / 86_400_000;
+    rows.push({ user: row.get('user_id')!, video: row.get('video_id')!, time, day, signals });
+  }
+
+  // 2. Video features: every logged video must have a row.
+  const basicName = basename(basicPath);
+  const features = new Map<string, { attributes: string[]; numeric: number[] }>();
+  const featureLine = new Map<string, number>();
+  for await (const [row, n] of readRows(basicPath, basicName, errors)) {
+    const id = row.get('video_id');
+    if (id === undefined) throw new DataFormatError(basicName, 1, `missing column 'video_id'`);
+    if (features.has(id)) throw new DataFormatError(basicName, n, `duplicate video_id '${id}' (first on line ${featureLine.get(id)})`);
+    featureLine.set(id, n);
+    const attributes = KUAIRAND_CATEGORIES.flatMap((c) => {
+      const v = (row.get(c) ?? '').trim();
+      if (v === '' || v === 'UNKNOWN') return [];
+      // `tag` may hold several ids ("39,8"): one attribute each.
+      return c === 'tag' ? v.split(',').map((t) => `tag:${t.trim()}`) : [`${c.replace(/_id$/, '')}:${v.replace(/\.0$/, '')}`];
+    });
+    features.set(id, { attributes, numeric: KUAIRAND_NUMERIC_BASIC.map((c) => numberOrNaN(row.get(c))) });
+  }
+  let statNames: string[] = [];
+  const stats = new Map<string, number[]>();
+  if (statsPath) {
+    const statsName = basename(statsPath);
+    for await (const [row, n] of readRows(statsPath, statsName, errors)) {
+      if (statNames.length === 0) statNames = row.columns.filter((c) => c !== 'video_id');
+      const id = row.get('video_id');
+      if (id === undefined) throw new DataFormatError(statsName, 1, `missing column 'video_id'`);
+      if (stats.has(id)) throw new DataFormatError(statsName, n, `duplicate video_id '${id}'`);
+      stats.set(id, statNames.map((c) => numberOrNaN(row.get(c))));
+    }
+  }
+
+  const videos = [...new Set(rows.map((r) => r.video))].sort((a, b) => Number(a) - Number(b) || (a < b ? -1 : a > b ? 1 : 0));
+  const index = new Map(videos.map((v, i) => [v, i]));
+  for (const v of videos) {
+    if (!features.has(v)) throw new DataFormatError(basicName, 0, `video_id '${v}' occurs in ${logName} but has no row here; the feature table must cover every logged video`);
+  }
+  const names = [...KUAIRAND_NUMERIC_BASIC, ...statNames];
+  const values = new Float32Array(videos.length * names.length); // [items, features]
+  const items: CatalogItem[] = videos.map((v, i) => {
+    const f = features.get(v)!;
+    const s = stats.get(v) ?? statNames.map(() => Number.NaN);
+    values.set([...f.numeric, ...s], i * names.length);
+    return { id: v, attributes: f.attributes };
+  });
+  const builder = new InteractionBuilder(KUAIRAND_SIGNALS.map(([name]) => name));
+  for (const r of rows) builder.add(r.user, index.get(r.video)!, r.time, r.signals, r.day);
+  return {
+    name: basename(dir),
+    source: 'kuairand',
+    items,
+    itemFeatures: { names, values },
+    ...builder.build(),
+    skipped: errors.skipped,
+    files: [logName, basicName, ...(statsPath ? [basename(statsPath)] : [])],
+  };
+}
+
+// -------------------------------------------------------------------------------------------- MovieLens
+
+/** MovieLens-100K: u.data (user item rating timestamp, TSV, no header), u.item ('|', ISO-8859-1), u.genre. */
+export async function readMovieLens100k(dir: string, options: Partial<ReadOptions> = {}): Promise<Dataset> {
+  const opts = { ...DEFAULT_READ_OPTIONS, ...options };
+  const errors = new RowErrors(opts.skipBadRows);
+  const genrePath = findFile(dir, ['u.genre', 'u.genre.gz']);
+  const genres: string[] = [];
+  if (genrePath) {
+    for await (const [line] of readLines(genrePath, 'latin1')) {
+      const [name, id] = line.split('|');
+      if (name && id !== undefined) genres[Number(id)] = name;
+    }
+  }
+  const itemPath = findFile(dir, ['u.item.gz', 'u.item'])!;
+  const items: CatalogItem[] = [];
+  const index = new Map<string, number>();
+  for await (const [line, n] of readLines(itemPath, 'latin1')) {
+    if (line.trim() === '') continue;
+    const f = line.split('|');
+    if (f.length < 5) {
+      errors.bad(basename(itemPath), n, 'wrong field count', `${f.length} '|'-separated fields, expected 24`);
+      continue;
+    }
+    if (index.has(f[0])) throw new DataFormatError(basename(itemPath), n, `duplicate movie id '${f[0]}'`);
+    const flags = f.slice(5);
+    index.set(f[0], items.length);
+    items.push({ id: f[0], title: f[1], attributes: flags.flatMap((v, g) => (v === '1' ? [genres[g] ?? `genre ${g}`] : [])) });
+  }
+  const dataPath = findFile(dir, ['u.data.gz', 'u.data'])!;
+  return readRatings(dataPath, /\t/, items, index, errors, dir, [basename(dataPath), basename(itemPath)]);
+}
+
+/** MovieLens-1M: ratings `user::movie::rating::timestamp` (here the users-1–2,999 file) and movies.dat. */
+export async function readMovieLens1m(dir: string, options: Partial<ReadOptions> = {}): Promise<Dataset> {
+  const opts = { ...DEFAULT_READ_OPTIONS, ...options };
+  const errors = new RowErrors(opts.skipBadRows);
+  const moviesPath = findFile(dir, ['movies.dat.gz', 'movies.dat'])!;
+  const items: CatalogItem[] = [];
+  const index = new Map<string, number>();
+  for await (const [line, n] of readLines(moviesPath, 'latin1')) {
+    if (line.trim() === '') continue;
+    const f = line.split('::');
+    if (f.length !== 3) {
+      errors.bad(basename(moviesPath), n, 'wrong field count', `${f.length} '::'-separated fields, expected MovieID::Title::Genres`);
+      continue;
+    }
+    if (index.has(f[0])) throw new DataFormatError(basename(moviesPath), n, `duplicate movie id '${f[0]}'`);
+    index.set(f[0], items.length);
+    items.push({ id: f[0], title: f[1], attributes: f[2].split('|') });
+  }
+  const ratingsPath = findFile(dir, ['ratings.dat.gz', 'ratings.dat', 'ratings_users_0001-2999.dat.gz', 'ratings_users_0001-2999.dat']);
+  if (!ratingsPath) throw new DataFormatError(dir, 0, 'no ratings.dat(.gz) or ratings_users_0001-2999.dat(.gz); MovieLens-1M needs ratings with timestamps');
+  return readRatings(ratingsPath, '::', items, index, errors, dir, [basename(ratingsPath), basename(moviesPath)]);
+}
+
+async function readRatings(path: string, separator: RegExp | string, items: CatalogItem[], index: Map<string, number>, errors: RowErrors, dir: string, files: string[]): Promise<Dataset> {
+  const shown = basename(path);
+  const builder = new InteractionBuilder(['rating']);
+  for await (const [line, n] of readLines(path)) {
+    if (line.trim() === '') continue;
+    const f = line.split(separator);
+    if (f.length !== 4) {
+      errors.bad(shown, n, 'wrong field count', `${f.length} fields, expected user, movie, rating, timestamp`);
+      continue;
+    }
+    const item = index.get(f[1]);
+    if (item === undefined) {
+      errors.bad(shown, n, 'unknown item', `movie '${f[1]}' is not in the movie list`);
+      continue;
+    }
+    const rating = numberOrNaN(f[2]);
+    const seconds = numberOrNaN(f[3]);
+    if (!Number.isFinite(seconds)) {
+      errors.bad(shown, n, 'bad timestamp', `timestamp '${f[3]}' is not a number (Unix seconds)`);
+      continue;
+    }
+    if (!Number.isFinite(rating)) {
+      errors.bad(shown, n, 'bad signal', `rating '${f[2]}' is not a number`);
+      continue;
+    }
+    builder.add(f[0], item, seconds * 1000, [rating]);
+  }
+  return { name: basename(dir), source: 'movielens', items, ...builder.build(), skipped: errors.skipped, files };
+}

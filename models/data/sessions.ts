@@ -1,0 +1,128 @@
+// Sessions and OneRec's quality rules.
+//
+// OneRec trains its decoder on high-quality sessions: a user's consecutive impressions within a time gap
+// that (1) consumed at least `minConsumed` items, (2) watched at least `minTotalPlayMs` in total and
+// (3) have at least one explicit interaction (like, follow, comment, forward). Each rule is a bit in
+// `flags`, so the report can say how many sessions each rule keeps on its own and all together.
+//
+// Datasets without play time or explicit signals (Amazon: a review = a purchase) use a substitute:
+// every window of `windowLength` consecutive train items of a user is a session, and all rules count as
+// met (each item there was bought and reviewed, the strongest explicit signal the data has).
+import type { Dataset } from './dataset.ts';
+import { TRAIN, type Split } from './splits.ts';
+
+export const RULE_CONSUMED = 1; // ≥ minConsumed items with play time ≥ consumedPlayMs
+export const RULE_PLAY_TIME = 2; // Σ play time ≥ minTotalPlayMs
+export const RULE_EXPLICIT = 4; // ≥ 1 like / follow / comment / forward
+export const ALL_RULES = RULE_CONSUMED | RULE_PLAY_TIME | RULE_EXPLICIT;
+
+export interface SessionRules {
+  gapMinutes: number; // a new session starts after this long without an impression (minutes)
+  minConsumed: number; // rule 1: items actually consumed in the session (OneRec: 5)
+  consumedPlayMs: number; // an impression counts as consumed when watched at least this long (ms)
+  minTotalPlayMs: number; // rule 2: total play time of the session (ms)
+  windowLength: number; // the substitute on data without play time: items per window
+}
+
+export const DEFAULT_SESSION_RULES: SessionRules = {
+  gapMinutes: 30,
+  minConsumed: 5,
+  consumedPlayMs: 3000,
+  minTotalPlayMs: 60_000,
+  windowLength: 5,
+};
+
+export interface Sessions {
+  kind: 'time-gap' | 'windows';
+  offsets: Int32Array; // [sessions + 1]  rows of session s are rows[offsets[s] .. offsets[s+1]-1]
+  rows: Int32Array; // [Σ session lengths] interaction row indices (into Dataset columns), chronological
+  user: Int32Array; // [sessions] user index
+  day: Int32Array; // [sessions] day index of the session's first row
+  flags: Uint8Array; // [sessions] bit set of the rules the session meets (ALL_RULES = high quality)
+}
+
+export interface SessionCounts {
+  sessions: number;
+  consumed: number; // sessions meeting rule 1
+  play_time: number; // rule 2
+  explicit: number; // rule 3
+  high_quality: number; // all three
+}
+
+type Rows = Pick<Dataset, 'userOffsets' | 'item' | 'timeMs' | 'day' | 'signals'>;
+
+/** Sessions by time gap over all rows of each user (the reward model sees them all; quality is a flag). */
+export function gapSessions(data: Rows, rules: SessionRules): Sessions {
+  const play = data.signals.play_time_ms;
+  if (!play) throw new Error('gapSessions needs a play_time_ms signal; use windowSessions for data without play time');
+  const explicitSignals = ['like', 'follow', 'comment', 'forward', 'share'].map((n) => data.signals[n]).filter((s): s is Float32Array => s !== undefined);
+  const gapMs = rules.gapMinutes * 60_000;
+  const offsets: number[] = [0];
+  const user: number[] = [];
+  const day: number[] = [];
+  const flags: number[] = [];
+  const users = data.userOffsets.length - 1;
+  let count = 0;
+  const close = (u: number, start: number, end: number) => {
+    let consumed = 0;
+    let total = 0;
+    let explicit = false;
+    for (let r = start; r < end; r++) {
+      const p = Number.isFinite(play[r]) ? play[r] : 0;
+      if (p >= rules.consumedPlayMs) consumed++;
+      total += p;
+      for (const s of explicitSignals) if (s[r] > 0) explicit = true;
+    }
+    count += end - start;
+    offsets.push(count);
+    user.push(u);
+    day.push(data.day[start]);
+    flags.push((consumed >= rules.minConsumed ? RULE_CONSUMED : 0) | (total >= rules.minTotalPlayMs ? RULE_PLAY_TIME : 0) | (explicit ? RULE_EXPLICIT : 0));
+  };
+  for (let u = 0; u < users; u++) {
+    const start = data.userOffsets[u];
+    const end = data.userOffsets[u + 1];
+    let sessionStart = start;
+    for (let r = start + 1; r <= end; r++) {
+      if (r === end || data.timeMs[r] - data.timeMs[r - 1] > gapMs) {
+        close(u, sessionStart, r);
+        sessionStart = r;
+      }
+    }
+  }
+  const rows = new Int32Array(count);
+  for (let i = 0; i < count; i++) rows[i] = i; // gap sessions are contiguous runs of the user-ordered rows
+  return { kind: 'time-gap', offsets: Int32Array.from(offsets), rows, user: Int32Array.from(user), day: Int32Array.from(day), flags: Uint8Array.from(flags) };
+}
+
+/** Amazon's substitute: every window of `windowLength` consecutive train rows of a user (stride 1). */
+export function windowSessions(data: Rows, split: Split, rules: SessionRules): Sessions {
+  const m = rules.windowLength;
+  const offsets: number[] = [0];
+  const rows: number[] = [];
+  const user: number[] = [];
+  const day: number[] = [];
+  const users = data.userOffsets.length - 1;
+  for (let u = 0; u < users; u++) {
+    const train: number[] = [];
+    for (let r = data.userOffsets[u]; r < data.userOffsets[u + 1]; r++) if (split.rowSplit[r] === TRAIN) train.push(r);
+    for (let s = 0; s + m <= train.length; s++) {
+      rows.push(...train.slice(s, s + m));
+      offsets.push(rows.length);
+      user.push(u);
+      day.push(data.day[train[s]]);
+    }
+  }
+  return { kind: 'windows', offsets: Int32Array.from(offsets), rows: Int32Array.from(rows), user: Int32Array.from(user), day: Int32Array.from(day), flags: new Uint8Array(user.length).fill(ALL_RULES) };
+}
+
+export function countSessions(sessions: Sessions): SessionCounts {
+  const c: SessionCounts = { sessions: sessions.user.length, consumed: 0, play_time: 0, explicit: 0, high_quality: 0 };
+  for (const f of sessions.flags) {
+    if (f & RULE_CONSUMED) c.consumed++;
+    if (f & RULE_PLAY_TIME) c.play_time++;
+    if (f & RULE_EXPLICIT) c.explicit++;
+    if ((f & ALL_RULES) === ALL_RULES) c.high_quality++;
+  }
+  return c;
+}

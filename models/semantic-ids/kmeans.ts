@@ -1,0 +1,214 @@
+// k-means on row-major float32 points, two ways:
+//  - balancedKMeans: OneRec's balanced k-means. Every cluster gets exactly w = ⌊N/K⌋ points (the first
+//    N mod K clusters one more). Each pass visits the centroids in turn; centroid k takes the w nearest
+//    points not yet taken, then moves to their mean. Passes repeat until no assignment changes.
+//  - plainKMeans: Lloyd's algorithm (nearest centroid, then means), the unbalanced baseline; an empty
+//    cluster keeps its centroid, so the imbalance it produces stays visible.
+// Both start from the same seeded k-means++ centroids.
+import { seededRandom } from '../data/random.ts';
+
+export interface KMeansResult {
+  assignment: Int32Array; // [points] cluster of each point
+  centroids: Float32Array; // [clusters, dim]
+  iterations: number; // passes run
+  converged: boolean; // false when maxIterations stopped it first
+}
+
+export interface KMeansOptions {
+  clusters: number; // K
+  maxIterations: number; // passes at most
+  seed: number; // k-means++ choices
+  onIteration?: (iteration: number, changed: number) => void;
+}
+
+/** Squared distances of every point to every centroid: [points, clusters]. */
+export function squaredDistances(points: Float32Array, n: number, dim: number, centroids: Float32Array, k: number, out = new Float32Array(n * k)): Float32Array {
+  const centroidNorm = new Float64Array(k); // [clusters]
+  for (let c = 0; c < k; c++) {
+    let s = 0;
+    for (let d = 0, o = c * dim; d < dim; d++) s += centroids[o + d] * centroids[o + d];
+    centroidNorm[c] = s;
+  }
+  for (let i = 0; i < n; i++) {
+    const p = i * dim;
+    let pointNorm = 0;
+    for (let d = 0; d < dim; d++) pointNorm += points[p + d] * points[p + d];
+    for (let c = 0; c < k; c++) {
+      const q = c * dim;
+      let dot0 = 0, dot1 = 0, dot2 = 0, dot3 = 0;
+      let d = 0;
+      for (; d + 3 < dim; d += 4) {
+        dot0 += points[p + d] * centroids[q + d];
+        dot1 += points[p + d + 1] * centroids[q + d + 1];
+        dot2 += points[p + d + 2] * centroids[q + d + 2];
+        dot3 += points[p + d + 3] * centroids[q + d + 3];
+      }
+      for (; d < dim; d++) dot0 += points[p + d] * centroids[q + d];
+      const v = pointNorm - 2 * (dot0 + dot1 + dot2 + dot3) + centroidNorm[c];
+      out[i * k + c] = v > 0 ? v : 0;
+    }
+  }
+  return out;
+}
+
+/** k-means++ seeding: the first centroid uniformly, each next one with probability ∝ squared distance. */
+export function kMeansPlusPlus(points: Float32Array, n: number, dim: number, k: number, seed: number): Float32Array {
+  const random = seededRandom(seed);
+  const centroids = new Float32Array(k * dim); // [clusters, dim]
+  const nearest = new Float64Array(n).fill(Infinity); // [points] squared distance to the nearest chosen centroid
+  let pick = random.int(n);
+  for (let c = 0; c < k; c++) {
+    centroids.set(points.subarray(pick * dim, (pick + 1) * dim), c * dim);
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let d = 0, p = i * dim, q = c * dim; d < dim; d++) {
+        const t = points[p + d] - centroids[q + d];
+        s += t * t;
+      }
+      if (s < nearest[i]) nearest[i] = s;
+      total += nearest[i];
+    }
+    if (c + 1 === k) break;
+    if (total <= 0) {
+      pick = random.int(n); // every point sits on a centroid already: any choice is as good
+      continue;
+    }
+    let target = random.next() * total;
+    pick = n - 1;
+    for (let i = 0; i < n; i++) {
+      target -= nearest[i];
+      if (target < 0) {
+        pick = i;
+        break;
+      }
+    }
+  }
+  return centroids;
+}
+
+/** Mean of the points of cluster c into centroids[c]; an empty cluster keeps its centroid. */
+function updateCentroids(points: Float32Array, n: number, dim: number, assignment: Int32Array, centroids: Float32Array, k: number): void {
+  const sums = new Float64Array(k * dim); // [clusters, dim]
+  const counts = new Int32Array(k);
+  for (let i = 0; i < n; i++) {
+    const c = assignment[i];
+    counts[c]++;
+    for (let d = 0, p = i * dim, q = c * dim; d < dim; d++) sums[q + d] += points[p + d];
+  }
+  for (let c = 0; c < k; c++) {
+    if (counts[c] === 0) continue;
+    for (let d = 0; d < dim; d++) centroids[c * dim + d] = sums[c * dim + d] / counts[c];
+  }
+}
+
+/** Cluster sizes of the balanced split: w = ⌊n/k⌋, the first n mod k clusters get w + 1. */
+export function balancedSizes(n: number, k: number): Int32Array {
+  const w = Math.floor(n / k);
+  const sizes = new Int32Array(k);
+  for (let c = 0; c < k; c++) sizes[c] = w + (c < n % k ? 1 : 0);
+  return sizes;
+}
+
+/**
+ * Moves the `count` candidates nearest by `key` (ties: lower point index) to candidates[0..count).
+ * Quickselect with a median-of-three pivot: expected O(length).
+ */
+function selectNearest(candidates: Int32Array, length: number, count: number, key: Float32Array, stride: number, column: number): void {
+  const less = (a: number, b: number): boolean => {
+    const ka = key[a * stride + column];
+    const kb = key[b * stride + column];
+    return ka < kb || (ka === kb && a < b);
+  };
+  let lo = 0;
+  let hi = length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    // median of three to candidates[hi]
+    if (less(candidates[mid], candidates[lo])) swap(candidates, mid, lo);
+    if (less(candidates[hi], candidates[lo])) swap(candidates, hi, lo);
+    if (less(candidates[mid], candidates[hi])) swap(candidates, mid, hi);
+    const pivot = candidates[hi];
+    let store = lo;
+    for (let i = lo; i < hi; i++) if (less(candidates[i], pivot)) swap(candidates, i, store++);
+    swap(candidates, store, hi);
+    if (store === count - 1 || store === count) return;
+    if (store < count) lo = store + 1;
+    else hi = store - 1;
+  }
+}
+
+function swap(a: Int32Array, i: number, j: number): void {
+  const t = a[i];
+  a[i] = a[j];
+  a[j] = t;
+}
+
+export function balancedKMeans(points: Float32Array, n: number, dim: number, options: KMeansOptions): KMeansResult {
+  const k = options.clusters;
+  if (n < k) throw new RangeError(`balanced k-means needs at least as many points (${n}) as clusters (${k})`);
+  const sizes = balancedSizes(n, k);
+  const centroids = kMeansPlusPlus(points, n, dim, k, options.seed);
+  const assignment = new Int32Array(n).fill(-1);
+  const previous = new Int32Array(n);
+  const distances = new Float32Array(n * k); // [points, clusters]
+  const candidates = new Int32Array(n); // [points] unassigned points, compacted after each cluster
+  let iterations = 0;
+  let converged = false;
+  while (iterations < options.maxIterations) {
+    iterations++;
+    previous.set(assignment);
+    squaredDistances(points, n, dim, centroids, k, distances);
+    for (let i = 0; i < n; i++) candidates[i] = i;
+    let remaining = n;
+    for (let c = 0; c < k; c++) {
+      const take = sizes[c];
+      if (take < remaining) selectNearest(candidates, remaining, take, distances, k, c);
+      // Members of c: candidates[0..take). Update c's centroid from them; compact the rest.
+      const sum = new Float64Array(dim);
+      for (let t = 0; t < take; t++) {
+        const i = candidates[t];
+        assignment[i] = c;
+        for (let d = 0, p = i * dim; d < dim; d++) sum[d] += points[p + d];
+      }
+      for (let d = 0; d < dim; d++) centroids[c * dim + d] = sum[d] / take;
+      candidates.copyWithin(0, take, remaining);
+      remaining -= take;
+    }
+    let changed = 0;
+    for (let i = 0; i < n; i++) if (assignment[i] !== previous[i]) changed++;
+    options.onIteration?.(iterations, changed);
+    if (changed === 0) {
+      converged = true;
+      break;
+    }
+  }
+  return { assignment, centroids, iterations, converged };
+}
+
+export function plainKMeans(points: Float32Array, n: number, dim: number, options: KMeansOptions): KMeansResult {
+  const k = options.clusters;
+  const centroids = kMeansPlusPlus(points, n, dim, k, options.seed);
+  const assignment = new Int32Array(n).fill(-1);
+  const distances = new Float32Array(n * k); // [points, clusters]
+  let iterations = 0;
+  let converged = false;
+  while (iterations < options.maxIterations) {
+    iterations++;
+    squaredDistances(points, n, dim, centroids, k, distances);
+    let changed = 0;
+    for (let i = 0; i < n; i++) {
+      let best = 0;
+      for (let c = 1; c < k; c++) if (distances[i * k + c] < distances[i * k + best]) best = c;
+      if (assignment[i] !== best) changed++;
+      assignment[i] = best;
+    }
+    updateCentroids(points, n, dim, assignment, centroids, k);
+    options.onIteration?.(iterations, changed);
+    if (changed === 0) {
+      converged = true;
+      break;
+    }
+  }
+  return { assignment, centroids, iterations, converged };
+}

@@ -1,0 +1,147 @@
+// Semantic IDs by residual k-means (OneRec §2.1): level 1 clusters the item embeddings, each next level
+// clusters what the previous levels left over (the residual), and a final suffix code numbers the items
+// that still share all L codes, so every item's ID is unique. levels in the token layout = L + 1.
+import { balancedKMeans, plainKMeans, type KMeansResult } from './kmeans.ts';
+
+export interface SemanticIdOptions {
+  levels: number; // L, residual k-means levels (the suffix level comes on top)
+  codebookSize: number; // K, clusters per level (and suffix slots)
+  balanced: boolean; // OneRec's balanced k-means, or plain k-means (the baseline)
+  maxIterations: number; // per level
+  seed: number;
+  onLevel?: (level: number, iteration: number, changed: number) => void;
+}
+
+export interface SemanticIds {
+  codes: Uint16Array; // [items, L + 1]  L cluster codes, then the suffix
+  codebooks: Float32Array[]; // L × [K, dim] centroids
+  residual: Float32Array; // [items, dim] what L levels did not explain
+  iterations: number[]; // [L] k-means passes per level
+  converged: boolean[]; // [L]
+  suffixOverflow: number; // items whose suffix would be ≥ K (their suffix is clamped; 0 for balanced IDs in practice)
+}
+
+export function residualKMeans(embeddings: Float32Array, items: number, dim: number, options: SemanticIdOptions): SemanticIds {
+  const L = options.levels;
+  const K = options.codebookSize;
+  const residual = Float32Array.from(embeddings); // [items, dim]
+  const codes = new Uint16Array(items * (L + 1)); // [items, L + 1]
+  const codebooks: Float32Array[] = [];
+  const iterations: number[] = [];
+  const converged: boolean[] = [];
+  for (let level = 0; level < L; level++) {
+    const run = options.balanced ? balancedKMeans : plainKMeans;
+    const result: KMeansResult = run(residual, items, dim, {
+      clusters: K,
+      maxIterations: options.maxIterations,
+      seed: options.seed * 1000 + level,
+      onIteration: (it, changed) => options.onLevel?.(level, it, changed),
+    });
+    for (let i = 0; i < items; i++) {
+      const c = result.assignment[i];
+      codes[i * (L + 1) + level] = c;
+      for (let d = 0; d < dim; d++) residual[i * dim + d] -= result.centroids[c * dim + d];
+    }
+    codebooks.push(result.centroids);
+    iterations.push(result.iterations);
+    converged.push(result.converged);
+  }
+  const suffixOverflow = assignSuffix(codes, items, L, K);
+  return { codes, codebooks, residual, iterations, converged, suffixOverflow };
+}
+
+/**
+ * Suffix code = rank of the item among the items sharing its L codes, in item-index order (0 for an item
+ * alone in its bucket). Returns how many items would need a suffix ≥ K; those are clamped to K-1.
+ */
+export function assignSuffix(codes: Uint16Array, items: number, L: number, K: number): number {
+  const seen = new Map<string, number>();
+  let overflow = 0;
+  for (let i = 0; i < items; i++) {
+    const key = codes.subarray(i * (L + 1), i * (L + 1) + L).join(',');
+    const rank = seen.get(key) ?? 0;
+    seen.set(key, rank + 1);
+    if (rank >= K) overflow++;
+    codes[i * (L + 1) + L] = Math.min(rank, K - 1);
+  }
+  return overflow;
+}
+
+export interface SemanticIdStats {
+  items: number;
+  levels: number; // L + 1, the token layout's levels
+  codebook_size: number;
+  code_usage: number[]; // [L] fraction of the K codes used at each k-means level
+  bucket_min: number[]; // [L] fewest items on one code of the level (0 = an unused code)
+  bucket_max: number[]; // [L] most items on one code of the level
+  code_perplexity: number[]; // [L] exp(entropy) of the level's code distribution (K = perfectly even)
+  collision_rate: number; // before the suffix: 1 − distinct L-code prefixes / items
+  max_suffix: number; // largest suffix code used (largest bucket − 1)
+  suffix_overflow: number; // items that would need a suffix ≥ K (their IDs are then not unique)
+  unique_ids: number; // distinct full IDs, suffix included (= items when every ID is unique)
+  quantization_error: number; // mean over items of ‖x − Σ_l c_l‖² after the L levels
+  quantization_error_relative: number; // the same divided by the mean ‖x − mean(x)‖²
+  iterations: number[]; // [L] passes per level
+  converged: boolean[]; // [L]
+}
+
+export function semanticIdStats(ids: SemanticIds, embeddings: Float32Array, items: number, dim: number, K: number): SemanticIdStats {
+  const L = ids.codebooks.length;
+  const stride = L + 1;
+  const usage: number[] = [];
+  const bucketMin: number[] = [];
+  const bucketMax: number[] = [];
+  const perplexity: number[] = [];
+  for (let l = 0; l < L; l++) {
+    const counts = new Int32Array(K);
+    for (let i = 0; i < items; i++) counts[ids.codes[i * stride + l]]++;
+    let used = 0;
+    let entropy = 0;
+    for (const c of counts) {
+      if (c > 0) {
+        used++;
+        const p = c / items;
+        entropy -= p * Math.log(p);
+      }
+    }
+    usage.push(used / K);
+    bucketMin.push(Math.min(...counts));
+    bucketMax.push(Math.max(...counts));
+    perplexity.push(Math.exp(entropy));
+  }
+  const prefixes = new Set<string>();
+  const full = new Set<string>();
+  let maxSuffix = 0;
+  for (let i = 0; i < items; i++) {
+    const row = ids.codes.subarray(i * stride, (i + 1) * stride);
+    prefixes.add(row.subarray(0, L).join(','));
+    full.add(row.join(','));
+    maxSuffix = Math.max(maxSuffix, row[L]);
+  }
+  const mean = new Float64Array(dim);
+  for (let i = 0; i < items; i++) for (let d = 0; d < dim; d++) mean[d] += embeddings[i * dim + d] / items;
+  let error = 0;
+  let spread = 0;
+  for (let i = 0; i < items * dim; i++) {
+    error += ids.residual[i] * ids.residual[i];
+    const t = embeddings[i] - mean[i % dim];
+    spread += t * t;
+  }
+  return {
+    items,
+    levels: L + 1,
+    codebook_size: K,
+    code_usage: usage,
+    bucket_min: bucketMin,
+    bucket_max: bucketMax,
+    code_perplexity: perplexity.map((p) => Number(p.toFixed(2))),
+    collision_rate: items > 0 ? 1 - prefixes.size / items : 0,
+    max_suffix: maxSuffix,
+    suffix_overflow: ids.suffixOverflow,
+    unique_ids: full.size,
+    quantization_error: error / items,
+    quantization_error_relative: spread > 0 ? error / spread : 0,
+    iterations: ids.iterations,
+    converged: ids.converged,
+  };
+}
