@@ -172,6 +172,34 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
     assertMatchesNode(await recommendAll(), `after ${options.memoryRuns} runs`);
   });
 
+  test(`[${device}] device 'auto' tries WebGPU then wasm and says why; 'webgpu' without an adapter is a typed error`, async () => {
+    const outcome = await harness.page.evaluate(async ({ url, webgpu }) => {
+      const r = window.onerec.createWorkerRecommender();
+      const auto = await r.load(url, { device: 'auto' });
+      let error = null;
+      if (!webgpu) {
+        try {
+          await r.load(url, { device: 'webgpu' });
+        } catch (err) {
+          error = { name: (err as Error).name, message: (err as Error).message };
+        }
+      }
+      await r.dispose();
+      return { ep: auto.executionProvider, reasons: auto.fallbackReasons, error };
+    }, { url: harness.bundleUrl, webgpu: device === 'webgpu' });
+    if (device === 'webgpu') {
+      assert.equal(outcome.ep, 'webgpu');
+      assert.deepEqual(outcome.reasons, []);
+    } else {
+      // Chromium without --enable-unsafe-webgpu: navigator.gpu exists but gives no adapter.
+      assert.equal(outcome.ep, 'wasm');
+      assert.equal(outcome.reasons.length, 1);
+      assert.match(outcome.reasons[0], /^\[webgpu\] /);
+      assert.equal(outcome.error?.name, 'WebGpuUnavailableError');
+      assert.match(outcome.error!.message, /device: 'auto'/);
+    }
+  });
+
   test(`[${device}] deleteBundleFromCache empties the cache`, async () => {
     const removed = await harness.page.evaluate(async (url) => {
       await window.onerec.recommender!.dispose();
