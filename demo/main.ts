@@ -72,7 +72,8 @@ function setState(state: 'loading' | 'ready' | 'busy' | 'error'): void {
   document.body.dataset.state = state;
   const busy = state !== 'ready';
   ui.feed.setAttribute('aria-busy', String(busy));
-  ui.next.disabled = busy;
+  // After a failed generation the loaded bundle is still there: "Next session" tries again.
+  ui.next.disabled = state === 'loading' || state === 'busy' || !feed;
   ui.catalog.disabled = state === 'busy' || state === 'loading';
   ui.clear.disabled = busy || !feed || feed.liked.length + feed.skipped.size === 0;
   for (const b of ui.cards.querySelectorAll('button')) b.disabled = busy;

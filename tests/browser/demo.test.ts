@@ -4,7 +4,7 @@
 // Screenshots go to test-results/demo/ (git-ignored) for people to look at.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +21,9 @@ import type { BundleManifest, CatalogEntry } from '../../runtime/bundle.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = 'test-results/demo';
+/** The shipped bundles (ONEREC_DEMO_BUNDLES overrides, to try another folder); Beauty is tested when it is there. */
+const SHIPPED_BUNDLES = process.env.ONEREC_DEMO_BUNDLES ?? 'models/bundles';
+const SHIPPED_BEAUTY = join(SHIPPED_BUNDLES, 'beauty');
 const TIMEOUT_MS = 60_000; // first wasm compile in a cold Chromium on a shared 2-core machine
 
 const CONFIG: SeedConfig = {
@@ -40,6 +43,7 @@ function hostileTitle(i: number): string {
 
 let root: string;
 let server: StaticServer;
+let shipped: StaticServer | undefined; // `onerec serve` over the real models/bundles/
 let browser: Browser;
 let manifest: BundleManifest;
 let rewardManifest: BundleManifest;
@@ -81,6 +85,7 @@ before(async () => {
   // Built into a temp dir, not dist/: other tests and `npm start` may rebuild dist/ meanwhile.
   await buildBrowser({ outdir: join(root, 'dist'), entries: { worker: 'worker/worker.ts', main: 'demo/main.ts', sw: 'demo/sw.ts' }, staticDir: fileURLToPath(new URL('../../demo/', import.meta.url)), quiet: true });
   server = await serveDemo({ root: join(root, 'dist'), bundles: join(root, 'bundles'), port: 0, host: '127.0.0.1' });
+  if (existsSync(join(SHIPPED_BEAUTY, 'manifest.json'))) shipped = await serveDemo({ root: join(root, 'dist'), bundles: SHIPPED_BUNDLES, port: 0, host: '127.0.0.1' });
   pageUrl = `${server.url}?bundle=/bundles/tiny/manifest.json`;
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -92,6 +97,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await server?.close();
+  await shipped?.close();
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
@@ -280,6 +286,32 @@ test('catalog switch: a bundle with a reward model reranks by reward, and the wh
     // The shown session's reward is the weighted sum of its towers (weights 1, 0.5, 0.25), to the table's 3 decimals.
     assert.ok(Math.abs(rewards[0] - (shown[0] + 0.5 * shown[1] + 0.25 * shown[2]) / 100) < 2e-3, `reward ${rewards[0]} vs towers ${shown}`);
     await shot(page, 'reward-why');
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('the shipped Beauty bundle: real titles, three likes, a different next session without them', { skip: !existsSync(join(SHIPPED_BEAUTY, 'manifest.json')) && `${SHIPPED_BEAUTY}/manifest.json is not there yet` }, async () => {
+  const beauty = JSON.parse(readFileSync(join(SHIPPED_BEAUTY, 'manifest.json'), 'utf8')) as BundleManifest;
+  const titles = (JSON.parse(readFileSync(join(SHIPPED_BEAUTY, beauty.files.catalog!.path), 'utf8')) as CatalogEntry[]).map((e) => e.title ?? `Item ${e.id}`);
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const errors = watchErrors(page);
+  try {
+    await page.goto(shipped!.url);
+    const first = await waitForSession(page, 1);
+    assert.equal(await page.locator('#catalog option').first().textContent(), 'Amazon Beauty — products');
+    assert.equal(first.length, beauty.generation.sessionLength);
+    assert.deepEqual(await page.locator('#cards h3').allTextContents(), first.map((i) => titles[i]));
+    const liked = first.slice(0, 3);
+    for (const item of liked) await page.click(`#cards > li.card[data-item="${item}"] button[data-action="liked"]`);
+    await page.click('#next');
+    const second = await waitForSession(page, 2);
+    assert.notDeepEqual(second, first);
+    assert.deepEqual(second.filter((i) => liked.includes(i)), []);
+    await page.click('#why summary');
+    await shot(page, 'beauty-session-2');
     assert.deepEqual(errors, []);
   } finally {
     await context.close();
