@@ -53,6 +53,41 @@ function topkMask(probs: Tensor, k: number): Tensor {
   return mask;
 }
 
+// [A, B, C] → [B, A, C]; its own inverse up to the shape, so backward runs the same kernel.
+const SWAP_LEADING: Kernel = {
+  name: 'swapLeadingAxes',
+  params: [['A', 'u32'], ['B', 'u32'], ['C', 'u32']],
+  bindings: ['read', 'rw'],
+  code: /* wgsl */ `
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> O: array<f32>;
+@compute @workgroup_size(256) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.x + wid.y * nwg.x) * 256u + lid;
+  if (i >= p.A * p.B * p.C) { return; }
+  let c = i % p.C;
+  let b = (i / p.C) % p.B;
+  let a = i / (p.C * p.B);
+  O[(b * p.A + a) * p.C + c] = X[i];
+}`,
+};
+
+function swapRaw(x: Tensor, A: number, B: number, C: number): Tensor {
+  const e = x.engine;
+  const out = e.empty([B, A, C]);
+  const groups = Math.ceil((A * B * C) / 256);
+  e.run(SWAP_LEADING, [x, out], [A, B, C], groups <= 65535 ? [groups, 1] : [65535, Math.ceil(groups / 65535)]);
+  return out;
+}
+
+/** Differentiable transpose of the two leading axes.  x [A, B, C] → [B, A, C] */
+export function swapLeadingAxes(x: Tensor): Tensor {
+  const [A, B, C] = x.shape;
+  const out = swapRaw(x, A, B, C);
+  return x.engine.record(out, [x], (g) => [swapRaw(g, B, A, C)]);
+}
+
+const ones = (n: number): Float32Array => new Float32Array(n).fill(1);
+
 /** Weights for training from scratch: N(0, 0.02²) matrices and embeddings, zero biases, unit LayerNorm gains. */
 export function trainingInit(config: SeedConfig, seed: number, std = 0.02): SeedWeights {
   const rng = new Rng(seed);
@@ -169,22 +204,28 @@ export class SeedModel implements SeedForward {
 
   /** Mixture of experts of layer `i`.  h [N, d] → out [N, d], router probs [N, E], top-k mask [N, E] */
   private moe(i: number, h: Tensor): { out: Tensor; probs: Tensor; mask: Tensor } {
-    const e = this.engine;
     const { experts: E, expertsPerToken, expertFfnDim: F, dModel: d } = this.config;
     const N = h.shape[0];
     const pre = `dec.${i}.moe`;
     const probs = op.softmax(op.matmul(h, this.p(`${pre}.router`))); // [N, E]
     const mask = topkMask(probs, expertsPerToken); // [N, E], no grad
     const masked = op.mul(probs, mask); // [N, E]
-    const total = op.sum(masked, -1, true); // [N, 1]
+    const total = op.matmul(masked, this.constant(ones(E), [E, 1])); // [N, 1]  (sums as matmuls: no slow reductions)
     const gates = op.mul(masked, op.exp(op.scale(op.log(total), -1))); // [N, E] = p[top] / Σ p[top]
-    const hidden = op.gelu(op.add(op.matmul(h, this.p(`${pre}.w1`)), op.view(this.p(`${pre}.b1`), [E, 1, F]))); // [E, N, F]
-    const y = op.add(op.matmul(hidden, this.p(`${pre}.w2`)), op.view(this.p(`${pre}.b2`), [E, 1, d])); // [E, N, d]
-    const identity = new Float32Array(E * E);
-    for (let j = 0; j < E; j++) identity[j * E + j] = 1;
-    const gatesByExpert = op.matmul(e.upload(identity, [E, E]), gates, { transB: true }); // [E, N] (a transpose)
-    const out = op.sum(op.mul(y, op.view(gatesByExpert, [E, N, 1])), 0); // [N, d]
+    // All experts at once: W1 [E, d, F] → [d, E·F] so that one matmul gives every expert's hidden layer.
+    const w1 = op.view(swapLeadingAxes(this.p(`${pre}.w1`)), [d, E * F]); // [d, E·F]
+    const hidden = op.gelu(op.add(op.matmul(h, w1), op.view(this.p(`${pre}.b1`), [E * F]))); // [N, E·F]
+    const gated = op.mul(op.view(hidden, [N, E, F]), op.view(gates, [N, E, 1])); // [N, E, F]
+    // Σ_e g_e (W2_e a_e + b2_e) = [g_1 a_1 … g_E a_E] @ W2 viewed [E·F, d] + g @ b2
+    const out = op.add(
+      op.matmul(op.view(gated, [N, E * F]), op.view(this.p(`${pre}.w2`), [E * F, d])), // [N, d]
+      op.matmul(gates, this.p(`${pre}.b2`)), // [N, d]
+    );
     return { out, probs, mask };
+  }
+
+  private constant(data: Float32Array, shape: number[]): Tensor {
+    return this.engine.upload(data, shape);
   }
 
   /**
@@ -237,11 +278,12 @@ export class SeedModel implements SeedForward {
     let aux: Tensor | null = null;
     for (let i = 0; i < probs.length; i++) {
       const N = probs[i].shape[0];
-      const f = e.noGrad(() => op.scale(op.sum(masks[i], 0), 1 / (N * this.config.expertsPerToken))); // [E]
-      load.push(f);
+      const perToken = e.upload(new Float32Array(N).fill(1 / N), [1, N]); // [1, N] row of 1/N: means as matmuls
+      const f = e.noGrad(() => op.scale(op.matmul(perToken, masks[i]), 1 / this.config.expertsPerToken)); // [1, E]
+      load.push(op.view(f, [E]));
       if (E > 1) {
-        const P = op.mean(probs[i], 0); // [E]
-        const term = op.scale(op.sum(op.mul(P, f)), E); // [1]
+        const P = op.matmul(perToken, probs[i]); // [1, E] mean router probability
+        const term = op.scale(op.view(op.matmul(P, f, { transB: true }), [1]), E); // [1] E · Σ_e f_e P_e
         aux = aux ? op.add(aux, term) : term;
       }
     }

@@ -1,0 +1,163 @@
+// The seed model's training loop (used by `onerec train`): AdamW with warm-up + cosine decay, validation
+// NDCG@10 from the constrained beam after every epoch, early stopping, checkpoints (best.ckpt, last.ckpt)
+// with resume, and an HTML report with loss/metric curves.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TrieView } from '../../runtime/beam-search.ts';
+import { AdamW, loadCheckpoint, readCheckpoint, saveCheckpoint } from '../engine/index.ts';
+import type { Engine } from '../engine/engine.ts';
+import { accumulateAdd, addInto } from '../engine/ops.ts';
+import { Rng } from '../engine/rng.ts';
+import { progressBar } from '../progress.ts';
+import { evalExamples, makeBatch, trainExamples, type Example, type SeedData } from './batches.ts';
+import { parameterCount, type SeedConfig, type TrainConfig } from './config.ts';
+import { evaluateRanking } from './generate.ts';
+import type { RankingMetrics } from './metrics.ts';
+import { SeedModel } from './model.ts';
+import { trainingReport, type EpochRecord } from './report.ts';
+
+export const CHECKPOINT_KIND = 'seed';
+
+export class TrainError extends Error {
+  override name = 'TrainError';
+}
+
+export interface TrainResult {
+  model: SeedModel; // holds the best weights when the run ends
+  best: { epoch: number; validation: RankingMetrics } | null;
+  history: EpochRecord[];
+  stopReason: string;
+}
+
+/** A fixed seeded subset of validation examples (all when n = 0 or n ≥ users). */
+export function validationSubset(data: SeedData, n: number, seed: number): Example[] {
+  const all = evalExamples(data, 'validation');
+  if (n <= 0 || n >= all.length) return all;
+  const order = Int32Array.from(all.keys());
+  new Rng(seed ^ 0x5eed).shuffle(order);
+  return Array.from(order.subarray(0, n)).sort((a, b) => a - b).map((i) => all[i]);
+}
+
+export interface TrainHooks {
+  log?: (line: string) => void;
+  quiet?: boolean; // no progress bar (tests)
+}
+
+/**
+ * Train `model` config `config` on `data`; writes OUT/{best,last}.ckpt, history.json, report.html.
+ * `config.sessionLength` must be ≥ train.trainWindow (dec.pos covers the training window).
+ */
+export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, config: SeedConfig, train: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const log = hooks.log ?? ((s: string) => console.log(s));
+  if (config.sessionLength < train.trainWindow) {
+    throw new TrainError(`trainWindow = ${train.trainWindow} needs sessionLength ≥ ${train.trainWindow} (dec.pos rows), got ${config.sessionLength}`);
+  }
+  mkdirSync(train.out, { recursive: true });
+  const examples = trainExamples(data, train.trainWindow);
+  if (examples.length === 0) throw new TrainError(`no training examples: every user needs ≥ ${train.trainWindow + 3} items`);
+  const validation = validationSubset(data, train.evalUsers, train.seed);
+  const stepsPerEpoch = Math.ceil(examples.length / train.batchSize);
+  const model = SeedModel.init(engine, config, train.seed);
+  const params = model.parameterList();
+  const optimizer = new AdamW(engine, params, {
+    lr: train.lr, warmupSteps: train.warmupSteps, totalSteps: stepsPerEpoch * train.epochs, decay: 'cosine', minLrRatio: 0.1,
+    weightDecay: train.weightDecay, clipNorm: train.gradClip,
+  });
+  const rng = new Rng(train.seed); // shuffling and dropout
+  let history: EpochRecord[] = [];
+  let best: TrainResult['best'] = null;
+  let startEpoch = 0;
+  let elapsedBefore = 0;
+  const last = join(train.out, 'last.ckpt');
+  const bestPath = join(train.out, 'best.ckpt');
+  if (train.resume && existsSync(last)) {
+    const meta = loadCheckpoint(last, engine, params, optimizer);
+    rng.state = meta.rng.train;
+    history = (meta.history as EpochRecord[]) ?? [];
+    best = (meta.best as TrainResult['best']) ?? null;
+    startEpoch = (meta.epoch as number) + 1;
+    elapsedBefore = history.at(-1)?.seconds ?? 0;
+    log(`resumed from ${last} at epoch ${startEpoch} (step ${optimizer.step})`);
+  }
+  log(`seed model: ${parameterCount(config).toLocaleString('en')} parameters, ${examples.length.toLocaleString('en')} training examples, ${stepsPerEpoch} steps/epoch, ${validation.length} validation users`);
+
+  // Running sums on the GPU so that a step never waits for a readback.
+  const ceSum = engine.persistent([1]);
+  const auxSum = engine.persistent([1]);
+  const loadSum = Array.from({ length: config.decoderLayers }, () => engine.persistent([config.experts]));
+  const start = Date.now() - elapsedBefore * 1000;
+  const seconds = (): number => (Date.now() - start) / 1000;
+  let stopReason = `reached epochs = ${train.epochs}`;
+  let sinceBest = history.length ? history.length - 1 - history.findIndex((h) => h.epoch === best?.epoch) : 0;
+
+  for (let epoch = startEpoch; epoch < train.epochs; epoch++) {
+    const order = Int32Array.from(examples.keys()); // [examples]
+    rng.shuffle(order);
+    for (const t of [ceSum, auxSum, ...loadSum]) engine.zero(t);
+    const bar = hooks.quiet ? null : progressBar(`epoch ${epoch + 1}/${train.epochs}`, stepsPerEpoch);
+    let shownLoss = NaN;
+    let pending: Promise<Float32Array> | null = null;
+    let steps = 0;
+    let outOfTime = false;
+    for (let s = 0; s < stepsPerEpoch; s++) {
+      const chunk = Array.from(order.subarray(s * train.batchSize, (s + 1) * train.batchSize), (i) => examples[i]);
+      const batch = makeBatch(data, chunk, config.maxHistory, train.trainWindow);
+      const out = model.trainingLoss(batch, rng);
+      engine.backward(out.loss, undefined, accumulateAdd);
+      optimizer.update();
+      addInto(ceSum, out.ce);
+      if (out.aux) addInto(auxSum, out.aux);
+      out.load.forEach((l, i) => addInto(loadSum[i], l));
+      const show = s % 25 === 0 ? engine.read(out.ce) : null;
+      engine.endStep();
+      steps++;
+      if (show) {
+        if (pending) shownLoss = (await pending)[0];
+        pending = show;
+        bar?.update(s + 1, { loss: shownLoss.toFixed(4), lr: optimizer.lr.toExponential(2) });
+      }
+      if (train.maxMinutes > 0 && seconds() > train.maxMinutes * 60) {
+        outOfTime = true;
+        break;
+      }
+    }
+    if (pending) await pending;
+    bar?.update(steps, { loss: shownLoss.toFixed(4) });
+    bar?.stop();
+    const trainLoss = (await engine.read(ceSum))[0] / steps;
+    const auxLoss = (await engine.read(auxSum))[0] / steps;
+    const expertLoad = await Promise.all(loadSum.map(async (t) => Array.from(await engine.read(t), (v) => v / steps)));
+    const record: EpochRecord = { epoch: epoch + 1, step: optimizer.step, trainLoss, auxLoss, expertLoad, seconds: seconds() };
+    if (!Number.isFinite(trainLoss)) throw new TrainError(`training loss is ${trainLoss} at epoch ${epoch + 1}; lower --lr or raise --warmupSteps`);
+    const evaluate = (epoch + 1) % train.evalEvery === 0 || outOfTime || epoch + 1 === train.epochs;
+    if (evaluate) {
+      record.validation = { ...(await evaluateRanking(model, data, trie, validation, { beamWidth: train.evalBeam, usersPerBatch: 256, excludeHistory: false })) };
+      record.seconds = seconds();
+      const ndcg = record.validation['ndcg@10'];
+      if (!best || ndcg > best.validation['ndcg@10']) {
+        best = { epoch: epoch + 1, validation: record.validation as unknown as RankingMetrics };
+        sinceBest = 0;
+        await saveCheckpoint(bestPath, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch });
+      } else {
+        sinceBest++;
+      }
+    }
+    history.push(record);
+    const v = record.validation;
+    log(`epoch ${epoch + 1}: loss ${trainLoss.toFixed(4)} aux ${auxLoss.toFixed(3)} ${v ? `val R@10 ${v['recall@10'].toFixed(4)} N@10 ${v['ndcg@10'].toFixed(4)} valid ${v.valid_id_rate.toFixed(3)}` : ''} (${record.seconds.toFixed(0)} s)`);
+    await saveCheckpoint(last, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch, history, best }, optimizer);
+    writeFileSync(join(train.out, 'history.json'), JSON.stringify({ config, train, history, best }, null, 1));
+    writeFileSync(join(train.out, 'report.html'), trainingReport(`seed model — ${train.data}`, { model: config, train }, history, { best, parameters: parameterCount(config) }));
+    if (outOfTime) { stopReason = `time budget of ${train.maxMinutes} min reached`; break; }
+    if (sinceBest >= train.patience) { stopReason = `no better validation NDCG@10 for ${train.patience} epochs`; break; }
+  }
+  for (const t of [ceSum, auxSum, ...loadSum]) t.buffer.destroy();
+  if (best) {
+    const { tensors } = readCheckpoint(bestPath);
+    for (const p of params) engine.write(p, tensors[p.name].data);
+  }
+  log(`stopped: ${stopReason}; best epoch ${best?.epoch ?? '-'}`);
+  return { model, best, history, stopReason };
+}
+
+
