@@ -1,0 +1,86 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { seededRandom } from '../../../models/data/random.ts';
+import { loadPrepared } from '../../../models/data/prepared.ts';
+import { readDataset } from '../../../models/data/readers.ts';
+import { leaveOneOutSplit, TEST } from '../../../models/data/splits.ts';
+import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/commands/prepare.ts';
+import { ALL_RULES } from '../../../models/data/sessions.ts';
+
+/** 40 items in 4 attribute groups; 30 users who each browse inside one group, with play time and likes. */
+function tinyDataset(withPlayTime: boolean): string {
+  const dir = mkdtempSync(join(tmpdir(), 'onerec-prepared-'));
+  const r = seededRandom(5);
+  const items = Array.from({ length: 40 }, (_, i) => JSON.stringify({ item: `i${i}`, attributes: [`group:${i % 4}`, `shade:${i % 3}`, `size:${i % 5}`] }));
+  writeFileSync(join(dir, 'items.jsonl'), items.join('\n') + '\n');
+  const lines = [withPlayTime ? 'user,item,timestamp,play_time_ms,like' : 'user,item,timestamp'];
+  for (let u = 0; u < 30; u++) {
+    const group = u % 4;
+    for (let k = 0; k < 8; k++) {
+      const item = group + 4 * r.int(10);
+      const t = 1_650_000_000 + u * 10 + k * 60; // one session per user, a minute apart
+      lines.push(withPlayTime ? `u${u},i${item},${t},${5000 + r.int(20000)},${k === 3 ? 1 : 0}` : `u${u},i${item},${t}`);
+    }
+  }
+  writeFileSync(join(dir, 'interactions.csv'), lines.join('\n') + '\n');
+  return dir;
+}
+
+const SMALL = { ...DEFAULT_PREPARE_CONFIG, levels: 3, codebookSize: 4, idDim: 0, maxIterations: 20, evalPairs: 20, content: 'features' };
+
+test('prepare → loadPrepared round-trips every file, and the figures hold', async () => {
+  const data = tinyDataset(true);
+  const out = mkdtempSync(join(tmpdir(), 'onerec-out-'));
+  const report = await prepare({ ...SMALL, data, out });
+  assert.equal(report.items, 40);
+  assert.equal(report.levels, 4);
+  assert.deepEqual(report.code_usage, [1, 1, 1]);
+  assert.deepEqual(report.bucket_min, [10, 10, 10]);
+  assert.deepEqual(report.bucket_max, [10, 10, 10]);
+  assert.equal(report.unique_ids, 40);
+  for (const key of ['collision_rate', 'quantization_error', 'baseline']) assert.ok(key in report, key);
+
+  const p = loadPrepared(out);
+  const ds = await readDataset(data);
+  assert.equal(p.items.length, 40);
+  assert.deepEqual(p.items[7], ds.items[7]);
+  assert.deepEqual(p.users, ds.users);
+  assert.deepEqual(p.item, ds.item);
+  assert.deepEqual(p.userOffsets, ds.userOffsets);
+  assert.deepEqual(p.timeMs, ds.timeMs);
+  assert.deepEqual(p.signals.play_time_ms, ds.signals.play_time_ms);
+  assert.deepEqual(p.split.rowSplit, leaveOneOutSplit(ds).rowSplit);
+  assert.equal(p.split.historyCap, 20);
+  assert.equal(p.codes.length, 40 * 4);
+  for (let i = 0; i < 40; i++) assert.deepEqual(p.trie.itemCodes(i), p.codes.subarray(i * 4, i * 4 + 4));
+  assert.equal(p.embeddings.length, 40 * p.embeddingDim);
+  // One gap session per user (rows a minute apart), 8 consumed, ≥ 40 s, one like → all rules.
+  assert.equal(p.sessions.kind, 'time-gap');
+  assert.equal(p.sessions.user.length, 30);
+  assert.ok(p.sessions.flags.every((f) => f === ALL_RULES));
+  assert.equal(p.meta.sessions.counts.high_quality, 30);
+  // Deterministic: a second run writes the same codes.
+  const again = mkdtempSync(join(tmpdir(), 'onerec-out-'));
+  await prepare({ ...SMALL, data, out: again });
+  assert.deepEqual(loadPrepared(again).codes, p.codes);
+});
+
+test('data without play time gets window sessions from train rows only', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'onerec-out-'));
+  await prepare({ ...SMALL, data: tinyDataset(false), out, windowLength: 3, baseline: false });
+  const p = loadPrepared(out);
+  assert.equal(p.sessions.kind, 'windows');
+  assert.equal(p.sessions.user.length, 30 * 4); // 6 train rows per user → 4 windows of 3
+  for (const row of p.sessions.rows) assert.notEqual(p.split.rowSplit[row], TEST);
+});
+
+test('loadPrepared names the missing or truncated file', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'onerec-out-'));
+  await prepare({ ...SMALL, data: tinyDataset(true), out, baseline: false, align: false });
+  truncateSync(join(out, 'rows-item.i32'), 8);
+  assert.throws(() => loadPrepared(out), (e: Error) => e.name === 'PreparedDataError' && /rows-item\.i32: 8 bytes/.test(e.message));
+  assert.throws(() => loadPrepared(join(out, 'nowhere')), /prepared\.json is missing; run `onerec prepare/);
+});
