@@ -4,8 +4,7 @@
 //   onerec export --checkpoint runs/beauty/seed/best.ckpt --data runs/beauty --out runs/beauty/bundle-int4 --quantization=int4
 //   onerec export --checkpoint random --data runs/beauty --out runs/beauty/bundle-random   # untrained, for wiring tests
 //   onerec eval --bundle runs/beauty/bundle-int4 --data runs/beauty --split test --out runs/beauty/eval-int4
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { loadPrepared } from '../data/prepared.ts';
 import { readCheckpoint } from '../engine/checkpoint.ts';
 import { exportBundle } from '../export/bundle-writer.ts';
 import { QUANTIZATIONS, type Quantization } from '../export/quantize.ts';
@@ -13,13 +12,12 @@ import { OptionError, parseOptions } from '../options.ts';
 import { DEFAULT_SEED_CONFIG, validateSeedConfig, type SeedConfig } from '../seed/config.ts';
 import { checkSeedWeights, initSeedWeights, type SeedWeights } from '../seed/reference.ts';
 import type { CatalogEntry } from '../../runtime/bundle.ts';
-import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
 
 export const summary = 'export a seed-model checkpoint as an ONNX bundle (fp32 | int8 | int4) with trie, catalog and manifest';
 
 const DEFAULTS = {
   checkpoint: '', // seed checkpoint (models/engine/checkpoint.ts), or "random" for seeded untrained weights
-  data: 'runs/beauty', // prepared data dir (onerec prepare --out): semantic-ids.bin and items.json are read
+  data: 'runs/beauty', // prepared data dir (onerec prepare --out): its trie and item catalog go into the bundle
   out: 'runs/beauty/bundle', // bundle directory to write
   quantization: 'int4', // fp32 | int8 | int4 (MatMulNBits; see docs/architecture.md "ONNX graphs")
   name: '', // bundle name shown by the demo; default: the data directory's name + quantization
@@ -43,24 +41,6 @@ export function readSeedCheckpoint(path: string): { weights: SeedWeights; config
   return { weights, config };
 }
 
-/** The catalog of the prepared data: items.json, index → { id, title?, attributes? } (docs/architecture.md). */
-function readCatalog(dataDir: string): CatalogEntry[] {
-  const path = join(dataDir, 'items.json');
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new ExportCommandError(`cannot read ${path} (${(e as Error).message}); run onerec prepare --out ${dataDir} first`);
-  }
-  const entries = Array.isArray(parsed) ? parsed : (parsed as { items?: unknown })?.items;
-  if (!Array.isArray(entries)) throw new ExportCommandError(`${path} must be a JSON array of { id, title?, attributes? }`);
-  return entries.map((e: { id?: unknown; title?: unknown; attributes?: unknown }, i: number) => ({
-    id: String(e.id ?? i),
-    ...(typeof e.title === 'string' ? { title: e.title } : {}),
-    ...(Array.isArray(e.attributes) ? { attributes: e.attributes.map(String) } : {}),
-  }));
-}
-
 export async function run(argv: string[]): Promise<void> {
   const options = parseOptions(argv, DEFAULTS, summary);
   if (!options) return;
@@ -68,16 +48,9 @@ export async function run(argv: string[]): Promise<void> {
   if (!(QUANTIZATIONS as readonly string[]).includes(options.quantization)) {
     throw new OptionError(`--quantization=${options.quantization} is not one of ${QUANTIZATIONS.join(', ')}`);
   }
-  const trieBytes = (() => {
-    const path = join(options.data, 'semantic-ids.bin');
-    try {
-      return new Uint8Array(readFileSync(path));
-    } catch (e) {
-      throw new ExportCommandError(`cannot read ${path} (${(e as Error).message}); run onerec prepare --out ${options.data} first`);
-    }
-  })();
-  const trie = SemanticIdTrie.fromBytes(trieBytes);
-  const catalog = readCatalog(options.data);
+  const prepared = loadPrepared(options.data);
+  const { trie } = prepared;
+  const catalog: CatalogEntry[] = prepared.items;
   const { weights, config } = options.checkpoint === 'random'
     ? (() => {
         const c: SeedConfig = { ...DEFAULT_SEED_CONFIG, levels: trie.levels, codebookSize: trie.codebookSize };

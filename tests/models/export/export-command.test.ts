@@ -1,47 +1,64 @@
-// `onerec export` end to end on a checkpoint written by the engine's writer and a prepared-data folder:
-// the bundle reads back verified and its fp32 graphs reproduce the checkpoint's reference logits.
+// `onerec export` end to end: data prepared by `onerec prepare` (a tiny seeded dataset), a checkpoint written
+// by the engine's writer → a bundle that reads back verified, carries the prepared trie and catalog, and
+// whose fp32 graphs reproduce the checkpoint's reference logits.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../../models/commands/export.ts';
+import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/commands/prepare.ts';
+import { loadPrepared } from '../../../models/data/prepared.ts';
 import { writeCheckpoint } from '../../../models/engine/checkpoint.ts';
 import { readBundle } from '../../../models/export/bundle-reader.ts';
 import { OnnxSeedModel } from '../../../models/export/node-session.ts';
-import { ReferenceDecoderSession, seedParameterShapes } from '../../../models/seed/reference.ts';
+import { ReferenceDecoderSession, initSeedWeights, seedParameterShapes, seededUniform, type SeedConfig } from '../../../models/seed/reference.ts';
 import { BOS, encoderTokens } from '../../../runtime/tokens.ts';
-import { TINY, maxAbsDiff, tinyModel } from './fixture.ts';
+import { TINY, maxAbsDiff } from './fixture.ts';
 
-test('onerec export writes a verified bundle whose graphs compute the checkpoint', async () => {
+/** 40 items with distinct attribute sets, 20 users browsing inside one group (the generic import format). */
+function tinyDataset(dir: string): void {
+  const uniform = seededUniform(4);
+  const items = Array.from({ length: 40 }, (_, i) => JSON.stringify({ item: `i${i}`, title: `Item number ${i}`, attributes: [`group:${i % 4}`, `shade:${i % 3}`, `size:${i % 5}`] }));
+  writeFileSync(join(dir, 'items.jsonl'), `${items.join('\n')}\n`);
+  const lines = ['user,item,timestamp'];
+  for (let u = 0; u < 20; u++) for (let k = 0; k < 6; k++) lines.push(`u${u},i${(u % 4) + 4 * Math.floor(uniform() * 10)},${1_650_000_000 + u * 10 + k * 60}`);
+  writeFileSync(join(dir, 'interactions.csv'), `${lines.join('\n')}\n`);
+}
+
+test('onerec export writes a verified bundle with the prepared trie and catalog, computing the checkpoint', async () => {
   const root = mkdtempSync(join(tmpdir(), 'onerec-export-'));
   try {
-    const { weights, codes, trie, catalog } = tinyModel();
+    tinyDataset(root);
     const data = join(root, 'prepared');
-    const checkpoint = join(root, 'best.ckpt');
-    const out = join(root, 'bundle');
-    mkdirSync(data);
-    writeFileSync(join(data, 'semantic-ids.bin'), trie.toBytes());
-    writeFileSync(join(data, 'items.json'), JSON.stringify(catalog));
-    const shapes = seedParameterShapes(TINY);
+    await prepare({ ...DEFAULT_PREPARE_CONFIG, data: root, out: data, levels: 3, codebookSize: 4, idDim: 0, maxIterations: 10, evalPairs: 10, content: 'features' });
+    const prepared = loadPrepared(data);
+    const config: SeedConfig = { ...TINY, levels: prepared.levels, codebookSize: prepared.codebookSize };
+    const weights = initSeedWeights(config, 5, 0.3);
+    const shapes = seedParameterShapes(config);
     const tensors = Object.fromEntries(Object.entries(weights).map(([n, d]) => [n, { shape: shapes[n], data: d }]));
-    tensors['adam.m.lm_head'] = { shape: shapes.lm_head, data: new Float32Array(weights.lm_head.length) };
-    writeCheckpoint(checkpoint, { kind: 'seed', config: TINY, step: 10, rng: {} }, tensors);
+    tensors['adam.m.lm_head'] = { shape: shapes.lm_head, data: new Float32Array(weights.lm_head.length) }; // skipped by the exporter
+    const checkpoint = join(root, 'best.ckpt');
+    writeCheckpoint(checkpoint, { kind: 'seed', config, step: 10, rng: {} }, tensors);
 
+    const out = join(root, 'bundle');
     await run([`--checkpoint=${checkpoint}`, `--data=${data}`, `--out=${out}`, '--quantization=fp32', '--beamWidth=7']);
     const bundle = await readBundle(out);
     assert.equal(bundle.manifest.generation.beamWidth, 7);
-    assert.deepEqual(bundle.manifest.model, TINY);
-    assert.equal(bundle.catalog[3].title, catalog[3].title);
-    const model = await OnnxSeedModel.create(TINY, bundle.files.encoder!, bundle.files.decoderStep!);
-    const tokens = encoderTokens([2, 5], codes, TINY.levels, TINY.codebookSize, TINY.maxHistory);
-    const a = await (await model.session(tokens)).step(Int32Array.of(BOS), Int32Array.of(0));
-    const b = await new ReferenceDecoderSession(weights, TINY, tokens).step(Int32Array.of(BOS), Int32Array.of(0));
-    assert.ok(maxAbsDiff(a, b) < 1e-4);
+    assert.deepEqual(bundle.manifest.model, config);
+    assert.equal(bundle.catalog.length, 40);
+    assert.deepEqual(bundle.catalog[3], prepared.items[3]);
+    assert.deepEqual([...bundle.trie.itemCodes(11)], [...prepared.trie.itemCodes(11)]);
+    const model = await OnnxSeedModel.create(config, bundle.files.encoder!, bundle.files.decoderStep!);
+    const tokens = encoderTokens([2, 5], prepared.codes, config.levels, config.codebookSize, config.maxHistory);
+    const got = await (await model.session(tokens)).step(Int32Array.of(BOS), Int32Array.of(0));
+    const want = await new ReferenceDecoderSession(weights, config, tokens).step(Int32Array.of(BOS), Int32Array.of(0));
+    assert.ok(maxAbsDiff(got, want) < 1e-4);
     await model.release();
 
     await assert.rejects(run([`--checkpoint=${checkpoint}`, `--data=${data}`, `--out=${out}`, '--quantization=int3']), /int3 is not one of fp32, int8, int4/);
-    await assert.rejects(run([`--checkpoint=${checkpoint}`, `--data=${join(root, 'nowhere')}`, `--out=${out}`]), /onerec prepare/);
+    writeCheckpoint(checkpoint, { kind: 'reward', config, step: 1, rng: {} }, tensors);
+    await assert.rejects(run([`--checkpoint=${checkpoint}`, `--data=${data}`, `--out=${out}`]), (e: Error) => e.name === 'ExportCommandError' && /'reward' checkpoint/.test(e.message));
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
