@@ -3,6 +3,7 @@
 //
 //   onerec export --checkpoint runs/beauty/seed/best.ckpt --data runs/beauty --out runs/beauty/bundle-int4 --quantization=int4
 //   onerec export --checkpoint random --data runs/beauty --out runs/beauty/bundle-random   # untrained, for wiring tests
+//   onerec export --checkpoint runs/kuairand/align/aligned.ckpt --reward runs/kuairand/align/reward.ckpt --data runs/kuairand --out runs/kuairand/bundle
 //   onerec eval --bundle runs/beauty/bundle-int4 --data runs/beauty --split test --out runs/beauty/eval-int4
 import { loadPrepared } from '../data/prepared.ts';
 import { readCheckpoint } from '../engine/checkpoint.ts';
@@ -11,6 +12,8 @@ import { QUANTIZATIONS, type Quantization } from '../export/quantize.ts';
 import { OptionError, parseOptions } from '../options.ts';
 import { DEFAULT_SEED_CONFIG, validateSeedConfig, type SeedConfig } from '../seed/config.ts';
 import { checkSeedWeights, initSeedWeights, type SeedWeights } from '../seed/reference.ts';
+import type { RewardConfig } from '../reward/config.ts';
+import { checkRewardWeights, type RewardWeights } from '../reward/reference.ts';
 import type { CatalogEntry } from '../../runtime/bundle.ts';
 
 export const summary = 'export a seed-model checkpoint as an ONNX bundle (fp32 | int8 | int4) with trie, catalog and manifest';
@@ -23,6 +26,7 @@ const DEFAULTS = {
   name: '', // bundle name shown by the demo; default: the data directory's name + quantization
   beamWidth: 10, // the runtime's default beams (manifest.generation.beamWidth)
   seed: 1, // RNG seed of --checkpoint random
+  reward: '', // optional reward-model checkpoint (onerec align's reward.ckpt): adds reward.onnx and manifest.reward
 };
 
 export class ExportCommandError extends Error {
@@ -39,6 +43,21 @@ export function readSeedCheckpoint(path: string): { weights: SeedWeights; config
   for (const [name, t] of Object.entries(tensors)) if (!name.startsWith('adam.')) weights[name] = t.data;
   checkSeedWeights(weights, config);
   return { weights, config };
+}
+
+/** Reward-model weights, config and tower weights from `onerec align`'s reward.ckpt. */
+export function readRewardCheckpoint(path: string): { weights: RewardWeights; config: RewardConfig; towerWeights: number[] } {
+  const { meta, tensors } = readCheckpoint(path);
+  if (meta.kind !== 'reward') throw new ExportCommandError(`${path} is a '${meta.kind}' checkpoint; --reward needs the reward model's (onerec align writes reward.ckpt)`);
+  const config = meta.config as RewardConfig;
+  const towerWeights = meta.weights as number[] | undefined;
+  if (!Array.isArray(towerWeights) || towerWeights.length !== config.towers.length) {
+    throw new ExportCommandError(`${path}: meta.weights must hold one rerank weight per tower (${config.towers.join(',')}); re-run onerec align`);
+  }
+  const weights: RewardWeights = {};
+  for (const [name, t] of Object.entries(tensors)) if (!name.startsWith('adam.')) weights[name] = t.data;
+  checkRewardWeights(weights, config);
+  return { weights, config, towerWeights };
 }
 
 export async function run(argv: string[]): Promise<void> {
@@ -68,6 +87,7 @@ export async function run(argv: string[]): Promise<void> {
     outDir: options.out,
     name: options.name || `${options.data.replace(/\/+$/, '').split('/').pop()}-${quantization}${options.checkpoint === 'random' ? '-untrained' : ''}`,
     beamWidth: options.beamWidth,
+    ...(options.reward ? { reward: readRewardCheckpoint(options.reward) } : {}),
   });
   const lines = Object.entries(exported.manifest.files).map(([role, f]) => `  ${role.padEnd(12)} ${f!.path.padEnd(18)} ${(f!.bytes / 1024).toFixed(1).padStart(9)} KiB`);
   console.log(`wrote ${options.out} (${quantization}) in ${((performance.now() - started) / 1000).toFixed(1)} s\n${lines.join('\n')}\n  total        ${' '.repeat(18)} ${(exported.totalBytes / 1024).toFixed(1).padStart(9)} KiB (${(exported.totalBytes / 1e6).toFixed(2)} MB)`);

@@ -10,6 +10,7 @@ import { run } from '../../../models/commands/export.ts';
 import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/commands/prepare.ts';
 import { loadPrepared } from '../../../models/data/prepared.ts';
 import { writeCheckpoint } from '../../../models/engine/checkpoint.ts';
+import { rewardParameterShapes, type RewardConfig } from '../../../models/reward/config.ts';
 import { readBundle } from '../../../models/export/bundle-reader.ts';
 import { OnnxSeedModel } from '../../../models/export/node-session.ts';
 import { ReferenceDecoderSession, initSeedWeights, seedParameterShapes, seededUniform, type SeedConfig } from '../../../models/seed/reference.ts';
@@ -55,6 +56,18 @@ test('onerec export writes a verified bundle with the prepared trie and catalog,
     const want = await new ReferenceDecoderSession(weights, config, tokens).step(Int32Array.of(BOS), Int32Array.of(0));
     assert.ok(maxAbsDiff(got, want) < 1e-4);
     await model.release();
+
+    // With the reward model of onerec align (reward.ckpt: kind 'reward', tower weights in meta.weights).
+    const rewardConfig: RewardConfig = { itemCount: 40, dModel: 8, heads: 2, towerHidden: 4, maxHistory: 6, sessionLength: 2, towers: ['swt', 'ltr'] };
+    const rewardShapes = rewardParameterShapes(rewardConfig);
+    const rewardTensors = Object.fromEntries(Object.entries(rewardShapes).map(([n, shape]) => [n, { shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(0.05) }]));
+    const rewardCheckpoint = join(root, 'reward.ckpt');
+    writeCheckpoint(rewardCheckpoint, { kind: 'reward', config: rewardConfig, step: 0, rng: {}, weights: [1, 0.25] }, rewardTensors);
+    await run([`--checkpoint=${checkpoint}`, `--reward=${rewardCheckpoint}`, `--data=${data}`, `--out=${out}`, '--quantization=int8']);
+    const withReward = await readBundle(out);
+    assert.deepEqual(withReward.manifest.reward?.weights, [1, 0.25]);
+    assert.deepEqual(withReward.manifest.reward?.towers.map((t) => t.name), ['swt', 'ltr']);
+    assert.ok(withReward.files.reward && withReward.files.reward.length > 0);
 
     await assert.rejects(run([`--checkpoint=${checkpoint}`, `--data=${data}`, `--out=${out}`, '--quantization=int3']), /int3 is not one of fp32, int8, int4/);
     writeCheckpoint(checkpoint, { kind: 'reward', config, step: 1, rng: {} }, tensors);
