@@ -5,6 +5,7 @@
 //   onerec export --checkpoint random --data runs/beauty --out runs/beauty/bundle-random   # untrained, for wiring tests
 //   onerec export --checkpoint runs/kuairand/align/aligned.ckpt --reward runs/kuairand/align/reward.ckpt --data runs/kuairand --out runs/kuairand/bundle
 //   onerec eval --bundle runs/beauty/bundle-int4 --data runs/beauty --split test --out runs/beauty/eval-int4
+import { readFileSync } from 'node:fs';
 import { loadPrepared } from '../data/prepared.ts';
 import { readCheckpoint } from '../engine/checkpoint.ts';
 import { exportBundle } from '../export/bundle-writer.ts';
@@ -27,6 +28,7 @@ const DEFAULTS = {
   beamWidth: 10, // the runtime's default beams (manifest.generation.beamWidth)
   seed: 1, // RNG seed of --checkpoint random
   reward: '', // optional reward-model checkpoint (onerec align's reward.ckpt): adds reward.onnx and manifest.reward
+  metrics: '', // optional report.json of `onerec eval --bundle` on this bundle, copied into manifest.metrics
 };
 
 export class ExportCommandError extends Error {
@@ -60,6 +62,14 @@ export function readRewardCheckpoint(path: string): { weights: RewardWeights; co
   return { weights, config, towerWeights };
 }
 
+function readMetrics(path: string): Record<string, unknown> {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new ExportCommandError(`--metrics=${path}: cannot read the eval report (${(e as Error).message}); pass OUT/report.json of onerec eval --bundle`);
+  }
+}
+
 export async function run(argv: string[]): Promise<void> {
   const options = parseOptions(argv, DEFAULTS, summary);
   if (!options) return;
@@ -88,6 +98,7 @@ export async function run(argv: string[]): Promise<void> {
     name: options.name || `${options.data.replace(/\/+$/, '').split('/').pop()}-${quantization}${options.checkpoint === 'random' ? '-untrained' : ''}`,
     beamWidth: options.beamWidth,
     ...(options.reward ? { reward: readRewardCheckpoint(options.reward) } : {}),
+    ...(options.metrics ? { metrics: readMetrics(options.metrics) } : {}),
   });
   const lines = Object.entries(exported.manifest.files).map(([role, f]) => `  ${role.padEnd(12)} ${f!.path.padEnd(18)} ${(f!.bytes / 1024).toFixed(1).padStart(9)} KiB`);
   console.log(`wrote ${options.out} (${quantization}) in ${((performance.now() - started) / 1000).toFixed(1)} s\n${lines.join('\n')}\n  total        ${' '.repeat(18)} ${(exported.totalBytes / 1024).toFixed(1).padStart(9)} KiB (${(exported.totalBytes / 1e6).toFixed(2)} MB)`);

@@ -63,9 +63,12 @@ test('onerec export writes a verified bundle with the prepared trie and catalog,
     const rewardTensors = Object.fromEntries(Object.entries(rewardShapes).map(([n, shape]) => [n, { shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(0.05) }]));
     const rewardCheckpoint = join(root, 'reward.ckpt');
     writeCheckpoint(rewardCheckpoint, { kind: 'reward', config: rewardConfig, step: 0, rng: {}, weights: [1, 0.25] }, rewardTensors);
-    await run([`--checkpoint=${checkpoint}`, `--reward=${rewardCheckpoint}`, `--data=${data}`, `--out=${out}`, '--quantization=int8']);
+    const metricsFile = join(root, 'report.json');
+    writeFileSync(metricsFile, JSON.stringify({ 'recall@10': 0.25, users: 20 }));
+    await run([`--checkpoint=${checkpoint}`, `--reward=${rewardCheckpoint}`, `--metrics=${metricsFile}`, `--data=${data}`, `--out=${out}`, '--quantization=int8']);
     const withReward = await readBundle(out);
     assert.deepEqual(withReward.manifest.reward?.weights, [1, 0.25]);
+    assert.deepEqual(withReward.manifest.metrics, { 'recall@10': 0.25, users: 20 });
     assert.deepEqual(withReward.manifest.reward?.towers.map((t) => t.name), ['swt', 'ltr']);
     assert.ok(withReward.files.reward && withReward.files.reward.length > 0);
 
