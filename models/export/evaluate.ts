@@ -10,7 +10,7 @@ import type { SeedConfig } from '../seed/config.ts';
 import { RankingAccumulator, rankOf, type RankingMetrics } from '../seed/metrics.ts';
 import { seededUniform } from '../seed/reference.ts';
 import type { LoadedBundle } from './bundle-reader.ts';
-import { OnnxSeedModel } from './node-session.ts';
+import { OnnxSeedModel, type EncoderResult } from './node-session.ts';
 
 export class BundleDataMismatchError extends Error {
   override name = 'BundleDataMismatchError';
@@ -50,10 +50,10 @@ export function sampleExamples(examples: Example[], n: number, seed: number): Ex
 }
 
 /** Unconstrained greedy decode of one item: is the argmax path over the full vocab a catalog item? */
-async function greedyIsItem(model: OnnxSeedModel, tokens: Int32Array, bundle: LoadedBundle): Promise<boolean> {
+async function greedyIsItem(model: OnnxSeedModel, encoded: EncoderResult, bundle: LoadedBundle): Promise<boolean> {
   const { levels, codebookSize: K } = bundle.trie;
   const V = bundle.manifest.tokens.vocabSize;
-  const session = await model.session(tokens);
+  const session = model.decoderSession(encoded);
   try {
     let node = 0;
     let token = BOS;
@@ -102,14 +102,15 @@ export async function evaluateBundle(bundle: LoadedBundle, data: SeedData, optio
         exclude = new Uint8Array(data.itemCount);
         for (const item of history) exclude[item] = 1;
       }
-      const session = await model.session(tokens);
+      const encoded = await model.encode(tokens);
+      const session = model.decoderSession(encoded);
       let result;
       try {
         result = await beamSearch(session, bundle.trie, { beamWidth: options.beamWidth, sessionLength: 1, exclude });
       } finally {
         session.dispose?.();
       }
-      acc.add(rankOf(result.items, target), await greedyIsItem(model, tokens, bundle));
+      acc.add(rankOf(result.items, target), await greedyIsItem(model, encoded, bundle));
       options.onProgress?.(i + 1, examples.length);
     }
   } finally {

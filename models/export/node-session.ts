@@ -33,7 +33,11 @@ export class OnnxSeedModel {
 
   /** One request: encodes the history, then steps the decoder with the cache kept as ort tensors. */
   async session(historyTokens: Int32Array): Promise<DecoderSession> {
-    const encoded = await this.encode(historyTokens);
+    return this.decoderSession(await this.encode(historyTokens));
+  }
+
+  /** A decoder over an encoder result already computed (several searches for one history share it). */
+  decoderSession(encoded: EncoderResult): DecoderSession {
     return new OnnxDecoderSession(this.config, this.decoder, encoded);
   }
 
