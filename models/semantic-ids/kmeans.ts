@@ -12,6 +12,7 @@ export interface KMeansResult {
   centroids: Float32Array; // [clusters, dim]
   iterations: number; // passes run
   converged: boolean; // false when maxIterations stopped it first
+  lastChanged: number; // points whose cluster changed in the last pass (0 when converged)
 }
 
 export interface KMeansOptions {
@@ -155,6 +156,7 @@ export function balancedKMeans(points: Float32Array, n: number, dim: number, opt
   const candidates = new Int32Array(n); // [points] unassigned points, compacted after each cluster
   let iterations = 0;
   let converged = false;
+  let lastChanged = n;
   while (iterations < options.maxIterations) {
     iterations++;
     previous.set(assignment);
@@ -177,13 +179,14 @@ export function balancedKMeans(points: Float32Array, n: number, dim: number, opt
     }
     let changed = 0;
     for (let i = 0; i < n; i++) if (assignment[i] !== previous[i]) changed++;
+    lastChanged = changed;
     options.onIteration?.(iterations, changed);
     if (changed === 0) {
       converged = true;
       break;
     }
   }
-  return { assignment, centroids, iterations, converged };
+  return { assignment, centroids, iterations, converged, lastChanged };
 }
 
 export function plainKMeans(points: Float32Array, n: number, dim: number, options: KMeansOptions): KMeansResult {
@@ -193,6 +196,7 @@ export function plainKMeans(points: Float32Array, n: number, dim: number, option
   const distances = new Float32Array(n * k); // [points, clusters]
   let iterations = 0;
   let converged = false;
+  let lastChanged = n;
   while (iterations < options.maxIterations) {
     iterations++;
     squaredDistances(points, n, dim, centroids, k, distances);
@@ -204,11 +208,12 @@ export function plainKMeans(points: Float32Array, n: number, dim: number, option
       assignment[i] = best;
     }
     updateCentroids(points, n, dim, assignment, centroids, k);
+    lastChanged = changed;
     options.onIteration?.(iterations, changed);
     if (changed === 0) {
       converged = true;
       break;
     }
   }
-  return { assignment, centroids, iterations, converged };
+  return { assignment, centroids, iterations, converged, lastChanged };
 }

@@ -18,6 +18,7 @@ export interface SemanticIds {
   residual: Float32Array; // [items, dim] what L levels did not explain
   iterations: number[]; // [L] k-means passes per level
   converged: boolean[]; // [L]
+  lastChanged: number[]; // [L] items that still moved in the last pass
   suffixOverflow: number; // items whose suffix would be ≥ K (their suffix is clamped; 0 for balanced IDs in practice)
 }
 
@@ -29,6 +30,7 @@ export function residualKMeans(embeddings: Float32Array, items: number, dim: num
   const codebooks: Float32Array[] = [];
   const iterations: number[] = [];
   const converged: boolean[] = [];
+  const lastChanged: number[] = [];
   for (let level = 0; level < L; level++) {
     const run = options.balanced ? balancedKMeans : plainKMeans;
     const result: KMeansResult = run(residual, items, dim, {
@@ -45,9 +47,10 @@ export function residualKMeans(embeddings: Float32Array, items: number, dim: num
     codebooks.push(result.centroids);
     iterations.push(result.iterations);
     converged.push(result.converged);
+    lastChanged.push(result.lastChanged);
   }
   const suffixOverflow = assignSuffix(codes, items, L, K);
-  return { codes, codebooks, residual, iterations, converged, suffixOverflow };
+  return { codes, codebooks, residual, iterations, converged, lastChanged, suffixOverflow };
 }
 
 /**
@@ -83,6 +86,7 @@ export interface SemanticIdStats {
   quantization_error_relative: number; // the same divided by the mean ‖x − mean(x)‖²
   iterations: number[]; // [L] passes per level
   converged: boolean[]; // [L]
+  last_changed: number[]; // [L] items still moving when the passes stopped (0 = converged)
 }
 
 export function semanticIdStats(ids: SemanticIds, embeddings: Float32Array, items: number, dim: number, K: number): SemanticIdStats {
@@ -143,5 +147,6 @@ export function semanticIdStats(ids: SemanticIds, embeddings: Float32Array, item
     quantization_error_relative: spread > 0 ? error / spread : 0,
     iterations: ids.iterations,
     converged: ids.converged,
+    last_changed: ids.lastChanged,
   };
 }
