@@ -229,6 +229,9 @@ function describePath(result: RecommendResult, chosen: number): string {
 
 async function generate(): Promise<void> {
   if (!recommender || !feed) return;
+  // Read before 'busy' disables the buttons: a disabled button drops focus to <body>.
+  const focused = document.activeElement;
+  const focusInCards = focused !== null && ui.cards.contains(focused);
   setState('busy');
   say(`Generating session ${feed.sessionNumber + 1} on this device…`);
   const started = performance.now();
@@ -238,7 +241,6 @@ async function generate(): Promise<void> {
   const session = result.sessions[chosen];
   feed.showSession(Array.from(session.items));
 
-  const hadFocus = ui.cards.contains(document.activeElement);
   ui.cards.replaceChildren(...feed.session.map((item, i) => renderCard(item, i + 1, display(item))));
   ui.cards.dataset.session = String(feed.sessionNumber);
   ui.heading.textContent = `Session ${feed.sessionNumber}`;
@@ -259,7 +261,8 @@ async function generate(): Promise<void> {
   setState('ready');
   say(`Session ${feed.sessionNumber}: ${session.items.length} items in ${roundTripMs.toFixed(0)} ms on ${ui.backend.textContent}.`);
   // The cards the user was on are gone; put focus where the new session starts rather than on <body>.
-  if (hadFocus) ui.feed.focus();
+  if (focused === ui.next || focused === ui.clear) ui.next.focus();
+  else if (focusInCards) ui.feed.focus();
 }
 
 function fail(error: unknown): void {

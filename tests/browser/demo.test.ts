@@ -217,11 +217,13 @@ test('keyboard: a logical focus order, visible focus, Space likes an item, Enter
     await page.keyboard.press('Enter');
     const second = await waitForSession(page, 2);
     assert.ok(!second.includes(first[0]));
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'next', 'focus stays on the button that was pressed');
 
     // Answering every card (here: skipping them all) asks for the next session without the button.
     for (const item of second) await page.click(`#cards > li.card[data-item="${item}"] button[data-action="skipped"]`);
     await waitForSession(page, 3);
     assert.equal(await page.textContent('#history-count'), '1', 'skips are not history');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'feed', 'focus moves to the new session, not to <body>');
     assert.deepEqual(errors, []);
   } finally {
     await context.close();
