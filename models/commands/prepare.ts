@@ -123,8 +123,11 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
       const graph = cooccurrenceGraph(heldOut.sequences, items, config.alignWindow);
       const aligned = alignEmbeddings(content, items, dim, graph, alignOptions);
       const ks = [10, 50];
-      const textHits = itemToItemHitRate(content, items, dim, heldOut.queries, heldOut.answers, ks);
-      const alignedHits = itemToItemHitRate(aligned, items, dim, heldOut.queries, heldOut.answers, ks);
+      const pairs = heldOut.queries.length;
+      const bar = progressBar('hit rate check', 2 * pairs);
+      const textHits = itemToItemHitRate(content, items, dim, heldOut.queries, heldOut.answers, ks, (done) => bar.update(done));
+      const alignedHits = itemToItemHitRate(aligned, items, dim, heldOut.queries, heldOut.answers, ks, (done) => bar.update(pairs + done));
+      bar.stop();
       return { pairs: heldOut.queries.length, ks, textHits, alignedHits };
     });
     const graph = cooccurrenceGraph(train, items, config.alignWindow);

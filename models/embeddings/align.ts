@@ -111,7 +111,7 @@ export function holdOutLastPairs(trainSequences: Int32Array[], maxPairs: number,
 }
 
 /** Fraction of queries whose answer is among the topK most cosine-similar other items, per topK. */
-export function itemToItemHitRate(embeddings: Float32Array, items: number, dim: number, queries: Int32Array, answers: Int32Array, topKs: number[]): number[] {
+export function itemToItemHitRate(embeddings: Float32Array, items: number, dim: number, queries: Int32Array, answers: Int32Array, topKs: number[], onProgress?: (done: number) => void): number[] {
   const x = normalizeRows(Float32Array.from(embeddings), items, dim);
   const hits = topKs.map(() => 0);
   const scores = new Float32Array(items);
@@ -129,6 +129,7 @@ export function itemToItemHitRate(embeddings: Float32Array, items: number, dim: 
     topKs.forEach((k, t) => {
       if (better < k) hits[t]++;
     });
+    if (q % 50 === 49) onProgress?.(q + 1);
   }
   return hits.map((h) => (queries.length > 0 ? h / queries.length : 0));
 }

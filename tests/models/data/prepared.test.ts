@@ -29,17 +29,18 @@ function tinyDataset(withPlayTime: boolean): string {
   return dir;
 }
 
-const SMALL = { ...DEFAULT_PREPARE_CONFIG, levels: 3, codebookSize: 4, idDim: 0, maxIterations: 20, evalPairs: 20, content: 'features' };
+const SMALL = { ...DEFAULT_PREPARE_CONFIG, levels: 2, codebookSize: 8, idDim: 0, maxIterations: 20, evalPairs: 20, content: 'features' };
 
 test('prepare → loadPrepared round-trips every file, and the figures hold', async () => {
   const data = tinyDataset(true);
   const out = mkdtempSync(join(tmpdir(), 'onerec-out-'));
   const report = await prepare({ ...SMALL, data, out });
   assert.equal(report.items, 40);
-  assert.equal(report.levels, 4);
-  assert.deepEqual(report.code_usage, [1, 1, 1]);
-  assert.deepEqual(report.bucket_min, [10, 10, 10]);
-  assert.deepEqual(report.bucket_max, [10, 10, 10]);
+  assert.equal(report.levels, 3);
+  assert.deepEqual(report.code_usage, [1, 1]);
+  // 40 items / K 8: every code holds exactly 5 items, so a bucket never needs a suffix ≥ 5 < K.
+  assert.deepEqual(report.bucket_min, [5, 5]);
+  assert.deepEqual(report.bucket_max, [5, 5]);
   assert.equal(report.unique_ids, 40);
   for (const key of ['collision_rate', 'quantization_error', 'baseline']) assert.ok(key in report, key);
 
@@ -54,8 +55,8 @@ test('prepare → loadPrepared round-trips every file, and the figures hold', as
   assert.deepEqual(p.signals.play_time_ms, ds.signals.play_time_ms);
   assert.deepEqual(p.split.rowSplit, leaveOneOutSplit(ds).rowSplit);
   assert.equal(p.split.historyCap, 20);
-  assert.equal(p.codes.length, 40 * 4);
-  for (let i = 0; i < 40; i++) assert.deepEqual(p.trie.itemCodes(i), p.codes.subarray(i * 4, i * 4 + 4));
+  assert.equal(p.codes.length, 40 * 3);
+  for (let i = 0; i < 40; i++) assert.deepEqual(p.trie.itemCodes(i), p.codes.subarray(i * 3, i * 3 + 3));
   assert.equal(p.embeddings.length, 40 * p.embeddingDim);
   // One gap session per user (rows a minute apart), 8 consumed, ≥ 40 s, one like → all rules.
   assert.equal(p.sessions.kind, 'time-gap');
