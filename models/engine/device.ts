@@ -18,12 +18,17 @@ export interface GpuContext {
   timestamps: boolean;
 }
 
-export async function openDevice(options: { quiet?: boolean } = {}): Promise<GpuContext> {
+/** The process-wide `GPU` object (navigator.gpu's equivalent), e.g. for a baseline library in bench/. */
+export function gpuInstance(): GPU {
   if (!gpu) {
-    Object.assign(globalThis, globals); // GPUBufferUsage, GPUMapMode, … as in a browser
-    gpu = create([]);
+    Object.assign(globalThis, globals);
+    gpu = create([]); // GPUBufferUsage, GPUMapMode, … as in a browser (globals above)
   }
-  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  return gpu;
+}
+
+export async function openDevice(options: { quiet?: boolean } = {}): Promise<GpuContext> {
+  const adapter = await gpuInstance().requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) {
     throw new EngineError(
       'no WebGPU adapter: Dawn found no Vulkan driver. On a machine without a GPU set ' +

@@ -133,8 +133,8 @@ export class Engine {
     this.profile = options.profile && ctx.timestamps ? new Map() : null;
     if (options.profile && !ctx.timestamps) console.warn('[engine] profile requested but the adapter has no timestamp-query');
     if (this.profile) {
-      this.querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 * RING_SLOTS });
-      this.queryResolve = this.device.createBuffer({ size: 2 * RING_SLOTS * 8, usage: 0x200 | 0x04 }); // QUERY_RESOLVE | COPY_SRC
+      this.querySet = this.device.createQuerySet({ type: 'timestamp', count: 4096 }); // Dawn's maximum
+      this.queryResolve = this.device.createBuffer({ size: 4096 * 8, usage: 0x200 | 0x04 }); // QUERY_RESOLVE | COPY_SRC
     }
   }
 
@@ -276,6 +276,8 @@ export class Engine {
   private ensurePass(label: string): GPUComputePassEncoder {
     if (!this.encoder) this.encoder = this.device.createCommandEncoder();
     if (this.profile) {
+      if (this.queryNames.length >= 2048) this.flush();
+      if (!this.encoder) this.encoder = this.device.createCommandEncoder();
       this.pass?.end();
       const q = this.queryNames.length;
       this.queryNames.push(label);

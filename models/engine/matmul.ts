@@ -5,7 +5,7 @@
 // shared-memory words (no bank conflicts) and neighbouring addresses of C (coalesced stores). K advances in
 // steps of BK through shared-memory tiles. Edges (M, N, K not tile multiples) load zeros and mask stores.
 // PLATFORM.md: 128×128 tiles with 8×8 per thread reached 27.9 TFLOP/s on the H200.
-import { type Engine, type Kernel, type Tensor } from './engine.ts';
+import { grid, type Engine, type Kernel, type Tensor } from './engine.ts';
 
 interface Tile { BM: number; BN: number; BK: number; TM: number; TN: number }
 const BIG: Tile = { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8 };
@@ -14,6 +14,9 @@ const SMALL: Tile = { BM: 32, BN: 32, BK: 16, TM: 2, TN: 2 };
 
 const kernels = new Map<string, Kernel>();
 
+// The per-thread block is written out statement by statement (JS-side unrolling) so that every index into
+// the accumulator is a constant: a loop with dynamic indices made the NVIDIA compiler put the 8×8 block in
+// local memory (1–2 TFLOP/s measured on the H200 before this).
 function matmulKernel(t: Tile, transA: boolean, transB: boolean): Kernel {
   const key = `${t.BM}x${t.BN}x${t.BK}/${t.TM}x${t.TN}/${transA}/${transB}`;
   let k = kernels.get(key);
@@ -21,21 +24,34 @@ function matmulKernel(t: Tile, transA: boolean, transB: boolean): Kernel {
   const { BM, BN, BK, TM, TN } = t;
   const RT = BM / TM; // threads along rows
   const CT = BN / TN; // threads along columns
-  // A(m, k): [M, K] row-major, or [K, M] when transposed. B(k, n): [K, N], or [N, K] when transposed.
+  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+  // A(m, k): [M, K] row-major (row stride lda), or [K, M] when transposed. B(k, n): [K, N], or [N, K].
   const loadA = transA
     ? `let kk = i / ${BM}u; let m = i % ${BM}u; let gm = row0 + m; let gk = k0 + kk;
-       var v = 0.0; if (gm < p.M && gk < p.K) { v = A[aOff + gk * p.M + gm]; }
+       var v = 0.0; if (gm < p.M && gk < kEnd) { v = A[aOff + gk * p.lda + gm]; }
        As[kk * ${BM}u + m] = v;`
     : `let m = i / ${BK}u; let kk = i % ${BK}u; let gm = row0 + m; let gk = k0 + kk;
-       var v = 0.0; if (gm < p.M && gk < p.K) { v = A[aOff + gm * p.K + gk]; }
+       var v = 0.0; if (gm < p.M && gk < kEnd) { v = A[aOff + gm * p.lda + gk]; }
        As[kk * ${BM}u + m] = v;`;
   const loadB = transB
     ? `let n = i / ${BK}u; let kk = i % ${BK}u; let gn = col0 + n; let gk = k0 + kk;
-       var v = 0.0; if (gn < p.N && gk < p.K) { v = B[bOff + gn * p.K + gk]; }
+       var v = 0.0; if (gn < p.N && gk < kEnd) { v = B[bOff + gn * p.ldb + gk]; }
        Bs[kk * ${BN}u + n] = v;`
     : `let kk = i / ${BN}u; let n = i % ${BN}u; let gn = col0 + n; let gk = k0 + kk;
-       var v = 0.0; if (gn < p.N && gk < p.K) { v = B[bOff + gk * p.N + gn]; }
+       var v = 0.0; if (gn < p.N && gk < kEnd) { v = B[bOff + gk * p.ldb + gn]; }
        Bs[kk * ${BN}u + n] = v;`;
+  const inner = [
+    ...range(TM).map((i) => `let a${i} = As[kk * ${BM}u + tr + ${i * RT}u];`),
+    ...range(TN).map((j) => `let b${j} = Bs[kk * ${BN}u + tc + ${j * CT}u];`),
+    ...range(TM).flatMap((i) => range(TN).map((j) => `acc[${i * TN + j}] = fma(a${i}, b${j}, acc[${i * TN + j}]);`)),
+  ].join('\n      ');
+  const store = range(TM).map((i) => `
+  {
+    let r = row0 + tr + ${i * RT}u;
+    if (r < p.M) {${range(TN).map((j) => `
+      { let c = col0 + tc + ${j * CT}u; if (c < p.N) { let o = cOff + r * p.N + c; var v = p.alpha * acc[${i * TN + j}]; if (p.accumulate != 0u) { v += C[o]; } C[o] = v; } }`).join('')}
+    }
+  }`).join('');
   const code = /* wgsl */ `
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
@@ -44,52 +60,57 @@ var<workgroup> As: array<f32, ${BK * BM}>; // [BK][BM]
 var<workgroup> Bs: array<f32, ${BK * BN}>; // [BK][BN]
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-  let batch = wid.z;
+  let z = wid.z; // batch * splits + split
+  let batch = z / p.splits;
+  let kBegin = (z % p.splits) * p.kChunk;
+  let kEnd = min(p.K, kBegin + p.kChunk);
   let row0 = wid.y * ${BM}u;
   let col0 = wid.x * ${BN}u;
   let tr = lid / ${CT}u;
   let tc = lid % ${CT}u;
   let aOff = batch * p.strideA;
   let bOff = batch * p.strideB;
-  let cOff = batch * p.M * p.N;
+  let cOff = z * p.M * p.N;
   var acc: array<f32, ${TM * TN}>;
-  var a: array<f32, ${TM}>;
-  var b: array<f32, ${TN}>;
-  for (var k0 = 0u; k0 < p.K; k0 += ${BK}u) {
+  for (var k0 = kBegin; k0 < kEnd; k0 += ${BK}u) {
     for (var i = lid; i < ${BM * BK}u; i += 256u) { ${loadA} }
     for (var i = lid; i < ${BN * BK}u; i += 256u) { ${loadB} }
     workgroupBarrier();
     for (var kk = 0u; kk < ${BK}u; kk++) {
-      for (var i = 0u; i < ${TM}u; i++) { a[i] = As[kk * ${BM}u + tr + i * ${RT}u]; }
-      for (var j = 0u; j < ${TN}u; j++) { b[j] = Bs[kk * ${BN}u + tc + j * ${CT}u]; }
-      for (var i = 0u; i < ${TM}u; i++) {
-        for (var j = 0u; j < ${TN}u; j++) { acc[i * ${TN}u + j] = fma(a[i], b[j], acc[i * ${TN}u + j]); }
-      }
+      ${inner}
     }
     workgroupBarrier();
-  }
-  for (var i = 0u; i < ${TM}u; i++) {
-    let r = row0 + tr + i * ${RT}u;
-    if (r >= p.M) { continue; }
-    for (var j = 0u; j < ${TN}u; j++) {
-      let c = col0 + tc + j * ${CT}u;
-      if (c >= p.N) { continue; }
-      let o = cOff + r * p.N + c;
-      var v = p.alpha * acc[i * ${TN}u + j];
-      if (p.accumulate != 0u) { v += C[o]; }
-      C[o] = v;
-    }
-  }
+  }${store}
 }`;
   k = {
     name: `matmul${BM}${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}`,
     code,
-    params: [['M', 'u32'], ['N', 'u32'], ['K', 'u32'], ['strideA', 'u32'], ['strideB', 'u32'], ['alpha', 'f32'], ['accumulate', 'u32']],
+    params: [['M', 'u32'], ['N', 'u32'], ['K', 'u32'], ['lda', 'u32'], ['ldb', 'u32'], ['strideA', 'u32'], ['strideB', 'u32'],
+      ['splits', 'u32'], ['kChunk', 'u32'], ['alpha', 'f32'], ['accumulate', 'u32']],
     bindings: ['read', 'read', 'rw'],
   };
   kernels.set(key, k);
   return k;
 }
+
+// C[b] = alpha · Σ_s P[b, s] (+ C[b]): adds up split-K partial products.
+const SPLIT_K_REDUCE: Kernel = {
+  name: 'matmulSplitKReduce', params: [['MN', 'u32'], ['total', 'u32'], ['splits', 'u32'], ['alpha', 'f32'], ['accumulate', 'u32']],
+  bindings: ['read', 'rw'], code: /* wgsl */ `
+@group(0) @binding(1) var<storage, read> P: array<f32>;
+@group(0) @binding(2) var<storage, read_write> C: array<f32>;
+@compute @workgroup_size(256) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.x + wid.y * nwg.x) * 256u + lid;
+  if (i >= p.total) { return; }
+  let b = i / p.MN;
+  let r = i % p.MN;
+  var s = 0.0;
+  for (var k = 0u; k < p.splits; k++) { s += P[(b * p.splits + k) * p.MN + r]; }
+  var v = p.alpha * s;
+  if (p.accumulate != 0u) { v += C[i]; }
+  C[i] = v;
+}`,
+};
 
 export interface MatmulLaunch {
   M: number; N: number; K: number;
@@ -104,13 +125,27 @@ export interface MatmulLaunch {
   tile?: 'big' | 'mid' | 'small';
 }
 
-/** Encode one matmul dispatch into `c` ([batch, M, N] contiguous). */
+/** Encode a matmul into `c` ([batch, M, N] contiguous): one dispatch, or two with split-K. */
 export function launchMatmul(engine: Engine, a: Tensor, b: Tensor, c: Tensor, l: MatmulLaunch): void {
   const tiles = (t: Tile) => Math.ceil(l.M / t.BM) * Math.ceil(l.N / t.BN) * l.batch;
   // Big tiles only when they still fill the GPU (~132 SMs × 2); small problems want more workgroups.
   const t = l.tile === 'big' ? BIG : l.tile === 'mid' ? MID : l.tile === 'small' ? SMALL
     : tiles(BIG) >= 264 ? BIG : tiles(MID) >= 132 || l.M * l.N >= 64 * 64 ? MID : SMALL;
-  engine.run(matmulKernel(t, l.transA, l.transB), [a, b, c],
-    [l.M, l.N, l.K, l.strideA, l.strideB, l.alpha ?? 1, l.accumulate ? 1 : 0],
-    [Math.ceil(l.N / t.BN), Math.ceil(l.M / t.BM), l.batch]);
+  // Split-K when the output has too few tiles to fill the GPU but K is long (weight gradients: K = tokens).
+  let splits = 1;
+  if (!l.tile && tiles(t) < 132 && l.K >= 1024) splits = Math.min(Math.ceil(264 / tiles(t)), Math.floor(l.K / 256), 64);
+  const kChunk = Math.ceil(l.K / splits / t.BK) * t.BK;
+  splits = Math.ceil(l.K / kChunk);
+  const lda = l.transA ? l.M : l.K;
+  const ldb = l.transB ? l.K : l.N;
+  const groups: [number, number, number] = [Math.ceil(l.N / t.BN), Math.ceil(l.M / t.BM), l.batch * splits];
+  const kernel = matmulKernel(t, l.transA, l.transB);
+  if (splits === 1) {
+    engine.run(kernel, [a, b, c], [l.M, l.N, l.K, lda, ldb, l.strideA, l.strideB, 1, l.K, l.alpha ?? 1, l.accumulate ? 1 : 0], groups);
+    return;
+  }
+  const partial = engine.empty([l.batch * splits, l.M, l.N]);
+  engine.run(kernel, [a, b, partial], [l.M, l.N, l.K, lda, ldb, l.strideA, l.strideB, splits, kChunk, 1, 0], groups);
+  const total = l.batch * l.M * l.N;
+  engine.run(SPLIT_K_REDUCE, [partial, c], [l.M * l.N, total, splits, l.alpha ?? 1, l.accumulate ? 1 : 0], grid(Math.ceil(total / 256)));
 }

@@ -263,6 +263,45 @@ var<workgroup> partial: array<f32, 256>;
   if (lid == 0u) { O[o] = p.alpha * partial[0]; }
 }`);
 
+// Column sums of a row-major [R, C] matrix (the bias-gradient pattern): a workgroup owns 64 adjacent
+// columns (coalesced reads) and a chunk of rows in 4 lanes; chunks > 1 leave partial sums [chunks, C]
+// that a second pass adds up.
+const SUM_ROWS = k('sumRows', [['R', 'u32'], ['C', 'u32'], ['rowsPer', 'u32'], ['alpha', 'f32']], ['read', 'rw'], /* wgsl */ `
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> O: array<f32>;
+var<workgroup> red: array<f32, 256>;
+@compute @workgroup_size(256) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let col = wid.x * 64u + lid % 64u;
+  let lane = lid / 64u;
+  let r0 = wid.y * p.rowsPer;
+  let r1 = min(p.R, r0 + p.rowsPer);
+  var acc = 0.0;
+  if (col < p.C) {
+    for (var r = r0 + lane; r < r1; r += 4u) { acc += X[r * p.C + col]; }
+  }
+  red[lid] = acc;
+  workgroupBarrier();
+  if (lane == 0u && col < p.C) {
+    O[wid.y * p.C + col] = p.alpha * (red[lid] + red[lid + 64u] + red[lid + 128u] + red[lid + 192u]);
+  }
+}`);
+
+function sumRows(x: Tensor, R: number, C: number, alpha: number, shape: readonly number[]): Tensor {
+  const e = x.engine;
+  const colBlocks = Math.ceil(C / 64);
+  const chunks = Math.max(1, Math.min(Math.ceil(R / 256), Math.floor(1024 / colBlocks), 65535));
+  if (chunks === 1) {
+    const out = e.empty([...shape]);
+    e.run(SUM_ROWS, [x, out], [R, C, R, alpha], [colBlocks, 1]);
+    return out;
+  }
+  const rowsPer = Math.ceil(R / chunks);
+  const used = Math.ceil(R / rowsPer);
+  const partial = e.empty([used, C]);
+  e.run(SUM_ROWS, [x, partial], [R, C, rowsPer, 1], [colBlocks, used]);
+  return sumRows(partial, used, C, alpha, shape);
+}
+
 /** Sum x over the dims where `shape` (right-aligned, padded with 1s) is 1; result has `shape`. */
 function reduceRaw(x: Tensor, shape: readonly number[], alpha: number): Tensor {
   const e = x.engine;
@@ -281,6 +320,10 @@ function reduceRaw(x: Tensor, shape: readonly number[], alpha: number): Tensor {
   if (dims.length > 4) throw new ShapeError(`reduce: ${x} → ${shapeStr(shape)} alternates reduced and kept dims more than 4 times`);
   while (dims.length < 4) { dims.unshift(1); red.unshift(false); }
   const R = dims.reduce((acc, d, i) => (red[i] ? acc * d : acc), 1);
+  const firstKept = red.findIndex((r, i) => !r && dims.slice(i).every((d, j) => !red[i + j] || d === 1));
+  if (red.some((r) => r) && firstKept >= 0 && red.slice(0, firstKept).every((r, i) => r || dims[i] === 1)) {
+    return sumRows(x, R, x.size / R, alpha, shape); // reduce leading dims, keep trailing ones
+  }
   const out = e.empty([...shape]);
   e.run(REDUCE, [x, out], [out.size, R, ...dims, red.reduce((m, r, i) => m | (r ? 1 << i : 0), 0), alpha], grid(out.size));
   return out;

@@ -56,6 +56,25 @@ describe('matmul', () => {
     }
   });
 
+  test('split-K (small output, long K) with transposed A and accumulation', async () => {
+    const rng = new Rng(4);
+    const [M, N, K] = [9, 70, 1500];
+    const a = Float64Array.from({ length: K * M }, () => Math.fround(rng.normal()));
+    const b = Float64Array.from({ length: K * N }, () => Math.fround(rng.normal()));
+    const c0 = Float64Array.from({ length: M * N }, () => Math.fround(rng.normal()));
+    const ref = matmulRef(a, b, M, K, N, true, false).map((v, i) => 0.5 * v + c0[i]);
+    const c = e.upload(Float32Array.from(c0), [M, N]);
+    const [ta, tb] = [e.upload(Float32Array.from(a), [K, M]), e.upload(Float32Array.from(b), [K, N])];
+    const before = e.stats.dispatches;
+    launchMatmul(e, ta, tb, c, { M, N, K, batch: 1, strideA: 0, strideB: 0, transA: true, transB: false, alpha: 0.5, accumulate: true });
+    assert.equal(e.stats.dispatches - before, 2, 'partial products + their reduction');
+    const got = await read(c);
+    let err = 0;
+    for (let i = 0; i < ref.length; i++) err = Math.max(err, Math.abs(got[i] - ref[i]));
+    assert.ok(err < 2e-4, `split-K max error ${err}`);
+    e.endStep();
+  });
+
   test('mismatched inner dims throw ShapeError naming the shapes', () => {
     assert.throws(() => matmul(e.empty([2, 3]), e.empty([4, 5])), (err: Error) => err instanceof ShapeError && /3 vs 4/.test(err.message));
     e.endStep();
