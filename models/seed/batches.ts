@@ -80,3 +80,29 @@ export function makeBatch(data: SeedData, examples: readonly Example[], maxHisto
   });
   return { size: B, encoderTokens: enc, decoderTokens: dec, targets, targetItems };
 }
+
+/** The prepared data's rows as per-user sequences; checks that the split is leave-one-out (…, validation, test). */
+export function seedDataFromPrepared(p: {
+  dir: string; levels: number; codebookSize: number; codes: Uint16Array; userOffsets: Int32Array; item: Int32Array;
+  split: { kind: string; rowSplit: Uint8Array }; meta: { items: number };
+}): SeedData {
+  if (p.split.kind !== 'leave-one-out') {
+    throw new SplitError(`${p.dir}: split '${p.split.kind}'; the seed model's next-item evaluation needs a leave-one-out split (onerec prepare --split=leave-one-out)`);
+  }
+  const users = p.userOffsets.length - 1;
+  const sequences: Int32Array[] = [];
+  for (let u = 0; u < users; u++) {
+    const start = p.userOffsets[u];
+    const end = p.userOffsets[u + 1];
+    const n = end - start;
+    // rowSplit: 0 train, 1 validation, 2 test; leave-one-out puts validation and test last.
+    for (let r = start; r < end; r++) {
+      const expected = n >= 3 && r === end - 2 ? 1 : n >= 2 && r === end - 1 ? 2 : 0;
+      if (p.split.rowSplit[r] !== expected) {
+        throw new SplitError(`${p.dir}: user ${u} row ${r - start} is split ${p.split.rowSplit[r]}, expected ${expected} (leave-one-out: last = test, second-to-last = validation)`);
+      }
+    }
+    sequences.push(p.item.subarray(start, end));
+  }
+  return { itemCount: p.meta.items, levels: p.levels, codebookSize: p.codebookSize, codes: p.codes, sequences };
+}

@@ -1,0 +1,66 @@
+// onerec eval — leave-one-out Recall@5/10, NDCG@5/10 (full ranking from the constrained beam) and the
+// valid-ID rate of a trained checkpoint (GPU engine) or of an exported bundle (onnxruntime-node).
+//
+//   onerec eval --data runs/beauty --checkpoint runs/beauty/seed/best.ckpt --split test --out runs/beauty/eval
+//   onerec eval --data runs/beauty --bundle models/bundles/beauty --split test --out runs/beauty/eval-int4
+//
+// Writes OUT/report.json: { "recall@5", "recall@10", "ndcg@5", "ndcg@10", "valid_id_rate", users, … }.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadPrepared } from '../data/prepared.ts';
+import { createEngine, readCheckpoint } from '../engine/index.ts';
+import { parseOptions } from '../options.ts';
+import { seedDataFromPrepared } from '../seed/batches.ts';
+import { validateSeedConfig, type SeedConfig } from '../seed/config.ts';
+import { SeedModel } from '../seed/model.ts';
+import { evaluateSplit } from '../seed/run-eval.ts';
+
+export const summary = 'evaluate a seed checkpoint (GPU) or an exported bundle: Recall/NDCG@5/10, valid-ID rate';
+
+export class EvalOptionError extends Error {
+  override name = 'EvalOptionError';
+}
+
+export const DEFAULT_EVAL_OPTIONS = {
+  data: 'runs/beauty', // prepared data directory
+  checkpoint: '', // a seed checkpoint (best.ckpt of onerec train)
+  bundle: '', // or an exported bundle directory (evaluated under onnxruntime-node)
+  split: 'test', // 'test' | 'validation'
+  out: 'runs/beauty/eval', // report directory
+  beam: 20, // beam width (≥ 20: exact @10)
+  excludeHistory: false, // never rank an item of the user's own history
+  users: 0, // bundle evaluation only: a seeded subset of users (0 = all)
+};
+
+export async function run(argv: string[]): Promise<void> {
+  const o = parseOptions(argv, DEFAULT_EVAL_OPTIONS, `onerec eval --data PREPARED (--checkpoint FILE | --bundle DIR) --split test --out DIR\n${summary}`);
+  if (!o) return;
+  if (o.split !== 'test' && o.split !== 'validation') throw new EvalOptionError(`--split must be 'test' or 'validation', got '${o.split}'`);
+  if (Boolean(o.checkpoint) === Boolean(o.bundle)) throw new EvalOptionError('give exactly one of --checkpoint FILE (GPU) or --bundle DIR (onnxruntime-node)');
+  const prepared = loadPrepared(o.data);
+  const data = seedDataFromPrepared(prepared);
+  let report: Record<string, unknown>;
+  if (o.bundle) {
+    const { readBundle } = await import('../export/bundle-reader.ts');
+    const { evaluateBundle } = await import('../export/evaluate.ts');
+    const bundle = await readBundle(o.bundle);
+    const r = await evaluateBundle(bundle, data, { split: o.split, beamWidth: o.beam, users: o.users, seed: 1, excludeHistory: o.excludeHistory });
+    report = { ...r.metrics, ...r, data: o.data };
+  } else {
+    const { meta, tensors } = readCheckpoint(o.checkpoint);
+    if (meta.kind !== 'seed') throw new EvalOptionError(`${o.checkpoint} is a '${meta.kind}' checkpoint, not a seed model's`);
+    const config = meta.config as SeedConfig;
+    validateSeedConfig(config, o.checkpoint);
+    if (config.levels !== prepared.levels || config.codebookSize !== prepared.codebookSize) {
+      throw new EvalOptionError(`${o.checkpoint} was trained on ${config.levels} levels × K ${config.codebookSize}, ${o.data} has ${prepared.levels} × ${prepared.codebookSize}; evaluate on the prepared data it was trained on`);
+    }
+    const weights = Object.fromEntries(Object.entries(tensors).filter(([name]) => !name.startsWith('adam.')).map(([name, t]) => [name, t.data]));
+    const engine = await createEngine();
+    const model = SeedModel.fromWeights(engine, config, weights);
+    report = { ...(await evaluateSplit(model, data, prepared.trie, o.split, o.beam, o.excludeHistory)), checkpoint: o.checkpoint, data: o.data, config };
+  }
+  mkdirSync(o.out, { recursive: true });
+  writeFileSync(join(o.out, 'report.json'), JSON.stringify(report, null, 1));
+  const m = report as Record<string, number>;
+  console.log(`${o.split}: R@5 ${m['recall@5'].toFixed(4)} R@10 ${m['recall@10'].toFixed(4)} N@5 ${m['ndcg@5'].toFixed(4)} N@10 ${m['ndcg@10'].toFixed(4)} valid ${m.valid_id_rate.toFixed(4)} → ${join(o.out, 'report.json')}`);
+}

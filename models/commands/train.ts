@@ -1,0 +1,61 @@
+// onerec train — the OneRec seed model (encoder–decoder, MoE decoder) on the GPU through WebGPU.
+//
+//   onerec train --data runs/beauty --out runs/beauty/seed
+//   onerec train --data runs/beauty --out runs/beauty/seed --resume             # continue from last.ckpt
+//   onerec train --data runs/beauty --out runs/dense --experts=1 --expertsPerToken=1 --expertFfnDim=512
+//
+// Writes OUT/best.ckpt (best validation NDCG@10; the exporter reads it), OUT/last.ckpt (with optimizer
+// state, for --resume), OUT/history.json, OUT/report.html (loss and metric curves), and, unless --test=false,
+// OUT/report.json with the best model's full validation and test metrics.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadPrepared } from '../data/prepared.ts';
+import { createEngine } from '../engine/index.ts';
+import { parseOptions } from '../options.ts';
+import { seedDataFromPrepared } from '../seed/batches.ts';
+import { DEFAULT_SEED_CONFIG, DEFAULT_TRAIN_CONFIG, parameterCount, validateSeedConfig, type SeedConfig } from '../seed/config.ts';
+import { evaluateSplit } from '../seed/run-eval.ts';
+import { trainSeed } from '../seed/train.ts';
+
+export const summary = 'train the seed model (GPU), validate each epoch, write checkpoints and an HTML report';
+
+const { codebookSize: _k, levels: _l, sessionLength: _s, ...MODEL_OPTIONS } = DEFAULT_SEED_CONFIG;
+export const DEFAULT_TRAIN_OPTIONS = {
+  ...DEFAULT_TRAIN_CONFIG,
+  ...MODEL_OPTIONS,
+  test: true, // after training: the best checkpoint on the full validation and test splits → OUT/report.json
+  testExcludeHistory: false, // also report test metrics with the user's own history excluded from the beam
+};
+
+export async function run(argv: string[]): Promise<void> {
+  const o = parseOptions(argv, DEFAULT_TRAIN_OPTIONS, `onerec train --data PREPARED --out DIR [--key=value …]\n${summary}`);
+  if (!o) return;
+  const prepared = loadPrepared(o.data);
+  const data = seedDataFromPrepared(prepared);
+  const config: SeedConfig = {
+    codebookSize: prepared.codebookSize, levels: prepared.levels, dModel: o.dModel, heads: o.heads,
+    encoderLayers: o.encoderLayers, decoderLayers: o.decoderLayers, ffnDim: o.ffnDim, experts: o.experts,
+    expertsPerToken: o.expertsPerToken, expertFfnDim: o.expertFfnDim, maxHistory: o.maxHistory,
+    sessionLength: Math.max(1, o.trainWindow), moeAuxWeight: o.moeAuxWeight, dropout: o.dropout,
+  };
+  validateSeedConfig(config, 'onerec train options');
+  const engine = await createEngine();
+  mkdirSync(o.out, { recursive: true });
+  const started = Date.now();
+  const result = await trainSeed(engine, data, prepared.trie, config, o);
+  if (!o.test) return;
+  const report: Record<string, unknown> = {
+    dataset: prepared.meta.dataset,
+    prepared: o.data,
+    checkpoint: join(o.out, 'best.ckpt'),
+    config,
+    parameters: parameterCount(config),
+    train: { ...o, best_epoch: result.best?.epoch, epochs_run: result.history.length, stop_reason: result.stopReason, train_seconds: (Date.now() - started) / 1000, final_train_loss: result.history.at(-1)?.trainLoss, expert_load: result.history.at(-1)?.expertLoad },
+    validation: await evaluateSplit(result.model, data, prepared.trie, 'validation', o.evalBeam, false),
+    test: await evaluateSplit(result.model, data, prepared.trie, 'test', o.evalBeam, false),
+  };
+  if (o.testExcludeHistory) report.test_exclude_history = await evaluateSplit(result.model, data, prepared.trie, 'test', o.evalBeam, true);
+  writeFileSync(join(o.out, 'report.json'), JSON.stringify(report, null, 1));
+  const t = report.test as Record<string, number>;
+  console.log(`test: R@5 ${t['recall@5'].toFixed(4)} R@10 ${t['recall@10'].toFixed(4)} N@5 ${t['ndcg@5'].toFixed(4)} N@10 ${t['ndcg@10'].toFixed(4)} valid ${t.valid_id_rate.toFixed(4)} → ${join(o.out, 'report.json')}`);
+}
