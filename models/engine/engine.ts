@@ -33,6 +33,7 @@ interface TapeNode { inputs: Tensor[]; out: Tensor; backward: (grad: Tensor) => 
 const RING_SLOTS = 4096; // dispatches per submit before the uniform ring forces a flush
 const SLOT = 256; // bytes; minUniformBufferOffsetAlignment
 const USAGE_STORAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST
+const ARENA_BYTES = 8 << 20; // host uploads of one step (ids, targets, id groups) before falling back to new buffers
 
 let nextBufferId = 1;
 const bufferIds = new WeakMap<GPUBuffer, number>();
@@ -79,7 +80,7 @@ export class Tensor {
     public buffer: GPUBuffer,
     public offset: number, // bytes into `buffer`
     /** 'pool': returned to the pool at release; 'own': destroyed at release; 'view': shares another's buffer. */
-    readonly storage: 'pool' | 'own' | 'view',
+    public storage: 'pool' | 'own' | 'view',
   ) {
     this.size = numel(shape);
   }
@@ -113,6 +114,12 @@ export class Engine {
   private ringI32 = new Int32Array(this.ringData);
   private ringF32 = new Float32Array(this.ringData);
   private ringSlot = 0;
+  // Upload arena: a step's host uploads are staged in `arenaData` and written to `arena` by the next flush
+  // (before that submit), like the uniform ring; slices are reclaimed only at endStep().
+  private arena: GPUBuffer;
+  private arenaData = new ArrayBuffer(ARENA_BYTES);
+  private arenaUsed = 0;
+  private arenaWritten = 0;
   /** Per-kernel GPU time (profile mode, timestamp-query): name → [total ns, count]. */
   readonly profile: Map<string, [number, number]> | null;
   private querySet: GPUQuerySet | null = null;
@@ -130,6 +137,7 @@ export class Engine {
       this.errors.push((e as GPUUncapturedErrorEvent).error.message);
     });
     this.ring = this.device.createBuffer({ size: RING_SLOTS * SLOT, usage: 0x40 | 0x08 }); // UNIFORM | COPY_DST
+    this.arena = this.device.createBuffer({ size: ARENA_BYTES, usage: USAGE_STORAGE });
     this.profile = options.profile && ctx.timestamps ? new Map() : null;
     if (options.profile && !ctx.timestamps) console.warn('[engine] profile requested but the adapter has no timestamp-query');
     if (this.profile) {
@@ -175,11 +183,11 @@ export class Engine {
     if (numel(shape) !== data.length) throw new ShapeError(`upload: ${data.length} values do not fill shape [${shape.join(', ')}]`);
     const dtype: DType = data instanceof Int32Array ? 'i32' : 'f32';
     let t: Tensor;
-    if (this.dispatches === 0 || data.length === 0) {
-      // Nothing is pending in the encoder, so writeBuffer (which runs before the next submit) cannot
-      // overtake a pending dispatch that still reads the pooled buffer's previous contents.
-      t = this.empty(shape, dtype);
-      if (data.length) this.device.queue.writeBuffer(t.buffer, t.offset, data.buffer, data.byteOffset, data.byteLength);
+    if (this.arenaUsed + data.byteLength <= ARENA_BYTES) {
+      new Uint8Array(this.arenaData, this.arenaUsed, data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      t = new Tensor(this, shape, dtype, this.arena, this.arenaUsed, 'view');
+      this.arenaUsed += Math.max(256, Math.ceil(data.byteLength / 256) * 256);
+      this.stepTensors.push(t);
     } else {
       const buffer = this.device.createBuffer({ size: Math.max(16, Math.ceil(data.byteLength / 4) * 4), usage: USAGE_STORAGE, mappedAtCreation: true });
       (dtype === 'i32' ? new Int32Array(buffer.getMappedRange()) : new Float32Array(buffer.getMappedRange())).set(data);
@@ -235,6 +243,13 @@ export class Engine {
   keep(t: Tensor): Tensor {
     const i = this.stepTensors.lastIndexOf(t);
     if (i >= 0) this.stepTensors.splice(i, 1);
+    if (t.buffer === this.arena) { // the arena is reused next step: move the values to a buffer of their own
+      const buffer = this.acquire(t.bytes);
+      if (t.size) this.copyEncoder().copyBufferToBuffer(this.arena, t.offset, buffer, 0, t.bytes);
+      t.buffer = buffer;
+      t.offset = 0;
+      t.storage = 'pool';
+    }
     return t;
   }
 
@@ -360,6 +375,10 @@ export class Engine {
       this.encoder.copyBufferToBuffer(this.queryResolve!, 0, readback, 0, 2 * profiled * 8);
     }
     if (this.ringSlot) this.device.queue.writeBuffer(this.ring, 0, this.ringData, 0, this.ringSlot * SLOT);
+    if (this.arenaUsed > this.arenaWritten) {
+      this.device.queue.writeBuffer(this.arena, this.arenaWritten, this.arenaData, this.arenaWritten, this.arenaUsed - this.arenaWritten);
+      this.arenaWritten = this.arenaUsed;
+    }
     this.device.queue.submit([this.encoder.finish()]);
     this.stats.submits++;
     this.encoder = null;
@@ -441,6 +460,7 @@ export class Engine {
   /** End a training step: submit, drop the tape, return every step tensor (not kept) to the pool. */
   endStep(): void {
     this.flush();
+    this.arenaUsed = this.arenaWritten = 0;
     this.tape = [];
     for (const t of this.stepTensors) this.free(t);
     this.stepTensors = [];

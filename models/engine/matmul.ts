@@ -17,8 +17,8 @@ const kernels = new Map<string, Kernel>();
 // The per-thread block is written out statement by statement (JS-side unrolling) so that every index into
 // the accumulator is a constant: a loop with dynamic indices made the NVIDIA compiler put the 8×8 block in
 // local memory (1–2 TFLOP/s measured on the H200 before this).
-function matmulKernel(t: Tile, transA: boolean, transB: boolean): Kernel {
-  const key = `${t.BM}x${t.BN}x${t.BK}/${t.TM}x${t.TN}/${transA}/${transB}`;
+function matmulKernel(t: Tile, transA: boolean, transB: boolean, bias: boolean): Kernel {
+  const key = `${t.BM}x${t.BN}x${t.BK}/${t.TM}x${t.TN}/${transA}/${transB}/${bias}`;
   let k = kernels.get(key);
   if (k) return k;
   const { BM, BN, BK, TM, TN } = t;
@@ -49,13 +49,14 @@ function matmulKernel(t: Tile, transA: boolean, transB: boolean): Kernel {
   {
     let r = row0 + tr + ${i * RT}u;
     if (r < p.M) {${range(TN).map((j) => `
-      { let c = col0 + tc + ${j * CT}u; if (c < p.N) { let o = cOff + r * p.N + c; var v = p.alpha * acc[${i * TN + j}]; if (p.accumulate != 0u) { v += C[o]; } C[o] = v; } }`).join('')}
+      { let c = col0 + tc + ${j * CT}u; if (c < p.N) { let o = cOff + r * p.N + c; var v = p.alpha * acc[${i * TN + j}]${bias ? ' + BIAS[c]' : ''}; if (p.accumulate != 0u) { v += C[o]; } C[o] = v; } }`).join('')}
     }
   }`).join('');
   const code = /* wgsl */ `
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
+${bias ? '@group(0) @binding(4) var<storage, read> BIAS: array<f32>;' : ''}
 var<workgroup> As: array<f32, ${BK * BM}>; // [BK][BM]
 var<workgroup> Bs: array<f32, ${BK * BN}>; // [BK][BN]
 @compute @workgroup_size(256)
@@ -83,11 +84,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   }${store}
 }`;
   k = {
-    name: `matmul${BM}${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}`,
+    name: `matmul${BM}${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}${bias ? 'Bias' : ''}`,
     code,
     params: [['M', 'u32'], ['N', 'u32'], ['K', 'u32'], ['lda', 'u32'], ['ldb', 'u32'], ['strideA', 'u32'], ['strideB', 'u32'],
       ['splits', 'u32'], ['kChunk', 'u32'], ['alpha', 'f32'], ['accumulate', 'u32']],
-    bindings: ['read', 'read', 'rw'],
+    bindings: bias ? ['read', 'read', 'rw', 'read'] : ['read', 'read', 'rw'],
   };
   kernels.set(key, k);
   return k;
@@ -121,6 +122,8 @@ export interface MatmulLaunch {
   alpha?: number;
   /** Add into C's existing contents instead of overwriting. */
   accumulate?: boolean;
+  /** Add bias[n] to every row of C (a linear layer's epilogue). */
+  bias?: Tensor;
   /** Force a tile size (benchmarks); otherwise chosen from the output size. */
   tile?: 'big' | 'mid' | 'small';
 }
@@ -133,15 +136,15 @@ export function launchMatmul(engine: Engine, a: Tensor, b: Tensor, c: Tensor, l:
     : tiles(BIG) >= 264 ? BIG : tiles(MID) >= 132 || l.M * l.N >= 64 * 64 ? MID : SMALL;
   // Split-K when the output has too few tiles to fill the GPU but K is long (weight gradients: K = tokens).
   let splits = 1;
-  if (!l.tile && tiles(t) < 132 && l.K >= 1024) splits = Math.min(Math.ceil(264 / tiles(t)), Math.floor(l.K / 256), 64);
+  if (!l.tile && !l.bias && tiles(t) < 132 && l.K >= 1024) splits = Math.min(Math.ceil(264 / tiles(t)), Math.floor(l.K / 256), 64);
   const kChunk = Math.ceil(l.K / splits / t.BK) * t.BK;
   splits = Math.ceil(l.K / kChunk);
   const lda = l.transA ? l.M : l.K;
   const ldb = l.transB ? l.K : l.N;
   const groups: [number, number, number] = [Math.ceil(l.N / t.BN), Math.ceil(l.M / t.BM), l.batch * splits];
-  const kernel = matmulKernel(t, l.transA, l.transB);
+  const kernel = matmulKernel(t, l.transA, l.transB, Boolean(l.bias));
   if (splits === 1) {
-    engine.run(kernel, [a, b, c], [l.M, l.N, l.K, lda, ldb, l.strideA, l.strideB, 1, l.K, l.alpha ?? 1, l.accumulate ? 1 : 0], groups);
+    engine.run(kernel, l.bias ? [a, b, c, l.bias] : [a, b, c], [l.M, l.N, l.K, lda, ldb, l.strideA, l.strideB, 1, l.K, l.alpha ?? 1, l.accumulate ? 1 : 0], groups);
     return;
   }
   const partial = engine.empty([l.batch * splits, l.M, l.N]);

@@ -121,12 +121,24 @@ export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
   return reduceRaw(g, shape, 1);
 }
 
+/**
+ * The gradient `coef · g` of input `x` (summed down to x's shape). For a packed parameter it is accumulated
+ * straight into the parameter's gradient (returns null), saving a separate accumulation dispatch.
+ */
+function gradTo(g: Tensor, x: Tensor, coef = 1): Tensor | null {
+  const target = x.engine.accumulateTarget(x);
+  if (!target) return sumTo(coef === 1 ? g : scaleRaw(g, coef), x.shape);
+  if (g.size === x.size) addInto(target, g, coef);
+  else reduceRaw(g, x.shape, coef, target);
+  return null;
+}
+
 /** alpha·a + beta·b with broadcasting. */
 export function axpby(a: Tensor, b: Tensor, alpha: number, beta: number): Tensor {
   const out = binaryRaw('add', a, b, alpha, beta, 'add');
   return a.engine.record(out, [a, b], (g) => [
-    a.requiresGrad ? sumTo(alpha === 1 ? g : scaleRaw(g, alpha), a.shape) : null,
-    b.requiresGrad ? sumTo(beta === 1 ? g : scaleRaw(g, beta), b.shape) : null,
+    a.requiresGrad ? gradTo(g, a, alpha) : null,
+    b.requiresGrad ? gradTo(g, b, beta) : null,
   ]);
 }
 export const add = (a: Tensor, b: Tensor) => axpby(a, b, 1, 1);
@@ -266,7 +278,7 @@ var<workgroup> partial: array<f32, 256>;
 // Column sums of a row-major [R, C] matrix (the bias-gradient pattern): a workgroup owns 64 adjacent
 // columns (coalesced reads) and a chunk of rows in 4 lanes; chunks > 1 leave partial sums [chunks, C]
 // that a second pass adds up.
-const SUM_ROWS = k('sumRows', [['R', 'u32'], ['C', 'u32'], ['rowsPer', 'u32'], ['alpha', 'f32']], ['read', 'rw'], /* wgsl */ `
+const SUM_ROWS = k('sumRows', [['R', 'u32'], ['C', 'u32'], ['rowsPer', 'u32'], ['alpha', 'f32'], ['accumulate', 'u32']], ['read', 'rw'], /* wgsl */ `
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read_write> O: array<f32>;
 var<workgroup> red: array<f32, 256>;
@@ -282,28 +294,30 @@ var<workgroup> red: array<f32, 256>;
   red[lid] = acc;
   workgroupBarrier();
   if (lane == 0u && col < p.C) {
-    O[wid.y * p.C + col] = p.alpha * (red[lid] + red[lid + 64u] + red[lid + 128u] + red[lid + 192u]);
+    var v = p.alpha * (red[lid] + red[lid + 64u] + red[lid + 128u] + red[lid + 192u]);
+    if (p.accumulate != 0u) { v += O[wid.y * p.C + col]; }
+    O[wid.y * p.C + col] = v;
   }
 }`);
 
-function sumRows(x: Tensor, R: number, C: number, alpha: number, shape: readonly number[]): Tensor {
+function sumRows(x: Tensor, R: number, C: number, alpha: number, shape: readonly number[], into: Tensor | null): Tensor {
   const e = x.engine;
   const colBlocks = Math.ceil(C / 64);
   const chunks = Math.max(1, Math.min(Math.ceil(R / 256), Math.floor(1024 / colBlocks), 65535));
   if (chunks === 1) {
-    const out = e.empty([...shape]);
-    e.run(SUM_ROWS, [x, out], [R, C, R, alpha], [colBlocks, 1]);
+    const out = into ?? e.empty([...shape]);
+    e.run(SUM_ROWS, [x, out], [R, C, R, alpha, into ? 1 : 0], [colBlocks, 1]);
     return out;
   }
   const rowsPer = Math.ceil(R / chunks);
   const used = Math.ceil(R / rowsPer);
   const partial = e.empty([used, C]);
-  e.run(SUM_ROWS, [x, partial], [R, C, rowsPer, 1], [colBlocks, used]);
-  return sumRows(partial, used, C, alpha, shape);
+  e.run(SUM_ROWS, [x, partial], [R, C, rowsPer, 1, 0], [colBlocks, used]);
+  return sumRows(partial, used, C, alpha, shape, into);
 }
 
 /** Sum x over the dims where `shape` (right-aligned, padded with 1s) is 1; result has `shape`. */
-function reduceRaw(x: Tensor, shape: readonly number[], alpha: number): Tensor {
+function reduceRaw(x: Tensor, shape: readonly number[], alpha: number, into: Tensor | null = null): Tensor {
   const e = x.engine;
   const rank = x.shape.length;
   if (shape.length > rank) throw new ShapeError(`reduce: target ${shapeStr(shape)} has more dims than ${x}`);
@@ -322,8 +336,9 @@ function reduceRaw(x: Tensor, shape: readonly number[], alpha: number): Tensor {
   const R = dims.reduce((acc, d, i) => (red[i] ? acc * d : acc), 1);
   const firstKept = red.findIndex((r, i) => !r && dims.slice(i).every((d, j) => !red[i + j] || d === 1));
   if (red.some((r) => r) && firstKept >= 0 && red.slice(0, firstKept).every((r, i) => r || dims[i] === 1)) {
-    return sumRows(x, R, x.size / R, alpha, shape); // reduce leading dims, keep trailing ones
+    return sumRows(x, R, x.size / R, alpha, shape, into); // reduce leading dims, keep trailing ones
   }
+  if (into) return addInto(into, reduceRaw(x, shape, alpha));
   const out = e.empty([...shape]);
   e.run(REDUCE, [x, out], [out.size, R, ...dims, red.reduce((m, r, i) => m | (r ? 1 << i : 0), 0), alpha], grid(out.size));
   return out;
@@ -509,10 +524,32 @@ export function matmul(a: Tensor, b: Tensor, options: { transA?: boolean; transB
   });
 }
 
-/** x @ W + b for x [..., in], W [in, out], b [out] (optional). */
+/** x @ W + b for x [..., in], W [in, out], b [out] (optional); the bias is added in the matmul's epilogue. */
 export function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
-  const y = matmul(x, w);
-  return b ? add(y, b) : y;
+  if (!b || w.shape.length !== 2 || b.size !== w.shape[1] || lastDim(x) !== w.shape[0]) {
+    const y = matmul(x, w);
+    return b ? add(y, b) : y;
+  }
+  const e = x.engine;
+  const [K, N] = w.shape;
+  const M = x.size / K;
+  const out = e.empty([...x.shape.slice(0, -1), N]);
+  launchMatmul(e, x, w, out, { M, N, K, batch: 1, strideA: 0, strideB: 0, transA: false, transB: false, bias: b });
+  return e.record(out, [x, w, b], (g) => {
+    let dx: Tensor | null = null;
+    if (x.requiresGrad) {
+      dx = e.empty(x.shape);
+      launchMatmul(e, g, w, dx, { M, N: K, K: N, batch: 1, strideA: 0, strideB: 0, transA: false, transB: true }); // dC @ Wᵀ
+    }
+    let dw: Tensor | null = null;
+    if (w.requiresGrad) {
+      const target = e.accumulateTarget(w);
+      const dst = target ?? e.empty(w.shape);
+      launchMatmul(e, x, g, dst, { M: K, N, K: M, batch: 1, strideA: 0, strideB: 0, transA: true, transB: false, accumulate: Boolean(target) }); // Xᵀ @ dC
+      dw = target ? null : dst;
+    }
+    return [dx, dw, b.requiresGrad ? gradTo(g, b) : null];
+  });
 }
 
 // ------------------------------------------------------------------ embedding
@@ -673,8 +710,8 @@ function norm(x: Tensor, gamma: Tensor, beta: Tensor | null, eps: number): Tenso
   return e.record(out, inputs, (g) => {
     const dx = e.empty(x.shape), dyx = e.empty(x.shape);
     e.run(beta ? NORM.lnB : NORM.rmsB, [x, g, gamma, mu, rstd, dx, dyx], [rows, D, eps], grid(rows));
-    const grads: (Tensor | null)[] = [dx, gamma.requiresGrad ? reduceRaw(dyx, gamma.shape, 1) : null];
-    if (beta) grads.push(beta.requiresGrad ? reduceRaw(g, beta.shape, 1) : null);
+    const grads: (Tensor | null)[] = [dx, gamma.requiresGrad ? gradTo(dyx, gamma) : null];
+    if (beta) grads.push(beta.requiresGrad ? gradTo(g, beta) : null);
     return grads;
   });
 }

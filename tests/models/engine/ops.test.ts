@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import {
   add, attention, axpby, backward, bceWithLogits, concat, createEngine, crossEntropy, dropout, embedding, exp, gelu, layerNorm,
-  log, logProbGather, matmul, mean, moe, mul, read, relu, rmsNorm, Rng, scale, sigmoid, silu, slice, softmax, square,
+  linear, log, logProbGather, matmul, mean, moe, mul, read, relu, rmsNorm, Rng, scale, sigmoid, silu, slice, softmax, square,
   sub, sum, swiglu, view, type Engine, ShapeError,
 } from '../../../models/engine/index.ts';
 import { launchMatmul } from '../../../models/engine/matmul.ts';
@@ -28,6 +28,8 @@ describe('matmul', () => {
       ([a, b]) => matmulRef(a, b, 6, 5, 6));
     await gradCheck(e, 'linearT', [{ shape: [3, 4, 5], grad: true }, { shape: [6, 5], grad: true }], ([a, b]) => matmul(a, b, { transB: true }),
       ([a, b]) => matmulRef(a, b, 12, 5, 6, false, true));
+    await gradCheck(e, 'linearBias', [{ shape: [2, 3, 5], grad: true }, { shape: [5, 6], grad: true }, { shape: [6], grad: true }],
+      ([x, w, b]) => linear(x, w, b), ([x, w, b]) => matmulRef(x, w, 6, 5, 6).map((v, i) => v + b[i % 6]));
     await gradCheck(e, 'batched', [{ shape: [3, 5, 4], grad: true }, { shape: [3, 4, 6], grad: true }], ([a, b]) => matmul(a, b),
       ([a, b]) => matmulRef(a, b, 5, 4, 6, false, false, 3));
     await gradCheck(e, 'batchedTT', [{ shape: [2, 4, 5], grad: true }, { shape: [2, 3, 4], grad: true }], ([a, b]) => matmul(a, b, { transA: true, transB: true }),
