@@ -40,21 +40,24 @@ describe('matmul', () => {
       ([a, b]) => matmulRef(a, b, 5, 4, 6, true, false, 3, 20, 0));
   });
 
-  test('every tile size is exact at ragged edges', async () => {
+  test('every tile size, with and without the bias epilogue, is exact at ragged edges', async () => {
     const rng = new Rng(3);
     const [M, N, K, batch] = [131, 67, 21, 2];
     const a = Float64Array.from({ length: batch * M * K }, () => Math.fround(rng.normal()));
     const b = Float64Array.from({ length: batch * K * N }, () => Math.fround(rng.normal()));
+    const bias = Float64Array.from({ length: N }, () => Math.fround(rng.normal()));
     const ref = matmulRef(a, b, M, K, N, false, true, batch, M * K, K * N);
     for (const tile of ['big', 'mid', 'small'] as const) {
-      const c = e.empty([batch, M, N]);
-      launchMatmul(e, e.upload(Float32Array.from(a), [batch, M, K]), e.upload(Float32Array.from(b), [batch, N, K]), c,
-        { M, N, K, batch, strideA: M * K, strideB: K * N, transA: false, transB: true, tile });
-      const got = await read(c);
-      let err = 0;
-      for (let i = 0; i < ref.length; i++) err = Math.max(err, Math.abs(got[i] - ref[i]));
-      assert.ok(err < 1e-4, `${tile} tile: max error ${err}`);
-      e.endStep();
+      for (const withBias of [false, true]) {
+        const c = e.empty([batch, M, N]);
+        launchMatmul(e, e.upload(Float32Array.from(a), [batch, M, K]), e.upload(Float32Array.from(b), [batch, N, K]), c,
+          { M, N, K, batch, strideA: M * K, strideB: K * N, transA: false, transB: true, tile, bias: withBias ? e.upload(Float32Array.from(bias), [N]) : undefined });
+        const got = await read(c);
+        let err = 0;
+        for (let i = 0; i < ref.length; i++) err = Math.max(err, Math.abs(got[i] - ref[i] - (withBias ? bias[i % N] : 0)));
+        assert.ok(err < 1e-4, `${tile} tile${withBias ? ' + bias' : ''}: max error ${err}`);
+        e.endStep();
+      }
     }
   });
 
