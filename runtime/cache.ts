@@ -28,6 +28,11 @@ async function database(): Promise<IDBPDatabase> {
         db.createObjectStore(FILES);
         db.createObjectStore(MANIFESTS);
       },
+      // Another context wants a newer version (or to delete the database): let it, and reopen next time.
+      blocking() {
+        void opening?.then((db) => db.close());
+        opening = null;
+      },
       terminated() {
         opening = null;
       },

@@ -1,4 +1,12 @@
-// Public entry of the on-device runtime (re-exports only, plus the in-thread factory over onnxruntime-web).
+// Public entry of the on-device runtime (re-exports, plus the in-thread factory over onnxruntime-web).
+//
+//   import { createWorkerRecommender } from 'onerec-web/worker/client.ts'; // or createRecommender() in-thread
+//   const recommender = createWorkerRecommender();
+//   await recommender.load('/bundles/beauty/', { device: 'auto', onProgress: ({ progress, text }) => … });
+//   const { sessions, coldStart, rankedBy } = await recommender.recommend(['B00EXAMPLE', 42]);
+//
+// The worker bundle (dist/worker.js) and onnxruntime-web's files (dist/ort/) come from `npm run build`;
+// serve them cross-origin isolated (models/serve.ts) for wasm threads.
 import { createRecommenderWith } from './local-recommender.ts';
 import { createWebSessions, defaultWasmPaths } from './onnx.ts';
 import type { Recommender } from './recommender.ts';

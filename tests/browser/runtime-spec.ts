@@ -24,6 +24,8 @@ export interface RuntimeSpecOptions {
   histories: number;
 }
 
+/** A hung browser call fails its test instead of hanging the run (WebGPU on SwiftShader needs the most). */
+const TEST_TIMEOUT_MS = 180_000;
 const ROLES = ['catalog', 'decoderStep', 'encoder', 'reward', 'trie']; // the test bundle's files, sorted
 const HISTORIES: HistoryItem[][] = [[3, 17, 5, 42, 9], [], ['item-7', 'unknown-id', 8], [50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 1, 2]];
 
@@ -89,7 +91,7 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
     rmSync(root, { recursive: true, force: true });
   });
 
-  test(`[${device}] worker loads the bundle over the network and recommends what onnxruntime-node does`, async () => {
+  test(`[${device}] worker loads the bundle over the network and recommends what onnxruntime-node does`, { timeout: TEST_TIMEOUT_MS }, async () => {
     const progress: number[] = [];
     await harness.page.exposeFunction('reportProgress', (p: number) => progress.push(p));
     const info = await harness.page.evaluate(async ({ url, device }) => {
@@ -104,7 +106,7 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
     assertMatchesNode(await recommendAll(), 'first load');
   });
 
-  test(`[${device}] zero network requests during recommend, and it works with the network cut`, async () => {
+  test(`[${device}] zero network requests during recommend, and it works with the network cut`, { timeout: TEST_TIMEOUT_MS }, async () => {
     const seen: string[] = [];
     const onRequest = (r: { url(): string }) => seen.push(r.url());
     harness.page.context().on('request', onRequest);
@@ -120,7 +122,7 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
     assert.equal(harness.server.requests.length, served);
   });
 
-  test(`[${device}] reload: the bundle comes from IndexedDB; corrupted cached bytes are detected and refetched`, async () => {
+  test(`[${device}] reload: the bundle comes from IndexedDB; corrupted cached bytes are detected and refetched`, { timeout: TEST_TIMEOUT_MS }, async () => {
     assert.equal(await harness.page.evaluate((url) => window.onerec.hasBundleInCache(url), harness.bundleUrl), true);
     await harness.page.reload();
     await harness.page.waitForFunction(() => 'onerec' in window);
@@ -139,7 +141,7 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
     assert.deepEqual(again.fromNetwork, [], 'the refetched bytes were cached again');
   });
 
-  test(`[${device}] a killed worker rejects its pending call with WorkerTerminatedError; the next call works`, async () => {
+  test(`[${device}] a killed worker rejects its pending call with WorkerTerminatedError; the next call works`, { timeout: TEST_TIMEOUT_MS }, async () => {
     const outcome = await harness.page.evaluate(async (history) => {
       const r = window.onerec.recommender!;
       const pending = r.recommend(history);
@@ -156,7 +158,7 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
     assertMatchesNode(await recommendAll(), 'after restart');
   });
 
-  test(`[${device}] ${options.memoryRuns} recommendations: Chromium RSS grows less than ${options.memoryBoundBytes / 2 ** 20} MiB`, async (t) => {
+  test(`[${device}] ${options.memoryRuns} recommendations: Chromium RSS grows less than ${options.memoryBoundBytes / 2 ** 20} MiB`, { timeout: TEST_TIMEOUT_MS }, async (t) => {
     const run = (n: number) => harness.page.evaluate(async ({ n, histories }) => {
       for (let i = 0; i < n; i++) await window.onerec.recommender!.recommend(histories[i % histories.length]);
     }, { n, histories });
@@ -172,7 +174,7 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
     assertMatchesNode(await recommendAll(), `after ${options.memoryRuns} runs`);
   });
 
-  test(`[${device}] device 'auto' tries WebGPU then wasm and says why; 'webgpu' without an adapter is a typed error`, async () => {
+  test(`[${device}] device 'auto' tries WebGPU then wasm and says why; 'webgpu' without an adapter is a typed error`, { timeout: TEST_TIMEOUT_MS }, async () => {
     const outcome = await harness.page.evaluate(async ({ url, webgpu }) => {
       const r = window.onerec.createWorkerRecommender();
       const auto = await r.load(url, { device: 'auto' });
@@ -200,7 +202,7 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
     }
   });
 
-  test(`[${device}] deleteBundleFromCache empties the cache`, async () => {
+  test(`[${device}] deleteBundleFromCache empties the cache`, { timeout: TEST_TIMEOUT_MS }, async () => {
     const removed = await harness.page.evaluate(async (url) => {
       await window.onerec.recommender!.dispose();
       const n = await window.onerec.deleteBundleFromCache(url);
@@ -208,4 +210,30 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
     }, harness.bundleUrl);
     assert.deepEqual(removed, { n: ROLES.length + 1, has: false }); // files + manifest
   });
+
+  test(`[${device}] an unusable IndexedDB (newer version held open) falls back to the network with warnings`, { timeout: TEST_TIMEOUT_MS, skip: device !== 'wasm' && 'cache behaviour does not depend on the EP; run on wasm' }, async () => {
+    const outcome = await harness.page.evaluate(async ({ url, histories }) => {
+      // A database at a higher version than the runtime's makes every open fail (VersionError).
+      const blocker = await new Promise<IDBDatabase>((ok, fail) => {
+        const request = indexedDB.open('onerec-web', 99);
+        request.onsuccess = () => ok(request.result);
+        request.onerror = () => fail(request.error);
+      });
+      const r = window.onerec.createWorkerRecommender();
+      try {
+        const info = await r.load(url, { device: 'wasm' });
+        const result = await r.recommend(histories[0]);
+        return { info, items: result.sessions.map((x) => Array.from(x.items)) };
+      } finally {
+        await r.dispose();
+        blocker.close();
+        await new Promise((ok) => { indexedDB.deleteDatabase('onerec-web').onsuccess = ok; });
+      }
+    }, { url: harness.bundleUrl, histories });
+    assert.deepEqual(outcome.info.fromCache, []);
+    assert.deepEqual(outcome.info.fromNetwork.sort(), ROLES);
+    assert.match(outcome.info.warnings.join('\n'), /IndexedDB read of .* failed \(VersionError/);
+    assert.deepEqual(outcome.items, expected[0].items);
+  });
 }
+
