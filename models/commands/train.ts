@@ -24,6 +24,7 @@ export const DEFAULT_TRAIN_OPTIONS = {
   ...DEFAULT_TRAIN_CONFIG,
   ...MODEL_OPTIONS,
   test: true, // after training: the best checkpoint on the full validation and test splits → OUT/report.json
+  finalValidation: true, // with --test: also the full validation split (another pass as long as the test one)
   testExcludeHistory: false, // also report test metrics with the user's own history excluded from the beam
 };
 
@@ -51,7 +52,7 @@ export async function run(argv: string[]): Promise<void> {
     config,
     parameters: parameterCount(config),
     train: { ...o, best_epoch: result.best?.epoch, epochs_run: result.history.length, stop_reason: result.stopReason, train_seconds: (Date.now() - started) / 1000, final_train_loss: result.history.at(-1)?.trainLoss, expert_load: result.history.at(-1)?.expertLoad },
-    validation: await evaluateSplit(result.model, data, prepared.trie, 'validation', o.evalBeam, false),
+    validation: o.finalValidation ? await evaluateSplit(result.model, data, prepared.trie, 'validation', o.evalBeam, false) : result.best?.validation,
     test: await evaluateSplit(result.model, data, prepared.trie, 'test', o.evalBeam, false),
   };
   if (o.testExcludeHistory) report.test_exclude_history = await evaluateSplit(result.model, data, prepared.trie, 'test', o.evalBeam, true);
