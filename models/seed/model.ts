@@ -43,7 +43,8 @@ const TOPK_MASK: Kernel = {
 }`,
 };
 
-function topkMask(probs: Tensor, k: number): Tensor {
+/** 1 at the k largest entries of each row (ties → lower index), 0 elsewhere; no gradient.  probs [N, E] → [N, E] */
+export function topkMask(probs: Tensor, k: number): Tensor {
   const e = probs.engine;
   const E = probs.shape[probs.shape.length - 1];
   const rows = probs.size / E;

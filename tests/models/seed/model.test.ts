@@ -5,7 +5,7 @@ import { BOS, encoderTokens, tokenId } from '../../../runtime/tokens.ts';
 import { Engine } from '../../../models/engine/engine.ts';
 import { type SeedConfig } from '../../../models/seed/config.ts';
 import { makeBatch, type SeedData } from '../../../models/seed/batches.ts';
-import { SeedModel } from '../../../models/seed/model.ts';
+import { SeedModel, topkMask } from '../../../models/seed/model.ts';
 import { decodeFull, encode, initSeedWeights } from '../../../models/seed/reference.ts';
 
 const TINY: SeedConfig = {
@@ -69,4 +69,20 @@ test('training loss equals the reference cross-entropy over code tokens (+ aux t
     assert.ok(Math.abs(l.reduce((a, b) => a + b, 0) - 1) < 1e-6, 'top-2 slot fractions sum to 1');
     for (const f of l) assert.ok(f <= 0.5 + 1e-6, 'each token sends one slot at most to an expert (2 slots per token)');
   }
+});
+
+test('MoE routing: exactly top-k experts per token, ties to the lower expert index', async () => {
+  // [5 tokens, 4 experts]
+  const probs = Float32Array.of(
+    0.1, 0.4, 0.3, 0.2,
+    0.25, 0.25, 0.25, 0.25, // all tied → experts 0 and 1
+    0.5, 0.1, 0.1, 0.3,
+    0.1, 0.3, 0.3, 0.3, // three tied for first → 1 and 2
+    0.0, 0.0, 0.2, 0.8,
+  );
+  const masks = await Promise.all([1, 2, 3].map((k) => engine.read(topkMask(engine.upload(probs, [5, 4]), k))));
+  engine.endStep();
+  assert.deepEqual(Array.from(masks[1]), [0, 1, 1, 0, 1, 1, 0, 0, 1, 0, 0, 1, 0, 1, 1, 0, 0, 0, 1, 1]);
+  assert.deepEqual(Array.from(masks[0]), [0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1]);
+  for (let r = 0; r < 5; r++) assert.equal(masks[2].subarray(r * 4, r * 4 + 4).reduce((a, b) => a + b, 0), 3);
 });
