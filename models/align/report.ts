@@ -2,6 +2,17 @@
 import type { RewardFitReport } from '../reward/fit.ts';
 import type { IterationReport, ModelReport } from './iterate.ts';
 
+/** One alignment setting's models and gains (the seed row is shared). */
+export interface AlignRun {
+  alignLr: number;
+  beta: number;
+  models: ModelReport[];
+  iterations: IterationReport[];
+  reward_gain: number;
+  relevance_change: number;
+  stopped_early: boolean;
+}
+
 export interface AlignReport {
   dataset: string;
   created: string;
@@ -18,6 +29,8 @@ export interface AlignReport {
   reward_gain: number;            // mean RM reward of the last model over the seed's, relative
   relevance_change: number;       // relative change of recall@10, last model vs seed
   targets: { reward_gain: number; relevance_change_within: number };
+  stopped_early: boolean;         // --budgetSeconds ended the iterations before --iterations
+  variants: AlignRun[];           // --variants: other (learning rate, β) from the same seed, reported beside
   seconds: number;
 }
 

@@ -13,6 +13,7 @@ export interface SeedTrainOptions {
   batchSize: number;    // examples per step
   learningRate: number; // AdamW peak rate (cosine decay, 5 % warm-up)
   maxExamples: number;  // cap on examples per epoch (0 = all), seeded sample
+  maxSeconds: number;   // stop training after this long (0 = no limit); the steps done are reported
   seed: number;
 }
 
@@ -36,11 +37,14 @@ export async function trainSeed(engine: Engine, config: SeedConfig, data: SeedDa
   const bar = progress?.(total);
   const losses: number[] = [];
   let step = 0;
-  for (let epoch = 0; epoch < options.epochs; epoch++) {
+  const started = Date.now();
+  const outOfTime = (): boolean => options.maxSeconds > 0 && (Date.now() - started) / 1000 > options.maxSeconds;
+  for (let epoch = 0; epoch < options.epochs && !outOfTime(); epoch++) {
     const examples = rng.shuffle([...all]).slice(0, perEpoch);
     let sum = 0;
+    let done = 0;
     const pending: Promise<Float32Array>[] = [];
-    for (let s = 0; s < stepsPerEpoch; s++) {
+    for (let s = 0; s < stepsPerEpoch && !outOfTime(); s++) {
       const batch = makeBatch(data, examples.slice(s * options.batchSize, (s + 1) * options.batchSize), config.maxHistory, config.sessionLength);
       const { loss, ce } = model.trainingLoss(batch, dropoutRng);
       backward(loss);
@@ -48,10 +52,11 @@ export async function trainSeed(engine: Engine, config: SeedConfig, data: SeedDa
       pending.push(engine.read(ce));
       engine.endStep();
       bar?.update(++step);
-      if (pending.length >= 32) for (const p of pending.splice(0)) sum += (await p)[0];
+      done++;
+      if (pending.length >= 16) for (const p of pending.splice(0)) sum += (await p)[0];
     }
     for (const p of pending.splice(0)) sum += (await p)[0];
-    losses.push(sum / stepsPerEpoch);
+    if (done > 0) losses.push(sum / done);
   }
   bar?.stop();
   return { model, loss: losses, steps: step };

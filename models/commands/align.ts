@@ -8,16 +8,17 @@
 // per-tower held-out AUC beside item popularity → seed model (trained here unless --seedCheckpoint) →
 // per iteration: sample users, beam-search N sessions each, best/worst pair by the reward model, DPO +
 // next-token training → evaluation of every model on held-out users → report JSON + markdown table.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
+import { loadPrepared } from '../data/prepared.ts';
 import { parseOptions, OptionError } from '../options.ts';
 import { progressBar, type Progress } from '../progress.ts';
 import { BigramPolicy } from '../align/bigram-policy.ts';
 import { positionalCodes } from '../align/codes.ts';
 import { buildPairs, evaluatePolicy, sampleUsers, trainOnPairs, type AlignUser, type IterateOptions, type IterationReport, type ModelReport, type SessionScorer } from '../align/iterate.ts';
 import type { AlignPolicy } from '../align/policy.ts';
-import { alignTable, relativeChange, rewardTable, type AlignReport } from '../align/report.ts';
+import { alignTable, relativeChange, rewardTable, type AlignReport, type AlignRun } from '../align/report.ts';
 import { padItems, fitRewardModel } from '../reward/fit.ts';
 import { buildSessions, indexVideos, readKuaiRandLog, readPrePeriodHistory, splitDay, type SessionWithHistory } from '../reward/kuairand.ts';
 import { parseTowers, TOWER_LABELS } from '../reward/labels.ts';
@@ -27,6 +28,9 @@ export const summary = 'reward model on KuaiRand watch signals + iterative DPO a
 
 const DEFAULTS = {
   kuairand: '../shared/data/kuairand-pure', // KuaiRand-Pure folder (raw log, pre-period histories)
+  prepared: '',                             // `onerec prepare` output for KuaiRand (catalog, semantic IDs); '' = see --ids
+  ids: '',                                  // compact semantic-ID file written by --writeIds (travels light); '' = positional IDs
+  writeIds: '',                             // write --prepared's video ids + codes to this file and exit
   out: 'runs/kuairand/align',               // checkpoints (reward.ckpt, aligned.ckpt) and the report copy
   report: '',                               // also write the report JSON here (e.g. bench/results/kuairand-align.json)
   policy: 'seed',                           // 'seed' (transformer, WebGPU engine) or 'bigram' (CPU)
@@ -46,6 +50,8 @@ const DEFAULTS = {
   seedCheckpoint: '',                       // a trained seed checkpoint (meta.kind 'seed'); '' = train here
   dModel: 64, heads: 4, encoderLayers: 2, decoderLayers: 2, ffnDim: 128, experts: 4, expertFfnDim: 64, maxHistory: 20,
   seedEpochs: 2, seedBatch: 128, seedLr: 2e-3, seedMaxExamples: 0,
+  seedSeconds: 0,                           // stop seed training after this long (0 = no limit)
+  budgetSeconds: 0,                         // whole-run budget: no new iteration starts that would not fit (0 = none)
   bigramEpochs: 2,                          // next-token epochs of the CPU policy
   // alignment
   iterations: 3,
@@ -54,6 +60,7 @@ const DEFAULTS = {
   beta: 0.1,                                // DPO temperature
   ntpWeight: 0.1,                           // next-token loss weight on the chosen sessions
   alignLr: 1e-4,
+  variants: '',                             // more alignment settings from the same seed, 'lr:beta,lr:beta' (reported beside)
   dpoEpochs: 2,
   alignBatch: 32,
   evalUsers: 400,                           // held-out users evaluated per model
@@ -63,18 +70,52 @@ const DEFAULTS = {
   seed: 1,
 };
 
+/** The catalog's video ids and semantic IDs, small enough to travel to the GPU machine without the prepared arrays. */
+interface SemanticIdFile {
+  format: 'onerec-align-ids';
+  source: string;     // the prepared directory it came from
+  levels: number;
+  codebookSize: number;
+  videoIds: number[]; // [items] KuaiRand video_id of each item index
+  codes: number[];    // [items * levels]
+}
+
+function readIds(path: string): SemanticIdFile {
+  const ids = JSON.parse(readFileSync(path, 'utf8')) as SemanticIdFile;
+  if (ids.format !== 'onerec-align-ids' || ids.codes.length !== ids.videoIds.length * ids.levels) {
+    throw new OptionError(`--ids=${path} is not a semantic-ID file of onerec align --writeIds (format ${ids.format}, ${ids.codes?.length} codes for ${ids.videoIds?.length} items); write it again`);
+  }
+  return ids;
+}
+
 export async function run(argv: string[]): Promise<void> {
   const o = parseOptions(argv, DEFAULTS, summary);
   if (!o) return;
   if (o.policy !== 'seed' && o.policy !== 'bigram') throw new OptionError(`--policy=${o.policy}: use 'seed' (WebGPU transformer) or 'bigram' (CPU)`);
   const started = Date.now();
+  if (o.writeIds) {
+    if (!o.prepared) throw new OptionError('--writeIds needs --prepared=<dir of onerec prepare on kuairand-pure>');
+    const p = loadPrepared(o.prepared);
+    const ids: SemanticIdFile = { format: 'onerec-align-ids', source: o.prepared, levels: p.levels, codebookSize: p.codebookSize, videoIds: p.items.map((it) => Number(it.id)), codes: Array.from(p.codes) };
+    mkdirSync(dirname(o.writeIds), { recursive: true });
+    writeFileSync(o.writeIds, JSON.stringify(ids));
+    console.log(`wrote ${o.writeIds}: ${ids.videoIds.length} items, ${ids.levels} levels, K ${ids.codebookSize}`);
+    return;
+  }
   mkdirSync(o.out, { recursive: true });
 
   // ---- data
   const log = await readKuaiRandLog(o.kuairand);
   const prePeriod = await readPrePeriodHistory(o.kuairand);
-  const videoIndex = indexVideos(log);
-  const itemCount = videoIndex.size;
+  const prepared: SemanticIdFile | null = o.prepared ? (() => {
+    const p = loadPrepared(o.prepared);
+    return { format: 'onerec-align-ids', source: o.prepared, levels: p.levels, codebookSize: p.codebookSize, videoIds: p.items.map((it) => Number(it.id)), codes: Array.from(p.codes) };
+  })() : o.ids ? readIds(o.ids) : null;
+  const videoIndex = prepared ? new Map(prepared.videoIds.map((v, i) => [v, i])) : indexVideos(log);
+  if (prepared && prepared.videoIds.some((k) => !Number.isInteger(k))) {
+    throw new OptionError(`semantic IDs from ${prepared.source}: catalog ids are not KuaiRand video ids; prepare ../shared/data/kuairand-pure`);
+  }
+  const itemCount = prepared ? prepared.videoIds.length : videoIndex.size;
   const sessions = buildSessions(log, { gapMs: o.gapHours * 3600_000, sessionLength: o.sessionLength, minItems: o.minItems }, videoIndex, prePeriod, Math.max(o.rmHistory, o.maxHistory));
   const split = splitDay(sessions, o.testDays);
   console.error(`kuairand: ${log.userId.length} rows, ${itemCount} videos, ${sessions.length} sessions, held out from ${split}`);
@@ -119,19 +160,22 @@ export async function run(argv: string[]): Promise<void> {
   const evalUsers: AlignUser[] = sampleUsers([...firstTest.values()], 1, rng).slice(0, o.evalUsers).map((s) => ({ user: s.user, history: keep(s.history), target: s.items }));
 
   // ---- semantic IDs
-  const { codes, levels } = positionalCodes(itemCount, o.codebookSize);
-  const trie = SemanticIdTrie.build(codes, levels, o.codebookSize);
-  const semanticIds = `positional fallback (item index in base ${o.codebookSize}, ${levels} levels incl. suffix); prepared KuaiRand semantic IDs (#2) not yet available`;
+  const codebookSize = prepared ? prepared.codebookSize : o.codebookSize;
+  const { codes, levels } = prepared ? { codes: Uint16Array.from(prepared.codes), levels: prepared.levels } : positionalCodes(itemCount, codebookSize);
+  const trie = SemanticIdTrie.build(codes, levels, codebookSize);
+  const semanticIds = prepared
+    ? `prepared by onerec prepare: ${prepared.source} (${levels} levels incl. suffix, K ${codebookSize})`
+    : `positional fallback (item index in base ${codebookSize}, ${levels} levels incl. suffix); no --prepared KuaiRand semantic IDs given`;
 
-  // ---- seed policy
-  let policy: AlignPolicy;
+  // ---- seed policy: `fresh()` returns a policy at the seed's weights (each alignment setting starts there)
+  let fresh: () => AlignPolicy;
   let device = 'cpu';
   let seedTraining: AlignReport['seed_training'];
-  let saveAligned: ((path: string) => Promise<void>) | null = null;
+  let saveAligned: ((policy: AlignPolicy, path: string) => Promise<void>) | null = null;
   // Chronological training-period sequences per user (pre-period history + training sessions).
   const sequences = [...lastTrain.values()].map((s) => Int32Array.from([...s.history, ...s.items]));
   if (o.policy === 'bigram') {
-    const bigram = new BigramPolicy(levels, o.codebookSize, codes, o.seed);
+    const bigram = new BigramPolicy(levels, codebookSize, codes, o.seed);
     const t0 = Date.now();
     const m = o.sessionLength;
     const windows: { history: Int32Array; items: Int32Array }[] = [];
@@ -155,66 +199,96 @@ export async function run(argv: string[]): Promise<void> {
     }
     bar.stop();
     seedTraining = { epochs: o.bigramEpochs, steps: step, loss: losses, seconds: (Date.now() - t0) / 1000 };
-    policy = bigram;
+    fresh = () => {
+      const p = new BigramPolicy(levels, codebookSize, codes, o.seed);
+      p.A.set(bigram.A);
+      p.C.set(bigram.C);
+      return p;
+    };
   } else {
-    const { createEngine, readCheckpoint, saveCheckpoint } = await import('../engine/index.ts');
+    const { createEngine, readCheckpoint, saveCheckpoint, writeCheckpoint: write } = await import('../engine/index.ts');
     const { SeedModel } = await import('../seed/model.ts');
     const { SeedPolicy } = await import('../align/seed-policy.ts');
     const { validateSeedConfig } = await import('../seed/config.ts');
+    const { seedParameterShapes } = await import('../seed/reference.ts');
     const engine = await createEngine();
     device = engine.adapter;
     const config = {
-      codebookSize: o.codebookSize, levels, dModel: o.dModel, heads: o.heads, encoderLayers: o.encoderLayers, decoderLayers: o.decoderLayers,
+      codebookSize, levels, dModel: o.dModel, heads: o.heads, encoderLayers: o.encoderLayers, decoderLayers: o.decoderLayers,
       ffnDim: o.ffnDim, experts: o.experts, expertsPerToken: Math.min(2, o.experts), expertFfnDim: o.expertFfnDim, maxHistory: o.maxHistory,
       sessionLength: o.sessionLength, moeAuxWeight: 0.01, dropout: 0.1,
     };
     validateSeedConfig(config, 'align seed config');
-    let weights;
+    let seedWeights: Record<string, Float32Array>;
     if (o.seedCheckpoint) {
       const ckpt = readCheckpoint(o.seedCheckpoint);
       if (ckpt.meta.kind !== 'seed') throw new OptionError(`--seedCheckpoint=${o.seedCheckpoint} has kind '${ckpt.meta.kind}', expected a seed model`);
       Object.assign(config, ckpt.meta.config as object);
-      weights = Object.fromEntries(Object.entries(ckpt.tensors).filter(([n]) => !n.startsWith('adam.')).map(([n, t]) => [n, t.data]));
+      seedWeights = Object.fromEntries(Object.entries(ckpt.tensors).filter(([n]) => !n.startsWith('adam.')).map(([n, t]) => [n, t.data]));
     } else {
       const { trainSeed } = await import('../align/seed-train.ts');
       const t0 = Date.now();
-      const trained = await trainSeed(engine, config, { itemCount, levels, codebookSize: o.codebookSize, codes, sequences },
-        { epochs: o.seedEpochs, batchSize: o.seedBatch, learningRate: o.seedLr, maxExamples: o.seedMaxExamples, seed: o.seed }, (total) => progressBar('seed model', total));
-      weights = await trained.model.weights();
+      const trained = await trainSeed(engine, config, { itemCount, levels, codebookSize, codes, sequences },
+        { epochs: o.seedEpochs, batchSize: o.seedBatch, learningRate: o.seedLr, maxExamples: o.seedMaxExamples, maxSeconds: o.seedSeconds, seed: o.seed }, (total) => progressBar('seed model', total));
+      seedWeights = await trained.model.weights();
       seedTraining = { epochs: o.seedEpochs, steps: trained.steps, loss: trained.loss, seconds: (Date.now() - t0) / 1000 };
       console.error(`seed model: loss ${trained.loss.map((l) => l.toFixed(4)).join(' → ')} in ${seedTraining.seconds.toFixed(0)} s`);
+      const shapes = seedParameterShapes(config);
+      write(join(o.out, 'seed.ckpt'), { kind: 'seed', config, step: trained.steps, rng: { seed: o.seed } }, Object.fromEntries(Object.entries(seedWeights).map(([n, d]) => [n, { shape: shapes[n], data: d }])));
     }
-    const model = SeedModel.fromWeights(engine, { ...config, dropout: 0 }, weights);
-    policy = new SeedPolicy(model, codes);
-    saveAligned = (path) => saveCheckpoint(path, engine, model.parameterList(), { kind: 'seed', config, step: 0, rng: { seed: o.seed } });
+    fresh = () => new SeedPolicy(SeedModel.fromWeights(engine, { ...config, dropout: 0 }, seedWeights), codes);
+    saveAligned = (policy, path) => saveCheckpoint(path, engine, (policy as InstanceType<typeof SeedPolicy>).model.parameterList(), { kind: 'seed', config, step: 0, rng: { seed: o.seed } });
   }
 
-  // ---- evaluation and iterations
-  const it: IterateOptions = {
+  // ---- evaluation and iterations, for the primary setting (--alignLr, --beta) and any --variants
+  const settings = [{ alignLr: o.alignLr, beta: o.beta }, ...(o.variants ? o.variants.split(',').map((v) => {
+    const [lr, beta] = v.split(':').map(Number);
+    if (!Number.isFinite(lr) || !Number.isFinite(beta)) throw new OptionError(`--variants=${o.variants}: each variant is learningRate:beta, e.g. 1e-3:0.1`);
+    return { alignLr: lr, beta };
+  }) : [])];
+  const baseOptions: IterateOptions = {
     sessionLength: o.sessionLength, sessions: o.sessions, userFraction: o.userFraction, beta: o.beta, ntpWeight: o.ntpWeight, learningRate: o.alignLr,
     dpoEpochs: o.dpoEpochs, batchSize: o.alignBatch, evalBeams: o.evalBeams, usersPerBatch: o.usersPerBatch, excludeHistory: o.excludeHistory, seed: o.seed,
   };
-  const models: ModelReport[] = [await evaluatePolicy('seed', policy, trie, evalUsers, scorer, it, progressBar('evaluate seed', evalUsers.length))];
-  console.error(`seed: reward ${models[0].reward.mean.toFixed(4)}, recall@10 ${models[0]['recall@10'].toFixed(4)}`);
-  const iterations: IterationReport[] = [];
-  for (let t = 1; t <= o.iterations; t++) {
-    const t0 = Date.now();
-    const users = sampleUsers(alignUsers, o.userFraction, rng);
-    const { pairs, gap } = await buildPairs(policy, trie, users, scorer, it, progressBar(`pairs ${t}`, users.length));
-    const trained = await trainOnPairs(policy, pairs, it, rng, progressBar(`DPO ${t}`, o.dpoEpochs * Math.ceil(pairs.length / o.alignBatch)));
-    iterations.push({ iteration: t, users: users.length, pairs: pairs.length, mean_reward_gap: gap, ...trained, seconds: (Date.now() - t0) / 1000 });
-    models.push(await evaluatePolicy(`iteration ${t}`, policy, trie, evalUsers, scorer, it, progressBar(`evaluate ${t}`, evalUsers.length)));
-    console.error(`iteration ${t}: ${pairs.length} pairs, DPO ${trained.dpo_loss.map((l) => l.toFixed(4)).join(' → ')}, reward ${models[t].reward.mean.toFixed(4)}, recall@10 ${models[t]['recall@10'].toFixed(4)}`);
+  const seedReport = await evaluatePolicy('seed', fresh(), trie, evalUsers, scorer, baseOptions, progressBar('evaluate seed', evalUsers.length));
+  console.error(`seed: reward ${seedReport.reward.mean.toFixed(4)}, recall@10 ${seedReport['recall@10'].toFixed(4)}`);
+  let lastIterationSeconds = 0;
+  const runs: AlignRun[] = [];
+  for (const [v, setting] of settings.entries()) {
+    const it: IterateOptions = { ...baseOptions, learningRate: setting.alignLr, beta: setting.beta };
+    const policy = fresh();
+    const userRng = new Rng(o.seed + 1); // the same users per iteration for every setting
+    const models: ModelReport[] = [seedReport];
+    const iterations: IterationReport[] = [];
+    let stoppedEarly = false;
+    for (let t = 1; t <= o.iterations; t++) {
+      const t0 = Date.now();
+      if (o.budgetSeconds > 0 && (t0 - started) / 1000 + 1.2 * lastIterationSeconds > o.budgetSeconds) {
+        stoppedEarly = true;
+        console.error(`budget: iteration ${t} of setting ${v} would not fit in --budgetSeconds=${o.budgetSeconds}; stopping`);
+        break;
+      }
+      const users = sampleUsers(alignUsers, o.userFraction, userRng);
+      const { pairs, gap } = await buildPairs(policy, trie, users, scorer, it, progressBar(`pairs ${t}`, users.length));
+      const trained = await trainOnPairs(policy, pairs, it, userRng, progressBar(`DPO ${t}`, o.dpoEpochs * Math.ceil(pairs.length / o.alignBatch)));
+      iterations.push({ iteration: t, users: users.length, pairs: pairs.length, mean_reward_gap: gap, ...trained, seconds: (Date.now() - t0) / 1000 });
+      models.push(await evaluatePolicy(`iteration ${t}`, policy, trie, evalUsers, scorer, it, progressBar(`evaluate ${t}`, evalUsers.length)));
+      lastIterationSeconds = (Date.now() - t0) / 1000;
+      console.error(`[lr ${setting.alignLr}, beta ${setting.beta}] iteration ${t}: ${pairs.length} pairs, DPO ${trained.dpo_loss.map((l) => l.toFixed(4)).join(' → ')}, reward ${models[t].reward.mean.toFixed(4)}, recall@10 ${models[t]['recall@10'].toFixed(4)}`);
+    }
+    if (saveAligned && v === 0) await saveAligned(policy, join(o.out, 'aligned.ckpt'));
+    const last = models[models.length - 1];
+    runs.push({ ...setting, models, iterations, reward_gain: relativeChange(last.reward.mean, seedReport.reward.mean), relevance_change: relativeChange(last['recall@10'], seedReport['recall@10']), stopped_early: stoppedEarly });
   }
-  if (saveAligned) await saveAligned(join(o.out, 'aligned.ckpt'));
 
-  const last = models[models.length - 1];
+  const primary = runs[0];
   const report: AlignReport = {
     dataset: 'kuairand-pure (standard log 2022-04-25 … 05-08)', created: new Date().toISOString(), command: `onerec align ${argv.join(' ')}`.trim(),
     device, semantic_ids: semanticIds, policy: o.policy === 'seed' ? 'seed transformer (WebGPU engine)' : 'bigram (CPU)', options: o,
     reward_model: fit.report, reward_weights: Object.fromEntries(towers.map((t, k) => [t, weights[k]])), seed_training: seedTraining,
-    models, iterations, reward_gain: relativeChange(last.reward.mean, models[0].reward.mean), relevance_change: relativeChange(last['recall@10'], models[0]['recall@10']),
-    targets: { reward_gain: 0.05, relevance_change_within: 0.02 }, seconds: (Date.now() - started) / 1000,
+    models: primary.models, iterations: primary.iterations, reward_gain: primary.reward_gain, relevance_change: primary.relevance_change,
+    targets: { reward_gain: 0.05, relevance_change_within: 0.02 }, stopped_early: primary.stopped_early,
+    variants: runs.slice(1), seconds: (Date.now() - started) / 1000,
   };
   const json = JSON.stringify(report, null, 2) + '\n';
   writeFileSync(join(o.out, 'report.json'), json);
@@ -223,4 +297,5 @@ export async function run(argv: string[]): Promise<void> {
     writeFileSync(o.report, json);
   }
   console.log(`\n${alignTable(report)}`);
+  for (const r of report.variants) console.log(`\nvariant lr ${r.alignLr}, beta ${r.beta}:\n${alignTable({ ...report, ...r })}`);
 }
