@@ -530,6 +530,8 @@ export class Engine {
     } finally {
       this.gradEnabled = prev;
     }
+    // What is left belongs to leaves that are not parameters (tensors the caller marked requiresGrad).
+    for (const [t, g] of grads) if (t !== loss) t.grad = g;
     this.tape = [];
   }
 }

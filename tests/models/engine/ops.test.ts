@@ -99,6 +99,14 @@ describe('elementwise and reductions', () => {
       ([a, b]) => a.map((x, i) => 0.5 * x - 2 * b[i]));
   });
 
+  test('a non-parameter leaf marked requiresGrad receives its gradient', async () => {
+    const x = e.upload(Float32Array.from([1, -2, 3]), [3]);
+    x.requiresGrad = true;
+    backward(sum(mul(x, x)));
+    assert.deepEqual(Array.from(await read(x.grad!)), [2, -4, 6]);
+    e.endStep();
+  });
+
   test('unary ops', async () => {
     const shape = [3, 83];
     await gradCheck(e, 'gelu', [{ shape, grad: true }], ([x]) => gelu(x), ([x]) => map(x, GELU));

@@ -106,6 +106,27 @@ test('two toy-transformer training steps match a float64 CPU reference', async (
   e.endStep();
 });
 
+test('a long training loop reuses pooled buffers: no growth after the first steps', async () => {
+  const c: ToyConfig = { vocab: 17, dim: 8, heads: 2, blocks: 1, seq: 5, batch: 2 };
+  const rng = new Rng(8);
+  const params = toyParams(e, c, toyInit(c, rng));
+  const opt = new AdamW(e, Object.values(params), { lr: 1e-2 });
+  const bytes: number[] = [];
+  let loss = NaN;
+  for (let step = 0; step < 6; step++) {
+    const tokens = Int32Array.from({ length: c.batch * c.seq }, () => rng.int(c.vocab));
+    const l = toyLoss(params, c, e.upload(tokens, [c.batch, c.seq]), e.upload(tokens, [c.batch, c.seq]));
+    backward(l);
+    opt.update();
+    const shown = read(l);
+    e.endStep();
+    loss = (await shown)[0];
+    bytes.push(e.stats.pooledBytes);
+  }
+  assert.ok(Number.isFinite(loss));
+  assert.deepEqual(bytes.slice(2), new Array(4).fill(bytes[1]), `pool bytes per step: ${bytes.join(', ')}`);
+});
+
 test('learning-rate schedule: linear warm-up, cosine and linear decay to minLrRatio', () => {
   const s = { lr: 1, warmupSteps: 4, totalSteps: 104, minLrRatio: 0.1 };
   assert.equal(learningRate(s, 0), 0.25);
