@@ -17,6 +17,8 @@ import { DEFAULT_SEED_CONFIG, type SeedConfig } from '../models/seed/config.ts';
 import { DEFAULT_REWARD_CONFIG } from '../models/reward/config.ts';
 import { TOWER_NAMES } from '../models/reward/labels.ts';
 import { parseManifest, type BundleManifest } from '../runtime/bundle.ts';
+import { beamSearch } from '../runtime/beam-search.ts';
+import { SemanticIdTrie } from '../runtime/semantic-id-trie.ts';
 import type { Recommender, RecommendOptions } from '../runtime/recommender.ts';
 
 const defaults = {
@@ -82,6 +84,19 @@ function flopsPerCall(m: BundleManifest, beamWidth: number, sessionLength: numbe
   return { total: encoder + decoder + reward, encoder, decoder, reward };
 }
 
+/** The beam search's own JS cost: the same search over a decoder that returns fixed logits instantly. */
+async function jsBeamSearchMs(bundleDir: string, m: BundleManifest, options: RecommendOptions): Promise<number> {
+  const trie = SemanticIdTrie.fromBytes(new Uint8Array(readFileSync(join(bundleDir, m.files.trie!.path))));
+  const vocab = m.tokens.vocabSize;
+  const logits = Float32Array.from({ length: options.beamWidth! * vocab }, (_, i) => 4 * Math.sin(i * 12.9898)); // [beam, vocab]
+  const session = { step: async (tokens: Int32Array) => logits.subarray(0, tokens.length * vocab) };
+  const search = () => beamSearch(session, trie, { beamWidth: options.beamWidth!, sessionLength: options.sessionLength! });
+  for (let i = 0; i < 3; i++) await search();
+  const t = performance.now();
+  for (let i = 0; i < 10; i++) await search();
+  return (performance.now() - t) / 10;
+}
+
 const percentile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 const summarize = (ms: number[]) => {
   const sorted = [...ms].sort((a, b) => a - b);
@@ -130,10 +145,22 @@ async function main(): Promise<void> {
   };
 
   // Native: onnxruntime-node CPU EP, the same runtime code.
+  let breakdown: Record<string, number> = {};
   for (const threads of [1, 2]) {
     const node = createNodeRecommender({ threads });
     await node.load(bundleDir);
     record(`node-cpu-${threads}thread`, await timeNode(node, hs, options, o.warmup));
+    if (threads === 1) {
+      // Where one call's time goes (means over a few calls): encoder, beam search (decoder runs + JS), rerank.
+      const parts = { encodeMs: 0, searchMs: 0, rerankMs: 0 };
+      const n = Math.min(10, hs.length);
+      for (const h of hs.slice(0, n)) {
+        const { timings } = await node.recommend(h, options);
+        for (const k of Object.keys(parts) as (keyof typeof parts)[]) parts[k] += timings[k] / n;
+      }
+      breakdown = Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, +v.toFixed(2)]));
+      breakdown.jsBeamSearchOnlyMs = +(await jsBeamSearchMs(bundleDir, manifest, options)).toFixed(2);
+    }
     await node.dispose();
   }
 
@@ -198,6 +225,7 @@ async function main(): Promise<void> {
     bundle: { dir: o.bundle || (bundleDir.endsWith('bench-recommend-bundle') ? 'synthetic (tests/runtime/fixture.ts, Beauty-sized, seeded random weights)' : bundleDir), name: manifest.name, quantization: manifest.quantization, items, bytes: bundleBytes, model: manifest.model, reward: manifest.reward ?? null },
     workload: { history: o.history, sessionLength: o.sessionLength, beamWidth: o.beamWidth, candidates: o.beamWidth, rerank: manifest.files.reward ? 'reward' : 'log-prob', encoderHistory: manifest.model.maxHistory },
     flops_per_call: flops,
+    node_1thread_breakdown_ms: breakdown,
     configurations,
     cold_start: cold,
     ratio_browser_to_native: +(configurations['chromium-wasm-1thread'].p50_ms / configurations['node-cpu-1thread'].p50_ms).toFixed(2),

@@ -45,7 +45,14 @@ export function createWorkerRecommender(options: WorkerRecommenderOptions = {}):
       if (live === state) kill(`uncaught error in the worker: ${event.message}`);
     });
     live = state;
-    if (lastLoad) state.ready = state.remote.load(lastLoad.bundleUrl, lastLoad.options);
+    if (lastLoad) {
+      const { bundleUrl, options: reloadOptions } = lastLoad;
+      // A failed reload (e.g. offline with nothing cached) fails the calls waiting on it; the next call retries.
+      state.ready = state.remote.load(bundleUrl, reloadOptions).catch((err: unknown) => {
+        if (live === state) kill(`reloading ${bundleUrl} failed: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
+        throw err;
+      });
+    }
     return state;
   };
 
