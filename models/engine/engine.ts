@@ -239,13 +239,14 @@ export class Engine {
     this.device.queue.writeBuffer(t.buffer, t.offset, data.buffer, data.byteOffset, data.byteLength);
   }
 
-  /** Exclude `t` from the next `endStep()` release (e.g. a value kept across steps). Returns `t`. */
+  /** Exclude `t` from the next `endStep()` release (e.g. a value kept across steps); a kept view becomes a copy. Returns `t`. */
   keep(t: Tensor): Tensor {
     const i = this.stepTensors.lastIndexOf(t);
     if (i >= 0) this.stepTensors.splice(i, 1);
-    if (t.buffer === this.arena) { // the arena is reused next step: move the values to a buffer of their own
+    if (t.storage === 'view' && !t.isParam) {
+      // The arena is reused next step and a view's base buffer goes back to the pool: give the values a buffer of their own.
       const buffer = this.acquire(t.bytes);
-      if (t.size) this.copyEncoder().copyBufferToBuffer(this.arena, t.offset, buffer, 0, t.bytes);
+      if (t.size) this.copyEncoder().copyBufferToBuffer(t.buffer, t.offset, buffer, 0, t.bytes);
       t.buffer = buffer;
       t.offset = 0;
       t.storage = 'pool';

@@ -107,6 +107,18 @@ describe('elementwise and reductions', () => {
     e.endStep();
   });
 
+  test('keep() carries uploads and views across endStep(); later uploads do not overwrite them', async () => {
+    const mask = e.keep(e.upload(Float32Array.from([1, 0, 1]), [3]));
+    const doubled = e.keep(view(scale(e.upload(Float32Array.from([1, 2, 3, 4]), [4]), 2), [2, 2]));
+    e.endStep();
+    scale(e.upload(Float32Array.from([9, 9, 9, 9]), [4]), 1); // reuses the arena slot and, likely, the pooled buffer
+    assert.deepEqual(Array.from(await read(mask)), [1, 0, 1]);
+    assert.deepEqual(Array.from(await read(doubled)), [2, 4, 6, 8]);
+    e.endStep();
+    e.free(mask);
+    e.free(doubled);
+  });
+
   test('unary ops', async () => {
     const shape = [3, 83];
     await gradCheck(e, 'gelu', [{ shape, grad: true }], ([x]) => gelu(x), ([x]) => map(x, GELU));
