@@ -134,9 +134,11 @@ export class BigramPolicy implements AlignPolicy {
     pairs.forEach((p, i) => {
       const w = dpoSequenceWeights(logProbs[i], beta);
       const perSession = p.chosen.length * this.levels;
-      // Chosen: DPO weight plus the next-token term; both are weights on −log π(chosen).
-      ntp -= this.sessionLogProb(p.history, p.chosen, w.chosen / B + ntpWeight / (B * perSession)) / perSession;
+      // DPO is a weight on −log π(chosen) and on −log π(rejected); the next-token term one on −log π(target).
+      this.sessionLogProb(p.history, p.chosen, w.chosen / B);
       this.sessionLogProb(p.history, p.rejected, w.rejected / B);
+      const target = p.anchor ?? { history: p.history, items: p.chosen };
+      ntp -= this.sessionLogProb(target.history, target.items, ntpWeight / (B * perSession)) / perSession;
     });
     this.step(learningRate);
     ntp /= B;

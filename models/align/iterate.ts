@@ -27,6 +27,7 @@ export interface AlignUser {
   user: number;
   history: Int32Array;   // items before the point of generation, oldest first
   target?: Int32Array;   // held-out next session (evaluation users only)
+  anchor?: { history: Int32Array; items: Int32Array }; // a real session of a training user, the next-token target during DPO
 }
 
 export interface IterateOptions {
@@ -141,6 +142,7 @@ export function sampleUsers<T>(users: readonly T[], fraction: number, rng: Rng):
 export async function buildPairs(policy: AlignPolicy, trie: TrieView, users: readonly AlignUser[], scorer: SessionScorer, options: IterateOptions, progress?: Progress): Promise<{ pairs: ScoredPair[]; gap: number }> {
   const m = options.sessionLength;
   const pending: Omit<ScoredPair, 'refChosen' | 'refRejected'>[] = [];
+  const withAnchor = (u: AlignUser) => (u.anchor && u.anchor.items.length === m ? { anchor: u.anchor } : {});
   let gap = 0;
   const results = await searchUsers(policy, trie, users, options.sessions, options, progress);
   for (const [ui, u] of users.entries()) {
@@ -149,7 +151,7 @@ export async function buildPairs(policy: AlignPolicy, trie: TrieView, users: rea
     const pair = preferencePair(reward, result.items, m);
     if (!pair) continue;
     gap += pair.chosenReward - pair.rejectedReward;
-    pending.push({ history: u.history, chosen: result.items.slice(pair.chosen * m, (pair.chosen + 1) * m), rejected: result.items.slice(pair.rejected * m, (pair.rejected + 1) * m) });
+    pending.push({ ...withAnchor(u), history: u.history, chosen: result.items.slice(pair.chosen * m, (pair.chosen + 1) * m), rejected: result.items.slice(pair.rejected * m, (pair.rejected + 1) * m) });
   }
   if (pending.length === 0) return { pairs: [], gap: 0 };
   const histories = pending.map((p) => p.history);

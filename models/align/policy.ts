@@ -9,6 +9,7 @@ export interface ScoredPair {
   rejected: Int32Array;  // [sessionLength] items of the lowest-reward one
   refChosen: number;     // log π_ref(chosen | history)
   refRejected: number;   // log π_ref(rejected | history)
+  anchor?: { history: Int32Array; items: Int32Array }; // a real session of the user ([sessionLength] items) and its history: the next-token term's target
 }
 
 export interface DecoderBatch {
@@ -20,7 +21,7 @@ export interface DecoderBatch {
 export interface DpoStepResult {
   loss: number;      // dpo + ntpWeight · ntp
   dpo: number;       // mean −log σ(z)
-  ntp: number;       // mean next-token cross-entropy of the chosen sessions (nats per code token)
+  ntp: number;       // mean next-token cross-entropy of the anchor (else chosen) sessions (nats per code token)
   accuracy: number;  // fraction of pairs with z > 0 before the step
 }
 
@@ -36,8 +37,10 @@ export interface AlignPolicy {
   /** log π(session | history) per pair row, teacher-forced, summed over code tokens.  sessions [B, m] → [B] */
   sequenceLogProbs(histories: readonly Int32Array[], sessions: Int32Array): Promise<Float64Array>;
   /**
-   * One optimiser step of L = DPO(β) + ntpWeight · NTP(chosen) over `pairs` (π_ref log-probs given), as in
-   * OneRec §3.3: M_{t+1} is trained from M_t with M_t as the reference, mixed with the next-token loss.
+   * One optimiser step of L = DPO(β) + ntpWeight · NTP over `pairs` (π_ref log-probs given), as in OneRec
+   * §3.3: M_{t+1} is trained from M_t with M_t as the reference, mixed with the next-token loss. NTP is on
+   * each pair's real `anchor` session when it has one (keeps the model on what users watched), else on
+   * the chosen session.
    */
   dpoStep(pairs: readonly ScoredPair[], beta: number, ntpWeight: number, learningRate: number): Promise<DpoStepResult>;
   /** Plain next-token training on observed sessions (used to train the CPU policy's seed). */

@@ -5,7 +5,7 @@
 //   lp      = Σ_p logProbGather(logits, next-token targets)            [2B]   (BOS targets ignored)
 //   z       = β · ((lp_c − lp_r) − (ref_c − ref_r))                   [B]
 //   dpo     = bceWithLogits(z, 1) = mean softplus(−z) = mean −log σ(z)
-//   ntp     = crossEntropy(logits of the chosen rows)                  (mean over their code tokens)
+//   ntp     = crossEntropy over B more rows: each pair's real anchor session (else its chosen session)
 //   loss    = dpo + ntpWeight · ntp,  then AdamW.
 // Dropout is off (rng null) during alignment, so π_θ at step 0 equals the reference exactly; the MoE
 // load-balancing term is not added (a few hundred steps of fine-tuning).
@@ -157,14 +157,14 @@ export class SeedPolicy implements AlignPolicy {
     const m = pairs[0].chosen.length;
     const V = seedVocabSize(this.model.config);
     const optimizer = this.adam(learningRate);
-    const histories = [...pairs.map((p) => p.history), ...pairs.map((p) => p.history)];
-    const sessions = new Int32Array(2 * B * m); // [2B, m]: chosen rows, then rejected rows
-    pairs.forEach((p, i) => { sessions.set(p.chosen, i * m); sessions.set(p.rejected, (B + i) * m); });
+    const histories = [...pairs.map((p) => p.history), ...pairs.map((p) => p.history), ...pairs.map((p) => p.anchor?.history ?? p.history)];
+    const sessions = new Int32Array(3 * B * m); // [3B, m]: chosen rows, rejected rows, next-token target rows
+    pairs.forEach((p, i) => { sessions.set(p.chosen, i * m); sessions.set(p.rejected, (B + i) * m); sessions.set(p.anchor?.items ?? p.chosen, (2 * B + i) * m); });
     const { seq, logits, targets, T } = this.sequenceLogProbTensor(histories, sessions);
     const refDiff = Float32Array.from(pairs, (p) => p.refChosen - p.refRejected); // [B]
     const z = op.scale(op.sub(op.sub(op.slice(seq, 0, 0, B), op.slice(seq, 0, B, B)), e.upload(refDiff, [B])), beta); // [B]
     const dpo = op.bceWithLogits(z, e.upload(new Float32Array(B).fill(1), [B])); // [1]
-    const ntp = op.crossEntropy(op.view(op.slice(logits, 0, 0, B), [B * T, V]), e.upload(targets.subarray(0, B * T), [B * T]), -1); // [1]
+    const ntp = op.crossEntropy(op.view(op.slice(logits, 0, 2 * B, B), [B * T, V]), e.upload(targets.subarray(2 * B * T, 3 * B * T), [B * T]), -1); // [1]
     const loss = ntpWeight > 0 ? op.add(dpo, op.scale(ntp, ntpWeight)) : dpo;
     const reads = [e.read(z), e.read(dpo), e.read(ntp)];
     backward(loss);

@@ -153,7 +153,13 @@ export async function run(argv: string[]): Promise<void> {
   const lastTrain = new Map<number, SessionWithHistory>();
   for (const s of trainSessions) lastTrain.set(s.user, s);
   const keep = (h: ArrayLike<number>) => Int32Array.from(Array.from(h).slice(-Math.max(o.rmHistory, o.maxHistory)));
-  const alignUsers: AlignUser[] = [...lastTrain.values()].map((s) => ({ user: s.user, history: keep([...s.history, ...s.items]) }));
+  // Alignment users generate from their whole training-period context; their next-token target is the last
+  // sessionLength items of it (a real session stretch) given what came before.
+  const m = o.sessionLength;
+  const alignUsers: AlignUser[] = [...lastTrain.values()].map((s) => {
+    const context = [...s.history, ...s.items];
+    return { user: s.user, history: keep(context), ...(context.length > m ? { anchor: { history: keep(context.slice(0, -m)), items: Int32Array.from(context.slice(-m)) } } : {}) };
+  });
   const firstTest = new Map<number, SessionWithHistory>();
   for (const s of sessions) if (s.day >= split && !firstTest.has(s.user)) firstTest.set(s.user, s);
   const rng = new Rng(o.seed);
@@ -177,7 +183,6 @@ export async function run(argv: string[]): Promise<void> {
   if (o.policy === 'bigram') {
     const bigram = new BigramPolicy(levels, codebookSize, codes, o.seed);
     const t0 = Date.now();
-    const m = o.sessionLength;
     const windows: { history: Int32Array; items: Int32Array }[] = [];
     for (const seq of sequences) for (let t = 1; t + m <= seq.length; t += m) windows.push({ history: seq.slice(0, t), items: seq.slice(t, t + m) });
     const bar = progressBar('bigram seed', o.bigramEpochs * Math.ceil(windows.length / 256));

@@ -69,4 +69,9 @@ test('DPO on the engine: log 2 at θ = ref, then the chosen session gains on the
   const frozen = await policy.dpoStep([pair], 0.5, 1, 0); // learning rate 0: the loss at the current θ
   assert.ok(Math.abs(frozen.dpo - Math.log1p(Math.exp(-0.5 * (nowChosen - refChosen - (nowRejected - refRejected))))) < 1e-4, `${frozen.dpo}`);
   assert.ok(Math.abs(frozen.ntp - -nowChosen / 4) < 1e-4); // mean CE over the chosen session's 4 code tokens
+  const anchor = { history: Int32Array.of(9), items: Int32Array.of(10, 11) }; // a real session: the next-token target
+  const [anchorLogProb] = await policy.sequenceLogProbs([anchor.history], anchor.items);
+  const withAnchor = await policy.dpoStep([{ ...pair, anchor }], 0.5, 1, 0);
+  assert.ok(Math.abs(withAnchor.ntp - -anchorLogProb / 4) < 1e-4, `${withAnchor.ntp} vs ${-anchorLogProb / 4}`);
+  assert.ok(Math.abs(withAnchor.dpo - frozen.dpo) < 1e-5);
 });
