@@ -29,7 +29,7 @@ export const DEFAULT_EVAL_OPTIONS = {
   out: 'runs/beauty/eval', // report directory
   beam: 20, // beam width (≥ 20: exact @10)
   excludeHistory: false, // never rank an item of the user's own history
-  users: 0, // bundle evaluation only: a seeded subset of users (0 = all)
+  users: 0, // a seeded subset of users (0 = all)
 };
 
 export async function run(argv: string[]): Promise<void> {
@@ -57,7 +57,7 @@ export async function run(argv: string[]): Promise<void> {
     const weights = Object.fromEntries(Object.entries(tensors).filter(([name]) => !name.startsWith('adam.')).map(([name, t]) => [name, t.data]));
     const engine = await createEngine();
     const model = SeedModel.fromWeights(engine, config, weights);
-    report = { ...(await evaluateSplit(model, data, prepared.trie, o.split, o.beam, o.excludeHistory)), checkpoint: o.checkpoint, data: o.data, config };
+    report = { ...(await evaluateSplit(model, data, prepared.trie, o.split, o.beam, o.excludeHistory, o.users)), checkpoint: o.checkpoint, data: o.data, config };
   }
   mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, 'report.json'), JSON.stringify(report, null, 1));

@@ -5,8 +5,8 @@
 //   onerec train --data runs/beauty --out runs/dense --experts=1 --expertsPerToken=1 --expertFfnDim=512
 //
 // Writes OUT/best.ckpt (best validation NDCG@10; the exporter reads it), OUT/last.ckpt (with optimizer
-// state, for --resume), OUT/history.json, OUT/report.html (loss and metric curves), and, unless --test=false,
-// OUT/report.json with the best model's full validation and test metrics.
+// state, for --resume), OUT/history.json, OUT/report.html (loss and metric curves), and, unless --noTest,
+// OUT/report.json with the best model's full test metrics (+ validation with --finalValidation).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPrepared } from '../data/prepared.ts';
@@ -23,8 +23,9 @@ const { codebookSize: _k, levels: _l, sessionLength: _s, ...MODEL_OPTIONS } = DE
 export const DEFAULT_TRAIN_OPTIONS = {
   ...DEFAULT_TRAIN_CONFIG,
   ...MODEL_OPTIONS,
-  test: true, // after training: the best checkpoint on the full validation and test splits → OUT/report.json
-  finalValidation: true, // with --test: also the full validation split (another pass as long as the test one)
+  noTest: false, // skip the final evaluation (by default the best checkpoint is evaluated on the full test split → OUT/report.json)
+  testUsers: 0, // final evaluation on a seeded subset of this many users (0 = the whole split; subsets are for smoke runs)
+  finalValidation: false, // also evaluate the full validation split at the end (another pass as long as the test one)
   testExcludeHistory: false, // also report test metrics with the user's own history excluded from the beam
 };
 
@@ -44,7 +45,7 @@ export async function run(argv: string[]): Promise<void> {
   mkdirSync(o.out, { recursive: true });
   const started = Date.now();
   const result = await trainSeed(engine, data, prepared.trie, config, o);
-  if (!o.test) return;
+  if (o.noTest) return;
   const report: Record<string, unknown> = {
     dataset: prepared.meta.dataset,
     prepared: o.data,
@@ -52,10 +53,10 @@ export async function run(argv: string[]): Promise<void> {
     config,
     parameters: parameterCount(config),
     train: { ...o, best_epoch: result.best?.epoch, epochs_run: result.history.length, stop_reason: result.stopReason, train_seconds: (Date.now() - started) / 1000, final_train_loss: result.history.at(-1)?.trainLoss, expert_load: result.history.at(-1)?.expertLoad },
-    validation: o.finalValidation ? await evaluateSplit(result.model, data, prepared.trie, 'validation', o.evalBeam, false) : result.best?.validation,
-    test: await evaluateSplit(result.model, data, prepared.trie, 'test', o.evalBeam, false),
+    validation: o.finalValidation ? await evaluateSplit(result.model, data, prepared.trie, 'validation', o.evalBeam, false, o.testUsers) : result.best?.validation,
+    test: await evaluateSplit(result.model, data, prepared.trie, 'test', o.evalBeam, false, o.testUsers),
   };
-  if (o.testExcludeHistory) report.test_exclude_history = await evaluateSplit(result.model, data, prepared.trie, 'test', o.evalBeam, true);
+  if (o.testExcludeHistory) report.test_exclude_history = await evaluateSplit(result.model, data, prepared.trie, 'test', o.evalBeam, true, o.testUsers);
   writeFileSync(join(o.out, 'report.json'), JSON.stringify(report, null, 1));
   const t = report.test as Record<string, number>;
   console.log(`test: R@5 ${t['recall@5'].toFixed(4)} R@10 ${t['recall@10'].toFixed(4)} N@5 ${t['ndcg@5'].toFixed(4)} N@10 ${t['ndcg@10'].toFixed(4)} valid ${t.valid_id_rate.toFixed(4)} → ${join(o.out, 'report.json')}`);

@@ -2,26 +2,29 @@
 // run and `onerec eval --checkpoint`): full split, constrained beam, the report's metric keys.
 import type { TrieView } from '../../runtime/beam-search.ts';
 import { progressBar } from '../progress.ts';
-import { evalExamples, type SeedData, type Split } from './batches.ts';
+import { type SeedData, type Split } from './batches.ts';
 import { evaluateRanking } from './generate.ts';
 import type { RankingMetrics } from './metrics.ts';
 import type { SeedModel } from './model.ts';
+import { validationSubset } from './train.ts';
 
 export interface SplitReport extends RankingMetrics {
   split: Exclude<Split, 'train'>;
   beam_width: number;
   exclude_history: boolean;
   seconds: number;
+  users_in_split: number;
 }
 
-export async function evaluateSplit(model: SeedModel, data: SeedData, trie: TrieView, split: Exclude<Split, 'train'>, beamWidth: number, excludeHistory: boolean, quiet = false): Promise<SplitReport> {
-  const examples = evalExamples(data, split);
+export async function evaluateSplit(model: SeedModel, data: SeedData, trie: TrieView, split: Exclude<Split, 'train'>, beamWidth: number, excludeHistory: boolean, users = 0, quiet = false): Promise<SplitReport> {
+  const examples = validationSubset(data, users, 1, split); // users = 0: the whole split
+  const usersInSplit = validationSubset(data, 0, 1, split).length;
   const started = Date.now();
   const bar = quiet ? null : progressBar(`${split} (beam ${beamWidth})`, examples.length);
   const metrics = await evaluateRanking(model, data, trie, examples, {
     beamWidth, usersPerBatch: 256, excludeHistory, onProgress: (done) => bar?.update(done),
   });
   bar?.stop();
-  return { split, ...metrics, beam_width: beamWidth, exclude_history: excludeHistory, seconds: (Date.now() - started) / 1000 };
+  return { split, ...metrics, users_in_split: usersInSplit, beam_width: beamWidth, exclude_history: excludeHistory, seconds: (Date.now() - started) / 1000 };
 }
 

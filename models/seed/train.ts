@@ -29,9 +29,9 @@ export interface TrainResult {
   stopReason: string;
 }
 
-/** A fixed seeded subset of validation examples (all when n = 0 or n ≥ users). */
-export function validationSubset(data: SeedData, n: number, seed: number): Example[] {
-  const all = evalExamples(data, 'validation');
+/** A fixed seeded subset of validation (or test) examples (all when n = 0 or n ≥ users). */
+export function validationSubset(data: SeedData, n: number, seed: number, split: 'validation' | 'test' = 'validation'): Example[] {
+  const all = evalExamples(data, split);
   if (n <= 0 || n >= all.length) return all;
   const order = Int32Array.from(all.keys());
   new Rng(seed ^ 0x5eed).shuffle(order);
