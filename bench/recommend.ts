@@ -3,6 +3,7 @@
 //
 //   npm run bench:recommend                                   # synthetic Beauty-sized bundle (+ reward model)
 //   npm run bench:recommend -- --bundle=models/bundles/beauty --runs=100
+//   npm run bench:recommend -- --nodeEps=cpu,webgpu --browser=0    # a GPU machine: onnxruntime-node's WebGPU EP
 //
 // Workload: history 50 items, session 5 items, beam 32, every beam a candidate, reward rerank when the
 // bundle has a reward model. Writes bench/results/recommend.json: p50_ms / p95_ms per configuration,
@@ -29,6 +30,8 @@ const defaults = {
   sessionLength: 5, // items per generated session
   beamWidth: 32,
   out: 'bench/results/recommend.json',
+  nodeEps: 'cpu', // onnxruntime-node EPs to time, comma-separated: cpu (1 and 2 threads), webgpu
+  browser: 1, // 0: skip Chromium (machines without it)
 };
 
 function parseArgs(argv: string[]): typeof defaults {
@@ -144,13 +147,15 @@ async function main(): Promise<void> {
     console.log(`${name.padEnd(28)} p50 ${s.p50_ms} ms  p95 ${s.p95_ms} ms  (${configurations[name].gflop_per_s} GFLOP/s)`);
   };
 
-  // Native: onnxruntime-node CPU EP, the same runtime code.
+  // Native: onnxruntime-node, the same runtime code.
   let breakdown: Record<string, number> = {};
-  for (const threads of [1, 2]) {
-    const node = createNodeRecommender({ threads });
-    await node.load(bundleDir);
-    record(`node-cpu-${threads}thread`, await timeNode(node, hs, options, o.warmup));
-    if (threads === 1) {
+  const nodeRuns = o.nodeEps.split(',').flatMap((ep) => (ep === 'cpu' ? [{ ep, threads: 1 }, { ep, threads: 2 }] : [{ ep, threads: 1 }]));
+  for (const { ep, threads } of nodeRuns) {
+    const node = createNodeRecommender({ executionProviders: [ep], threads });
+    const info = await node.load(bundleDir);
+    if (info.executionProvider !== ep) throw new Error(`onnxruntime-node ran on ${info.executionProvider}, not ${ep}: ${info.fallbackReasons.join('; ')}`);
+    record(ep === 'cpu' ? `node-cpu-${threads}thread` : `node-${ep}`, await timeNode(node, hs, options, o.warmup));
+    if (ep === 'cpu' && threads === 1) {
       // Where one call's time goes (means over a few calls): encoder, beam search (decoder runs + JS), rerank.
       const parts = { encodeMs: 0, searchMs: 0, rerankMs: 0 };
       const n = Math.min(10, hs.length);
@@ -165,9 +170,9 @@ async function main(): Promise<void> {
   }
 
   // Browser: Chromium, the worker, onnxruntime-web wasm.
-  const harness = await openHarness(bundleDir);
   const cold: Record<string, number> = {};
-  try {
+  const harness = o.browser ? await openHarness(bundleDir) : null;
+  if (harness) try {
     const isolated = await harness.page.evaluate(() => crossOriginIsolated);
     if (!isolated) throw new Error('the bench page is not cross-origin isolated; wasm threads would be ignored');
     for (const threads of [1, 2]) {
@@ -216,6 +221,8 @@ async function main(): Promise<void> {
   } finally {
     await harness.close();
   }
+  const ratio = (browser: string, native: string): number | null =>
+    configurations[browser] && configurations[native] ? +(configurations[browser].p50_ms / configurations[native].p50_ms).toFixed(2) : null;
 
   const bundleBytes = Object.values(manifest.files).reduce((s, f) => s + (f?.bytes ?? 0), 0);
   const result = {
@@ -228,9 +235,9 @@ async function main(): Promise<void> {
     node_1thread_breakdown_ms: breakdown,
     configurations,
     cold_start: cold,
-    ratio_browser_to_native: +(configurations['chromium-wasm-1thread'].p50_ms / configurations['node-cpu-1thread'].p50_ms).toFixed(2),
-    ratio_browser_to_native_2threads: +(configurations['chromium-wasm-2thread'].p50_ms / configurations['node-cpu-2thread'].p50_ms).toFixed(2),
-    h200_webgpu: 'not measured: no device time for this issue (the team GPU budget went to training)',
+    ratio_browser_to_native: ratio('chromium-wasm-1thread', 'node-cpu-1thread'),
+    ratio_browser_to_native_2threads: ratio('chromium-wasm-2thread', 'node-cpu-2thread'),
+    h200_webgpu: configurations['node-webgpu'] ?? 'not measured: no device time for this issue (the team GPU budget went to training); run with --nodeEps=webgpu --browser=0 there',
   };
   mkdirSync(resolve(o.out, '..'), { recursive: true });
   writeFileSync(o.out, `${JSON.stringify(result, null, 2)}\n`);
