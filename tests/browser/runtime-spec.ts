@@ -104,6 +104,13 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
     assert.deepEqual(info.fromNetwork.sort(), ROLES);
     assert.ok(progress.length >= 4 && progress.at(-1) === 1 && progress.every((p, i) => i === 0 || p >= progress[i - 1]), `progress ${progress}`);
     assertMatchesNode(await recommendAll(), 'first load');
+    // score() through the worker: teacher-forced log-probs and rewards of node's sessions.
+    const scored = await harness.page.evaluate(async ({ history, sessions }) => {
+      const r = await window.onerec.recommender!.score(history, sessions);
+      return { logProb: Array.from(r.logProb), reward: Array.from(r.reward!) };
+    }, { history: histories[0], sessions: expected[0].items });
+    scored.logProb.forEach((lp, b) => assert.ok(Math.abs(lp - expected[0].logProb[b]) <= options.logProbTolerance, `score ${b}: ${lp} vs ${expected[0].logProb[b]}`));
+    scored.reward.forEach((x, b) => assert.ok(Math.abs(x - expected[0].reward[b]!) <= options.logProbTolerance, `reward ${b}: ${x} vs ${expected[0].reward[b]}`));
   });
 
   test(`[${device}] zero network requests during recommend, and it works with the network cut`, { timeout: TEST_TIMEOUT_MS }, async () => {
