@@ -59,7 +59,7 @@ export async function run(argv: string[]): Promise<void> {
   const config = parseOptions(argv, DEFAULT_PREPARE_CONFIG, `onerec prepare --data DIR --out OUT [--key=value …]\n${summary}`);
   if (!config) return;
   const report = await prepare(config, (line) => console.log(line));
-  const ids = report.semantic_ids as SemanticIdStats;
+  const ids = report as unknown as SemanticIdStats & { wall_time_s: number };
   console.log(`wrote ${resolve(config.out)}: ${ids.items} items, ${ids.levels} levels × K ${ids.codebook_size}, usage ${ids.code_usage.join('/')}, buckets ${ids.bucket_min.join('/')}–${ids.bucket_max.join('/')}, unique ${ids.unique_ids}, in ${report.wall_time_s}s`);
 }
 
@@ -186,7 +186,6 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
     ...stats,
     kmeans_levels: L,
     baseline: baseline ?? null,
-    semantic_ids: stats,
     data: {
       users: dataset.users.length,
       rows: dataset.item.length,

@@ -155,22 +155,21 @@ export async function readGeneric(dir: string, options: Partial<ReadOptions> = {
   let signalNames: string[] = [];
   const signalValues: number[] = [];
   for await (const [row, n] of readRows(interactionsPath, shown, errors)) {
-    if (builder === null || interactionsPath.includes('.jsonl')) {
-      // CSV/TSV: the header fixes the columns once. JSONL: the first object does (later lines must have them).
-      if (builder === null) {
-        const has = (c: string) => row.columns.includes(c);
-        userColumn = USER_COLUMNS.find(has) ?? '';
-        itemColumn = ITEM_COLUMNS.find(has) ?? '';
-        timeColumn = has('time_ms') ? 'time_ms' : has('timestamp') ? 'timestamp' : '';
-        timeScale = timeColumn === 'timestamp' ? 1000 : 1;
-        const headerLine = interactionsPath.includes('.jsonl') ? n : 1;
-        const missing = [!userColumn && 'user', !itemColumn && 'item', !timeColumn && !opts.allowMissingTimestamp && 'timestamp'].filter(Boolean);
-        if (missing.length) {
-          throw new DataFormatError(shown, headerLine, `missing column ${missing.map((m) => `'${m}'`).join(', ')}; found ${row.columns.join(', ')}. The interactions need user, item and timestamp (Unix seconds) or time_ms${missing.includes('timestamp') ? '; pass --allowMissingTimestamp if rows are already in time order per user' : ''}`);
-        }
-        signalNames = row.columns.filter((c) => c !== userColumn && c !== itemColumn && c !== timeColumn && !USER_COLUMNS.includes(c) && !ITEM_COLUMNS.includes(c));
-        builder = new InteractionBuilder(signalNames);
+    if (builder === null) {
+      // The header (CSV/TSV) or the first object (JSONL) fixes the columns; later JSONL lines that lack
+      // one of them fail as a row with a missing value.
+      const has = (c: string) => row.columns.includes(c);
+      userColumn = USER_COLUMNS.find(has) ?? '';
+      itemColumn = ITEM_COLUMNS.find(has) ?? '';
+      timeColumn = has('time_ms') ? 'time_ms' : has('timestamp') ? 'timestamp' : '';
+      timeScale = timeColumn === 'timestamp' ? 1000 : 1;
+      const headerLine = interactionsPath.includes('.jsonl') ? n : 1;
+      const missing = [!userColumn && 'user', !itemColumn && 'item', !timeColumn && !opts.allowMissingTimestamp && 'timestamp'].filter(Boolean);
+      if (missing.length) {
+        throw new DataFormatError(shown, headerLine, `missing column ${missing.map((m) => `'${m}'`).join(', ')}; found ${row.columns.join(', ')}. The interactions need user, item and timestamp (Unix seconds) or time_ms${missing.includes('timestamp') ? '; pass --allowMissingTimestamp if rows are already in time order per user' : ''}`);
       }
+      signalNames = row.columns.filter((c) => c !== userColumn && c !== itemColumn && c !== timeColumn && !USER_COLUMNS.includes(c) && !ITEM_COLUMNS.includes(c));
+      builder = new InteractionBuilder(signalNames);
     }
     const user = row.get(userColumn);
     const itemKey = row.get(itemColumn);
