@@ -90,3 +90,33 @@ export class Feed {
     this.verdicts.delete(index);
   }
 }
+
+/** What the feed shows from one recommend() result. */
+export interface FeedPick {
+  items: number[]; // cards, in order
+  shown: number[]; // indices of the candidate sessions the cards come from, best first
+  passedOver: number[]; // better-ranked candidates left out because they hold a skipped item
+}
+
+/**
+ * Cards from candidate sessions ranked best first (item indices per session): the best session that holds
+ * nothing the user skipped (the best one if every candidate does); and when a session is shorter than
+ * `minItems` (a next-item model writes sessions of one item), the next candidates' new items after it,
+ * until there are `minItems` cards or no candidates are left.
+ */
+export function pickFeed(sessions: readonly ArrayLike<number>[], skipped: ReadonlySet<number>, minItems: number): FeedPick {
+  const clean = (s: ArrayLike<number>) => !Array.from(s).some((i) => skipped.has(i));
+  let first = sessions.findIndex(clean);
+  if (first < 0) first = 0;
+  const passedOver = Array.from({ length: first }, (_, i) => i);
+  if (sessions.length === 0) return { items: [], shown: [], passedOver };
+  const items = Array.from(sessions[first]);
+  const shown = [first];
+  for (let s = first + 1; s < sessions.length && items.length < minItems; s++) {
+    const fresh = Array.from(sessions[s]).filter((i) => !skipped.has(i) && !items.includes(i));
+    if (fresh.length === 0) continue;
+    items.push(...fresh);
+    shown.push(s);
+  }
+  return { items, shown, passedOver };
+}

@@ -6,7 +6,7 @@
 //   http://localhost:8080/?bundle=URL/manifest.json   # any other bundle
 import { createWorkerRecommender } from '../worker/client.ts';
 import type { LoadInfo, RecommendResult, Recommender } from '../runtime/recommender.ts';
-import { Feed, type Verdict } from './feed.ts';
+import { Feed, pickFeed, type FeedPick, type Verdict } from './feed.ts';
 import { formatBytes, renderCard, renderHistory, renderWhy, type DisplayItem, type TowerInfo, type WhyCandidate } from './render.ts';
 import { loadCatalog, type Catalog } from './catalog.ts';
 import type { CacheMessage, CachedMessage } from './sw.ts';
@@ -22,6 +22,8 @@ const SHIPPED = ['beauty', 'kuairand'];
 const BUNDLE_ROOT = './bundles/';
 /** Written by `onerec serve`: { bundles: string[] }, the folders under /bundles/. */
 const CATALOG_INDEX = './catalogs/index.json';
+/** Cards per session at least: a next-item model (sessions of one item) shows its best beams side by side. */
+const FEED_MIN_ITEMS = 5;
 /** How long the first visit waits for the service worker to take the page over, so the worker's wasm is cached too (ms). */
 const SERVICE_WORKER_WAIT_MS = 3000;
 
@@ -208,13 +210,7 @@ function renderLiked(): void {
   ui.historyCount.textContent = String(feed.liked.length);
 }
 
-/** Pick the best session that holds nothing the user skipped (liked items are already excluded by the runtime). */
-function choose(result: RecommendResult, skipped: ReadonlySet<number>): number {
-  const clean = result.sessions.findIndex((s) => !Array.from(s.items).some((i) => skipped.has(i)));
-  return clean >= 0 ? clean : 0;
-}
-
-function describePath(result: RecommendResult, chosen: number): string {
+function describePath(result: RecommendResult, pick: FeedPick): string {
   const start = result.coldStart
     ? 'No history yet: this is the cold-start session, generated from an empty history.'
     : `Generated from your ${feed?.liked.length ?? 0} liked item(s).`;
@@ -223,8 +219,11 @@ function describePath(result: RecommendResult, chosen: number): string {
     : towers.length > 0
       ? 'Ranked by the seed model\'s log-probability.'
       : 'This catalog has no reward model, so the candidates are ranked by the seed model\'s log-probability.';
-  const pick = chosen > 0 ? ` Candidates that held an item you skipped were passed over.` : '';
-  return `${start} ${rank}${pick}`;
+  const cards = pick.shown.length > 1
+    ? ` This model writes sessions of ${result.sessions[0]?.items.length ?? 0} item(s), so the cards are the ${pick.shown.length} best candidates.`
+    : '';
+  const passed = pick.passedOver.length > 0 ? ' Candidates that held an item you skipped were passed over.' : '';
+  return `${start} ${rank}${cards}${passed}`;
 }
 
 async function generate(): Promise<void> {
@@ -237,9 +236,8 @@ async function generate(): Promise<void> {
   const started = performance.now();
   const result = await recommender.recommend([...feed.liked]);
   const roundTripMs = performance.now() - started;
-  const chosen = choose(result, feed.skipped);
-  const session = result.sessions[chosen];
-  feed.showSession(Array.from(session.items));
+  const pick = pickFeed(result.sessions.map((s) => s.items), feed.skipped, FEED_MIN_ITEMS);
+  feed.showSession(pick.items);
 
   ui.cards.replaceChildren(...feed.session.map((item, i) => renderCard(item, i + 1, display(item))));
   ui.cards.dataset.session = String(feed.sessionNumber);
@@ -249,17 +247,17 @@ async function generate(): Promise<void> {
     reward: s.reward,
     logProb: s.logProb,
     towers: s.towers,
-    shown: i === chosen,
-    reason: i < chosen ? 'holds a skipped item' : undefined,
+    shown: pick.shown.includes(i),
+    reason: pick.passedOver.includes(i) ? 'holds a skipped item' : undefined,
   }));
-  renderWhy(ui.whyBody, describePath(result, chosen), towers, candidates);
+  renderWhy(ui.whyBody, describePath(result, pick), towers, candidates);
   ui.why.hidden = false;
 
   ui.latency.textContent = `${roundTripMs.toFixed(0)} ms`;
   ui.latency.title = `in the worker: encode ${result.timings.encodeMs.toFixed(1)} ms, search ${result.timings.searchMs.toFixed(1)} ms, rerank ${result.timings.rerankMs.toFixed(1)} ms`;
   ui.path.textContent = `${result.coldStart ? 'cold start · ' : ''}${result.rankedBy === 'reward' ? 'reward rerank' : 'log-prob'}`;
   setState('ready');
-  say(`Session ${feed.sessionNumber}: ${session.items.length} items in ${roundTripMs.toFixed(0)} ms on ${ui.backend.textContent}.`);
+  say(`Session ${feed.sessionNumber}: ${pick.items.length} items in ${roundTripMs.toFixed(0)} ms on ${ui.backend.textContent}.`);
   // The cards the user was on are gone; put focus where the new session starts rather than on <body>.
   if (focused === ui.next || focused === ui.clear) ui.next.focus();
   else if (focusInCards) ui.feed.focus();

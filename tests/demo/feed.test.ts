@@ -1,7 +1,7 @@
 // The demo's feed state and catalog display, without a browser (the page itself: tests/browser/demo.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Feed, FeedSnapshotError } from '../../demo/feed.ts';
+import { Feed, FeedSnapshotError, pickFeed } from '../../demo/feed.ts';
 import { toDisplayItem } from '../../demo/display.ts';
 
 test('likes become the history in the order given; skips are excluded but not history', () => {
@@ -82,4 +82,17 @@ test('catalog entries become display items; HTML in a title stays a plain string
   assert.equal(long.attributes.length, 4);
   assert.equal(long.attributes[0].length, 48);
   assert.ok(long.attributes[0].endsWith('…'));
+});
+
+test('pickFeed: the best session without a skipped item; short sessions are topped up from the next beams', () => {
+  const skipped = new Set([4]);
+  // Sessions of 3: the best holds a skipped item, so the second is shown on its own.
+  assert.deepEqual(pickFeed([[1, 4, 2], [5, 6, 7], [8, 9, 10]], skipped, 3), { items: [5, 6, 7], shown: [1], passedOver: [0] });
+  // Every candidate holds a skipped item: the best one anyway.
+  assert.deepEqual(pickFeed([[4, 1], [2, 4]], skipped, 2), { items: [4, 1], shown: [0], passedOver: [] });
+  // Next-item model (sessions of 1): the five best beams become five cards, skipping a skipped item.
+  assert.deepEqual(pickFeed([[9], [4], [3], [9], [7], [1], [2], [5]], skipped, 5), { items: [9, 3, 7, 1, 2], shown: [0, 2, 4, 5, 6], passedOver: [] });
+  // Fewer beams than cards wanted: all of them.
+  assert.deepEqual(pickFeed([[9], [3]], skipped, 5), { items: [9, 3], shown: [0, 1], passedOver: [] });
+  assert.deepEqual(pickFeed([], skipped, 5), { items: [], shown: [], passedOver: [] });
 });
