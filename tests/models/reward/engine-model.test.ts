@@ -1,0 +1,69 @@
+// The reward model on the WebGPU engine (SwiftShader here) against the float32 reference forward and the
+// float64 CPU trainer's finite-difference-checked gradients.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { Engine } from '../../../models/engine/engine.ts';
+import { backward } from '../../../models/engine/index.ts';
+import type { RewardConfig } from '../../../models/reward/config.ts';
+import { EngineRewardModel, trainOnEngine } from '../../../models/reward/engine-model.ts';
+import { auc } from '../../../models/reward/metrics.ts';
+import { Rng } from '../../../models/reward/random.ts';
+import { rewardForward } from '../../../models/reward/reference.ts';
+import { RewardTrainer, type RewardExample } from '../../../models/reward/trainer.ts';
+
+const config: RewardConfig = { itemCount: 12, dModel: 8, heads: 2, towerHidden: 6, maxHistory: 4, sessionLength: 3, towers: ['swt', 'ltr'] };
+
+let engine: Engine;
+before(async () => { engine = await Engine.create({ quiet: true }); });
+after(() => engine?.device.destroy());
+
+function examples(rng: Rng, n: number): RewardExample[] {
+  return Array.from({ length: n }, (_, b) => ({
+    history: b === 0 ? new Int32Array(0) : Int32Array.from({ length: 1 + rng.int(6) }, () => rng.int(config.itemCount)),
+    items: Int32Array.from({ length: 3 }, (_, i) => (i > 0 && rng.next() < 0.3 ? -1 : rng.int(config.itemCount))),
+    labels: Uint8Array.from(config.towers, () => rng.int(2)),
+  }));
+}
+
+test('engine forward equals the reference; engine gradients equal the CPU trainer\'s', async () => {
+  const cpu = new RewardTrainer(config, 3, [0.4, 0.2]);
+  const rng = new Rng(4);
+  for (const p of Object.values(cpu.params)) for (let i = 0; i < p.length; i++) p[i] += 0.2 * rng.normal();
+  const weights = cpu.weights();
+  const model = EngineRewardModel.fromWeights(engine, config, weights);
+  const batch = examples(rng, 6);
+  const probs = await model.predict(batch);
+  batch.forEach((ex, b) => {
+    const want = rewardForward(weights, config, ex.history, ex.items);
+    for (let t = 0; t < 2; t++) assert.ok(Math.abs(probs[b * 2 + t] - want[t]) < 2e-5, `example ${b} tower ${t}: ${probs[b * 2 + t]} vs ${want[t]}`);
+  });
+  cpu.zeroGrad();
+  let cpuLoss = 0;
+  for (const ex of batch) cpuLoss += cpu.forwardBackward(ex, 1 / batch.length).loss / batch.length;
+  const loss = model.loss(batch);
+  backward(loss);
+  const reads = [engine.read(loss), ...model.parameterList().map((t) => engine.read(t.grad!))];
+  engine.endStep();
+  const [lossHost, ...grads] = await Promise.all(reads);
+  assert.ok(Math.abs(lossHost[0] - cpuLoss) < 1e-5, `loss ${lossHost[0]} vs ${cpuLoss}`);
+  model.parameterList().forEach((t, i) => {
+    const want = cpu.grads[t.name];
+    for (let j = 0; j < want.length; j++) assert.ok(Math.abs(grads[i][j] - want[j]) < 1e-4 * Math.max(1, Math.abs(want[j])), `${t.name}[${j}]: ${grads[i][j]} vs ${want[j]}`);
+  });
+});
+
+test('engine training learns a planted target', async () => {
+  const c: RewardConfig = { itemCount: 20, dModel: 8, heads: 1, towerHidden: 8, maxHistory: 4, sessionLength: 2, towers: ['ltr'] };
+  const rng = new Rng(9);
+  const make = (n: number): RewardExample[] => Array.from({ length: n }, () => {
+    const items = Int32Array.from({ length: 2 }, () => rng.int(20));
+    return { history: Int32Array.of(rng.int(20)), items, labels: Uint8Array.of(rng.next() < (items[0] < 10 ? 0.8 : 0.1) ? 1 : 0) };
+  });
+  const train = make(512);
+  const test_ = make(256);
+  const model = EngineRewardModel.fromWeights(engine, c, new RewardTrainer(c, 1, [0.45]).weights());
+  const losses = await trainOnEngine(model, train, 4, 64, 2e-2, 0, (order) => rng.shuffle(order));
+  assert.ok(losses[3] < losses[0], `loss ${losses}`);
+  const score = auc(await model.predict(test_), test_.map((e) => e.labels[0]));
+  assert.ok(score > 0.75, `AUC ${score}`);
+});
