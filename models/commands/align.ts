@@ -45,6 +45,7 @@ const DEFAULTS = {
   minPositives: 30,                         // positives and negatives needed on both sides of the split
   rewardWeights: '',                        // comma list, one per kept tower ('' = 1 each)
   rmDim: 32, rmHeads: 2, rmHidden: 32, rmHistory: 50,
+  rmTrainer: 'cpu',                         // 'cpu' (float64) or 'engine' (WebGPU); same model, parity-tested
   rmEpochs: 2, rmBatch: 64, rmLr: 3e-3,     // 2 epochs: 1 underfits, 4 overfits (held-out AUC; 3 not tried)
   // seed model
   seedCheckpoint: '',                       // a trained seed checkpoint (meta.kind 'seed'); '' = train here
@@ -92,6 +93,7 @@ export async function run(argv: string[]): Promise<void> {
   const o = parseOptions(argv, DEFAULTS, summary);
   if (!o) return;
   if (o.policy !== 'seed' && o.policy !== 'bigram') throw new OptionError(`--policy=${o.policy}: use 'seed' (WebGPU transformer) or 'bigram' (CPU)`);
+  if (o.rmTrainer !== 'cpu' && o.rmTrainer !== 'engine') throw new OptionError(`--rmTrainer=${o.rmTrainer}: use 'cpu' or 'engine'`);
   const started = Date.now();
   if (o.writeIds) {
     if (!o.prepared) throw new OptionError('--writeIds needs --prepared=<dir of onerec prepare on kuairand-pure>');
@@ -122,9 +124,12 @@ export async function run(argv: string[]): Promise<void> {
 
   // ---- reward model
   const bars: { rm?: Progress } = {};
-  const fit = fitRewardModel(sessions, split, parseTowers(o.towers), { itemCount, dModel: o.rmDim, heads: o.rmHeads, towerHidden: o.rmHidden, maxHistory: o.rmHistory, sessionLength: o.sessionLength },
+  const engineApi = o.policy === 'seed' || o.rmTrainer === 'engine' ? await import('../engine/index.ts') : null;
+  const engine = engineApi ? await engineApi.createEngine() : null;
+  const fit = await fitRewardModel(sessions, split, parseTowers(o.towers), { itemCount, dModel: o.rmDim, heads: o.rmHeads, towerHidden: o.rmHidden, maxHistory: o.rmHistory, sessionLength: o.sessionLength },
     { epochs: o.rmEpochs, batchSize: o.rmBatch, learningRate: o.rmLr, weightDecay: 1e-4, seed: o.seed }, o.minPositives,
-    (step, steps, loss) => { bars.rm ??= progressBar('reward model', steps); bars.rm.update(step, { loss: loss.toFixed(4) }); });
+    (step, steps, loss) => { bars.rm ??= progressBar('reward model', steps); bars.rm.update(step, Number.isNaN(loss) ? undefined : { loss: loss.toFixed(4) }); },
+    o.rmTrainer === 'engine' && engine ? engine : undefined);
   bars.rm?.stop();
   console.log(`reward model, held-out AUC (split ${split}):\n${rewardTable(fit.report)}`);
   const towers = fit.trainer.config.towers;
@@ -211,12 +216,12 @@ export async function run(argv: string[]): Promise<void> {
       return p;
     };
   } else {
-    const { createEngine, readCheckpoint, saveCheckpoint, writeCheckpoint: write } = await import('../engine/index.ts');
+    if (!engine || !engineApi) throw new OptionError('internal: the seed policy needs the engine');
+    const { readCheckpoint, saveCheckpoint, writeCheckpoint: write } = engineApi;
     const { SeedModel } = await import('../seed/model.ts');
     const { SeedPolicy } = await import('../align/seed-policy.ts');
     const { validateSeedConfig } = await import('../seed/config.ts');
     const { seedParameterShapes } = await import('../seed/reference.ts');
-    const engine = await createEngine();
     device = engine.adapter;
     const config = {
       codebookSize, levels, dModel: o.dModel, heads: o.heads, encoderLayers: o.encoderLayers, decoderLayers: o.decoderLayers,

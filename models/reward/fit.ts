@@ -6,6 +6,9 @@ import { fitSwtThreshold, sessionLabels, towersSupported, type LabelRules, type 
 import type { SessionWithHistory } from './kuairand.ts';
 import { auc, meanBce } from './metrics.ts';
 import { fitPopularity, scorePopularity } from './popularity.ts';
+import type { Engine } from '../engine/index.ts';
+import { EngineRewardModel, trainOnEngine } from './engine-model.ts';
+import { Rng } from './random.ts';
 import { RewardTrainer, type RewardExample, type RewardTrainConfig } from './trainer.ts';
 
 export interface TowerReport {
@@ -18,6 +21,7 @@ export interface TowerReport {
 }
 
 export interface RewardFitReport {
+  trained_on: string;
   towers: Record<string, TowerReport>;
   dropped_towers: Record<string, { trainPositive: number; testPositive: number }>;
   swt_threshold_ms: number;
@@ -40,10 +44,15 @@ export function rewardExamples(sessions: readonly SessionWithHistory[], towers: 
   return sessions.map((s, i) => ({ history: s.history, items: padItems(s.items, sessionLength), labels: labels.subarray(i * towers.length, (i + 1) * towers.length) }));
 }
 
-export function fitRewardModel(
+/**
+ * Labels, baseline, training, held-out AUC. With `engine` the towers train on the WebGPU engine
+ * (models/reward/engine-model.ts, same init) and the trained weights come back into the CPU trainer, which
+ * then scores (the two forwards are parity-tested); without, the CPU float64 trainer trains.
+ */
+export async function fitRewardModel(
   sessions: readonly SessionWithHistory[], splitDay: number, candidates: readonly TowerName[], model: Omit<RewardConfig, 'towers'>, train: RewardTrainConfig,
-  minPositives: number, onStep?: (step: number, steps: number, loss: number) => void,
-): { trainer: RewardTrainer; report: RewardFitReport; rules: LabelRules } {
+  minPositives: number, onStep?: (step: number, steps: number, loss: number) => void, engine?: Engine,
+): Promise<{ trainer: RewardTrainer; report: RewardFitReport; rules: LabelRules }> {
   const start = Date.now();
   const trainSessions = sessions.filter((s) => s.day < splitDay);
   const testSessions = sessions.filter((s) => s.day >= splitDay);
@@ -58,7 +67,15 @@ export function fitRewardModel(
   const trainExamples = rewardExamples(trainSessions, kept, rules, model.sessionLength);
   const testExamples = rewardExamples(testSessions, kept, rules, model.sessionLength);
   const trainer = new RewardTrainer(config, train.seed, popularity.prior);
-  const epochLoss = trainer.fit(trainExamples, train, onStep);
+  let epochLoss: number[];
+  if (engine) {
+    const onEngine = EngineRewardModel.fromWeights(engine, config, trainer.weights());
+    const rng = new Rng(train.seed);
+    epochLoss = await trainOnEngine(onEngine, trainExamples, train.epochs, train.batchSize, train.learningRate, train.weightDecay, (order) => rng.shuffle(order), (step, steps) => onStep?.(step, steps, NaN));
+    for (const [name, w] of Object.entries(await onEngine.weights())) trainer.params[name].set(w);
+  } else {
+    epochLoss = trainer.fit(trainExamples, train, onStep);
+  }
   const predicted = trainer.predict(testExamples); // [test, T]
   const baseline = scorePopularity(popularity, testExamples.map((e) => e.items)); // [test, T]
   const T = kept.length;
@@ -76,6 +93,6 @@ export function fitRewardModel(
   const dropped = Object.fromEntries(candidates.filter((t) => !kept.includes(t)).map((t) => [t, { trainPositive: counts[t].trainPositive, testPositive: counts[t].testPositive }]));
   return {
     trainer, rules,
-    report: { towers, dropped_towers: dropped, swt_threshold_ms: rules.swtThresholdMs, train_sessions: trainSessions.length, test_sessions: testSessions.length, split_day: splitDay, epoch_loss: epochLoss, seconds: (Date.now() - start) / 1000 },
+    report: { trained_on: engine ? `WebGPU engine (${engine.adapter})` : 'CPU (float64)', towers, dropped_towers: dropped, swt_threshold_ms: rules.swtThresholdMs, train_sessions: trainSessions.length, test_sessions: testSessions.length, split_day: splitDay, epoch_loss: epochLoss, seconds: (Date.now() - start) / 1000 },
   };
 }

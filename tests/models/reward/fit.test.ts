@@ -17,10 +17,10 @@ function sessions(count: number, day: number, rng: Rng): SessionWithHistory[] {
   });
 }
 
-test('fitRewardModel: held-out AUC per tower beside popularity; towers without positives are dropped', () => {
+test('fitRewardModel: held-out AUC per tower beside popularity; towers without positives are dropped', async () => {
   const rng = new Rng(3);
   const all = [...sessions(600, 1, rng), ...sessions(300, 2, rng)];
-  const { report, trainer } = fitRewardModel(all, 2, ['swt', 'vtr', 'ltr', 'wtr'], { itemCount: 20, dModel: 8, heads: 2, towerHidden: 8, maxHistory: 4, sessionLength: 3 },
+  const { report, trainer } = await fitRewardModel(all, 2, ['swt', 'vtr', 'ltr', 'wtr'], { itemCount: 20, dModel: 8, heads: 2, towerHidden: 8, maxHistory: 4, sessionLength: 3 },
     { epochs: 6, batchSize: 32, learningRate: 1e-2, weightDecay: 0, seed: 1 }, 5);
   assert.deepEqual(trainer.config.towers, ['swt', 'vtr', 'ltr']);
   assert.deepEqual(Object.keys(report.dropped_towers), ['wtr']);
@@ -31,5 +31,5 @@ test('fitRewardModel: held-out AUC per tower beside popularity; towers without p
     assert.ok(report.towers[t].popularity_auc! > 0.85, `${t}: popularity AUC ${report.towers[t].popularity_auc}`);
   }
   assert.deepEqual([...padItems([4, 5], 3)], [4, 5, -1]);
-  assert.throws(() => fitRewardModel(all, 3, ['swt'], trainer.config, { epochs: 1, batchSize: 8, learningRate: 1e-3, weightDecay: 0, seed: 1 }, 1), (e: Error) => e.name === 'RewardDataError' && /split day 3/.test(e.message));
+  await assert.rejects(fitRewardModel(all, 3, ['swt'], trainer.config, { epochs: 1, batchSize: 8, learningRate: 1e-3, weightDecay: 0, seed: 1 }, 1), (e: Error) => e.name === 'RewardDataError' && /split day 3/.test(e.message));
 });
