@@ -13,11 +13,14 @@ type Scalar = string | number | boolean;
  * `--help` returns null after printing `help` and the defaults.
  */
 export function parseOptions<T extends Record<string, Scalar>>(argv: string[], defaults: T, help = ''): T | null {
+  // Every option is parsed as a string so that booleans take `--flag`, `--flag=true` and `--flag=false`
+  // (node 20's parseArgs has no negation for boolean options).
   const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
-  for (const [key, value] of Object.entries(defaults)) options[key] = { type: typeof value === 'boolean' ? 'boolean' : 'string' };
+  for (const key of Object.keys(defaults)) options[key] = { type: 'string' };
+  const args = argv.map((arg) => (arg.startsWith('--') && !arg.includes('=') && typeof defaults[arg.slice(2)] === 'boolean' ? `${arg}=true` : arg));
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
+    parsed = parseArgs({ args, options, strict: true, allowPositionals: false });
   } catch (e) {
     throw new OptionError(`${(e as Error).message}. Valid options: ${Object.keys(defaults).map((k) => `--${k}`).join(' ')}`);
   }
@@ -33,6 +36,9 @@ export function parseOptions<T extends Record<string, Scalar>>(argv: string[], d
       const n = Number(raw);
       if (raw === '' || !Number.isFinite(n)) throw new OptionError(`--${key} must be a number, got '${raw}'`);
       out[key] = n;
+    } else if (typeof def === 'boolean') {
+      if (raw !== 'true' && raw !== 'false') throw new OptionError(`--${key} must be true or false, got '${raw}'`);
+      out[key] = raw === 'true';
     } else {
       out[key] = raw as Scalar;
     }
