@@ -4,10 +4,13 @@
 //   dist/index.html, dist/*.css   the demo's static files, copied
 //   dist/ort/        onnxruntime-web's .mjs/.wasm runtime files (runtime/onnx.ts points wasmPaths here)
 //   dist/chunks/     code shared by the entries, and the lazily imported onnxruntime-web builds
+//   lib/             with --lib: the published runtime as ES modules + .d.ts (tsconfig.lib.json), the
+//                    package's `exports` (`onerec-web`, `onerec-web/worker`, `onerec-web/worker.js`)
 // Entries that do not exist yet are skipped with a note. Tests and the bench import buildBrowser() to
 // bundle their own pages the same way.
 import * as esbuild from 'esbuild';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -57,8 +60,26 @@ export async function buildBrowser({ outdir, entries, staticDir, watch = false, 
   return null;
 }
 
+/**
+ * The library build: tsc emits lib/ from tsconfig.lib.json (imports rewritten from .ts to .js); its .d.ts
+ * files keep `.ts` specifiers, which a consumer's TypeScript would not resolve, so they are rewritten too.
+ */
+export function buildLibrary() {
+  const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.lib.json')], { stdio: 'inherit' });
+  if (tsc.status !== 0) throw new Error('build: tsc -p tsconfig.lib.json failed');
+  const walk = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
+  for (const file of walk(join(root, 'lib')).filter((f) => f.endsWith('.d.ts'))) {
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/(from\s+['"]\.{1,2}\/[^'"]*?)\.ts(['"])/g, '$1.js$2'));
+  }
+}
+
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const started = performance.now();
+  if (process.argv.includes('--lib')) {
+    buildLibrary();
+    console.log(`build: lib/ in ${Math.round(performance.now() - started)} ms`);
+    process.exit(0);
+  }
   const watch = process.argv.includes('--watch');
   const entries = { worker: 'worker/worker.ts', main: 'demo/main.ts', sw: 'demo/sw.ts' };
   await buildBrowser({ outdir: join(root, 'dist'), entries, staticDir: join(root, 'demo'), watch });

@@ -1,6 +1,6 @@
 // Public entry of the on-device runtime (re-exports, plus the in-thread factory over onnxruntime-web).
 //
-//   import { createWorkerRecommender } from 'onerec-web/worker/client.ts'; // or createRecommender() in-thread
+//   import { createWorkerRecommender } from 'onerec-web/worker'; // or createRecommender() from 'onerec-web', in-thread
 //   const recommender = createWorkerRecommender();
 //   await recommender.load('/bundles/beauty/', { device: 'auto', onProgress: ({ progress, text }) => … });
 //   const { sessions, coldStart, rankedBy } = await recommender.recommend(['B00EXAMPLE', 42]);

@@ -16,6 +16,7 @@ import { readDataset } from '../data/readers.ts';
 import { leaveOneOutSplit, timeSplit, trainSequences, type Split } from '../data/splits.ts';
 import { countSessions, DEFAULT_SESSION_RULES, gapSessions, windowSessions, type SessionRules } from '../data/sessions.ts';
 import { writePrepared } from '../data/prepared.ts';
+import { seededRandom } from '../data/random.ts';
 import { encodeTexts, itemText, TEXT_DIM } from '../embeddings/text-encoder.ts';
 import { featureEmbeddings } from '../embeddings/features.ts';
 import { alignEmbeddings, cooccurrenceGraph, holdOutLastPairs, itemToItemHitRate, normalizeRows } from '../embeddings/align.ts';
@@ -43,7 +44,8 @@ export const DEFAULT_PREPARE_CONFIG = {
   consumedPlayMs: DEFAULT_SESSION_RULES.consumedPlayMs, // an item is consumed when played this long (ms)
   minTotalPlayMs: DEFAULT_SESSION_RULES.minTotalPlayMs, // quality rule 2: session play time (ms)
   windowLength: DEFAULT_SESSION_RULES.windowLength, // sessions on data without play time: window of m items
-  content: 'auto', // 'text' (sentence encoder) | 'features' (numeric + one-hot attributes) | 'auto'
+  content: 'auto', // 'text' (sentence encoder) | 'features' (numeric + one-hot attributes) | 'random' (no content: seeded random vectors that alignment turns into a collaborative embedding) | 'auto'
+  randomDim: 64, // width of the 'random' content vectors (FastRP-style random projection)
   align: true, // smooth content embeddings over train co-occurrence (behaviour alignment)
   alignWindow: 3, // co-occurrence window (positions)
   alignWeight: 3, // λ, neighbour mean vs the item itself (3 beat 1 and 10 on KuaiRand held-out pairs)
@@ -94,7 +96,10 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
   const sessionCounts = countSessions(sessions);
 
   // Content embeddings.
-  const contentKind = config.content === 'auto' ? (dataset.itemFeatures || !dataset.items.some((i) => i.title) ? 'features' : 'text') : config.content;
+  const hasAttributes = dataset.items.some((i) => (i.attributes?.length ?? 0) > 0);
+  const contentKind = config.content === 'auto'
+    ? dataset.itemFeatures || (!dataset.items.some((i) => i.title) && hasAttributes) ? 'features' : dataset.items.some((i) => i.title) ? 'text' : 'random'
+    : config.content;
   let content: Float32Array;
   let dim: number;
   let contentInfo: Record<string, unknown>;
@@ -109,7 +114,16 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
     content = normalizeRows(f.embeddings, items, f.dim);
     dim = f.dim;
     contentInfo = { kind: 'features', dim, columns: f.columns.length, numeric: dataset.itemFeatures?.names.length ?? 0 };
-  } else throw new Error(`--content must be text, features or auto, got '${config.content}'`);
+  } else if (contentKind === 'random') {
+    // Items with neither text nor attributes (Amazon Sports/Toys as distributed): independent seeded Gaussian
+    // vectors, which the co-occurrence smoothing below turns into a random-projection collaborative embedding
+    // (FastRP). Without --align they carry no information, so that combination is refused.
+    if (!config.align) throw new Error(`--content=random needs --align (random vectors alone carry no information about the items of ${config.data})`);
+    dim = config.randomDim;
+    const random = seededRandom(config.seed ^ 0x5eed);
+    content = normalizeRows(Float32Array.from({ length: items * dim }, () => random.normal()), items, dim);
+    contentInfo = { kind: 'random', dim, note: 'no item text or attributes: seeded random projection, aligned by co-occurrence (FastRP-style)' };
+  } else throw new Error(`--content must be text, features, random or auto, got '${config.content}'`);
   if (dim === 0) throw new Error(`the items of ${config.data} have no text and no features to embed; add titles or attributes to items.jsonl`);
 
   // Behaviour alignment, measured on held-out train transitions (validation/test rows are never used).
