@@ -1,0 +1,52 @@
+#!/bin/bash
+# The seed model's runs on the H200 (the `run` tool), several `onerec train` processes at once.
+#
+#   bash bench/seed-device.sh pack beauty beauty-plain beauty-text     # here: slim copies of runs/<name> → .work/device/data
+#   # then run, carrying [".device", ".work/device"] (the device pack: ../shared/tools/device-pack.sh webgpu tsx cli-progress):
+#   bash bench/seed-device.sh run 4.3 "main --data=beauty --lr=2e-3" "dense --data=beauty --experts=1 --expertsPerToken=1 --expertFfnDim=512"
+#
+# `run MINUTES SPEC…`: each SPEC is "NAME --data=PREPARED_NAME [train flags]"; every process trains for at most
+# MINUTES, then evaluates the full test split. Seven processes at once saturate the GPU (each ~7× slower);
+# three run at full speed. $OUT gets NAME-best.ckpt for the first two specs and seed-runs.tar.gz (reports, logs).
+set -u
+D=.work/device/data
+if [ "$1" = pack ]; then
+  shift
+  rm -rf "$D" && mkdir -p "$D"
+  base=$1
+  for name in "$@"; do
+    mkdir -p "$D/$name"
+    for f in runs/$name/*; do
+      b=$(basename "$f")
+      [ -f "$f" ] || continue
+      case $b in
+        embeddings.f32) ;;   # the seed model never reads it; recreated as a sparse file on the device
+        codes.u16|semantic-ids.bin|prepared.json|report.json) cp "$f" "$D/$name/" ;;
+        *) if [ "$name" != "$base" ] && cmp -s "$f" "runs/$base/$b"; then ln -s "../$base/$b" "$D/$name/$b"; else cp "$f" "$D/$name/"; fi ;;
+      esac
+    done
+  done
+  du -sh "$D"; exit 0
+fi
+[ "$1" = run ] || { echo "usage: $0 pack NAME… | run MINUTES SPEC…"; exit 2; }
+minutes=$2; shift 2
+source .device/setup.sh >/dev/null 2>&1
+for v in $D/*/; do
+  n=$(node -e "const e=require('./${v}prepared.json').arrays.embeddings; console.log(e.shape.reduce((a,b)=>a*b,1)*4)")
+  truncate -s "$n" "${v}embeddings.f32"
+done
+W=/tmp/seed; mkdir -p $W
+COMMON="--epochs=12 --batchSize=256 --warmupSteps=300 --evalEvery=3 --evalUsers=1000 --maxMinutes=$minutes"
+names=()
+for spec in "$@"; do
+  read -r name rest <<< "$spec"
+  names+=("$name")
+  args=$(echo "$rest" | sed "s|--data=\([^ ]*\)|--data=$D/\1|")
+  (ONEREC_PROGRESS=1 timeout $(( ${minutes%.*} * 60 + 200 )) node bin/onerec.mjs train $COMMON --out $W/$name $args > $W/$name.log 2>&1; echo "exit $?" >> $W/$name.log) &
+done
+sleep 5; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv
+wait
+for name in "${names[@]}"; do echo "$name $(grep -h '^test:' $W/$name.log)"; done
+for name in "${names[@]:0:2}"; do cp $W/$name/best.ckpt $OUT/$name-best.ckpt 2>/dev/null; done
+(cd $W && tar czf $OUT/seed-runs.tar.gz *.log */report.json */history.json */report.html 2>/dev/null)
+ls -la $OUT
