@@ -50,6 +50,7 @@ export interface ModelReport {
   towers: Record<string, { mean: number; max: number }>; // RM tower probabilities over generated sessions
   reward: { mean: number; max: number };                 // Σ_t w_t p_t, same averaging
   'recall@5': number; 'recall@10': number; 'ndcg@5': number; 'ndcg@10': number;
+  'recall@10_se': number;                                // standard error of the recall@10 mean over users
   users: number;
 }
 
@@ -100,6 +101,7 @@ export async function evaluatePolicy(
   const T = scorer.towers.length;
   const sums = { mean: new Float64Array(T), max: new Float64Array(T), rMean: 0, rMax: 0, r5: 0, r10: 0, n5: 0, n10: 0 };
   const results = await searchUsers(policy, trie, users, options.evalBeams, options, progress);
+  const perUserRecall: number[] = [];
   for (const [ui, u] of users.entries()) {
     const result = results[ui];
     const N = result.items.length / options.sessionLength;
@@ -117,17 +119,22 @@ export async function evaluatePolicy(
     if (u.target) {
       const ranked = rankedItems(result.items);
       sums.r5 += recallAt(ranked, u.target, 5);
-      sums.r10 += recallAt(ranked, u.target, 10);
+      const r10 = recallAt(ranked, u.target, 10);
+      perUserRecall.push(r10);
+      sums.r10 += r10;
       sums.n5 += ndcgAt(ranked, u.target, 5);
       sums.n10 += ndcgAt(ranked, u.target, 10);
     }
   }
   const n = Math.max(1, users.length);
+  const mean10 = perUserRecall.reduce((a, b) => a + b, 0) / Math.max(1, perUserRecall.length);
+  const variance = perUserRecall.reduce((a, b) => a + (b - mean10) ** 2, 0) / Math.max(1, perUserRecall.length - 1);
   return {
     name,
     towers: Object.fromEntries(scorer.towers.map((t, k) => [t, { mean: sums.mean[k] / n, max: sums.max[k] / n }])),
     reward: { mean: sums.rMean / n, max: sums.rMax / n },
     'recall@5': sums.r5 / n, 'recall@10': sums.r10 / n, 'ndcg@5': sums.n5 / n, 'ndcg@10': sums.n10 / n,
+    'recall@10_se': Math.sqrt(variance / Math.max(1, perUserRecall.length)),
     users: users.length,
   };
 }

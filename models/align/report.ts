@@ -44,7 +44,8 @@ const f = (x: number, digits = 4): string => (Number.isFinite(x) ? x.toFixed(dig
 export function alignTable(report: AlignReport): string {
   const towers = Object.keys(report.models[0]?.towers ?? {});
   const head = ['model', ...towers.flatMap((t) => [`${t} mean`, `${t} max`]), 'reward mean', 'recall@10', 'ndcg@10'];
-  const rows = report.models.map((m) => [m.name, ...towers.flatMap((t) => [f(m.towers[t].mean), f(m.towers[t].max)]), f(m.reward.mean), f(m['recall@10']), f(m['ndcg@10'])]);
+  const recall = (m: ModelReport) => (m['recall@10_se'] !== undefined ? `${f(m['recall@10'])} ± ${f(m['recall@10_se'])}` : f(m['recall@10']));
+  const rows = report.models.map((m) => [m.name, ...towers.flatMap((t) => [f(m.towers[t].mean), f(m.towers[t].max)]), f(m.reward.mean), recall(m), f(m['ndcg@10'])]);
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)];
   lines.push('', `reward_gain ${(100 * report.reward_gain).toFixed(2)} % (target ≥ +${100 * report.targets.reward_gain} %), relevance_change ${(100 * report.relevance_change).toFixed(2)} % (target within ±${100 * report.targets.relevance_change_within} %)`);
   return lines.join('\n');
