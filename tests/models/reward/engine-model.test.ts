@@ -6,6 +6,8 @@ import { Engine } from '../../../models/engine/engine.ts';
 import { backward } from '../../../models/engine/index.ts';
 import type { RewardConfig } from '../../../models/reward/config.ts';
 import { EngineRewardModel, trainOnEngine } from '../../../models/reward/engine-model.ts';
+import { fitRewardModel } from '../../../models/reward/fit.ts';
+import type { SessionWithHistory } from '../../../models/reward/kuairand.ts';
 import { auc } from '../../../models/reward/metrics.ts';
 import { Rng } from '../../../models/reward/random.ts';
 import { rewardForward } from '../../../models/reward/reference.ts';
@@ -66,4 +68,19 @@ test('engine training learns a planted target', async () => {
   assert.ok(losses[3] < losses[0], `loss ${losses}`);
   const score = auc(await model.predict(test_), test_.map((e) => e.labels[0]));
   assert.ok(score > 0.75, `AUC ${score}`);
+});
+
+test('fitRewardModel on the engine: same report shape, towers learn, weights come back to the CPU scorer', async () => {
+  const rng = new Rng(5);
+  const make = (count: number, day: number): SessionWithHistory[] => Array.from({ length: count }, (_, i) => {
+    const items = Int32Array.from({ length: 2 }, () => rng.int(10));
+    const long = Uint8Array.from(items, (v) => (v < 5 ? 1 : 0));
+    return { user: i, day, items, history: Int32Array.of(rng.int(10)), playTimeMs: Float64Array.from(items, (v) => (v < 5 ? 9000 : 100)), durationMs: Float64Array.of(1, 1),
+      longView: long, like: new Uint8Array(2), follow: new Uint8Array(2), comment: new Uint8Array(2), forward: new Uint8Array(2) };
+  });
+  const { report, trainer } = await fitRewardModel([...make(256, 1), ...make(128, 2)], 2, ['swt', 'vtr', 'ltr'], { itemCount: 10, dModel: 8, heads: 2, towerHidden: 8, maxHistory: 2, sessionLength: 2 },
+    { epochs: 3, batchSize: 64, learningRate: 2e-2, weightDecay: 0, seed: 1 }, 5, undefined, engine);
+  assert.match(report.trained_on, /WebGPU/);
+  assert.deepEqual(trainer.config.towers, ['swt', 'vtr']); // no likes: ltr dropped
+  assert.ok(report.towers.swt.auc! > 0.8 && report.towers.vtr.auc! > 0.8, JSON.stringify(report.towers));
 });
