@@ -20,7 +20,7 @@ if [ "$1" = pack ]; then
       b=$(basename "$f")
       [ -f "$f" ] || continue
       case $b in
-        embeddings.f32) ;;   # the seed model never reads it; recreated as a sparse file on the device
+        embeddings.f32|rows-time-ms.f64|rows-day.i32|sessions-*|signal-*) ;;   # unread by the seed model: recreated as sparse files there
         codes.u16|semantic-ids.bin|prepared.json|report.json) cp "$f" "$D/$name/" ;;
         *) if [ "$name" != "$base" ] && cmp -s "$f" "runs/$base/$b"; then ln -s "../$base/$b" "$D/$name/$b"; else cp "$f" "$D/$name/"; fi ;;
       esac
@@ -32,17 +32,18 @@ fi
 minutes=$2; shift 2
 source .device/setup.sh >/dev/null 2>&1
 for v in $D/*/; do
-  n=$(node -e "const e=require('./${v}prepared.json').arrays.embeddings; console.log(e.shape.reduce((a,b)=>a*b,1)*4)")
-  truncate -s "$n" "${v}embeddings.f32"
+  # loadPrepared checks every array's size; the ones the seed model never reads travel as nothing.
+  node -e "const fs=require('fs'), m=require('./${v}prepared.json'), B={u8:1,u16:2,i32:4,f32:4,f64:8};
+    for (const a of Object.values(m.arrays)) if (!fs.existsSync('${v}' + a.file)) fs.truncateSync(fs.openSync('${v}' + a.file, 'w') && '${v}' + a.file, a.shape.reduce((x, y) => x * y, 1) * B[a.dtype]);"
 done
 W=/tmp/seed; mkdir -p $W
-COMMON="--epochs=12 --batchSize=256 --warmupSteps=300 --evalEvery=3 --evalUsers=1000 --maxMinutes=$minutes"
+COMMON="--epochs=${EPOCHS:-12} --batchSize=256 --warmupSteps=300 --evalEvery=3 --evalUsers=1000 --maxMinutes=$minutes"
 names=()
 for spec in "$@"; do
   read -r name rest <<< "$spec"
   names+=("$name")
   args=$(echo "$rest" | sed "s|--data=\([^ ]*\)|--data=$D/\1|")
-  (ONEREC_PROGRESS=1 timeout $(( ${minutes%.*} * 60 + 200 )) node bin/onerec.mjs train $COMMON --out $W/$name $args > $W/$name.log 2>&1; echo "exit $?" >> $W/$name.log) &
+  (ONEREC_PROGRESS=1 timeout $(( ${minutes%.*} * 60 + 300 )) node bin/onerec.mjs train $COMMON --out $W/$name $args > $W/$name.log 2>&1; echo "exit $?" >> $W/$name.log) &
 done
 sleep 5; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv
 wait
