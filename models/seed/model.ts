@@ -14,7 +14,7 @@ import { attention } from '../engine/attention.ts';
 import { Engine, Tensor, type Kernel } from '../engine/engine.ts';
 import * as op from '../engine/ops.ts';
 import { Rng } from '../engine/rng.ts';
-import { decoderLength, seedVocabSize, validateSeedConfig, type SeedConfig } from './config.ts';
+import { decoderLength, SeedConfigError, seedVocabSize, validateSeedConfig, type SeedConfig } from './config.ts';
 import type { Batch } from './batches.ts';
 import type { SeedForward } from './generate.ts';
 import { checkSeedWeights, seedParameterShapes, type SeedWeights } from './reference.ts';
@@ -236,7 +236,7 @@ export class SeedModel implements SeedForward {
   decode(tokens: Int32Array, R: number, T: number, cross: { k: Tensor; v: Tensor }[], keyMask: Tensor, rng: Rng | null): { logits: Tensor; probs: Tensor[]; masks: Tensor[] } {
     const e = this.engine;
     const { dModel: d, heads } = this.config;
-    if (T > decoderLength(this.config)) throw new RangeError(`decoder input of ${T} tokens exceeds the ${decoderLength(this.config)} positions of dec.pos`);
+    if (T > decoderLength(this.config)) throw new SeedConfigError(`decoder input of ${T} tokens exceeds the ${decoderLength(this.config)} positions of dec.pos (sessionLength ${this.config.sessionLength} × (levels + 1)); train with a larger --trainWindow or decode fewer items`);
     const drop = (t: Tensor): Tensor => (rng && this.config.dropout > 0 ? op.dropout(t, this.config.dropout, rng) : t);
     let x = op.add(op.embedding(this.p('tok_emb'), e.upload(tokens, [R, T])), op.slice(this.p('dec.pos'), 0, 0, T)); // [R, T, d]
     x = drop(x);
