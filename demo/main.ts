@@ -2,8 +2,8 @@
 // generated in a Web Worker by the runtime (trie-constrained beam search, reranked by the reward model when
 // the bundle has one). Nothing about the user leaves the page: the history lives in localStorage.
 //
-//   npm start            # builds dist/ and serves it with the shipped bundles on http://localhost:8080
-//   http://localhost:8080/?bundle=URL/manifest.json   # any other bundle
+//   npm start            # builds dist/ and serves it with the shipped bundles on http://127.0.0.1:8080/
+//   http://127.0.0.1:8080/?bundle=URL/manifest.json   # any other bundle
 import { createWorkerRecommender } from '../worker/client.ts';
 import type { LoadInfo, RecommendResult, Recommender } from '../runtime/recommender.ts';
 import { Feed, pickFeed, type FeedPick, type Verdict } from './feed.ts';
