@@ -2,7 +2,10 @@
 //
 //   onerec align                                             # seed transformer on the WebGPU engine
 //   onerec align --policy=bigram --iterations=2              # the small CPU policy, no GPU
-//   onerec align --report=bench/results/kuairand-align.json  # the committed report
+//   onerec align --report=bench/results/kuairand-align.json  # the committed report (its exact flags: bench/README.md)
+//
+// Writes to --out: reward.ckpt (kind 'reward': config, tower weights, label rules), seed.ckpt when the seed is
+// trained here, aligned-<t>.ckpt after each iteration and aligned.ckpt (the last), report.json.
 //
 // Steps: read KuaiRand's log → sessions with histories (models/reward/kuairand.ts) → reward model with
 // per-tower held-out AUC beside item popularity → seed model (trained here unless --seedCheckpoint) →
@@ -50,23 +53,23 @@ const DEFAULTS = {
   // seed model
   seedCheckpoint: '',                       // a trained seed checkpoint (meta.kind 'seed'); '' = train here
   dModel: 64, heads: 4, encoderLayers: 2, decoderLayers: 2, ffnDim: 128, experts: 4, expertFfnDim: 64, maxHistory: 20,
-  seedEpochs: 2, seedBatch: 128, seedLr: 2e-3, seedMaxExamples: 0,
+  seedEpochs: 2, seedBatch: 256, seedLr: 2e-3, seedMaxExamples: 250000,
   seedSeconds: 0,                           // stop seed training after this long (0 = no limit)
   budgetSeconds: 0,                         // whole-run budget: no new iteration starts that would not fit (0 = none)
   bigramEpochs: 2,                          // next-token epochs of the CPU policy
   // alignment
   iterations: 3,
-  userFraction: 0.02,                       // of training users per iteration (paper: 1 %)
+  userFraction: 0.05,                       // of training users per iteration (paper: 1 %)
   sessions: 16,                             // N beams per user for pairs (paper: 128)
   beta: 0.1,                                // DPO temperature
-  ntpWeight: 0.1,                           // next-token loss weight on the chosen sessions
-  alignLr: 1e-4,
+  ntpWeight: 1,                             // next-token loss weight (on each user's real last session)
+  alignLr: 3e-5,                            // 3e-4 traded relevance for reward within one iteration (bench/README.md)
   variants: '',                             // more alignment settings from the same seed, 'lr:beta,lr:beta' (reported beside)
   dpoEpochs: 2,
-  alignBatch: 32,
-  evalUsers: 400,                           // held-out users evaluated per model
+  alignBatch: 64,
+  evalUsers: 1500,                          // held-out users evaluated per model
   evalBeams: 10,
-  usersPerBatch: 32,
+  usersPerBatch: 128,
   excludeHistory: false,                    // true: never generate an item the user already saw
   seed: 1,
 };
@@ -283,6 +286,7 @@ export async function run(argv: string[]): Promise<void> {
       const trained = await trainOnPairs(policy, pairs, it, userRng, progressBar(`DPO ${t}`, o.dpoEpochs * Math.ceil(pairs.length / o.alignBatch)));
       iterations.push({ iteration: t, users: users.length, pairs: pairs.length, mean_reward_gap: gap, ...trained, seconds: (Date.now() - t0) / 1000 });
       models.push(await evaluatePolicy(`iteration ${t}`, policy, trie, evalUsers, scorer, it, progressBar(`evaluate ${t}`, evalUsers.length)));
+      if (saveAligned && v === 0) await saveAligned(policy, join(o.out, `aligned-${t}.ckpt`)); // every iteration: pick by relevance later
       lastIterationSeconds = (Date.now() - t0) / 1000;
       console.error(`[lr ${setting.alignLr}, beta ${setting.beta}] iteration ${t}: ${pairs.length} pairs, DPO ${trained.dpo_loss.map((l) => l.toFixed(4)).join(' → ')}, reward ${models[t].reward.mean.toFixed(4)}, recall@10 ${models[t]['recall@10'].toFixed(4)}`);
     }
