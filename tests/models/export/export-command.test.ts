@@ -32,7 +32,7 @@ test('onerec export writes a verified bundle with the prepared trie and catalog,
   try {
     tinyDataset(root);
     const data = join(root, 'prepared');
-    await prepare({ ...DEFAULT_PREPARE_CONFIG, data: root, out: data, levels: 3, codebookSize: 4, idDim: 0, maxIterations: 10, evalPairs: 10, content: 'features' });
+    await prepare({ ...DEFAULT_PREPARE_CONFIG, data: root, out: data, levels: 3, codebookSize: 8, idDim: 0, maxIterations: 10, evalPairs: 10, content: 'features' }); // K = 8: 40 items never overflow the suffix level
     const prepared = loadPrepared(data);
     const config: SeedConfig = { ...TINY, levels: prepared.levels, codebookSize: prepared.codebookSize };
     const weights = initSeedWeights(config, 5, 0.3);
