@@ -43,8 +43,11 @@ async function manifestText(manifestUrl: string, warn: (m: string) => void): Pro
   }
 }
 
-/** `itemCount`: the catalog size the runtime reported (LoadInfo.items); the catalog file must match it. */
-export async function loadCatalog(manifestUrl: string, itemCount: number): Promise<Catalog> {
+/**
+ * `itemCount`: the catalog size the runtime reported (LoadInfo.items); the catalog file must match it.
+ * `noun`: what an untitled item is called ("Video 42").
+ */
+export async function loadCatalog(manifestUrl: string, itemCount: number, noun = 'Item'): Promise<Catalog> {
   const warn = (message: string): void => console.warn(message);
   const manifest = parseManifest(JSON.parse(await manifestText(manifestUrl, warn)) as unknown, manifestUrl);
   const file = manifest.files.catalog;
@@ -67,7 +70,7 @@ export async function loadCatalog(manifestUrl: string, itemCount: number): Promi
     display(index) {
       let d = displayed.get(index);
       if (!d) {
-        d = toDisplayItem(entries[index], index);
+        d = toDisplayItem(entries[index], index, noun);
         displayed.set(index, d);
       }
       return d;

@@ -20,13 +20,14 @@ function attributeText(value: unknown): string | null {
 /**
  * One catalog entry as the page shows it. Entries are an external id string, or `{ id, title?, attributes? }`
  * with attributes an object (`{ brand: 'X' }` → "brand: X") or a list of strings. Everything stays a string
- * here: render.ts puts it in through textContent, so HTML in a title is shown as text.
+ * here: render.ts puts it in through textContent, so HTML in a title is shown as text. An untitled item is
+ * called `${noun} ${id}` ("Video 42").
  */
-export function toDisplayItem(entry: unknown, index: number): DisplayItem {
-  if (typeof entry === 'string' || typeof entry === 'number') return { id: String(entry), title: `Item ${entry}`, attributes: [] };
+export function toDisplayItem(entry: unknown, index: number, noun = 'Item'): DisplayItem {
+  if (typeof entry === 'string' || typeof entry === 'number') return { id: String(entry), title: `${noun} ${entry}`, attributes: [] };
   const e = (entry ?? {}) as { id?: unknown; title?: unknown; attributes?: unknown };
   const id = e.id === undefined ? String(index) : String(e.id);
-  const title = typeof e.title === 'string' && e.title.trim() !== '' ? e.title : `Item ${id}`;
+  const title = typeof e.title === 'string' && e.title.trim() !== '' ? e.title : `${noun} ${id}`;
   let attributes: string[] = [];
   if (Array.isArray(e.attributes)) {
     attributes = e.attributes.map(attributeText).filter((a): a is string => a !== null);

@@ -17,6 +17,8 @@ const LABELS: Record<string, string> = {
   beauty: 'Amazon Beauty — products',
   kuairand: 'KuaiRand — short videos',
 };
+/** What an untitled item of a shipped catalog is called on its card ("Video 42"); "Item" elsewhere. */
+const NOUNS: Record<string, string> = { kuairand: 'Video' };
 /** Menu order when the server gives no list (a plain static server): the shipped bundles. */
 const SHIPPED = ['beauty', 'kuairand'];
 const BUNDLE_ROOT = './bundles/';
@@ -34,6 +36,7 @@ export class NoBundleError extends Error {
 
 interface BundleChoice {
   label: string;
+  noun: string; // an untitled item's name on its card
   manifestUrl: string; // absolute URL of manifest.json
 }
 
@@ -144,7 +147,7 @@ async function registerServiceWorker(): Promise<void> {
 async function findBundles(): Promise<BundleChoice[]> {
   const choices: BundleChoice[] = [];
   const asked = new URLSearchParams(location.search).get('bundle');
-  if (asked) choices.push({ label: `Custom — ${asked}`, manifestUrl: new URL(asked, location.href).href });
+  if (asked) choices.push({ label: `Custom — ${asked}`, noun: 'Item', manifestUrl: new URL(asked, location.href).href });
   let names = SHIPPED;
   try {
     const response = await fetch(CATALOG_INDEX); // the service worker answers offline
@@ -154,7 +157,7 @@ async function findBundles(): Promise<BundleChoice[]> {
   }
   for (const name of [...names].sort((a, b) => order(a) - order(b))) {
     const manifestUrl = new URL(`${BUNDLE_ROOT}${name}/manifest.json`, location.href).href;
-    if (!choices.some((c) => c.manifestUrl === manifestUrl)) choices.push({ label: LABELS[name] ?? name, manifestUrl });
+    if (!choices.some((c) => c.manifestUrl === manifestUrl)) choices.push({ label: LABELS[name] ?? name, noun: NOUNS[name] ?? 'Item', manifestUrl });
   }
   return choices;
 }
@@ -167,6 +170,7 @@ async function loadBundle(choice: BundleChoice): Promise<void> {
   ui.cards.replaceChildren();
   ui.whyBody.replaceChildren();
   ui.why.hidden = true;
+  ui.why.open = false;
   ui.progress.hidden = false;
   ui.progress.value = 0;
   say(`Loading ${choice.label}…`);
@@ -179,7 +183,7 @@ async function loadBundle(choice: BundleChoice): Promise<void> {
     },
   });
   // After load: the catalog's bytes are in the runtime's IndexedDB cache now, so this is no second download.
-  catalog = await loadCatalog(choice.manifestUrl, info.items);
+  catalog = await loadCatalog(choice.manifestUrl, info.items, choice.noun);
   towers = catalog.towers;
   ui.progress.hidden = true;
 

@@ -326,7 +326,7 @@ test('catalog switch: a bundle with a reward model reranks by reward, and the wh
   }
 });
 
-test('the shipped Beauty bundle: real titles, three likes, a different next session without them', { skip: !existsSync(join(SHIPPED_BEAUTY, 'manifest.json')) && `${SHIPPED_BEAUTY}/manifest.json is not there yet` }, async () => {
+test('the shipped bundles: Beauty titles, three likes, a different next session without them; KuaiRand reranked by reward', { skip: !existsSync(join(SHIPPED_BEAUTY, 'manifest.json')) && `${SHIPPED_BEAUTY}/manifest.json is not there yet` }, async () => {
   const beauty = JSON.parse(readFileSync(join(SHIPPED_BEAUTY, 'manifest.json'), 'utf8')) as BundleManifest;
   const titles = (JSON.parse(readFileSync(join(SHIPPED_BEAUTY, beauty.files.catalog!.path), 'utf8')) as CatalogEntry[]).map((e) => e.title ?? `Item ${e.id}`);
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -346,6 +346,21 @@ test('the shipped Beauty bundle: real titles, three likes, a different next sess
     assert.deepEqual(second.filter((i) => liked.includes(i)), []);
     await page.click('#why summary');
     await shot(page, 'beauty-session-2');
+
+    // The shipped KuaiRand bundle, when there: short videos reranked by its reward model, towers in the why view.
+    const kuairand = join(SHIPPED_BUNDLES, 'kuairand', 'manifest.json');
+    if (existsSync(kuairand)) {
+      const videos = JSON.parse(readFileSync(kuairand, 'utf8')) as BundleManifest;
+      await page.selectOption('#catalog', { label: 'KuaiRand — short videos' });
+      const session = await waitForSession(page, 1);
+      assert.equal(session.length, Math.max(videos.generation.sessionLength, Math.min(5, videos.generation.beamWidth)));
+      assert.match((await page.textContent('#stat-path')) ?? '', /reward rerank$/);
+      assert.match((await page.locator('#cards h3').first().textContent()) ?? '', /^Video \S+$/);
+      await page.click('#why summary');
+      assert.equal(await page.getAttribute('#why', 'open'), '', 'a new catalog starts with the why view closed; the click opened it');
+      assert.equal(await page.locator('#why-body .tower').count(), videos.reward!.towers.length);
+      await shot(page, 'kuairand-why');
+    }
     assert.deepEqual(errors, []);
   } finally {
     await context.close();

@@ -78,6 +78,7 @@ test('catalog entries become display items; HTML in a title stays a plain string
   });
   assert.deepEqual(toDisplayItem('B01Y', 3), { id: 'B01Y', title: 'Item B01Y', attributes: [] });
   assert.deepEqual(toDisplayItem({ id: 77, attributes: ['author 12', 'music 3'] }, 5), { id: '77', title: 'Item 77', attributes: ['author 12', 'music 3'] });
+  assert.deepEqual(toDisplayItem({ id: '42' }, 42, 'Video'), { id: '42', title: 'Video 42', attributes: [] });
   const long = toDisplayItem({ id: 'a', title: 't', attributes: { a: 'x'.repeat(100), b: 1, c: 2, d: 3, e: 4 } }, 0);
   assert.equal(long.attributes.length, 4);
   assert.equal(long.attributes[0].length, 48);
