@@ -259,7 +259,11 @@ async function generate(): Promise<void> {
 
   ui.latency.textContent = `${roundTripMs.toFixed(0)} ms`;
   ui.latency.title = `in the worker: encode ${result.timings.encodeMs.toFixed(1)} ms, search ${result.timings.searchMs.toFixed(1)} ms, rerank ${result.timings.rerankMs.toFixed(1)} ms`;
-  ui.path.textContent = `${result.coldStart ? 'cold start · ' : ''}${result.rankedBy === 'reward' ? 'reward rerank' : 'log-prob'}`;
+  // "log-prob" must not break at its hyphen; everything else wraps as usual.
+  const rank = document.createElement('span');
+  if (result.rankedBy !== 'reward') rank.className = 'nowrap';
+  rank.textContent = result.rankedBy === 'reward' ? 'reward rerank' : 'log-prob';
+  ui.path.replaceChildren(result.coldStart ? 'cold start · ' : '', rank);
   setState('ready');
   say(`Session ${feed.sessionNumber}: ${pick.items.length} items in ${roundTripMs.toFixed(0)} ms on ${ui.backend.textContent}.`);
   // The cards the user was on are gone; put focus where the new session starts rather than on <body>.

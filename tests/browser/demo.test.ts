@@ -246,12 +246,12 @@ test('phone viewport: no sideways scrolling, thumb-sized buttons', async () => {
     await page.goto(pageUrl);
     await waitForSession(page, 1);
     // A mobile browser widens its layout viewport to fit wider content, so compare with the phone's width.
-    const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
-    assert.ok(scrollWidth <= phone.width, `page is ${scrollWidth} px wide on a ${phone.width} px phone`);
     const overflowing = await page.$$eval('body *', (nodes, width) => nodes
       .filter((n) => n.getBoundingClientRect().width > 0 && n.getBoundingClientRect().right > width + 0.5)
       .map((n) => `${n.tagName.toLowerCase()}${n.id ? `#${n.id}` : ''}`), phone.width);
     assert.deepEqual(overflowing, [], 'elements past the right edge');
+    const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(scrollWidth <= phone.width, `page is ${scrollWidth} px wide on a ${phone.width} px phone`);
     const heights = await page.$$eval('button', (buttons) => buttons.map((b) => b.getBoundingClientRect().height));
     assert.ok(heights.length >= 2 * manifest.generation.sessionLength && heights.every((h) => h >= 44), `button heights ${heights}`);
     await page.locator('#cards > li.card button[data-action="liked"]').first().tap();
