@@ -11,7 +11,7 @@
 import type { DecoderSession } from '../../runtime/beam-search.ts';
 import { BOS, SPECIAL_TOKENS, vocabSize } from '../../runtime/tokens.ts';
 import { ShapeError } from '../reward/errors.ts';
-import { Rng } from '../reward/random.ts';
+import { Rng } from '../engine/rng.ts';
 import { dpoBatch, dpoSequenceWeights } from './dpo.ts';
 import { sessionTokens } from './log-prob.ts';
 import type { AlignPolicy, DecoderBatch, DpoStepResult, ScoredPair } from './policy.ts';

@@ -25,7 +25,7 @@ import { alignTable, relativeChange, rewardTable, type AlignReport, type AlignRu
 import { padItems, fitRewardModel } from '../reward/fit.ts';
 import { buildSessions, indexVideos, readKuaiRandLog, readPrePeriodHistory, splitDay, type SessionWithHistory } from '../reward/kuairand.ts';
 import { parseTowers, TOWER_LABELS } from '../reward/labels.ts';
-import { Rng } from '../reward/random.ts';
+import { Rng } from '../engine/rng.ts';
 
 export const summary = 'reward model on KuaiRand watch signals + iterative DPO alignment of the seed model';
 

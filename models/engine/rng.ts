@@ -34,13 +34,14 @@ export class Rng {
     return Math.floor(this.next() * n);
   }
 
-  /** In-place Fisher–Yates shuffle. */
-  shuffle<T>(a: T[] | Int32Array | Uint32Array): void {
+  /** In-place Fisher–Yates shuffle; returns `a`. */
+  shuffle<A extends unknown[] | Int32Array | Uint32Array>(a: A): A {
     for (let i = a.length - 1; i > 0; i--) {
       const j = this.int(i + 1);
       const t = a[i];
       a[i] = a[j];
       a[j] = t;
     }
+    return a;
   }
 }
