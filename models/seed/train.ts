@@ -114,14 +114,14 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
       if (show) {
         if (pending) shownLoss = (await pending)[0];
         pending = show;
-        bar?.update(s + 1, { loss: shownLoss.toFixed(4), lr: optimizer.lr.toExponential(2) });
+        bar?.update(s + 1, { loss: Number.isNaN(shownLoss) ? '…' : shownLoss.toFixed(4), lr: optimizer.lr.toExponential(2) });
       }
       if (train.maxMinutes > 0 && seconds() > train.maxMinutes * 60) {
         outOfTime = true;
         break;
       }
     }
-    if (pending) await pending;
+    if (pending) shownLoss = (await pending)[0];
     bar?.update(steps, { loss: shownLoss.toFixed(4) });
     bar?.stop();
     const trainLoss = (await engine.read(ceSum))[0] / steps;
