@@ -136,7 +136,7 @@ async function main(): Promise<void> {
   }
   bundleDir = resolve(bundleDir);
   const manifest = parseManifest(JSON.parse(readFileSync(join(bundleDir, 'manifest.json'), 'utf8')), bundleDir);
-  const items = JSON.parse(readFileSync(join(bundleDir, manifest.files.catalog!.path), 'utf8')).length as number;
+  const items = SemanticIdTrie.fromBytes(new Uint8Array(readFileSync(join(bundleDir, manifest.files.trie!.path)))).itemCount;
   const options: RecommendOptions = { sessionLength: o.sessionLength, beamWidth: o.beamWidth, candidates: o.beamWidth };
   const hs = histories(o.runs, o.history, items);
   const flops = flopsPerCall(manifest, o.beamWidth, o.sessionLength, o.beamWidth);

@@ -9,6 +9,7 @@
 import { BundleFormatError, BundleIntegrityError } from './errors.ts';
 import { sha256Hex } from './sha256.ts';
 import { SPECIAL_TOKENS, vocabSize } from './tokens.ts';
+import { decodeCatalog, isBinaryCatalog } from './catalog-format.ts';
 
 export const BUNDLE_FORMAT = 'onerec-bundle';
 export const BUNDLE_VERSION = 1;
@@ -201,20 +202,30 @@ export async function verifyBundleFile(manifest: BundleManifest, role: BundleRol
   }
 }
 
-/** Item catalog entry (catalog.json is a JSON array of these, one per item index). */
+/** Item catalog entry: what the bundle displays for one item (index = the trie's item index). */
 export interface CatalogEntry {
   id: string; // external id (ASIN, video id)
   title?: string;
   attributes?: string[]; // display attributes (brand, categories …)
 }
 
-/** Parses catalog.json; `itemCount` comes from the trie. */
+/**
+ * Parses the catalog file: catalog.bin (runtime/catalog-format.ts, "OCAT") or, in bundles written before it,
+ * catalog.json (a JSON array of CatalogEntry). `itemCount` comes from the trie.
+ */
 export function parseCatalog(bytes: Uint8Array, itemCount: number, url: string): CatalogEntry[] {
+  if (isBinaryCatalog(bytes)) {
+    try {
+      return decodeCatalog(bytes, itemCount);
+    } catch (e) {
+      throw new BundleFormatError(url, `catalog: ${(e as Error).message}; re-export the bundle (onerec export)`);
+    }
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(new TextDecoder().decode(bytes));
   } catch (e) {
-    throw new BundleFormatError(url, `catalog is not JSON (${(e as Error).message})`);
+    throw new BundleFormatError(url, `catalog is neither an "OCAT" binary catalog nor JSON (${(e as Error).message})`);
   }
   if (!Array.isArray(parsed) || parsed.length !== itemCount) {
     throw new BundleFormatError(url, `catalog must be a JSON array of ${itemCount} items (one per trie item), got ${Array.isArray(parsed) ? parsed.length : typeof parsed}`);

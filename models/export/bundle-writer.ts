@@ -1,4 +1,4 @@
-// Writes a model bundle: encoder.onnx, decoder_step.onnx, trie.bin, catalog.json and manifest.json (the
+// Writes a model bundle: encoder.onnx, decoder_step.onnx, trie.bin, catalog.bin and manifest.json (the
 // single source of truth: config, tokens, generation defaults, every file's size and sha256).
 //
 //   await exportBundle({ weights: initSeedWeights(config, 1), config, trie, catalog, quantization: 'int4', outDir: 'runs/x/bundle' });
@@ -7,13 +7,14 @@
 // - *.onnx: see models/export/seed-graphs.ts and docs/architecture.md ("ONNX graphs").
 // - trie.bin: runtime/semantic-id-trie.ts's versioned binary (SemanticIdTrie.toBytes / fromBytes); the
 //   trie's edges are the semantic-ID table (`itemCodes(item)` recovers an item's codes).
-// - catalog.json: a JSON array, index = item index, of `{ id, title?, attributes? }` (runtime/bundle.ts
-//   CatalogEntry); titles are cut to CATALOG_TITLE_CHARS and attributes to CATALOG_ATTRIBUTES so the
-//   catalog stays a small part of the bundle.
+// - catalog.bin: runtime/catalog-format.ts's binary ("OCAT" v1: strings stored once, items refer to them),
+//   index = item index, of `{ id, title?, attributes? }` (runtime/bundle.ts CatalogEntry); titles are cut to
+//   CATALOG_TITLE_CHARS and attributes to CATALOG_ATTRIBUTES so the catalog stays a small part of the bundle.
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUNDLE_FORMAT, BUNDLE_VERSION, type BundleFile, type BundleManifest, type BundleRole, type CatalogEntry } from '../../runtime/bundle.ts';
+import { encodeCatalog } from '../../runtime/catalog-format.ts';
 import type { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
 import { BOS, PAD, SPECIAL_TOKENS } from '../../runtime/tokens.ts';
 import { seedVocabSize, type SeedConfig, type SeedWeights } from '../seed/reference.ts';
@@ -74,7 +75,7 @@ export async function exportBundle(options: ExportBundleOptions): Promise<Export
     ['encoder', 'encoder.onnx', encoder.bytes],
     ['decoderStep', 'decoder_step.onnx', decoderStep.bytes],
     ['trie', 'trie.bin', trie.toBytes()],
-    ['catalog', 'catalog.json', new TextEncoder().encode(JSON.stringify(catalog.map(compactEntry)))],
+    ['catalog', 'catalog.bin', encodeCatalog(catalog.map(compactEntry))],
   ];
   const { reward } = options;
   if (reward) {

@@ -13,6 +13,7 @@ import { buildBrowser } from '../../build.mjs';
 import { serveDemo } from '../../models/commands/serve.ts';
 import type { StaticServer } from '../../models/serve.ts';
 import { exportBundle } from '../../models/export/bundle-writer.ts';
+import { readBundle } from '../../models/export/bundle-reader.ts';
 import { initSeedWeights, seededUniform } from '../../models/seed/reference.ts';
 import { DEFAULT_SEED_CONFIG, type SeedConfig } from '../../models/seed/config.ts';
 import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
@@ -68,7 +69,7 @@ before(async () => {
   const weights = initSeedWeights(CONFIG, 11, 0.3);
   const exported = await exportBundle({ weights, config: CONFIG, trie, catalog: hostile, quantization: 'fp32', outDir: join(root, 'bundles', 'tiny'), name: 'tiny-demo', beamWidth: 8 });
   manifest = exported.manifest;
-  catalog = JSON.parse(readFileSync(join(root, 'bundles', 'tiny', manifest.files.catalog!.path), 'utf8')) as CatalogEntry[];
+  catalog = (await readBundle(join(root, 'bundles', 'tiny'))).catalog;
 
   // A next-item model (sessions of one item, as Beauty is trained): the feed shows its best beams.
   const nextConfig: SeedConfig = { ...CONFIG, sessionLength: 1 };
@@ -327,8 +328,8 @@ test('catalog switch: a bundle with a reward model reranks by reward, and the wh
 });
 
 test('the shipped bundles: Beauty titles, three likes, a different next session without them; KuaiRand reranked by reward', { skip: !existsSync(join(SHIPPED_BEAUTY, 'manifest.json')) && `${SHIPPED_BEAUTY}/manifest.json is not there yet` }, async () => {
-  const beauty = JSON.parse(readFileSync(join(SHIPPED_BEAUTY, 'manifest.json'), 'utf8')) as BundleManifest;
-  const titles = (JSON.parse(readFileSync(join(SHIPPED_BEAUTY, beauty.files.catalog!.path), 'utf8')) as CatalogEntry[]).map((e) => e.title ?? `Item ${e.id}`);
+  const { manifest: beauty, catalog: beautyCatalog } = await readBundle(SHIPPED_BEAUTY);
+  const titles = beautyCatalog.map((e) => e.title ?? `Item ${e.id}`);
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   const errors = watchErrors(page);

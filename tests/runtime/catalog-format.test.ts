@@ -1,0 +1,42 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decodeCatalog, encodeCatalog } from '../../runtime/catalog-format.ts';
+import { parseCatalog } from '../../runtime/bundle.ts';
+
+const entries = [
+  { id: 'B001', title: 'Rosé lip balm <b>', attributes: ['Brand A', 'Lips'] },
+  { id: 'B002', attributes: ['Brand A', 'Lips'] }, // no title; attributes shared with the first item
+  { id: 'B003', title: '' }, // empty title, no attributes
+  { id: 'v-7', title: '短视频 🎬', attributes: ['Brand A'] },
+];
+
+test('catalog.bin round-trips ids, titles (absent, empty, non-ASCII) and attributes', () => {
+  assert.deepEqual(decodeCatalog(encodeCatalog(entries), entries.length), entries);
+});
+
+test('each distinct string is stored once', () => {
+  const bytes = encodeCatalog(entries);
+  const stringCount = new DataView(bytes.buffer).getUint32(12, true);
+  // B001 B002 B003 v-7, three titles, 'Brand A', 'Lips'
+  assert.equal(stringCount, 9);
+  assert.ok(bytes.length < new TextEncoder().encode(JSON.stringify(entries)).length);
+});
+
+test('parseCatalog reads the binary and the older JSON form alike', () => {
+  assert.deepEqual(parseCatalog(encodeCatalog(entries), 4, 'catalog.bin'), entries);
+  assert.deepEqual(parseCatalog(new TextEncoder().encode(JSON.stringify(entries)), 4, 'catalog.json'), entries);
+});
+
+test('truncated, corrupted or mismatched catalogs give a BundleFormatError naming the file', () => {
+  const bytes = encodeCatalog(entries);
+  const named = (what: RegExp) => (e: Error) => e.name === 'BundleFormatError' && /catalog\.bin/.test(e.message) && what.test(e.message);
+  assert.throws(() => parseCatalog(bytes.subarray(0, bytes.length - 3), 4, 'catalog.bin'), named(/truncated/));
+  assert.throws(() => parseCatalog(bytes, 5, 'catalog.bin'), named(/4 items where the trie has 5/));
+  const wrongVersion = bytes.slice();
+  new DataView(wrongVersion.buffer).setUint32(4, 9, true);
+  assert.throws(() => parseCatalog(wrongVersion, 4, 'catalog.bin'), named(/version 9/));
+  const badIndex = bytes.slice();
+  const view = new DataView(badIndex.buffer);
+  view.setUint32(24 + 4 * view.getUint32(12, true), 999, true); // item 0's id → string 999
+  assert.throws(() => parseCatalog(badIndex, 4, 'catalog.bin'), named(/string 999 of 9/));
+});
