@@ -67,17 +67,8 @@ async function* readRows(path: string, shown: string, errors: RowErrors): AsyncG
   for await (const [line, n] of readLines(path)) {
     if (line.trim() === '') continue;
     if (jsonl) {
-      let obj: Record<string, unknown>;
-      try {
-        obj = JSON.parse(line) as Record<string, unknown>;
-      } catch (e) {
-        errors.bad(shown, n, 'invalid json', `not valid JSON (${(e as Error).message})`);
-        continue;
-      }
-      if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
-        errors.bad(shown, n, 'invalid json', 'each line must be one JSON object');
-        continue;
-      }
+      const obj = jsonObjectLine(line, shown, n, errors);
+      if (obj === null) continue;
       const columns = Object.keys(obj);
       yield [{ columns, get: (c) => (obj[c] === undefined || obj[c] === null ? undefined : String(obj[c])) }, n];
       continue;
@@ -101,19 +92,30 @@ async function* readRows(path: string, shown: string, errors: RowErrors): AsyncG
   }
 }
 
+/** One JSONL line as an object, or null after reporting why it is not one (bad JSON, or not an object). */
+function jsonObjectLine(line: string, shown: string, n: number, errors: RowErrors): Record<string, unknown> | null {
+  let obj: unknown;
+  try {
+    obj = JSON.parse(line);
+  } catch (e) {
+    errors.bad(shown, n, 'invalid json', `not valid JSON (${(e as Error).message})`);
+    return null;
+  }
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+    errors.bad(shown, n, 'invalid json', 'each line must be one JSON object');
+    return null;
+  }
+  return obj as Record<string, unknown>;
+}
+
 async function readItemsJsonl(path: string, shown: string, errors: RowErrors): Promise<{ items: CatalogItem[]; index: Map<string, number> }> {
   const items: CatalogItem[] = [];
   const index = new Map<string, number>();
   const firstLine = new Map<string, number>();
   for await (const [line, n] of readLines(path)) {
     if (line.trim() === '') continue;
-    let obj: Record<string, unknown>;
-    try {
-      obj = JSON.parse(line) as Record<string, unknown>;
-    } catch (e) {
-      errors.bad(shown, n, 'invalid json', `not valid JSON (${(e as Error).message})`);
-      continue;
-    }
+    const obj = jsonObjectLine(line, shown, n, errors);
+    if (obj === null) continue;
     const key = obj.item ?? obj.item_id;
     if (key === undefined || key === null || key === '') {
       errors.bad(shown, n, 'missing item id', `no "item" (or "item_id") field; every catalog line needs the item's id`);

@@ -75,6 +75,8 @@ test('errors name file and line: missing column, bad timestamp, unknown item, du
   await rejects(folder({ 'interactions.csv': 'user,item,timestamp,like\n1,a,3,maybe\n' }), 'interactions.csv', 2, /like 'maybe' is not a number/);
   await rejects(folder({ 'interactions.csv': 'user,item,timestamp\n1,a\n' }), 'interactions.csv', 2, /2 fields, the header has 3/);
   await rejects(folder({ 'interactions.jsonl': '{"user":1,"item":"a","timestamp":1}\n{oops\n' }), 'interactions.jsonl', 2, /not valid JSON/);
+  await rejects(folder({ 'items.jsonl': ITEMS + 'null\n', 'interactions.csv': 'user,item,timestamp\n1,a,3\n' }), 'items.jsonl', 4, /each line must be one JSON object/);
+  await rejects(folder({ 'interactions.jsonl': '{"user":1,"item":"a","timestamp":1}\n[1,2]\n' }), 'interactions.jsonl', 2, /each line must be one JSON object/);
   await assert.rejects(readDataset(folder({ 'notes.txt': 'x' })), /no interactions file/);
 });
 
