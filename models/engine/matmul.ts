@@ -52,44 +52,7 @@ function matmulKernel(t: Tile, transA: boolean, transB: boolean, bias: boolean):
       { let c = col0 + tc + ${j * CT}u; if (c < p.N) { let o = cOff + r * p.N + c; var v = p.alpha * acc[${i * TN + j}]${bias ? ' + BIAS[c]' : ''}; if (p.accumulate != 0u) { v += C[o]; } C[o] = v; } }`).join('')}
     }
   }`).join('');
-  const code = /* wgsl */ `
-@group(0) @binding(1) var<storage, read> A: array<f32>;
-@group(0) @binding(2) var<storage, read> B: array<f32>;
-@group(0) @binding(3) var<storage, read_write> C: array<f32>;
-${bias ? '@group(0) @binding(4) var<storage, read> BIAS: array<f32>;' : ''}
-var<workgroup> As: array<f32, ${BK * BM}>; // [BK][BM]
-var<workgroup> Bs: array<f32, ${BK * BN}>; // [BK][BN]
-@compute @workgroup_size(256)
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-  let z = wid.z; // batch * splits + split
-  let batch = z / p.splits;
-  let kBegin = (z % p.splits) * p.kChunk;
-  let kEnd = min(p.K, kBegin + p.kChunk);
-  let row0 = wid.y * ${BM}u;
-  let col0 = wid.x * ${BN}u;
-  let tr = lid / ${CT}u;
-  let tc = lid % ${CT}u;
-  let aOff = batch * p.strideA;
-  let bOff = batch * p.strideB;
-  let cOff = z * p.M * p.N;
-  var acc: array<f32, ${TM * TN}>;
-  for (var k0 = kBegin; k0 < kEnd; k0 += ${BK}u) {
-    for (var i = lid; i < ${BM * BK}u; i += 256u) { ${loadA} }
-    for (var i = lid; i < ${BN * BK}u; i += 256u) { ${loadB} }
-    workgroupBarrier();
-    for (var kk = 0u; kk < ${BK}u; kk++) {
-      ${inner}
-    }
-    workgroupBarrier();
-  }${store}
-}`;
-  k = {
-    name: `matmul${BM}${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}${bias ? 'Bias' : ''}`,
-    code,
-    params: [['M', 'u32'], ['N', 'u32'], ['K', 'u32'], ['lda', 'u32'], ['ldb', 'u32'], ['strideA', 'u32'], ['strideB', 'u32'],
-      ['splits', 'u32'], ['kChunk', 'u32'], ['alpha', 'f32'], ['accumulate', 'u32']],
-    bindings: bias ? ['read', 'read', 'rw', 'read'] : ['read', 'read', 'rw'],
-  };
+  k = matmulKernelFrom(t, transA, transB, bias, { element: 'f32', lanes: 1, accumulator: `array<f32, ${TM * TN}>`, loadA, loadB, inner, store });
   kernels.set(key, k);
   return k;
 }
@@ -135,13 +98,25 @@ function matmulKernelVec4(t: Tile, transA: boolean, transB: boolean, bias: boole
       { let c = col0 + ${h * CT * 4 + j}u + tc * 4u; if (c < p.N) { let o = cOff + r * p.N + c; var v = p.alpha * acc[${(g * 4 + i) * GN + h}].${comp[j]}${bias ? ' + BIAS[c]' : ''}; if (p.accumulate != 0u) { v += C[o]; } C[o] = v; } }`)).join('')}
     }
   }`)).join('');
+  k = matmulKernelFrom(t, transA, transB, bias, { element: 'vec4<f32>', lanes: 4, accumulator: `array<vec4<f32>, ${GM * 4 * GN}>`, loadA, loadB, inner, store });
+  kernels.set(key, k);
+  return k;
+}
+
+// What both variants share: bindings, shared-memory tiles, the workgroup's tile of C, the K loop over shared
+// tiles, and the kernel's parameters. They differ in the tiles' element (`lanes` floats each), the per-thread
+// accumulator, the tile loads, the FMA block and the store.
+function matmulKernelFrom(t: Tile, transA: boolean, transB: boolean, bias: boolean,
+  parts: { element: string; lanes: number; accumulator: string; loadA: string; loadB: string; inner: string; store: string }): Kernel {
+  const { BM, BN, BK, TN } = t;
+  const CT = BN / TN; // threads along columns
   const code = /* wgsl */ `
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
 ${bias ? '@group(0) @binding(4) var<storage, read> BIAS: array<f32>;' : ''}
-var<workgroup> As: array<vec4<f32>, ${(BK * BM) / 4}>; // [BK][BM / 4]
-var<workgroup> Bs: array<vec4<f32>, ${(BK * BN) / 4}>; // [BK][BN / 4]
+var<workgroup> As: array<${parts.element}, ${(BK * BM) / parts.lanes}>; // [BK][BM / lanes]
+var<workgroup> Bs: array<${parts.element}, ${(BK * BN) / parts.lanes}>; // [BK][BN / lanes]
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let z = wid.z; // batch * splits + split
@@ -155,26 +130,24 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let aOff = batch * p.strideA;
   let bOff = batch * p.strideB;
   let cOff = z * p.M * p.N;
-  var acc: array<vec4<f32>, ${GM * 4 * GN}>;
+  var acc: ${parts.accumulator};
   for (var k0 = kBegin; k0 < kEnd; k0 += ${BK}u) {
-    for (var i = lid; i < ${BM * BK}u; i += 256u) { ${loadA} }
-    for (var i = lid; i < ${BN * BK}u; i += 256u) { ${loadB} }
+    for (var i = lid; i < ${BM * BK}u; i += 256u) { ${parts.loadA} }
+    for (var i = lid; i < ${BN * BK}u; i += 256u) { ${parts.loadB} }
     workgroupBarrier();
     for (var kk = 0u; kk < ${BK}u; kk++) {
-      ${inner}
+      ${parts.inner}
     }
     workgroupBarrier();
-  }${store}
+  }${parts.store}
 }`;
-  k = {
+  return {
     name: `matmul${BM}${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}${bias ? 'Bias' : ''}`,
     code,
     params: [['M', 'u32'], ['N', 'u32'], ['K', 'u32'], ['lda', 'u32'], ['ldb', 'u32'], ['strideA', 'u32'], ['strideB', 'u32'],
       ['splits', 'u32'], ['kChunk', 'u32'], ['alpha', 'f32'], ['accumulate', 'u32']],
     bindings: bias ? ['read', 'read', 'rw', 'read'] : ['read', 'read', 'rw'],
   };
-  kernels.set(key, k);
-  return k;
 }
 
 // C[b] = alpha · Σ_s P[b, s] (+ C[b]): adds up split-K partial products.
