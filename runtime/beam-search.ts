@@ -48,6 +48,9 @@ export class DecoderOutputError extends Error {
   override name = 'DecoderOutputError';
 }
 
+/** Float64 rounding slack when comparing a candidate with its row's score (both sums of ~10–100 log-probabilities). */
+const PRUNE_SLACK = 1e-9;
+
 /** Per trie node: how many items below it are not excluded (leaf counts for the last internal level). */
 function aliveLeafCounts(trie: TrieView, exclude: Uint8Array | undefined): { alive: Int32Array; depth: Int32Array } {
   const nodes = trie.childStart.length - 1;
@@ -105,6 +108,39 @@ export async function beamSearch(session: DecoderSession, trie: TrieView, option
     }
   };
 
+  // The selection heap (root = worst kept candidate): score, candidate index, row and trie edge per slot.
+  const heapScore = new Float64Array(beamWidth);
+  const heapIndex = new Int32Array(beamWidth);
+  const heapRow = new Int32Array(beamWidth);
+  const heapEdge = new Int32Array(beamWidth);
+  const worse = (a: number, b: number): boolean => heapScore[a] < heapScore[b] || (heapScore[a] === heapScore[b] && heapIndex[a] > heapIndex[b]);
+  const swap = (a: number, b: number): void => {
+    const s = heapScore[a]; heapScore[a] = heapScore[b]; heapScore[b] = s;
+    const c = heapIndex[a]; heapIndex[a] = heapIndex[b]; heapIndex[b] = c;
+    const r = heapRow[a]; heapRow[a] = heapRow[b]; heapRow[b] = r;
+    const e = heapEdge[a]; heapEdge[a] = heapEdge[b]; heapEdge[b] = e;
+  };
+  const heapPush = (at: number, s: number, c: number, r: number, e: number): void => {
+    heapScore[at] = s; heapIndex[at] = c; heapRow[at] = r; heapEdge[at] = e;
+    for (let i = at; i > 0;) {
+      const parent = (i - 1) >> 1;
+      if (!worse(i, parent)) break;
+      swap(i, parent);
+      i = parent;
+    }
+  };
+  const heapReplaceRoot = (size: number, s: number, c: number, r: number, e: number): void => {
+    heapScore[0] = s; heapIndex[0] = c; heapRow[0] = r; heapEdge[0] = e;
+    for (let i = 0; ;) {
+      const left = 2 * i + 1;
+      if (left >= size) break;
+      const child = left + 1 < size && worse(left + 1, left) ? left + 1 : left;
+      if (!worse(child, i)) break;
+      swap(i, child);
+      i = child;
+    }
+  };
+
   let logits = await session.step(new Int32Array([BOS]), new Int32Array([0])); // [1, vocab]
   checkLogits(logits, 1);
   if (alive[0] === 0) return { items: new Int32Array(0), logProb: new Float32Array(0) };
@@ -112,17 +148,22 @@ export async function beamSearch(session: DecoderSession, trie: TrieView, option
   for (let i = 0; i < sessionLength; i++) {
     for (let level = 0; level < levels; level++) {
       const last = level === levels - 1;
-      // Candidates: every valid (row, edge) with its score.
-      const candRow: number[] = [];
-      const candEdge: number[] = [];
-      const candScore: number[] = [];
+      // Keep the `beamWidth` best valid (row, edge) candidates in a heap whose root is the worst kept one.
+      // Order: higher score first, then lower candidate index; candidates are produced in (row, code) order,
+      // so a new candidate that only ties the root is the worse of the two.
+      let kept = 0;
+      let produced = 0; // candidates seen so far = the next candidate's index
       for (let r = 0; r < rows; r++) {
+        // Rows are ordered best first and a candidate never scores above its row (log-probabilities ≤ 0):
+        // once the heap is full with a root above this row's score, no later row can enter it.
+        if (kept === beamWidth && heapScore[0] > score[r] + PRUNE_SLACK) break;
         const base = r * vocab;
         let max = -Infinity;
         for (let v = 0; v < vocab; v++) if (logits[base + v] > max) max = logits[base + v];
-        let sum = 0;
-        for (let v = 0; v < vocab; v++) sum += Math.exp(logits[base + v] - max);
-        const logZ = max + Math.log(sum); // log-softmax normaliser over the full vocabulary
+        // log-softmax normaliser over the full vocabulary, computed on the row's first candidate that could
+        // enter the heap: the exponentials are most of the search's own time, and logZ ≥ max bounds every
+        // candidate of the row by score + logit − max without them.
+        let logZ = NaN;
         const n = node[r];
         for (let e = trie.childStart[n]; e < trie.childStart[n + 1]; e++) {
           const child = trie.childNode[e];
@@ -138,16 +179,25 @@ export async function beamSearch(session: DecoderSession, trie: TrieView, option
             if (alive[child] - used <= 0) continue;
           }
           const token = SPECIAL_TOKENS + level * K + trie.childCode[e];
-          candRow.push(r);
-          candEdge.push(e);
-          candScore.push(score[r] + logits[base + token] - logZ);
+          const c = produced++;
+          if (kept === beamWidth && score[r] + logits[base + token] - max < heapScore[0] - PRUNE_SLACK) continue;
+          if (Number.isNaN(logZ)) {
+            let sum = 0;
+            for (let v = 0; v < vocab; v++) sum += Math.exp(logits[base + v] - max);
+            logZ = max + Math.log(sum);
+          }
+          const s = score[r] + logits[base + token] - logZ;
+          if (kept < beamWidth) {
+            heapPush(kept++, s, c, r, e);
+          } else if (s > heapScore[0]) {
+            heapReplaceRoot(kept, s, c, r, e);
+          }
         }
       }
-      const order = candScore.map((_, c) => c);
-      // Rows are visited in order and edges ascend by code, so candidate index order = (row, code) order.
-      order.sort((a, b) => candScore[b] - candScore[a] || a - b);
-      const kept = Math.min(beamWidth, order.length);
       if (kept === 0) return { items: new Int32Array(0), logProb: new Float32Array(0) };
+      // The kept candidates best first.
+      const order = Array.from({ length: kept }, (_, h) => h);
+      order.sort((a, b) => heapScore[b] - heapScore[a] || heapIndex[a] - heapIndex[b]);
 
       const nextNode = new Int32Array(kept);
       const nextScore = new Float64Array(kept);
@@ -156,12 +206,12 @@ export async function beamSearch(session: DecoderSession, trie: TrieView, option
       const tokens = new Int32Array(kept); // [kept]
       const parents = new Int32Array(kept); // [kept]
       for (let b = 0; b < kept; b++) {
-        const c = order[b];
-        const r = candRow[c];
-        const e = candEdge[c];
+        const h = order[b];
+        const r = heapRow[h];
+        const e = heapEdge[h];
         nextItems.set(items.subarray(r * sessionLength, (r + 1) * sessionLength), b * sessionLength);
         nextPaths.set(paths.subarray(r * sessionLength * levels, (r + 1) * sessionLength * levels), b * sessionLength * levels);
-        nextScore[b] = candScore[c];
+        nextScore[b] = heapScore[h];
         if (last) {
           nextItems[b * sessionLength + i] = trie.childNode[e];
           nextNode[b] = 0;
