@@ -27,6 +27,7 @@ export interface RuntimeSpecOptions {
 /** A hung browser call fails its test instead of hanging the run (WebGPU on SwiftShader needs the most). */
 const TEST_TIMEOUT_MS = 180_000;
 const ROLES = ['catalog', 'decoderStep', 'encoder', 'reward', 'trie']; // the test bundle's files, sorted
+const QUOTA_BYTES = 128 * 1024; // the quota test's storage quota: less than the test bundle's decoder_step.onnx (140 KiB) alone
 const HISTORIES: HistoryItem[][] = [[3, 17, 5, 42, 9], [], ['item-7', 'unknown-id', 8], [50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 1, 2]];
 
 interface PlainResult { items: number[][]; logProb: number[]; reward: (number | null)[]; coldStart: boolean; rankedBy: string; ignored: HistoryItem[] }
@@ -216,6 +217,41 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
       return { n, has: await window.onerec.hasBundleInCache(url) };
     }, harness.bundleUrl);
     assert.deepEqual(removed, { n: ROLES.length + 1, has: false }); // files + manifest
+  });
+
+  test(`[${device}] IndexedDB out of quota: recommend works from the network, the failure is a warning, no bad bytes are read`, { timeout: TEST_TIMEOUT_MS, skip: device !== 'wasm' && 'cache behaviour does not depend on the EP; run on wasm' }, async (t) => {
+    // A fresh context whose origin gets a tiny storage quota (Chromium's own quota override over CDP): the
+    // graphs do not fit (what else does depends on Chromium's accounting), so writes fail with QuotaExceededError.
+    const page = await harness.newPage();
+    try {
+      const cdp = await page.context().newCDPSession(page);
+      await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(harness.server.url).origin, quotaSize: QUOTA_BYTES });
+      const run = () => page.evaluate(async ({ url, histories }) => {
+        const r = window.onerec.createWorkerRecommender();
+        try {
+          const info = await r.load(url, { device: 'wasm' });
+          const result = await r.recommend(histories[0]);
+          return { info, items: result.sessions.map((x) => Array.from(x.items)), logProb: result.sessions.map((x) => x.logProb), cached: await window.onerec.hasBundleInCache(url) };
+        } finally {
+          await r.dispose();
+        }
+      }, { url: harness.bundleUrl, histories });
+      const first = await run();
+      assert.deepEqual(first.info.fromNetwork.sort(), ROLES);
+      assert.match(first.info.warnings.join('\n'), /could not cache .*decoder_step\.onnx in IndexedDB \(QuotaExceededError/);
+      assert.equal(first.cached, false);
+      assert.deepEqual(first.items, expected[0].items);
+      first.logProb.forEach((lp, b) => assert.ok(Math.abs(lp - expected[0].logProb[b]) <= options.logProbTolerance));
+      // Reload: whatever did fit comes from the cache (re-hashed), the rest from the network again.
+      const second = await run();
+      t.diagnostic(`quota ${QUOTA_BYTES} B: reload read ${second.info.fromCache.join(', ') || 'nothing'} from IndexedDB, ${second.info.fromNetwork.join(', ')} from the network`);
+      assert.deepEqual([...second.info.fromCache, ...second.info.fromNetwork].sort(), ROLES);
+      assert.ok(second.info.fromNetwork.includes('decoderStep'), `decoder_step.onnx cannot have been cached: ${JSON.stringify(second.info)}`);
+      assert.doesNotMatch(second.info.warnings.join('\n'), /corrupted/);
+      assert.deepEqual(second.items, expected[0].items);
+    } finally {
+      await page.context().close();
+    }
   });
 
   test(`[${device}] an unusable IndexedDB (newer version held open) falls back to the network with warnings`, { timeout: TEST_TIMEOUT_MS, skip: device !== 'wasm' && 'cache behaviour does not depend on the EP; run on wasm' }, async () => {
