@@ -1,7 +1,8 @@
 // Weight quantization for the exported graphs.
-// - Linear layers: com.microsoft `MatMulNBits` (4 or 8 bits, blockwise along K, asymmetric with a uint8
-//   zero point per block). It runs on onnxruntime-web's WebGPU EP and on wasm; DynamicQuantizeLinear /
-//   MatMulInteger are avoided because they fall back to CPU on WebGPU (../shared/PLATFORM.md).
+// - Linear layers: com.microsoft `MatMulNBits`'s layout (4 or 8 bits, blockwise along K, asymmetric with a
+//   uint8 zero point per block); the graphs expand the body's weights at session creation and run the head
+//   as `MatMulNBits` (models/export/seed-graphs.ts). DynamicQuantizeLinear / MatMulInteger are avoided
+//   because they fall back to CPU on WebGPU (../shared/PLATFORM.md).
 // - Embedding tables: 8 bits per row (uint8 + float scale and zero point per row), dequantized after the
 //   Gather with plain Cast/Sub/Mul, so only the gathered rows are expanded.
 

@@ -5,11 +5,11 @@
 //   decoder_step.onnx  token [B, 1], position [1], beam_parent [B], past_k/past_v [decoderLayers, Bprev, heads, P, dh],
 //                      cross_k, cross_v, memory_bias → logits [B, vocab], present_k/present_v [decoderLayers, B, heads, P+1, dh]
 //
-// Only standard opset-17 ops, plus com.microsoft MatMulNBits when quantized. The MoE is exported without
-// MoE kernels: in fp32 by gathering the top-k experts' weights (Gather + MatMul on the selected experts);
-// quantized, MatMulNBits needs constant weights, so all experts' first layers run as one [d, E·F]
-// MatMulNBits and the second layers as one [E·F, d] MatMulNBits on hidden units scaled by gates that are
-// zero for unselected experts — the same sum, exactly, over the same top-k experts.
+// Only standard opset-17 ops, plus com.microsoft MatMulNBits (the quantized head) when quantized. Quantized
+// body weights are stored 4/8-bit and expanded by constant ops that ONNX Runtime folds at session creation
+// (`SeedOps.weight`). The MoE is exported without MoE kernels: all experts' first layers run as one
+// [d, E·F] MatMul and the second layers as one [E·F, d] MatMul on hidden units scaled by gates that are
+// zero for unselected experts — the same sum over the same top-k experts.
 import { PAD } from '../../runtime/tokens.ts';
 import { checkSeedWeights, decoderLength, seedVocabSize, type SeedConfig, type SeedWeights } from '../seed/reference.ts';
 import { GraphBuilder, MS_DOMAIN, TensorType, float } from './onnx-proto.ts';
@@ -32,18 +32,58 @@ class SeedOps {
 
   constructor(readonly g: GraphBuilder, readonly w: SeedWeights, readonly config: SeedConfig, readonly quantization: Quantization) {}
 
-  /** x [..., K] @ W [K, N] (+ b) → [..., N], MatMulNBits when quantized. */
+  /**
+   * x [..., K] @ W [K, N] (+ b) → [..., N]. Quantized body weights are expanded once at session creation
+   * (`weight`); the quantized head runs MatMulNBits at every step (see `weight` for the cost).
+   */
   linear(x: string, name: string, K: number, N: number, bias?: string, role: 'body' | 'head' = 'body'): string {
     const { g, w } = this;
     const bits = linearBits(this.quantization, role);
     let y: string;
-    if (bits === 0) {
-      y = g.op('MatMul', [x, g.initializer(name, w[name], [K, N])]);
-    } else {
+    if (role === 'head' && bits !== 0) {
       y = this.matMulNBits(x, name, w[name], K, N, bits);
       this.effective[name] = this.lastDequantized;
+    } else {
+      y = g.op('MatMul', [x, this.weight(name, w[name], K, N, bits)]);
     }
     return bias ? g.op('Add', [y, g.initializer(bias, w[bias], [N])]) : y;
+  }
+
+  /**
+   * The weight W [K, N] the graph computes with: an fp32 initializer, or the MatMulNBits initializers
+   * (same layout and values) dequantized by plain opset-17 ops — (q − zero) · scale per block of K, i.e.
+   * `dequantizeBlockwise` exactly. Every input of that subgraph is constant, so ONNX Runtime folds it
+   * into an fp32 initializer when the session is created: the file keeps 4/8-bit weights, each decoder
+   * step runs an fp32 MatMul. MatMulNBits itself dequantizes all its weights on every call on wasm (no
+   * 4-bit GEMM kernel there): the int4 Beauty bundle ran 3.7× slower in Chromium than natively
+   * (bench/README.md, "recommend() latency"). The head keeps MatMulNBits, which the graph contract names.
+   */
+  weight(name: string, W: Float32Array, K: number, N: number, bits: 0 | 4 | 8): string {
+    const { g } = this;
+    if (bits === 0) return g.initializer(name, W, [K, N]);
+    const q = quantizeBlockwise(W, K, N, bits, QUANT_BLOCK_SIZE);
+    this.effective[name] = this.lastDequantized = dequantizeBlockwise(q);
+    const kBlocks = Math.ceil(K / QUANT_BLOCK_SIZE);
+    const blob = (QUANT_BLOCK_SIZE * bits) / 8;
+    const asFloat = (t: string): string => g.op('Cast', [t], { to: TensorType.FLOAT });
+    // Nibbles low first: [rows, n] bytes → [rows, 2n] values.
+    const unpackNibbles = (bytes: string): string => {
+      const high = g.op('Floor', [g.op('Div', [bytes, g.scalar(16)])]);
+      const low = g.op('Sub', [bytes, g.op('Mul', [high, g.scalar(16)])]);
+      const pairs = g.op('Concat', [g.op('Unsqueeze', [low, g.int64([-1])]), g.op('Unsqueeze', [high, g.int64([-1])])], { axis: -1 });
+      return g.op('Flatten', [pairs], { axis: 1 }); // 2-D in, 2-D out
+    };
+    let values = asFloat(g.initializer(`${name}.q${bits}`, q.packed, [N, kBlocks, blob])); // [N, kBlocks, blob]
+    let zeros = asFloat(g.initializer(`${name}.zero_points`, q.zeroPoints, [N, q.zeroPoints.length / N])); // [N, bytes per column]
+    if (bits === 4) {
+      values = g.op('Reshape', [unpackNibbles(g.op('Reshape', [values, g.int64([N * kBlocks, blob])])), g.int64([N, kBlocks, QUANT_BLOCK_SIZE])]);
+      zeros = g.op('Slice', [unpackNibbles(zeros), g.int64([0]), g.int64([kBlocks]), g.int64([1])]); // [N, kBlocks]
+    }
+    const scales = g.initializer(`${name}.scales`, q.scales, [N, kBlocks, 1]);
+    const dequantized = g.op('Mul', [g.op('Sub', [values, g.op('Unsqueeze', [zeros, g.int64([-1])])]), scales]); // [N, kBlocks, block]
+    let columns = g.op('Reshape', [dequantized, g.int64([N, kBlocks * QUANT_BLOCK_SIZE])]); // [N, K padded to blocks]
+    if (kBlocks * QUANT_BLOCK_SIZE !== K) columns = g.op('Slice', [columns, g.int64([0]), g.int64([K]), g.int64([1])]);
+    return g.op('Transpose', [columns], { perm: [1, 0] }); // [K, N]
   }
 
   private lastDequantized: Float32Array = new Float32Array(0);
@@ -125,37 +165,28 @@ class SeedOps {
     const probs = g.op('Softmax', [g.op('MatMul', [h, g.initializer(`${p}.router`, w[`${p}.router`], [d, E])])], { axis: -1 }); // [N, E]
     const [topValues, topIndices] = g.opMulti('TopK', [probs, g.int64([k])], 2, { axis: -1, largest: 1, sorted: 1 }); // [N, k] each
     const gates = g.op('Div', [topValues, g.op('ReduceSum', [topValues, g.int64([-1])], { keepdims: 1 })]); // [N, k]
-    if (this.quantization === 'fp32') {
-      // Gather the selected experts' weights: [N, k, d, F], [N, k, F, d].
-      const w1 = g.op('Gather', [g.initializer(`${p}.w1`, w[`${p}.w1`], [E, d, F]), topIndices]);
-      const b1 = g.op('Unsqueeze', [g.op('Gather', [g.initializer(`${p}.b1`, w[`${p}.b1`], [E, F]), topIndices]), g.int64([2])]); // [N, k, 1, F]
-      const w2 = g.op('Gather', [g.initializer(`${p}.w2`, w[`${p}.w2`], [E, F, d]), topIndices]);
-      const b2 = g.op('Unsqueeze', [g.op('Gather', [g.initializer(`${p}.b2`, w[`${p}.b2`], [E, d]), topIndices]), g.int64([2])]); // [N, k, 1, d]
-      const x = g.op('Reshape', [h, g.int64([-1, 1, 1, d])]); // [N, 1, 1, d]
-      const hidden = this.gelu(g.op('Add', [g.op('MatMul', [x, w1]), b1])); // [N, k, 1, F]
-      const y = g.op('Add', [g.op('MatMul', [hidden, w2]), b2]); // [N, k, 1, d]
-      const weighted = g.op('Mul', [y, g.op('Unsqueeze', [gates, g.int64([2, 3])])]);
-      return g.op('Reshape', [g.op('ReduceSum', [weighted, g.int64([1])], { keepdims: 0 }), g.int64([-1, d])]); // [N, d]
-    }
-    // Quantized: dense over experts with gates scattered into [N, E] (zero where not selected).
+    // Dense over experts with the gates scattered into [N, E] (zero where not selected): every expert's
+    // first layer as one [d, E·F] MatMul and the second as one [E·F, d] MatMul on hidden units scaled by
+    // the gates. Gathering the top-k experts' weights per token ([N, k, d, F]) moved more memory per step
+    // than the E/k extra multiply-adds cost.
     const dense = g.op('ScatterElements', [g.op('Mul', [probs, g.scalar(0)]), topIndices, gates], { axis: 1 }); // [N, E]
     const w1All = new Float32Array(d * E * F); // [d, E*F]: expert e's W1 in columns e*F..
-    const w2All = new Float32Array(E * F * d); // [E*F, d]: expert e's W2 in rows e*F..
+    const w2All = w[`${p}.w2`]; // [E, F, d] = [E*F, d]: expert e's W2 in rows e*F..
     for (let e = 0; e < E; e++) {
       for (let i = 0; i < d; i++) w1All.set(w[`${p}.w1`].subarray(e * d * F + i * F, e * d * F + (i + 1) * F), i * E * F + e * F);
     }
-    w2All.set(w[`${p}.w2`]);
-    const bits = linearBits(this.quantization, 'body') as 4 | 8;
-    const hidden1 = g.op('Add', [this.matMulNBits(h, `${p}.w1`, w1All, d, E * F, bits), g.initializer(`${p}.b1`, w[`${p}.b1`], [E * F])]); // [N, E*F]
-    const w1Effective = new Float32Array(E * d * F);
-    for (let e = 0; e < E; e++) {
-      for (let i = 0; i < d; i++) w1Effective.set(this.lastDequantized.subarray(i * E * F + e * F, i * E * F + (e + 1) * F), e * d * F + i * F);
+    const bits = linearBits(this.quantization, 'body');
+    const hidden1 = g.op('Add', [g.op('MatMul', [h, this.weight(`${p}.w1`, w1All, d, E * F, bits)]), g.initializer(`${p}.b1`, w[`${p}.b1`], [E * F])]); // [N, E*F]
+    if (bits !== 0) {
+      const w1Effective = new Float32Array(E * d * F); // back to [E, d, F]
+      for (let e = 0; e < E; e++) {
+        for (let i = 0; i < d; i++) w1Effective.set(this.lastDequantized.subarray(i * E * F + e * F, i * E * F + (e + 1) * F), e * d * F + i * F);
+      }
+      this.effective[`${p}.w1`] = w1Effective;
     }
-    this.effective[`${p}.w1`] = w1Effective;
     const hidden = g.op('Reshape', [this.gelu(hidden1), g.int64([0, E, F])]); // [N, E, F]
     const gated = g.op('Reshape', [g.op('Mul', [hidden, g.op('Unsqueeze', [dense, g.int64([2])])]), g.int64([0, E * F])]); // [N, E*F]
-    const y = this.matMulNBits(gated, `${p}.w2`, w2All, E * F, d, bits); // [N, d]
-    this.effective[`${p}.w2`] = this.lastDequantized;
+    const y = g.op('MatMul', [gated, this.weight(`${p}.w2`, w2All, E * F, d, bits)]); // [N, d]
     return g.op('Add', [y, g.op('MatMul', [dense, g.initializer(`${p}.b2`, w[`${p}.b2`], [E, d])])]);
   }
 }
