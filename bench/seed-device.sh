@@ -6,8 +6,8 @@
 #   bash bench/seed-device.sh run 4.3 "main --data=beauty --lr=2e-3" "dense --data=beauty --experts=1 --expertsPerToken=1 --expertFfnDim=512"
 #
 # `run MINUTES SPEC…`: each SPEC is "NAME --data=PREPARED_NAME [train flags]"; every process trains for at most
-# MINUTES, then evaluates the full test split. Seven processes at once saturate the GPU (each ~7× slower);
-# three run at full speed. $OUT gets NAME-best.ckpt for the first two specs and seed-runs.tar.gz (reports, logs).
+# MINUTES, then evaluates the full test split (unless the SPEC says --noTest). Seven processes at once saturate the
+# GPU (each ~7× slower); three run at full speed. $OUT gets NAME-best.ckpt per spec and seed-runs.tar.gz (reports, logs).
 set -u
 D=.work/device/data
 if [ "$1" = pack ]; then
@@ -48,6 +48,10 @@ done
 sleep 5; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv
 wait
 for name in "${names[@]}"; do echo "$name $(grep -h '^test:' $W/$name.log)"; done
-for name in "${names[@]:0:2}"; do cp $W/$name/best.ckpt $OUT/$name-best.ckpt 2>/dev/null; done
+# Every spec's best checkpoint comes back; one over 15 MB (the per-file limit is 16 MiB) in parts: cat NAME-best.ckpt.* > NAME-best.ckpt
+for name in "${names[@]}"; do
+  f=$W/$name/best.ckpt; [ -f "$f" ] || continue
+  if [ $(stat -c %s "$f") -gt 15000000 ]; then split -b 15000000 -d "$f" $OUT/$name-best.ckpt.; else cp "$f" $OUT/$name-best.ckpt; fi
+done
 (cd $W && tar czf $OUT/seed-runs.tar.gz *.log */report.json */history.json */report.html 2>/dev/null)
 ls -la $OUT

@@ -51,7 +51,31 @@ export interface ModelReport {
   reward: { mean: number; max: number };                 // Σ_t w_t p_t, same averaging
   'recall@5': number; 'recall@10': number; 'ndcg@5': number; 'ndcg@10': number;
   'recall@10_se': number;                                // standard error of the recall@10 mean over users
+  'recall@10_change_se'?: number;                        // paired standard error of the recall@10 change vs the seed (same users)
   users: number;
+}
+
+/** Per-user recall@10 of an evaluated model, in user order: kept beside its report, never serialized. */
+const perUserRecallOf = new WeakMap<ModelReport, Float64Array>();
+
+/**
+ * Relevance change of `model` over `seed` evaluated on the same users: relative change of the recall@10 means
+ * and the paired standard error of that relative change (per-user differences, so the users' shared
+ * difficulty cancels). Null when either report has no per-user recalls (e.g. read back from JSON).
+ */
+export function pairedRecallChange(model: ModelReport, seed: ModelReport): { change: number; se: number } | null {
+  const a = perUserRecallOf.get(model);
+  const b = perUserRecallOf.get(seed);
+  if (!a || !b || a.length !== b.length || a.length < 2) return null;
+  const n = a.length;
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += a[i] - b[i];
+  mean /= n;
+  let v = 0;
+  for (let i = 0; i < n; i++) v += (a[i] - b[i] - mean) ** 2;
+  const base = seed['recall@10'];
+  if (base === 0) return null;
+  return { change: mean / base, se: Math.sqrt(v / (n - 1) / n) / base };
 }
 
 export interface IterationReport {
@@ -129,7 +153,7 @@ export async function evaluatePolicy(
   const n = Math.max(1, users.length);
   const mean10 = perUserRecall.reduce((a, b) => a + b, 0) / Math.max(1, perUserRecall.length);
   const variance = perUserRecall.reduce((a, b) => a + (b - mean10) ** 2, 0) / Math.max(1, perUserRecall.length - 1);
-  return {
+  const report: ModelReport = {
     name,
     towers: Object.fromEntries(scorer.towers.map((t, k) => [t, { mean: sums.mean[k] / n, max: sums.max[k] / n }])),
     reward: { mean: sums.rMean / n, max: sums.rMax / n },
@@ -137,6 +161,8 @@ export async function evaluatePolicy(
     'recall@10_se': Math.sqrt(variance / Math.max(1, perUserRecall.length)),
     users: users.length,
   };
+  perUserRecallOf.set(report, Float64Array.from(perUserRecall));
+  return report;
 }
 
 /** Sample ⌈fraction · |users|⌉ users without replacement (seeded). */

@@ -6,11 +6,22 @@ import type { IterationReport, ModelReport } from './iterate.ts';
 export interface AlignRun {
   alignLr: number;
   beta: number;
-  models: ModelReport[];
+  ntpWeight: number;
+  models: ModelReport[];         // test-period users: seed, iteration 1, 2, …
+  validation: ModelReport[];     // validation-period users, the same models ([] when --valDays=0)
   iterations: IterationReport[];
-  reward_gain: number;
+  reward_gain: number;           // last iteration vs seed, test users
   relevance_change: number;
   stopped_early: boolean;
+}
+
+/** Which (setting, iteration) the report stands for, chosen on the validation period only. */
+export interface AlignSelection {
+  run: number;                   // index into AlignReport.runs
+  iteration: number;             // 0 = the seed itself (no setting met the relevance bound on validation)
+  rule: string;
+  validation_reward_gain: number;
+  validation_relevance_change: number;
 }
 
 export interface AlignReport {
@@ -21,17 +32,65 @@ export interface AlignReport {
   semantic_ids: string;          // 'prepared: <dir>' or 'positional fallback (…)'
   policy: string;                // 'seed transformer (WebGPU engine)' or 'bigram (CPU)'
   options: Record<string, unknown>;
+  periods: { validation: string; test: string; train: string };
   reward_model: RewardFitReport;
   reward_weights: Record<string, number>;
   seed_training?: { epochs: number; steps: number; loss: number[]; seconds: number };
-  models: ModelReport[];          // seed, iteration 1, 2, …
+  selected: AlignSelection;
+  // The selected setting, test users: seed, iteration 1, … (all its iterations, also those after the selected one)
+  alignLr: number;
+  beta: number;
+  ntpWeight: number;
+  models: ModelReport[];
+  validation_models: ModelReport[];
   iterations: IterationReport[];
-  reward_gain: number;            // mean RM reward of the last model over the seed's, relative
-  relevance_change: number;       // relative change of recall@10, last model vs seed
+  reward_gain: number;            // mean RM reward of the selected model over the seed's, relative (test users)
+  relevance_change: number;       // relative change of recall@10, selected model vs seed (test users)
+  relevance_change_se?: number;   // its paired standard error
+  last_iteration: { reward_gain: number; relevance_change: number }; // the selected setting's last iteration
   targets: { reward_gain: number; relevance_change_within: number };
   stopped_early: boolean;         // --budgetSeconds ended the iterations before --iterations
-  variants: AlignRun[];           // --variants: other (learning rate, β) from the same seed, reported beside
+  runs: AlignRun[];               // every setting tried (--alignLr/--beta/--ntpWeight and --variants; merged reports)
   seconds: number;
+}
+
+/**
+ * The model to report: among every setting's iterations, the one with the largest mean reward gain on the
+ * validation users whose validation recall@10 stays within `within` (relative) of the seed's; the seed itself
+ * when none does. Without validation users (--valDays=0) the first setting's last iteration, as before.
+ */
+export function selectModel(runs: readonly AlignRun[], within: number): AlignSelection {
+  if (runs.length === 0) throw new Error('selectModel: no runs');
+  if (runs.every((r) => r.validation.length === 0)) {
+    const last = runs[0].models.length - 1;
+    return { run: 0, iteration: last, rule: 'no validation period: the first setting\'s last iteration', validation_reward_gain: NaN, validation_relevance_change: NaN };
+  }
+  let best: AlignSelection = { run: 0, iteration: 0, rule: '', validation_reward_gain: 0, validation_relevance_change: 0 };
+  for (const [r, run] of runs.entries()) {
+    const seed = run.validation[0];
+    for (let t = 1; t < run.validation.length; t++) {
+      const gain = relativeChange(run.validation[t].reward.mean, seed.reward.mean);
+      const change = relativeChange(run.validation[t]['recall@10'], seed['recall@10']);
+      if (change >= -within && gain > best.validation_reward_gain) best = { run: r, iteration: t, rule: '', validation_reward_gain: gain, validation_relevance_change: change };
+    }
+  }
+  best.rule = `largest validation reward gain with validation recall@10 within ${100 * within} % of the seed's (${best.iteration === 0 ? 'none qualified: the seed' : 'met'})`;
+  return best;
+}
+
+/** The report's headline fields for a selection (test-period figures of the selected setting and iteration). */
+export function selectedFields(runs: readonly AlignRun[], selection: AlignSelection): Pick<AlignReport, 'alignLr' | 'beta' | 'ntpWeight' | 'models' | 'validation_models' | 'iterations' | 'reward_gain' | 'relevance_change' | 'relevance_change_se' | 'last_iteration' | 'stopped_early'> {
+  const run = runs[selection.run];
+  const seed = run.models[0];
+  const chosen = run.models[selection.iteration];
+  return {
+    alignLr: run.alignLr, beta: run.beta, ntpWeight: run.ntpWeight, models: run.models, validation_models: run.validation, iterations: run.iterations,
+    reward_gain: relativeChange(chosen.reward.mean, seed.reward.mean),
+    relevance_change: relativeChange(chosen['recall@10'], seed['recall@10']),
+    ...(chosen['recall@10_change_se'] !== undefined ? { relevance_change_se: chosen['recall@10_change_se'] } : {}),
+    last_iteration: { reward_gain: run.reward_gain, relevance_change: run.relevance_change },
+    stopped_early: run.stopped_early,
+  };
 }
 
 export function relativeChange(now: number, before: number): number {
@@ -47,7 +106,9 @@ export function alignTable(report: AlignReport): string {
   const recall = (m: ModelReport) => (m['recall@10_se'] !== undefined ? `${f(m['recall@10'])} ± ${f(m['recall@10_se'])}` : f(m['recall@10']));
   const rows = report.models.map((m) => [m.name, ...towers.flatMap((t) => [f(m.towers[t].mean), f(m.towers[t].max)]), f(m.reward.mean), recall(m), f(m['ndcg@10'])]);
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)];
-  lines.push('', `reward_gain ${(100 * report.reward_gain).toFixed(2)} % (target ≥ +${100 * report.targets.reward_gain} %), relevance_change ${(100 * report.relevance_change).toFixed(2)} % (target within ±${100 * report.targets.relevance_change_within} %)`);
+  const se = report.relevance_change_se !== undefined ? ` ± ${(100 * report.relevance_change_se).toFixed(2)}` : '';
+  const which = report.selected ? ` (selected: ${report.selected.iteration === 0 ? 'seed' : `iteration ${report.selected.iteration}`})` : '';
+  lines.push('', `reward_gain ${(100 * report.reward_gain).toFixed(2)} % (target ≥ +${100 * report.targets.reward_gain} %), relevance_change ${(100 * report.relevance_change).toFixed(2)}${se} % (target within ±${100 * report.targets.relevance_change_within} %)${which}`);
   return lines.join('\n');
 }
 

@@ -19,9 +19,9 @@ import { parseOptions, OptionError } from '../options.ts';
 import { progressBar, type Progress } from '../progress.ts';
 import { BigramPolicy } from '../align/bigram-policy.ts';
 import { positionalCodes } from '../align/codes.ts';
-import { buildPairs, evaluatePolicy, sampleUsers, trainOnPairs, type AlignUser, type IterateOptions, type IterationReport, type ModelReport, type SessionScorer } from '../align/iterate.ts';
+import { buildPairs, evaluatePolicy, pairedRecallChange, sampleUsers, trainOnPairs, type AlignUser, type IterateOptions, type IterationReport, type ModelReport, type SessionScorer } from '../align/iterate.ts';
 import type { AlignPolicy } from '../align/policy.ts';
-import { alignTable, relativeChange, rewardTable, type AlignReport, type AlignRun } from '../align/report.ts';
+import { alignTable, relativeChange, rewardTable, selectedFields, selectModel, type AlignReport, type AlignRun } from '../align/report.ts';
 import { padItems, fitRewardModel } from '../reward/fit.ts';
 import { buildSessions, indexVideos, readKuaiRandLog, readPrePeriodHistory, splitDay, type SessionWithHistory } from '../reward/kuairand.ts';
 import { parseTowers, TOWER_LABELS } from '../reward/labels.ts';
@@ -43,6 +43,7 @@ const DEFAULTS = {
   gapHours: 24,                             // a larger gap between impressions starts a new session
   minItems: 2,                              // shorter observed sessions are dropped
   testDays: 4,                              // the last days held out (reward AUC, evaluation users)
+  valDays: 1,                               // the days before those: validation users that pick the setting and iteration (0 = none)
   // reward model
   towers: 'swt,vtr,wtr,ltr,cmt,fwd',        // candidate towers; those without minPositives are dropped
   minPositives: 30,                         // positives and negatives needed on both sides of the split
@@ -64,7 +65,8 @@ const DEFAULTS = {
   beta: 0.1,                                // DPO temperature
   ntpWeight: 1,                             // next-token loss weight (on each user's real last session)
   alignLr: 3e-5,                            // 3e-4 traded relevance for reward within one iteration (bench/README.md)
-  variants: '',                             // more alignment settings from the same seed, 'lr:beta,lr:beta' (reported beside)
+  variants: '',                             // more settings from the same seed, 'lr:beta[:ntpWeight],…' (all reported; validation picks one)
+  merge: '',                                // comma list of report.json files of runs from the same seed: select over all their settings
   dpoEpochs: 2,
   alignBatch: 64,
   evalUsers: 1500,                          // held-out users evaluated per model
@@ -98,6 +100,7 @@ export async function run(argv: string[]): Promise<void> {
   if (o.policy !== 'seed' && o.policy !== 'bigram') throw new OptionError(`--policy=${o.policy}: use 'seed' (WebGPU transformer) or 'bigram' (CPU)`);
   if (o.rmTrainer !== 'cpu' && o.rmTrainer !== 'engine') throw new OptionError(`--rmTrainer=${o.rmTrainer}: use 'cpu' or 'engine'`);
   const started = Date.now();
+  if (o.merge) return mergeReports(o.merge.split(','), o.report || join(o.out, 'report.json'));
   if (o.writeIds) {
     if (!o.prepared) throw new OptionError('--writeIds needs --prepared=<dir of onerec prepare on kuairand-pure>');
     const p = loadPrepared(o.prepared);
@@ -123,13 +126,17 @@ export async function run(argv: string[]): Promise<void> {
   const itemCount = prepared ? prepared.videoIds.length : videoIndex.size;
   const sessions = buildSessions(log, { gapMs: o.gapHours * 3600_000, sessionLength: o.sessionLength, minItems: o.minItems }, videoIndex, prePeriod, Math.max(o.rmHistory, o.maxHistory));
   const split = splitDay(sessions, o.testDays);
-  console.error(`kuairand: ${log.userId.length} rows, ${itemCount} videos, ${sessions.length} sessions, held out from ${split}`);
+  // Models train on days < trainEnd; validation users' sessions lie in [trainEnd, split), test users' from split on.
+  const trainEnd = o.valDays > 0 ? splitDay(sessions, o.testDays + o.valDays) : split;
+  const periods = { train: `day < ${trainEnd}`, validation: o.valDays > 0 ? `${trainEnd} ≤ day < ${split}` : 'none', test: `day ≥ ${split}` };
+  console.error(`kuairand: ${log.userId.length} rows, ${itemCount} videos, ${sessions.length} sessions; train ${periods.train}, validation ${periods.validation}, test ${periods.test}`);
 
   // ---- reward model
   const bars: { rm?: Progress } = {};
   const engineApi = o.policy === 'seed' || o.rmTrainer === 'engine' ? await import('../engine/index.ts') : null;
   const engine = engineApi ? await engineApi.createEngine() : null;
-  const fit = await fitRewardModel(sessions, split, parseTowers(o.towers), { itemCount, dModel: o.rmDim, heads: o.rmHeads, towerHidden: o.rmHidden, maxHistory: o.rmHistory, sessionLength: o.sessionLength },
+  // The reward model never sees the validation days (its AUC is still measured on the test days).
+  const fit = await fitRewardModel(o.valDays > 0 ? sessions.filter((s) => s.day < trainEnd || s.day >= split) : sessions, split, parseTowers(o.towers), { itemCount, dModel: o.rmDim, heads: o.rmHeads, towerHidden: o.rmHidden, maxHistory: o.rmHistory, sessionLength: o.sessionLength },
     { epochs: o.rmEpochs, batchSize: o.rmBatch, learningRate: o.rmLr, weightDecay: 1e-4, seed: o.seed }, o.minPositives,
     (step, steps, loss) => { bars.rm ??= progressBar('reward model', steps); bars.rm.update(step, Number.isNaN(loss) ? undefined : { loss: loss.toFixed(4) }); },
     o.rmTrainer === 'engine' && engine ? engine : undefined);
@@ -157,7 +164,7 @@ export async function run(argv: string[]): Promise<void> {
   };
 
   // ---- users: alignment users (training period) and held-out evaluation users
-  const trainSessions = sessions.filter((s) => s.day < split);
+  const trainSessions = sessions.filter((s) => s.day < trainEnd);
   const lastTrain = new Map<number, SessionWithHistory>();
   for (const s of trainSessions) lastTrain.set(s.user, s);
   const keep = (h: ArrayLike<number>) => Int32Array.from(Array.from(h).slice(-Math.max(o.rmHistory, o.maxHistory)));
@@ -170,8 +177,13 @@ export async function run(argv: string[]): Promise<void> {
   });
   const firstTest = new Map<number, SessionWithHistory>();
   for (const s of sessions) if (s.day >= split && !firstTest.has(s.user)) firstTest.set(s.user, s);
+  const firstValidation = new Map<number, SessionWithHistory>();
+  for (const s of sessions) if (s.day >= trainEnd && s.day < split && !firstValidation.has(s.user)) firstValidation.set(s.user, s);
   const rng = new Rng(o.seed);
-  const evalUsers: AlignUser[] = sampleUsers([...firstTest.values()], 1, rng).slice(0, o.evalUsers).map((s) => ({ user: s.user, history: keep(s.history), target: s.items }));
+  const heldOut = (first: Map<number, SessionWithHistory>): AlignUser[] => sampleUsers([...first.values()], 1, rng).slice(0, o.evalUsers).map((s) => ({ user: s.user, history: keep(s.history), target: s.items }));
+  const evalUsers = heldOut(firstTest);
+  const validationUsers = heldOut(firstValidation);
+  console.error(`held-out users: ${validationUsers.length} validation (of ${firstValidation.size}), ${evalUsers.length} test (of ${firstTest.size})`);
 
   // ---- semantic IDs
   const codebookSize = prepared ? prepared.codebookSize : o.codebookSize;
@@ -254,24 +266,36 @@ export async function run(argv: string[]): Promise<void> {
   }
 
   // ---- evaluation and iterations, for the primary setting (--alignLr, --beta) and any --variants
-  const settings = [{ alignLr: o.alignLr, beta: o.beta }, ...(o.variants ? o.variants.split(',').map((v) => {
-    const [lr, beta] = v.split(':').map(Number);
-    if (!Number.isFinite(lr) || !Number.isFinite(beta)) throw new OptionError(`--variants=${o.variants}: each variant is learningRate:beta, e.g. 1e-3:0.1`);
-    return { alignLr: lr, beta };
+  const settings = [{ alignLr: o.alignLr, beta: o.beta, ntpWeight: o.ntpWeight }, ...(o.variants ? o.variants.split(',').map((v) => {
+    const [lr, beta, ntp = o.ntpWeight, ...rest] = v.split(':').map(Number);
+    if (!Number.isFinite(lr) || !Number.isFinite(beta) || !Number.isFinite(ntp) || rest.length > 0) throw new OptionError(`--variants=${o.variants}: each variant is learningRate:beta or learningRate:beta:ntpWeight, e.g. 1e-5:0.1:1`);
+    return { alignLr: lr, beta, ntpWeight: ntp };
   }) : [])];
   const baseOptions: IterateOptions = {
     sessionLength: o.sessionLength, sessions: o.sessions, userFraction: o.userFraction, beta: o.beta, ntpWeight: o.ntpWeight, learningRate: o.alignLr,
     dpoEpochs: o.dpoEpochs, batchSize: o.alignBatch, evalBeams: o.evalBeams, usersPerBatch: o.usersPerBatch, excludeHistory: o.excludeHistory, seed: o.seed,
   };
-  const seedReport = await evaluatePolicy('seed', fresh(), trie, evalUsers, scorer, baseOptions, progressBar('evaluate seed', evalUsers.length));
-  console.error(`seed: reward ${seedReport.reward.mean.toFixed(4)}, recall@10 ${seedReport['recall@10'].toFixed(4)}`);
+  // Every model is evaluated on the test users and (when there is a validation period) the validation users.
+  const evaluate = async (name: string, policy: AlignPolicy, it: IterateOptions, seeds?: { test: ModelReport; validation?: ModelReport }) => {
+    const test = await evaluatePolicy(name, policy, trie, evalUsers, scorer, it, progressBar(`evaluate ${name}`, evalUsers.length));
+    const validation = validationUsers.length > 0 ? await evaluatePolicy(name, policy, trie, validationUsers, scorer, it, progressBar(`validate ${name}`, validationUsers.length)) : undefined;
+    for (const [r, s] of [[test, seeds?.test], [validation, seeds?.validation]] as const) {
+      const paired = r && s ? pairedRecallChange(r, s) : null;
+      if (r && paired) r['recall@10_change_se'] = paired.se;
+    }
+    return { test, validation };
+  };
+  const seedReports = await evaluate('seed', fresh(), baseOptions);
+  const seedReport = seedReports.test;
+  console.error(`seed: reward ${seedReport.reward.mean.toFixed(4)}, recall@10 ${seedReport['recall@10'].toFixed(4)} (test)${seedReports.validation ? `, ${seedReports.validation['recall@10'].toFixed(4)} (validation)` : ''}`);
   let lastIterationSeconds = 0;
   const runs: AlignRun[] = [];
   for (const [v, setting] of settings.entries()) {
-    const it: IterateOptions = { ...baseOptions, learningRate: setting.alignLr, beta: setting.beta };
+    const it: IterateOptions = { ...baseOptions, learningRate: setting.alignLr, beta: setting.beta, ntpWeight: setting.ntpWeight };
     const policy = fresh();
     const userRng = new Rng(o.seed + 1); // the same users per iteration for every setting
     const models: ModelReport[] = [seedReport];
+    const validation: ModelReport[] = seedReports.validation ? [seedReports.validation] : [];
     const iterations: IterationReport[] = [];
     let stoppedEarly = false;
     for (let t = 1; t <= o.iterations; t++) {
@@ -285,31 +309,62 @@ export async function run(argv: string[]): Promise<void> {
       const { pairs, gap } = await buildPairs(policy, trie, users, scorer, it, progressBar(`pairs ${t}`, users.length));
       const trained = await trainOnPairs(policy, pairs, it, userRng, progressBar(`DPO ${t}`, o.dpoEpochs * Math.ceil(pairs.length / o.alignBatch)));
       iterations.push({ iteration: t, users: users.length, pairs: pairs.length, mean_reward_gap: gap, ...trained, seconds: (Date.now() - t0) / 1000 });
-      models.push(await evaluatePolicy(`iteration ${t}`, policy, trie, evalUsers, scorer, it, progressBar(`evaluate ${t}`, evalUsers.length)));
+      const evaluated = await evaluate(`iteration ${t}`, policy, it, seedReports);
+      models.push(evaluated.test);
+      if (evaluated.validation) validation.push(evaluated.validation);
       if (saveAligned && v === 0) await saveAligned(policy, join(o.out, `aligned-${t}.ckpt`)); // every iteration: pick by relevance later
       lastIterationSeconds = (Date.now() - t0) / 1000;
-      console.error(`[lr ${setting.alignLr}, beta ${setting.beta}] iteration ${t}: ${pairs.length} pairs, DPO ${trained.dpo_loss.map((l) => l.toFixed(4)).join(' → ')}, reward ${models[t].reward.mean.toFixed(4)}, recall@10 ${models[t]['recall@10'].toFixed(4)}`);
+      console.error(`[lr ${setting.alignLr}, beta ${setting.beta}, ntp ${setting.ntpWeight}] iteration ${t}: ${pairs.length} pairs, DPO ${trained.dpo_loss.map((l) => l.toFixed(4)).join(' → ')}, reward ${models[t].reward.mean.toFixed(4)}, recall@10 ${models[t]['recall@10'].toFixed(4)} (test)${evaluated.validation ? `, validation reward ${evaluated.validation.reward.mean.toFixed(4)} recall@10 ${evaluated.validation['recall@10'].toFixed(4)}` : ''}`);
     }
     if (saveAligned && v === 0) await saveAligned(policy, join(o.out, 'aligned.ckpt'));
     const last = models[models.length - 1];
-    runs.push({ ...setting, models, iterations, reward_gain: relativeChange(last.reward.mean, seedReport.reward.mean), relevance_change: relativeChange(last['recall@10'], seedReport['recall@10']), stopped_early: stoppedEarly });
+    runs.push({ ...setting, models, validation, iterations, reward_gain: relativeChange(last.reward.mean, seedReport.reward.mean), relevance_change: relativeChange(last['recall@10'], seedReport['recall@10']), stopped_early: stoppedEarly });
   }
 
-  const primary = runs[0];
+  const targets = { reward_gain: 0.05, relevance_change_within: 0.02 };
+  const selected = selectModel(runs, targets.relevance_change_within);
   const report: AlignReport = {
     dataset: 'kuairand-pure (standard log 2022-04-25 … 05-08)', created: new Date().toISOString(), command: `onerec align ${argv.join(' ')}`.trim(),
-    device, semantic_ids: semanticIds, policy: o.policy === 'seed' ? 'seed transformer (WebGPU engine)' : 'bigram (CPU)', options: o,
+    device, semantic_ids: semanticIds, policy: o.policy === 'seed' ? 'seed transformer (WebGPU engine)' : 'bigram (CPU)', options: o, periods,
     reward_model: fit.report, reward_weights: Object.fromEntries(towers.map((t, k) => [t, weights[k]])), seed_training: seedTraining,
-    models: primary.models, iterations: primary.iterations, reward_gain: primary.reward_gain, relevance_change: primary.relevance_change,
-    targets: { reward_gain: 0.05, relevance_change_within: 0.02 }, stopped_early: primary.stopped_early,
-    variants: runs.slice(1), seconds: (Date.now() - started) / 1000,
+    selected, ...selectedFields(runs, selected), targets, runs, seconds: (Date.now() - started) / 1000,
   };
+  writeReport(report, [join(o.out, 'report.json'), o.report]);
+}
+
+function writeReport(report: AlignReport, paths: string[]): void {
   const json = JSON.stringify(report, null, 2) + '\n';
-  writeFileSync(join(o.out, 'report.json'), json);
-  if (o.report) {
-    mkdirSync(dirname(o.report), { recursive: true });
-    writeFileSync(o.report, json);
+  for (const path of paths.filter(Boolean)) {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, json);
   }
-  console.log(`\n${alignTable(report)}`);
-  for (const r of report.variants) console.log(`\nvariant lr ${r.alignLr}, beta ${r.beta}:\n${alignTable({ ...report, ...r })}`);
+  for (const [r, run] of report.runs.entries()) {
+    console.log(`\nsetting ${r}: lr ${run.alignLr}, beta ${run.beta}, ntpWeight ${run.ntpWeight} (test users; validation reward/recall@10: ${run.validation.map((m) => `${m.reward.mean.toFixed(4)}/${m['recall@10'].toFixed(4)}`).join(', ') || 'none'})`);
+    console.log(alignTable({ ...report, ...selectedFields(report.runs, { ...report.selected, run: r, iteration: run.models.length - 1 }), selected: undefined as unknown as AlignReport['selected'] }));
+  }
+  console.log(`\nselected: setting ${report.selected.run}, ${report.selected.iteration === 0 ? 'the seed' : `iteration ${report.selected.iteration}`} — ${report.selected.rule}\n${alignTable(report)}`);
+}
+
+/**
+ * --merge: reports of runs from the same seed checkpoint and reward model (e.g. one setting per process on one
+ * GPU) become one report that selects over all their settings. Their seed rows must agree.
+ */
+function mergeReports(paths: string[], out: string): void {
+  const reports = paths.map((p) => JSON.parse(readFileSync(p, 'utf8')) as AlignReport);
+  const first = reports[0];
+  for (const [i, r] of reports.entries()) {
+    if (!Array.isArray(r.runs)) throw new OptionError(`--merge: ${paths[i]} has no 'runs' (a report of an older onerec align); run it again`);
+    const a = r.runs[0].models[0];
+    const b = first.runs[0].models[0];
+    if (Math.abs(a.reward.mean - b.reward.mean) > 1e-6 || a['recall@10'] !== b['recall@10'] || a.users !== b.users) {
+      throw new OptionError(`--merge: ${paths[i]}'s seed row (reward ${a.reward.mean}, recall@10 ${a['recall@10']}, ${a.users} users) differs from ${paths[0]}'s (${b.reward.mean}, ${b['recall@10']}, ${b.users}); merge only runs from one --seedCheckpoint with the same data flags`);
+    }
+  }
+  const runs = reports.flatMap((r) => r.runs);
+  const selected = selectModel(runs, first.targets.relevance_change_within);
+  const merged: AlignReport = {
+    ...first, created: new Date().toISOString(), command: reports.map((r) => r.command).join(' ;; '),
+    selected, ...selectedFields(runs, selected), runs, seconds: Math.max(...reports.map((r) => r.seconds)),
+  };
+  writeReport(merged, [out]);
 }
