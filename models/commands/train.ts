@@ -2,6 +2,7 @@
 //
 //   onerec train --data runs/beauty --out runs/beauty/seed
 //   onerec train --data runs/beauty --out runs/beauty/seed --resume             # continue from last.ckpt
+//   onerec train --data runs/beauty --out runs/beauty/anneal --init=runs/beauty/seed/best.ckpt --lr=5e-4 --epochs=6   # a second stage
 //   onerec train --data runs/beauty --out runs/dense --experts=1 --expertsPerToken=1 --expertFfnDim=512
 //
 // Writes OUT/best.ckpt (best validation NDCG@10; the exporter reads it), OUT/last.ckpt (with optimizer

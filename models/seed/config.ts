@@ -97,6 +97,7 @@ export interface TrainConfig {
   evalEvery: number; // evaluate every N epochs
   maxMinutes: number; // wall-clock budget: stop after the epoch that crosses it (0 = none)
   resume: boolean; // continue from OUT/last.ckpt if present
+  init: string; // start from the weights of this seed checkpoint (fresh optimizer and schedule: a second, annealing stage); '' = random init
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -116,4 +117,5 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   evalEvery: 1,
   maxMinutes: 0,
   resume: false,
+  init: '',
 };

@@ -70,6 +70,17 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
   let elapsedBefore = 0;
   const last = join(train.out, 'last.ckpt');
   const bestPath = join(train.out, 'best.ckpt');
+  if (train.init && !(train.resume && existsSync(last))) {
+    const { meta, tensors } = readCheckpoint(train.init);
+    for (const p of params) {
+      const t = tensors[p.name];
+      if (!t || t.data.length !== p.size) {
+        throw new TrainError(`--init=${train.init}: ${t ? `'${p.name}' has ${t.data.length} values, this model ${p.size}` : `no '${p.name}'`} (its model config: ${JSON.stringify(meta.config)}); pass the same model flags it was trained with`);
+      }
+      engine.write(p, t.data);
+    }
+    log(`initialized from ${train.init} (epoch ${meta.epoch ?? '?'}); optimizer and schedule start fresh`);
+  }
   if (train.resume && existsSync(last)) {
     const meta = loadCheckpoint(last, engine, params, optimizer);
     rng.state = meta.rng.train;

@@ -66,3 +66,25 @@ test('overfits a tiny dataset: every validation and test item ranked first; resu
   assert.ok(best.tensors['dec.0.moe.w1'] && !best.tensors['adam.m.tok_emb'], 'best.ckpt: weights only');
   assert.ok(readCheckpoint(join(dir, 'last.ckpt')).tensors['adam.m.tok_emb'], 'last.ckpt: with optimizer moments');
 });
+
+test('--init: a second stage starts from a checkpoint\'s weights with a fresh optimizer; a different model is refused', async () => {
+  const trie = SemanticIdTrie.build(codes, 2, 4);
+  const out = join(dir, 'stage2');
+  const train: TrainConfig = {
+    ...DEFAULT_TRAIN_CONFIG, data: 'synthetic', out, epochs: 0, batchSize: 12, lr: 1e-2, warmupSteps: 5,
+    weightDecay: 0, evalBeam: 4, evalUsers: 0, evalEvery: 100, patience: 100, seed: 3, init: join(dir, 'best.ckpt'),
+  };
+  const source = readCheckpoint(join(dir, 'best.ckpt')).tensors;
+  const zero = await trainSeed(engine, data, trie, TINY, train, { quiet: true, log: () => {} }); // 0 epochs: the weights as loaded
+  const weights = await zero.model.weights();
+  for (const name of ['tok_emb', 'dec.0.moe.w1', 'enc.0.attn.wq']) {
+    if (!weights[name]) continue;
+    assert.deepEqual(Array.from(weights[name]), Array.from(source[name].data), name);
+  }
+  assert.ok(Object.keys(weights).every((n) => source[n]), 'every parameter came from the checkpoint');
+  // One epoch from there: the optimizer's step counter starts at 0 (2 steps per epoch), the loss stays at the overfit level.
+  const stage = await trainSeed(engine, data, trie, TINY, { ...train, epochs: 1, lr: 1e-4 }, { quiet: true, log: () => {} });
+  assert.equal(stage.history[0].step, 2);
+  assert.ok(stage.history[0].trainLoss < 0.1, `loss after init ${stage.history[0].trainLoss}`);
+  await assert.rejects(trainSeed(engine, data, trie, { ...TINY, ffnDim: 32 }, train, { quiet: true, log: () => {} }), (e: Error) => e.name === 'TrainError' && /--init=.*enc\.0\.ffn/.test(e.message));
+});
