@@ -22,6 +22,11 @@ import { positionalCodes } from '../align/codes.ts';
 import { buildPairs, evaluatePolicy, pairedRecallChange, sampleUsers, trainOnPairs, type AlignUser, type IterateOptions, type IterationReport, type ModelReport, type SessionScorer } from '../align/iterate.ts';
 import type { AlignPolicy } from '../align/policy.ts';
 import { alignTable, relativeChange, rewardTable, selectedFields, selectModel, type AlignReport, type AlignRun } from '../align/report.ts';
+import { readCheckpoint } from '../engine/checkpoint.ts';
+import type { RewardConfig } from '../reward/config.ts';
+import type { RewardFitReport } from '../reward/fit.ts';
+import type { LabelRules } from '../reward/labels.ts';
+import { RewardTrainer } from '../reward/trainer.ts';
 import { padItems, fitRewardModel } from '../reward/fit.ts';
 import { buildSessions, indexVideos, readKuaiRandLog, readPrePeriodHistory, splitDay, type SessionWithHistory } from '../reward/kuairand.ts';
 import { parseTowers, TOWER_LABELS } from '../reward/labels.ts';
@@ -67,9 +72,11 @@ const DEFAULTS = {
   alignLr: 3e-5,                            // 3e-4 traded relevance for reward within one iteration (bench/README.md)
   variants: '',                             // more settings from the same seed, 'lr:beta[:ntpWeight],…' (all reported; validation picks one)
   merge: '',                                // comma list of report.json files of runs from the same seed: select over all their settings
+  evalBundles: '',                          // evaluation only, on the CPU: comma list of exported bundles (the first is the baseline)
+  rewardCheckpoint: '',                     // with --evalBundles: the reward.ckpt that scores their sessions (no reward model is trained)
   dpoEpochs: 2,
   alignBatch: 64,
-  evalUsers: 1500,                          // held-out users evaluated per model
+  evalUsers: 1500,                          // held-out users evaluated per model and period (0 = all)
   evalBeams: 10,
   usersPerBatch: 128,
   excludeHistory: false,                    // true: never generate an item the user already saw
@@ -133,27 +140,30 @@ export async function run(argv: string[]): Promise<void> {
 
   // ---- reward model
   const bars: { rm?: Progress } = {};
-  const engineApi = o.policy === 'seed' || o.rmTrainer === 'engine' ? await import('../engine/index.ts') : null;
+  const engineApi = !o.evalBundles && (o.policy === 'seed' || o.rmTrainer === 'engine') ? await import('../engine/index.ts') : null;
   const engine = engineApi ? await engineApi.createEngine() : null;
   // The reward model never sees the validation days (its AUC is still measured on the test days).
-  const fit = await fitRewardModel(o.valDays > 0 ? sessions.filter((s) => s.day < trainEnd || s.day >= split) : sessions, split, parseTowers(o.towers), { itemCount, dModel: o.rmDim, heads: o.rmHeads, towerHidden: o.rmHidden, maxHistory: o.rmHistory, sessionLength: o.sessionLength },
+  const fit = o.evalBundles ? loadRewardModel(o.rewardCheckpoint) : await fitRewardModel(o.valDays > 0 ? sessions.filter((s) => s.day < trainEnd || s.day >= split) : sessions, split, parseTowers(o.towers), { itemCount, dModel: o.rmDim, heads: o.rmHeads, towerHidden: o.rmHidden, maxHistory: o.rmHistory, sessionLength: o.sessionLength },
     { epochs: o.rmEpochs, batchSize: o.rmBatch, learningRate: o.rmLr, weightDecay: 1e-4, seed: o.seed }, o.minPositives,
     (step, steps, loss) => { bars.rm ??= progressBar('reward model', steps); bars.rm.update(step, Number.isNaN(loss) ? undefined : { loss: loss.toFixed(4) }); },
     o.rmTrainer === 'engine' && engine ? engine : undefined);
   bars.rm?.stop();
-  console.log(`reward model, held-out AUC (split ${split}):\n${rewardTable(fit.report)}`);
+  if (!o.evalBundles) console.log(`reward model, held-out AUC (split ${split}):\n${rewardTable(fit.report)}`);
   const towers = fit.trainer.config.towers;
-  const weights = o.rewardWeights ? o.rewardWeights.split(',').map(Number) : towers.map(() => 1);
+  const storedWeights = (fit as { weights?: number[] }).weights; // --evalBundles: the checkpoint's reward weights
+  const weights: number[] = o.rewardWeights ? o.rewardWeights.split(',').map(Number) : storedWeights ?? towers.map(() => 1);
   if (weights.length !== towers.length || weights.some((w) => !Number.isFinite(w))) {
     throw new OptionError(`--rewardWeights=${o.rewardWeights}: give ${towers.length} numbers, one per kept tower (${towers.join(',')})`);
   }
   const { writeCheckpoint } = await import('../engine/checkpoint.ts');
   const rmWeights = fit.trainer.weights();
   const rmShapes = (await import('../reward/config.ts')).rewardParameterShapes(fit.trainer.config);
-  writeCheckpoint(join(o.out, 'reward.ckpt'), {
-    kind: 'reward', config: fit.trainer.config, step: 0, rng: { seed: o.seed },
-    towers: towers.map((t) => ({ name: t, label: TOWER_LABELS[t] })), weights, labelRules: fit.rules,
-  }, Object.fromEntries(Object.entries(rmWeights).map(([n, d]) => [n, { shape: rmShapes[n], data: d }])));
+  if (!o.evalBundles) {
+    writeCheckpoint(join(o.out, 'reward.ckpt'), {
+      kind: 'reward', config: fit.trainer.config, step: 0, rng: { seed: o.seed },
+      towers: towers.map((t) => ({ name: t, label: TOWER_LABELS[t] })), weights, labelRules: fit.rules,
+    }, Object.fromEntries(Object.entries(rmWeights).map(([n, d]) => [n, { shape: rmShapes[n], data: d }])));
+  }
   const scorer: SessionScorer = {
     towers, weights,
     score: (history, items) => {
@@ -180,7 +190,7 @@ export async function run(argv: string[]): Promise<void> {
   const firstValidation = new Map<number, SessionWithHistory>();
   for (const s of sessions) if (s.day >= trainEnd && s.day < split && !firstValidation.has(s.user)) firstValidation.set(s.user, s);
   const rng = new Rng(o.seed);
-  const heldOut = (first: Map<number, SessionWithHistory>): AlignUser[] => sampleUsers([...first.values()], 1, rng).slice(0, o.evalUsers).map((s) => ({ user: s.user, history: keep(s.history), target: s.items }));
+  const heldOut = (first: Map<number, SessionWithHistory>): AlignUser[] => sampleUsers([...first.values()], 1, rng).slice(0, o.evalUsers > 0 ? o.evalUsers : undefined).map((s) => ({ user: s.user, history: keep(s.history), target: s.items }));
   const evalUsers = heldOut(firstTest);
   const validationUsers = heldOut(firstValidation);
   console.error(`held-out users: ${validationUsers.length} validation (of ${firstValidation.size}), ${evalUsers.length} test (of ${firstTest.size})`);
@@ -192,6 +202,12 @@ export async function run(argv: string[]): Promise<void> {
   const semanticIds = prepared
     ? `prepared by onerec prepare: ${prepared.source} (${levels} levels incl. suffix, K ${codebookSize})`
     : `positional fallback (item index in base ${codebookSize}, ${levels} levels incl. suffix); no --prepared KuaiRand semantic IDs given`;
+
+  if (o.evalBundles) {
+    await evaluateBundles(o.evalBundles.split(','), { codes, itemCount, evalUsers, validationUsers, scorer, periods, report: o.report || join(o.out, 'bundles-report.json'), argv,
+      options: { sessionLength: o.sessionLength, sessions: o.sessions, userFraction: o.userFraction, beta: o.beta, ntpWeight: o.ntpWeight, learningRate: o.alignLr, dpoEpochs: o.dpoEpochs, batchSize: o.alignBatch, evalBeams: o.evalBeams, usersPerBatch: o.usersPerBatch, excludeHistory: o.excludeHistory, seed: o.seed } });
+    return;
+  }
 
   // ---- seed policy: `fresh()` returns a policy at the seed's weights (each alignment setting starts there)
   let fresh: () => AlignPolicy;
@@ -367,4 +383,57 @@ function mergeReports(paths: string[], out: string): void {
     selected, ...selectedFields(runs, selected), runs, seconds: Math.max(...reports.map((r) => r.seconds)),
   };
   writeReport(merged, [out]);
+}
+
+/** --evalBundles: a reward.ckpt written by onerec align, as the scorer (no training, no AUC report). */
+function loadRewardModel(path: string): { trainer: RewardTrainer; weights: number[] | undefined; rules: LabelRules; report: RewardFitReport } {
+  if (!path) throw new OptionError('--evalBundles needs --rewardCheckpoint=<reward.ckpt of the onerec align run>');
+  const { meta, tensors } = readCheckpoint(path);
+  if (meta.kind !== 'reward') throw new OptionError(`--rewardCheckpoint=${path} has kind '${meta.kind}', expected 'reward' (onerec align writes reward.ckpt)`);
+  const trainer = new RewardTrainer(meta.config as RewardConfig, 1);
+  for (const [name, p] of Object.entries(trainer.params)) {
+    const t = tensors[name];
+    if (!t || t.data.length !== p.length) throw new OptionError(`--rewardCheckpoint=${path}: '${name}' ${t ? `has ${t.data.length} values, the config needs ${p.length}` : 'is missing'}`);
+    p.set(t.data);
+  }
+  return { trainer, weights: meta.weights as number[] | undefined, rules: meta.labelRules as LabelRules, report: { trained_on: `checkpoint ${path}` } as RewardFitReport };
+}
+
+/**
+ * Evaluates exported bundles on the run's held-out users (test, and validation when --valDays > 0) with the
+ * same search and reward model as the training run, and reports each one's change against the first bundle
+ * (relative, with the paired standard error of the recall change). CPU only: onnxruntime-node.
+ */
+async function evaluateBundles(dirs: string[], c: {
+  codes: Uint16Array; itemCount: number; evalUsers: AlignUser[]; validationUsers: AlignUser[]; scorer: SessionScorer;
+  periods: Record<string, string>; report: string; argv: string[]; options: IterateOptions;
+}): Promise<void> {
+  const { readBundle } = await import('../export/bundle-reader.ts');
+  const { OnnxSeedModel } = await import('../export/node-session.ts');
+  const { OnnxPolicy } = await import('../align/onnx-policy.ts');
+  const started = Date.now();
+  const rows: { bundle: string; name: string; test: ModelReport; validation?: ModelReport; reward_gain?: number; relevance_change?: number; relevance_change_se?: number }[] = [];
+  for (const dir of dirs) {
+    const bundle = await readBundle(dir);
+    if (bundle.trie.itemCount !== c.itemCount) throw new OptionError(`--evalBundles: ${dir} has ${bundle.trie.itemCount} items, the semantic IDs here ${c.itemCount}; export it from the same prepared KuaiRand data`);
+    const model = await OnnxSeedModel.create(bundle.manifest.model, bundle.files.encoder!, bundle.files.decoderStep!);
+    const policy = new OnnxPolicy(model, c.codes, dir);
+    const it = { ...c.options, sessionLength: c.options.sessionLength };
+    const name = bundle.manifest.name;
+    const test = await evaluatePolicy(name, policy, bundle.trie, c.evalUsers, c.scorer, it, progressBar(`test ${name}`, c.evalUsers.length));
+    const validation = c.validationUsers.length > 0 ? await evaluatePolicy(name, policy, bundle.trie, c.validationUsers, c.scorer, it, progressBar(`validation ${name}`, c.validationUsers.length)) : undefined;
+    await model.release();
+    const row: (typeof rows)[number] = { bundle: dir, name, test, ...(validation ? { validation } : {}) };
+    if (rows.length > 0) {
+      const paired = pairedRecallChange(test, rows[0].test);
+      Object.assign(row, { reward_gain: relativeChange(test.reward.mean, rows[0].test.reward.mean), relevance_change: relativeChange(test['recall@10'], rows[0].test['recall@10']), ...(paired ? { relevance_change_se: paired.se } : {}) });
+      if (paired) test['recall@10_change_se'] = paired.se;
+    }
+    rows.push(row);
+    console.log(`${name}: test reward ${test.reward.mean.toFixed(4)}, recall@10 ${test['recall@10'].toFixed(4)} ± ${test['recall@10_se'].toFixed(4)}${row.reward_gain !== undefined ? ` (reward ${(100 * row.reward_gain).toFixed(2)} %, recall ${(100 * row.relevance_change!).toFixed(2)} ± ${(100 * (row.relevance_change_se ?? NaN)).toFixed(2)} % vs ${rows[0].name})` : ''}`);
+  }
+  const report = { command: `onerec align ${c.argv.join(' ')}`, created: new Date().toISOString(), runtime: 'onnxruntime-node (CPU EP), fp32 bundles', periods: c.periods, test_users: c.evalUsers.length, validation_users: c.validationUsers.length, bundles: rows, seconds: (Date.now() - started) / 1000 };
+  mkdirSync(dirname(c.report), { recursive: true });
+  writeFileSync(c.report, JSON.stringify(report, null, 2) + '\n');
+  console.log(`wrote ${c.report}`);
 }
