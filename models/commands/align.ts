@@ -74,6 +74,7 @@ const DEFAULTS = {
   merge: '',                                // comma list of report.json files of runs from the same seed: select over all their settings
   evalBundles: '',                          // evaluation only, on the CPU: comma list of exported bundles (the first is the baseline)
   rewardCheckpoint: '',                     // with --evalBundles: the reward.ckpt that scores their sessions (no reward model is trained)
+  evalSplits: 'test,validation',            // with --evalBundles: which held-out users (select on validation first, then test the pick)
   dpoEpochs: 2,
   alignBatch: 64,
   evalUsers: 1500,                          // held-out users evaluated per model and period (0 = all)
@@ -204,7 +205,7 @@ export async function run(argv: string[]): Promise<void> {
     : `positional fallback (item index in base ${codebookSize}, ${levels} levels incl. suffix); no --prepared KuaiRand semantic IDs given`;
 
   if (o.evalBundles) {
-    await evaluateBundles(o.evalBundles.split(','), { codes, itemCount, evalUsers, validationUsers, scorer, periods, report: o.report || join(o.out, 'bundles-report.json'), argv,
+    await evaluateBundles(o.evalBundles.split(','), { codes, itemCount, evalUsers, validationUsers, scorer, periods, report: o.report || join(o.out, 'bundles-report.json'), argv, splits: o.evalSplits.split(','),
       options: { sessionLength: o.sessionLength, sessions: o.sessions, userFraction: o.userFraction, beta: o.beta, ntpWeight: o.ntpWeight, learningRate: o.alignLr, dpoEpochs: o.dpoEpochs, batchSize: o.alignBatch, evalBeams: o.evalBeams, usersPerBatch: o.usersPerBatch, excludeHistory: o.excludeHistory, seed: o.seed } });
     return;
   }
@@ -406,33 +407,39 @@ function loadRewardModel(path: string): { trainer: RewardTrainer; weights: numbe
  */
 async function evaluateBundles(dirs: string[], c: {
   codes: Uint16Array; itemCount: number; evalUsers: AlignUser[]; validationUsers: AlignUser[]; scorer: SessionScorer;
-  periods: Record<string, string>; report: string; argv: string[]; options: IterateOptions;
+  periods: Record<string, string>; report: string; argv: string[]; options: IterateOptions; splits: string[];
 }): Promise<void> {
   const { readBundle } = await import('../export/bundle-reader.ts');
   const { OnnxSeedModel } = await import('../export/node-session.ts');
   const { OnnxPolicy } = await import('../align/onnx-policy.ts');
   const started = Date.now();
-  const rows: { bundle: string; name: string; test: ModelReport; validation?: ModelReport; reward_gain?: number; relevance_change?: number; relevance_change_se?: number }[] = [];
+  type Period = { report: ModelReport; reward_gain?: number; relevance_change?: number; relevance_change_se?: number };
+  const rows: { bundle: string; name: string; test?: Period; validation?: Period }[] = [];
+  const users = { test: c.splits.includes('test') ? c.evalUsers : [], validation: c.splits.includes('validation') ? c.validationUsers : [] };
   for (const dir of dirs) {
     const bundle = await readBundle(dir);
     if (bundle.trie.itemCount !== c.itemCount) throw new OptionError(`--evalBundles: ${dir} has ${bundle.trie.itemCount} items, the semantic IDs here ${c.itemCount}; export it from the same prepared KuaiRand data`);
     const model = await OnnxSeedModel.create(bundle.manifest.model, bundle.files.encoder!, bundle.files.decoderStep!);
     const policy = new OnnxPolicy(model, c.codes, dir);
-    const it = { ...c.options, sessionLength: c.options.sessionLength };
     const name = bundle.manifest.name;
-    const test = await evaluatePolicy(name, policy, bundle.trie, c.evalUsers, c.scorer, it, progressBar(`test ${name}`, c.evalUsers.length));
-    const validation = c.validationUsers.length > 0 ? await evaluatePolicy(name, policy, bundle.trie, c.validationUsers, c.scorer, it, progressBar(`validation ${name}`, c.validationUsers.length)) : undefined;
-    await model.release();
-    const row: (typeof rows)[number] = { bundle: dir, name, test, ...(validation ? { validation } : {}) };
-    if (rows.length > 0) {
-      const paired = pairedRecallChange(test, rows[0].test);
-      Object.assign(row, { reward_gain: relativeChange(test.reward.mean, rows[0].test.reward.mean), relevance_change: relativeChange(test['recall@10'], rows[0].test['recall@10']), ...(paired ? { relevance_change_se: paired.se } : {}) });
-      if (paired) test['recall@10_change_se'] = paired.se;
+    const row: (typeof rows)[number] = { bundle: dir, name };
+    for (const period of ['test', 'validation'] as const) {
+      if (users[period].length === 0) continue;
+      const report = await evaluatePolicy(name, policy, bundle.trie, users[period], c.scorer, c.options, progressBar(`${period} ${name}`, users[period].length));
+      const entry: Period = { report };
+      const base = rows[0]?.[period]?.report;
+      if (base) {
+        const paired = pairedRecallChange(report, base);
+        Object.assign(entry, { reward_gain: relativeChange(report.reward.mean, base.reward.mean), relevance_change: relativeChange(report['recall@10'], base['recall@10']), ...(paired ? { relevance_change_se: paired.se } : {}) });
+        if (paired) report['recall@10_change_se'] = paired.se;
+      }
+      row[period] = entry;
+      console.log(`${name} [${period}, ${users[period].length} users]: reward ${report.reward.mean.toFixed(4)}, recall@10 ${report['recall@10'].toFixed(4)} ± ${report['recall@10_se'].toFixed(4)}${entry.reward_gain !== undefined ? ` (reward ${(100 * entry.reward_gain).toFixed(2)} %, recall ${(100 * entry.relevance_change!).toFixed(2)} ± ${(100 * (entry.relevance_change_se ?? NaN)).toFixed(2)} % vs ${rows[0].name})` : ''}`);
     }
+    await model.release();
     rows.push(row);
-    console.log(`${name}: test reward ${test.reward.mean.toFixed(4)}, recall@10 ${test['recall@10'].toFixed(4)} ± ${test['recall@10_se'].toFixed(4)}${row.reward_gain !== undefined ? ` (reward ${(100 * row.reward_gain).toFixed(2)} %, recall ${(100 * row.relevance_change!).toFixed(2)} ± ${(100 * (row.relevance_change_se ?? NaN)).toFixed(2)} % vs ${rows[0].name})` : ''}`);
   }
-  const report = { command: `onerec align ${c.argv.join(' ')}`, created: new Date().toISOString(), runtime: 'onnxruntime-node (CPU EP), fp32 bundles', periods: c.periods, test_users: c.evalUsers.length, validation_users: c.validationUsers.length, bundles: rows, seconds: (Date.now() - started) / 1000 };
+  const report = { command: `onerec align ${c.argv.join(' ')}`, created: new Date().toISOString(), runtime: 'onnxruntime-node (CPU EP), fp32 bundles', periods: c.periods, test_users: users.test.length, validation_users: users.validation.length, bundles: rows, seconds: (Date.now() - started) / 1000 };
   mkdirSync(dirname(c.report), { recursive: true });
   writeFileSync(c.report, JSON.stringify(report, null, 2) + '\n');
   console.log(`wrote ${c.report}`);
