@@ -56,8 +56,8 @@ export interface AlignReport {
 
 /**
  * The model to report: among every setting's iterations, the one with the largest mean reward gain on the
- * validation users whose validation recall@10 stays within `within` (relative) of the seed's; the seed itself
- * when none does. Without validation users (--valDays=0) the first setting's last iteration, as before.
+ * validation users whose validation recall@10 change minus one paired standard error stays within `within`
+ * (relative) of the seed's; the seed itself when none does. Without validation users (--valDays=0) the first setting's last iteration, as before.
  */
 export function selectModel(runs: readonly AlignRun[], within: number): AlignSelection {
   if (runs.length === 0) throw new Error('selectModel: no runs');
@@ -71,10 +71,14 @@ export function selectModel(runs: readonly AlignRun[], within: number): AlignSel
     for (let t = 1; t < run.validation.length; t++) {
       const gain = relativeChange(run.validation[t].reward.mean, seed.reward.mean);
       const change = relativeChange(run.validation[t]['recall@10'], seed['recall@10']);
-      if (change >= -within && gain > best.validation_reward_gain) best = { run: r, iteration: t, rule: '', validation_reward_gain: gain, validation_relevance_change: change };
+      // One standard error of the paired change below the estimate must still be within the bound: on a few
+      // thousand users the change's standard error (3–4 %) exceeds the 2 % target, and the point estimate
+      // alone let through models that lost 7–12 % on the test days.
+      const se = run.validation[t]['recall@10_change_se'] ?? 0;
+      if (change - se >= -within && gain > best.validation_reward_gain) best = { run: r, iteration: t, rule: '', validation_reward_gain: gain, validation_relevance_change: change };
     }
   }
-  best.rule = `largest validation reward gain with validation recall@10 within ${100 * within} % of the seed's (${best.iteration === 0 ? 'none qualified: the seed' : 'met'})`;
+  best.rule = `largest validation reward gain whose validation recall@10 change, less one paired standard error, stays within ${100 * within} % of the seed's (${best.iteration === 0 ? 'none qualified: the seed' : 'met'})`;
   return best;
 }
 

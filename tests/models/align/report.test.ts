@@ -46,3 +46,13 @@ test('selectModel: the largest validation reward gain whose validation recall st
   const old = selectModel([run([], [seed, m(1.1, 0.1), m(1.3, 0.08)])], 0.02);
   assert.deepEqual([old.run, old.iteration], [0, 2]);
 });
+
+test('selectModel: the validation change must stay within the bound one paired standard error below its estimate', () => {
+  const m = (reward: number, recall: number, changeSe?: number) => ({ name: '', towers: {}, reward: { mean: reward, max: reward }, 'recall@5': 0, 'recall@10': recall, 'ndcg@5': 0, 'ndcg@10': 0, 'recall@10_se': 0, users: 10, ...(changeSe === undefined ? {} : { 'recall@10_change_se': changeSe }) });
+  const seed = m(1, 0.1);
+  const run = { alignLr: 1e-5, beta: 0.1, ntpWeight: 1, models: [seed, m(1, 0.1), m(1, 0.1)], iterations: [], reward_gain: 0, relevance_change: 0, stopped_early: false,
+    validation: [seed, m(1.1, 0.103, 0.02), m(1.2, 0.0999, 0.04)] }; // +3 % ± 2 % qualifies; −0.1 % ± 4 % does not
+  const s = selectModel([run], 0.02);
+  assert.deepEqual([s.run, s.iteration], [0, 1]);
+  assert.match(s.rule, /one paired standard error/);
+});
