@@ -7,7 +7,7 @@
 // Steps: read (models/data/readers.ts) → split (leave-one-out, or by days for KuaiRand) → sessions
 // (OneRec's quality rules, or windows where there is no play time) → content embeddings (sentence encoder
 // on title + attributes, or video features) → behaviour alignment on train co-occurrence → PCA to `idDim`
-// → balanced residual k-means (+ the plain k-means baseline) → suffix → trie. See docs/architecture.md,
+// → balanced residual k-means (or plain: --semanticIds=plain; the other kind as a baseline) → suffix → trie. See docs/architecture.md,
 // "Prepared data", and models/data/prepared.ts for the files.
 import { resolve } from 'node:path';
 import { parseOptions } from '../options.ts';
@@ -34,7 +34,8 @@ export const DEFAULT_PREPARE_CONFIG = {
   seed: 42, // every random choice (k-means++, PCA, held-out pairs)
   maxIterations: 100, // k-means passes per level at most (balanced k-means on KuaiRand needs ~80 to settle)
   idDim: 64, // PCA width the k-means runs on (0 = the full embedding); keeps k-means minutes, not hours, on a CPU
-  baseline: true, // also run plain residual k-means and report it side by side
+  semanticIds: 'balanced', // 'balanced' (OneRec: every code holds the same number of items) | 'plain' (Lloyd's k-means: better Beauty quality, bench/README.md #4)
+  baseline: true, // also run the other kind of residual k-means and report it side by side
   split: 'auto', // 'leave-one-out' | 'time' | 'auto' (time for KuaiRand, leave-one-out otherwise)
   historyCap: 20, // items of history per held-out example (TIGER: 20)
   validationDays: 1, // time split: days before the test days held out for validation
@@ -184,13 +185,15 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
     bar.stop();
     return ids;
   };
-  const ids = await step('balanced k-means', () => quantize(true));
+  if (config.semanticIds !== 'balanced' && config.semanticIds !== 'plain') throw new Error(`--semanticIds=${config.semanticIds}: use 'balanced' or 'plain'`);
+  const balanced = config.semanticIds === 'balanced';
+  const ids = await step(balanced ? 'balanced k-means' : 'plain k-means', () => quantize(balanced));
   const stats = semanticIdStats(ids, points, items, pointDim, K);
   if (stats.unique_ids !== items) throw new Error(`${items - stats.unique_ids} items share a semantic ID (a bucket holds more than K = ${K} items); raise --codebookSize or --levels`);
   let baseline: SemanticIdStats | undefined;
   if (config.baseline) {
-    const plain = await step('plain k-means', () => quantize(false));
-    baseline = semanticIdStats(plain, points, items, pointDim, K);
+    const other = await step(balanced ? 'plain k-means' : 'balanced k-means', () => quantize(!balanced));
+    baseline = { ...semanticIdStats(other, points, items, pointDim, K), kind: balanced ? 'plain' : 'balanced' } as SemanticIdStats;
   }
   const trie = SemanticIdTrie.build(ids.codes, L + 1, K);
 
@@ -198,6 +201,7 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
     dataset: dataset.name,
     source: dataset.source,
     ...stats,
+    semantic_ids_kind: config.semanticIds,
     kmeans_levels: L,
     baseline: baseline ?? null,
     data: {

@@ -85,3 +85,27 @@ test('loadPrepared names the missing or truncated file', async () => {
   assert.throws(() => loadPrepared(out), (e: Error) => e.name === 'PreparedDataError' && /rows-item\.i32: 8 bytes/.test(e.message));
   assert.throws(() => loadPrepared(join(out, 'nowhere')), /prepared\.json is missing; run `onerec prepare/);
 });
+
+test('--semanticIds=plain: the plain k-means IDs become the IDs and balanced becomes the baseline, figure for figure', async () => {
+  const data = tinyDataset(true);
+  const balancedOut = mkdtempSync(join(tmpdir(), 'onerec-out-'));
+  const plainOut = mkdtempSync(join(tmpdir(), 'onerec-out-'));
+  const balanced = await prepare({ ...SMALL, data, out: balancedOut });
+  const plain = await prepare({ ...SMALL, data, out: plainOut, semanticIds: 'plain' });
+  assert.equal(balanced.semantic_ids_kind, 'balanced');
+  assert.equal(plain.semantic_ids_kind, 'plain');
+  const figures = ['unique_ids', 'code_usage', 'bucket_min', 'bucket_max', 'collision_rate', 'quantization_error'];
+  const b = balanced.baseline as Record<string, unknown>;
+  const p = plain.baseline as Record<string, unknown>;
+  assert.equal(b.kind, 'plain');
+  assert.equal(p.kind, 'balanced');
+  for (const key of figures) {
+    assert.deepEqual(plain[key], b[key], `plain run's ${key} = balanced run's baseline ${key}`);
+    assert.deepEqual(p[key], balanced[key], `plain run's baseline ${key} = balanced run's ${key}`);
+  }
+  assert.equal(plain.unique_ids, 40);
+  const codesB = loadPrepared(balancedOut).codes;
+  const codesP = loadPrepared(plainOut).codes;
+  assert.notDeepEqual(Array.from(codesP), Array.from(codesB), 'different IDs');
+  await assert.rejects(prepare({ ...SMALL, data, out: plainOut, semanticIds: 'lloyd' }), /--semanticIds=lloyd/);
+});
