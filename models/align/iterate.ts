@@ -119,8 +119,10 @@ function excludeOf(history: Int32Array, itemCount: number, on: boolean): Uint8Ar
   return ex;
 }
 
+/** `baseline`: a report of another model on the same users; the result then carries `recall@10_change_se` against it. */
 export async function evaluatePolicy(
   name: string, policy: AlignPolicy, trie: TrieView, users: readonly AlignUser[], scorer: SessionScorer, options: IterateOptions, progress?: Progress,
+  baseline?: ModelReport,
 ): Promise<ModelReport> {
   const T = scorer.towers.length;
   const sums = { mean: new Float64Array(T), max: new Float64Array(T), rMean: 0, rMax: 0, r5: 0, r10: 0, n5: 0, n10: 0 };
@@ -162,6 +164,8 @@ export async function evaluatePolicy(
     users: users.length,
   };
   perUserRecallOf.set(report, Float64Array.from(perUserRecall));
+  const paired = baseline ? pairedRecallChange(report, baseline) : null;
+  if (paired) report['recall@10_change_se'] = paired.se;
   return report;
 }
 

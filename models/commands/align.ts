@@ -19,13 +19,9 @@ import { parseOptions, OptionError } from '../options.ts';
 import { progressBar, type Progress } from '../progress.ts';
 import { BigramPolicy } from '../align/bigram-policy.ts';
 import { positionalCodes } from '../align/codes.ts';
-import { buildPairs, evaluatePolicy, pairedRecallChange, sampleUsers, trainOnPairs, type AlignUser, type IterateOptions, type IterationReport, type ModelReport, type SessionScorer } from '../align/iterate.ts';
+import { buildPairs, evaluatePolicy, sampleUsers, trainOnPairs, type AlignUser, type IterateOptions, type IterationReport, type ModelReport, type SessionScorer } from '../align/iterate.ts';
 import type { AlignPolicy } from '../align/policy.ts';
 import { alignTable, relativeChange, rewardTable, selectedFields, selectModel, type AlignReport, type AlignRun } from '../align/report.ts';
-import { readCheckpoint } from '../engine/checkpoint.ts';
-import type { RewardConfig } from '../reward/config.ts';
-import type { RewardFitReport } from '../reward/fit.ts';
-import type { LabelRules } from '../reward/labels.ts';
 import { RewardTrainer } from '../reward/trainer.ts';
 import { padItems, fitRewardModel } from '../reward/fit.ts';
 import { buildSessions, indexVideos, readKuaiRandLog, readPrePeriodHistory, splitDay, type SessionWithHistory } from '../reward/kuairand.ts';
@@ -144,22 +140,23 @@ export async function run(argv: string[]): Promise<void> {
   const engineApi = !o.evalBundles && (o.policy === 'seed' || o.rmTrainer === 'engine') ? await import('../engine/index.ts') : null;
   const engine = engineApi ? await engineApi.createEngine() : null;
   // The reward model never sees the validation days (its AUC is still measured on the test days).
-  const fit = o.evalBundles ? loadRewardModel(o.rewardCheckpoint) : await fitRewardModel(o.valDays > 0 ? sessions.filter((s) => s.day < trainEnd || s.day >= split) : sessions, split, parseTowers(o.towers), { itemCount, dModel: o.rmDim, heads: o.rmHeads, towerHidden: o.rmHidden, maxHistory: o.rmHistory, sessionLength: o.sessionLength },
+  const fit = o.evalBundles ? null : await fitRewardModel(o.valDays > 0 ? sessions.filter((s) => s.day < trainEnd || s.day >= split) : sessions, split, parseTowers(o.towers), { itemCount, dModel: o.rmDim, heads: o.rmHeads, towerHidden: o.rmHidden, maxHistory: o.rmHistory, sessionLength: o.sessionLength },
     { epochs: o.rmEpochs, batchSize: o.rmBatch, learningRate: o.rmLr, weightDecay: 1e-4, seed: o.seed }, o.minPositives,
     (step, steps, loss) => { bars.rm ??= progressBar('reward model', steps); bars.rm.update(step, Number.isNaN(loss) ? undefined : { loss: loss.toFixed(4) }); },
     o.rmTrainer === 'engine' && engine ? engine : undefined);
   bars.rm?.stop();
-  if (!o.evalBundles) console.log(`reward model, held-out AUC (split ${split}):\n${rewardTable(fit.report)}`);
-  const towers = fit.trainer.config.towers;
-  const storedWeights = (fit as { weights?: number[] }).weights; // --evalBundles: the checkpoint's reward weights
-  const weights: number[] = o.rewardWeights ? o.rewardWeights.split(',').map(Number) : storedWeights ?? towers.map(() => 1);
+  if (fit) console.log(`reward model, held-out AUC (split ${split}):\n${rewardTable(fit.report)}`);
+  const loaded = fit ? null : await loadRewardModel(o.rewardCheckpoint); // --evalBundles: the run's reward model, not trained again
+  const trainer = fit ? fit.trainer : loaded!.trainer;
+  const towers = trainer.config.towers;
+  const weights: number[] = o.rewardWeights ? o.rewardWeights.split(',').map(Number) : loaded?.towerWeights ?? towers.map(() => 1);
   if (weights.length !== towers.length || weights.some((w) => !Number.isFinite(w))) {
     throw new OptionError(`--rewardWeights=${o.rewardWeights}: give ${towers.length} numbers, one per kept tower (${towers.join(',')})`);
   }
-  const { writeCheckpoint } = await import('../engine/checkpoint.ts');
-  const rmWeights = fit.trainer.weights();
-  const rmShapes = (await import('../reward/config.ts')).rewardParameterShapes(fit.trainer.config);
-  if (!o.evalBundles) {
+  if (fit) {
+    const { writeCheckpoint } = await import('../engine/checkpoint.ts');
+    const rmWeights = fit.trainer.weights();
+    const rmShapes = (await import('../reward/config.ts')).rewardParameterShapes(fit.trainer.config);
     writeCheckpoint(join(o.out, 'reward.ckpt'), {
       kind: 'reward', config: fit.trainer.config, step: 0, rng: { seed: o.seed },
       towers: towers.map((t) => ({ name: t, label: TOWER_LABELS[t] })), weights, labelRules: fit.rules,
@@ -170,7 +167,7 @@ export async function run(argv: string[]): Promise<void> {
     score: (history, items) => {
       const m = o.sessionLength;
       const rows = Array.from({ length: items.length / m }, (_, n) => ({ history, items: padItems(items.subarray(n * m, (n + 1) * m), m), labels: new Uint8Array(towers.length) }));
-      return fit.trainer.predict(rows);
+      return trainer.predict(rows);
     },
   };
 
@@ -204,9 +201,12 @@ export async function run(argv: string[]): Promise<void> {
     ? `prepared by onerec prepare: ${prepared.source} (${levels} levels incl. suffix, K ${codebookSize})`
     : `positional fallback (item index in base ${codebookSize}, ${levels} levels incl. suffix); no --prepared KuaiRand semantic IDs given`;
 
+  const baseOptions: IterateOptions = {
+    sessionLength: o.sessionLength, sessions: o.sessions, userFraction: o.userFraction, beta: o.beta, ntpWeight: o.ntpWeight, learningRate: o.alignLr,
+    dpoEpochs: o.dpoEpochs, batchSize: o.alignBatch, evalBeams: o.evalBeams, usersPerBatch: o.usersPerBatch, excludeHistory: o.excludeHistory, seed: o.seed,
+  };
   if (o.evalBundles) {
-    await evaluateBundles(o.evalBundles.split(','), { codes, itemCount, evalUsers, validationUsers, scorer, periods, report: o.report || join(o.out, 'bundles-report.json'), argv, splits: o.evalSplits.split(','),
-      options: { sessionLength: o.sessionLength, sessions: o.sessions, userFraction: o.userFraction, beta: o.beta, ntpWeight: o.ntpWeight, learningRate: o.alignLr, dpoEpochs: o.dpoEpochs, batchSize: o.alignBatch, evalBeams: o.evalBeams, usersPerBatch: o.usersPerBatch, excludeHistory: o.excludeHistory, seed: o.seed } });
+    await evaluateBundles(o.evalBundles.split(','), { codes, itemCount, evalUsers, validationUsers, scorer, periods, report: o.report || join(o.out, 'bundles-report.json'), argv, splits: o.evalSplits.split(','), options: baseOptions });
     return;
   }
 
@@ -288,18 +288,10 @@ export async function run(argv: string[]): Promise<void> {
     if (!Number.isFinite(lr) || !Number.isFinite(beta) || !Number.isFinite(ntp) || rest.length > 0) throw new OptionError(`--variants=${o.variants}: each variant is learningRate:beta or learningRate:beta:ntpWeight, e.g. 1e-5:0.1:1`);
     return { alignLr: lr, beta, ntpWeight: ntp };
   }) : [])];
-  const baseOptions: IterateOptions = {
-    sessionLength: o.sessionLength, sessions: o.sessions, userFraction: o.userFraction, beta: o.beta, ntpWeight: o.ntpWeight, learningRate: o.alignLr,
-    dpoEpochs: o.dpoEpochs, batchSize: o.alignBatch, evalBeams: o.evalBeams, usersPerBatch: o.usersPerBatch, excludeHistory: o.excludeHistory, seed: o.seed,
-  };
   // Every model is evaluated on the test users and (when there is a validation period) the validation users.
   const evaluate = async (name: string, policy: AlignPolicy, it: IterateOptions, seeds?: { test: ModelReport; validation?: ModelReport }) => {
-    const test = await evaluatePolicy(name, policy, trie, evalUsers, scorer, it, progressBar(`evaluate ${name}`, evalUsers.length));
-    const validation = validationUsers.length > 0 ? await evaluatePolicy(name, policy, trie, validationUsers, scorer, it, progressBar(`validate ${name}`, validationUsers.length)) : undefined;
-    for (const [r, s] of [[test, seeds?.test], [validation, seeds?.validation]] as const) {
-      const paired = r && s ? pairedRecallChange(r, s) : null;
-      if (r && paired) r['recall@10_change_se'] = paired.se;
-    }
+    const test = await evaluatePolicy(name, policy, trie, evalUsers, scorer, it, progressBar(`evaluate ${name}`, evalUsers.length), seeds?.test);
+    const validation = validationUsers.length > 0 ? await evaluatePolicy(name, policy, trie, validationUsers, scorer, it, progressBar(`validate ${name}`, validationUsers.length), seeds?.validation) : undefined;
     return { test, validation };
   };
   const seedReports = await evaluate('seed', fresh(), baseOptions);
@@ -343,7 +335,8 @@ export async function run(argv: string[]): Promise<void> {
   const report: AlignReport = {
     dataset: 'kuairand-pure (standard log 2022-04-25 … 05-08)', created: new Date().toISOString(), command: `onerec align ${argv.join(' ')}`.trim(),
     device, semantic_ids: semanticIds, policy: o.policy === 'seed' ? 'seed transformer (WebGPU engine)' : 'bigram (CPU)', options: o, periods,
-    reward_model: fit.report, reward_weights: Object.fromEntries(towers.map((t, k) => [t, weights[k]])), seed_training: seedTraining,
+    // fit is null only with --evalBundles, which returned above
+    reward_model: fit!.report, reward_weights: Object.fromEntries(towers.map((t, k) => [t, weights[k]])), seed_training: seedTraining,
     selected, ...selectedFields(runs, selected), targets, runs, seconds: (Date.now() - started) / 1000,
   };
   writeReport(report, [join(o.out, 'report.json'), o.report]);
@@ -386,18 +379,14 @@ function mergeReports(paths: string[], out: string): void {
   writeReport(merged, [out]);
 }
 
-/** --evalBundles: a reward.ckpt written by onerec align, as the scorer (no training, no AUC report). */
-function loadRewardModel(path: string): { trainer: RewardTrainer; weights: number[] | undefined; rules: LabelRules; report: RewardFitReport } {
+/** --evalBundles: a reward.ckpt written by onerec align (read and checked as onerec export --reward does), as the scorer. */
+async function loadRewardModel(path: string): Promise<{ trainer: RewardTrainer; towerWeights: number[] }> {
   if (!path) throw new OptionError('--evalBundles needs --rewardCheckpoint=<reward.ckpt of the onerec align run>');
-  const { meta, tensors } = readCheckpoint(path);
-  if (meta.kind !== 'reward') throw new OptionError(`--rewardCheckpoint=${path} has kind '${meta.kind}', expected 'reward' (onerec align writes reward.ckpt)`);
-  const trainer = new RewardTrainer(meta.config as RewardConfig, 1);
-  for (const [name, p] of Object.entries(trainer.params)) {
-    const t = tensors[name];
-    if (!t || t.data.length !== p.length) throw new OptionError(`--rewardCheckpoint=${path}: '${name}' ${t ? `has ${t.data.length} values, the config needs ${p.length}` : 'is missing'}`);
-    p.set(t.data);
-  }
-  return { trainer, weights: meta.weights as number[] | undefined, rules: meta.labelRules as LabelRules, report: { trained_on: `checkpoint ${path}` } as RewardFitReport };
+  const { readRewardCheckpoint } = await import('./export.ts');
+  const { weights, config, towerWeights } = readRewardCheckpoint(path);
+  const trainer = new RewardTrainer(config, 1);
+  for (const [name, p] of Object.entries(trainer.params)) p.set(weights[name]);
+  return { trainer, towerWeights };
 }
 
 /**
@@ -425,13 +414,11 @@ async function evaluateBundles(dirs: string[], c: {
     const row: (typeof rows)[number] = { bundle: dir, name };
     for (const period of ['test', 'validation'] as const) {
       if (users[period].length === 0) continue;
-      const report = await evaluatePolicy(name, policy, bundle.trie, users[period], c.scorer, c.options, progressBar(`${period} ${name}`, users[period].length));
-      const entry: Period = { report };
       const base = rows[0]?.[period]?.report;
+      const report = await evaluatePolicy(name, policy, bundle.trie, users[period], c.scorer, c.options, progressBar(`${period} ${name}`, users[period].length), base);
+      const entry: Period = { report };
       if (base) {
-        const paired = pairedRecallChange(report, base);
-        Object.assign(entry, { reward_gain: relativeChange(report.reward.mean, base.reward.mean), relevance_change: relativeChange(report['recall@10'], base['recall@10']), ...(paired ? { relevance_change_se: paired.se } : {}) });
-        if (paired) report['recall@10_change_se'] = paired.se;
+        Object.assign(entry, { reward_gain: relativeChange(report.reward.mean, base.reward.mean), relevance_change: relativeChange(report['recall@10'], base['recall@10']), relevance_change_se: report['recall@10_change_se'] });
       }
       row[period] = entry;
       console.log(`${name} [${period}, ${users[period].length} users]: reward ${report.reward.mean.toFixed(4)}, recall@10 ${report['recall@10'].toFixed(4)} ± ${report['recall@10_se'].toFixed(4)}${entry.reward_gain !== undefined ? ` (reward ${(100 * entry.reward_gain).toFixed(2)} %, recall ${(100 * entry.relevance_change!).toFixed(2)} ± ${(100 * (entry.relevance_change_se ?? NaN)).toFixed(2)} % vs ${rows[0].name})` : ''}`);

@@ -71,13 +71,11 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
   const last = join(train.out, 'last.ckpt');
   const bestPath = join(train.out, 'best.ckpt');
   if (train.init && !(train.resume && existsSync(last))) {
-    const { meta, tensors } = readCheckpoint(train.init);
-    for (const p of params) {
-      const t = tensors[p.name];
-      if (!t || t.data.length !== p.size) {
-        throw new TrainError(`--init=${train.init}: ${t ? `'${p.name}' has ${t.data.length} values, this model ${p.size}` : `no '${p.name}'`} (its model config: ${JSON.stringify(meta.config)}); pass the same model flags it was trained with`);
-      }
-      engine.write(p, t.data);
+    let meta;
+    try {
+      meta = loadCheckpoint(train.init, engine, params); // weights only: the optimizer and schedule start fresh
+    } catch (e) {
+      throw new TrainError(`--init=${(e as Error).message}; pass the same model flags it was trained with`);
     }
     log(`initialized from ${train.init} (epoch ${meta.epoch ?? '?'}); optimizer and schedule start fresh`);
   }
