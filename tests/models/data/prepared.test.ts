@@ -29,7 +29,7 @@ function tinyDataset(withPlayTime: boolean): string {
   return dir;
 }
 
-const SMALL = { ...DEFAULT_PREPARE_CONFIG, levels: 2, codebookSize: 8, idDim: 0, maxIterations: 20, evalPairs: 20, content: 'features' };
+const SMALL = { ...DEFAULT_PREPARE_CONFIG, semanticIds: 'balanced', levels: 2, codebookSize: 8, idDim: 0, maxIterations: 20, evalPairs: 20, content: 'features' }; // balanced: every bucket exactly K/items
 
 test('prepare → loadPrepared round-trips every file, and the figures hold', async () => {
   const data = tinyDataset(true);

@@ -42,7 +42,7 @@ after(() => {
 
 test('a model trained on the engine exports to graphs that match its forward and its rankings', async () => {
   const trie = SemanticIdTrie.build(codes, 2, 4);
-  const train = { ...DEFAULT_TRAIN_CONFIG, data: 'synthetic', out: join(dir, 'run'), epochs: 14, batchSize: 8, lr: 2e-2, warmupSteps: 3, weightDecay: 0, evalBeam: 4, evalUsers: 0, evalEvery: 14, patience: 100, seed: 3 };
+  const train = { ...DEFAULT_TRAIN_CONFIG, data: 'synthetic', out: join(dir, 'run'), trainWindow: 1, epochs: 14, batchSize: 8, lr: 2e-2, warmupSteps: 3, weightDecay: 0, evalBeam: 4, evalUsers: 0, evalEvery: 14, patience: 100, seed: 3 };
   const { model } = await trainSeed(engine, data, trie, CONFIG, train, { quiet: true, log: () => {} });
   const weights = await model.weights();
   const catalog = Array.from({ length: 8 }, (_, i) => ({ id: `i${i}` }));

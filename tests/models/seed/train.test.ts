@@ -37,7 +37,7 @@ after(() => {
 test('overfits a tiny dataset: every validation and test item ranked first; resume continues', async () => {
   const trie = SemanticIdTrie.build(codes, 2, 4);
   const train: TrainConfig = {
-    ...DEFAULT_TRAIN_CONFIG, data: 'synthetic', out: dir, epochs: 40, batchSize: 12, lr: 1e-2, warmupSteps: 5,
+    ...DEFAULT_TRAIN_CONFIG, data: 'synthetic', out: dir, trainWindow: 1, epochs: 40, batchSize: 12, lr: 1e-2, warmupSteps: 5,
     weightDecay: 0, evalBeam: 4, evalUsers: 0, evalEvery: 100, patience: 100, seed: 3,
   };
   const first = await trainSeed(engine, data, trie, TINY, { ...train, epochs: 25 }, { quiet: true, log: () => {} });
@@ -71,7 +71,7 @@ test('--init: a second stage starts from a checkpoint\'s weights with a fresh op
   const trie = SemanticIdTrie.build(codes, 2, 4);
   const out = join(dir, 'stage2');
   const train: TrainConfig = {
-    ...DEFAULT_TRAIN_CONFIG, data: 'synthetic', out, epochs: 0, batchSize: 12, lr: 1e-2, warmupSteps: 5,
+    ...DEFAULT_TRAIN_CONFIG, data: 'synthetic', out, trainWindow: 1, epochs: 0, batchSize: 12, lr: 1e-2, warmupSteps: 5,
     weightDecay: 0, evalBeam: 4, evalUsers: 0, evalEvery: 100, patience: 100, seed: 3, init: join(dir, 'best.ckpt'),
   };
   const source = readCheckpoint(join(dir, 'best.ckpt')).tensors;
