@@ -16,7 +16,30 @@ export interface DecoderSession {
    * return next-token logits. First call: tokens = [BOS], parents = [0], one row.
    */
   step(tokens: Int32Array /* [rows] */, parents: Int32Array /* [rows] */): Promise<Float32Array> /* [rows, vocab] */;
+  /**
+   * Optional, the same step returning only what the search reads: the log-softmax over the full
+   * vocabulary at the `codebookSize` code tokens of the level that follows the fed token (any values
+   * after an item's last code, where BOS follows). A decoder that computes the normaliser itself
+   * (decoder_step.onnx's `code_logits` and `logit_max_sum`, see `codeLogProbs`) spares the search an exp
+   * over every row's vocabulary.
+   */
+  stepCodeLogProbs?(tokens: Int32Array /* [rows] */, parents: Int32Array /* [rows] */): Promise<Float32Array | Float64Array> /* [rows, codebookSize] */;
   dispose?(): void;
+}
+
+/**
+ * Log-softmax over the full vocabulary at one level's K codes, in float64, from decoder_step.onnx's
+ * `code_logits` and `logit_max_sum` (the row's max logit and Σ exp(logit − max), computed in the graph).
+ */
+export function codeLogProbs(codeLogits: Float32Array /* [rows, K] */, maxSum: Float32Array /* [rows, 2] */): Float64Array /* [rows, K] */ {
+  const rows = maxSum.length / 2;
+  const K = codeLogits.length / rows;
+  const out = new Float64Array(codeLogits.length);
+  for (let r = 0; r < rows; r++) {
+    const logZ = maxSum[2 * r] + Math.log(maxSum[2 * r + 1]);
+    for (let c = r * K; c < (r + 1) * K; c++) out[c] = codeLogits[c] - logZ;
+  }
+  return out;
 }
 
 /** The fields of runtime/semantic-id-trie.ts's SemanticIdTrie that the search reads (CSR, BFS order, root 0). */
@@ -102,9 +125,16 @@ export async function beamSearch(session: DecoderSession, trie: TrieView, option
   let items = new Int32Array(sessionLength); // [rows, sessionLength] finished items
   let paths = new Int32Array(sessionLength * levels); // [rows, sessionLength, levels] trie node entered at each level (items' ancestors)
 
-  const checkLogits = (logits: Float32Array, n: number): void => {
-    if (logits.length !== n * vocab) {
-      throw new DecoderOutputError(`decoder step returned ${logits.length} logits for ${n} rows; expected rows × vocab = ${n} × ${vocab}`);
+  // Per row the search reads either full logits ([rows, vocab], normalised here) or the next level's code
+  // log-probabilities ([rows, K], already normalised) when the session offers them.
+  const normalised = session.stepCodeLogProbs !== undefined;
+  const width = normalised ? K : vocab;
+  const step = (tokens: Int32Array, parents: Int32Array): Promise<Float32Array | Float64Array> =>
+    normalised ? session.stepCodeLogProbs!(tokens, parents) : session.step(tokens, parents);
+  const checkLogits = (logits: Float32Array | Float64Array, n: number): void => {
+    if (logits.length !== n * width) {
+      const what = normalised ? 'code log-probabilities' : 'logits';
+      throw new DecoderOutputError(`decoder step returned ${logits.length} ${what} for ${n} rows; expected rows × ${normalised ? 'codebookSize' : 'vocab'} = ${n} × ${width}`);
     }
   };
 
@@ -141,7 +171,7 @@ export async function beamSearch(session: DecoderSession, trie: TrieView, option
     }
   };
 
-  let logits = await session.step(new Int32Array([BOS]), new Int32Array([0])); // [1, vocab]
+  let logits = await step(new Int32Array([BOS]), new Int32Array([0])); // [1, width]
   checkLogits(logits, 1);
   if (alive[0] === 0) return { items: new Int32Array(0), logProb: new Float32Array(0) };
 
@@ -157,13 +187,19 @@ export async function beamSearch(session: DecoderSession, trie: TrieView, option
         // Rows are ordered best first and a candidate never scores above its row (log-probabilities ≤ 0):
         // once the heap is full with a root above this row's score, no later row can enter it.
         if (kept === beamWidth && heapScore[0] > score[r] + PRUNE_SLACK) break;
-        const base = r * vocab;
-        let max = -Infinity;
-        for (let v = 0; v < vocab; v++) if (logits[base + v] > max) max = logits[base + v];
-        // log-softmax normaliser over the full vocabulary, computed on the row's first candidate that could
-        // enter the heap: the exponentials are most of the search's own time, and logZ ≥ max bounds every
-        // candidate of the row by score + logit − max without them.
-        let logZ = NaN;
+        const base = r * width;
+        // Code c of this level is at base + offset + c.
+        const offset = normalised ? 0 : SPECIAL_TOKENS + level * K;
+        // Full logits: the log-softmax normaliser over the vocabulary, computed on the row's first candidate
+        // that could enter the heap (the exponentials are most of the search's own time), and logZ ≥ max
+        // bounds every candidate of the row by score + logit − max without them. Normalised rows: 0.
+        let max = 0;
+        let logZ = 0;
+        if (!normalised) {
+          max = -Infinity;
+          for (let v = 0; v < vocab; v++) if (logits[base + v] > max) max = logits[base + v];
+          logZ = NaN;
+        }
         const n = node[r];
         for (let e = trie.childStart[n]; e < trie.childStart[n + 1]; e++) {
           const child = trie.childNode[e];
@@ -178,15 +214,15 @@ export async function beamSearch(session: DecoderSession, trie: TrieView, option
             for (let j = 0; j < i; j++) if (paths[(r * sessionLength + j) * levels + level + 1] === child) used++;
             if (alive[child] - used <= 0) continue;
           }
-          const token = SPECIAL_TOKENS + level * K + trie.childCode[e];
+          const value = logits[base + offset + trie.childCode[e]];
           const c = produced++;
-          if (kept === beamWidth && score[r] + logits[base + token] - max < heapScore[0] - PRUNE_SLACK) continue;
+          if (kept === beamWidth && score[r] + value - max < heapScore[0] - PRUNE_SLACK) continue;
           if (Number.isNaN(logZ)) {
             let sum = 0;
             for (let v = 0; v < vocab; v++) sum += Math.exp(logits[base + v] - max);
             logZ = max + Math.log(sum);
           }
-          const s = score[r] + logits[base + token] - logZ;
+          const s = score[r] + value - logZ;
           if (kept < beamWidth) {
             heapPush(kept++, s, c, r, e);
           } else if (s > heapScore[0]) {
@@ -229,12 +265,12 @@ export async function beamSearch(session: DecoderSession, trie: TrieView, option
       paths = nextPaths;
 
       if (last && i === sessionLength - 1) break; // the final code needs no further logits
-      logits = await session.step(tokens, parents);
+      logits = await step(tokens, parents);
       checkLogits(logits, rows);
       if (last) {
         // The logits after an item's last code predict BOS, which is fed, never scored.
         const identity = new Int32Array(rows).map((_, b) => b);
-        logits = await session.step(new Int32Array(rows).fill(BOS), identity);
+        logits = await step(new Int32Array(rows).fill(BOS), identity);
         checkLogits(logits, rows);
       }
     }

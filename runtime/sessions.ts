@@ -4,7 +4,7 @@
 // `onerec eval --bundle`, parity tests, bench) and the browser (onnxruntime-web, runtime/onnx.ts) run
 // this same code.
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
-import { beamSearch, type DecoderSession } from './beam-search.ts';
+import { beamSearch, codeLogProbs, type DecoderSession } from './beam-search.ts';
 import { BOS, encoderTokens, tokenId } from './tokens.ts';
 import { SemanticIdTrie } from './semantic-id-trie.ts';
 import { BundleFormatError, InvalidArgumentError, NoBackendError } from './errors.ts';
@@ -98,30 +98,44 @@ class OnnxDecoderSession implements DecoderSession {
   private position = 0; // decoder sequence position of the next token fed
   private pastK: Tensor; // [decoderLayers, Bprev, heads, P, dh]
   private pastV: Tensor;
+  /** Present when the graph has `code_logits` (bundles exported before it have only `logits`). */
+  readonly stepCodeLogProbs?: (tokens: Int32Array, parents: Int32Array) => Promise<Float64Array>; // → [rows, K]
 
   constructor(private readonly ort: OrtModule, private readonly session: InferenceSession, private readonly cross: Record<'cross_k' | 'cross_v' | 'memory_bias', Tensor>, shape: ModelShape) {
     const empty = [shape.decoderLayers, 1, shape.heads, 0, shape.headDim]; // P = 0 before the first step
     this.pastK = new ort.Tensor('float32', new Float32Array(0), empty);
     this.pastV = new ort.Tensor('float32', new Float32Array(0), empty);
+    if (session.outputNames.includes('code_logits')) {
+      this.stepCodeLogProbs = async (tokens, parents) => {
+        const [codeLogits, maxSum] = await this.run(tokens, parents, ['code_logits', 'logit_max_sum']);
+        return codeLogProbs(codeLogits, maxSum);
+      };
+    }
   }
 
   async step(tokens: Int32Array /* [rows] */, parents: Int32Array /* [rows] */): Promise<Float32Array> /* [rows, vocab] */ {
+    return (await this.run(tokens, parents, ['logits']))[0];
+  }
+
+  /** One decoder call; only `outputs` and the cache are fetched. */
+  private async run(tokens: Int32Array /* [rows] */, parents: Int32Array /* [rows] */, outputs: string[]): Promise<Float32Array[]> {
     const rows = tokens.length;
     const { Tensor } = this.ort;
-    const out = await this.session.run({
+    const feeds = {
       token: new Tensor('int64', toInt64(tokens), [rows, 1]),
       position: new Tensor('int64', toInt64([this.position]), [1]),
       beam_parent: new Tensor('int64', toInt64(parents), [rows]),
       past_k: this.pastK,
       past_v: this.pastV,
       ...this.cross,
-    });
+    };
+    const out = await this.session.run(feeds, [...outputs, 'present_k', 'present_v']);
     this.pastK.dispose();
     this.pastV.dispose();
     this.pastK = out.present_k;
     this.pastV = out.present_v;
     this.position++;
-    return tensorFloats(out.logits);
+    return Promise.all(outputs.map((name) => tensorFloats(out[name])));
   }
 
   dispose(): void {
@@ -305,8 +319,14 @@ export class Sessions {
     const { levels, codebookSize: K, vocabSize: vocab } = shape;
     const rowsIdentity = Int32Array.from({ length: n }, (_, i) => i);
     try {
+      // The same scores as the beam search: the code log-probabilities ([rows, K]) when the graph gives
+      // their parts, else the log-softmax of the logits ([rows, vocab]) computed here.
+      const normalised = decoder.stepCodeLogProbs !== undefined;
+      const step = (tokens: Int32Array, parents: Int32Array): Promise<Float32Array | Float64Array> =>
+        normalised ? decoder.stepCodeLogProbs!(tokens, parents) : decoder.step(tokens, parents);
+      const width = normalised ? K : vocab;
       // Every row starts from the single BOS row of the first call; afterwards row b continues row b.
-      let logits = await decoder.step(new Int32Array([BOS]), new Int32Array([0]));
+      let logits = await step(new Int32Array([BOS]), new Int32Array([0]));
       let single = true;
       for (let i = 0; i < m; i++) {
         for (let l = 0; l < levels; l++) {
@@ -314,18 +334,22 @@ export class Sessions {
           for (let b = 0; b < n; b++) {
             const code = trie.itemCodes(items[b * m + i])[l];
             const token = tokenId(l, code, K);
-            const base = single ? 0 : b * vocab;
-            let max = -Infinity;
-            for (let v = 0; v < vocab; v++) max = Math.max(max, logits[base + v]);
-            let sum = 0;
-            for (let v = 0; v < vocab; v++) sum += Math.exp(logits[base + v] - max);
-            logProb[b] += logits[base + token] - max - Math.log(sum);
+            const base = single ? 0 : b * width;
+            if (normalised) {
+              logProb[b] += logits[base + code];
+            } else {
+              let max = -Infinity;
+              for (let v = 0; v < vocab; v++) max = Math.max(max, logits[base + v]);
+              let sum = 0;
+              for (let v = 0; v < vocab; v++) sum += Math.exp(logits[base + v] - max);
+              logProb[b] += logits[base + token] - max - Math.log(sum);
+            }
             tokens[b] = token;
           }
           if (i === m - 1 && l === levels - 1) break;
-          logits = await decoder.step(tokens, single ? new Int32Array(n) : rowsIdentity);
+          logits = await step(tokens, single ? new Int32Array(n) : rowsIdentity);
           single = false;
-          if (l === levels - 1) logits = await decoder.step(new Int32Array(n).fill(BOS), rowsIdentity);
+          if (l === levels - 1) logits = await step(new Int32Array(n).fill(BOS), rowsIdentity);
         }
       }
     } finally {

@@ -2,7 +2,7 @@
 // used by `onerec eval --bundle` and by the parity tests. The browser has its own (runtime/, ort-web); both
 // follow the graph contract in docs/architecture.md.
 import * as ort from 'onnxruntime-node';
-import type { DecoderSession } from '../../runtime/beam-search.ts';
+import { codeLogProbs, type DecoderSession } from '../../runtime/beam-search.ts';
 import type { SeedConfig } from '../seed/config.ts';
 
 export interface EncoderResult {
@@ -56,10 +56,24 @@ export class OnnxDecoderSession implements DecoderSession {
     const empty = [decoderLayers, 1, heads, 0, dModel / heads]; // P = 0 before the first step
     this.pastK = new ort.Tensor('float32', new Float32Array(0), empty);
     this.pastV = new ort.Tensor('float32', new Float32Array(0), empty);
+    if (decoder.outputNames.includes('code_logits')) {
+      this.stepCodeLogProbs = async (tokens, parents) => {
+        const [codeLogits, maxSum] = await this.run(tokens, parents, ['code_logits', 'logit_max_sum']);
+        return codeLogProbs(codeLogits, maxSum);
+      };
+    }
   }
+
+  /** Present when the graph has `code_logits` (runtime/beam-search.ts then reads these instead of logits). */
+  readonly stepCodeLogProbs?: (tokens: Int32Array, parents: Int32Array) => Promise<Float64Array>; // → [rows, K]
 
   /** tokens [rows], parents [rows] → logits [rows, vocab] */
   async step(tokens: Int32Array, parents: Int32Array): Promise<Float32Array> {
+    return (await this.run(tokens, parents, ['logits']))[0];
+  }
+
+  /** One decoder call; only `outputs` and the cache are fetched. */
+  private async run(tokens: Int32Array, parents: Int32Array, outputs: string[]): Promise<Float32Array[]> {
     const rows = tokens.length;
     const out = await this.decoder.run({
       token: new ort.Tensor('int64', BigInt64Array.from(tokens, (t) => BigInt(t)), [rows, 1]),
@@ -70,11 +84,11 @@ export class OnnxDecoderSession implements DecoderSession {
       cross_k: this.encoded.crossK,
       cross_v: this.encoded.crossV,
       memory_bias: this.encoded.memoryBias,
-    });
+    }, [...outputs, 'present_k', 'present_v']);
     this.pastK = out.present_k;
     this.pastV = out.present_v;
     this.position++;
-    return out.logits.data as Float32Array;
+    return outputs.map((name) => out[name].data as Float32Array);
   }
 
   dispose(): void {

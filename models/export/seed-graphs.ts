@@ -3,14 +3,15 @@
 //
 //   encoder.onnx       history_tokens [1, S] → cross_k, cross_v [decoderLayers, 1, heads, S, dh], memory_bias [1, S]
 //   decoder_step.onnx  token [B, 1], position [1], beam_parent [B], past_k/past_v [decoderLayers, Bprev, heads, P, dh],
-//                      cross_k, cross_v, memory_bias → logits [B, vocab], present_k/present_v [decoderLayers, B, heads, P+1, dh]
+//                      cross_k, cross_v, memory_bias → logits [B, vocab], code_logits [B, K] (the next level's codes),
+//                      logit_max_sum [B, 2] (max, Σ exp(logit − max) over the vocabulary), present_k/present_v [decoderLayers, B, heads, P+1, dh]
 //
 // Only standard opset-17 ops, plus com.microsoft MatMulNBits (the quantized head) when quantized. Quantized
 // body weights are stored 4/8-bit and expanded by constant ops that ONNX Runtime folds at session creation
 // (`SeedOps.weight`). The MoE is exported without MoE kernels: all experts' first layers run as one
 // [d, E·F] MatMul and the second layers as one [E·F, d] MatMul on hidden units scaled by gates that are
 // zero for unselected experts — the same sum over the same top-k experts.
-import { PAD } from '../../runtime/tokens.ts';
+import { PAD, SPECIAL_TOKENS } from '../../runtime/tokens.ts';
 import { checkSeedWeights, decoderLength, seedVocabSize, type SeedConfig, type SeedWeights } from '../seed/reference.ts';
 import { GraphBuilder, MS_DOMAIN, TensorType, float } from './onnx-proto.ts';
 import { dequantizeBlockwise, dequantizeRows, quantizeBlockwise, quantizeRows, type Quantization } from './quantize.ts';
@@ -290,6 +291,21 @@ export function buildDecoderStepGraph(w: SeedWeights, config: SeedConfig, quanti
   const final = g.op('Reshape', [ops.layerNorm(x, 'dec.ln_f'), g.int64([-1, d])]); // [B, d]
   const logits = ops.linear(final, 'lm_head', d, V, undefined, 'head'); // [B, V]
   g.output(logits, 'logits', TensorType.FLOAT, ['B', V]);
+  // What the beam search needs of this step's logits: the K code logits of the level that follows this
+  // position, and per row the max and Σ exp(logit − max) over the full vocabulary, from which the runtime
+  // forms the log-softmax in float64 (log-probability = logit − max − log Σ). The exp pass over every row's
+  // vocabulary runs here instead of in JS, and K + 2 floats per row leave the graph instead of V. Position p
+  // of an item's [BOS c1 … c_levels] is followed by level p mod (levels + 1); after its last code (BOS
+  // follows, never scored) the last level's slice is returned and ignored. Not the log-softmax itself in
+  // float32: rounding it at |log Z| ≈ 10–30 moved summed log-probabilities by up to 8e-5 (one KuaiRand
+  // candidate set in 300 changed), and float64 ops do not exist in onnxruntime-web's WebGPU build.
+  const K = config.codebookSize;
+  const nextLevel = g.op('Min', [g.op('Mod', [position, g.int64([levels + 1])]), g.int64([levels - 1])]); // [1]
+  const start = g.op('Add', [g.op('Mul', [nextLevel, g.int64([K])]), g.int64([SPECIAL_TOKENS])]); // [1]
+  g.output(g.op('Slice', [logits, start, g.op('Add', [start, g.int64([K])]), g.int64([1])]), 'code_logits', TensorType.FLOAT, ['B', K]);
+  const max = g.op('ReduceMax', [logits], { axes: [1], keepdims: 1 }); // [B, 1]
+  const sum = g.op('ReduceSum', [g.op('Exp', [g.op('Sub', [logits, max])]), g.int64([1])], { keepdims: 1 }); // [B, 1]
+  g.output(g.op('Concat', [max, sum], { axis: 1 }), 'logit_max_sum', TensorType.FLOAT, ['B', 2]);
   const presentShape = [L, 'B', heads, 'P1', dh];
   g.output(L > 1 ? g.op('Concat', presentK, { axis: 0 }) : presentK[0], 'present_k', TensorType.FLOAT, presentShape);
   g.output(L > 1 ? g.op('Concat', presentV, { axis: 0 }) : presentV[0], 'present_v', TensorType.FLOAT, presentShape);

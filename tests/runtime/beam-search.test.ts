@@ -34,6 +34,27 @@ class ScriptedSession implements DecoderSession {
   }
 }
 
+/**
+ * The same decoder offering `stepCodeLogProbs`: the log-softmax of its logits at the K codes of the level
+ * that follows each row's prefix (what the runtime forms from decoder_step.onnx's outputs), rounded to
+ * float32. step() throws: the search must read only the normalised output when it is offered.
+ */
+class NormalisedSession extends ScriptedSession {
+  override async step(): Promise<Float32Array> {
+    throw new Error('step() called on a session that offers stepCodeLogProbs');
+  }
+  async stepCodeLogProbs(tokens: Int32Array, parents: Int32Array): Promise<Float32Array> {
+    const logits = await super.step(tokens, parents); // [rows, vocab]
+    const out = new Float32Array(tokens.length * K); // [rows, K]
+    this.prefixes.forEach((prefix, b) => {
+      const level = Math.min((prefix.length - 1) % (LEVELS + 1), LEVELS - 1);
+      const row = Array.from(logits.subarray(b * VOCAB, (b + 1) * VOCAB));
+      for (let code = 0; code < K; code++) out[b * K + code] = row[tokenId(level, code, K)] - logSumExp(row);
+    });
+    return out;
+  }
+}
+
 function table(entries: Record<string, Record<number, number>>): (prefix: number[]) => Float32Array {
   return (prefix) => {
     const logits = new Float32Array(VOCAB);
@@ -106,6 +127,13 @@ test('equals exhaustive enumeration when the beam is wide enough', async () => {
   const narrow = await beamSearch(new ScriptedSession(logitsOf), trie, { beamWidth: 3, sessionLength: 2, exclude });
   assert.equal(narrow.logProb.length, 3);
   assert.deepEqual(Array.from(narrow.items.subarray(0, 2)), sessions[0].items);
+  // A decoder that returns the next level's code log-probabilities: the same sessions and scores, wide and narrow.
+  for (const beamWidth of [50, 3]) {
+    const logits = await beamSearch(new ScriptedSession(logitsOf), trie, { beamWidth, sessionLength: 2, exclude });
+    const normalised = await beamSearch(new NormalisedSession(logitsOf), trie, { beamWidth, sessionLength: 2, exclude });
+    assert.deepEqual(Array.from(normalised.items), Array.from(logits.items), `beam ${beamWidth}`);
+    normalised.logProb.forEach((s, b) => assert.ok(Math.abs(s - logits.logProb[b]) < 1e-5, `beam ${beamWidth} row ${b}: ${s} vs ${logits.logProb[b]}`));
+  }
 });
 
 test('bad options and bad decoder outputs raise typed errors', async () => {
@@ -114,4 +142,6 @@ test('bad options and bad decoder outputs raise typed errors', async () => {
   await assert.rejects(beamSearch(session, trie, { beamWidth: 2, sessionLength: 1, exclude: new Uint8Array(3) }), /3 entries but the trie has 5/);
   const short: DecoderSession = { step: async () => new Float32Array(VOCAB - 1) };
   await assert.rejects(beamSearch(short, trie, { beamWidth: 2, sessionLength: 1 }), DecoderOutputError);
+  const vocabWide: DecoderSession = { step: async () => new Float32Array(VOCAB), stepCodeLogProbs: async () => new Float32Array(VOCAB) };
+  await assert.rejects(beamSearch(vocabWide, trie, { beamWidth: 2, sessionLength: 1 }), /rows × codebookSize = 1 × 4/);
 });

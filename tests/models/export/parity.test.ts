@@ -9,7 +9,7 @@ import { readModelSummary } from '../../../models/export/onnx-proto.ts';
 import { buildDecoderStepGraph, buildEncoderGraph } from '../../../models/export/seed-graphs.ts';
 import { ReferenceDecoderSession, crossKeysValues, encode, type SeedWeights } from '../../../models/seed/reference.ts';
 import { beamSearch } from '../../../runtime/beam-search.ts';
-import { BOS, encoderTokens } from '../../../runtime/tokens.ts';
+import { BOS, SPECIAL_TOKENS, encoderTokens, tokenId } from '../../../runtime/tokens.ts';
 import { TINY, maxAbsDiff, tinyModel } from './fixture.ts';
 
 const TOLERANCE = 1e-4; // float32 CPU kernels vs the float64-accumulating reference, logits of magnitude ~10
@@ -31,7 +31,7 @@ test('graphs are IR 8 / opset 17 with the contract inputs and outputs; quantized
   assert.deepEqual(enc.outputs, ['cross_k', 'cross_v', 'memory_bias']);
   const dec = readModelSummary(buildDecoderStepGraph(weights, TINY, 'int4').bytes);
   assert.deepEqual(dec.inputs, ['token', 'position', 'beam_parent', 'past_k', 'past_v', 'cross_k', 'cross_v', 'memory_bias']);
-  assert.deepEqual(dec.outputs, ['logits', 'present_k', 'present_v']);
+  assert.deepEqual(dec.outputs, ['logits', 'code_logits', 'logit_max_sum', 'present_k', 'present_v']);
   assert.equal(dec.opsets['com.microsoft'], 1);
   assert.ok(dec.nodes.includes('MatMulNBits'));
   for (const banned of ['DynamicQuantizeLinear', 'MatMulInteger', 'MoE', 'QMoE']) assert.ok(!dec.nodes.includes(banned), banned);
@@ -71,12 +71,30 @@ for (const quantization of ['fp32', 'int8', 'int4'] as const) {
     const tokens = encoderTokens([4, 9, 1], codes, TINY.levels, TINY.codebookSize, TINY.maxHistory);
     const reference = new ReferenceDecoderSession(effective, TINY, tokens);
     const onnx = await model.session(tokens);
+    const normalised = await model.session(tokens); // the same steps through code_logits and logit_max_sum
+    assert.ok(normalised.stepCodeLogProbs);
+    const { levels, codebookSize: K } = TINY;
+    const V = SPECIAL_TOKENS + levels * K;
     // Rows swap, duplicate and shrink between steps, as beam search makes them.
     const steps = [[[BOS], [0]], [[2, 3, 4], [0, 0, 0]], [[10, 12], [2, 0]], [[20, 19, 18], [1, 1, 0]], [[BOS, BOS], [2, 0]], [[3], [1]]];
     for (const [i, [t, p]] of steps.entries()) {
       const a = await reference.step(Int32Array.from(t), Int32Array.from(p));
       const b = await onnx.step(Int32Array.from(t), Int32Array.from(p));
       assert.ok(maxAbsDiff(a, b) < TOLERANCE, `${quantization} step ${i}: max |Δ logit| ${maxAbsDiff(a, b)}`);
+      // stepCodeLogProbs [rows, K]: the reference's log-softmax over the full vocabulary at the codes of the
+      // level that follows position i (none after an item's last code: BOS follows).
+      const c = await normalised.stepCodeLogProbs!(Int32Array.from(t), Int32Array.from(p));
+      assert.equal(c.length, t.length * K);
+      const level = i % (levels + 1);
+      if (level === levels) continue;
+      const expected = new Float64Array(t.length * K);
+      for (let r = 0; r < t.length; r++) {
+        const row = a.subarray(r * V, (r + 1) * V);
+        const max = Math.max(...row);
+        const logZ = max + Math.log(row.reduce((sum, x) => sum + Math.exp(x - max), 0));
+        for (let code = 0; code < K; code++) expected[r * K + code] = row[tokenId(level, code, K)] - logZ;
+      }
+      assert.ok(maxAbsDiff(expected, c) < TOLERANCE, `${quantization} step ${i}: max |Δ log-prob| ${maxAbsDiff(expected, c)}`);
     }
     await model.release();
   });
