@@ -128,12 +128,54 @@ class SeedOps {
     });
   }
 
-  /** 0.5 x (1 + tanh(√(2/π)(x + 0.044715 x³))) — opset 17 has no Gelu op. */
-  gelu(x: string): string {
-    const { g } = this;
-    const cube = g.op('Mul', [g.op('Mul', [x, x]), x]);
-    const inner = g.op('Mul', [g.op('Add', [x, g.op('Mul', [cube, g.scalar(0.044715)])]), g.scalar(Math.sqrt(2 / Math.PI))]);
-    return g.op('Mul', [g.op('Mul', [x, g.scalar(0.5)]), g.op('Add', [g.op('Tanh', [inner]), g.scalar(1)])]);
+  /**
+   * [LN(x + skip + bias), x + skip + bias]: the residual add, the sublayer's output bias and the next
+   * LayerNorm as one com.microsoft SkipLayerNormalization (all three EPs have it) instead of three nodes.
+   * x, skip [B, T, d].
+   */
+  skipLayerNorm(x: string, skip: string, prefix: string, bias?: string): [normed: string, sum: string] {
+    const { g, w } = this;
+    const d = this.config.dModel;
+    const inputs = [x, skip, g.initializer(`${prefix}.g`, w[`${prefix}.g`], [d]), g.initializer(`${prefix}.b`, w[`${prefix}.b`], [d])];
+    if (bias) inputs.push(g.initializer(bias, w[bias], [d]));
+    const [normed, , , sum] = g.opMulti('SkipLayerNormalization', inputs, 4, { domain: MS_DOMAIN, epsilon: float(1e-5) });
+    return [normed, sum];
+  }
+
+  /**
+   * Several linear layers on the same input as one MatMul (+ one bias Add): x [..., K] → [..., Σ Ns], the
+   * layers' outputs side by side in the order given. Quantized, each column is quantized as it would be
+   * alone (blocks run along K), so the effective weights are the separate layers' own.
+   */
+  fusedLinear(x: string, names: string[], biases: string[], K: number, N: number): string {
+    const { g, w } = this;
+    const total = names.length * N;
+    const W = new Float32Array(K * total); // [K, names * N]
+    for (const [j, name] of names.entries()) for (let r = 0; r < K; r++) W.set(w[name].subarray(r * N, (r + 1) * N), r * total + j * N);
+    const bits = linearBits(this.quantization, 'body');
+    const y = g.op('MatMul', [x, this.weight(names.join('+'), W, K, total, bits)]);
+    if (bits !== 0) {
+      for (const [j, name] of names.entries()) {
+        const part = new Float32Array(K * N);
+        for (let r = 0; r < K; r++) part.set(this.lastDequantized.subarray(r * total + j * N, r * total + (j + 1) * N), r * N);
+        this.effective[name] = part;
+      }
+      delete this.effective[names.join('+')];
+    }
+    const b = new Float32Array(total);
+    for (const [j, name] of biases.entries()) b.set(w[name], j * N);
+    return g.op('Add', [y, g.initializer(biases.join('+'), b, [total])]);
+  }
+
+  /**
+   * gelu(x + b) with GELU's tanh form 0.5 u (1 + tanh(√(2/π)(u + 0.044715 u³))): one com.microsoft
+   * FastGelu node (that formula, bias included). onnxruntime-node's CPU EP and onnxruntime-web's wasm and
+   * WebGPU builds all have it; written with opset-17 ops it took ten elementwise passes over [B, E·F],
+   * which onnxruntime-web's wasm kernels run several times slower than native.
+   */
+  biasGelu(x: string, bias: string, size: number): string {
+    const { g, w } = this;
+    return g.op('FastGelu', [x, g.initializer(bias, w[bias], [size])], { domain: MS_DOMAIN });
   }
 
   /** [N, T, d] → [N, heads, T, dh] */
@@ -177,7 +219,7 @@ class SeedOps {
       for (let i = 0; i < d; i++) w1All.set(w[`${p}.w1`].subarray(e * d * F + i * F, e * d * F + (i + 1) * F), i * E * F + e * F);
     }
     const bits = linearBits(this.quantization, 'body');
-    const hidden1 = g.op('Add', [g.op('MatMul', [h, this.weight(`${p}.w1`, w1All, d, E * F, bits)]), g.initializer(`${p}.b1`, w[`${p}.b1`], [E * F])]); // [N, E*F]
+    const hidden1 = g.op('MatMul', [h, this.weight(`${p}.w1`, w1All, d, E * F, bits)]); // [N, E*F], bias added by biasGelu
     if (bits !== 0) {
       const w1Effective = new Float32Array(E * d * F); // back to [E, d, F]
       for (let e = 0; e < E; e++) {
@@ -185,7 +227,7 @@ class SeedOps {
       }
       this.effective[`${p}.w1`] = w1Effective;
     }
-    const hidden = g.op('Reshape', [this.gelu(hidden1), g.int64([0, E, F])]); // [N, E, F]
+    const hidden = g.op('Reshape', [this.biasGelu(hidden1, `${p}.b1`, E * F), g.int64([0, E, F])]); // [N, E, F]
     const gated = g.op('Reshape', [g.op('Mul', [hidden, g.op('Unsqueeze', [dense, g.int64([2])])]), g.int64([0, E * F])]); // [N, E*F]
     const y = g.op('MatMul', [gated, this.weight(`${p}.w2`, w2All, E * F, d, bits)]); // [N, d]
     return g.op('Add', [y, g.op('MatMul', [dense, g.initializer(`${p}.b2`, w[`${p}.b2`], [E, d])])]);
@@ -225,7 +267,7 @@ export function buildEncoderGraph(w: SeedWeights, config: SeedConfig, quantizati
     const v = ops.splitHeads(ops.linear(h1, `${p}.attn.wv`, d, d, `${p}.attn.bv`));
     x = g.op('Add', [x, ops.linear(ops.mergeHeads(ops.attend(q, k, v, keyBias)), `${p}.attn.wo`, d, d, `${p}.attn.bo`)]);
     const h2 = ops.layerNorm(x, `${p}.ln2`);
-    const hidden = ops.gelu(ops.linear(h2, `${p}.ffn.w1`, d, config.ffnDim, `${p}.ffn.b1`));
+    const hidden = ops.biasGelu(ops.linear(h2, `${p}.ffn.w1`, d, config.ffnDim), `${p}.ffn.b1`, config.ffnDim);
     x = g.op('Add', [x, ops.linear(hidden, `${p}.ffn.w2`, config.ffnDim, d, `${p}.ffn.b2`)]);
   }
   const memory = ops.layerNorm(x, 'enc.ln_f'); // [1, S, d]
@@ -260,35 +302,44 @@ export function buildDecoderStepGraph(w: SeedWeights, config: SeedConfig, quanti
   const crossK = g.input('cross_k', TensorType.FLOAT, [L, 1, heads, S, dh]);
   const crossV = g.input('cross_v', TensorType.FLOAT, [L, 1, heads, S, dh]);
   const memoryBias = g.input('memory_bias', TensorType.FLOAT, [1, S]);
-  const keyBias = g.op('Reshape', [memoryBias, g.int64([1, 1, 1, S])]);
   const positionEmbedding = g.op('Gather', [g.initializer('dec.pos', w['dec.pos'], [decoderLength(config), d]), position]); // [1, d]
   let x = g.op('Add', [ops.embedding('tok_emb', token, V), positionEmbedding]); // [B, 1, d]
   const gatheredK = g.op('Gather', [pastK, beamParent], { axis: 1 }); // [L, B, heads, P, dh]
   const gatheredV = g.op('Gather', [pastV, beamParent], { axis: 1 });
   const presentK: string[] = [];
   const presentV: string[] = [];
+  // One token per row (T = 1): [B, 1, d] ↔ [B, heads, 1, dh] is a Reshape, no Transpose. The residual
+  // stream x is carried through SkipLayerNormalization nodes, which also add each sublayer's output bias
+  // and apply the next LayerNorm (the next layer's ln1, or ln_f after the last).
+  let h = ops.layerNorm(x, 'dec.0.ln1'); // [B, 1, d]
+  const fromHeads = (t: string): string => g.op('Reshape', [t, g.int64([0, 1, d])]); // [B, heads, 1, dh] → [B, 1, d]
   for (let i = 0; i < L; i++) {
     const p = `dec.${i}`;
     const layer = g.int64([i], []);
-    const h1 = ops.layerNorm(x, `${p}.ln1`);
-    const q = ops.splitHeads(ops.linear(h1, `${p}.self.wq`, d, d, `${p}.self.bq`)); // [B, heads, 1, dh]
-    const kNew = ops.splitHeads(ops.linear(h1, `${p}.self.wk`, d, d, `${p}.self.bk`));
-    const vNew = ops.splitHeads(ops.linear(h1, `${p}.self.wv`, d, d, `${p}.self.bv`));
+    const qkv = ops.fusedLinear(h, [`${p}.self.wq`, `${p}.self.wk`, `${p}.self.wv`], [`${p}.self.bq`, `${p}.self.bk`, `${p}.self.bv`], d, d); // [B, 1, 3d]
+    const [q, kNew, vNew] = g.opMulti('Split', [g.op('Reshape', [qkv, g.int64([0, 3 * heads, 1, dh])]), g.int64([heads, heads, heads])], 3, { axis: 1 }); // [B, heads, 1, dh] each
     const k = g.op('Concat', [g.op('Gather', [gatheredK, layer], { axis: 0 }), kNew], { axis: 2 }); // [B, heads, P+1, dh]
     const v = g.op('Concat', [g.op('Gather', [gatheredV, layer], { axis: 0 }), vNew], { axis: 2 });
     presentK.push(g.op('Unsqueeze', [k, g.int64([0])]));
     presentV.push(g.op('Unsqueeze', [v, g.int64([0])]));
     // Every cached position precedes this one: no causal mask is needed within a step.
-    x = g.op('Add', [x, ops.linear(ops.mergeHeads(ops.attend(q, k, v)), `${p}.self.wo`, d, d, `${p}.self.bo`)]);
-    const h2 = ops.layerNorm(x, `${p}.ln2`);
-    const qc = ops.splitHeads(ops.linear(h2, `${p}.cross.wq`, d, d, `${p}.cross.bq`));
-    const kc = g.op('Gather', [crossK, layer], { axis: 0 }); // [1, heads, S, dh]
-    const vc = g.op('Gather', [crossV, layer], { axis: 0 });
-    x = g.op('Add', [x, ops.linear(ops.mergeHeads(ops.attend(qc, kc, vc, keyBias)), `${p}.cross.wo`, d, d, `${p}.cross.bo`)]);
-    const h3 = g.op('Reshape', [ops.layerNorm(x, `${p}.ln3`), g.int64([-1, d])]); // [B, d]
-    x = g.op('Add', [x, g.op('Unsqueeze', [ops.moe(h3, i), g.int64([1])])]);
+    const selfOut = ops.linear(fromHeads(ops.attend(q, k, v)), `${p}.self.wo`, d, d); // [B, 1, d], bias added below
+    let h2: string;
+    [h2, x] = ops.skipLayerNorm(x, selfOut, `${p}.ln2`, `${p}.self.bo`);
+    // Cross-attention: every beam attends to the same S keys, so the beams are the query sequence of one
+    // [heads, B, dh] × [heads, dh, S] product per layer instead of B broadcast [1, dh] × [dh, S] products.
+    const qc = g.op('Transpose', [g.op('Reshape', [ops.linear(h2, `${p}.cross.wq`, d, d, `${p}.cross.bq`), g.int64([0, heads, dh])])], { perm: [1, 0, 2] }); // [heads, B, dh]
+    const kc = g.op('Reshape', [g.op('Gather', [crossK, layer], { axis: 0 }), g.int64([heads, S, dh])]); // [heads, S, dh]
+    const vc = g.op('Reshape', [g.op('Gather', [crossV, layer], { axis: 0 }), g.int64([heads, S, dh])]);
+    const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [qc, g.op('Transpose', [kc], { perm: [0, 2, 1] })]), g.scalar(1 / Math.sqrt(dh))]), memoryBias]); // [heads, B, S]
+    const attended = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), vc]); // [heads, B, dh]
+    const crossOut = ops.linear(g.op('Reshape', [g.op('Transpose', [attended], { perm: [1, 0, 2] }), g.int64([0, 1, d])]), `${p}.cross.wo`, d, d);
+    let h3: string;
+    [h3, x] = ops.skipLayerNorm(x, crossOut, `${p}.ln3`, `${p}.cross.bo`);
+    const moe = g.op('Unsqueeze', [ops.moe(g.op('Reshape', [h3, g.int64([-1, d])]), i), g.int64([1])]); // [B, 1, d]
+    [h, x] = ops.skipLayerNorm(x, moe, i + 1 < L ? `dec.${i + 1}.ln1` : 'dec.ln_f');
   }
-  const final = g.op('Reshape', [ops.layerNorm(x, 'dec.ln_f'), g.int64([-1, d])]); // [B, d]
+  const final = g.op('Reshape', [h, g.int64([-1, d])]); // [B, d], after dec.ln_f
   const logits = ops.linear(final, 'lm_head', d, V, undefined, 'head'); // [B, V]
   g.output(logits, 'logits', TensorType.FLOAT, ['B', V]);
   // What the beam search needs of this step's logits: the K code logits of the level that follows this

@@ -22,7 +22,7 @@ async function build(quantization: 'fp32' | 'int8' | 'int4', weights: SeedWeight
   return { model, encoder, decoder, effective: { ...weights, ...encoder.effective, ...decoder.effective } };
 }
 
-test('graphs are IR 8 / opset 17 with the contract inputs and outputs; quantized ones use MatMulNBits only', () => {
+test('graphs are IR 8 / opset 17 with the contract inputs and outputs; quantized ones use MatMulNBits, fp32 only fused com.microsoft ops', () => {
   const { weights } = tinyModel();
   const enc = readModelSummary(buildEncoderGraph(weights, TINY, 'fp32').bytes);
   assert.equal(enc.irVersion, 8);
@@ -35,8 +35,11 @@ test('graphs are IR 8 / opset 17 with the contract inputs and outputs; quantized
   assert.equal(dec.opsets['com.microsoft'], 1);
   assert.ok(dec.nodes.includes('MatMulNBits'));
   for (const banned of ['DynamicQuantizeLinear', 'MatMulInteger', 'MoE', 'QMoE']) assert.ok(!dec.nodes.includes(banned), banned);
+  // fp32: com.microsoft only for the fused FastGelu and SkipLayerNormalization, which every EP has.
   const fp32Decoder = readModelSummary(buildDecoderStepGraph(weights, TINY, 'fp32').bytes);
-  assert.ok(!fp32Decoder.nodes.includes('MatMulNBits') && fp32Decoder.opsets['com.microsoft'] === undefined);
+  assert.equal(fp32Decoder.opsets['com.microsoft'], 1);
+  assert.ok(fp32Decoder.nodes.includes('FastGelu') && fp32Decoder.nodes.includes('SkipLayerNormalization'));
+  for (const spelledOut of ['MatMulNBits', 'Tanh']) assert.ok(!fp32Decoder.nodes.includes(spelledOut), spelledOut);
 });
 
 test('encoder.onnx matches the reference encoder: cross keys/values per layer and the memory bias', async () => {
