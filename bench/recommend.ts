@@ -71,14 +71,16 @@ function flopsPerCall(m: BundleManifest, beamWidth: number, sessionLength: numbe
   const encoderLayer = 2 * S * (4 * d * d + 2 * d * c.ffnDim) + 2 * 2 * S * S * d;
   const encoder = c.encoderLayers * encoderLayer + c.decoderLayers * 2 * S * 2 * d * d; // + cross K, V
   let decoder = 0;
-  // beamSearch's calls: the first with 1 row, then per code level and per BOS between items, `rows` rows.
-  const calls = sessionLength * (c.levels + 1) - 1;
-  for (let p = 0; p < calls; p++) {
+  // The tokens beamSearch feeds: BOS with 1 row, then every code and every BOS between items with `rows`
+  // rows. An item's last code goes in one call with the next BOS, so no LM head runs on it.
+  const positions = sessionLength * (c.levels + 1) - 1;
+  for (let p = 0; p < positions; p++) {
     const rows = p === 0 ? 1 : beamWidth;
     const layer = 2 * (4 * d * d) + 2 * 2 * (p + 1) * d // self: q k v o + attention over p+1 keys
       + 2 * (2 * d * d) + 2 * 2 * S * d // cross: q o + attention over S keys
       + 2 * d * c.experts + c.expertsPerToken * 2 * 2 * d * c.expertFfnDim; // router + top-k experts
-    decoder += rows * (c.decoderLayers * layer + 2 * d * V);
+    const head = p % (c.levels + 1) === c.levels ? 0 : 2 * d * V;
+    decoder += rows * (c.decoderLayers * layer + head);
   }
   let reward = 0;
   if (m.reward) {

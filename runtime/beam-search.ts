@@ -24,6 +24,12 @@ export interface DecoderSession {
    * over every row's vocabulary.
    */
   stepCodeLogProbs?(tokens: Int32Array /* [rows] */, parents: Int32Array /* [rows] */): Promise<Float32Array | Float64Array> /* [rows, codebookSize] */;
+  /**
+   * True when stepCodeLogProbs also takes two tokens per row (tokens [rows, 2]: an item's last code, then
+   * the next BOS) and returns the code log-probabilities after the second: one decoder call per item
+   * boundary instead of two.
+   */
+  readonly twoTokenSteps?: boolean;
   dispose?(): void;
 }
 
@@ -265,6 +271,14 @@ export async function beamSearch(session: DecoderSession, trie: TrieView, option
       paths = nextPaths;
 
       if (last && i === sessionLength - 1) break; // the final code needs no further logits
+      if (last && normalised && session.twoTokenSteps) {
+        // The item's last code and the next BOS in one call ([rows, 2]).
+        const pairs = new Int32Array(2 * rows).fill(BOS);
+        for (let b = 0; b < rows; b++) pairs[2 * b] = tokens[b];
+        logits = await session.stepCodeLogProbs!(pairs, parents);
+        checkLogits(logits, rows);
+        continue;
+      }
       logits = await step(tokens, parents);
       checkLogits(logits, rows);
       if (last) {

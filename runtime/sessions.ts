@@ -100,11 +100,15 @@ class OnnxDecoderSession implements DecoderSession {
   private pastV: Tensor;
   /** Present when the graph has `code_logits` (bundles exported before it have only `logits`). */
   readonly stepCodeLogProbs?: (tokens: Int32Array, parents: Int32Array) => Promise<Float64Array>; // → [rows, K]
+  /** The graph's `token` input is [B, T] (bundles exported before it take one token per row). */
+  readonly twoTokenSteps: boolean;
 
   constructor(private readonly ort: OrtModule, private readonly session: InferenceSession, private readonly cross: Record<'cross_k' | 'cross_v' | 'memory_bias', Tensor>, shape: ModelShape) {
     const empty = [shape.decoderLayers, 1, shape.heads, 0, shape.headDim]; // P = 0 before the first step
     this.pastK = new ort.Tensor('float32', new Float32Array(0), empty);
     this.pastV = new ort.Tensor('float32', new Float32Array(0), empty);
+    const tokenInput = session.inputMetadata.find((m) => m.name === 'token');
+    this.twoTokenSteps = tokenInput !== undefined && tokenInput.isTensor && typeof tokenInput.shape[1] === 'string';
     if (session.outputNames.includes('code_logits')) {
       this.stepCodeLogProbs = async (tokens, parents) => {
         const [codeLogits, maxSum] = await this.run(tokens, parents, ['code_logits', 'logit_max_sum']);
@@ -118,11 +122,12 @@ class OnnxDecoderSession implements DecoderSession {
   }
 
   /** One decoder call; only `outputs` and the cache are fetched. */
-  private async run(tokens: Int32Array /* [rows] */, parents: Int32Array /* [rows] */, outputs: string[]): Promise<Float32Array[]> {
-    const rows = tokens.length;
+  private async run(tokens: Int32Array /* [rows, T] */, parents: Int32Array /* [rows] */, outputs: string[]): Promise<Float32Array[]> {
+    const rows = parents.length;
+    const perRow = tokens.length / rows; // T
     const { Tensor } = this.ort;
     const feeds = {
-      token: new Tensor('int64', toInt64(tokens), [rows, 1]),
+      token: new Tensor('int64', toInt64(tokens), [rows, perRow]),
       position: new Tensor('int64', toInt64([this.position]), [1]),
       beam_parent: new Tensor('int64', toInt64(parents), [rows]),
       past_k: this.pastK,
@@ -134,7 +139,7 @@ class OnnxDecoderSession implements DecoderSession {
     this.pastV.dispose();
     this.pastK = out.present_k;
     this.pastV = out.present_v;
-    this.position++;
+    this.position += perRow;
     return Promise.all(outputs.map((name) => tensorFloats(out[name])));
   }
 
@@ -347,8 +352,16 @@ export class Sessions {
             tokens[b] = token;
           }
           if (i === m - 1 && l === levels - 1) break;
-          logits = await step(tokens, single ? new Int32Array(n) : rowsIdentity);
+          const parents = single ? new Int32Array(n) : rowsIdentity;
           single = false;
+          if (l === levels - 1 && normalised && decoder.twoTokenSteps) {
+            // The item's last code and the next BOS in one call ([n, 2]), as the beam search feeds them.
+            const pairs = new Int32Array(2 * n).fill(BOS);
+            for (let b = 0; b < n; b++) pairs[2 * b] = tokens[b];
+            logits = await decoder.stepCodeLogProbs!(pairs, parents);
+            continue;
+          }
+          logits = await step(tokens, parents);
           if (l === levels - 1) logits = await step(new Int32Array(n).fill(BOS), rowsIdentity);
         }
       }

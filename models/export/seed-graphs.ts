@@ -2,13 +2,16 @@
 // parameter names as models/seed/reference.ts, which they must match (tests/models/export/parity.test.ts).
 //
 //   encoder.onnx       history_tokens [1, S] → cross_k, cross_v [decoderLayers, 1, heads, S, dh], memory_bias [1, S]
-//   decoder_step.onnx  token [B, 1], position [1], beam_parent [B], past_k/past_v [decoderLayers, Bprev, heads, P, dh],
-//                      cross_k, cross_v, memory_bias → logits [B, vocab], code_logits [B, K] (the next level's codes),
-//                      logit_max_sum [B, 2] (max, Σ exp(logit − max) over the vocabulary), present_k/present_v [decoderLayers, B, heads, P+1, dh]
+//   decoder_step.onnx  token [B, T] (T = 1, or an item's last code + the next BOS), position [1], beam_parent [B],
+//                      past_k/past_v [decoderLayers, Bprev, heads, P, dh], cross_k, cross_v, memory_bias
+//                      → for each row's last token: logits [B, vocab], code_logits [B, K] (the next level's codes),
+//                      logit_max_sum [B, 2] (max, Σ exp(logit − max) over the vocabulary);
+//                      present_k/present_v [decoderLayers, B, heads, P+T, dh]
 //
-// Only standard opset-17 ops, plus com.microsoft MatMulNBits (the quantized head) when quantized. Quantized
-// body weights are stored 4/8-bit and expanded by constant ops that ONNX Runtime folds at session creation
-// (`SeedOps.weight`). The MoE is exported without MoE kernels: all experts' first layers run as one
+// Standard opset-17 ops plus com.microsoft FastGelu and SkipLayerNormalization (fewer ops per decoder call;
+// onnxruntime-node's CPU EP and onnxruntime-web's wasm and WebGPU builds all have them), and MatMulNBits
+// (the quantized head) when quantized. Quantized body weights are stored 4/8-bit and expanded by constant
+// ops that ONNX Runtime folds at session creation (`SeedOps.weight`). The MoE is exported without MoE kernels: all experts' first layers run as one
 // [d, E·F] MatMul and the second layers as one [E·F, d] MatMul on hidden units scaled by gates that are
 // zero for unselected experts — the same sum over the same top-k experts.
 import { PAD, SPECIAL_TOKENS } from '../../runtime/tokens.ts';
@@ -294,7 +297,7 @@ export function buildDecoderStepGraph(w: SeedWeights, config: SeedConfig, quanti
   const V = seedVocabSize(config);
   const g = new GraphBuilder('onerec_seed_decoder_step');
   const ops = new SeedOps(g, w, config, quantization);
-  const token = g.input('token', TensorType.INT64, ['B', 1]);
+  const token = g.input('token', TensorType.INT64, ['B', 'T']);
   const position = g.input('position', TensorType.INT64, [1]);
   const beamParent = g.input('beam_parent', TensorType.INT64, ['B']);
   const pastK = g.input('past_k', TensorType.FLOAT, [L, 'Bprev', heads, 'P', dh]);
@@ -302,44 +305,52 @@ export function buildDecoderStepGraph(w: SeedWeights, config: SeedConfig, quanti
   const crossK = g.input('cross_k', TensorType.FLOAT, [L, 1, heads, S, dh]);
   const crossV = g.input('cross_v', TensorType.FLOAT, [L, 1, heads, S, dh]);
   const memoryBias = g.input('memory_bias', TensorType.FLOAT, [1, S]);
-  const positionEmbedding = g.op('Gather', [g.initializer('dec.pos', w['dec.pos'], [decoderLength(config), d]), position]); // [1, d]
-  let x = g.op('Add', [ops.embedding('tok_emb', token, V), positionEmbedding]); // [B, 1, d]
+  // T tokens per row (1, or an item's last code and the next BOS) at positions position … position + T − 1.
+  const T = g.op('Gather', [g.op('Shape', [token]), g.int64([1])]); // [1]
+  const offsets = g.op('Range', [g.int64([0], []), g.op('Squeeze', [T, g.int64([0])]), g.int64([1], [])]); // [T]
+  const positionEmbedding = g.op('Gather', [g.initializer('dec.pos', w['dec.pos'], [decoderLength(config), d]), g.op('Add', [position, offsets])]); // [T, d]
+  let x = g.op('Add', [ops.embedding('tok_emb', token, V), positionEmbedding]); // [B, T, d]
   const gatheredK = g.op('Gather', [pastK, beamParent], { axis: 1 }); // [L, B, heads, P, dh]
   const gatheredV = g.op('Gather', [pastV, beamParent], { axis: 1 });
+  // Causal mask over [P cached + T new] keys for the T queries: query t sees keys ≤ P + t.
+  const P = g.op('Gather', [g.op('Shape', [pastK]), g.int64([3])]); // [1]
+  const keyIndex = g.op('Range', [g.int64([0], []), g.op('Squeeze', [g.op('Add', [P, T]), g.int64([0])]), g.int64([1], [])]); // [P + T]
+  const lastVisible = g.op('Unsqueeze', [g.op('Add', [offsets, P]), g.int64([1])]); // [T, 1]
+  const causalBias = g.op('Where', [g.op('Greater', [keyIndex, lastVisible]), g.scalar(-1e9), g.scalar(0)]); // [T, P + T]
   const presentK: string[] = [];
   const presentV: string[] = [];
-  // One token per row (T = 1): [B, 1, d] ↔ [B, heads, 1, dh] is a Reshape, no Transpose. The residual
-  // stream x is carried through SkipLayerNormalization nodes, which also add each sublayer's output bias
-  // and apply the next LayerNorm (the next layer's ln1, or ln_f after the last).
-  let h = ops.layerNorm(x, 'dec.0.ln1'); // [B, 1, d]
-  const fromHeads = (t: string): string => g.op('Reshape', [t, g.int64([0, 1, d])]); // [B, heads, 1, dh] → [B, 1, d]
+  // The residual stream x is carried through SkipLayerNormalization nodes, which also add each sublayer's
+  // output bias and apply the next LayerNorm (the next layer's ln1, or ln_f after the last).
+  let h = ops.layerNorm(x, 'dec.0.ln1'); // [B, T, d]
   for (let i = 0; i < L; i++) {
     const p = `dec.${i}`;
     const layer = g.int64([i], []);
-    const qkv = ops.fusedLinear(h, [`${p}.self.wq`, `${p}.self.wk`, `${p}.self.wv`], [`${p}.self.bq`, `${p}.self.bk`, `${p}.self.bv`], d, d); // [B, 1, 3d]
-    const [q, kNew, vNew] = g.opMulti('Split', [g.op('Reshape', [qkv, g.int64([0, 3 * heads, 1, dh])]), g.int64([heads, heads, heads])], 3, { axis: 1 }); // [B, heads, 1, dh] each
-    const k = g.op('Concat', [g.op('Gather', [gatheredK, layer], { axis: 0 }), kNew], { axis: 2 }); // [B, heads, P+1, dh]
+    const qkv = ops.fusedLinear(h, [`${p}.self.wq`, `${p}.self.wk`, `${p}.self.wv`], [`${p}.self.bq`, `${p}.self.bk`, `${p}.self.bv`], d, d); // [B, T, 3d]
+    const heads3 = g.op('Transpose', [g.op('Reshape', [qkv, g.int64([0, 0, 3 * heads, dh])])], { perm: [0, 2, 1, 3] }); // [B, 3 heads, T, dh]
+    const [q, kNew, vNew] = g.opMulti('Split', [heads3, g.int64([heads, heads, heads])], 3, { axis: 1 }); // [B, heads, T, dh] each
+    const k = g.op('Concat', [g.op('Gather', [gatheredK, layer], { axis: 0 }), kNew], { axis: 2 }); // [B, heads, P+T, dh]
     const v = g.op('Concat', [g.op('Gather', [gatheredV, layer], { axis: 0 }), vNew], { axis: 2 });
     presentK.push(g.op('Unsqueeze', [k, g.int64([0])]));
     presentV.push(g.op('Unsqueeze', [v, g.int64([0])]));
-    // Every cached position precedes this one: no causal mask is needed within a step.
-    const selfOut = ops.linear(fromHeads(ops.attend(q, k, v)), `${p}.self.wo`, d, d); // [B, 1, d], bias added below
+    const selfOut = ops.linear(ops.mergeHeads(ops.attend(q, k, v, causalBias)), `${p}.self.wo`, d, d); // [B, T, d], bias added below
     let h2: string;
     [h2, x] = ops.skipLayerNorm(x, selfOut, `${p}.ln2`, `${p}.self.bo`);
-    // Cross-attention: every beam attends to the same S keys, so the beams are the query sequence of one
-    // [heads, B, dh] × [heads, dh, S] product per layer instead of B broadcast [1, dh] × [dh, S] products.
-    const qc = g.op('Transpose', [g.op('Reshape', [ops.linear(h2, `${p}.cross.wq`, d, d, `${p}.cross.bq`), g.int64([0, heads, dh])])], { perm: [1, 0, 2] }); // [heads, B, dh]
+    // Cross-attention: every beam attends to the same S keys, so the B·T queries are the query sequence of
+    // one [heads, B·T, dh] × [heads, dh, S] product per layer instead of B broadcast [T, dh] × [dh, S] products.
+    const qc = g.op('Transpose', [g.op('Reshape', [ops.linear(h2, `${p}.cross.wq`, d, d, `${p}.cross.bq`), g.int64([-1, heads, dh])])], { perm: [1, 0, 2] }); // [heads, B·T, dh]
     const kc = g.op('Reshape', [g.op('Gather', [crossK, layer], { axis: 0 }), g.int64([heads, S, dh])]); // [heads, S, dh]
     const vc = g.op('Reshape', [g.op('Gather', [crossV, layer], { axis: 0 }), g.int64([heads, S, dh])]);
-    const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [qc, g.op('Transpose', [kc], { perm: [0, 2, 1] })]), g.scalar(1 / Math.sqrt(dh))]), memoryBias]); // [heads, B, S]
-    const attended = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), vc]); // [heads, B, dh]
-    const crossOut = ops.linear(g.op('Reshape', [g.op('Transpose', [attended], { perm: [1, 0, 2] }), g.int64([0, 1, d])]), `${p}.cross.wo`, d, d);
+    const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [qc, g.op('Transpose', [kc], { perm: [0, 2, 1] })]), g.scalar(1 / Math.sqrt(dh))]), memoryBias]); // [heads, B·T, S]
+    const attended = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), vc]); // [heads, B·T, dh]
+    const crossOut = ops.linear(g.op('Reshape', [g.op('Transpose', [attended], { perm: [1, 0, 2] }), g.op('Shape', [x])]), `${p}.cross.wo`, d, d); // [B, T, d]
     let h3: string;
     [h3, x] = ops.skipLayerNorm(x, crossOut, `${p}.ln3`, `${p}.cross.bo`);
-    const moe = g.op('Unsqueeze', [ops.moe(g.op('Reshape', [h3, g.int64([-1, d])]), i), g.int64([1])]); // [B, 1, d]
+    const moe = g.op('Reshape', [ops.moe(g.op('Reshape', [h3, g.int64([-1, d])]), i), g.op('Shape', [x])]); // [B, T, d]
     [h, x] = ops.skipLayerNorm(x, moe, i + 1 < L ? `dec.${i + 1}.ln1` : 'dec.ln_f');
   }
-  const final = g.op('Reshape', [h, g.int64([-1, d])]); // [B, d], after dec.ln_f
+  // Only the last token's next-token distribution is read (an item's last code predicts BOS, never scored).
+  const lastToken = g.op('Sub', [T, g.int64([1])]); // [1]
+  const final = g.op('Reshape', [g.op('Gather', [h, lastToken], { axis: 1 }), g.int64([-1, d])]); // [B, d], after dec.ln_f
   const logits = ops.linear(final, 'lm_head', d, V, undefined, 'head'); // [B, V]
   g.output(logits, 'logits', TensorType.FLOAT, ['B', V]);
   // What the beam search needs of this step's logits: the K code logits of the level that follows this
@@ -351,7 +362,8 @@ export function buildDecoderStepGraph(w: SeedWeights, config: SeedConfig, quanti
   // float32: rounding it at |log Z| ≈ 10–30 moved summed log-probabilities by up to 8e-5 (one KuaiRand
   // candidate set in 300 changed), and float64 ops do not exist in onnxruntime-web's WebGPU build.
   const K = config.codebookSize;
-  const nextLevel = g.op('Min', [g.op('Mod', [position, g.int64([levels + 1])]), g.int64([levels - 1])]); // [1]
+  const lastPosition = g.op('Add', [position, lastToken]); // [1]
+  const nextLevel = g.op('Min', [g.op('Mod', [lastPosition, g.int64([levels + 1])]), g.int64([levels - 1])]); // [1]
   const start = g.op('Add', [g.op('Mul', [nextLevel, g.int64([K])]), g.int64([SPECIAL_TOKENS])]); // [1]
   g.output(g.op('Slice', [logits, start, g.op('Add', [start, g.int64([K])]), g.int64([1])]), 'code_logits', TensorType.FLOAT, ['B', K]);
   const max = g.op('ReduceMax', [logits], { axes: [1], keepdims: 1 }); // [B, 1]

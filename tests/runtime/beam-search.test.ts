@@ -40,10 +40,22 @@ class ScriptedSession implements DecoderSession {
  * float32. step() throws: the search must read only the normalised output when it is offered.
  */
 class NormalisedSession extends ScriptedSession {
+  constructor(logitsOf: (prefix: number[]) => Float32Array, readonly twoTokenSteps = false) {
+    super(logitsOf);
+  }
   override async step(): Promise<Float32Array> {
     throw new Error('step() called on a session that offers stepCodeLogProbs');
   }
   async stepCodeLogProbs(tokens: Int32Array, parents: Int32Array): Promise<Float32Array> {
+    const perRow = tokens.length / parents.length; // T: 2 = an item's last code and BOS
+    if (perRow === 2) {
+      assert.ok(this.twoTokenSteps, 'two tokens per row sent to a session without twoTokenSteps');
+      for (let b = 0; b < parents.length; b++) assert.equal(tokens[2 * b + 1], BOS);
+      this.prefixes = Array.from(parents, (p) => [...this.prefixes[p]]);
+      for (const [b, prefix] of this.prefixes.entries()) prefix.push(tokens[2 * b]);
+      tokens = tokens.filter((_, j) => j % 2 === 1); // the BOS column
+      parents = Int32Array.from(parents, (_, b) => b);
+    }
     const logits = await super.step(tokens, parents); // [rows, vocab]
     const out = new Float32Array(tokens.length * K); // [rows, K]
     this.prefixes.forEach((prefix, b) => {
@@ -128,11 +140,18 @@ test('equals exhaustive enumeration when the beam is wide enough', async () => {
   assert.equal(narrow.logProb.length, 3);
   assert.deepEqual(Array.from(narrow.items.subarray(0, 2)), sessions[0].items);
   // A decoder that returns the next level's code log-probabilities: the same sessions and scores, wide and narrow.
+  // With twoTokenSteps, an item's last code and the next BOS go in one call: one call fewer per item boundary.
   for (const beamWidth of [50, 3]) {
-    const logits = await beamSearch(new ScriptedSession(logitsOf), trie, { beamWidth, sessionLength: 2, exclude });
-    const normalised = await beamSearch(new NormalisedSession(logitsOf), trie, { beamWidth, sessionLength: 2, exclude });
-    assert.deepEqual(Array.from(normalised.items), Array.from(logits.items), `beam ${beamWidth}`);
-    normalised.logProb.forEach((s, b) => assert.ok(Math.abs(s - logits.logProb[b]) < 1e-5, `beam ${beamWidth} row ${b}: ${s} vs ${logits.logProb[b]}`));
+    const scripted = new ScriptedSession(logitsOf);
+    const logits = await beamSearch(scripted, trie, { beamWidth, sessionLength: 2, exclude });
+    for (const twoTokenSteps of [false, true]) {
+      const session = new NormalisedSession(logitsOf, twoTokenSteps);
+      const normalised = await beamSearch(session, trie, { beamWidth, sessionLength: 2, exclude });
+      const what = `beam ${beamWidth}${twoTokenSteps ? ', two-token steps' : ''}`;
+      assert.deepEqual(Array.from(normalised.items), Array.from(logits.items), what);
+      normalised.logProb.forEach((s, b) => assert.ok(Math.abs(s - logits.logProb[b]) < 1e-5, `${what} row ${b}: ${s} vs ${logits.logProb[b]}`));
+      assert.equal(session.calls, scripted.calls - (twoTokenSteps ? 1 : 0), what); // sessions of 2 items: one boundary
+    }
   }
 });
 

@@ -80,6 +80,7 @@ for (const quantization of ['fp32', 'int8', 'int4'] as const) {
     const V = SPECIAL_TOKENS + levels * K;
     // Rows swap, duplicate and shrink between steps, as beam search makes them.
     const steps = [[[BOS], [0]], [[2, 3, 4], [0, 0, 0]], [[10, 12], [2, 0]], [[20, 19, 18], [1, 1, 0]], [[BOS, BOS], [2, 0]], [[3], [1]]];
+    const expectedAfter: Float64Array[] = []; // [step] the reference's code log-probabilities after it
     for (const [i, [t, p]] of steps.entries()) {
       const a = await reference.step(Int32Array.from(t), Int32Array.from(p));
       const b = await onnx.step(Int32Array.from(t), Int32Array.from(p));
@@ -98,7 +99,19 @@ for (const quantization of ['fp32', 'int8', 'int4'] as const) {
         for (let code = 0; code < K; code++) expected[r * K + code] = row[tokenId(level, code, K)] - logZ;
       }
       assert.ok(maxAbsDiff(expected, c) < TOLERANCE, `${quantization} step ${i}: max |Δ log-prob| ${maxAbsDiff(expected, c)}`);
+      expectedAfter[i] = expected;
     }
+    // Steps 3 and 4 (an item's last code, then BOS) as one call with two tokens per row ([rows, 2]): the same
+    // code log-probabilities as after step 4, and the cache it leaves gives the same step 5.
+    const merged = await model.session(tokens, { twoTokenSteps: true });
+    assert.ok(merged.twoTokenSteps);
+    for (const [t, p] of steps.slice(0, 3)) await merged.stepCodeLogProbs!(Int32Array.from(t), Int32Array.from(p));
+    const [[codes3, parents3], [, parents4]] = [steps[3], steps[4]];
+    const pairs = Int32Array.from(parents4.flatMap((r) => [codes3[r], BOS])); // [rows, 2]
+    const after4 = await merged.stepCodeLogProbs!(pairs, Int32Array.from(parents4, (r) => parents3[r]));
+    assert.ok(maxAbsDiff(expectedAfter[4], after4) < TOLERANCE, `${quantization} two-token step: max |Δ log-prob| ${maxAbsDiff(expectedAfter[4], after4)}`);
+    const after5 = await merged.stepCodeLogProbs!(Int32Array.from(steps[5][0]), Int32Array.from(steps[5][1]));
+    assert.ok(maxAbsDiff(expectedAfter[5], after5) < TOLERANCE, `${quantization} step after a two-token step: max |Δ log-prob| ${maxAbsDiff(expectedAfter[5], after5)}`);
     await model.release();
   });
 }
@@ -116,6 +129,9 @@ test('constrained beam search over the ONNX graphs returns the reference session
       const actual = await beamSearch(await model.session(tokens), trie, options);
       assert.deepEqual([...actual.items], [...expected.items], `${quantization} history [${history}]`);
       assert.ok(maxAbsDiff(actual.logProb, expected.logProb) < TOLERANCE);
+      const twoToken = await beamSearch(await model.session(tokens, { twoTokenSteps: true }), trie, options); // as the runtime feeds it
+      assert.deepEqual([...twoToken.items], [...expected.items], `${quantization} history [${history}], two-token steps`);
+      assert.ok(maxAbsDiff(twoToken.logProb, expected.logProb) < TOLERANCE);
       assert.equal(actual.items.length, 6 * TINY.sessionLength);
     }
     await model.release();
