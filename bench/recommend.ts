@@ -20,7 +20,7 @@ import { DEFAULT_SEED_CONFIG, type SeedConfig } from '../models/seed/config.ts';
 import { DEFAULT_REWARD_CONFIG } from '../models/reward/config.ts';
 import { TOWER_NAMES } from '../models/reward/labels.ts';
 import { parseManifest, type BundleManifest } from '../runtime/bundle.ts';
-import { beamSearch } from '../runtime/beam-search.ts';
+import { beamSearch, type DecoderSession } from '../runtime/beam-search.ts';
 import { SemanticIdTrie } from '../runtime/semantic-id-trie.ts';
 import type { Recommender, RecommendOptions } from '../runtime/recommender.ts';
 
@@ -92,12 +92,18 @@ function flopsPerCall(m: BundleManifest, beamWidth: number, sessionLength: numbe
   return { total: encoder + decoder + reward, encoder, decoder, reward };
 }
 
-/** The beam search's own JS cost: the same search over a decoder that returns fixed logits instantly. */
-async function jsBeamSearchMs(bundleDir: string, m: BundleManifest, options: RecommendOptions): Promise<number> {
+/**
+ * The beam search's own JS cost: the same search over a decoder that returns fixed values instantly — code
+ * log-probabilities ([rows, K], what current bundles' sessions give it), or with `logits` full logits
+ * ([rows, vocab], normalised by the search: bundles exported before code_logits).
+ */
+async function jsBeamSearchMs(bundleDir: string, m: BundleManifest, options: RecommendOptions, logits: boolean): Promise<number> {
   const trie = SemanticIdTrie.fromBytes(new Uint8Array(readFileSync(join(bundleDir, m.files.trie!.path))));
-  const vocab = m.tokens.vocabSize;
-  const logits = Float32Array.from({ length: options.beamWidth! * vocab }, (_, i) => 4 * Math.sin(i * 12.9898)); // [beam, vocab]
-  const session = { step: async (tokens: Int32Array) => logits.subarray(0, tokens.length * vocab) };
+  const width = logits ? m.tokens.vocabSize : m.tokens.codebookSize;
+  const values = Float32Array.from({ length: options.beamWidth! * width }, (_, i) => 4 * Math.sin(i * 12.9898) - (logits ? 0 : 8)); // [beam, width]
+  const session: DecoderSession = logits
+    ? { step: async (tokens) => values.subarray(0, tokens.length * width) }
+    : { step: async () => { throw new Error('unused'); }, stepCodeLogProbs: async (_, parents) => values.subarray(0, parents.length * width), twoTokenSteps: true };
   const search = () => beamSearch(session, trie, { beamWidth: options.beamWidth!, sessionLength: options.sessionLength! });
   for (let i = 0; i < 3; i++) await search();
   const t = performance.now();
@@ -169,7 +175,8 @@ async function main(): Promise<void> {
         for (const k of Object.keys(parts) as (keyof typeof parts)[]) parts[k] += timings[k] / n;
       }
       breakdown = Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, +v.toFixed(2)]));
-      breakdown.jsBeamSearchOnlyMs = +(await jsBeamSearchMs(bundleDir, manifest, options)).toFixed(2);
+      breakdown.jsBeamSearchOnlyMs = +(await jsBeamSearchMs(bundleDir, manifest, options, false)).toFixed(2);
+      breakdown.jsBeamSearchOnlyMsFullLogits = +(await jsBeamSearchMs(bundleDir, manifest, options, true)).toFixed(2);
     }
     await node.dispose();
   }
