@@ -93,8 +93,11 @@ export async function createSessions(ort: OrtModule, models: BundleModels, execu
   throw new NoBackendError(reasons);
 }
 
-/** decoder_step.onnx as the beam search's DecoderSession; the KV cache stays in ORT tensors between steps. */
-class OnnxDecoderSession implements DecoderSession {
+/**
+ * decoder_step.onnx as the beam search's DecoderSession; the KV cache stays in ORT tensors between steps.
+ * The runtime's and Node's (models/export/node-session.ts) decoder: one implementation of the graph contract.
+ */
+export class OnnxDecoderSession implements DecoderSession {
   private position = 0; // decoder sequence position of the next token fed
   private pastK: Tensor; // [decoderLayers, Bprev, heads, P, dh]
   private pastV: Tensor;
@@ -103,12 +106,23 @@ class OnnxDecoderSession implements DecoderSession {
   /** The graph's `token` input is [B, T] (bundles exported before it take one token per row). */
   readonly twoTokenSteps: boolean;
 
-  constructor(private readonly ort: OrtModule, private readonly session: InferenceSession, private readonly cross: Record<'cross_k' | 'cross_v' | 'memory_bias', Tensor>, shape: ModelShape) {
+  /**
+   * `options.twoTokenSteps` (default true) offers two-token steps when the graph takes them; false keeps one token
+   * per call, whose scores equal to the last float32 bit those of older bundles' sessions (models/align's
+   * OnnxPolicy compares the two).
+   */
+  constructor(
+    private readonly ort: OrtModule,
+    private readonly session: InferenceSession,
+    private readonly cross: Record<'cross_k' | 'cross_v' | 'memory_bias', Tensor>,
+    shape: Pick<ModelShape, 'decoderLayers' | 'heads' | 'headDim'>,
+    options: { twoTokenSteps?: boolean } = {},
+  ) {
     const empty = [shape.decoderLayers, 1, shape.heads, 0, shape.headDim]; // P = 0 before the first step
     this.pastK = new ort.Tensor('float32', new Float32Array(0), empty);
     this.pastV = new ort.Tensor('float32', new Float32Array(0), empty);
     const tokenInput = session.inputMetadata.find((m) => m.name === 'token');
-    this.twoTokenSteps = tokenInput !== undefined && tokenInput.isTensor && typeof tokenInput.shape[1] === 'string';
+    this.twoTokenSteps = (options.twoTokenSteps ?? true) && tokenInput !== undefined && tokenInput.isTensor && typeof tokenInput.shape[1] === 'string';
     if (session.outputNames.includes('code_logits')) {
       this.stepCodeLogProbs = async (tokens, parents) => {
         const [codeLogits, maxSum] = await this.run(tokens, parents, ['code_logits', 'logit_max_sum']);

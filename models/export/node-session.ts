@@ -1,8 +1,10 @@
 // The exported seed graphs under onnxruntime-node (CPU EP): a `DecoderSession` for runtime/beam-search.ts,
-// used by `onerec eval --bundle` and by the parity tests. The browser has its own (runtime/, ort-web); both
-// follow the graph contract in docs/architecture.md.
+// used by `onerec eval --bundle`, align's OnnxPolicy and the parity tests. The decoder step is the runtime's own
+// (runtime/sessions.ts OnnxDecoderSession, which the browser runs over onnxruntime-web); the graph contract is
+// in docs/architecture.md.
 import * as ort from 'onnxruntime-node';
-import { codeLogProbs, type DecoderSession } from '../../runtime/beam-search.ts';
+import type { DecoderSession } from '../../runtime/beam-search.ts';
+import { OnnxDecoderSession, type OrtModule } from '../../runtime/sessions.ts';
 import type { SeedConfig } from '../seed/config.ts';
 
 export interface EncoderResult {
@@ -47,66 +49,12 @@ export class OnnxSeedModel {
 
   /** A decoder over an encoder result already computed (several searches for one history share it). */
   decoderSession(encoded: EncoderResult, options: DecoderSessionOptions = {}): DecoderSession {
-    return new OnnxDecoderSession(this.config, this.decoder, encoded, options);
+    const { decoderLayers, heads, dModel } = this.config;
+    const cross = { cross_k: encoded.crossK, cross_v: encoded.crossV, memory_bias: encoded.memoryBias };
+    return new OnnxDecoderSession(ort as unknown as OrtModule, this.decoder, cross, { decoderLayers, heads, headDim: dModel / heads }, { twoTokenSteps: options.twoTokenSteps ?? false });
   }
 
   async release(): Promise<void> {
     await Promise.all([this.encoder.release(), this.decoder.release()]);
-  }
-}
-
-export class OnnxDecoderSession implements DecoderSession {
-  private pastK: ort.Tensor;
-  private pastV: ort.Tensor;
-  private position = 0;
-
-  constructor(private readonly config: SeedConfig, private readonly decoder: ort.InferenceSession, private readonly encoded: EncoderResult, options: DecoderSessionOptions = {}) {
-    const { decoderLayers, heads, dModel } = config;
-    const empty = [decoderLayers, 1, heads, 0, dModel / heads]; // P = 0 before the first step
-    this.pastK = new ort.Tensor('float32', new Float32Array(0), empty);
-    this.pastV = new ort.Tensor('float32', new Float32Array(0), empty);
-    const tokenInput = decoder.inputMetadata.find((m) => m.name === 'token');
-    this.twoTokenSteps = (options.twoTokenSteps ?? false) && tokenInput !== undefined && tokenInput.isTensor && typeof tokenInput.shape[1] === 'string';
-    if (decoder.outputNames.includes('code_logits')) {
-      this.stepCodeLogProbs = async (tokens, parents) => {
-        const [codeLogits, maxSum] = await this.run(tokens, parents, ['code_logits', 'logit_max_sum']);
-        return codeLogProbs(codeLogits, maxSum);
-      };
-    }
-  }
-
-  /** Present when the graph has `code_logits` (runtime/beam-search.ts then reads these instead of logits). */
-  readonly stepCodeLogProbs?: (tokens: Int32Array, parents: Int32Array) => Promise<Float64Array>; // → [rows, K]
-  /** The graph's `token` input is [B, T] (bundles exported before it take one token per row). */
-  readonly twoTokenSteps: boolean;
-
-  /** tokens [rows], parents [rows] → logits [rows, vocab] */
-  async step(tokens: Int32Array, parents: Int32Array): Promise<Float32Array> {
-    return (await this.run(tokens, parents, ['logits']))[0];
-  }
-
-  /** One decoder call; only `outputs` and the cache are fetched. */
-  private async run(tokens: Int32Array /* [rows, T] */, parents: Int32Array /* [rows] */, outputs: string[]): Promise<Float32Array[]> {
-    const rows = parents.length;
-    const perRow = tokens.length / rows; // T
-    const out = await this.decoder.run({
-      token: new ort.Tensor('int64', BigInt64Array.from(tokens, (t) => BigInt(t)), [rows, perRow]),
-      position: new ort.Tensor('int64', BigInt64Array.of(BigInt(this.position)), [1]),
-      beam_parent: new ort.Tensor('int64', BigInt64Array.from(parents, (p) => BigInt(p)), [rows]),
-      past_k: this.pastK,
-      past_v: this.pastV,
-      cross_k: this.encoded.crossK,
-      cross_v: this.encoded.crossV,
-      memory_bias: this.encoded.memoryBias,
-    }, [...outputs, 'present_k', 'present_v']);
-    this.pastK = out.present_k;
-    this.pastV = out.present_v;
-    this.position += perRow;
-    return outputs.map((name) => out[name].data as Float32Array);
-  }
-
-  dispose(): void {
-    this.pastK.dispose();
-    this.pastV.dispose();
   }
 }
