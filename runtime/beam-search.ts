@@ -48,6 +48,39 @@ export function codeLogProbs(codeLogits: Float32Array /* [rows, K] */, maxSum: F
   return out;
 }
 
+/**
+ * How the search and Sessions.score() read a decoder: the next level's code log-probabilities ([rows, K])
+ * when the session offers them, else full logits ([rows, vocab]) that the reader normalises. `feed` appends
+ * one token per row (row b continues row parents[b]); when the tokens end an item it also feeds the BOS that
+ * begins the next one (in the same call where the graph takes two tokens), so that what comes back always
+ * scores a code.
+ */
+export interface ScoreReader {
+  readonly normalised: boolean;
+  feed(tokens: Int32Array /* [rows] */, parents: Int32Array /* [rows] */, endsItem: boolean): Promise<Float32Array | Float64Array> /* [rows, K or vocab] */;
+}
+
+export function scoreReader(session: DecoderSession): ScoreReader {
+  const normalised = session.stepCodeLogProbs !== undefined;
+  const step = (tokens: Int32Array, parents: Int32Array): Promise<Float32Array | Float64Array> =>
+    normalised ? session.stepCodeLogProbs!(tokens, parents) : session.step(tokens, parents);
+  return {
+    normalised,
+    async feed(tokens, parents, endsItem) {
+      const rows = tokens.length;
+      if (!endsItem) return step(tokens, parents);
+      if (normalised && session.twoTokenSteps) {
+        const pairs = new Int32Array(2 * rows).fill(BOS); // [rows, 2]: the item's last code, then BOS
+        for (let b = 0; b < rows; b++) pairs[2 * b] = tokens[b];
+        return session.stepCodeLogProbs!(pairs, parents);
+      }
+      // The scores after an item's last code predict BOS, which is fed, never scored.
+      await step(tokens, parents);
+      return step(new Int32Array(rows).fill(BOS), Int32Array.from({ length: rows }, (_, b) => b));
+    },
+  };
+}
+
 /** The fields of runtime/semantic-id-trie.ts's SemanticIdTrie that the search reads (CSR, BFS order, root 0). */
 export interface TrieView {
   readonly levels: number; // codes per item (the suffix level included)
@@ -133,10 +166,9 @@ export async function beamSearch(session: DecoderSession, trie: TrieView, option
 
   // Per row the search reads either full logits ([rows, vocab], normalised here) or the next level's code
   // log-probabilities ([rows, K], already normalised) when the session offers them.
-  const normalised = session.stepCodeLogProbs !== undefined;
+  const reader = scoreReader(session);
+  const { normalised } = reader;
   const width = normalised ? K : vocab;
-  const step = (tokens: Int32Array, parents: Int32Array): Promise<Float32Array | Float64Array> =>
-    normalised ? session.stepCodeLogProbs!(tokens, parents) : session.step(tokens, parents);
   const checkLogits = (logits: Float32Array | Float64Array, n: number): void => {
     if (logits.length !== n * width) {
       const what = normalised ? 'code log-probabilities' : 'logits';
@@ -177,7 +209,7 @@ export async function beamSearch(session: DecoderSession, trie: TrieView, option
     }
   };
 
-  let logits = await step(new Int32Array([BOS]), new Int32Array([0])); // [1, width]
+  let logits = await reader.feed(new Int32Array([BOS]), new Int32Array([0]), false); // [1, width]
   checkLogits(logits, 1);
   if (alive[0] === 0) return { items: new Int32Array(0), logProb: new Float32Array(0) };
 
@@ -271,22 +303,8 @@ export async function beamSearch(session: DecoderSession, trie: TrieView, option
       paths = nextPaths;
 
       if (last && i === sessionLength - 1) break; // the final code needs no further logits
-      if (last && normalised && session.twoTokenSteps) {
-        // The item's last code and the next BOS in one call ([rows, 2]).
-        const pairs = new Int32Array(2 * rows).fill(BOS);
-        for (let b = 0; b < rows; b++) pairs[2 * b] = tokens[b];
-        logits = await session.stepCodeLogProbs!(pairs, parents);
-        checkLogits(logits, rows);
-        continue;
-      }
-      logits = await step(tokens, parents);
+      logits = await reader.feed(tokens, parents, last);
       checkLogits(logits, rows);
-      if (last) {
-        // The logits after an item's last code predict BOS, which is fed, never scored.
-        const identity = new Int32Array(rows).map((_, b) => b);
-        logits = await step(new Int32Array(rows).fill(BOS), identity);
-        checkLogits(logits, rows);
-      }
     }
   }
   return { items, logProb: Float32Array.from(score) };

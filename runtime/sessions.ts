@@ -4,7 +4,7 @@
 // `onerec eval --bundle`, parity tests, bench) and the browser (onnxruntime-web, runtime/onnx.ts) run
 // this same code.
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
-import { beamSearch, codeLogProbs, type DecoderSession } from './beam-search.ts';
+import { beamSearch, codeLogProbs, scoreReader, type DecoderSession } from './beam-search.ts';
 import { BOS, encoderTokens, tokenId } from './tokens.ts';
 import { SemanticIdTrie } from './semantic-id-trie.ts';
 import { BundleFormatError, InvalidArgumentError, NoBackendError } from './errors.ts';
@@ -340,12 +340,11 @@ export class Sessions {
     try {
       // The same scores as the beam search: the code log-probabilities ([rows, K]) when the graph gives
       // their parts, else the log-softmax of the logits ([rows, vocab]) computed here.
-      const normalised = decoder.stepCodeLogProbs !== undefined;
-      const step = (tokens: Int32Array, parents: Int32Array): Promise<Float32Array | Float64Array> =>
-        normalised ? decoder.stepCodeLogProbs!(tokens, parents) : decoder.step(tokens, parents);
+      const reader = scoreReader(decoder);
+      const { normalised } = reader;
       const width = normalised ? K : vocab;
       // Every row starts from the single BOS row of the first call; afterwards row b continues row b.
-      let logits = await step(new Int32Array([BOS]), new Int32Array([0]));
+      let logits = await reader.feed(new Int32Array([BOS]), new Int32Array([0]), false);
       let single = true;
       for (let i = 0; i < m; i++) {
         for (let l = 0; l < levels; l++) {
@@ -368,15 +367,7 @@ export class Sessions {
           if (i === m - 1 && l === levels - 1) break;
           const parents = single ? new Int32Array(n) : rowsIdentity;
           single = false;
-          if (l === levels - 1 && normalised && decoder.twoTokenSteps) {
-            // The item's last code and the next BOS in one call ([n, 2]), as the beam search feeds them.
-            const pairs = new Int32Array(2 * n).fill(BOS);
-            for (let b = 0; b < n; b++) pairs[2 * b] = tokens[b];
-            logits = await decoder.stepCodeLogProbs!(pairs, parents);
-            continue;
-          }
-          logits = await step(tokens, parents);
-          if (l === levels - 1) logits = await step(new Int32Array(n).fill(BOS), rowsIdentity);
+          logits = await reader.feed(tokens, parents, l === levels - 1); // fed as the beam search feeds them
         }
       }
     } finally {
