@@ -106,3 +106,52 @@ export function seedDataFromPrepared(p: {
   }
   return { itemCount: p.meta.items, levels: p.levels, codebookSize: p.codebookSize, codes: p.codes, sequences };
 }
+
+/**
+ * History items as negatives for the unlikelihood term: per example up to `count` distinct items drawn from
+ * the history the encoder sees (its last `maxHistory` items), never one of the example's target items.
+ * Rows are teacher-forced decoder inputs for one item: tokens [BOS c1 … c(L−1)] predict targets [c1 … cL]
+ * (only the last `lastLevels` of them; the others are −1, so that the term leaves shared prefixes alone).
+ * A row with no negative (short history) has weight 0 and targets −1; the others share weight 1 / valid rows.
+ */
+export interface NegativeBatch {
+  rows: number; // B · count
+  rowExample: Int32Array; // [rows] index of the example (its encoder memory) in the batch
+  tokens: Int32Array; // [rows, levels]
+  targets: Int32Array; // [rows, levels]
+  weight: Float32Array; // [rows] 1 / valid rows, 0 for empty rows
+  items: Int32Array; // [rows] item index, −1 for empty rows
+}
+
+export function historyNegatives(data: SeedData, examples: readonly Example[], maxHistory: number, window: number, count: number, rng: { int(n: number): number }, lastLevels = data.levels): NegativeBatch {
+  const { levels, codebookSize: K, codes } = data;
+  const rows = examples.length * count;
+  const rowExample = new Int32Array(rows);
+  const tokens = new Int32Array(rows * levels);
+  const targets = new Int32Array(rows * levels).fill(-1);
+  const items = new Int32Array(rows).fill(-1);
+  let valid = 0;
+  examples.forEach((ex, b) => {
+    const seq = data.sequences[ex.user];
+    const from = Math.max(0, ex.targetStart - maxHistory);
+    const targetSet = new Set(seq.subarray(ex.targetStart, ex.targetStart + window));
+    const pool = [...new Set(seq.subarray(from, ex.targetStart))].filter((i) => !targetSet.has(i));
+    for (let j = 0; j < count; j++) {
+      const r = b * count + j;
+      rowExample[r] = b;
+      tokens[r * levels] = BOS;
+      if (pool.length === 0) continue;
+      const item = pool.splice(rng.int(pool.length), 1)[0]; // without replacement
+      items[r] = item;
+      valid++;
+      for (let l = 0; l < levels; l++) {
+        const id = tokenId(l, codes[item * levels + l], K);
+        if (l >= levels - lastLevels) targets[r * levels + l] = id; // the term covers the item's last `lastLevels` codes
+        if (l + 1 < levels) tokens[r * levels + l + 1] = id;
+      }
+    }
+  });
+  const weight = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) if (items[r] >= 0) weight[r] = 1 / valid;
+  return { rows, rowExample, tokens, targets, weight, items };
+}

@@ -15,7 +15,7 @@ import { Engine, Tensor, type Kernel } from '../engine/engine.ts';
 import * as op from '../engine/ops.ts';
 import { Rng } from '../engine/rng.ts';
 import { decoderLength, SeedConfigError, seedVocabSize, validateSeedConfig, type SeedConfig } from './config.ts';
-import type { Batch } from './batches.ts';
+import type { Batch, NegativeBatch } from './batches.ts';
 import type { SeedForward } from './generate.ts';
 import { checkSeedWeights, seedParameterShapes, type SeedWeights } from './reference.ts';
 
@@ -108,7 +108,17 @@ export interface TrainingLoss {
   ce: Tensor; // [1] next-token cross-entropy over code tokens
   aux: Tensor | null; // [1] Σ over layers of E · Σ_e f_e P_e (null for a dense decoder)
   load: Tensor[]; // per decoder layer [E]: fraction of top-k slots routed to each expert (no grad)
+  unlikelihood: Tensor | null; // [1] mean over negatives of −log(1 − p(item)) (null without negatives)
 }
+
+/** The history-unlikelihood term of trainingLoss: negatives from historyNegatives() and the term's weight. */
+export interface Unlikelihood {
+  negatives: NegativeBatch;
+  weight: number;
+}
+
+/** Keeps 1 − p away from 0 in −log(1 − p + ε): a history item the model is sure of costs at most −log ε. */
+const UNLIKELIHOOD_EPS = 1e-4;
 
 /** Encoder output for a batch of users. */
 export interface Memory {
@@ -265,13 +275,20 @@ export class SeedModel implements SeedForward {
 
   // ---------------------------------------------------------------- training
 
-  /** Loss of a batch (dropout from `rng`; pass null for a deterministic forward). */
-  trainingLoss(batch: Batch, rng: Rng | null): TrainingLoss {
+  /**
+   * Loss of a batch (dropout from `rng`; pass null for a deterministic forward). With `ul`, adds the
+   * sequence-level unlikelihood of items from the user's own history (Welleck et al. 2020, at the item level):
+   * ul.weight · mean_n −log(1 − p(item_n | history)), p = Π_l p(c_l | c_<l) teacher-forced on the item's codes.
+   * On data where a target never repeats a history item (5-core Amazon), this teaches the model what a
+   * history filter would do, so that an unfiltered ranking stops spending its top ranks on history items.
+   */
+  trainingLoss(batch: Batch, rng: Rng | null, ul?: Unlikelihood): TrainingLoss {
     const e = this.engine;
     const B = batch.size;
     const T = batch.decoderTokens.length / B;
     const { memory, keyMask } = this.encodeTokens(batch.encoderTokens, B, rng);
-    const { logits, probs, masks } = this.decode(batch.decoderTokens, B, T, this.crossKeysValues(memory), keyMask, rng);
+    const cross = this.crossKeysValues(memory);
+    const { logits, probs, masks } = this.decode(batch.decoderTokens, B, T, cross, keyMask, rng);
     const V = seedVocabSize(this.config);
     const ce = op.crossEntropy(op.view(logits, [B * T, V]), e.upload(batch.targets, [B * T]), -1);
     const E = this.config.experts;
@@ -288,8 +305,32 @@ export class SeedModel implements SeedForward {
         aux = aux ? op.add(aux, term) : term;
       }
     }
-    const loss = aux && this.config.moeAuxWeight > 0 ? op.add(ce, op.scale(aux, this.config.moeAuxWeight)) : ce;
-    return { loss, ce, aux, load };
+    let loss = aux && this.config.moeAuxWeight > 0 ? op.add(ce, op.scale(aux, this.config.moeAuxWeight)) : ce;
+    let unlikelihood: Tensor | null = null;
+    if (ul && ul.weight > 0 && ul.negatives.rows > 0) {
+      unlikelihood = this.unlikelihood(ul.negatives, cross, keyMask, B, rng);
+      loss = op.add(loss, op.scale(unlikelihood, ul.weight));
+    }
+    return { loss, ce, aux, load, unlikelihood };
+  }
+
+  /** mean_n −log(1 − p(item_n) + ε) over the weighted negative rows → [1] (see trainingLoss). */
+  private unlikelihood(neg: NegativeBatch, cross: { k: Tensor; v: Tensor }[], keyMask: Tensor, B: number, rng: Rng | null): Tensor {
+    const e = this.engine;
+    const { levels } = this.config;
+    const S = this.S;
+    const d = this.config.dModel;
+    const R = neg.rows;
+    const ids = e.upload(neg.rowExample, [R]);
+    const gather = (t: Tensor, width: number): Tensor => op.embedding(op.view(t, [B, width]), ids); // [R, width], scatter-add backward
+    const rowCross = cross.map((c) => ({ k: op.view(gather(c.k, S * d), [R, S, d]), v: op.view(gather(c.v, S * d), [R, S, d]) }));
+    const rowMask = e.noGrad(() => gather(keyMask, S)); // [R, S]
+    const { logits } = this.decode(neg.tokens, R, levels, rowCross, rowMask, rng); // [R, levels, V]
+    const V = seedVocabSize(this.config);
+    const lp = op.logProbGather(op.view(logits, [R * levels, V]), e.upload(neg.targets, [R * levels]), -1); // [R·levels], 0 where ignored
+    const seq = op.matmul(op.view(lp, [R, levels]), this.constant(ones(levels), [levels, 1])); // [R, 1] log p(item)
+    const each = op.scale(op.log(op.scale(op.exp(seq), -1, 1 + UNLIKELIHOOD_EPS)), -1); // [R, 1] −log(1 − p + ε)
+    return op.view(op.matmul(this.constant(neg.weight, [1, R]), each), [1]); // [1] weighted mean (empty rows weigh 0)
   }
 
   // ---------------------------------------------------------------- generation (SeedForward)

@@ -9,7 +9,7 @@ import type { Engine } from '../engine/engine.ts';
 import { accumulateAdd, addInto } from '../engine/ops.ts';
 import { Rng } from '../engine/rng.ts';
 import { progressBar } from '../progress.ts';
-import { evalExamples, makeBatch, trainExamples, type Example, type SeedData } from './batches.ts';
+import { evalExamples, historyNegatives, makeBatch, trainExamples, type Example, type SeedData } from './batches.ts';
 import { parameterCount, type SeedConfig, type TrainConfig } from './config.ts';
 import { evaluateRanking } from './generate.ts';
 import type { RankingMetrics } from './metrics.ts';
@@ -93,6 +93,7 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
   // Running sums on the GPU so that a step never waits for a readback.
   const ceSum = engine.persistent([1]);
   const auxSum = engine.persistent([1]);
+  const ulSum = engine.persistent([1]);
   const loadSum = Array.from({ length: config.decoderLayers }, () => engine.persistent([config.experts]));
   const start = Date.now() - elapsedBefore * 1000;
   const seconds = (): number => (Date.now() - start) / 1000;
@@ -102,7 +103,7 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
   for (let epoch = startEpoch; epoch < train.epochs; epoch++) {
     const order = Int32Array.from(examples.keys()); // [examples]
     rng.shuffle(order);
-    for (const t of [ceSum, auxSum, ...loadSum]) engine.zero(t);
+    for (const t of [ceSum, auxSum, ulSum, ...loadSum]) engine.zero(t);
     const bar = hooks.quiet ? null : progressBar(`epoch ${epoch + 1}/${train.epochs}`, stepsPerEpoch);
     let shownLoss = NaN;
     let pending: Promise<Float32Array> | null = null;
@@ -111,11 +112,15 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
     for (let s = 0; s < stepsPerEpoch; s++) {
       const chunk = Array.from(order.subarray(s * train.batchSize, (s + 1) * train.batchSize), (i) => examples[i]);
       const batch = makeBatch(data, chunk, config.maxHistory, train.trainWindow);
-      const out = model.trainingLoss(batch, rng);
+      const ul = train.unlikelihood > 0
+        ? { weight: train.unlikelihood, negatives: historyNegatives(data, chunk, config.maxHistory, train.trainWindow, train.unlikelihoodItems, rng, train.unlikelihoodLevels > 0 ? Math.min(config.levels, train.unlikelihoodLevels) : config.levels) }
+        : undefined;
+      const out = model.trainingLoss(batch, rng, ul);
       engine.backward(out.loss, undefined, accumulateAdd);
       optimizer.update();
       addInto(ceSum, out.ce);
       if (out.aux) addInto(auxSum, out.aux);
+      if (out.unlikelihood) addInto(ulSum, out.unlikelihood);
       out.load.forEach((l, i) => addInto(loadSum[i], l));
       const show = s % 25 === 0 ? engine.read(out.ce) : null;
       engine.endStep();
@@ -135,8 +140,9 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
     bar?.stop();
     const trainLoss = (await engine.read(ceSum))[0] / steps;
     const auxLoss = (await engine.read(auxSum))[0] / steps;
+    const ulLoss = train.unlikelihood > 0 ? (await engine.read(ulSum))[0] / steps : undefined;
     const expertLoad = await Promise.all(loadSum.map(async (t) => Array.from(await engine.read(t), (v) => v / steps)));
-    const record: EpochRecord = { epoch: epoch + 1, step: optimizer.step, trainLoss, auxLoss, expertLoad, seconds: seconds() };
+    const record: EpochRecord = { epoch: epoch + 1, step: optimizer.step, trainLoss, auxLoss, ...(ulLoss !== undefined && { unlikelihoodLoss: ulLoss }), expertLoad, seconds: seconds() };
     if (!Number.isFinite(trainLoss)) throw new TrainError(`training loss is ${trainLoss} at epoch ${epoch + 1}; lower --lr or raise --warmupSteps`);
     const evaluate = (epoch + 1) % train.evalEvery === 0 || outOfTime || epoch + 1 === train.epochs;
     if (evaluate) {
@@ -153,14 +159,14 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
     }
     history.push(record);
     const v = record.validation;
-    log(`epoch ${epoch + 1}: loss ${trainLoss.toFixed(4)} aux ${auxLoss.toFixed(3)} ${v ? `val R@10 ${v['recall@10'].toFixed(4)} N@10 ${v['ndcg@10'].toFixed(4)} valid ${v.valid_id_rate.toFixed(3)}` : ''} (${record.seconds.toFixed(0)} s)`);
+    log(`epoch ${epoch + 1}: loss ${trainLoss.toFixed(4)} aux ${auxLoss.toFixed(3)} ${ulLoss !== undefined ? `ul ${ulLoss.toFixed(4)} ` : ''}${v ? `val R@10 ${v['recall@10'].toFixed(4)} N@10 ${v['ndcg@10'].toFixed(4)} valid ${v.valid_id_rate.toFixed(3)}` : ''} (${record.seconds.toFixed(0)} s)`);
     await saveCheckpoint(last, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch, history, best }, optimizer);
     writeFileSync(join(train.out, 'history.json'), JSON.stringify({ config, train, history, best }, null, 1));
     writeFileSync(join(train.out, 'report.html'), trainingReport(`seed model — ${train.data}`, { model: config, train }, history, { best, parameters: parameterCount(config) }));
     if (outOfTime) { stopReason = `time budget of ${train.maxMinutes} min reached`; break; }
     if (sinceBest >= train.patience) { stopReason = `no better validation NDCG@10 for ${train.patience} epochs`; break; }
   }
-  for (const t of [ceSum, auxSum, ...loadSum]) t.buffer.destroy();
+  for (const t of [ceSum, auxSum, ulSum, ...loadSum]) t.buffer.destroy();
   if (best) {
     const { tensors } = readCheckpoint(bestPath);
     for (const p of params) engine.write(p, tensors[p.name].data);

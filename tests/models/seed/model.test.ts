@@ -4,7 +4,9 @@ import { after, before, test } from 'node:test';
 import { BOS, encoderTokens, tokenId } from '../../../runtime/tokens.ts';
 import { Engine } from '../../../models/engine/engine.ts';
 import { type SeedConfig } from '../../../models/seed/config.ts';
-import { makeBatch, type SeedData } from '../../../models/seed/batches.ts';
+import { historyNegatives, makeBatch, type SeedData } from '../../../models/seed/batches.ts';
+import { accumulateAdd } from '../../../models/engine/ops.ts';
+import { Rng } from '../../../models/engine/rng.ts';
 import { SeedModel, topkMask } from '../../../models/seed/model.ts';
 import { decodeFull, encode, initSeedWeights } from '../../../models/seed/reference.ts';
 
@@ -85,4 +87,81 @@ test('MoE routing: exactly top-k experts per token, ties to the lower expert ind
   assert.deepEqual(Array.from(masks[1]), [0, 1, 1, 0, 1, 1, 0, 0, 1, 0, 0, 1, 0, 1, 1, 0, 0, 0, 1, 1]);
   assert.deepEqual(Array.from(masks[0]), [0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1]);
   for (let r = 0; r < 5; r++) assert.equal(masks[2].subarray(r * 4, r * 4 + 4).reduce((a, b) => a + b, 0), 3);
+});
+
+test('history negatives: distinct items of the visible history, never a target, exact teacher-forcing rows', () => {
+  const rng = new Rng(3);
+  // user 0 = 0 1 2 3 4 5; target 4 (window 1), maxHistory 3 → visible history 1 2 3; 5 slots → 3 filled, 2 empty
+  const n = historyNegatives(data, [{ user: 0, targetStart: 4 }], 3, 1, 5, rng);
+  assert.equal(n.rows, 5);
+  assert.deepEqual([...n.items].filter((i) => i >= 0).sort(), [1, 2, 3]);
+  assert.deepEqual([...n.items].slice(3), [-1, -1]);
+  for (let r = 0; r < 5; r++) {
+    const item = n.items[r];
+    assert.equal(n.weight[r], item >= 0 ? Math.fround(1 / 3) : 0);
+    assert.equal(n.tokens[r * 2], BOS);
+    if (item < 0) { assert.deepEqual([...n.targets.subarray(r * 2, r * 2 + 2)], [-1, -1]); continue; }
+    const c = [tokenId(0, codes[item * 2], 4), tokenId(1, codes[item * 2 + 1], 4)];
+    assert.deepEqual([...n.targets.subarray(r * 2, r * 2 + 2)], c);
+    assert.equal(n.tokens[r * 2 + 1], c[0]);
+  }
+  // a repeat: the target (item 0, in a window of 2 with item 3) is also in the history → never a negative
+  const repeat: SeedData = { ...data, sequences: [Int32Array.of(0, 1, 0, 0, 3, 5)] };
+  const m = historyNegatives(repeat, [{ user: 0, targetStart: 3 }], 3, 2, 2, rng);
+  assert.deepEqual([...m.items].sort(), [-1, 1]);
+  assert.deepEqual([...m.rowExample], [0, 0]);
+  // lastLevels 1: only the item's last code carries the term; the shared first level is left alone
+  const last = historyNegatives(data, [{ user: 0, targetStart: 4 }], 3, 1, 1, new Rng(3), 1);
+  const item = last.items[0];
+  assert.deepEqual([...last.targets], [-1, tokenId(1, codes[item * 2 + 1], 4)]);
+  assert.deepEqual([...last.tokens], [BOS, tokenId(0, codes[item * 2], 4)]);
+});
+
+test('history unlikelihood equals −log(1 − p(item) + ε) of the reference forward, gradient included', async () => {
+  const weights = initSeedWeights(TINY, 7, 0.3);
+  const config = { ...TINY, moeAuxWeight: 0 };
+  const model = SeedModel.fromWeights(engine, config, weights);
+  const examples = [{ user: 0, targetStart: 4 }, { user: 1, targetStart: 1 }];
+  const batch = makeBatch(data, examples, 3, 1);
+  const negatives = historyNegatives(data, examples, 3, 1, 2, new Rng(1)); // user 0: 2 of {1, 2, 3}; user 1: {5} and an empty row
+  assert.equal(negatives.items.filter((i) => i >= 0).length, 3);
+  const pItem = (w: typeof weights, b: number, item: number): number => {
+    const tokens = Int32Array.of(BOS, tokenId(0, codes[item * 2], 4));
+    const logits = decodeFull(w, config, encode(w, config, batch.encoderTokens.subarray(b * 6, b * 6 + 6)), tokens);
+    let lp = 0;
+    for (let l = 0; l < 2; l++) {
+      const row = Array.from(logits.subarray(l * V, (l + 1) * V));
+      const max = Math.max(...row);
+      lp += row[tokenId(l, codes[item * 2 + l], 4)] - max - Math.log(row.reduce((s, x) => s + Math.exp(x - max), 0));
+    }
+    return Math.exp(lp);
+  };
+  const { unlikelihood } = model.trainingLoss(batch, null, { weight: 1, negatives });
+  const got = (await engine.read(unlikelihood!))[0];
+  engine.endStep();
+  let want = 0;
+  for (let r = 0; r < negatives.rows; r++) if (negatives.items[r] >= 0) want += -Math.log(1 - pItem(weights, negatives.rowExample[r], negatives.items[r]) + 1e-4) / 3;
+  assert.ok(Math.abs(got - want) < TOL, `${got} vs ${want}`);
+
+  // its gradient, through the decoder and through the gathered cross-attention keys/values into the encoder,
+  // against central differences of the float64 reference
+  const ul = (w: typeof weights): number => {
+    let sum = 0;
+    for (let r = 0; r < negatives.rows; r++) if (negatives.items[r] >= 0) sum += -Math.log(1 - pItem(w, negatives.rowExample[r], negatives.items[r]) + 1e-4) / 3;
+    return sum;
+  };
+  const probe = SeedModel.fromWeights(engine, config, weights);
+  engine.backward(probe.trainingLoss(batch, null, { weight: 1, negatives }).unlikelihood!, undefined, accumulateAdd);
+  for (const [name, index] of [['lm_head', 5], ['dec.1.cross.wv', 3], ['enc.0.ffn.w1', 2], ['tok_emb', 9]] as const) {
+    const grad = (await engine.read(probe.params[name].grad!))[index];
+    const h = 1e-3;
+    const plus = { ...weights, [name]: Float32Array.from(weights[name]) };
+    const minus = { ...weights, [name]: Float32Array.from(weights[name]) };
+    plus[name][index] += h;
+    minus[name][index] -= h;
+    const numeric = (ul(plus) - ul(minus)) / (2 * h);
+    assert.ok(Math.abs(grad - numeric) < 2e-3 + 0.02 * Math.abs(numeric), `∂UL/∂${name}[${index}]: ${grad} vs ${numeric}`);
+    assert.ok(Math.abs(numeric) > 1e-4, `${name}[${index}] is a probe that moves the term`);
+  }
+  engine.endStep();
 });
