@@ -153,16 +153,11 @@ class SeedOps {
   fusedLinear(x: string, names: string[], biases: string[], K: number, N: number): string {
     const { g, w } = this;
     const total = names.length * N;
-    const W = new Float32Array(K * total); // [K, names * N]
-    for (const [j, name] of names.entries()) for (let r = 0; r < K; r++) W.set(w[name].subarray(r * N, (r + 1) * N), r * total + j * N);
+    const W = sideBySide(names.map((name) => w[name]), K, N); // [K, names * N]
     const bits = linearBits(this.quantization, 'body');
     const y = g.op('MatMul', [x, this.weight(names.join('+'), W, K, total, bits)]);
     if (bits !== 0) {
-      for (const [j, name] of names.entries()) {
-        const part = new Float32Array(K * N);
-        for (let r = 0; r < K; r++) part.set(this.lastDequantized.subarray(r * total + j * N, r * total + (j + 1) * N), r * N);
-        this.effective[name] = part;
-      }
+      splitSideBySide(this.lastDequantized, K, N, names.length).forEach((part, j) => { this.effective[names[j]] = part; });
       delete this.effective[names.join('+')];
     }
     const b = new Float32Array(total);
@@ -216,18 +211,14 @@ class SeedOps {
     // the gates. Gathering the top-k experts' weights per token ([N, k, d, F]) moved more memory per step
     // than the E/k extra multiply-adds cost.
     const dense = g.op('ScatterElements', [g.op('Mul', [probs, g.scalar(0)]), topIndices, gates], { axis: 1 }); // [N, E]
-    const w1All = new Float32Array(d * E * F); // [d, E*F]: expert e's W1 in columns e*F..
+    const experts = (t: Float32Array, size: number): Float32Array[] => Array.from({ length: E }, (_, e) => t.subarray(e * size, (e + 1) * size));
+    const w1All = sideBySide(experts(w[`${p}.w1`], d * F), d, F); // [d, E*F]: expert e's W1 in columns e*F..
     const w2All = w[`${p}.w2`]; // [E, F, d] = [E*F, d]: expert e's W2 in rows e*F..
-    for (let e = 0; e < E; e++) {
-      for (let i = 0; i < d; i++) w1All.set(w[`${p}.w1`].subarray(e * d * F + i * F, e * d * F + (i + 1) * F), i * E * F + e * F);
-    }
     const bits = linearBits(this.quantization, 'body');
     const hidden1 = g.op('MatMul', [h, this.weight(`${p}.w1`, w1All, d, E * F, bits)]); // [N, E*F], bias added by biasGelu
     if (bits !== 0) {
       const w1Effective = new Float32Array(E * d * F); // back to [E, d, F]
-      for (let e = 0; e < E; e++) {
-        for (let i = 0; i < d; i++) w1Effective.set(this.lastDequantized.subarray(i * E * F + e * F, i * E * F + (e + 1) * F), e * d * F + i * F);
-      }
+      splitSideBySide(this.lastDequantized, d, F, E).forEach((part, e) => w1Effective.set(part, e * d * F));
       this.effective[`${p}.w1`] = w1Effective;
     }
     const hidden = g.op('Reshape', [this.biasGelu(hidden1, `${p}.b1`, E * F), g.int64([0, E, F])]); // [N, E, F]
@@ -235,6 +226,24 @@ class SeedOps {
     const y = g.op('MatMul', [gated, this.weight(`${p}.w2`, w2All, E * F, d, bits)]); // [N, d]
     return g.op('Add', [y, g.op('MatMul', [dense, g.initializer(`${p}.b2`, w[`${p}.b2`], [E, d])])]);
   }
+}
+
+/** n matrices [K, N] side by side → [K, n·N] (matrix j in columns j·N … (j + 1)·N − 1). */
+function sideBySide(parts: Float32Array[], K: number, N: number): Float32Array {
+  const total = parts.length * N;
+  const out = new Float32Array(K * total);
+  parts.forEach((m, j) => { for (let r = 0; r < K; r++) out.set(m.subarray(r * N, (r + 1) * N), r * total + j * N); });
+  return out;
+}
+
+/** The inverse of sideBySide: [K, n·N] → n matrices [K, N]. */
+function splitSideBySide(W: Float32Array, K: number, N: number, n: number): Float32Array[] {
+  const total = n * N;
+  return Array.from({ length: n }, (_, j) => {
+    const part = new Float32Array(K * N);
+    for (let r = 0; r < K; r++) part.set(W.subarray(r * total + j * N, r * total + (j + 1) * N), r * N);
+    return part;
+  });
 }
 
 export interface BuiltGraph {
