@@ -4,7 +4,9 @@
 //   onerec eval --data runs/beauty --checkpoint runs/beauty/seed/best.ckpt --split test --out runs/beauty/eval
 //   onerec eval --data runs/beauty --bundle models/bundles/beauty --split test --out runs/beauty/eval-int4
 //
-// Writes OUT/report.json: { "recall@5", "recall@10", "ndcg@5", "ndcg@10", "valid_id_rate", users, … }.
+// Writes OUT/report.json: { "recall@5", "recall@10", "ndcg@5", "ndcg@10", "valid_id_rate", users, … }; a bundle's report also has
+// `diagnostics`: the rank histogram over the beam, NDCG@10's standard error, and how many of the user's own history
+// items the first 10 hold.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPrepared } from '../data/prepared.ts';
@@ -14,6 +16,7 @@ import { seedDataFromPrepared } from '../seed/batches.ts';
 import { validateSeedConfig, type SeedConfig } from '../seed/config.ts';
 import { SeedModel } from '../seed/model.ts';
 import { evaluateSplit } from '../seed/run-eval.ts';
+import type { RankDiagnostics } from '../export/evaluate.ts';
 
 export const summary = 'evaluate a seed checkpoint (GPU) or an exported bundle: Recall/NDCG@5/10, valid-ID rate';
 
@@ -63,4 +66,6 @@ export async function run(argv: string[]): Promise<void> {
   writeFileSync(join(o.out, 'report.json'), JSON.stringify(report, null, 1));
   const m = report as Record<string, number>;
   console.log(`${o.split}: R@5 ${m['recall@5'].toFixed(4)} R@10 ${m['recall@10'].toFixed(4)} N@5 ${m['ndcg@5'].toFixed(4)} N@10 ${m['ndcg@10'].toFixed(4)} valid ${m.valid_id_rate.toFixed(4)} → ${join(o.out, 'report.json')}`);
+  const d = (report as { diagnostics?: RankDiagnostics }).diagnostics;
+  if (d) console.log(`  N@10 standard error ${d['ndcg@10_standard_error'].toFixed(4)}; own-history items per top 10: ${d.history_items_in_top10.toFixed(3)}, first item from the history: ${(100 * d.top1_in_history).toFixed(1)} %`);
 }

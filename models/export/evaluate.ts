@@ -35,6 +35,52 @@ export interface BundleEvalReport {
   usersEvaluated: number;
   usersInSplit: number;
   msPerUser: number; // wall time per user (encoder + beam search + greedy check), onnxruntime-node CPU, 1 thread
+  diagnostics: RankDiagnostics;
+}
+
+/** Where the targets land and what outranks them (the metrics say how much, these say why). */
+export interface RankDiagnostics {
+  rank_histogram: number[]; // [beamWidth + 1] users whose target is at 0-based rank r of the beam; the last slot: not in it
+  'ndcg@10_standard_error': number; // of the mean over users: differences below ~2 of these are noise
+  history_items_in_top10: number; // mean count of the user's own history items among the first 10
+  top1_in_history: number; // fraction of users whose first item is in their own history
+}
+
+/** Accumulates RankDiagnostics from each user's ranked list. */
+export class RankDiagnosticsAccumulator {
+  private readonly histogram: number[];
+  private gain = 0;
+  private gainSquared = 0;
+  private historyInTop10 = 0;
+  private top1History = 0;
+  private users = 0;
+
+  constructor(private readonly beamWidth: number) {
+    this.histogram = new Array(beamWidth + 1).fill(0);
+  }
+
+  add(ranked: ArrayLike<number>, rank: number, history: ArrayLike<number>): void {
+    this.users++;
+    this.histogram[rank < 0 || rank >= this.beamWidth ? this.beamWidth : rank]++;
+    const g = rank >= 0 && rank < 10 ? 1 / Math.log2(rank + 2) : 0;
+    this.gain += g;
+    this.gainSquared += g * g;
+    const own = new Set(Array.from(history));
+    for (let i = 0; i < Math.min(10, ranked.length); i++) if (own.has(ranked[i])) this.historyInTop10++;
+    if (ranked.length > 0 && own.has(ranked[0])) this.top1History++;
+  }
+
+  result(): RankDiagnostics {
+    const n = Math.max(1, this.users);
+    const mean = this.gain / n;
+    const variance = Math.max(0, this.gainSquared / n - mean * mean);
+    return {
+      rank_histogram: [...this.histogram],
+      'ndcg@10_standard_error': Math.sqrt(variance / n),
+      history_items_in_top10: this.historyInTop10 / n,
+      top1_in_history: this.top1History / n,
+    };
+  }
 }
 
 /** A seeded subset of `n` examples (all when n = 0 or n ≥ length), in their original order. */
@@ -91,6 +137,7 @@ export async function evaluateBundle(bundle: LoadedBundle, data: SeedData, optio
   const all = evalExamples(data, options.split);
   const examples = sampleExamples(all, options.users, options.seed);
   const acc = new RankingAccumulator();
+  const diagnostics = new RankDiagnosticsAccumulator(options.beamWidth);
   const started = performance.now();
   try {
     for (const [i, example] of examples.entries()) {
@@ -110,7 +157,9 @@ export async function evaluateBundle(bundle: LoadedBundle, data: SeedData, optio
       } finally {
         session.dispose?.();
       }
-      acc.add(rankOf(result.items, target), await greedyIsItem(model, encoded, bundle));
+      const rank = rankOf(result.items, target);
+      acc.add(rank, await greedyIsItem(model, encoded, bundle));
+      diagnostics.add(result.items, rank, history);
       options.onProgress?.(i + 1, examples.length);
     }
   } finally {
@@ -125,5 +174,6 @@ export async function evaluateBundle(bundle: LoadedBundle, data: SeedData, optio
     usersEvaluated: examples.length,
     usersInSplit: all.length,
     msPerUser: (performance.now() - started) / Math.max(1, examples.length),
+    diagnostics: diagnostics.result(),
   };
 }

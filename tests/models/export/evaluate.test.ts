@@ -28,6 +28,8 @@ test('evaluateBundle gives the metrics implied by targets placed at known beam r
     const uniform = seededUniform(21);
     const sequences: Int32Array[] = [];
     const ranks: number[] = [];
+    let historyInTop10 = 0;
+    let top1History = 0;
     for (let u = 0; u < USERS; u++) {
       const prefix = Array.from({ length: 3 + (u % 3) }, () => Math.floor(uniform() * ITEMS));
       const tokens = encoderTokens(prefix, codes, TINY.levels, TINY.codebookSize, TINY.maxHistory);
@@ -37,6 +39,9 @@ test('evaluateBundle gives the metrics implied by targets placed at known beam r
       const target = rank >= 0 ? beam.items[rank] : [...Array(ITEMS).keys()].find((i) => !beam.items.includes(i))!;
       ranks.push(rank);
       sequences.push(Int32Array.from([...prefix, target]));
+      const own = new Set(prefix); // the test example's history: the prefix (its last item is the validation target)
+      historyInTop10 += Array.from(beam.items.subarray(0, 10)).filter((i) => own.has(i)).length;
+      if (own.has(beam.items[0])) top1History++;
     }
     // The last item is the test target; the one before it (the prefix's last) the validation target.
     const data: SeedData = { itemCount: ITEMS, levels: TINY.levels, codebookSize: TINY.codebookSize, codes, sequences };
@@ -49,6 +54,20 @@ test('evaluateBundle gives the metrics implied by targets placed at known beam r
     assert.ok(Math.abs(m['ndcg@5'] - gain(5)) < 1e-12 && Math.abs(m['ndcg@10'] - gain(10)) < 1e-12, JSON.stringify(m));
     const seedEvaluator = await evaluateRanking(new ReferenceForward(exported.effectiveWeights, TINY), data, trie, evalExamples(data, 'test'), { beamWidth: BEAM, usersPerBatch: 4, excludeHistory: false });
     assert.deepEqual(m, seedEvaluator);
+    // Diagnostics: the rank histogram is the construction's; the user's own history items among the first 10 are
+    // counted from the same beams; with the history excluded there are none.
+    const d = report.diagnostics;
+    assert.equal(d.rank_histogram.length, BEAM + 1);
+    assert.deepEqual(d.rank_histogram, Array.from({ length: BEAM + 1 }, (_, r) => ranks.filter((x) => (r === BEAM ? x < 0 : x === r)).length));
+    const gains = ranks.map((r) => (r >= 0 && r < 10 ? 1 / Math.log2(r + 2) : 0));
+    const mean = gains.reduce((a, b) => a + b) / USERS;
+    assert.ok(Math.abs(d['ndcg@10_standard_error'] - Math.sqrt(gains.reduce((a, g) => a + (g - mean) ** 2, 0) / USERS / USERS)) < 1e-12);
+    assert.equal(d.history_items_in_top10, historyInTop10 / USERS);
+    assert.equal(d.top1_in_history, top1History / USERS);
+    assert.ok(historyInTop10 > 0, 'the fixture puts history items in some top-10s (else the count is untested)');
+    const excluded = await evaluateBundle(await readBundle(dir), data, { split: 'test', beamWidth: BEAM, users: 0, seed: 1, excludeHistory: true });
+    assert.equal(excluded.diagnostics.history_items_in_top10, 0);
+    assert.equal(excluded.diagnostics.top1_in_history, 0);
     assert.equal(report.bundle.quantization, 'int4');
     assert.equal(report.bundle.bytes, exported.totalBytes);
 
