@@ -98,7 +98,7 @@ export interface TrainConfig {
   maxMinutes: number; // wall-clock budget: stop after the epoch that crosses it (0 = none)
   resume: boolean; // continue from OUT/last.ckpt if present
   init: string; // start from the weights of this seed checkpoint (fresh optimizer and schedule: a second, annealing stage); '' = random init
-  unlikelihood: number; // weight of the history-unlikelihood term −log(1 − p(history item)) (0 = off: on Beauty it lowered validation NDCG@10, bench/README.md #4)
+  unlikelihood: number; // weight of the history-unlikelihood term −log(1 − p(history item)) (0 = off: on Beauty it did not raise validation NDCG@10, bench/README.md #4)
   unlikelihoodItems: number; // history items sampled per example as that term's negatives
   unlikelihoodLevels: number; // the term's p is over the item's last N codes given its own prefix (0 = the whole item)
 }
