@@ -87,7 +87,7 @@ for (const ep of eps) {
     const session = await ort.InferenceSession.create(readFileSync(join(o.bundle, manifest.files.decoderStep.path)), {
       ...options, ...(ep === 'webgpu' ? { preferredOutputLocation: { present_k: 'gpu-buffer', present_v: 'gpu-buffer' } } : {}),
     });
-    const fetches = ['code_logits', 'logit_max_sum', 'present_k', 'present_v'].filter((n) => session.outputNames.includes(n));
+    const fetches = ['code_scores', 'code_logits', 'logit_max_sum', 'present_k', 'present_v'].filter((n) => session.outputNames.includes(n));
     try {
       (rows[`decoder_step (${manifest.name}, B 32)`] ??= {})[ep] = await median(session, decoderFeeds(session, manifest), Math.min(o.runs, 100), fetches);
     } catch (e) {

@@ -20,7 +20,7 @@ export interface DecoderSession {
    * Optional, the same step returning only what the search reads: the log-softmax over the full
    * vocabulary at the `codebookSize` code tokens of the level that follows the fed token (any values
    * after an item's last code, where BOS follows). A decoder that computes the normaliser itself
-   * (decoder_step.onnx's `code_logits` and `logit_max_sum`, see `codeLogProbs`) spares the search an exp
+   * (decoder_step.onnx's `code_scores`, see `codeLogProbs`) spares the search an exp
    * over every row's vocabulary.
    */
   stepCodeLogProbs?(tokens: Int32Array /* [rows] */, parents: Int32Array /* [rows] */): Promise<Float32Array | Float64Array> /* [rows, codebookSize] */;
@@ -35,15 +35,16 @@ export interface DecoderSession {
 
 /**
  * Log-softmax over the full vocabulary at one level's K codes, in float64, from decoder_step.onnx's
- * `code_logits` and `logit_max_sum` (the row's max logit and Σ exp(logit − max), computed in the graph).
+ * `code_scores` (per row the K code logits, then the row's max logit and Σ exp(logit − max), computed in the
+ * graph): logit − max − log Σ.
  */
-export function codeLogProbs(codeLogits: Float32Array /* [rows, K] */, maxSum: Float32Array /* [rows, 2] */): Float64Array /* [rows, K] */ {
-  const rows = maxSum.length / 2;
-  const K = codeLogits.length / rows;
-  const out = new Float64Array(codeLogits.length);
+export function codeLogProbs(codeScores: Float32Array /* [rows, K + 2] */, K: number): Float64Array /* [rows, K] */ {
+  const rows = codeScores.length / (K + 2);
+  const out = new Float64Array(rows * K);
   for (let r = 0; r < rows; r++) {
-    const logZ = maxSum[2 * r] + Math.log(maxSum[2 * r + 1]);
-    for (let c = r * K; c < (r + 1) * K; c++) out[c] = codeLogits[c] - logZ;
+    const base = r * (K + 2);
+    const logZ = codeScores[base + K] + Math.log(codeScores[base + K + 1]);
+    for (let c = 0; c < K; c++) out[r * K + c] = codeScores[base + c] - logZ;
   }
   return out;
 }

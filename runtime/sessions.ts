@@ -101,7 +101,7 @@ export class OnnxDecoderSession implements DecoderSession {
   private position = 0; // decoder sequence position of the next token fed
   private pastK: Tensor; // [decoderLayers, Bprev, heads, P, dh]
   private pastV: Tensor;
-  /** Present when the graph has `code_logits` (bundles exported before it have only `logits`). */
+  /** Present when the graph has `code_scores` (or, exported 2026-11-29, `code_logits` + `logit_max_sum`; before that only `logits`). */
   readonly stepCodeLogProbs?: (tokens: Int32Array, parents: Int32Array) => Promise<Float64Array>; // → [rows, K]
   /** The graph's `token` input is [B, T] (bundles exported before it take one token per row). */
   readonly twoTokenSteps: boolean;
@@ -115,7 +115,7 @@ export class OnnxDecoderSession implements DecoderSession {
     private readonly ort: OrtModule,
     private readonly session: InferenceSession,
     private readonly cross: Record<'cross_k' | 'cross_v' | 'memory_bias', Tensor>,
-    shape: Pick<ModelShape, 'decoderLayers' | 'heads' | 'headDim'>,
+    shape: Pick<ModelShape, 'decoderLayers' | 'heads' | 'headDim' | 'codebookSize'>,
     options: { twoTokenSteps?: boolean } = {},
   ) {
     const empty = [shape.decoderLayers, 1, shape.heads, 0, shape.headDim]; // P = 0 before the first step
@@ -123,10 +123,20 @@ export class OnnxDecoderSession implements DecoderSession {
     this.pastV = new ort.Tensor('float32', new Float32Array(0), empty);
     const tokenInput = session.inputMetadata.find((m) => m.name === 'token');
     this.twoTokenSteps = (options.twoTokenSteps ?? true) && tokenInput !== undefined && tokenInput.isTensor && typeof tokenInput.shape[1] === 'string';
-    if (session.outputNames.includes('code_logits')) {
+    const K = shape.codebookSize;
+    if (session.outputNames.includes('code_scores')) {
+      this.stepCodeLogProbs = async (tokens, parents) => codeLogProbs((await this.run(tokens, parents, ['code_scores']))[0], K);
+    } else if (session.outputNames.includes('code_logits')) {
       this.stepCodeLogProbs = async (tokens, parents) => {
-        const [codeLogits, maxSum] = await this.run(tokens, parents, ['code_logits', 'logit_max_sum']);
-        return codeLogProbs(codeLogits, maxSum);
+        const [codeLogits, maxSum] = await this.run(tokens, parents, ['code_logits', 'logit_max_sum']); // [rows, K], [rows, 2]
+        const rows = maxSum.length / 2;
+        const packed = new Float32Array(rows * (K + 2)); // the code_scores layout
+        for (let r = 0; r < rows; r++) {
+          packed.set(codeLogits.subarray(r * K, (r + 1) * K), r * (K + 2));
+          packed[r * (K + 2) + K] = maxSum[2 * r];
+          packed[r * (K + 2) + K + 1] = maxSum[2 * r + 1];
+        }
+        return codeLogProbs(packed, K);
       };
     }
   }

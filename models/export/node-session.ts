@@ -49,9 +49,9 @@ export class OnnxSeedModel {
 
   /** A decoder over an encoder result already computed (several searches for one history share it). */
   decoderSession(encoded: EncoderResult, options: DecoderSessionOptions = {}): DecoderSession {
-    const { decoderLayers, heads, dModel } = this.config;
+    const { decoderLayers, heads, dModel, codebookSize } = this.config;
     const cross = { cross_k: encoded.crossK, cross_v: encoded.crossV, memory_bias: encoded.memoryBias };
-    return new OnnxDecoderSession(ort as unknown as OrtModule, this.decoder, cross, { decoderLayers, heads, headDim: dModel / heads }, { twoTokenSteps: options.twoTokenSteps ?? false });
+    return new OnnxDecoderSession(ort as unknown as OrtModule, this.decoder, cross, { decoderLayers, heads, headDim: dModel / heads, codebookSize }, { twoTokenSteps: options.twoTokenSteps ?? false });
   }
 
   async release(): Promise<void> {

@@ -4,8 +4,8 @@
 //   encoder.onnx       history_tokens [1, S] → cross_k, cross_v [decoderLayers, 1, heads, S, dh], memory_bias [1, S]
 //   decoder_step.onnx  token [B, T] (T = 1, or an item's last code + the next BOS), position [1], beam_parent [B],
 //                      past_k/past_v [decoderLayers, Bprev, heads, P, dh], cross_k, cross_v, memory_bias
-//                      → for each row's last token: logits [B, vocab], code_logits [B, K] (the next level's codes),
-//                      logit_max_sum [B, 2] (max, Σ exp(logit − max) over the vocabulary);
+//                      → for each row's last token: logits [B, vocab], code_scores [B, K + 2] (the next level's K
+//                      code logits, then max and Σ exp(logit − max) over the vocabulary);
 //                      present_k/present_v [decoderLayers, B, heads, P+T, dh]
 //
 // Standard opset-17 ops plus com.microsoft FastGelu and SkipLayerNormalization (fewer ops per decoder call;
@@ -374,10 +374,11 @@ export function buildDecoderStepGraph(w: SeedWeights, config: SeedConfig, quanti
   const lastPosition = g.op('Add', [position, lastToken]); // [1]
   const nextLevel = g.op('Min', [g.op('Mod', [lastPosition, g.int64([levels + 1])]), g.int64([levels - 1])]); // [1]
   const start = g.op('Add', [g.op('Mul', [nextLevel, g.int64([K])]), g.int64([SPECIAL_TOKENS])]); // [1]
-  g.output(g.op('Slice', [logits, start, g.op('Add', [start, g.int64([K])]), g.int64([1])]), 'code_logits', TensorType.FLOAT, ['B', K]);
+  const codeLogits = g.op('Slice', [logits, start, g.op('Add', [start, g.int64([K])]), g.int64([1])]); // [B, K]
   const max = g.op('ReduceMax', [logits], { axes: [1], keepdims: 1 }); // [B, 1]
   const sum = g.op('ReduceSum', [g.op('Exp', [g.op('Sub', [logits, max])]), g.int64([1])], { keepdims: 1 }); // [B, 1]
-  g.output(g.op('Concat', [max, sum], { axis: 1 }), 'logit_max_sum', TensorType.FLOAT, ['B', 2]);
+  // One output, so that a step is one read-back on a GPU (each costs a round trip under the WebGPU EP).
+  g.output(g.op('Concat', [codeLogits, max, sum], { axis: 1 }), 'code_scores', TensorType.FLOAT, ['B', K + 2]);
   const presentShape = [L, 'B', heads, 'P1', dh];
   g.output(L > 1 ? g.op('Concat', presentK, { axis: 0 }) : presentK[0], 'present_k', TensorType.FLOAT, presentShape);
   g.output(L > 1 ? g.op('Concat', presentV, { axis: 0 }) : presentV[0], 'present_v', TensorType.FLOAT, presentShape);

@@ -164,3 +164,47 @@ test('bad options and bad decoder outputs raise typed errors', async () => {
   const vocabWide: DecoderSession = { step: async () => new Float32Array(VOCAB), stepCodeLogProbs: async () => new Float32Array(VOCAB) };
   await assert.rejects(beamSearch(vocabWide, trie, { beamWidth: 2, sessionLength: 1 }), /rows × codebookSize = 1 × 4/);
 });
+
+test('decoder outputs: code_scores, the older code_logits + logit_max_sum and plain logits give the same code log-probabilities', async () => {
+  const { OnnxDecoderSession } = await import('../../runtime/sessions.ts');
+  const ort = await import('onnxruntime-node');
+  const K = 3;
+  const levels = 2;
+  const V = vocabSize(levels, K); // 2 + 2 · 3
+  const rows = 2;
+  // Per row the full logits; the next level after BOS is level 0 (codes at 2 … 4).
+  const logits = Float32Array.of(0.5, -1, 2, 0.25, -3, 1, 1, 0, /* row 1 */ -2, 0, 0.5, 4, 1, -1, 0, 3);
+  const codes = (r: number) => logits.subarray(r * V + 2, r * V + 2 + K);
+  const maxSum = new Float32Array(2 * rows);
+  for (let r = 0; r < rows; r++) {
+    const row = logits.subarray(r * V, (r + 1) * V);
+    maxSum[2 * r] = Math.max(...row);
+    maxSum[2 * r + 1] = row.reduce((s, x) => s + Math.exp(x - maxSum[2 * r]), 0);
+  }
+  const scores = new Float32Array(rows * (K + 2));
+  for (let r = 0; r < rows; r++) { scores.set(codes(r), r * (K + 2)); scores.set(maxSum.subarray(2 * r, 2 * r + 2), r * (K + 2) + K); }
+  const outputs: Record<string, () => InstanceType<typeof ort.Tensor>> = {
+    logits: () => new ort.Tensor('float32', logits, [rows, V]),
+    code_scores: () => new ort.Tensor('float32', scores, [rows, K + 2]),
+    code_logits: () => new ort.Tensor('float32', Float32Array.from([0, 1].flatMap((r) => Array.from(codes(r)))), [rows, K]),
+    logit_max_sum: () => new ort.Tensor('float32', maxSum, [rows, 2]),
+    present_k: () => new ort.Tensor('float32', new Float32Array(0), [1, rows, 1, 0, 1]),
+    present_v: () => new ort.Tensor('float32', new Float32Array(0), [1, rows, 1, 0, 1]),
+  };
+  const fake = (names: string[]) => ({
+    inputMetadata: [{ name: 'token', isTensor: true, shape: ['B', 'T'] }],
+    outputNames: [...names, 'present_k', 'present_v'],
+    run: async (_feeds: unknown, fetches: string[]) => Object.fromEntries(fetches.map((n) => [n, outputs[n]()])),
+  });
+  const cross = { cross_k: outputs.present_k(), cross_v: outputs.present_v(), memory_bias: outputs.present_k() };
+  const shape = { decoderLayers: 1, heads: 1, headDim: 1, codebookSize: K };
+  const read = (names: string[]) => new OnnxDecoderSession(ort as never, fake(names) as never, cross, shape).stepCodeLogProbs!(Int32Array.of(BOS, BOS), Int32Array.of(0, 0));
+  const [packed, older] = [await read(['logits', 'code_scores']), await read(['logits', 'code_logits', 'logit_max_sum'])];
+  assert.deepEqual(older, packed);
+  for (let r = 0; r < rows; r++) {
+    const row = Array.from(logits.subarray(r * V, (r + 1) * V));
+    const logZ = Math.log(row.reduce((s, x) => s + Math.exp(x), 0));
+    for (let c = 0; c < K; c++) assert.ok(Math.abs(packed[r * K + c] - (logits[r * V + 2 + c] - logZ)) < 1e-6, `row ${r} code ${c}`);
+  }
+  assert.equal(new OnnxDecoderSession(ort as never, fake(['logits']) as never, cross, shape).stepCodeLogProbs, undefined); // logits only: the search normalises
+});

@@ -31,7 +31,7 @@ test('graphs are IR 8 / opset 17 with the contract inputs and outputs; quantized
   assert.deepEqual(enc.outputs, ['cross_k', 'cross_v', 'memory_bias']);
   const dec = readModelSummary(buildDecoderStepGraph(weights, TINY, 'int4').bytes);
   assert.deepEqual(dec.inputs, ['token', 'position', 'beam_parent', 'past_k', 'past_v', 'cross_k', 'cross_v', 'memory_bias']);
-  assert.deepEqual(dec.outputs, ['logits', 'code_logits', 'logit_max_sum', 'present_k', 'present_v']);
+  assert.deepEqual(dec.outputs, ['logits', 'code_scores', 'present_k', 'present_v']);
   assert.equal(dec.opsets['com.microsoft'], 1);
   assert.ok(dec.nodes.includes('MatMulNBits'));
   for (const banned of ['DynamicQuantizeLinear', 'MatMulInteger', 'MoE', 'QMoE']) assert.ok(!dec.nodes.includes(banned), banned);
@@ -74,7 +74,7 @@ for (const quantization of ['fp32', 'int8', 'int4'] as const) {
     const tokens = encoderTokens([4, 9, 1], codes, TINY.levels, TINY.codebookSize, TINY.maxHistory);
     const reference = new ReferenceDecoderSession(effective, TINY, tokens);
     const onnx = await model.session(tokens);
-    const normalised = await model.session(tokens); // the same steps through code_logits and logit_max_sum
+    const normalised = await model.session(tokens); // the same steps through code_scores
     assert.ok(normalised.stepCodeLogProbs);
     const { levels, codebookSize: K } = TINY;
     const V = SPECIAL_TOKENS + levels * K;
