@@ -4,9 +4,14 @@
 // beam 32), output read back to the CPU as the beam search does; then one real decoder step of a bundle.
 //
 //   node --import tsx bench/webgpu-overhead.ts --eps=cpu,webgpu --bundle=models/bundles/kuairand --out=bench/results/webgpu-overhead.json
+//   node --import tsx bench/webgpu-overhead.ts --eps=cpu,webgpu,webgpu:wgpuOnly,webgpu:disabled --profile=/tmp/prof …
+//
+// `webgpu:MODE` is the WebGPU EP with that validationMode (basic — the default —, wgpuOnly, disabled, full).
+// --profile=DIR also profiles the decoder step per EP with ORT's profiler (per-node times; the WebGPU EP adds its
+// GPU timestamps where the adapter has timestamp queries) and adds a per-op-type summary to the JSON.
 //
 // Prints a table (median ms per run) and writes JSON. On the GPU machine: source .device/setup.sh first.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder, TensorType } from '../models/export/onnx-proto.ts';
@@ -17,6 +22,7 @@ const parsed = parseOptions(process.argv.slice(2), {
   bundle: 'models/bundles/kuairand', // its decoder_step.onnx is timed at beam 32 ('' = skip)
   runs: 200, // timed runs per graph (after 20 warm-up runs)
   out: '', // JSON file ('' = print only)
+  profile: '', // directory for ORT profiles of the decoder step ('' = no profiling)
 });
 if (!parsed) process.exit(0);
 const o = parsed;
@@ -70,8 +76,30 @@ function decoderFeeds(session: ort.InferenceSession, manifest: { model: Record<s
 const eps = o.eps.split(',').filter(Boolean);
 const rows: Record<string, Record<string, number | string>> = {};
 const sizes = [1, 32, 128];
+/** 'webgpu:disabled' → the WebGPU EP with validationMode 'disabled'; other names as they are. */
+function provider(spec: string): ort.InferenceSession.ExecutionProviderConfig {
+  const [name, validationMode] = spec.split(':');
+  return validationMode ? ({ name, validationMode } as ort.InferenceSession.ExecutionProviderConfig) : name;
+}
+
+/** Total and mean duration per (category, op type) of an ORT profile (Chrome trace events, µs). */
+function profileSummary(file: string): Record<string, { calls: number; total_us: number }> {
+  const events = JSON.parse(readFileSync(file, 'utf8')) as { cat: string; name: string; dur?: number; args?: { op_name?: string } }[];
+  const out: Record<string, { calls: number; total_us: number }> = {};
+  for (const ev of events) {
+    if (ev.dur === undefined || ev.cat === 'Session') continue;
+    // Node events (host side) carry the op type in args; the WebGPU EP's GPU events ("Api") are named node&op&kernel.
+    const key = `${ev.cat}:${ev.args?.op_name ?? ev.name.split('&')[1] ?? ev.name}`;
+    const row = (out[key] ??= { calls: 0, total_us: 0 });
+    row.calls++;
+    row.total_us += ev.dur;
+  }
+  return Object.fromEntries(Object.entries(out).sort((a, b) => b[1].total_us - a[1].total_us));
+}
+
+const profiles: Record<string, unknown> = {};
 for (const ep of eps) {
-  const options: ort.InferenceSession.SessionOptions = { executionProviders: [ep], intraOpNumThreads: 1, interOpNumThreads: 1 };
+  const options: ort.InferenceSession.SessionOptions = { executionProviders: [provider(ep)], intraOpNumThreads: 1, interOpNumThreads: 1 };
   for (const op of ['Add', 'MatMul'] as const) {
     for (const n of sizes) {
       const session = await ort.InferenceSession.create(chain(op, n), options);
@@ -84,9 +112,11 @@ for (const ep of eps) {
   if (o.bundle) {
     const manifest = JSON.parse(readFileSync(join(o.bundle, 'manifest.json'), 'utf8'));
     // As the runtime does: the caches stay where the EP computed them; only the search's two outputs come back.
-    const session = await ort.InferenceSession.create(readFileSync(join(o.bundle, manifest.files.decoderStep.path)), {
-      ...options, ...(ep === 'webgpu' ? { preferredOutputLocation: { present_k: 'gpu-buffer', present_v: 'gpu-buffer' } } : {}),
-    });
+    const model = readFileSync(join(o.bundle, manifest.files.decoderStep.path));
+    const stepOptions: ort.InferenceSession.SessionOptions = {
+      ...options, ...(ep.startsWith('webgpu') ? { preferredOutputLocation: { present_k: 'gpu-buffer', present_v: 'gpu-buffer' } } : {}),
+    };
+    const session = await ort.InferenceSession.create(model, stepOptions);
     const fetches = ['code_scores', 'code_logits', 'logit_max_sum', 'present_k', 'present_v'].filter((n) => session.outputNames.includes(n));
     try {
       (rows[`decoder_step (${manifest.name}, B 32)`] ??= {})[ep] = await median(session, decoderFeeds(session, manifest), Math.min(o.runs, 100), fetches);
@@ -94,6 +124,15 @@ for (const ep of eps) {
       (rows[`decoder_step (${manifest.name}, B 32)`] ??= {})[ep] = `failed: ${(e as Error).message.split('\n')[0]}`;
     }
     await session.release();
+    if (o.profile) {
+      mkdirSync(o.profile, { recursive: true });
+      const profiled = await ort.InferenceSession.create(model, { ...stepOptions, enableProfiling: true, profileFilePrefix: join(o.profile, `decoder-${ep.replace(':', '-')}`) });
+      await median(profiled, decoderFeeds(profiled, manifest), 20, fetches); // 20 warm-up + 20 profiled runs
+      profiled.endProfiling();
+      await profiled.release();
+      const file = readdirSync(o.profile).filter((f) => f.startsWith(`decoder-${ep.replace(':', '-')}`) && f.endsWith('.json')).sort().at(-1);
+      profiles[ep] = file ? { file, per_op_over_40_runs: profileSummary(join(o.profile, file)) } : 'no profile file written';
+    }
   }
 }
 
@@ -105,4 +144,4 @@ const perNode = (ep: string, op: string): number | null => {
 };
 const summary = Object.fromEntries(eps.map((ep) => [ep, { fixed_ms_per_run: rows['Add × 1'][ep], us_per_add_node: perNode(ep, 'Add'), us_per_matmul_node: perNode(ep, 'MatMul') }]));
 console.log(JSON.stringify(summary));
-if (o.out) writeFileSync(o.out, JSON.stringify({ date: new Date().toISOString(), command: `node --import tsx bench/webgpu-overhead.ts ${process.argv.slice(2).join(' ')}`, median_ms_per_run: rows, summary }, null, 2) + '\n');
+if (o.out) writeFileSync(o.out, JSON.stringify({ date: new Date().toISOString(), command: `node --import tsx bench/webgpu-overhead.ts ${process.argv.slice(2).join(' ')}`, median_ms_per_run: rows, summary, ...(o.profile && { profiles }) }, null, 2) + '\n');
