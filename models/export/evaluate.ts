@@ -38,10 +38,9 @@ export interface BundleEvalReport {
   diagnostics: RankDiagnostics;
 }
 
-/** Where the targets land and what outranks them (the metrics say how much, these say why). */
+/** Where the targets land and what outranks them (the metrics, with NDCG@10's standard error, say how much; these say why). */
 export interface RankDiagnostics {
   rank_histogram: number[]; // [beamWidth + 1] users whose target is at 0-based rank r of the beam; the last slot: not in it
-  'ndcg@10_standard_error': number; // of the mean over users: differences below ~2 of these are noise
   history_items_in_top10: number; // mean count of the user's own history items among the first 10
   top1_in_history: number; // fraction of users whose first item is in their own history
 }
@@ -49,8 +48,6 @@ export interface RankDiagnostics {
 /** Accumulates RankDiagnostics from each user's ranked list. */
 export class RankDiagnosticsAccumulator {
   private readonly histogram: number[];
-  private gain = 0;
-  private gainSquared = 0;
   private historyInTop10 = 0;
   private top1History = 0;
   private users = 0;
@@ -62,9 +59,6 @@ export class RankDiagnosticsAccumulator {
   add(ranked: ArrayLike<number>, rank: number, history: ArrayLike<number>): void {
     this.users++;
     this.histogram[rank < 0 || rank >= this.beamWidth ? this.beamWidth : rank]++;
-    const g = rank >= 0 && rank < 10 ? 1 / Math.log2(rank + 2) : 0;
-    this.gain += g;
-    this.gainSquared += g * g;
     const own = new Set(Array.from(history));
     for (let i = 0; i < Math.min(10, ranked.length); i++) if (own.has(ranked[i])) this.historyInTop10++;
     if (ranked.length > 0 && own.has(ranked[0])) this.top1History++;
@@ -72,11 +66,8 @@ export class RankDiagnosticsAccumulator {
 
   result(): RankDiagnostics {
     const n = Math.max(1, this.users);
-    const mean = this.gain / n;
-    const variance = Math.max(0, this.gainSquared / n - mean * mean);
     return {
       rank_histogram: [...this.histogram],
-      'ndcg@10_standard_error': Math.sqrt(variance / n),
       history_items_in_top10: this.historyInTop10 / n,
       top1_in_history: this.top1History / n,
     };

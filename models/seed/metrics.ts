@@ -10,11 +10,12 @@ export interface RankingMetrics {
   'ndcg@10': number;
   valid_id_rate: number; // fraction of users whose unconstrained greedy decode is a catalog item
   users: number;
+  'ndcg@10_se': number; // standard error of NDCG@10's mean over these users: gaps under ~2 of these are noise
 }
 
 /** Accumulates per-user hits; `rank` is the 0-based position of the target in the ranked list (-1 = absent). */
 export class RankingAccumulator {
-  private sums = { r5: 0, r10: 0, n5: 0, n10: 0, valid: 0 };
+  private sums = { r5: 0, r10: 0, n5: 0, n10: 0, n10Squared: 0, valid: 0 };
   users = 0;
 
   add(rank: number, validGreedy: boolean): void {
@@ -29,11 +30,13 @@ export class RankingAccumulator {
     if (rank < 10) {
       this.sums.r10++;
       this.sums.n10 += gain;
+      this.sums.n10Squared += gain * gain;
     }
   }
 
   result(): RankingMetrics {
     const n = Math.max(1, this.users);
+    const mean = this.sums.n10 / n;
     return {
       'recall@5': this.sums.r5 / n,
       'recall@10': this.sums.r10 / n,
@@ -41,6 +44,7 @@ export class RankingAccumulator {
       'ndcg@10': this.sums.n10 / n,
       valid_id_rate: this.sums.valid / n,
       users: this.users,
+      'ndcg@10_se': Math.sqrt(Math.max(0, this.sums.n10Squared / n - mean * mean) / n),
     };
   }
 }

@@ -74,7 +74,7 @@ export function trainingReport(title: string, config: Record<string, unknown>, e
 <div style="display:flex;flex-wrap:wrap;gap:16px">${loss}${metrics}</div>
 <h2>Expert load (last epoch, share of top-k slots)</h2>${load}
 <h2>Epochs</h2><table><tr><th>epoch</th><th>step</th><th>loss</th><th>aux</th><th>R@10</th><th>N@10</th><th>s</th></tr>
-${epochs.map((e) => `<tr><td>${e.epoch}</td><td>${e.step}</td><td>${e.trainLoss.toFixed(4)}</td><td>${e.auxLoss.toFixed(4)}</td><td>${e.validation?.['recall@10']?.toFixed(4) ?? ''}</td><td>${e.validation?.['ndcg@10']?.toFixed(4) ?? ''}</td><td>${e.seconds.toFixed(0)}</td></tr>`).join('\n')}</table>
+${epochs.map((e) => `<tr><td>${e.epoch}</td><td>${e.step}</td><td>${e.trainLoss.toFixed(4)}</td><td>${e.auxLoss.toFixed(4)}</td><td>${e.validation?.['recall@10']?.toFixed(4) ?? ''}</td><td>${e.validation?.['ndcg@10']?.toFixed(4) ?? ''}${e.validation?.['ndcg@10_se'] !== undefined ? ` ± ${e.validation['ndcg@10_se'].toFixed(4)}` : ''}</td><td>${e.seconds.toFixed(0)}</td></tr>`).join('\n')}</table>
 <h2>Config</h2><pre>${escapeHtml(JSON.stringify(config, null, 2))}</pre>
 </body></html>\n`;
 }

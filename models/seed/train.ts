@@ -159,7 +159,7 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
     }
     history.push(record);
     const v = record.validation;
-    log(`epoch ${epoch + 1}: loss ${trainLoss.toFixed(4)} aux ${auxLoss.toFixed(3)} ${ulLoss !== undefined ? `ul ${ulLoss.toFixed(4)} ` : ''}${v ? `val R@10 ${v['recall@10'].toFixed(4)} N@10 ${v['ndcg@10'].toFixed(4)} valid ${v.valid_id_rate.toFixed(3)}` : ''} (${record.seconds.toFixed(0)} s)`);
+    log(`epoch ${epoch + 1}: loss ${trainLoss.toFixed(4)} aux ${auxLoss.toFixed(3)} ${ulLoss !== undefined ? `ul ${ulLoss.toFixed(4)} ` : ''}${v ? `val R@10 ${v['recall@10'].toFixed(4)} N@10 ${v['ndcg@10'].toFixed(4)} ± ${v['ndcg@10_se'].toFixed(4)} valid ${v.valid_id_rate.toFixed(3)}` : ''} (${record.seconds.toFixed(0)} s)`);
     await saveCheckpoint(last, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch, history, best }, optimizer);
     writeFileSync(join(train.out, 'history.json'), JSON.stringify({ config, train, history, best }, null, 1));
     writeFileSync(join(train.out, 'report.html'), trainingReport(`seed model — ${train.data}`, { model: config, train }, history, { best, parameters: parameterCount(config) }));

@@ -54,14 +54,14 @@ test('evaluateBundle gives the metrics implied by targets placed at known beam r
     assert.ok(Math.abs(m['ndcg@5'] - gain(5)) < 1e-12 && Math.abs(m['ndcg@10'] - gain(10)) < 1e-12, JSON.stringify(m));
     const seedEvaluator = await evaluateRanking(new ReferenceForward(exported.effectiveWeights, TINY), data, trie, evalExamples(data, 'test'), { beamWidth: BEAM, usersPerBatch: 4, excludeHistory: false });
     assert.deepEqual(m, seedEvaluator);
-    // Diagnostics: the rank histogram is the construction's; the user's own history items among the first 10 are
+    // NDCG@10's standard error and the diagnostics: the rank histogram is the construction's; the user's own history items among the first 10 are
     // counted from the same beams; with the history excluded there are none.
     const d = report.diagnostics;
     assert.equal(d.rank_histogram.length, BEAM + 1);
     assert.deepEqual(d.rank_histogram, Array.from({ length: BEAM + 1 }, (_, r) => ranks.filter((x) => (r === BEAM ? x < 0 : x === r)).length));
     const gains = ranks.map((r) => (r >= 0 && r < 10 ? 1 / Math.log2(r + 2) : 0));
     const mean = gains.reduce((a, b) => a + b) / USERS;
-    assert.ok(Math.abs(d['ndcg@10_standard_error'] - Math.sqrt(gains.reduce((a, g) => a + (g - mean) ** 2, 0) / USERS / USERS)) < 1e-12);
+    assert.ok(Math.abs(m['ndcg@10_se'] - Math.sqrt(gains.reduce((a, g) => a + (g - mean) ** 2, 0) / USERS / USERS)) < 1e-12);
     assert.equal(d.history_items_in_top10, historyInTop10 / USERS);
     assert.equal(d.top1_in_history, top1History / USERS);
     assert.ok(historyInTop10 > 0, 'the fixture puts history items in some top-10s (else the count is untested)');

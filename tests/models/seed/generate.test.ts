@@ -69,4 +69,6 @@ test('ranking metrics: recall and NDCG of known ranks', () => {
   assert.equal(m['ndcg@5'], 0.25);
   assert.ok(Math.abs(m['ndcg@10'] - (1 + 1 / 3) / 4) < 1e-12);
   assert.equal(m.valid_id_rate, 0.75);
+  // per-user gains 1, 1/3, 0, 0: mean 1/3, population variance (1 + 1/9) / 4 − 1/9 = 1/6, standard error √(1/6 / 4)
+  assert.ok(Math.abs(m['ndcg@10_se'] - Math.sqrt(1 / 24)) < 1e-12, `${m['ndcg@10_se']}`);
 });
