@@ -96,6 +96,9 @@ export interface BeamSearchOptions {
   beamWidth: number; // beams kept after every step; also the number of sessions returned (at most)
   sessionLength: number; // items per generated session
   exclude?: Uint8Array; // [items], 1 = never generate (e.g. the user's history)
+  // Score each code by its probability among the codes the search may take there (the trie's children that
+  // are still allowed), i.e. the log-softmax renormalised over them, instead of over the full vocabulary.
+  renormalize?: boolean;
 }
 
 export interface BeamSearchResult {
@@ -240,19 +243,30 @@ export async function beamSearch(session: DecoderSession, trie: TrieView, option
           logZ = NaN;
         }
         const n = node[r];
-        for (let e = trie.childStart[n]; e < trie.childStart[n + 1]; e++) {
+        const allowed = (e: number): boolean => {
           const child = trie.childNode[e];
           if (last) {
-            if (exclude && exclude[child]) continue;
-            let repeated = false;
-            for (let j = 0; j < i; j++) if (items[r * sessionLength + j] === child) repeated = true;
-            if (repeated) continue;
-          } else {
-            // Skip prefixes whose remaining items are all excluded or already in this beam's session.
-            let used = 0;
-            for (let j = 0; j < i; j++) if (paths[(r * sessionLength + j) * levels + level + 1] === child) used++;
-            if (alive[child] - used <= 0) continue;
+            if (exclude && exclude[child]) return false;
+            for (let j = 0; j < i; j++) if (items[r * sessionLength + j] === child) return false;
+            return true;
           }
+          // Skip prefixes whose remaining items are all excluded or already in this beam's session.
+          let used = 0;
+          for (let j = 0; j < i; j++) if (paths[(r * sessionLength + j) * levels + level + 1] === child) used++;
+          return alive[child] - used > 0;
+        };
+        if (options.renormalize) {
+          // log-softmax over the allowed children's logits (any per-row constant, such as the full-vocabulary
+          // normaliser, cancels): value − log Σ_allowed exp(value).
+          let top = -Infinity;
+          for (let e = trie.childStart[n]; e < trie.childStart[n + 1]; e++) if (allowed(e)) top = Math.max(top, logits[base + offset + trie.childCode[e]]);
+          let sum = 0;
+          for (let e = trie.childStart[n]; e < trie.childStart[n + 1]; e++) if (allowed(e)) sum += Math.exp(logits[base + offset + trie.childCode[e]] - top);
+          max = top;
+          logZ = top + Math.log(sum);
+        }
+        for (let e = trie.childStart[n]; e < trie.childStart[n + 1]; e++) {
+          if (!allowed(e)) continue;
           const value = logits[base + offset + trie.childCode[e]];
           const c = produced++;
           if (kept === beamWidth && score[r] + value - max < heapScore[0] - PRUNE_SLACK) continue;

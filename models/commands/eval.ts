@@ -32,6 +32,7 @@ export const DEFAULT_EVAL_OPTIONS = {
   out: 'runs/beauty/eval', // report directory
   beam: 20, // beam width (≥ 20: exact @10)
   excludeHistory: false, // never rank an item of the user's own history
+  renormalize: false, // score codes by the log-softmax over the trie's allowed children, not the full vocabulary (--bundle only)
   users: 0, // a seeded subset of users (0 = all)
 };
 
@@ -40,6 +41,7 @@ export async function run(argv: string[]): Promise<void> {
   if (!o) return;
   if (o.split !== 'test' && o.split !== 'validation') throw new EvalOptionError(`--split must be 'test' or 'validation', got '${o.split}'`);
   if (Boolean(o.checkpoint) === Boolean(o.bundle)) throw new EvalOptionError('give exactly one of --checkpoint FILE (GPU) or --bundle DIR (onnxruntime-node)');
+  if (o.renormalize && !o.bundle) throw new EvalOptionError('--renormalize applies to --bundle evaluation; export the checkpoint and evaluate the bundle');
   const prepared = loadPrepared(o.data);
   const data = seedDataFromPrepared(prepared);
   let report: Record<string, unknown>;
@@ -47,7 +49,7 @@ export async function run(argv: string[]): Promise<void> {
     const { readBundle } = await import('../export/bundle-reader.ts');
     const { evaluateBundle } = await import('../export/evaluate.ts');
     const bundle = await readBundle(o.bundle);
-    const r = await evaluateBundle(bundle, data, { split: o.split, beamWidth: o.beam, users: o.users, seed: 1, excludeHistory: o.excludeHistory });
+    const r = await evaluateBundle(bundle, data, { split: o.split, beamWidth: o.beam, users: o.users, seed: 1, excludeHistory: o.excludeHistory, renormalize: o.renormalize });
     report = { ...r.metrics, ...r, data: o.data };
   } else {
     const { meta, tensors } = readCheckpoint(o.checkpoint);

@@ -22,6 +22,7 @@ export interface BundleEvalOptions {
   users: number; // evaluate a seeded subset of this many users (0 = all)
   seed: number; // RNG seed of the subset
   excludeHistory: boolean; // never rank an item of the user's own history (the seed report: false)
+  renormalize?: boolean; // beam scores renormalised over the trie's allowed children at each level (BeamSearchOptions)
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -144,7 +145,7 @@ export async function evaluateBundle(bundle: LoadedBundle, data: SeedData, optio
       const session = model.decoderSession(encoded);
       let result;
       try {
-        result = await beamSearch(session, bundle.trie, { beamWidth: options.beamWidth, sessionLength: 1, exclude });
+        result = await beamSearch(session, bundle.trie, { beamWidth: options.beamWidth, sessionLength: 1, exclude, renormalize: options.renormalize });
       } finally {
         session.dispose?.();
       }

@@ -208,3 +208,26 @@ test('decoder outputs: code_scores, the older code_logits + logit_max_sum and pl
   }
   assert.equal(new OnnxDecoderSession(ort as never, fake(['logits']) as never, cross, shape).stepCodeLogProbs, undefined); // logits only: the search normalises
 });
+
+test('renormalize: codes scored among the allowed children only, with full logits or code log-probabilities', async () => {
+  // n2 (first code 1) has one child, but the model puts most of that level's mass on an invalid code: over the
+  // full vocabulary item2 ranks last, over the allowed children it is certain and ranks first.
+  const scores = table({
+    [`${BOS},${tokenId(0, 0, K)}`]: { [tokenId(1, 0, K)]: 2, [tokenId(1, 1, K)]: 2 },
+    [`${BOS},${tokenId(0, 1, K)}`]: { [tokenId(1, 2, K)]: 5 },
+  });
+  const full = await beamSearch(new ScriptedSession(scores), trie, { beamWidth: 5, sessionLength: 1 });
+  assert.deepEqual(Array.from(full.items), [0, 1, 4, 3, 2]);
+  for (const session of [new ScriptedSession(scores), new NormalisedSession(scores)]) {
+    const renormalized = await beamSearch(session, trie, { beamWidth: 5, sessionLength: 1, renormalize: true });
+    // First codes tie at 1/3; item2 then has 1, the others 1/2 (equal up to rounding, so their order is not asserted).
+    assert.equal(renormalized.items[0], 2);
+    assert.deepEqual(Array.from(renormalized.items.subarray(1)).sort(), [0, 1, 3, 4]);
+    const expected = [-Math.log(3), -Math.log(6), -Math.log(6), -Math.log(6), -Math.log(6)];
+    renormalized.logProb.forEach((s, b) => assert.ok(Math.abs(s - expected[b]) < 1e-6, `beam ${b}: ${s} vs ${expected[b]}`));
+  }
+  // Excluded items leave the allowed set: with item2 excluded, first code 1 is dead and codes 0 and 2 share the level.
+  const excluded = await beamSearch(new ScriptedSession(scores), trie, { beamWidth: 5, sessionLength: 1, renormalize: true, exclude: Uint8Array.of(0, 0, 1, 0, 0) });
+  assert.deepEqual(Array.from(excluded.items).sort(), [0, 1, 3, 4]);
+  excluded.logProb.forEach((s) => assert.ok(Math.abs(s - Math.log(1 / 4)) < 1e-6, `${s}`));
+});
