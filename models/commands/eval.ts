@@ -3,15 +3,18 @@
 //
 //   onerec eval --data runs/beauty --checkpoint runs/beauty/seed/best.ckpt --split test --out runs/beauty/eval
 //   onerec eval --data runs/beauty --bundle models/bundles/beauty --split test --out runs/beauty/eval-int4
+//   (a bundle's users are split over worker threads, one per core up to 4, --workers=N; the report does not change)
 //
 // Writes OUT/report.json: { "recall@5", "recall@10", "ndcg@5", "ndcg@10", "valid_id_rate", users, … }; a bundle's report also has
 // `diagnostics`: the rank histogram over the beam and how many of the user's own history items the first 10 hold.
 // `ndcg@10_se` is NDCG@10's standard error over the users evaluated.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { loadPrepared } from '../data/prepared.ts';
 import { createEngine, readCheckpoint } from '../engine/index.ts';
 import { parseOptions } from '../options.ts';
+import { progressBar, type Progress } from '../progress.ts';
 import { seedDataFromPrepared } from '../seed/batches.ts';
 import { validateSeedConfig, type SeedConfig } from '../seed/config.ts';
 import { SeedModel } from '../seed/model.ts';
@@ -34,6 +37,7 @@ export const DEFAULT_EVAL_OPTIONS = {
   excludeHistory: false, // never rank an item of the user's own history
   renormalize: false, // score codes by the log-softmax over the trie's allowed children, not the full vocabulary (--bundle only)
   users: 0, // a seeded subset of users (0 = all)
+  workers: 0, // --bundle: worker threads splitting the users (0 = one per core, at most 4); the metrics do not depend on it
 };
 
 export async function run(argv: string[]): Promise<void> {
@@ -49,7 +53,13 @@ export async function run(argv: string[]): Promise<void> {
     const { readBundle } = await import('../export/bundle-reader.ts');
     const { evaluateBundle } = await import('../export/evaluate.ts');
     const bundle = await readBundle(o.bundle);
-    const r = await evaluateBundle(bundle, data, { split: o.split, beamWidth: o.beam, users: o.users, seed: 1, excludeHistory: o.excludeHistory, renormalize: o.renormalize });
+    let bar: Progress | null = null;
+    const r = await evaluateBundle(bundle, data, {
+      split: o.split, beamWidth: o.beam, users: o.users, seed: 1, excludeHistory: o.excludeHistory, renormalize: o.renormalize,
+      workers: o.workers > 0 ? o.workers : Math.min(4, availableParallelism()),
+      onProgress: (done, total) => (bar ??= progressBar(`${o.split} (beam ${o.beam})`, total)).update(done),
+    });
+    (bar as Progress | null)?.stop();
     report = { ...r.metrics, ...r, data: o.data };
   } else {
     const { meta, tensors } = readCheckpoint(o.checkpoint);

@@ -3,6 +3,7 @@
 // model's leave-one-out protocol and metric keys (models/seed/metrics.ts, models/seed/generate.ts).
 //
 //   onerec eval --bundle models/bundles/beauty --data runs/beauty --split test --out runs/beauty/eval-int4
+import { Worker } from 'node:worker_threads';
 import { beamSearch } from '../../runtime/beam-search.ts';
 import { BOS, SPECIAL_TOKENS, encoderTokens } from '../../runtime/tokens.ts';
 import { evalExamples, type Example, type SeedData } from '../seed/batches.ts';
@@ -23,6 +24,7 @@ export interface BundleEvalOptions {
   seed: number; // RNG seed of the subset
   excludeHistory: boolean; // never rank an item of the user's own history (the seed report: false)
   renormalize?: boolean; // beam scores renormalised over the trie's allowed children at each level (BeamSearchOptions)
+  workers?: number; // worker threads, each with its own sessions, splitting the users (1 = in this thread); same metrics either way
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -35,7 +37,8 @@ export interface BundleEvalReport {
   beamWidth: number;
   usersEvaluated: number;
   usersInSplit: number;
-  msPerUser: number; // wall time per user (encoder + beam search + greedy check), onnxruntime-node CPU, 1 thread
+  msPerUser: number; // wall time per user (encoder + beam search + greedy check), onnxruntime-node CPU, 1 thread per worker
+  workers: number;
   diagnostics: RankDiagnostics;
 }
 
@@ -113,6 +116,34 @@ async function greedyIsItem(model: OnnxSeedModel, encoded: EncoderResult, bundle
   }
 }
 
+/** One user's evaluation: the target's 0-based rank in the beam (−1 = absent), the beam, the greedy check. */
+export interface UserResult {
+  rank: number;
+  items: Int32Array; // the beam's items, best first
+  validGreedy: boolean;
+}
+
+export async function evaluateUser(model: OnnxSeedModel, bundle: LoadedBundle, data: SeedData, example: Example, options: BundleEvalOptions): Promise<UserResult> {
+  const config = bundle.manifest.model as SeedConfig;
+  const history = data.sequences[example.user].subarray(0, example.targetStart);
+  const target = data.sequences[example.user][example.targetStart];
+  const tokens = encoderTokens(history, data.codes, config.levels, config.codebookSize, config.maxHistory);
+  let exclude: Uint8Array | undefined;
+  if (options.excludeHistory) {
+    exclude = new Uint8Array(data.itemCount);
+    for (const item of history) exclude[item] = 1;
+  }
+  const encoded = await model.encode(tokens);
+  const session = model.decoderSession(encoded);
+  let result;
+  try {
+    result = await beamSearch(session, bundle.trie, { beamWidth: options.beamWidth, sessionLength: 1, exclude, renormalize: options.renormalize });
+  } finally {
+    session.dispose?.();
+  }
+  return { rank: rankOf(result.items, target), items: result.items, validGreedy: await greedyIsItem(model, encoded, bundle) };
+}
+
 /** Leave-one-out ranking metrics of a bundle on `data` (the prepared data it was trained on). */
 export async function evaluateBundle(bundle: LoadedBundle, data: SeedData, options: BundleEvalOptions = DEFAULT_BUNDLE_EVAL): Promise<BundleEvalReport> {
   const config = bundle.manifest.model as SeedConfig;
@@ -125,37 +156,45 @@ export async function evaluateBundle(bundle: LoadedBundle, data: SeedData, optio
       if (a[l] !== data.codes[item * data.levels + l]) throw new BundleDataMismatchError(`${bundle.dir}: item ${item} has codes [${a}] in the bundle's trie but [${data.codes.subarray(item * data.levels, (item + 1) * data.levels)}] in the data; re-export with this data`);
     }
   }
-  const model = await OnnxSeedModel.create(config, bundle.files.encoder!, bundle.files.decoderStep!);
   const all = evalExamples(data, options.split);
   const examples = sampleExamples(all, options.users, options.seed);
   const acc = new RankingAccumulator();
   const diagnostics = new RankDiagnosticsAccumulator(options.beamWidth);
   const started = performance.now();
-  try {
-    for (const [i, example] of examples.entries()) {
-      const history = data.sequences[example.user].subarray(0, example.targetStart);
-      const target = data.sequences[example.user][example.targetStart];
-      const tokens = encoderTokens(history, data.codes, config.levels, config.codebookSize, config.maxHistory);
-      let exclude: Uint8Array | undefined;
-      if (options.excludeHistory) {
-        exclude = new Uint8Array(data.itemCount);
-        for (const item of history) exclude[item] = 1;
+  const workers = Math.max(1, Math.min(options.workers ?? 1, examples.length));
+  const add = (example: Example, r: UserResult): void => {
+    acc.add(r.rank, r.validGreedy);
+    diagnostics.add(r.items, r.rank, data.sequences[example.user].subarray(0, example.targetStart));
+  };
+  if (workers === 1) {
+    const model = await OnnxSeedModel.create(config, bundle.files.encoder!, bundle.files.decoderStep!);
+    try {
+      for (const [i, example] of examples.entries()) {
+        add(example, await evaluateUser(model, bundle, data, example, options));
+        options.onProgress?.(i + 1, examples.length);
       }
-      const encoded = await model.encode(tokens);
-      const session = model.decoderSession(encoded);
-      let result;
-      try {
-        result = await beamSearch(session, bundle.trie, { beamWidth: options.beamWidth, sessionLength: 1, exclude, renormalize: options.renormalize });
-      } finally {
-        session.dispose?.();
-      }
-      const rank = rankOf(result.items, target);
-      acc.add(rank, await greedyIsItem(model, encoded, bundle));
-      diagnostics.add(result.items, rank, history);
-      options.onProgress?.(i + 1, examples.length);
+    } finally {
+      await model.release();
     }
-  } finally {
-    await model.release();
+  } else {
+    // Worker w takes examples w, w + workers, …; results are merged in example order, so the sums (and the
+    // metrics, to the last bit) are those of one thread.
+    const results: UserResult[] = new Array(examples.length);
+    let done = 0;
+    const { dir } = bundle;
+    const { onProgress: _, ...plain } = options;
+    await Promise.all(Array.from({ length: workers }, (_, w) => new Promise<void>((resolveWorker, reject) => {
+      const shard = examples.filter((_, i) => i % workers === w);
+      const worker = new Worker(new URL('./evaluate-worker.mjs', import.meta.url), { workerData: { dir, data, examples: shard, options: plain } });
+      let j = 0;
+      worker.on('message', (r: UserResult) => {
+        results[w + workers * j++] = r;
+        options.onProgress?.(++done, examples.length);
+      });
+      worker.on('error', reject);
+      worker.on('exit', (code) => (j === shard.length ? resolveWorker() : reject(new Error(`evaluation worker ${w} exited (code ${code}) after ${j} of ${shard.length} users`))));
+    })));
+    examples.forEach((example, i) => add(example, results[i]));
   }
   const files = Object.fromEntries(Object.entries(bundle.manifest.files).map(([role, f]) => [role, f!.bytes]));
   return {
@@ -166,6 +205,7 @@ export async function evaluateBundle(bundle: LoadedBundle, data: SeedData, optio
     usersEvaluated: examples.length,
     usersInSplit: all.length,
     msPerUser: (performance.now() - started) / Math.max(1, examples.length),
+    workers,
     diagnostics: diagnostics.result(),
   };
 }

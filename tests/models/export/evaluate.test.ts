@@ -65,6 +65,11 @@ test('evaluateBundle gives the metrics implied by targets placed at known beam r
     assert.equal(d.history_items_in_top10, historyInTop10 / USERS);
     assert.equal(d.top1_in_history, top1History / USERS);
     assert.ok(historyInTop10 > 0, 'the fixture puts history items in some top-10s (else the count is untested)');
+    // Worker threads split the users; merged in order, the report is the same to the last bit.
+    const parallel = await evaluateBundle(await readBundle(dir), data, { split: 'test', beamWidth: BEAM, users: 0, seed: 1, excludeHistory: false, workers: 3 });
+    assert.equal(parallel.workers, 3);
+    assert.deepEqual(parallel.metrics, report.metrics);
+    assert.deepEqual(parallel.diagnostics, report.diagnostics);
     const excluded = await evaluateBundle(await readBundle(dir), data, { split: 'test', beamWidth: BEAM, users: 0, seed: 1, excludeHistory: true });
     assert.equal(excluded.diagnostics.history_items_in_top10, 0);
     assert.equal(excluded.diagnostics.top1_in_history, 0);
