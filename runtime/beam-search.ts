@@ -234,14 +234,10 @@ export async function beamSearch(session: DecoderSession, trie: TrieView, option
         const offset = normalised ? 0 : SPECIAL_TOKENS + level * K;
         // Full logits: the log-softmax normaliser over the vocabulary, computed on the row's first candidate
         // that could enter the heap (the exponentials are most of the search's own time), and logZ ≥ max
-        // bounds every candidate of the row by score + logit − max without them. Normalised rows: 0.
+        // bounds every candidate of the row by score + logit − max without them. Normalised rows: 0. With
+        // `renormalize`, both come from the allowed children instead (the full-vocabulary pass is skipped).
         let max = 0;
         let logZ = 0;
-        if (!normalised) {
-          max = -Infinity;
-          for (let v = 0; v < vocab; v++) if (logits[base + v] > max) max = logits[base + v];
-          logZ = NaN;
-        }
         const n = node[r];
         const allowed = (e: number): boolean => {
           const child = trie.childNode[e];
@@ -264,6 +260,10 @@ export async function beamSearch(session: DecoderSession, trie: TrieView, option
           for (let e = trie.childStart[n]; e < trie.childStart[n + 1]; e++) if (allowed(e)) sum += Math.exp(logits[base + offset + trie.childCode[e]] - top);
           max = top;
           logZ = top + Math.log(sum);
+        } else if (!normalised) {
+          max = -Infinity;
+          for (let v = 0; v < vocab; v++) if (logits[base + v] > max) max = logits[base + v];
+          logZ = NaN;
         }
         for (let e = trie.childStart[n]; e < trie.childStart[n + 1]; e++) {
           if (!allowed(e)) continue;
