@@ -99,6 +99,16 @@ export interface BeamSearchOptions {
   // Score each code by its probability among the codes the search may take there (the trie's children that
   // are still allowed), i.e. the log-softmax renormalised over them, instead of over the full vocabulary.
   renormalize?: boolean;
+  // The learned repeat-awareness layer (a bundle's manifest `history_bias`, fitted by models/seed/history-bias.ts):
+  // at level l, every code that extends the prefix along one of the user's history items gets bias[l] added to
+  // its logit, and the level's distribution is renormalised: p'(c) = p(c) · e^(bias[l] · onPath(c)) / Z'.
+  historyBias?: HistoryBias;
+}
+
+/** See BeamSearchOptions.historyBias. */
+export interface HistoryBias {
+  bias: ArrayLike<number>; // [levels] logit offset per level for codes on a history item's path
+  history: ArrayLike<number>; // the user's history item indices (any order, repeats allowed)
 }
 
 export interface BeamSearchResult {
@@ -138,6 +148,70 @@ function aliveLeafCounts(trie: TrieView, exclude: Uint8Array | undefined): { ali
   return { alive, depth };
 }
 
+const parentsByTrie = new WeakMap<TrieView, { parent: Int32Array; leafParent: Int32Array }>();
+
+/**
+ * Which trie nodes and items lie on a history item's path: onPath[node] = 1 when the node's prefix is a prefix
+ * of some history item (the root excluded), inHistory[item] = 1 for the items themselves.
+ */
+export function historyPaths(trie: TrieView, history: ArrayLike<number>): { onPath: Uint8Array; inHistory: Uint8Array } {
+  let up = parentsByTrie.get(trie);
+  if (!up) {
+    const { depth } = aliveLeafCounts(trie, undefined);
+    const nodes = trie.childStart.length - 1;
+    const parent = new Int32Array(nodes).fill(-1); // [nodes]
+    const leafParent = new Int32Array(trie.itemCount).fill(-1); // [items] the node whose edge ends at the item
+    for (let n = 0; n < nodes; n++) {
+      for (let e = trie.childStart[n]; e < trie.childStart[n + 1]; e++) {
+        if (depth[n] === trie.levels - 1) leafParent[trie.childNode[e]] = n;
+        else parent[trie.childNode[e]] = n;
+      }
+    }
+    up = { parent, leafParent };
+    parentsByTrie.set(trie, up);
+  }
+  const onPath = new Uint8Array(trie.childStart.length - 1);
+  const inHistory = new Uint8Array(trie.itemCount);
+  for (let h = 0; h < history.length; h++) {
+    const item = history[h];
+    if (!(item >= 0 && item < trie.itemCount)) throw new BeamSearchOptionError(`historyBias.history holds ${item}, not an item index in 0..${trie.itemCount - 1}`);
+    inHistory[item] = 1;
+    for (let n = up.leafParent[item]; n > 0 && !onPath[n]; n = up.parent[n]) onPath[n] = 1;
+  }
+  return { onPath, inHistory };
+}
+
+/** The trie node reached from `node` along code `code`, or −1 (at the last level: the item index). */
+export function childOf(trie: TrieView, node: number, code: number): number {
+  for (let e = trie.childStart[node]; e < trie.childStart[node + 1]; e++) if (trie.childCode[e] === code) return trie.childNode[e];
+  return -1;
+}
+
+/**
+ * historyBias at one trie node, for teacher forcing: the change of the log-probability of taking `code` there,
+ * β·onPath(code) − log((1 − S) + S·e^β), where S sums `logProb(c)` exponentiated over the node's children on a
+ * history path (the full-vocabulary normaliser, as the beam search without `renormalize`).
+ */
+export function historyBiasTerm(trie: TrieView, onHistory: { onPath: Uint8Array; inHistory: Uint8Array }, node: number, last: boolean, beta: number, code: number, logProb: (code: number) => number): number {
+  let S = 0;
+  let flag = false;
+  for (let e = trie.childStart[node]; e < trie.childStart[node + 1]; e++) {
+    const child = trie.childNode[e];
+    if (!(last ? onHistory.inHistory[child] : onHistory.onPath[child])) continue;
+    S += Math.exp(logProb(trie.childCode[e]));
+    if (trie.childCode[e] === code) flag = true;
+  }
+  return (flag ? beta : 0) - biasLogNormaliser(S, beta);
+}
+
+/**
+ * log((1 − S) + S · e^β): the change of a level's log-normaliser when the codes holding probability S get β
+ * added to their logits (> 0 even when rounding puts S a hair above 1).
+ */
+export function biasLogNormaliser(S: number, beta: number): number {
+  return Math.log(Math.max(0, 1 - S) + S * Math.exp(beta));
+}
+
 function checkOptions(trie: TrieView, options: BeamSearchOptions): void {
   const { beamWidth, sessionLength, exclude } = options;
   if (!Number.isInteger(beamWidth) || beamWidth < 1) {
@@ -151,6 +225,10 @@ function checkOptions(trie: TrieView, options: BeamSearchOptions): void {
       `exclude has ${exclude.length} entries but the trie has ${trie.itemCount} items; pass one byte per catalog item`,
     );
   }
+  const bias = options.historyBias?.bias;
+  if (bias && (bias.length !== trie.levels || !Array.from(bias).every(Number.isFinite))) {
+    throw new BeamSearchOptionError(`historyBias.bias must hold ${trie.levels} finite numbers (one per level), got [${Array.from(bias)}]`);
+  }
 }
 
 /** Generate the `beamWidth` best sessions (fewer if the catalog cannot fill them). */
@@ -160,6 +238,8 @@ export async function beamSearch(session: DecoderSession, trie: TrieView, option
   const { levels, codebookSize: K } = trie;
   const vocab = SPECIAL_TOKENS + levels * K;
   const { alive } = aliveLeafCounts(trie, exclude);
+  const onHistory = options.historyBias && options.historyBias.history.length > 0 ? historyPaths(trie, options.historyBias.history) : null;
+  const bias = options.historyBias?.bias;
 
   // Beam state, one row per live beam (rows ordered best first).
   let rows = 1;
@@ -265,16 +345,31 @@ export async function beamSearch(session: DecoderSession, trie: TrieView, option
           for (let v = 0; v < vocab; v++) if (logits[base + v] > max) max = logits[base + v];
           logZ = NaN;
         }
+        const fullLogZ = (): number => {
+          let sum = 0;
+          for (let v = 0; v < vocab; v++) sum += Math.exp(logits[base + v] - max);
+          return max + Math.log(sum);
+        };
+        // historyBias: the codes on a history item's path get beta added; `shift` renormalises the level
+        // (over the full vocabulary, or over the allowed children with `renormalize`).
+        const beta = bias ? bias[level] : 0;
+        const flagged = (e: number): boolean => onHistory !== null && (last ? onHistory.inHistory[trie.childNode[e]] === 1 : onHistory.onPath[trie.childNode[e]] === 1);
+        let shift = 0;
+        if (onHistory && beta !== 0) {
+          let S = 0;
+          for (let e = trie.childStart[n]; e < trie.childStart[n + 1]; e++) {
+            if (!flagged(e) || (options.renormalize && !allowed(e))) continue;
+            if (Number.isNaN(logZ)) logZ = fullLogZ();
+            S += Math.exp(logits[base + offset + trie.childCode[e]] - logZ);
+          }
+          shift = -biasLogNormaliser(S, beta);
+        }
         for (let e = trie.childStart[n]; e < trie.childStart[n + 1]; e++) {
           if (!allowed(e)) continue;
-          const value = logits[base + offset + trie.childCode[e]];
+          const value = logits[base + offset + trie.childCode[e]] + shift + (beta !== 0 && flagged(e) ? beta : 0);
           const c = produced++;
           if (kept === beamWidth && score[r] + value - max < heapScore[0] - PRUNE_SLACK) continue;
-          if (Number.isNaN(logZ)) {
-            let sum = 0;
-            for (let v = 0; v < vocab; v++) sum += Math.exp(logits[base + v] - max);
-            logZ = max + Math.log(sum);
-          }
+          if (Number.isNaN(logZ)) logZ = fullLogZ();
           const s = score[r] + value - logZ;
           if (kept < beamWidth) {
             heapPush(kept++, s, c, r, e);

@@ -56,6 +56,9 @@ export interface BundleManifest {
   quantization: 'fp32' | 'int8' | 'int4';
   files: Partial<Record<BundleRole, BundleFile>>;
   reward?: { towers: { name: string; label: string }[]; weights: number[] };
+  // The repeat-awareness layer (runtime/beam-search.ts BeamSearchOptions.historyBias): β per level for the codes on
+  // a history item's path, fitted on the training data (models/seed/history-bias.ts); `fit` says how.
+  historyBias?: { bias: number[]; fit?: Record<string, unknown> };
   metrics?: Record<string, unknown>;
 }
 
@@ -136,6 +139,12 @@ export function parseManifest(json: unknown, url: string): BundleManifest {
     });
     if (!reward.weights.every((w) => typeof w === 'number' && Number.isFinite(w))) fail('"reward.weights" must be finite numbers');
     if (!files.reward) fail('"reward" is set but "files.reward" is missing');
+  }
+  if (json.historyBias !== undefined) {
+    const hb = json.historyBias;
+    if (!isRecord(hb) || !Array.isArray(hb.bias) || hb.bias.length !== m.levels || !hb.bias.every((b) => typeof b === 'number' && Number.isFinite(b))) {
+      fail(`"historyBias" must be { bias: [${m.levels} finite numbers, one per level] }, got ${JSON.stringify(hb)}`);
+    }
   }
   return json as unknown as BundleManifest;
 }

@@ -145,6 +145,7 @@ export async function fetchBundle(bundleUrl: string, options: FetchBundleOptions
     itemIds,
     towers: manifest.reward?.towers.map((t) => t.name) ?? [],
     towerWeights: manifest.reward?.weights ?? [],
+    historyBias: manifest.historyBias?.bias ?? null,
   };
   report(1, `loaded ${manifest.name}`);
   return { manifestUrl, manifest, models, fromCache, fromNetwork, warnings };

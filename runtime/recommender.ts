@@ -42,6 +42,7 @@ export interface RecommendOptions {
   candidates?: number; // how many of the final beams are reranked and returned; default all of them
   rerank?: boolean; // false: keep beam order (log-probability) even when the bundle has a reward model; default true
   excludeHistory?: boolean; // true: never recommend an item already in the history; default true
+  historyBias?: boolean; // false: ignore the bundle's repeat-awareness layer (manifest historyBias); default true
 }
 
 export interface RecommendedSession {

@@ -4,8 +4,8 @@
 // `onerec eval --bundle`, parity tests, bench) and the browser (onnxruntime-web, runtime/onnx.ts) run
 // this same code.
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
-import { beamSearch, codeLogProbs, scoreReader, type DecoderSession } from './beam-search.ts';
-import { BOS, encoderTokens, tokenId } from './tokens.ts';
+import { beamSearch, childOf, codeLogProbs, historyBiasTerm, historyPaths, scoreReader, type DecoderSession } from './beam-search.ts';
+import { BOS, SPECIAL_TOKENS, encoderTokens, tokenId } from './tokens.ts';
 import { SemanticIdTrie } from './semantic-id-trie.ts';
 import { BundleFormatError, InvalidArgumentError, NoBackendError } from './errors.ts';
 import type { HistoryItem, RankedBy, RecommendedSession, RecommendOptions, RecommendResult, ScoreResult } from './recommender.ts';
@@ -39,6 +39,7 @@ export interface BundleModels {
   itemIds: string[]; // [items] external ids, catalog order
   towers: string[]; // reward tower names
   towerWeights: number[]; // [towers] weights of the combined reward
+  historyBias: number[] | null; // [levels] the repeat-awareness layer's β (manifest historyBias), null = none
 }
 
 /** Rewards (weighted sums of tower probabilities) closer than this rank as equal; float32 backends agree to ~1e-6. */
@@ -284,7 +285,8 @@ export class Sessions {
     }
     let found;
     try {
-      found = await beamSearch(decoder, this.models.trie, { beamWidth, sessionLength, exclude });
+      const bias = options.historyBias === false ? null : this.models.historyBias;
+      found = await beamSearch(decoder, this.models.trie, { beamWidth, sessionLength, exclude, historyBias: bias ? { bias, history } : undefined });
     } finally {
       decoder.dispose();
       Sessions.disposeAll(cross);
@@ -356,6 +358,10 @@ export class Sessions {
       // Every row starts from the single BOS row of the first call; afterwards row b continues row b.
       let logits = await reader.feed(new Int32Array([BOS]), new Int32Array([0]), false);
       let single = true;
+      // The bundle's repeat-awareness layer, as recommend() applies it (its log-probabilities are comparable).
+      const bias = this.models.historyBias;
+      const onHistory = bias && resolved.items.length > 0 ? historyPaths(trie, resolved.items) : null;
+      const node = new Int32Array(n); // [n] trie node of each session's current item
       for (let i = 0; i < m; i++) {
         for (let l = 0; l < levels; l++) {
           const tokens = new Int32Array(n); // [n]
@@ -363,15 +369,18 @@ export class Sessions {
             const code = trie.itemCodes(items[b * m + i])[l];
             const token = tokenId(l, code, K);
             const base = single ? 0 : b * width;
-            if (normalised) {
-              logProb[b] += logits[base + code];
-            } else {
+            let logZ = 0; // full logits: the row's log-softmax normaliser
+            if (!normalised) {
               let max = -Infinity;
               for (let v = 0; v < vocab; v++) max = Math.max(max, logits[base + v]);
               let sum = 0;
               for (let v = 0; v < vocab; v++) sum += Math.exp(logits[base + v] - max);
-              logProb[b] += logits[base + token] - max - Math.log(sum);
+              logZ = max + Math.log(sum);
             }
+            const offset = normalised ? 0 : SPECIAL_TOKENS + l * K;
+            logProb[b] += logits[base + offset + code] - logZ;
+            if (onHistory && bias![l] !== 0) logProb[b] += historyBiasTerm(trie, onHistory, node[b], l === levels - 1, bias![l], code, (c) => logits[base + offset + c] - logZ);
+            node[b] = l === levels - 1 ? 0 : childOf(trie, node[b], code);
             tokens[b] = token;
           }
           if (i === m - 1 && l === levels - 1) break;

@@ -5,12 +5,14 @@
 //   onerec export --checkpoint random --data runs/beauty --out runs/beauty/bundle-random   # untrained, for wiring tests
 //   onerec export --checkpoint runs/kuairand/align/aligned.ckpt --reward runs/kuairand/align/reward.ckpt --data runs/kuairand --out runs/kuairand/bundle
 //   onerec eval --bundle runs/beauty/bundle-int4 --data runs/beauty --split test --out runs/beauty/eval-int4
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadPrepared } from '../data/prepared.ts';
 import { readCheckpoint } from '../engine/checkpoint.ts';
 import { exportBundle } from '../export/bundle-writer.ts';
 import { QUANTIZATIONS, type Quantization } from '../export/quantize.ts';
 import { OptionError, parseOptions } from '../options.ts';
+import { progressBar, type Progress } from '../progress.ts';
 import { DEFAULT_SEED_CONFIG, validateSeedConfig, type SeedConfig } from '../seed/config.ts';
 import { checkSeedWeights, initSeedWeights, type SeedWeights } from '../seed/reference.ts';
 import type { RewardConfig } from '../reward/config.ts';
@@ -29,6 +31,8 @@ const DEFAULTS = {
   seed: 1, // RNG seed of --checkpoint random
   reward: '', // optional reward-model checkpoint (onerec align's reward.ckpt): adds reward.onnx and manifest.reward
   metrics: '', // optional report.json of `onerec eval --bundle` on this bundle, copied into manifest.metrics
+  historyBias: 'fit', // the repeat-awareness layer (manifest.historyBias): 'fit' on the training data (models/seed/history-bias.ts), 'none', or 'b1,b2,…'
+  historyBiasUsers: 5000, // users whose last training transition the fit uses (0 = all)
 };
 
 export class ExportCommandError extends Error {
@@ -86,6 +90,10 @@ export async function run(argv: string[]): Promise<void> {
         return { config: c, weights: initSeedWeights(c, options.seed) };
       })()
     : readSeedCheckpoint(options.checkpoint);
+  const manualBias = ['fit', 'none'].includes(options.historyBias) ? null : options.historyBias.split(',').map(Number);
+  if (manualBias && (manualBias.length !== config.levels || !manualBias.every(Number.isFinite))) {
+    throw new OptionError(`--historyBias=${options.historyBias}: give 'fit', 'none' or ${config.levels} comma-separated numbers`);
+  }
   const quantization = options.quantization as Quantization;
   const started = performance.now();
   const exported = await exportBundle({
@@ -100,6 +108,36 @@ export async function run(argv: string[]): Promise<void> {
     ...(options.reward ? { reward: readRewardCheckpoint(options.reward) } : {}),
     ...(options.metrics ? { metrics: readMetrics(options.metrics) } : {}),
   });
+  if (options.historyBias !== 'none' && options.checkpoint !== 'random') {
+    const manifest = exported.manifest;
+    const { seedDataFromPrepared, SplitError } = await import('../seed/batches.ts');
+    let data: ReturnType<typeof seedDataFromPrepared> | null = null;
+    if (options.historyBias === 'fit') {
+      try {
+        data = seedDataFromPrepared(prepared);
+      } catch (e) {
+        if (!(e instanceof SplitError)) throw e;
+        console.warn(`history bias not fitted: ${(e as Error).message}. The bundle has none; pass --historyBias=b1,b2,… to set one`);
+      }
+    }
+    if (data) {
+      const { fitBundleHistoryBias } = await import('../export/history-bias.ts');
+      const bundleDir = options.out;
+      let bar: Progress | null = null;
+      const fit = await fitBundleHistoryBias(config, readFileSync(join(bundleDir, 'encoder.onnx')), readFileSync(join(bundleDir, 'decoder_step.onnx')), trie, data, {
+        split: 'train', users: options.historyBiasUsers, seed: 7, bound: 8, onProgress: (done, total) => (bar ??= progressBar('history bias fit', total)).update(done),
+      });
+      (bar as Progress | null)?.stop();
+      const { bias, ...rest } = fit;
+      manifest.historyBias = { bias, fit: { method: 'maximum likelihood per level, network frozen, each user\'s last training transition', ...rest } };
+    } else if (manualBias) {
+      manifest.historyBias = { bias: manualBias };
+    }
+    if (manifest.historyBias) {
+      writeFileSync(join(options.out, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+      console.log(`history bias (β per level): ${manifest.historyBias.bias.map((b) => b.toFixed(3)).join(', ')}`);
+    }
+  }
   const lines = Object.entries(exported.manifest.files).map(([role, f]) => `  ${role.padEnd(12)} ${f!.path.padEnd(18)} ${(f!.bytes / 1024).toFixed(1).padStart(9)} KiB`);
   console.log(`wrote ${options.out} (${quantization}) in ${((performance.now() - started) / 1000).toFixed(1)} s\n${lines.join('\n')}\n  total        ${' '.repeat(18)} ${(exported.totalBytes / 1024).toFixed(1).padStart(9)} KiB (${(exported.totalBytes / 1e6).toFixed(2)} MB)`);
 }

@@ -24,6 +24,7 @@ export interface BundleEvalOptions {
   seed: number; // RNG seed of the subset
   excludeHistory: boolean; // never rank an item of the user's own history (the seed report: false)
   renormalize?: boolean; // beam scores renormalised over the trie's allowed children at each level (BeamSearchOptions)
+  historyBias?: number[] | null; // [levels] the repeat-awareness layer's β (BeamSearchOptions.historyBias); null = off
   workers?: number; // worker threads, each with its own sessions, splitting the users (1 = in this thread); same metrics either way
   onProgress?: (done: number, total: number) => void;
 }
@@ -137,7 +138,10 @@ export async function evaluateUser(model: OnnxSeedModel, bundle: LoadedBundle, d
   const session = model.decoderSession(encoded);
   let result;
   try {
-    result = await beamSearch(session, bundle.trie, { beamWidth: options.beamWidth, sessionLength: 1, exclude, renormalize: options.renormalize });
+    result = await beamSearch(session, bundle.trie, {
+      beamWidth: options.beamWidth, sessionLength: 1, exclude, renormalize: options.renormalize,
+      historyBias: options.historyBias ? { bias: options.historyBias, history } : undefined,
+    });
   } finally {
     session.dispose?.();
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { beamSearch, BeamSearchOptionError, DecoderOutputError, type DecoderSession, type TrieView } from '../../runtime/beam-search.ts';
+import { beamSearch, BeamSearchOptionError, DecoderOutputError, historyPaths, type DecoderSession, type TrieView } from '../../runtime/beam-search.ts';
 import { BOS, tokenId, vocabSize } from '../../runtime/tokens.ts';
 
 // Hand-built trie, levels 2, K 4, BFS CSR:
@@ -153,6 +153,78 @@ test('equals exhaustive enumeration when the beam is wide enough', async () => {
       assert.equal(session.calls, scripted.calls - (twoTokenSteps ? 1 : 0), what); // sessions of 2 items: one boundary
     }
   }
+});
+
+test('historyBias: sessions and scores of the biased distribution, by exhaustive enumeration', async () => {
+  const logitsOf = (prefix: number[]): Float32Array => {
+    let h = 40503;
+    for (const t of prefix) h = Math.imul(h ^ (t + 29), 16777619);
+    const out = new Float32Array(VOCAB);
+    for (let v = 0; v < VOCAB; v++) {
+      h = Math.imul(h ^ (v + 7), 16777619);
+      out[v] = ((h >>> 0) / 2 ** 32) * 6 - 3;
+    }
+    return out;
+  };
+  const history = [1, 3]; // item1 = codes [0, 1] (under n1), item3 = [2, 3] (under n3)
+  const { onPath, inHistory } = historyPaths(trie, history);
+  assert.deepEqual(Array.from(onPath), [0, 1, 0, 1]); // n1 and n3 (the root is never marked)
+  assert.deepEqual(Array.from(inHistory), [0, 1, 0, 1, 0]);
+  const bias = [0.8, -2.5];
+  // The biased distribution over the full vocabulary: at level l every code token whose prefix follows a history
+  // item gets bias[l] added, then the log-softmax. Float64, every 2-item session, no repeats.
+  const biasedLogProb = (prefixCodes: number[], level: number, code: number, logits: number[]): number => {
+    const onHistoryPath = (c: number): boolean => history.some((h) => ITEM_CODES[h].slice(0, level).every((x, j) => x === prefixCodes[j]) && ITEM_CODES[h][level] === c);
+    const z = logits.map((x, v) => {
+      const c = v - tokenId(level, 0, K);
+      return x + (c >= 0 && c < K && onHistoryPath(c) ? bias[level] : 0);
+    });
+    return z[tokenId(level, code, K)] - logSumExp(z);
+  };
+  const expected: { items: number[]; score: number }[] = [];
+  for (let a = 0; a < 5; a++) {
+    for (let b = 0; b < 5; b++) {
+      if (a === b) continue;
+      let score = 0;
+      const prefix = [BOS];
+      for (const item of [a, b]) {
+        ITEM_CODES[item].forEach((c, l) => {
+          score += biasedLogProb(ITEM_CODES[item].slice(0, l), l, c, Array.from(logitsOf(prefix)));
+          prefix.push(tokenId(l, c, K));
+        });
+        prefix.push(BOS);
+      }
+      expected.push({ items: [a, b], score });
+    }
+  }
+  expected.sort((x, y) => y.score - x.score);
+  for (const session of [new ScriptedSession(logitsOf), new NormalisedSession(logitsOf), new NormalisedSession(logitsOf, true)]) {
+    const result = await beamSearch(session, trie, { beamWidth: 50, sessionLength: 2, historyBias: { bias, history } });
+    assert.deepEqual(Array.from(result.items), expected.flatMap((s) => s.items));
+    expected.forEach((s, b) => assert.ok(Math.abs(result.logProb[b] - s.score) < 1e-5, `row ${b}: ${result.logProb[b]} vs ${s.score}`));
+  }
+  // Zero bias is the plain search.
+  const plain = await beamSearch(new ScriptedSession(logitsOf), trie, { beamWidth: 50, sessionLength: 2 });
+  const zero = await beamSearch(new ScriptedSession(logitsOf), trie, { beamWidth: 50, sessionLength: 2, historyBias: { bias: [0, 0], history } });
+  assert.deepEqual(Array.from(zero.items), Array.from(plain.items));
+  assert.deepEqual(Array.from(zero.logProb), Array.from(plain.logProb));
+  await assert.rejects(beamSearch(new ScriptedSession(logitsOf), trie, { beamWidth: 2, sessionLength: 1, historyBias: { bias: [1], history } }), BeamSearchOptionError);
+  await assert.rejects(beamSearch(new ScriptedSession(logitsOf), trie, { beamWidth: 2, sessionLength: 1, historyBias: { bias: [0, 0], history: [7] } }), /not an item index/);
+});
+
+test('historyBias with renormalize: the biased logits renormalised over the allowed children', async () => {
+  // One item, history = [item4] (codes [2, 1]); uniform logits. Level 0: codes 0, 1, 2 allowed, code 2 biased by
+  // +1; level 1 under n3: item3 (code 3) and item4 (code 1, biased by −1).
+  const history = [4];
+  const bias = [1, -1];
+  const result = await beamSearch(new ScriptedSession(() => new Float32Array(VOCAB)), trie, { beamWidth: 5, sessionLength: 1, renormalize: true, historyBias: { bias, history } });
+  const first = (c: number): number => (c === 2 ? 1 : 0) - Math.log(2 + Math.E);
+  const want = new Map([
+    [0, first(0) - Math.log(2)], [1, first(0) - Math.log(2)], [2, first(1)],
+    [3, first(2) - Math.log(1 + Math.exp(-1))], [4, first(2) - 1 - Math.log(1 + Math.exp(-1))],
+  ]);
+  assert.deepEqual(Array.from(result.items), [3, 2, 4, 0, 1]); // −0.86, −1.55, −1.86, −2.24, −2.24
+  result.items.forEach((item, b) => assert.ok(Math.abs(result.logProb[b] - want.get(item)!) < 1e-6, `item ${item}: ${result.logProb[b]} vs ${want.get(item)}`));
 });
 
 test('bad options and bad decoder outputs raise typed errors', async () => {

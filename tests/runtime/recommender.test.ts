@@ -65,6 +65,37 @@ test('score() teacher-forces the same log-probs that beam search accumulated', a
   await assert.rejects(recommender.score(HISTORY, [[1, 2, 3], [4, 5]]), { name: 'InvalidArgumentError' });
 });
 
+test('a bundle with a history bias: recommend = the biased beam search over the reference forward, score() agrees, historyBias: false turns it off', async () => {
+  const { config, weights, codes } = bundle;
+  const dir = join(root, 'biased');
+  cpSync(bundle.dir, dir, { recursive: true });
+  const bias = Array.from({ length: config.levels }, (_, l) => (l % 2 === 0 ? 1.2 : -2.5));
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, historyBias: { bias } }));
+  const biased = createNodeRecommender();
+  try {
+    await biased.load(dir);
+    const trie = SemanticIdTrie.build(codes, config.levels, config.codebookSize);
+    const tokens = encoderTokens(HISTORY, codes, config.levels, config.codebookSize, config.maxHistory);
+    for (const excludeHistory of [true, false]) {
+      const got = await biased.recommend(HISTORY, { beamWidth: 8, excludeHistory });
+      const exclude = excludeHistory ? Uint8Array.from({ length: bundle.items }, (_, i) => (HISTORY.includes(i) ? 1 : 0)) : undefined;
+      const want = await beamSearch(new ReferenceDecoderSession(weights, config, tokens), trie, { beamWidth: 8, sessionLength: config.sessionLength, exclude, historyBias: { bias, history: HISTORY } });
+      got.sessions.forEach((s, b) => {
+        assert.deepEqual(Array.from(s.items), Array.from(want.items.subarray(b * config.sessionLength, (b + 1) * config.sessionLength)), `excludeHistory ${excludeHistory} beam ${b}`);
+        assert.ok(Math.abs(s.logProb - want.logProb[b]) < 1e-4, `beam ${b}: ${s.logProb} vs ${want.logProb[b]}`);
+      });
+      const scored = await biased.score(HISTORY, got.sessions.map((s) => Array.from(s.items)));
+      got.sessions.forEach((s, b) => assert.ok(Math.abs(scored.logProb[b] - s.logProb) < 1e-4, `score ${scored.logProb[b]} vs ${s.logProb}`));
+    }
+    const off = await biased.recommend(HISTORY, { historyBias: false });
+    const plain = await recommender.recommend(HISTORY);
+    assert.deepEqual(off.sessions.map((s) => Array.from(s.items)), plain.sessions.map((s) => Array.from(s.items)));
+  } finally {
+    await biased.dispose();
+  }
+});
+
 test('unknown history items are ignored and reported; none left → cold start; sessions are valid and diverse', async () => {
   const withUnknown = await recommender.recommend(['item-3', 'no-such-item', 17, 999, -1, 2.5, 5, 'item-42', 9]);
   assert.deepEqual(withUnknown.ignoredHistory, ['no-such-item', 999, -1, 2.5]);

@@ -13,6 +13,9 @@ import { writeCheckpoint } from '../../../models/engine/checkpoint.ts';
 import { rewardParameterShapes, type RewardConfig } from '../../../models/reward/config.ts';
 import { readBundle } from '../../../models/export/bundle-reader.ts';
 import { OnnxSeedModel } from '../../../models/export/node-session.ts';
+import { lastTrainExamples } from '../../../models/export/history-bias.ts';
+import { seedDataFromPrepared } from '../../../models/seed/batches.ts';
+import { fitHistoryBias, levelStatistics } from '../../../models/seed/history-bias.ts';
 import { ReferenceDecoderSession, initSeedWeights, seedParameterShapes, seededUniform, type SeedConfig } from '../../../models/seed/reference.ts';
 import { BOS, encoderTokens } from '../../../runtime/tokens.ts';
 import { TINY, maxAbsDiff } from './fixture.ts';
@@ -31,9 +34,9 @@ test('onerec export writes a verified bundle with the prepared trie and catalog,
   const root = mkdtempSync(join(tmpdir(), 'onerec-export-'));
   try {
     tinyDataset(root);
-    const data = join(root, 'prepared');
-    await prepare({ ...DEFAULT_PREPARE_CONFIG, data: root, out: data, levels: 3, codebookSize: 8, idDim: 0, maxIterations: 10, evalPairs: 10, content: 'features' }); // K = 8: 40 items never overflow the suffix level
-    const prepared = loadPrepared(data);
+    const preparedDir = join(root, 'prepared');
+    await prepare({ ...DEFAULT_PREPARE_CONFIG, data: root, out: preparedDir, levels: 3, codebookSize: 8, idDim: 0, maxIterations: 10, evalPairs: 10, content: 'features' }); // K = 8: 40 items never overflow the suffix level
+    const prepared = loadPrepared(preparedDir);
     const config: SeedConfig = { ...TINY, levels: prepared.levels, codebookSize: prepared.codebookSize };
     const weights = initSeedWeights(config, 5, 0.3);
     const shapes = seedParameterShapes(config);
@@ -43,7 +46,7 @@ test('onerec export writes a verified bundle with the prepared trie and catalog,
     writeCheckpoint(checkpoint, { kind: 'seed', config, step: 10, rng: {} }, tensors);
 
     const out = join(root, 'bundle');
-    await run([`--checkpoint=${checkpoint}`, `--data=${data}`, `--out=${out}`, '--quantization=fp32', '--beamWidth=7']);
+    await run([`--checkpoint=${checkpoint}`, `--data=${preparedDir}`, `--out=${out}`, '--quantization=fp32', '--beamWidth=7']);
     const bundle = await readBundle(out);
     assert.equal(bundle.manifest.generation.beamWidth, 7);
     assert.deepEqual(bundle.manifest.model, config);
@@ -57,6 +60,28 @@ test('onerec export writes a verified bundle with the prepared trie and catalog,
     assert.ok(maxAbsDiff(got, want) < 1e-4);
     await model.release();
 
+    // The repeat-awareness layer, fitted by default on each user's last training transition: the same β as the
+    // float64 reference forward's statistics give (fp32 graphs: within 1e-3).
+    const data = seedDataFromPrepared(prepared);
+    const examples = lastTrainExamples(data);
+    const levels = Array.from({ length: config.levels }, () => ({ S: new Float64Array(examples.length), y: new Uint8Array(examples.length) }));
+    for (const [i, ex] of examples.entries()) {
+      const seq = data.sequences[ex.user];
+      const session = new ReferenceDecoderSession(weights, config, encoderTokens(seq.subarray(0, ex.targetStart), data.codes, config.levels, config.codebookSize, config.maxHistory));
+      const { S, y } = await levelStatistics(session, prepared.trie, seq.subarray(0, ex.targetStart), seq[ex.targetStart], data.codes);
+      S.forEach((s, l) => { levels[l].S[i] = s; levels[l].y[i] = y[l]; });
+    }
+    const reference = fitHistoryBias(levels, 8);
+    const fitted = bundle.manifest.historyBias!;
+    assert.equal(fitted.fit?.examples, examples.length);
+    assert.equal(fitted.bias.length, config.levels);
+    fitted.bias.forEach((b, l) => assert.ok(Math.abs(b - reference.bias[l]) < 1e-3, `level ${l}: ${b} vs ${reference.bias[l]}`));
+    await run([`--checkpoint=${checkpoint}`, `--data=${preparedDir}`, `--out=${out}`, '--quantization=fp32', '--historyBias=none']);
+    assert.equal((await readBundle(out)).manifest.historyBias, undefined);
+    await run([`--checkpoint=${checkpoint}`, `--data=${preparedDir}`, `--out=${out}`, '--quantization=fp32', `--historyBias=${Array(config.levels).fill(-1.5).join(',')}`]);
+    assert.deepEqual((await readBundle(out)).manifest.historyBias, { bias: Array(config.levels).fill(-1.5) });
+    await assert.rejects(run([`--checkpoint=${checkpoint}`, `--data=${preparedDir}`, `--out=${out}`, '--historyBias=1,2,x']), new RegExp(`give .fit., .none. or ${config.levels} comma-separated numbers`));
+
     // With the reward model of onerec align (reward.ckpt: kind 'reward', tower weights in meta.weights).
     const rewardConfig: RewardConfig = { itemCount: 40, dModel: 8, heads: 2, towerHidden: 4, maxHistory: 6, sessionLength: 2, towers: ['swt', 'ltr'] };
     const rewardShapes = rewardParameterShapes(rewardConfig);
@@ -65,16 +90,16 @@ test('onerec export writes a verified bundle with the prepared trie and catalog,
     writeCheckpoint(rewardCheckpoint, { kind: 'reward', config: rewardConfig, step: 0, rng: {}, weights: [1, 0.25] }, rewardTensors);
     const metricsFile = join(root, 'report.json');
     writeFileSync(metricsFile, JSON.stringify({ 'recall@10': 0.25, users: 20 }));
-    await run([`--checkpoint=${checkpoint}`, `--reward=${rewardCheckpoint}`, `--metrics=${metricsFile}`, `--data=${data}`, `--out=${out}`, '--quantization=int8']);
+    await run([`--checkpoint=${checkpoint}`, `--reward=${rewardCheckpoint}`, `--metrics=${metricsFile}`, `--data=${preparedDir}`, `--out=${out}`, '--quantization=int8']);
     const withReward = await readBundle(out);
     assert.deepEqual(withReward.manifest.reward?.weights, [1, 0.25]);
     assert.deepEqual(withReward.manifest.metrics, { 'recall@10': 0.25, users: 20 });
     assert.deepEqual(withReward.manifest.reward?.towers.map((t) => t.name), ['swt', 'ltr']);
     assert.ok(withReward.files.reward && withReward.files.reward.length > 0);
 
-    await assert.rejects(run([`--checkpoint=${checkpoint}`, `--data=${data}`, `--out=${out}`, '--quantization=int3']), /int3 is not one of fp32, int8, int4/);
+    await assert.rejects(run([`--checkpoint=${checkpoint}`, `--data=${preparedDir}`, `--out=${out}`, '--quantization=int3']), /int3 is not one of fp32, int8, int4/);
     writeCheckpoint(checkpoint, { kind: 'reward', config, step: 1, rng: {} }, tensors);
-    await assert.rejects(run([`--checkpoint=${checkpoint}`, `--data=${data}`, `--out=${out}`]), (e: Error) => e.name === 'ExportCommandError' && /'reward' checkpoint/.test(e.message));
+    await assert.rejects(run([`--checkpoint=${checkpoint}`, `--data=${preparedDir}`, `--out=${out}`]), (e: Error) => e.name === 'ExportCommandError' && /'reward' checkpoint/.test(e.message));
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
