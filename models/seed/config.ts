@@ -95,7 +95,7 @@ export interface TrainConfig {
   evalBeam: number; // beam width for validation/test ranking (≥ 20 so that @10 is exact)
   evalUsers: number; // validation users per epoch (0 = all); a fixed seeded subset for speed
   evalEvery: number; // evaluate every N epochs
-  maxMinutes: number; // wall-clock budget: stop after the epoch that crosses it (0 = none)
+  maxMinutes: number; // this process's wall-clock budget (0 = none): past it, the epoch ends at that step, is evaluated and checkpointed; a --resume gets a fresh budget
   resume: boolean; // continue from OUT/last.ckpt if present
   init: string; // start from the weights of this seed checkpoint (fresh optimizer and schedule: a second, annealing stage); '' = random init
   unlikelihood: number; // weight of the history-unlikelihood term −log(1 − p(history item)) (0 = off: on Beauty it did not raise validation NDCG@10, bench/README.md #4)

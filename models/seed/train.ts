@@ -96,7 +96,8 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
   const ulSum = engine.persistent([1]);
   const loadSum = Array.from({ length: config.decoderLayers }, () => engine.persistent([config.experts]));
   const start = Date.now() - elapsedBefore * 1000;
-  const seconds = (): number => (Date.now() - start) / 1000;
+  const seconds = (): number => (Date.now() - start) / 1000; // training time, resumed runs included
+  const processStart = Date.now(); // maxMinutes counts this process only, so that a resumed run gets its own budget
   let stopReason = `reached epochs = ${train.epochs}`;
   let sinceBest = history.length ? history.length - 1 - history.findIndex((h) => h.epoch === best?.epoch) : 0;
 
@@ -130,7 +131,7 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
         pending = show;
         bar?.update(s + 1, { loss: Number.isNaN(shownLoss) ? '…' : shownLoss.toFixed(4), lr: optimizer.lr.toExponential(2) });
       }
-      if (train.maxMinutes > 0 && seconds() > train.maxMinutes * 60) {
+      if (train.maxMinutes > 0 && Date.now() - processStart > train.maxMinutes * 60_000) {
         outOfTime = true;
         break;
       }
