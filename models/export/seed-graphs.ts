@@ -204,13 +204,17 @@ class SeedOps {
     const { dModel: d, experts: E, expertFfnDim: F, expertsPerToken: k } = config;
     const p = `dec.${layer}.moe`;
     const probs = g.op('Softmax', [g.op('MatMul', [h, g.initializer(`${p}.router`, w[`${p}.router`], [d, E])])], { axis: -1 }); // [N, E]
-    const [topValues, topIndices] = g.opMulti('TopK', [probs, g.int64([k])], 2, { axis: -1, largest: 1, sorted: 1 }); // [N, k] each
-    const gates = g.op('Div', [topValues, g.op('ReduceSum', [topValues, g.int64([-1])], { keepdims: 1 })]); // [N, k]
-    // Dense over experts with the gates scattered into [N, E] (zero where not selected): every expert's
+    const [topValues] = g.opMulti('TopK', [probs, g.int64([k])], 2, { axis: -1, largest: 1, sorted: 1 }); // [N, k] values (indices unused)
+    // Dense over experts with the gates in [N, E] (the top-k probabilities renormalised, zero elsewhere): every expert's
     // first layer as one [d, E·F] MatMul and the second as one [E·F, d] MatMul on hidden units scaled by
     // the gates. Gathering the top-k experts' weights per token ([N, k, d, F]) moved more memory per step
     // than the E/k extra multiply-adds cost.
-    const dense = g.op('ScatterElements', [g.op('Mul', [probs, g.scalar(0)]), topIndices, gates], { axis: 1 }); // [N, E]
+    // The selected experts are those at or above the k-th largest probability (float ops only: a scatter of
+    // TopK's int64 indices cost ~0.3 ms of host time per call under the WebGPU EP). An exact tie at the k-th
+    // value selects both, where TopK would take the lower index; float router probabilities practically never tie.
+    const kth = g.op('Slice', [topValues, g.int64([k - 1]), g.int64([k]), g.int64([1])]); // [N, 1]
+    const selected = g.op('Mul', [probs, g.op('Cast', [g.op('GreaterOrEqual', [probs, kth])], { to: TensorType.FLOAT })]); // [N, E]
+    const dense = g.op('Div', [selected, g.op('ReduceSum', [selected, g.int64([-1])], { keepdims: 1 })]); // [N, E]
     const experts = (t: Float32Array, size: number): Float32Array[] => Array.from({ length: E }, (_, e) => t.subarray(e * size, (e + 1) * size));
     const w1All = sideBySide(experts(w[`${p}.w1`], d * F), d, F); // [d, E*F]: expert e's W1 in columns e*F..
     const w2All = w[`${p}.w2`]; // [E, F, d] = [E*F, d]: expert e's W2 in rows e*F..
@@ -316,16 +320,21 @@ export function buildDecoderStepGraph(w: SeedWeights, config: SeedConfig, quanti
   const memoryBias = g.input('memory_bias', TensorType.FLOAT, [1, S]);
   // T tokens per row (1, or an item's last code and the next BOS) at positions position … position + T − 1.
   const T = g.op('Gather', [g.op('Shape', [token]), g.int64([1])]); // [1]
-  const offsets = g.op('Range', [g.int64([0], []), g.op('Squeeze', [T, g.int64([0])]), g.int64([1], [])]); // [T]
-  const positionEmbedding = g.op('Gather', [g.initializer('dec.pos', w['dec.pos'], [decoderLength(config), d]), g.op('Add', [position, offsets])]); // [T, d]
+  // Index arithmetic stays on shapes and Slice bounds (host-side under a GPU EP); a Gather or Where over
+  // indices computed on the host would upload them on every step (ORT's profile on the H200: ~0.4 ms each).
+  const positionEmbedding = g.op('Slice', [g.initializer('dec.pos', w['dec.pos'], [decoderLength(config), d]), position, g.op('Add', [position, T]), g.int64([0])]); // [T, d]
   let x = g.op('Add', [ops.embedding('tok_emb', token, V), positionEmbedding]); // [B, T, d]
   const gatheredK = g.op('Gather', [pastK, beamParent], { axis: 1 }); // [L, B, heads, P, dh]
   const gatheredV = g.op('Gather', [pastV, beamParent], { axis: 1 });
-  // Causal mask over [P cached + T new] keys for the T queries: query t sees keys ≤ P + t.
+  // Causal mask over [P cached + T new] keys for the T queries: query t sees keys ≤ P + t. A constant
+  // M[i][j] = j > i ? −1e9 : 0 of the decoder's full length Tmax, sliced at rows Tmax − T …, columns
+  // Tmax − T − P …: entry (t, c) is masked iff c − P > t.
+  const Tmax = decoderLength(config);
+  const mask = new Float32Array(Tmax * Tmax);
+  for (let i = 0; i < Tmax; i++) for (let j = i + 1; j < Tmax; j++) mask[i * Tmax + j] = -1e9;
   const P = g.op('Gather', [g.op('Shape', [pastK]), g.int64([3])]); // [1]
-  const keyIndex = g.op('Range', [g.int64([0], []), g.op('Squeeze', [g.op('Add', [P, T]), g.int64([0])]), g.int64([1], [])]); // [P + T]
-  const lastVisible = g.op('Unsqueeze', [g.op('Add', [offsets, P]), g.int64([1])]); // [T, 1]
-  const causalBias = g.op('Where', [g.op('Greater', [keyIndex, lastVisible]), g.scalar(-1e9), g.scalar(0)]); // [T, P + T]
+  const firstRow = g.op('Sub', [g.int64([Tmax]), T]); // [1]
+  const causalBias = g.op('Slice', [g.initializer('dec.causal', mask, [Tmax, Tmax]), g.op('Concat', [firstRow, g.op('Sub', [firstRow, P])], { axis: 0 }), g.int64([Tmax, Tmax]), g.int64([0, 1])]); // [T, P + T]
   const presentK: string[] = [];
   const presentV: string[] = [];
   // The residual stream x is carried through SkipLayerNormalization nodes, which also add each sublayer's
@@ -359,7 +368,7 @@ export function buildDecoderStepGraph(w: SeedWeights, config: SeedConfig, quanti
   }
   // Only the last token's next-token distribution is read (an item's last code predicts BOS, never scored).
   const lastToken = g.op('Sub', [T, g.int64([1])]); // [1]
-  const final = g.op('Reshape', [g.op('Gather', [h, lastToken], { axis: 1 }), g.int64([-1, d])]); // [B, d], after dec.ln_f
+  const final = g.op('Reshape', [g.op('Slice', [h, lastToken, T, g.int64([1])]), g.int64([-1, d])]); // [B, d], after dec.ln_f
   const logits = ops.linear(final, 'lm_head', d, V, undefined, 'head'); // [B, V]
   g.output(logits, 'logits', TensorType.FLOAT, ['B', V]);
   // What the beam search needs of this step's logits: the K code logits of the level that follows this
