@@ -4,7 +4,7 @@
 import { NotLoadedError } from './errors.ts';
 import { fetchBundle } from './loader.ts';
 import type { BundleModels, Sessions } from './sessions.ts';
-import type { Device, HistoryItem, LoadInfo, LoadOptions, Recommender, RecommendOptions, RecommendResult, ScoreResult } from './recommender.ts';
+import type { Device, HistoryItem, LoadInfo, LoadOptions, Recommender, RecommendOptions, RecommendResult, ScoreOptions, ScoreResult } from './recommender.ts';
 
 export interface RuntimeBackend {
   /** Sessions for the verified bundle on the device asked for (the backend's own EP order and fallback). */
@@ -48,8 +48,8 @@ export function createRecommenderWith(backend: RuntimeBackend): Recommender {
     }),
     recommend: (history: HistoryItem[], options?: RecommendOptions): Promise<RecommendResult> =>
       chain(() => loaded('recommend').recommend(history, options)),
-    score: (history: HistoryItem[], sessionsToScore: HistoryItem[][]): Promise<ScoreResult> =>
-      chain(() => loaded('score').score(history, sessionsToScore)),
+    score: (history: HistoryItem[], sessionsToScore: HistoryItem[][], options?: ScoreOptions): Promise<ScoreResult> =>
+      chain(() => loaded('score').score(history, sessionsToScore, options)),
     dispose: (): Promise<void> => chain(async () => {
       await sessions?.release();
       sessions = null;

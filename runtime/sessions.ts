@@ -8,7 +8,7 @@ import { beamSearch, childOf, codeLogProbs, historyBiasTerm, historyPaths, score
 import { BOS, SPECIAL_TOKENS, encoderTokens, tokenId } from './tokens.ts';
 import { SemanticIdTrie } from './semantic-id-trie.ts';
 import { BundleFormatError, InvalidArgumentError, NoBackendError } from './errors.ts';
-import type { HistoryItem, RankedBy, RecommendedSession, RecommendOptions, RecommendResult, ScoreResult } from './recommender.ts';
+import type { HistoryItem, RankedBy, RecommendedSession, RecommendOptions, RecommendResult, ScoreOptions, ScoreResult } from './recommender.ts';
 
 /** The parts of an ONNX Runtime JS package (onnxruntime-web or onnxruntime-node) that the core uses. */
 export interface OrtModule {
@@ -285,7 +285,7 @@ export class Sessions {
     }
     let found;
     try {
-      const bias = options.historyBias === false ? null : this.models.historyBias;
+      const bias = (options.historyBias ?? !exclude) ? this.models.historyBias : null;
       found = await beamSearch(decoder, this.models.trie, { beamWidth, sessionLength, exclude, historyBias: bias ? { bias, history } : undefined });
     } finally {
       decoder.dispose();
@@ -328,7 +328,7 @@ export class Sessions {
   }
 
   /** log P(session | history) by teacher forcing through decoder_step.onnx, plus the reward towers. */
-  async score(history: HistoryItem[], sessions: HistoryItem[][]): Promise<ScoreResult> {
+  async score(history: HistoryItem[], sessions: HistoryItem[][], options: ScoreOptions = {}): Promise<ScoreResult> {
     const { shape, trie } = this.models;
     const resolved = this.resolveHistory(history);
     const n = sessions.length;
@@ -359,7 +359,7 @@ export class Sessions {
       let logits = await reader.feed(new Int32Array([BOS]), new Int32Array([0]), false);
       let single = true;
       // The bundle's repeat-awareness layer, as recommend() applies it (its log-probabilities are comparable).
-      const bias = this.models.historyBias;
+      const bias = options.historyBias === false ? null : this.models.historyBias;
       const onHistory = bias && resolved.items.length > 0 ? historyPaths(trie, resolved.items) : null;
       const node = new Int32Array(n); // [n] trie node of each session's current item
       for (let i = 0; i < m; i++) {

@@ -3,7 +3,7 @@
 // WorkerTerminatedError and the next call starts a fresh worker and reloads the last bundle (from IndexedDB).
 import { proxy, releaseProxy, wrap, type Remote } from 'comlink';
 import { WorkerTerminatedError } from '../runtime/errors.ts';
-import type { HistoryItem, LoadInfo, LoadOptions, Recommender, RecommendOptions, RecommendResult, ScoreResult } from '../runtime/recommender.ts';
+import type { HistoryItem, LoadInfo, LoadOptions, Recommender, RecommendOptions, RecommendResult, ScoreOptions, ScoreResult } from '../runtime/recommender.ts';
 import type { WorkerEndpoint } from './endpoint.ts';
 
 export interface WorkerRecommender extends Recommender {
@@ -79,8 +79,8 @@ export function createWorkerRecommender(options: WorkerRecommenderOptions = {}):
     },
     recommend: (history: HistoryItem[], recommendOptions?: RecommendOptions): Promise<RecommendResult> =>
       call('recommend', (remote) => remote.recommend(history, recommendOptions)),
-    score: (history: HistoryItem[], sessions: HistoryItem[][]): Promise<ScoreResult> =>
-      call('score', (remote) => remote.score(history, sessions)),
+    score: (history: HistoryItem[], sessions: HistoryItem[][], options?: ScoreOptions): Promise<ScoreResult> =>
+      call('score', (remote) => remote.score(history, sessions, options)),
     async dispose(): Promise<void> {
       if (live) await call('dispose', (remote) => remote.dispose());
       lastLoad = null;

@@ -36,7 +36,7 @@ export const DEFAULT_EVAL_OPTIONS = {
   beam: 20, // beam width (≥ 20: exact @10)
   excludeHistory: false, // never rank an item of the user's own history
   renormalize: false, // score codes by the log-softmax over the trie's allowed children, not the full vocabulary (--bundle only)
-  historyBias: 'manifest', // --bundle: the repeat-awareness layer's β per level: 'manifest' (the bundle's history_bias, if any), 'none', or 'b1,b2,…'
+  historyBias: 'auto', // --bundle: the repeat-awareness layer's β per level: 'auto' (the bundle's historyBias unless --excludeHistory, as the runtime does), 'manifest' (the bundle's, always), 'none', or 'b1,b2,…'
   users: 0, // a seeded subset of users (0 = all)
   workers: 0, // --bundle: worker threads splitting the users (0 = one per core, at most 4); the metrics do not depend on it
 };
@@ -54,11 +54,11 @@ export async function run(argv: string[]): Promise<void> {
     const { readBundle } = await import('../export/bundle-reader.ts');
     const { evaluateBundle } = await import('../export/evaluate.ts');
     const bundle = await readBundle(o.bundle);
-    const historyBias = o.historyBias === 'none' ? null
-      : o.historyBias === 'manifest' ? (bundle.manifest.historyBias?.bias ?? null)
+    const historyBias = o.historyBias === 'none' || (o.historyBias === 'auto' && o.excludeHistory) ? null
+      : o.historyBias === 'manifest' || o.historyBias === 'auto' ? (bundle.manifest.historyBias?.bias ?? null)
       : o.historyBias.split(',').map(Number);
     if (historyBias && (historyBias.length !== bundle.trie.levels || !historyBias.every(Number.isFinite))) {
-      throw new EvalOptionError(`--historyBias=${o.historyBias}: give 'manifest', 'none' or ${bundle.trie.levels} comma-separated numbers (one per level)`);
+      throw new EvalOptionError(`--historyBias=${o.historyBias}: give 'auto', 'manifest', 'none' or ${bundle.trie.levels} comma-separated numbers (one per level)`);
     }
     let bar: Progress | null = null;
     const r = await evaluateBundle(bundle, data, {

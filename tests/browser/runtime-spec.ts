@@ -46,8 +46,8 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
 
   const recommendAll = (): Promise<PlainResult[]> => harness.page.evaluate(async (histories) => {
     const out = [];
-    for (const h of histories) {
-      const r = await window.onerec.recommender!.recommend(h);
+    for (const [i, h] of histories.entries()) {
+      const r = await window.onerec.recommender!.recommend(h, { excludeHistory: i % 2 === 1 }); // even: the history bias applies
       out.push({ items: r.sessions.map((s) => Array.from(s.items)), logProb: r.sessions.map((s) => s.logProb), reward: r.sessions.map((s) => s.reward), coldStart: r.coldStart, rankedBy: r.rankedBy, ignored: r.ignoredHistory });
     }
     return out;
@@ -76,12 +76,13 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
 
   before(async () => {
     root = mkdtempSync(join(tmpdir(), `onerec-${device}-`));
-    const bundle = await writeTestBundle(join(root, 'tiny'), { reward: true });
+    // With a history bias in the manifest, so that the worker's repeat-awareness layer is checked against Node's too.
+    const bundle = await writeTestBundle(join(root, 'tiny'), { reward: true, historyBias: [0.7, -1.2, -2.5] });
     const node = createNodeRecommender();
     await node.load(bundle.dir);
     expected = [];
-    for (const h of histories) {
-      const r = await node.recommend(h);
+    for (const [i, h] of histories.entries()) {
+      const r = await node.recommend(h, { excludeHistory: i % 2 === 1 });
       expected.push({ items: r.sessions.map((s) => Array.from(s.items)), logProb: r.sessions.map((s) => s.logProb), reward: r.sessions.map((s) => s.reward), coldStart: r.coldStart, rankedBy: r.rankedBy, ignored: r.ignoredHistory });
     }
     await node.dispose();
@@ -230,7 +231,7 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
         const r = window.onerec.createWorkerRecommender();
         try {
           const info = await r.load(url, { device: 'wasm' });
-          const result = await r.recommend(histories[0]);
+          const result = await r.recommend(histories[0], { excludeHistory: false }); // as expected[0] was made
           return { info, items: result.sessions.map((x) => Array.from(x.items)), logProb: result.sessions.map((x) => x.logProb), cached: await window.onerec.hasBundleInCache(url) };
         } finally {
           await r.dispose();
@@ -265,7 +266,7 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
       const r = window.onerec.createWorkerRecommender();
       try {
         const info = await r.load(url, { device: 'wasm' });
-        const result = await r.recommend(histories[0]);
+        const result = await r.recommend(histories[0], { excludeHistory: false }); // as expected[0] was made
         return { info, items: result.sessions.map((x) => Array.from(x.items)) };
       } finally {
         await r.dispose();

@@ -1,6 +1,8 @@
 // Tiny bundles made by the project's own exporter (models/export exportBundle) from seeded random
 // weights: a seed model, optionally a reward model, a trie of seeded random semantic IDs and a catalog.
 // Written to a temp dir by the runtime tests, the browser specs and the bench.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { initSeedWeights, seededUniform, type SeedWeights } from '../../models/seed/reference.ts';
 import { DEFAULT_SEED_CONFIG, type SeedConfig } from '../../models/seed/config.ts';
 import { exportBundle } from '../../models/export/bundle-writer.ts';
@@ -31,6 +33,7 @@ export interface TestBundleOptions {
   config?: SeedConfig;
   reward?: boolean; // also export a reward model (default: 3 towers, d 16, H 10)
   rewardConfig?: Partial<RewardConfig>; // overrides of that reward model's config
+  historyBias?: number[]; // [levels] written into manifest.historyBias (the repeat-awareness layer)
 }
 
 /** Seeded random unique semantic IDs: levels−1 random codes plus a suffix code separating collisions. */
@@ -70,10 +73,11 @@ export async function writeTestBundle(dir: string, options: TestBundleOptions = 
     }
     reward = { config: rewardConfig, weights: rewardWeights, towerWeights: rewardConfig.towers.map((_, t) => [1, 0.5, 2][t % 3]) };
   }
-  await exportBundle({
+  const { manifest } = await exportBundle({
     weights, config, trie, quantization: 'fp32', outDir: dir, name: 'tiny-test', beamWidth: options.beamWidth ?? 8,
     catalog: Array.from({ length: items }, (_, i) => ({ id: `item-${i}`, title: `Item ${i}` })),
     ...(reward ? { reward } : {}),
   });
+  if (options.historyBias) writeFileSync(join(dir, 'manifest.json'), `${JSON.stringify({ ...manifest, historyBias: { bias: options.historyBias } }, null, 2)}\n`);
   return { dir, items, codes, config, weights, reward };
 }

@@ -65,7 +65,7 @@ test('score() teacher-forces the same log-probs that beam search accumulated', a
   await assert.rejects(recommender.score(HISTORY, [[1, 2, 3], [4, 5]]), { name: 'InvalidArgumentError' });
 });
 
-test('a bundle with a history bias: recommend = the biased beam search over the reference forward, score() agrees, historyBias: false turns it off', async () => {
+test('a bundle with a history bias: applied when the history is not excluded (recommend = the biased beam search over the reference forward, score() agrees); off by default with the exclusion', async () => {
   const { config, weights, codes } = bundle;
   const dir = join(root, 'biased');
   cpSync(bundle.dir, dir, { recursive: true });
@@ -80,17 +80,24 @@ test('a bundle with a history bias: recommend = the biased beam search over the 
     for (const excludeHistory of [true, false]) {
       const got = await biased.recommend(HISTORY, { beamWidth: 8, excludeHistory });
       const exclude = excludeHistory ? Uint8Array.from({ length: bundle.items }, (_, i) => (HISTORY.includes(i) ? 1 : 0)) : undefined;
-      const want = await beamSearch(new ReferenceDecoderSession(weights, config, tokens), trie, { beamWidth: 8, sessionLength: config.sessionLength, exclude, historyBias: { bias, history: HISTORY } });
+      const historyBias = excludeHistory ? undefined : { bias, history: HISTORY }; // the default: the layer only without the exclusion
+      const want = await beamSearch(new ReferenceDecoderSession(weights, config, tokens), trie, { beamWidth: 8, sessionLength: config.sessionLength, exclude, historyBias });
       got.sessions.forEach((s, b) => {
         assert.deepEqual(Array.from(s.items), Array.from(want.items.subarray(b * config.sessionLength, (b + 1) * config.sessionLength)), `excludeHistory ${excludeHistory} beam ${b}`);
         assert.ok(Math.abs(s.logProb - want.logProb[b]) < 1e-4, `beam ${b}: ${s.logProb} vs ${want.logProb[b]}`);
       });
-      const scored = await biased.score(HISTORY, got.sessions.map((s) => Array.from(s.items)));
+      const scored = await biased.score(HISTORY, got.sessions.map((s) => Array.from(s.items)), { historyBias: !excludeHistory });
       got.sessions.forEach((s, b) => assert.ok(Math.abs(scored.logProb[b] - s.logProb) < 1e-4, `score ${scored.logProb[b]} vs ${s.logProb}`));
     }
-    const off = await biased.recommend(HISTORY, { historyBias: false });
-    const plain = await recommender.recommend(HISTORY);
-    assert.deepEqual(off.sessions.map((s) => Array.from(s.items)), plain.sessions.map((s) => Array.from(s.items)));
+    const items = (r: RecommendResult): number[][] => r.sessions.map((s) => Array.from(s.items));
+    assert.deepEqual(items(await biased.recommend(HISTORY)), items(await recommender.recommend(HISTORY)));
+    const off = await biased.recommend(HISTORY, { excludeHistory: false, historyBias: false });
+    assert.deepEqual(items(off), items(await recommender.recommend(HISTORY, { excludeHistory: false })));
+    // Forced on together with the exclusion.
+    const both = await biased.recommend(HISTORY, { historyBias: true, beamWidth: 8 });
+    const exclude = Uint8Array.from({ length: bundle.items }, (_, i) => (HISTORY.includes(i) ? 1 : 0));
+    const want = await beamSearch(new ReferenceDecoderSession(weights, config, tokens), trie, { beamWidth: 8, sessionLength: config.sessionLength, exclude, historyBias: { bias, history: HISTORY } });
+    assert.deepEqual(items(both), Array.from({ length: want.logProb.length }, (_, b) => Array.from(want.items.subarray(b * config.sessionLength, (b + 1) * config.sessionLength))));
   } finally {
     await biased.dispose();
   }
