@@ -122,9 +122,9 @@ export async function run(argv: string[]): Promise<void> {
     }
     if (data) {
       const { fitBundleHistoryBias } = await import('../export/history-bias.ts');
-      const bundleDir = options.out;
       let bar: Progress | null = null;
-      const fit = await fitBundleHistoryBias(config, readFileSync(join(bundleDir, 'encoder.onnx')), readFileSync(join(bundleDir, 'decoder_step.onnx')), trie, data, {
+      // The graphs as written (quantized where the bundle is): β is fitted to what the runtime will run.
+      const fit = await fitBundleHistoryBias(config, readFileSync(join(options.out, 'encoder.onnx')), readFileSync(join(options.out, 'decoder_step.onnx')), trie, data, {
         split: 'train', users: options.historyBiasUsers, seed: 7, bound: 8, onProgress: (done, total) => (bar ??= progressBar('history bias fit', total)).update(done),
       });
       (bar as Progress | null)?.stop();

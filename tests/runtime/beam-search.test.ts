@@ -77,6 +77,20 @@ function table(entries: Record<string, Record<number, number>>): (prefix: number
 
 const logSumExp = (xs: number[]): number => Math.log(xs.reduce((s, x) => s + Math.exp(x), 0));
 
+/** Pseudo-random logits in [−3, 3) from an FNV-style hash of the prefix (seeded, deterministic). */
+function hashedLogits(seed: number, tokenSalt: number, vocabSalt: number): (prefix: number[]) => Float32Array {
+  return (prefix) => {
+    let h = seed;
+    for (const t of prefix) h = Math.imul(h ^ (t + tokenSalt), 16777619);
+    const out = new Float32Array(VOCAB);
+    for (let v = 0; v < VOCAB; v++) {
+      h = Math.imul(h ^ (v + vocabSalt), 16777619);
+      out[v] = ((h >>> 0) / 2 ** 32) * 6 - 3;
+    }
+    return out;
+  };
+}
+
 test('keeps the best beams by summed full-vocab log-softmax (second-best first code wins)', async () => {
   const t0 = tokenId(0, 0, K);
   const t2 = tokenId(0, 2, K);
@@ -104,17 +118,7 @@ test('ties break by parent row then code; no repeats, exclude honoured, dead pre
 });
 
 test('equals exhaustive enumeration when the beam is wide enough', async () => {
-  // Pseudo-random logits from a hash of the prefix (seeded, deterministic).
-  const logitsOf = (prefix: number[]): Float32Array => {
-    let h = 2166136261;
-    for (const t of prefix) h = Math.imul(h ^ (t + 17), 16777619);
-    const out = new Float32Array(VOCAB);
-    for (let v = 0; v < VOCAB; v++) {
-      h = Math.imul(h ^ (v + 101), 16777619);
-      out[v] = ((h >>> 0) / 2 ** 32) * 6 - 3;
-    }
-    return out;
-  };
+  const logitsOf = hashedLogits(2166136261, 17, 101);
   const exclude = new Uint8Array([0, 0, 1, 0, 0]);
   const sessions: { items: number[]; score: number }[] = [];
   for (let a = 0; a < 5; a++) {
@@ -156,16 +160,7 @@ test('equals exhaustive enumeration when the beam is wide enough', async () => {
 });
 
 test('historyBias: sessions and scores of the biased distribution, by exhaustive enumeration', async () => {
-  const logitsOf = (prefix: number[]): Float32Array => {
-    let h = 40503;
-    for (const t of prefix) h = Math.imul(h ^ (t + 29), 16777619);
-    const out = new Float32Array(VOCAB);
-    for (let v = 0; v < VOCAB; v++) {
-      h = Math.imul(h ^ (v + 7), 16777619);
-      out[v] = ((h >>> 0) / 2 ** 32) * 6 - 3;
-    }
-    return out;
-  };
+  const logitsOf = hashedLogits(40503, 29, 7);
   const history = [1, 3]; // item1 = codes [0, 1] (under n1), item3 = [2, 3] (under n3)
   const { onPath, inHistory } = historyPaths(trie, history);
   assert.deepEqual(Array.from(onPath), [0, 1, 0, 1]); // n1 and n3 (the root is never marked)
