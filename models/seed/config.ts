@@ -101,6 +101,7 @@ export interface TrainConfig {
   unlikelihood: number; // weight of the history-unlikelihood term −log(1 − p(history item)) (0 = off: on Beauty it did not raise validation NDCG@10, bench/README.md #4)
   unlikelihoodItems: number; // history items sampled per example as that term's negatives
   unlikelihoodLevels: number; // the term's p is over the item's last N codes given its own prefix (0 = the whole item)
+  historyBias: string; // 'b1,b2,…': train and validate with the repeat-awareness layer fixed at these β (models/seed/history-bias.ts); '' = off
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -124,4 +125,5 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   unlikelihood: 0,
   unlikelihoodItems: 4,
   unlikelihoodLevels: 0,
+  historyBias: '',
 };

@@ -147,6 +147,7 @@ export interface RankOptions {
   beamWidth: number; // ≥ 20 for exact @10 figures
   usersPerBatch: number; // users decoded together (rows per step = usersPerBatch × beamWidth)
   excludeHistory: boolean; // never recommend an item of the user's own history
+  historyBias?: number[] | null; // [levels] the repeat-awareness layer (BeamSearchOptions.historyBias)
   onProgress?: (done: number) => void;
   onResult?: (example: number, result: BeamSearchResult, validGreedy: boolean) => void; // per-user output, in example order
 }
@@ -169,7 +170,8 @@ export async function evaluateRanking(forward: SeedForward, data: SeedData, trie
           for (const item of data.sequences[ex.user].subarray(0, ex.targetStart)) exclude[item] = 1;
         }
         try {
-          return await beamSearch(lockstep.session(u), trie, { beamWidth: options.beamWidth, sessionLength: 1, exclude });
+          const history = data.sequences[ex.user].subarray(0, ex.targetStart);
+          return await beamSearch(lockstep.session(u), trie, { beamWidth: options.beamWidth, sessionLength: 1, exclude, historyBias: options.historyBias ? { bias: options.historyBias, history } : undefined });
         } finally {
           lockstep.finished();
         }

@@ -124,3 +124,39 @@ export function fitHistoryBias(levels: LevelStatistics[], bound = 8): HistoryBia
     }),
   };
 }
+
+/**
+ * The layer as an additive logit bias for teacher-forced training (`onerec train --historyBias`): for a batch made by
+ * makeBatch (window items per example, T = window · (levels + 1) positions), row b·T + p of the result [B·T, vocab]
+ * holds bias[l] at every code that continues a history path where position p predicts the level-l code of a
+ * target item, 0 elsewhere (and on rows predicting BOS or nothing). The history is everything before the
+ * example's first target item, as at inference.
+ */
+export function historyLogitBias(trie: TrieView, sequences: Int32Array[], examples: readonly { user: number; targetStart: number }[], codes: Uint16Array, window: number, bias: ArrayLike<number>): Float32Array {
+  const { levels, codebookSize: K } = trie;
+  const vocab = SPECIAL_TOKENS + levels * K;
+  const T = window * (levels + 1);
+  const out = new Float32Array(examples.length * T * vocab); // [B·T, vocab]
+  examples.forEach((ex, b) => {
+    const seq = sequences[ex.user];
+    const history = seq.subarray(0, ex.targetStart);
+    if (history.length === 0) return;
+    const { onPath, inHistory } = historyPaths(trie, history);
+    for (let i = 0; i < window; i++) {
+      const item = seq[ex.targetStart + i];
+      let node = 0;
+      for (let l = 0; l < levels; l++) {
+        const row = (b * T + i * (levels + 1) + l) * vocab; // position of BOS (l = 0) or of code l − 1: predicts code l
+        const last = l === levels - 1;
+        let next = -1;
+        for (let e = trie.childStart[node]; e < trie.childStart[node + 1]; e++) {
+          const child = trie.childNode[e];
+          if (bias[l] !== 0 && (last ? inHistory[child] : onPath[child])) out[row + SPECIAL_TOKENS + l * K + trie.childCode[e]] = bias[l];
+          if (trie.childCode[e] === codes[item * levels + l]) next = child;
+        }
+        node = next;
+      }
+    }
+  });
+  return out;
+}

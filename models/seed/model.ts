@@ -282,7 +282,7 @@ export class SeedModel implements SeedForward {
    * On data where a target never repeats a history item (5-core Amazon), this teaches the model what a
    * history filter would do, so that an unfiltered ranking stops spending its top ranks on history items.
    */
-  trainingLoss(batch: Batch, rng: Rng | null, ul?: Unlikelihood): TrainingLoss {
+  trainingLoss(batch: Batch, rng: Rng | null, ul?: Unlikelihood, logitBias?: Float32Array /* [B·T, vocab], added to the logits (historyLogitBias) */): TrainingLoss {
     const e = this.engine;
     const B = batch.size;
     const T = batch.decoderTokens.length / B;
@@ -290,7 +290,8 @@ export class SeedModel implements SeedForward {
     const cross = this.crossKeysValues(memory);
     const { logits, probs, masks } = this.decode(batch.decoderTokens, B, T, cross, keyMask, rng);
     const V = seedVocabSize(this.config);
-    const ce = op.crossEntropy(op.view(logits, [B * T, V]), e.upload(batch.targets, [B * T]), -1);
+    const flat = op.view(logits, [B * T, V]);
+    const ce = op.crossEntropy(logitBias ? op.add(flat, e.upload(logitBias, [B * T, V])) : flat, e.upload(batch.targets, [B * T]), -1);
     const E = this.config.experts;
     const load: Tensor[] = [];
     let aux: Tensor | null = null;

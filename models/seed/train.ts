@@ -12,6 +12,7 @@ import { progressBar } from '../progress.ts';
 import { evalExamples, historyNegatives, makeBatch, trainExamples, type Example, type SeedData } from './batches.ts';
 import { parameterCount, type SeedConfig, type TrainConfig } from './config.ts';
 import { evaluateRanking } from './generate.ts';
+import { historyLogitBias } from './history-bias.ts';
 import type { RankingMetrics } from './metrics.ts';
 import { SeedModel } from './model.ts';
 import { trainingReport, type EpochRecord } from './report.ts';
@@ -57,6 +58,10 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
   if (examples.length === 0) throw new TrainError(`no training examples: every user needs ≥ ${train.trainWindow + 3} items`);
   const validation = validationSubset(data, train.evalUsers, train.seed);
   const stepsPerEpoch = Math.ceil(examples.length / train.batchSize);
+  const historyBias = train.historyBias ? train.historyBias.split(',').map(Number) : null;
+  if (historyBias && (historyBias.length !== config.levels || !historyBias.every(Number.isFinite))) {
+    throw new TrainError(`--historyBias=${train.historyBias}: give ${config.levels} comma-separated numbers (one per level), or leave it empty`);
+  }
   const model = SeedModel.init(engine, config, train.seed);
   const params = model.parameterList();
   const optimizer = new AdamW(engine, params, {
@@ -116,7 +121,7 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
       const ul = train.unlikelihood > 0
         ? { weight: train.unlikelihood, negatives: historyNegatives(data, chunk, config.maxHistory, train.trainWindow, train.unlikelihoodItems, rng, train.unlikelihoodLevels > 0 ? Math.min(config.levels, train.unlikelihoodLevels) : config.levels) }
         : undefined;
-      const out = model.trainingLoss(batch, rng, ul);
+      const out = model.trainingLoss(batch, rng, ul, historyBias ? historyLogitBias(trie, data.sequences, chunk, data.codes, train.trainWindow, historyBias) : undefined);
       engine.backward(out.loss, undefined, accumulateAdd);
       optimizer.update();
       addInto(ceSum, out.ce);
@@ -147,7 +152,7 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
     if (!Number.isFinite(trainLoss)) throw new TrainError(`training loss is ${trainLoss} at epoch ${epoch + 1}; lower --lr or raise --warmupSteps`);
     const evaluate = (epoch + 1) % train.evalEvery === 0 || outOfTime || epoch + 1 === train.epochs;
     if (evaluate) {
-      record.validation = { ...(await evaluateRanking(model, data, trie, validation, { beamWidth: train.evalBeam, usersPerBatch: 256, excludeHistory: false })) };
+      record.validation = { ...(await evaluateRanking(model, data, trie, validation, { beamWidth: train.evalBeam, usersPerBatch: 256, excludeHistory: false, historyBias })) };
       record.seconds = seconds();
       const ndcg = record.validation['ndcg@10'];
       if (!best || ndcg > best.validation['ndcg@10']) {

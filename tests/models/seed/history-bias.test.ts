@@ -2,7 +2,7 @@
 // hand-built trie, and the maximum-likelihood β against its closed form.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fitHistoryBias, fitLevel, levelStatistics } from '../../../models/seed/history-bias.ts';
+import { fitHistoryBias, fitLevel, historyLogitBias, levelStatistics } from '../../../models/seed/history-bias.ts';
 import { biasLogNormaliser, type DecoderSession, type TrieView } from '../../../runtime/beam-search.ts';
 import { BOS, tokenId, vocabSize } from '../../../runtime/tokens.ts';
 
@@ -56,4 +56,20 @@ test('fitLevel: the closed-form maximum when every example has the same S; the b
   assert.ok(Math.abs(fit.levels[0].log_likelihood_gain + (biasLogNormaliser(0.1, -8) + biasLogNormaliser(0.4, -8)) / 3) < 1e-12);
   assert.ok(fit.levels.every((l) => l.log_likelihood_gain >= 0));
   assert.deepEqual(fit.levels.map((l) => l.on_path_targets), [0, 2 / 3]);
+});
+
+test('historyLogitBias: β at exactly the history-path codes of each teacher-forced position', () => {
+  // User sequence [1, 3, 4, 0]: the example's history is items 1 and 3, its targets item 4 then item 0 (window 2).
+  const sequences = [Int32Array.of(1, 3, 4, 0)];
+  const bias = [0.5, -2];
+  const out = historyLogitBias(trie, sequences, [{ user: 0, targetStart: 2 }], CODES, 2, bias); // [T = 6, V]
+  const at = (p: number): Record<number, number> => Object.fromEntries(Array.from(out.subarray(p * VOCAB, (p + 1) * VOCAB)).flatMap((x, v) => (x !== 0 ? [[v, x]] : [])));
+  // Item 4 = [2, 1]: after BOS the first codes of items 1 and 3 (0 and 2); after code 2 (n3), item3's code 3.
+  assert.deepEqual(at(0), { [tokenId(0, 0, K)]: 0.5, [tokenId(0, 2, K)]: 0.5 });
+  assert.deepEqual(at(1), { [tokenId(1, 3, K)]: -2 });
+  assert.deepEqual(at(2), {}); // predicts BOS
+  // Item 0 = [0, 0]: first codes as before; under n1 (code 0) item1's code 1.
+  assert.deepEqual(at(3), { [tokenId(0, 0, K)]: 0.5, [tokenId(0, 2, K)]: 0.5 });
+  assert.deepEqual(at(4), { [tokenId(1, 1, K)]: -2 });
+  assert.deepEqual(at(5), {});
 });

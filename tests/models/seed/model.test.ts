@@ -9,6 +9,8 @@ import { accumulateAdd } from '../../../models/engine/ops.ts';
 import { Rng } from '../../../models/engine/rng.ts';
 import { SeedModel, topkMask } from '../../../models/seed/model.ts';
 import { decodeFull, encode, initSeedWeights } from '../../../models/seed/reference.ts';
+import { historyLogitBias } from '../../../models/seed/history-bias.ts';
+import { SemanticIdTrie } from '../../../runtime/semantic-id-trie.ts';
 
 const TINY: SeedConfig = {
   codebookSize: 4, levels: 2, dModel: 8, heads: 2, encoderLayers: 2, decoderLayers: 2, ffnDim: 16,
@@ -71,6 +73,33 @@ test('training loss equals the reference cross-entropy over code tokens (+ aux t
     assert.ok(Math.abs(l.reduce((a, b) => a + b, 0) - 1) < 1e-6, 'top-2 slot fractions sum to 1');
     for (const f of l) assert.ok(f <= 0.5 + 1e-6, 'each token sends one slot at most to an expert (2 slots per token)');
   }
+});
+
+test('with the history layer in the loss: the reference cross-entropy of the biased logits', async () => {
+  const weights = initSeedWeights(TINY, 5, 0.3);
+  const model = SeedModel.fromWeights(engine, { ...TINY, moeAuxWeight: 0 }, weights);
+  const examples = [{ user: 0, targetStart: 2 }, { user: 0, targetStart: 3 }];
+  const batch = makeBatch(data, examples, 3, 2);
+  const trie = SemanticIdTrie.build(codes, 2, 4);
+  const bias = historyLogitBias(trie, data.sequences, examples, codes, 2, [0.9, -1.7]); // [B·T, V]
+  assert.ok(bias.some((x) => x !== 0));
+  const { ce } = model.trainingLoss(batch, null, undefined, bias);
+  const got = (await engine.read(ce))[0];
+  engine.endStep();
+  let sum = 0;
+  let n = 0;
+  for (let b = 0; b < 2; b++) {
+    const logits = decodeFull(weights, TINY, encode(weights, TINY, batch.encoderTokens.subarray(b * 6, b * 6 + 6)), batch.decoderTokens.subarray(b * 6, b * 6 + 6));
+    for (let p = 0; p < 6; p++) {
+      const t = batch.targets[b * 6 + p];
+      if (t < 0) continue;
+      const row = Array.from(logits.subarray(p * V, (p + 1) * V), (x, v) => x + bias[(b * 6 + p) * V + v]);
+      const max = Math.max(...row);
+      sum -= row[t] - max - Math.log(row.reduce((s, x) => s + Math.exp(x - max), 0));
+      n++;
+    }
+  }
+  assert.ok(Math.abs(got - sum / n) < TOL, `${got} vs ${sum / n}`);
 });
 
 test('MoE routing: exactly top-k experts per token, ties to the lower expert index', async () => {
