@@ -27,6 +27,24 @@ after(() => engine?.device.destroy());
 // float32 GPU (fused attention, tanh GELU) vs the float64-accumulating reference
 const TOL = 2e-4;
 
+/** Mean cross-entropy of a batch's targets (2 examples × 6 positions) under the reference forward, `bias` [12, V] added to the logits. */
+function referenceCrossEntropy(weights: ReturnType<typeof initSeedWeights>, batch: ReturnType<typeof makeBatch>, bias?: Float32Array): { mean: number; n: number } {
+  let sum = 0;
+  let n = 0;
+  for (let b = 0; b < 2; b++) {
+    const logits = decodeFull(weights, TINY, encode(weights, TINY, batch.encoderTokens.subarray(b * 6, b * 6 + 6)), batch.decoderTokens.subarray(b * 6, b * 6 + 6));
+    for (let p = 0; p < 6; p++) {
+      const t = batch.targets[b * 6 + p];
+      if (t < 0) continue;
+      const row = Array.from(logits.subarray(p * V, (p + 1) * V), (x, v) => x + (bias ? bias[(b * 6 + p) * V + v] : 0));
+      const max = Math.max(...row);
+      sum -= row[t] - max - Math.log(row.reduce((s, x) => s + Math.exp(x - max), 0));
+      n++;
+    }
+  }
+  return { mean: sum / n, n };
+}
+
 test('decoder logits match the reference forward (incl. PAD masking, MoE routing)', async () => {
   const weights = initSeedWeights(TINY, 11, 0.3);
   const model = SeedModel.fromWeights(engine, TINY, weights);
@@ -54,21 +72,9 @@ test('training loss equals the reference cross-entropy over code tokens (+ aux t
   const got = (await engine.read(ce))[0];
   const loads = await Promise.all(load.map((l) => engine.read(l)));
   engine.endStep();
-  let sum = 0;
-  let n = 0;
-  for (let b = 0; b < 2; b++) {
-    const logits = decodeFull(weights, TINY, encode(weights, TINY, batch.encoderTokens.subarray(b * 6, b * 6 + 6)), batch.decoderTokens.subarray(b * 6, b * 6 + 6));
-    for (let p = 0; p < 6; p++) {
-      const t = batch.targets[b * 6 + p];
-      if (t < 0) continue;
-      const row = Array.from(logits.subarray(p * V, (p + 1) * V));
-      const max = Math.max(...row);
-      sum -= row[t] - max - Math.log(row.reduce((s, x) => s + Math.exp(x - max), 0));
-      n++;
-    }
-  }
+  const { mean, n } = referenceCrossEntropy(weights, batch);
   assert.equal(n, 8); // 2 examples × 2 items × 2 code tokens
-  assert.ok(Math.abs(got - sum / n) < TOL, `${got} vs ${sum / n}`);
+  assert.ok(Math.abs(got - mean) < TOL, `${got} vs ${mean}`);
   for (const l of loads) {
     assert.ok(Math.abs(l.reduce((a, b) => a + b, 0) - 1) < 1e-6, 'top-2 slot fractions sum to 1');
     for (const f of l) assert.ok(f <= 0.5 + 1e-6, 'each token sends one slot at most to an expert (2 slots per token)');
@@ -86,20 +92,8 @@ test('with the history layer in the loss: the reference cross-entropy of the bia
   const { ce } = model.trainingLoss(batch, null, undefined, bias);
   const got = (await engine.read(ce))[0];
   engine.endStep();
-  let sum = 0;
-  let n = 0;
-  for (let b = 0; b < 2; b++) {
-    const logits = decodeFull(weights, TINY, encode(weights, TINY, batch.encoderTokens.subarray(b * 6, b * 6 + 6)), batch.decoderTokens.subarray(b * 6, b * 6 + 6));
-    for (let p = 0; p < 6; p++) {
-      const t = batch.targets[b * 6 + p];
-      if (t < 0) continue;
-      const row = Array.from(logits.subarray(p * V, (p + 1) * V), (x, v) => x + bias[(b * 6 + p) * V + v]);
-      const max = Math.max(...row);
-      sum -= row[t] - max - Math.log(row.reduce((s, x) => s + Math.exp(x - max), 0));
-      n++;
-    }
-  }
-  assert.ok(Math.abs(got - sum / n) < TOL, `${got} vs ${sum / n}`);
+  const { mean } = referenceCrossEntropy(weights, batch, bias);
+  assert.ok(Math.abs(got - mean) < TOL, `${got} vs ${mean}`);
 });
 
 test('MoE routing: exactly top-k experts per token, ties to the lower expert index', async () => {
