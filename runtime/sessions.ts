@@ -358,7 +358,7 @@ export class Sessions {
       // Every row starts from the single BOS row of the first call; afterwards row b continues row b.
       let logits = await reader.feed(new Int32Array([BOS]), new Int32Array([0]), false);
       let single = true;
-      // The bundle's repeat-awareness layer, as recommend() applies it (its log-probabilities are comparable).
+      // The bundle's repeat-awareness layer, as recommend() applies it without the history exclusion (then the log-probabilities agree).
       const bias = options.historyBias === false ? null : this.models.historyBias;
       const onHistory = bias && resolved.items.length > 0 ? historyPaths(trie, resolved.items) : null;
       const node = new Int32Array(n); // [n] trie node of each session's current item
