@@ -99,7 +99,7 @@ export interface BeamSearchOptions {
   // Score each code by its probability among the codes the search may take there (the trie's children that
   // are still allowed), i.e. the log-softmax renormalised over them, instead of over the full vocabulary.
   renormalize?: boolean;
-  // The learned repeat-awareness layer (a bundle's manifest `history_bias`, fitted by models/seed/history-bias.ts):
+  // The learned repeat-awareness layer (a bundle's manifest `historyBias`, fitted by models/seed/history-bias.ts):
   // at level l, every code that extends the prefix along one of the user's history items gets bias[l] added to
   // its logit, and the level's distribution is renormalised: p'(c) = p(c) · e^(bias[l] · onPath(c)) / Z'.
   historyBias?: HistoryBias;
@@ -181,6 +181,35 @@ export function historyPaths(trie: TrieView, history: ArrayLike<number>): { onPa
   return { onPath, inHistory };
 }
 
+/** Whether trie child `child` (an item when `last`) lies on a history item's path (see historyPaths). */
+export function onHistoryPath(paths: { onPath: Uint8Array; inHistory: Uint8Array }, child: number, last: boolean): boolean {
+  return (last ? paths.inHistory[child] : paths.onPath[child]) === 1;
+}
+
+/**
+ * At one trie node: S, the probability (exp of `logProb(code)`) of the node's children on a history path, and
+ * whether `code` is one of them.
+ */
+export function historyMass(trie: TrieView, paths: { onPath: Uint8Array; inHistory: Uint8Array }, node: number, last: boolean, code: number, logProb: (code: number) => number): { S: number; onPath: boolean } {
+  let S = 0;
+  let onPath = false;
+  for (let e = trie.childStart[node]; e < trie.childStart[node + 1]; e++) {
+    if (!onHistoryPath(paths, trie.childNode[e], last)) continue;
+    S += Math.exp(logProb(trie.childCode[e]));
+    if (trie.childCode[e] === code) onPath = true;
+  }
+  return { S, onPath };
+}
+
+/** log Σ exp over logits[base … base + vocab), stably: one row's log-softmax normaliser. */
+export function logSumExpRow(logits: ArrayLike<number>, base: number, vocab: number): number {
+  let max = -Infinity;
+  for (let v = 0; v < vocab; v++) max = Math.max(max, logits[base + v]);
+  let sum = 0;
+  for (let v = 0; v < vocab; v++) sum += Math.exp(logits[base + v] - max);
+  return max + Math.log(sum);
+}
+
 /** The trie node reached from `node` along code `code`, or −1 (at the last level: the item index). */
 export function childOf(trie: TrieView, node: number, code: number): number {
   for (let e = trie.childStart[node]; e < trie.childStart[node + 1]; e++) if (trie.childCode[e] === code) return trie.childNode[e];
@@ -193,15 +222,8 @@ export function childOf(trie: TrieView, node: number, code: number): number {
  * history path (the full-vocabulary normaliser, as the beam search without `renormalize`).
  */
 export function historyBiasTerm(trie: TrieView, onHistory: { onPath: Uint8Array; inHistory: Uint8Array }, node: number, last: boolean, beta: number, code: number, logProb: (code: number) => number): number {
-  let S = 0;
-  let flag = false;
-  for (let e = trie.childStart[node]; e < trie.childStart[node + 1]; e++) {
-    const child = trie.childNode[e];
-    if (!(last ? onHistory.inHistory[child] : onHistory.onPath[child])) continue;
-    S += Math.exp(logProb(trie.childCode[e]));
-    if (trie.childCode[e] === code) flag = true;
-  }
-  return (flag ? beta : 0) - biasLogNormaliser(S, beta);
+  const { S, onPath } = historyMass(trie, onHistory, node, last, code, logProb);
+  return (onPath ? beta : 0) - biasLogNormaliser(S, beta);
 }
 
 /**
@@ -353,7 +375,7 @@ export async function beamSearch(session: DecoderSession, trie: TrieView, option
         // historyBias: the codes on a history item's path get beta added; `shift` renormalises the level
         // (over the full vocabulary, or over the allowed children with `renormalize`).
         const beta = bias ? bias[level] : 0;
-        const flagged = (e: number): boolean => onHistory !== null && (last ? onHistory.inHistory[trie.childNode[e]] === 1 : onHistory.onPath[trie.childNode[e]] === 1);
+        const flagged = (e: number): boolean => onHistory !== null && onHistoryPath(onHistory, trie.childNode[e], last);
         let shift = 0;
         if (onHistory && beta !== 0) {
           let S = 0;

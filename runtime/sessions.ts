@@ -4,7 +4,7 @@
 // `onerec eval --bundle`, parity tests, bench) and the browser (onnxruntime-web, runtime/onnx.ts) run
 // this same code.
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
-import { beamSearch, childOf, codeLogProbs, historyBiasTerm, historyPaths, scoreReader, type DecoderSession } from './beam-search.ts';
+import { beamSearch, childOf, codeLogProbs, historyBiasTerm, historyPaths, logSumExpRow, scoreReader, type DecoderSession } from './beam-search.ts';
 import { BOS, SPECIAL_TOKENS, encoderTokens, tokenId } from './tokens.ts';
 import { SemanticIdTrie } from './semantic-id-trie.ts';
 import { BundleFormatError, InvalidArgumentError, NoBackendError } from './errors.ts';
@@ -369,14 +369,7 @@ export class Sessions {
             const code = trie.itemCodes(items[b * m + i])[l];
             const token = tokenId(l, code, K);
             const base = single ? 0 : b * width;
-            let logZ = 0; // full logits: the row's log-softmax normaliser
-            if (!normalised) {
-              let max = -Infinity;
-              for (let v = 0; v < vocab; v++) max = Math.max(max, logits[base + v]);
-              let sum = 0;
-              for (let v = 0; v < vocab; v++) sum += Math.exp(logits[base + v] - max);
-              logZ = max + Math.log(sum);
-            }
+            const logZ = normalised ? 0 : logSumExpRow(logits, base, vocab); // full logits: the row's log-softmax normaliser
             const offset = normalised ? 0 : SPECIAL_TOKENS + l * K;
             logProb[b] += logits[base + offset + code] - logZ;
             if (onHistory && bias![l] !== 0) logProb[b] += historyBiasTerm(trie, onHistory, node[b], l === levels - 1, bias![l], code, (c) => logits[base + offset + c] - logZ);

@@ -17,6 +17,7 @@ import { parseOptions } from '../options.ts';
 import { progressBar, type Progress } from '../progress.ts';
 import { seedDataFromPrepared } from '../seed/batches.ts';
 import { validateSeedConfig, type SeedConfig } from '../seed/config.ts';
+import { parseHistoryBias } from '../seed/history-bias.ts';
 import { SeedModel } from '../seed/model.ts';
 import { evaluateSplit } from '../seed/run-eval.ts';
 import type { RankDiagnostics } from '../export/evaluate.ts';
@@ -54,12 +55,14 @@ export async function run(argv: string[]): Promise<void> {
     const { readBundle } = await import('../export/bundle-reader.ts');
     const { evaluateBundle } = await import('../export/evaluate.ts');
     const bundle = await readBundle(o.bundle);
-    const historyBias = o.historyBias === 'none' || (o.historyBias === 'auto' && o.excludeHistory) ? null
-      : o.historyBias === 'manifest' || o.historyBias === 'auto' ? (bundle.manifest.historyBias?.bias ?? null)
-      : o.historyBias.split(',').map(Number);
-    if (historyBias && (historyBias.length !== bundle.trie.levels || !historyBias.every(Number.isFinite))) {
+    const named = ['auto', 'manifest', 'none'].includes(o.historyBias);
+    const given = named ? null : parseHistoryBias(o.historyBias, bundle.trie.levels);
+    if (!named && !given) {
       throw new EvalOptionError(`--historyBias=${o.historyBias}: give 'auto', 'manifest', 'none' or ${bundle.trie.levels} comma-separated numbers (one per level)`);
     }
+    const historyBias = o.historyBias === 'none' || (o.historyBias === 'auto' && o.excludeHistory) ? null
+      : named ? (bundle.manifest.historyBias?.bias ?? null)
+      : given;
     let bar: Progress | null = null;
     const r = await evaluateBundle(bundle, data, {
       split: o.split, beamWidth: o.beam, users: o.users, seed: 1, excludeHistory: o.excludeHistory, renormalize: o.renormalize, historyBias,

@@ -14,6 +14,7 @@ import { QUANTIZATIONS, type Quantization } from '../export/quantize.ts';
 import { OptionError, parseOptions } from '../options.ts';
 import { progressBar, type Progress } from '../progress.ts';
 import { DEFAULT_SEED_CONFIG, validateSeedConfig, type SeedConfig } from '../seed/config.ts';
+import { parseHistoryBias } from '../seed/history-bias.ts';
 import { checkSeedWeights, initSeedWeights, type SeedWeights } from '../seed/reference.ts';
 import type { RewardConfig } from '../reward/config.ts';
 import { checkRewardWeights, type RewardWeights } from '../reward/reference.ts';
@@ -90,8 +91,9 @@ export async function run(argv: string[]): Promise<void> {
         return { config: c, weights: initSeedWeights(c, options.seed) };
       })()
     : readSeedCheckpoint(options.checkpoint);
-  const manualBias = ['fit', 'none'].includes(options.historyBias) ? null : options.historyBias.split(',').map(Number);
-  if (manualBias && (manualBias.length !== config.levels || !manualBias.every(Number.isFinite))) {
+  const namedBias = ['fit', 'none'].includes(options.historyBias);
+  const manualBias = namedBias ? null : parseHistoryBias(options.historyBias, config.levels);
+  if (!namedBias && !manualBias) {
     throw new OptionError(`--historyBias=${options.historyBias}: give 'fit', 'none' or ${config.levels} comma-separated numbers`);
   }
   const quantization = options.quantization as Quantization;

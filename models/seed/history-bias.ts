@@ -13,7 +13,7 @@
 // changes by β·y − log((1 − S) + S·e^β), so the log-likelihood is concave in β and each level's maximum is
 // found by bisection on its derivative; β stays in [−bound, bound] (a level whose targets never continue a
 // history path has its maximum at −∞).
-import { biasLogNormaliser, historyPaths, scoreReader, type DecoderSession, type TrieView } from '../../runtime/beam-search.ts';
+import { biasLogNormaliser, childOf, historyMass, historyPaths, logSumExpRow, onHistoryPath, scoreReader, type DecoderSession, type TrieView } from '../../runtime/beam-search.ts';
 import { BOS, SPECIAL_TOKENS } from '../../runtime/tokens.ts';
 
 export interface LevelStatistics {
@@ -40,42 +40,31 @@ export async function levelStatistics(session: DecoderSession, trie: TrieView, h
   const { levels, codebookSize: K } = trie;
   const reader = scoreReader(session);
   const vocab = SPECIAL_TOKENS + levels * K;
-  const { onPath, inHistory } = historyPaths(trie, history);
+  const paths = historyPaths(trie, history);
   const S: number[] = [];
   const y: number[] = [];
   let node = 0;
   let token = BOS;
   for (let level = 0; level < levels; level++) {
     const out = await reader.feed(Int32Array.of(token), Int32Array.of(0), false); // [1, K] or [1, vocab]
-    let lp = out;
-    if (!reader.normalised) {
-      let max = -Infinity;
-      for (let v = 0; v < vocab; v++) max = Math.max(max, out[v]);
-      let sum = 0;
-      for (let v = 0; v < vocab; v++) sum += Math.exp(out[v] - max);
-      lp = Float64Array.from({ length: K }, (_, c) => out[SPECIAL_TOKENS + level * K + c] - max - Math.log(sum));
-    }
+    const offset = reader.normalised ? 0 : SPECIAL_TOKENS + level * K;
+    const logZ = reader.normalised ? 0 : logSumExpRow(out, 0, vocab);
     const code = codes[target * levels + level];
-    const last = level === levels - 1;
-    let mass = 0;
-    let hit = 0;
-    let next = -1;
-    for (let e = trie.childStart[node]; e < trie.childStart[node + 1]; e++) {
-      const child = trie.childNode[e];
-      const on = last ? inHistory[child] === 1 : onPath[child] === 1;
-      if (on) mass += Math.exp(lp[trie.childCode[e]]);
-      if (trie.childCode[e] === code) {
-        next = child;
-        hit = on ? 1 : 0;
-      }
-    }
+    const { S: mass, onPath } = historyMass(trie, paths, node, level === levels - 1, code, (c) => out[offset + c] - logZ);
+    const next = childOf(trie, node, code);
     if (next < 0) throw new Error(`item ${target}'s code ${code} at level ${level + 1} is not in the trie`);
     S.push(Math.min(1, mass));
-    y.push(hit);
+    y.push(onPath ? 1 : 0);
     node = next;
     token = SPECIAL_TOKENS + level * K + code;
   }
   return { S, y };
+}
+
+/** A command line's 'b1,b2,…' as one finite β per level, or null when the text is not that. */
+export function parseHistoryBias(text: string, levels: number): number[] | null {
+  const bias = text.split(',').map(Number);
+  return bias.length === levels && bias.every(Number.isFinite) ? bias : null;
 }
 
 /** The maximum-likelihood β of one level in [−bound, bound]. */
@@ -141,7 +130,7 @@ export function historyLogitBias(trie: TrieView, sequences: Int32Array[], exampl
     const seq = sequences[ex.user];
     const history = seq.subarray(0, ex.targetStart);
     if (history.length === 0) return;
-    const { onPath, inHistory } = historyPaths(trie, history);
+    const paths = historyPaths(trie, history);
     for (let i = 0; i < window; i++) {
       const item = seq[ex.targetStart + i];
       let node = 0;
@@ -151,7 +140,7 @@ export function historyLogitBias(trie: TrieView, sequences: Int32Array[], exampl
         let next = -1;
         for (let e = trie.childStart[node]; e < trie.childStart[node + 1]; e++) {
           const child = trie.childNode[e];
-          if (bias[l] !== 0 && (last ? inHistory[child] : onPath[child])) out[row + SPECIAL_TOKENS + l * K + trie.childCode[e]] = bias[l];
+          if (bias[l] !== 0 && onHistoryPath(paths, child, last)) out[row + SPECIAL_TOKENS + l * K + trie.childCode[e]] = bias[l];
           if (trie.childCode[e] === codes[item * levels + l]) next = child;
         }
         node = next;

@@ -12,7 +12,7 @@ import { progressBar } from '../progress.ts';
 import { evalExamples, historyNegatives, makeBatch, trainExamples, type Example, type SeedData } from './batches.ts';
 import { parameterCount, type SeedConfig, type TrainConfig } from './config.ts';
 import { evaluateRanking } from './generate.ts';
-import { historyLogitBias } from './history-bias.ts';
+import { historyLogitBias, parseHistoryBias } from './history-bias.ts';
 import type { RankingMetrics } from './metrics.ts';
 import { SeedModel } from './model.ts';
 import { trainingReport, type EpochRecord } from './report.ts';
@@ -58,8 +58,8 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
   if (examples.length === 0) throw new TrainError(`no training examples: every user needs ≥ ${train.trainWindow + 3} items`);
   const validation = validationSubset(data, train.evalUsers, train.seed);
   const stepsPerEpoch = Math.ceil(examples.length / train.batchSize);
-  const historyBias = train.historyBias ? train.historyBias.split(',').map(Number) : null;
-  if (historyBias && (historyBias.length !== config.levels || !historyBias.every(Number.isFinite))) {
+  const historyBias = train.historyBias ? parseHistoryBias(train.historyBias, config.levels) : null;
+  if (train.historyBias && !historyBias) {
     throw new TrainError(`--historyBias=${train.historyBias}: give ${config.levels} comma-separated numbers (one per level), or leave it empty`);
   }
   const model = SeedModel.init(engine, config, train.seed);
