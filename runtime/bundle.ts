@@ -59,6 +59,10 @@ export interface BundleManifest {
   // The repeat-awareness layer (runtime/beam-search.ts BeamSearchOptions.historyBias): β per level for the codes on
   // a history item's path, fitted on the training data (models/seed/history-bias.ts); `fit` says how.
   historyBias?: { bias: number[]; fit?: Record<string, unknown> };
+  // An ensemble's members (models/export/seed-graphs.ts): each one's own config. `model` then describes the graph
+  // contract: member 0's config with decoderLayers = the stacked cache layers of all members. The runtime needs
+  // nothing of this; it says what the graphs hold.
+  ensemble?: { members: BundleModelConfig[]; combine: string };
   metrics?: Record<string, unknown>;
 }
 

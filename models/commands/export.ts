@@ -3,6 +3,7 @@
 //
 //   onerec export --checkpoint runs/beauty/seed/best.ckpt --data runs/beauty --out runs/beauty/bundle-int4 --quantization=int4
 //   onerec export --checkpoint random --data runs/beauty --out runs/beauty/bundle-random   # untrained, for wiring tests
+//   onerec export --checkpoint runs/beauty/seed-a/best.ckpt,runs/beauty/seed-b/best.ckpt --data runs/beauty --out runs/beauty/bundle-ens   # an ensemble
 //   onerec export --checkpoint runs/kuairand/align/aligned.ckpt --reward runs/kuairand/align/reward.ckpt --data runs/kuairand --out runs/kuairand/bundle
 //   onerec eval --bundle runs/beauty/bundle-int4 --data runs/beauty --split test --out runs/beauty/eval-int4
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -23,7 +24,7 @@ import type { CatalogEntry } from '../../runtime/bundle.ts';
 export const summary = 'export a seed-model checkpoint as an ONNX bundle (fp32 | int8 | int4) with trie, catalog and manifest';
 
 const DEFAULTS = {
-  checkpoint: '', // seed checkpoint (models/engine/checkpoint.ts), or "random" for seeded untrained weights
+  checkpoint: '', // seed checkpoint (models/engine/checkpoint.ts), several comma-separated for an ensemble (their logits averaged), or "random" for seeded untrained weights
   data: 'runs/beauty', // prepared data dir (onerec prepare --out): its trie and item catalog go into the bundle
   out: 'runs/beauty/bundle', // bundle directory to write
   quantization: 'int4', // fp32 | int8 | int4 (MatMulNBits; see docs/architecture.md "ONNX graphs")
@@ -85,12 +86,12 @@ export async function run(argv: string[]): Promise<void> {
   const prepared = loadPrepared(options.data);
   const { trie } = prepared;
   const catalog: CatalogEntry[] = prepared.items;
-  const { weights, config } = options.checkpoint === 'random'
+  const [{ weights, config }, ...moreMembers] = options.checkpoint === 'random'
     ? (() => {
         const c: SeedConfig = { ...DEFAULT_SEED_CONFIG, levels: trie.levels, codebookSize: trie.codebookSize };
-        return { config: c, weights: initSeedWeights(c, options.seed) };
+        return [{ config: c, weights: initSeedWeights(c, options.seed) }];
       })()
-    : readSeedCheckpoint(options.checkpoint);
+    : options.checkpoint.split(',').map((path) => readSeedCheckpoint(path.trim()));
   const namedBias = ['fit', 'none'].includes(options.historyBias);
   const manualBias = namedBias ? null : parseHistoryBias(options.historyBias, config.levels);
   if (!namedBias && !manualBias) {
@@ -101,6 +102,7 @@ export async function run(argv: string[]): Promise<void> {
   const exported = await exportBundle({
     weights,
     config,
+    moreMembers,
     trie,
     catalog,
     quantization,
@@ -126,7 +128,7 @@ export async function run(argv: string[]): Promise<void> {
       const { fitBundleHistoryBias } = await import('../export/history-bias.ts');
       let bar: Progress | null = null;
       // The graphs as written (quantized where the bundle is): β is fitted to what the runtime will run.
-      const fit = await fitBundleHistoryBias(config, readFileSync(join(options.out, 'encoder.onnx')), readFileSync(join(options.out, 'decoder_step.onnx')), trie, data, {
+      const fit = await fitBundleHistoryBias(exported.config, readFileSync(join(options.out, 'encoder.onnx')), readFileSync(join(options.out, 'decoder_step.onnx')), trie, data, {
         split: 'train', users: options.historyBiasUsers, seed: 7, bound: 8, onProgress: (done, total) => (bar ??= progressBar('history bias fit', total)).update(done),
       });
       (bar as Progress | null)?.stop();
@@ -141,5 +143,5 @@ export async function run(argv: string[]): Promise<void> {
     }
   }
   const lines = Object.entries(exported.manifest.files).map(([role, f]) => `  ${role.padEnd(12)} ${f!.path.padEnd(18)} ${(f!.bytes / 1024).toFixed(1).padStart(9)} KiB`);
-  console.log(`wrote ${options.out} (${quantization}) in ${((performance.now() - started) / 1000).toFixed(1)} s\n${lines.join('\n')}\n  total        ${' '.repeat(18)} ${(exported.totalBytes / 1024).toFixed(1).padStart(9)} KiB (${(exported.totalBytes / 1e6).toFixed(2)} MB)`);
+  console.log(`wrote ${options.out} (${quantization}${moreMembers.length > 0 ? `, an ensemble of ${moreMembers.length + 1}` : ''}) in ${((performance.now() - started) / 1000).toFixed(1)} s\n${lines.join('\n')}\n  total        ${' '.repeat(18)} ${(exported.totalBytes / 1024).toFixed(1).padStart(9)} KiB (${(exported.totalBytes / 1e6).toFixed(2)} MB)`);
 }

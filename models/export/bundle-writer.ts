@@ -19,7 +19,7 @@ import type { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
 import { BOS, PAD, SPECIAL_TOKENS } from '../../runtime/tokens.ts';
 import { seedVocabSize, type SeedConfig, type SeedWeights } from '../seed/reference.ts';
 import type { Quantization } from './quantize.ts';
-import { buildDecoderStepGraph, buildEncoderGraph } from './seed-graphs.ts';
+import { buildEnsembleDecoderStepGraph, buildEnsembleEncoderGraph, ensembleContractConfig, type SeedMember } from './seed-graphs.ts';
 import { buildRewardGraph } from './reward-graph.ts';
 import type { RewardConfig } from '../reward/config.ts';
 import { TOWER_LABELS } from '../reward/labels.ts';
@@ -35,6 +35,7 @@ export class ExportError extends Error {
 export interface ExportBundleOptions {
   weights: SeedWeights; // by contract parameter name
   config: SeedConfig;
+  moreMembers?: SeedMember[]; // further ensemble members after { weights, config } (seed-graphs.ts: same tokens, width and heads); their logits are averaged
   trie: SemanticIdTrie; // built from the same codes the model was trained on
   catalog: CatalogEntry[]; // [items] by item index
   quantization: Quantization;
@@ -50,7 +51,9 @@ export interface ExportedBundle {
   manifest: BundleManifest;
   totalBytes: number; // Σ bytes of the files (manifest excluded)
   weightBytes: { encoder: number; decoderStep: number }; // initializer bytes inside each graph
-  effectiveWeights: SeedWeights; // the weights the graphs compute with (dequantized where quantized)
+  effectiveWeights: SeedWeights; // the weights the graphs compute with (dequantized where quantized); member 0's in an ensemble
+  memberEffectiveWeights: SeedWeights[]; // [members] the same per member
+  config: SeedConfig; // the graph contract's config (manifest.model): member 0's, decoderLayers summed over the members
 }
 
 function compactEntry(entry: CatalogEntry): CatalogEntry {
@@ -61,7 +64,9 @@ function compactEntry(entry: CatalogEntry): CatalogEntry {
 }
 
 export async function exportBundle(options: ExportBundleOptions): Promise<ExportedBundle> {
-  const { weights, config, trie, catalog, quantization, outDir } = options;
+  const { weights, trie, catalog, quantization, outDir } = options;
+  const members: SeedMember[] = [{ weights, config: options.config }, ...(options.moreMembers ?? [])];
+  const config = ensembleContractConfig(members.map((m) => m.config));
   if (trie.levels !== config.levels || trie.codebookSize !== config.codebookSize) {
     throw new ExportError(`the trie has levels ${trie.levels} × K ${trie.codebookSize} but the model has levels ${config.levels} × K ${config.codebookSize}; export with the prepared data the model was trained on`);
   }
@@ -69,8 +74,8 @@ export async function exportBundle(options: ExportBundleOptions): Promise<Export
     throw new ExportError(`the catalog has ${catalog.length} items but the trie ${trie.itemCount}; both must come from the same prepared data`);
   }
   mkdirSync(outDir, { recursive: true });
-  const encoder = buildEncoderGraph(weights, config, quantization);
-  const decoderStep = buildDecoderStepGraph(weights, config, quantization);
+  const encoder = buildEnsembleEncoderGraph(members, quantization);
+  const decoderStep = buildEnsembleDecoderStepGraph(members, quantization);
   const contents: [BundleRole, string, Uint8Array][] = [
     ['encoder', 'encoder.onnx', encoder.bytes],
     ['decoderStep', 'decoder_step.onnx', decoderStep.bytes],
@@ -94,6 +99,7 @@ export async function exportBundle(options: ExportBundleOptions): Promise<Export
     name: options.name ?? 'onerec-seed',
     created: new Date().toISOString(),
     model: { ...config },
+    ...(members.length > 1 ? { ensemble: { members: members.map((m) => ({ ...m.config })), combine: 'mean of the members\' logits (the product of their next-token distributions, renormalised)' } } : {}),
     tokens: { pad: PAD, bos: BOS, special: SPECIAL_TOKENS, levels: config.levels, codebookSize: config.codebookSize, vocabSize: seedVocabSize(config) },
     generation: { sessionLength: options.sessionLength ?? config.sessionLength, beamWidth: options.beamWidth ?? 10, maxHistory: config.maxHistory },
     quantization,
@@ -107,5 +113,7 @@ export async function exportBundle(options: ExportBundleOptions): Promise<Export
     totalBytes: Object.values(files).reduce((s, f) => s + (f?.bytes ?? 0), 0),
     weightBytes: { encoder: encoder.weightBytes, decoderStep: decoderStep.weightBytes },
     effectiveWeights: { ...weights, ...encoder.effective, ...decoderStep.effective },
+    memberEffectiveWeights: members.map((m, j) => ({ ...m.weights, ...encoder.memberEffective![j], ...decoderStep.memberEffective![j] })),
+    config,
   };
 }

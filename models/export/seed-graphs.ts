@@ -14,6 +14,13 @@
 // ops that ONNX Runtime folds at session creation (`SeedOps.weight`). The MoE is exported without MoE kernels: all experts' first layers run as one
 // [d, E·F] MatMul and the second layers as one [E·F, d] MatMul on hidden units scaled by gates that are
 // zero for unselected experts — the same sum over the same top-k experts.
+//
+// Ensembles (`buildEnsembleEncoderGraph` / `buildEnsembleDecoderStepGraph`): n independently trained members
+// that share the token space, history window, session length, width and heads run side by side in the same
+// two graphs under the same contract. The encoder stacks the members' cross keys/values along the layer axis
+// (member 0's decoder layers first), the decoder step stacks their caches the same way, and `logits` is the mean
+// of the members' logits — softmax(mean logits) ∝ Π p_j^(1/n), the product of the members' next-token
+// distributions, renormalised. The runtime sees one model with Σ decoderLayers cache layers.
 import { PAD, SPECIAL_TOKENS } from '../../runtime/tokens.ts';
 import { checkSeedWeights, decoderLength, seedVocabSize, type SeedConfig, type SeedWeights } from '../seed/reference.ts';
 import { GraphBuilder, MS_DOMAIN, TensorType, float } from './onnx-proto.ts';
@@ -253,63 +260,108 @@ function splitSideBySide(W: Float32Array, K: number, N: number, n: number): Floa
 export interface BuiltGraph {
   bytes: Uint8Array; // the .onnx file
   weightBytes: number; // bytes of initializer data in it
-  effective: SeedWeights; // dequantized values of the parameters it quantized (empty in fp32)
+  effective: SeedWeights; // dequantized values of the parameters it quantized (empty in fp32); member 0's in an ensemble
+  memberEffective?: SeedWeights[]; // [members] the same per member (seed graphs)
+}
+
+/** One member of an exported model: its weights and config (an ensemble has several, a plain bundle one). */
+export interface SeedMember {
+  weights: SeedWeights;
+  config: SeedConfig;
+}
+
+export class EnsembleConfigError extends Error {
+  override name = 'EnsembleConfigError';
+}
+
+/**
+ * The config the graph contract (and the bundle manifest's `model`) describes: member 0's, with decoderLayers
+ * = the stacked cache layers of all members. Throws EnsembleConfigError when the members cannot share one
+ * token space, history window, session, width and head layout.
+ */
+export function ensembleContractConfig(members: SeedConfig[]): SeedConfig {
+  if (members.length === 0) throw new EnsembleConfigError('an exported model needs at least one member');
+  const first = members[0];
+  const shared = ['codebookSize', 'levels', 'maxHistory', 'sessionLength', 'dModel', 'heads'] as const;
+  for (const [j, c] of members.entries()) {
+    const differ = shared.filter((key) => c[key] !== first[key]);
+    if (differ.length > 0) {
+      throw new EnsembleConfigError(`ensemble member ${j} differs from member 0 in ${differ.map((key) => `${key} (${c[key]} vs ${first[key]})`).join(', ')}; members must share ${shared.join(', ')} (their layers, FFN and experts may differ)`);
+    }
+  }
+  return { ...first, decoderLayers: members.reduce((sum, c) => sum + c.decoderLayers, 0) };
 }
 
 /** encoder.onnx: history_tokens [1, S] → cross_k, cross_v [decoderLayers, 1, heads, S, dh], memory_bias [1, S] */
 export function buildEncoderGraph(w: SeedWeights, config: SeedConfig, quantization: Quantization): BuiltGraph {
-  checkSeedWeights(w, config);
-  const { dModel: d, levels, maxHistory, decoderLayers, heads } = config;
+  return buildEnsembleEncoderGraph([{ weights: w, config }], quantization);
+}
+
+/** encoder.onnx of one or more members: each member's cross keys/values, stacked along the layer axis in member order. */
+export function buildEnsembleEncoderGraph(members: SeedMember[], quantization: Quantization): BuiltGraph {
+  for (const m of members) checkSeedWeights(m.weights, m.config);
+  const contract = ensembleContractConfig(members.map((m) => m.config));
+  const { dModel: d, levels, maxHistory, decoderLayers, heads } = contract;
   const S = maxHistory * levels;
   const dh = d / heads;
   const g = new GraphBuilder('onerec_seed_encoder');
-  const ops = new SeedOps(g, w, config, quantization);
   const tokens = g.input('history_tokens', TensorType.INT64, [1, S]);
-  // Static positions: token s belongs to item slot ⌊s/levels⌋ (recency maxHistory-1-slot) at level s mod levels.
-  const recency = Array.from({ length: S }, (_, s) => maxHistory - 1 - Math.floor(s / levels));
-  const level = Array.from({ length: S }, (_, s) => s % levels);
-  const position = g.op('Add', [
-    g.op('Gather', [g.initializer('enc.item_pos', w['enc.item_pos'], [maxHistory, d]), g.int64(recency)]),
-    g.op('Gather', [g.initializer('enc.level_emb', w['enc.level_emb'], [levels, d]), g.int64(level)]),
-  ]); // [S, d]
-  let x = g.op('Add', [ops.embedding('tok_emb', tokens, seedVocabSize(config)), position]); // [1, S, d]
   const memoryBias = g.op('Where', [g.op('Equal', [tokens, g.int64([PAD], [])]), g.scalar(-1e9), g.scalar(0)]); // [1, S]
   const keyBias = g.op('Reshape', [memoryBias, g.int64([1, 1, 1, S])]);
-  for (let i = 0; i < config.encoderLayers; i++) {
-    const p = `enc.${i}`;
-    const h1 = ops.layerNorm(x, `${p}.ln1`);
-    const q = ops.splitHeads(ops.linear(h1, `${p}.attn.wq`, d, d, `${p}.attn.bq`));
-    const k = ops.splitHeads(ops.linear(h1, `${p}.attn.wk`, d, d, `${p}.attn.bk`));
-    const v = ops.splitHeads(ops.linear(h1, `${p}.attn.wv`, d, d, `${p}.attn.bv`));
-    x = g.op('Add', [x, ops.linear(ops.mergeHeads(ops.attend(q, k, v, keyBias)), `${p}.attn.wo`, d, d, `${p}.attn.bo`)]);
-    const h2 = ops.layerNorm(x, `${p}.ln2`);
-    const hidden = ops.biasGelu(ops.linear(h2, `${p}.ffn.w1`, d, config.ffnDim), `${p}.ffn.b1`, config.ffnDim);
-    x = g.op('Add', [x, ops.linear(hidden, `${p}.ffn.w2`, config.ffnDim, d, `${p}.ffn.b2`)]);
-  }
-  const memory = ops.layerNorm(x, 'enc.ln_f'); // [1, S, d]
+  // Static positions: token s belongs to item slot ⌊s/levels⌋ (recency maxHistory-1-slot) at level s mod levels.
+  const recency = g.int64(Array.from({ length: S }, (_, s) => maxHistory - 1 - Math.floor(s / levels)));
+  const level = g.int64(Array.from({ length: S }, (_, s) => s % levels));
   const crossK: string[] = [];
   const crossV: string[] = [];
-  for (let i = 0; i < decoderLayers; i++) {
-    const p = `dec.${i}.cross`;
-    crossK.push(g.op('Unsqueeze', [ops.splitHeads(ops.linear(memory, `${p}.wk`, d, d, `${p}.bk`)), g.int64([0])]));
-    crossV.push(g.op('Unsqueeze', [ops.splitHeads(ops.linear(memory, `${p}.wv`, d, d, `${p}.bv`)), g.int64([0])]));
+  const effective: SeedWeights[] = [];
+  for (const { weights: w, config } of members) {
+    const ops = new SeedOps(g, w, config, quantization);
+    const position = g.op('Add', [
+      g.op('Gather', [g.initializer('enc.item_pos', w['enc.item_pos'], [maxHistory, d]), recency]),
+      g.op('Gather', [g.initializer('enc.level_emb', w['enc.level_emb'], [levels, d]), level]),
+    ]); // [S, d]
+    let x = g.op('Add', [ops.embedding('tok_emb', tokens, seedVocabSize(config)), position]); // [1, S, d]
+    for (let i = 0; i < config.encoderLayers; i++) {
+      const p = `enc.${i}`;
+      const h1 = ops.layerNorm(x, `${p}.ln1`);
+      const q = ops.splitHeads(ops.linear(h1, `${p}.attn.wq`, d, d, `${p}.attn.bq`));
+      const k = ops.splitHeads(ops.linear(h1, `${p}.attn.wk`, d, d, `${p}.attn.bk`));
+      const v = ops.splitHeads(ops.linear(h1, `${p}.attn.wv`, d, d, `${p}.attn.bv`));
+      x = g.op('Add', [x, ops.linear(ops.mergeHeads(ops.attend(q, k, v, keyBias)), `${p}.attn.wo`, d, d, `${p}.attn.bo`)]);
+      const h2 = ops.layerNorm(x, `${p}.ln2`);
+      const hidden = ops.biasGelu(ops.linear(h2, `${p}.ffn.w1`, d, config.ffnDim), `${p}.ffn.b1`, config.ffnDim);
+      x = g.op('Add', [x, ops.linear(hidden, `${p}.ffn.w2`, config.ffnDim, d, `${p}.ffn.b2`)]);
+    }
+    const memory = ops.layerNorm(x, 'enc.ln_f'); // [1, S, d]
+    for (let i = 0; i < config.decoderLayers; i++) {
+      const p = `dec.${i}.cross`;
+      crossK.push(g.op('Unsqueeze', [ops.splitHeads(ops.linear(memory, `${p}.wk`, d, d, `${p}.bk`)), g.int64([0])]));
+      crossV.push(g.op('Unsqueeze', [ops.splitHeads(ops.linear(memory, `${p}.wv`, d, d, `${p}.bv`)), g.int64([0])]));
+    }
+    effective.push(ops.effective);
   }
   const crossShape = [decoderLayers, 1, heads, S, dh];
   g.output(decoderLayers > 1 ? g.op('Concat', crossK, { axis: 0 }) : crossK[0], 'cross_k', TensorType.FLOAT, crossShape);
   g.output(decoderLayers > 1 ? g.op('Concat', crossV, { axis: 0 }) : crossV[0], 'cross_v', TensorType.FLOAT, crossShape);
   g.output(memoryBias, 'memory_bias', TensorType.FLOAT, [1, S]);
-  return { bytes: g.toModel({ quantization }, 'onerec seed encoder: history tokens → cross-attention keys/values'), weightBytes: g.initializerBytes, effective: ops.effective };
+  const doc = members.length > 1 ? `onerec seed encoder, an ensemble of ${members.length}: history tokens → cross-attention keys/values` : 'onerec seed encoder: history tokens → cross-attention keys/values';
+  return { bytes: g.toModel({ quantization }, doc), weightBytes: g.initializerBytes, effective: effective[0], memberEffective: effective };
 }
 
 /** decoder_step.onnx: one token per beam, the self-attention cache gathered by beam_parent then extended. */
 export function buildDecoderStepGraph(w: SeedWeights, config: SeedConfig, quantization: Quantization): BuiltGraph {
-  checkSeedWeights(w, config);
-  const { dModel: d, levels, maxHistory, decoderLayers: L, heads } = config;
+  return buildEnsembleDecoderStepGraph([{ weights: w, config }], quantization);
+}
+
+/** decoder_step.onnx of one or more members: their caches stacked along the layer axis, `logits` their mean. */
+export function buildEnsembleDecoderStepGraph(members: SeedMember[], quantization: Quantization): BuiltGraph {
+  for (const m of members) checkSeedWeights(m.weights, m.config);
+  const contract = ensembleContractConfig(members.map((m) => m.config));
+  const { dModel: d, levels, maxHistory, decoderLayers: L, heads } = contract;
   const S = maxHistory * levels;
   const dh = d / heads;
-  const V = seedVocabSize(config);
+  const V = seedVocabSize(contract);
   const g = new GraphBuilder('onerec_seed_decoder_step');
-  const ops = new SeedOps(g, w, config, quantization);
   const token = g.input('token', TensorType.INT64, ['B', 'T']);
   const position = g.input('position', TensorType.INT64, [1]);
   const beamParent = g.input('beam_parent', TensorType.INT64, ['B']);
@@ -320,56 +372,66 @@ export function buildDecoderStepGraph(w: SeedWeights, config: SeedConfig, quanti
   const memoryBias = g.input('memory_bias', TensorType.FLOAT, [1, S]);
   // T tokens per row (1, or an item's last code and the next BOS) at positions position … position + T − 1.
   const T = g.op('Gather', [g.op('Shape', [token]), g.int64([1])]); // [1]
-  // Index arithmetic stays on shapes and Slice bounds (host-side under a GPU EP); a Gather or Where over
-  // indices computed on the host would upload them on every step (ORT's profile on the H200: ~0.4 ms each).
-  const positionEmbedding = g.op('Slice', [g.initializer('dec.pos', w['dec.pos'], [decoderLength(config), d]), position, g.op('Add', [position, T]), g.int64([0])]); // [T, d]
-  let x = g.op('Add', [ops.embedding('tok_emb', token, V), positionEmbedding]); // [B, T, d]
   const gatheredK = g.op('Gather', [pastK, beamParent], { axis: 1 }); // [L, B, heads, P, dh]
   const gatheredV = g.op('Gather', [pastV, beamParent], { axis: 1 });
   // Causal mask over [P cached + T new] keys for the T queries: query t sees keys ≤ P + t. A constant
   // M[i][j] = j > i ? −1e9 : 0 of the decoder's full length Tmax, sliced at rows Tmax − T …, columns
   // Tmax − T − P …: entry (t, c) is masked iff c − P > t.
-  const Tmax = decoderLength(config);
+  const Tmax = decoderLength(contract);
   const mask = new Float32Array(Tmax * Tmax);
   for (let i = 0; i < Tmax; i++) for (let j = i + 1; j < Tmax; j++) mask[i * Tmax + j] = -1e9;
   const P = g.op('Gather', [g.op('Shape', [pastK]), g.int64([3])]); // [1]
   const firstRow = g.op('Sub', [g.int64([Tmax]), T]); // [1]
   const causalBias = g.op('Slice', [g.initializer('dec.causal', mask, [Tmax, Tmax]), g.op('Concat', [firstRow, g.op('Sub', [firstRow, P])], { axis: 0 }), g.int64([Tmax, Tmax]), g.int64([0, 1])]); // [T, P + T]
-  const presentK: string[] = [];
-  const presentV: string[] = [];
-  // The residual stream x is carried through SkipLayerNormalization nodes, which also add each sublayer's
-  // output bias and apply the next LayerNorm (the next layer's ln1, or ln_f after the last).
-  let h = ops.layerNorm(x, 'dec.0.ln1'); // [B, T, d]
-  for (let i = 0; i < L; i++) {
-    const p = `dec.${i}`;
-    const layer = g.int64([i], []);
-    const qkv = ops.fusedLinear(h, [`${p}.self.wq`, `${p}.self.wk`, `${p}.self.wv`], [`${p}.self.bq`, `${p}.self.bk`, `${p}.self.bv`], d, d); // [B, T, 3d]
-    const heads3 = g.op('Transpose', [g.op('Reshape', [qkv, g.int64([0, 0, 3 * heads, dh])])], { perm: [0, 2, 1, 3] }); // [B, 3 heads, T, dh]
-    const [q, kNew, vNew] = g.opMulti('Split', [heads3, g.int64([heads, heads, heads])], 3, { axis: 1 }); // [B, heads, T, dh] each
-    const k = g.op('Concat', [g.op('Gather', [gatheredK, layer], { axis: 0 }), kNew], { axis: 2 }); // [B, heads, P+T, dh]
-    const v = g.op('Concat', [g.op('Gather', [gatheredV, layer], { axis: 0 }), vNew], { axis: 2 });
-    presentK.push(g.op('Unsqueeze', [k, g.int64([0])]));
-    presentV.push(g.op('Unsqueeze', [v, g.int64([0])]));
-    const selfOut = ops.linear(ops.mergeHeads(ops.attend(q, k, v, causalBias)), `${p}.self.wo`, d, d); // [B, T, d], bias added below
-    let h2: string;
-    [h2, x] = ops.skipLayerNorm(x, selfOut, `${p}.ln2`, `${p}.self.bo`);
-    // Cross-attention: every beam attends to the same S keys, so the B·T queries are the query sequence of
-    // one [heads, B·T, dh] × [heads, dh, S] product per layer instead of B broadcast [T, dh] × [dh, S] products.
-    const qc = g.op('Transpose', [g.op('Reshape', [ops.linear(h2, `${p}.cross.wq`, d, d, `${p}.cross.bq`), g.int64([-1, heads, dh])])], { perm: [1, 0, 2] }); // [heads, B·T, dh]
-    const kc = g.op('Reshape', [g.op('Gather', [crossK, layer], { axis: 0 }), g.int64([heads, S, dh])]); // [heads, S, dh]
-    const vc = g.op('Reshape', [g.op('Gather', [crossV, layer], { axis: 0 }), g.int64([heads, S, dh])]);
-    const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [qc, g.op('Transpose', [kc], { perm: [0, 2, 1] })]), g.scalar(1 / Math.sqrt(dh))]), memoryBias]); // [heads, B·T, S]
-    const attended = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), vc]); // [heads, B·T, dh]
-    const crossOut = ops.linear(g.op('Reshape', [g.op('Transpose', [attended], { perm: [1, 0, 2] }), g.op('Shape', [x])]), `${p}.cross.wo`, d, d); // [B, T, d]
-    let h3: string;
-    [h3, x] = ops.skipLayerNorm(x, crossOut, `${p}.ln3`, `${p}.cross.bo`);
-    const moe = g.op('Reshape', [ops.moe(g.op('Reshape', [h3, g.int64([-1, d])]), i), g.op('Shape', [x])]); // [B, T, d]
-    [h, x] = ops.skipLayerNorm(x, moe, i + 1 < L ? `dec.${i + 1}.ln1` : 'dec.ln_f');
-  }
   // Only the last token's next-token distribution is read (an item's last code predicts BOS, never scored).
   const lastToken = g.op('Sub', [T, g.int64([1])]); // [1]
-  const final = g.op('Reshape', [g.op('Slice', [h, lastToken, T, g.int64([1])]), g.int64([-1, d])]); // [B, d], after dec.ln_f
-  const logits = ops.linear(final, 'lm_head', d, V, undefined, 'head'); // [B, V]
+  const presentK: string[] = [];
+  const presentV: string[] = [];
+  const memberLogits: string[] = [];
+  const effective: SeedWeights[] = [];
+  let layerBase = 0; // this member's first layer in the stacked caches
+  for (const { weights: w, config } of members) {
+    const ops = new SeedOps(g, w, config, quantization);
+    // Index arithmetic stays on shapes and Slice bounds (host-side under a GPU EP); a Gather or Where over
+    // indices computed on the host would upload them on every step (ORT's profile on the H200: ~0.4 ms each).
+    const positionEmbedding = g.op('Slice', [g.initializer('dec.pos', w['dec.pos'], [Tmax, d]), position, g.op('Add', [position, T]), g.int64([0])]); // [T, d]
+    let x = g.op('Add', [ops.embedding('tok_emb', token, V), positionEmbedding]); // [B, T, d]
+    // The residual stream x is carried through SkipLayerNormalization nodes, which also add each sublayer's
+    // output bias and apply the next LayerNorm (the next layer's ln1, or ln_f after the last).
+    let h = ops.layerNorm(x, 'dec.0.ln1'); // [B, T, d]
+    for (let i = 0; i < config.decoderLayers; i++) {
+      const p = `dec.${i}`;
+      const layer = g.int64([layerBase + i], []);
+      const qkv = ops.fusedLinear(h, [`${p}.self.wq`, `${p}.self.wk`, `${p}.self.wv`], [`${p}.self.bq`, `${p}.self.bk`, `${p}.self.bv`], d, d); // [B, T, 3d]
+      const heads3 = g.op('Transpose', [g.op('Reshape', [qkv, g.int64([0, 0, 3 * heads, dh])])], { perm: [0, 2, 1, 3] }); // [B, 3 heads, T, dh]
+      const [q, kNew, vNew] = g.opMulti('Split', [heads3, g.int64([heads, heads, heads])], 3, { axis: 1 }); // [B, heads, T, dh] each
+      const k = g.op('Concat', [g.op('Gather', [gatheredK, layer], { axis: 0 }), kNew], { axis: 2 }); // [B, heads, P+T, dh]
+      const v = g.op('Concat', [g.op('Gather', [gatheredV, layer], { axis: 0 }), vNew], { axis: 2 });
+      presentK.push(g.op('Unsqueeze', [k, g.int64([0])]));
+      presentV.push(g.op('Unsqueeze', [v, g.int64([0])]));
+      const selfOut = ops.linear(ops.mergeHeads(ops.attend(q, k, v, causalBias)), `${p}.self.wo`, d, d); // [B, T, d], bias added below
+      let h2: string;
+      [h2, x] = ops.skipLayerNorm(x, selfOut, `${p}.ln2`, `${p}.self.bo`);
+      // Cross-attention: every beam attends to the same S keys, so the B·T queries are the query sequence of
+      // one [heads, B·T, dh] × [heads, dh, S] product per layer instead of B broadcast [T, dh] × [dh, S] products.
+      const qc = g.op('Transpose', [g.op('Reshape', [ops.linear(h2, `${p}.cross.wq`, d, d, `${p}.cross.bq`), g.int64([-1, heads, dh])])], { perm: [1, 0, 2] }); // [heads, B·T, dh]
+      const kc = g.op('Reshape', [g.op('Gather', [crossK, layer], { axis: 0 }), g.int64([heads, S, dh])]); // [heads, S, dh]
+      const vc = g.op('Reshape', [g.op('Gather', [crossV, layer], { axis: 0 }), g.int64([heads, S, dh])]);
+      const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [qc, g.op('Transpose', [kc], { perm: [0, 2, 1] })]), g.scalar(1 / Math.sqrt(dh))]), memoryBias]); // [heads, B·T, S]
+      const attended = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), vc]); // [heads, B·T, dh]
+      const crossOut = ops.linear(g.op('Reshape', [g.op('Transpose', [attended], { perm: [1, 0, 2] }), g.op('Shape', [x])]), `${p}.cross.wo`, d, d); // [B, T, d]
+      let h3: string;
+      [h3, x] = ops.skipLayerNorm(x, crossOut, `${p}.ln3`, `${p}.cross.bo`);
+      const moe = g.op('Reshape', [ops.moe(g.op('Reshape', [h3, g.int64([-1, d])]), i), g.op('Shape', [x])]); // [B, T, d]
+      [h, x] = ops.skipLayerNorm(x, moe, i + 1 < config.decoderLayers ? `dec.${i + 1}.ln1` : 'dec.ln_f');
+    }
+    const final = g.op('Reshape', [g.op('Slice', [h, lastToken, T, g.int64([1])]), g.int64([-1, d])]); // [B, d], after dec.ln_f
+    memberLogits.push(ops.linear(final, 'lm_head', d, V, undefined, 'head')); // [B, V]
+    effective.push(ops.effective);
+    layerBase += config.decoderLayers;
+  }
+  // The ensemble's logits: the members' mean (a per-row constant apart, the mean of their log-softmaxes).
+  const logits = memberLogits.length === 1 ? memberLogits[0] : g.op('Mul', [g.op('Sum', memberLogits), g.scalar(1 / memberLogits.length)]); // [B, V]
   g.output(logits, 'logits', TensorType.FLOAT, ['B', V]);
   // What the beam search needs of this step's logits: the K code logits of the level that follows this
   // position, and per row the max and Σ exp(logit − max) over the full vocabulary, from which the runtime
@@ -379,7 +441,7 @@ export function buildDecoderStepGraph(w: SeedWeights, config: SeedConfig, quanti
   // follows, never scored) the last level's slice is returned and ignored. Not the log-softmax itself in
   // float32: rounding it at |log Z| ≈ 10–30 moved summed log-probabilities by up to 8e-5 (one KuaiRand
   // candidate set in 300 changed), and float64 ops do not exist in onnxruntime-web's WebGPU build.
-  const K = config.codebookSize;
+  const K = contract.codebookSize;
   const lastPosition = g.op('Add', [position, lastToken]); // [1]
   const nextLevel = g.op('Min', [g.op('Mod', [lastPosition, g.int64([levels + 1])]), g.int64([levels - 1])]); // [1]
   const start = g.op('Add', [g.op('Mul', [nextLevel, g.int64([K])]), g.int64([SPECIAL_TOKENS])]); // [1]
@@ -391,5 +453,6 @@ export function buildDecoderStepGraph(w: SeedWeights, config: SeedConfig, quanti
   const presentShape = [L, 'B', heads, 'P1', dh];
   g.output(L > 1 ? g.op('Concat', presentK, { axis: 0 }) : presentK[0], 'present_k', TensorType.FLOAT, presentShape);
   g.output(L > 1 ? g.op('Concat', presentV, { axis: 0 }) : presentV[0], 'present_v', TensorType.FLOAT, presentShape);
-  return { bytes: g.toModel({ quantization }, 'onerec seed decoder step: one token per beam with a gathered KV cache'), weightBytes: g.initializerBytes, effective: ops.effective };
+  const doc = members.length > 1 ? `onerec seed decoder step, an ensemble of ${members.length}: one token per beam with a gathered KV cache` : 'onerec seed decoder step: one token per beam with a gathered KV cache';
+  return { bytes: g.toModel({ quantization }, doc), weightBytes: g.initializerBytes, effective: effective[0], memberEffective: effective };
 }
