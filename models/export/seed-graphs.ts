@@ -431,7 +431,8 @@ export function buildEnsembleDecoderStepGraph(members: SeedMember[], quantizatio
     layerBase += config.decoderLayers;
   }
   // The ensemble's logits: the members' mean (a per-row constant apart, the mean of their log-softmaxes).
-  const logits = memberLogits.length === 1 ? memberLogits[0] : g.op('Mul', [g.op('Sum', memberLogits), g.scalar(1 / memberLogits.length)]); // [B, V]
+  // A chain of Add (ops the graph already uses on every EP) rather than a variadic Sum.
+  const logits = memberLogits.length === 1 ? memberLogits[0] : g.op('Mul', [memberLogits.reduce((sum, z) => g.op('Add', [sum, z])), g.scalar(1 / memberLogits.length)]); // [B, V]
   g.output(logits, 'logits', TensorType.FLOAT, ['B', V]);
   // What the beam search needs of this step's logits: the K code logits of the level that follows this
   // position, and per row the max and Σ exp(logit − max) over the full vocabulary, from which the runtime
