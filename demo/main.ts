@@ -15,12 +15,13 @@ import type { CatalogIndex } from '../models/commands/serve.ts';
 /** Menu labels of the bundles this project ships (models/bundles/<name>/); other folders are listed by name. */
 const LABELS: Record<string, string> = {
   beauty: 'Amazon Beauty — products',
+  'beauty-ensemble': 'Amazon Beauty — ensemble of 2 models (better ranking, twice the compute)',
   kuairand: 'KuaiRand — short videos',
 };
 /** What an untitled item of a shipped catalog is called on its card ("Video 42"); "Item" elsewhere. */
 const NOUNS: Record<string, string> = { kuairand: 'Video' };
 /** Menu order when the server gives no list (a plain static server): the shipped bundles. */
-const SHIPPED = ['beauty', 'kuairand'];
+const SHIPPED = ['beauty', 'beauty-ensemble', 'kuairand'];
 const BUNDLE_ROOT = './bundles/';
 /** Written by `onerec serve`: { bundles: string[] }, the folders under /bundles/. */
 const CATALOG_INDEX = './catalogs/index.json';

@@ -348,6 +348,16 @@ test('the shipped bundles: Beauty titles, three likes, a different next session 
     await page.click('#why summary');
     await shot(page, 'beauty-session-2');
 
+    // The shipped Beauty ensemble, when there: two models' graphs in one bundle, run by this browser's onnxruntime-web.
+    if (existsSync(join(SHIPPED_BUNDLES, 'beauty-ensemble', 'manifest.json'))) {
+      await page.selectOption('#catalog', { label: 'Amazon Beauty — ensemble of 2 models (better ranking, twice the compute)' });
+      const session = await waitForSession(page, 1);
+      assert.ok(session.length >= 5, `cards ${session}`);
+      assert.deepEqual(await page.locator('#cards h3').allTextContents(), session.map((i) => titles[i]));
+      await page.click('#next'); // leave it at session 2, so that the next catalog's session 1 is its own
+      await waitForSession(page, 2);
+    }
+
     // The shipped KuaiRand bundle, when there: short videos reranked by its reward model, towers in the why view.
     const kuairand = join(SHIPPED_BUNDLES, 'kuairand', 'manifest.json');
     if (existsSync(kuairand)) {
