@@ -82,6 +82,30 @@ test('onerec export writes a verified bundle with the prepared trie and catalog,
     assert.deepEqual((await readBundle(out)).manifest.historyBias, { bias: Array(config.levels).fill(-1.5) });
     await assert.rejects(run([`--checkpoint=${checkpoint}`, `--data=${preparedDir}`, `--out=${out}`, '--historyBias=1,2,x']), new RegExp(`give .fit., .none. or ${config.levels} comma-separated numbers`));
 
+    // Two checkpoints, comma-separated: one ensemble bundle whose logits are the mean of both members' reference
+    // logits, its layer fitted on the ensemble; a member that cannot share the cache is refused by name.
+    const writeSeed = (path: string, c: SeedConfig, w: Record<string, Float32Array>): void => {
+      const sh = seedParameterShapes(c);
+      writeCheckpoint(path, { kind: 'seed', config: c, step: 1, rng: {} }, Object.fromEntries(Object.entries(w).map(([n, d]) => [n, { shape: sh[n], data: d }])));
+    };
+    const otherConfig: SeedConfig = { ...config, decoderLayers: 1, experts: 2, expertFfnDim: 16 };
+    const otherWeights = initSeedWeights(otherConfig, 6, 0.3);
+    const other = join(root, 'other.ckpt');
+    writeSeed(other, otherConfig, otherWeights);
+    await run([`--checkpoint=${checkpoint},${other}`, `--data=${preparedDir}`, `--out=${out}`, '--quantization=fp32']);
+    const ensemble = await readBundle(out);
+    assert.equal(ensemble.manifest.model.decoderLayers, config.decoderLayers + 1);
+    assert.deepEqual(ensemble.manifest.ensemble?.members.map((c) => c.experts), [config.experts, 2]);
+    assert.equal(ensemble.manifest.historyBias?.bias.length, config.levels);
+    const both = await OnnxSeedModel.create(ensemble.manifest.model as SeedConfig, ensemble.files.encoder!, ensemble.files.decoderStep!);
+    const mean = await (await both.session(tokens)).step(Int32Array.of(BOS), Int32Array.of(0));
+    const second = await new ReferenceDecoderSession(otherWeights, otherConfig, tokens).step(Int32Array.of(BOS), Int32Array.of(0));
+    assert.ok(maxAbsDiff(mean, want.map((z, i) => (z + second[i]) / 2)) < 1e-4);
+    await both.release();
+    const misfit = join(root, 'misfit.ckpt');
+    writeSeed(misfit, { ...config, heads: 4 }, weights);
+    await assert.rejects(run([`--checkpoint=${checkpoint},${misfit}`, `--data=${preparedDir}`, `--out=${join(root, 'misfit')}`]), (e: Error) => e.name === 'EnsembleConfigError' && /member 1 differs from member 0 in heads \(4 vs 2\)/.test(e.message));
+
     // With the reward model of onerec align (reward.ckpt: kind 'reward', tower weights in meta.weights).
     const rewardConfig: RewardConfig = { itemCount: 40, dModel: 8, heads: 2, towerHidden: 4, maxHistory: 6, sessionLength: 2, towers: ['swt', 'ltr'] };
     const rewardShapes = rewardParameterShapes(rewardConfig);
