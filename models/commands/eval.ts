@@ -47,6 +47,7 @@ export async function run(argv: string[]): Promise<void> {
   if (!o) return;
   if (o.split !== 'test' && o.split !== 'validation') throw new EvalOptionError(`--split must be 'test' or 'validation', got '${o.split}'`);
   if (Boolean(o.checkpoint) === Boolean(o.bundle)) throw new EvalOptionError('give exactly one of --checkpoint FILE (GPU) or --bundle DIR (onnxruntime-node)');
+  if (o.checkpoint.includes(',')) throw new EvalOptionError(`--checkpoint=${o.checkpoint}: one checkpoint here; to evaluate an ensemble, export it (onerec export --checkpoint=a,b --out DIR) and evaluate --bundle DIR`);
   if (o.renormalize && !o.bundle) throw new EvalOptionError('--renormalize applies to --bundle evaluation; export the checkpoint and evaluate the bundle');
   const prepared = loadPrepared(o.data);
   const data = seedDataFromPrepared(prepared);
