@@ -67,7 +67,16 @@ export async function startServer(options: ServeOptions): Promise<StaticServer> 
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    // A request target that is not an absolute path ('//…' parses as another host) or whose %-escapes do not
+    // decode is the client's error, not the server's.
+    const target = req.url ?? '/';
+    let path: string;
+    try {
+      if (!target.startsWith('/') || target.startsWith('//')) throw new Error('not an absolute path');
+      path = decodeURIComponent(new URL(target, 'http://x').pathname);
+    } catch {
+      return respond(res, 400, `bad request target ${JSON.stringify(target)}: expected an absolute path such as /index.html`);
+    }
     requests.push(path);
     if (offline) {
       req.socket.destroy();

@@ -34,6 +34,8 @@ test('static server: COOP/COEP on every response, mounts, types, no escape, offl
         assert.ok(!body.includes('SECRET-BYTES'), path);
       }
       assert.deepEqual(server.requests, cases.map(([p]) => decodeURIComponent(p)));
+      // Targets that are not a path: 400, not the 500 of a URL that failed to parse.
+      for (const target of ['//', '/%E0%A4%A']) assert.equal((await fetch(`${server.url.replace(/\/$/, '')}${target}`)).status, 400, target);
       server.setOffline(true);
       await assert.rejects(get('/'));
       server.setOffline(false);
