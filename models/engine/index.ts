@@ -22,7 +22,7 @@ export { Rng } from './rng.ts';
 export {
   add, sub, mul, axpby, scale, gelu, silu, sigmoid, relu, exp, log, square, swiglu,
   sum, mean, view, reshape, slice, concat, matmul, linear, embedding, layerNorm, rmsNorm, softmax,
-  crossEntropy, logProbGather, bceWithLogits, dropout, sumTo, addInto,
+  crossEntropy, softCrossEntropy, logProbGather, bceWithLogits, dropout, sumTo, addInto,
 } from './ops.ts';
 export { attention, type AttentionOptions } from './attention.ts';
 export { moe, type MoeWeights, type MoeResult } from './moe.ts';

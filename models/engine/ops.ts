@@ -896,6 +896,85 @@ export function logProbGather(logits: Tensor, targets: Tensor, ignoreIndex = -10
   });
 }
 
+// Soft targets (distillation): per row lse = log Σ exp(x), LP = Σ_v q_v x_v − (Σ_v q_v) · lse = Σ_v q_v log softmax(x)_v
+// (0 for rows whose target is ignored); the mean of −LP over kept rows is CE_MEAN's.
+const ROW_SOFT_LOGPROB = k('rowSoftLogProb', [['rows', 'u32'], ['V', 'u32'], ['ignore', 'i32']], ['read', 'read', 'read', 'rw', 'rw'], /* wgsl */ `
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read> Q: array<f32>;
+@group(0) @binding(3) var<storage, read> T: array<i32>;
+@group(0) @binding(4) var<storage, read_write> LP: array<f32>;
+@group(0) @binding(5) var<storage, read_write> LSE: array<f32>;
+${ROW_REDUCE}
+@compute @workgroup_size(256) fn main(${ID}) {
+  ${ROW}
+  if (row >= p.rows) { return; }
+  let base = row * p.V;
+  var m = -3.4e38;
+  for (var c = lid; c < p.V; c += 256u) { m = max(m, X[base + c]); }
+  m = rowMax(m, lid);
+  var s = 0.0;
+  var qx = 0.0;
+  var qs = 0.0;
+  for (var c = lid; c < p.V; c += 256u) {
+    s += exp(X[base + c] - m);
+    qx += Q[base + c] * (X[base + c] - m);
+    qs += Q[base + c];
+  }
+  let logZ = log(rowSum(s, lid));
+  qx = rowSum(qx, lid);
+  qs = rowSum(qs, lid);
+  if (lid == 0u) {
+    let t = T[row];
+    LSE[row] = m + logZ;
+    LP[row] = select(qx - qs * logZ, 0.0, t == p.ignore || t < 0 || u32(t) >= p.V);
+  }
+}`);
+
+// dX[row, v] = c · ((Σ q) · softmax(x)[v] − q[v]) for kept rows, c = G / count.
+const SOFT_CE_BACKWARD = k('softCrossEntropyBackward', [['rows', 'u32'], ['V', 'u32'], ['ignore', 'i32']], ['read', 'read', 'read', 'read', 'read', 'read', 'rw'], /* wgsl */ `
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read> Q: array<f32>;
+@group(0) @binding(3) var<storage, read> T: array<i32>;
+@group(0) @binding(4) var<storage, read> LSE: array<f32>;
+@group(0) @binding(5) var<storage, read> G: array<f32>;
+@group(0) @binding(6) var<storage, read> COUNT: array<f32>;
+@group(0) @binding(7) var<storage, read_write> DX: array<f32>;
+${ROW_REDUCE}
+@compute @workgroup_size(256) fn main(${ID}) {
+  ${ROW}
+  if (row >= p.rows) { return; }
+  let t = T[row];
+  let valid = t != p.ignore && t >= 0 && u32(t) < p.V;
+  let c = select(0.0, G[0] / max(COUNT[0], 1.0), valid);
+  let base = row * p.V;
+  var qs = 0.0;
+  for (var v = lid; v < p.V; v += 256u) { qs += Q[base + v]; }
+  qs = rowSum(qs, lid);
+  let lse = LSE[row];
+  for (var v = lid; v < p.V; v += 256u) {
+    DX[base + v] = c * (qs * exp(X[base + v] - lse) - Q[base + v]);
+  }
+}`);
+
+/**
+ * Cross-entropy against soft targets (distillation): mean over rows whose target ≠ ignoreIndex of
+ * −Σ_v q_v log softmax(logits)_v → [1]. logits [..., V]; probs [..., V], no gradient (a teacher's
+ * distribution, rows summing to 1); targets i32 [...] only say which rows count, as in crossEntropy.
+ */
+export function softCrossEntropy(logits: Tensor, probs: Tensor, targets: Tensor, ignoreIndex = -100): Tensor {
+  const e = logits.engine;
+  const { rows, V } = checkTargets('softCrossEntropy', logits, targets);
+  if (probs.size !== logits.size) throw new ShapeError(`softCrossEntropy: probs must be shaped like ${logits}, got ${probs}`);
+  const lp = e.empty([rows]), lse = e.empty([rows]), loss = e.empty([1]), count = e.empty([1]);
+  e.run(ROW_SOFT_LOGPROB, [logits, probs, targets, lp, lse], [rows, V, ignoreIndex], grid(rows));
+  e.run(CE_MEAN, [lp, targets, loss, count], [rows, V, ignoreIndex], [1]);
+  return e.record(loss, [logits], (g) => {
+    const dx = e.empty(logits.shape);
+    e.run(SOFT_CE_BACKWARD, [logits, probs, targets, lse, g, count, dx], [rows, V, ignoreIndex], grid(rows));
+    return [dx];
+  });
+}
+
 const BCE = k('bceWithLogits', [['n', 'u32']], ['read', 'read', 'rw'], /* wgsl */ `
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read> Y: array<f32>;

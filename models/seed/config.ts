@@ -102,6 +102,8 @@ export interface TrainConfig {
   unlikelihoodItems: number; // history items sampled per example as that term's negatives
   unlikelihoodLevels: number; // the term's p is over the item's last N codes given its own prefix (0 = the whole item)
   historyBias: string; // 'b1,b2,…': train and validate with the repeat-awareness layer fixed at these β (models/seed/history-bias.ts); '' = off
+  distill: string; // teacher seed checkpoints, comma-separated: also fit the softmax of their mean logits (an ensemble's distribution); '' = off
+  distillWeight: number; // α: loss = (1 − α) · cross-entropy + α · cross-entropy against the teachers' distribution
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -126,4 +128,6 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   unlikelihoodItems: 4,
   unlikelihoodLevels: 0,
   historyBias: '',
+  distill: '',
+  distillWeight: 0.5,
 };

@@ -109,6 +109,26 @@ export interface TrainingLoss {
   aux: Tensor | null; // [1] Σ over layers of E · Σ_e f_e P_e (null for a dense decoder)
   load: Tensor[]; // per decoder layer [E]: fraction of top-k slots routed to each expert (no grad)
   unlikelihood: Tensor | null; // [1] mean over negatives of −log(1 − p(item)) (null without negatives)
+  distill: Tensor | null; // [1] cross-entropy against the teacher's distribution (null without a teacher)
+}
+
+/**
+ * Distillation: the teacher's next-token distribution at every decoder position of the batch ([B·T, vocab], no
+ * gradient; `teacherProbs` makes it) and its weight α: the loss becomes (1 − α) · ce + α · distill (+ the rest).
+ */
+export interface Distill {
+  probs: Tensor;
+  weight: number;
+}
+
+/** softmax of the mean of the teachers' logits — an ensemble's distribution (their product, renormalised) — on the batch. */
+export function teacherProbs(teachers: SeedModel[], batch: Batch): Tensor {
+  const e = teachers[0].engine;
+  return e.noGrad(() => {
+    const logits = teachers.map((t) => t.batchLogits(batch));
+    const sum = logits.reduce((a, b) => op.add(a, b));
+    return op.softmax(logits.length === 1 ? sum : op.scale(sum, 1 / logits.length));
+  });
 }
 
 /** The history-unlikelihood term of trainingLoss: negatives from historyNegatives() and the term's weight. */
@@ -282,7 +302,18 @@ export class SeedModel implements SeedForward {
    * On data where a target never repeats a history item (5-core Amazon), this teaches the model what a
    * history filter would do, so that an unfiltered ranking stops spending its top ranks on history items.
    */
-  trainingLoss(batch: Batch, rng: Rng | null, ul?: Unlikelihood, logitBias?: Float32Array /* [B·T, vocab], added to the logits (historyLogitBias) */): TrainingLoss {
+  /** Teacher-forced logits of a batch without dropout or recording: [B·T, vocab] (a distillation teacher's forward). */
+  batchLogits(batch: Batch): Tensor {
+    return this.engine.noGrad(() => {
+      const B = batch.size;
+      const T = batch.decoderTokens.length / B;
+      const { memory, keyMask } = this.encodeTokens(batch.encoderTokens, B, null);
+      const { logits } = this.decode(batch.decoderTokens, B, T, this.crossKeysValues(memory), keyMask, null);
+      return op.view(logits, [B * T, seedVocabSize(this.config)]);
+    });
+  }
+
+  trainingLoss(batch: Batch, rng: Rng | null, ul?: Unlikelihood, logitBias?: Float32Array /* [B·T, vocab], added to the logits (historyLogitBias) */, distill?: Distill): TrainingLoss {
     const e = this.engine;
     const B = batch.size;
     const T = batch.decoderTokens.length / B;
@@ -291,7 +322,10 @@ export class SeedModel implements SeedForward {
     const { logits, probs, masks } = this.decode(batch.decoderTokens, B, T, cross, keyMask, rng);
     const V = seedVocabSize(this.config);
     const flat = op.view(logits, [B * T, V]);
-    const ce = op.crossEntropy(logitBias ? op.add(flat, e.upload(logitBias, [B * T, V])) : flat, e.upload(batch.targets, [B * T]), -1);
+    const scored = logitBias ? op.add(flat, e.upload(logitBias, [B * T, V])) : flat;
+    const targets = e.upload(batch.targets, [B * T]);
+    const ce = op.crossEntropy(scored, targets, -1);
+    const soft = distill && distill.weight > 0 ? op.softCrossEntropy(scored, distill.probs, targets, -1) : null;
     const E = this.config.experts;
     const load: Tensor[] = [];
     let aux: Tensor | null = null;
@@ -306,13 +340,14 @@ export class SeedModel implements SeedForward {
         aux = aux ? op.add(aux, term) : term;
       }
     }
-    let loss = aux && this.config.moeAuxWeight > 0 ? op.add(ce, op.scale(aux, this.config.moeAuxWeight)) : ce;
+    let loss = soft ? op.axpby(ce, soft, 1 - distill!.weight, distill!.weight) : ce;
+    if (aux && this.config.moeAuxWeight > 0) loss = op.add(loss, op.scale(aux, this.config.moeAuxWeight));
     let unlikelihood: Tensor | null = null;
     if (ul && ul.weight > 0 && ul.negatives.rows > 0) {
       unlikelihood = this.unlikelihood(ul.negatives, cross, keyMask, B, rng);
       loss = op.add(loss, op.scale(unlikelihood, ul.weight));
     }
-    return { loss, ce, aux, load, unlikelihood };
+    return { loss, ce, aux, load, unlikelihood, distill: soft };
   }
 
   /** mean_n −log(1 − p(item_n) + ε) over the weighted negative rows → [1] (see trainingLoss). */

@@ -14,7 +14,7 @@ import { parameterCount, type SeedConfig, type TrainConfig } from './config.ts';
 import { evaluateRanking } from './generate.ts';
 import { historyLogitBias, parseHistoryBias } from './history-bias.ts';
 import type { RankingMetrics } from './metrics.ts';
-import { SeedModel } from './model.ts';
+import { SeedModel, teacherProbs } from './model.ts';
 import { trainingReport, type EpochRecord } from './report.ts';
 
 export const CHECKPOINT_KIND = 'seed';
@@ -62,6 +62,22 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
   if (train.historyBias && !historyBias) {
     throw new TrainError(`--historyBias=${train.historyBias}: give ${config.levels} comma-separated numbers (one per level), or leave it empty`);
   }
+  // Distillation teachers: frozen seed models on the same engine, run without dropout on every batch.
+  const teachers = train.distill ? train.distill.split(',').map((path) => {
+    let ckpt;
+    try {
+      ckpt = readCheckpoint(path.trim());
+    } catch (e) {
+      throw new TrainError(`--distill=${train.distill}: ${(e as Error).message}`);
+    }
+    const c = ckpt.meta.config as SeedConfig;
+    if (ckpt.meta.kind !== CHECKPOINT_KIND || c.levels !== config.levels || c.codebookSize !== config.codebookSize || c.maxHistory !== config.maxHistory || c.sessionLength < train.trainWindow) {
+      throw new TrainError(`--distill: ${path} is not a seed model over ${config.levels} levels × K ${config.codebookSize} with history ${config.maxHistory} and sessionLength ≥ ${train.trainWindow}`);
+    }
+    const weights = Object.fromEntries(Object.entries(ckpt.tensors).filter(([name]) => !name.startsWith('adam.')).map(([name, t]) => [name, t.data]));
+    return SeedModel.fromWeights(engine, c, weights);
+  }) : [];
+  if (teachers.length > 0 && !(train.distillWeight > 0 && train.distillWeight <= 1)) throw new TrainError(`--distillWeight=${train.distillWeight}: give α in (0, 1]`);
   const model = SeedModel.init(engine, config, train.seed);
   const params = model.parameterList();
   const optimizer = new AdamW(engine, params, {
@@ -99,6 +115,7 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
   const ceSum = engine.persistent([1]);
   const auxSum = engine.persistent([1]);
   const ulSum = engine.persistent([1]);
+  const distillSum = engine.persistent([1]);
   const loadSum = Array.from({ length: config.decoderLayers }, () => engine.persistent([config.experts]));
   const start = Date.now() - elapsedBefore * 1000;
   const seconds = (): number => (Date.now() - start) / 1000; // training time, resumed runs included
@@ -109,7 +126,7 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
   for (let epoch = startEpoch; epoch < train.epochs; epoch++) {
     const order = Int32Array.from(examples.keys()); // [examples]
     rng.shuffle(order);
-    for (const t of [ceSum, auxSum, ulSum, ...loadSum]) engine.zero(t);
+    for (const t of [ceSum, auxSum, ulSum, distillSum, ...loadSum]) engine.zero(t);
     const bar = hooks.quiet ? null : progressBar(`epoch ${epoch + 1}/${train.epochs}`, stepsPerEpoch);
     let shownLoss = NaN;
     let pending: Promise<Float32Array> | null = null;
@@ -121,12 +138,14 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
       const ul = train.unlikelihood > 0
         ? { weight: train.unlikelihood, negatives: historyNegatives(data, chunk, config.maxHistory, train.trainWindow, train.unlikelihoodItems, rng, train.unlikelihoodLevels > 0 ? Math.min(config.levels, train.unlikelihoodLevels) : config.levels) }
         : undefined;
-      const out = model.trainingLoss(batch, rng, ul, historyBias ? historyLogitBias(trie, data.sequences, chunk, data.codes, train.trainWindow, historyBias) : undefined);
+      const distill = teachers.length > 0 ? { probs: teacherProbs(teachers, batch), weight: train.distillWeight } : undefined;
+      const out = model.trainingLoss(batch, rng, ul, historyBias ? historyLogitBias(trie, data.sequences, chunk, data.codes, train.trainWindow, historyBias) : undefined, distill);
       engine.backward(out.loss, undefined, accumulateAdd);
       optimizer.update();
       addInto(ceSum, out.ce);
       if (out.aux) addInto(auxSum, out.aux);
       if (out.unlikelihood) addInto(ulSum, out.unlikelihood);
+      if (out.distill) addInto(distillSum, out.distill);
       out.load.forEach((l, i) => addInto(loadSum[i], l));
       const show = s % 25 === 0 ? engine.read(out.ce) : null;
       engine.endStep();
@@ -147,8 +166,9 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
     const trainLoss = (await engine.read(ceSum))[0] / steps;
     const auxLoss = (await engine.read(auxSum))[0] / steps;
     const ulLoss = train.unlikelihood > 0 ? (await engine.read(ulSum))[0] / steps : undefined;
+    const distillLoss = teachers.length > 0 ? (await engine.read(distillSum))[0] / steps : undefined;
     const expertLoad = await Promise.all(loadSum.map(async (t) => Array.from(await engine.read(t), (v) => v / steps)));
-    const record: EpochRecord = { epoch: epoch + 1, step: optimizer.step, trainLoss, auxLoss, ...(ulLoss !== undefined && { unlikelihoodLoss: ulLoss }), expertLoad, seconds: seconds() };
+    const record: EpochRecord = { epoch: epoch + 1, step: optimizer.step, trainLoss, auxLoss, ...(ulLoss !== undefined && { unlikelihoodLoss: ulLoss }), ...(distillLoss !== undefined && { distillLoss }), expertLoad, seconds: seconds() };
     if (!Number.isFinite(trainLoss)) throw new TrainError(`training loss is ${trainLoss} at epoch ${epoch + 1}; lower --lr or raise --warmupSteps`);
     const evaluate = (epoch + 1) % train.evalEvery === 0 || outOfTime || epoch + 1 === train.epochs;
     if (evaluate) {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import {
   add, attention, axpby, backward, bceWithLogits, concat, createEngine, crossEntropy, dropout, embedding, exp, gelu, layerNorm,
-  linear, log, logProbGather, matmul, mean, moe, mul, read, relu, rmsNorm, Rng, scale, sigmoid, silu, slice, softmax, square,
+  linear, log, logProbGather, matmul, mean, moe, mul, read, relu, rmsNorm, Rng, scale, sigmoid, silu, slice, softCrossEntropy, softmax, square,
   sub, sum, swiglu, view, type Engine, ShapeError,
 } from '../../../models/engine/index.ts';
 import { launchMatmul } from '../../../models/engine/matmul.ts';
@@ -196,6 +196,41 @@ describe('losses, dropout, MoE', () => {
   test('cross-entropy with ignore index (mean over kept rows)', async () => {
     await gradCheck(e, 'crossEntropy', [{ shape: [7, V], grad: true }, { shape: [7], int: targets }], ([x, t]) => crossEntropy(x, t, -100),
       ([x]) => Float64Array.of(crossEntropyRef(x, targets, V, -100)));
+  });
+  test('soft-target cross-entropy (distillation): −Σ q log softmax(x), mean over kept rows; equals crossEntropy on one-hot q', async () => {
+    const rng = new Rng(11);
+    const q = Array.from({ length: 7 * V }, () => Math.exp(2 * rng.normal()));
+    for (let r = 0; r < 7; r++) {
+      const z = q.slice(r * V, (r + 1) * V).reduce((a, b) => a + b, 0);
+      for (let c = 0; c < V; c++) q[r * V + c] /= z;
+    }
+    await gradCheck(e, 'softCrossEntropy', [{ shape: [7, V], grad: true }, { shape: [7, V], data: q }, { shape: [7], int: targets }], ([x, p, t]) => softCrossEntropy(x, p, t, -100),
+      ([x, p]) => {
+        let s = 0, n = 0;
+        for (let r = 0; r < 7; r++) {
+          if (targets[r] === -100) continue;
+          const lse = logProbRef(x.subarray(r * V, (r + 1) * V), Int32Array.of(0), V, -100)[0] - x[r * V]; // −log Σ exp
+          for (let c = 0; c < V; c++) s -= p[r * V + c] * (x[r * V + c] + lse);
+          n++;
+        }
+        return Float64Array.of(s / n);
+      });
+    // One-hot q at the targets: the hard cross-entropy, value and gradient.
+    const x = e.param('soft.x', [7, V], Float32Array.from({ length: 7 * V }, () => rng.normal()));
+    const oneHot = new Float32Array(7 * V);
+    targets.forEach((t, r) => { if (t >= 0) oneHot[r * V + t] = 1; });
+    const soft = softCrossEntropy(x, e.upload(oneHot, [7, V]), e.upload(targets, [7]), -100);
+    backward(soft);
+    const [softValue, softGrad] = [(await read(soft))[0], await read(x.grad!)];
+    x.grad = null;
+    const hard = crossEntropy(x, e.upload(targets, [7]), -100);
+    backward(hard);
+    const [hardValue, hardGrad] = [(await read(hard))[0], await read(x.grad!)];
+    assert.ok(Math.abs(softValue - hardValue) < 1e-5, `${softValue} vs ${hardValue}`);
+    let worst = 0;
+    for (let i = 0; i < softGrad.length; i++) worst = Math.max(worst, Math.abs(softGrad[i] - hardGrad[i]));
+    assert.ok(worst < 1e-6, `max |Δ grad| ${worst}`);
+    e.endStep();
   });
   test('log-softmax gather (per-row log-prob of the target)', async () => {
     await gradCheck(e, 'logProbGather', [{ shape: [7, V], grad: true }, { shape: [7], int: targets }], ([x, t]) => logProbGather(x, t, -100),

@@ -7,7 +7,7 @@ import { type SeedConfig } from '../../../models/seed/config.ts';
 import { historyNegatives, makeBatch, type SeedData } from '../../../models/seed/batches.ts';
 import { accumulateAdd } from '../../../models/engine/ops.ts';
 import { Rng } from '../../../models/engine/rng.ts';
-import { SeedModel, topkMask } from '../../../models/seed/model.ts';
+import { SeedModel, teacherProbs, topkMask } from '../../../models/seed/model.ts';
 import { decodeFull, encode, initSeedWeights } from '../../../models/seed/reference.ts';
 import { historyLogitBias } from '../../../models/seed/history-bias.ts';
 import { SemanticIdTrie } from '../../../runtime/semantic-id-trie.ts';
@@ -94,6 +94,44 @@ test('with the history layer in the loss: the reference cross-entropy of the bia
   engine.endStep();
   const { mean } = referenceCrossEntropy(weights, batch, bias);
   assert.ok(Math.abs(got - mean) < TOL, `${got} vs ${mean}`);
+});
+
+test('distillation: the term is the cross-entropy against the softmax of the teachers\' mean logits (the reference forward\'s), and against one-hot targets the hard cross-entropy', async () => {
+  const weights = initSeedWeights(TINY, 5, 0.3);
+  const other = initSeedWeights(TINY, 8, 0.3);
+  const config = { ...TINY, moeAuxWeight: 0 };
+  const model = SeedModel.fromWeights(engine, config, weights);
+  const teacher = SeedModel.fromWeights(engine, config, other);
+  const batch = makeBatch(data, [{ user: 0, targetStart: 2 }, { user: 0, targetStart: 1 }], 3, 2);
+  // Reference: per kept row, q = softmax((z_model + z_other) / 2); the term is −Σ q log softmax(z_model).
+  let expected = 0;
+  let n = 0;
+  for (let b = 0; b < 2; b++) {
+    const enc = batch.encoderTokens.subarray(b * 6, b * 6 + 6);
+    const dec = batch.decoderTokens.subarray(b * 6, b * 6 + 6);
+    const za = decodeFull(weights, TINY, encode(weights, TINY, enc), dec);
+    const zb = decodeFull(other, TINY, encode(other, TINY, enc), dec);
+    for (let p = 0; p < 6; p++) {
+      if (batch.targets[b * 6 + p] < 0) continue;
+      const logSoftmax = (z: number[]): number[] => { const m = Math.max(...z); const l = m + Math.log(z.reduce((s, x) => s + Math.exp(x - m), 0)); return z.map((x) => x - l); };
+      const student = logSoftmax(Array.from(za.subarray(p * V, (p + 1) * V)));
+      const q = logSoftmax(Array.from({ length: V }, (_, v) => (za[p * V + v] + zb[p * V + v]) / 2)).map(Math.exp);
+      expected -= q.reduce((s, qv, v) => s + qv * student[v], 0);
+      n++;
+    }
+  }
+  const out = model.trainingLoss(batch, null, undefined, undefined, { probs: teacherProbs([model, teacher], batch), weight: 0.4 });
+  const [ce, distill, loss] = await Promise.all([engine.read(out.ce), engine.read(out.distill!), engine.read(out.loss)]);
+  engine.endStep();
+  assert.ok(Math.abs(distill[0] - expected / n) < TOL, `${distill[0]} vs ${expected / n}`);
+  assert.ok(Math.abs(loss[0] - (0.6 * ce[0] + 0.4 * distill[0])) < 1e-5, 'loss = (1 − α) ce + α distill');
+  // One-hot teacher at the targets: the term is the cross-entropy itself.
+  const oneHot = new Float32Array(batch.targets.length * V);
+  batch.targets.forEach((t, r) => { if (t >= 0) oneHot[r * V + t] = 1; });
+  const hard = model.trainingLoss(batch, null, undefined, undefined, { probs: engine.upload(oneHot, [batch.targets.length, V]), weight: 0.4 });
+  const [ce2, distill2] = await Promise.all([engine.read(hard.ce), engine.read(hard.distill!)]);
+  engine.endStep();
+  assert.ok(Math.abs(ce2[0] - distill2[0]) < 1e-5, `${ce2[0]} vs ${distill2[0]}`);
 });
 
 test('MoE routing: exactly top-k experts per token, ties to the lower expert index', async () => {

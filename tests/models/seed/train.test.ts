@@ -88,3 +88,22 @@ test('--init: a second stage starts from a checkpoint\'s weights with a fresh op
   assert.ok(stage.history[0].trainLoss < 0.1, `loss after init ${stage.history[0].trainLoss}`);
   await assert.rejects(trainSeed(engine, data, trie, { ...TINY, ffnDim: 32 }, train, { quiet: true, log: () => {} }), (e: Error) => e.name === 'TrainError' && /--init=.*enc\.0\.ffn/.test(e.message));
 });
+
+test('--distill: a student trained only on a teacher\'s distribution (α = 1) learns its rankings; a missing teacher is refused', async () => {
+  const trie = SemanticIdTrie.build(codes, 2, 4);
+  const train: TrainConfig = {
+    ...DEFAULT_TRAIN_CONFIG, data: 'synthetic', out: join(dir, 'student'), trainWindow: 1, epochs: 40, batchSize: 12, lr: 1e-2, warmupSteps: 5,
+    weightDecay: 0, evalBeam: 4, evalUsers: 0, evalEvery: 100, patience: 100, seed: 9, distill: join(dir, 'best.ckpt'), distillWeight: 1,
+  };
+  const student = await trainSeed(engine, data, trie, TINY, train, { quiet: true, log: () => {} }); // the first test's overfit model teaches
+  const last = student.history.at(-1)!;
+  assert.ok(last.distillLoss !== undefined && last.distillLoss < student.history[0].distillLoss! / 5, `distill loss ${student.history[0].distillLoss} → ${last.distillLoss}`);
+  const examples = evalExamples(data, 'test');
+  const ranks: number[] = [];
+  await evaluateRanking(student.model, data, trie, examples, {
+    beamWidth: 4, usersPerBatch: 8, excludeHistory: false,
+    onResult: (i, r) => ranks.push(Array.from(r.items).indexOf(sequences[examples[i].user][examples[i].targetStart])),
+  });
+  assert.deepEqual(ranks, Array(8).fill(0), 'the teacher ranks every test target first, and so does its student');
+  await assert.rejects(trainSeed(engine, data, trie, TINY, { ...train, distill: join(dir, 'missing.ckpt') }, { quiet: true, log: () => {} }), (e: Error) => e.name === 'TrainError' && /--distill=.*missing\.ckpt/.test(e.message));
+});
