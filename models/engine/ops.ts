@@ -743,6 +743,14 @@ fn rowSum(v: f32, lid: u32) -> f32 {
   return red[0];
 }`;
 
+// Row r's offset `base` and its maximum `m` over X's W columns (one workgroup per row; needs ROW_REDUCE, ROW).
+const ROW_MAX = (W: 'D' | 'V'): string => /* wgsl */ `
+  let base = row * p.${W};
+  var m = -3.4e38;
+  for (var c = lid; c < p.${W}; c += 256u) { m = max(m, X[base + c]); }
+  m = rowMax(m, lid);
+`;
+
 const SOFTMAX = k('softmax', [['rows', 'u32'], ['D', 'u32']], ['read', 'rw'], /* wgsl */ `
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read_write> O: array<f32>;
@@ -750,10 +758,7 @@ ${ROW_REDUCE}
 @compute @workgroup_size(256) fn main(${ID}) {
   ${ROW}
   if (row >= p.rows) { return; }
-  let base = row * p.D;
-  var m = -3.4e38;
-  for (var c = lid; c < p.D; c += 256u) { m = max(m, X[base + c]); }
-  m = rowMax(m, lid);
+  ${ROW_MAX('D')}
   var s = 0.0;
   for (var c = lid; c < p.D; c += 256u) { s += exp(X[base + c] - m); }
   let inv = 1.0 / rowSum(s, lid);
@@ -799,10 +804,7 @@ ${ROW_REDUCE}
 @compute @workgroup_size(256) fn main(${ID}) {
   ${ROW}
   if (row >= p.rows) { return; }
-  let base = row * p.V;
-  var m = -3.4e38;
-  for (var c = lid; c < p.V; c += 256u) { m = max(m, X[base + c]); }
-  m = rowMax(m, lid);
+  ${ROW_MAX('V')}
   var s = 0.0;
   for (var c = lid; c < p.V; c += 256u) { s += exp(X[base + c] - m); }
   let lse = m + log(rowSum(s, lid));
@@ -908,10 +910,7 @@ ${ROW_REDUCE}
 @compute @workgroup_size(256) fn main(${ID}) {
   ${ROW}
   if (row >= p.rows) { return; }
-  let base = row * p.V;
-  var m = -3.4e38;
-  for (var c = lid; c < p.V; c += 256u) { m = max(m, X[base + c]); }
-  m = rowMax(m, lid);
+  ${ROW_MAX('V')}
   var s = 0.0;
   var qx = 0.0;
   var qs = 0.0;
