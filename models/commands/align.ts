@@ -249,7 +249,7 @@ export async function run(argv: string[]): Promise<void> {
     };
   } else {
     if (!engine || !engineApi) throw new OptionError('internal: the seed policy needs the engine');
-    const { readCheckpoint, saveCheckpoint, writeCheckpoint: write } = engineApi;
+    const { readCheckpoint, saveCheckpoint, writeCheckpoint: write, checkpointWeights } = engineApi;
     const { SeedModel } = await import('../seed/model.ts');
     const { SeedPolicy } = await import('../align/seed-policy.ts');
     const { validateSeedConfig } = await import('../seed/config.ts');
@@ -266,7 +266,7 @@ export async function run(argv: string[]): Promise<void> {
       const ckpt = readCheckpoint(o.seedCheckpoint);
       if (ckpt.meta.kind !== 'seed') throw new OptionError(`--seedCheckpoint=${o.seedCheckpoint} has kind '${ckpt.meta.kind}', expected a seed model`);
       Object.assign(config, ckpt.meta.config as object);
-      seedWeights = Object.fromEntries(Object.entries(ckpt.tensors).filter(([n]) => !n.startsWith('adam.')).map(([n, t]) => [n, t.data]));
+      seedWeights = checkpointWeights(ckpt);
     } else {
       const { trainSeed } = await import('../align/seed-train.ts');
       const t0 = Date.now();

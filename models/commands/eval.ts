@@ -12,7 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { loadPrepared } from '../data/prepared.ts';
-import { createEngine, readCheckpoint } from '../engine/index.ts';
+import { checkpointWeights, createEngine, readCheckpoint } from '../engine/index.ts';
 import { parseOptions } from '../options.ts';
 import { progressBar, type Progress } from '../progress.ts';
 import { seedDataFromPrepared } from '../seed/batches.ts';
@@ -73,16 +73,16 @@ export async function run(argv: string[]): Promise<void> {
     (bar as Progress | null)?.stop();
     report = { ...r.metrics, ...r, history_bias: historyBias, data: o.data };
   } else {
-    const { meta, tensors } = readCheckpoint(o.checkpoint);
+    const checkpoint = readCheckpoint(o.checkpoint);
+    const { meta } = checkpoint;
     if (meta.kind !== 'seed') throw new EvalOptionError(`${o.checkpoint} is a '${meta.kind}' checkpoint, not a seed model's`);
     const config = meta.config as SeedConfig;
     validateSeedConfig(config, o.checkpoint);
     if (config.levels !== prepared.levels || config.codebookSize !== prepared.codebookSize) {
       throw new EvalOptionError(`${o.checkpoint} was trained on ${config.levels} levels × K ${config.codebookSize}, ${o.data} has ${prepared.levels} × ${prepared.codebookSize}; evaluate on the prepared data it was trained on`);
     }
-    const weights = Object.fromEntries(Object.entries(tensors).filter(([name]) => !name.startsWith('adam.')).map(([name, t]) => [name, t.data]));
     const engine = await createEngine();
-    const model = SeedModel.fromWeights(engine, config, weights);
+    const model = SeedModel.fromWeights(engine, config, checkpointWeights(checkpoint));
     report = { ...(await evaluateSplit(model, data, prepared.trie, o.split, o.beam, o.excludeHistory, o.users)), checkpoint: o.checkpoint, data: o.data, config };
   }
   mkdirSync(o.out, { recursive: true });

@@ -9,7 +9,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPrepared } from '../data/prepared.ts';
-import { readCheckpoint } from '../engine/checkpoint.ts';
+import { checkpointWeights, readCheckpoint } from '../engine/checkpoint.ts';
 import { exportBundle } from '../export/bundle-writer.ts';
 import { QUANTIZATIONS, type Quantization } from '../export/quantize.ts';
 import { OptionError, parseOptions } from '../options.ts';
@@ -43,27 +43,27 @@ export class ExportCommandError extends Error {
 
 /** Seed-model weights and config from a checkpoint (parameters only; optimizer moments skipped). */
 export function readSeedCheckpoint(path: string): { weights: SeedWeights; config: SeedConfig } {
-  const { meta, tensors } = readCheckpoint(path);
+  const checkpoint = readCheckpoint(path);
+  const { meta } = checkpoint;
   if (meta.kind !== 'seed') throw new ExportCommandError(`${path} is a '${meta.kind}' checkpoint; onerec export needs a seed-model checkpoint (onerec train)`);
   const config = meta.config as SeedConfig;
   validateSeedConfig(config, `${path} meta.config`);
-  const weights: SeedWeights = {};
-  for (const [name, t] of Object.entries(tensors)) if (!name.startsWith('adam.')) weights[name] = t.data;
+  const weights: SeedWeights = checkpointWeights(checkpoint);
   checkSeedWeights(weights, config);
   return { weights, config };
 }
 
 /** Reward-model weights, config and tower weights from `onerec align`'s reward.ckpt. */
 export function readRewardCheckpoint(path: string): { weights: RewardWeights; config: RewardConfig; towerWeights: number[] } {
-  const { meta, tensors } = readCheckpoint(path);
+  const checkpoint = readCheckpoint(path);
+  const { meta } = checkpoint;
   if (meta.kind !== 'reward') throw new ExportCommandError(`${path} is a '${meta.kind}' checkpoint; --reward needs the reward model's (onerec align writes reward.ckpt)`);
   const config = meta.config as RewardConfig;
   const towerWeights = meta.weights as number[] | undefined;
   if (!Array.isArray(towerWeights) || towerWeights.length !== config.towers.length) {
     throw new ExportCommandError(`${path}: meta.weights must hold one rerank weight per tower (${config.towers.join(',')}); re-run onerec align`);
   }
-  const weights: RewardWeights = {};
-  for (const [name, t] of Object.entries(tensors)) if (!name.startsWith('adam.')) weights[name] = t.data;
+  const weights: RewardWeights = checkpointWeights(checkpoint);
   checkRewardWeights(weights, config);
   return { weights, config, towerWeights };
 }
@@ -128,7 +128,7 @@ export async function run(argv: string[]): Promise<void> {
       const { fitBundleHistoryBias } = await import('../export/history-bias.ts');
       let bar: Progress | null = null;
       // The graphs as written (quantized where the bundle is): β is fitted to what the runtime will run.
-      const fit = await fitBundleHistoryBias(exported.config, readFileSync(join(options.out, 'encoder.onnx')), readFileSync(join(options.out, 'decoder_step.onnx')), trie, data, {
+      const fit = await fitBundleHistoryBias(exported.config, exported.graphs.encoder, exported.graphs.decoderStep, trie, data, {
         split: 'train', users: options.historyBiasUsers, seed: 7, bound: 8, onProgress: (done, total) => (bar ??= progressBar('history bias fit', total)).update(done),
       });
       (bar as Progress | null)?.stop();

@@ -76,6 +76,16 @@ export function readCheckpoint(path: string): Checkpoint {
   return { meta, tensors };
 }
 
+/** AdamW's moments of parameter `name` are stored as `adam.m.<name>` and `adam.v.<name>`. */
+const MOMENT_PREFIX = 'adam.';
+
+/** A checkpoint's model parameters by name, its optimizer moments left out. */
+export function checkpointWeights(checkpoint: Checkpoint): Record<string, Float32Array> {
+  const weights: Record<string, Float32Array> = {};
+  for (const [name, t] of Object.entries(checkpoint.tensors)) if (!name.startsWith(MOMENT_PREFIX)) weights[name] = t.data;
+  return weights;
+}
+
 /** Read parameters (and AdamW moments) from the GPU and write a checkpoint. */
 export async function saveCheckpoint(path: string, engine: Engine, params: Tensor[], meta: Omit<CheckpointMeta, 'tensors' | 'optimizerStep'>, optimizer?: AdamW): Promise<void> {
   const tensors: Checkpoint['tensors'] = {};
@@ -84,8 +94,8 @@ export async function saveCheckpoint(path: string, engine: Engine, params: Tenso
   if (optimizer) {
     const n = optimizer.params.length;
     optimizer.params.forEach((p, i) => {
-      tensors[`adam.m.${p.name}`] = { shape: p.shape, data: values[params.length + i] };
-      tensors[`adam.v.${p.name}`] = { shape: p.shape, data: values[params.length + n + i] };
+      tensors[`${MOMENT_PREFIX}m.${p.name}`] = { shape: p.shape, data: values[params.length + i] };
+      tensors[`${MOMENT_PREFIX}v.${p.name}`] = { shape: p.shape, data: values[params.length + n + i] };
     });
   }
   writeCheckpoint(path, { ...meta, ...(optimizer ? { optimizerStep: optimizer.step } : {}) }, tensors);
@@ -102,7 +112,7 @@ export function loadCheckpoint(path: string, engine: Engine, params: Tensor[], o
   };
   for (const p of params) put(p.name, p);
   if (optimizer) {
-    optimizer.params.forEach((p, i) => { put(`adam.m.${p.name}`, optimizer.m[i]); put(`adam.v.${p.name}`, optimizer.v[i]); });
+    optimizer.params.forEach((p, i) => { put(`${MOMENT_PREFIX}m.${p.name}`, optimizer.m[i]); put(`${MOMENT_PREFIX}v.${p.name}`, optimizer.v[i]); });
     optimizer.step = meta.optimizerStep ?? 0;
   }
   return meta;

@@ -27,7 +27,7 @@ export {
 export { attention, type AttentionOptions } from './attention.ts';
 export { moe, type MoeWeights, type MoeResult } from './moe.ts';
 export { AdamW, learningRate, type AdamWOptions, type Schedule } from './optim.ts';
-export { readCheckpoint, writeCheckpoint, saveCheckpoint, loadCheckpoint, type Checkpoint, type CheckpointMeta } from './checkpoint.ts';
+export { readCheckpoint, writeCheckpoint, saveCheckpoint, loadCheckpoint, checkpointWeights, type Checkpoint, type CheckpointMeta } from './checkpoint.ts';
 
 /** Open the GPU (Dawn) and return an engine; logs the adapter unless quiet. */
 export function createEngine(options: EngineOptions = {}): Promise<Engine> {

@@ -53,6 +53,7 @@ export interface ExportedBundle {
   weightBytes: { encoder: number; decoderStep: number }; // initializer bytes inside each graph
   effectiveWeights: SeedWeights; // the weights the graphs compute with (dequantized where quantized); member 0's in an ensemble
   memberEffectiveWeights: SeedWeights[]; // [members] the same per member
+  graphs: { encoder: Uint8Array; decoderStep: Uint8Array }; // the .onnx files as written
   config: SeedConfig; // the graph contract's config (manifest.model): member 0's, decoderLayers summed over the members
 }
 
@@ -108,12 +109,14 @@ export async function exportBundle(options: ExportBundleOptions): Promise<Export
     ...(options.metrics ? { metrics: options.metrics } : {}),
   };
   writeFileSync(join(outDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  const memberEffectiveWeights = members.map((m, j) => ({ ...m.weights, ...encoder.memberEffective![j], ...decoderStep.memberEffective![j] }));
   return {
     manifest,
     totalBytes: Object.values(files).reduce((s, f) => s + (f?.bytes ?? 0), 0),
     weightBytes: { encoder: encoder.weightBytes, decoderStep: decoderStep.weightBytes },
-    effectiveWeights: { ...weights, ...encoder.effective, ...decoderStep.effective },
-    memberEffectiveWeights: members.map((m, j) => ({ ...m.weights, ...encoder.memberEffective![j], ...decoderStep.memberEffective![j] })),
+    effectiveWeights: memberEffectiveWeights[0],
+    memberEffectiveWeights,
+    graphs: { encoder: encoder.bytes, decoderStep: decoderStep.bytes },
     config,
   };
 }

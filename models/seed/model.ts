@@ -295,13 +295,6 @@ export class SeedModel implements SeedForward {
 
   // ---------------------------------------------------------------- training
 
-  /**
-   * Loss of a batch (dropout from `rng`; pass null for a deterministic forward). With `ul`, adds the
-   * sequence-level unlikelihood of items from the user's own history (Welleck et al. 2020, at the item level):
-   * ul.weight · mean_n −log(1 − p(item_n | history)), p = Π_l p(c_l | c_<l) teacher-forced on the item's codes.
-   * On data where a target never repeats a history item (5-core Amazon), this teaches the model what a
-   * history filter would do, so that an unfiltered ranking stops spending its top ranks on history items.
-   */
   /** Teacher-forced logits of a batch without dropout or recording: [B·T, vocab] (a distillation teacher's forward). */
   batchLogits(batch: Batch): Tensor {
     return this.engine.noGrad(() => {
@@ -313,6 +306,15 @@ export class SeedModel implements SeedForward {
     });
   }
 
+  /**
+   * Loss of a batch (dropout from `rng`; pass null for a deterministic forward). With `ul`, adds the
+   * sequence-level unlikelihood of items from the user's own history (Welleck et al. 2020, at the item level):
+   * ul.weight · mean_n −log(1 − p(item_n | history)), p = Π_l p(c_l | c_<l) teacher-forced on the item's codes.
+   * On data where a target never repeats a history item (5-core Amazon), this teaches the model what a
+   * history filter would do, so that an unfiltered ranking stops spending its top ranks on history items.
+   * With `distill`, the cross-entropy part becomes (1 − α) · ce + α · the cross-entropy against the teachers'
+   * distribution (`teacherProbs`).
+   */
   trainingLoss(batch: Batch, rng: Rng | null, ul?: Unlikelihood, logitBias?: Float32Array /* [B·T, vocab], added to the logits (historyLogitBias) */, distill?: Distill): TrainingLoss {
     const e = this.engine;
     const B = batch.size;

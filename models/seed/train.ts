@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TrieView } from '../../runtime/beam-search.ts';
-import { AdamW, loadCheckpoint, readCheckpoint, saveCheckpoint } from '../engine/index.ts';
+import { AdamW, checkpointWeights, loadCheckpoint, readCheckpoint, saveCheckpoint } from '../engine/index.ts';
 import type { Engine } from '../engine/engine.ts';
 import { accumulateAdd, addInto } from '../engine/ops.ts';
 import { Rng } from '../engine/rng.ts';
@@ -74,8 +74,7 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
     if (ckpt.meta.kind !== CHECKPOINT_KIND || c.levels !== config.levels || c.codebookSize !== config.codebookSize || c.maxHistory !== config.maxHistory || c.sessionLength < train.trainWindow) {
       throw new TrainError(`--distill: ${path} is not a seed model over ${config.levels} levels × K ${config.codebookSize} with history ${config.maxHistory} and sessionLength ≥ ${train.trainWindow}`);
     }
-    const weights = Object.fromEntries(Object.entries(ckpt.tensors).filter(([name]) => !name.startsWith('adam.')).map(([name, t]) => [name, t.data]));
-    return SeedModel.fromWeights(engine, c, weights);
+    return SeedModel.fromWeights(engine, c, checkpointWeights(ckpt));
   }) : [];
   if (teachers.length > 0 && !(train.distillWeight > 0 && train.distillWeight <= 1)) throw new TrainError(`--distillWeight=${train.distillWeight}: give α in (0, 1]`);
   const model = SeedModel.init(engine, config, train.seed);
