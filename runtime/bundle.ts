@@ -10,6 +10,7 @@ import { BundleFormatError, BundleIntegrityError } from './errors.ts';
 import { sha256Hex } from './sha256.ts';
 import { SPECIAL_TOKENS, vocabSize } from './tokens.ts';
 import { decodeCatalog, isBinaryCatalog } from './catalog-format.ts';
+import { ProtoReader } from './onnx-initializers.ts';
 
 export const BUNDLE_FORMAT = 'onerec-bundle';
 export const BUNDLE_VERSION = 1;
@@ -159,40 +160,14 @@ export function parseManifest(json: unknown, url: string): BundleManifest {
  * onnxruntime reports an opaque parse error. Returns a reason, or null when the bytes look right.
  */
 export function onnxStructureProblem(bytes: Uint8Array): string | null {
-  let at = 0;
-  const varint = (): number => {
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < 10; i++) {
-      if (at >= bytes.length) throw new RangeError(`varint runs past the end at byte ${at}`);
-      const b = bytes[at++];
-      value += (b & 0x7f) * scale;
-      if (b < 0x80) return value;
-      scale *= 128;
-    }
-    throw new RangeError(`varint longer than 10 bytes at byte ${at}`);
-  };
+  const reader = new ProtoReader(bytes);
   const seen = new Set<number>();
   try {
-    while (at < bytes.length) {
-      const start = at;
-      const key = varint();
-      const field = Math.floor(key / 8);
-      const wire = key & 7;
-      if (field === 0) return `field number 0 at byte ${start}`;
-      if (wire === 0) varint();
-      else if (wire === 1) at += 8;
-      else if (wire === 5) at += 4;
-      else if (wire === 2) {
-        const length = varint(); // read before adding: `at += varint()` would add to the pre-varint offset
-        at += length;
-      }
-      else return `unsupported protobuf wire type ${wire} at byte ${start}`;
-      if (at > bytes.length) return `field ${field} at byte ${start} ends at byte ${at}, past the end of the ${bytes.length}-byte file (truncated?)`;
-      seen.add(field);
-    }
+    while (!reader.done) seen.add(reader.field().field);
   } catch (e) {
-    return `${(e as Error).message} (truncated?)`;
+    const message = (e as Error).message;
+    if (message.startsWith('varint')) return `${message} (truncated?)`;
+    return message.replace('-byte message', '-byte file');
   }
   if (!seen.has(1)) return 'no ir_version (field 1): not an ONNX ModelProto';
   if (!seen.has(7)) return 'no graph (field 7): not an ONNX ModelProto';

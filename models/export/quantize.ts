@@ -6,19 +6,11 @@
 // - Embedding tables: 8 bits per row (uint8 + float scale and zero point per row), dequantized after the
 //   Gather with plain Cast/Sub/Mul, so only the gathered rows are expanded.
 
+import type { BlockQuantized, RowQuantized } from '../../runtime/dequantize.ts';
+export { dequantizeBlockwise, dequantizeRows, type BlockQuantized, type RowQuantized } from '../../runtime/dequantize.ts';
+
 export type Quantization = 'fp32' | 'int8' | 'int4';
 export const QUANTIZATIONS: readonly Quantization[] = ['fp32', 'int8', 'int4'];
-
-/** MatMulNBits' B, scales and zero_points for W [K, N] (the op stores B transposed: per output column). */
-export interface BlockQuantized {
-  K: number; // input features
-  N: number; // output features
-  bits: 4 | 8;
-  blockSize: number; // values of one column sharing a scale; a power of two ≥ 16
-  packed: Uint8Array; // [N, kBlocks, blockSize * bits / 8]; at 4 bits the first value is the low nibble
-  scales: Float32Array; // [N * kBlocks]
-  zeroPoints: Uint8Array; // 8 bits: [N * kBlocks]; 4 bits: [N * ceil(kBlocks / 2)] nibbles, low first
-}
 
 /** Asymmetric blockwise quantization of W [K, N]; the range of each block is widened to contain 0. */
 export function quantizeBlockwise(W: Float32Array, K: number, N: number, bits: 4 | 8, blockSize = 32): BlockQuantized {
@@ -58,35 +50,6 @@ export function quantizeBlockwise(W: Float32Array, K: number, N: number, bits: 4
   return { K, N, bits, blockSize, packed, scales, zeroPoints };
 }
 
-/** The float weights MatMulNBits computes with: W' [K, N]. */
-export function dequantizeBlockwise(qw: BlockQuantized): Float32Array {
-  const { K, N, bits, blockSize } = qw;
-  const kBlocks = Math.ceil(K / blockSize);
-  const blob = (blockSize * bits) / 8;
-  const zeroBytesPerColumn = bits === 8 ? kBlocks : Math.ceil(kBlocks / 2);
-  const W = new Float32Array(K * N);
-  for (let n = 0; n < N; n++) {
-    for (let k = 0; k < K; k++) {
-      const b = Math.floor(k / blockSize);
-      const i = k - b * blockSize;
-      const at = (n * kBlocks + b) * blob;
-      const value = bits === 8 ? qw.packed[at + i] : (qw.packed[at + (i >> 1)] >> (i & 1 ? 4 : 0)) & 15;
-      const zero = bits === 8 ? qw.zeroPoints[n * kBlocks + b] : (qw.zeroPoints[n * zeroBytesPerColumn + (b >> 1)] >> (b & 1 ? 4 : 0)) & 15;
-      W[k * N + n] = (value - zero) * qw.scales[n * kBlocks + b];
-    }
-  }
-  return W;
-}
-
-/** A table quantized to 8 bits per row: value = (q - zero[row]) * scale[row]. */
-export interface RowQuantized {
-  rows: number;
-  cols: number;
-  q: Uint8Array; // [rows, cols]
-  scale: Float32Array; // [rows]
-  zero: Float32Array; // [rows] (an integer in 0..255 stored as float so the graph subtracts it directly)
-}
-
 export function quantizeRows(table: Float32Array, rows: number, cols: number): RowQuantized {
   const q = new Uint8Array(rows * cols);
   const scale = new Float32Array(rows);
@@ -107,8 +70,3 @@ export function quantizeRows(table: Float32Array, rows: number, cols: number): R
   return { rows, cols, q, scale, zero };
 }
 
-export function dequantizeRows(t: RowQuantized): Float32Array {
-  const out = new Float32Array(t.rows * t.cols);
-  for (let r = 0; r < t.rows; r++) for (let c = 0; c < t.cols; c++) out[r * t.cols + c] = (t.q[r * t.cols + c] - t.zero[r]) * t.scale[r];
-  return out;
-}

@@ -1,0 +1,112 @@
+// Reading an .onnx file's weights without ONNX Runtime: a protobuf reader just large enough for ModelProto →
+// GraphProto → TensorProto (initializers). The WebGPU decoder (runtime/webgpu-decoder.ts) takes its weights
+// from the bundle's decoder_step.onnx this way, so a bundle ships each weight once.
+
+/** A protobuf message's fields, read in order. Throws RangeError on bytes that do not parse. */
+export class ProtoReader {
+  at: number;
+
+  constructor(readonly bytes: Uint8Array, start = 0, readonly end = bytes.length) {
+    this.at = start;
+  }
+
+  get done(): boolean {
+    return this.at >= this.end;
+  }
+
+  varint(): number {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 10; i++) {
+      if (this.at >= this.end) throw new RangeError(`varint runs past the end at byte ${this.at}`);
+      const b = this.bytes[this.at++];
+      value += (b & 0x7f) * scale;
+      if (b < 0x80) return value;
+      scale *= 128;
+    }
+    throw new RangeError(`varint longer than 10 bytes at byte ${this.at}`);
+  }
+
+  /** The next field's number and wire type, its value skipped or returned: a varint, or [start, end) of a length-delimited field. */
+  field(): { field: number; wire: number; start: number; value: number; from: number; to: number } {
+    const start = this.at;
+    const key = this.varint();
+    const field = Math.floor(key / 8);
+    const wire = key & 7;
+    let value = 0;
+    let from = this.at;
+    if (field === 0) throw new RangeError(`field number 0 at byte ${start}`);
+    if (wire === 0) value = this.varint();
+    else if (wire === 1) this.at += 8;
+    else if (wire === 5) this.at += 4;
+    else if (wire === 2) {
+      const length = this.varint(); // read before adding: `at += varint()` would add to the pre-varint offset
+      from = this.at;
+      this.at += length;
+    } else throw new RangeError(`unsupported protobuf wire type ${wire} at byte ${start}`);
+    if (this.at > this.end) throw new RangeError(`field ${field} at byte ${start} ends at byte ${this.at}, past the end of the ${this.end}-byte message (truncated?)`);
+    return { field, wire, start, value, from, to: this.at };
+  }
+}
+
+/** One initializer: its dims and values (float32, uint8, int32 or int64 as numbers). */
+export interface Initializer {
+  dims: number[];
+  data: Float32Array | Uint8Array | Int32Array | Float64Array;
+}
+
+const FLOAT = 1;
+const UINT8 = 2;
+const INT32 = 6;
+const INT64 = 7;
+
+/** The graph's initializers by name (float32, uint8, int32, int64; others are skipped). Throws RangeError on malformed bytes. */
+export function readInitializers(bytes: Uint8Array): Map<string, Initializer> {
+  const out = new Map<string, Initializer>();
+  const model = new ProtoReader(bytes);
+  while (!model.done) {
+    const m = model.field();
+    if (m.field !== 7 || m.wire !== 2) continue; // ModelProto.graph
+    const graph = new ProtoReader(bytes, m.from, m.to);
+    while (!graph.done) {
+      const g = graph.field();
+      if (g.field !== 5 || g.wire !== 2) continue; // GraphProto.initializer
+      const t = readTensor(bytes, g.from, g.to);
+      if (t) out.set(t.name, { dims: t.dims, data: t.data });
+    }
+  }
+  return out;
+}
+
+function readTensor(bytes: Uint8Array, from: number, to: number): (Initializer & { name: string }) | null {
+  const r = new ProtoReader(bytes, from, to);
+  const dims: number[] = [];
+  let type = 0;
+  let name = '';
+  let raw: Uint8Array | null = null;
+  const floats: number[] = [];
+  while (!r.done) {
+    const f = r.field();
+    if (f.field === 1) { // dims: int64, packed or not
+      if (f.wire === 0) dims.push(f.value);
+      else for (const sub = new ProtoReader(bytes, f.from, f.to); !sub.done;) dims.push(sub.varint());
+    } else if (f.field === 2) type = f.value;
+    else if (f.field === 8) name = new TextDecoder().decode(bytes.subarray(f.from, f.to));
+    else if (f.field === 9) raw = bytes.subarray(f.from, f.to);
+    else if (f.field === 4) { // float_data
+      const view = new DataView(bytes.buffer, bytes.byteOffset);
+      if (f.wire === 5) floats.push(view.getFloat32(f.to - 4, true));
+      else for (let at = f.from; at < f.to; at += 4) floats.push(view.getFloat32(at, true));
+    }
+  }
+  const size = dims.reduce((a, b) => a * b, 1);
+  const copy = raw ? new Uint8Array(raw) : null; // a copy: aligned, independent of the file's buffer (Node's Buffer.slice would be a view)
+  let data: Initializer['data'];
+  if (type === FLOAT) data = copy ? new Float32Array(copy.buffer, 0, size) : Float32Array.from(floats);
+  else if (type === UINT8 && copy) data = copy;
+  else if (type === INT32 && copy) data = new Int32Array(copy.buffer, 0, size);
+  else if (type === INT64 && copy) data = Float64Array.from(new BigInt64Array(copy.buffer, 0, size), Number);
+  else return null;
+  if (data.length !== size) throw new RangeError(`initializer ${name} has ${data.length} values for dims [${dims}]`);
+  return { name, dims, data };
+}

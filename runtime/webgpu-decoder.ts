@@ -1,0 +1,612 @@
+// The seed model's decoder step in WGSL: the computation of decoder_step.onnx (models/export/seed-graphs.ts)
+// in 3 · decoderLayers + 2 compute dispatches per step instead of ~160 ONNX nodes, with the KV cache in
+// GPU buffers and one read-back of the beams' code scores per step.
+//
+// Why: under onnxruntime's WebGPU EP a decoder call costs ~7.7 ms on an H200 of which 1.0 ms is GPU work;
+// the rest is the EP's host-side work per node and its waits (bench/README.md, "#7"). Here every dispatch
+// of a step is recorded in one command buffer: one workgroup per beam row runs a whole sublayer
+// (self-attention with its cache, cross-attention, or the MoE, each with its residual add and the next
+// LayerNorm), so a step is one submit and one map of [rows, K + 2] floats.
+//
+// The weights come from the bundle's own decoder_step.onnx (runtime/onnx-initializers.ts), expanded to the
+// float32 values ONNX Runtime computes with (runtime/dequantize.ts): a bundle ships each weight once. Only
+// the graphs of one model are read; an ensemble's members share parameter names, and the initializer names
+// of the second member onward are the builder's (`_N` suffixes), so ensembles stay on onnxruntime.
+//
+// The runtime's DecoderSession contract (runtime/beam-search.ts) is kept: stepCodeLogProbs(tokens, parents)
+// with one or two tokens per row, returning the next level's code log-probabilities; the shared beam search
+// runs unchanged. It is not bit-identical to onnxruntime (other summation orders): scores agree to ~1e-5.
+import { codeLogProbs, type DecoderSession } from './beam-search.ts';
+import { dequantizeBlockwise, dequantizeRows } from './dequantize.ts';
+import { readInitializers, type Initializer } from './onnx-initializers.ts';
+import { SPECIAL_TOKENS } from './tokens.ts';
+import { RuntimeError } from './errors.ts';
+
+/** The model's sizes, from the bundle manifest's `model`. */
+export interface WebGpuDecoderConfig {
+  dModel: number;
+  heads: number;
+  decoderLayers: number;
+  experts: number;
+  expertsPerToken: number;
+  expertFfnDim: number;
+  codebookSize: number;
+  levels: number;
+  maxHistory: number;
+  sessionLength: number;
+}
+
+/** The bundle's decoder cannot run as WGSL (ensemble, a missing weight, sizes past the kernels' limits, a shader error). */
+export class WebGpuDecoderError extends RuntimeError {
+  constructor(reason: string) {
+    super('WebGpuDecoderError', `the WGSL decoder cannot run this bundle: ${reason}. Its decoder_step.onnx runs on onnxruntime instead (device 'wasm', or the WebGPU EP).`);
+  }
+}
+
+/** Bytes per buffer row are multiples of 4; WebGPU usage and map flags (numeric: no globals needed in Node). */
+const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
+const MAP_READ = 1;
+const COMPUTE_STAGE = 4;
+const WG = 128; // threads per workgroup; every kernel loops over the model width with this stride
+const BLOCK = 32; // MatMulNBits block size of the exported graphs (models/export/seed-graphs.ts QUANT_BLOCK_SIZE)
+
+/** The decoder's float32 weights in one buffer, and where each tensor starts. */
+interface PackedWeights {
+  data: Float32Array;
+  offset: Record<string, number>;
+}
+
+/**
+ * decoder_step.onnx's weights as the graph computes with them: fp32 initializers as they are, 4/8-bit
+ * linear layers (`name.q4|q8`, `.scales`, `.zero_points`) and 8-bit embedding rows (`.q8`, `.zero`, `.scale`)
+ * expanded exactly as the graph's constant-folded subgraphs and MatMulNBits expand them.
+ */
+export function decoderWeights(onnx: Uint8Array, config: WebGpuDecoderConfig): PackedWeights {
+  const { dModel: d, decoderLayers: L, experts: E, expertFfnDim: F, codebookSize: K, levels } = config;
+  const V = SPECIAL_TOKENS + levels * K;
+  const Tmax = config.sessionLength * (levels + 1);
+  let inits: Map<string, Initializer>;
+  try {
+    inits = readInitializers(onnx);
+  } catch (err) {
+    throw new WebGpuDecoderError(`decoder_step.onnx does not parse (${(err as Error).message})`);
+  }
+  const need = (name: string): Initializer => {
+    const t = inits.get(name);
+    if (!t) throw new WebGpuDecoderError(`decoder_step.onnx has no initializer "${name}"`);
+    return t;
+  };
+  const floats = (name: string, size: number): Float32Array => {
+    const t = need(name);
+    if (!(t.data instanceof Float32Array) || t.data.length !== size) throw new WebGpuDecoderError(`initializer "${name}" is not ${size} float32 values`);
+    return t.data;
+  };
+  /** W [Kin, N] of a linear layer: fp32, or MatMulNBits' layout at 4 or 8 bits. */
+  const matrix = (name: string, Kin: number, N: number): Float32Array => {
+    if (inits.has(name)) return floats(name, Kin * N);
+    const bits = inits.has(`${name}.q4`) ? 4 : inits.has(`${name}.q8`) ? 8 : 0;
+    if (bits === 0) throw new WebGpuDecoderError(`decoder_step.onnx has no weight "${name}" (fp32, .q4 or .q8)`);
+    const packed = need(`${name}.q${bits}`).data;
+    const zeroPoints = need(`${name}.zero_points`).data;
+    const scales = need(`${name}.scales`).data;
+    if (!(packed instanceof Uint8Array) || !(zeroPoints instanceof Uint8Array) || !(scales instanceof Float32Array)) throw new WebGpuDecoderError(`weight "${name}" is not MatMulNBits' uint8/float32 layout`);
+    return dequantizeBlockwise({ K: Kin, N, bits, blockSize: BLOCK, packed, scales, zeroPoints });
+  };
+  const embedding = (name: string, rows: number): Float32Array => {
+    if (inits.has(name)) return floats(name, rows * d);
+    const q = need(`${name}.q8`).data;
+    if (!(q instanceof Uint8Array)) throw new WebGpuDecoderError(`embedding "${name}.q8" is not uint8`);
+    return dequantizeRows({ rows, cols: d, q, zero: floats(`${name}.zero`, rows), scale: floats(`${name}.scale`, rows) });
+  };
+  const parts: [string, Float32Array][] = [['tok_emb', embedding('tok_emb', V)], ['dec.pos', floats('dec.pos', Tmax * d)]];
+  const vec = (name: string, size = d): void => { parts.push([name, floats(name, size)]); };
+  vec('dec.0.ln1.g');
+  vec('dec.0.ln1.b');
+  for (let i = 0; i < L; i++) {
+    const p = `dec.${i}`;
+    const qkv = [`${p}.self.wq`, `${p}.self.wk`, `${p}.self.wv`];
+    parts.push([`${p}.self.wqkv`, matrix(qkv.join('+'), d, 3 * d)]);
+    parts.push([`${p}.self.bqkv`, floats([`${p}.self.bq`, `${p}.self.bk`, `${p}.self.bv`].join('+'), 3 * d)]);
+    parts.push([`${p}.self.wo`, matrix(`${p}.self.wo`, d, d)]);
+    vec(`${p}.self.bo`);
+    vec(`${p}.ln2.g`);
+    vec(`${p}.ln2.b`);
+    parts.push([`${p}.cross.wq`, matrix(`${p}.cross.wq`, d, d)]);
+    vec(`${p}.cross.bq`);
+    parts.push([`${p}.cross.wo`, matrix(`${p}.cross.wo`, d, d)]);
+    vec(`${p}.cross.bo`);
+    vec(`${p}.ln3.g`);
+    vec(`${p}.ln3.b`);
+    vec(`${p}.moe.router`, d * E);
+    parts.push([`${p}.moe.w1`, matrix(`${p}.moe.w1`, d, E * F)]);
+    vec(`${p}.moe.b1`, E * F);
+    parts.push([`${p}.moe.w2`, matrix(`${p}.moe.w2`, E * F, d)]);
+    vec(`${p}.moe.b2`, E * d);
+    const next = i + 1 < L ? `dec.${i + 1}.ln1` : 'dec.ln_f';
+    vec(`${next}.g`);
+    vec(`${next}.b`);
+  }
+  parts.push(['lm_head', matrix('lm_head', d, V)]);
+  const offset: Record<string, number> = {};
+  let total = 0;
+  for (const [name, values] of parts) { offset[name] = total; total += values.length; }
+  const data = new Float32Array(total);
+  for (const [name, values] of parts) data.set(values, offset[name]);
+  return { data, offset };
+}
+
+/** WGSL of the step's kernels; sizes and weight offsets are constants, per-step values come from `prm`. */
+function shaders(config: WebGpuDecoderConfig, w: PackedWeights): { embed: string; self: string[]; cross: string[]; moe: string[]; head: string } {
+  const { dModel: D, heads: H, decoderLayers: L, experts: E, expertsPerToken: KTOP, expertFfnDim: F, codebookSize: K, levels } = config;
+  const DH = D / H;
+  const V = SPECIAL_TOKENS + levels * K;
+  const S = config.maxHistory * levels;
+  const TMAX = config.sessionLength * (levels + 1);
+  const o = (name: string): string => `${w.offset[name]}u`;
+  const common = /* wgsl */ `
+struct Params { B: u32, T: u32, P: u32, position: u32, codeStart: u32, cap: u32, tokens: u32, parents: u32 }
+@group(0) @binding(0) var<storage, read> w: array<f32>;
+@group(0) @binding(1) var<storage, read_write> st: array<f32>; // x [2 cap, D] (residual stream), then h [2 cap, D] (its LayerNorm)
+@group(0) @binding(2) var<storage, read> cacheOld: array<f32>; // K then V: [L, cap, H, TMAX, DH] each
+@group(0) @binding(3) var<storage, read_write> cacheNew: array<f32>;
+@group(0) @binding(4) var<storage, read> inp: array<i32>; // tokens [B, T] at prm.tokens, parents [B] at prm.parents
+@group(0) @binding(5) var<storage, read> cross: array<f32>; // cross K [L, H, S, DH], cross V, memory bias [S]
+@group(0) @binding(6) var<storage, read_write> outp: array<f32>; // [B, K + 2]
+@group(0) @binding(7) var<uniform> prm: Params;
+const D = ${D}u; const H = ${H}u; const DH = ${DH}u; const S = ${S}u; const TMAX = ${TMAX}u; const WG = ${WG}u;
+const SCALE = ${1 / Math.sqrt(DH)};
+var<workgroup> red: array<f32, ${WG}>;
+var<workgroup> xs: array<f32, ${D}>;
+fn wgSum(v: f32, lid: u32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) { if (lid < s) { red[lid] += red[lid + s]; } workgroupBarrier(); }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+fn wgMax(v: f32, lid: u32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) { if (lid < s) { red[lid] = max(red[lid], red[lid + s]); } workgroupBarrier(); }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+fn hOff() -> u32 { return 2u * prm.cap * D; }
+// h[r] = LayerNorm(xs) with gamma at g, beta at b (epsilon 1e-5, as the graph's LayerNormalization).
+fn layerNorm(r: u32, g: u32, b: u32, lid: u32) {
+  var s = 0.0;
+  for (var c = lid; c < D; c += WG) { s += xs[c]; }
+  let mean = wgSum(s, lid) / f32(D);
+  var q = 0.0;
+  for (var c = lid; c < D; c += WG) { let z = xs[c] - mean; q += z * z; }
+  let inv = 1.0 / sqrt(wgSum(q, lid) / f32(D) + 1e-5);
+  for (var c = lid; c < D; c += WG) { st[hOff() + r * D + c] = (xs[c] - mean) * inv * w[g + c] + w[b + c]; }
+}
+// Residual: x[r] += y (in xs as the new x), then h[r] = LayerNorm(x[r]).
+fn residualNorm(r: u32, g: u32, b: u32, lid: u32) {
+  for (var c = lid; c < D; c += WG) { let v = st[r * D + c] + xs[c]; xs[c] = v; st[r * D + c] = v; }
+  workgroupBarrier();
+  layerNorm(r, g, b, lid);
+  workgroupBarrier();
+}
+`;
+  const embed = /* wgsl */ `${common}
+@compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) li: vec3u) {
+  let r = wid.x; let lid = li.x;
+  let tok = u32(inp[prm.tokens + r]);
+  let pos = prm.position + r % prm.T;
+  for (var c = lid; c < D; c += WG) { let v = w[${o('tok_emb')} + tok * D + c] + w[${o('dec.pos')} + pos * D + c]; xs[c] = v; st[r * D + c] = v; }
+  workgroupBarrier();
+  layerNorm(r, ${o('dec.0.ln1.g')}, ${o('dec.0.ln1.b')}, lid);
+}`;
+  const self: string[] = [];
+  const crossK: string[] = [];
+  const moe: string[] = [];
+  for (let i = 0; i < L; i++) {
+    const p = (name: string): string => o(`dec.${i}.${name}`);
+    const next = i + 1 < L ? `dec.${i + 1}.ln1` : 'dec.ln_f';
+    // One workgroup per beam b: its T new tokens (rows b·T …) attend to the parent's cache and to each other, causally.
+    self.push(/* wgsl */ `${common}
+var<workgroup> hs: array<f32, ${2 * D}>;
+var<workgroup> qkv: array<f32, ${2 * 3 * D}>;
+var<workgroup> att: array<f32, ${2 * D}>;
+var<workgroup> sc: array<f32, ${2 * H * TMAX}>;
+fn cacheAt(beam: u32, hh: u32) -> u32 { return ((${i}u * prm.cap + beam) * H + hh) * TMAX * DH; }
+@compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) li: vec3u) {
+  let b = wid.x; let lid = li.x; let T = prm.T; let P = prm.P;
+  let par = u32(inp[prm.parents + b]);
+  let vOff = ${L}u * prm.cap * H * TMAX * DH;
+  for (var i = lid; i < T * D; i += WG) { hs[i] = st[hOff() + b * T * D + i]; }
+  workgroupBarrier();
+  for (var i = lid; i < T * 3u * D; i += WG) {
+    let t = i / (3u * D); let j = i % (3u * D);
+    var acc = w[${p('self.bqkv')} + j];
+    for (var k = 0u; k < D; k++) { acc += hs[t * D + k] * w[${p('self.wqkv')} + k * 3u * D + j]; }
+    qkv[i] = acc;
+  }
+  workgroupBarrier();
+  // The parent's cache, then this step's keys and values, into the new cache at row b.
+  for (var i = lid; i < H * P * DH; i += WG) {
+    let hh = i / (P * DH); let rest = i % (P * DH);
+    let src = cacheAt(par, hh) + rest; let dst = cacheAt(b, hh) + rest;
+    cacheNew[dst] = cacheOld[src]; cacheNew[vOff + dst] = cacheOld[vOff + src];
+  }
+  for (var i = lid; i < T * D; i += WG) {
+    let t = i / D; let c = i % D; let hh = c / DH; let e = c % DH;
+    let dst = cacheAt(b, hh) + (P + t) * DH + e;
+    cacheNew[dst] = qkv[t * 3u * D + D + c]; cacheNew[vOff + dst] = qkv[t * 3u * D + 2u * D + c];
+  }
+  // Scores: query t sees keys 0 … P + t (the cached ones from the parent's rows, the new ones from qkv).
+  let NK = P + T;
+  for (var i = lid; i < T * H * NK; i += WG) {
+    let t = i / (H * NK); let hh = (i / NK) % H; let j = i % NK;
+    if (j <= P + t) {
+      var dot = 0.0;
+      for (var e = 0u; e < DH; e++) {
+        var key: f32;
+        if (j < P) { key = cacheOld[cacheAt(par, hh) + j * DH + e]; } else { key = qkv[(j - P) * 3u * D + D + hh * DH + e]; }
+        dot += qkv[t * 3u * D + hh * DH + e] * key;
+      }
+      sc[(t * H + hh) * TMAX + j] = dot * SCALE;
+    }
+  }
+  workgroupBarrier();
+  if (lid < T * H) {
+    let t = lid / H; let base = lid * TMAX; let n = P + t + 1u;
+    var m = sc[base];
+    for (var j = 1u; j < n; j++) { m = max(m, sc[base + j]); }
+    var s = 0.0;
+    for (var j = 0u; j < n; j++) { let e = exp(sc[base + j] - m); sc[base + j] = e; s += e; }
+    for (var j = 0u; j < n; j++) { sc[base + j] = sc[base + j] / s; }
+  }
+  workgroupBarrier();
+  for (var i = lid; i < T * D; i += WG) {
+    let t = i / D; let c = i % D; let hh = c / DH; let e = c % DH;
+    var acc = 0.0;
+    for (var j = 0u; j <= P + t; j++) {
+      var value: f32;
+      if (j < P) { value = cacheOld[vOff + cacheAt(par, hh) + j * DH + e]; } else { value = qkv[(j - P) * 3u * D + 2u * D + c]; }
+      acc += sc[(t * H + hh) * TMAX + j] * value;
+    }
+    att[i] = acc;
+  }
+  workgroupBarrier();
+  for (var t = 0u; t < T; t++) {
+    for (var c = lid; c < D; c += WG) {
+      var y = w[${p('self.bo')} + c];
+      for (var k = 0u; k < D; k++) { y += att[t * D + k] * w[${p('self.wo')} + k * D + c]; }
+      xs[c] = y;
+    }
+    workgroupBarrier();
+    residualNorm(b * T + t, ${p('ln2.g')}, ${p('ln2.b')}, lid);
+  }
+}`);
+    // One workgroup per row: every beam attends to the same S encoder positions.
+    crossK.push(/* wgsl */ `${common}
+var<workgroup> hs: array<f32, ${D}>;
+var<workgroup> q: array<f32, ${D}>;
+var<workgroup> att: array<f32, ${D}>;
+var<workgroup> sc: array<f32, ${H * S}>;
+@compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) li: vec3u) {
+  let r = wid.x; let lid = li.x;
+  let kOff = ${i}u * H * S * DH; let vOff = ${L}u * H * S * DH + kOff; let biasOff = 2u * ${L}u * H * S * DH;
+  for (var c = lid; c < D; c += WG) { hs[c] = st[hOff() + r * D + c]; }
+  workgroupBarrier();
+  for (var j = lid; j < D; j += WG) {
+    var acc = w[${p('cross.bq')} + j];
+    for (var k = 0u; k < D; k++) { acc += hs[k] * w[${p('cross.wq')} + k * D + j]; }
+    q[j] = acc;
+  }
+  workgroupBarrier();
+  for (var i = lid; i < H * S; i += WG) {
+    let hh = i / S; let s = i % S;
+    var dot = 0.0;
+    for (var e = 0u; e < DH; e++) { dot += q[hh * DH + e] * cross[kOff + (hh * S + s) * DH + e]; }
+    sc[i] = dot * SCALE + cross[biasOff + s];
+  }
+  workgroupBarrier();
+  if (lid < H) {
+    let base = lid * S;
+    var m = sc[base];
+    for (var j = 1u; j < S; j++) { m = max(m, sc[base + j]); }
+    var s = 0.0;
+    for (var j = 0u; j < S; j++) { let e = exp(sc[base + j] - m); sc[base + j] = e; s += e; }
+    for (var j = 0u; j < S; j++) { sc[base + j] = sc[base + j] / s; }
+  }
+  workgroupBarrier();
+  for (var c = lid; c < D; c += WG) {
+    let hh = c / DH; let e = c % DH;
+    var acc = 0.0;
+    for (var s = 0u; s < S; s++) { acc += sc[hh * S + s] * cross[vOff + (hh * S + s) * DH + e]; }
+    att[c] = acc;
+  }
+  workgroupBarrier();
+  for (var c = lid; c < D; c += WG) {
+    var y = w[${p('cross.bo')} + c];
+    for (var k = 0u; k < D; k++) { y += att[k] * w[${p('cross.wo')} + k * D + c]; }
+    xs[c] = y;
+  }
+  workgroupBarrier();
+  residualNorm(r, ${p('ln3.g')}, ${p('ln3.b')}, lid);
+}`);
+    // One workgroup per row: the router, the top-k gates (probabilities ≥ the k-th largest, renormalised, as the
+    // graph selects them), then only the selected experts' two layers.
+    moe.push(/* wgsl */ `${common}
+const E = ${E}u; const F = ${F}u; const KTOP = ${KTOP}u;
+var<workgroup> hs: array<f32, ${D}>;
+var<workgroup> gate: array<f32, ${E}>;
+var<workgroup> hid: array<f32, ${E * F}>;
+fn fastGelu(u: f32) -> f32 {
+  let a = clamp(0.7978845608028654 * (u + 0.044715 * u * u * u), -15.0, 15.0); // tanh(±15) is ±1 in f32
+  return 0.5 * u * (1.0 + tanh(a));
+}
+@compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) li: vec3u) {
+  let r = wid.x; let lid = li.x;
+  for (var c = lid; c < D; c += WG) { hs[c] = st[hOff() + r * D + c]; }
+  workgroupBarrier();
+  if (lid < E) {
+    var acc = 0.0;
+    for (var k = 0u; k < D; k++) { acc += hs[k] * w[${p('moe.router')} + k * E + lid]; }
+    gate[lid] = acc;
+  }
+  workgroupBarrier();
+  if (lid == 0u) {
+    var m = gate[0];
+    for (var e = 1u; e < E; e++) { m = max(m, gate[e]); }
+    var s = 0.0;
+    for (var e = 0u; e < E; e++) { gate[e] = exp(gate[e] - m); s += gate[e]; }
+    for (var e = 0u; e < E; e++) { gate[e] = gate[e] / s; }
+    var kept: array<f32, ${E}>;
+    var total = 0.0;
+    for (var e = 0u; e < E; e++) {
+      var above = 0u;
+      for (var f = 0u; f < E; f++) { if (gate[f] > gate[e]) { above++; } }
+      kept[e] = select(0.0, gate[e], above < KTOP);
+      total += kept[e];
+    }
+    for (var e = 0u; e < E; e++) { gate[e] = kept[e] / total; }
+  }
+  workgroupBarrier();
+  for (var i = lid; i < E * F; i += WG) {
+    let g = gate[i / F];
+    var value = 0.0;
+    if (g != 0.0) {
+      var u = w[${p('moe.b1')} + i];
+      for (var k = 0u; k < D; k++) { u += hs[k] * w[${p('moe.w1')} + k * E * F + i]; }
+      value = fastGelu(u) * g;
+    }
+    hid[i] = value;
+  }
+  workgroupBarrier();
+  for (var c = lid; c < D; c += WG) {
+    var y = 0.0;
+    for (var e = 0u; e < E; e++) {
+      let g = gate[e];
+      if (g != 0.0) {
+        y += g * w[${p('moe.b2')} + e * D + c];
+        for (var f = 0u; f < F; f++) { y += hid[e * F + f] * w[${p('moe.w2')} + (e * F + f) * D + c]; }
+      }
+    }
+    xs[c] = y;
+  }
+  workgroupBarrier();
+  residualNorm(r, ${o(`${next}.g`)}, ${o(`${next}.b`)}, lid);
+}`);
+  }
+  // One workgroup per beam: its last token's logits over the vocabulary → the level's K code logits, max, Σ exp.
+  const head = /* wgsl */ `${common}
+const V = ${V}u; const K = ${K}u;
+var<workgroup> hs: array<f32, ${D}>;
+var<workgroup> lg: array<f32, ${V}>;
+@compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) li: vec3u) {
+  let b = wid.x; let lid = li.x;
+  let r = b * prm.T + prm.T - 1u;
+  for (var c = lid; c < D; c += WG) { hs[c] = st[hOff() + r * D + c]; }
+  workgroupBarrier();
+  var m = -3.4e38;
+  for (var v = lid; v < V; v += WG) {
+    var acc = 0.0;
+    for (var k = 0u; k < D; k++) { acc += hs[k] * w[${o('lm_head')} + k * V + v]; }
+    lg[v] = acc;
+    m = max(m, acc);
+  }
+  let mx = wgMax(m, lid);
+  var s = 0.0;
+  for (var v = lid; v < V; v += WG) { s += exp(lg[v] - mx); }
+  let total = wgSum(s, lid);
+  for (var j = lid; j < K; j += WG) { outp[b * (K + 2u) + j] = lg[prm.codeStart + j]; }
+  if (lid == 0u) { outp[b * (K + 2u) + K] = mx; outp[b * (K + 2u) + K + 1u] = total; }
+}`;
+  return { embed, self, cross: crossK, moe, head };
+}
+
+/** Cross-attention inputs from encoder.onnx: cross_k, cross_v [L, 1, H, S, dh] and memory_bias [1, S]. */
+export interface CrossInputs {
+  crossK: Float32Array;
+  crossV: Float32Array;
+  memoryBias: Float32Array;
+}
+
+/**
+ * A bundle's decoder on a GPUDevice: weights uploaded once, pipelines compiled once; `session(cross, rows)`
+ * per request. Requests must not overlap (the runtime chains them): the state buffers are shared.
+ */
+export class WebGpuDecoder {
+  private cap = 0; // beam rows the state and cache buffers hold
+  private buffers: { state: GPUBuffer; cache: [GPUBuffer, GPUBuffer]; inputs: GPUBuffer; out: GPUBuffer; staging: GPUBuffer; bind: [GPUBindGroup, GPUBindGroup] } | null = null;
+  private readonly crossBuffer: GPUBuffer;
+  private readonly paramsBuffer: GPUBuffer;
+  private readonly K: number;
+  private readonly S: number;
+  private readonly Tmax: number;
+
+  private constructor(
+    readonly device: GPUDevice,
+    readonly config: WebGpuDecoderConfig,
+    private readonly weights: GPUBuffer,
+    private readonly layout: GPUBindGroupLayout,
+    private readonly pipelines: { embed: GPUComputePipeline; self: GPUComputePipeline[]; cross: GPUComputePipeline[]; moe: GPUComputePipeline[]; head: GPUComputePipeline },
+  ) {
+    const { decoderLayers: L, heads: H, dModel: D, levels } = config;
+    this.K = config.codebookSize;
+    this.S = config.maxHistory * levels;
+    this.Tmax = config.sessionLength * (levels + 1);
+    this.crossBuffer = device.createBuffer({ size: 4 * (2 * L * H * this.S * (D / H) + this.S), usage: USAGE.STORAGE | USAGE.COPY_DST });
+    this.paramsBuffer = device.createBuffer({ size: 32, usage: USAGE.UNIFORM | USAGE.COPY_DST });
+  }
+
+  /** Checks the sizes, reads the weights from decoder_step.onnx, uploads them and compiles the kernels. */
+  static async create(device: GPUDevice, decoderStepOnnx: Uint8Array, config: WebGpuDecoderConfig): Promise<WebGpuDecoder> {
+    const { dModel: D, heads: H, experts: E, expertFfnDim: F, codebookSize: K, levels } = config;
+    const S = config.maxHistory * levels;
+    const Tmax = config.sessionLength * (levels + 1);
+    const V = SPECIAL_TOKENS + levels * K;
+    const floats = Math.max(11 * D + 2 * H * Tmax, 4 * D + H * S, 2 * D + E + E * F, 2 * D + V) + WG; // workgroup memory of the largest kernel (self, cross, MoE, head)
+    const problems = [
+      D % H !== 0 && `dModel ${D} is not a multiple of heads ${H}`,
+      H > WG && `${H} heads exceed the ${WG} threads of a workgroup`,
+      E > WG && `${E} experts exceed the ${WG} threads of a workgroup`,
+      4 * floats > device.limits.maxComputeWorkgroupStorageSize && `the kernels need ${4 * floats} bytes of workgroup memory, the device allows ${device.limits.maxComputeWorkgroupStorageSize}`,
+    ].filter(Boolean);
+    if (problems.length) throw new WebGpuDecoderError(problems.join('; '));
+    const packed = decoderWeights(decoderStepOnnx, config);
+    const weights = device.createBuffer({ size: packed.data.byteLength, usage: USAGE.STORAGE | USAGE.COPY_DST });
+    device.queue.writeBuffer(weights, 0, packed.data);
+    const storage = (readOnly: boolean): GPUBindGroupLayoutEntry['buffer'] => ({ type: readOnly ? 'read-only-storage' : 'storage' });
+    const layout = device.createBindGroupLayout({
+      entries: [
+        { binding: 0, visibility: COMPUTE_STAGE, buffer: storage(true) },
+        { binding: 1, visibility: COMPUTE_STAGE, buffer: storage(false) },
+        { binding: 2, visibility: COMPUTE_STAGE, buffer: storage(true) },
+        { binding: 3, visibility: COMPUTE_STAGE, buffer: storage(false) },
+        { binding: 4, visibility: COMPUTE_STAGE, buffer: storage(true) },
+        { binding: 5, visibility: COMPUTE_STAGE, buffer: storage(true) },
+        { binding: 6, visibility: COMPUTE_STAGE, buffer: storage(false) },
+        { binding: 7, visibility: COMPUTE_STAGE, buffer: { type: 'uniform' } },
+      ],
+    });
+    const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
+    const code = shaders(config, packed);
+    device.pushErrorScope('validation');
+    const compile = (source: string): Promise<GPUComputePipeline> =>
+      device.createComputePipelineAsync({ layout: pipelineLayout, compute: { module: device.createShaderModule({ code: source }), entryPoint: 'main' } });
+    let pipelines;
+    try {
+      pipelines = {
+        embed: await compile(code.embed),
+        self: await Promise.all(code.self.map(compile)),
+        cross: await Promise.all(code.cross.map(compile)),
+        moe: await Promise.all(code.moe.map(compile)),
+        head: await compile(code.head),
+      };
+    } catch (err) {
+      await device.popErrorScope();
+      weights.destroy();
+      throw new WebGpuDecoderError(`a kernel did not compile (${(err as Error).message})`);
+    }
+    const error = await device.popErrorScope();
+    if (error) {
+      weights.destroy();
+      throw new WebGpuDecoderError(`a kernel did not compile (${error.message})`);
+    }
+    return new WebGpuDecoder(device, config, weights, layout, pipelines);
+  }
+
+  /** Buffers for `rows` beam rows (grown, never shrunk). */
+  private ensureCapacity(rows: number): NonNullable<WebGpuDecoder['buffers']> {
+    if (this.buffers && this.cap >= rows) return this.buffers;
+    this.destroyBuffers();
+    const { device, config } = this;
+    const { decoderLayers: L, heads: H, dModel: D } = config;
+    const cap = Math.max(rows, 1);
+    const cacheBytes = 4 * 2 * L * cap * H * this.Tmax * (D / H); // K and V
+    const make = (size: number, usage: number): GPUBuffer => device.createBuffer({ size: Math.max(16, size), usage });
+    const state = make(4 * 4 * cap * D, USAGE.STORAGE | USAGE.COPY_SRC); // x and h, 2 rows per beam
+    const cache: [GPUBuffer, GPUBuffer] = [make(cacheBytes, USAGE.STORAGE | USAGE.COPY_SRC), make(cacheBytes, USAGE.STORAGE | USAGE.COPY_SRC)];
+    const inputs = make(4 * 3 * cap, USAGE.STORAGE | USAGE.COPY_DST); // tokens [cap, 2], parents [cap]
+    const outBytes = 4 * cap * (this.K + 2);
+    const out = make(outBytes, USAGE.STORAGE | USAGE.COPY_SRC);
+    const staging = make(outBytes, USAGE.MAP_READ | USAGE.COPY_DST);
+    const group = (old: GPUBuffer, next: GPUBuffer): GPUBindGroup => device.createBindGroup({
+      layout: this.layout,
+      entries: [this.weights, state, old, next, inputs, this.crossBuffer, out, this.paramsBuffer].map((buffer, binding) => ({ binding, resource: { buffer } })),
+    });
+    this.cap = cap;
+    this.buffers = { state, cache, inputs, out, staging, bind: [group(cache[0], cache[1]), group(cache[1], cache[0])] };
+    return this.buffers;
+  }
+
+  private destroyBuffers(): void {
+    if (!this.buffers) return;
+    const { state, cache, inputs, out, staging } = this.buffers;
+    for (const b of [state, ...cache, inputs, out, staging]) b.destroy();
+    this.buffers = null;
+  }
+
+  /** One request's DecoderSession over the encoder's cross inputs; `maxRows` bounds the beams of any step. */
+  session(cross: CrossInputs, maxRows: number): DecoderSession {
+    const buffers = this.ensureCapacity(maxRows);
+    const { device } = this;
+    const { decoderLayers: L, heads: H, dModel: D, levels } = this.config;
+    const crossFloats = L * H * this.S * (D / H);
+    if (cross.crossK.length !== crossFloats || cross.crossV.length !== crossFloats || cross.memoryBias.length !== this.S) {
+      throw new WebGpuDecoderError(`cross inputs of ${cross.crossK.length}/${cross.crossV.length}/${cross.memoryBias.length} floats, expected ${crossFloats}/${crossFloats}/${this.S}`);
+    }
+    device.queue.writeBuffer(this.crossBuffer, 0, cross.crossK);
+    device.queue.writeBuffer(this.crossBuffer, 4 * crossFloats, cross.crossV);
+    device.queue.writeBuffer(this.crossBuffer, 8 * crossFloats, cross.memoryBias);
+    const K = this.K;
+    const cap = this.cap;
+    let position = 0;
+    let parity = 0;
+    const step = async (tokens: Int32Array, parents: Int32Array): Promise<Float64Array> => {
+      const B = parents.length;
+      const T = tokens.length / B;
+      if (B > cap || (T !== 1 && T !== 2) || position + T > this.Tmax) throw new WebGpuDecoderError(`a step of ${B} rows × ${T} tokens at position ${position} exceeds the session's ${cap} rows, 2 tokens and ${this.Tmax} positions`);
+      const lastPosition = position + T - 1;
+      const nextLevel = Math.min(lastPosition % (levels + 1), levels - 1);
+      const inputs = new Int32Array(3 * cap);
+      inputs.set(tokens, 0);
+      inputs.set(parents, 2 * cap);
+      device.queue.writeBuffer(buffers.inputs, 0, inputs);
+      device.queue.writeBuffer(this.paramsBuffer, 0, Uint32Array.of(B, T, position, position, SPECIAL_TOKENS + nextLevel * K, cap, 0, 2 * cap));
+      // P (past length) equals the position of the first new token: one cache entry per token fed.
+      const encoder = device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      pass.setBindGroup(0, buffers.bind[parity]);
+      let budget = Number((globalThis as any).process?.env?.WGSL_STAGES ?? 1e9);
+      const run = (pipeline: GPUComputePipeline, groups: number): void => { if (budget-- <= 0) return; pass.setPipeline(pipeline); pass.dispatchWorkgroups(groups); };
+      run(this.pipelines.embed, B * T);
+      for (let i = 0; i < L; i++) {
+        run(this.pipelines.self[i], B);
+        run(this.pipelines.cross[i], B * T);
+        run(this.pipelines.moe[i], B * T);
+      }
+      run(this.pipelines.head, B);
+      pass.end();
+      const bytes = 4 * B * (K + 2);
+      encoder.copyBufferToBuffer(buffers.out, 0, buffers.staging, 0, bytes);
+      device.queue.submit([encoder.finish()]);
+      await buffers.staging.mapAsync(MAP_READ, 0, bytes);
+      const scores = new Float32Array(buffers.staging.getMappedRange(0, bytes).slice(0));
+      buffers.staging.unmap();
+      position += T;
+      parity ^= 1;
+      return codeLogProbs(scores, K);
+    };
+    return {
+      twoTokenSteps: true,
+      stepCodeLogProbs: step,
+      step: () => Promise.reject(new WebGpuDecoderError('full logits are not computed; use stepCodeLogProbs')),
+    };
+  }
+
+  dispose(): void {
+    this.destroyBuffers();
+    this.weights.destroy();
+    this.crossBuffer.destroy();
+    this.paramsBuffer.destroy();
+  }
+}
