@@ -32,7 +32,7 @@ const defaults = {
   sessionLength: 5, // items per generated session
   beamWidth: 32,
   out: 'bench/results/recommend.json',
-  nodeEps: 'cpu', // onnxruntime-node EPs to time, comma-separated: cpu (1 and 2 threads), webgpu
+  nodeEps: 'cpu', // onnxruntime-node EPs to time, comma-separated: cpu (1 and 2 threads), webgpu; cpu+wgsl / webgpu+wgsl: that EP with the decoder steps in WGSL on Dawn (runtime/webgpu-decoder.ts)
   browser: 1, // 0: skip Chromium (machines without it)
 };
 
@@ -160,13 +160,29 @@ async function main(): Promise<void> {
 
   // Native: onnxruntime-node, the same runtime code.
   let breakdown: Record<string, number> = {};
+  const breakdowns: Record<string, Record<string, number>> = {}; // the WGSL-decoder configurations' own
   const nodeRuns = o.nodeEps.split(',').filter(Boolean).flatMap((ep) => (ep === 'cpu' ? [{ ep, threads: 1 }, { ep, threads: 2 }] : [{ ep, threads: 1 }]));
-  for (const { ep, threads } of nodeRuns) {
-    const node = createNodeRecommender({ executionProviders: [ep], threads });
+  const reference = new Map<number, string>(); // history index → the CPU EP's ranked sessions, to check the others against
+  const agreement: Record<string, { same_ranked_sessions: number; of: number }> = {};
+  for (const { ep: name, threads } of nodeRuns) {
+    const [ep, decoder] = name.split('+');
+    const gpuDevice = decoder === 'wgsl' ? (await (await import('../models/engine/device.ts')).openDevice({ quiet: true })).device : undefined;
+    const node = createNodeRecommender({ executionProviders: [ep], threads, gpuDevice });
     const info = await node.load(bundleDir);
     if (info.executionProvider !== ep) throw new Error(`onnxruntime-node ran on ${info.executionProvider}, not ${ep}: ${info.fallbackReasons.join('; ')}`);
-    record(ep === 'cpu' ? `node-cpu-${threads}thread` : `node-${ep}`, await timeNode(node, hs, options, o.warmup));
-    if (ep === 'cpu' && threads === 1) {
+    if (decoder === 'wgsl' && info.fallbackReasons.some((r) => r.startsWith('[wgsl]'))) throw new Error(`the WGSL decoder did not load: ${info.fallbackReasons.join('; ')}`);
+    const label = ep === 'cpu' && !decoder ? `node-cpu-${threads}thread` : `node-${name}`;
+    record(label, await timeNode(node, hs, options, o.warmup));
+    const check = Math.min(10, hs.length);
+    const first = reference.size === 0;
+    let same = 0;
+    for (let i = 0; i < check; i++) {
+      const ranked = (await node.recommend(hs[i], options)).sessions.map((s) => s.items.join(' ')).join(' | ');
+      if (first) reference.set(i, ranked);
+      else if (reference.get(i) === ranked) same++;
+    }
+    if (!first) agreement[label] = { same_ranked_sessions: same, of: check };
+    if ((ep === 'cpu' && threads === 1) || decoder) {
       // Where one call's time goes (means over a few calls): encoder, beam search (decoder runs + JS), rerank.
       const parts = { encodeMs: 0, searchMs: 0, rerankMs: 0 };
       const n = Math.min(10, hs.length);
@@ -174,9 +190,13 @@ async function main(): Promise<void> {
         const { timings } = await node.recommend(h, options);
         for (const k of Object.keys(parts) as (keyof typeof parts)[]) parts[k] += timings[k] / n;
       }
-      breakdown = Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, +v.toFixed(2)]));
-      breakdown.jsBeamSearchOnlyMs = +(await jsBeamSearchMs(bundleDir, manifest, options, false)).toFixed(2);
-      breakdown.jsBeamSearchOnlyMsFullLogits = +(await jsBeamSearchMs(bundleDir, manifest, options, true)).toFixed(2);
+      const rounded: Record<string, number> = Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, +v.toFixed(2)]));
+      if (decoder) breakdowns[label] = rounded;
+      else {
+        breakdown = rounded;
+        breakdown.jsBeamSearchOnlyMs = +(await jsBeamSearchMs(bundleDir, manifest, options, false)).toFixed(2);
+        breakdown.jsBeamSearchOnlyMsFullLogits = +(await jsBeamSearchMs(bundleDir, manifest, options, true)).toFixed(2);
+      }
     }
     await node.dispose();
   }
@@ -245,6 +265,9 @@ async function main(): Promise<void> {
     workload: { history: o.history, sessionLength: o.sessionLength, beamWidth: o.beamWidth, candidates: o.beamWidth, rerank: manifest.files.reward ? 'reward' : 'log-prob', encoderHistory: manifest.model.maxHistory },
     flops_per_call: flops,
     node_1thread_breakdown_ms: breakdown,
+    wgsl_decoder_breakdown_ms: breakdowns,
+    // Of the first 10 histories, how many gave the same ranked sessions as the first configuration (float32 EPs agree to ~1e-5; a near-tie may swap).
+    agreement_with_first_configuration: agreement,
     configurations,
     cold_start: cold,
     ratio_browser_to_native: ratio('chromium-wasm-1thread', 'node-cpu-1thread'),

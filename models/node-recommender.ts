@@ -5,6 +5,7 @@
 //   const recommender = createNodeRecommender();            // CPU EP
 //   await recommender.load('models/bundles/beauty');         // a folder, a manifest path or a URL
 //   const { sessions } = await recommender.recommend([12, 7, 40]);
+//   createNodeRecommender({ gpuDevice: (await openDevice()).device });   // decoder steps in WGSL on Dawn
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import * as ort from 'onnxruntime-node';
@@ -28,13 +29,15 @@ export interface NodeRecommenderOptions {
   executionProviders?: string[];
   /** CPU threads per session; default 1 (the machines here are shared; the browser comparison uses 1 too). */
   threads?: number;
+  /** Run the decoder steps as WGSL on this WebGPU device (runtime/webgpu-decoder.ts; Dawn: models/engine/device.ts openDevice); the encoder and reward model stay on the EPs above. */
+  gpuDevice?: GPUDevice;
 }
 
 /** A Recommender whose load() takes a folder or manifest path (or any URL) and ignores `device`. */
 export function createNodeRecommender(options: NodeRecommenderOptions = {}): Recommender {
   const eps = options.executionProviders ?? ['cpu'];
   const inner = createRecommenderWith({
-    createSessions: (models) => createSessions(ort as unknown as OrtModule, models, eps, { intraOpNumThreads: options.threads ?? 1, interOpNumThreads: 1 }),
+    createSessions: (models) => createSessions(ort as unknown as OrtModule, models, eps, { intraOpNumThreads: options.threads ?? 1, interOpNumThreads: 1 }, { gpuDevice: options.gpuDevice }),
     fetch: fileAwareFetch as typeof fetch,
   });
   return {

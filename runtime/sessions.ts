@@ -8,6 +8,7 @@ import { beamSearch, childOf, codeLogProbs, historyBiasTerm, historyPaths, logSu
 import { BOS, SPECIAL_TOKENS, encoderTokens, tokenId } from './tokens.ts';
 import { SemanticIdTrie } from './semantic-id-trie.ts';
 import { BundleFormatError, InvalidArgumentError, NoBackendError } from './errors.ts';
+import { WebGpuDecoder, WebGpuDecoderError, type WebGpuDecoderConfig } from './webgpu-decoder.ts';
 import type { HistoryItem, RankedBy, RecommendedSession, RecommendOptions, RecommendResult, ScoreOptions, ScoreResult } from './recommender.ts';
 
 /** The parts of an ONNX Runtime JS package (onnxruntime-web or onnxruntime-node) that the core uses. */
@@ -40,6 +41,18 @@ export interface BundleModels {
   towers: string[]; // reward tower names
   towerWeights: number[]; // [towers] weights of the combined reward
   historyBias: number[] | null; // [levels] the repeat-awareness layer's β (manifest historyBias), null = none
+  gpuDecoder: WebGpuDecoderConfig | null; // what the WGSL decoder needs of the manifest's model; null for an ensemble (runs on onnxruntime only)
+}
+
+/** Which implementation runs the decoder steps: decoder_step.onnx on the ORT session's EP, or runtime/webgpu-decoder.ts. */
+export type DecoderBackend = 'onnx' | 'wgsl';
+
+export interface SessionsOptions {
+  /**
+   * A WebGPU device for the decoder steps (runtime/webgpu-decoder.ts): the encoder and reward model stay on the
+   * ORT EP. If the WGSL decoder cannot run this bundle the ORT decoder is used and `fallbackReasons` says why.
+   */
+  gpuDevice?: GPUDevice;
 }
 
 /** Rewards (weighted sums of tower probabilities) closer than this rank as equal; float32 backends agree to ~1e-6. */
@@ -63,7 +76,7 @@ async function tensorFloats(t: Tensor): Promise<Float32Array> {
  * Create every session of the bundle on the first execution provider in `executionProviders` that can run
  * all of them; if none can, throw NoBackendError naming each EP's reason.
  */
-export async function createSessions(ort: OrtModule, models: BundleModels, executionProviders: string[], sessionOptions: InferenceSession.SessionOptions = {}): Promise<Sessions> {
+export async function createSessions(ort: OrtModule, models: BundleModels, executionProviders: string[], sessionOptions: InferenceSession.SessionOptions = {}, extra: SessionsOptions = {}): Promise<Sessions> {
   const keepOnGpu = (ep: string): boolean => ep === 'webgpu';
   const reasons: string[] = [];
   for (const ep of executionProviders) {
@@ -85,7 +98,9 @@ export async function createSessions(ort: OrtModule, models: BundleModels, execu
       created.push(decoder);
       const reward = models.reward ? await ort.InferenceSession.create(models.reward, options([])) : null;
       if (reward) created.push(reward);
-      return new Sessions(ort, models, ep, reasons, encoder, decoder, reward);
+      const sessions = new Sessions(ort, models, ep, reasons, encoder, decoder, reward);
+      if (extra.gpuDevice) await sessions.attachGpuDecoder(extra.gpuDevice);
+      return sessions;
     } catch (err) {
       reasons.push(`[${ep}] ${err instanceof Error ? err.message : String(err)}`);
       await Promise.all(created.map((s) => s.release().catch(() => undefined)));
@@ -185,6 +200,7 @@ export class Sessions {
   private readonly itemCodes: Uint16Array; // [items, levels]
   private readonly idToItem: Map<string, number>;
   private readonly rewardShape: { H: number; M: number } | null = null; // reward.onnx's history and session lengths
+  private gpuDecoder: WebGpuDecoder | null = null;
 
   constructor(
     private readonly ort: OrtModule,
@@ -210,6 +226,38 @@ export class Sessions {
       if (typeof H !== 'number' || typeof M !== 'number') throw new BundleFormatError('reward.onnx', `history_items [1, ${H}] and session_items [N, ${M}] must have static lengths; re-export the bundle`);
       this.rewardShape = { H, M };
     }
+  }
+
+  /** What runs the decoder steps ('wgsl' after a successful attachGpuDecoder). */
+  get decoderBackend(): DecoderBackend {
+    return this.gpuDecoder ? 'wgsl' : 'onnx';
+  }
+
+  /**
+   * Run the decoder steps on `device` with runtime/webgpu-decoder.ts from now on. Returns false, keeping the ORT
+   * decoder, when the bundle's decoder cannot run there (an ensemble, a kernel limit, a shader error); the reason
+   * is added to fallbackReasons as `[wgsl] …`.
+   */
+  async attachGpuDecoder(device: GPUDevice): Promise<boolean> {
+    const config = this.models.gpuDecoder;
+    try {
+      if (!config) throw new WebGpuDecoderError('the bundle is an ensemble');
+      const next = await WebGpuDecoder.create(device, this.models.decoderStep, config);
+      this.gpuDecoder?.dispose();
+      this.gpuDecoder = next;
+      return true;
+    } catch (err) {
+      if (!(err instanceof WebGpuDecoderError)) throw err;
+      this.fallbackReasons.push(`[wgsl] ${err.message}`);
+      return false;
+    }
+  }
+
+  /** One request's decoder over the encoder's outputs; `rows` bounds its beams. */
+  private async decoderSession(cross: Record<'cross_k' | 'cross_v' | 'memory_bias', Tensor>, rows: number): Promise<DecoderSession> {
+    if (!this.gpuDecoder) return new OnnxDecoderSession(this.ort, this.decoder, cross, this.models.shape);
+    const [crossK, crossV, memoryBias] = await Promise.all([tensorFloats(cross.cross_k), tensorFloats(cross.cross_v), tensorFloats(cross.memory_bias)]);
+    return this.gpuDecoder.session({ crossK, crossV, memoryBias }, rows);
   }
 
   /** Item indices for history entries (numbers are indices, strings external ids); unknown ones reported. */
@@ -277,7 +325,13 @@ export class Sessions {
 
     const cross = await this.encode(history);
     const t1 = now();
-    const decoder = new OnnxDecoderSession(this.ort, this.decoder, cross, shape);
+    let decoder: DecoderSession;
+    try {
+      decoder = await this.decoderSession(cross, beamWidth);
+    } catch (err) {
+      Sessions.disposeAll(cross);
+      throw err;
+    }
     let exclude: Uint8Array | undefined;
     if (options.excludeHistory ?? true) {
       exclude = new Uint8Array(this.models.trie.itemCount); // [items]
@@ -288,7 +342,7 @@ export class Sessions {
       const bias = (options.historyBias ?? !exclude) ? this.models.historyBias : null;
       found = await beamSearch(decoder, this.models.trie, { beamWidth, sessionLength, exclude, historyBias: bias ? { bias, history } : undefined });
     } finally {
-      decoder.dispose();
+      decoder.dispose?.();
       Sessions.disposeAll(cross);
     }
     const t2 = now();
@@ -345,7 +399,13 @@ export class Sessions {
     });
 
     const cross = await this.encode(resolved.items);
-    const decoder = new OnnxDecoderSession(this.ort, this.decoder, cross, shape);
+    let decoder: DecoderSession;
+    try {
+      decoder = await this.decoderSession(cross, n);
+    } catch (err) {
+      Sessions.disposeAll(cross);
+      throw err;
+    }
     const logProb = new Float64Array(n); // [n]
     const { levels, codebookSize: K, vocabSize: vocab } = shape;
     const rowsIdentity = Int32Array.from({ length: n }, (_, i) => i);
@@ -383,7 +443,7 @@ export class Sessions {
         }
       }
     } finally {
-      decoder.dispose();
+      decoder.dispose?.();
       Sessions.disposeAll(cross);
     }
     const rewarded = this.reward ? await this.rewardTowers(resolved.items, items, n, m) : null;
@@ -391,6 +451,8 @@ export class Sessions {
   }
 
   async release(): Promise<void> {
+    this.gpuDecoder?.dispose();
+    this.gpuDecoder = null;
     await Promise.all([this.encoder.release(), this.decoder.release(), this.reward?.release()]);
   }
 }

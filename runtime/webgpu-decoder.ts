@@ -46,6 +46,10 @@ export class WebGpuDecoderError extends RuntimeError {
 /** Bytes per buffer row are multiples of 4; WebGPU usage and map flags (numeric: no globals needed in Node). */
 const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
 const MAP_READ = 1;
+
+function upload(device: GPUDevice, buffer: GPUBuffer, offset: number, data: Float32Array | Int32Array | Uint32Array): void {
+  device.queue.writeBuffer(buffer, offset, data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
+}
 const COMPUTE_STAGE = 4;
 const WG = 128; // threads per workgroup; every kernel loops over the model width with this stride
 const BLOCK = 32; // MatMulNBits block size of the exported graphs (models/export/seed-graphs.ts QUANT_BLOCK_SIZE)
@@ -473,7 +477,7 @@ export class WebGpuDecoder {
     if (problems.length) throw new WebGpuDecoderError(problems.join('; '));
     const packed = decoderWeights(decoderStepOnnx, config);
     const weights = device.createBuffer({ size: packed.data.byteLength, usage: USAGE.STORAGE | USAGE.COPY_DST });
-    device.queue.writeBuffer(weights, 0, packed.data);
+    upload(device, weights, 0, packed.data);
     const storage = (readOnly: boolean): GPUBindGroupLayoutEntry['buffer'] => ({ type: readOnly ? 'read-only-storage' : 'storage' });
     const layout = device.createBindGroupLayout({
       entries: [
@@ -554,9 +558,9 @@ export class WebGpuDecoder {
     if (cross.crossK.length !== crossFloats || cross.crossV.length !== crossFloats || cross.memoryBias.length !== this.S) {
       throw new WebGpuDecoderError(`cross inputs of ${cross.crossK.length}/${cross.crossV.length}/${cross.memoryBias.length} floats, expected ${crossFloats}/${crossFloats}/${this.S}`);
     }
-    device.queue.writeBuffer(this.crossBuffer, 0, cross.crossK);
-    device.queue.writeBuffer(this.crossBuffer, 4 * crossFloats, cross.crossV);
-    device.queue.writeBuffer(this.crossBuffer, 8 * crossFloats, cross.memoryBias);
+    upload(device, this.crossBuffer, 0, cross.crossK);
+    upload(device, this.crossBuffer, 4 * crossFloats, cross.crossV);
+    upload(device, this.crossBuffer, 8 * crossFloats, cross.memoryBias);
     const K = this.K;
     const cap = this.cap;
     let position = 0;
@@ -570,8 +574,8 @@ export class WebGpuDecoder {
       const inputs = new Int32Array(3 * cap);
       inputs.set(tokens, 0);
       inputs.set(parents, 2 * cap);
-      device.queue.writeBuffer(buffers.inputs, 0, inputs);
-      device.queue.writeBuffer(this.paramsBuffer, 0, Uint32Array.of(B, T, position, position, SPECIAL_TOKENS + nextLevel * K, cap, 0, 2 * cap));
+      upload(device, buffers.inputs, 0, inputs);
+      upload(device, this.paramsBuffer, 0, Uint32Array.of(B, T, position, position, SPECIAL_TOKENS + nextLevel * K, cap, 0, 2 * cap));
       // P (past length) equals the position of the first new token: one cache entry per token fed.
       const encoder = device.createCommandEncoder();
       const pass = encoder.beginComputePass();
