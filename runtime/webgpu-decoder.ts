@@ -1,12 +1,11 @@
 // The seed model's decoder step in WGSL: the computation of decoder_step.onnx (models/export/seed-graphs.ts)
-// in 3 · decoderLayers + 2 compute dispatches per step instead of ~160 ONNX nodes, with the KV cache in
-// GPU buffers and one read-back of the beams' code scores per step.
+// as one compute dispatch per step instead of ~160 ONNX nodes, with the KV cache in GPU buffers and one
+// read-back of the beams' code scores per step.
 //
 // Why: under onnxruntime's WebGPU EP a decoder call costs ~7.7 ms on an H200 of which 1.0 ms is GPU work;
-// the rest is the EP's host-side work per node and its waits (bench/README.md, "#7"). Here every dispatch
-// of a step is recorded in one command buffer: one workgroup per beam row runs a whole sublayer
-// (self-attention with its cache, cross-attention, or the MoE, each with its residual add and the next
-// LayerNorm), so a step is one submit and one map of [rows, K + 2] floats.
+// the rest is the EP's host-side work per node and its waits (bench/README.md, "#7"). Here one workgroup per
+// beam carries the beam's new tokens from the embedding through every layer to the head in workgroup
+// memory, so a step is one dispatch, one submit and one map of [rows, K + 2] floats.
 //
 // The weights come from the bundle's own decoder_step.onnx (runtime/onnx-initializers.ts), expanded to the
 // float32 values ONNX Runtime computes with (runtime/dequantize.ts): a bundle ships each weight once. Only
@@ -139,28 +138,192 @@ export function decoderWeights(onnx: Uint8Array, config: WebGpuDecoderConfig): P
   return { data, offset };
 }
 
-/** WGSL of the step's kernels; sizes and weight offsets are constants, per-step values come from `prm`. */
-function shaders(config: WebGpuDecoderConfig, w: PackedWeights): { embed: string; self: string[]; cross: string[]; moe: string[]; head: string } {
+/** Workgroup scratch floats of the step kernel: the largest of its phases (self-attention, cross-attention, MoE, head). */
+function scratchFloats(config: WebGpuDecoderConfig): number {
+  const { dModel: D, heads: H, experts: E, expertFfnDim: F, codebookSize: K, levels } = config;
+  const S = config.maxHistory * levels;
+  const TMAX = config.sessionLength * (levels + 1);
+  return Math.max(2 * 3 * D + 2 * D + 2 * H * TMAX, 4 * D + 2 * H * S, 2 * E + 2 * E * F, SPECIAL_TOKENS + levels * K);
+}
+
+/**
+ * WGSL of the step: one kernel, one workgroup per beam b. It holds the beam's T rows (T = 1, or an item's last
+ * code and the next BOS) in workgroup memory from the embedding to the head: per layer self-attention over
+ * the parent's cache and the new tokens (writing row b of the new cache), cross-attention, the MoE, each with
+ * its residual add and the next LayerNorm; then the last row's logits → the level's K code logits, the max
+ * and Σ exp over the vocabulary. Sizes and weight offsets are constants; per-step values come from `prm`.
+ */
+function stepKernel(config: WebGpuDecoderConfig, w: PackedWeights): string {
   const { dModel: D, heads: H, decoderLayers: L, experts: E, expertsPerToken: KTOP, expertFfnDim: F, codebookSize: K, levels } = config;
   const DH = D / H;
   const V = SPECIAL_TOKENS + levels * K;
   const S = config.maxHistory * levels;
   const TMAX = config.sessionLength * (levels + 1);
   const o = (name: string): string => `${w.offset[name]}u`;
-  const common = /* wgsl */ `
+  const layers: string[] = [];
+  for (let i = 0; i < L; i++) {
+    const p = (name: string): string => o(`dec.${i}.${name}`);
+    const next = i + 1 < L ? `dec.${i + 1}.ln1` : 'dec.ln_f';
+    layers.push(/* wgsl */ `
+// Layer ${i}, self-attention: the T new tokens attend to the parent's cached keys and to each other, causally.
+fn selfAttention${i}(b: u32, lid: u32) {
+  let T = prm.T; let P = prm.P;
+  let par = u32(inp[prm.parents + b]);
+  let vOff = ${L}u * prm.cap * H * TMAX * DH;
+  const QKV = 0u; const ATT = ${6 * D}u; const SC = ${8 * D}u;
+  for (var i = lid; i < T * 3u * D; i += WG) {
+    let t = i / (3u * D); let j = i % (3u * D);
+    var acc = w[${p('self.bqkv')} + j];
+    for (var k = 0u; k < D; k++) { acc += hw[t * D + k] * w[${p('self.wqkv')} + k * 3u * D + j]; }
+    pool[QKV + i] = acc;
+  }
+  workgroupBarrier();
+  // Row b of the new cache: the parent's entries, then this step's keys and values.
+  for (var i = lid; i < H * P * DH; i += WG) {
+    let hh = i / (P * DH); let rest = i % (P * DH);
+    let src = cacheAt(${i}u, par, hh) + rest; let dst = cacheAt(${i}u, b, hh) + rest;
+    cacheNew[dst] = cacheOld[src]; cacheNew[vOff + dst] = cacheOld[vOff + src];
+  }
+  for (var i = lid; i < T * D; i += WG) {
+    let t = i / D; let c = i % D; let hh = c / DH; let e = c % DH;
+    let dst = cacheAt(${i}u, b, hh) + (P + t) * DH + e;
+    cacheNew[dst] = pool[QKV + t * 3u * D + D + c]; cacheNew[vOff + dst] = pool[QKV + t * 3u * D + 2u * D + c];
+  }
+  let NK = P + T;
+  for (var i = lid; i < T * H * NK; i += WG) {
+    let t = i / (H * NK); let hh = (i / NK) % H; let j = i % NK;
+    if (j <= P + t) {
+      var dot = 0.0;
+      for (var e = 0u; e < DH; e++) {
+        var key: f32;
+        if (j < P) { key = cacheOld[cacheAt(${i}u, par, hh) + j * DH + e]; } else { key = pool[QKV + (j - P) * 3u * D + D + hh * DH + e]; }
+        dot += pool[QKV + t * 3u * D + hh * DH + e] * key;
+      }
+      pool[SC + (t * H + hh) * TMAX + j] = dot * SCALE;
+    }
+  }
+  workgroupBarrier();
+  if (lid < T * H) { softmaxInPlace(SC + lid * TMAX, P + lid / H + 1u); }
+  workgroupBarrier();
+  for (var i = lid; i < T * D; i += WG) {
+    let t = i / D; let c = i % D; let hh = c / DH; let e = c % DH;
+    var acc = 0.0;
+    for (var j = 0u; j <= P + t; j++) {
+      var value: f32;
+      if (j < P) { value = cacheOld[vOff + cacheAt(${i}u, par, hh) + j * DH + e]; } else { value = pool[QKV + (j - P) * 3u * D + 2u * D + c]; }
+      acc += pool[SC + (t * H + hh) * TMAX + j] * value;
+    }
+    pool[ATT + i] = acc;
+  }
+  workgroupBarrier();
+  for (var i = lid; i < T * D; i += WG) {
+    let t = i / D; let c = i % D;
+    var y = w[${p('self.bo')} + c];
+    for (var k = 0u; k < D; k++) { y += pool[ATT + t * D + k] * w[${p('self.wo')} + k * D + c]; }
+    xw[i] += y;
+  }
+  workgroupBarrier();
+  for (var t = 0u; t < T; t++) { layerNorm(t, ${p('ln2.g')}, ${p('ln2.b')}, lid); }
+}
+
+// Layer ${i}, cross-attention: every beam attends to the same S encoder positions.
+fn crossAttention${i}(lid: u32) {
+  let T = prm.T;
+  let kOff = ${i}u * H * S * DH; let vOff = ${L}u * H * S * DH + kOff; let biasOff = 2u * ${L}u * H * S * DH;
+  const Q = 0u; const ATT = ${2 * D}u; const SC = ${4 * D}u;
+  for (var i = lid; i < T * D; i += WG) {
+    let t = i / D; let j = i % D;
+    var acc = w[${p('cross.bq')} + j];
+    for (var k = 0u; k < D; k++) { acc += hw[t * D + k] * w[${p('cross.wq')} + k * D + j]; }
+    pool[Q + i] = acc;
+  }
+  workgroupBarrier();
+  for (var i = lid; i < T * H * S; i += WG) {
+    let t = i / (H * S); let hh = (i / S) % H; let s = i % S;
+    var dot = 0.0;
+    for (var e = 0u; e < DH; e++) { dot += pool[Q + t * D + hh * DH + e] * cross[kOff + (hh * S + s) * DH + e]; }
+    pool[SC + i] = dot * SCALE + cross[biasOff + s];
+  }
+  workgroupBarrier();
+  if (lid < T * H) { softmaxInPlace(SC + lid * S, S); }
+  workgroupBarrier();
+  for (var i = lid; i < T * D; i += WG) {
+    let t = i / D; let c = i % D; let hh = c / DH; let e = c % DH;
+    var acc = 0.0;
+    for (var s = 0u; s < S; s++) { acc += pool[SC + (t * H + hh) * S + s] * cross[vOff + (hh * S + s) * DH + e]; }
+    pool[ATT + i] = acc;
+  }
+  workgroupBarrier();
+  for (var i = lid; i < T * D; i += WG) {
+    let t = i / D; let c = i % D;
+    var y = w[${p('cross.bo')} + c];
+    for (var k = 0u; k < D; k++) { y += pool[ATT + t * D + k] * w[${p('cross.wo')} + k * D + c]; }
+    xw[i] += y;
+  }
+  workgroupBarrier();
+  for (var t = 0u; t < T; t++) { layerNorm(t, ${p('ln3.g')}, ${p('ln3.b')}, lid); }
+}
+
+// Layer ${i}, MoE: router softmax, the top-k gates (probabilities ≥ the k-th largest, renormalised, as the graph
+// selects them), then only the selected experts' two layers.
+fn moe${i}(lid: u32) {
+  let T = prm.T;
+  const GATE = 0u; const HID = ${2 * E}u;
+  for (var i = lid; i < T * E; i += WG) {
+    let t = i / E; let e = i % E;
+    var acc = 0.0;
+    for (var k = 0u; k < D; k++) { acc += hw[t * D + k] * w[${p('moe.router')} + k * E + e]; }
+    pool[GATE + i] = acc;
+  }
+  workgroupBarrier();
+  if (lid < T) { topKGates(GATE + lid * E); }
+  workgroupBarrier();
+  for (var i = lid; i < T * E * F; i += WG) {
+    let t = i / (E * F); let j = i % (E * F);
+    let g = pool[GATE + t * E + j / F];
+    var value = 0.0;
+    if (g != 0.0) {
+      var u = w[${p('moe.b1')} + j];
+      for (var k = 0u; k < D; k++) { u += hw[t * D + k] * w[${p('moe.w1')} + k * E * F + j]; }
+      value = fastGelu(u) * g;
+    }
+    pool[HID + i] = value;
+  }
+  workgroupBarrier();
+  for (var i = lid; i < T * D; i += WG) {
+    let t = i / D; let c = i % D;
+    var y = 0.0;
+    for (var e = 0u; e < E; e++) {
+      let g = pool[GATE + t * E + e];
+      if (g != 0.0) {
+        y += g * w[${p('moe.b2')} + e * D + c];
+        for (var f = 0u; f < F; f++) { y += pool[HID + t * E * F + e * F + f] * w[${p('moe.w2')} + (e * F + f) * D + c]; }
+      }
+    }
+    xw[i] += y;
+  }
+  workgroupBarrier();
+  for (var t = 0u; t < T; t++) { layerNorm(t, ${o(`${next}.g`)}, ${o(`${next}.b`)}, lid); }
+}`);
+  }
+  const calls = Array.from({ length: L }, (_, i) => `  selfAttention${i}(b, lid);\n  crossAttention${i}(lid);\n  moe${i}(lid);`).join('\n');
+  return /* wgsl */ `
 struct Params { B: u32, T: u32, P: u32, position: u32, codeStart: u32, cap: u32, tokens: u32, parents: u32 }
 @group(0) @binding(0) var<storage, read> w: array<f32>;
-@group(0) @binding(1) var<storage, read_write> st: array<f32>; // x [2 cap, D] (residual stream), then h [2 cap, D] (its LayerNorm)
-@group(0) @binding(2) var<storage, read> cacheOld: array<f32>; // K then V: [L, cap, H, TMAX, DH] each
-@group(0) @binding(3) var<storage, read_write> cacheNew: array<f32>;
-@group(0) @binding(4) var<storage, read> inp: array<i32>; // tokens [B, T] at prm.tokens, parents [B] at prm.parents
-@group(0) @binding(5) var<storage, read> cross: array<f32>; // cross K [L, H, S, DH], cross V, memory bias [S]
-@group(0) @binding(6) var<storage, read_write> outp: array<f32>; // [B, K + 2]
-@group(0) @binding(7) var<uniform> prm: Params;
+@group(0) @binding(1) var<storage, read> cacheOld: array<f32>; // K then V: [L, cap, H, TMAX, DH] each
+@group(0) @binding(2) var<storage, read_write> cacheNew: array<f32>;
+@group(0) @binding(3) var<storage, read> inp: array<i32>; // tokens [B, T] at prm.tokens, parents [B] at prm.parents
+@group(0) @binding(4) var<storage, read> cross: array<f32>; // cross K [L, H, S, DH], cross V, memory bias [S]
+@group(0) @binding(5) var<storage, read_write> outp: array<f32>; // [B, K + 2]
+@group(0) @binding(6) var<uniform> prm: Params;
 const D = ${D}u; const H = ${H}u; const DH = ${DH}u; const S = ${S}u; const TMAX = ${TMAX}u; const WG = ${WG}u;
+const E = ${E}u; const F = ${F}u; const KTOP = ${KTOP}u; const V = ${V}u; const K = ${K}u;
 const SCALE = ${1 / Math.sqrt(DH)};
+var<workgroup> xw: array<f32, ${2 * D}>; // the beam's rows' residual stream [T, D]
+var<workgroup> hw: array<f32, ${2 * D}>; // its LayerNorm: the next sublayer's input [T, D]
 var<workgroup> red: array<f32, ${WG}>;
-var<workgroup> xs: array<f32, ${D}>;
+var<workgroup> pool: array<f32, ${scratchFloats(config)}>; // each phase's scratch
+
 fn wgSum(v: f32, lid: u32) -> f32 {
   red[lid] = v;
   workgroupBarrier();
@@ -177,253 +340,70 @@ fn wgMax(v: f32, lid: u32) -> f32 {
   workgroupBarrier();
   return r;
 }
-fn hOff() -> u32 { return 2u * prm.cap * D; }
-// h[r] = LayerNorm(xs) with gamma at g, beta at b (epsilon 1e-5, as the graph's LayerNormalization).
-fn layerNorm(r: u32, g: u32, b: u32, lid: u32) {
+// hw[t] = LayerNorm(xw[t]) with gamma at g, beta at b (epsilon 1e-5, as the graph's LayerNormalization).
+fn layerNorm(t: u32, g: u32, b: u32, lid: u32) {
   var s = 0.0;
-  for (var c = lid; c < D; c += WG) { s += xs[c]; }
+  for (var c = lid; c < D; c += WG) { s += xw[t * D + c]; }
   let mean = wgSum(s, lid) / f32(D);
   var q = 0.0;
-  for (var c = lid; c < D; c += WG) { let z = xs[c] - mean; q += z * z; }
+  for (var c = lid; c < D; c += WG) { let z = xw[t * D + c] - mean; q += z * z; }
   let inv = 1.0 / sqrt(wgSum(q, lid) / f32(D) + 1e-5);
-  for (var c = lid; c < D; c += WG) { st[hOff() + r * D + c] = (xs[c] - mean) * inv * w[g + c] + w[b + c]; }
-}
-// Residual: x[r] += y (in xs as the new x), then h[r] = LayerNorm(x[r]).
-fn residualNorm(r: u32, g: u32, b: u32, lid: u32) {
-  for (var c = lid; c < D; c += WG) { let v = st[r * D + c] + xs[c]; xs[c] = v; st[r * D + c] = v; }
-  workgroupBarrier();
-  layerNorm(r, g, b, lid);
+  for (var c = lid; c < D; c += WG) { hw[t * D + c] = (xw[t * D + c] - mean) * inv * w[g + c] + w[b + c]; }
   workgroupBarrier();
 }
-`;
-  const embed = /* wgsl */ `${common}
-@compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) li: vec3u) {
-  let r = wid.x; let lid = li.x;
-  let tok = u32(inp[prm.tokens + r]);
-  let pos = prm.position + r % prm.T;
-  for (var c = lid; c < D; c += WG) { let v = w[${o('tok_emb')} + tok * D + c] + w[${o('dec.pos')} + pos * D + c]; xs[c] = v; st[r * D + c] = v; }
-  workgroupBarrier();
-  layerNorm(r, ${o('dec.0.ln1.g')}, ${o('dec.0.ln1.b')}, lid);
-}`;
-  const self: string[] = [];
-  const crossK: string[] = [];
-  const moe: string[] = [];
-  for (let i = 0; i < L; i++) {
-    const p = (name: string): string => o(`dec.${i}.${name}`);
-    const next = i + 1 < L ? `dec.${i + 1}.ln1` : 'dec.ln_f';
-    // One workgroup per beam b: its T new tokens (rows b·T …) attend to the parent's cache and to each other, causally.
-    self.push(/* wgsl */ `${common}
-var<workgroup> hs: array<f32, ${2 * D}>;
-var<workgroup> qkv: array<f32, ${2 * 3 * D}>;
-var<workgroup> att: array<f32, ${2 * D}>;
-var<workgroup> sc: array<f32, ${2 * H * TMAX}>;
-fn cacheAt(beam: u32, hh: u32) -> u32 { return ((${i}u * prm.cap + beam) * H + hh) * TMAX * DH; }
-@compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) li: vec3u) {
-  let b = wid.x; let lid = li.x; let T = prm.T; let P = prm.P;
-  let par = u32(inp[prm.parents + b]);
-  let vOff = ${L}u * prm.cap * H * TMAX * DH;
-  for (var i = lid; i < T * D; i += WG) { hs[i] = st[hOff() + b * T * D + i]; }
-  workgroupBarrier();
-  for (var i = lid; i < T * 3u * D; i += WG) {
-    let t = i / (3u * D); let j = i % (3u * D);
-    var acc = w[${p('self.bqkv')} + j];
-    for (var k = 0u; k < D; k++) { acc += hs[t * D + k] * w[${p('self.wqkv')} + k * 3u * D + j]; }
-    qkv[i] = acc;
+fn softmaxInPlace(base: u32, n: u32) {
+  var m = pool[base];
+  for (var j = 1u; j < n; j++) { m = max(m, pool[base + j]); }
+  var s = 0.0;
+  for (var j = 0u; j < n; j++) { let e = exp(pool[base + j] - m); pool[base + j] = e; s += e; }
+  for (var j = 0u; j < n; j++) { pool[base + j] = pool[base + j] / s; }
+}
+// Router logits at base → gates: softmax, kept where at most KTOP − 1 others are larger, renormalised.
+fn topKGates(base: u32) {
+  softmaxInPlace(base, E);
+  var kept: array<f32, ${E}>;
+  var total = 0.0;
+  for (var e = 0u; e < E; e++) {
+    var above = 0u;
+    for (var f = 0u; f < E; f++) { if (pool[base + f] > pool[base + e]) { above++; } }
+    kept[e] = select(0.0, pool[base + e], above < KTOP);
+    total += kept[e];
   }
-  workgroupBarrier();
-  // The parent's cache, then this step's keys and values, into the new cache at row b.
-  for (var i = lid; i < H * P * DH; i += WG) {
-    let hh = i / (P * DH); let rest = i % (P * DH);
-    let src = cacheAt(par, hh) + rest; let dst = cacheAt(b, hh) + rest;
-    cacheNew[dst] = cacheOld[src]; cacheNew[vOff + dst] = cacheOld[vOff + src];
-  }
-  for (var i = lid; i < T * D; i += WG) {
-    let t = i / D; let c = i % D; let hh = c / DH; let e = c % DH;
-    let dst = cacheAt(b, hh) + (P + t) * DH + e;
-    cacheNew[dst] = qkv[t * 3u * D + D + c]; cacheNew[vOff + dst] = qkv[t * 3u * D + 2u * D + c];
-  }
-  // Scores: query t sees keys 0 … P + t (the cached ones from the parent's rows, the new ones from qkv).
-  let NK = P + T;
-  for (var i = lid; i < T * H * NK; i += WG) {
-    let t = i / (H * NK); let hh = (i / NK) % H; let j = i % NK;
-    if (j <= P + t) {
-      var dot = 0.0;
-      for (var e = 0u; e < DH; e++) {
-        var key: f32;
-        if (j < P) { key = cacheOld[cacheAt(par, hh) + j * DH + e]; } else { key = qkv[(j - P) * 3u * D + D + hh * DH + e]; }
-        dot += qkv[t * 3u * D + hh * DH + e] * key;
-      }
-      sc[(t * H + hh) * TMAX + j] = dot * SCALE;
-    }
-  }
-  workgroupBarrier();
-  if (lid < T * H) {
-    let t = lid / H; let base = lid * TMAX; let n = P + t + 1u;
-    var m = sc[base];
-    for (var j = 1u; j < n; j++) { m = max(m, sc[base + j]); }
-    var s = 0.0;
-    for (var j = 0u; j < n; j++) { let e = exp(sc[base + j] - m); sc[base + j] = e; s += e; }
-    for (var j = 0u; j < n; j++) { sc[base + j] = sc[base + j] / s; }
-  }
-  workgroupBarrier();
-  for (var i = lid; i < T * D; i += WG) {
-    let t = i / D; let c = i % D; let hh = c / DH; let e = c % DH;
-    var acc = 0.0;
-    for (var j = 0u; j <= P + t; j++) {
-      var value: f32;
-      if (j < P) { value = cacheOld[vOff + cacheAt(par, hh) + j * DH + e]; } else { value = qkv[(j - P) * 3u * D + 2u * D + c]; }
-      acc += sc[(t * H + hh) * TMAX + j] * value;
-    }
-    att[i] = acc;
-  }
-  workgroupBarrier();
-  for (var t = 0u; t < T; t++) {
-    for (var c = lid; c < D; c += WG) {
-      var y = w[${p('self.bo')} + c];
-      for (var k = 0u; k < D; k++) { y += att[t * D + k] * w[${p('self.wo')} + k * D + c]; }
-      xs[c] = y;
-    }
-    workgroupBarrier();
-    residualNorm(b * T + t, ${p('ln2.g')}, ${p('ln2.b')}, lid);
-  }
-}`);
-    // One workgroup per row: every beam attends to the same S encoder positions.
-    crossK.push(/* wgsl */ `${common}
-var<workgroup> hs: array<f32, ${D}>;
-var<workgroup> q: array<f32, ${D}>;
-var<workgroup> att: array<f32, ${D}>;
-var<workgroup> sc: array<f32, ${H * S}>;
-@compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) li: vec3u) {
-  let r = wid.x; let lid = li.x;
-  let kOff = ${i}u * H * S * DH; let vOff = ${L}u * H * S * DH + kOff; let biasOff = 2u * ${L}u * H * S * DH;
-  for (var c = lid; c < D; c += WG) { hs[c] = st[hOff() + r * D + c]; }
-  workgroupBarrier();
-  for (var j = lid; j < D; j += WG) {
-    var acc = w[${p('cross.bq')} + j];
-    for (var k = 0u; k < D; k++) { acc += hs[k] * w[${p('cross.wq')} + k * D + j]; }
-    q[j] = acc;
-  }
-  workgroupBarrier();
-  for (var i = lid; i < H * S; i += WG) {
-    let hh = i / S; let s = i % S;
-    var dot = 0.0;
-    for (var e = 0u; e < DH; e++) { dot += q[hh * DH + e] * cross[kOff + (hh * S + s) * DH + e]; }
-    sc[i] = dot * SCALE + cross[biasOff + s];
-  }
-  workgroupBarrier();
-  if (lid < H) {
-    let base = lid * S;
-    var m = sc[base];
-    for (var j = 1u; j < S; j++) { m = max(m, sc[base + j]); }
-    var s = 0.0;
-    for (var j = 0u; j < S; j++) { let e = exp(sc[base + j] - m); sc[base + j] = e; s += e; }
-    for (var j = 0u; j < S; j++) { sc[base + j] = sc[base + j] / s; }
-  }
-  workgroupBarrier();
-  for (var c = lid; c < D; c += WG) {
-    let hh = c / DH; let e = c % DH;
-    var acc = 0.0;
-    for (var s = 0u; s < S; s++) { acc += sc[hh * S + s] * cross[vOff + (hh * S + s) * DH + e]; }
-    att[c] = acc;
-  }
-  workgroupBarrier();
-  for (var c = lid; c < D; c += WG) {
-    var y = w[${p('cross.bo')} + c];
-    for (var k = 0u; k < D; k++) { y += att[k] * w[${p('cross.wo')} + k * D + c]; }
-    xs[c] = y;
-  }
-  workgroupBarrier();
-  residualNorm(r, ${p('ln3.g')}, ${p('ln3.b')}, lid);
-}`);
-    // One workgroup per row: the router, the top-k gates (probabilities ≥ the k-th largest, renormalised, as the
-    // graph selects them), then only the selected experts' two layers.
-    moe.push(/* wgsl */ `${common}
-const E = ${E}u; const F = ${F}u; const KTOP = ${KTOP}u;
-var<workgroup> hs: array<f32, ${D}>;
-var<workgroup> gate: array<f32, ${E}>;
-var<workgroup> hid: array<f32, ${E * F}>;
+  for (var e = 0u; e < E; e++) { pool[base + e] = kept[e] / total; }
+}
 fn fastGelu(u: f32) -> f32 {
   let a = clamp(0.7978845608028654 * (u + 0.044715 * u * u * u), -15.0, 15.0); // tanh(±15) is ±1 in f32
   return 0.5 * u * (1.0 + tanh(a));
 }
+fn cacheAt(layer: u32, beam: u32, hh: u32) -> u32 { return ((layer * prm.cap + beam) * H + hh) * TMAX * DH; }
+${layers.join('\n')}
+
 @compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) li: vec3u) {
-  let r = wid.x; let lid = li.x;
-  for (var c = lid; c < D; c += WG) { hs[c] = st[hOff() + r * D + c]; }
-  workgroupBarrier();
-  if (lid < E) {
-    var acc = 0.0;
-    for (var k = 0u; k < D; k++) { acc += hs[k] * w[${p('moe.router')} + k * E + lid]; }
-    gate[lid] = acc;
+  let b = wid.x; let lid = li.x; let T = prm.T;
+  for (var i = lid; i < T * D; i += WG) {
+    let t = i / D; let c = i % D;
+    let tok = u32(inp[prm.tokens + b * T + t]);
+    xw[i] = w[${o('tok_emb')} + tok * D + c] + w[${o('dec.pos')} + (prm.position + t) * D + c];
   }
   workgroupBarrier();
-  if (lid == 0u) {
-    var m = gate[0];
-    for (var e = 1u; e < E; e++) { m = max(m, gate[e]); }
-    var s = 0.0;
-    for (var e = 0u; e < E; e++) { gate[e] = exp(gate[e] - m); s += gate[e]; }
-    for (var e = 0u; e < E; e++) { gate[e] = gate[e] / s; }
-    var kept: array<f32, ${E}>;
-    var total = 0.0;
-    for (var e = 0u; e < E; e++) {
-      var above = 0u;
-      for (var f = 0u; f < E; f++) { if (gate[f] > gate[e]) { above++; } }
-      kept[e] = select(0.0, gate[e], above < KTOP);
-      total += kept[e];
-    }
-    for (var e = 0u; e < E; e++) { gate[e] = kept[e] / total; }
-  }
-  workgroupBarrier();
-  for (var i = lid; i < E * F; i += WG) {
-    let g = gate[i / F];
-    var value = 0.0;
-    if (g != 0.0) {
-      var u = w[${p('moe.b1')} + i];
-      for (var k = 0u; k < D; k++) { u += hs[k] * w[${p('moe.w1')} + k * E * F + i]; }
-      value = fastGelu(u) * g;
-    }
-    hid[i] = value;
-  }
-  workgroupBarrier();
-  for (var c = lid; c < D; c += WG) {
-    var y = 0.0;
-    for (var e = 0u; e < E; e++) {
-      let g = gate[e];
-      if (g != 0.0) {
-        y += g * w[${p('moe.b2')} + e * D + c];
-        for (var f = 0u; f < F; f++) { y += hid[e * F + f] * w[${p('moe.w2')} + (e * F + f) * D + c]; }
-      }
-    }
-    xs[c] = y;
-  }
-  workgroupBarrier();
-  residualNorm(r, ${o(`${next}.g`)}, ${o(`${next}.b`)}, lid);
-}`);
-  }
-  // One workgroup per beam: its last token's logits over the vocabulary → the level's K code logits, max, Σ exp.
-  const head = /* wgsl */ `${common}
-const V = ${V}u; const K = ${K}u;
-var<workgroup> hs: array<f32, ${D}>;
-var<workgroup> lg: array<f32, ${V}>;
-@compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) li: vec3u) {
-  let b = wid.x; let lid = li.x;
-  let r = b * prm.T + prm.T - 1u;
-  for (var c = lid; c < D; c += WG) { hs[c] = st[hOff() + r * D + c]; }
-  workgroupBarrier();
+  for (var t = 0u; t < T; t++) { layerNorm(t, ${o('dec.0.ln1.g')}, ${o('dec.0.ln1.b')}, lid); }
+${calls}
+  // The last row's logits over the vocabulary.
+  let last = T - 1u;
   var m = -3.4e38;
   for (var v = lid; v < V; v += WG) {
     var acc = 0.0;
-    for (var k = 0u; k < D; k++) { acc += hs[k] * w[${o('lm_head')} + k * V + v]; }
-    lg[v] = acc;
+    for (var k = 0u; k < D; k++) { acc += hw[last * D + k] * w[${o('lm_head')} + k * V + v]; }
+    pool[v] = acc;
     m = max(m, acc);
   }
   let mx = wgMax(m, lid);
   var s = 0.0;
-  for (var v = lid; v < V; v += WG) { s += exp(lg[v] - mx); }
+  for (var v = lid; v < V; v += WG) { s += exp(pool[v] - mx); }
   let total = wgSum(s, lid);
-  for (var j = lid; j < K; j += WG) { outp[b * (K + 2u) + j] = lg[prm.codeStart + j]; }
+  for (var j = lid; j < K; j += WG) { outp[b * (K + 2u) + j] = pool[prm.codeStart + j]; }
   if (lid == 0u) { outp[b * (K + 2u) + K] = mx; outp[b * (K + 2u) + K + 1u] = total; }
 }`;
-  return { embed, self, cross: crossK, moe, head };
 }
 
 /** Cross-attention inputs from encoder.onnx: cross_k, cross_v [L, 1, H, S, dh] and memory_bias [1, S]. */
@@ -439,7 +419,7 @@ export interface CrossInputs {
  */
 export class WebGpuDecoder {
   private cap = 0; // beam rows the state and cache buffers hold
-  private buffers: { state: GPUBuffer; cache: [GPUBuffer, GPUBuffer]; inputs: GPUBuffer; out: GPUBuffer; staging: GPUBuffer; bind: [GPUBindGroup, GPUBindGroup] } | null = null;
+  private buffers: { cache: [GPUBuffer, GPUBuffer]; inputs: GPUBuffer; out: GPUBuffer; staging: GPUBuffer; bind: [GPUBindGroup, GPUBindGroup] } | null = null;
   private readonly crossBuffer: GPUBuffer;
   private readonly paramsBuffer: GPUBuffer;
   private readonly K: number;
@@ -451,7 +431,7 @@ export class WebGpuDecoder {
     readonly config: WebGpuDecoderConfig,
     private readonly weights: GPUBuffer,
     private readonly layout: GPUBindGroupLayout,
-    private readonly pipelines: { embed: GPUComputePipeline; self: GPUComputePipeline[]; cross: GPUComputePipeline[]; moe: GPUComputePipeline[]; head: GPUComputePipeline },
+    private readonly pipeline: GPUComputePipeline,
   ) {
     const { decoderLayers: L, heads: H, dModel: D, levels } = config;
     this.K = config.codebookSize;
@@ -467,7 +447,7 @@ export class WebGpuDecoder {
     const S = config.maxHistory * levels;
     const Tmax = config.sessionLength * (levels + 1);
     const V = SPECIAL_TOKENS + levels * K;
-    const floats = Math.max(11 * D + 2 * H * Tmax, 4 * D + H * S, 2 * D + E + E * F, 2 * D + V) + WG; // workgroup memory of the largest kernel (self, cross, MoE, head)
+    const floats = 4 * D + WG + scratchFloats(config); // the kernel's workgroup memory
     const problems = [
       D % H !== 0 && `dModel ${D} is not a multiple of heads ${H}`,
       H > WG && `${H} heads exceed the ${WG} threads of a workgroup`,
@@ -481,41 +461,32 @@ export class WebGpuDecoder {
     const storage = (readOnly: boolean): GPUBindGroupLayoutEntry['buffer'] => ({ type: readOnly ? 'read-only-storage' : 'storage' });
     const layout = device.createBindGroupLayout({
       entries: [
-        { binding: 0, visibility: COMPUTE_STAGE, buffer: storage(true) },
-        { binding: 1, visibility: COMPUTE_STAGE, buffer: storage(false) },
-        { binding: 2, visibility: COMPUTE_STAGE, buffer: storage(true) },
-        { binding: 3, visibility: COMPUTE_STAGE, buffer: storage(false) },
-        { binding: 4, visibility: COMPUTE_STAGE, buffer: storage(true) },
-        { binding: 5, visibility: COMPUTE_STAGE, buffer: storage(true) },
-        { binding: 6, visibility: COMPUTE_STAGE, buffer: storage(false) },
-        { binding: 7, visibility: COMPUTE_STAGE, buffer: { type: 'uniform' } },
+        { binding: 0, visibility: COMPUTE_STAGE, buffer: storage(true) }, // weights
+        { binding: 1, visibility: COMPUTE_STAGE, buffer: storage(true) }, // the previous step's cache
+        { binding: 2, visibility: COMPUTE_STAGE, buffer: storage(false) }, // this step's cache
+        { binding: 3, visibility: COMPUTE_STAGE, buffer: storage(true) }, // tokens and parents
+        { binding: 4, visibility: COMPUTE_STAGE, buffer: storage(true) }, // cross K, V, memory bias
+        { binding: 5, visibility: COMPUTE_STAGE, buffer: storage(false) }, // code scores
+        { binding: 6, visibility: COMPUTE_STAGE, buffer: { type: 'uniform' } },
       ],
     });
     const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
-    const code = shaders(config, packed);
     device.pushErrorScope('validation');
-    const compile = (source: string): Promise<GPUComputePipeline> =>
-      device.createComputePipelineAsync({ layout: pipelineLayout, compute: { module: device.createShaderModule({ code: source }), entryPoint: 'main' } });
-    let pipelines;
+    let pipeline: GPUComputePipeline;
     try {
-      pipelines = {
-        embed: await compile(code.embed),
-        self: await Promise.all(code.self.map(compile)),
-        cross: await Promise.all(code.cross.map(compile)),
-        moe: await Promise.all(code.moe.map(compile)),
-        head: await compile(code.head),
-      };
+      const module = device.createShaderModule({ code: stepKernel(config, packed) });
+      pipeline = await device.createComputePipelineAsync({ layout: pipelineLayout, compute: { module, entryPoint: 'main' } });
     } catch (err) {
       await device.popErrorScope();
       weights.destroy();
-      throw new WebGpuDecoderError(`a kernel did not compile (${(err as Error).message})`);
+      throw new WebGpuDecoderError(`the kernel did not compile (${(err as Error).message})`);
     }
     const error = await device.popErrorScope();
     if (error) {
       weights.destroy();
-      throw new WebGpuDecoderError(`a kernel did not compile (${error.message})`);
+      throw new WebGpuDecoderError(`the kernel did not compile (${error.message})`);
     }
-    return new WebGpuDecoder(device, config, weights, layout, pipelines);
+    return new WebGpuDecoder(device, config, weights, layout, pipeline);
   }
 
   /** Buffers for `rows` beam rows (grown, never shrunk). */
@@ -527,7 +498,6 @@ export class WebGpuDecoder {
     const cap = Math.max(rows, 1);
     const cacheBytes = 4 * 2 * L * cap * H * this.Tmax * (D / H); // K and V
     const make = (size: number, usage: number): GPUBuffer => device.createBuffer({ size: Math.max(16, size), usage });
-    const state = make(4 * 4 * cap * D, USAGE.STORAGE | USAGE.COPY_SRC); // x and h, 2 rows per beam
     const cache: [GPUBuffer, GPUBuffer] = [make(cacheBytes, USAGE.STORAGE | USAGE.COPY_SRC), make(cacheBytes, USAGE.STORAGE | USAGE.COPY_SRC)];
     const inputs = make(4 * 3 * cap, USAGE.STORAGE | USAGE.COPY_DST); // tokens [cap, 2], parents [cap]
     const outBytes = 4 * cap * (this.K + 2);
@@ -535,17 +505,17 @@ export class WebGpuDecoder {
     const staging = make(outBytes, USAGE.MAP_READ | USAGE.COPY_DST);
     const group = (old: GPUBuffer, next: GPUBuffer): GPUBindGroup => device.createBindGroup({
       layout: this.layout,
-      entries: [this.weights, state, old, next, inputs, this.crossBuffer, out, this.paramsBuffer].map((buffer, binding) => ({ binding, resource: { buffer } })),
+      entries: [this.weights, old, next, inputs, this.crossBuffer, out, this.paramsBuffer].map((buffer, binding) => ({ binding, resource: { buffer } })),
     });
     this.cap = cap;
-    this.buffers = { state, cache, inputs, out, staging, bind: [group(cache[0], cache[1]), group(cache[1], cache[0])] };
+    this.buffers = { cache, inputs, out, staging, bind: [group(cache[0], cache[1]), group(cache[1], cache[0])] };
     return this.buffers;
   }
 
   private destroyBuffers(): void {
     if (!this.buffers) return;
-    const { state, cache, inputs, out, staging } = this.buffers;
-    for (const b of [state, ...cache, inputs, out, staging]) b.destroy();
+    const { cache, inputs, out, staging } = this.buffers;
+    for (const b of [...cache, inputs, out, staging]) b.destroy();
     this.buffers = null;
   }
 
@@ -580,15 +550,8 @@ export class WebGpuDecoder {
       const encoder = device.createCommandEncoder();
       const pass = encoder.beginComputePass();
       pass.setBindGroup(0, buffers.bind[parity]);
-      let budget = Number((globalThis as any).process?.env?.WGSL_STAGES ?? 1e9);
-      const run = (pipeline: GPUComputePipeline, groups: number): void => { if (budget-- <= 0) return; pass.setPipeline(pipeline); pass.dispatchWorkgroups(groups); };
-      run(this.pipelines.embed, B * T);
-      for (let i = 0; i < L; i++) {
-        run(this.pipelines.self[i], B);
-        run(this.pipelines.cross[i], B * T);
-        run(this.pipelines.moe[i], B * T);
-      }
-      run(this.pipelines.head, B);
+      pass.setPipeline(this.pipeline);
+      pass.dispatchWorkgroups(B);
       pass.end();
       const bytes = 4 * B * (K + 2);
       encoder.copyBufferToBuffer(buffers.out, 0, buffers.staging, 0, bytes);
