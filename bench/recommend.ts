@@ -184,7 +184,7 @@ async function main(): Promise<void> {
     if (!first) agreement[label] = { same_ranked_sessions: same, of: check };
     if ((ep === 'cpu' && threads === 1) || decoder) {
       // Where one call's time goes (means over a few calls): encoder, beam search (decoder runs + JS), rerank.
-      const parts = { encodeMs: 0, searchMs: 0, rerankMs: 0 };
+      const parts = { encodeMs: 0, searchMs: 0, decoderMs: 0, rerankMs: 0 };
       const n = Math.min(10, hs.length);
       for (const h of hs.slice(0, n)) {
         const { timings } = await node.recommend(h, options);

@@ -189,6 +189,23 @@ export class OnnxDecoderSession implements DecoderSession {
   }
 }
 
+/** `decoder` with the time of each of its steps reported to `add` (ms). */
+function timed(decoder: DecoderSession, add: (ms: number) => void): DecoderSession {
+  const time = <A extends unknown[], R>(call: (...args: A) => Promise<R>) => async (...args: A): Promise<R> => {
+    const t = now();
+    try {
+      return await call(...args);
+    } finally {
+      add(now() - t);
+    }
+  };
+  return {
+    step: time((tokens: Int32Array, parents: Int32Array) => decoder.step(tokens, parents)),
+    stepCodeLogProbs: decoder.stepCodeLogProbs && time((tokens: Int32Array, parents: Int32Array) => decoder.stepCodeLogProbs!(tokens, parents)),
+    twoTokenSteps: decoder.twoTokenSteps,
+  };
+}
+
 /** Resolved history: catalog item indices (oldest → newest) and the entries that are not in the catalog. */
 export interface ResolvedHistory {
   items: Int32Array;
@@ -332,6 +349,7 @@ export class Sessions {
       Sessions.disposeAll(cross);
       throw err;
     }
+    let decoderMs = 0;
     let exclude: Uint8Array | undefined;
     if (options.excludeHistory ?? true) {
       exclude = new Uint8Array(this.models.trie.itemCount); // [items]
@@ -340,7 +358,7 @@ export class Sessions {
     let found;
     try {
       const bias = (options.historyBias ?? !exclude) ? this.models.historyBias : null;
-      found = await beamSearch(decoder, this.models.trie, { beamWidth, sessionLength, exclude, historyBias: bias ? { bias, history } : undefined });
+      found = await beamSearch(timed(decoder, (ms) => { decoderMs += ms; }), this.models.trie, { beamWidth, sessionLength, exclude, historyBias: bias ? { bias, history } : undefined });
     } finally {
       decoder.dispose?.();
       Sessions.disposeAll(cross);
@@ -377,7 +395,7 @@ export class Sessions {
       coldStart: history.length === 0,
       rankedBy,
       ignoredHistory: ignored,
-      timings: { encodeMs: t1 - t0, searchMs: t2 - t1, rerankMs: t3 - t2, totalMs: t3 - t0 },
+      timings: { encodeMs: t1 - t0, searchMs: t2 - t1, decoderMs, rerankMs: t3 - t2, totalMs: t3 - t0 },
     };
   }
 

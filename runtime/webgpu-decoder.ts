@@ -50,7 +50,7 @@ function upload(device: GPUDevice, buffer: GPUBuffer, offset: number, data: Floa
   device.queue.writeBuffer(buffer, offset, data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
 }
 const COMPUTE_STAGE = 4;
-const WG = 128; // threads per workgroup; every kernel loops over the model width with this stride
+const WG = 256; // threads per workgroup (the most WebGPU guarantees); the kernel loops over outputs with this stride
 const BLOCK = 32; // MatMulNBits block size of the exported graphs (models/export/seed-graphs.ts QUANT_BLOCK_SIZE)
 
 /** The decoder's float32 weights in one buffer, and where each tensor starts. */
@@ -158,6 +158,14 @@ function stepKernel(config: WebGpuDecoderConfig, w: PackedWeights): string {
   const DH = D / H;
   const V = SPECIAL_TOKENS + levels * K;
   const S = config.maxHistory * levels;
+  // `acc += Σ_{x < n} term(x)` with up to four independent partial sums: a dot product's loads are then in
+  // flight together instead of each waiting for the previous multiply-add (the step is latency-bound).
+  const unrolled = (acc: string, n: number, term: (x: string) => string): string => {
+    const ways = [4, 2, 1].find((u) => n % u === 0)!;
+    const parts = Array.from({ length: ways }, (_, u) => `p${u} += ${term(u === 0 ? 'x' : `(x + ${u}u)`)};`).join(' ');
+    const sum = Array.from({ length: ways }, (_, u) => `p${u}`).join(' + ');
+    return `{ ${Array.from({ length: ways }, (_, u) => `var p${u} = 0.0;`).join(' ')} for (var x = 0u; x < ${n}u; x += ${ways}u) { ${parts} } ${acc} += ${sum}; }`;
+  };
   const TMAX = config.sessionLength * (levels + 1);
   const o = (name: string): string => `${w.offset[name]}u`;
   const layers: string[] = [];
@@ -174,7 +182,7 @@ fn selfAttention${i}(b: u32, lid: u32) {
   for (var i = lid; i < T * 3u * D; i += WG) {
     let t = i / (3u * D); let j = i % (3u * D);
     var acc = w[${p('self.bqkv')} + j];
-    for (var k = 0u; k < D; k++) { acc += hw[t * D + k] * w[${p('self.wqkv')} + k * 3u * D + j]; }
+    ${unrolled('acc', D, (x) => `hw[t * D + ${x}] * w[${p('self.wqkv')} + ${x} * 3u * D + j]`)}
     pool[QKV + i] = acc;
   }
   workgroupBarrier();
@@ -219,7 +227,7 @@ fn selfAttention${i}(b: u32, lid: u32) {
   for (var i = lid; i < T * D; i += WG) {
     let t = i / D; let c = i % D;
     var y = w[${p('self.bo')} + c];
-    for (var k = 0u; k < D; k++) { y += pool[ATT + t * D + k] * w[${p('self.wo')} + k * D + c]; }
+    ${unrolled('y', D, (x) => `pool[ATT + t * D + ${x}] * w[${p('self.wo')} + ${x} * D + c]`)}
     xw[i] += y;
   }
   workgroupBarrier();
@@ -234,7 +242,7 @@ fn crossAttention${i}(lid: u32) {
   for (var i = lid; i < T * D; i += WG) {
     let t = i / D; let j = i % D;
     var acc = w[${p('cross.bq')} + j];
-    for (var k = 0u; k < D; k++) { acc += hw[t * D + k] * w[${p('cross.wq')} + k * D + j]; }
+    ${unrolled('acc', D, (x) => `hw[t * D + ${x}] * w[${p('cross.wq')} + ${x} * D + j]`)}
     pool[Q + i] = acc;
   }
   workgroupBarrier();
@@ -250,14 +258,14 @@ fn crossAttention${i}(lid: u32) {
   for (var i = lid; i < T * D; i += WG) {
     let t = i / D; let c = i % D; let hh = c / DH; let e = c % DH;
     var acc = 0.0;
-    for (var s = 0u; s < S; s++) { acc += pool[SC + (t * H + hh) * S + s] * cross[vOff + (hh * S + s) * DH + e]; }
+    ${unrolled('acc', S, (x) => `pool[SC + (t * H + hh) * S + ${x}] * cross[vOff + (hh * S + ${x}) * DH + e]`)}
     pool[ATT + i] = acc;
   }
   workgroupBarrier();
   for (var i = lid; i < T * D; i += WG) {
     let t = i / D; let c = i % D;
     var y = w[${p('cross.bo')} + c];
-    for (var k = 0u; k < D; k++) { y += pool[ATT + t * D + k] * w[${p('cross.wo')} + k * D + c]; }
+    ${unrolled('y', D, (x) => `pool[ATT + t * D + ${x}] * w[${p('cross.wo')} + ${x} * D + c]`)}
     xw[i] += y;
   }
   workgroupBarrier();
@@ -272,7 +280,7 @@ fn moe${i}(lid: u32) {
   for (var i = lid; i < T * E; i += WG) {
     let t = i / E; let e = i % E;
     var acc = 0.0;
-    for (var k = 0u; k < D; k++) { acc += hw[t * D + k] * w[${p('moe.router')} + k * E + e]; }
+    ${unrolled('acc', D, (x) => `hw[t * D + ${x}] * w[${p('moe.router')} + ${x} * E + e]`)}
     pool[GATE + i] = acc;
   }
   workgroupBarrier();
@@ -284,7 +292,7 @@ fn moe${i}(lid: u32) {
     var value = 0.0;
     if (g != 0.0) {
       var u = w[${p('moe.b1')} + j];
-      for (var k = 0u; k < D; k++) { u += hw[t * D + k] * w[${p('moe.w1')} + k * E * F + j]; }
+      ${unrolled('u', D, (x) => `hw[t * D + ${x}] * w[${p('moe.w1')} + ${x} * E * F + j]`)}
       value = fastGelu(u) * g;
     }
     pool[HID + i] = value;
@@ -297,7 +305,7 @@ fn moe${i}(lid: u32) {
       let g = pool[GATE + t * E + e];
       if (g != 0.0) {
         y += g * w[${p('moe.b2')} + e * D + c];
-        for (var f = 0u; f < F; f++) { y += pool[HID + t * E * F + e * F + f] * w[${p('moe.w2')} + (e * F + f) * D + c]; }
+        ${unrolled('y', F, (x) => `pool[HID + t * E * F + e * F + ${x}] * w[${p('moe.w2')} + (e * F + ${x}) * D + c]`)}
       }
     }
     xw[i] += y;
@@ -393,7 +401,7 @@ ${calls}
   var m = -3.4e38;
   for (var v = lid; v < V; v += WG) {
     var acc = 0.0;
-    for (var k = 0u; k < D; k++) { acc += hw[last * D + k] * w[${o('lm_head')} + k * V + v]; }
+    ${unrolled('acc', D, (x) => `hw[last * D + ${x}] * w[${o('lm_head')} + ${x} * V + v]`)}
     pool[v] = acc;
     m = max(m, acc);
   }
