@@ -1,0 +1,122 @@
+// The WGSL decoder (runtime/webgpu-decoder.ts) against onnxruntime-node's CPU EP running the same bundle's
+// decoder_step.onnx: its weights are the ones the graph computes with, and recommend()/score() give the same
+// sessions. WebGPU here is Dawn on SwiftShader (tests/run.mjs sets the Vulkan driver): correct, not fast.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TINY_CONFIG, writeTestBundle, type TestBundle } from './fixture.ts';
+import { createNodeRecommender } from '../../models/node-recommender.ts';
+import { openDevice } from '../../models/engine/device.ts';
+import { initSeedWeights } from '../../models/seed/reference.ts';
+import { buildDecoderStepGraph, buildEncoderGraph } from '../../models/export/seed-graphs.ts';
+import { WebGpuDecoder, decoderWeights } from '../../runtime/webgpu-decoder.ts';
+import type { Recommender, RecommendResult } from '../../runtime/recommender.ts';
+
+const SHIPPED = join(import.meta.dirname, '..', '..', 'models', 'bundles');
+let root: string;
+let bundle: TestBundle;
+let device: GPUDevice;
+
+before(async () => {
+  root = mkdtempSync(join(tmpdir(), 'onerec-wgsl-'));
+  bundle = await writeTestBundle(join(root, 'tiny'), { reward: true });
+  device = (await openDevice({ quiet: true })).device;
+});
+after(() => rmSync(root, { recursive: true, force: true }));
+
+/** Two recommenders on one bundle: onnxruntime's decoder and the WGSL one. */
+async function pair(dir: string): Promise<{ onnx: Recommender; wgsl: Recommender; fallbackReasons: string[] }> {
+  const onnx = createNodeRecommender();
+  const wgsl = createNodeRecommender({ gpuDevice: device });
+  await onnx.load(dir);
+  const info = await wgsl.load(dir);
+  return { onnx, wgsl, fallbackReasons: info.fallbackReasons };
+}
+
+/** Same sessions in the same order (exact item indices), log-probabilities and rewards within `tolerance`. */
+function assertSameSessions(a: RecommendResult, b: RecommendResult, tolerance: number, what: string): void {
+  assert.equal(b.rankedBy, a.rankedBy, what);
+  assert.deepEqual(b.sessions.map((s) => Array.from(s.items)), a.sessions.map((s) => Array.from(s.items)), what);
+  a.sessions.forEach((s, i) => {
+    assert.ok(Math.abs(s.logProb - b.sessions[i].logProb) <= tolerance, `${what}: session ${i} log-prob ${s.logProb} vs ${b.sessions[i].logProb}`);
+    if (s.reward !== null) assert.ok(Math.abs(s.reward - b.sessions[i].reward!) <= tolerance, `${what}: session ${i} reward`);
+  });
+}
+
+test('its weights are the float32 values the graph computes with (fp32 as exported, int8/int4 as dequantized)', () => {
+  const config = TINY_CONFIG;
+  const weights = initSeedWeights(config, 3, 0.3);
+  for (const quantization of ['fp32', 'int8', 'int4'] as const) {
+    const built = buildDecoderStepGraph(weights, config, quantization);
+    const packed = decoderWeights(built.bytes, config);
+    const slice = (name: string, size: number): number[] => Array.from(packed.data.subarray(packed.offset[name], packed.offset[name] + size));
+    const expect = (name: string): number[] => Array.from(built.effective[name] ?? weights[name]);
+    const d = config.dModel;
+    for (const name of ['tok_emb', 'dec.pos', 'dec.0.ln1.g', 'dec.1.self.wo', 'dec.1.cross.wq', 'dec.0.moe.w2', 'dec.0.moe.b2', 'lm_head', 'dec.ln_f.b']) {
+      assert.deepEqual(slice(name, expect(name).length), expect(name), `${quantization} ${name}`);
+    }
+    // q, k and v side by side as the graph's fused MatMul holds them: row r = [wq row r, wk row r, wv row r].
+    const qkv = slice('dec.0.self.wqkv', 3 * d * d);
+    const part = (m: string, r: number): number[] => expect(`dec.0.self.${m}`).slice(r * d, (r + 1) * d);
+    for (const r of [0, d - 1]) assert.deepEqual(qkv.slice(r * 3 * d, (r + 1) * 3 * d), [...part('wq', r), ...part('wk', r), ...part('wv', r)], `${quantization} qkv row ${r}`);
+  }
+});
+
+test('recommend() and score() give onnxruntime\'s sessions: tiny bundle with a reward model (exact items, log-probs within 1e-4)', async () => {
+  const { onnx, wgsl, fallbackReasons } = await pair(bundle.dir);
+  try {
+    assert.deepEqual(fallbackReasons, []);
+    for (const history of [[3, 17, 5, 42, 9], [], [59, 0, 12]]) {
+      for (const options of [{ beamWidth: 8 }, { beamWidth: 5, sessionLength: 2, rerank: false }]) {
+        assertSameSessions(await onnx.recommend(history, options), await wgsl.recommend(history, options), 1e-4, `history [${history}] ${JSON.stringify(options)}`);
+      }
+      // Teacher forcing through the same decoder: every row continues itself, two tokens at item boundaries.
+      const sessions = [[1, 2, 3, 4], [10, 20, 30, 40], [59, 58, 57, 56]];
+      const [a, b] = [await onnx.score(history, sessions), await wgsl.score(history, sessions)];
+      a.logProb.forEach((v, i) => assert.ok(Math.abs(v - b.logProb[i]) <= 1e-4, `score ${i}: ${v} vs ${b.logProb[i]}`));
+    }
+  } finally {
+    await Promise.all([onnx.dispose(), wgsl.dispose()]);
+  }
+});
+
+test('the shipped KuaiRand bundle: the same ranked sessions after reward rerank as onnxruntime', async (t) => {
+  const dir = join(SHIPPED, 'kuairand');
+  if (!existsSync(join(dir, 'manifest.json'))) return t.skip('models/bundles/kuairand is not in this checkout');
+  const { onnx, wgsl, fallbackReasons } = await pair(dir);
+  try {
+    assert.deepEqual(fallbackReasons, []);
+    for (const history of [[5, 900, 77, 4000, 12], []]) {
+      const [a, b] = [await onnx.recommend(history, { beamWidth: 8 }), await wgsl.recommend(history, { beamWidth: 8 })];
+      assert.equal(a.rankedBy, 'reward');
+      assertSameSessions(a, b, 1e-4, `history [${history}]`);
+    }
+  } finally {
+    await Promise.all([onnx.dispose(), wgsl.dispose()]);
+  }
+});
+
+test('an ensemble bundle keeps onnxruntime\'s decoder and says why; a graph without the weights is a WebGpuDecoderError', async (t) => {
+  const config = TINY_CONFIG;
+  const weights = initSeedWeights(config, 3, 0.3);
+  const encoderBytes = buildEncoderGraph(weights, config, 'fp32').bytes;
+  await assert.rejects(WebGpuDecoder.create(device, encoderBytes, config), (e: Error) => e.name === 'WebGpuDecoderError' && /no initializer "dec\.pos"/.test(e.message));
+  const decoderBytes = buildDecoderStepGraph(weights, config, 'fp32').bytes;
+  await assert.rejects(WebGpuDecoder.create(device, decoderBytes.subarray(0, 3000), config), (e: Error) => e.name === 'WebGpuDecoderError' && /does not parse/.test(e.message));
+
+  const dir = join(SHIPPED, 'beauty-ensemble');
+  if (!existsSync(join(dir, 'manifest.json'))) return t.skip('models/bundles/beauty-ensemble is not in this checkout');
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+  assert.ok(manifest.ensemble);
+  const wgsl = createNodeRecommender({ gpuDevice: device });
+  try {
+    const info = await wgsl.load(dir);
+    assert.ok(info.fallbackReasons.some((r) => r.startsWith('[wgsl]') && /ensemble/.test(r)), info.fallbackReasons.join('; '));
+    const result = await wgsl.recommend([1, 2, 3], { beamWidth: 4, sessionLength: 1 });
+    assert.equal(result.sessions.length, 4);
+  } finally {
+    await wgsl.dispose();
+  }
+});
