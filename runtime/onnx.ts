@@ -28,6 +28,7 @@ export function deviceToExecutionProviders(device: Device): ExecutionProvider[] 
 export interface OnnxOptions {
   threads: number; // wasm threads; > 1 needs cross-origin isolation
   wasmPaths: string; // URL prefix of the ort-wasm-*.mjs/.wasm files
+  gpuDecoder?: boolean; // on WebGPU, the decoder steps in WGSL (LoadOptions.gpuDecoder); default true
 }
 
 /** Where build.mjs puts the ORT runtime files: dist/ort/, next to the bundle that imports this module. */
@@ -61,6 +62,23 @@ async function webGpuMissing(): Promise<string | null> {
 }
 
 /**
+ * The WGSL decoder on a device of its own (onnxruntime-web keeps its device to itself); the Sessions destroy it
+ * on release. Without one the ORT decoder stays and fallbackReasons says why.
+ */
+async function attachWgslDecoder(sessions: Sessions): Promise<void> {
+  let device: GPUDevice | null = null;
+  try {
+    const adapter = await (globalThis.navigator as Navigator).gpu.requestAdapter();
+    if (!adapter) throw new Error('requestAdapter() returned null');
+    device = await adapter.requestDevice();
+  } catch (err) {
+    sessions.fallbackReasons.push(`[wgsl] no WebGPU device for the decoder: ${err instanceof Error ? err.message : String(err)}`);
+    return;
+  }
+  if (!(await sessions.attachGpuDecoder(device, { ownsDevice: true }))) device.destroy();
+}
+
+/**
  * Sessions for `models` on the first EP of `device` that runs them all. 'auto' collects each EP's reason
  * and throws one NoBackendError naming all if none works; 'webgpu' alone without an adapter throws
  * WebGpuUnavailableError.
@@ -80,6 +98,7 @@ export async function createWebSessions(models: BundleModels, device: Device, op
       const ort = await ortFor(ep, options);
       const sessions = await createSessions(ort as unknown as OrtModule, models, [ep]);
       sessions.fallbackReasons.unshift(...reasons);
+      if (ep === 'webgpu' && (options.gpuDecoder ?? true)) await attachWgslDecoder(sessions);
       return sessions;
     } catch (err) {
       if (err instanceof NoBackendError) reasons.push(...err.reasons);

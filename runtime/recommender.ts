@@ -19,11 +19,18 @@ export interface LoadOptions {
   threads?: number;
   /** false: do not read or write the IndexedDB model cache (always fetch). Default true. */
   cache?: boolean;
+  /**
+   * On WebGPU, run the decoder steps as WGSL (runtime/webgpu-decoder.ts: one dispatch per step) instead of
+   * decoder_step.onnx on onnxruntime's WebGPU EP; the encoder and reward model stay on the EP. Default true.
+   * Ensembles always use onnxruntime's decoder (LoadInfo.fallbackReasons says so).
+   */
+  gpuDecoder?: boolean;
 }
 
 export interface LoadInfo {
   name: string; // the bundle's name (manifest)
   executionProvider: string; // the EP that runs the graphs, e.g. 'webgpu' or 'wasm'
+  decoder: 'wgsl' | 'onnx'; // what runs the decoder steps: the WGSL decoder, or decoder_step.onnx on that EP
   fallbackReasons: string[]; // `[ep] reason` for every EP tried before it
   fromCache: string[]; // roles whose bytes came from IndexedDB
   fromNetwork: string[]; // roles fetched over the network

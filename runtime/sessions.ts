@@ -218,6 +218,7 @@ export class Sessions {
   private readonly idToItem: Map<string, number>;
   private readonly rewardShape: { H: number; M: number } | null = null; // reward.onnx's history and session lengths
   private gpuDecoder: WebGpuDecoder | null = null;
+  private gpuDevice: GPUDevice | null = null; // destroyed on release when attachGpuDecoder was given it to own
 
   constructor(
     private readonly ort: OrtModule,
@@ -255,13 +256,14 @@ export class Sessions {
    * decoder, when the bundle's decoder cannot run there (an ensemble, a kernel limit, a shader error); the reason
    * is added to fallbackReasons as `[wgsl] …`.
    */
-  async attachGpuDecoder(device: GPUDevice): Promise<boolean> {
+  async attachGpuDecoder(device: GPUDevice, options: { ownsDevice?: boolean } = {}): Promise<boolean> {
     const config = this.models.gpuDecoder;
     try {
       if (!config) throw new WebGpuDecoderError('the bundle is an ensemble');
       const next = await WebGpuDecoder.create(device, this.models.decoderStep, config);
-      this.gpuDecoder?.dispose();
+      this.releaseGpuDecoder();
       this.gpuDecoder = next;
+      if (options.ownsDevice) this.gpuDevice = device;
       return true;
     } catch (err) {
       if (!(err instanceof WebGpuDecoderError)) throw err;
@@ -468,9 +470,15 @@ export class Sessions {
     return { logProb: Float32Array.from(logProb), towers: rewarded?.towers ?? null, reward: rewarded?.reward ?? null, ignoredHistory: resolved.ignored };
   }
 
-  async release(): Promise<void> {
+  private releaseGpuDecoder(): void {
     this.gpuDecoder?.dispose();
+    this.gpuDevice?.destroy();
     this.gpuDecoder = null;
+    this.gpuDevice = null;
+  }
+
+  async release(): Promise<void> {
+    this.releaseGpuDecoder();
     await Promise.all([this.encoder.release(), this.decoder.release(), this.reward?.release()]);
   }
 }

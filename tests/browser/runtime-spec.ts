@@ -102,6 +102,8 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
       return window.onerec.recommender.load(url, { device, onProgress: ({ progress }) => report(progress) });
     }, { url: harness.bundleUrl, device });
     assert.equal(info.executionProvider, device);
+    // On WebGPU the decoder steps run as WGSL by default (runtime/webgpu-decoder.ts), on wasm through decoder_step.onnx.
+    assert.equal(info.decoder, device === 'webgpu' ? 'wgsl' : 'onnx', info.fallbackReasons.join('; '));
     assert.deepEqual(info.fromCache, []);
     assert.deepEqual(info.fromNetwork.sort(), ROLES);
     assert.ok(progress.length >= 4 && progress.at(-1) === 1 && progress.every((p, i) => i === 0 || p >= progress[i - 1]), `progress ${progress}`);
@@ -113,6 +115,16 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
     }, { history: histories[0], sessions: expected[0].items });
     scored.logProb.forEach((lp, b) => assert.ok(Math.abs(lp - expected[0].logProb[b]) <= options.logProbTolerance, `score ${b}: ${lp} vs ${expected[0].logProb[b]}`));
     scored.reward.forEach((x, b) => assert.ok(Math.abs(x - expected[0].reward[b]!) <= options.logProbTolerance, `reward ${b}: ${x} vs ${expected[0].reward[b]}`));
+  });
+
+  test(`[${device}] gpuDecoder: false runs decoder_step.onnx on the EP, with the same sessions`, { timeout: TEST_TIMEOUT_MS, skip: device !== 'webgpu' && 'the WGSL decoder exists only on WebGPU' }, async () => {
+    const info = await harness.page.evaluate(async ({ url }) => {
+      window.onerec.recommender ??= window.onerec.createWorkerRecommender();
+      return window.onerec.recommender.load(url, { device: 'webgpu', gpuDecoder: false });
+    }, { url: harness.bundleUrl });
+    assert.equal(info.decoder, 'onnx');
+    assertMatchesNode(await recommendAll(), 'gpuDecoder: false');
+    await load(); // back to the default for the tests below
   });
 
   test(`[${device}] zero network requests during recommend, and it works with the network cut`, { timeout: TEST_TIMEOUT_MS }, async () => {
