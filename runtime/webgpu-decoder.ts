@@ -43,8 +43,10 @@ export class WebGpuDecoderError extends RuntimeError {
 }
 
 /** Bytes per buffer row are multiples of 4; WebGPU usage and map flags (numeric: no globals needed in Node). */
-const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
+const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 0x40, STORAGE: 0x80, QUERY_RESOLVE: 0x200 } as const;
 const MAP_READ = 1;
+const PARAMS = 8; // i32 slots of the Params struct at the head of the inputs buffer
+const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
 function upload(device: GPUDevice, buffer: GPUBuffer, offset: number, data: Float32Array | Int32Array | Uint32Array): void {
   device.queue.writeBuffer(buffer, offset, data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
@@ -143,7 +145,7 @@ function scratchFloats(config: WebGpuDecoderConfig): number {
   const { dModel: D, heads: H, experts: E, expertFfnDim: F, codebookSize: K, levels } = config;
   const S = config.maxHistory * levels;
   const TMAX = config.sessionLength * (levels + 1);
-  return Math.max(2 * 3 * D + 2 * D + 2 * H * TMAX, 4 * D + 2 * H * S, 2 * E + 2 * E * F, SPECIAL_TOKENS + levels * K);
+  return Math.max(2 * 3 * D + 2 * D + 2 * H * TMAX, 4 * D + 2 * H * S, 2 * E + 2 * E * F + 2 * D * config.expertsPerToken, SPECIAL_TOKENS + levels * K);
 }
 
 /**
@@ -249,11 +251,11 @@ fn crossAttention${i}(lid: u32) {
   for (var i = lid; i < T * H * S; i += WG) {
     let t = i / (H * S); let hh = (i / S) % H; let s = i % S;
     var dot = 0.0;
-    for (var e = 0u; e < DH; e++) { dot += pool[Q + t * D + hh * DH + e] * cross[kOff + (hh * S + s) * DH + e]; }
+    ${unrolled('dot', DH, (x) => `pool[Q + t * D + hh * DH + ${x}] * cross[kOff + (hh * S + s) * DH + ${x}]`)}
     pool[SC + i] = dot * SCALE + cross[biasOff + s];
   }
   workgroupBarrier();
-  if (lid < T * H) { softmaxInPlace(SC + lid * S, S); }
+  rowsSoftmax(SC, T * H, S, lid);
   workgroupBarrier();
   for (var i = lid; i < T * D; i += WG) {
     let t = i / D; let c = i % D; let hh = c / DH; let e = c % DH;
@@ -276,7 +278,7 @@ fn crossAttention${i}(lid: u32) {
 // selects them), then only the selected experts' two layers.
 fn moe${i}(lid: u32) {
   let T = prm.T;
-  const GATE = 0u; const HID = ${2 * E}u;
+  const GATE = 0u; const HID = ${2 * E}u; const PART = ${2 * E + 2 * E * F}u;
   for (var i = lid; i < T * E; i += WG) {
     let t = i / E; let e = i % E;
     var acc = 0.0;
@@ -298,16 +300,28 @@ fn moe${i}(lid: u32) {
     pool[HID + i] = value;
   }
   workgroupBarrier();
-  for (var i = lid; i < T * D; i += WG) {
-    let t = i / D; let c = i % D;
+  // Second layers: thread (t, c, s) sums the s-th, (s + KTOP)-th, … selected experts of row t (KTOP of them unless
+  // the k-th probability ties), then the KTOP partial sums are added.
+  for (var i = lid; i < T * D * KTOP; i += WG) {
+    let s = i / (T * D); let t = (i / D) % T; let c = i % D;
     var y = 0.0;
+    var seen = 0u;
     for (var e = 0u; e < E; e++) {
       let g = pool[GATE + t * E + e];
       if (g != 0.0) {
-        y += g * w[${p('moe.b2')} + e * D + c];
-        ${unrolled('y', F, (x) => `pool[HID + t * E * F + e * F + ${x}] * w[${p('moe.w2')} + (e * F + ${x}) * D + c]`)}
+        if (seen % KTOP == s) {
+          y += g * w[${p('moe.b2')} + e * D + c];
+          ${unrolled('y', F, (x) => `pool[HID + t * E * F + e * F + ${x}] * w[${p('moe.w2')} + (e * F + ${x}) * D + c]`)}
+        }
+        seen++;
       }
     }
+    pool[PART + i] = y;
+  }
+  workgroupBarrier();
+  for (var i = lid; i < T * D; i += WG) {
+    var y = 0.0;
+    for (var s = 0u; s < KTOP; s++) { y += pool[PART + s * T * D + i]; }
     xw[i] += y;
   }
   workgroupBarrier();
@@ -320,10 +334,10 @@ struct Params { B: u32, T: u32, P: u32, position: u32, codeStart: u32, cap: u32,
 @group(0) @binding(0) var<storage, read> w: array<f32>;
 @group(0) @binding(1) var<storage, read> cacheOld: array<f32>; // K then V: [L, cap, H, TMAX, DH] each
 @group(0) @binding(2) var<storage, read_write> cacheNew: array<f32>;
-@group(0) @binding(3) var<storage, read> inp: array<i32>; // tokens [B, T] at prm.tokens, parents [B] at prm.parents
+@group(0) @binding(3) var<storage, read> inp: array<i32>; // the Params, then tokens [B, T] at prm.tokens, parents [B] at prm.parents
 @group(0) @binding(4) var<storage, read> cross: array<f32>; // cross K [L, H, S, DH], cross V, memory bias [S]
 @group(0) @binding(5) var<storage, read_write> outp: array<f32>; // [B, K + 2]
-@group(0) @binding(6) var<uniform> prm: Params;
+@group(0) @binding(6) var<storage, read> prm: Params; // the same buffer as inp: one upload per step
 const D = ${D}u; const H = ${H}u; const DH = ${DH}u; const S = ${S}u; const TMAX = ${TMAX}u; const WG = ${WG}u;
 const E = ${E}u; const F = ${F}u; const KTOP = ${KTOP}u; const V = ${V}u; const K = ${K}u;
 const SCALE = ${1 / Math.sqrt(DH)};
@@ -365,6 +379,26 @@ fn softmaxInPlace(base: u32, n: u32) {
   var s = 0.0;
   for (var j = 0u; j < n; j++) { let e = exp(pool[base + j] - m); pool[base + j] = e; s += e; }
   for (var j = 0u; j < n; j++) { pool[base + j] = pool[base + j] / s; }
+}
+// Softmax of each of the rows (n values each, row-major at base), each row by WG / rows threads with tree reductions in
+// red (rows a power of two ≤ WG; the caller's T · H, T ∈ {1, 2}).
+fn rowsSoftmax(base: u32, rows: u32, n: u32, lid: u32) {
+  let seg = WG / rows; let row = lid / seg; let j0 = lid % seg;
+  var m = -3.4e38;
+  for (var j = j0; j < n; j += seg) { m = max(m, pool[base + row * n + j]); }
+  red[lid] = m;
+  workgroupBarrier();
+  for (var s = seg / 2u; s > 0u; s = s >> 1u) { if (j0 < s) { red[lid] = max(red[lid], red[lid + s]); } workgroupBarrier(); }
+  let mx = red[row * seg];
+  workgroupBarrier();
+  var sum = 0.0;
+  for (var j = j0; j < n; j += seg) { let e = exp(pool[base + row * n + j] - mx); pool[base + row * n + j] = e; sum += e; }
+  red[lid] = sum;
+  workgroupBarrier();
+  for (var s = seg / 2u; s > 0u; s = s >> 1u) { if (j0 < s) { red[lid] += red[lid + s]; } workgroupBarrier(); }
+  let total = red[row * seg];
+  workgroupBarrier();
+  for (var j = j0; j < n; j += seg) { pool[base + row * n + j] = pool[base + row * n + j] / total; }
 }
 // Router logits at base → gates: softmax, kept where at most KTOP − 1 others are larger, renormalised.
 fn topKGates(base: u32) {
@@ -429,10 +463,15 @@ export class WebGpuDecoder {
   private cap = 0; // beam rows the state and cache buffers hold
   private buffers: { cache: [GPUBuffer, GPUBuffer]; inputs: GPUBuffer; out: GPUBuffer; staging: GPUBuffer; bind: [GPUBindGroup, GPUBindGroup] } | null = null;
   private readonly crossBuffer: GPUBuffer;
-  private readonly paramsBuffer: GPUBuffer;
   private readonly K: number;
   private readonly S: number;
   private readonly Tmax: number;
+  private readonly timer: { queries: GPUQuerySet; resolve: GPUBuffer } | null = null;
+  /**
+   * For benchmarks: steps run; host time to record and submit them, waiting for the read-back, and reading it
+   * (ms); with `timestamps`, the GPU time of their kernels (ns).
+   */
+  readonly stats = { steps: 0, submitMs: 0, waitMs: 0, readMs: 0, gpuNs: 0 };
 
   private constructor(
     readonly device: GPUDevice,
@@ -440,17 +479,21 @@ export class WebGpuDecoder {
     private readonly weights: GPUBuffer,
     private readonly layout: GPUBindGroupLayout,
     private readonly pipeline: GPUComputePipeline,
+    timestamps: boolean,
   ) {
     const { decoderLayers: L, heads: H, dModel: D, levels } = config;
     this.K = config.codebookSize;
     this.S = config.maxHistory * levels;
     this.Tmax = config.sessionLength * (levels + 1);
     this.crossBuffer = device.createBuffer({ size: 4 * (2 * L * H * this.S * (D / H) + this.S), usage: USAGE.STORAGE | USAGE.COPY_DST });
-    this.paramsBuffer = device.createBuffer({ size: 32, usage: USAGE.UNIFORM | USAGE.COPY_DST });
+    if (timestamps) this.timer = { queries: device.createQuerySet({ type: 'timestamp', count: 2 }), resolve: device.createBuffer({ size: 16, usage: USAGE.QUERY_RESOLVE | USAGE.COPY_SRC }) };
   }
 
-  /** Checks the sizes, reads the weights from decoder_step.onnx, uploads them and compiles the kernels. */
-  static async create(device: GPUDevice, decoderStepOnnx: Uint8Array, config: WebGpuDecoderConfig): Promise<WebGpuDecoder> {
+  /**
+   * Checks the sizes, reads the weights from decoder_step.onnx, uploads them and compiles the kernel.
+   * `timestamps`: time each step's kernel on the GPU into `stats` (needs the device's 'timestamp-query').
+   */
+  static async create(device: GPUDevice, decoderStepOnnx: Uint8Array, config: WebGpuDecoderConfig, options: { timestamps?: boolean } = {}): Promise<WebGpuDecoder> {
     const { dModel: D, heads: H, experts: E, expertFfnDim: F, codebookSize: K, levels } = config;
     const S = config.maxHistory * levels;
     const Tmax = config.sessionLength * (levels + 1);
@@ -458,7 +501,7 @@ export class WebGpuDecoder {
     const floats = 4 * D + WG + scratchFloats(config); // the kernel's workgroup memory
     const problems = [
       D % H !== 0 && `dModel ${D} is not a multiple of heads ${H}`,
-      H > WG && `${H} heads exceed the ${WG} threads of a workgroup`,
+      ((H & (H - 1)) !== 0 || 2 * H > WG) && `${H} heads is not a power of two up to ${WG / 2}`,
       E > WG && `${E} experts exceed the ${WG} threads of a workgroup`,
       4 * floats > device.limits.maxComputeWorkgroupStorageSize && `the kernels need ${4 * floats} bytes of workgroup memory, the device allows ${device.limits.maxComputeWorkgroupStorageSize}`,
     ].filter(Boolean);
@@ -475,7 +518,7 @@ export class WebGpuDecoder {
         { binding: 3, visibility: COMPUTE_STAGE, buffer: storage(true) }, // tokens and parents
         { binding: 4, visibility: COMPUTE_STAGE, buffer: storage(true) }, // cross K, V, memory bias
         { binding: 5, visibility: COMPUTE_STAGE, buffer: storage(false) }, // code scores
-        { binding: 6, visibility: COMPUTE_STAGE, buffer: { type: 'uniform' } },
+        { binding: 6, visibility: COMPUTE_STAGE, buffer: storage(true) }, // the step's Params: the head of binding 3's buffer
       ],
     });
     const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
@@ -494,7 +537,7 @@ export class WebGpuDecoder {
       weights.destroy();
       throw new WebGpuDecoderError(`the kernel did not compile (${error.message})`);
     }
-    return new WebGpuDecoder(device, config, weights, layout, pipeline);
+    return new WebGpuDecoder(device, config, weights, layout, pipeline, Boolean(options.timestamps) && device.features.has('timestamp-query'));
   }
 
   /** Buffers for `rows` beam rows (grown, never shrunk). */
@@ -507,13 +550,13 @@ export class WebGpuDecoder {
     const cacheBytes = 4 * 2 * L * cap * H * this.Tmax * (D / H); // K and V
     const make = (size: number, usage: number): GPUBuffer => device.createBuffer({ size: Math.max(16, size), usage });
     const cache: [GPUBuffer, GPUBuffer] = [make(cacheBytes, USAGE.STORAGE | USAGE.COPY_SRC), make(cacheBytes, USAGE.STORAGE | USAGE.COPY_SRC)];
-    const inputs = make(4 * 3 * cap, USAGE.STORAGE | USAGE.COPY_DST); // tokens [cap, 2], parents [cap]
+    const inputs = make(4 * (PARAMS + 3 * cap), USAGE.STORAGE | USAGE.COPY_DST); // Params, tokens [cap, 2], parents [cap]
     const outBytes = 4 * cap * (this.K + 2);
     const out = make(outBytes, USAGE.STORAGE | USAGE.COPY_SRC);
-    const staging = make(outBytes, USAGE.MAP_READ | USAGE.COPY_DST);
+    const staging = make(outBytes + 24, USAGE.MAP_READ | USAGE.COPY_DST); // + the kernel's two timestamps, 8-byte aligned
     const group = (old: GPUBuffer, next: GPUBuffer): GPUBindGroup => device.createBindGroup({
       layout: this.layout,
-      entries: [this.weights, old, next, inputs, this.crossBuffer, out, this.paramsBuffer].map((buffer, binding) => ({ binding, resource: { buffer } })),
+      entries: [this.weights, old, next, inputs, this.crossBuffer, out, inputs].map((buffer, binding) => ({ binding, resource: { buffer } })),
     });
     this.cap = cap;
     this.buffers = { cache, inputs, out, staging, bind: [group(cache[0], cache[1]), group(cache[1], cache[0])] };
@@ -543,33 +586,48 @@ export class WebGpuDecoder {
     const cap = this.cap;
     let position = 0;
     let parity = 0;
+    const inputs = new Int32Array(PARAMS + 3 * cap);
     const step = async (tokens: Int32Array, parents: Int32Array): Promise<Float64Array> => {
       const B = parents.length;
       const T = tokens.length / B;
       if (B > cap || (T !== 1 && T !== 2) || position + T > this.Tmax) throw new WebGpuDecoderError(`a step of ${B} rows × ${T} tokens at position ${position} exceeds the session's ${cap} rows, 2 tokens and ${this.Tmax} positions`);
+      const t0 = now();
       const lastPosition = position + T - 1;
       const nextLevel = Math.min(lastPosition % (levels + 1), levels - 1);
-      const inputs = new Int32Array(3 * cap);
-      inputs.set(tokens, 0);
-      inputs.set(parents, 2 * cap);
+      inputs.set([B, T, position, position, SPECIAL_TOKENS + nextLevel * K, cap, PARAMS, PARAMS + 2 * cap]); // Params
+      inputs.set(tokens, PARAMS);
+      inputs.set(parents, PARAMS + 2 * cap);
       upload(device, buffers.inputs, 0, inputs);
-      upload(device, this.paramsBuffer, 0, Uint32Array.of(B, T, position, position, SPECIAL_TOKENS + nextLevel * K, cap, 0, 2 * cap));
       // P (past length) equals the position of the first new token: one cache entry per token fed.
       const encoder = device.createCommandEncoder();
-      const pass = encoder.beginComputePass();
+      const timer = this.timer;
+      const pass = timer ? encoder.beginComputePass({ timestampWrites: { querySet: timer.queries, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } }) : encoder.beginComputePass();
       pass.setBindGroup(0, buffers.bind[parity]);
       pass.setPipeline(this.pipeline);
       pass.dispatchWorkgroups(B);
       pass.end();
       const bytes = 4 * B * (K + 2);
+      const stamped = timer ? bytes + (bytes % 8) + 16 : bytes; // timestamps after the scores, 8-byte aligned
       encoder.copyBufferToBuffer(buffers.out, 0, buffers.staging, 0, bytes);
+      if (timer) {
+        encoder.resolveQuerySet(timer.queries, 0, 2, timer.resolve, 0);
+        encoder.copyBufferToBuffer(timer.resolve, 0, buffers.staging, stamped - 16, 16);
+      }
       device.queue.submit([encoder.finish()]);
-      await buffers.staging.mapAsync(MAP_READ, 0, bytes);
-      const scores = new Float32Array(buffers.staging.getMappedRange(0, bytes).slice(0));
+      const t1 = now();
+      await buffers.staging.mapAsync(MAP_READ, 0, stamped);
+      const t2 = now();
+      const mapped = buffers.staging.getMappedRange(0, stamped);
+      const logProbs = codeLogProbs(new Float32Array(mapped, 0, bytes / 4), K); // read in place: no copy of the mapping
+      if (timer) {
+        const [begin, end] = new BigUint64Array(mapped, stamped - 16, 2);
+        this.stats.gpuNs += Number(end - begin);
+      }
       buffers.staging.unmap();
       position += T;
       parity ^= 1;
-      return codeLogProbs(scores, K);
+      Object.assign(this.stats, { steps: this.stats.steps + 1, submitMs: this.stats.submitMs + t1 - t0, waitMs: this.stats.waitMs + t2 - t1, readMs: this.stats.readMs + now() - t2 });
+      return logProbs;
     };
     return {
       twoTokenSteps: true,
@@ -582,6 +640,7 @@ export class WebGpuDecoder {
     this.destroyBuffers();
     this.weights.destroy();
     this.crossBuffer.destroy();
-    this.paramsBuffer.destroy();
+    this.timer?.queries.destroy();
+    this.timer?.resolve.destroy();
   }
 }
