@@ -161,12 +161,18 @@ async function main(): Promise<void> {
   // Native: onnxruntime-node, the same runtime code.
   let breakdown: Record<string, number> = {};
   const breakdowns: Record<string, Record<string, number>> = {}; // the WGSL-decoder configurations' own
+  let adapter: string | null = null; // the WebGPU adapter of the WGSL decoder, when one ran
   const nodeRuns = o.nodeEps.split(',').filter(Boolean).flatMap((ep) => (ep === 'cpu' ? [{ ep, threads: 1 }, { ep, threads: 2 }] : [{ ep, threads: 1 }]));
   const reference = new Map<number, string>(); // history index → the CPU EP's ranked sessions, to check the others against
   const agreement: Record<string, { same_ranked_sessions: number; of: number }> = {};
   for (const { ep: name, threads } of nodeRuns) {
     const [ep, decoder] = name.split('+');
-    const gpuDevice = decoder === 'wgsl' ? (await (await import('../models/engine/device.ts')).openDevice({ quiet: true })).device : undefined;
+    let gpuDevice: GPUDevice | undefined;
+    if (decoder === 'wgsl') {
+      const gpu = await (await import('../models/engine/device.ts')).openDevice({ quiet: true });
+      gpuDevice = gpu.device;
+      adapter = gpu.adapter;
+    }
     const node = createNodeRecommender({ executionProviders: [ep], threads, gpuDevice });
     const info = await node.load(bundleDir);
     if (info.executionProvider !== ep) throw new Error(`onnxruntime-node ran on ${info.executionProvider}, not ${ep}: ${info.fallbackReasons.join('; ')}`);
@@ -260,7 +266,7 @@ async function main(): Promise<void> {
   const result = {
     date: new Date().toISOString(),
     command: `npm run bench:recommend -- ${process.argv.slice(2).join(' ')}`.trim(),
-    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, load_average_1min: { before: +loadBefore.toFixed(1), after: +loadavg()[0].toFixed(1) }, note: 'shared CPU machine: other engineers\' jobs run at the same time (see load_average), so figures are upper bounds; no GPU' },
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, load_average_1min: { before: +loadBefore.toFixed(1), after: +loadavg()[0].toFixed(1) }, gpu: adapter, note: (adapter && !/swiftshader/i.test(adapter)) || o.nodeEps.split(',').includes('webgpu') ? 'the GPU machine (one H200): the CPU EP runs on its host CPU, slower per core than the development machines' : 'shared CPU machine: other engineers\' jobs run at the same time (see load_average), so figures are upper bounds; no GPU' },
     bundle: { dir: o.bundle || (bundleDir.endsWith('bench-recommend-bundle') ? 'synthetic (tests/runtime/fixture.ts, Beauty-sized, seeded random weights)' : bundleDir), name: manifest.name, quantization: manifest.quantization, items, bytes: bundleBytes, model: manifest.model, reward: manifest.reward ?? null },
     workload: { history: o.history, sessionLength: o.sessionLength, beamWidth: o.beamWidth, candidates: o.beamWidth, rerank: manifest.files.reward ? 'reward' : 'log-prob', encoderHistory: manifest.model.maxHistory },
     flops_per_call: flops,
