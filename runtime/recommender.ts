@@ -74,7 +74,8 @@ export interface RecommendResult {
   coldStart: boolean; // no usable history (empty, or every item unknown): generated from the BOS-only encoder input
   rankedBy: RankedBy; // 'reward' when reward.onnx reranked the candidates, else beam log-probability
   ignoredHistory: HistoryItem[]; // history entries not in the catalog (ignored, not fatal)
-  // searchMs includes decoderMs, the time spent in decoder steps (the rest is the beam search's own JS).
+  // searchMs includes decoderMs, the time spent in decoder steps (the rest is the beam search's own JS). With the
+  // WGSL decoder (LoadInfo.decoder 'wgsl') the encoder runs in the first step's submit: encodeMs ≈ 0, decoderMs has it.
   timings: { encodeMs: number; searchMs: number; decoderMs: number; rerankMs: number; totalMs: number };
 }
 

@@ -260,7 +260,7 @@ export class Sessions {
     const config = this.models.gpuDecoder;
     try {
       if (!config) throw new WebGpuDecoderError('the bundle is an ensemble');
-      const next = await WebGpuDecoder.create(device, this.models.decoderStep, config);
+      const next = await WebGpuDecoder.create(device, this.models.decoderStep, config, { encoderOnnx: this.models.encoder });
       this.releaseGpuDecoder();
       this.gpuDecoder = next;
       if (options.ownsDevice) this.gpuDevice = device;
@@ -272,11 +272,17 @@ export class Sessions {
     }
   }
 
-  /** One request's decoder over the encoder's outputs; `rows` bounds its beams. */
-  private async decoderSession(cross: Record<'cross_k' | 'cross_v' | 'memory_bias', Tensor>, rows: number): Promise<DecoderSession> {
-    if (!this.gpuDecoder) return new OnnxDecoderSession(this.ort, this.decoder, cross, this.models.shape);
-    const [crossK, crossV, memoryBias] = await Promise.all([tensorFloats(cross.cross_k), tensorFloats(cross.cross_v), tensorFloats(cross.memory_bias)]);
-    return this.gpuDecoder.session({ crossK, crossV, memoryBias }, rows);
+  /**
+   * One request's encoder and decoder; `rows` bounds its beams. With the WGSL model the encoder's kernels are
+   * recorded in front of the first decoder step (no ORT run, no upload of cross inputs).
+   */
+  private async encodeForDecoder(history: Int32Array, rows: number): Promise<{ decoder: DecoderSession; release: () => void }> {
+    if (this.gpuDecoder) {
+      const { levels, codebookSize, maxHistory } = this.models.shape;
+      return { decoder: this.gpuDecoder.sessionFromTokens(encoderTokens(history, this.itemCodes, levels, codebookSize, maxHistory), rows), release: () => undefined };
+    }
+    const cross = await this.encode(history);
+    return { decoder: new OnnxDecoderSession(this.ort, this.decoder, cross, this.models.shape), release: () => Sessions.disposeAll(cross) };
   }
 
   /** Item indices for history entries (numbers are indices, strings external ids); unknown ones reported. */
@@ -342,15 +348,8 @@ export class Sessions {
     }
     const { items: history, ignored } = this.resolveHistory(input);
 
-    const cross = await this.encode(history);
+    const { decoder, release } = await this.encodeForDecoder(history, beamWidth);
     const t1 = now();
-    let decoder: DecoderSession;
-    try {
-      decoder = await this.decoderSession(cross, beamWidth);
-    } catch (err) {
-      Sessions.disposeAll(cross);
-      throw err;
-    }
     let decoderMs = 0;
     let exclude: Uint8Array | undefined;
     if (options.excludeHistory ?? true) {
@@ -363,7 +362,7 @@ export class Sessions {
       found = await beamSearch(timed(decoder, (ms) => { decoderMs += ms; }), this.models.trie, { beamWidth, sessionLength, exclude, historyBias: bias ? { bias, history } : undefined });
     } finally {
       decoder.dispose?.();
-      Sessions.disposeAll(cross);
+      release();
     }
     const t2 = now();
 
@@ -418,14 +417,7 @@ export class Sessions {
       items.set(r.items, i * m);
     });
 
-    const cross = await this.encode(resolved.items);
-    let decoder: DecoderSession;
-    try {
-      decoder = await this.decoderSession(cross, n);
-    } catch (err) {
-      Sessions.disposeAll(cross);
-      throw err;
-    }
+    const { decoder, release } = await this.encodeForDecoder(resolved.items, n);
     const logProb = new Float64Array(n); // [n]
     const { levels, codebookSize: K, vocabSize: vocab } = shape;
     const rowsIdentity = Int32Array.from({ length: n }, (_, i) => i);
@@ -464,7 +456,7 @@ export class Sessions {
       }
     } finally {
       decoder.dispose?.();
-      Sessions.disposeAll(cross);
+      release();
     }
     const rewarded = this.reward ? await this.rewardTowers(resolved.items, items, n, m) : null;
     return { logProb: Float32Array.from(logProb), towers: rewarded?.towers ?? null, reward: rewarded?.reward ?? null, ignoredHistory: resolved.ignored };

@@ -1,13 +1,15 @@
-// The seed model's decoder step in WGSL: the computation of decoder_step.onnx (models/export/seed-graphs.ts)
-// as one compute dispatch per step instead of ~160 ONNX nodes, with the KV cache in GPU buffers and one
-// read-back of the beams' code scores per step.
+// The seed model in WGSL: the computation of decoder_step.onnx (models/export/seed-graphs.ts) as one compute
+// dispatch per step instead of ~160 ONNX nodes, with the KV cache in GPU buffers and one read-back of the
+// beams' code scores per step; and, optionally, encoder.onnx's computation (1 + encoderLayers dispatches,
+// recorded in front of the first step, writing the cross inputs where the step reads them).
 //
 // Why: under onnxruntime's WebGPU EP a decoder call costs ~7.7 ms on an H200 of which 1.0 ms is GPU work;
 // the rest is the EP's host-side work per node and its waits (bench/README.md, "#7"). Here one workgroup per
 // beam carries the beam's new tokens from the embedding through every layer to the head in workgroup
-// memory, so a step is one dispatch, one submit and one map of [rows, K + 2] floats.
+// memory, so a step is one dispatch, one submit and one map of [rows, K + 2] floats. The encoder runs one
+// workgroup per history token.
 //
-// The weights come from the bundle's own decoder_step.onnx (runtime/onnx-initializers.ts), expanded to the
+// The weights come from the bundle's own decoder_step.onnx and encoder.onnx (runtime/onnx-initializers.ts), expanded to the
 // float32 values ONNX Runtime computes with (runtime/dequantize.ts): a bundle ships each weight once. Only
 // the graphs of one model are read; an ensemble's members share parameter names, and the initializer names
 // of the second member onward are the builder's (`_N` suffixes), so ensembles stay on onnxruntime.
@@ -18,12 +20,14 @@
 import { codeLogProbs, type DecoderSession } from './beam-search.ts';
 import { dequantizeBlockwise, dequantizeRows } from './dequantize.ts';
 import { readInitializers, type Initializer } from './onnx-initializers.ts';
-import { SPECIAL_TOKENS } from './tokens.ts';
+import { PAD, SPECIAL_TOKENS } from './tokens.ts';
 import { RuntimeError } from './errors.ts';
 
 /** The model's sizes, from the bundle manifest's `model`. */
 export interface WebGpuDecoderConfig {
   dModel: number;
+  encoderLayers: number;
+  ffnDim: number;
   heads: number;
   decoderLayers: number;
   experts: number;
@@ -45,6 +49,7 @@ export class WebGpuDecoderError extends RuntimeError {
 /** Bytes per buffer row are multiples of 4; WebGPU usage and map flags (numeric: no globals needed in Node). */
 const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 0x40, STORAGE: 0x80, QUERY_RESOLVE: 0x200 } as const;
 const MAP_READ = 1;
+const DEFAULT_UNROLL = 4; // partial sums per dot product (bench/README.md #7: the H200 measurement)
 const PARAMS = 8; // i32 slots of the Params struct at the head of the inputs buffer
 const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
@@ -62,82 +67,207 @@ interface PackedWeights {
 }
 
 /**
- * decoder_step.onnx's weights as the graph computes with them: fp32 initializers as they are, 4/8-bit
- * linear layers (`name.q4|q8`, `.scales`, `.zero_points`) and 8-bit embedding rows (`.q8`, `.zero`, `.scale`)
- * expanded exactly as the graph's constant-folded subgraphs and MatMulNBits expand them.
+ * An exported graph's weights as the graph computes with them: fp32 initializers as they are, 4/8-bit linear
+ * layers (`name.q4|q8`, `.scales`, `.zero_points`) and 8-bit embedding rows (`.q8`, `.zero`, `.scale`) expanded
+ * exactly as the graph's constant-folded subgraphs and MatMulNBits expand them. Collected into one buffer.
  */
+class WeightReader {
+  private readonly inits: Map<string, Initializer>;
+  private readonly parts: [string, Float32Array][] = [];
+
+  constructor(onnx: Uint8Array, private readonly file: string, private readonly d: number) {
+    try {
+      this.inits = readInitializers(onnx);
+    } catch (err) {
+      throw new WebGpuDecoderError(`${file} does not parse (${(err as Error).message})`);
+    }
+  }
+
+  private need(name: string): Initializer {
+    const t = this.inits.get(name);
+    if (!t) throw new WebGpuDecoderError(`${this.file} has no initializer "${name}"`);
+    return t;
+  }
+
+  floats(name: string, size: number): Float32Array {
+    const t = this.need(name);
+    if (!(t.data instanceof Float32Array) || t.data.length !== size) throw new WebGpuDecoderError(`${this.file}: initializer "${name}" is not ${size} float32 values`);
+    return t.data;
+  }
+
+  /** W [Kin, N] of a linear layer: fp32, or MatMulNBits' layout at 4 or 8 bits. */
+  matrix(name: string, Kin: number, N: number): Float32Array {
+    if (this.inits.has(name)) return this.floats(name, Kin * N);
+    const bits = this.inits.has(`${name}.q4`) ? 4 : this.inits.has(`${name}.q8`) ? 8 : 0;
+    if (bits === 0) throw new WebGpuDecoderError(`${this.file} has no weight "${name}" (fp32, .q4 or .q8)`);
+    const packed = this.need(`${name}.q${bits}`).data;
+    const zeroPoints = this.need(`${name}.zero_points`).data;
+    const scales = this.need(`${name}.scales`).data;
+    if (!(packed instanceof Uint8Array) || !(zeroPoints instanceof Uint8Array) || !(scales instanceof Float32Array)) throw new WebGpuDecoderError(`${this.file}: weight "${name}" is not MatMulNBits' uint8/float32 layout`);
+    return dequantizeBlockwise({ K: Kin, N, bits, blockSize: BLOCK, packed, scales, zeroPoints });
+  }
+
+  embedding(name: string, rows: number): Float32Array {
+    if (this.inits.has(name)) return this.floats(name, rows * this.d);
+    const q = this.need(`${name}.q8`).data;
+    if (!(q instanceof Uint8Array)) throw new WebGpuDecoderError(`${this.file}: embedding "${name}.q8" is not uint8`);
+    return dequantizeRows({ rows, cols: this.d, q, zero: this.floats(`${name}.zero`, rows), scale: this.floats(`${name}.scale`, rows) });
+  }
+
+  add(name: string, values: Float32Array): void {
+    this.parts.push([name, values]);
+  }
+
+  /** A vector initializer (LayerNorm gains, biases), size d unless given. */
+  vec(name: string, size = this.d): void {
+    this.add(name, this.floats(name, size));
+  }
+
+  /** Several linear layers on the same input side by side, as one [Kin, n·N] matrix (and their biases as one vector). */
+  sideBySide(name: string, names: string[], biases: string[], Kin: number, N: number): void {
+    const n = names.length;
+    const W = new Float32Array(Kin * n * N);
+    names.forEach((m, j) => {
+      const part = this.matrix(m, Kin, N);
+      for (let r = 0; r < Kin; r++) W.set(part.subarray(r * N, (r + 1) * N), r * n * N + j * N);
+    });
+    this.add(`${name}.w`, W);
+    const b = new Float32Array(n * N);
+    biases.forEach((m, j) => b.set(this.floats(m, N), j * N));
+    this.add(`${name}.b`, b);
+  }
+
+  packed(): PackedWeights {
+    const offset: Record<string, number> = {};
+    let total = 0;
+    for (const [name, values] of this.parts) { offset[name] = total; total += values.length; }
+    const data = new Float32Array(total);
+    for (const [name, values] of this.parts) data.set(values, offset[name]);
+    return { data, offset };
+  }
+}
+
+/** decoder_step.onnx's weights, as the step kernel reads them. */
 export function decoderWeights(onnx: Uint8Array, config: WebGpuDecoderConfig): PackedWeights {
   const { dModel: d, decoderLayers: L, experts: E, expertFfnDim: F, codebookSize: K, levels } = config;
   const V = SPECIAL_TOKENS + levels * K;
   const Tmax = config.sessionLength * (levels + 1);
-  let inits: Map<string, Initializer>;
-  try {
-    inits = readInitializers(onnx);
-  } catch (err) {
-    throw new WebGpuDecoderError(`decoder_step.onnx does not parse (${(err as Error).message})`);
-  }
-  const need = (name: string): Initializer => {
-    const t = inits.get(name);
-    if (!t) throw new WebGpuDecoderError(`decoder_step.onnx has no initializer "${name}"`);
-    return t;
-  };
-  const floats = (name: string, size: number): Float32Array => {
-    const t = need(name);
-    if (!(t.data instanceof Float32Array) || t.data.length !== size) throw new WebGpuDecoderError(`initializer "${name}" is not ${size} float32 values`);
-    return t.data;
-  };
-  /** W [Kin, N] of a linear layer: fp32, or MatMulNBits' layout at 4 or 8 bits. */
-  const matrix = (name: string, Kin: number, N: number): Float32Array => {
-    if (inits.has(name)) return floats(name, Kin * N);
-    const bits = inits.has(`${name}.q4`) ? 4 : inits.has(`${name}.q8`) ? 8 : 0;
-    if (bits === 0) throw new WebGpuDecoderError(`decoder_step.onnx has no weight "${name}" (fp32, .q4 or .q8)`);
-    const packed = need(`${name}.q${bits}`).data;
-    const zeroPoints = need(`${name}.zero_points`).data;
-    const scales = need(`${name}.scales`).data;
-    if (!(packed instanceof Uint8Array) || !(zeroPoints instanceof Uint8Array) || !(scales instanceof Float32Array)) throw new WebGpuDecoderError(`weight "${name}" is not MatMulNBits' uint8/float32 layout`);
-    return dequantizeBlockwise({ K: Kin, N, bits, blockSize: BLOCK, packed, scales, zeroPoints });
-  };
-  const embedding = (name: string, rows: number): Float32Array => {
-    if (inits.has(name)) return floats(name, rows * d);
-    const q = need(`${name}.q8`).data;
-    if (!(q instanceof Uint8Array)) throw new WebGpuDecoderError(`embedding "${name}.q8" is not uint8`);
-    return dequantizeRows({ rows, cols: d, q, zero: floats(`${name}.zero`, rows), scale: floats(`${name}.scale`, rows) });
-  };
-  const parts: [string, Float32Array][] = [['tok_emb', embedding('tok_emb', V)], ['dec.pos', floats('dec.pos', Tmax * d)]];
-  const vec = (name: string, size = d): void => { parts.push([name, floats(name, size)]); };
-  vec('dec.0.ln1.g');
-  vec('dec.0.ln1.b');
+  const r = new WeightReader(onnx, 'decoder_step.onnx', d);
+  r.add('tok_emb', r.embedding('tok_emb', V));
+  r.vec('dec.pos', Tmax * d);
+  r.vec('dec.0.ln1.g');
+  r.vec('dec.0.ln1.b');
   for (let i = 0; i < L; i++) {
     const p = `dec.${i}`;
     const qkv = [`${p}.self.wq`, `${p}.self.wk`, `${p}.self.wv`];
-    parts.push([`${p}.self.wqkv`, matrix(qkv.join('+'), d, 3 * d)]);
-    parts.push([`${p}.self.bqkv`, floats([`${p}.self.bq`, `${p}.self.bk`, `${p}.self.bv`].join('+'), 3 * d)]);
-    parts.push([`${p}.self.wo`, matrix(`${p}.self.wo`, d, d)]);
-    vec(`${p}.self.bo`);
-    vec(`${p}.ln2.g`);
-    vec(`${p}.ln2.b`);
-    parts.push([`${p}.cross.wq`, matrix(`${p}.cross.wq`, d, d)]);
-    vec(`${p}.cross.bq`);
-    parts.push([`${p}.cross.wo`, matrix(`${p}.cross.wo`, d, d)]);
-    vec(`${p}.cross.bo`);
-    vec(`${p}.ln3.g`);
-    vec(`${p}.ln3.b`);
-    vec(`${p}.moe.router`, d * E);
-    parts.push([`${p}.moe.w1`, matrix(`${p}.moe.w1`, d, E * F)]);
-    vec(`${p}.moe.b1`, E * F);
-    parts.push([`${p}.moe.w2`, matrix(`${p}.moe.w2`, E * F, d)]);
-    vec(`${p}.moe.b2`, E * d);
+    r.add(`${p}.self.wqkv`, r.matrix(qkv.join('+'), d, 3 * d)); // the graph's fused q/k/v MatMul
+    r.add(`${p}.self.bqkv`, r.floats([`${p}.self.bq`, `${p}.self.bk`, `${p}.self.bv`].join('+'), 3 * d));
+    r.add(`${p}.self.wo`, r.matrix(`${p}.self.wo`, d, d));
+    for (const name of [`${p}.self.bo`, `${p}.ln2.g`, `${p}.ln2.b`]) r.vec(name);
+    r.add(`${p}.cross.wq`, r.matrix(`${p}.cross.wq`, d, d));
+    r.vec(`${p}.cross.bq`);
+    r.add(`${p}.cross.wo`, r.matrix(`${p}.cross.wo`, d, d));
+    for (const name of [`${p}.cross.bo`, `${p}.ln3.g`, `${p}.ln3.b`]) r.vec(name);
+    r.vec(`${p}.moe.router`, d * E);
+    r.add(`${p}.moe.w1`, r.matrix(`${p}.moe.w1`, d, E * F));
+    r.vec(`${p}.moe.b1`, E * F);
+    r.add(`${p}.moe.w2`, r.matrix(`${p}.moe.w2`, E * F, d));
+    r.vec(`${p}.moe.b2`, E * d);
     const next = i + 1 < L ? `dec.${i + 1}.ln1` : 'dec.ln_f';
-    vec(`${next}.g`);
-    vec(`${next}.b`);
+    r.vec(`${next}.g`);
+    r.vec(`${next}.b`);
   }
-  parts.push(['lm_head', matrix('lm_head', d, V)]);
-  const offset: Record<string, number> = {};
-  let total = 0;
-  for (const [name, values] of parts) { offset[name] = total; total += values.length; }
-  const data = new Float32Array(total);
-  for (const [name, values] of parts) data.set(values, offset[name]);
-  return { data, offset };
+  r.add('lm_head', r.matrix('lm_head', d, V));
+  return r.packed();
+}
+
+/** encoder.onnx's weights, as the encoder kernels read them (q, k and v side by side, like the decoder's). */
+export function encoderWeights(onnx: Uint8Array, config: WebGpuDecoderConfig): PackedWeights {
+  const { dModel: d, encoderLayers, decoderLayers: L, ffnDim, codebookSize: K, levels, maxHistory } = config;
+  const r = new WeightReader(onnx, 'encoder.onnx', d);
+  r.add('tok_emb', r.embedding('tok_emb', SPECIAL_TOKENS + levels * K));
+  r.vec('enc.item_pos', maxHistory * d);
+  r.vec('enc.level_emb', levels * d);
+  for (let i = 0; i < encoderLayers; i++) {
+    const p = `enc.${i}`;
+    for (const name of [`${p}.ln1.g`, `${p}.ln1.b`]) r.vec(name);
+    r.sideBySide(`${p}.attn.qkv`, [`${p}.attn.wq`, `${p}.attn.wk`, `${p}.attn.wv`], [`${p}.attn.bq`, `${p}.attn.bk`, `${p}.attn.bv`], d, d);
+    r.add(`${p}.attn.wo`, r.matrix(`${p}.attn.wo`, d, d));
+    for (const name of [`${p}.attn.bo`, `${p}.ln2.g`, `${p}.ln2.b`]) r.vec(name);
+    r.add(`${p}.ffn.w1`, r.matrix(`${p}.ffn.w1`, d, ffnDim));
+    r.vec(`${p}.ffn.b1`, ffnDim);
+    r.add(`${p}.ffn.w2`, r.matrix(`${p}.ffn.w2`, ffnDim, d));
+    r.vec(`${p}.ffn.b2`);
+  }
+  r.vec('enc.ln_f.g');
+  r.vec('enc.ln_f.b');
+  for (let i = 0; i < L; i++) r.sideBySide(`dec.${i}.cross.kv`, [`dec.${i}.cross.wk`, `dec.${i}.cross.wv`], [`dec.${i}.cross.bk`, `dec.${i}.cross.bv`], d, d);
+  return r.packed();
+}
+
+/** WGSL shared by the step and encoder kernels; the module declares WG, red: array<f32, WG> and pool: array<f32, …>. */
+const WGSL_HELPERS = /* wgsl */ `
+fn wgSum(v: f32, lid: u32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) { if (lid < s) { red[lid] += red[lid + s]; } workgroupBarrier(); }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+fn wgMax(v: f32, lid: u32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) { if (lid < s) { red[lid] = max(red[lid], red[lid + s]); } workgroupBarrier(); }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+fn softmaxInPlace(base: u32, n: u32) {
+  var m = pool[base];
+  for (var j = 1u; j < n; j++) { m = max(m, pool[base + j]); }
+  var s = 0.0;
+  for (var j = 0u; j < n; j++) { let e = exp(pool[base + j] - m); pool[base + j] = e; s += e; }
+  for (var j = 0u; j < n; j++) { pool[base + j] = pool[base + j] / s; }
+}
+// Softmax of each of the rows (n values each, row-major at base), each row by WG / rows threads with tree reductions in
+// red (rows a power of two ≤ WG). Ends with a barrier: the probabilities are then visible to every thread.
+fn rowsSoftmax(base: u32, rows: u32, n: u32, lid: u32) {
+  let seg = WG / rows; let row = lid / seg; let j0 = lid % seg;
+  var m = -3.4e38;
+  for (var j = j0; j < n; j += seg) { m = max(m, pool[base + row * n + j]); }
+  red[lid] = m;
+  workgroupBarrier();
+  for (var s = seg / 2u; s > 0u; s = s >> 1u) { if (j0 < s) { red[lid] = max(red[lid], red[lid + s]); } workgroupBarrier(); }
+  let mx = red[row * seg];
+  workgroupBarrier();
+  var sum = 0.0;
+  for (var j = j0; j < n; j += seg) { let e = exp(pool[base + row * n + j] - mx); pool[base + row * n + j] = e; sum += e; }
+  red[lid] = sum;
+  workgroupBarrier();
+  for (var s = seg / 2u; s > 0u; s = s >> 1u) { if (j0 < s) { red[lid] += red[lid + s]; } workgroupBarrier(); }
+  let total = red[row * seg];
+  workgroupBarrier();
+  for (var j = j0; j < n; j += seg) { pool[base + row * n + j] = pool[base + row * n + j] / total; }
+  workgroupBarrier();
+}
+fn fastGelu(u: f32) -> f32 {
+  let a = clamp(0.7978845608028654 * (u + 0.044715 * u * u * u), -15.0, 15.0); // tanh(±15) is ±1 in f32
+  return 0.5 * u * (1.0 + tanh(a));
+}
+`;
+
+/**
+ * WGSL for `acc += Σ_{x < n} term(x)` with up to `unroll` independent partial sums: a dot product's loads are then
+ * in flight together instead of each waiting for the previous multiply-add (the kernels are latency-bound).
+ */
+function unrolledSum(unroll: number): (acc: string, n: number, term: (x: string) => string) => string {
+  return (acc, n, term) => {
+    const ways = [16, 8, 4, 2, 1].find((u) => u <= unroll && n % u === 0)!;
+    const parts = Array.from({ length: ways }, (_, u) => `p${u} += ${term(u === 0 ? 'x' : `(x + ${u}u)`)};`).join(' ');
+    const sum = Array.from({ length: ways }, (_, u) => `p${u}`).join(' + ');
+    return `{ ${Array.from({ length: ways }, (_, u) => `var p${u} = 0.0;`).join(' ')} for (var x = 0u; x < ${n}u; x += ${ways}u) { ${parts} } ${acc} += ${sum}; }`;
+  };
 }
 
 /** Workgroup scratch floats of the step kernel: the largest of its phases (self-attention, cross-attention, MoE, head). */
@@ -155,19 +285,12 @@ function scratchFloats(config: WebGpuDecoderConfig): number {
  * its residual add and the next LayerNorm; then the last row's logits → the level's K code logits, the max
  * and Σ exp over the vocabulary. Sizes and weight offsets are constants; per-step values come from `prm`.
  */
-function stepKernel(config: WebGpuDecoderConfig, w: PackedWeights): string {
+function stepKernel(config: WebGpuDecoderConfig, w: PackedWeights, unroll: number): string {
   const { dModel: D, heads: H, decoderLayers: L, experts: E, expertsPerToken: KTOP, expertFfnDim: F, codebookSize: K, levels } = config;
   const DH = D / H;
   const V = SPECIAL_TOKENS + levels * K;
   const S = config.maxHistory * levels;
-  // `acc += Σ_{x < n} term(x)` with up to four independent partial sums: a dot product's loads are then in
-  // flight together instead of each waiting for the previous multiply-add (the step is latency-bound).
-  const unrolled = (acc: string, n: number, term: (x: string) => string): string => {
-    const ways = [4, 2, 1].find((u) => n % u === 0)!;
-    const parts = Array.from({ length: ways }, (_, u) => `p${u} += ${term(u === 0 ? 'x' : `(x + ${u}u)`)};`).join(' ');
-    const sum = Array.from({ length: ways }, (_, u) => `p${u}`).join(' + ');
-    return `{ ${Array.from({ length: ways }, (_, u) => `var p${u} = 0.0;`).join(' ')} for (var x = 0u; x < ${n}u; x += ${ways}u) { ${parts} } ${acc} += ${sum}; }`;
-  };
+  const unrolled = unrolledSum(unroll);
   const TMAX = config.sessionLength * (levels + 1);
   const o = (name: string): string => `${w.offset[name]}u`;
   const layers: string[] = [];
@@ -256,7 +379,6 @@ fn crossAttention${i}(lid: u32) {
   }
   workgroupBarrier();
   rowsSoftmax(SC, T * H, S, lid);
-  workgroupBarrier();
   for (var i = lid; i < T * D; i += WG) {
     let t = i / D; let c = i % D; let hh = c / DH; let e = c % DH;
     var acc = 0.0;
@@ -346,22 +468,7 @@ var<workgroup> hw: array<f32, ${2 * D}>; // its LayerNorm: the next sublayer's i
 var<workgroup> red: array<f32, ${WG}>;
 var<workgroup> pool: array<f32, ${scratchFloats(config)}>; // each phase's scratch
 
-fn wgSum(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) { if (lid < s) { red[lid] += red[lid + s]; } workgroupBarrier(); }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-fn wgMax(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) { if (lid < s) { red[lid] = max(red[lid], red[lid + s]); } workgroupBarrier(); }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
+${WGSL_HELPERS}
 // hw[t] = LayerNorm(xw[t]) with gamma at g, beta at b (epsilon 1e-5, as the graph's LayerNormalization).
 fn layerNorm(t: u32, g: u32, b: u32, lid: u32) {
   var s = 0.0;
@@ -372,33 +479,6 @@ fn layerNorm(t: u32, g: u32, b: u32, lid: u32) {
   let inv = 1.0 / sqrt(wgSum(q, lid) / f32(D) + 1e-5);
   for (var c = lid; c < D; c += WG) { hw[t * D + c] = (xw[t * D + c] - mean) * inv * w[g + c] + w[b + c]; }
   workgroupBarrier();
-}
-fn softmaxInPlace(base: u32, n: u32) {
-  var m = pool[base];
-  for (var j = 1u; j < n; j++) { m = max(m, pool[base + j]); }
-  var s = 0.0;
-  for (var j = 0u; j < n; j++) { let e = exp(pool[base + j] - m); pool[base + j] = e; s += e; }
-  for (var j = 0u; j < n; j++) { pool[base + j] = pool[base + j] / s; }
-}
-// Softmax of each of the rows (n values each, row-major at base), each row by WG / rows threads with tree reductions in
-// red (rows a power of two ≤ WG; the caller's T · H, T ∈ {1, 2}).
-fn rowsSoftmax(base: u32, rows: u32, n: u32, lid: u32) {
-  let seg = WG / rows; let row = lid / seg; let j0 = lid % seg;
-  var m = -3.4e38;
-  for (var j = j0; j < n; j += seg) { m = max(m, pool[base + row * n + j]); }
-  red[lid] = m;
-  workgroupBarrier();
-  for (var s = seg / 2u; s > 0u; s = s >> 1u) { if (j0 < s) { red[lid] = max(red[lid], red[lid + s]); } workgroupBarrier(); }
-  let mx = red[row * seg];
-  workgroupBarrier();
-  var sum = 0.0;
-  for (var j = j0; j < n; j += seg) { let e = exp(pool[base + row * n + j] - mx); pool[base + row * n + j] = e; sum += e; }
-  red[lid] = sum;
-  workgroupBarrier();
-  for (var s = seg / 2u; s > 0u; s = s >> 1u) { if (j0 < s) { red[lid] += red[lid + s]; } workgroupBarrier(); }
-  let total = red[row * seg];
-  workgroupBarrier();
-  for (var j = j0; j < n; j += seg) { pool[base + row * n + j] = pool[base + row * n + j] / total; }
 }
 // Router logits at base → gates: softmax, kept where at most KTOP − 1 others are larger, renormalised.
 fn topKGates(base: u32) {
@@ -412,10 +492,6 @@ fn topKGates(base: u32) {
     total += kept[e];
   }
   for (var e = 0u; e < E; e++) { pool[base + e] = kept[e] / total; }
-}
-fn fastGelu(u: f32) -> f32 {
-  let a = clamp(0.7978845608028654 * (u + 0.044715 * u * u * u), -15.0, 15.0); // tanh(±15) is ±1 in f32
-  return 0.5 * u * (1.0 + tanh(a));
 }
 fn cacheAt(layer: u32, beam: u32, hh: u32) -> u32 { return ((layer * prm.cap + beam) * H + hh) * TMAX * DH; }
 ${layers.join('\n')}
@@ -448,6 +524,134 @@ ${calls}
 }`;
 }
 
+/** Workgroup scratch floats of an encoder kernel: attention scores (H · S), then the FFN's hidden units. */
+function encoderScratch(config: WebGpuDecoderConfig): number {
+  return Math.max(config.heads * config.maxHistory * config.levels, config.ffnDim, 2 * config.dModel);
+}
+
+/**
+ * WGSL of the encoder (encoder.onnx's computation), one workgroup per history token s: `embed` writes the
+ * embedding, the first layer's q/k/v and the memory bias; `layers[i]` runs layer i's attention over every
+ * token's keys (from the previous kernel), its FFN, then the next layer's q/k/v — or, after the last layer,
+ * ln_f and every decoder layer's cross keys and values, straight into the decoder's cross buffer.
+ */
+function encoderKernels(config: WebGpuDecoderConfig, w: PackedWeights, unroll: number): { embed: string; layers: string[] } {
+  const { dModel: D, heads: H, encoderLayers: NL, decoderLayers: L, ffnDim: FF, levels, maxHistory } = config;
+  const DH = D / H;
+  const S = maxHistory * levels;
+  const o = (name: string): string => `${w.offset[name]}u`;
+  const unrolled = unrolledSum(unroll);
+  const header = /* wgsl */ `
+@group(0) @binding(0) var<storage, read> w: array<f32>;
+@group(0) @binding(1) var<storage, read_write> X: array<f32>; // residual stream [S, D]
+@group(0) @binding(2) var<storage, read> qkvIn: array<f32>; // this layer's q, k, v [S, 3D]
+@group(0) @binding(3) var<storage, read_write> qkvOut: array<f32>; // the next layer's
+@group(0) @binding(4) var<storage, read> tokens: array<i32>; // [S]
+@group(0) @binding(5) var<storage, read_write> cross: array<f32>; // cross K [L, H, S, DH], cross V, memory bias [S]
+const D = ${D}u; const H = ${H}u; const DH = ${DH}u; const S = ${S}u; const L = ${L}u; const FF = ${FF}u; const WG = ${WG}u;
+const SCALE = ${1 / Math.sqrt(DH)};
+const BIAS = ${2 * L * H * S * DH}u; // memory bias offset in cross
+var<workgroup> red: array<f32, ${WG}>;
+var<workgroup> pool: array<f32, ${encoderScratch(config)}>;
+var<workgroup> xs: array<f32, ${D}>; // this token's residual stream
+var<workgroup> hs: array<f32, ${D}>; // its LayerNorm
+var<workgroup> att: array<f32, ${D}>;
+${WGSL_HELPERS}
+// hs = LayerNorm(xs) (epsilon 1e-5).
+fn layerNorm(g: u32, b: u32, lid: u32) {
+  var s = 0.0;
+  for (var c = lid; c < D; c += WG) { s += xs[c]; }
+  let mean = wgSum(s, lid) / f32(D);
+  var q = 0.0;
+  for (var c = lid; c < D; c += WG) { let z = xs[c] - mean; q += z * z; }
+  let inv = 1.0 / sqrt(wgSum(q, lid) / f32(D) + 1e-5);
+  for (var c = lid; c < D; c += WG) { hs[c] = (xs[c] - mean) * inv * w[g + c] + w[b + c]; }
+  workgroupBarrier();
+}
+// [q k v] of token s = hs · W + b with W, b the side-by-side weights at wq, bq.
+fn qkvOf(s: u32, wq: u32, bq: u32, lid: u32) {
+  for (var j = lid; j < 3u * D; j += WG) {
+    var acc = w[bq + j];
+    ${unrolled('acc', D, (x) => `hs[${x}] * w[wq + ${x} * 3u * D + j]`)}
+    qkvOut[s * 3u * D + j] = acc;
+  }
+}`;
+  const embed = /* wgsl */ `${header}
+@compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) li: vec3u) {
+  let s = wid.x; let lid = li.x;
+  let tok = tokens[s];
+  let recency = ${maxHistory - 1}u - s / ${levels}u; let level = s % ${levels}u; // item slot (newest last) and code level
+  for (var c = lid; c < D; c += WG) {
+    let x = w[${o('tok_emb')} + u32(tok) * D + c] + (w[${o('enc.item_pos')} + recency * D + c] + w[${o('enc.level_emb')} + level * D + c]);
+    xs[c] = x; X[s * D + c] = x;
+  }
+  if (lid == 0u) { cross[BIAS + s] = select(0.0, -1e9, tok == ${PAD}); }
+  workgroupBarrier();
+  layerNorm(${o('enc.0.ln1.g')}, ${o('enc.0.ln1.b')}, lid);
+  qkvOf(s, ${o('enc.0.attn.qkv.w')}, ${o('enc.0.attn.qkv.b')}, lid);
+}`;
+  const layers: string[] = [];
+  for (let i = 0; i < NL; i++) {
+    const p = (name: string): string => o(`enc.${i}.${name}`);
+    const tail = i + 1 < NL
+      ? `  layerNorm(${o(`enc.${i + 1}.ln1.g`)}, ${o(`enc.${i + 1}.ln1.b`)}, lid);\n  qkvOf(s, ${o(`enc.${i + 1}.attn.qkv.w`)}, ${o(`enc.${i + 1}.attn.qkv.b`)}, lid);`
+      : `  layerNorm(${o('enc.ln_f.g')}, ${o('enc.ln_f.b')}, lid);
+  // Every decoder layer's cross keys and values of this token: [K | V] = memory · [Wk | Wv] + [bk | bv].
+  for (var i = lid; i < L * 2u * D; i += WG) {
+    let l = i / (2u * D); let j = i % (2u * D);
+    var wkv: u32; var bkv: u32;
+    switch l { ${Array.from({ length: L }, (_, l) => `case ${l}u: { wkv = ${o(`dec.${l}.cross.kv.w`)}; bkv = ${o(`dec.${l}.cross.kv.b`)}; }`).join(' ')} default: { wkv = 0u; bkv = 0u; } }
+    var acc = w[bkv + j];
+    ${unrolled('acc', D, (x) => `hs[${x}] * w[wkv + ${x} * 2u * D + j]`)}
+    let c = j % D; let hh = c / DH; let e = c % DH;
+    cross[(j / D) * L * H * S * DH + ((l * H + hh) * S + s) * DH + e] = acc;
+  }`;
+    layers.push(/* wgsl */ `${header}
+@compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) li: vec3u) {
+  let s = wid.x; let lid = li.x;
+  for (var c = lid; c < D; c += WG) { xs[c] = X[s * D + c]; }
+  // Attention of token s over all S tokens, PAD keys masked by the memory bias.
+  for (var i = lid; i < H * S; i += WG) {
+    let hh = i / S; let j = i % S;
+    var dot = 0.0;
+    ${unrolled('dot', DH, (x) => `qkvIn[s * 3u * D + hh * DH + ${x}] * qkvIn[j * 3u * D + D + hh * DH + ${x}]`)}
+    pool[i] = dot * SCALE + cross[BIAS + j];
+  }
+  workgroupBarrier();
+  rowsSoftmax(0u, H, S, lid);
+  for (var c = lid; c < D; c += WG) {
+    let hh = c / DH;
+    var acc = 0.0;
+    ${unrolled('acc', S, (x) => `pool[hh * S + ${x}] * qkvIn[${x} * 3u * D + 2u * D + c]`)}
+    att[c] = acc;
+  }
+  workgroupBarrier();
+  for (var c = lid; c < D; c += WG) {
+    var y = w[${p('attn.bo')} + c];
+    ${unrolled('y', D, (x) => `att[${x}] * w[${p('attn.wo')} + ${x} * D + c]`)}
+    xs[c] += y;
+  }
+  workgroupBarrier();
+  layerNorm(${p('ln2.g')}, ${p('ln2.b')}, lid);
+  for (var f = lid; f < FF; f += WG) {
+    var u = w[${p('ffn.b1')} + f];
+    ${unrolled('u', D, (x) => `hs[${x}] * w[${p('ffn.w1')} + ${x} * FF + f]`)}
+    pool[f] = fastGelu(u);
+  }
+  workgroupBarrier();
+  for (var c = lid; c < D; c += WG) {
+    var y = w[${p('ffn.b2')} + c];
+    ${unrolled('y', FF, (x) => `pool[${x}] * w[${p('ffn.w2')} + ${x} * D + c]`)}
+    xs[c] += y;
+    X[s * D + c] = xs[c];
+  }
+  workgroupBarrier();
+${tail}
+}`);
+  }
+  return { embed, layers };
+}
+
 /** Cross-attention inputs from encoder.onnx: cross_k, cross_v [L, 1, H, S, dh] and memory_bias [1, S]. */
 export interface CrossInputs {
   crossK: Float32Array;
@@ -455,9 +659,40 @@ export interface CrossInputs {
   memoryBias: Float32Array;
 }
 
+/** The encoder's kernels and buffers, when the WebGpuDecoder was given encoder.onnx. */
+interface GpuEncoder {
+  weights: GPUBuffer;
+  residual: GPUBuffer; // [S, D]
+  qkv: [GPUBuffer, GPUBuffer]; // [S, 3D] each, alternating between layers
+  tokens: GPUBuffer; // [S] i32
+  embed: GPUComputePipeline;
+  layers: GPUComputePipeline[];
+  bind: [GPUBindGroup, GPUBindGroup]; // [q/k/v in A → out B, in B → out A]
+}
+
+const storage = (readOnly: boolean): GPUBindGroupLayoutEntry['buffer'] => ({ type: readOnly ? 'read-only-storage' : 'storage' });
+
+/** Compiles `sources` under one bind group layout; a shader error becomes a WebGpuDecoderError. */
+async function compilePipelines(device: GPUDevice, layout: GPUBindGroupLayout, sources: string[]): Promise<GPUComputePipeline[]> {
+  const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
+  device.pushErrorScope('validation');
+  let pipelines: GPUComputePipeline[];
+  try {
+    pipelines = await Promise.all(sources.map((code) => device.createComputePipelineAsync({ layout: pipelineLayout, compute: { module: device.createShaderModule({ code }), entryPoint: 'main' } })));
+  } catch (err) {
+    await device.popErrorScope();
+    throw new WebGpuDecoderError(`a kernel did not compile (${(err as Error).message})`);
+  }
+  const error = await device.popErrorScope();
+  if (error) throw new WebGpuDecoderError(`a kernel did not compile (${error.message})`);
+  return pipelines;
+}
+
 /**
- * A bundle's decoder on a GPUDevice: weights uploaded once, pipelines compiled once; `session(cross, rows)`
- * per request. Requests must not overlap (the runtime chains them): the state buffers are shared.
+ * A bundle's seed model on a GPUDevice: weights uploaded once, kernels compiled once; per request
+ * `session(cross, rows)` over cross inputs computed elsewhere (onnxruntime's encoder.onnx), or, when created
+ * with the encoder, `sessionFromTokens(historyTokens, rows)`, whose first step also runs the encoder. Requests
+ * must not overlap (the runtime chains them): the buffers are shared.
  */
 export class WebGpuDecoder {
   private cap = 0; // beam rows the state and cache buffers hold
@@ -467,9 +702,10 @@ export class WebGpuDecoder {
   private readonly S: number;
   private readonly Tmax: number;
   private readonly timer: { queries: GPUQuerySet; resolve: GPUBuffer } | null = null;
+  private encoder: GpuEncoder | null = null;
   /**
    * For benchmarks: steps run; host time to record and submit them, waiting for the read-back, and reading it
-   * (ms); with `timestamps`, the GPU time of their kernels (ns).
+   * (ms); with `timestamps`, the GPU time of their kernels (ns; a first step's includes the encoder).
    */
   readonly stats = { steps: 0, submitMs: 0, waitMs: 0, readMs: 0, gpuNs: 0 };
 
@@ -485,20 +721,24 @@ export class WebGpuDecoder {
     this.K = config.codebookSize;
     this.S = config.maxHistory * levels;
     this.Tmax = config.sessionLength * (levels + 1);
-    this.crossBuffer = device.createBuffer({ size: 4 * (2 * L * H * this.S * (D / H) + this.S), usage: USAGE.STORAGE | USAGE.COPY_DST });
+    this.crossBuffer = device.createBuffer({ size: 4 * (2 * L * H * this.S * (D / H) + this.S), usage: USAGE.STORAGE | USAGE.COPY_DST | USAGE.COPY_SRC });
     if (timestamps) this.timer = { queries: device.createQuerySet({ type: 'timestamp', count: 2 }), resolve: device.createBuffer({ size: 16, usage: USAGE.QUERY_RESOLVE | USAGE.COPY_SRC }) };
   }
 
+  /** The encoder runs here too (created with `encoderOnnx`): use sessionFromTokens. */
+  get hasEncoder(): boolean {
+    return this.encoder !== null;
+  }
+
   /**
-   * Checks the sizes, reads the weights from decoder_step.onnx, uploads them and compiles the kernel.
-   * `timestamps`: time each step's kernel on the GPU into `stats` (needs the device's 'timestamp-query').
+   * Checks the sizes, reads the weights from decoder_step.onnx (and encoder.onnx when given), uploads them and
+   * compiles the kernels. `timestamps`: time each step's kernels on the GPU into `stats` (needs the device's
+   * 'timestamp-query'). `unroll`: partial sums per dot product (benchmarks).
    */
-  static async create(device: GPUDevice, decoderStepOnnx: Uint8Array, config: WebGpuDecoderConfig, options: { timestamps?: boolean } = {}): Promise<WebGpuDecoder> {
-    const { dModel: D, heads: H, experts: E, expertFfnDim: F, codebookSize: K, levels } = config;
-    const S = config.maxHistory * levels;
-    const Tmax = config.sessionLength * (levels + 1);
-    const V = SPECIAL_TOKENS + levels * K;
-    const floats = 4 * D + WG + scratchFloats(config); // the kernel's workgroup memory
+  static async create(device: GPUDevice, decoderStepOnnx: Uint8Array, config: WebGpuDecoderConfig, options: { encoderOnnx?: Uint8Array; timestamps?: boolean; unroll?: number } = {}): Promise<WebGpuDecoder> {
+    const { dModel: D, heads: H, experts: E } = config;
+    const unroll = options.unroll ?? DEFAULT_UNROLL;
+    const floats = Math.max(4 * D + WG + scratchFloats(config), options.encoderOnnx ? 3 * D + WG + encoderScratch(config) : 0); // workgroup memory of the largest kernel
     const problems = [
       D % H !== 0 && `dModel ${D} is not a multiple of heads ${H}`,
       ((H & (H - 1)) !== 0 || 2 * H > WG) && `${H} heads is not a power of two up to ${WG / 2}`,
@@ -507,9 +747,7 @@ export class WebGpuDecoder {
     ].filter(Boolean);
     if (problems.length) throw new WebGpuDecoderError(problems.join('; '));
     const packed = decoderWeights(decoderStepOnnx, config);
-    const weights = device.createBuffer({ size: packed.data.byteLength, usage: USAGE.STORAGE | USAGE.COPY_DST });
-    upload(device, weights, 0, packed.data);
-    const storage = (readOnly: boolean): GPUBindGroupLayoutEntry['buffer'] => ({ type: readOnly ? 'read-only-storage' : 'storage' });
+    const encoderPacked = options.encoderOnnx ? encoderWeights(options.encoderOnnx, config) : null;
     const layout = device.createBindGroupLayout({
       entries: [
         { binding: 0, visibility: COMPUTE_STAGE, buffer: storage(true) }, // weights
@@ -521,23 +759,31 @@ export class WebGpuDecoder {
         { binding: 6, visibility: COMPUTE_STAGE, buffer: storage(true) }, // the step's Params: the head of binding 3's buffer
       ],
     });
-    const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
-    device.pushErrorScope('validation');
-    let pipeline: GPUComputePipeline;
-    try {
-      const module = device.createShaderModule({ code: stepKernel(config, packed) });
-      pipeline = await device.createComputePipelineAsync({ layout: pipelineLayout, compute: { module, entryPoint: 'main' } });
-    } catch (err) {
-      await device.popErrorScope();
-      weights.destroy();
-      throw new WebGpuDecoderError(`the kernel did not compile (${(err as Error).message})`);
+    const [pipeline] = await compilePipelines(device, layout, [stepKernel(config, packed, unroll)]);
+    const encoderLayout = encoderPacked && device.createBindGroupLayout({
+      entries: [true, false, true, false, true, false].map((readOnly, binding) => ({ binding, visibility: COMPUTE_STAGE, buffer: storage(readOnly) })),
+    });
+    const encoderSources = encoderPacked && encoderKernels(config, encoderPacked, unroll);
+    const encoderPipelines = encoderLayout && encoderSources ? await compilePipelines(device, encoderLayout, [encoderSources.embed, ...encoderSources.layers]) : null;
+    const weights = device.createBuffer({ size: packed.data.byteLength, usage: USAGE.STORAGE | USAGE.COPY_DST });
+    upload(device, weights, 0, packed.data);
+    const decoder = new WebGpuDecoder(device, config, weights, layout, pipeline, Boolean(options.timestamps) && device.features.has('timestamp-query'));
+    if (encoderPacked && encoderLayout && encoderPipelines) {
+      const S = decoder.S;
+      const make = (size: number, usage: number): GPUBuffer => device.createBuffer({ size: Math.max(16, size), usage });
+      const encoderWeightBuffer = make(encoderPacked.data.byteLength, USAGE.STORAGE | USAGE.COPY_DST);
+      upload(device, encoderWeightBuffer, 0, encoderPacked.data);
+      const residual = make(4 * S * D, USAGE.STORAGE);
+      const qkv: [GPUBuffer, GPUBuffer] = [make(4 * S * 3 * D, USAGE.STORAGE), make(4 * S * 3 * D, USAGE.STORAGE)];
+      const tokens = make(4 * S, USAGE.STORAGE | USAGE.COPY_DST);
+      const group = (from: GPUBuffer, to: GPUBuffer): GPUBindGroup => device.createBindGroup({
+        layout: encoderLayout,
+        entries: [encoderWeightBuffer, residual, from, to, tokens, decoder.crossBuffer].map((buffer, binding) => ({ binding, resource: { buffer } })),
+      });
+      const [embed, ...layers] = encoderPipelines;
+      decoder.encoder = { weights: encoderWeightBuffer, residual, qkv, tokens, embed, layers, bind: [group(qkv[0], qkv[1]), group(qkv[1], qkv[0])] };
     }
-    const error = await device.popErrorScope();
-    if (error) {
-      weights.destroy();
-      throw new WebGpuDecoderError(`the kernel did not compile (${error.message})`);
-    }
-    return new WebGpuDecoder(device, config, weights, layout, pipeline, Boolean(options.timestamps) && device.features.has('timestamp-query'));
+    return decoder;
   }
 
   /** Buffers for `rows` beam rows (grown, never shrunk). */
@@ -572,20 +818,50 @@ export class WebGpuDecoder {
 
   /** One request's DecoderSession over the encoder's cross inputs; `maxRows` bounds the beams of any step. */
   session(cross: CrossInputs, maxRows: number): DecoderSession {
-    const buffers = this.ensureCapacity(maxRows);
-    const { device } = this;
-    const { decoderLayers: L, heads: H, dModel: D, levels } = this.config;
+    const { decoderLayers: L, heads: H, dModel: D } = this.config;
     const crossFloats = L * H * this.S * (D / H);
     if (cross.crossK.length !== crossFloats || cross.crossV.length !== crossFloats || cross.memoryBias.length !== this.S) {
       throw new WebGpuDecoderError(`cross inputs of ${cross.crossK.length}/${cross.crossV.length}/${cross.memoryBias.length} floats, expected ${crossFloats}/${crossFloats}/${this.S}`);
     }
-    upload(device, this.crossBuffer, 0, cross.crossK);
-    upload(device, this.crossBuffer, 4 * crossFloats, cross.crossV);
-    upload(device, this.crossBuffer, 8 * crossFloats, cross.memoryBias);
+    upload(this.device, this.crossBuffer, 0, cross.crossK);
+    upload(this.device, this.crossBuffer, 4 * crossFloats, cross.crossV);
+    upload(this.device, this.crossBuffer, 8 * crossFloats, cross.memoryBias);
+    return this.stepper(maxRows, false);
+  }
+
+  /**
+   * One request's DecoderSession from the encoder's input, history_tokens [S] (runtime/tokens.ts encoderTokens):
+   * the encoder's kernels are recorded in front of the first step's (needs `hasEncoder`).
+   */
+  sessionFromTokens(historyTokens: Int32Array, maxRows: number): DecoderSession {
+    if (!this.encoder) throw new WebGpuDecoderError('created without encoder.onnx; use session(cross, rows)');
+    if (historyTokens.length !== this.S) throw new WebGpuDecoderError(`history_tokens has ${historyTokens.length} tokens, the encoder takes ${this.S}`);
+    upload(this.device, this.encoder.tokens, 0, historyTokens);
+    return this.stepper(maxRows, true);
+  }
+
+  /** The encoder's dispatches (one workgroup per history token), cross inputs left in crossBuffer. */
+  private recordEncoder(pass: GPUComputePassEncoder): void {
+    const enc = this.encoder!;
+    pass.setPipeline(enc.embed);
+    pass.setBindGroup(0, enc.bind[1]); // writes q/k/v into A
+    pass.dispatchWorkgroups(this.S);
+    enc.layers.forEach((pipeline, i) => {
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, enc.bind[i % 2]); // layer i reads the q/k/v the previous kernel wrote
+      pass.dispatchWorkgroups(this.S);
+    });
+  }
+
+  private stepper(maxRows: number, encodeFirst: boolean): DecoderSession {
+    const buffers = this.ensureCapacity(maxRows);
+    const { device } = this;
+    const { levels } = this.config;
     const K = this.K;
     const cap = this.cap;
     let position = 0;
     let parity = 0;
+    let encode = encodeFirst;
     const inputs = new Int32Array(PARAMS + 3 * cap);
     const step = async (tokens: Int32Array, parents: Int32Array): Promise<Float64Array> => {
       const B = parents.length;
@@ -602,6 +878,8 @@ export class WebGpuDecoder {
       const encoder = device.createCommandEncoder();
       const timer = this.timer;
       const pass = timer ? encoder.beginComputePass({ timestampWrites: { querySet: timer.queries, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } }) : encoder.beginComputePass();
+      if (encode) this.recordEncoder(pass);
+      encode = false;
       pass.setBindGroup(0, buffers.bind[parity]);
       pass.setPipeline(this.pipeline);
       pass.dispatchWorkgroups(B);
@@ -638,6 +916,7 @@ export class WebGpuDecoder {
 
   dispose(): void {
     this.destroyBuffers();
+    if (this.encoder) for (const b of [this.encoder.weights, this.encoder.residual, ...this.encoder.qkv, this.encoder.tokens]) b.destroy();
     this.weights.destroy();
     this.crossBuffer.destroy();
     this.timer?.queries.destroy();

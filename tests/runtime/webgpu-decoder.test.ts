@@ -1,6 +1,6 @@
-// The WGSL decoder (runtime/webgpu-decoder.ts) against onnxruntime-node's CPU EP running the same bundle's
-// decoder_step.onnx: its weights are the ones the graph computes with, and recommend()/score() give the same
-// sessions. WebGPU here is Dawn on SwiftShader (tests/run.mjs sets the Vulkan driver): correct, not fast.
+// The WGSL seed model (runtime/webgpu-decoder.ts: decoder step and encoder) against onnxruntime-node's CPU EP
+// running the same bundle's graphs: its weights are the ones the graphs compute with, the encoder's cross inputs
+// give the same scores, and recommend()/score() give the same sessions. WebGPU here is Dawn on SwiftShader (tests/run.mjs sets the Vulkan driver): correct, not fast.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -12,6 +12,8 @@ import { openDevice } from '../../models/engine/device.ts';
 import { initSeedWeights } from '../../models/seed/reference.ts';
 import { buildDecoderStepGraph, buildEncoderGraph } from '../../models/export/seed-graphs.ts';
 import { WebGpuDecoder, decoderWeights } from '../../runtime/webgpu-decoder.ts';
+import { OnnxSeedModel } from '../../models/export/node-session.ts';
+import { BOS, encoderTokens } from '../../runtime/tokens.ts';
 import type { Recommender, RecommendResult } from '../../runtime/recommender.ts';
 
 const SHIPPED = join(import.meta.dirname, '..', '..', 'models', 'bundles');
@@ -61,6 +63,33 @@ test('its weights are the float32 values the graph computes with (fp32 as export
     const qkv = slice('dec.0.self.wqkv', 3 * d * d);
     const part = (m: string, r: number): number[] => expect(`dec.0.self.${m}`).slice(r * d, (r + 1) * d);
     for (const r of [0, d - 1]) assert.deepEqual(qkv.slice(r * 3 * d, (r + 1) * 3 * d), [...part('wq', r), ...part('wk', r), ...part('wv', r)], `${quantization} qkv row ${r}`);
+  }
+});
+
+test('the encoder in WGSL gives the decoder the cross inputs of onnxruntime\'s encoder.onnx (same code scores within 1e-4)', async () => {
+  const config = bundle.config;
+  const dir = bundle.dir;
+  const [encoderBytes, decoderBytes] = [readFileSync(join(dir, 'encoder.onnx')), readFileSync(join(dir, 'decoder_step.onnx'))];
+  const onnx = await OnnxSeedModel.create(config, encoderBytes, decoderBytes);
+  const gpu = await WebGpuDecoder.create(device, decoderBytes, config, { encoderOnnx: encoderBytes });
+  try {
+    assert.ok(gpu.hasEncoder);
+    const codes = bundle.codes;
+    for (const history of [[3, 17, 5, 42, 9], []]) {
+      const tokens = encoderTokens(Int32Array.from(history), codes, config.levels, config.codebookSize, config.maxHistory);
+      const encoded = await onnx.encode(tokens);
+      const fromOnnx = gpu.session({ crossK: encoded.crossK.data as Float32Array, crossV: encoded.crossV.data as Float32Array, memoryBias: encoded.memoryBias.data as Float32Array }, 1);
+      const a = await fromOnnx.stepCodeLogProbs!(Int32Array.of(BOS), Int32Array.of(0));
+      const b = await gpu.sessionFromTokens(tokens, 1).stepCodeLogProbs!(Int32Array.of(BOS), Int32Array.of(0));
+      const reference = await onnx.decoderSession(encoded).stepCodeLogProbs!(Int32Array.of(BOS), Int32Array.of(0));
+      for (let c = 0; c < a.length; c++) {
+        assert.ok(Math.abs(a[c] - reference[c]) <= 1e-4, `history [${history}] code ${c}: WGSL decoder on ORT's cross inputs ${a[c]} vs ${reference[c]}`);
+        assert.ok(Math.abs(b[c] - reference[c]) <= 1e-4, `history [${history}] code ${c}: WGSL encoder + decoder ${b[c]} vs ${reference[c]}`);
+      }
+    }
+  } finally {
+    gpu.dispose();
+    await onnx.release();
   }
 });
 
