@@ -49,7 +49,7 @@ export class WebGpuDecoderError extends RuntimeError {
 /** Bytes per buffer row are multiples of 4; WebGPU usage and map flags (numeric: no globals needed in Node). */
 const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 0x40, STORAGE: 0x80, QUERY_RESOLVE: 0x200 } as const;
 const MAP_READ = 1;
-const DEFAULT_UNROLL = 4; // partial sums per dot product (bench/README.md #7: the H200 measurement)
+const DEFAULT_UNROLL = 16; // partial sums per dot product: fewest GPU µs per step on the H200 for all three bundles (bench/README.md #7)
 const PARAMS = 8; // i32 slots of the Params struct at the head of the inputs buffer
 const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
