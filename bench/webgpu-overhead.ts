@@ -7,6 +7,8 @@
 //   node --import tsx bench/webgpu-overhead.ts --eps=cpu,webgpu,webgpu:wgpuOnly,webgpu:disabled --profile=/tmp/prof …
 //
 // `webgpu:MODE` is the WebGPU EP with that validationMode (basic — the default —, wgpuOnly, disabled, full).
+// `web-wasm` is onnxruntime-web's wasm build (the browser's CPU path) in this Node process, 1 thread:
+//   node --import tsx bench/webgpu-overhead.ts --eps=cpu,web-wasm --out=bench/results/wasm-overhead.json
 // --profile=DIR also profiles the decoder step per EP with ORT's profiler (per-node times; the WebGPU EP adds its
 // GPU timestamps where the adapter has timestamp queries) and adds a per-op-type summary to the JSON.
 //
@@ -53,11 +55,11 @@ async function median(session: ort.InferenceSession, feeds: Record<string, ort.T
 }
 
 /** The decoder step's feeds at beam 32 after 2 items of 4 codes (P = 10 cached positions). */
-function decoderFeeds(session: ort.InferenceSession, manifest: { model: Record<string, number> }): Record<string, ort.Tensor> {
+function decoderFeeds(session: ort.InferenceSession, manifest: { model: Record<string, number> }, lib: OrtLib): Record<string, ort.Tensor> {
   const { decoderLayers: L, heads: H, dModel: d } = manifest.model;
   const B = 32, P = Math.min(10, manifest.model.sessionLength * (manifest.model.levels + 1) - 1), S = 20 * manifest.model.levels, dh = d / H;
-  const f = (dims: number[]) => new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)).map((_, i) => Math.sin(i) * 0.1), dims);
-  const i64 = (values: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(values.map(BigInt)), dims);
+  const f = (dims: number[]) => new lib.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)).map((_, i) => Math.sin(i) * 0.1), dims);
+  const i64 = (values: number[], dims: number[]) => new lib.Tensor('int64', BigInt64Array.from(values.map(BigInt)), dims);
   const feeds: Record<string, ort.Tensor> = {};
   for (const m of session.inputMetadata) {
     if (!m.isTensor) continue;
@@ -73,11 +75,21 @@ function decoderFeeds(session: ort.InferenceSession, manifest: { model: Record<s
   return feeds;
 }
 
+/** onnxruntime-node, or onnxruntime-web's wasm build (loaded only when asked for: the GPU machine's pack lacks it). */
+type OrtLib = Pick<typeof ort, 'InferenceSession' | 'Tensor'>;
+const libFor = async (ep: string): Promise<OrtLib> => {
+  if (ep !== 'web-wasm') return ort;
+  const web = await import('onnxruntime-web/wasm');
+  web.env.wasm.numThreads = 1;
+  return web as unknown as OrtLib;
+};
+
 const eps = o.eps.split(',').filter(Boolean);
 const rows: Record<string, Record<string, number | string>> = {};
 const sizes = [1, 32, 128];
 /** 'webgpu:disabled' → the WebGPU EP with validationMode 'disabled'; other names as they are. */
 function provider(spec: string): ort.InferenceSession.ExecutionProviderConfig {
+  if (spec === 'web-wasm') return 'wasm';
   const [name, validationMode] = spec.split(':');
   return validationMode ? ({ name, validationMode } as ort.InferenceSession.ExecutionProviderConfig) : name;
 }
@@ -99,12 +111,13 @@ function profileSummary(file: string): Record<string, { calls: number; total_us:
 
 const profiles: Record<string, unknown> = {};
 for (const ep of eps) {
+  const lib = await libFor(ep);
   const options: ort.InferenceSession.SessionOptions = { executionProviders: [provider(ep)], intraOpNumThreads: 1, interOpNumThreads: 1 };
   for (const op of ['Add', 'MatMul'] as const) {
     for (const n of sizes) {
-      const session = await ort.InferenceSession.create(chain(op, n), options);
+      const session = await lib.InferenceSession.create(chain(op, n), options);
       const width = op === 'Add' ? 64 : 128;
-      const x = new ort.Tensor('float32', new Float32Array(32 * width).fill(0.5), [32, width]);
+      const x = new lib.Tensor('float32', new Float32Array(32 * width).fill(0.5), [32, width]);
       (rows[`${op} × ${n}`] ??= {})[ep] = await median(session, { x }, o.runs);
       await session.release();
     }
@@ -116,18 +129,18 @@ for (const ep of eps) {
     const stepOptions: ort.InferenceSession.SessionOptions = {
       ...options, ...(ep.startsWith('webgpu') ? { preferredOutputLocation: { present_k: 'gpu-buffer', present_v: 'gpu-buffer' } } : {}),
     };
-    const session = await ort.InferenceSession.create(model, stepOptions);
+    const session = await lib.InferenceSession.create(model, stepOptions);
     const fetches = ['code_scores', 'code_logits', 'logit_max_sum', 'present_k', 'present_v'].filter((n) => session.outputNames.includes(n));
     try {
-      (rows[`decoder_step (${manifest.name}, B 32)`] ??= {})[ep] = await median(session, decoderFeeds(session, manifest), Math.min(o.runs, 100), fetches);
+      (rows[`decoder_step (${manifest.name}, B 32)`] ??= {})[ep] = await median(session, decoderFeeds(session, manifest, lib), Math.min(o.runs, 100), fetches);
     } catch (e) {
       (rows[`decoder_step (${manifest.name}, B 32)`] ??= {})[ep] = `failed: ${(e as Error).message.split('\n')[0]}`;
     }
     await session.release();
     if (o.profile) {
       mkdirSync(o.profile, { recursive: true });
-      const profiled = await ort.InferenceSession.create(model, { ...stepOptions, enableProfiling: true, profileFilePrefix: join(o.profile, `decoder-${ep.replace(':', '-')}`) });
-      await median(profiled, decoderFeeds(profiled, manifest), 20, fetches); // 20 warm-up + 20 profiled runs
+      const profiled = await lib.InferenceSession.create(model, { ...stepOptions, enableProfiling: true, profileFilePrefix: join(o.profile, `decoder-${ep.replace(':', '-')}`) });
+      await median(profiled, decoderFeeds(profiled, manifest, lib), 20, fetches); // 20 warm-up + 20 profiled runs
       profiled.endProfiling();
       await profiled.release();
       const file = readdirSync(o.profile).filter((f) => f.startsWith(`decoder-${ep.replace(':', '-')}`) && f.endsWith('.json')).sort().at(-1);
