@@ -278,7 +278,8 @@ async function main(): Promise<void> {
     cold_start: cold,
     ratio_browser_to_native: ratio('chromium-wasm-1thread', 'node-cpu-1thread'),
     ratio_browser_to_native_2threads: ratio('chromium-wasm-2thread', 'node-cpu-2thread'),
-    h200_webgpu: configurations['node-webgpu'] ?? 'not measured: no device time for this issue (the team GPU budget went to training); run with --nodeEps=webgpu --browser=0 there',
+    h200_webgpu: configurations['node-webgpu'] ?? 'not measured in this run; on the GPU machine: --nodeEps=cpu,webgpu --browser=0',
+    h200_wgsl: configurations['node-cpu+wgsl'] ?? 'not measured in this run; on the GPU machine: --nodeEps=cpu,cpu+wgsl --browser=0 (bench/results/h200-seventh-session/)',
   };
   mkdirSync(resolve(o.out, '..'), { recursive: true });
   writeFileSync(o.out, `${JSON.stringify(result, null, 2)}\n`);

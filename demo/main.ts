@@ -199,8 +199,8 @@ async function loadBundle(choice: BundleChoice): Promise<void> {
     }
   }
 
-  ui.backend.textContent = info.executionProvider === 'webgpu' ? 'WebGPU' : info.executionProvider;
-  ui.backend.title = info.fallbackReasons.length > 0 ? `tried first: ${info.fallbackReasons.join('; ')}` : '';
+  ui.backend.textContent = info.executionProvider === 'webgpu' ? (info.decoder === 'wgsl' ? 'WebGPU (WGSL model)' : 'WebGPU') : info.executionProvider;
+  ui.backend.title = info.fallbackReasons.length > 0 ? `tried first / fell back: ${info.fallbackReasons.join('; ')}` : '';
   ui.size.textContent = formatBytes(catalog.bundleBytes);
   ui.size.title = `${catalog.quantization}; ${info.fromCache.length > 0 ? `from this device's cache: ${info.fromCache.join(', ')}` : 'downloaded'}`;
   ui.modelInfo.textContent = catalog.modelSummary;
