@@ -146,7 +146,7 @@ export async function fetchBundle(bundleUrl: string, options: FetchBundleOptions
     towers: manifest.reward?.towers.map((t) => t.name) ?? [],
     towerWeights: manifest.reward?.weights ?? [],
     historyBias: manifest.historyBias?.bias ?? null,
-    gpuDecoder: manifest.ensemble ? null : { ...model, levels: tokens.levels, codebookSize: tokens.codebookSize, maxHistory: generation.maxHistory, sessionLength: model.sessionLength },
+    gpuDecoder: manifest.ensemble ? manifest.ensemble.members : [model],
   };
   report(1, `loaded ${manifest.name}`);
   return { manifestUrl, manifest, models, fromCache, fromNetwork, warnings };

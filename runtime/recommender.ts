@@ -20,9 +20,9 @@ export interface LoadOptions {
   /** false: do not read or write the IndexedDB model cache (always fetch). Default true. */
   cache?: boolean;
   /**
-   * On WebGPU, run the decoder steps as WGSL (runtime/webgpu-decoder.ts: one dispatch per step) instead of
-   * decoder_step.onnx on onnxruntime's WebGPU EP; the encoder and reward model stay on the EP. Default true.
-   * Ensembles always use onnxruntime's decoder (LoadInfo.fallbackReasons says so).
+   * On WebGPU, run the seed model (encoder and decoder steps) as WGSL (runtime/webgpu-decoder.ts: one dispatch per step) instead of
+   * decoder_step.onnx on onnxruntime's WebGPU EP; the reward model stays on the EP. Default true. Where the WGSL
+   * model cannot run the bundle, onnxruntime's sessions run it and LoadInfo.fallbackReasons says why.
    */
   gpuDecoder?: boolean;
 }

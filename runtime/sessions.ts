@@ -41,7 +41,7 @@ export interface BundleModels {
   towers: string[]; // reward tower names
   towerWeights: number[]; // [towers] weights of the combined reward
   historyBias: number[] | null; // [levels] the repeat-awareness layer's β (manifest historyBias), null = none
-  gpuDecoder: WebGpuDecoderConfig | null; // what the WGSL decoder needs of the manifest's model; null for an ensemble (runs on onnxruntime only)
+  gpuDecoder: WebGpuDecoderConfig[]; // what the WGSL model needs of the manifest: the model's config, or an ensemble's members'
 }
 
 /** Which implementation runs the decoder steps: decoder_step.onnx on the ORT session's EP, or runtime/webgpu-decoder.ts. */
@@ -252,15 +252,14 @@ export class Sessions {
   }
 
   /**
-   * Run the decoder steps on `device` with runtime/webgpu-decoder.ts from now on. Returns false, keeping the ORT
-   * decoder, when the bundle's decoder cannot run there (an ensemble, a kernel limit, a shader error); the reason
-   * is added to fallbackReasons as `[wgsl] …`.
+   * Run the encoder and decoder steps on `device` with runtime/webgpu-decoder.ts from now on. Returns false, keeping
+   * the ORT sessions, when the bundle's model cannot run there (a kernel limit, a shader error, graphs whose weights
+   * it cannot find, e.g. an ensemble exported before its members' weights had prefixed names); the reason is added
+   * to fallbackReasons as `[wgsl] …`.
    */
   async attachGpuDecoder(device: GPUDevice, options: { ownsDevice?: boolean } = {}): Promise<boolean> {
-    const config = this.models.gpuDecoder;
     try {
-      if (!config) throw new WebGpuDecoderError('the bundle is an ensemble');
-      const next = await WebGpuDecoder.create(device, this.models.decoderStep, config, { encoderOnnx: this.models.encoder });
+      const next = await WebGpuDecoder.create(device, this.models.decoderStep, this.models.gpuDecoder, { encoderOnnx: this.models.encoder });
       this.releaseGpuDecoder();
       this.gpuDecoder = next;
       if (options.ownsDevice) this.gpuDevice = device;

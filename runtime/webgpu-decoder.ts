@@ -9,10 +9,10 @@
 // memory, so a step is one dispatch, one submit and one map of [rows, K + 2] floats. The encoder runs one
 // workgroup per history token.
 //
-// The weights come from the bundle's own decoder_step.onnx and encoder.onnx (runtime/onnx-initializers.ts), expanded to the
-// float32 values ONNX Runtime computes with (runtime/dequantize.ts): a bundle ships each weight once. Only
-// the graphs of one model are read; an ensemble's members share parameter names, and the initializer names
-// of the second member onward are the builder's (`_N` suffixes), so ensembles stay on onnxruntime.
+// The weights come from the bundle's own decoder_step.onnx and encoder.onnx (runtime/onnx-initializers.ts), expanded
+// to the float32 values ONNX Runtime computes with (runtime/dequantize.ts): a bundle ships each weight once. An
+// ensemble's members (their weights under `memberPrefix` names) run in turn in the same kernels, each over its own
+// layers of the stacked cache, and their logits are averaged as the exported graph averages them.
 //
 // The runtime's DecoderSession contract (runtime/beam-search.ts) is kept: stepCodeLogProbs(tokens, parents)
 // with one or two tokens per row, returning the next level's code log-probabilities; the shared beam search
@@ -39,10 +39,18 @@ export interface WebGpuDecoderConfig {
   sessionLength: number;
 }
 
-/** The bundle's decoder cannot run as WGSL (ensemble, a missing weight, sizes past the kernels' limits, a shader error). */
+/**
+ * The initializer-name prefix of ensemble member j in the exported graphs ('' for member 0, whose names are the
+ * parameters' own; models/export/seed-graphs.ts names every member's weights with it).
+ */
+export function memberPrefix(j: number): string {
+  return j === 0 ? '' : `m${j}.`;
+}
+
+/** The bundle's model cannot run as WGSL (a weight it cannot find, sizes past the kernels' limits, a shader error). */
 export class WebGpuDecoderError extends RuntimeError {
   constructor(reason: string) {
-    super('WebGpuDecoderError', `the WGSL decoder cannot run this bundle: ${reason}. Its decoder_step.onnx runs on onnxruntime instead (device 'wasm', or the WebGPU EP).`);
+    super('WebGpuDecoderError', `the WGSL model cannot run this bundle: ${reason}. Its ONNX graphs run on onnxruntime instead (the WebGPU EP, or device 'wasm').`);
   }
 }
 
@@ -147,61 +155,69 @@ class WeightReader {
   }
 }
 
-/** decoder_step.onnx's weights, as the step kernel reads them. */
-export function decoderWeights(onnx: Uint8Array, config: WebGpuDecoderConfig): PackedWeights {
-  const { dModel: d, decoderLayers: L, experts: E, expertFfnDim: F, codebookSize: K, levels } = config;
-  const V = SPECIAL_TOKENS + levels * K;
-  const Tmax = config.sessionLength * (levels + 1);
-  const r = new WeightReader(onnx, 'decoder_step.onnx', d);
-  r.add('tok_emb', r.embedding('tok_emb', V));
-  r.vec('dec.pos', Tmax * d);
-  r.vec('dec.0.ln1.g');
-  r.vec('dec.0.ln1.b');
-  for (let i = 0; i < L; i++) {
-    const p = `dec.${i}`;
-    const qkv = [`${p}.self.wq`, `${p}.self.wk`, `${p}.self.wv`];
-    r.add(`${p}.self.wqkv`, r.matrix(qkv.join('+'), d, 3 * d)); // the graph's fused q/k/v MatMul
-    r.add(`${p}.self.bqkv`, r.floats([`${p}.self.bq`, `${p}.self.bk`, `${p}.self.bv`].join('+'), 3 * d));
-    r.add(`${p}.self.wo`, r.matrix(`${p}.self.wo`, d, d));
-    for (const name of [`${p}.self.bo`, `${p}.ln2.g`, `${p}.ln2.b`]) r.vec(name);
-    r.add(`${p}.cross.wq`, r.matrix(`${p}.cross.wq`, d, d));
-    r.vec(`${p}.cross.bq`);
-    r.add(`${p}.cross.wo`, r.matrix(`${p}.cross.wo`, d, d));
-    for (const name of [`${p}.cross.bo`, `${p}.ln3.g`, `${p}.ln3.b`]) r.vec(name);
-    r.vec(`${p}.moe.router`, d * E);
-    r.add(`${p}.moe.w1`, r.matrix(`${p}.moe.w1`, d, E * F));
-    r.vec(`${p}.moe.b1`, E * F);
-    r.add(`${p}.moe.w2`, r.matrix(`${p}.moe.w2`, E * F, d));
-    r.vec(`${p}.moe.b2`, E * d);
-    const next = i + 1 < L ? `dec.${i + 1}.ln1` : 'dec.ln_f';
-    r.vec(`${next}.g`);
-    r.vec(`${next}.b`);
+/** decoder_step.onnx's weights, as the step kernel reads them (an ensemble's members' under their name prefixes). */
+export function decoderWeights(onnx: Uint8Array, config: WebGpuDecoderConfig | WebGpuDecoderConfig[]): PackedWeights {
+  const members = Array.isArray(config) ? config : [config];
+  const r = new WeightReader(onnx, 'decoder_step.onnx', members[0].dModel);
+  for (const [m, member] of members.entries()) {
+    const P = memberPrefix(m);
+    const { dModel: d, decoderLayers: L, experts: E, expertFfnDim: F, codebookSize: K, levels } = member;
+    const V = SPECIAL_TOKENS + levels * K;
+    const Tmax = member.sessionLength * (levels + 1);
+    r.add(`${P}tok_emb`, r.embedding(`${P}tok_emb`, V));
+    r.vec(`${P}dec.pos`, Tmax * d);
+    r.vec(`${P}dec.0.ln1.g`);
+    r.vec(`${P}dec.0.ln1.b`);
+    for (let i = 0; i < L; i++) {
+      const p = `${P}dec.${i}`;
+      const q = `dec.${i}`; // the fused names carry the prefix once, in front
+      r.add(`${p}.self.wqkv`, r.matrix(`${P}${[`${q}.self.wq`, `${q}.self.wk`, `${q}.self.wv`].join('+')}`, d, 3 * d)); // the graph's fused q/k/v MatMul
+      r.add(`${p}.self.bqkv`, r.floats(`${P}${[`${q}.self.bq`, `${q}.self.bk`, `${q}.self.bv`].join('+')}`, 3 * d));
+      r.add(`${p}.self.wo`, r.matrix(`${p}.self.wo`, d, d));
+      for (const name of [`${p}.self.bo`, `${p}.ln2.g`, `${p}.ln2.b`]) r.vec(name);
+      r.add(`${p}.cross.wq`, r.matrix(`${p}.cross.wq`, d, d));
+      r.vec(`${p}.cross.bq`);
+      r.add(`${p}.cross.wo`, r.matrix(`${p}.cross.wo`, d, d));
+      for (const name of [`${p}.cross.bo`, `${p}.ln3.g`, `${p}.ln3.b`]) r.vec(name);
+      r.vec(`${p}.moe.router`, d * E);
+      r.add(`${p}.moe.w1`, r.matrix(`${p}.moe.w1`, d, E * F));
+      r.vec(`${p}.moe.b1`, E * F);
+      r.add(`${p}.moe.w2`, r.matrix(`${p}.moe.w2`, E * F, d));
+      r.vec(`${p}.moe.b2`, E * d);
+      const next = i + 1 < L ? `${P}dec.${i + 1}.ln1` : `${P}dec.ln_f`;
+      r.vec(`${next}.g`);
+      r.vec(`${next}.b`);
+    }
+    r.add(`${P}lm_head`, r.matrix(`${P}lm_head`, d, V));
   }
-  r.add('lm_head', r.matrix('lm_head', d, V));
   return r.packed();
 }
 
-/** encoder.onnx's weights, as the encoder kernels read them (q, k and v side by side, like the decoder's). */
-export function encoderWeights(onnx: Uint8Array, config: WebGpuDecoderConfig): PackedWeights {
-  const { dModel: d, encoderLayers, decoderLayers: L, ffnDim, codebookSize: K, levels, maxHistory } = config;
-  const r = new WeightReader(onnx, 'encoder.onnx', d);
-  r.add('tok_emb', r.embedding('tok_emb', SPECIAL_TOKENS + levels * K));
-  r.vec('enc.item_pos', maxHistory * d);
-  r.vec('enc.level_emb', levels * d);
-  for (let i = 0; i < encoderLayers; i++) {
-    const p = `enc.${i}`;
-    for (const name of [`${p}.ln1.g`, `${p}.ln1.b`]) r.vec(name);
-    r.sideBySide(`${p}.attn.qkv`, [`${p}.attn.wq`, `${p}.attn.wk`, `${p}.attn.wv`], [`${p}.attn.bq`, `${p}.attn.bk`, `${p}.attn.bv`], d, d);
-    r.add(`${p}.attn.wo`, r.matrix(`${p}.attn.wo`, d, d));
-    for (const name of [`${p}.attn.bo`, `${p}.ln2.g`, `${p}.ln2.b`]) r.vec(name);
-    r.add(`${p}.ffn.w1`, r.matrix(`${p}.ffn.w1`, d, ffnDim));
-    r.vec(`${p}.ffn.b1`, ffnDim);
-    r.add(`${p}.ffn.w2`, r.matrix(`${p}.ffn.w2`, ffnDim, d));
-    r.vec(`${p}.ffn.b2`);
+/** encoder.onnx's weights, as the encoder kernels read them (q, k and v side by side, like the decoder's; members prefixed). */
+export function encoderWeights(onnx: Uint8Array, config: WebGpuDecoderConfig | WebGpuDecoderConfig[]): PackedWeights {
+  const members = Array.isArray(config) ? config : [config];
+  const r = new WeightReader(onnx, 'encoder.onnx', members[0].dModel);
+  for (const [m, member] of members.entries()) {
+    const P = memberPrefix(m);
+    const { dModel: d, encoderLayers, decoderLayers: L, ffnDim, codebookSize: K, levels, maxHistory } = member;
+    r.add(`${P}tok_emb`, r.embedding(`${P}tok_emb`, SPECIAL_TOKENS + levels * K));
+    r.vec(`${P}enc.item_pos`, maxHistory * d);
+    r.vec(`${P}enc.level_emb`, levels * d);
+    for (let i = 0; i < encoderLayers; i++) {
+      const p = `${P}enc.${i}`;
+      for (const name of [`${p}.ln1.g`, `${p}.ln1.b`]) r.vec(name);
+      r.sideBySide(`${p}.attn.qkv`, [`${p}.attn.wq`, `${p}.attn.wk`, `${p}.attn.wv`], [`${p}.attn.bq`, `${p}.attn.bk`, `${p}.attn.bv`], d, d);
+      r.add(`${p}.attn.wo`, r.matrix(`${p}.attn.wo`, d, d));
+      for (const name of [`${p}.attn.bo`, `${p}.ln2.g`, `${p}.ln2.b`]) r.vec(name);
+      r.add(`${p}.ffn.w1`, r.matrix(`${p}.ffn.w1`, d, ffnDim));
+      r.vec(`${p}.ffn.b1`, ffnDim);
+      r.add(`${p}.ffn.w2`, r.matrix(`${p}.ffn.w2`, ffnDim, d));
+      r.vec(`${p}.ffn.b2`);
+    }
+    r.vec(`${P}enc.ln_f.g`);
+    r.vec(`${P}enc.ln_f.b`);
+    for (let i = 0; i < L; i++) r.sideBySide(`${P}dec.${i}.cross.kv`, [`${P}dec.${i}.cross.wk`, `${P}dec.${i}.cross.wv`], [`${P}dec.${i}.cross.bk`, `${P}dec.${i}.cross.bv`], d, d);
   }
-  r.vec('enc.ln_f.g');
-  r.vec('enc.ln_f.b');
-  for (let i = 0; i < L; i++) r.sideBySide(`dec.${i}.cross.kv`, [`dec.${i}.cross.wk`, `dec.${i}.cross.wv`], [`dec.${i}.cross.bk`, `dec.${i}.cross.bv`], d, d);
   return r.packed();
 }
 
@@ -285,24 +301,34 @@ function scratchFloats(config: WebGpuDecoderConfig): number {
  * its residual add and the next LayerNorm; then the last row's logits → the level's K code logits, the max
  * and Σ exp over the vocabulary. Sizes and weight offsets are constants; per-step values come from `prm`.
  */
-function stepKernel(config: WebGpuDecoderConfig, w: PackedWeights, unroll: number): string {
-  const { dModel: D, heads: H, decoderLayers: L, experts: E, expertsPerToken: KTOP, expertFfnDim: F, codebookSize: K, levels } = config;
+function stepKernel(members: WebGpuDecoderConfig[], w: PackedWeights, unroll: number): string {
+  const config = members[0]; // the members share width, heads, tokens, history and session (WebGpuDecoder.create checks)
+  const { dModel: D, heads: H, codebookSize: K, levels } = config;
   const DH = D / H;
   const V = SPECIAL_TOKENS + levels * K;
   const S = config.maxHistory * levels;
+  const LT = members.reduce((sum, m) => sum + m.decoderLayers, 0); // cache and cross layers of all members
+  const EMAX = Math.max(...members.map((m) => m.experts));
   const unrolled = unrolledSum(unroll);
   const TMAX = config.sessionLength * (levels + 1);
   const o = (name: string): string => `${w.offset[name]}u`;
   const layers: string[] = [];
+  const bodies: string[] = [];
+  let base = 0; // the member's first layer in the stacked cache and cross inputs
+  for (const [m, member] of members.entries()) {
+  const P0 = memberPrefix(m);
+  const { decoderLayers: L, experts: E, expertsPerToken: KTOP, expertFfnDim: F } = member;
   for (let i = 0; i < L; i++) {
-    const p = (name: string): string => o(`dec.${i}.${name}`);
-    const next = i + 1 < L ? `dec.${i + 1}.ln1` : 'dec.ln_f';
+    const p = (name: string): string => o(`${P0}dec.${i}.${name}`);
+    const next = i + 1 < L ? `${P0}dec.${i + 1}.ln1` : `${P0}dec.ln_f`;
+    const id = `${m}_${i}`;
+    const layer = base + i;
     layers.push(/* wgsl */ `
-// Layer ${i}, self-attention: the T new tokens attend to the parent's cached keys and to each other, causally.
-fn selfAttention${i}(b: u32, lid: u32) {
+// Member ${m}, layer ${i}, self-attention: the T new tokens attend to the parent's cached keys and to each other, causally.
+fn selfAttention${id}(b: u32, lid: u32) {
   let T = prm.T; let P = prm.P;
   let par = u32(inp[prm.parents + b]);
-  let vOff = ${L}u * prm.cap * H * TMAX * DH;
+  let vOff = ${LT}u * prm.cap * H * TMAX * DH;
   const QKV = 0u; const ATT = ${6 * D}u; const SC = ${8 * D}u;
   for (var i = lid; i < T * 3u * D; i += WG) {
     let t = i / (3u * D); let j = i % (3u * D);
@@ -314,12 +340,12 @@ fn selfAttention${i}(b: u32, lid: u32) {
   // Row b of the new cache: the parent's entries, then this step's keys and values.
   for (var i = lid; i < H * P * DH; i += WG) {
     let hh = i / (P * DH); let rest = i % (P * DH);
-    let src = cacheAt(${i}u, par, hh) + rest; let dst = cacheAt(${i}u, b, hh) + rest;
+    let src = cacheAt(${layer}u, par, hh) + rest; let dst = cacheAt(${layer}u, b, hh) + rest;
     cacheNew[dst] = cacheOld[src]; cacheNew[vOff + dst] = cacheOld[vOff + src];
   }
   for (var i = lid; i < T * D; i += WG) {
     let t = i / D; let c = i % D; let hh = c / DH; let e = c % DH;
-    let dst = cacheAt(${i}u, b, hh) + (P + t) * DH + e;
+    let dst = cacheAt(${layer}u, b, hh) + (P + t) * DH + e;
     cacheNew[dst] = pool[QKV + t * 3u * D + D + c]; cacheNew[vOff + dst] = pool[QKV + t * 3u * D + 2u * D + c];
   }
   let NK = P + T;
@@ -329,7 +355,7 @@ fn selfAttention${i}(b: u32, lid: u32) {
       var dot = 0.0;
       for (var e = 0u; e < DH; e++) {
         var key: f32;
-        if (j < P) { key = cacheOld[cacheAt(${i}u, par, hh) + j * DH + e]; } else { key = pool[QKV + (j - P) * 3u * D + D + hh * DH + e]; }
+        if (j < P) { key = cacheOld[cacheAt(${layer}u, par, hh) + j * DH + e]; } else { key = pool[QKV + (j - P) * 3u * D + D + hh * DH + e]; }
         dot += pool[QKV + t * 3u * D + hh * DH + e] * key;
       }
       pool[SC + (t * H + hh) * TMAX + j] = dot * SCALE;
@@ -343,7 +369,7 @@ fn selfAttention${i}(b: u32, lid: u32) {
     var acc = 0.0;
     for (var j = 0u; j <= P + t; j++) {
       var value: f32;
-      if (j < P) { value = cacheOld[vOff + cacheAt(${i}u, par, hh) + j * DH + e]; } else { value = pool[QKV + (j - P) * 3u * D + 2u * D + c]; }
+      if (j < P) { value = cacheOld[vOff + cacheAt(${layer}u, par, hh) + j * DH + e]; } else { value = pool[QKV + (j - P) * 3u * D + 2u * D + c]; }
       acc += pool[SC + (t * H + hh) * TMAX + j] * value;
     }
     pool[ATT + i] = acc;
@@ -359,10 +385,10 @@ fn selfAttention${i}(b: u32, lid: u32) {
   for (var t = 0u; t < T; t++) { layerNorm(t, ${p('ln2.g')}, ${p('ln2.b')}, lid); }
 }
 
-// Layer ${i}, cross-attention: every beam attends to the same S encoder positions.
-fn crossAttention${i}(lid: u32) {
+// Member ${m}, layer ${i}, cross-attention: every beam attends to the same S encoder positions.
+fn crossAttention${id}(lid: u32) {
   let T = prm.T;
-  let kOff = ${i}u * H * S * DH; let vOff = ${L}u * H * S * DH + kOff; let biasOff = 2u * ${L}u * H * S * DH;
+  let kOff = ${layer}u * H * S * DH; let vOff = ${LT}u * H * S * DH + kOff; let biasOff = 2u * ${LT}u * H * S * DH;
   const Q = 0u; const ATT = ${2 * D}u; const SC = ${4 * D}u;
   for (var i = lid; i < T * D; i += WG) {
     let t = i / D; let j = i % D;
@@ -396,10 +422,11 @@ fn crossAttention${i}(lid: u32) {
   for (var t = 0u; t < T; t++) { layerNorm(t, ${p('ln3.g')}, ${p('ln3.b')}, lid); }
 }
 
-// Layer ${i}, MoE: router softmax, the top-k gates (probabilities ≥ the k-th largest, renormalised, as the graph
+// Member ${m}, layer ${i}, MoE: router softmax, the top-k gates (probabilities ≥ the k-th largest, renormalised, as the graph
 // selects them), then only the selected experts' two layers.
-fn moe${i}(lid: u32) {
+fn moe${id}(lid: u32) {
   let T = prm.T;
+  const E = ${E}u; const F = ${F}u; const KTOP = ${KTOP}u;
   const GATE = 0u; const HID = ${2 * E}u; const PART = ${2 * E + 2 * E * F}u;
   for (var i = lid; i < T * E; i += WG) {
     let t = i / E; let e = i % E;
@@ -408,7 +435,7 @@ fn moe${i}(lid: u32) {
     pool[GATE + i] = acc;
   }
   workgroupBarrier();
-  if (lid < T) { topKGates(GATE + lid * E); }
+  if (lid < T) { topKGates(GATE + lid * E, E, KTOP); }
   workgroupBarrier();
   for (var i = lid; i < T * E * F; i += WG) {
     let t = i / (E * F); let j = i % (E * F);
@@ -450,7 +477,26 @@ fn moe${i}(lid: u32) {
   for (var t = 0u; t < T; t++) { layerNorm(t, ${o(`${next}.g`)}, ${o(`${next}.b`)}, lid); }
 }`);
   }
-  const calls = Array.from({ length: L }, (_, i) => `  selfAttention${i}(b, lid);\n  crossAttention${i}(lid);\n  moe${i}(lid);`).join('\n');
+  const calls = Array.from({ length: L }, (_, i) => `  selfAttention${m}_${i}(b, lid);\n  crossAttention${m}_${i}(lid);\n  moe${m}_${i}(lid);`).join('\n');
+  // This member's pass over the beam's rows: embedding, its layers, its logits of the last row in pool[0 … V).
+  bodies.push(/* wgsl */ `
+  // Member ${m}.
+  for (var i = lid; i < T * D; i += WG) {
+    let t = i / D; let c = i % D;
+    let tok = u32(inp[prm.tokens + b * T + t]);
+    xw[i] = w[${o(`${P0}tok_emb`)} + tok * D + c] + w[${o(`${P0}dec.pos`)} + (prm.position + t) * D + c];
+  }
+  workgroupBarrier();
+  for (var t = 0u; t < T; t++) { layerNorm(t, ${o(`${P0}dec.0.ln1.g`)}, ${o(`${P0}dec.0.ln1.b`)}, lid); }
+${calls}
+  for (var v = lid; v < V; v += WG) {
+    var acc = 0.0;
+    ${unrolled('acc', D, (x) => `hw[(T - 1u) * D + ${x}] * w[${o(`${P0}lm_head`)} + ${x} * V + v]`)}
+    ${members.length === 1 ? 'pool[v] = acc;' : m === 0 ? 'lsum[b * V + v] = acc;' : m < members.length - 1 ? 'lsum[b * V + v] += acc;' : `pool[v] = (lsum[b * V + v] + acc) * ${1 / members.length};`}
+  }
+  workgroupBarrier();`);
+  base += L;
+  }
   return /* wgsl */ `
 struct Params { B: u32, T: u32, P: u32, position: u32, codeStart: u32, cap: u32, tokens: u32, parents: u32 }
 @group(0) @binding(0) var<storage, read> w: array<f32>;
@@ -460,13 +506,14 @@ struct Params { B: u32, T: u32, P: u32, position: u32, codeStart: u32, cap: u32,
 @group(0) @binding(4) var<storage, read> cross: array<f32>; // cross K [L, H, S, DH], cross V, memory bias [S]
 @group(0) @binding(5) var<storage, read_write> outp: array<f32>; // [B, K + 2]
 @group(0) @binding(6) var<storage, read> prm: Params; // the same buffer as inp: one upload per step
+@group(0) @binding(7) var<storage, read_write> lsum: array<f32>; // an ensemble's running sum of its members' logits [cap, V]
 const D = ${D}u; const H = ${H}u; const DH = ${DH}u; const S = ${S}u; const TMAX = ${TMAX}u; const WG = ${WG}u;
-const E = ${E}u; const F = ${F}u; const KTOP = ${KTOP}u; const V = ${V}u; const K = ${K}u;
+const V = ${V}u; const K = ${K}u; const EMAX = ${EMAX}u;
 const SCALE = ${1 / Math.sqrt(DH)};
 var<workgroup> xw: array<f32, ${2 * D}>; // the beam's rows' residual stream [T, D]
 var<workgroup> hw: array<f32, ${2 * D}>; // its LayerNorm: the next sublayer's input [T, D]
 var<workgroup> red: array<f32, ${WG}>;
-var<workgroup> pool: array<f32, ${scratchFloats(config)}>; // each phase's scratch
+var<workgroup> pool: array<f32, ${Math.max(...members.map(scratchFloats))}>; // each phase's scratch
 
 ${WGSL_HELPERS}
 // hw[t] = LayerNorm(xw[t]) with gamma at g, beta at b (epsilon 1e-5, as the graph's LayerNormalization).
@@ -481,9 +528,9 @@ fn layerNorm(t: u32, g: u32, b: u32, lid: u32) {
   workgroupBarrier();
 }
 // Router logits at base → gates: softmax, kept where at most KTOP − 1 others are larger, renormalised.
-fn topKGates(base: u32) {
+fn topKGates(base: u32, E: u32, KTOP: u32) {
   softmaxInPlace(base, E);
-  var kept: array<f32, ${E}>;
+  var kept: array<f32, EMAX>;
   var total = 0.0;
   for (var e = 0u; e < E; e++) {
     var above = 0u;
@@ -498,23 +545,10 @@ ${layers.join('\n')}
 
 @compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) li: vec3u) {
   let b = wid.x; let lid = li.x; let T = prm.T;
-  for (var i = lid; i < T * D; i += WG) {
-    let t = i / D; let c = i % D;
-    let tok = u32(inp[prm.tokens + b * T + t]);
-    xw[i] = w[${o('tok_emb')} + tok * D + c] + w[${o('dec.pos')} + (prm.position + t) * D + c];
-  }
-  workgroupBarrier();
-  for (var t = 0u; t < T; t++) { layerNorm(t, ${o('dec.0.ln1.g')}, ${o('dec.0.ln1.b')}, lid); }
-${calls}
-  // The last row's logits over the vocabulary.
-  let last = T - 1u;
+${bodies.join('\n')}
+  // The last row's logits (an ensemble's: the members' mean) in pool: max and Σ exp over the vocabulary.
   var m = -3.4e38;
-  for (var v = lid; v < V; v += WG) {
-    var acc = 0.0;
-    ${unrolled('acc', D, (x) => `hw[last * D + ${x}] * w[${o('lm_head')} + ${x} * V + v]`)}
-    pool[v] = acc;
-    m = max(m, acc);
-  }
+  for (var v = lid; v < V; v += WG) { m = max(m, pool[v]); }
   let mx = wgMax(m, lid);
   var s = 0.0;
   for (var v = lid; v < V; v += WG) { s += exp(pool[v] - mx); }
@@ -535,12 +569,18 @@ function encoderScratch(config: WebGpuDecoderConfig): number {
  * token's keys (from the previous kernel), its FFN, then the next layer's q/k/v — or, after the last layer,
  * ln_f and every decoder layer's cross keys and values, straight into the decoder's cross buffer.
  */
-function encoderKernels(config: WebGpuDecoderConfig, w: PackedWeights, unroll: number): { embed: string; layers: string[] } {
+function encoderKernels(members: WebGpuDecoderConfig[], w: PackedWeights, unroll: number): { embed: string; layers: string[] }[] {
+  const LT = members.reduce((sum, m) => sum + m.decoderLayers, 0); // cross layers of all members
+  let base = 0; // this member's first layer in the stacked cross inputs
+  return members.map((config, m) => {
+  const P0 = memberPrefix(m);
   const { dModel: D, heads: H, encoderLayers: NL, decoderLayers: L, ffnDim: FF, levels, maxHistory } = config;
   const DH = D / H;
   const S = maxHistory * levels;
-  const o = (name: string): string => `${w.offset[name]}u`;
+  const o = (name: string): string => `${w.offset[`${P0}${name}`]}u`;
   const unrolled = unrolledSum(unroll);
+  const BASE = base;
+  base += L;
   const header = /* wgsl */ `
 @group(0) @binding(0) var<storage, read> w: array<f32>;
 @group(0) @binding(1) var<storage, read_write> X: array<f32>; // residual stream [S, D]
@@ -548,9 +588,9 @@ function encoderKernels(config: WebGpuDecoderConfig, w: PackedWeights, unroll: n
 @group(0) @binding(3) var<storage, read_write> qkvOut: array<f32>; // the next layer's
 @group(0) @binding(4) var<storage, read> tokens: array<i32>; // [S]
 @group(0) @binding(5) var<storage, read_write> cross: array<f32>; // cross K [L, H, S, DH], cross V, memory bias [S]
-const D = ${D}u; const H = ${H}u; const DH = ${DH}u; const S = ${S}u; const L = ${L}u; const FF = ${FF}u; const WG = ${WG}u;
+const D = ${D}u; const H = ${H}u; const DH = ${DH}u; const S = ${S}u; const L = ${L}u; const LT = ${LT}u; const FF = ${FF}u; const WG = ${WG}u;
 const SCALE = ${1 / Math.sqrt(DH)};
-const BIAS = ${2 * L * H * S * DH}u; // memory bias offset in cross
+const BIAS = ${2 * LT * H * S * DH}u; // memory bias offset in cross
 var<workgroup> red: array<f32, ${WG}>;
 var<workgroup> pool: array<f32, ${encoderScratch(config)}>;
 var<workgroup> xs: array<f32, ${D}>; // this token's residual stream
@@ -604,7 +644,7 @@ fn qkvOf(s: u32, wq: u32, bq: u32, lid: u32) {
     var acc = w[bkv + j];
     ${unrolled('acc', D, (x) => `hs[${x}] * w[wkv + ${x} * 2u * D + j]`)}
     let c = j % D; let hh = c / DH; let e = c % DH;
-    cross[(j / D) * L * H * S * DH + ((l * H + hh) * S + s) * DH + e] = acc;
+    cross[(j / D) * LT * H * S * DH + (((${BASE}u + l) * H + hh) * S + s) * DH + e] = acc; // this member's layers of the stack
   }`;
     layers.push(/* wgsl */ `${header}
 @compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) li: vec3u) {
@@ -650,6 +690,7 @@ ${tail}
 }`);
   }
   return { embed, layers };
+  });
 }
 
 /** Cross-attention inputs from encoder.onnx: cross_k, cross_v [L, 1, H, S, dh] and memory_bias [1, S]. */
@@ -665,8 +706,7 @@ interface GpuEncoder {
   residual: GPUBuffer; // [S, D]
   qkv: [GPUBuffer, GPUBuffer]; // [S, 3D] each, alternating between layers
   tokens: GPUBuffer; // [S] i32
-  embed: GPUComputePipeline;
-  layers: GPUComputePipeline[];
+  members: { embed: GPUComputePipeline; layers: GPUComputePipeline[] }[]; // each member's kernels, run in turn
   bind: [GPUBindGroup, GPUBindGroup]; // [q/k/v in A → out B, in B → out A]
 }
 
@@ -696,7 +736,7 @@ async function compilePipelines(device: GPUDevice, layout: GPUBindGroupLayout, s
  */
 export class WebGpuDecoder {
   private cap = 0; // beam rows the state and cache buffers hold
-  private buffers: { cache: [GPUBuffer, GPUBuffer]; inputs: GPUBuffer; out: GPUBuffer; staging: GPUBuffer; bind: [GPUBindGroup, GPUBindGroup] } | null = null;
+  private buffers: { cache: [GPUBuffer, GPUBuffer]; inputs: GPUBuffer; out: GPUBuffer; staging: GPUBuffer; logitSums: GPUBuffer; bind: [GPUBindGroup, GPUBindGroup] } | null = null;
   private readonly crossBuffer: GPUBuffer;
   private readonly K: number;
   private readonly S: number;
@@ -711,7 +751,8 @@ export class WebGpuDecoder {
 
   private constructor(
     readonly device: GPUDevice,
-    readonly config: WebGpuDecoderConfig,
+    readonly config: WebGpuDecoderConfig, // the graph contract's: decoderLayers = all members' cache layers
+    private readonly memberCount: number,
     private readonly weights: GPUBuffer,
     private readonly layout: GPUBindGroupLayout,
     private readonly pipeline: GPUComputePipeline,
@@ -732,22 +773,29 @@ export class WebGpuDecoder {
 
   /**
    * Checks the sizes, reads the weights from decoder_step.onnx (and encoder.onnx when given), uploads them and
-   * compiles the kernels. `timestamps`: time each step's kernels on the GPU into `stats` (needs the device's
-   * 'timestamp-query'). `unroll`: partial sums per dot product (benchmarks).
+   * compiles the kernels. `config`: the model's, or an ensemble's members' in order (manifest.ensemble.members; they
+   * share width, heads, tokens, history and session; their logits are averaged as the exported graph does).
+   * `timestamps`: time each step's kernels on the GPU into `stats` (needs the device's 'timestamp-query').
+   * `unroll`: partial sums per dot product (benchmarks).
    */
-  static async create(device: GPUDevice, decoderStepOnnx: Uint8Array, config: WebGpuDecoderConfig, options: { encoderOnnx?: Uint8Array; timestamps?: boolean; unroll?: number } = {}): Promise<WebGpuDecoder> {
-    const { dModel: D, heads: H, experts: E } = config;
+  static async create(device: GPUDevice, decoderStepOnnx: Uint8Array, config: WebGpuDecoderConfig | WebGpuDecoderConfig[], options: { encoderOnnx?: Uint8Array; timestamps?: boolean; unroll?: number } = {}): Promise<WebGpuDecoder> {
+    const members = Array.isArray(config) ? config : [config];
+    if (members.length === 0) throw new WebGpuDecoderError('no model config');
+    const contract: WebGpuDecoderConfig = { ...members[0], decoderLayers: members.reduce((sum, m) => sum + m.decoderLayers, 0) };
+    const { dModel: D, heads: H } = contract;
     const unroll = options.unroll ?? DEFAULT_UNROLL;
-    const floats = Math.max(4 * D + WG + scratchFloats(config), options.encoderOnnx ? 3 * D + WG + encoderScratch(config) : 0); // workgroup memory of the largest kernel
+    const floats = Math.max(4 * D + WG + Math.max(...members.map(scratchFloats)), options.encoderOnnx ? 3 * D + WG + Math.max(...members.map(encoderScratch)) : 0); // workgroup memory of the largest kernel
+    const shared = ['dModel', 'heads', 'codebookSize', 'levels', 'maxHistory', 'sessionLength'] as const;
     const problems = [
       D % H !== 0 && `dModel ${D} is not a multiple of heads ${H}`,
       ((H & (H - 1)) !== 0 || 2 * H > WG) && `${H} heads is not a power of two up to ${WG / 2}`,
-      E > WG && `${E} experts exceed the ${WG} threads of a workgroup`,
+      members.some((m) => m.experts > WG) && `more experts than the ${WG} threads of a workgroup`,
+      members.some((m) => shared.some((key) => m[key] !== members[0][key])) && `ensemble members differ in ${shared.join('/')}`,
       4 * floats > device.limits.maxComputeWorkgroupStorageSize && `the kernels need ${4 * floats} bytes of workgroup memory, the device allows ${device.limits.maxComputeWorkgroupStorageSize}`,
     ].filter(Boolean);
     if (problems.length) throw new WebGpuDecoderError(problems.join('; '));
-    const packed = decoderWeights(decoderStepOnnx, config);
-    const encoderPacked = options.encoderOnnx ? encoderWeights(options.encoderOnnx, config) : null;
+    const packed = decoderWeights(decoderStepOnnx, members);
+    const encoderPacked = options.encoderOnnx ? encoderWeights(options.encoderOnnx, members) : null;
     const layout = device.createBindGroupLayout({
       entries: [
         { binding: 0, visibility: COMPUTE_STAGE, buffer: storage(true) }, // weights
@@ -757,17 +805,18 @@ export class WebGpuDecoder {
         { binding: 4, visibility: COMPUTE_STAGE, buffer: storage(true) }, // cross K, V, memory bias
         { binding: 5, visibility: COMPUTE_STAGE, buffer: storage(false) }, // code scores
         { binding: 6, visibility: COMPUTE_STAGE, buffer: storage(true) }, // the step's Params: the head of binding 3's buffer
+        { binding: 7, visibility: COMPUTE_STAGE, buffer: storage(false) }, // an ensemble's logit sums
       ],
     });
-    const [pipeline] = await compilePipelines(device, layout, [stepKernel(config, packed, unroll)]);
+    const [pipeline] = await compilePipelines(device, layout, [stepKernel(members, packed, unroll)]);
     const encoderLayout = encoderPacked && device.createBindGroupLayout({
       entries: [true, false, true, false, true, false].map((readOnly, binding) => ({ binding, visibility: COMPUTE_STAGE, buffer: storage(readOnly) })),
     });
-    const encoderSources = encoderPacked && encoderKernels(config, encoderPacked, unroll);
-    const encoderPipelines = encoderLayout && encoderSources ? await compilePipelines(device, encoderLayout, [encoderSources.embed, ...encoderSources.layers]) : null;
+    const encoderSources = encoderPacked && encoderKernels(members, encoderPacked, unroll);
+    const encoderPipelines = encoderLayout && encoderSources ? await compilePipelines(device, encoderLayout, encoderSources.flatMap((k) => [k.embed, ...k.layers])) : null;
     const weights = device.createBuffer({ size: packed.data.byteLength, usage: USAGE.STORAGE | USAGE.COPY_DST });
     upload(device, weights, 0, packed.data);
-    const decoder = new WebGpuDecoder(device, config, weights, layout, pipeline, Boolean(options.timestamps) && device.features.has('timestamp-query'));
+    const decoder = new WebGpuDecoder(device, contract, members.length, weights, layout, pipeline, Boolean(options.timestamps) && device.features.has('timestamp-query'));
     if (encoderPacked && encoderLayout && encoderPipelines) {
       const S = decoder.S;
       const make = (size: number, usage: number): GPUBuffer => device.createBuffer({ size: Math.max(16, size), usage });
@@ -780,8 +829,9 @@ export class WebGpuDecoder {
         layout: encoderLayout,
         entries: [encoderWeightBuffer, residual, from, to, tokens, decoder.crossBuffer].map((buffer, binding) => ({ binding, resource: { buffer } })),
       });
-      const [embed, ...layers] = encoderPipelines;
-      decoder.encoder = { weights: encoderWeightBuffer, residual, qkv, tokens, embed, layers, bind: [group(qkv[0], qkv[1]), group(qkv[1], qkv[0])] };
+      let next = 0;
+      const kernels = members.map((m) => ({ embed: encoderPipelines[next++], layers: Array.from({ length: m.encoderLayers }, () => encoderPipelines[next++]) }));
+      decoder.encoder = { weights: encoderWeightBuffer, residual, qkv, tokens, members: kernels, bind: [group(qkv[0], qkv[1]), group(qkv[1], qkv[0])] };
     }
     return decoder;
   }
@@ -800,19 +850,21 @@ export class WebGpuDecoder {
     const outBytes = 4 * cap * (this.K + 2);
     const out = make(outBytes, USAGE.STORAGE | USAGE.COPY_SRC);
     const staging = make(outBytes + 24, USAGE.MAP_READ | USAGE.COPY_DST); // + the kernel's two timestamps, 8-byte aligned
+    const V = SPECIAL_TOKENS + config.levels * this.K;
+    const logitSums = make(this.memberCount > 1 ? 4 * cap * V : 16, USAGE.STORAGE); // [cap, V] for an ensemble's mean
     const group = (old: GPUBuffer, next: GPUBuffer): GPUBindGroup => device.createBindGroup({
       layout: this.layout,
-      entries: [this.weights, old, next, inputs, this.crossBuffer, out, inputs].map((buffer, binding) => ({ binding, resource: { buffer } })),
+      entries: [this.weights, old, next, inputs, this.crossBuffer, out, inputs, logitSums].map((buffer, binding) => ({ binding, resource: { buffer } })),
     });
     this.cap = cap;
-    this.buffers = { cache, inputs, out, staging, bind: [group(cache[0], cache[1]), group(cache[1], cache[0])] };
+    this.buffers = { cache, inputs, out, staging, logitSums, bind: [group(cache[0], cache[1]), group(cache[1], cache[0])] };
     return this.buffers;
   }
 
   private destroyBuffers(): void {
     if (!this.buffers) return;
-    const { cache, inputs, out, staging } = this.buffers;
-    for (const b of [...cache, inputs, out, staging]) b.destroy();
+    const { cache, inputs, out, staging, logitSums } = this.buffers;
+    for (const b of [...cache, inputs, out, staging, logitSums]) b.destroy();
     this.buffers = null;
   }
 
@@ -843,14 +895,16 @@ export class WebGpuDecoder {
   /** The encoder's dispatches (one workgroup per history token), cross inputs left in crossBuffer. */
   private recordEncoder(pass: GPUComputePassEncoder): void {
     const enc = this.encoder!;
-    pass.setPipeline(enc.embed);
-    pass.setBindGroup(0, enc.bind[1]); // writes q/k/v into A
-    pass.dispatchWorkgroups(this.S);
-    enc.layers.forEach((pipeline, i) => {
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, enc.bind[i % 2]); // layer i reads the q/k/v the previous kernel wrote
+    for (const member of enc.members) {
+      pass.setPipeline(member.embed);
+      pass.setBindGroup(0, enc.bind[1]); // writes q/k/v into A
       pass.dispatchWorkgroups(this.S);
-    });
+      member.layers.forEach((pipeline, i) => {
+        pass.setPipeline(pipeline);
+        pass.setBindGroup(0, enc.bind[i % 2]); // layer i reads the q/k/v the previous kernel wrote
+        pass.dispatchWorkgroups(this.S);
+      });
+    }
   }
 
   private stepper(maxRows: number, encodeFirst: boolean): DecoderSession {

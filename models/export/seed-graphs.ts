@@ -22,6 +22,7 @@
 // of the members' logits — softmax(mean logits) ∝ Π p_j^(1/n), the product of the members' next-token
 // distributions, renormalised. The runtime sees one model with Σ decoderLayers cache layers.
 import { PAD, SPECIAL_TOKENS } from '../../runtime/tokens.ts';
+import { memberPrefix } from '../../runtime/webgpu-decoder.ts';
 import { checkSeedWeights, decoderLength, seedVocabSize, type SeedConfig, type SeedWeights } from '../seed/reference.ts';
 import { GraphBuilder, MS_DOMAIN, TensorType, float } from './onnx-proto.ts';
 import { dequantizeBlockwise, dequantizeRows, quantizeBlockwise, quantizeRows, type Quantization } from './quantize.ts';
@@ -41,7 +42,16 @@ class SeedOps {
   /** The weights as the graph computes with them (dequantized), by parameter name, for those quantized. */
   readonly effective: SeedWeights = {};
 
-  constructor(readonly g: GraphBuilder, readonly w: SeedWeights, readonly config: SeedConfig, readonly quantization: Quantization) {}
+  /**
+   * `member` prefixes this member's initializer names ('' for member 0, `m1.` … for the others of an ensemble),
+   * so that every weight keeps a name a reader can find (runtime/webgpu-decoder.ts reads them by name).
+   */
+  constructor(readonly g: GraphBuilder, readonly w: SeedWeights, readonly config: SeedConfig, readonly quantization: Quantization, readonly member = '') {}
+
+  /** A weight of this member, stored under its member-prefixed name. */
+  init(name: string, data: Parameters<GraphBuilder['initializer']>[1], dims: number[]): string {
+    return this.g.initializer(this.member + name, data, dims);
+  }
 
   /**
    * x [..., K] @ W [K, N] (+ b) → [..., N]. Quantized body weights are expanded once at session creation
@@ -57,7 +67,7 @@ class SeedOps {
     } else {
       y = g.op('MatMul', [x, this.weight(name, w[name], K, N, bits)]);
     }
-    return bias ? g.op('Add', [y, g.initializer(bias, w[bias], [N])]) : y;
+    return bias ? g.op('Add', [y, this.init(bias, w[bias], [N])]) : y;
   }
 
   /**
@@ -71,7 +81,7 @@ class SeedOps {
    */
   weight(name: string, W: Float32Array, K: number, N: number, bits: 0 | 4 | 8): string {
     const { g } = this;
-    if (bits === 0) return g.initializer(name, W, [K, N]);
+    if (bits === 0) return this.init(name, W, [K, N]);
     const q = quantizeBlockwise(W, K, N, bits, QUANT_BLOCK_SIZE);
     this.effective[name] = this.lastDequantized = dequantizeBlockwise(q);
     const kBlocks = Math.ceil(K / QUANT_BLOCK_SIZE);
@@ -84,13 +94,13 @@ class SeedOps {
       const pairs = g.op('Concat', [g.op('Unsqueeze', [low, g.int64([-1])]), g.op('Unsqueeze', [high, g.int64([-1])])], { axis: -1 });
       return g.op('Flatten', [pairs], { axis: 1 }); // 2-D in, 2-D out
     };
-    let values = asFloat(g.initializer(`${name}.q${bits}`, q.packed, [N, kBlocks, blob])); // [N, kBlocks, blob]
-    let zeros = asFloat(g.initializer(`${name}.zero_points`, q.zeroPoints, [N, q.zeroPoints.length / N])); // [N, bytes per column]
+    let values = asFloat(this.init(`${name}.q${bits}`, q.packed, [N, kBlocks, blob])); // [N, kBlocks, blob]
+    let zeros = asFloat(this.init(`${name}.zero_points`, q.zeroPoints, [N, q.zeroPoints.length / N])); // [N, bytes per column]
     if (bits === 4) {
       values = g.op('Reshape', [unpackNibbles(g.op('Reshape', [values, g.int64([N * kBlocks, blob])])), g.int64([N, kBlocks, QUANT_BLOCK_SIZE])]);
       zeros = g.op('Slice', [unpackNibbles(zeros), g.int64([0]), g.int64([kBlocks]), g.int64([1])]); // [N, kBlocks]
     }
-    const scales = g.initializer(`${name}.scales`, q.scales, [N, kBlocks, 1]);
+    const scales = this.init(`${name}.scales`, q.scales, [N, kBlocks, 1]);
     const dequantized = g.op('Mul', [g.op('Sub', [values, g.op('Unsqueeze', [zeros, g.int64([-1])])]), scales]); // [N, kBlocks, block]
     let columns = g.op('Reshape', [dequantized, g.int64([N, kBlocks * QUANT_BLOCK_SIZE])]); // [N, K padded to blocks]
     if (kBlocks * QUANT_BLOCK_SIZE !== K) columns = g.op('Slice', [columns, g.int64([0]), g.int64([K]), g.int64([1])]);
@@ -108,9 +118,9 @@ class SeedOps {
       'MatMulNBits',
       [
         x,
-        g.initializer(`${name}.q${bits}`, q.packed, [N, kBlocks, (QUANT_BLOCK_SIZE * bits) / 8]),
-        g.initializer(`${name}.scales`, q.scales, [N * kBlocks]),
-        g.initializer(`${name}.zero_points`, q.zeroPoints, [q.zeroPoints.length]),
+        this.init(`${name}.q${bits}`, q.packed, [N, kBlocks, (QUANT_BLOCK_SIZE * bits) / 8]),
+        this.init(`${name}.scales`, q.scales, [N * kBlocks]),
+        this.init(`${name}.zero_points`, q.zeroPoints, [q.zeroPoints.length]),
       ],
       { K, N, bits, block_size: QUANT_BLOCK_SIZE, domain: MS_DOMAIN },
     );
@@ -120,19 +130,19 @@ class SeedOps {
   embedding(name: string, indices: string, rows: number): string {
     const { g, w } = this;
     const d = this.config.dModel;
-    if (this.quantization === 'fp32') return g.op('Gather', [g.initializer(name, w[name], [rows, d]), indices]);
+    if (this.quantization === 'fp32') return g.op('Gather', [this.init(name, w[name], [rows, d]), indices]);
     const t = quantizeRows(w[name], rows, d);
     this.effective[name] = dequantizeRows(t);
-    const q = g.op('Cast', [g.op('Gather', [g.initializer(`${name}.q8`, t.q, [rows, d]), indices])], { to: TensorType.FLOAT });
-    const zero = g.op('Unsqueeze', [g.op('Gather', [g.initializer(`${name}.zero`, t.zero, [rows]), indices]), g.int64([-1])]);
-    const scale = g.op('Unsqueeze', [g.op('Gather', [g.initializer(`${name}.scale`, t.scale, [rows]), indices]), g.int64([-1])]);
+    const q = g.op('Cast', [g.op('Gather', [this.init(`${name}.q8`, t.q, [rows, d]), indices])], { to: TensorType.FLOAT });
+    const zero = g.op('Unsqueeze', [g.op('Gather', [this.init(`${name}.zero`, t.zero, [rows]), indices]), g.int64([-1])]);
+    const scale = g.op('Unsqueeze', [g.op('Gather', [this.init(`${name}.scale`, t.scale, [rows]), indices]), g.int64([-1])]);
     return g.op('Mul', [g.op('Sub', [q, zero]), scale]);
   }
 
   layerNorm(x: string, prefix: string): string {
     const { g, w } = this;
     const d = this.config.dModel;
-    return g.op('LayerNormalization', [x, g.initializer(`${prefix}.g`, w[`${prefix}.g`], [d]), g.initializer(`${prefix}.b`, w[`${prefix}.b`], [d])], {
+    return g.op('LayerNormalization', [x, this.init(`${prefix}.g`, w[`${prefix}.g`], [d]), this.init(`${prefix}.b`, w[`${prefix}.b`], [d])], {
       axis: -1,
       epsilon: float(1e-5),
     });
@@ -146,8 +156,8 @@ class SeedOps {
   skipLayerNorm(x: string, skip: string, prefix: string, bias?: string): [normed: string, sum: string] {
     const { g, w } = this;
     const d = this.config.dModel;
-    const inputs = [x, skip, g.initializer(`${prefix}.g`, w[`${prefix}.g`], [d]), g.initializer(`${prefix}.b`, w[`${prefix}.b`], [d])];
-    if (bias) inputs.push(g.initializer(bias, w[bias], [d]));
+    const inputs = [x, skip, this.init(`${prefix}.g`, w[`${prefix}.g`], [d]), this.init(`${prefix}.b`, w[`${prefix}.b`], [d])];
+    if (bias) inputs.push(this.init(bias, w[bias], [d]));
     const [normed, , , sum] = g.opMulti('SkipLayerNormalization', inputs, 4, { domain: MS_DOMAIN, epsilon: float(1e-5) });
     return [normed, sum];
   }
@@ -169,7 +179,7 @@ class SeedOps {
     }
     const b = new Float32Array(total);
     for (const [j, name] of biases.entries()) b.set(w[name], j * N);
-    return g.op('Add', [y, g.initializer(biases.join('+'), b, [total])]);
+    return g.op('Add', [y, this.init(biases.join('+'), b, [total])]);
   }
 
   /**
@@ -180,7 +190,7 @@ class SeedOps {
    */
   biasGelu(x: string, bias: string, size: number): string {
     const { g, w } = this;
-    return g.op('FastGelu', [x, g.initializer(bias, w[bias], [size])], { domain: MS_DOMAIN });
+    return g.op('FastGelu', [x, this.init(bias, w[bias], [size])], { domain: MS_DOMAIN });
   }
 
   /** [N, T, d] → [N, heads, T, dh] */
@@ -210,7 +220,7 @@ class SeedOps {
     const { g, w, config } = this;
     const { dModel: d, experts: E, expertFfnDim: F, expertsPerToken: k } = config;
     const p = `dec.${layer}.moe`;
-    const probs = g.op('Softmax', [g.op('MatMul', [h, g.initializer(`${p}.router`, w[`${p}.router`], [d, E])])], { axis: -1 }); // [N, E]
+    const probs = g.op('Softmax', [g.op('MatMul', [h, this.init(`${p}.router`, w[`${p}.router`], [d, E])])], { axis: -1 }); // [N, E]
     const [topValues] = g.opMulti('TopK', [probs, g.int64([k])], 2, { axis: -1, largest: 1, sorted: 1 }); // [N, k] values (indices unused)
     // Dense over experts with the gates in [N, E] (the top-k probabilities renormalised, zero elsewhere): every expert's
     // first layer as one [d, E·F] MatMul and the second as one [E·F, d] MatMul on hidden units scaled by
@@ -235,7 +245,7 @@ class SeedOps {
     const hidden = g.op('Reshape', [this.biasGelu(hidden1, `${p}.b1`, E * F), g.int64([0, E, F])]); // [N, E, F]
     const gated = g.op('Reshape', [g.op('Mul', [hidden, g.op('Unsqueeze', [dense, g.int64([2])])]), g.int64([0, E * F])]); // [N, E*F]
     const y = g.op('MatMul', [gated, this.weight(`${p}.w2`, w2All, E * F, d, bits)]); // [N, d]
-    return g.op('Add', [y, g.op('MatMul', [dense, g.initializer(`${p}.b2`, w[`${p}.b2`], [E, d])])]);
+    return g.op('Add', [y, g.op('MatMul', [dense, this.init(`${p}.b2`, w[`${p}.b2`], [E, d])])]);
   }
 }
 
@@ -314,11 +324,11 @@ export function buildEnsembleEncoderGraph(members: SeedMember[], quantization: Q
   const crossK: string[] = [];
   const crossV: string[] = [];
   const effective: SeedWeights[] = [];
-  for (const { weights: w, config } of members) {
-    const ops = new SeedOps(g, w, config, quantization);
+  for (const [j, { weights: w, config }] of members.entries()) {
+    const ops = new SeedOps(g, w, config, quantization, memberPrefix(j));
     const position = g.op('Add', [
-      g.op('Gather', [g.initializer('enc.item_pos', w['enc.item_pos'], [maxHistory, d]), recency]),
-      g.op('Gather', [g.initializer('enc.level_emb', w['enc.level_emb'], [levels, d]), level]),
+      g.op('Gather', [ops.init('enc.item_pos', w['enc.item_pos'], [maxHistory, d]), recency]),
+      g.op('Gather', [ops.init('enc.level_emb', w['enc.level_emb'], [levels, d]), level]),
     ]); // [S, d]
     let x = g.op('Add', [ops.embedding('tok_emb', tokens, seedVocabSize(config)), position]); // [1, S, d]
     for (let i = 0; i < config.encoderLayers; i++) {
@@ -390,11 +400,11 @@ export function buildEnsembleDecoderStepGraph(members: SeedMember[], quantizatio
   const memberLogits: string[] = [];
   const effective: SeedWeights[] = [];
   let layerBase = 0; // this member's first layer in the stacked caches
-  for (const { weights: w, config } of members) {
-    const ops = new SeedOps(g, w, config, quantization);
+  for (const [j, { weights: w, config }] of members.entries()) {
+    const ops = new SeedOps(g, w, config, quantization, memberPrefix(j));
     // Index arithmetic stays on shapes and Slice bounds (host-side under a GPU EP); a Gather or Where over
     // indices computed on the host would upload them on every step (ORT's profile on the H200: ~0.4 ms each).
-    const positionEmbedding = g.op('Slice', [g.initializer('dec.pos', w['dec.pos'], [Tmax, d]), position, g.op('Add', [position, T]), g.int64([0])]); // [T, d]
+    const positionEmbedding = g.op('Slice', [ops.init('dec.pos', w['dec.pos'], [Tmax, d]), position, g.op('Add', [position, T]), g.int64([0])]); // [T, d]
     let x = g.op('Add', [ops.embedding('tok_emb', token, V), positionEmbedding]); // [B, T, d]
     // The residual stream x is carried through SkipLayerNormalization nodes, which also add each sublayer's
     // output bias and apply the next LayerNorm (the next layer's ln1, or ln_f after the last).
