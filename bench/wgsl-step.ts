@@ -15,30 +15,21 @@ import { WebGpuDecoder } from '../runtime/webgpu-decoder.ts';
 import { beamSearch } from '../runtime/beam-search.ts';
 import { SemanticIdTrie } from '../runtime/semantic-id-trie.ts';
 import { encoderTokens } from '../runtime/tokens.ts';
+import { parseOptions } from '../models/options.ts';
 
-const defaults = {
+const parsed = parseOptions(process.argv.slice(2), {
   bundles: 'models/bundles/kuairand:5,models/bundles/beauty:2,synthetic:5', // dir:sessionLength, comma-separated
   unrolls: '4,8,16',
   rounds: 8, // the first is warm-up
   searches: 12, // beam searches per configuration and round
   beamWidth: 32,
   out: 'bench/results/wgsl-step.json',
-};
-
-function parseArgs(argv: string[]): typeof defaults {
-  const options = { ...defaults };
-  for (const arg of argv) {
-    const m = /^--([a-zA-Z]+)=(.*)$/.exec(arg);
-    if (!m || !(m[1] in defaults)) throw new Error(`unknown argument ${arg}; known: ${Object.keys(defaults).map((k) => `--${k}=`).join(' ')}`);
-    const key = m[1] as keyof typeof defaults;
-    (options as Record<string, string | number>)[key] = typeof defaults[key] === 'number' ? Number(m[2]) : m[2];
-  }
-  return options;
-}
+});
+if (!parsed) process.exit(0);
+const o = parsed;
 
 const median = (a: number[]): number => a.slice().sort((x, y) => x - y)[a.length >> 1];
 
-const o = parseArgs(process.argv.slice(2));
 const gpu = await openDevice({ quiet: true });
 const unrolls = o.unrolls.split(',').map(Number);
 const results: Record<string, Record<string, Record<string, number>>> = {};

@@ -323,6 +323,17 @@ function stepKernel(members: WebGpuDecoderConfig[], w: PackedWeights, unroll: nu
     const next = i + 1 < L ? `${P0}dec.${i + 1}.ln1` : `${P0}dec.ln_f`;
     const id = `${m}_${i}`;
     const layer = base + i;
+    // An attention sublayer's end: its heads (pool[ATT …], [T, D]) through the output projection, added to the
+    // residual stream, then the next LayerNorm into hw.
+    const projectAndNormalize = (sublayer: string, norm: string): string => /* wgsl */ `
+  for (var i = lid; i < T * D; i += WG) {
+    let t = i / D; let c = i % D;
+    var y = w[${p(`${sublayer}.bo`)} + c];
+    ${unrolled('y', D, (x) => `pool[ATT + t * D + ${x}] * w[${p(`${sublayer}.wo`)} + ${x} * D + c]`)}
+    xw[i] += y;
+  }
+  workgroupBarrier();
+  for (var t = 0u; t < T; t++) { layerNorm(t, ${p(`${norm}.g`)}, ${p(`${norm}.b`)}, lid); }`;
     layers.push(/* wgsl */ `
 // Member ${m}, layer ${i}, self-attention: the T new tokens attend to the parent's cached keys and to each other, causally.
 fn selfAttention${id}(b: u32, lid: u32) {
@@ -375,14 +386,7 @@ fn selfAttention${id}(b: u32, lid: u32) {
     pool[ATT + i] = acc;
   }
   workgroupBarrier();
-  for (var i = lid; i < T * D; i += WG) {
-    let t = i / D; let c = i % D;
-    var y = w[${p('self.bo')} + c];
-    ${unrolled('y', D, (x) => `pool[ATT + t * D + ${x}] * w[${p('self.wo')} + ${x} * D + c]`)}
-    xw[i] += y;
-  }
-  workgroupBarrier();
-  for (var t = 0u; t < T; t++) { layerNorm(t, ${p('ln2.g')}, ${p('ln2.b')}, lid); }
+${projectAndNormalize('self', 'ln2')}
 }
 
 // Member ${m}, layer ${i}, cross-attention: every beam attends to the same S encoder positions.
@@ -412,14 +416,7 @@ fn crossAttention${id}(lid: u32) {
     pool[ATT + i] = acc;
   }
   workgroupBarrier();
-  for (var i = lid; i < T * D; i += WG) {
-    let t = i / D; let c = i % D;
-    var y = w[${p('cross.bo')} + c];
-    ${unrolled('y', D, (x) => `pool[ATT + t * D + ${x}] * w[${p('cross.wo')} + ${x} * D + c]`)}
-    xw[i] += y;
-  }
-  workgroupBarrier();
-  for (var t = 0u; t < T; t++) { layerNorm(t, ${p('ln3.g')}, ${p('ln3.b')}, lid); }
+${projectAndNormalize('cross', 'ln3')}
 }
 
 // Member ${m}, layer ${i}, MoE: router softmax, the top-k gates (probabilities ≥ the k-th largest, renormalised, as the graph
