@@ -54,8 +54,8 @@ export class WebGpuDecoderError extends RuntimeError {
   }
 }
 
-/** Bytes per buffer row are multiples of 4; WebGPU usage and map flags (numeric: no globals needed in Node). */
-const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 0x40, STORAGE: 0x80, QUERY_RESOLVE: 0x200 } as const;
+/** WebGPU buffer usage and map flags as numbers (the GPUBufferUsage globals need not exist in Node). */
+const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, STORAGE: 0x80, QUERY_RESOLVE: 0x200 } as const;
 const MAP_READ = 1;
 const DEFAULT_UNROLL = 16; // partial sums per dot product: fewest GPU µs per step on the H200 for all three bundles (bench/README.md #7)
 const PARAMS = 8; // i32 slots of the Params struct at the head of the inputs buffer
@@ -759,7 +759,7 @@ export class WebGpuDecoder {
     this.K = config.codebookSize;
     this.S = config.maxHistory * levels;
     this.Tmax = config.sessionLength * (levels + 1);
-    this.crossBuffer = device.createBuffer({ size: 4 * (2 * L * H * this.S * (D / H) + this.S), usage: USAGE.STORAGE | USAGE.COPY_DST | USAGE.COPY_SRC });
+    this.crossBuffer = device.createBuffer({ size: 4 * (2 * L * H * this.S * (D / H) + this.S), usage: USAGE.STORAGE | USAGE.COPY_DST });
     if (timestamps) this.timer = { queries: device.createQuerySet({ type: 'timestamp', count: 2 }), resolve: device.createBuffer({ size: 16, usage: USAGE.QUERY_RESOLVE | USAGE.COPY_SRC }) };
   }
 
@@ -842,7 +842,7 @@ export class WebGpuDecoder {
     const cap = Math.max(rows, 1);
     const cacheBytes = 4 * 2 * L * cap * H * this.Tmax * (D / H); // K and V
     const make = (size: number, usage: number): GPUBuffer => device.createBuffer({ size: Math.max(16, size), usage });
-    const cache: [GPUBuffer, GPUBuffer] = [make(cacheBytes, USAGE.STORAGE | USAGE.COPY_SRC), make(cacheBytes, USAGE.STORAGE | USAGE.COPY_SRC)];
+    const cache: [GPUBuffer, GPUBuffer] = [make(cacheBytes, USAGE.STORAGE), make(cacheBytes, USAGE.STORAGE)];
     const inputs = make(4 * (PARAMS + 3 * cap), USAGE.STORAGE | USAGE.COPY_DST); // Params, tokens [cap, 2], parents [cap]
     const outBytes = 4 * cap * (this.K + 2);
     const out = make(outBytes, USAGE.STORAGE | USAGE.COPY_SRC);
