@@ -299,7 +299,9 @@ function scratchFloats(config: WebGpuDecoderConfig): number {
  * code and the next BOS) in workgroup memory from the embedding to the head: per layer self-attention over
  * the parent's cache and the new tokens (writing row b of the new cache), cross-attention, the MoE, each with
  * its residual add and the next LayerNorm; then the last row's logits → the level's K code logits, the max
- * and Σ exp over the vocabulary. Sizes and weight offsets are constants; per-step values come from `prm`.
+ * and Σ exp over the vocabulary. An ensemble's members run in turn, each over its own layers of the stacked
+ * cache; their logits are summed in `lsum` and averaged. Sizes and weight offsets are constants; per-step values
+ * come from `prm`.
  */
 function stepKernel(members: WebGpuDecoderConfig[], w: PackedWeights, unroll: number): string {
   const config = members[0]; // the members share width, heads, tokens, history and session (WebGpuDecoder.create checks)
@@ -564,7 +566,8 @@ function encoderScratch(config: WebGpuDecoderConfig): number {
  * WGSL of the encoder (encoder.onnx's computation), one workgroup per history token s: `embed` writes the
  * embedding, the first layer's q/k/v and the memory bias; `layers[i]` runs layer i's attention over every
  * token's keys (from the previous kernel), its FFN, then the next layer's q/k/v — or, after the last layer,
- * ln_f and every decoder layer's cross keys and values, straight into the decoder's cross buffer.
+ * ln_f and every decoder layer's cross keys and values, straight into the decoder's cross buffer (at the member's
+ * layers of the stack). One set of kernels per ensemble member, run in member order.
  */
 function encoderKernels(members: WebGpuDecoderConfig[], w: PackedWeights, unroll: number): { embed: string; layers: string[] }[] {
   const LT = members.reduce((sum, m) => sum + m.decoderLayers, 0); // cross layers of all members
