@@ -49,8 +49,8 @@ export type DecoderBackend = 'onnx' | 'wgsl';
 
 export interface SessionsOptions {
   /**
-   * A WebGPU device for the decoder steps (runtime/webgpu-decoder.ts): the encoder and reward model stay on the
-   * ORT EP. If the WGSL decoder cannot run this bundle the ORT decoder is used and `fallbackReasons` says why.
+   * A WebGPU device for the seed model's encoder and decoder steps (runtime/webgpu-decoder.ts); the reward model stays
+   * on the ORT EP. If the WGSL model cannot run this bundle the ORT sessions do and `fallbackReasons` says why.
    */
   gpuDevice?: GPUDevice;
 }
@@ -263,6 +263,13 @@ export class Sessions {
       this.releaseGpuDecoder();
       this.gpuDecoder = next;
       if (options.ownsDevice) this.gpuDevice = device;
+      // A lost device (a GPU reset, the browser reclaiming it) hands the next calls back to the ORT sessions.
+      void device.lost.then((info) => {
+        if (this.gpuDecoder !== next) return; // released or replaced meanwhile
+        this.gpuDecoder = null;
+        this.gpuDevice = null;
+        this.fallbackReasons.push(`[wgsl] the WebGPU device was lost (${info.reason}: ${info.message}); the ONNX sessions run the model now`);
+      });
       return true;
     } catch (err) {
       if (!(err instanceof WebGpuDecoderError)) throw err;

@@ -7,8 +7,12 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TINY_CONFIG, writeTestBundle, type TestBundle } from './fixture.ts';
-import { createNodeRecommender } from '../../models/node-recommender.ts';
-import { openDevice } from '../../models/engine/device.ts';
+import { gpuInstance, openDevice } from '../../models/engine/device.ts';
+import * as ort from 'onnxruntime-node';
+import { pathToFileURL } from 'node:url';
+import { createNodeRecommender, fileAwareFetch } from '../../models/node-recommender.ts';
+import { fetchBundle } from '../../runtime/loader.ts';
+import { createSessions, type OrtModule } from '../../runtime/sessions.ts';
 import { initSeedWeights } from '../../models/seed/reference.ts';
 import { buildDecoderStepGraph, buildEncoderGraph, buildEnsembleDecoderStepGraph, buildEnsembleEncoderGraph, ensembleContractConfig } from '../../models/export/seed-graphs.ts';
 import type { SeedConfig } from '../../models/seed/config.ts';
@@ -184,5 +188,25 @@ test('graphs whose weights the WGSL model cannot find keep onnxruntime\'s sessio
     assert.equal(result.sessions.length, 4);
   } finally {
     await wgsl.dispose();
+  }
+});
+
+test('a lost WebGPU device hands the next calls to onnxruntime\'s sessions, and says so', async () => {
+  const adapter = await gpuInstance().requestAdapter();
+  const own = await adapter!.requestDevice();
+  const { models } = await fetchBundle(pathToFileURL(bundle.dir).href, { fetch: fileAwareFetch as typeof fetch, cache: false });
+  const sessions = await createSessions(ort as unknown as OrtModule, models, ['cpu'], { intraOpNumThreads: 1 }, { gpuDevice: own });
+  try {
+    assert.equal(sessions.decoderBackend, 'wgsl');
+    const before = await sessions.recommend([3, 17, 5], { beamWidth: 4 });
+    own.destroy();
+    await own.lost;
+    await new Promise((resolve) => setTimeout(resolve, 0)); // let every reaction to `lost` run
+    assert.equal(sessions.decoderBackend, 'onnx');
+    assert.ok(sessions.fallbackReasons.some((r) => /^\[wgsl\] the WebGPU device was lost/.test(r)), sessions.fallbackReasons.join('; '));
+    const after = await sessions.recommend([3, 17, 5], { beamWidth: 4 });
+    assert.deepEqual(after.sessions.map((s) => Array.from(s.items)), before.sessions.map((s) => Array.from(s.items)));
+  } finally {
+    await sessions.release();
   }
 });
