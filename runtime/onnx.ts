@@ -2,7 +2,9 @@
 // providers and loads, per EP, the onnxruntime-web build made for it:
 //   'webgpu' → onnxruntime-web/webgpu (the native C++ WebGPU EP; its wasm is the asyncify build)
 //   'wasm'   → onnxruntime-web/wasm   (the plain SIMD/threads wasm build, the fastest CPU path)
-// Each is imported on first use only, so a page that never touches WebGPU never downloads its 27 MB wasm.
+// Each is imported on first use only, so a page that never touches WebGPU never downloads its 27 MB wasm. On
+// WebGPU the seed model normally runs as the runtime's own WGSL (runtime/webgpu-decoder.ts) and the remaining ONNX
+// graphs on the wasm build: the WebGPU build is then fetched only when the WGSL model cannot run a bundle.
 // build.mjs copies both builds' .mjs/.wasm next to the bundles under dist/ort/; `wasmPaths` points there.
 import { InvalidDeviceError, NoBackendError, WebGpuUnavailableError } from './errors.ts';
 import { createSessions, type BundleModels, type OrtModule, type Sessions } from './sessions.ts';
@@ -61,27 +63,49 @@ async function webGpuMissing(): Promise<string | null> {
   }
 }
 
-/**
- * The WGSL decoder on a device of its own (onnxruntime-web keeps its device to itself); the Sessions destroy it
- * on release. Without one the ORT decoder stays and fallbackReasons says why.
- */
-async function attachWgslDecoder(sessions: Sessions): Promise<void> {
-  let device: GPUDevice | null = null;
+/** A GPUDevice of the runtime's own for the WGSL model (onnxruntime-web keeps its device to itself), or why not. */
+async function gpuDeviceOrReason(): Promise<GPUDevice | string> {
   try {
     const adapter = await (globalThis.navigator as Navigator).gpu.requestAdapter();
-    if (!adapter) throw new Error('requestAdapter() returned null');
-    device = await adapter.requestDevice();
+    if (!adapter) return 'requestAdapter() returned null';
+    return await adapter.requestDevice();
   } catch (err) {
-    sessions.fallbackReasons.push(`[wgsl] no WebGPU device for the decoder: ${err instanceof Error ? err.message : String(err)}`);
-    return;
+    return `requestDevice() threw ${err instanceof Error ? err.message : String(err)}`;
   }
-  if (!(await sessions.attachGpuDecoder(device, { ownsDevice: true }))) device.destroy();
 }
 
 /**
- * Sessions for `models` on the first EP of `device` that runs them all. 'auto' collects each EP's reason
- * and throws one NoBackendError naming all if none works; 'webgpu' alone without an adapter throws
- * WebGpuUnavailableError.
+ * On WebGPU with the WGSL model: the seed model (encoder and decoder steps) in WGSL on a device of its own, and the
+ * ONNX graphs — the reward model, and the seed graphs as the fallback should the device be lost — on onnxruntime-web's
+ * wasm build, so the 27 MB WebGPU build is never fetched. Null (with the reason added to `reasons`) when the WGSL
+ * model cannot run this bundle here; the caller then uses onnxruntime's WebGPU EP.
+ */
+async function createWgslSessions(models: BundleModels, options: OnnxOptions, reasons: string[]): Promise<Sessions | null> {
+  const device = await gpuDeviceOrReason();
+  if (typeof device === 'string') {
+    reasons.push(`[wgsl] no WebGPU device for the WGSL model: ${device}`);
+    return null;
+  }
+  let sessions: Sessions;
+  try {
+    sessions = await createSessions((await ortFor('wasm', options)) as unknown as OrtModule, models, ['wasm']);
+  } catch (err) {
+    device.destroy();
+    reasons.push(...(err instanceof NoBackendError ? err.reasons : [`[wasm] ${err instanceof Error ? err.message : String(err)}`]));
+    return null;
+  }
+  if (await sessions.attachGpuDecoder(device, { ownsDevice: true })) return sessions;
+  device.destroy();
+  reasons.push(...sessions.fallbackReasons);
+  await sessions.release();
+  return null;
+}
+
+/**
+ * Sessions for `models` on the first device of `device` that runs them all. On WebGPU the WGSL model runs the seed
+ * model (unless options.gpuDecoder is false) with the ONNX graphs on wasm; if it cannot, onnxruntime's WebGPU EP
+ * runs every graph. 'auto' collects each backend's reason and throws one NoBackendError naming all if none works;
+ * 'webgpu' alone without an adapter throws WebGpuUnavailableError.
  */
 export async function createWebSessions(models: BundleModels, device: Device, options: OnnxOptions): Promise<Sessions> {
   const reasons: string[] = [];
@@ -93,12 +117,18 @@ export async function createWebSessions(models: BundleModels, device: Device, op
         reasons.push(`[webgpu] ${missing}`);
         continue;
       }
+      if (options.gpuDecoder ?? true) {
+        const sessions = await createWgslSessions(models, options, reasons);
+        if (sessions) {
+          sessions.fallbackReasons.unshift(...reasons);
+          return sessions;
+        }
+      }
     }
     try {
       const ort = await ortFor(ep, options);
       const sessions = await createSessions(ort as unknown as OrtModule, models, [ep]);
       sessions.fallbackReasons.unshift(...reasons);
-      if (ep === 'webgpu' && (options.gpuDecoder ?? true)) await attachWgslDecoder(sessions);
       return sessions;
     } catch (err) {
       if (err instanceof NoBackendError) reasons.push(...err.reasons);

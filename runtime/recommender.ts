@@ -20,17 +20,19 @@ export interface LoadOptions {
   /** false: do not read or write the IndexedDB model cache (always fetch). Default true. */
   cache?: boolean;
   /**
-   * On WebGPU, run the seed model (encoder and decoder steps) as WGSL (runtime/webgpu-decoder.ts: one dispatch per step) instead of
-   * decoder_step.onnx on onnxruntime's WebGPU EP; the reward model stays on the EP. Default true. Where the WGSL
-   * model cannot run the bundle, onnxruntime's sessions run it and LoadInfo.fallbackReasons says why.
+   * On WebGPU, run the seed model (encoder and decoder steps) as WGSL (runtime/webgpu-decoder.ts: one dispatch per
+   * step) and the reward model on wasm, instead of every graph on onnxruntime's WebGPU EP. Default true. Where the
+   * WGSL model cannot run the bundle, onnxruntime's WebGPU EP runs it and LoadInfo.fallbackReasons says why.
    */
   gpuDecoder?: boolean;
 }
 
 export interface LoadInfo {
   name: string; // the bundle's name (manifest)
-  executionProvider: string; // the EP that runs the graphs, e.g. 'webgpu' or 'wasm'
-  decoder: 'wgsl' | 'onnx'; // what runs the decoder steps: the WGSL decoder, or decoder_step.onnx on that EP
+  executionProvider: string; // the onnxruntime EP that runs the ONNX graphs, 'webgpu' or 'wasm'
+  // What runs the seed model (encoder and decoder steps): 'wgsl', the runtime's WGSL model on WebGPU (the ONNX graphs —
+  // the reward model — then run on 'wasm'), or 'onnx', the bundle's graphs on executionProvider.
+  decoder: 'wgsl' | 'onnx';
   fallbackReasons: string[]; // `[ep] reason` for every EP tried before it
   fromCache: string[]; // roles whose bytes came from IndexedDB
   fromNetwork: string[]; // roles fetched over the network

@@ -95,15 +95,21 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
 
   test(`[${device}] worker loads the bundle over the network and recommends what onnxruntime-node does`, { timeout: TEST_TIMEOUT_MS }, async () => {
     const progress: number[] = [];
+    const servedBefore = harness.server.requests.length;
     await harness.page.exposeFunction('reportProgress', (p: number) => progress.push(p));
     const info = await harness.page.evaluate(async ({ url, device }) => {
       window.onerec.recommender = window.onerec.createWorkerRecommender();
       const report = (window as unknown as { reportProgress: (p: number) => void }).reportProgress;
       return window.onerec.recommender.load(url, { device, onProgress: ({ progress }) => report(progress) });
     }, { url: harness.bundleUrl, device });
-    assert.equal(info.executionProvider, device);
-    // On WebGPU the decoder steps run as WGSL by default (runtime/webgpu-decoder.ts), on wasm through decoder_step.onnx.
+    // On WebGPU the seed model runs as WGSL by default (runtime/webgpu-decoder.ts) and the reward model on wasm;
+    // on wasm every graph runs through onnxruntime.
     assert.equal(info.decoder, device === 'webgpu' ? 'wgsl' : 'onnx', info.fallbackReasons.join('; '));
+    assert.equal(info.executionProvider, 'wasm');
+    // onnxruntime-web's WebGPU build (the asyncify wasm, 27 MB) is not fetched: the ONNX graphs run on the wasm build.
+    const fetched = harness.server.requests.slice(servedBefore);
+    assert.ok(fetched.some((path) => /ort-wasm-simd-threaded\.wasm$/.test(path)), fetched.join(' '));
+    assert.ok(!fetched.some((path) => /asyncify/.test(path)), fetched.join(' '));
     assert.deepEqual(info.fromCache, []);
     assert.deepEqual(info.fromNetwork.sort(), ROLES);
     assert.ok(progress.length >= 4 && progress.at(-1) === 1 && progress.every((p, i) => i === 0 || p >= progress[i - 1]), `progress ${progress}`);
@@ -123,6 +129,7 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
       return window.onerec.recommender.load(url, { device: 'webgpu', gpuDecoder: false });
     }, { url: harness.bundleUrl });
     assert.equal(info.decoder, 'onnx');
+    assert.equal(info.executionProvider, 'webgpu');
     assertMatchesNode(await recommendAll(), 'gpuDecoder: false');
     await load(); // back to the default for the tests below
   });
@@ -208,14 +215,16 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
         }
       }
       await r.dispose();
-      return { ep: auto.executionProvider, reasons: auto.fallbackReasons, error };
+      return { ep: auto.executionProvider, decoder: auto.decoder, reasons: auto.fallbackReasons, error };
     }, { url: harness.bundleUrl, webgpu: device === 'webgpu' });
     if (device === 'webgpu') {
-      assert.equal(outcome.ep, 'webgpu');
+      assert.equal(outcome.decoder, 'wgsl'); // WebGPU taken: the WGSL model, the reward graph on wasm
+      assert.equal(outcome.ep, 'wasm');
       assert.deepEqual(outcome.reasons, []);
     } else {
       // Chromium without --enable-unsafe-webgpu: navigator.gpu exists but gives no adapter.
       assert.equal(outcome.ep, 'wasm');
+      assert.equal(outcome.decoder, 'onnx');
       assert.equal(outcome.reasons.length, 1);
       assert.match(outcome.reasons[0], /^\[webgpu\] /);
       assert.equal(outcome.error?.name, 'WebGpuUnavailableError');
