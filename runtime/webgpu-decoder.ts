@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 // The seed model in WGSL: the computation of decoder_step.onnx (models/export/seed-graphs.ts) as one compute
 // dispatch per step instead of ~160 ONNX nodes, with the KV cache in GPU buffers and one read-back of the
 // beams' code scores per step; and, optionally, encoder.onnx's computation (1 + encoderLayers dispatches,
