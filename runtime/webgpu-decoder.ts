@@ -319,183 +319,183 @@ function stepKernel(members: WebGpuDecoderConfig[], w: PackedWeights, unroll: nu
   const bodies: string[] = [];
   let base = 0; // the member's first layer in the stacked cache and cross inputs
   for (const [m, member] of members.entries()) {
-  const P0 = memberPrefix(m);
-  const { decoderLayers: L, experts: E, expertsPerToken: KTOP, expertFfnDim: F } = member;
-  for (let i = 0; i < L; i++) {
-    const p = (name: string): string => o(`${P0}dec.${i}.${name}`);
-    const next = i + 1 < L ? `${P0}dec.${i + 1}.ln1` : `${P0}dec.ln_f`;
-    const id = `${m}_${i}`;
-    const layer = base + i;
-    // An attention sublayer's end: its heads (pool[ATT …], [T, D]) through the output projection, added to the
-    // residual stream, then the next LayerNorm into hw.
-    const projectAndNormalize = (sublayer: string, norm: string): string => /* wgsl */ `
-  for (var i = lid; i < T * D; i += WG) {
-    let t = i / D; let c = i % D;
-    var y = w[${p(`${sublayer}.bo`)} + c];
-    ${unrolled('y', D, (x) => `pool[ATT + t * D + ${x}] * w[${p(`${sublayer}.wo`)} + ${x} * D + c]`)}
-    xw[i] += y;
-  }
-  workgroupBarrier();
-  for (var t = 0u; t < T; t++) { layerNorm(t, ${p(`${norm}.g`)}, ${p(`${norm}.b`)}, lid); }`;
-    layers.push(/* wgsl */ `
-// Member ${m}, layer ${i}, self-attention: the T new tokens attend to the parent's cached keys and to each other, causally.
-fn selfAttention${id}(b: u32, lid: u32) {
-  let T = prm.T; let P = prm.P;
-  let par = u32(inp[prm.parents + b]);
-  let vOff = ${LT}u * prm.cap * H * TMAX * DH;
-  const QKV = 0u; const ATT = ${6 * D}u; const SC = ${8 * D}u;
-  for (var i = lid; i < T * 3u * D; i += WG) {
-    let t = i / (3u * D); let j = i % (3u * D);
-    var acc = w[${p('self.bqkv')} + j];
-    ${unrolled('acc', D, (x) => `hw[t * D + ${x}] * w[${p('self.wqkv')} + ${x} * 3u * D + j]`)}
-    pool[QKV + i] = acc;
-  }
-  workgroupBarrier();
-  // Row b of the new cache: the parent's entries, then this step's keys and values.
-  for (var i = lid; i < H * P * DH; i += WG) {
-    let hh = i / (P * DH); let rest = i % (P * DH);
-    let src = cacheAt(${layer}u, par, hh) + rest; let dst = cacheAt(${layer}u, b, hh) + rest;
-    cacheNew[dst] = cacheOld[src]; cacheNew[vOff + dst] = cacheOld[vOff + src];
-  }
-  for (var i = lid; i < T * D; i += WG) {
-    let t = i / D; let c = i % D; let hh = c / DH; let e = c % DH;
-    let dst = cacheAt(${layer}u, b, hh) + (P + t) * DH + e;
-    cacheNew[dst] = pool[QKV + t * 3u * D + D + c]; cacheNew[vOff + dst] = pool[QKV + t * 3u * D + 2u * D + c];
-  }
-  let NK = P + T;
-  for (var i = lid; i < T * H * NK; i += WG) {
-    let t = i / (H * NK); let hh = (i / NK) % H; let j = i % NK;
-    if (j <= P + t) {
-      var dot = 0.0;
-      for (var e = 0u; e < DH; e++) {
-        var key: f32;
-        if (j < P) { key = cacheOld[cacheAt(${layer}u, par, hh) + j * DH + e]; } else { key = pool[QKV + (j - P) * 3u * D + D + hh * DH + e]; }
-        dot += pool[QKV + t * 3u * D + hh * DH + e] * key;
-      }
-      pool[SC + (t * H + hh) * TMAX + j] = dot * SCALE;
+    const P0 = memberPrefix(m);
+    const { decoderLayers: L, experts: E, expertsPerToken: KTOP, expertFfnDim: F } = member;
+    for (let i = 0; i < L; i++) {
+      const p = (name: string): string => o(`${P0}dec.${i}.${name}`);
+      const next = i + 1 < L ? `${P0}dec.${i + 1}.ln1` : `${P0}dec.ln_f`;
+      const id = `${m}_${i}`;
+      const layer = base + i;
+      // An attention sublayer's end: its heads (pool[ATT …], [T, D]) through the output projection, added to the
+      // residual stream, then the next LayerNorm into hw.
+      const projectAndNormalize = (sublayer: string, norm: string): string => /* wgsl */ `
+    for (var i = lid; i < T * D; i += WG) {
+      let t = i / D; let c = i % D;
+      var y = w[${p(`${sublayer}.bo`)} + c];
+      ${unrolled('y', D, (x) => `pool[ATT + t * D + ${x}] * w[${p(`${sublayer}.wo`)} + ${x} * D + c]`)}
+      xw[i] += y;
     }
-  }
-  workgroupBarrier();
-  if (lid < T * H) { softmaxInPlace(SC + lid * TMAX, P + lid / H + 1u); }
-  workgroupBarrier();
-  for (var i = lid; i < T * D; i += WG) {
-    let t = i / D; let c = i % D; let hh = c / DH; let e = c % DH;
-    var acc = 0.0;
-    for (var j = 0u; j <= P + t; j++) {
-      var value: f32;
-      if (j < P) { value = cacheOld[vOff + cacheAt(${layer}u, par, hh) + j * DH + e]; } else { value = pool[QKV + (j - P) * 3u * D + 2u * D + c]; }
-      acc += pool[SC + (t * H + hh) * TMAX + j] * value;
+    workgroupBarrier();
+    for (var t = 0u; t < T; t++) { layerNorm(t, ${p(`${norm}.g`)}, ${p(`${norm}.b`)}, lid); }`;
+      layers.push(/* wgsl */ `
+  // Member ${m}, layer ${i}, self-attention: the T new tokens attend to the parent's cached keys and to each other, causally.
+  fn selfAttention${id}(b: u32, lid: u32) {
+    let T = prm.T; let P = prm.P;
+    let par = u32(inp[prm.parents + b]);
+    let vOff = ${LT}u * prm.cap * H * TMAX * DH;
+    const QKV = 0u; const ATT = ${6 * D}u; const SC = ${8 * D}u;
+    for (var i = lid; i < T * 3u * D; i += WG) {
+      let t = i / (3u * D); let j = i % (3u * D);
+      var acc = w[${p('self.bqkv')} + j];
+      ${unrolled('acc', D, (x) => `hw[t * D + ${x}] * w[${p('self.wqkv')} + ${x} * 3u * D + j]`)}
+      pool[QKV + i] = acc;
     }
-    pool[ATT + i] = acc;
-  }
-  workgroupBarrier();
-${projectAndNormalize('self', 'ln2')}
-}
-
-// Member ${m}, layer ${i}, cross-attention: every beam attends to the same S encoder positions.
-fn crossAttention${id}(lid: u32) {
-  let T = prm.T;
-  let kOff = ${layer}u * H * S * DH; let vOff = ${LT}u * H * S * DH + kOff; let biasOff = 2u * ${LT}u * H * S * DH;
-  const Q = 0u; const ATT = ${2 * D}u; const SC = ${4 * D}u;
-  for (var i = lid; i < T * D; i += WG) {
-    let t = i / D; let j = i % D;
-    var acc = w[${p('cross.bq')} + j];
-    ${unrolled('acc', D, (x) => `hw[t * D + ${x}] * w[${p('cross.wq')} + ${x} * D + j]`)}
-    pool[Q + i] = acc;
-  }
-  workgroupBarrier();
-  for (var i = lid; i < T * H * S; i += WG) {
-    let t = i / (H * S); let hh = (i / S) % H; let s = i % S;
-    var dot = 0.0;
-    ${unrolled('dot', DH, (x) => `pool[Q + t * D + hh * DH + ${x}] * cross[kOff + (hh * S + s) * DH + ${x}]`)}
-    pool[SC + i] = dot * SCALE + cross[biasOff + s];
-  }
-  workgroupBarrier();
-  rowsSoftmax(SC, T * H, S, lid);
-  for (var i = lid; i < T * D; i += WG) {
-    let t = i / D; let c = i % D; let hh = c / DH; let e = c % DH;
-    var acc = 0.0;
-    ${unrolled('acc', S, (x) => `pool[SC + (t * H + hh) * S + ${x}] * cross[vOff + (hh * S + ${x}) * DH + e]`)}
-    pool[ATT + i] = acc;
-  }
-  workgroupBarrier();
-${projectAndNormalize('cross', 'ln3')}
-}
-
-// Member ${m}, layer ${i}, MoE: router softmax, the top-k gates (probabilities ≥ the k-th largest, renormalised, as the graph
-// selects them), then only the selected experts' two layers.
-fn moe${id}(lid: u32) {
-  let T = prm.T;
-  const E = ${E}u; const F = ${F}u; const KTOP = ${KTOP}u;
-  const GATE = 0u; const HID = ${2 * E}u; const PART = ${2 * E + 2 * E * F}u;
-  for (var i = lid; i < T * E; i += WG) {
-    let t = i / E; let e = i % E;
-    var acc = 0.0;
-    ${unrolled('acc', D, (x) => `hw[t * D + ${x}] * w[${p('moe.router')} + ${x} * E + e]`)}
-    pool[GATE + i] = acc;
-  }
-  workgroupBarrier();
-  if (lid < T) { topKGates(GATE + lid * E, E, KTOP); }
-  workgroupBarrier();
-  for (var i = lid; i < T * E * F; i += WG) {
-    let t = i / (E * F); let j = i % (E * F);
-    let g = pool[GATE + t * E + j / F];
-    var value = 0.0;
-    if (g != 0.0) {
-      var u = w[${p('moe.b1')} + j];
-      ${unrolled('u', D, (x) => `hw[t * D + ${x}] * w[${p('moe.w1')} + ${x} * E * F + j]`)}
-      value = fastGelu(u) * g;
+    workgroupBarrier();
+    // Row b of the new cache: the parent's entries, then this step's keys and values.
+    for (var i = lid; i < H * P * DH; i += WG) {
+      let hh = i / (P * DH); let rest = i % (P * DH);
+      let src = cacheAt(${layer}u, par, hh) + rest; let dst = cacheAt(${layer}u, b, hh) + rest;
+      cacheNew[dst] = cacheOld[src]; cacheNew[vOff + dst] = cacheOld[vOff + src];
     }
-    pool[HID + i] = value;
-  }
-  workgroupBarrier();
-  // Second layers: thread (t, c, s) sums the s-th, (s + KTOP)-th, … selected experts of row t (KTOP of them unless
-  // the k-th probability ties), then the KTOP partial sums are added.
-  for (var i = lid; i < T * D * KTOP; i += WG) {
-    let s = i / (T * D); let t = (i / D) % T; let c = i % D;
-    var y = 0.0;
-    var seen = 0u;
-    for (var e = 0u; e < E; e++) {
-      let g = pool[GATE + t * E + e];
-      if (g != 0.0) {
-        if (seen % KTOP == s) {
-          y += g * w[${p('moe.b2')} + e * D + c];
-          ${unrolled('y', F, (x) => `pool[HID + t * E * F + e * F + ${x}] * w[${p('moe.w2')} + (e * F + ${x}) * D + c]`)}
+    for (var i = lid; i < T * D; i += WG) {
+      let t = i / D; let c = i % D; let hh = c / DH; let e = c % DH;
+      let dst = cacheAt(${layer}u, b, hh) + (P + t) * DH + e;
+      cacheNew[dst] = pool[QKV + t * 3u * D + D + c]; cacheNew[vOff + dst] = pool[QKV + t * 3u * D + 2u * D + c];
+    }
+    let NK = P + T;
+    for (var i = lid; i < T * H * NK; i += WG) {
+      let t = i / (H * NK); let hh = (i / NK) % H; let j = i % NK;
+      if (j <= P + t) {
+        var dot = 0.0;
+        for (var e = 0u; e < DH; e++) {
+          var key: f32;
+          if (j < P) { key = cacheOld[cacheAt(${layer}u, par, hh) + j * DH + e]; } else { key = pool[QKV + (j - P) * 3u * D + D + hh * DH + e]; }
+          dot += pool[QKV + t * 3u * D + hh * DH + e] * key;
         }
-        seen++;
+        pool[SC + (t * H + hh) * TMAX + j] = dot * SCALE;
       }
     }
-    pool[PART + i] = y;
+    workgroupBarrier();
+    if (lid < T * H) { softmaxInPlace(SC + lid * TMAX, P + lid / H + 1u); }
+    workgroupBarrier();
+    for (var i = lid; i < T * D; i += WG) {
+      let t = i / D; let c = i % D; let hh = c / DH; let e = c % DH;
+      var acc = 0.0;
+      for (var j = 0u; j <= P + t; j++) {
+        var value: f32;
+        if (j < P) { value = cacheOld[vOff + cacheAt(${layer}u, par, hh) + j * DH + e]; } else { value = pool[QKV + (j - P) * 3u * D + 2u * D + c]; }
+        acc += pool[SC + (t * H + hh) * TMAX + j] * value;
+      }
+      pool[ATT + i] = acc;
+    }
+    workgroupBarrier();
+  ${projectAndNormalize('self', 'ln2')}
   }
-  workgroupBarrier();
-  for (var i = lid; i < T * D; i += WG) {
-    var y = 0.0;
-    for (var s = 0u; s < KTOP; s++) { y += pool[PART + s * T * D + i]; }
-    xw[i] += y;
+
+  // Member ${m}, layer ${i}, cross-attention: every beam attends to the same S encoder positions.
+  fn crossAttention${id}(lid: u32) {
+    let T = prm.T;
+    let kOff = ${layer}u * H * S * DH; let vOff = ${LT}u * H * S * DH + kOff; let biasOff = 2u * ${LT}u * H * S * DH;
+    const Q = 0u; const ATT = ${2 * D}u; const SC = ${4 * D}u;
+    for (var i = lid; i < T * D; i += WG) {
+      let t = i / D; let j = i % D;
+      var acc = w[${p('cross.bq')} + j];
+      ${unrolled('acc', D, (x) => `hw[t * D + ${x}] * w[${p('cross.wq')} + ${x} * D + j]`)}
+      pool[Q + i] = acc;
+    }
+    workgroupBarrier();
+    for (var i = lid; i < T * H * S; i += WG) {
+      let t = i / (H * S); let hh = (i / S) % H; let s = i % S;
+      var dot = 0.0;
+      ${unrolled('dot', DH, (x) => `pool[Q + t * D + hh * DH + ${x}] * cross[kOff + (hh * S + s) * DH + ${x}]`)}
+      pool[SC + i] = dot * SCALE + cross[biasOff + s];
+    }
+    workgroupBarrier();
+    rowsSoftmax(SC, T * H, S, lid);
+    for (var i = lid; i < T * D; i += WG) {
+      let t = i / D; let c = i % D; let hh = c / DH; let e = c % DH;
+      var acc = 0.0;
+      ${unrolled('acc', S, (x) => `pool[SC + (t * H + hh) * S + ${x}] * cross[vOff + (hh * S + ${x}) * DH + e]`)}
+      pool[ATT + i] = acc;
+    }
+    workgroupBarrier();
+  ${projectAndNormalize('cross', 'ln3')}
   }
-  workgroupBarrier();
-  for (var t = 0u; t < T; t++) { layerNorm(t, ${o(`${next}.g`)}, ${o(`${next}.b`)}, lid); }
-}`);
-  }
-  const calls = Array.from({ length: L }, (_, i) => `  selfAttention${m}_${i}(b, lid);\n  crossAttention${m}_${i}(lid);\n  moe${m}_${i}(lid);`).join('\n');
-  // This member's pass over the beam's rows: embedding, its layers, its logits of the last row in pool[0 … V).
-  bodies.push(/* wgsl */ `
-  // Member ${m}.
-  for (var i = lid; i < T * D; i += WG) {
-    let t = i / D; let c = i % D;
-    let tok = u32(inp[prm.tokens + b * T + t]);
-    xw[i] = w[${o(`${P0}tok_emb`)} + tok * D + c] + w[${o(`${P0}dec.pos`)} + (prm.position + t) * D + c];
-  }
-  workgroupBarrier();
-  for (var t = 0u; t < T; t++) { layerNorm(t, ${o(`${P0}dec.0.ln1.g`)}, ${o(`${P0}dec.0.ln1.b`)}, lid); }
-${calls}
-  for (var v = lid; v < V; v += WG) {
-    var acc = 0.0;
-    ${unrolled('acc', D, (x) => `hw[(T - 1u) * D + ${x}] * w[${o(`${P0}lm_head`)} + ${x} * V + v]`)}
-    ${members.length === 1 ? 'pool[v] = acc;' : m === 0 ? 'lsum[b * V + v] = acc;' : m < members.length - 1 ? 'lsum[b * V + v] += acc;' : `pool[v] = (lsum[b * V + v] + acc) * ${1 / members.length};`}
-  }
-  workgroupBarrier();`);
-  base += L;
+
+  // Member ${m}, layer ${i}, MoE: router softmax, the top-k gates (probabilities ≥ the k-th largest, renormalised, as the graph
+  // selects them), then only the selected experts' two layers.
+  fn moe${id}(lid: u32) {
+    let T = prm.T;
+    const E = ${E}u; const F = ${F}u; const KTOP = ${KTOP}u;
+    const GATE = 0u; const HID = ${2 * E}u; const PART = ${2 * E + 2 * E * F}u;
+    for (var i = lid; i < T * E; i += WG) {
+      let t = i / E; let e = i % E;
+      var acc = 0.0;
+      ${unrolled('acc', D, (x) => `hw[t * D + ${x}] * w[${p('moe.router')} + ${x} * E + e]`)}
+      pool[GATE + i] = acc;
+    }
+    workgroupBarrier();
+    if (lid < T) { topKGates(GATE + lid * E, E, KTOP); }
+    workgroupBarrier();
+    for (var i = lid; i < T * E * F; i += WG) {
+      let t = i / (E * F); let j = i % (E * F);
+      let g = pool[GATE + t * E + j / F];
+      var value = 0.0;
+      if (g != 0.0) {
+        var u = w[${p('moe.b1')} + j];
+        ${unrolled('u', D, (x) => `hw[t * D + ${x}] * w[${p('moe.w1')} + ${x} * E * F + j]`)}
+        value = fastGelu(u) * g;
+      }
+      pool[HID + i] = value;
+    }
+    workgroupBarrier();
+    // Second layers: thread (t, c, s) sums the s-th, (s + KTOP)-th, … selected experts of row t (KTOP of them unless
+    // the k-th probability ties), then the KTOP partial sums are added.
+    for (var i = lid; i < T * D * KTOP; i += WG) {
+      let s = i / (T * D); let t = (i / D) % T; let c = i % D;
+      var y = 0.0;
+      var seen = 0u;
+      for (var e = 0u; e < E; e++) {
+        let g = pool[GATE + t * E + e];
+        if (g != 0.0) {
+          if (seen % KTOP == s) {
+            y += g * w[${p('moe.b2')} + e * D + c];
+            ${unrolled('y', F, (x) => `pool[HID + t * E * F + e * F + ${x}] * w[${p('moe.w2')} + (e * F + ${x}) * D + c]`)}
+          }
+          seen++;
+        }
+      }
+      pool[PART + i] = y;
+    }
+    workgroupBarrier();
+    for (var i = lid; i < T * D; i += WG) {
+      var y = 0.0;
+      for (var s = 0u; s < KTOP; s++) { y += pool[PART + s * T * D + i]; }
+      xw[i] += y;
+    }
+    workgroupBarrier();
+    for (var t = 0u; t < T; t++) { layerNorm(t, ${o(`${next}.g`)}, ${o(`${next}.b`)}, lid); }
+  }`);
+    }
+    const calls = Array.from({ length: L }, (_, i) => `  selfAttention${m}_${i}(b, lid);\n  crossAttention${m}_${i}(lid);\n  moe${m}_${i}(lid);`).join('\n');
+    // This member's pass over the beam's rows: embedding, its layers, its logits of the last row in pool[0 … V).
+    bodies.push(/* wgsl */ `
+    // Member ${m}.
+    for (var i = lid; i < T * D; i += WG) {
+      let t = i / D; let c = i % D;
+      let tok = u32(inp[prm.tokens + b * T + t]);
+      xw[i] = w[${o(`${P0}tok_emb`)} + tok * D + c] + w[${o(`${P0}dec.pos`)} + (prm.position + t) * D + c];
+    }
+    workgroupBarrier();
+    for (var t = 0u; t < T; t++) { layerNorm(t, ${o(`${P0}dec.0.ln1.g`)}, ${o(`${P0}dec.0.ln1.b`)}, lid); }
+  ${calls}
+    for (var v = lid; v < V; v += WG) {
+      var acc = 0.0;
+      ${unrolled('acc', D, (x) => `hw[(T - 1u) * D + ${x}] * w[${o(`${P0}lm_head`)} + ${x} * V + v]`)}
+      ${members.length === 1 ? 'pool[v] = acc;' : m === 0 ? 'lsum[b * V + v] = acc;' : m < members.length - 1 ? 'lsum[b * V + v] += acc;' : `pool[v] = (lsum[b * V + v] + acc) * ${1 / members.length};`}
+    }
+    workgroupBarrier();`);
+    base += L;
   }
   return /* wgsl */ `
 struct Params { B: u32, T: u32, P: u32, position: u32, codeStart: u32, cap: u32, tokens: u32, parents: u32 }
@@ -574,123 +574,123 @@ function encoderKernels(members: WebGpuDecoderConfig[], w: PackedWeights, unroll
   const LT = members.reduce((sum, m) => sum + m.decoderLayers, 0); // cross layers of all members
   let base = 0; // this member's first layer in the stacked cross inputs
   return members.map((config, m) => {
-  const P0 = memberPrefix(m);
-  const { dModel: D, heads: H, encoderLayers: NL, decoderLayers: L, ffnDim: FF, levels, maxHistory } = config;
-  const DH = D / H;
-  const S = maxHistory * levels;
-  const o = (name: string): string => `${w.offset[`${P0}${name}`]}u`;
-  const unrolled = unrolledSum(unroll);
-  const BASE = base;
-  base += L;
-  const header = /* wgsl */ `
-@group(0) @binding(0) var<storage, read> w: array<f32>;
-@group(0) @binding(1) var<storage, read_write> X: array<f32>; // residual stream [S, D]
-@group(0) @binding(2) var<storage, read> qkvIn: array<f32>; // this layer's q, k, v [S, 3D]
-@group(0) @binding(3) var<storage, read_write> qkvOut: array<f32>; // the next layer's
-@group(0) @binding(4) var<storage, read> tokens: array<i32>; // [S]
-@group(0) @binding(5) var<storage, read_write> cross: array<f32>; // cross K [L, H, S, DH], cross V, memory bias [S]
-const D = ${D}u; const H = ${H}u; const DH = ${DH}u; const S = ${S}u; const L = ${L}u; const LT = ${LT}u; const FF = ${FF}u; const WG = ${WG}u;
-const SCALE = ${1 / Math.sqrt(DH)};
-const BIAS = ${2 * LT * H * S * DH}u; // memory bias offset in cross
-var<workgroup> red: array<f32, ${WG}>;
-var<workgroup> pool: array<f32, ${encoderScratch(config)}>;
-var<workgroup> xs: array<f32, ${D}>; // this token's residual stream
-var<workgroup> hs: array<f32, ${D}>; // its LayerNorm
-var<workgroup> att: array<f32, ${D}>;
-${WGSL_HELPERS}
-// hs = LayerNorm(xs) (epsilon 1e-5).
-fn layerNorm(g: u32, b: u32, lid: u32) {
-  var s = 0.0;
-  for (var c = lid; c < D; c += WG) { s += xs[c]; }
-  let mean = wgSum(s, lid) / f32(D);
-  var q = 0.0;
-  for (var c = lid; c < D; c += WG) { let z = xs[c] - mean; q += z * z; }
-  let inv = 1.0 / sqrt(wgSum(q, lid) / f32(D) + 1e-5);
-  for (var c = lid; c < D; c += WG) { hs[c] = (xs[c] - mean) * inv * w[g + c] + w[b + c]; }
-  workgroupBarrier();
-}
-// [q k v] of token s = hs · W + b with W, b the side-by-side weights at wq, bq.
-fn qkvOf(s: u32, wq: u32, bq: u32, lid: u32) {
-  for (var j = lid; j < 3u * D; j += WG) {
-    var acc = w[bq + j];
-    ${unrolled('acc', D, (x) => `hs[${x}] * w[wq + ${x} * 3u * D + j]`)}
-    qkvOut[s * 3u * D + j] = acc;
+    const P0 = memberPrefix(m);
+    const { dModel: D, heads: H, encoderLayers: NL, decoderLayers: L, ffnDim: FF, levels, maxHistory } = config;
+    const DH = D / H;
+    const S = maxHistory * levels;
+    const o = (name: string): string => `${w.offset[`${P0}${name}`]}u`;
+    const unrolled = unrolledSum(unroll);
+    const BASE = base;
+    base += L;
+    const header = /* wgsl */ `
+  @group(0) @binding(0) var<storage, read> w: array<f32>;
+  @group(0) @binding(1) var<storage, read_write> X: array<f32>; // residual stream [S, D]
+  @group(0) @binding(2) var<storage, read> qkvIn: array<f32>; // this layer's q, k, v [S, 3D]
+  @group(0) @binding(3) var<storage, read_write> qkvOut: array<f32>; // the next layer's
+  @group(0) @binding(4) var<storage, read> tokens: array<i32>; // [S]
+  @group(0) @binding(5) var<storage, read_write> cross: array<f32>; // cross K [L, H, S, DH], cross V, memory bias [S]
+  const D = ${D}u; const H = ${H}u; const DH = ${DH}u; const S = ${S}u; const L = ${L}u; const LT = ${LT}u; const FF = ${FF}u; const WG = ${WG}u;
+  const SCALE = ${1 / Math.sqrt(DH)};
+  const BIAS = ${2 * LT * H * S * DH}u; // memory bias offset in cross
+  var<workgroup> red: array<f32, ${WG}>;
+  var<workgroup> pool: array<f32, ${encoderScratch(config)}>;
+  var<workgroup> xs: array<f32, ${D}>; // this token's residual stream
+  var<workgroup> hs: array<f32, ${D}>; // its LayerNorm
+  var<workgroup> att: array<f32, ${D}>;
+  ${WGSL_HELPERS}
+  // hs = LayerNorm(xs) (epsilon 1e-5).
+  fn layerNorm(g: u32, b: u32, lid: u32) {
+    var s = 0.0;
+    for (var c = lid; c < D; c += WG) { s += xs[c]; }
+    let mean = wgSum(s, lid) / f32(D);
+    var q = 0.0;
+    for (var c = lid; c < D; c += WG) { let z = xs[c] - mean; q += z * z; }
+    let inv = 1.0 / sqrt(wgSum(q, lid) / f32(D) + 1e-5);
+    for (var c = lid; c < D; c += WG) { hs[c] = (xs[c] - mean) * inv * w[g + c] + w[b + c]; }
+    workgroupBarrier();
   }
-}`;
-  const embed = /* wgsl */ `${header}
-@compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) li: vec3u) {
-  let s = wid.x; let lid = li.x;
-  let tok = tokens[s];
-  let recency = ${maxHistory - 1}u - s / ${levels}u; let level = s % ${levels}u; // item slot (newest last) and code level
-  for (var c = lid; c < D; c += WG) {
-    let x = w[${o('tok_emb')} + u32(tok) * D + c] + (w[${o('enc.item_pos')} + recency * D + c] + w[${o('enc.level_emb')} + level * D + c]);
-    xs[c] = x; X[s * D + c] = x;
-  }
-  if (lid == 0u) { cross[BIAS + s] = select(0.0, -1e9, tok == ${PAD}); }
-  workgroupBarrier();
-  layerNorm(${o('enc.0.ln1.g')}, ${o('enc.0.ln1.b')}, lid);
-  qkvOf(s, ${o('enc.0.attn.qkv.w')}, ${o('enc.0.attn.qkv.b')}, lid);
-}`;
-  const layers: string[] = [];
-  for (let i = 0; i < NL; i++) {
-    const p = (name: string): string => o(`enc.${i}.${name}`);
-    const tail = i + 1 < NL
-      ? `  layerNorm(${o(`enc.${i + 1}.ln1.g`)}, ${o(`enc.${i + 1}.ln1.b`)}, lid);\n  qkvOf(s, ${o(`enc.${i + 1}.attn.qkv.w`)}, ${o(`enc.${i + 1}.attn.qkv.b`)}, lid);`
-      : `  layerNorm(${o('enc.ln_f.g')}, ${o('enc.ln_f.b')}, lid);
-  // Every decoder layer's cross keys and values of this token: [K | V] = memory · [Wk | Wv] + [bk | bv].
-  for (var i = lid; i < L * 2u * D; i += WG) {
-    let l = i / (2u * D); let j = i % (2u * D);
-    var wkv: u32; var bkv: u32;
-    switch l { ${Array.from({ length: L }, (_, l) => `case ${l}u: { wkv = ${o(`dec.${l}.cross.kv.w`)}; bkv = ${o(`dec.${l}.cross.kv.b`)}; }`).join(' ')} default: { wkv = 0u; bkv = 0u; } }
-    var acc = w[bkv + j];
-    ${unrolled('acc', D, (x) => `hs[${x}] * w[wkv + ${x} * 2u * D + j]`)}
-    let c = j % D; let hh = c / DH; let e = c % DH;
-    cross[(j / D) * LT * H * S * DH + (((${BASE}u + l) * H + hh) * S + s) * DH + e] = acc; // this member's layers of the stack
+  // [q k v] of token s = hs · W + b with W, b the side-by-side weights at wq, bq.
+  fn qkvOf(s: u32, wq: u32, bq: u32, lid: u32) {
+    for (var j = lid; j < 3u * D; j += WG) {
+      var acc = w[bq + j];
+      ${unrolled('acc', D, (x) => `hs[${x}] * w[wq + ${x} * 3u * D + j]`)}
+      qkvOut[s * 3u * D + j] = acc;
+    }
   }`;
-    layers.push(/* wgsl */ `${header}
-@compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) li: vec3u) {
-  let s = wid.x; let lid = li.x;
-  for (var c = lid; c < D; c += WG) { xs[c] = X[s * D + c]; }
-  // Attention of token s over all S tokens, PAD keys masked by the memory bias.
-  for (var i = lid; i < H * S; i += WG) {
-    let hh = i / S; let j = i % S;
-    var dot = 0.0;
-    ${unrolled('dot', DH, (x) => `qkvIn[s * 3u * D + hh * DH + ${x}] * qkvIn[j * 3u * D + D + hh * DH + ${x}]`)}
-    pool[i] = dot * SCALE + cross[BIAS + j];
-  }
-  workgroupBarrier();
-  rowsSoftmax(0u, H, S, lid);
-  for (var c = lid; c < D; c += WG) {
-    let hh = c / DH;
-    var acc = 0.0;
-    ${unrolled('acc', S, (x) => `pool[hh * S + ${x}] * qkvIn[${x} * 3u * D + 2u * D + c]`)}
-    att[c] = acc;
-  }
-  workgroupBarrier();
-  for (var c = lid; c < D; c += WG) {
-    var y = w[${p('attn.bo')} + c];
-    ${unrolled('y', D, (x) => `att[${x}] * w[${p('attn.wo')} + ${x} * D + c]`)}
-    xs[c] += y;
-  }
-  workgroupBarrier();
-  layerNorm(${p('ln2.g')}, ${p('ln2.b')}, lid);
-  for (var f = lid; f < FF; f += WG) {
-    var u = w[${p('ffn.b1')} + f];
-    ${unrolled('u', D, (x) => `hs[${x}] * w[${p('ffn.w1')} + ${x} * FF + f]`)}
-    pool[f] = fastGelu(u);
-  }
-  workgroupBarrier();
-  for (var c = lid; c < D; c += WG) {
-    var y = w[${p('ffn.b2')} + c];
-    ${unrolled('y', FF, (x) => `pool[${x}] * w[${p('ffn.w2')} + ${x} * D + c]`)}
-    xs[c] += y;
-    X[s * D + c] = xs[c];
-  }
-  workgroupBarrier();
-${tail}
-}`);
-  }
-  return { embed, layers };
+    const embed = /* wgsl */ `${header}
+  @compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) li: vec3u) {
+    let s = wid.x; let lid = li.x;
+    let tok = tokens[s];
+    let recency = ${maxHistory - 1}u - s / ${levels}u; let level = s % ${levels}u; // item slot (newest last) and code level
+    for (var c = lid; c < D; c += WG) {
+      let x = w[${o('tok_emb')} + u32(tok) * D + c] + (w[${o('enc.item_pos')} + recency * D + c] + w[${o('enc.level_emb')} + level * D + c]);
+      xs[c] = x; X[s * D + c] = x;
+    }
+    if (lid == 0u) { cross[BIAS + s] = select(0.0, -1e9, tok == ${PAD}); }
+    workgroupBarrier();
+    layerNorm(${o('enc.0.ln1.g')}, ${o('enc.0.ln1.b')}, lid);
+    qkvOf(s, ${o('enc.0.attn.qkv.w')}, ${o('enc.0.attn.qkv.b')}, lid);
+  }`;
+    const layers: string[] = [];
+    for (let i = 0; i < NL; i++) {
+      const p = (name: string): string => o(`enc.${i}.${name}`);
+      const tail = i + 1 < NL
+        ? `  layerNorm(${o(`enc.${i + 1}.ln1.g`)}, ${o(`enc.${i + 1}.ln1.b`)}, lid);\n  qkvOf(s, ${o(`enc.${i + 1}.attn.qkv.w`)}, ${o(`enc.${i + 1}.attn.qkv.b`)}, lid);`
+        : `  layerNorm(${o('enc.ln_f.g')}, ${o('enc.ln_f.b')}, lid);
+    // Every decoder layer's cross keys and values of this token: [K | V] = memory · [Wk | Wv] + [bk | bv].
+    for (var i = lid; i < L * 2u * D; i += WG) {
+      let l = i / (2u * D); let j = i % (2u * D);
+      var wkv: u32; var bkv: u32;
+      switch l { ${Array.from({ length: L }, (_, l) => `case ${l}u: { wkv = ${o(`dec.${l}.cross.kv.w`)}; bkv = ${o(`dec.${l}.cross.kv.b`)}; }`).join(' ')} default: { wkv = 0u; bkv = 0u; } }
+      var acc = w[bkv + j];
+      ${unrolled('acc', D, (x) => `hs[${x}] * w[wkv + ${x} * 2u * D + j]`)}
+      let c = j % D; let hh = c / DH; let e = c % DH;
+      cross[(j / D) * LT * H * S * DH + (((${BASE}u + l) * H + hh) * S + s) * DH + e] = acc; // this member's layers of the stack
+    }`;
+      layers.push(/* wgsl */ `${header}
+  @compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) li: vec3u) {
+    let s = wid.x; let lid = li.x;
+    for (var c = lid; c < D; c += WG) { xs[c] = X[s * D + c]; }
+    // Attention of token s over all S tokens, PAD keys masked by the memory bias.
+    for (var i = lid; i < H * S; i += WG) {
+      let hh = i / S; let j = i % S;
+      var dot = 0.0;
+      ${unrolled('dot', DH, (x) => `qkvIn[s * 3u * D + hh * DH + ${x}] * qkvIn[j * 3u * D + D + hh * DH + ${x}]`)}
+      pool[i] = dot * SCALE + cross[BIAS + j];
+    }
+    workgroupBarrier();
+    rowsSoftmax(0u, H, S, lid);
+    for (var c = lid; c < D; c += WG) {
+      let hh = c / DH;
+      var acc = 0.0;
+      ${unrolled('acc', S, (x) => `pool[hh * S + ${x}] * qkvIn[${x} * 3u * D + 2u * D + c]`)}
+      att[c] = acc;
+    }
+    workgroupBarrier();
+    for (var c = lid; c < D; c += WG) {
+      var y = w[${p('attn.bo')} + c];
+      ${unrolled('y', D, (x) => `att[${x}] * w[${p('attn.wo')} + ${x} * D + c]`)}
+      xs[c] += y;
+    }
+    workgroupBarrier();
+    layerNorm(${p('ln2.g')}, ${p('ln2.b')}, lid);
+    for (var f = lid; f < FF; f += WG) {
+      var u = w[${p('ffn.b1')} + f];
+      ${unrolled('u', D, (x) => `hs[${x}] * w[${p('ffn.w1')} + ${x} * FF + f]`)}
+      pool[f] = fastGelu(u);
+    }
+    workgroupBarrier();
+    for (var c = lid; c < D; c += WG) {
+      var y = w[${p('ffn.b2')} + c];
+      ${unrolled('y', FF, (x) => `pool[${x}] * w[${p('ffn.w2')} + ${x} * D + c]`)}
+      xs[c] += y;
+      X[s * D + c] = xs[c];
+    }
+    workgroupBarrier();
+  ${tail}
+  }`);
+    }
+    return { embed, layers };
   });
 }
 
