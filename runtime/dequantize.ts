@@ -1,6 +1,14 @@
-// Expanding quantized weights to the float32 values that ONNX Runtime computes with. The exporter
-// (models/export/quantize.ts) writes these layouts; the WebGPU decoder (runtime/webgpu-decoder.ts) reads them
-// back from the bundle's graph.
+// Weight layouts shared by the exporter and the WGSL model: expanding quantized weights to the float32 values that
+// ONNX Runtime computes with (models/export/quantize.ts writes these layouts; runtime/webgpu-decoder.ts reads them
+// back from the bundle's graph), and linear layers side by side as the graphs fuse them.
+
+/** n matrices [K, N] side by side → [K, n·N] (matrix j in columns j·N … (j + 1)·N − 1). */
+export function sideBySide(parts: Float32Array[], K: number, N: number): Float32Array {
+  const total = parts.length * N;
+  const out = new Float32Array(K * total);
+  parts.forEach((m, j) => { for (let r = 0; r < K; r++) out.set(m.subarray(r * N, (r + 1) * N), r * total + j * N); });
+  return out;
+}
 
 /** MatMulNBits' B, scales and zero_points for W [K, N] (the op stores B transposed: per output column). */
 export interface BlockQuantized {

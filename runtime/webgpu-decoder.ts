@@ -19,7 +19,7 @@
 // with one or two tokens per row, returning the next level's code log-probabilities; the shared beam search
 // runs unchanged. It is not bit-identical to onnxruntime (other summation orders): scores agree to ~1e-5.
 import { codeLogProbs, type DecoderSession } from './beam-search.ts';
-import { dequantizeBlockwise, dequantizeRows } from './dequantize.ts';
+import { dequantizeBlockwise, dequantizeRows, sideBySide } from './dequantize.ts';
 import { readInitializers, type Initializer } from './onnx-initializers.ts';
 import { PAD, SPECIAL_TOKENS } from './tokens.ts';
 import { RuntimeError } from './errors.ts';
@@ -134,14 +134,8 @@ class WeightReader {
 
   /** Several linear layers on the same input side by side, as one [Kin, n·N] matrix (and their biases as one vector). */
   sideBySide(name: string, names: string[], biases: string[], Kin: number, N: number): void {
-    const n = names.length;
-    const W = new Float32Array(Kin * n * N);
-    names.forEach((m, j) => {
-      const part = this.matrix(m, Kin, N);
-      for (let r = 0; r < Kin; r++) W.set(part.subarray(r * N, (r + 1) * N), r * n * N + j * N);
-    });
-    this.add(`${name}.w`, W);
-    const b = new Float32Array(n * N);
+    this.add(`${name}.w`, sideBySide(names.map((m) => this.matrix(m, Kin, N)), Kin, N));
+    const b = new Float32Array(biases.length * N);
     biases.forEach((m, j) => b.set(this.floats(m, N), j * N));
     this.add(`${name}.b`, b);
   }

@@ -26,6 +26,7 @@ import { memberPrefix } from '../../runtime/webgpu-decoder.ts';
 import { checkSeedWeights, decoderLength, seedVocabSize, type SeedConfig, type SeedWeights } from '../seed/reference.ts';
 import { GraphBuilder, MS_DOMAIN, TensorType, float } from './onnx-proto.ts';
 import { dequantizeBlockwise, dequantizeRows, quantizeBlockwise, quantizeRows, type Quantization } from './quantize.ts';
+import { sideBySide } from '../../runtime/dequantize.ts';
 
 /** Block size of MatMulNBits: a power of two ≥ 16; 32 is the default of onnxruntime's own quantizer. */
 export const QUANT_BLOCK_SIZE = 32;
@@ -247,14 +248,6 @@ class SeedOps {
     const y = g.op('MatMul', [gated, this.weight(`${p}.w2`, w2All, E * F, d, bits)]); // [N, d]
     return g.op('Add', [y, g.op('MatMul', [dense, this.init(`${p}.b2`, w[`${p}.b2`], [E, d])])]);
   }
-}
-
-/** n matrices [K, N] side by side → [K, n·N] (matrix j in columns j·N … (j + 1)·N − 1). */
-function sideBySide(parts: Float32Array[], K: number, N: number): Float32Array {
-  const total = parts.length * N;
-  const out = new Float32Array(K * total);
-  parts.forEach((m, j) => { for (let r = 0; r < K; r++) out.set(m.subarray(r * N, (r + 1) * N), r * total + j * N); });
-  return out;
 }
 
 /** The inverse of sideBySide: [K, n·N] → n matrices [K, N]. */
