@@ -59,8 +59,13 @@ export class WebGpuDecoderError extends RuntimeError {
 const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, STORAGE: 0x80, QUERY_RESOLVE: 0x200 } as const;
 const MAP_READ = 1;
 const DEFAULT_UNROLL = 16; // partial sums per dot product: fewest GPU µs per step on the H200 for all three bundles (bench/README.md #7)
-const PARAMS = 8; // i32 slots of the Params struct at the head of the inputs buffer
+const PARAMS = 6; // i32 slots of the Params struct at the head of the inputs buffer
 const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
+
+/** A buffer of at least 16 bytes (a binding may not be empty: an unused ensemble sum, a tiny model). */
+function makeBuffer(device: GPUDevice, size: number, usage: number): GPUBuffer {
+  return device.createBuffer({ size: Math.max(16, size), usage });
+}
 
 function upload(device: GPUDevice, buffer: GPUBuffer, offset: number, data: Float32Array | Int32Array | Uint32Array): void {
   device.queue.writeBuffer(buffer, offset, data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
@@ -334,7 +339,7 @@ function stepKernel(members: WebGpuDecoderConfig[], w: PackedWeights, unroll: nu
       layers.push(/* wgsl */ `
   // Member ${m}, layer ${i}, self-attention: the T new tokens attend to the parent's cached keys and to each other, causally.
   fn selfAttention${id}(b: u32, lid: u32) {
-    let T = prm.T; let P = prm.P;
+    let T = prm.T; let P = prm.position; // past length: one cache entry per token fed before this step
     let par = u32(inp[prm.parents + b]);
     let vOff = ${LT}u * prm.cap * H * TMAX * DH;
     const QKV = 0u; const ATT = ${6 * D}u; const SC = ${8 * D}u;
@@ -492,7 +497,7 @@ function stepKernel(members: WebGpuDecoderConfig[], w: PackedWeights, unroll: nu
     base += L;
   }
   return /* wgsl */ `
-struct Params { B: u32, T: u32, P: u32, position: u32, codeStart: u32, cap: u32, tokens: u32, parents: u32 }
+struct Params { T: u32, position: u32, codeStart: u32, cap: u32, tokens: u32, parents: u32 }
 @group(0) @binding(0) var<storage, read> w: array<f32>;
 @group(0) @binding(1) var<storage, read> cacheOld: array<f32>; // K then V: [L, cap, H, TMAX, DH] each
 @group(0) @binding(2) var<storage, read_write> cacheNew: array<f32>;
@@ -809,17 +814,16 @@ export class WebGpuDecoder {
     });
     const encoderSources = encoderPacked && encoderKernels(members, encoderPacked, unroll);
     const encoderPipelines = encoderLayout && encoderSources ? await compilePipelines(device, encoderLayout, encoderSources.flatMap((k) => [k.embed, ...k.layers])) : null;
-    const weights = device.createBuffer({ size: packed.data.byteLength, usage: USAGE.STORAGE | USAGE.COPY_DST });
+    const weights = makeBuffer(device, packed.data.byteLength, USAGE.STORAGE | USAGE.COPY_DST);
     upload(device, weights, 0, packed.data);
     const decoder = new WebGpuDecoder(device, contract, members.length, weights, layout, pipeline, Boolean(options.timestamps) && device.features.has('timestamp-query'));
     if (encoderPacked && encoderLayout && encoderPipelines) {
       const S = decoder.S;
-      const make = (size: number, usage: number): GPUBuffer => device.createBuffer({ size: Math.max(16, size), usage });
-      const encoderWeightBuffer = make(encoderPacked.data.byteLength, USAGE.STORAGE | USAGE.COPY_DST);
+      const encoderWeightBuffer = makeBuffer(device, encoderPacked.data.byteLength, USAGE.STORAGE | USAGE.COPY_DST);
       upload(device, encoderWeightBuffer, 0, encoderPacked.data);
-      const residual = make(4 * S * D, USAGE.STORAGE);
-      const qkv: [GPUBuffer, GPUBuffer] = [make(4 * S * 3 * D, USAGE.STORAGE), make(4 * S * 3 * D, USAGE.STORAGE)];
-      const tokens = make(4 * S, USAGE.STORAGE | USAGE.COPY_DST);
+      const residual = makeBuffer(device, 4 * S * D, USAGE.STORAGE);
+      const qkv: [GPUBuffer, GPUBuffer] = [makeBuffer(device, 4 * S * 3 * D, USAGE.STORAGE), makeBuffer(device, 4 * S * 3 * D, USAGE.STORAGE)];
+      const tokens = makeBuffer(device, 4 * S, USAGE.STORAGE | USAGE.COPY_DST);
       const group = (from: GPUBuffer, to: GPUBuffer): GPUBindGroup => device.createBindGroup({
         layout: encoderLayout,
         entries: [encoderWeightBuffer, residual, from, to, tokens, decoder.crossBuffer].map((buffer, binding) => ({ binding, resource: { buffer } })),
@@ -839,14 +843,13 @@ export class WebGpuDecoder {
     const { decoderLayers: L, heads: H, dModel: D } = config;
     const cap = Math.max(rows, 1);
     const cacheBytes = 4 * 2 * L * cap * H * this.Tmax * (D / H); // K and V
-    const make = (size: number, usage: number): GPUBuffer => device.createBuffer({ size: Math.max(16, size), usage });
-    const cache: [GPUBuffer, GPUBuffer] = [make(cacheBytes, USAGE.STORAGE), make(cacheBytes, USAGE.STORAGE)];
-    const inputs = make(4 * (PARAMS + 3 * cap), USAGE.STORAGE | USAGE.COPY_DST); // Params, tokens [cap, 2], parents [cap]
+    const cache: [GPUBuffer, GPUBuffer] = [makeBuffer(device, cacheBytes, USAGE.STORAGE), makeBuffer(device, cacheBytes, USAGE.STORAGE)];
+    const inputs = makeBuffer(device, 4 * (PARAMS + 3 * cap), USAGE.STORAGE | USAGE.COPY_DST); // Params, tokens [cap, 2], parents [cap]
     const outBytes = 4 * cap * (this.K + 2);
-    const out = make(outBytes, USAGE.STORAGE | USAGE.COPY_SRC);
-    const staging = make(outBytes + 24, USAGE.MAP_READ | USAGE.COPY_DST); // + the kernel's two timestamps, 8-byte aligned
+    const out = makeBuffer(device, outBytes, USAGE.STORAGE | USAGE.COPY_SRC);
+    const staging = makeBuffer(device, outBytes + 24, USAGE.MAP_READ | USAGE.COPY_DST); // + the kernel's two timestamps, 8-byte aligned
     const V = SPECIAL_TOKENS + config.levels * this.K;
-    const logitSums = make(this.memberCount > 1 ? 4 * cap * V : 16, USAGE.STORAGE); // [cap, V] for an ensemble's mean
+    const logitSums = makeBuffer(device, this.memberCount > 1 ? 4 * cap * V : 16, USAGE.STORAGE); // [cap, V] for an ensemble's mean
     const group = (old: GPUBuffer, next: GPUBuffer): GPUBindGroup => device.createBindGroup({
       layout: this.layout,
       entries: [this.weights, old, next, inputs, this.crossBuffer, out, inputs, logitSums].map((buffer, binding) => ({ binding, resource: { buffer } })),
@@ -919,11 +922,10 @@ export class WebGpuDecoder {
       const t0 = now();
       const lastPosition = position + T - 1;
       const nextLevel = Math.min(lastPosition % (levels + 1), levels - 1);
-      inputs.set([B, T, position, position, SPECIAL_TOKENS + nextLevel * K, cap, PARAMS, PARAMS + 2 * cap]); // Params
+      inputs.set([T, position, SPECIAL_TOKENS + nextLevel * K, cap, PARAMS, PARAMS + 2 * cap]); // Params
       inputs.set(tokens, PARAMS);
       inputs.set(parents, PARAMS + 2 * cap);
       upload(device, buffers.inputs, 0, inputs);
-      // P (past length) equals the position of the first new token: one cache entry per token fed.
       const encoder = device.createCommandEncoder();
       const timer = this.timer;
       const pass = timer ? encoder.beginComputePass({ timestampWrites: { querySet: timer.queries, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } }) : encoder.beginComputePass();
