@@ -393,7 +393,7 @@ export async function beamSearch(session: DecoderSession, trie: TrieView, option
         if (onHistory && beta !== 0) {
           let S = 0;
           for (let e = trie.childStart[n]; e < trie.childStart[n + 1]; e++) {
-            if (!(onHistory !== null && onHistoryPath(onHistory, trie.childNode[e], last)) || (options.renormalize && !edgeAllowed(r, e, i, level, last))) continue;
+            if (!onHistoryPath(onHistory, trie.childNode[e], last) || (options.renormalize && !edgeAllowed(r, e, i, level, last))) continue;
             if (Number.isNaN(logZ)) logZ = logSumExpRow(logits, base, vocab);
             S += Math.exp(logits[base + offset + trie.childCode[e]] - logZ);
           }
@@ -401,7 +401,7 @@ export async function beamSearch(session: DecoderSession, trie: TrieView, option
         }
         for (let e = trie.childStart[n]; e < trie.childStart[n + 1]; e++) {
           if (!edgeAllowed(r, e, i, level, last)) continue;
-          const value = logits[base + offset + trie.childCode[e]] + shift + (beta !== 0 && (onHistory !== null && onHistoryPath(onHistory, trie.childNode[e], last)) ? beta : 0);
+          const value = logits[base + offset + trie.childCode[e]] + shift + (beta !== 0 && onHistory !== null && onHistoryPath(onHistory, trie.childNode[e], last) ? beta : 0);
           const c = produced++;
           if (kept === beamWidth && score[r] + value - max < heapScore[0] - PRUNE_SLACK) continue;
           if (Number.isNaN(logZ)) logZ = logSumExpRow(logits, base, vocab);

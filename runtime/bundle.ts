@@ -160,14 +160,12 @@ export function parseManifest(json: unknown, url: string): BundleManifest {
  * onnxruntime reports an opaque parse error. Returns a reason, or null when the bytes look right.
  */
 export function onnxStructureProblem(bytes: Uint8Array): string | null {
-  const reader = new ProtoReader(bytes);
+  const reader = new ProtoReader(bytes, 0, bytes.length, 'file');
   const seen = new Set<number>();
   try {
     while (!reader.done) seen.add(reader.field().field);
   } catch (e) {
-    const message = (e as Error).message;
-    if (message.startsWith('varint')) return `${message} (truncated?)`;
-    return message.replace('-byte message', '-byte file');
+    return (e as Error).message;
   }
   if (!seen.has(1)) return 'no ir_version (field 1): not an ONNX ModelProto';
   if (!seen.has(7)) return 'no graph (field 7): not an ONNX ModelProto';

@@ -6,7 +6,8 @@
 export class ProtoReader {
   at: number;
 
-  constructor(readonly bytes: Uint8Array, start = 0, readonly end = bytes.length) {
+  /** `what` names the bytes in errors ('message', or 'file' for a whole .onnx file). */
+  constructor(readonly bytes: Uint8Array, start = 0, readonly end = bytes.length, readonly what = 'message') {
     this.at = start;
   }
 
@@ -18,13 +19,13 @@ export class ProtoReader {
     let value = 0;
     let scale = 1;
     for (let i = 0; i < 10; i++) {
-      if (this.at >= this.end) throw new RangeError(`varint runs past the end at byte ${this.at}`);
+      if (this.at >= this.end) throw new RangeError(`varint runs past the end at byte ${this.at} (truncated?)`);
       const b = this.bytes[this.at++];
       value += (b & 0x7f) * scale;
       if (b < 0x80) return value;
       scale *= 128;
     }
-    throw new RangeError(`varint longer than 10 bytes at byte ${this.at}`);
+    throw new RangeError(`varint longer than 10 bytes at byte ${this.at} (truncated?)`);
   }
 
   /** The next field's number and wire type, its value skipped or returned: a varint, or [start, end) of a length-delimited field. */
@@ -44,7 +45,7 @@ export class ProtoReader {
       from = this.at;
       this.at += length;
     } else throw new RangeError(`unsupported protobuf wire type ${wire} at byte ${start}`);
-    if (this.at > this.end) throw new RangeError(`field ${field} at byte ${start} ends at byte ${this.at}, past the end of the ${this.end}-byte message (truncated?)`);
+    if (this.at > this.end) throw new RangeError(`field ${field} at byte ${start} ends at byte ${this.at}, past the end of the ${this.end}-byte ${this.what} (truncated?)`);
     return { field, wire, start, value, from, to: this.at };
   }
 }
