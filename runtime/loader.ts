@@ -146,7 +146,7 @@ export async function fetchBundle(bundleUrl: string, options: FetchBundleOptions
     towers: manifest.reward?.towers.map((t) => t.name) ?? [],
     towerWeights: manifest.reward?.weights ?? [],
     historyBias: manifest.historyBias?.bias ?? null,
-    gpuDecoder: manifest.ensemble ? manifest.ensemble.members : [model],
+    members: manifest.ensemble ? manifest.ensemble.members : [model],
   };
   report(1, `loaded ${manifest.name}`);
   return { manifestUrl, manifest, models, fromCache, fromNetwork, warnings };

@@ -6,6 +6,12 @@
 /** Where the ONNX graphs run. 'auto' tries WebGPU, then wasm. */
 export type Device = 'auto' | 'webgpu' | 'wasm';
 
+/**
+ * What runs the seed model (encoder and decoder steps): 'wgsl', the runtime's WGSL model on WebGPU (the ONNX graphs —
+ * the reward model — then run on 'wasm'), or 'onnx', the bundle's graphs on the execution provider.
+ */
+export type DecoderBackend = 'wgsl' | 'onnx';
+
 /** A loading report: `progress` in [0, 1] over all bytes of the bundle, `text` for people. */
 export interface ProgressReport {
   progress: number;
@@ -30,9 +36,7 @@ export interface LoadOptions {
 export interface LoadInfo {
   name: string; // the bundle's name (manifest)
   executionProvider: string; // the onnxruntime EP that runs the ONNX graphs, 'webgpu' or 'wasm'
-  // What runs the seed model (encoder and decoder steps): 'wgsl', the runtime's WGSL model on WebGPU (the ONNX graphs —
-  // the reward model — then run on 'wasm'), or 'onnx', the bundle's graphs on executionProvider.
-  decoder: 'wgsl' | 'onnx';
+  decoder: DecoderBackend;
   fallbackReasons: string[]; // `[ep] reason` for every EP tried before it
   fromCache: string[]; // roles whose bytes came from IndexedDB
   fromNetwork: string[]; // roles fetched over the network

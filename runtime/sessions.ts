@@ -9,7 +9,7 @@ import { BOS, SPECIAL_TOKENS, encoderTokens, tokenId } from './tokens.ts';
 import { SemanticIdTrie } from './semantic-id-trie.ts';
 import { BundleFormatError, InvalidArgumentError, NoBackendError } from './errors.ts';
 import { WebGpuDecoder, WebGpuDecoderError, type WebGpuDecoderConfig } from './webgpu-decoder.ts';
-import type { HistoryItem, RankedBy, RecommendedSession, RecommendOptions, RecommendResult, ScoreOptions, ScoreResult } from './recommender.ts';
+import type { DecoderBackend, HistoryItem, RankedBy, RecommendedSession, RecommendOptions, RecommendResult, ScoreOptions, ScoreResult } from './recommender.ts';
 
 /** The parts of an ONNX Runtime JS package (onnxruntime-web or onnxruntime-node) that the core uses. */
 export interface OrtModule {
@@ -41,11 +41,8 @@ export interface BundleModels {
   towers: string[]; // reward tower names
   towerWeights: number[]; // [towers] weights of the combined reward
   historyBias: number[] | null; // [levels] the repeat-awareness layer's β (manifest historyBias), null = none
-  gpuDecoder: WebGpuDecoderConfig[]; // what the WGSL model needs of the manifest: the model's config, or an ensemble's members'
+  members: WebGpuDecoderConfig[]; // the seed model's config, or an ensemble's members' (manifest.ensemble): what the WGSL model reads
 }
-
-/** Which implementation runs the decoder steps: decoder_step.onnx on the ORT session's EP, or runtime/webgpu-decoder.ts. */
-export type DecoderBackend = 'onnx' | 'wgsl';
 
 export interface SessionsOptions {
   /**
@@ -259,7 +256,7 @@ export class Sessions {
    */
   async attachGpuDecoder(device: GPUDevice, options: { ownsDevice?: boolean } = {}): Promise<boolean> {
     try {
-      const next = await WebGpuDecoder.create(device, this.models.decoderStep, this.models.gpuDecoder, { encoderOnnx: this.models.encoder });
+      const next = await WebGpuDecoder.create(device, this.models.decoderStep, this.models.members, { encoderOnnx: this.models.encoder });
       this.releaseGpuDecoder();
       this.gpuDecoder = next;
       if (options.ownsDevice) this.gpuDevice = device;
