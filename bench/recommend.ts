@@ -32,7 +32,7 @@ const defaults = {
   sessionLength: 5, // items per generated session
   beamWidth: 32,
   out: 'bench/results/recommend.json',
-  nodeEps: 'cpu', // onnxruntime-node EPs to time, comma-separated: cpu (1 and 2 threads), webgpu; cpu+wgsl: the CPU EP with the decoder steps in WGSL on Dawn (runtime/webgpu-decoder.ts). webgpu+wgsl aborts: ORT's WebGPU EP and the webgpu package are two Dawn builds in one process
+  nodeEps: 'cpu', // onnxruntime-node EPs to time, comma-separated: cpu (1 and 2 threads), webgpu; cpu+wgsl: the seed model in WGSL on Dawn (runtime/webgpu-decoder.ts), the reward model on the CPU EP. webgpu+wgsl aborts: ORT's WebGPU EP and the webgpu package are two Dawn builds in one process
   browser: 1, // 0: skip Chromium (machines without it)
 };
 

@@ -5,7 +5,7 @@
 //   const recommender = createNodeRecommender();            // CPU EP
 //   await recommender.load('models/bundles/beauty');         // a folder, a manifest path or a URL
 //   const { sessions } = await recommender.recommend([12, 7, 40]);
-//   createNodeRecommender({ gpuDevice: (await openDevice()).device });   // decoder steps in WGSL on Dawn
+//   createNodeRecommender({ gpuDevice: (await openDevice()).device });   // the seed model in WGSL on Dawn
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import * as ort from 'onnxruntime-node';
@@ -29,7 +29,7 @@ export interface NodeRecommenderOptions {
   executionProviders?: string[];
   /** CPU threads per session; default 1 (the machines here are shared; the browser comparison uses 1 too). */
   threads?: number;
-  /** Run the decoder steps as WGSL on this WebGPU device (runtime/webgpu-decoder.ts; Dawn: models/engine/device.ts openDevice); the encoder and reward model stay on the EPs above. */
+  /** Run the seed model (encoder and decoder steps) as WGSL on this WebGPU device (runtime/webgpu-decoder.ts; Dawn: models/engine/device.ts openDevice); the reward model stays on the EPs above. */
   gpuDevice?: GPUDevice;
 }
 

@@ -30,7 +30,7 @@ export function deviceToExecutionProviders(device: Device): ExecutionProvider[] 
 export interface OnnxOptions {
   threads: number; // wasm threads; > 1 needs cross-origin isolation
   wasmPaths: string; // URL prefix of the ort-wasm-*.mjs/.wasm files
-  gpuDecoder?: boolean; // on WebGPU, the decoder steps in WGSL (LoadOptions.gpuDecoder); default true
+  gpuDecoder?: boolean; // on WebGPU, the seed model in WGSL (LoadOptions.gpuDecoder); default true
 }
 
 /** Where build.mjs puts the ORT runtime files: dist/ort/, next to the bundle that imports this module. */
