@@ -179,30 +179,26 @@ async function main(): Promise<void> {
     if (decoder === 'wgsl' && info.fallbackReasons.some((r) => r.startsWith('[wgsl]'))) throw new Error(`the WGSL decoder did not load: ${info.fallbackReasons.join('; ')}`);
     const label = ep === 'cpu' && !decoder ? `node-cpu-${threads}thread` : `node-${name}`;
     record(label, await timeNode(node, hs, options, o.warmup));
+    // The first 10 histories once more: their ranked sessions (checked against the first configuration's) and where
+    // a call's time goes (means): encoder, beam search (decoder runs + JS), rerank.
     const check = Math.min(10, hs.length);
     const first = reference.size === 0;
     let same = 0;
+    const parts = { encodeMs: 0, searchMs: 0, decoderMs: 0, rerankMs: 0 };
     for (let i = 0; i < check; i++) {
-      const ranked = (await node.recommend(hs[i], options)).sessions.map((s) => s.items.join(' ')).join(' | ');
+      const { sessions, timings } = await node.recommend(hs[i], options);
+      const ranked = sessions.map((s) => s.items.join(' ')).join(' | ');
       if (first) reference.set(i, ranked);
       else if (reference.get(i) === ranked) same++;
+      for (const k of Object.keys(parts) as (keyof typeof parts)[]) parts[k] += timings[k] / check;
     }
     if (!first) agreement[label] = { same_ranked_sessions: same, of: check };
-    if ((ep === 'cpu' && threads === 1) || decoder) {
-      // Where one call's time goes (means over a few calls): encoder, beam search (decoder runs + JS), rerank.
-      const parts = { encodeMs: 0, searchMs: 0, decoderMs: 0, rerankMs: 0 };
-      const n = Math.min(10, hs.length);
-      for (const h of hs.slice(0, n)) {
-        const { timings } = await node.recommend(h, options);
-        for (const k of Object.keys(parts) as (keyof typeof parts)[]) parts[k] += timings[k] / n;
-      }
-      const rounded: Record<string, number> = Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, +v.toFixed(2)]));
-      if (decoder) breakdowns[label] = rounded;
-      else {
-        breakdown = rounded;
-        breakdown.jsBeamSearchOnlyMs = +(await jsBeamSearchMs(bundleDir, manifest, options, false)).toFixed(2);
-        breakdown.jsBeamSearchOnlyMsFullLogits = +(await jsBeamSearchMs(bundleDir, manifest, options, true)).toFixed(2);
-      }
+    const rounded: Record<string, number> = Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, +v.toFixed(2)]));
+    if (decoder) breakdowns[label] = rounded;
+    else if (ep === 'cpu' && threads === 1) {
+      breakdown = rounded;
+      breakdown.jsBeamSearchOnlyMs = +(await jsBeamSearchMs(bundleDir, manifest, options, false)).toFixed(2);
+      breakdown.jsBeamSearchOnlyMsFullLogits = +(await jsBeamSearchMs(bundleDir, manifest, options, true)).toFixed(2);
     }
     await node.dispose();
   }
