@@ -48,6 +48,9 @@ export function memberPrefix(j: number): string {
   return j === 0 ? '' : `m${j}.`;
 }
 
+/** What an ensemble's members must share: one token space, history window, session, width and head layout. */
+export const ENSEMBLE_SHARED = ['codebookSize', 'levels', 'maxHistory', 'sessionLength', 'dModel', 'heads'] as const;
+
 /** The bundle's model cannot run as WGSL (a weight it cannot find, sizes past the kernels' limits, a shader error). */
 export class WebGpuDecoderError extends RuntimeError {
   constructor(reason: string) {
@@ -785,12 +788,11 @@ export class WebGpuDecoder {
     const { dModel: D, heads: H } = contract;
     const unroll = options.unroll ?? DEFAULT_UNROLL;
     const floats = Math.max(4 * D + WG + Math.max(...members.map(scratchFloats)), options.encoderOnnx ? 3 * D + WG + Math.max(...members.map(encoderScratch)) : 0); // workgroup memory of the largest kernel
-    const shared = ['dModel', 'heads', 'codebookSize', 'levels', 'maxHistory', 'sessionLength'] as const;
     const problems = [
       D % H !== 0 && `dModel ${D} is not a multiple of heads ${H}`,
       ((H & (H - 1)) !== 0 || 2 * H > WG) && `${H} heads is not a power of two up to ${WG / 2}`,
       members.some((m) => m.experts > WG) && `more experts than the ${WG} threads of a workgroup`,
-      members.some((m) => shared.some((key) => m[key] !== members[0][key])) && `ensemble members differ in ${shared.join('/')}`,
+      members.some((m) => ENSEMBLE_SHARED.some((key) => m[key] !== members[0][key])) && `ensemble members differ in ${ENSEMBLE_SHARED.join('/')}`,
       4 * floats > device.limits.maxComputeWorkgroupStorageSize && `the kernels need ${4 * floats} bytes of workgroup memory, the device allows ${device.limits.maxComputeWorkgroupStorageSize}`,
     ].filter(Boolean);
     if (problems.length) throw new WebGpuDecoderError(problems.join('; '));

@@ -22,7 +22,7 @@
 // of the members' logits — softmax(mean logits) ∝ Π p_j^(1/n), the product of the members' next-token
 // distributions, renormalised. The runtime sees one model with Σ decoderLayers cache layers.
 import { PAD, SPECIAL_TOKENS } from '../../runtime/tokens.ts';
-import { memberPrefix } from '../../runtime/webgpu-decoder.ts';
+import { ENSEMBLE_SHARED, memberPrefix } from '../../runtime/webgpu-decoder.ts';
 import { checkSeedWeights, decoderLength, seedVocabSize, type SeedConfig, type SeedWeights } from '../seed/reference.ts';
 import { GraphBuilder, MS_DOMAIN, TensorType, float } from './onnx-proto.ts';
 import { dequantizeBlockwise, dequantizeRows, quantizeBlockwise, quantizeRows, type Quantization } from './quantize.ts';
@@ -285,11 +285,10 @@ export class EnsembleConfigError extends Error {
 export function ensembleContractConfig(members: SeedConfig[]): SeedConfig {
   if (members.length === 0) throw new EnsembleConfigError('an exported model needs at least one member');
   const first = members[0];
-  const shared = ['codebookSize', 'levels', 'maxHistory', 'sessionLength', 'dModel', 'heads'] as const;
   for (const [j, c] of members.entries()) {
-    const differ = shared.filter((key) => c[key] !== first[key]);
+    const differ = ENSEMBLE_SHARED.filter((key) => c[key] !== first[key]);
     if (differ.length > 0) {
-      throw new EnsembleConfigError(`ensemble member ${j} differs from member 0 in ${differ.map((key) => `${key} (${c[key]} vs ${first[key]})`).join(', ')}; members must share ${shared.join(', ')} (their layers, FFN and experts may differ)`);
+      throw new EnsembleConfigError(`ensemble member ${j} differs from member 0 in ${differ.map((key) => `${key} (${c[key]} vs ${first[key]})`).join(', ')}; members must share ${ENSEMBLE_SHARED.join(', ')} (their layers, FFN and experts may differ)`);
     }
   }
   return { ...first, decoderLayers: members.reduce((sum, c) => sum + c.decoderLayers, 0) };
