@@ -6,6 +6,7 @@
 //   await recommender.load('models/bundles/beauty');         // a folder, a manifest path or a URL
 //   const { sessions } = await recommender.recommend([12, 7, 40]);
 //   createNodeRecommender({ gpuDevice: (await openDevice()).device });   // the seed model in WGSL on Dawn
+//   createNodeRecommender({ wasmDecoder: true });             // the seed model in the runtime's wasm SIMD kernels
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import * as ort from 'onnxruntime-node';
@@ -31,13 +32,18 @@ export interface NodeRecommenderOptions {
   threads?: number;
   /** Run the seed model (encoder and decoder steps) as WGSL on this WebGPU device (runtime/webgpu-decoder.ts; Dawn: models/engine/device.ts openDevice); the reward model stays on the EPs above. */
   gpuDevice?: GPUDevice;
+  /**
+   * Run the seed model in the runtime's WebAssembly SIMD kernels (runtime/wasm-decoder.ts), as the browser does on wasm;
+   * the reward model stays on the EPs above. Default false: in Node onnxruntime-node's native CPU EP is the reference.
+   */
+  wasmDecoder?: boolean;
 }
 
 /** A Recommender whose load() takes a folder or manifest path (or any URL) and ignores `device`. */
 export function createNodeRecommender(options: NodeRecommenderOptions = {}): Recommender {
   const eps = options.executionProviders ?? ['cpu'];
   const inner = createRecommenderWith({
-    createSessions: (models) => createSessions(ort as unknown as OrtModule, models, eps, { intraOpNumThreads: options.threads ?? 1, interOpNumThreads: 1 }, { gpuDevice: options.gpuDevice }),
+    createSessions: (models) => createSessions(ort as unknown as OrtModule, models, eps, { intraOpNumThreads: options.threads ?? 1, interOpNumThreads: 1 }, { gpuDevice: options.gpuDevice, wasmDecoder: options.wasmDecoder }),
     fetch: fileAwareFetch as typeof fetch,
   });
   return {

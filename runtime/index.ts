@@ -21,6 +21,6 @@ export { deviceToExecutionProviders } from './onnx.ts';
 export function createRecommender(options: { wasmPaths?: string } = {}): Recommender {
   const wasmPaths = options.wasmPaths ?? defaultWasmPaths();
   return createRecommenderWith({
-    createSessions: (models, { device, threads, gpuDecoder }) => createWebSessions(models, device, { threads, wasmPaths, gpuDecoder }),
+    createSessions: (models, { device, threads, gpuDecoder, wasmDecoder }) => createWebSessions(models, device, { threads, wasmPaths, gpuDecoder, wasmDecoder }),
   });
 }

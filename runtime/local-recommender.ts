@@ -8,7 +8,7 @@ import type { Device, HistoryItem, LoadInfo, LoadOptions, Recommender, Recommend
 
 export interface RuntimeBackend {
   /** Sessions for the verified bundle on the device asked for (the backend's own EP order and fallback). */
-  createSessions(models: BundleModels, options: { device: Device; threads: number; gpuDecoder: boolean }): Promise<Sessions>;
+  createSessions(models: BundleModels, options: { device: Device; threads: number; gpuDecoder: boolean; wasmDecoder: boolean }): Promise<Sessions>;
   fetch?: typeof fetch; // for Node: a fetch that also reads file: URLs
 }
 
@@ -30,10 +30,10 @@ export function createRecommenderWith(backend: RuntimeBackend): Recommender {
       const t0 = performance.now();
       const bundle = await fetchBundle(bundleUrl, { fetch: backend.fetch, cache: options.cache, onProgress: options.onProgress });
       options.onProgress?.({ progress: 1, text: 'creating ONNX sessions' });
-      const next = await backend.createSessions(bundle.models, { device: options.device ?? 'auto', threads: options.threads ?? 1, gpuDecoder: options.gpuDecoder ?? true });
+      const next = await backend.createSessions(bundle.models, { device: options.device ?? 'auto', threads: options.threads ?? 1, gpuDecoder: options.gpuDecoder ?? true, wasmDecoder: options.wasmDecoder ?? true });
       await sessions?.release();
       sessions = next;
-      options.onProgress?.({ progress: 1, text: `ready on ${next.executionProvider}${next.decoderBackend === 'wgsl' ? ' (decoder in WGSL)' : ''}` });
+      options.onProgress?.({ progress: 1, text: `ready on ${next.executionProvider}${next.decoderBackend === 'wgsl' ? ' (seed model in WGSL)' : next.decoderBackend === 'wasm-simd' ? ' (seed model in wasm SIMD kernels)' : ''}` });
       return {
         name: bundle.manifest.name,
         executionProvider: next.executionProvider,

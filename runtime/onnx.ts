@@ -4,7 +4,9 @@
 //   'wasm'   → onnxruntime-web/wasm   (the plain SIMD/threads wasm build, the fastest CPU path)
 // Each is imported on first use only, so a page that never touches WebGPU never downloads its 27 MB wasm. On
 // WebGPU the seed model normally runs as the runtime's own WGSL (runtime/webgpu-decoder.ts) and the remaining ONNX
-// graphs on the wasm build: the WebGPU build is then fetched only when the WGSL model cannot run a bundle.
+// graphs on the wasm build: the WebGPU build is then fetched only when the WGSL model cannot run a bundle. On wasm the
+// seed model normally runs in the runtime's WebAssembly SIMD kernels (runtime/wasm-decoder.ts), the reward model on
+// onnxruntime-web.
 // build.mjs copies both builds' .mjs/.wasm next to the bundles under dist/ort/; `wasmPaths` points there.
 import { InvalidDeviceError, NoBackendError, WebGpuUnavailableError } from './errors.ts';
 import { createSessions, type BundleModels, type OrtModule, type Sessions } from './sessions.ts';
@@ -31,6 +33,7 @@ export interface OnnxOptions {
   threads: number; // wasm threads; > 1 needs cross-origin isolation
   wasmPaths: string; // URL prefix of the ort-wasm-*.mjs/.wasm files
   gpuDecoder?: boolean; // on WebGPU, the seed model in WGSL (LoadOptions.gpuDecoder); default true
+  wasmDecoder?: boolean; // on wasm, the seed model in the runtime's wasm SIMD kernels (LoadOptions.wasmDecoder); default true
 }
 
 /** Where build.mjs puts the ORT runtime files: dist/ort/, next to the bundle that imports this module. */
@@ -127,7 +130,7 @@ export async function createWebSessions(models: BundleModels, device: Device, op
     }
     try {
       const ort = await ortFor(ep, options);
-      const sessions = await createSessions(ort as unknown as OrtModule, models, [ep]);
+      const sessions = await createSessions(ort as unknown as OrtModule, models, [ep], {}, { wasmDecoder: ep === 'wasm' && (options.wasmDecoder ?? true) });
       sessions.fallbackReasons.unshift(...reasons);
       return sessions;
     } catch (err) {

@@ -8,9 +8,10 @@ export type Device = 'auto' | 'webgpu' | 'wasm';
 
 /**
  * What runs the seed model (encoder and decoder steps): 'wgsl', the runtime's WGSL model on WebGPU (the ONNX graphs —
- * the reward model — then run on 'wasm'), or 'onnx', the bundle's graphs on the execution provider.
+ * the reward model — then run on 'wasm'); 'wasm-simd', the runtime's WebAssembly SIMD kernels on the CPU (the reward
+ * model on onnxruntime's wasm EP); or 'onnx', the bundle's graphs on the execution provider.
  */
-export type DecoderBackend = 'wgsl' | 'onnx';
+export type DecoderBackend = 'wgsl' | 'wasm-simd' | 'onnx';
 
 /** A loading report: `progress` in [0, 1] over all bytes of the bundle, `text` for people. */
 export interface ProgressReport {
@@ -31,6 +32,12 @@ export interface LoadOptions {
    * WGSL model cannot run the bundle, onnxruntime's WebGPU EP runs it and LoadInfo.fallbackReasons says why.
    */
   gpuDecoder?: boolean;
+  /**
+   * On wasm, run the seed model in the runtime's WebAssembly SIMD kernels (runtime/wasm-decoder.ts) and only the reward
+   * model on onnxruntime-web, instead of every graph on onnxruntime's wasm EP. Default true. Where the kernels cannot
+   * run the bundle, onnxruntime runs it and LoadInfo.fallbackReasons says why.
+   */
+  wasmDecoder?: boolean;
 }
 
 export interface LoadInfo {

@@ -9,6 +9,7 @@ import { BOS, SPECIAL_TOKENS, encoderTokens, tokenId } from './tokens.ts';
 import { SemanticIdTrie } from './semantic-id-trie.ts';
 import { BundleFormatError, InvalidArgumentError, NoBackendError } from './errors.ts';
 import { WebGpuDecoder, WebGpuDecoderError, type WebGpuDecoderConfig } from './webgpu-decoder.ts';
+import { WasmDecoder, WasmDecoderError } from './wasm-decoder.ts';
 import type { DecoderBackend, HistoryItem, RankedBy, RecommendedSession, RecommendOptions, RecommendResult, ScoreOptions, ScoreResult } from './recommender.ts';
 
 /** The parts of an ONNX Runtime JS package (onnxruntime-web or onnxruntime-node) that the core uses. */
@@ -50,6 +51,18 @@ export interface SessionsOptions {
    * on the ORT EP. If the WGSL model cannot run this bundle the ORT sessions do and `fallbackReasons` says why.
    */
   gpuDevice?: GPUDevice;
+  /**
+   * The seed model in the runtime's WebAssembly SIMD kernels (runtime/wasm-decoder.ts) instead of onnxruntime's
+   * encoder and decoder sessions; the reward model stays on the ORT EP. Ignored when `gpuDevice` is given; if the
+   * kernels cannot run this bundle the ORT sessions do and `fallbackReasons` says why.
+   */
+  wasmDecoder?: boolean;
+}
+
+/** The runtime's own seed-model engines (WGSL on WebGPU, the wasm kernels on the CPU): what Sessions needs of them. */
+interface ModelEngine {
+  sessionFromTokens(historyTokens: Int32Array, maxRows: number): DecoderSession;
+  dispose(): void;
 }
 
 /** Rewards (weighted sums of tower probabilities) closer than this rank as equal; float32 backends agree to ~1e-6. */
@@ -97,6 +110,7 @@ export async function createSessions(ort: OrtModule, models: BundleModels, execu
       if (reward) created.push(reward);
       const sessions = new Sessions(ort, models, ep, reasons, encoder, decoder, reward);
       if (extra.gpuDevice) await sessions.attachGpuDecoder(extra.gpuDevice);
+      else if (extra.wasmDecoder) await sessions.attachWasmDecoder();
       return sessions;
     } catch (err) {
       reasons.push(`[${ep}] ${err instanceof Error ? err.message : String(err)}`);
@@ -214,7 +228,7 @@ export class Sessions {
   private readonly itemCodes: Uint16Array; // [items, levels]
   private readonly idToItem: Map<string, number>;
   private readonly rewardShape: { H: number; M: number } | null = null; // reward.onnx's history and session lengths
-  private gpuDecoder: WebGpuDecoder | null = null;
+  private engine: { backend: DecoderBackend; model: ModelEngine } | null = null; // the runtime's own seed model, when attached
   private gpuDevice: GPUDevice | null = null; // destroyed on release when attachGpuDecoder was given it to own
 
   constructor(
@@ -243,9 +257,9 @@ export class Sessions {
     }
   }
 
-  /** What runs the decoder steps ('wgsl' after a successful attachGpuDecoder). */
+  /** What runs the seed model: 'wgsl' after a successful attachGpuDecoder, 'wasm-simd' after attachWasmDecoder, else 'onnx'. */
   get decoderBackend(): DecoderBackend {
-    return this.gpuDecoder ? 'wgsl' : 'onnx';
+    return this.engine?.backend ?? 'onnx';
   }
 
   /**
@@ -256,14 +270,14 @@ export class Sessions {
    */
   async attachGpuDecoder(device: GPUDevice, options: { ownsDevice?: boolean } = {}): Promise<boolean> {
     try {
-      const next = await WebGpuDecoder.create(device, this.models.decoderStep, this.models.members, { encoderOnnx: this.models.encoder });
-      this.releaseGpuDecoder();
-      this.gpuDecoder = next;
+      const engine = { backend: 'wgsl' as const, model: await WebGpuDecoder.create(device, this.models.decoderStep, this.models.members, { encoderOnnx: this.models.encoder }) };
+      this.releaseEngine();
+      this.engine = engine;
       if (options.ownsDevice) this.gpuDevice = device;
       // A lost device (a GPU reset, the browser reclaiming it) hands the next calls back to the ORT sessions.
       void device.lost.then((info) => {
-        if (this.gpuDecoder !== next) return; // released or replaced meanwhile
-        this.gpuDecoder = null;
+        if (this.engine !== engine) return; // released or replaced meanwhile
+        this.engine = null;
         this.gpuDevice = null;
         this.fallbackReasons.push(`[wgsl] the WebGPU device was lost (${info.reason}: ${info.message}); the ONNX sessions run the model now`);
       });
@@ -276,13 +290,31 @@ export class Sessions {
   }
 
   /**
-   * One request's encoder and decoder; `rows` bounds its beams. With the WGSL model the encoder's kernels are
-   * recorded in front of the first decoder step (no ORT run, no upload of cross inputs).
+   * Run the encoder and decoder steps in the runtime's WebAssembly SIMD kernels (runtime/wasm-decoder.ts) from now on.
+   * Returns false, keeping the ORT sessions, when they cannot run this bundle; the reason is added to fallbackReasons
+   * as `[wasm-simd] …`.
+   */
+  async attachWasmDecoder(): Promise<boolean> {
+    try {
+      const model = await WasmDecoder.create(this.models.decoderStep, this.models.encoder, this.models.members);
+      this.releaseEngine();
+      this.engine = { backend: 'wasm-simd', model };
+      return true;
+    } catch (err) {
+      if (!(err instanceof WasmDecoderError)) throw err;
+      this.fallbackReasons.push(`[wasm-simd] ${err.message}`);
+      return false;
+    }
+  }
+
+  /**
+   * One request's encoder and decoder; `rows` bounds its beams. With the runtime's own model (WGSL or the wasm kernels)
+   * the encoder runs there too (on WebGPU recorded in front of the first decoder step: no ORT run, no upload).
    */
   private async encodeForDecoder(history: Int32Array, rows: number): Promise<{ decoder: DecoderSession; release: () => void }> {
-    if (this.gpuDecoder) {
+    if (this.engine) {
       const { levels, codebookSize, maxHistory } = this.models.shape;
-      return { decoder: this.gpuDecoder.sessionFromTokens(encoderTokens(history, this.itemCodes, levels, codebookSize, maxHistory), rows), release: () => undefined };
+      return { decoder: this.engine.model.sessionFromTokens(encoderTokens(history, this.itemCodes, levels, codebookSize, maxHistory), rows), release: () => undefined };
     }
     const cross = await this.encode(history);
     return { decoder: new OnnxDecoderSession(this.ort, this.decoder, cross, this.models.shape), release: () => Sessions.disposeAll(cross) };
@@ -465,15 +497,15 @@ export class Sessions {
     return { logProb: Float32Array.from(logProb), towers: rewarded?.towers ?? null, reward: rewarded?.reward ?? null, ignoredHistory: resolved.ignored };
   }
 
-  private releaseGpuDecoder(): void {
-    this.gpuDecoder?.dispose();
+  private releaseEngine(): void {
+    this.engine?.model.dispose();
     this.gpuDevice?.destroy();
-    this.gpuDecoder = null;
+    this.engine = null;
     this.gpuDevice = null;
   }
 
   async release(): Promise<void> {
-    this.releaseGpuDecoder();
+    this.releaseEngine();
     await Promise.all([this.encoder.release(), this.decoder.release(), this.reward?.release()]);
   }
 }

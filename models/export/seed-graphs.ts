@@ -22,7 +22,7 @@
 // of the members' logits — softmax(mean logits) ∝ Π p_j^(1/n), the product of the members' next-token
 // distributions, renormalised. The runtime sees one model with Σ decoderLayers cache layers.
 import { PAD, SPECIAL_TOKENS } from '../../runtime/tokens.ts';
-import { ENSEMBLE_SHARED, memberPrefix } from '../../runtime/webgpu-decoder.ts';
+import { ENSEMBLE_SHARED, memberPrefix } from '../../runtime/model-weights.ts';
 import { checkSeedWeights, decoderLength, seedVocabSize, type SeedConfig, type SeedWeights } from '../seed/reference.ts';
 import { GraphBuilder, MS_DOMAIN, TensorType, float } from './onnx-proto.ts';
 import { dequantizeBlockwise, dequantizeRows, quantizeBlockwise, quantizeRows, type Quantization } from './quantize.ts';

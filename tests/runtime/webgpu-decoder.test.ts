@@ -18,7 +18,8 @@ import { buildDecoderStepGraph, buildEncoderGraph, buildEnsembleDecoderStepGraph
 import type { SeedConfig } from '../../models/seed/config.ts';
 import { beamSearch } from '../../runtime/beam-search.ts';
 import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
-import { WebGpuDecoder, decoderWeights } from '../../runtime/webgpu-decoder.ts';
+import { WebGpuDecoder } from '../../runtime/webgpu-decoder.ts';
+import { decoderWeights } from '../../runtime/model-weights.ts';
 import { OnnxSeedModel } from '../../models/export/node-session.ts';
 import { BOS, encoderTokens } from '../../runtime/tokens.ts';
 import type { Recommender, RecommendResult } from '../../runtime/recommender.ts';

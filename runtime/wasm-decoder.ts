@@ -1,0 +1,418 @@
+// The seed model on the CPU in the runtime's own WebAssembly SIMD kernels (runtime/wasm/assembly/kernels.ts): the
+// computation of encoder.onnx and decoder_step.onnx, driven from here as ~15 kernel calls per layer instead of
+// ~160 ONNX nodes per step under onnxruntime-web's wasm EP.
+//
+// Why: on wasm a decoder step under onnxruntime-web cost 2.5–2.8× what it costs under onnxruntime-node's CPU EP
+// (bench/README.md #7: ~2 µs per node against 0.7, and its wasm MatMul at [32,128]×[128,128] 27 µs against 4.6).
+// Here a step is a handful of large matrix products (28–31 GMAC/s on this machine's wasm SIMD, a 4 × 8 register
+// block), the KV cache is a tree (each step appends its rows; a beam attends along its ancestors' rows, so nothing
+// is copied when beams are reordered), and the MoE runs only the experts each row selected, as the WGSL model does.
+//
+// The weights are the bundle's own (runtime/model-weights.ts, as the WGSL model reads them). Results are the graph's
+// to float32 rounding (other summation orders): scores agree to ~1e-5 and the searched sessions are the same.
+import { codeLogProbs, type DecoderSession } from './beam-search.ts';
+import { decoderWeights, encoderWeights, ENSEMBLE_SHARED, memberPrefix, WeightsError, type PackedWeights, type SeedModelConfig } from './model-weights.ts';
+import { PAD, SPECIAL_TOKENS } from './tokens.ts';
+import { RuntimeError } from './errors.ts';
+import { KERNELS_WASM_BASE64 } from './wasm/kernels-wasm.ts';
+
+/** The bundle's model cannot run in the wasm kernels (a weight it cannot find, a size they do not take). */
+export class WasmDecoderError extends RuntimeError {
+  constructor(reason: string) {
+    super('WasmDecoderError', `the wasm kernels cannot run this bundle: ${reason}. Its ONNX graphs run on onnxruntime instead.`);
+  }
+}
+
+/** The kernels' exports (runtime/wasm/assembly/kernels.ts): pointers are byte offsets, sizes and strides float counts. */
+interface Kernels {
+  gemm(a: number, lda: number, w: number, ldw: number, bias: number, c: number, ldc: number, M: number, K: number, N: number, acc: number): void;
+  selfAttention(q: number, ldq: number, kc: number, vc: number, D: number, anc: number, ancStride: number, B: number, T: number, P: number, H: number, DH: number, scale: number, out: number, ldo: number, scores: number): void;
+  softmaxRows(p: number, rows: number, n: number, ld: number, scale: number, bias: number): void;
+  layerNorm(x: number, out: number, g: number, b: number, rows: number, D: number): void;
+  gelu(x: number, n: number): void;
+  gatherRows(src: number, lds: number, idx: number, n: number, D: number, dst: number): void;
+  scatterAddScaled(src: number, idx: number, gate: number, n: number, D: number, dst: number): void;
+  transpose(src: number, lds: number, rows: number, cols: number, dst: number, ldd: number): void;
+  codeScores(logits: number, rows: number, V: number, codeStart: number, K: number, out: number): void;
+  scale(x: number, n: number, s: number): void;
+  heapBase(): number;
+}
+
+let compiled: Promise<WebAssembly.Module> | null = null;
+
+/** The kernels' module, compiled once per thread (asynchronously: browsers refuse large synchronous compiles). */
+function kernelModule(): Promise<WebAssembly.Module> {
+  if (!compiled) {
+    const text = atob(KERNELS_WASM_BASE64);
+    const bytes = new Uint8Array(text.length);
+    for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+    compiled = WebAssembly.compile(bytes);
+    compiled.catch(() => { compiled = null; });
+  }
+  return compiled;
+}
+
+/** Bytes of f floats rounded up to 16 (SIMD rows start aligned). */
+const bytesOf = (floats: number): number => Math.ceil((4 * floats) / 16) * 16;
+
+/** A bump allocator over the module's memory, grown as needed; views are re-made after growth. */
+class Heap {
+  private f32View: Float32Array;
+  private i32View: Int32Array;
+  private top: number;
+
+  /** `base`: the end of the module's static data (Mathf's tables). */
+  constructor(readonly memory: WebAssembly.Memory, base: number) {
+    this.top = bytesOf(base / 4 + 1);
+    this.f32View = new Float32Array(memory.buffer);
+    this.i32View = new Int32Array(memory.buffer);
+  }
+
+  alloc(floats: number): number {
+    const at = this.top;
+    this.top += bytesOf(floats);
+    const pages = Math.ceil(this.top / 65536) - this.memory.buffer.byteLength / 65536;
+    if (pages > 0) this.memory.grow(pages);
+    return at;
+  }
+
+  /** Float32 view of the whole memory (its index = byte offset / 4). */
+  get f32(): Float32Array {
+    if (this.f32View.buffer !== this.memory.buffer) this.f32View = new Float32Array(this.memory.buffer);
+    return this.f32View;
+  }
+
+  get i32(): Int32Array {
+    if (this.i32View.buffer !== this.memory.buffer) this.i32View = new Int32Array(this.memory.buffer);
+    return this.i32View;
+  }
+
+  get used(): number {
+    return this.top;
+  }
+}
+
+/** Per-request buffers for `cap` beam rows, allocated once for the largest request seen. */
+interface StepBuffers {
+  cap: number;
+  x: number; h: number; q: number; att: number; // [2·cap, D]: the rows' residual stream, its LayerNorm, queries, attention out
+  scores: number; // [2·cap, S] cross-attention scores of one head
+  selfScores: number; // [TMAX]
+  router: number; // [2·cap, EMAX]
+  idx: number; gates: number; // [2·cap] rows routed to one expert, their gates
+  gathered: number; hidden: number; expertOut: number; // [2·cap, D], [2·cap, FMAX], [2·cap, D]
+  logits: number; // [cap, V]
+  codeScores: number; // [cap, K + 2]
+  cacheK: number[]; cacheV: number[]; // per layer of all members: [TMAX · 2·cap rows, D]
+  anc: [number, number]; // [cap, TMAX] i32 each, alternating: each beam's cache rows, oldest first
+}
+
+/**
+ * A bundle's seed model on the wasm kernels: weights copied into the module's memory once; per request
+ * `sessionFromTokens(historyTokens, rows)` runs the encoder and returns the DecoderSession the shared beam search drives.
+ * Requests must not overlap (the runtime chains them): the buffers are shared.
+ */
+export class WasmDecoder {
+  private buffers: StepBuffers | null = null;
+  private readonly S: number;
+  private readonly Tmax: number;
+  private readonly V: number;
+  private readonly cross: { kT: number[]; v: number[]; bias: number }; // per layer: keys [H, DH, S] (transposed per head), values [S, D]; memory bias [S]
+  private readonly enc: { x: number; h: number; qkv: number; kT: number; scores: number; att: number; ffn: number; k: number };
+  /** For benchmarks: steps run and the time in them (ms), the encoder's time (ms). */
+  readonly stats = { steps: 0, stepMs: 0, encoderMs: 0 };
+
+  private constructor(
+    private readonly k: Kernels,
+    private readonly heap: Heap,
+    readonly members: SeedModelConfig[],
+    private readonly dec: PackedWeights & { base: number },
+    private readonly encW: PackedWeights & { base: number },
+  ) {
+    const c = members[0];
+    const { dModel: D, heads: H, levels, codebookSize: K } = c;
+    this.S = c.maxHistory * levels;
+    this.Tmax = c.sessionLength * (levels + 1);
+    this.V = SPECIAL_TOKENS + levels * K;
+    const S = this.S;
+    const layers = members.reduce((sum, m) => sum + m.decoderLayers, 0);
+    this.cross = {
+      kT: Array.from({ length: layers }, () => heap.alloc(H * (D / H) * S)),
+      v: Array.from({ length: layers }, () => heap.alloc(S * D)),
+      bias: heap.alloc(S),
+    };
+    const ffn = Math.max(...members.map((m) => m.ffnDim));
+    this.enc = { x: heap.alloc(S * D), h: heap.alloc(S * D), qkv: heap.alloc(S * 3 * D), kT: heap.alloc((D / H) * S), scores: heap.alloc(S * S), att: heap.alloc(S * D), ffn: heap.alloc(S * ffn), k: heap.alloc(S * D) };
+  }
+
+  /**
+   * Checks the sizes, reads the weights from decoder_step.onnx and encoder.onnx, and instantiates the kernels.
+   * `config`: the model's, or an ensemble's members' in order (their logits are averaged as the exported graph does).
+   */
+  static async create(decoderStepOnnx: Uint8Array, encoderOnnx: Uint8Array, config: SeedModelConfig | SeedModelConfig[]): Promise<WasmDecoder> {
+    const members = Array.isArray(config) ? config : [config];
+    if (members.length === 0) throw new WasmDecoderError('no model config');
+    const { dModel: D, heads: H } = members[0];
+    const problems = [
+      (D % H !== 0 || (D / H) % 4 !== 0) && `dModel ${D} over ${H} heads is not a multiple of 4 per head`,
+      members.some((m) => ENSEMBLE_SHARED.some((key) => m[key] !== members[0][key])) && `ensemble members differ in ${ENSEMBLE_SHARED.join('/')}`,
+      typeof WebAssembly === 'undefined' && 'WebAssembly is not available',
+    ].filter(Boolean);
+    if (problems.length) throw new WasmDecoderError(problems.join('; '));
+    let dec: PackedWeights, enc: PackedWeights;
+    try {
+      dec = decoderWeights(decoderStepOnnx, members);
+      enc = encoderWeights(encoderOnnx, members);
+    } catch (err) {
+      throw err instanceof WeightsError ? new WasmDecoderError(err.reason) : err;
+    }
+    let instance: WebAssembly.Instance;
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    try {
+      instance = await WebAssembly.instantiate(await kernelModule(), { env: { memory } });
+    } catch (err) {
+      throw new WasmDecoderError(`the kernels did not instantiate (${(err as Error).message}; they need WebAssembly SIMD)`);
+    }
+    const kernels = instance.exports as unknown as Kernels;
+    const heap = new Heap(memory, kernels.heapBase());
+    const place = (p: PackedWeights): PackedWeights & { base: number } => {
+      const base = heap.alloc(p.data.length);
+      heap.f32.set(p.data, base / 4);
+      return { ...p, base };
+    };
+    const decPlaced = place(dec);
+    const encPlaced = place(enc);
+    return new WasmDecoder(kernels, heap, members, decPlaced, encPlaced);
+  }
+
+  /** Bytes of the module's memory in use (weights, then buffers). */
+  get memoryBytes(): number {
+    return this.heap.used;
+  }
+
+  private w(name: string): number {
+    const at = this.dec.offset[name];
+    if (at === undefined) throw new WasmDecoderError(`decoder weight "${name}" was not read`);
+    return this.dec.base + 4 * at;
+  }
+
+  private e(name: string): number {
+    const at = this.encW.offset[name];
+    if (at === undefined) throw new WasmDecoderError(`encoder weight "${name}" was not read`);
+    return this.encW.base + 4 * at;
+  }
+
+  private ensureCapacity(rows: number): StepBuffers {
+    if (this.buffers && this.buffers.cap >= rows) return this.buffers;
+    // Grown, never shrunk: the old buffers stay where they are in the heap (a request's rows are bounded by its beam).
+    const { heap, members, S, Tmax, V } = this;
+    const { dModel: D, codebookSize: K } = members[0];
+    const cap = Math.max(rows, 1);
+    const R = 2 * cap;
+    const layers = members.reduce((sum, m) => sum + m.decoderLayers, 0);
+    const EMAX = Math.max(...members.map((m) => m.experts));
+    const FMAX = Math.max(...members.map((m) => m.expertFfnDim));
+    this.buffers = {
+      cap,
+      x: heap.alloc(R * D), h: heap.alloc(R * D), q: heap.alloc(R * D), att: heap.alloc(R * D),
+      scores: heap.alloc(R * S), selfScores: heap.alloc(Tmax),
+      router: heap.alloc(R * EMAX), idx: heap.alloc(R), gates: heap.alloc(R),
+      gathered: heap.alloc(R * D), hidden: heap.alloc(R * FMAX), expertOut: heap.alloc(R * D),
+      logits: heap.alloc(cap * V), codeScores: heap.alloc(cap * (K + 2)),
+      cacheK: Array.from({ length: layers }, () => heap.alloc(Tmax * cap * D)),
+      cacheV: Array.from({ length: layers }, () => heap.alloc(Tmax * cap * D)),
+      anc: [heap.alloc(cap * Tmax), heap.alloc(cap * Tmax)],
+    };
+    return this.buffers;
+  }
+
+  /**
+   * encoder.onnx's computation for history_tokens [S] (runtime/tokens.ts encoderTokens): every member's layers, then
+   * each decoder layer's cross keys (transposed per head) and values, and the memory bias.
+   */
+  private encode(tokens: Int32Array): void {
+    const { k, heap, S, enc, cross } = this;
+    const f32 = heap.f32;
+    for (let s = 0; s < S; s++) f32[cross.bias / 4 + s] = tokens[s] === PAD ? -1e9 : 0;
+    let layerBase = 0;
+    for (const [m, member] of this.members.entries()) {
+      const P = memberPrefix(m);
+      const { dModel: D, heads: H, encoderLayers, decoderLayers, ffnDim: FF, levels, maxHistory } = member;
+      const DH = D / H;
+      const scale = 1 / Math.sqrt(DH);
+      const emb = this.e(`${P}tok_emb`) / 4, pos = this.e(`${P}enc.item_pos`) / 4, lev = this.e(`${P}enc.level_emb`) / 4;
+      const x = heap.f32;
+      for (let s = 0; s < S; s++) {
+        const tok = tokens[s], recency = maxHistory - 1 - Math.floor(s / levels), level = s % levels;
+        const row = enc.x / 4 + s * D;
+        for (let c = 0; c < D; c++) x[row + c] = x[emb + tok * D + c] + (x[pos + recency * D + c] + x[lev + level * D + c]);
+      }
+      for (let i = 0; i < encoderLayers; i++) {
+        const p = (name: string): number => this.e(`${P}enc.${i}.${name}`);
+        k.layerNorm(enc.x, enc.h, p('ln1.g'), p('ln1.b'), S, D);
+        k.gemm(enc.h, D, p('attn.qkv.w'), 3 * D, p('attn.qkv.b'), enc.qkv, 3 * D, S, D, 3 * D, 0);
+        for (let hh = 0; hh < H; hh++) {
+          k.transpose(enc.qkv + 4 * (D + hh * DH), 3 * D, S, DH, enc.kT, S);
+          k.gemm(enc.qkv + 4 * hh * DH, 3 * D, enc.kT, S, 0, enc.scores, S, S, DH, S, 0);
+          k.softmaxRows(enc.scores, S, S, S, scale, cross.bias);
+          k.gemm(enc.scores, S, enc.qkv + 4 * (2 * D + hh * DH), 3 * D, 0, enc.att + 4 * hh * DH, D, S, S, DH, 0);
+        }
+        k.gemm(enc.att, D, p('attn.wo'), D, p('attn.bo'), enc.x, D, S, D, D, 1);
+        k.layerNorm(enc.x, enc.h, p('ln2.g'), p('ln2.b'), S, D);
+        k.gemm(enc.h, D, p('ffn.w1'), FF, p('ffn.b1'), enc.ffn, FF, S, D, FF, 0);
+        k.gelu(enc.ffn, S * FF);
+        k.gemm(enc.ffn, FF, p('ffn.w2'), D, p('ffn.b2'), enc.x, D, S, FF, D, 1);
+      }
+      k.layerNorm(enc.x, enc.h, this.e(`${P}enc.ln_f.g`), this.e(`${P}enc.ln_f.b`), S, D);
+      for (let l = 0; l < decoderLayers; l++) {
+        const kv = this.e(`${P}dec.${l}.cross.kv.w`), bias = this.e(`${P}dec.${l}.cross.kv.b`);
+        const layer = layerBase + l;
+        k.gemm(enc.h, D, kv, 2 * D, bias, enc.k, D, S, D, D, 0); // keys [S, D]
+        k.gemm(enc.h, D, kv + 4 * D, 2 * D, bias + 4 * D, cross.v[layer], D, S, D, D, 0); // values [S, D]
+        for (let hh = 0; hh < H; hh++) k.transpose(enc.k + 4 * hh * DH, D, S, DH, cross.kT[layer] + 4 * hh * DH * S, S);
+      }
+      layerBase += decoderLayers;
+    }
+  }
+
+  /** One request's DecoderSession from the encoder's input, history_tokens [S]; `maxRows` bounds the beams of any step. */
+  sessionFromTokens(historyTokens: Int32Array, maxRows: number): DecoderSession {
+    if (historyTokens.length !== this.S) throw new WasmDecoderError(`history_tokens has ${historyTokens.length} tokens, the encoder takes ${this.S}`);
+    const t0 = now();
+    const buffers = this.ensureCapacity(maxRows);
+    this.encode(historyTokens);
+    this.stats.encoderMs += now() - t0;
+    let position = 0;
+    let rowsUsed = 0; // cache rows written by this request's steps
+    let parity = 0;
+    const step = async (tokens: Int32Array, parents: Int32Array): Promise<Float64Array> => {
+      const B = parents.length;
+      const T = tokens.length / B;
+      if (B > buffers.cap || (T !== 1 && T !== 2) || position + T > this.Tmax) throw new WasmDecoderError(`a step of ${B} rows × ${T} tokens at position ${position} exceeds the session's ${buffers.cap} rows, 2 tokens and ${this.Tmax} positions`);
+      const started = now();
+      const scores = this.step(buffers, tokens, parents, B, T, position, rowsUsed, parity);
+      rowsUsed += B * T;
+      position += T;
+      parity ^= 1;
+      this.stats.steps++;
+      this.stats.stepMs += now() - started;
+      return scores;
+    };
+    return {
+      twoTokenSteps: true,
+      stepCodeLogProbs: step,
+      step: () => Promise.reject(new WasmDecoderError('full logits are not computed; use stepCodeLogProbs')),
+    };
+  }
+
+  /** decoder_step.onnx for B beams × T new tokens at `position`; the new cache rows start at `base`. */
+  private step(buf: StepBuffers, tokens: Int32Array, parents: Int32Array, B: number, T: number, position: number, base: number, parity: number): Float64Array {
+    const { k, heap, members, S, Tmax, V, cross } = this;
+    const { dModel: D, heads: H, codebookSize: K, levels } = members[0];
+    const DH = D / H;
+    const scale = 1 / Math.sqrt(DH);
+    const BT = B * T;
+    // Each beam's cache rows: its parent's, then this step's.
+    const i32 = heap.i32;
+    const oldAnc = buf.anc[parity] / 4, newAnc = buf.anc[parity ^ 1] / 4;
+    for (let b = 0; b < B; b++) {
+      const dst = newAnc + b * Tmax;
+      if (position > 0) i32.copyWithin(dst, oldAnc + parents[b] * Tmax, oldAnc + parents[b] * Tmax + position);
+      for (let t = 0; t < T; t++) i32[dst + position + t] = base + b * T + t;
+    }
+    const idx = heap.i32, gates = heap.f32;
+    let layerBase = 0;
+    for (const [m, member] of members.entries()) {
+      const P0 = memberPrefix(m);
+      const { decoderLayers: L, experts: E, expertsPerToken: KTOP, expertFfnDim: F } = member;
+      const f32 = heap.f32;
+      const emb = this.w(`${P0}tok_emb`) / 4, pos = this.w(`${P0}dec.pos`) / 4;
+      for (let r = 0; r < BT; r++) {
+        const tok = tokens[r], p = position + (r % T), row = buf.x / 4 + r * D;
+        for (let c = 0; c < D; c++) f32[row + c] = f32[emb + tok * D + c] + f32[pos + p * D + c];
+      }
+      k.layerNorm(buf.x, buf.h, this.w(`${P0}dec.0.ln1.g`), this.w(`${P0}dec.0.ln1.b`), BT, D);
+      for (let i = 0; i < L; i++) {
+        const p = (name: string): number => this.w(`${P0}dec.${i}.${name}`);
+        const layer = layerBase + i;
+        const wqkv = p('self.wqkv'), bqkv = p('self.bqkv');
+        const kc = buf.cacheK[layer], vc = buf.cacheV[layer];
+        // Self-attention: q, and this step's keys and values written straight into their cache rows.
+        k.gemm(buf.h, D, wqkv, 3 * D, bqkv, buf.q, D, BT, D, D, 0);
+        k.gemm(buf.h, D, wqkv + 4 * D, 3 * D, bqkv + 4 * D, kc + 4 * base * D, D, BT, D, D, 0);
+        k.gemm(buf.h, D, wqkv + 8 * D, 3 * D, bqkv + 8 * D, vc + 4 * base * D, D, BT, D, D, 0);
+        k.selfAttention(buf.q, D, kc, vc, D, buf.anc[parity ^ 1], Tmax, B, T, position, H, DH, scale, buf.att, D, buf.selfScores);
+        k.gemm(buf.att, D, p('self.wo'), D, p('self.bo'), buf.x, D, BT, D, D, 1);
+        k.layerNorm(buf.x, buf.h, p('ln2.g'), p('ln2.b'), BT, D);
+        // Cross-attention over the encoder's S positions, head by head (keys transposed: a plain matrix product).
+        k.gemm(buf.h, D, p('cross.wq'), D, p('cross.bq'), buf.q, D, BT, D, D, 0);
+        for (let hh = 0; hh < H; hh++) {
+          k.gemm(buf.q + 4 * hh * DH, D, cross.kT[layer] + 4 * hh * DH * S, S, 0, buf.scores, S, BT, DH, S, 0);
+          k.softmaxRows(buf.scores, BT, S, S, scale, cross.bias);
+          k.gemm(buf.scores, S, cross.v[layer] + 4 * hh * DH, D, 0, buf.att + 4 * hh * DH, D, BT, S, DH, 0);
+        }
+        k.gemm(buf.att, D, p('cross.wo'), D, p('cross.bo'), buf.x, D, BT, D, D, 1);
+        k.layerNorm(buf.x, buf.h, p('ln3.g'), p('ln3.b'), BT, D);
+        // MoE: router softmax, the top-k gates renormalised (as the graph selects them), then each expert over its rows.
+        k.gemm(buf.h, D, p('moe.router'), E, 0, buf.router, E, BT, D, E, 0);
+        const g = topKGates(heap.f32, buf.router / 4, BT, E, KTOP);
+        const w1 = p('moe.w1'), b1 = p('moe.b1'), w2 = p('moe.w2'), b2 = p('moe.b2');
+        for (let e = 0; e < E; e++) {
+          let n = 0;
+          for (let r = 0; r < BT; r++) {
+            const gate = g[r * E + e];
+            if (gate !== 0) { idx[buf.idx / 4 + n] = r; gates[buf.gates / 4 + n] = gate; n++; }
+          }
+          if (n === 0) continue;
+          k.gatherRows(buf.h, D, buf.idx, n, D, buf.gathered);
+          k.gemm(buf.gathered, D, w1 + 4 * e * F, E * F, b1 + 4 * e * F, buf.hidden, F, n, D, F, 0);
+          k.gelu(buf.hidden, n * F);
+          k.gemm(buf.hidden, F, w2 + 4 * e * F * D, D, b2 + 4 * e * D, buf.expertOut, D, n, F, D, 0);
+          k.scatterAddScaled(buf.expertOut, buf.idx, buf.gates, n, D, buf.x);
+        }
+        const next = i + 1 < L ? `${P0}dec.${i + 1}.ln1` : `${P0}dec.ln_f`;
+        k.layerNorm(buf.x, buf.h, this.w(`${next}.g`), this.w(`${next}.b`), BT, D);
+      }
+      // The last row of each beam through the head (an ensemble's members' logits summed, then averaged).
+      k.gemm(buf.h + 4 * (T - 1) * D, T * D, this.w(`${P0}lm_head`), V, 0, buf.logits, V, B, D, V, m > 0 ? 1 : 0);
+      layerBase += L;
+    }
+    if (members.length > 1) k.scale(buf.logits, B * V, 1 / members.length);
+    const lastPosition = position + T - 1;
+    const nextLevel = Math.min(lastPosition % (levels + 1), levels - 1);
+    k.codeScores(buf.logits, B, V, SPECIAL_TOKENS + nextLevel * K, K, buf.codeScores);
+    return codeLogProbs(heap.f32.subarray(buf.codeScores / 4, buf.codeScores / 4 + B * (K + 2)), K);
+  }
+
+  dispose(): void {
+    this.buffers = null; // the module's memory goes with the instance
+  }
+}
+
+/**
+ * Router logits [rows, E] at `at` in f32 → gates: softmax, kept where at most KTOP − 1 others are larger,
+ * renormalised (the exported graph's selection, as the WGSL kernel computes it).
+ */
+function topKGates(f32: Float32Array, at: number, rows: number, E: number, KTOP: number): Float32Array {
+  const out = new Float32Array(rows * E);
+  const p = new Float32Array(E);
+  for (let r = 0; r < rows; r++) {
+    let mx = -Infinity;
+    for (let e = 0; e < E; e++) mx = Math.max(mx, f32[at + r * E + e]);
+    let sum = 0;
+    for (let e = 0; e < E; e++) { p[e] = Math.exp(f32[at + r * E + e] - mx); sum += p[e]; }
+    for (let e = 0; e < E; e++) p[e] = p[e] / sum;
+    let total = 0;
+    for (let e = 0; e < E; e++) {
+      let above = 0;
+      for (let f = 0; f < E; f++) if (p[f] > p[e]) above++;
+      const kept = above < KTOP ? p[e] : 0;
+      out[r * E + e] = kept;
+      total += kept;
+    }
+    for (let e = 0; e < E; e++) out[r * E + e] /= total;
+  }
+  return out;
+}
+
+const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());

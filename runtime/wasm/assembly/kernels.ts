@@ -1,0 +1,260 @@
+// The seed model's CPU kernels, in AssemblyScript compiled to WebAssembly with 128-bit SIMD
+// (`node build.mjs --kernels` writes runtime/wasm/kernels-wasm.ts; runtime/wasm-decoder.ts drives them).
+// Pointers are byte offsets into this module's memory; strides (ld*) and sizes count float32 values.
+// Every matrix is row-major. No allocation here: runtime/wasm-decoder.ts lays the memory out.
+
+// C[M, N] = (acc ? C : 0) + A[M, K] · W[K, N] + bias[N] (bias 0: none).
+export function gemm(a: usize, lda: i32, w: usize, ldw: i32, bias: usize, c: usize, ldc: i32, M: i32, K: i32, N: i32, acc: bool): void {
+  let i = 0;
+  for (; i + 4 <= M; i += 4) rows4(a + ((<usize>i * <usize>lda) << 2), lda, w, ldw, bias, c + ((<usize>i * <usize>ldc) << 2), ldc, K, N, acc);
+  for (; i < M; i++) row1(a + ((<usize>i * <usize>lda) << 2), w, ldw, bias, c + ((<usize>i * <usize>ldc) << 2), K, N, acc);
+}
+
+// Four rows of A against column blocks of 8 (then 4, then 1) of W: 8 accumulators, W's block loaded once per k.
+@inline function rows4(a: usize, lda: i32, w: usize, ldw: i32, bias: usize, c: usize, ldc: i32, K: i32, N: i32, acc: bool): void {
+  const la = <usize>lda << 2, lw = <usize>ldw << 2, lc = <usize>ldc << 2;
+  let j = 0;
+  for (; j + 8 <= N; j += 8) {
+    let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+    let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+    let pa = a, pw = w + (<usize>j << 2);
+    for (let k = 0; k < K; k++) {
+      const b0 = v128.load(pw), b1 = v128.load(pw, 16);
+      let s = v128.load32_splat(pa);
+      c00 = f32x4.add(c00, f32x4.mul(s, b0)); c01 = f32x4.add(c01, f32x4.mul(s, b1));
+      s = v128.load32_splat(pa + la);
+      c10 = f32x4.add(c10, f32x4.mul(s, b0)); c11 = f32x4.add(c11, f32x4.mul(s, b1));
+      s = v128.load32_splat(pa + 2 * la);
+      c20 = f32x4.add(c20, f32x4.mul(s, b0)); c21 = f32x4.add(c21, f32x4.mul(s, b1));
+      s = v128.load32_splat(pa + 3 * la);
+      c30 = f32x4.add(c30, f32x4.mul(s, b0)); c31 = f32x4.add(c31, f32x4.mul(s, b1));
+      pa += 4; pw += lw;
+    }
+    const pc = c + (<usize>j << 2);
+    let b0 = f32x4.splat(0), b1 = f32x4.splat(0);
+    if (bias) { b0 = v128.load(bias + (<usize>j << 2)); b1 = v128.load(bias + (<usize>j << 2), 16); }
+    put8(pc, c00, c01, b0, b1, acc);
+    put8(pc + lc, c10, c11, b0, b1, acc);
+    put8(pc + 2 * lc, c20, c21, b0, b1, acc);
+    put8(pc + 3 * lc, c30, c31, b0, b1, acc);
+  }
+  for (; j + 4 <= N; j += 4) {
+    let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
+    let pa = a, pw = w + (<usize>j << 2);
+    for (let k = 0; k < K; k++) {
+      const b0 = v128.load(pw);
+      c0 = f32x4.add(c0, f32x4.mul(v128.load32_splat(pa), b0));
+      c1 = f32x4.add(c1, f32x4.mul(v128.load32_splat(pa + la), b0));
+      c2 = f32x4.add(c2, f32x4.mul(v128.load32_splat(pa + 2 * la), b0));
+      c3 = f32x4.add(c3, f32x4.mul(v128.load32_splat(pa + 3 * la), b0));
+      pa += 4; pw += lw;
+    }
+    const pc = c + (<usize>j << 2);
+    const b0 = bias ? v128.load(bias + (<usize>j << 2)) : f32x4.splat(0);
+    put4(pc, c0, b0, acc);
+    put4(pc + lc, c1, b0, acc);
+    put4(pc + 2 * lc, c2, b0, acc);
+    put4(pc + 3 * lc, c3, b0, acc);
+  }
+  for (; j < N; j++) for (let r = 0; r < 4; r++) column(a + <usize>r * la, w, lw, bias, c + <usize>r * lc, K, j, acc);
+}
+
+// One row of A: column blocks of 8, 4, then 1.
+@inline function row1(a: usize, w: usize, ldw: i32, bias: usize, c: usize, K: i32, N: i32, acc: bool): void {
+  const lw = <usize>ldw << 2;
+  let j = 0;
+  for (; j + 8 <= N; j += 8) {
+    let c0 = f32x4.splat(0), c1 = f32x4.splat(0);
+    let pa = a, pw = w + (<usize>j << 2);
+    for (let k = 0; k < K; k++) {
+      const s = v128.load32_splat(pa);
+      c0 = f32x4.add(c0, f32x4.mul(s, v128.load(pw)));
+      c1 = f32x4.add(c1, f32x4.mul(s, v128.load(pw, 16)));
+      pa += 4; pw += lw;
+    }
+    let b0 = f32x4.splat(0), b1 = f32x4.splat(0);
+    if (bias) { b0 = v128.load(bias + (<usize>j << 2)); b1 = v128.load(bias + (<usize>j << 2), 16); }
+    put8(c + (<usize>j << 2), c0, c1, b0, b1, acc);
+  }
+  for (; j + 4 <= N; j += 4) {
+    let c0 = f32x4.splat(0);
+    let pa = a, pw = w + (<usize>j << 2);
+    for (let k = 0; k < K; k++) {
+      c0 = f32x4.add(c0, f32x4.mul(v128.load32_splat(pa), v128.load(pw)));
+      pa += 4; pw += lw;
+    }
+    put4(c + (<usize>j << 2), c0, bias ? v128.load(bias + (<usize>j << 2)) : f32x4.splat(0), acc);
+  }
+  for (; j < N; j++) column(a, w, lw, bias, c, K, j, acc);
+}
+
+@inline function column(a: usize, w: usize, lw: usize, bias: usize, c: usize, K: i32, j: i32, acc: bool): void {
+  const o = <usize>j << 2;
+  let s: f32 = 0;
+  let pw = w + o;
+  for (let k = 0; k < K; k++) { s += load<f32>(a + (<usize>k << 2)) * load<f32>(pw); pw += lw; }
+  if (bias) s += load<f32>(bias + o);
+  store<f32>(c + o, acc ? load<f32>(c + o) + s : s);
+}
+
+@inline function put8(pc: usize, x0: v128, x1: v128, b0: v128, b1: v128, acc: bool): void {
+  let y0 = f32x4.add(x0, b0), y1 = f32x4.add(x1, b1);
+  if (acc) { y0 = f32x4.add(v128.load(pc), y0); y1 = f32x4.add(v128.load(pc, 16), y1); }
+  v128.store(pc, y0);
+  v128.store(pc, y1, 16);
+}
+
+@inline function put4(pc: usize, x0: v128, b0: v128, acc: bool): void {
+  let y0 = f32x4.add(x0, b0);
+  if (acc) y0 = f32x4.add(v128.load(pc), y0);
+  v128.store(pc, y0);
+}
+
+// Σ a[i]·b[i] over n values (n a multiple of 4), four partial vectors.
+@inline function dot(a: usize, b: usize, n: i32): f32 {
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const o = <usize>i << 2;
+    s0 = f32x4.add(s0, f32x4.mul(v128.load(a + o), v128.load(b + o)));
+    s1 = f32x4.add(s1, f32x4.mul(v128.load(a + o, 16), v128.load(b + o, 16)));
+  }
+  if (i < n) s0 = f32x4.add(s0, f32x4.mul(v128.load(a + (<usize>i << 2)), v128.load(b + (<usize>i << 2))));
+  const s = f32x4.add(s0, s1);
+  return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1) + (f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3));
+}
+
+// The decoder's self-attention with a tree-shaped KV cache. Row (b, t) of q ([B·T, ldq], head h at h·DH) attends to
+// cache rows anc[b·ancStride + j], j ≤ P + t (its beam's earlier tokens, then this step's, causally): softmax of
+// scale · q·k over them, then Σ p·v into out ([B·T, ldo]). kc, vc: [rows, D]. scores: scratch of P + T floats.
+export function selfAttention(q: usize, ldq: i32, kc: usize, vc: usize, D: i32, anc: usize, ancStride: i32, B: i32, T: i32, P: i32, H: i32, DH: i32, scale: f32, out: usize, ldo: i32, scores: usize): void {
+  for (let b = 0; b < B; b++) {
+    const rowAnc = anc + ((<usize>b * <usize>ancStride) << 2);
+    for (let t = 0; t < T; t++) {
+      const n = P + t + 1;
+      const row = b * T + t;
+      for (let h = 0; h < H; h++) {
+        const qp = q + ((<usize>row * <usize>ldq + <usize>(h * DH)) << 2);
+        let mx: f32 = -Infinity;
+        for (let j = 0; j < n; j++) {
+          const r = load<i32>(rowAnc + (<usize>j << 2));
+          const s = dot(qp, kc + ((<usize>r * <usize>D + <usize>(h * DH)) << 2), DH) * scale;
+          store<f32>(scores + (<usize>j << 2), s);
+          mx = max(mx, s);
+        }
+        let sum: f32 = 0;
+        for (let j = 0; j < n; j++) {
+          const e = Mathf.exp(load<f32>(scores + (<usize>j << 2)) - mx);
+          store<f32>(scores + (<usize>j << 2), e);
+          sum += e;
+        }
+        const inv = f32x4.splat(<f32>1 / sum);
+        const op = out + ((<usize>row * <usize>ldo + <usize>(h * DH)) << 2);
+        for (let e = 0; e < DH; e += 4) v128.store(op + (<usize>e << 2), f32x4.splat(0));
+        for (let j = 0; j < n; j++) {
+          const p = v128.load32_splat(scores + (<usize>j << 2));
+          const vp = vc + ((<usize>load<i32>(rowAnc + (<usize>j << 2)) * <usize>D + <usize>(h * DH)) << 2);
+          for (let e = 0; e < DH; e += 4) {
+            const o = <usize>e << 2;
+            v128.store(op + o, f32x4.add(v128.load(op + o), f32x4.mul(p, v128.load(vp + o))));
+          }
+        }
+        for (let e = 0; e < DH; e += 4) v128.store(op + (<usize>e << 2), f32x4.mul(v128.load(op + (<usize>e << 2)), inv));
+      }
+    }
+  }
+}
+
+// Each of rows rows (n values, stride ld) ← softmax(scale · x + bias) (bias: n values, 0 for none).
+export function softmaxRows(p: usize, rows: i32, n: i32, ld: i32, scale: f32, bias: usize): void {
+  for (let r = 0; r < rows; r++) {
+    const x = p + ((<usize>r * <usize>ld) << 2);
+    let mx: f32 = -Infinity;
+    for (let j = 0; j < n; j++) {
+      const o = <usize>j << 2;
+      let v = load<f32>(x + o) * scale;
+      if (bias) v += load<f32>(bias + o);
+      store<f32>(x + o, v);
+      mx = max(mx, v);
+    }
+    let sum: f32 = 0;
+    for (let j = 0; j < n; j++) {
+      const o = <usize>j << 2;
+      const e = Mathf.exp(load<f32>(x + o) - mx);
+      store<f32>(x + o, e);
+      sum += e;
+    }
+    const inv: f32 = 1 / sum;
+    for (let j = 0; j < n; j++) store<f32>(x + (<usize>j << 2), load<f32>(x + (<usize>j << 2)) * inv);
+  }
+}
+
+// out[r] = LayerNorm(x[r]) · g + b over D values (epsilon 1e-5, as ONNX LayerNormalization); rows of stride D.
+export function layerNorm(x: usize, out: usize, g: usize, b: usize, rows: i32, D: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const px = x + ((<usize>r * <usize>D) << 2), po = out + ((<usize>r * <usize>D) << 2);
+    let s: f32 = 0;
+    for (let c = 0; c < D; c++) s += load<f32>(px + (<usize>c << 2));
+    const mean = s / <f32>D;
+    let q: f32 = 0;
+    for (let c = 0; c < D; c++) { const z = load<f32>(px + (<usize>c << 2)) - mean; q += z * z; }
+    const inv: f32 = 1 / Mathf.sqrt(q / <f32>D + 1e-5);
+    for (let c = 0; c < D; c++) {
+      const o = <usize>c << 2;
+      store<f32>(po + o, (load<f32>(px + o) - mean) * inv * load<f32>(g + o) + load<f32>(b + o));
+    }
+  }
+}
+
+// x ← 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) over n values (the exported graphs' FastGelu).
+export function gelu(x: usize, n: i32): void {
+  for (let i = 0; i < n; i++) {
+    const o = x + (<usize>i << 2);
+    const u = load<f32>(o);
+    store<f32>(o, <f32>0.5 * u * (<f32>1 + Mathf.tanh(<f32>0.7978845608028654 * (u + <f32>0.044715 * u * u * u))));
+  }
+}
+
+// dst[i] = src[idx[i]] for i < n (rows of D values; src stride lds).
+export function gatherRows(src: usize, lds: i32, idx: usize, n: i32, D: i32, dst: usize): void {
+  for (let i = 0; i < n; i++) memory.copy(dst + ((<usize>i * <usize>D) << 2), src + ((<usize>load<i32>(idx + (<usize>i << 2)) * <usize>lds) << 2), <usize>D << 2);
+}
+
+// dst[idx[i]] += gate[i] · src[i] for i < n (rows of D values, D a multiple of 4).
+export function scatterAddScaled(src: usize, idx: usize, gate: usize, n: i32, D: i32, dst: usize): void {
+  for (let i = 0; i < n; i++) {
+    const g = v128.load32_splat(gate + (<usize>i << 2));
+    const ps = src + ((<usize>i * <usize>D) << 2), pd = dst + ((<usize>load<i32>(idx + (<usize>i << 2)) * <usize>D) << 2);
+    for (let c = 0; c < D; c += 4) { const o = <usize>c << 2; v128.store(pd + o, f32x4.add(v128.load(pd + o), f32x4.mul(g, v128.load(ps + o)))); }
+  }
+}
+
+// dst[c, r] = src[r, c] for r < rows, c < cols (strides lds, ldd).
+export function transpose(src: usize, lds: i32, rows: i32, cols: i32, dst: usize, ldd: i32): void {
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) store<f32>(dst + ((<usize>c * <usize>ldd + <usize>r) << 2), load<f32>(src + ((<usize>r * <usize>lds + <usize>c) << 2)));
+}
+
+// decoder_step.onnx's code_scores: per row of logits [rows, V] the K logits from codeStart, then the row's max and
+// Σ exp(logit − max) over all V, into out [rows, K + 2].
+export function codeScores(logits: usize, rows: i32, V: i32, codeStart: i32, K: i32, out: usize): void {
+  for (let r = 0; r < rows; r++) {
+    const x = logits + ((<usize>r * <usize>V) << 2), o = out + ((<usize>r * <usize>(K + 2)) << 2);
+    let mx: f32 = -Infinity;
+    for (let v = 0; v < V; v++) mx = max(mx, load<f32>(x + (<usize>v << 2)));
+    let sum: f32 = 0;
+    for (let v = 0; v < V; v++) sum += Mathf.exp(load<f32>(x + (<usize>v << 2)) - mx);
+    memory.copy(o, x + (<usize>codeStart << 2), <usize>K << 2);
+    store<f32>(o + (<usize>K << 2), mx);
+    store<f32>(o + (<usize>(K + 1) << 2), sum);
+  }
+}
+
+// x *= s over n values.
+export function scale(x: usize, n: i32, s: f32): void {
+  for (let i = 0; i < n; i++) store<f32>(x + (<usize>i << 2), load<f32>(x + (<usize>i << 2)) * s);
+}
+
+// Where this module's static data (Mathf's tables) ends: runtime/wasm-decoder.ts lays its buffers out from here.
+export function heapBase(): usize {
+  return __heap_base;
+}

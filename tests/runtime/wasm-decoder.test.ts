@@ -1,0 +1,200 @@
+// The seed model in the runtime's WebAssembly SIMD kernels (runtime/wasm-decoder.ts, runtime/wasm/assembly/kernels.ts)
+// against onnxruntime-node's CPU EP running the same bundle's graphs: the committed module is what its source compiles
+// to, the matrix kernel is a matrix product, the encoder + decoder steps give the graphs' code scores, and recommend()
+// / score() give the same sessions — tiny bundles, the shipped KuaiRand, Beauty int4 and Beauty ensemble bundles.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TINY_CONFIG, writeTestBundle, type TestBundle } from './fixture.ts';
+import { createNodeRecommender } from '../../models/node-recommender.ts';
+import { initSeedWeights } from '../../models/seed/reference.ts';
+import { buildDecoderStepGraph, buildEncoderGraph, buildEnsembleDecoderStepGraph, buildEnsembleEncoderGraph, ensembleContractConfig } from '../../models/export/seed-graphs.ts';
+import type { SeedConfig } from '../../models/seed/config.ts';
+import { beamSearch } from '../../runtime/beam-search.ts';
+import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
+import { WasmDecoder } from '../../runtime/wasm-decoder.ts';
+import { KERNELS_WASM_BASE64 } from '../../runtime/wasm/kernels-wasm.ts';
+import { OnnxSeedModel } from '../../models/export/node-session.ts';
+import { BOS, encoderTokens } from '../../runtime/tokens.ts';
+import type { Recommender, RecommendResult } from '../../runtime/recommender.ts';
+// @ts-expect-error build.mjs is plain JS without declarations
+import { compileKernels } from '../../build.mjs';
+
+const SHIPPED = join(import.meta.dirname, '..', '..', 'models', 'bundles');
+let root: string;
+let bundle: TestBundle;
+
+before(async () => {
+  root = mkdtempSync(join(tmpdir(), 'onerec-wasm-kernels-'));
+  bundle = await writeTestBundle(join(root, 'tiny'), { reward: true });
+});
+after(() => rmSync(root, { recursive: true, force: true }));
+
+/** Two recommenders on one bundle: onnxruntime's seed graphs and the wasm kernels (reward model on onnxruntime in both). */
+async function pair(dir: string): Promise<{ onnx: Recommender; simd: Recommender; decoder: string; fallbackReasons: string[] }> {
+  const onnx = createNodeRecommender();
+  const simd = createNodeRecommender({ wasmDecoder: true });
+  await onnx.load(dir);
+  const info = await simd.load(dir);
+  return { onnx, simd, decoder: info.decoder, fallbackReasons: info.fallbackReasons };
+}
+
+/** Same sessions in the same order (exact item indices), log-probabilities and rewards within `tolerance`. */
+function assertSameSessions(a: RecommendResult, b: RecommendResult, tolerance: number, what: string): void {
+  assert.equal(b.rankedBy, a.rankedBy, what);
+  assert.deepEqual(b.sessions.map((s) => Array.from(s.items)), a.sessions.map((s) => Array.from(s.items)), what);
+  a.sessions.forEach((s, i) => {
+    assert.ok(Math.abs(s.logProb - b.sessions[i].logProb) <= tolerance, `${what}: session ${i} log-prob ${s.logProb} vs ${b.sessions[i].logProb}`);
+    if (s.reward !== null) assert.ok(Math.abs(s.reward - b.sessions[i].reward!) <= tolerance, `${what}: session ${i} reward`);
+  });
+}
+
+test('runtime/wasm/kernels-wasm.ts is what runtime/wasm/assembly/kernels.ts compiles to (run `node build.mjs --kernels` after a change)', async () => {
+  const binary: Uint8Array = await compileKernels();
+  assert.equal(Buffer.from(binary).toString('base64'), KERNELS_WASM_BASE64);
+});
+
+test('the matrix kernel computes (acc ? C : 0) + A·W + bias for row and column counts off its 4 × 8 blocks, with strides', async () => {
+  const bytes = Buffer.from(KERNELS_WASM_BASE64, 'base64');
+  const memory = new WebAssembly.Memory({ initial: 16 });
+  const { instance } = await WebAssembly.instantiate(bytes, { env: { memory } });
+  const exports = instance.exports as unknown as { gemm: (...args: number[]) => void; heapBase: () => number };
+  let seed = 7;
+  const random = (): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31 - 0.5; };
+  for (const [M, K, N, acc, bias] of [[1, 1, 1, 0, 0], [5, 7, 13, 0, 1], [8, 32, 16, 1, 1], [3, 64, 1026, 0, 0], [9, 5, 4, 1, 0], [4, 8, 12, 0, 1]] as const) {
+    const lda = K + 3, ldw = N + 2, ldc = N + 1; // strides wider than the rows: column slices of larger matrices
+    const f = new Float32Array(memory.buffer);
+    const A = Math.ceil(exports.heapBase() / 4) + 16, W = A + M * lda + 16, B = W + K * ldw + 16, C = B + N + 16;
+    assert.ok(C + M * ldc < f.length, `[${M},${K},${N}] does not fit the test memory`);
+    for (let i = A; i < C + M * ldc; i++) f[i] = random();
+    const before = f.slice(C, C + M * ldc);
+    exports.gemm(4 * A, lda, 4 * W, ldw, bias ? 4 * B : 0, 4 * C, ldc, M, K, N, acc);
+    for (let i = 0; i < M; i++) {
+      for (let j = 0; j < N; j++) {
+        let want = (acc ? before[i * ldc + j] : 0) + (bias ? f[B + j] : 0);
+        for (let k = 0; k < K; k++) want += f[A + i * lda + k] * f[W + k * ldw + j];
+        assert.ok(Math.abs(f[C + i * ldc + j] - want) <= 1e-5 * (1 + Math.abs(want)), `[${M},${K},${N}] acc ${acc} bias ${bias}: C[${i},${j}] ${f[C + i * ldc + j]} vs ${want}`);
+      }
+      if (ldc > N) assert.equal(f[C + i * ldc + N], before[i * ldc + N], `[${M},${K},${N}]: a value past row ${i}'s N columns was written`);
+    }
+  }
+});
+
+test('the encoder and decoder steps give onnxruntime\'s code log-probabilities (one- and two-token steps, reordered beams; within 1e-4)', async () => {
+  const config = bundle.config;
+  const [encoderBytes, decoderBytes] = [readFileSync(join(bundle.dir, 'encoder.onnx')), readFileSync(join(bundle.dir, 'decoder_step.onnx'))];
+  const onnx = await OnnxSeedModel.create(config, encoderBytes, decoderBytes);
+  const simd = await WasmDecoder.create(decoderBytes, encoderBytes, config);
+  try {
+    for (const history of [[3, 17, 5, 42, 9], []]) {
+      const tokens = encoderTokens(Int32Array.from(history), bundle.codes, config.levels, config.codebookSize, config.maxHistory);
+      const reference = onnx.decoderSession(await onnx.encode(tokens), { twoTokenSteps: true });
+      const session = simd.sessionFromTokens(tokens, 4);
+      const K = config.codebookSize;
+      // BOS, then three codes of one item, then its last code + the next BOS in one step, then a code: beams branch and reorder.
+      const steps: [number[], number[]][] = [[[BOS], [0]], [[2, 2 + 3, 2 + 6], [0, 0, 0]], [[2 + K + 1, 2 + K + 4, 2 + K, 2 + K + 2], [2, 0, 1, 2]], [[2 + 2 * K, BOS, 2 + 2 * K + 5, BOS, 2 + 2 * K + 1, BOS, 2 + 2 * K + 7, BOS], [3, 1, 0, 3]], [[2 + 1, 2 + 4], [2, 0]]];
+      for (const [i, [fed, parents]] of steps.entries()) {
+        const [want, got] = [await reference.stepCodeLogProbs!(Int32Array.from(fed), Int32Array.from(parents)), await session.stepCodeLogProbs!(Int32Array.from(fed), Int32Array.from(parents))];
+        assert.equal(got.length, want.length);
+        for (let c = 0; c < want.length; c++) assert.ok(Math.abs(got[c] - want[c]) <= 1e-4, `history [${history}] step ${i} value ${c}: ${got[c]} vs ${want[c]}`);
+      }
+    }
+  } finally {
+    simd.dispose();
+    await onnx.release();
+  }
+});
+
+test('recommend() and score() give onnxruntime\'s sessions: tiny bundle with a reward model (exact items, log-probs within 1e-4)', async () => {
+  const { onnx, simd, decoder, fallbackReasons } = await pair(bundle.dir);
+  try {
+    assert.equal(decoder, 'wasm-simd');
+    assert.deepEqual(fallbackReasons, []);
+    for (const history of [[3, 17, 5, 42, 9], [], [59, 0, 12]]) {
+      for (const options of [{ beamWidth: 8 }, { beamWidth: 5, sessionLength: 2, rerank: false }]) {
+        assertSameSessions(await onnx.recommend(history, options), await simd.recommend(history, options), 1e-4, `history [${history}] ${JSON.stringify(options)}`);
+      }
+      const sessions = [[1, 2, 3, 4], [10, 20, 30, 40], [59, 58, 57, 56]];
+      const [a, b] = [await onnx.score(history, sessions), await simd.score(history, sessions)];
+      a.logProb.forEach((v, i) => assert.ok(Math.abs(v - b.logProb[i]) <= 1e-4, `score ${i}: ${v} vs ${b.logProb[i]}`));
+    }
+  } finally {
+    await Promise.all([onnx.dispose(), simd.dispose()]);
+  }
+});
+
+test('the shipped bundles (KuaiRand with reward rerank, Beauty int4, the Beauty ensemble): the same ranked sessions as onnxruntime at beam 32', async (t) => {
+  for (const [name, histories] of [['kuairand', [[5, 900, 77, 4000, 12], []]], ['beauty', [[10, 200, 3000, 45, 7], []]], ['beauty-ensemble', [[10, 200, 3000, 45, 7]]]] as const) {
+    const dir = join(SHIPPED, name);
+    if (!existsSync(join(dir, 'manifest.json'))) { t.diagnostic(`models/bundles/${name} is not in this checkout`); continue; }
+    const { onnx, simd, decoder, fallbackReasons } = await pair(dir);
+    try {
+      assert.equal(decoder, 'wasm-simd', `${name}: ${fallbackReasons.join('; ')}`);
+      for (const history of histories) {
+        const [a, b] = [await onnx.recommend([...history], { beamWidth: 32 }), await simd.recommend([...history], { beamWidth: 32 })];
+        assertSameSessions(a, b, 1e-3, `${name} history [${history}]`);
+      }
+    } finally {
+      await Promise.all([onnx.dispose(), simd.dispose()]);
+    }
+  }
+});
+
+test('an ensemble of two members of different depth, experts and FFN: the kernels give the exported graphs\' beams (fp32 and int4)', async () => {
+  const trie = SemanticIdTrie.build(bundle.codes, TINY_CONFIG.levels, TINY_CONFIG.codebookSize);
+  const a: SeedConfig = TINY_CONFIG;
+  const b: SeedConfig = { ...TINY_CONFIG, encoderLayers: 2, decoderLayers: 1, ffnDim: 32, experts: 2, expertsPerToken: 1, expertFfnDim: 16 };
+  const members = [{ weights: initSeedWeights(a, 11, 0.3), config: a }, { weights: initSeedWeights(b, 12, 0.3), config: b }];
+  for (const quantization of ['fp32', 'int4'] as const) {
+    const encoderBytes = buildEnsembleEncoderGraph(members, quantization).bytes;
+    const decoderBytes = buildEnsembleDecoderStepGraph(members, quantization).bytes;
+    const onnx = await OnnxSeedModel.create(ensembleContractConfig([a, b]), encoderBytes, decoderBytes);
+    const simd = await WasmDecoder.create(decoderBytes, encoderBytes, [a, b]);
+    const alone = await WasmDecoder.create(buildDecoderStepGraph(members[0].weights, a, quantization).bytes, buildEncoderGraph(members[0].weights, a, quantization).bytes, a);
+    try {
+      for (const history of [[3, 17, 5, 42, 9], [59, 0]]) {
+        const tokens = encoderTokens(Int32Array.from(history), bundle.codes, a.levels, a.codebookSize, a.maxHistory);
+        const options = { beamWidth: 6, sessionLength: a.sessionLength };
+        const want = await beamSearch(onnx.decoderSession(await onnx.encode(tokens), { twoTokenSteps: true }), trie, options);
+        const got = await beamSearch(simd.sessionFromTokens(tokens, 6), trie, options);
+        assert.deepEqual(Array.from(got.items), Array.from(want.items), `${quantization} history [${history}]`);
+        want.logProb.forEach((v, i) => assert.ok(Math.abs(v - got.logProb[i]) <= 1e-4, `${quantization} beam ${i}: ${got.logProb[i]} vs ${v}`));
+      }
+      const tokens = encoderTokens(Int32Array.of(3, 17), bundle.codes, a.levels, a.codebookSize, a.maxHistory);
+      const [x, y] = [await simd.sessionFromTokens(tokens, 1).stepCodeLogProbs!(Int32Array.of(BOS), Int32Array.of(0)), await alone.sessionFromTokens(tokens, 1).stepCodeLogProbs!(Int32Array.of(BOS), Int32Array.of(0))];
+      assert.ok(x.some((v, i) => Math.abs(v - y[i]) > 1e-3), 'the ensemble scores like member 0 alone');
+    } finally {
+      simd.dispose();
+      alone.dispose();
+      await onnx.release();
+    }
+  }
+});
+
+test('graphs the kernels cannot read keep onnxruntime\'s sessions and say why; bad graphs are WasmDecoderErrors', async () => {
+  const config = TINY_CONFIG;
+  const weights = initSeedWeights(config, 3, 0.3);
+  const encoderBytes = buildEncoderGraph(weights, config, 'fp32').bytes;
+  const decoderBytes = buildDecoderStepGraph(weights, config, 'fp32').bytes;
+  await assert.rejects(WasmDecoder.create(encoderBytes, encoderBytes, config), (e: Error) => e.name === 'WasmDecoderError' && /no initializer "dec\.pos"/.test(e.message));
+  await assert.rejects(WasmDecoder.create(decoderBytes.subarray(0, 3000), encoderBytes, config), (e: Error) => e.name === 'WasmDecoderError' && /does not parse/.test(e.message));
+  await assert.rejects(WasmDecoder.create(decoderBytes, encoderBytes, { ...config, dModel: 30, heads: 3 }), (e: Error) => e.name === 'WasmDecoderError' && /multiple of 4 per head/.test(e.message));
+
+  // A manifest that calls the tiny single model an ensemble of two: member 1's weights (m1.…) are not in its graphs.
+  const dir = join(root, 'not-an-ensemble');
+  cpSync(bundle.dir, dir, { recursive: true });
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, ensemble: { members: [manifest.model, manifest.model], combine: 'mean of logits' } }));
+  const simd = createNodeRecommender({ wasmDecoder: true });
+  try {
+    const info = await simd.load(dir);
+    assert.equal(info.decoder, 'onnx');
+    assert.ok(info.fallbackReasons.some((r) => r.startsWith('[wasm-simd]') && /no initializer "m1\.tok_emb/.test(r)), info.fallbackReasons.join('; '));
+    const result = await simd.recommend([1, 2, 3], { beamWidth: 4 });
+    assert.equal(result.sessions.length, 4);
+  } finally {
+    await simd.dispose();
+  }
+});
