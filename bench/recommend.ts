@@ -32,7 +32,7 @@ const defaults = {
   sessionLength: 5, // items per generated session
   beamWidth: 32,
   out: 'bench/results/recommend.json',
-  nodeEps: 'cpu', // onnxruntime-node EPs to time, comma-separated: cpu (1 and 2 threads), webgpu; cpu+wgsl: the seed model in WGSL on Dawn (runtime/webgpu-decoder.ts), the reward model on the CPU EP. webgpu+wgsl aborts: ORT's WebGPU EP and the webgpu package are two Dawn builds in one process
+  nodeEps: 'cpu', // onnxruntime-node EPs to time, comma-separated: cpu (1 and 2 threads), webgpu; cpu+wgsl: the seed model in WGSL on Dawn (runtime/webgpu-decoder.ts), the reward model on the CPU EP; cpu+simd: the seed model in the runtime's wasm SIMD kernels (runtime/wasm-decoder.ts), as the browser runs it on wasm. webgpu+wgsl aborts: ORT's WebGPU EP and the webgpu package are two Dawn builds in one process
   browser: 1, // 0: skip Chromium (machines without it)
 };
 
@@ -173,10 +173,11 @@ async function main(): Promise<void> {
       gpuDevice = gpu.device;
       adapter = gpu.adapter;
     }
-    const node = createNodeRecommender({ executionProviders: [ep], threads, gpuDevice });
+    const node = createNodeRecommender({ executionProviders: [ep], threads, gpuDevice, wasmDecoder: decoder === 'simd' });
     const info = await node.load(bundleDir);
     if (info.executionProvider !== ep) throw new Error(`onnxruntime-node ran on ${info.executionProvider}, not ${ep}: ${info.fallbackReasons.join('; ')}`);
-    if (decoder === 'wgsl' && info.fallbackReasons.some((r) => r.startsWith('[wgsl]'))) throw new Error(`the WGSL decoder did not load: ${info.fallbackReasons.join('; ')}`);
+    const expected = decoder === 'wgsl' ? 'wgsl' : decoder === 'simd' ? 'wasm-simd' : 'onnx';
+    if (info.decoder !== expected) throw new Error(`the seed model ran on ${info.decoder}, not ${expected}: ${info.fallbackReasons.join('; ')}`);
     const label = ep === 'cpu' && !decoder ? `node-cpu-${threads}thread` : `node-${name}`;
     record(label, await timeNode(node, hs, options, o.warmup));
     // The first 10 histories once more: their ranked sessions (checked against the first configuration's) and where
@@ -209,12 +210,14 @@ async function main(): Promise<void> {
   if (harness) try {
     const isolated = await harness.page.evaluate(() => crossOriginIsolated);
     if (!isolated) throw new Error('the bench page is not cross-origin isolated; wasm threads would be ignored');
-    for (const threads of [1, 2]) {
+    // The runtime's default on wasm (the seed model in its wasm SIMD kernels, the reward model on onnxruntime-web) with 1
+    // and 2 threads, then every graph on onnxruntime-web's wasm EP (wasmDecoder: false), the path before the kernels.
+    for (const { threads, wasmDecoder } of [{ threads: 1, wasmDecoder: true }, { threads: 2, wasmDecoder: true }, { threads: 1, wasmDecoder: false }]) {
       const page = await harness.newPage(); // fresh context: empty IndexedDB
-      const result = await page.evaluate(async ({ url, threads, hs, options, warmup }) => {
+      const result = await page.evaluate(async ({ url, threads, hs, options, warmup, wasmDecoder }) => {
         const t0 = performance.now();
         const r = window.onerec.createWorkerRecommender();
-        const info = await r.load(url, { device: 'wasm', threads });
+        const info = await r.load(url, { device: 'wasm', threads, wasmDecoder });
         const t1 = performance.now();
         await r.recommend(hs[0], options);
         const t2 = performance.now();
@@ -226,11 +229,11 @@ async function main(): Promise<void> {
           ms.push(performance.now() - t);
         }
         await r.dispose();
-        return { ms, loadMs: t1 - t0, firstMs: t2 - t1, fromNetwork: info.fromNetwork.length, ep: info.executionProvider };
-      }, { url: harness.bundleUrl, threads, hs, options, warmup: o.warmup });
-      if (result.ep !== 'wasm' || result.fromNetwork === 0) throw new Error(`unexpected load: ${JSON.stringify(result)}`);
-      record(`chromium-wasm-${threads}thread`, result.ms);
-      if (threads === 1) {
+        return { ms, loadMs: t1 - t0, firstMs: t2 - t1, fromNetwork: info.fromNetwork.length, ep: info.executionProvider, decoder: info.decoder, reasons: info.fallbackReasons };
+      }, { url: harness.bundleUrl, threads, hs, options, warmup: o.warmup, wasmDecoder });
+      if (result.ep !== 'wasm' || result.fromNetwork === 0 || result.decoder !== (wasmDecoder ? 'wasm-simd' : 'onnx')) throw new Error(`unexpected load: ${JSON.stringify({ ...result, ms: undefined })}`);
+      record(wasmDecoder ? `chromium-wasm-${threads}thread` : `chromium-wasm-onnx-${threads}thread`, result.ms);
+      if (threads === 1 && wasmDecoder) {
         cold.uncached_load_ms = +result.loadMs.toFixed(1);
         cold.uncached_first_recommend_ms = +result.firstMs.toFixed(1);
         // Same context, a new page load: the bundle comes from IndexedDB.
@@ -274,6 +277,7 @@ async function main(): Promise<void> {
     cold_start: cold,
     ratio_browser_to_native: ratio('chromium-wasm-1thread', 'node-cpu-1thread'),
     ratio_browser_to_native_2threads: ratio('chromium-wasm-2thread', 'node-cpu-2thread'),
+    ratio_browser_onnx_decoder_to_native: ratio('chromium-wasm-onnx-1thread', 'node-cpu-1thread'), // every graph on onnxruntime-web (wasmDecoder: false)
     h200_webgpu: configurations['node-webgpu'] ?? 'not measured in this run; on the GPU machine: --nodeEps=cpu,webgpu --browser=0',
     h200_wgsl: configurations['node-cpu+wgsl'] ?? 'not measured in this run; on the GPU machine: --nodeEps=cpu,cpu+wgsl --browser=0 (bench/results/h200-seventh-session/)',
   };

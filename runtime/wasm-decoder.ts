@@ -14,7 +14,7 @@ import { codeLogProbs, type DecoderSession } from './beam-search.ts';
 import { decoderWeights, encoderWeights, ENSEMBLE_SHARED, memberPrefix, WeightsError, type PackedWeights, type SeedModelConfig } from './model-weights.ts';
 import { PAD, SPECIAL_TOKENS } from './tokens.ts';
 import { RuntimeError } from './errors.ts';
-import { KERNELS_WASM_BASE64 } from './wasm/kernels-wasm.ts';
+import { KERNELS_RELAXED_WASM_BASE64, KERNELS_WASM_BASE64 } from './wasm/kernels-wasm.ts';
 
 /** The bundle's model cannot run in the wasm kernels (a weight it cannot find, a size they do not take). */
 export class WasmDecoderError extends RuntimeError {
@@ -38,15 +38,24 @@ interface Kernels {
   heapBase(): number;
 }
 
-let compiled: Promise<WebAssembly.Module> | null = null;
+let compiled: Promise<{ module: WebAssembly.Module; relaxed: boolean }> | null = null;
 
-/** The kernels' module, compiled once per thread (asynchronously: browsers refuse large synchronous compiles). */
-function kernelModule(): Promise<WebAssembly.Module> {
+const decodeBase64 = (base64: string): Uint8Array => {
+  const text = atob(base64);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+};
+
+/**
+ * The kernels' module, compiled once per thread (asynchronously: browsers refuse large synchronous compiles): the
+ * relaxed-SIMD build (fused multiply-adds) where the engine validates it — Chromium —, else the plain SIMD one.
+ */
+function kernelModule(): Promise<{ module: WebAssembly.Module; relaxed: boolean }> {
   if (!compiled) {
-    const text = atob(KERNELS_WASM_BASE64);
-    const bytes = new Uint8Array(text.length);
-    for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-    compiled = WebAssembly.compile(bytes);
+    const relaxedBytes = decodeBase64(KERNELS_RELAXED_WASM_BASE64);
+    const relaxed = WebAssembly.validate(relaxedBytes);
+    compiled = WebAssembly.compile(relaxed ? relaxedBytes : decodeBase64(KERNELS_WASM_BASE64)).then((module) => ({ module, relaxed }));
     compiled.catch(() => { compiled = null; });
   }
   return compiled;
@@ -128,6 +137,8 @@ export class WasmDecoder {
     readonly members: SeedModelConfig[],
     private readonly dec: PackedWeights & { base: number },
     private readonly encW: PackedWeights & { base: number },
+    /** The kernels are the relaxed-SIMD build (fused multiply-adds). */
+    readonly relaxedSimd: boolean,
   ) {
     const c = members[0];
     const { dModel: D, heads: H, levels, codebookSize: K } = c;
@@ -166,10 +177,23 @@ export class WasmDecoder {
     } catch (err) {
       throw err instanceof WeightsError ? new WasmDecoderError(err.reason) : err;
     }
+    // Each expert's first layer as its own [D, F] matrix (the graph's is [D, E·F]: rows 4 KiB apart at Beauty's sizes,
+    // which the caches handle badly when a product reads one expert's columns).
+    for (const [m, member] of members.entries()) {
+      const { dModel: D, experts: E, expertFfnDim: F } = member;
+      for (let i = 0; i < member.decoderLayers; i++) {
+        const at = dec.offset[`${memberPrefix(m)}dec.${i}.moe.w1`];
+        const w1 = dec.data.slice(at, at + D * E * F);
+        for (let e = 0; e < E; e++) for (let r = 0; r < D; r++) dec.data.set(w1.subarray(r * E * F + e * F, r * E * F + (e + 1) * F), at + (e * D + r) * F);
+      }
+    }
     let instance: WebAssembly.Instance;
+    let relaxed: boolean;
     const memory = new WebAssembly.Memory({ initial: 1 });
     try {
-      instance = await WebAssembly.instantiate(await kernelModule(), { env: { memory } });
+      const kernels = await kernelModule();
+      relaxed = kernels.relaxed;
+      instance = await WebAssembly.instantiate(kernels.module, { env: { memory } });
     } catch (err) {
       throw new WasmDecoderError(`the kernels did not instantiate (${(err as Error).message}; they need WebAssembly SIMD)`);
     }
@@ -182,7 +206,7 @@ export class WasmDecoder {
     };
     const decPlaced = place(dec);
     const encPlaced = place(enc);
-    return new WasmDecoder(kernels, heap, members, decPlaced, encPlaced);
+    return new WasmDecoder(kernels, heap, members, decPlaced, encPlaced, relaxed);
   }
 
   /** Bytes of the module's memory in use (weights, then buffers). */
@@ -365,7 +389,7 @@ export class WasmDecoder {
           }
           if (n === 0) continue;
           k.gatherRows(buf.h, D, buf.idx, n, D, buf.gathered);
-          k.gemm(buf.gathered, D, w1 + 4 * e * F, E * F, b1 + 4 * e * F, buf.hidden, F, n, D, F, 0);
+          k.gemm(buf.gathered, D, w1 + 4 * e * D * F, F, b1 + 4 * e * F, buf.hidden, F, n, D, F, 0); // w1 per expert [E, D, F] (create)
           k.gelu(buf.hidden, n * F);
           k.gemm(buf.hidden, F, w2 + 4 * e * F * D, D, b2 + 4 * e * D, buf.expertOut, D, n, F, D, 0);
           k.scatterAddScaled(buf.expertOut, buf.idx, buf.gates, n, D, buf.x);

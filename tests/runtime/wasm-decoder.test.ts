@@ -15,7 +15,7 @@ import type { SeedConfig } from '../../models/seed/config.ts';
 import { beamSearch } from '../../runtime/beam-search.ts';
 import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
 import { WasmDecoder } from '../../runtime/wasm-decoder.ts';
-import { KERNELS_WASM_BASE64 } from '../../runtime/wasm/kernels-wasm.ts';
+import { KERNELS_RELAXED_WASM_BASE64, KERNELS_WASM_BASE64 } from '../../runtime/wasm/kernels-wasm.ts';
 import { OnnxSeedModel } from '../../models/export/node-session.ts';
 import { BOS, encoderTokens } from '../../runtime/tokens.ts';
 import type { Recommender, RecommendResult } from '../../runtime/recommender.ts';
@@ -52,8 +52,9 @@ function assertSameSessions(a: RecommendResult, b: RecommendResult, tolerance: n
 }
 
 test('runtime/wasm/kernels-wasm.ts is what runtime/wasm/assembly/kernels.ts compiles to (run `node build.mjs --kernels` after a change)', async () => {
-  const binary: Uint8Array = await compileKernels();
+  const [binary, relaxed]: Uint8Array[] = [await compileKernels(), await compileKernels({ relaxed: true })];
   assert.equal(Buffer.from(binary).toString('base64'), KERNELS_WASM_BASE64);
+  assert.equal(Buffer.from(relaxed).toString('base64'), KERNELS_RELAXED_WASM_BASE64);
 });
 
 test('the matrix kernel computes (acc ? C : 0) + A·W + bias for row and column counts off its 4 × 8 blocks, with strides', async () => {

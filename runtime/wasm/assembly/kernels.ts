@@ -3,6 +3,70 @@
 // Pointers are byte offsets into this module's memory; strides (ld*) and sizes count float32 values.
 // Every matrix is row-major. No allocation here: runtime/wasm-decoder.ts lays the memory out.
 
+// exp of four floats: n = round(x·log2 e), r = x − n·ln 2 (in two parts), e^r by Cephes' expf polynomial (≈ 1 ulp), times
+// 2^n built in the exponent bits. x is clamped to [−87.3, 88.7]: below, e^x is under the smallest normal float (the
+// result is then ~1e-38 instead of 0, which no softmax sum here can tell apart).
+@inline function expv(x: v128): v128 {
+  x = f32x4.min(f32x4.max(x, f32x4.splat(-87.33654)), f32x4.splat(88.72283));
+  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.4426950408889634)));
+  const r = f32x4.sub(f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375))), f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let p = f32x4.splat(1.9875691500e-4);
+  p = madd(p, r, f32x4.splat(1.3981999507e-3));
+  p = madd(p, r, f32x4.splat(8.3334519073e-3));
+  p = madd(p, r, f32x4.splat(4.1665795894e-2));
+  p = madd(p, r, f32x4.splat(1.6666665459e-1));
+  p = madd(p, r, f32x4.splat(5.0000001201e-1));
+  const y = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1));
+  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return f32x4.mul(y, scale);
+}
+
+// v ← e^(v − mx) over n values at p; returns their sum.
+@inline function expShiftSum(p: usize, n: i32, mx: f32): f32 {
+  const m = f32x4.splat(mx);
+  let acc = f32x4.splat(0);
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const o = p + (<usize>j << 2);
+    const e = expv(f32x4.sub(v128.load(o), m));
+    v128.store(o, e);
+    acc = f32x4.add(acc, e);
+  }
+  let sum = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
+  for (; j < n; j++) {
+    const o = p + (<usize>j << 2);
+    const e = f32x4.extract_lane(expv(f32x4.splat(load<f32>(o) - mx)), 0);
+    store<f32>(o, e);
+    sum += e;
+  }
+  return sum;
+}
+
+// The largest of n values at p.
+@inline function maxOf(p: usize, n: i32): f32 {
+  let acc = f32x4.splat(-Infinity);
+  let j = 0;
+  for (; j + 4 <= n; j += 4) acc = f32x4.max(acc, v128.load(p + (<usize>j << 2)));
+  let mx = max(max(f32x4.extract_lane(acc, 0), f32x4.extract_lane(acc, 1)), max(f32x4.extract_lane(acc, 2), f32x4.extract_lane(acc, 3)));
+  for (; j < n; j++) mx = max(mx, load<f32>(p + (<usize>j << 2)));
+  return mx;
+}
+
+// v ← v · s over n values at p.
+@inline function scaleBy(p: usize, n: i32, s: f32): void {
+  const v = f32x4.splat(s);
+  let j = 0;
+  for (; j + 4 <= n; j += 4) { const o = p + (<usize>j << 2); v128.store(o, f32x4.mul(v128.load(o), v)); }
+  for (; j < n; j++) { const o = p + (<usize>j << 2); store<f32>(o, load<f32>(o) * s); }
+}
+
+// a·b + c: one fused multiply-add where the module is compiled with relaxed SIMD (`--enable relaxed-simd`: Chromium,
+// not Node 20), else a multiply and an add. The two builds' results differ in float32 rounding only.
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
 // C[M, N] = (acc ? C : 0) + A[M, K] · W[K, N] + bias[N] (bias 0: none).
 export function gemm(a: usize, lda: i32, w: usize, ldw: i32, bias: usize, c: usize, ldc: i32, M: i32, K: i32, N: i32, acc: bool): void {
   let i = 0;
@@ -21,13 +85,13 @@ export function gemm(a: usize, lda: i32, w: usize, ldw: i32, bias: usize, c: usi
     for (let k = 0; k < K; k++) {
       const b0 = v128.load(pw), b1 = v128.load(pw, 16);
       let s = v128.load32_splat(pa);
-      c00 = f32x4.add(c00, f32x4.mul(s, b0)); c01 = f32x4.add(c01, f32x4.mul(s, b1));
+      c00 = madd(s, b0, c00); c01 = madd(s, b1, c01);
       s = v128.load32_splat(pa + la);
-      c10 = f32x4.add(c10, f32x4.mul(s, b0)); c11 = f32x4.add(c11, f32x4.mul(s, b1));
+      c10 = madd(s, b0, c10); c11 = madd(s, b1, c11);
       s = v128.load32_splat(pa + 2 * la);
-      c20 = f32x4.add(c20, f32x4.mul(s, b0)); c21 = f32x4.add(c21, f32x4.mul(s, b1));
+      c20 = madd(s, b0, c20); c21 = madd(s, b1, c21);
       s = v128.load32_splat(pa + 3 * la);
-      c30 = f32x4.add(c30, f32x4.mul(s, b0)); c31 = f32x4.add(c31, f32x4.mul(s, b1));
+      c30 = madd(s, b0, c30); c31 = madd(s, b1, c31);
       pa += 4; pw += lw;
     }
     const pc = c + (<usize>j << 2);
@@ -43,10 +107,10 @@ export function gemm(a: usize, lda: i32, w: usize, ldw: i32, bias: usize, c: usi
     let pa = a, pw = w + (<usize>j << 2);
     for (let k = 0; k < K; k++) {
       const b0 = v128.load(pw);
-      c0 = f32x4.add(c0, f32x4.mul(v128.load32_splat(pa), b0));
-      c1 = f32x4.add(c1, f32x4.mul(v128.load32_splat(pa + la), b0));
-      c2 = f32x4.add(c2, f32x4.mul(v128.load32_splat(pa + 2 * la), b0));
-      c3 = f32x4.add(c3, f32x4.mul(v128.load32_splat(pa + 3 * la), b0));
+      c0 = madd(v128.load32_splat(pa), b0, c0);
+      c1 = madd(v128.load32_splat(pa + la), b0, c1);
+      c2 = madd(v128.load32_splat(pa + 2 * la), b0, c2);
+      c3 = madd(v128.load32_splat(pa + 3 * la), b0, c3);
       pa += 4; pw += lw;
     }
     const pc = c + (<usize>j << 2);
@@ -68,8 +132,8 @@ export function gemm(a: usize, lda: i32, w: usize, ldw: i32, bias: usize, c: usi
     let pa = a, pw = w + (<usize>j << 2);
     for (let k = 0; k < K; k++) {
       const s = v128.load32_splat(pa);
-      c0 = f32x4.add(c0, f32x4.mul(s, v128.load(pw)));
-      c1 = f32x4.add(c1, f32x4.mul(s, v128.load(pw, 16)));
+      c0 = madd(s, v128.load(pw), c0);
+      c1 = madd(s, v128.load(pw, 16), c1);
       pa += 4; pw += lw;
     }
     let b0 = f32x4.splat(0), b1 = f32x4.splat(0);
@@ -80,7 +144,7 @@ export function gemm(a: usize, lda: i32, w: usize, ldw: i32, bias: usize, c: usi
     let c0 = f32x4.splat(0);
     let pa = a, pw = w + (<usize>j << 2);
     for (let k = 0; k < K; k++) {
-      c0 = f32x4.add(c0, f32x4.mul(v128.load32_splat(pa), v128.load(pw)));
+      c0 = madd(v128.load32_splat(pa), v128.load(pw), c0);
       pa += 4; pw += lw;
     }
     put4(c + (<usize>j << 2), c0, bias ? v128.load(bias + (<usize>j << 2)) : f32x4.splat(0), acc);
@@ -116,10 +180,10 @@ export function gemm(a: usize, lda: i32, w: usize, ldw: i32, bias: usize, c: usi
   let i = 0;
   for (; i + 8 <= n; i += 8) {
     const o = <usize>i << 2;
-    s0 = f32x4.add(s0, f32x4.mul(v128.load(a + o), v128.load(b + o)));
-    s1 = f32x4.add(s1, f32x4.mul(v128.load(a + o, 16), v128.load(b + o, 16)));
+    s0 = madd(v128.load(a + o), v128.load(b + o), s0);
+    s1 = madd(v128.load(a + o, 16), v128.load(b + o, 16), s1);
   }
-  if (i < n) s0 = f32x4.add(s0, f32x4.mul(v128.load(a + (<usize>i << 2)), v128.load(b + (<usize>i << 2))));
+  if (i < n) s0 = madd(v128.load(a + (<usize>i << 2)), v128.load(b + (<usize>i << 2)), s0);
   const s = f32x4.add(s0, s1);
   return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1) + (f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3));
 }
@@ -142,13 +206,7 @@ export function selfAttention(q: usize, ldq: i32, kc: usize, vc: usize, D: i32, 
           store<f32>(scores + (<usize>j << 2), s);
           mx = max(mx, s);
         }
-        let sum: f32 = 0;
-        for (let j = 0; j < n; j++) {
-          const e = Mathf.exp(load<f32>(scores + (<usize>j << 2)) - mx);
-          store<f32>(scores + (<usize>j << 2), e);
-          sum += e;
-        }
-        const inv = f32x4.splat(<f32>1 / sum);
+        const inv = f32x4.splat(<f32>1 / expShiftSum(scores, n, mx));
         const op = out + ((<usize>row * <usize>ldo + <usize>(h * DH)) << 2);
         for (let e = 0; e < DH; e += 4) v128.store(op + (<usize>e << 2), f32x4.splat(0));
         for (let j = 0; j < n; j++) {
@@ -156,7 +214,7 @@ export function selfAttention(q: usize, ldq: i32, kc: usize, vc: usize, D: i32, 
           const vp = vc + ((<usize>load<i32>(rowAnc + (<usize>j << 2)) * <usize>D + <usize>(h * DH)) << 2);
           for (let e = 0; e < DH; e += 4) {
             const o = <usize>e << 2;
-            v128.store(op + o, f32x4.add(v128.load(op + o), f32x4.mul(p, v128.load(vp + o))));
+            v128.store(op + o, madd(p, v128.load(vp + o), v128.load(op + o)));
           }
         }
         for (let e = 0; e < DH; e += 4) v128.store(op + (<usize>e << 2), f32x4.mul(v128.load(op + (<usize>e << 2)), inv));
@@ -167,52 +225,57 @@ export function selfAttention(q: usize, ldq: i32, kc: usize, vc: usize, D: i32, 
 
 // Each of rows rows (n values, stride ld) ← softmax(scale · x + bias) (bias: n values, 0 for none).
 export function softmaxRows(p: usize, rows: i32, n: i32, ld: i32, scale: f32, bias: usize): void {
+  const sv = f32x4.splat(scale);
   for (let r = 0; r < rows; r++) {
     const x = p + ((<usize>r * <usize>ld) << 2);
-    let mx: f32 = -Infinity;
-    for (let j = 0; j < n; j++) {
+    let j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const o = <usize>j << 2;
+      let v = f32x4.mul(v128.load(x + o), sv);
+      if (bias) v = f32x4.add(v, v128.load(bias + o));
+      v128.store(x + o, v);
+    }
+    for (; j < n; j++) {
       const o = <usize>j << 2;
       let v = load<f32>(x + o) * scale;
       if (bias) v += load<f32>(bias + o);
       store<f32>(x + o, v);
-      mx = max(mx, v);
     }
-    let sum: f32 = 0;
-    for (let j = 0; j < n; j++) {
-      const o = <usize>j << 2;
-      const e = Mathf.exp(load<f32>(x + o) - mx);
-      store<f32>(x + o, e);
-      sum += e;
-    }
-    const inv: f32 = 1 / sum;
-    for (let j = 0; j < n; j++) store<f32>(x + (<usize>j << 2), load<f32>(x + (<usize>j << 2)) * inv);
+    scaleBy(x, n, <f32>1 / expShiftSum(x, n, maxOf(x, n)));
   }
 }
 
-// out[r] = LayerNorm(x[r]) · g + b over D values (epsilon 1e-5, as ONNX LayerNormalization); rows of stride D.
+// out[r] = LayerNorm(x[r]) · g + b over D values (epsilon 1e-5, as ONNX LayerNormalization); rows of stride D, D a
+// multiple of 4.
 export function layerNorm(x: usize, out: usize, g: usize, b: usize, rows: i32, D: i32): void {
   for (let r = 0; r < rows; r++) {
     const px = x + ((<usize>r * <usize>D) << 2), po = out + ((<usize>r * <usize>D) << 2);
-    let s: f32 = 0;
-    for (let c = 0; c < D; c++) s += load<f32>(px + (<usize>c << 2));
-    const mean = s / <f32>D;
-    let q: f32 = 0;
-    for (let c = 0; c < D; c++) { const z = load<f32>(px + (<usize>c << 2)) - mean; q += z * z; }
-    const inv: f32 = 1 / Mathf.sqrt(q / <f32>D + 1e-5);
-    for (let c = 0; c < D; c++) {
+    let s = f32x4.splat(0);
+    for (let c = 0; c < D; c += 4) s = f32x4.add(s, v128.load(px + (<usize>c << 2)));
+    const mean = f32x4.splat((f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1) + (f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3))) / <f32>D);
+    let q = f32x4.splat(0);
+    for (let c = 0; c < D; c += 4) { const z = f32x4.sub(v128.load(px + (<usize>c << 2)), mean); q = madd(z, z, q); }
+    const variance = (f32x4.extract_lane(q, 0) + f32x4.extract_lane(q, 1) + (f32x4.extract_lane(q, 2) + f32x4.extract_lane(q, 3))) / <f32>D;
+    const inv = f32x4.splat(<f32>1 / Mathf.sqrt(variance + <f32>1e-5));
+    for (let c = 0; c < D; c += 4) {
       const o = <usize>c << 2;
-      store<f32>(po + o, (load<f32>(px + o) - mean) * inv * load<f32>(g + o) + load<f32>(b + o));
+      v128.store(po + o, madd(f32x4.mul(f32x4.sub(v128.load(px + o), mean), inv), v128.load(g + o), v128.load(b + o)));
     }
   }
 }
 
-// x ← 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) over n values (the exported graphs' FastGelu).
+// x ← 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) over n values (the exported graphs' FastGelu), with
+// a = √(2/π)·(x + 0.044715·x³) clamped to ±15 (where tanh is ±1 in float32).
 export function gelu(x: usize, n: i32): void {
-  for (let i = 0; i < n; i++) {
-    const o = x + (<usize>i << 2);
-    const u = load<f32>(o);
-    store<f32>(o, <f32>0.5 * u * (<f32>1 + Mathf.tanh(<f32>0.7978845608028654 * (u + <f32>0.044715 * u * u * u))));
-  }
+  let i = 0;
+  for (; i + 4 <= n; i += 4) { const o = x + (<usize>i << 2); v128.store(o, gelu4(v128.load(o))); }
+  for (; i < n; i++) { const o = x + (<usize>i << 2); store<f32>(o, f32x4.extract_lane(gelu4(f32x4.splat(load<f32>(o))), 0)); }
+}
+
+@inline function gelu4(u: v128): v128 {
+  // 0.5·(1 + tanh(a)) = 1 / (1 + e^(−2a)): one exponential and one division per value.
+  const a = f32x4.min(f32x4.max(f32x4.mul(f32x4.splat(0.7978845608028654), madd(f32x4.splat(0.044715), f32x4.mul(u, f32x4.mul(u, u)), u)), f32x4.splat(-15)), f32x4.splat(15));
+  return f32x4.div(u, f32x4.add(f32x4.splat(1), expv(f32x4.mul(f32x4.splat(-2), a))));
 }
 
 // dst[i] = src[idx[i]] for i < n (rows of D values; src stride lds).
@@ -225,7 +288,7 @@ export function scatterAddScaled(src: usize, idx: usize, gate: usize, n: i32, D:
   for (let i = 0; i < n; i++) {
     const g = v128.load32_splat(gate + (<usize>i << 2));
     const ps = src + ((<usize>i * <usize>D) << 2), pd = dst + ((<usize>load<i32>(idx + (<usize>i << 2)) * <usize>D) << 2);
-    for (let c = 0; c < D; c += 4) { const o = <usize>c << 2; v128.store(pd + o, f32x4.add(v128.load(pd + o), f32x4.mul(g, v128.load(ps + o)))); }
+    for (let c = 0; c < D; c += 4) { const o = <usize>c << 2; v128.store(pd + o, madd(g, v128.load(ps + o), v128.load(pd + o))); }
   }
 }
 
@@ -235,17 +298,14 @@ export function transpose(src: usize, lds: i32, rows: i32, cols: i32, dst: usize
 }
 
 // decoder_step.onnx's code_scores: per row of logits [rows, V] the K logits from codeStart, then the row's max and
-// Σ exp(logit − max) over all V, into out [rows, K + 2].
+// Σ exp(logit − max) over all V, into out [rows, K + 2]. The logits are overwritten.
 export function codeScores(logits: usize, rows: i32, V: i32, codeStart: i32, K: i32, out: usize): void {
   for (let r = 0; r < rows; r++) {
     const x = logits + ((<usize>r * <usize>V) << 2), o = out + ((<usize>r * <usize>(K + 2)) << 2);
-    let mx: f32 = -Infinity;
-    for (let v = 0; v < V; v++) mx = max(mx, load<f32>(x + (<usize>v << 2)));
-    let sum: f32 = 0;
-    for (let v = 0; v < V; v++) sum += Mathf.exp(load<f32>(x + (<usize>v << 2)) - mx);
     memory.copy(o, x + (<usize>codeStart << 2), <usize>K << 2);
+    const mx = maxOf(x, V);
     store<f32>(o + (<usize>K << 2), mx);
-    store<f32>(o + (<usize>(K + 1) << 2), sum);
+    store<f32>(o + (<usize>(K + 1) << 2), expShiftSum(x, V, mx));
   }
 }
 
