@@ -7,8 +7,10 @@
 // 2^n built in the exponent bits. x is clamped to [−87.3, 88.7]: below, e^x is under the smallest normal float (the
 // result is then ~1e-38 instead of 0, which no softmax sum here can tell apart).
 @inline function expv(x: v128): v128 {
-  x = f32x4.min(f32x4.max(x, f32x4.splat(-87.33654)), f32x4.splat(88.72283));
-  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.4426950408889634)));
+  x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-87.33654)), f32x4.splat(88.72283)); // pmin/pmax: one instruction each (no NaN here)
+  // n = round(x·log2 e) by adding 1.5·2^23: n then sits in the low mantissa bits of t (cheaper than nearest + a saturating convert).
+  const t = f32x4.add(f32x4.mul(x, f32x4.splat(1.4426950408889634)), f32x4.splat(12582912));
+  const n = f32x4.sub(t, f32x4.splat(12582912));
   const r = f32x4.sub(f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375))), f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
   let p = f32x4.splat(1.9875691500e-4);
   p = madd(p, r, f32x4.splat(1.3981999507e-3));
@@ -17,7 +19,8 @@
   p = madd(p, r, f32x4.splat(1.6666665459e-1));
   p = madd(p, r, f32x4.splat(5.0000001201e-1));
   const y = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1));
-  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  // 2^n: n + 127 in the exponent bits (t's bits − those of 1.5·2^23 are n).
+  const scale = i32x4.shl(i32x4.add(i32x4.sub(t, i32x4.splat(0x4B400000)), i32x4.splat(127)), 23);
   return f32x4.mul(y, scale);
 }
 
@@ -46,7 +49,7 @@
 @inline function maxOf(p: usize, n: i32): f32 {
   let acc = f32x4.splat(-Infinity);
   let j = 0;
-  for (; j + 4 <= n; j += 4) acc = f32x4.max(acc, v128.load(p + (<usize>j << 2)));
+  for (; j + 4 <= n; j += 4) acc = f32x4.pmax(acc, v128.load(p + (<usize>j << 2)));
   let mx = max(max(f32x4.extract_lane(acc, 0), f32x4.extract_lane(acc, 1)), max(f32x4.extract_lane(acc, 2), f32x4.extract_lane(acc, 3)));
   for (; j < n; j++) mx = max(mx, load<f32>(p + (<usize>j << 2)));
   return mx;
@@ -207,17 +210,22 @@ export function selfAttention(q: usize, ldq: i32, kc: usize, vc: usize, D: i32, 
           mx = max(mx, s);
         }
         const inv = f32x4.splat(<f32>1 / expShiftSum(scores, n, mx));
+        // Σ p·v, eight output values at a time in registers (DH is a multiple of 4; a last group of 4 when not of 8).
         const op = out + ((<usize>row * <usize>ldo + <usize>(h * DH)) << 2);
-        for (let e = 0; e < DH; e += 4) v128.store(op + (<usize>e << 2), f32x4.splat(0));
-        for (let j = 0; j < n; j++) {
-          const p = v128.load32_splat(scores + (<usize>j << 2));
-          const vp = vc + ((<usize>load<i32>(rowAnc + (<usize>j << 2)) * <usize>D + <usize>(h * DH)) << 2);
-          for (let e = 0; e < DH; e += 4) {
-            const o = <usize>e << 2;
-            v128.store(op + o, madd(p, v128.load(vp + o), v128.load(op + o)));
+        const vh = vc + (<usize>(h * DH) << 2);
+        for (let e = 0; e < DH; e += 8) {
+          const o = <usize>e << 2;
+          const two = e + 8 <= DH;
+          let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+          for (let j = 0; j < n; j++) {
+            const p = v128.load32_splat(scores + (<usize>j << 2));
+            const vp = vh + ((<usize>load<i32>(rowAnc + (<usize>j << 2)) * <usize>D) << 2) + o;
+            a0 = madd(p, v128.load(vp), a0);
+            if (two) a1 = madd(p, v128.load(vp, 16), a1);
           }
+          v128.store(op + o, f32x4.mul(a0, inv));
+          if (two) v128.store(op + o, f32x4.mul(a1, inv), 16);
         }
-        for (let e = 0; e < DH; e += 4) v128.store(op + (<usize>e << 2), f32x4.mul(v128.load(op + (<usize>e << 2)), inv));
       }
     }
   }
@@ -274,7 +282,7 @@ export function gelu(x: usize, n: i32): void {
 
 @inline function gelu4(u: v128): v128 {
   // 0.5·(1 + tanh(a)) = 1 / (1 + e^(−2a)): one exponential and one division per value.
-  const a = f32x4.min(f32x4.max(f32x4.mul(f32x4.splat(0.7978845608028654), madd(f32x4.splat(0.044715), f32x4.mul(u, f32x4.mul(u, u)), u)), f32x4.splat(-15)), f32x4.splat(15));
+  const a = f32x4.pmin(f32x4.pmax(f32x4.mul(f32x4.splat(0.7978845608028654), madd(f32x4.splat(0.044715), f32x4.mul(u, f32x4.mul(u, u)), u)), f32x4.splat(-15)), f32x4.splat(15));
   return f32x4.div(u, f32x4.add(f32x4.splat(1), expv(f32x4.mul(f32x4.splat(-2), a))));
 }
 
