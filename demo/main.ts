@@ -199,7 +199,7 @@ async function loadBundle(choice: BundleChoice): Promise<void> {
     }
   }
 
-  ui.backend.textContent = info.decoder === 'wgsl' ? 'WebGPU (WGSL model)' : info.executionProvider === 'webgpu' ? 'WebGPU' : info.executionProvider;
+  ui.backend.textContent = info.decoder === 'wgsl' ? 'WebGPU (WGSL model)' : info.decoder === 'wasm-simd' ? 'wasm (SIMD kernels)' : info.executionProvider === 'webgpu' ? 'WebGPU' : info.executionProvider;
   ui.backend.title = info.fallbackReasons.length > 0 ? `tried first / fell back: ${info.fallbackReasons.join('; ')}` : '';
   ui.size.textContent = formatBytes(catalog.bundleBytes);
   ui.size.title = `${catalog.quantization}; ${info.fromCache.length > 0 ? `from this device's cache: ${info.fromCache.join(', ')}` : 'downloaded'}`;

@@ -40,7 +40,7 @@ interface Kernels {
 
 let compiled: Promise<{ module: WebAssembly.Module; relaxed: boolean }> | null = null;
 
-const decodeBase64 = (base64: string): Uint8Array => {
+const decodeBase64 = (base64: string): Uint8Array<ArrayBuffer> => {
   const text = atob(base64);
   const bytes = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);

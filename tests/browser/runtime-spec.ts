@@ -102,9 +102,9 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
       const report = (window as unknown as { reportProgress: (p: number) => void }).reportProgress;
       return window.onerec.recommender.load(url, { device, onProgress: ({ progress }) => report(progress) });
     }, { url: harness.bundleUrl, device });
-    // On WebGPU the seed model runs as WGSL by default (runtime/webgpu-decoder.ts) and the reward model on wasm;
-    // on wasm every graph runs through onnxruntime.
-    assert.equal(info.decoder, device === 'webgpu' ? 'wgsl' : 'onnx', info.fallbackReasons.join('; '));
+    // The seed model runs in the runtime's own kernels by default — WGSL on WebGPU (runtime/webgpu-decoder.ts), wasm SIMD
+    // on wasm (runtime/wasm-decoder.ts) — and the reward model on onnxruntime-web's wasm build.
+    assert.equal(info.decoder, device === 'webgpu' ? 'wgsl' : 'wasm-simd', info.fallbackReasons.join('; '));
     assert.equal(info.executionProvider, 'wasm');
     // onnxruntime-web's WebGPU build (the asyncify wasm, 27 MB) is not fetched: the ONNX graphs run on the wasm build.
     const fetched = harness.server.requests.slice(servedBefore);
@@ -123,14 +123,15 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
     scored.reward.forEach((x, b) => assert.ok(Math.abs(x - expected[0].reward[b]!) <= options.logProbTolerance, `reward ${b}: ${x} vs ${expected[0].reward[b]}`));
   });
 
-  test(`[${device}] gpuDecoder: false runs decoder_step.onnx on the EP, with the same sessions`, { timeout: TEST_TIMEOUT_MS, skip: device !== 'webgpu' && 'the WGSL decoder exists only on WebGPU' }, async () => {
-    const info = await harness.page.evaluate(async ({ url }) => {
+  const ownModel = device === 'webgpu' ? 'gpuDecoder' : 'wasmDecoder';
+  test(`[${device}] ${ownModel}: false runs encoder.onnx and decoder_step.onnx on the EP, with the same sessions`, { timeout: TEST_TIMEOUT_MS }, async () => {
+    const info = await harness.page.evaluate(async ({ url, device, ownModel }) => {
       window.onerec.recommender ??= window.onerec.createWorkerRecommender();
-      return window.onerec.recommender.load(url, { device: 'webgpu', gpuDecoder: false });
-    }, { url: harness.bundleUrl });
+      return window.onerec.recommender.load(url, { device, [ownModel]: false });
+    }, { url: harness.bundleUrl, device, ownModel });
     assert.equal(info.decoder, 'onnx');
-    assert.equal(info.executionProvider, 'webgpu');
-    assertMatchesNode(await recommendAll(), 'gpuDecoder: false');
+    assert.equal(info.executionProvider, device);
+    assertMatchesNode(await recommendAll(), `${ownModel}: false`);
     await load(); // back to the default for the tests below
   });
 
@@ -224,7 +225,7 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
     } else {
       // Chromium without --enable-unsafe-webgpu: navigator.gpu exists but gives no adapter.
       assert.equal(outcome.ep, 'wasm');
-      assert.equal(outcome.decoder, 'onnx');
+      assert.equal(outcome.decoder, 'wasm-simd');
       assert.equal(outcome.reasons.length, 1);
       assert.match(outcome.reasons[0], /^\[webgpu\] /);
       assert.equal(outcome.error?.name, 'WebGpuUnavailableError');
