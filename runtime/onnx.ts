@@ -79,8 +79,8 @@ async function gpuDeviceOrReason(): Promise<GPUDevice | string> {
 
 /**
  * On WebGPU with the WGSL model: the seed model (encoder and decoder steps) in WGSL on a device of its own, and the
- * ONNX graphs — the reward model, and the seed graphs as the fallback should the device be lost — on onnxruntime-web's
- * wasm build, so the 27 MB WebGPU build is never fetched. Null (with the reason added to `reasons`) when the WGSL
+ * ONNX graphs — the reward model, and the seed graphs should the device be lost (their sessions made then) — on
+ * onnxruntime-web's wasm build, so the 27 MB WebGPU build is never fetched. Null (with the reason added to `reasons`) when the WGSL
  * model cannot run this bundle here; the caller then uses onnxruntime's WebGPU EP.
  */
 async function createWgslSessions(models: BundleModels, options: OnnxOptions, reasons: string[]): Promise<Sessions | null> {
@@ -91,13 +91,13 @@ async function createWgslSessions(models: BundleModels, options: OnnxOptions, re
   }
   let sessions: Sessions;
   try {
-    sessions = await createSessions((await ortFor('wasm', options)) as unknown as OrtModule, models, ['wasm']);
+    sessions = await createSessions((await ortFor('wasm', options)) as unknown as OrtModule, models, ['wasm'], {}, { gpuDevice: device, ownsGpuDevice: true });
   } catch (err) {
     device.destroy();
     reasons.push(...(err instanceof NoBackendError ? err.reasons : [`[wasm] ${err instanceof Error ? err.message : String(err)}`]));
     return null;
   }
-  if (await sessions.attachGpuDecoder(device, { ownsDevice: true })) return sessions;
+  if (sessions.decoderBackend === 'wgsl') return sessions; // the seed graphs' wasm sessions are made only if the device is lost
   device.destroy();
   reasons.push(...sessions.fallbackReasons);
   await sessions.release();

@@ -51,6 +51,8 @@ export interface SessionsOptions {
    * on the ORT EP. If the WGSL model cannot run this bundle the ORT sessions do and `fallbackReasons` says why.
    */
   gpuDevice?: GPUDevice;
+  /** The Sessions destroy `gpuDevice` when released (a device made for them). */
+  ownsGpuDevice?: boolean;
   /**
    * The seed model in the runtime's WebAssembly SIMD kernels (runtime/wasm-decoder.ts) instead of onnxruntime's
    * encoder and decoder sessions; the reward model stays on the ORT EP. Ignored when `gpuDevice` is given; if the
@@ -63,6 +65,12 @@ export interface SessionsOptions {
 interface ModelEngine {
   sessionFromTokens(historyTokens: Int32Array, maxRows: number): DecoderSession;
   dispose(): void;
+}
+
+/** encoder.onnx and decoder_step.onnx as ORT sessions. */
+interface SeedGraphs {
+  encoder: InferenceSession;
+  decoder: InferenceSession;
 }
 
 /** Rewards (weighted sums of tower probabilities) closer than this rank as equal; float32 backends agree to ~1e-6. */
@@ -102,15 +110,25 @@ export async function createSessions(ort: OrtModule, models: BundleModels, execu
           ? { preferredOutputLocation: Object.fromEntries(outputsOnGpu.map((name) => [name, 'gpu-buffer' as const])) }
           : {}),
       });
-      const encoder = await ort.InferenceSession.create(models.encoder, options(['cross_k', 'cross_v', 'memory_bias']));
-      created.push(encoder);
-      const decoder = await ort.InferenceSession.create(models.decoderStep, options(['present_k', 'present_v']));
-      created.push(decoder);
       const reward = models.reward ? await ort.InferenceSession.create(models.reward, options([])) : null;
       if (reward) created.push(reward);
-      const sessions = new Sessions(ort, models, ep, reasons, encoder, decoder, reward);
-      if (extra.gpuDevice) await sessions.attachGpuDecoder(extra.gpuDevice);
-      else if (extra.wasmDecoder) await sessions.attachWasmDecoder();
+      // The seed graphs: created here unless the runtime's own model runs the seed model, then only if it cannot
+      // (or stops: a lost GPU device), on the call that first needs them.
+      const seedGraphs = async (): Promise<SeedGraphs> => {
+        const encoder = await ort.InferenceSession.create(models.encoder, options(['cross_k', 'cross_v', 'memory_bias']));
+        try {
+          return { encoder, decoder: await ort.InferenceSession.create(models.decoderStep, options(['present_k', 'present_v'])) };
+        } catch (err) {
+          await encoder.release().catch(() => undefined);
+          throw err;
+        }
+      };
+      const ownModel = Boolean(extra.gpuDevice || extra.wasmDecoder);
+      const eager = ownModel ? null : await seedGraphs();
+      if (eager) created.push(eager.encoder, eager.decoder);
+      const sessions = new Sessions(ort, models, ep, reasons, eager, seedGraphs, reward);
+      const attached = extra.gpuDevice ? await sessions.attachGpuDecoder(extra.gpuDevice, { ownsDevice: extra.ownsGpuDevice }) : extra.wasmDecoder ? await sessions.attachWasmDecoder() : false;
+      if (ownModel && !attached) created.push(...Object.values(await sessions.seedGraphs()));
       return sessions;
     } catch (err) {
       reasons.push(`[${ep}] ${err instanceof Error ? err.message : String(err)}`);
@@ -236,8 +254,8 @@ export class Sessions {
     readonly models: BundleModels,
     readonly executionProvider: string,
     readonly fallbackReasons: string[],
-    private readonly encoder: InferenceSession,
-    private readonly decoder: InferenceSession,
+    private graphs: SeedGraphs | null, // null until seedGraphs() first runs, when the runtime's own model was to run the seed model
+    private readonly createSeedGraphs: () => Promise<SeedGraphs>,
     private readonly reward: InferenceSession | null,
   ) {
     const { trie } = models;
@@ -316,8 +334,24 @@ export class Sessions {
       const { levels, codebookSize, maxHistory } = this.models.shape;
       return { decoder: this.engine.model.sessionFromTokens(encoderTokens(history, this.itemCodes, levels, codebookSize, maxHistory), rows), release: () => undefined };
     }
+    const { decoder } = await this.seedGraphs();
     const cross = await this.encode(history);
-    return { decoder: new OnnxDecoderSession(this.ort, this.decoder, cross, this.models.shape), release: () => Sessions.disposeAll(cross) };
+    return { decoder: new OnnxDecoderSession(this.ort, decoder, cross, this.models.shape), release: () => Sessions.disposeAll(cross) };
+  }
+
+  private pendingGraphs: Promise<SeedGraphs> | null = null;
+
+  /** The ORT seed sessions, created on first use where the runtime's own model was to run the seed model. */
+  async seedGraphs(): Promise<SeedGraphs> {
+    if (this.graphs) return this.graphs;
+    this.pendingGraphs ??= this.createSeedGraphs().finally(() => { this.pendingGraphs = null; });
+    this.graphs = await this.pendingGraphs;
+    return this.graphs;
+  }
+
+  /** Whether encoder.onnx and decoder_step.onnx have ORT sessions (not made while the runtime's own model runs them). */
+  get hasSeedGraphs(): boolean {
+    return this.graphs !== null;
   }
 
   /** Item indices for history entries (numbers are indices, strings external ids); unknown ones reported. */
@@ -336,7 +370,8 @@ export class Sessions {
   private async encode(history: Int32Array): Promise<Record<'cross_k' | 'cross_v' | 'memory_bias', Tensor>> {
     const { levels, codebookSize, maxHistory } = this.models.shape;
     const tokens = encoderTokens(history, this.itemCodes, levels, codebookSize, maxHistory); // [maxHistory * levels]
-    const out = await this.encoder.run({ history_tokens: new this.ort.Tensor('int64', toInt64(tokens), [1, tokens.length]) });
+    const { encoder } = await this.seedGraphs();
+    const out = await encoder.run({ history_tokens: new this.ort.Tensor('int64', toInt64(tokens), [1, tokens.length]) });
     return { cross_k: out.cross_k, cross_v: out.cross_v, memory_bias: out.memory_bias };
   }
 
@@ -506,6 +541,8 @@ export class Sessions {
 
   async release(): Promise<void> {
     this.releaseEngine();
-    await Promise.all([this.encoder.release(), this.decoder.release(), this.reward?.release()]);
+    const graphs = this.graphs ?? (this.pendingGraphs ? await this.pendingGraphs.catch(() => null) : null);
+    this.graphs = null;
+    await Promise.all([graphs?.encoder.release(), graphs?.decoder.release(), this.reward?.release()]);
   }
 }

@@ -8,7 +8,11 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TINY_CONFIG, writeTestBundle, type TestBundle } from './fixture.ts';
-import { createNodeRecommender } from '../../models/node-recommender.ts';
+import { createNodeRecommender, fileAwareFetch } from '../../models/node-recommender.ts';
+import * as ort from 'onnxruntime-node';
+import { pathToFileURL } from 'node:url';
+import { fetchBundle } from '../../runtime/loader.ts';
+import { createSessions, type OrtModule } from '../../runtime/sessions.ts';
 import { initSeedWeights } from '../../models/seed/reference.ts';
 import { buildDecoderStepGraph, buildEncoderGraph, buildEnsembleDecoderStepGraph, buildEnsembleEncoderGraph, ensembleContractConfig } from '../../models/export/seed-graphs.ts';
 import type { SeedConfig } from '../../models/seed/config.ts';
@@ -197,5 +201,27 @@ test('graphs the kernels cannot read keep onnxruntime\'s sessions and say why; b
     assert.equal(result.sessions.length, 4);
   } finally {
     await simd.dispose();
+  }
+});
+
+test('with the kernels running the seed model, onnxruntime never makes sessions for encoder.onnx and decoder_step.onnx', async () => {
+  const { models } = await fetchBundle(pathToFileURL(bundle.dir).href, { fetch: fileAwareFetch as typeof fetch, cache: false });
+  const sessions = await createSessions(ort as unknown as OrtModule, models, ['cpu'], { intraOpNumThreads: 1 }, { wasmDecoder: true });
+  try {
+    assert.equal(sessions.decoderBackend, 'wasm-simd');
+    const result = await sessions.recommend([3, 17, 5], { beamWidth: 4 });
+    assert.equal(result.rankedBy, 'reward'); // the reward graph's session exists and ran
+    await sessions.score([3, 17, 5], [[1, 2, 3, 4]]);
+    assert.equal(sessions.hasSeedGraphs, false);
+  } finally {
+    await sessions.release();
+  }
+  // Where the kernels cannot run the bundle (ensemble weights missing), the seed graphs' sessions are made at load.
+  const fallback = await createSessions(ort as unknown as OrtModule, { ...models, members: [models.members[0], models.members[0]] }, ['cpu'], { intraOpNumThreads: 1 }, { wasmDecoder: true });
+  try {
+    assert.equal(fallback.decoderBackend, 'onnx');
+    assert.equal(fallback.hasSeedGraphs, true);
+  } finally {
+    await fallback.release();
   }
 });

@@ -200,12 +200,14 @@ test('a lost WebGPU device hands the next calls to onnxruntime\'s sessions, and 
   try {
     assert.equal(sessions.decoderBackend, 'wgsl');
     const before = await sessions.recommend([3, 17, 5], { beamWidth: 4 });
+    assert.equal(sessions.hasSeedGraphs, false); // made only when the device is lost
     own.destroy();
     await own.lost;
     await new Promise((resolve) => setTimeout(resolve, 0)); // let every reaction to `lost` run
     assert.equal(sessions.decoderBackend, 'onnx');
     assert.ok(sessions.fallbackReasons.some((r) => /^\[wgsl\] the WebGPU device was lost/.test(r)), sessions.fallbackReasons.join('; '));
     const after = await sessions.recommend([3, 17, 5], { beamWidth: 4 });
+    assert.equal(sessions.hasSeedGraphs, true);
     assert.deepEqual(after.sessions.map((s) => Array.from(s.items)), before.sessions.map((s) => Array.from(s.items)));
   } finally {
     await sessions.release();
