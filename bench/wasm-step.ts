@@ -33,7 +33,7 @@ function parseArgs(argv: string[]): typeof defaults {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const o = parseArgs(process.argv.slice(2));
-const manifest = parseManifest(JSON.parse(readFileSync(join(o.bundle, 'manifest.json'), 'utf8')));
+const manifest = parseManifest(JSON.parse(readFileSync(join(o.bundle, 'manifest.json'), 'utf8')), join(o.bundle, 'manifest.json'));
 const config = manifest.model;
 const members = manifest.ensemble?.members ?? [config];
 const sessionLength = o.sessionLength || config.sessionLength;
