@@ -99,6 +99,11 @@ class Heap {
   get used(): number {
     return this.top;
   }
+
+  /** Frees everything allocated after `mark` (a value of `used`). */
+  release(mark: number): void {
+    this.top = mark;
+  }
 }
 
 /** Per-request buffers for `cap` beam rows, allocated once for the largest request seen. */
@@ -123,6 +128,7 @@ interface StepBuffers {
  */
 export class WasmDecoder {
   private buffers: StepBuffers | null = null;
+  private readonly buffersStart: number; // the heap's top before the per-request buffers: they are re-laid from here when they grow
   private readonly S: number;
   private readonly Tmax: number;
   private readonly V: number;
@@ -154,6 +160,7 @@ export class WasmDecoder {
     };
     const ffn = Math.max(...members.map((m) => m.ffnDim));
     this.enc = { x: heap.alloc(S * D), h: heap.alloc(S * D), qkv: heap.alloc(S * 3 * D), kT: heap.alloc((D / H) * S), scores: heap.alloc(S * S), att: heap.alloc(S * D), ffn: heap.alloc(S * ffn), k: heap.alloc(S * D) };
+    this.buffersStart = heap.used;
   }
 
   /**
@@ -228,10 +235,11 @@ export class WasmDecoder {
 
   private ensureCapacity(rows: number): StepBuffers {
     if (this.buffers && this.buffers.cap >= rows) return this.buffers;
-    // Grown, never shrunk: the old buffers stay where they are in the heap (a request's rows are bounded by its beam).
+    // Grown (at least doubled), never shrunk; laid out again in place of the old ones (nothing else follows them).
     const { heap, members, S, Tmax, V } = this;
+    heap.release(this.buffersStart);
     const { dModel: D, codebookSize: K } = members[0];
-    const cap = Math.max(rows, 1);
+    const cap = Math.max(rows, 1, 2 * (this.buffers?.cap ?? 0));
     const R = 2 * cap;
     const layers = members.reduce((sum, m) => sum + m.decoderLayers, 0);
     const EMAX = Math.max(...members.map((m) => m.experts));

@@ -225,3 +225,28 @@ test('with the kernels running the seed model, onnxruntime never makes sessions 
     await fallback.release();
   }
 });
+
+test('growing beams re-lay the per-request buffers in place: memory is that of the largest beam, and sessions stay right', async () => {
+  const config = bundle.config;
+  const [encoderBytes, decoderBytes] = [readFileSync(join(bundle.dir, 'encoder.onnx')), readFileSync(join(bundle.dir, 'decoder_step.onnx'))];
+  const trie = SemanticIdTrie.build(bundle.codes, config.levels, config.codebookSize);
+  const onnx = await OnnxSeedModel.create(config, encoderBytes, decoderBytes);
+  const simd = await WasmDecoder.create(decoderBytes, encoderBytes, config);
+  try {
+    const tokens = encoderTokens(Int32Array.of(3, 17, 5), bundle.codes, config.levels, config.codebookSize, config.maxHistory);
+    const used: number[] = [];
+    for (const beamWidth of [2, 3, 5, 9, 17, 40, 4, 40]) {
+      const options = { beamWidth, sessionLength: 2 };
+      const want = await beamSearch(onnx.decoderSession(await onnx.encode(tokens), { twoTokenSteps: true }), trie, options);
+      const got = await beamSearch(simd.sessionFromTokens(tokens, beamWidth), trie, options);
+      assert.deepEqual(Array.from(got.items), Array.from(want.items), `beam ${beamWidth}`);
+      used.push(simd.memoryBytes);
+    }
+    assert.ok(used[5] > used[0], 'beam 40 needs more buffers than beam 2');
+    assert.equal(used[7], used[5], 'a second beam-40 request allocated again');
+    assert.equal(used[6], used[5], 'a smaller request shrank or moved the buffers');
+  } finally {
+    simd.dispose();
+    await onnx.release();
+  }
+});
