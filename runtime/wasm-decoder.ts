@@ -81,7 +81,14 @@ class Heap {
     const at = this.top;
     this.top += bytesOf(floats);
     const pages = Math.ceil(this.top / 65536) - this.memory.buffer.byteLength / 65536;
-    if (pages > 0) this.memory.grow(pages);
+    if (pages > 0) {
+      try {
+        this.memory.grow(pages);
+      } catch (err) {
+        this.top = at;
+        throw new WasmDecoderError(`the engine refused ${Math.ceil(((at + 4 * floats) / 2 ** 20))} MiB of WebAssembly memory (${(err as Error).message})`);
+      }
+    }
     return at;
   }
 

@@ -250,3 +250,18 @@ test('growing beams re-lay the per-request buffers in place: memory is that of t
     await onnx.release();
   }
 });
+
+test('a request whose buffers the engine cannot grow memory for is a WasmDecoderError, and the decoder still serves smaller ones', async () => {
+  const config = bundle.config;
+  const [encoderBytes, decoderBytes] = [readFileSync(join(bundle.dir, 'encoder.onnx')), readFileSync(join(bundle.dir, 'decoder_step.onnx'))];
+  const simd = await WasmDecoder.create(decoderBytes, encoderBytes, config);
+  try {
+    const tokens = encoderTokens(Int32Array.of(3, 17, 5), bundle.codes, config.levels, config.codebookSize, config.maxHistory);
+    assert.throws(() => simd.sessionFromTokens(tokens, 2 ** 26), (e: Error) => e.name === 'WasmDecoderError' && /refused \d+ MiB of WebAssembly memory/.test(e.message));
+    const trie = SemanticIdTrie.build(bundle.codes, config.levels, config.codebookSize);
+    const result = await beamSearch(simd.sessionFromTokens(tokens, 4), trie, { beamWidth: 4, sessionLength: 2 });
+    assert.equal(result.logProb.length, 4);
+  } finally {
+    simd.dispose();
+  }
+});
