@@ -23,6 +23,7 @@ import { parseManifest, type BundleManifest } from '../runtime/bundle.ts';
 import { beamSearch, type DecoderSession } from '../runtime/beam-search.ts';
 import { SemanticIdTrie } from '../runtime/semantic-id-trie.ts';
 import type { Recommender, RecommendOptions } from '../runtime/recommender.ts';
+import { parseArgs } from './args.ts';
 
 const defaults = {
   bundle: '', // a bundle folder; empty: a synthetic Beauty-sized one under .work/ (the issue's workload needs session 5 and a reward model, which the shipped Beauty bundle lacks)
@@ -35,17 +36,6 @@ const defaults = {
   nodeEps: 'cpu', // onnxruntime-node EPs to time, comma-separated: cpu (1 and 2 threads), webgpu; cpu+wgsl: the seed model in WGSL on Dawn (runtime/webgpu-decoder.ts), the reward model on the CPU EP; cpu+simd: the seed model in the runtime's wasm SIMD kernels (runtime/wasm-decoder.ts), as the browser runs it on wasm. webgpu+wgsl aborts: ORT's WebGPU EP and the webgpu package are two Dawn builds in one process
   browser: 1, // 0: skip Chromium (machines without it)
 };
-
-function parseArgs(argv: string[]): typeof defaults {
-  const options = { ...defaults };
-  for (const arg of argv) {
-    const m = /^--([a-zA-Z]+)=(.*)$/.exec(arg);
-    if (!m || !(m[1] in defaults)) throw new Error(`unknown argument ${arg}; known: ${Object.keys(defaults).map((k) => `--${k}=`).join(' ')}`);
-    const key = m[1] as keyof typeof defaults;
-    (options as Record<string, string | number>)[key] = typeof defaults[key] === 'number' ? Number(m[2]) : m[2];
-  }
-  return options;
-}
 
 /**
  * Synthetic bundle at Beauty's sizes: 12,101 items, 4 levels × K 256, the default seed model (its encoder
@@ -136,7 +126,7 @@ async function timeNode(recommender: Recommender, hs: number[][], options: Recom
 }
 
 async function main(): Promise<void> {
-  const o = parseArgs(process.argv.slice(2));
+  const o = parseArgs(defaults, process.argv.slice(2));
   const loadBefore = loadavg()[0];
   let bundleDir = o.bundle;
   if (!bundleDir) {

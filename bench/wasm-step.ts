@@ -16,23 +16,13 @@ import { SemanticIdTrie } from '../runtime/semantic-id-trie.ts';
 import { encoderTokens } from '../runtime/tokens.ts';
 import { WasmDecoder } from '../runtime/wasm-decoder.ts';
 import { OnnxSeedModel } from '../models/export/node-session.ts';
+import { parseArgs } from './args.ts';
 
 const defaults = { bundle: 'models/bundles/kuairand', beamWidth: 32, sessionLength: 0, rounds: 7, calls: 10, out: '' };
 
-function parseArgs(argv: string[]): typeof defaults {
-  const options = { ...defaults };
-  for (const arg of argv) {
-    const m = /^--([a-zA-Z]+)=(.*)$/.exec(arg);
-    if (!m || !(m[1] in defaults)) throw new Error(`unknown argument ${arg}; known: ${Object.keys(defaults).map((k) => `--${k}=`).join(' ')}`);
-    const key = m[1] as keyof typeof defaults;
-    (options as Record<string, string | number>)[key] = typeof defaults[key] === 'number' ? Number(m[2]) : m[2];
-  }
-  return options;
-}
-
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-const o = parseArgs(process.argv.slice(2));
+const o = parseArgs(defaults, process.argv.slice(2));
 const manifest = parseManifest(JSON.parse(readFileSync(join(o.bundle, 'manifest.json'), 'utf8')), join(o.bundle, 'manifest.json'));
 const config = manifest.model;
 const members = manifest.ensemble?.members ?? [config];

@@ -4,25 +4,25 @@
 // / score() give the same sessions — tiny bundles, the shipped KuaiRand, Beauty int4 and Beauty ensemble bundles.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TINY_CONFIG, writeTestBundle, type TestBundle } from './fixture.ts';
-import { createNodeRecommender, fileAwareFetch } from '../../models/node-recommender.ts';
+import { assertEnsembleBeams, assertFallsBack, assertMatchesOnnx, assertSameSessions, notAnEnsemble, pair } from './engine-parity.ts';
+import { fileAwareFetch } from '../../models/node-recommender.ts';
 import * as ort from 'onnxruntime-node';
 import { pathToFileURL } from 'node:url';
 import { fetchBundle } from '../../runtime/loader.ts';
 import { createSessions, type OrtModule } from '../../runtime/sessions.ts';
 import { initSeedWeights } from '../../models/seed/reference.ts';
-import { buildDecoderStepGraph, buildEncoderGraph, buildEnsembleDecoderStepGraph, buildEnsembleEncoderGraph, ensembleContractConfig } from '../../models/export/seed-graphs.ts';
-import type { SeedConfig } from '../../models/seed/config.ts';
+import { buildDecoderStepGraph, buildEncoderGraph } from '../../models/export/seed-graphs.ts';
 import { beamSearch } from '../../runtime/beam-search.ts';
 import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
 import { WasmDecoder } from '../../runtime/wasm-decoder.ts';
 import { KERNELS_RELAXED_WASM_BASE64, KERNELS_WASM_BASE64 } from '../../runtime/wasm/kernels-wasm.ts';
 import { OnnxSeedModel } from '../../models/export/node-session.ts';
 import { BOS, encoderTokens } from '../../runtime/tokens.ts';
-import type { Recommender, RecommendResult } from '../../runtime/recommender.ts';
+import type { Recommender } from '../../runtime/recommender.ts';
 // @ts-expect-error build.mjs is plain JS without declarations
 import { compileKernels } from '../../build.mjs';
 
@@ -37,22 +37,9 @@ before(async () => {
 after(() => rmSync(root, { recursive: true, force: true }));
 
 /** Two recommenders on one bundle: onnxruntime's seed graphs and the wasm kernels (reward model on onnxruntime in both). */
-async function pair(dir: string): Promise<{ onnx: Recommender; simd: Recommender; decoder: string; fallbackReasons: string[] }> {
-  const onnx = createNodeRecommender();
-  const simd = createNodeRecommender({ wasmDecoder: true });
-  await onnx.load(dir);
-  const info = await simd.load(dir);
-  return { onnx, simd, decoder: info.decoder, fallbackReasons: info.fallbackReasons };
-}
-
-/** Same sessions in the same order (exact item indices), log-probabilities and rewards within `tolerance`. */
-function assertSameSessions(a: RecommendResult, b: RecommendResult, tolerance: number, what: string): void {
-  assert.equal(b.rankedBy, a.rankedBy, what);
-  assert.deepEqual(b.sessions.map((s) => Array.from(s.items)), a.sessions.map((s) => Array.from(s.items)), what);
-  a.sessions.forEach((s, i) => {
-    assert.ok(Math.abs(s.logProb - b.sessions[i].logProb) <= tolerance, `${what}: session ${i} log-prob ${s.logProb} vs ${b.sessions[i].logProb}`);
-    if (s.reward !== null) assert.ok(Math.abs(s.reward - b.sessions[i].reward!) <= tolerance, `${what}: session ${i} reward`);
-  });
+async function pairSimd(dir: string): Promise<{ onnx: Recommender; simd: Recommender; decoder: string; fallbackReasons: string[] }> {
+  const { onnx, engine, decoder, fallbackReasons } = await pair(dir, { wasmDecoder: true });
+  return { onnx, simd: engine, decoder, fallbackReasons };
 }
 
 test('runtime/wasm/kernels-wasm.ts is what runtime/wasm/assembly/kernels.ts compiles to (run `node build.mjs --kernels` after a change)', async () => {
@@ -113,18 +100,11 @@ test('the encoder and decoder steps give onnxruntime\'s code log-probabilities (
 });
 
 test('recommend() and score() give onnxruntime\'s sessions: tiny bundle with a reward model (exact items, log-probs within 1e-4)', async () => {
-  const { onnx, simd, decoder, fallbackReasons } = await pair(bundle.dir);
+  const { onnx, simd, decoder, fallbackReasons } = await pairSimd(bundle.dir);
   try {
     assert.equal(decoder, 'wasm-simd');
     assert.deepEqual(fallbackReasons, []);
-    for (const history of [[3, 17, 5, 42, 9], [], [59, 0, 12]]) {
-      for (const options of [{ beamWidth: 8 }, { beamWidth: 5, sessionLength: 2, rerank: false }]) {
-        assertSameSessions(await onnx.recommend(history, options), await simd.recommend(history, options), 1e-4, `history [${history}] ${JSON.stringify(options)}`);
-      }
-      const sessions = [[1, 2, 3, 4], [10, 20, 30, 40], [59, 58, 57, 56]];
-      const [a, b] = [await onnx.score(history, sessions), await simd.score(history, sessions)];
-      a.logProb.forEach((v, i) => assert.ok(Math.abs(v - b.logProb[i]) <= 1e-4, `score ${i}: ${v} vs ${b.logProb[i]}`));
-    }
+    await assertMatchesOnnx(onnx, simd);
   } finally {
     await Promise.all([onnx.dispose(), simd.dispose()]);
   }
@@ -134,7 +114,7 @@ test('the shipped bundles (KuaiRand with reward rerank, Beauty int4, the Beauty 
   for (const [name, histories] of [['kuairand', [[5, 900, 77, 4000, 12], []]], ['beauty', [[10, 200, 3000, 45, 7], []]], ['beauty-ensemble', [[10, 200, 3000, 45, 7]]]] as const) {
     const dir = join(SHIPPED, name);
     if (!existsSync(join(dir, 'manifest.json'))) { t.diagnostic(`models/bundles/${name} is not in this checkout`); continue; }
-    const { onnx, simd, decoder, fallbackReasons } = await pair(dir);
+    const { onnx, simd, decoder, fallbackReasons } = await pairSimd(dir);
     try {
       assert.equal(decoder, 'wasm-simd', `${name}: ${fallbackReasons.join('; ')}`);
       for (const history of histories) {
@@ -148,34 +128,7 @@ test('the shipped bundles (KuaiRand with reward rerank, Beauty int4, the Beauty 
 });
 
 test('an ensemble of two members of different depth, experts and FFN: the kernels give the exported graphs\' beams (fp32 and int4)', async () => {
-  const trie = SemanticIdTrie.build(bundle.codes, TINY_CONFIG.levels, TINY_CONFIG.codebookSize);
-  const a: SeedConfig = TINY_CONFIG;
-  const b: SeedConfig = { ...TINY_CONFIG, encoderLayers: 2, decoderLayers: 1, ffnDim: 32, experts: 2, expertsPerToken: 1, expertFfnDim: 16 };
-  const members = [{ weights: initSeedWeights(a, 11, 0.3), config: a }, { weights: initSeedWeights(b, 12, 0.3), config: b }];
-  for (const quantization of ['fp32', 'int4'] as const) {
-    const encoderBytes = buildEnsembleEncoderGraph(members, quantization).bytes;
-    const decoderBytes = buildEnsembleDecoderStepGraph(members, quantization).bytes;
-    const onnx = await OnnxSeedModel.create(ensembleContractConfig([a, b]), encoderBytes, decoderBytes);
-    const simd = await WasmDecoder.create(decoderBytes, encoderBytes, [a, b]);
-    const alone = await WasmDecoder.create(buildDecoderStepGraph(members[0].weights, a, quantization).bytes, buildEncoderGraph(members[0].weights, a, quantization).bytes, a);
-    try {
-      for (const history of [[3, 17, 5, 42, 9], [59, 0]]) {
-        const tokens = encoderTokens(Int32Array.from(history), bundle.codes, a.levels, a.codebookSize, a.maxHistory);
-        const options = { beamWidth: 6, sessionLength: a.sessionLength };
-        const want = await beamSearch(onnx.decoderSession(await onnx.encode(tokens), { twoTokenSteps: true }), trie, options);
-        const got = await beamSearch(simd.sessionFromTokens(tokens, 6), trie, options);
-        assert.deepEqual(Array.from(got.items), Array.from(want.items), `${quantization} history [${history}]`);
-        want.logProb.forEach((v, i) => assert.ok(Math.abs(v - got.logProb[i]) <= 1e-4, `${quantization} beam ${i}: ${got.logProb[i]} vs ${v}`));
-      }
-      const tokens = encoderTokens(Int32Array.of(3, 17), bundle.codes, a.levels, a.codebookSize, a.maxHistory);
-      const [x, y] = [await simd.sessionFromTokens(tokens, 1).stepCodeLogProbs!(Int32Array.of(BOS), Int32Array.of(0)), await alone.sessionFromTokens(tokens, 1).stepCodeLogProbs!(Int32Array.of(BOS), Int32Array.of(0))];
-      assert.ok(x.some((v, i) => Math.abs(v - y[i]) > 1e-3), 'the ensemble scores like member 0 alone');
-    } finally {
-      simd.dispose();
-      alone.dispose();
-      await onnx.release();
-    }
-  }
+  await assertEnsembleBeams(bundle.codes, (decoder, encoder, configs) => WasmDecoder.create(decoder, encoder, configs));
 });
 
 test('graphs the kernels cannot read keep onnxruntime\'s sessions and say why; bad graphs are WasmDecoderErrors', async () => {
@@ -187,21 +140,7 @@ test('graphs the kernels cannot read keep onnxruntime\'s sessions and say why; b
   await assert.rejects(WasmDecoder.create(decoderBytes.subarray(0, 3000), encoderBytes, config), (e: Error) => e.name === 'WasmDecoderError' && /does not parse/.test(e.message));
   await assert.rejects(WasmDecoder.create(decoderBytes, encoderBytes, { ...config, dModel: 30, heads: 3 }), (e: Error) => e.name === 'WasmDecoderError' && /multiple of 4 per head/.test(e.message));
 
-  // A manifest that calls the tiny single model an ensemble of two: member 1's weights (m1.…) are not in its graphs.
-  const dir = join(root, 'not-an-ensemble');
-  cpSync(bundle.dir, dir, { recursive: true });
-  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
-  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, ensemble: { members: [manifest.model, manifest.model], combine: 'mean of logits' } }));
-  const simd = createNodeRecommender({ wasmDecoder: true });
-  try {
-    const info = await simd.load(dir);
-    assert.equal(info.decoder, 'onnx');
-    assert.ok(info.fallbackReasons.some((r) => r.startsWith('[wasm-simd]') && /no initializer "m1\.tok_emb/.test(r)), info.fallbackReasons.join('; '));
-    const result = await simd.recommend([1, 2, 3], { beamWidth: 4 });
-    assert.equal(result.sessions.length, 4);
-  } finally {
-    await simd.dispose();
-  }
+  await assertFallsBack(notAnEnsemble(bundle.dir, join(root, 'not-an-ensemble')), { wasmDecoder: true }, 'wasm-simd');
 });
 
 test('with the kernels running the seed model, onnxruntime never makes sessions for encoder.onnx and decoder_step.onnx', async () => {

@@ -3,26 +3,24 @@
 // give the same scores, and recommend()/score() give the same sessions. WebGPU here is Dawn on SwiftShader (tests/run.mjs sets the Vulkan driver): correct, not fast.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TINY_CONFIG, writeTestBundle, type TestBundle } from './fixture.ts';
+import { assertEnsembleBeams, assertFallsBack, assertMatchesOnnx, assertSameSessions, notAnEnsemble, pair } from './engine-parity.ts';
 import { gpuInstance, openDevice } from '../../models/engine/device.ts';
 import * as ort from 'onnxruntime-node';
 import { pathToFileURL } from 'node:url';
-import { createNodeRecommender, fileAwareFetch } from '../../models/node-recommender.ts';
+import { fileAwareFetch } from '../../models/node-recommender.ts';
 import { fetchBundle } from '../../runtime/loader.ts';
 import { createSessions, type OrtModule } from '../../runtime/sessions.ts';
 import { initSeedWeights } from '../../models/seed/reference.ts';
-import { buildDecoderStepGraph, buildEncoderGraph, buildEnsembleDecoderStepGraph, buildEnsembleEncoderGraph, ensembleContractConfig } from '../../models/export/seed-graphs.ts';
-import type { SeedConfig } from '../../models/seed/config.ts';
-import { beamSearch } from '../../runtime/beam-search.ts';
-import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
+import { buildDecoderStepGraph, buildEncoderGraph } from '../../models/export/seed-graphs.ts';
 import { WebGpuDecoder } from '../../runtime/webgpu-decoder.ts';
 import { decoderWeights } from '../../runtime/model-weights.ts';
 import { OnnxSeedModel } from '../../models/export/node-session.ts';
 import { BOS, encoderTokens } from '../../runtime/tokens.ts';
-import type { Recommender, RecommendResult } from '../../runtime/recommender.ts';
+import type { Recommender } from '../../runtime/recommender.ts';
 
 const SHIPPED = join(import.meta.dirname, '..', '..', 'models', 'bundles');
 let root: string;
@@ -37,22 +35,9 @@ before(async () => {
 after(() => rmSync(root, { recursive: true, force: true }));
 
 /** Two recommenders on one bundle: onnxruntime's decoder and the WGSL one. */
-async function pair(dir: string): Promise<{ onnx: Recommender; wgsl: Recommender; fallbackReasons: string[] }> {
-  const onnx = createNodeRecommender();
-  const wgsl = createNodeRecommender({ gpuDevice: device });
-  await onnx.load(dir);
-  const info = await wgsl.load(dir);
-  return { onnx, wgsl, fallbackReasons: info.fallbackReasons };
-}
-
-/** Same sessions in the same order (exact item indices), log-probabilities and rewards within `tolerance`. */
-function assertSameSessions(a: RecommendResult, b: RecommendResult, tolerance: number, what: string): void {
-  assert.equal(b.rankedBy, a.rankedBy, what);
-  assert.deepEqual(b.sessions.map((s) => Array.from(s.items)), a.sessions.map((s) => Array.from(s.items)), what);
-  a.sessions.forEach((s, i) => {
-    assert.ok(Math.abs(s.logProb - b.sessions[i].logProb) <= tolerance, `${what}: session ${i} log-prob ${s.logProb} vs ${b.sessions[i].logProb}`);
-    if (s.reward !== null) assert.ok(Math.abs(s.reward - b.sessions[i].reward!) <= tolerance, `${what}: session ${i} reward`);
-  });
+async function pairWgsl(dir: string): Promise<{ onnx: Recommender; wgsl: Recommender; fallbackReasons: string[] }> {
+  const { onnx, engine, fallbackReasons } = await pair(dir, { gpuDevice: device });
+  return { onnx, wgsl: engine, fallbackReasons };
 }
 
 test('its weights are the float32 values the graph computes with (fp32 as exported, int8/int4 as dequantized)', () => {
@@ -102,18 +87,10 @@ test('the encoder in WGSL gives the decoder the cross inputs of onnxruntime\'s e
 });
 
 test('recommend() and score() give onnxruntime\'s sessions: tiny bundle with a reward model (exact items, log-probs within 1e-4)', async () => {
-  const { onnx, wgsl, fallbackReasons } = await pair(bundle.dir);
+  const { onnx, wgsl, fallbackReasons } = await pairWgsl(bundle.dir);
   try {
     assert.deepEqual(fallbackReasons, []);
-    for (const history of [[3, 17, 5, 42, 9], [], [59, 0, 12]]) {
-      for (const options of [{ beamWidth: 8 }, { beamWidth: 5, sessionLength: 2, rerank: false }]) {
-        assertSameSessions(await onnx.recommend(history, options), await wgsl.recommend(history, options), 1e-4, `history [${history}] ${JSON.stringify(options)}`);
-      }
-      // Teacher forcing through the same decoder: every row continues itself, two tokens at item boundaries.
-      const sessions = [[1, 2, 3, 4], [10, 20, 30, 40], [59, 58, 57, 56]];
-      const [a, b] = [await onnx.score(history, sessions), await wgsl.score(history, sessions)];
-      a.logProb.forEach((v, i) => assert.ok(Math.abs(v - b.logProb[i]) <= 1e-4, `score ${i}: ${v} vs ${b.logProb[i]}`));
-    }
+    await assertMatchesOnnx(onnx, wgsl);
   } finally {
     await Promise.all([onnx.dispose(), wgsl.dispose()]);
   }
@@ -122,7 +99,7 @@ test('recommend() and score() give onnxruntime\'s sessions: tiny bundle with a r
 test('the shipped KuaiRand bundle: the same ranked sessions after reward rerank as onnxruntime', async (t) => {
   const dir = join(SHIPPED, 'kuairand');
   if (!existsSync(join(dir, 'manifest.json'))) return t.skip('models/bundles/kuairand is not in this checkout');
-  const { onnx, wgsl, fallbackReasons } = await pair(dir);
+  const { onnx, wgsl, fallbackReasons } = await pairWgsl(dir);
   try {
     assert.deepEqual(fallbackReasons, []);
     for (const history of [[5, 900, 77, 4000, 12], []]) {
@@ -136,35 +113,7 @@ test('the shipped KuaiRand bundle: the same ranked sessions after reward rerank 
 });
 
 test('an ensemble of two members of different depth, experts and FFN: the WGSL model gives the exported graphs\' beams (fp32 and int4)', async () => {
-  const trie = SemanticIdTrie.build(bundle.codes, TINY_CONFIG.levels, TINY_CONFIG.codebookSize);
-  const a: SeedConfig = TINY_CONFIG;
-  const b: SeedConfig = { ...TINY_CONFIG, encoderLayers: 2, decoderLayers: 1, ffnDim: 32, experts: 2, expertsPerToken: 1, expertFfnDim: 16 };
-  const members = [{ weights: initSeedWeights(a, 11, 0.3), config: a }, { weights: initSeedWeights(b, 12, 0.3), config: b }];
-  for (const quantization of ['fp32', 'int4'] as const) {
-    const encoderBytes = buildEnsembleEncoderGraph(members, quantization).bytes;
-    const decoderBytes = buildEnsembleDecoderStepGraph(members, quantization).bytes;
-    const onnx = await OnnxSeedModel.create(ensembleContractConfig([a, b]), encoderBytes, decoderBytes);
-    const gpu = await WebGpuDecoder.create(device, decoderBytes, [a, b], { encoderOnnx: encoderBytes });
-    try {
-      for (const history of [[3, 17, 5, 42, 9], [59, 0]]) {
-        const tokens = encoderTokens(Int32Array.from(history), bundle.codes, a.levels, a.codebookSize, a.maxHistory);
-        const options = { beamWidth: 6, sessionLength: a.sessionLength };
-        const want = await beamSearch(onnx.decoderSession(await onnx.encode(tokens), { twoTokenSteps: true }), trie, options);
-        const got = await beamSearch(gpu.sessionFromTokens(tokens, 6), trie, options);
-        assert.deepEqual(Array.from(got.items), Array.from(want.items), `${quantization} history [${history}]`);
-        want.logProb.forEach((v, i) => assert.ok(Math.abs(v - got.logProb[i]) <= 1e-4, `${quantization} beam ${i}: ${got.logProb[i]} vs ${v}`));
-      }
-      // Not member 0 alone: the ensemble's first scores differ from those of a model of member 0's weights only.
-      const tokens = encoderTokens(Int32Array.of(3, 17), bundle.codes, a.levels, a.codebookSize, a.maxHistory);
-      const alone = await WebGpuDecoder.create(device, buildDecoderStepGraph(members[0].weights, a, quantization).bytes, a, { encoderOnnx: buildEncoderGraph(members[0].weights, a, quantization).bytes });
-      const [x, y] = [await gpu.sessionFromTokens(tokens, 1).stepCodeLogProbs!(Int32Array.of(BOS), Int32Array.of(0)), await alone.sessionFromTokens(tokens, 1).stepCodeLogProbs!(Int32Array.of(BOS), Int32Array.of(0))];
-      assert.ok(x.some((v, i) => Math.abs(v - y[i]) > 1e-3), 'the ensemble scores like member 0 alone');
-      alone.dispose();
-    } finally {
-      gpu.dispose();
-      await onnx.release();
-    }
-  }
+  await assertEnsembleBeams(bundle.codes, (decoder, encoder, configs) => WebGpuDecoder.create(device, decoder, configs, { encoderOnnx: encoder }));
 });
 
 test('graphs whose weights the WGSL model cannot find keep onnxruntime\'s sessions and say why; bad graphs are WebGpuDecoderErrors', async () => {
@@ -175,21 +124,7 @@ test('graphs whose weights the WGSL model cannot find keep onnxruntime\'s sessio
   const decoderBytes = buildDecoderStepGraph(weights, config, 'fp32').bytes;
   await assert.rejects(WebGpuDecoder.create(device, decoderBytes.subarray(0, 3000), config), (e: Error) => e.name === 'WebGpuDecoderError' && /does not parse/.test(e.message));
 
-  // A manifest that calls the tiny single model an ensemble of two: member 1's weights (m1.…) are not in its graphs.
-  const dir = join(root, 'not-an-ensemble');
-  cpSync(bundle.dir, dir, { recursive: true });
-  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
-  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, ensemble: { members: [manifest.model, manifest.model], combine: 'mean of logits' } }));
-  const wgsl = createNodeRecommender({ gpuDevice: device });
-  try {
-    const info = await wgsl.load(dir);
-    assert.equal(info.decoder, 'onnx');
-    assert.ok(info.fallbackReasons.some((r) => r.startsWith('[wgsl]') && /no initializer "m1\.tok_emb/.test(r)), info.fallbackReasons.join('; '));
-    const result = await wgsl.recommend([1, 2, 3], { beamWidth: 4 });
-    assert.equal(result.sessions.length, 4);
-  } finally {
-    await wgsl.dispose();
-  }
+  await assertFallsBack(notAnEnsemble(bundle.dir, join(root, 'not-an-ensemble')), { gpuDevice: device }, 'wgsl');
 });
 
 test('a lost WebGPU device hands the next calls to onnxruntime\'s sessions, and says so', async () => {
