@@ -124,7 +124,7 @@ interface StepBuffers {
   gathered: number; hidden: number; expertOut: number; // [2·cap, D], [2·cap, FMAX], [2·cap, D]
   logits: number; // [cap, V]
   codeScores: number; // [cap, K + 2]
-  cacheK: number[]; cacheV: number[]; // per layer of all members: [TMAX · 2·cap rows, D]
+  cacheK: number[]; cacheV: number[]; // per layer of all members: [TMAX · cap rows, D] (a step appends B · T ≤ cap · T rows)
   anc: [number, number]; // [cap, TMAX] i32 each, alternating: each beam's cache rows, oldest first
 }
 
