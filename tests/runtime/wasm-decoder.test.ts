@@ -23,7 +23,6 @@ import { KERNELS_RELAXED_WASM_BASE64, KERNELS_WASM_BASE64 } from '../../runtime/
 import { OnnxSeedModel } from '../../models/export/node-session.ts';
 import { BOS, encoderTokens } from '../../runtime/tokens.ts';
 import type { Recommender } from '../../runtime/recommender.ts';
-// @ts-expect-error build.mjs is plain JS without declarations
 import { compileKernels } from '../../build.mjs';
 
 const SHIPPED = join(import.meta.dirname, '..', '..', 'models', 'bundles');
@@ -43,7 +42,7 @@ async function pairSimd(dir: string): Promise<{ onnx: Recommender; simd: Recomme
 }
 
 test('runtime/wasm/kernels-wasm.ts is what runtime/wasm/assembly/kernels.ts compiles to (run `node build.mjs --kernels` after a change)', async () => {
-  const [binary, relaxed]: Uint8Array[] = [await compileKernels(), await compileKernels({ relaxed: true })];
+  const [binary, relaxed] = [await compileKernels(), await compileKernels({ relaxed: true })];
   assert.equal(Buffer.from(binary).toString('base64'), KERNELS_WASM_BASE64);
   assert.equal(Buffer.from(relaxed).toString('base64'), KERNELS_RELAXED_WASM_BASE64);
 });
