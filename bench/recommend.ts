@@ -150,7 +150,7 @@ async function main(): Promise<void> {
 
   // Native: onnxruntime-node, the same runtime code.
   let breakdown: Record<string, number> = {};
-  const breakdowns: Record<string, Record<string, number>> = {}; // the WGSL-decoder configurations' own
+  const breakdowns: Record<string, Record<string, number>> = {}; // every configuration's own but the CPU EP's 1-thread one (breakdown below)
   let adapter: string | null = null; // the WebGPU adapter of the WGSL decoder, when one ran
   const nodeRuns = o.nodeEps.split(',').filter(Boolean).flatMap((ep) => (ep === 'cpu' ? [{ ep, threads: 1 }, { ep, threads: 2 }] : [{ ep, threads: 1 }]));
   const reference = new Map<number, string>(); // history index → the CPU EP's ranked sessions, to check the others against
@@ -213,16 +213,20 @@ async function main(): Promise<void> {
         const t2 = performance.now();
         for (let i = 0; i < warmup; i++) await r.recommend(hs[i % hs.length], options);
         const ms: number[] = [];
+        const parts = { encodeMs: 0, searchMs: 0, decoderMs: 0, rerankMs: 0 }; // means over the timed calls, as the worker measured them
         for (const h of hs) {
           const t = performance.now();
-          await r.recommend(h, options);
+          const { timings } = await r.recommend(h, options);
           ms.push(performance.now() - t);
+          for (const k of Object.keys(parts) as (keyof typeof parts)[]) parts[k] += timings[k] / hs.length;
         }
         await r.dispose();
-        return { ms, loadMs: t1 - t0, firstMs: t2 - t1, fromNetwork: info.fromNetwork.length, ep: info.executionProvider, decoder: info.decoder, reasons: info.fallbackReasons };
+        return { ms, parts, loadMs: t1 - t0, firstMs: t2 - t1, fromNetwork: info.fromNetwork.length, ep: info.executionProvider, decoder: info.decoder, reasons: info.fallbackReasons };
       }, { url: harness.bundleUrl, threads, hs, options, warmup: o.warmup, wasmDecoder });
       if (result.ep !== 'wasm' || result.fromNetwork === 0 || result.decoder !== (wasmDecoder ? 'wasm-simd' : 'onnx')) throw new Error(`unexpected load: ${JSON.stringify({ ...result, ms: undefined })}`);
-      record(wasmDecoder ? `chromium-wasm-${threads}thread` : `chromium-wasm-onnx-${threads}thread`, result.ms);
+      const label = wasmDecoder ? `chromium-wasm-${threads}thread` : `chromium-wasm-onnx-${threads}thread`;
+      record(label, result.ms);
+      breakdowns[label] = Object.fromEntries(Object.entries(result.parts).map(([k, v]) => [k, +v.toFixed(2)]));
       if (threads === 1 && wasmDecoder) {
         cold.uncached_load_ms = +result.loadMs.toFixed(1);
         cold.uncached_first_recommend_ms = +result.firstMs.toFixed(1);
@@ -260,7 +264,7 @@ async function main(): Promise<void> {
     workload: { history: o.history, sessionLength: o.sessionLength, beamWidth: o.beamWidth, candidates: o.beamWidth, rerank: manifest.files.reward ? 'reward' : 'log-prob', encoderHistory: manifest.model.maxHistory },
     flops_per_call: flops,
     node_1thread_breakdown_ms: breakdown,
-    wgsl_decoder_breakdown_ms: breakdowns,
+    breakdown_ms: breakdowns, // every configuration but the CPU EP 1-thread one (node_1thread_breakdown_ms): means of its calls
     // Of the first 10 histories, how many gave the same ranked sessions as the first configuration (float32 EPs agree to ~1e-5; a near-tie may swap).
     agreement_with_first_configuration: agreement,
     configurations,

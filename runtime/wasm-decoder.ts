@@ -381,24 +381,32 @@ export class WasmDecoder {
         k.gemm(buf.h, D, wqkv + 4 * D, 3 * D, bqkv + 4 * D, kc + 4 * base * D, D, BT, D, D, 0);
         k.gemm(buf.h, D, wqkv + 8 * D, 3 * D, bqkv + 8 * D, vc + 4 * base * D, D, BT, D, D, 0);
         k.selfAttention(buf.q, D, kc, vc, D, buf.anc[parity ^ 1], Tmax, B, T, position, H, DH, scale, buf.att, D, buf.selfScores);
-        k.gemm(buf.att, D, p('self.wo'), D, p('self.bo'), buf.x, D, BT, D, D, 1);
-        k.layerNorm(buf.x, buf.h, p('ln2.g'), p('ln2.b'), BT, D);
-        // Cross-attention over the encoder's S positions, head by head (keys transposed: a plain matrix product).
-        k.gemm(buf.h, D, p('cross.wq'), D, p('cross.bq'), buf.q, D, BT, D, D, 0);
-        for (let hh = 0; hh < H; hh++) {
-          k.gemm(buf.q + 4 * hh * DH, D, cross.kT[layer] + 4 * hh * DH * S, S, 0, buf.scores, S, BT, DH, S, 0);
-          k.softmaxRows(buf.scores, BT, S, S, scale, cross.bias);
-          k.gemm(buf.scores, S, cross.v[layer] + 4 * hh * DH, D, 0, buf.att + 4 * hh * DH, D, BT, S, DH, 0);
+        // In the last layer only each beam's last row goes on (the cache needs every row's keys and values, the head only
+        // the last row): with two tokens per row the first rows' residual streams are dropped, the last ones moved up.
+        const lastOnly = i === L - 1 && T > 1;
+        const rows = lastOnly ? B : BT;
+        if (lastOnly) {
+          const x32 = heap.f32, x0 = buf.x / 4;
+          for (let b = 0; b < B; b++) x32.copyWithin(x0 + b * D, x0 + (b * T + T - 1) * D, x0 + (b * T + T) * D);
         }
-        k.gemm(buf.att, D, p('cross.wo'), D, p('cross.bo'), buf.x, D, BT, D, D, 1);
-        k.layerNorm(buf.x, buf.h, p('ln3.g'), p('ln3.b'), BT, D);
+        k.gemm(lastOnly ? buf.att + 4 * (T - 1) * D : buf.att, lastOnly ? T * D : D, p('self.wo'), D, p('self.bo'), buf.x, D, rows, D, D, 1);
+        k.layerNorm(buf.x, buf.h, p('ln2.g'), p('ln2.b'), rows, D);
+        // Cross-attention over the encoder's S positions, head by head (keys transposed: a plain matrix product).
+        k.gemm(buf.h, D, p('cross.wq'), D, p('cross.bq'), buf.q, D, rows, D, D, 0);
+        for (let hh = 0; hh < H; hh++) {
+          k.gemm(buf.q + 4 * hh * DH, D, cross.kT[layer] + 4 * hh * DH * S, S, 0, buf.scores, S, rows, DH, S, 0);
+          k.softmaxRows(buf.scores, rows, S, S, scale, cross.bias);
+          k.gemm(buf.scores, S, cross.v[layer] + 4 * hh * DH, D, 0, buf.att + 4 * hh * DH, D, rows, S, DH, 0);
+        }
+        k.gemm(buf.att, D, p('cross.wo'), D, p('cross.bo'), buf.x, D, rows, D, D, 1);
+        k.layerNorm(buf.x, buf.h, p('ln3.g'), p('ln3.b'), rows, D);
         // MoE: router softmax, the top-k gates renormalised (as the graph selects them), then each expert over its rows.
-        k.gemm(buf.h, D, p('moe.router'), E, 0, buf.router, E, BT, D, E, 0);
-        const g = topKGates(heap.f32, buf.router / 4, BT, E, KTOP);
+        k.gemm(buf.h, D, p('moe.router'), E, 0, buf.router, E, rows, D, E, 0);
+        const g = topKGates(heap.f32, buf.router / 4, rows, E, KTOP);
         const w1 = p('moe.w1'), b1 = p('moe.b1'), w2 = p('moe.w2'), b2 = p('moe.b2');
         for (let e = 0; e < E; e++) {
           let n = 0;
-          for (let r = 0; r < BT; r++) {
+          for (let r = 0; r < rows; r++) {
             const gate = g[r * E + e];
             if (gate !== 0) { idx[buf.idx / 4 + n] = r; gates[buf.gates / 4 + n] = gate; n++; }
           }
@@ -410,10 +418,10 @@ export class WasmDecoder {
           k.scatterAddScaled(buf.expertOut, buf.idx, buf.gates, n, D, buf.x);
         }
         const next = i + 1 < L ? `${P0}dec.${i + 1}.ln1` : `${P0}dec.ln_f`;
-        k.layerNorm(buf.x, buf.h, this.w(`${next}.g`), this.w(`${next}.b`), BT, D);
+        k.layerNorm(buf.x, buf.h, this.w(`${next}.g`), this.w(`${next}.b`), rows, D);
       }
-      // The last row of each beam through the head (an ensemble's members' logits summed, then averaged).
-      k.gemm(buf.h + 4 * (T - 1) * D, T * D, this.w(`${P0}lm_head`), V, 0, buf.logits, V, B, D, V, m > 0 ? 1 : 0);
+      // Each beam's last row (rows 0 … B − 1 now) through the head (an ensemble's members' logits summed, then averaged).
+      k.gemm(buf.h, D, this.w(`${P0}lm_head`), V, 0, buf.logits, V, B, D, V, m > 0 ? 1 : 0);
       layerBase += L;
     }
     if (members.length > 1) k.scale(buf.logits, B * V, 1 / members.length);
