@@ -6,7 +6,7 @@
 //   node --import tsx bench/wasm-step.ts --bundle=.work/bench-recommend-bundle      # the synthetic one bench:recommend writes
 //   node --experimental-wasm-relaxed-simd --import tsx bench/wasm-step.ts …          # the relaxed-SIMD build, as Chromium runs it
 //
-// Workload: beam 32, the bundle's session length unless given, histories of 50 random items.
+// Workload: beam 32, the bundle's session length unless given, histories of 50 random items (--history=).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -18,7 +18,7 @@ import { WasmDecoder } from '../runtime/wasm-decoder.ts';
 import { OnnxSeedModel } from '../models/export/node-session.ts';
 import { parseArgs } from './args.ts';
 
-const defaults = { bundle: 'models/bundles/kuairand', beamWidth: 32, sessionLength: 0, rounds: 7, calls: 10, out: '' };
+const defaults = { bundle: 'models/bundles/kuairand', beamWidth: 32, sessionLength: 0, history: 50, rounds: 7, calls: 10, out: '' };
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -48,7 +48,7 @@ const timed = Object.fromEntries(Object.entries(plain).map(([name, f]) => [name,
 
 let seed = 1;
 const random = (): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31; };
-const histories = Array.from({ length: o.calls }, () => Array.from({ length: 50 }, () => Math.floor(random() * trie.itemCount)));
+const histories = Array.from({ length: o.calls }, () => Array.from({ length: o.history }, () => Math.floor(random() * trie.itemCount)));
 const options = { beamWidth: o.beamWidth, sessionLength };
 const tokensOf = (h: number[]): Int32Array => encoderTokens(Int32Array.from(h), codes, config.levels, config.codebookSize, config.maxHistory);
 const runOnnx = async (h: number[]): Promise<void> => { await beamSearch(onnx.decoderSession(await onnx.encode(tokensOf(h)), { twoTokenSteps: true }), trie, options); };
@@ -76,7 +76,7 @@ const result = {
   command: `node --import tsx bench/wasm-step.ts ${process.argv.slice(2).join(' ')}`.trim(),
   machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, relaxed_simd: simd.relaxedSimd, load_average_1min: { before: +loadBefore.toFixed(1), after: +loadavg()[0].toFixed(1) } },
   bundle: { dir: o.bundle, name: manifest.name, quantization: manifest.quantization, model: config, members: members.length },
-  workload: { beamWidth: o.beamWidth, sessionLength, history: 50, calls_per_round: o.calls, rounds: o.rounds, steps_per_call: simd.stats.steps / histories.length },
+  workload: { beamWidth: o.beamWidth, sessionLength, history: o.history, calls_per_round: o.calls, rounds: o.rounds, steps_per_call: simd.stats.steps / histories.length },
   per_call_ms: { onnxruntime_node_cpu_1thread: +median(ms.onnx).toFixed(2), wasm_kernels: +median(ms.simd).toFixed(2) },
   ratio_kernels_to_onnxruntime: +(median(ms.simd) / median(ms.onnx)).toFixed(2),
   kernel_breakdown_ms_per_call: { total_with_timers: +breakdownCall.toFixed(2), ...Object.fromEntries(Object.entries(perKernel).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, +(v / histories.length).toFixed(3)])) },

@@ -139,7 +139,7 @@ export class WasmDecoder {
   private readonly S: number;
   private readonly Tmax: number;
   private readonly V: number;
-  private readonly cross: { kT: number[]; v: number[]; bias: number }; // per layer: keys [H, DH, S] (transposed per head), values [S, D]; memory bias [S]
+  private readonly cross: { kT: number[]; v: number[]; bias: number }; // per layer: keys [H, DH, n] (transposed per head), values [n, D]; memory bias [n] (n ≤ S: encode())
   private readonly enc: { x: number; h: number; qkv: number; kT: number; scores: number; att: number; ffn: number; k: number };
   /** For benchmarks: steps run and the time in them (ms), the encoder's time (ms). */
   readonly stats = { steps: 0, stepMs: 0, encoderMs: 0 };
@@ -267,12 +267,19 @@ export class WasmDecoder {
 
   /**
    * encoder.onnx's computation for history_tokens [S] (runtime/tokens.ts encoderTokens): every member's layers, then
-   * each decoder layer's cross keys (transposed per head) and values, and the memory bias.
+   * each decoder layer's cross keys (transposed per head) and values, and the memory bias. Only the history's real
+   * tokens are computed: the graph masks PAD keys (bias −1e9, weight 0 after the softmax), so PAD rows' outputs reach
+   * nothing. Returns how many positions the cross inputs hold: the real tokens, or all S when there are none (cold
+   * start: every key masked alike, which weighs them all equally, as in the graph).
    */
-  private encode(tokens: Int32Array): void {
+  private encode(tokens: Int32Array): number {
     const { k, heap, S, enc, cross } = this;
-    const f32 = heap.f32;
-    for (let s = 0; s < S; s++) f32[cross.bias / 4 + s] = tokens[s] === PAD ? -1e9 : 0;
+    const real: number[] = [];
+    for (let s = 0; s < S; s++) if (tokens[s] !== PAD) real.push(s);
+    const positions = real.length > 0 ? real : Array.from({ length: S }, (_, s) => s);
+    const n = positions.length;
+    heap.f32.fill(real.length > 0 ? 0 : -1e9, cross.bias / 4, cross.bias / 4 + n);
+    const bias = real.length > 0 ? 0 : cross.bias; // no PAD among the keys: nothing to add
     let layerBase = 0;
     for (const [m, member] of this.members.entries()) {
       const P = memberPrefix(m);
@@ -281,37 +288,39 @@ export class WasmDecoder {
       const scale = 1 / Math.sqrt(DH);
       const emb = this.e(`${P}tok_emb`) / 4, pos = this.e(`${P}enc.item_pos`) / 4, lev = this.e(`${P}enc.level_emb`) / 4;
       const x = heap.f32;
-      for (let s = 0; s < S; s++) {
+      for (let j = 0; j < n; j++) {
+        const s = positions[j];
         const tok = tokens[s], recency = maxHistory - 1 - Math.floor(s / levels), level = s % levels;
-        const row = enc.x / 4 + s * D;
+        const row = enc.x / 4 + j * D;
         for (let c = 0; c < D; c++) x[row + c] = x[emb + tok * D + c] + (x[pos + recency * D + c] + x[lev + level * D + c]);
       }
       for (let i = 0; i < encoderLayers; i++) {
         const p = (name: string): number => this.e(`${P}enc.${i}.${name}`);
-        k.layerNorm(enc.x, enc.h, p('ln1.g'), p('ln1.b'), S, D);
-        k.gemm(enc.h, D, p('attn.qkv.w'), 3 * D, p('attn.qkv.b'), enc.qkv, 3 * D, S, D, 3 * D, 0);
+        k.layerNorm(enc.x, enc.h, p('ln1.g'), p('ln1.b'), n, D);
+        k.gemm(enc.h, D, p('attn.qkv.w'), 3 * D, p('attn.qkv.b'), enc.qkv, 3 * D, n, D, 3 * D, 0);
         for (let hh = 0; hh < H; hh++) {
-          k.transpose(enc.qkv + 4 * (D + hh * DH), 3 * D, S, DH, enc.kT, S);
-          k.gemm(enc.qkv + 4 * hh * DH, 3 * D, enc.kT, S, 0, enc.scores, S, S, DH, S, 0);
-          k.softmaxRows(enc.scores, S, S, S, scale, cross.bias);
-          k.gemm(enc.scores, S, enc.qkv + 4 * (2 * D + hh * DH), 3 * D, 0, enc.att + 4 * hh * DH, D, S, S, DH, 0);
+          k.transpose(enc.qkv + 4 * (D + hh * DH), 3 * D, n, DH, enc.kT, n);
+          k.gemm(enc.qkv + 4 * hh * DH, 3 * D, enc.kT, n, 0, enc.scores, n, n, DH, n, 0);
+          k.softmaxRows(enc.scores, n, n, n, scale, bias);
+          k.gemm(enc.scores, n, enc.qkv + 4 * (2 * D + hh * DH), 3 * D, 0, enc.att + 4 * hh * DH, D, n, n, DH, 0);
         }
-        k.gemm(enc.att, D, p('attn.wo'), D, p('attn.bo'), enc.x, D, S, D, D, 1);
-        k.layerNorm(enc.x, enc.h, p('ln2.g'), p('ln2.b'), S, D);
-        k.gemm(enc.h, D, p('ffn.w1'), FF, p('ffn.b1'), enc.ffn, FF, S, D, FF, 0);
-        k.gelu(enc.ffn, S * FF);
-        k.gemm(enc.ffn, FF, p('ffn.w2'), D, p('ffn.b2'), enc.x, D, S, FF, D, 1);
+        k.gemm(enc.att, D, p('attn.wo'), D, p('attn.bo'), enc.x, D, n, D, D, 1);
+        k.layerNorm(enc.x, enc.h, p('ln2.g'), p('ln2.b'), n, D);
+        k.gemm(enc.h, D, p('ffn.w1'), FF, p('ffn.b1'), enc.ffn, FF, n, D, FF, 0);
+        k.gelu(enc.ffn, n * FF);
+        k.gemm(enc.ffn, FF, p('ffn.w2'), D, p('ffn.b2'), enc.x, D, n, FF, D, 1);
       }
-      k.layerNorm(enc.x, enc.h, this.e(`${P}enc.ln_f.g`), this.e(`${P}enc.ln_f.b`), S, D);
+      k.layerNorm(enc.x, enc.h, this.e(`${P}enc.ln_f.g`), this.e(`${P}enc.ln_f.b`), n, D);
       for (let l = 0; l < decoderLayers; l++) {
-        const kv = this.e(`${P}dec.${l}.cross.kv.w`), bias = this.e(`${P}dec.${l}.cross.kv.b`);
+        const kv = this.e(`${P}dec.${l}.cross.kv.w`), kvBias = this.e(`${P}dec.${l}.cross.kv.b`);
         const layer = layerBase + l;
-        k.gemm(enc.h, D, kv, 2 * D, bias, enc.k, D, S, D, D, 0); // keys [S, D]
-        k.gemm(enc.h, D, kv + 4 * D, 2 * D, bias + 4 * D, cross.v[layer], D, S, D, D, 0); // values [S, D]
-        for (let hh = 0; hh < H; hh++) k.transpose(enc.k + 4 * hh * DH, D, S, DH, cross.kT[layer] + 4 * hh * DH * S, S);
+        k.gemm(enc.h, D, kv, 2 * D, kvBias, enc.k, D, n, D, D, 0); // keys [n, D]
+        k.gemm(enc.h, D, kv + 4 * D, 2 * D, kvBias + 4 * D, cross.v[layer], D, n, D, D, 0); // values [n, D]
+        for (let hh = 0; hh < H; hh++) k.transpose(enc.k + 4 * hh * DH, D, n, DH, cross.kT[layer] + 4 * hh * DH * n, n); // [H, DH, n]
       }
       layerBase += decoderLayers;
     }
+    return n;
   }
 
   /** One request's DecoderSession from the encoder's input, history_tokens [S]; `maxRows` bounds the beams of any step. */
@@ -319,7 +328,7 @@ export class WasmDecoder {
     if (historyTokens.length !== this.S) throw new WasmDecoderError(`history_tokens has ${historyTokens.length} tokens, the encoder takes ${this.S}`);
     const t0 = now();
     const buffers = this.ensureCapacity(maxRows);
-    this.encode(historyTokens);
+    const crossLength = this.encode(historyTokens);
     this.stats.encoderMs += now() - t0;
     let position = 0;
     let rowsUsed = 0; // cache rows written by this request's steps
@@ -329,7 +338,7 @@ export class WasmDecoder {
       const T = tokens.length / B;
       if (B > buffers.cap || (T !== 1 && T !== 2) || position + T > this.Tmax) throw new WasmDecoderError(`a step of ${B} rows × ${T} tokens at position ${position} exceeds the session's ${buffers.cap} rows, 2 tokens and ${this.Tmax} positions`);
       const started = now();
-      const scores = this.step(buffers, tokens, parents, B, T, position, rowsUsed, parity);
+      const scores = this.step(buffers, tokens, parents, B, T, position, rowsUsed, parity, crossLength);
       rowsUsed += B * T;
       position += T;
       parity ^= 1;
@@ -344,9 +353,12 @@ export class WasmDecoder {
     };
   }
 
-  /** decoder_step.onnx for B beams × T new tokens at `position`; the new cache rows start at `base`. */
-  private step(buf: StepBuffers, tokens: Int32Array, parents: Int32Array, B: number, T: number, position: number, base: number, parity: number): Float64Array {
-    const { k, heap, members, S, Tmax, V, cross } = this;
+  /**
+   * decoder_step.onnx for B beams × T new tokens at `position`; the new cache rows start at `base`; the cross inputs
+   * hold `n` positions (encode()).
+   */
+  private step(buf: StepBuffers, tokens: Int32Array, parents: Int32Array, B: number, T: number, position: number, base: number, parity: number, n: number): Float64Array {
+    const { k, heap, members, Tmax, V, cross } = this;
     const { dModel: D, heads: H, codebookSize: K, levels } = members[0];
     const DH = D / H;
     const scale = 1 / Math.sqrt(DH);
@@ -391,12 +403,12 @@ export class WasmDecoder {
         }
         k.gemm(lastOnly ? buf.att + 4 * (T - 1) * D : buf.att, lastOnly ? T * D : D, p('self.wo'), D, p('self.bo'), buf.x, D, rows, D, D, 1);
         k.layerNorm(buf.x, buf.h, p('ln2.g'), p('ln2.b'), rows, D);
-        // Cross-attention over the encoder's S positions, head by head (keys transposed: a plain matrix product).
+        // Cross-attention over the encoder's n positions, head by head (keys transposed: a plain matrix product).
         k.gemm(buf.h, D, p('cross.wq'), D, p('cross.bq'), buf.q, D, rows, D, D, 0);
         for (let hh = 0; hh < H; hh++) {
-          k.gemm(buf.q + 4 * hh * DH, D, cross.kT[layer] + 4 * hh * DH * S, S, 0, buf.scores, S, rows, DH, S, 0);
-          k.softmaxRows(buf.scores, rows, S, S, scale, cross.bias);
-          k.gemm(buf.scores, S, cross.v[layer] + 4 * hh * DH, D, 0, buf.att + 4 * hh * DH, D, rows, S, DH, 0);
+          k.gemm(buf.q + 4 * hh * DH, D, cross.kT[layer] + 4 * hh * DH * n, n, 0, buf.scores, n, rows, DH, n, 0);
+          k.softmaxRows(buf.scores, rows, n, n, scale, cross.bias);
+          k.gemm(buf.scores, n, cross.v[layer] + 4 * hh * DH, D, 0, buf.att + 4 * hh * DH, D, rows, n, DH, 0);
         }
         k.gemm(buf.att, D, p('cross.wo'), D, p('cross.bo'), buf.x, D, rows, D, D, 1);
         k.layerNorm(buf.x, buf.h, p('ln3.g'), p('ln3.b'), rows, D);
