@@ -38,6 +38,7 @@ export function createRecommenderWith(backend: RuntimeBackend): Recommender {
         name: bundle.manifest.name,
         executionProvider: next.executionProvider,
         decoder: next.decoderBackend,
+        rewardBackend: next.rewardBackend,
         fallbackReasons: [...next.fallbackReasons],
         fromCache: bundle.fromCache,
         fromNetwork: bundle.fromNetwork,

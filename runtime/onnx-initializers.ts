@@ -111,3 +111,45 @@ function readTensor(bytes: Uint8Array, from: number, to: number): (Initializer &
   if (data.length !== size) throw new RangeError(`initializer ${name} has ${data.length} values for dims [${dims}]`);
   return { name, dims, data };
 }
+
+/** The graph's inputs by name: each dimension a number, or its symbolic name (e.g. 'N'). Throws RangeError on malformed bytes. */
+export function readGraphInputs(bytes: Uint8Array): Map<string, (number | string)[]> {
+  const out = new Map<string, (number | string)[]>();
+  const text = (r: { from: number; to: number }): string => new TextDecoder().decode(bytes.subarray(r.from, r.to));
+  const model = new ProtoReader(bytes);
+  while (!model.done) {
+    const m = model.field();
+    if (m.field !== 7 || m.wire !== 2) continue; // ModelProto.graph
+    const graph = new ProtoReader(bytes, m.from, m.to);
+    while (!graph.done) {
+      const g = graph.field();
+      if (g.field !== 11 || g.wire !== 2) continue; // GraphProto.input: ValueInfoProto
+      let name = '';
+      const dims: (number | string)[] = [];
+      for (const info = new ProtoReader(bytes, g.from, g.to); !info.done;) {
+        const f = info.field();
+        if (f.field === 1 && f.wire === 2) name = text(f);
+        if (f.field !== 2 || f.wire !== 2) continue; // ValueInfoProto.type: TypeProto
+        for (const type = new ProtoReader(bytes, f.from, f.to); !type.done;) {
+          const t = type.field();
+          if (t.field !== 1 || t.wire !== 2) continue; // TypeProto.tensor_type
+          for (const tensor = new ProtoReader(bytes, t.from, t.to); !tensor.done;) {
+            const s = tensor.field();
+            if (s.field !== 2 || s.wire !== 2) continue; // TypeProto.Tensor.shape: TensorShapeProto
+            for (const shape = new ProtoReader(bytes, s.from, s.to); !shape.done;) {
+              const d = shape.field();
+              if (d.field !== 1 || d.wire !== 2) continue; // TensorShapeProto.dim
+              for (const dim = new ProtoReader(bytes, d.from, d.to); !dim.done;) {
+                const v = dim.field();
+                if (v.field === 1 && v.wire === 0) dims.push(v.value); // dim_value
+                else if (v.field === 2 && v.wire === 2) dims.push(text(v)); // dim_param
+              }
+            }
+          }
+        }
+      }
+      out.set(name, dims);
+    }
+  }
+  return out;
+}

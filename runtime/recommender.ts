@@ -44,6 +44,11 @@ export interface LoadInfo {
   name: string; // the bundle's name (manifest)
   executionProvider: string; // the onnxruntime EP that runs the ONNX graphs, 'webgpu' or 'wasm'
   decoder: DecoderBackend;
+  /**
+   * What runs reward.onnx: 'wasm-simd', the runtime's kernels (whenever its own model runs the seed model: then
+   * onnxruntime-web's wasm is not even fetched), 'onnx', or null for a bundle without a reward model.
+   */
+  rewardBackend: 'wasm-simd' | 'onnx' | null;
   fallbackReasons: string[]; // `[ep] reason` for every EP tried before it
   fromCache: string[]; // roles whose bytes came from IndexedDB
   fromNetwork: string[]; // roles fetched over the network

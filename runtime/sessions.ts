@@ -10,6 +10,7 @@ import { SemanticIdTrie } from './semantic-id-trie.ts';
 import { BundleFormatError, InvalidArgumentError, NoBackendError } from './errors.ts';
 import { WebGpuDecoder, WebGpuDecoderError, type WebGpuDecoderConfig } from './webgpu-decoder.ts';
 import { WasmDecoder, WasmDecoderError } from './wasm-decoder.ts';
+import { WasmReward, WasmRewardError } from './wasm-reward.ts';
 import type { DecoderBackend, HistoryItem, RankedBy, RecommendedSession, RecommendOptions, RecommendResult, ScoreOptions, ScoreResult } from './recommender.ts';
 
 /** The parts of an ONNX Runtime JS package (onnxruntime-web or onnxruntime-node) that the core uses. */
@@ -67,6 +68,53 @@ interface ModelEngine {
   dispose(): void;
 }
 
+/** reward.onnx, run by onnxruntime or the runtime's wasm kernels (runtime/wasm-reward.ts). */
+interface RewardRunner {
+  backend: 'onnx' | 'wasm-simd';
+  H: number; // history_items [1, H]
+  M: number; // session_items [N, M]
+  /** Tower probabilities [n, towers] for history [H] and sessions [n, M] (item indices, −1 = padding). */
+  towers(history: Int32Array, sessions: Int32Array, n: number): Promise<Float32Array>;
+  release(): Promise<void>;
+}
+
+/** reward.onnx on an ORT session; its history and session lengths from the session's input metadata. */
+function ortReward(ort: OrtModule, session: InferenceSession): RewardRunner {
+  const dims = (name: string): readonly (number | string)[] => {
+    const meta = session.inputMetadata.find((m) => m.name === name);
+    if (!meta || !meta.isTensor) throw new BundleFormatError('reward.onnx', `has no tensor input "${name}"; re-export the bundle (onerec export)`);
+    return meta.shape;
+  };
+  const [, H] = dims('history_items');
+  const [, M] = dims('session_items');
+  if (typeof H !== 'number' || typeof M !== 'number') throw new BundleFormatError('reward.onnx', `history_items [1, ${H}] and session_items [N, ${M}] must have static lengths; re-export the bundle`);
+  return {
+    backend: 'onnx',
+    H,
+    M,
+    towers: async (history, sessions, n) => {
+      const out = await session.run({
+        history_items: new ort.Tensor('int64', toInt64(history), [1, H]),
+        session_items: new ort.Tensor('int64', toInt64(sessions), [n, M]),
+      });
+      return (await tensorFloats(out.towers)).slice();
+    },
+    release: () => session.release(),
+  };
+}
+
+/** reward.onnx on the wasm kernels, or null (the reason added to `reasons` as `[wasm-simd] …`) when they cannot run it. */
+async function wasmReward(models: BundleModels, reasons: string[]): Promise<RewardRunner | null> {
+  try {
+    const model = await WasmReward.create(models.reward!, models.towers);
+    return { backend: 'wasm-simd', H: model.historyLength, M: model.sessionLength, towers: async (history, sessions, n) => model.towers(history, sessions, n), release: async () => undefined };
+  } catch (err) {
+    if (!(err instanceof WasmRewardError)) throw err;
+    reasons.push(`[wasm-simd] ${err.message}`);
+    return null;
+  }
+}
+
 /** encoder.onnx and decoder_step.onnx as ORT sessions. */
 interface SeedGraphs {
   encoder: InferenceSession;
@@ -110,8 +158,16 @@ export async function createSessions(ort: OrtModule, models: BundleModels, execu
           ? { preferredOutputLocation: Object.fromEntries(outputsOnGpu.map((name) => [name, 'gpu-buffer' as const])) }
           : {}),
       });
-      const reward = models.reward ? await ort.InferenceSession.create(models.reward, options([])) : null;
-      if (reward) created.push(reward);
+      // reward.onnx: on the wasm kernels where the runtime's own model runs the seed model (then no graph may be left for
+      // onnxruntime, whose wasm is then never fetched), else, or where the kernels cannot read it, on the EP.
+      const ownModel = Boolean(extra.gpuDevice || extra.wasmDecoder);
+      const notes: string[] = [];
+      let reward: RewardRunner | null = models.reward && ownModel ? await wasmReward(models, notes) : null;
+      if (models.reward && !reward) {
+        const session = await ort.InferenceSession.create(models.reward, options([]));
+        created.push(session);
+        reward = ortReward(ort, session);
+      }
       // The seed graphs: created here unless the runtime's own model runs the seed model, then only if it cannot
       // (or stops: a lost GPU device), on the call that first needs them.
       const seedGraphs = async (): Promise<SeedGraphs> => {
@@ -123,10 +179,9 @@ export async function createSessions(ort: OrtModule, models: BundleModels, execu
           throw err;
         }
       };
-      const ownModel = Boolean(extra.gpuDevice || extra.wasmDecoder);
       const eager = ownModel ? null : await seedGraphs();
       if (eager) created.push(eager.encoder, eager.decoder);
-      const sessions = new Sessions(ort, models, ep, reasons, eager, seedGraphs, reward);
+      const sessions = new Sessions(ort, models, ep, [...reasons, ...notes], eager, seedGraphs, reward);
       const attached = extra.gpuDevice ? await sessions.attachGpuDecoder(extra.gpuDevice, { ownsDevice: extra.ownsGpuDevice }) : extra.wasmDecoder ? await sessions.attachWasmDecoder() : false;
       if (ownModel && !attached) created.push(...Object.values(await sessions.seedGraphs()));
       return sessions;
@@ -245,7 +300,6 @@ export interface ResolvedHistory {
 export class Sessions {
   private readonly itemCodes: Uint16Array; // [items, levels]
   private readonly idToItem: Map<string, number>;
-  private readonly rewardShape: { H: number; M: number } | null = null; // reward.onnx's history and session lengths
   private engine: { backend: DecoderBackend; model: ModelEngine } | null = null; // the runtime's own seed model, when attached
   private gpuDevice: GPUDevice | null = null; // destroyed on release when attachGpuDecoder was given it to own
 
@@ -256,23 +310,17 @@ export class Sessions {
     readonly fallbackReasons: string[],
     private graphs: SeedGraphs | null, // null until seedGraphs() first runs, when the runtime's own model was to run the seed model
     private readonly createSeedGraphs: () => Promise<SeedGraphs>,
-    private readonly reward: InferenceSession | null,
+    private readonly reward: RewardRunner | null,
   ) {
     const { trie } = models;
     this.itemCodes = new Uint16Array(trie.itemCount * trie.levels);
     for (let i = 0; i < trie.itemCount; i++) this.itemCodes.set(trie.itemCodes(i), i * trie.levels);
     this.idToItem = new Map(models.itemIds.map((id, i) => [id, i]));
-    if (reward) {
-      const dims = (name: string): readonly (number | string)[] => {
-        const meta = reward.inputMetadata.find((m) => m.name === name);
-        if (!meta || !meta.isTensor) throw new BundleFormatError('reward.onnx', `has no tensor input "${name}"; re-export the bundle (onerec export)`);
-        return meta.shape;
-      };
-      const [, H] = dims('history_items');
-      const [, M] = dims('session_items');
-      if (typeof H !== 'number' || typeof M !== 'number') throw new BundleFormatError('reward.onnx', `history_items [1, ${H}] and session_items [N, ${M}] must have static lengths; re-export the bundle`);
-      this.rewardShape = { H, M };
-    }
+  }
+
+  /** What runs reward.onnx: the wasm kernels ('wasm-simd'), onnxruntime ('onnx'), or nothing (no reward model). */
+  get rewardBackend(): 'wasm-simd' | 'onnx' | null {
+    return this.reward?.backend ?? null;
   }
 
   /** What runs the seed model: 'wgsl' after a successful attachGpuDecoder, 'wasm-simd' after attachWasmDecoder, else 'onnx'. */
@@ -385,17 +433,13 @@ export class Sessions {
    * right-aligned into H slots and sessions padded to M with −1 (longer sessions: the first M items).
    */
   private async rewardTowers(history: Int32Array, sessions: Int32Array, n: number, m: number): Promise<{ towers: Float32Array; reward: Float32Array }> {
-    const { H, M } = this.rewardShape!;
+    const { H, M } = this.reward!;
     const recent = history.subarray(Math.max(0, history.length - H));
     const historyItems = new Int32Array(H).fill(-1); // [H] right-aligned, −1 = padding
     historyItems.set(recent, H - recent.length);
     const padded = new Int32Array(n * M).fill(-1); // [n, M]
     for (let s = 0; s < n; s++) padded.set(sessions.subarray(s * m, s * m + Math.min(m, M)), s * M);
-    const out = await this.reward!.run({
-      history_items: new this.ort.Tensor('int64', toInt64(historyItems), [1, H]),
-      session_items: new this.ort.Tensor('int64', toInt64(padded), [n, M]),
-    });
-    const towers = (await tensorFloats(out.towers)).slice(); // [n, T]
+    const towers = await this.reward!.towers(historyItems, padded, n); // [n, T]
     const weights = this.models.towerWeights;
     const T = weights.length;
     const reward = new Float32Array(n); // [n]

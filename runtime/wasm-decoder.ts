@@ -24,7 +24,7 @@ export class WasmDecoderError extends RuntimeError {
 }
 
 /** The kernels' exports (runtime/wasm/assembly/kernels.ts): pointers are byte offsets, sizes and strides float counts. */
-interface Kernels {
+export interface Kernels {
   gemm(a: number, lda: number, w: number, ldw: number, bias: number, c: number, ldc: number, M: number, K: number, N: number, acc: number): void;
   selfAttention(q: number, ldq: number, kc: number, vc: number, D: number, anc: number, ancStride: number, B: number, T: number, P: number, H: number, DH: number, scale: number, out: number, ldo: number, scores: number): void;
   softmaxRows(p: number, rows: number, n: number, ld: number, scale: number, bias: number): void;
@@ -61,11 +61,26 @@ function kernelModule(): Promise<{ module: WebAssembly.Module; relaxed: boolean 
   return compiled;
 }
 
+/**
+ * An instance of the kernels over a memory of its own, and the allocator for it (the relaxed-SIMD build where the
+ * engine has it). A module that does not instantiate (no WebAssembly SIMD) is a WasmDecoderError.
+ */
+export async function instantiateKernels(): Promise<{ kernels: Kernels; heap: Heap; relaxed: boolean }> {
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  try {
+    const { module, relaxed } = await kernelModule();
+    const kernels = (await WebAssembly.instantiate(module, { env: { memory } })).exports as unknown as Kernels;
+    return { kernels, heap: new Heap(memory, kernels.heapBase()), relaxed };
+  } catch (err) {
+    throw new WasmDecoderError(`the kernels did not instantiate (${(err as Error).message}; they need WebAssembly SIMD)`);
+  }
+}
+
 /** Bytes of f floats rounded up to 16 (SIMD rows start aligned). */
 const bytesOf = (floats: number): number => Math.ceil((4 * floats) / 16) * 16;
 
 /** A bump allocator over the module's memory, grown as needed; views are re-made after growth. */
-class Heap {
+export class Heap {
   private f32View: Float32Array;
   private i32View: Int32Array;
   private top: number;
@@ -201,18 +216,7 @@ export class WasmDecoder {
         for (let e = 0; e < E; e++) for (let r = 0; r < D; r++) dec.data.set(w1.subarray(r * E * F + e * F, r * E * F + (e + 1) * F), at + (e * D + r) * F);
       }
     }
-    let instance: WebAssembly.Instance;
-    let relaxed: boolean;
-    const memory = new WebAssembly.Memory({ initial: 1 });
-    try {
-      const kernels = await kernelModule();
-      relaxed = kernels.relaxed;
-      instance = await WebAssembly.instantiate(kernels.module, { env: { memory } });
-    } catch (err) {
-      throw new WasmDecoderError(`the kernels did not instantiate (${(err as Error).message}; they need WebAssembly SIMD)`);
-    }
-    const kernels = instance.exports as unknown as Kernels;
-    const heap = new Heap(memory, kernels.heapBase());
+    const { kernels, heap, relaxed } = await instantiateKernels();
     const place = (p: PackedWeights): PackedWeights & { base: number } => {
       const base = heap.alloc(p.data.length);
       heap.f32.set(p.data, base / 4);

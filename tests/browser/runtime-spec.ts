@@ -106,10 +106,11 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
     // on wasm (runtime/wasm-decoder.ts) — and the reward model on onnxruntime-web's wasm build.
     assert.equal(info.decoder, device === 'webgpu' ? 'wgsl' : 'wasm-simd', info.fallbackReasons.join('; '));
     assert.equal(info.executionProvider, 'wasm');
-    // onnxruntime-web's WebGPU build (the asyncify wasm, 27 MB) is not fetched: the ONNX graphs run on the wasm build.
+    // The reward model runs in the runtime's wasm kernels too, so no graph is left for onnxruntime-web: neither its wasm
+    // build (11 MB) nor its WebGPU build (the asyncify wasm, 27 MB) is fetched.
+    assert.equal(info.rewardBackend, 'wasm-simd');
     const fetched = harness.server.requests.slice(servedBefore);
-    assert.ok(fetched.some((path) => /ort-wasm-simd-threaded\.wasm$/.test(path)), fetched.join(' '));
-    assert.ok(!fetched.some((path) => /asyncify/.test(path)), fetched.join(' '));
+    assert.ok(!fetched.some((path) => /ort-wasm/.test(path)), fetched.join(' '));
     assert.deepEqual(info.fromCache, []);
     assert.deepEqual(info.fromNetwork.sort(), ROLES);
     assert.ok(progress.length >= 4 && progress.at(-1) === 1 && progress.every((p, i) => i === 0 || p >= progress[i - 1]), `progress ${progress}`);
@@ -130,6 +131,7 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
       return window.onerec.recommender.load(url, { device, [ownModel]: false });
     }, { url: harness.bundleUrl, device, ownModel });
     assert.equal(info.decoder, 'onnx');
+    assert.equal(info.rewardBackend, 'onnx');
     assert.equal(info.executionProvider, device);
     assertMatchesNode(await recommendAll(), `${ownModel}: false`);
     await load(); // back to the default for the tests below

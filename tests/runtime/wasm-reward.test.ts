@@ -1,0 +1,100 @@
+// reward.onnx on the runtime's wasm kernels (runtime/wasm-reward.ts) against onnxruntime-node running the same graph,
+// and the runtime with both of its own engines: no onnxruntime session at all, the same ranked sessions and rewards.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import * as ort from 'onnxruntime-node';
+import { writeTestBundle, type TestBundle } from './fixture.ts';
+import { assertSameSessions, pair } from './engine-parity.ts';
+import { buildRewardGraph } from '../../models/export/reward-graph.ts';
+import { fileAwareFetch } from '../../models/node-recommender.ts';
+import { fetchBundle } from '../../runtime/loader.ts';
+import { createSessions, type OrtModule } from '../../runtime/sessions.ts';
+import { WasmReward } from '../../runtime/wasm-reward.ts';
+
+const SHIPPED = join(import.meta.dirname, '..', '..', 'models', 'bundles');
+let root: string;
+let bundle: TestBundle;
+
+before(async () => {
+  root = mkdtempSync(join(tmpdir(), 'onerec-wasm-reward-'));
+  bundle = await writeTestBundle(join(root, 'tiny'), { reward: true });
+});
+after(() => rmSync(root, { recursive: true, force: true }));
+
+/** The kernels' towers and onnxruntime's for the same inputs: largest |Δ| over every value. */
+async function largestDifference(graph: Uint8Array, towers: string[], history: number[], sessions: number[][]): Promise<number> {
+  const model = await WasmReward.create(graph, towers);
+  const session = await ort.InferenceSession.create(graph);
+  try {
+    const H = model.historyLength, m = model.sessionLength, n = sessions.length;
+    const h = new Int32Array(H).fill(-1);
+    h.set(history.slice(-H), H - Math.min(H, history.length));
+    const s = new Int32Array(n * m).fill(-1);
+    sessions.forEach((items, i) => s.set(items.slice(0, m), i * m));
+    const got = model.towers(h, s, n);
+    const out = await session.run({ history_items: new ort.Tensor('int64', BigInt64Array.from(h, BigInt), [1, H]), session_items: new ort.Tensor('int64', BigInt64Array.from(s, BigInt), [n, m]) });
+    const want = out.towers.data as Float32Array;
+    assert.equal(got.length, want.length);
+    return Math.max(...Array.from(want, (v, i) => Math.abs(v - got[i])));
+  } finally {
+    await session.release();
+  }
+}
+
+test('the tiny bundle\'s reward graph, fp32 and with 8-bit item embeddings: onnxruntime\'s towers within 1e-6, padding and empty histories included', async () => {
+  const { config, weights } = bundle.reward!;
+  const sessions = [[1, 2, 3, 4], [10, 20, -1, -1], [59, 58, 57, 56], [7, -1, -1, -1]];
+  for (const quantization of ['fp32', 'int8'] as const) {
+    const graph = buildRewardGraph(weights, config, quantization).bytes;
+    for (const history of [[3, 17, 5, 42, 9], [], [59, 0, 12, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]) {
+      const d = await largestDifference(graph, config.towers, history, sessions);
+      assert.ok(d <= 1e-6, `${quantization} history [${history}]: |Δ| ${d}`);
+    }
+  }
+});
+
+test('the shipped KuaiRand reward model: onnxruntime\'s towers within 1e-6 for 32 sessions', async (t) => {
+  const dir = join(SHIPPED, 'kuairand');
+  if (!existsSync(join(dir, 'manifest.json'))) return t.skip('models/bundles/kuairand is not in this checkout');
+  const towers = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')).reward.towers.map((x: { name: string }) => x.name);
+  const sessions = Array.from({ length: 32 }, (_, i) => Array.from({ length: 5 }, (_, j) => (i * 131 + j * 17) % 7000));
+  const d = await largestDifference(readFileSync(join(dir, 'reward.onnx')), towers, [5, 900, 77, 4000, 12], sessions);
+  assert.ok(d <= 1e-6, `|Δ| ${d}`);
+});
+
+test('a graph the kernels cannot read is a WasmRewardError naming what is missing', async () => {
+  const { config, weights } = bundle.reward!;
+  const graph = buildRewardGraph(weights, config, 'fp32').bytes;
+  await assert.rejects(WasmReward.create(graph, ['swt', 'no_such_tower']), (e: Error) => e.name === 'WasmRewardError' && /tower\.no_such_tower\.b1/.test(e.message));
+  await assert.rejects(WasmReward.create(graph.subarray(0, 200), config.towers), (e: Error) => e.name === 'WasmRewardError' && /does not parse|no float32 initializer|neither item_emb/.test(e.message));
+});
+
+test('with the wasm kernels running the seed model, the reward model runs there too: no onnxruntime session, the same ranked sessions', async () => {
+  const { models } = await fetchBundle(pathToFileURL(bundle.dir).href, { fetch: fileAwareFetch as typeof fetch, cache: false });
+  let created = 0;
+  const counting: OrtModule = { Tensor: ort.Tensor, InferenceSession: { create: (...args: Parameters<typeof ort.InferenceSession.create>) => { created++; return ort.InferenceSession.create(...args); } } } as unknown as OrtModule;
+  const sessions = await createSessions(counting, models, ['cpu'], { intraOpNumThreads: 1 }, { wasmDecoder: true });
+  try {
+    assert.equal(sessions.decoderBackend, 'wasm-simd');
+    assert.equal(sessions.rewardBackend, 'wasm-simd');
+    const result = await sessions.recommend([3, 17, 5], { beamWidth: 6 });
+    assert.equal(result.rankedBy, 'reward');
+    await sessions.score([3, 17, 5], [[1, 2, 3, 4]]);
+    assert.equal(created, 0, 'onnxruntime made a session');
+  } finally {
+    await sessions.release();
+  }
+  const { onnx, engine, fallbackReasons } = await pair(bundle.dir, { wasmDecoder: true });
+  try {
+    assert.deepEqual(fallbackReasons, []);
+    for (const history of [[3, 17, 5, 42, 9], []]) {
+      assertSameSessions(await onnx.recommend(history, { beamWidth: 8 }), await engine.recommend(history, { beamWidth: 8 }), 1e-4, `history [${history}]`);
+    }
+  } finally {
+    await Promise.all([onnx.dispose(), engine.dispose()]);
+  }
+});
