@@ -33,7 +33,7 @@ const defaults = {
   sessionLength: 5, // items per generated session
   beamWidth: 32,
   out: 'bench/results/recommend.json',
-  nodeEps: 'cpu', // onnxruntime-node EPs to time, comma-separated: cpu (1 and 2 threads), webgpu; cpu+wgsl: the seed model in WGSL on Dawn (runtime/webgpu-decoder.ts), the reward model on the CPU EP; cpu+simd: the seed model in the runtime's wasm SIMD kernels (runtime/wasm-decoder.ts), as the browser runs it on wasm. webgpu+wgsl aborts: ORT's WebGPU EP and the webgpu package are two Dawn builds in one process
+  nodeEps: 'cpu', // onnxruntime-node EPs to time, comma-separated: cpu (1 and 2 threads), webgpu; cpu+wgsl: the seed model in WGSL on Dawn (runtime/webgpu-decoder.ts); cpu+simd: the seed model in the runtime's wasm SIMD kernels (runtime/wasm-decoder.ts), as the browser runs it on wasm; with either, the reward model on the wasm kernels (runtime/wasm-reward.ts). webgpu+wgsl aborts: ORT's WebGPU EP and the webgpu package are two Dawn builds in one process
   browser: 1, // 0: skip Chromium (machines without it)
 };
 
@@ -200,7 +200,7 @@ async function main(): Promise<void> {
   if (harness) try {
     const isolated = await harness.page.evaluate(() => crossOriginIsolated);
     if (!isolated) throw new Error('the bench page is not cross-origin isolated; wasm threads would be ignored');
-    // The runtime's default on wasm (the seed model in its wasm SIMD kernels, the reward model on onnxruntime-web) with 1
+    // The runtime's default on wasm (the seed and reward models in its wasm SIMD kernels; onnxruntime-web unused) with 1
     // and 2 threads, then every graph on onnxruntime-web's wasm EP (wasmDecoder: false), the path before the kernels.
     for (const { threads, wasmDecoder } of [{ threads: 1, wasmDecoder: true }, { threads: 2, wasmDecoder: true }, { threads: 1, wasmDecoder: false }]) {
       const page = await harness.newPage(); // fresh context: empty IndexedDB

@@ -30,11 +30,11 @@ export interface NodeRecommenderOptions {
   executionProviders?: string[];
   /** CPU threads per session; default 1 (the machines here are shared; the browser comparison uses 1 too). */
   threads?: number;
-  /** Run the seed model (encoder and decoder steps) as WGSL on this WebGPU device (runtime/webgpu-decoder.ts; Dawn: models/engine/device.ts openDevice); the reward model stays on the EPs above. */
+  /** Run the seed model (encoder and decoder steps) as WGSL on this WebGPU device (runtime/webgpu-decoder.ts; Dawn: models/engine/device.ts openDevice); the reward model then runs on the wasm kernels (runtime/wasm-reward.ts), or on the EPs above where they cannot read it. */
   gpuDevice?: GPUDevice;
   /**
    * Run the seed model in the runtime's WebAssembly SIMD kernels (runtime/wasm-decoder.ts), as the browser does on wasm;
-   * the reward model stays on the EPs above. Default false: in Node onnxruntime-node's native CPU EP is the reference.
+   * the reward model too (runtime/wasm-reward.ts). Default false: in Node onnxruntime-node's native CPU EP is the reference.
    */
   wasmDecoder?: boolean;
 }

@@ -1,6 +1,7 @@
-// Reading an .onnx file's weights without ONNX Runtime: a protobuf reader just large enough for ModelProto →
-// GraphProto → TensorProto (initializers). The WebGPU decoder (runtime/webgpu-decoder.ts) takes its weights
-// from the bundle's decoder_step.onnx this way, so a bundle ships each weight once.
+// Reading an .onnx file's weights and input shapes without ONNX Runtime: a protobuf reader just large enough for
+// ModelProto → GraphProto → TensorProto (initializers) and ValueInfoProto (inputs). The runtime's own engines
+// (runtime/model-weights.ts, runtime/wasm-reward.ts) take their weights from the bundle's graphs this way, so a bundle
+// ships each weight once.
 
 /** A protobuf message's fields, read in order. Throws RangeError on bytes that do not parse. */
 export class ProtoReader {
@@ -64,19 +65,24 @@ const INT64 = 7;
 /** The graph's initializers by name (float32, uint8, int32, int64; others are skipped). Throws RangeError on malformed bytes. */
 export function readInitializers(bytes: Uint8Array): Map<string, Initializer> {
   const out = new Map<string, Initializer>();
+  forEachGraphField(bytes, 5, (from, to) => { // GraphProto.initializer
+    const t = readTensor(bytes, from, to);
+    if (t) out.set(t.name, { dims: t.dims, data: t.data });
+  });
+  return out;
+}
+
+/** Calls `visit` with [from, to) of every length-delimited field `field` of the model's GraphProto. */
+function forEachGraphField(bytes: Uint8Array, field: number, visit: (from: number, to: number) => void): void {
   const model = new ProtoReader(bytes);
   while (!model.done) {
     const m = model.field();
     if (m.field !== 7 || m.wire !== 2) continue; // ModelProto.graph
-    const graph = new ProtoReader(bytes, m.from, m.to);
-    while (!graph.done) {
+    for (const graph = new ProtoReader(bytes, m.from, m.to); !graph.done;) {
       const g = graph.field();
-      if (g.field !== 5 || g.wire !== 2) continue; // GraphProto.initializer
-      const t = readTensor(bytes, g.from, g.to);
-      if (t) out.set(t.name, { dims: t.dims, data: t.data });
+      if (g.field === field && g.wire === 2) visit(g.from, g.to);
     }
   }
-  return out;
 }
 
 function readTensor(bytes: Uint8Array, from: number, to: number): (Initializer & { name: string }) | null {
@@ -116,40 +122,32 @@ function readTensor(bytes: Uint8Array, from: number, to: number): (Initializer &
 export function readGraphInputs(bytes: Uint8Array): Map<string, (number | string)[]> {
   const out = new Map<string, (number | string)[]>();
   const text = (r: { from: number; to: number }): string => new TextDecoder().decode(bytes.subarray(r.from, r.to));
-  const model = new ProtoReader(bytes);
-  while (!model.done) {
-    const m = model.field();
-    if (m.field !== 7 || m.wire !== 2) continue; // ModelProto.graph
-    const graph = new ProtoReader(bytes, m.from, m.to);
-    while (!graph.done) {
-      const g = graph.field();
-      if (g.field !== 11 || g.wire !== 2) continue; // GraphProto.input: ValueInfoProto
-      let name = '';
-      const dims: (number | string)[] = [];
-      for (const info = new ProtoReader(bytes, g.from, g.to); !info.done;) {
-        const f = info.field();
-        if (f.field === 1 && f.wire === 2) name = text(f);
-        if (f.field !== 2 || f.wire !== 2) continue; // ValueInfoProto.type: TypeProto
-        for (const type = new ProtoReader(bytes, f.from, f.to); !type.done;) {
-          const t = type.field();
-          if (t.field !== 1 || t.wire !== 2) continue; // TypeProto.tensor_type
-          for (const tensor = new ProtoReader(bytes, t.from, t.to); !tensor.done;) {
-            const s = tensor.field();
-            if (s.field !== 2 || s.wire !== 2) continue; // TypeProto.Tensor.shape: TensorShapeProto
-            for (const shape = new ProtoReader(bytes, s.from, s.to); !shape.done;) {
-              const d = shape.field();
-              if (d.field !== 1 || d.wire !== 2) continue; // TensorShapeProto.dim
-              for (const dim = new ProtoReader(bytes, d.from, d.to); !dim.done;) {
-                const v = dim.field();
-                if (v.field === 1 && v.wire === 0) dims.push(v.value); // dim_value
-                else if (v.field === 2 && v.wire === 2) dims.push(text(v)); // dim_param
-              }
+  forEachGraphField(bytes, 11, (from, to) => { // GraphProto.input: ValueInfoProto
+    let name = '';
+    const dims: (number | string)[] = [];
+    for (const info = new ProtoReader(bytes, from, to); !info.done;) {
+      const f = info.field();
+      if (f.field === 1 && f.wire === 2) name = text(f);
+      if (f.field !== 2 || f.wire !== 2) continue; // ValueInfoProto.type: TypeProto
+      for (const type = new ProtoReader(bytes, f.from, f.to); !type.done;) {
+        const t = type.field();
+        if (t.field !== 1 || t.wire !== 2) continue; // TypeProto.tensor_type
+        for (const tensor = new ProtoReader(bytes, t.from, t.to); !tensor.done;) {
+          const sh = tensor.field();
+          if (sh.field !== 2 || sh.wire !== 2) continue; // TypeProto.Tensor.shape: TensorShapeProto
+          for (const shape = new ProtoReader(bytes, sh.from, sh.to); !shape.done;) {
+            const d = shape.field();
+            if (d.field !== 1 || d.wire !== 2) continue; // TensorShapeProto.dim
+            for (const dim = new ProtoReader(bytes, d.from, d.to); !dim.done;) {
+              const v = dim.field();
+              if (v.field === 1 && v.wire === 0) dims.push(v.value); // dim_value
+              else if (v.field === 2 && v.wire === 2) dims.push(text(v)); // dim_param
             }
           }
         }
       }
-      out.set(name, dims);
     }
-  }
+    out.set(name, dims);
+  });
   return out;
 }

@@ -28,14 +28,16 @@ export interface LoadOptions {
   cache?: boolean;
   /**
    * On WebGPU, run the seed model (encoder and decoder steps) as WGSL (runtime/webgpu-decoder.ts: one dispatch per
-   * step) and the reward model on wasm, instead of every graph on onnxruntime's WebGPU EP. Default true. Where the
-   * WGSL model cannot run the bundle, onnxruntime's WebGPU EP runs it and LoadInfo.fallbackReasons says why.
+   * step) and the reward model in the runtime's wasm kernels, instead of every graph on onnxruntime's WebGPU EP.
+   * Default true. Where the WGSL model cannot run the bundle, onnxruntime's WebGPU EP runs it and
+   * LoadInfo.fallbackReasons says why.
    */
   gpuDecoder?: boolean;
   /**
-   * On wasm, run the seed model in the runtime's WebAssembly SIMD kernels (runtime/wasm-decoder.ts) and only the reward
-   * model on onnxruntime-web, instead of every graph on onnxruntime's wasm EP. Default true. Where the kernels cannot
-   * run the bundle, onnxruntime runs it and LoadInfo.fallbackReasons says why.
+   * On wasm, run the seed model and the reward model in the runtime's WebAssembly SIMD kernels (runtime/wasm-decoder.ts,
+   * runtime/wasm-reward.ts; onnxruntime-web's wasm is then not even fetched), instead of every graph on onnxruntime's
+   * wasm EP. Default true. Where the kernels cannot run a graph, onnxruntime runs it and LoadInfo.fallbackReasons says
+   * why.
    */
   wasmDecoder?: boolean;
 }

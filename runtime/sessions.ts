@@ -48,16 +48,18 @@ export interface BundleModels {
 
 export interface SessionsOptions {
   /**
-   * A WebGPU device for the seed model's encoder and decoder steps (runtime/webgpu-decoder.ts); the reward model stays
-   * on the ORT EP. If the WGSL model cannot run this bundle the ORT sessions do and `fallbackReasons` says why.
+   * A WebGPU device for the seed model's encoder and decoder steps (runtime/webgpu-decoder.ts); the reward model runs
+   * on the wasm kernels (see wasmDecoder). If the WGSL model cannot run this bundle the ORT sessions do and
+   * `fallbackReasons` says why.
    */
   gpuDevice?: GPUDevice;
   /** The Sessions destroy `gpuDevice` when released (a device made for them). */
   ownsGpuDevice?: boolean;
   /**
    * The seed model in the runtime's WebAssembly SIMD kernels (runtime/wasm-decoder.ts) instead of onnxruntime's
-   * encoder and decoder sessions; the reward model stays on the ORT EP. Ignored when `gpuDevice` is given; if the
-   * kernels cannot run this bundle the ORT sessions do and `fallbackReasons` says why.
+   * encoder and decoder sessions. Ignored when `gpuDevice` is given; if the kernels cannot run this bundle the ORT
+   * sessions do and `fallbackReasons` says why. With either own engine the reward model runs on the wasm kernels too
+   * (runtime/wasm-reward.ts), or on the ORT EP where they cannot read it.
    */
   wasmDecoder?: boolean;
 }

@@ -103,7 +103,7 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
       return window.onerec.recommender.load(url, { device, onProgress: ({ progress }) => report(progress) });
     }, { url: harness.bundleUrl, device });
     // The seed model runs in the runtime's own kernels by default — WGSL on WebGPU (runtime/webgpu-decoder.ts), wasm SIMD
-    // on wasm (runtime/wasm-decoder.ts) — and the reward model on onnxruntime-web's wasm build.
+    // on wasm (runtime/wasm-decoder.ts) — and the reward model in the wasm kernels (runtime/wasm-reward.ts).
     assert.equal(info.decoder, device === 'webgpu' ? 'wgsl' : 'wasm-simd', info.fallbackReasons.join('; '));
     assert.equal(info.executionProvider, 'wasm');
     // The reward model runs in the runtime's wasm kernels too, so no graph is left for onnxruntime-web: neither its wasm
@@ -221,7 +221,7 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
       return { ep: auto.executionProvider, decoder: auto.decoder, reasons: auto.fallbackReasons, error };
     }, { url: harness.bundleUrl, webgpu: device === 'webgpu' });
     if (device === 'webgpu') {
-      assert.equal(outcome.decoder, 'wgsl'); // WebGPU taken: the WGSL model, the reward graph on wasm
+      assert.equal(outcome.decoder, 'wgsl'); // WebGPU taken: the WGSL model, the reward graph on the wasm kernels
       assert.equal(outcome.ep, 'wasm');
       assert.deepEqual(outcome.reasons, []);
     } else {
