@@ -1,6 +1,6 @@
 // reward.onnx (models/export/reward-graph.ts, the math of models/reward/reference.ts) on the runtime's wasm kernels:
 // with the seed model on the WGSL or wasm-kernel engine, no ONNX graph is left for onnxruntime-web to run, so its
-// ~11 MB wasm binary is neither fetched nor compiled (onnxruntime still runs a graph these kernels cannot read).
+// 14 MB wasm binary is neither fetched nor compiled (onnxruntime still runs a graph these kernels cannot read).
 //
 //   hbar = mean of item_emb over the valid history items; u = hbar · user.w + user.b
 //   e_i  = item_emb[s_i] ⊙ u (0 for padding); x = e + MHA(e) · attn.wo + attn.bo (padded keys masked)

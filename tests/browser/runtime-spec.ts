@@ -107,7 +107,7 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
     assert.equal(info.decoder, device === 'webgpu' ? 'wgsl' : 'wasm-simd', info.fallbackReasons.join('; '));
     assert.equal(info.executionProvider, 'wasm');
     // The reward model runs in the runtime's wasm kernels too, so no graph is left for onnxruntime-web: neither its wasm
-    // build (11 MB) nor its WebGPU build (the asyncify wasm, 27 MB) is fetched.
+    // build (14 MB) nor its WebGPU build (the asyncify wasm, 27 MB) is fetched.
     assert.equal(info.rewardBackend, 'wasm-simd');
     const fetched = harness.server.requests.slice(servedBefore);
     assert.ok(!fetched.some((path) => /ort-wasm/.test(path)), fetched.join(' '));
