@@ -9,7 +9,9 @@ export interface BuildBrowserOptions {
 export declare function buildBrowser(options: BuildBrowserOptions): Promise<unknown>;
 /** asc's flags for runtime/wasm/assembly/kernels.ts. */
 export declare const KERNEL_FLAGS: string[];
-/** The kernels compiled to WebAssembly (`relaxed`: with relaxed SIMD too). */
-export declare function compileKernels(options?: { relaxed?: boolean }): Promise<Uint8Array>;
-/** The source of runtime/wasm/kernels-wasm.ts for the two builds. */
-export declare function kernelsModule(binary: Uint8Array, relaxedBinary: Uint8Array): string;
+/** The four builds of the kernels and the names of their constants in runtime/wasm/kernels-wasm.ts. */
+export declare const KERNEL_BUILDS: { name: string; relaxed: boolean; shared: boolean }[];
+/** The kernels compiled to WebAssembly (`relaxed`: with relaxed SIMD too; `shared`: over a shared memory). */
+export declare function compileKernels(options?: { relaxed?: boolean; shared?: boolean }): Promise<Uint8Array>;
+/** The source of runtime/wasm/kernels-wasm.ts for the builds, in KERNEL_BUILDS' order. */
+export declare function kernelsModule(binaries: Uint8Array[]): string;

@@ -8,11 +8,28 @@
 //   createNodeRecommender({ gpuDevice: (await openDevice()).device });   // the seed model in WGSL on Dawn
 //   createNodeRecommender({ wasmDecoder: true });             // the seed model in the runtime's wasm SIMD kernels
 import { readFile } from 'node:fs/promises';
-import { pathToFileURL } from 'node:url';
+import { extname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { createRecommenderWith } from '../runtime/local-recommender.ts';
 import { createSessions, type OrtModule } from '../runtime/sessions.ts';
 import type { LoadInfo, LoadOptions, Recommender } from '../runtime/recommender.ts';
+import type { SpawnWasmHelper } from '../runtime/wasm-decoder.ts';
+
+/**
+ * A helper thread of the wasm kernels in Node: models/wasm-helper-node.ts on worker_threads (as .js where this file
+ * is compiled; from TypeScript, through tsx's loader registered in the thread: workers do not inherit `--import tsx`).
+ */
+export const spawnNodeWasmHelper: SpawnWasmHelper = (init) => {
+  const extension = extname(fileURLToPath(import.meta.url));
+  const entry = new URL(`./wasm-helper-node${extension}`, import.meta.url);
+  const worker = extension === '.ts'
+    ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); })`, { eval: true, workerData: init })
+    : new Worker(entry, { workerData: init });
+  worker.unref(); // blocked in Atomics.wait between steps: it must not keep the process alive
+  return { terminate: () => void worker.terminate() };
+};
 
 /** fetch() that also reads file: URLs (Node's own fetch does not). */
 export async function fileAwareFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
@@ -28,7 +45,7 @@ export async function fileAwareFetch(input: RequestInfo | URL, init?: RequestIni
 export interface NodeRecommenderOptions {
   /** onnxruntime-node execution providers in order, e.g. ['cpu'] or ['webgpu', 'cpu']; default ['cpu']. */
   executionProviders?: string[];
-  /** CPU threads per session; default 1 (the machines here are shared; the browser comparison uses 1 too). */
+  /** CPU threads per session, and for the wasm kernels (wasmDecoder) their threads; default 1 (the machines here are shared; the browser comparison uses 1 too). */
   threads?: number;
   /** Run the seed model (encoder and decoder steps) as WGSL on this WebGPU device (runtime/webgpu-decoder.ts; Dawn: models/engine/device.ts openDevice); the reward model then runs on the wasm kernels (runtime/wasm-reward.ts), or on the EPs above where they cannot read it. */
   gpuDevice?: GPUDevice;
@@ -43,7 +60,7 @@ export interface NodeRecommenderOptions {
 export function createNodeRecommender(options: NodeRecommenderOptions = {}): Recommender {
   const eps = options.executionProviders ?? ['cpu'];
   const inner = createRecommenderWith({
-    createSessions: (models) => createSessions(ort as unknown as OrtModule, models, eps, { intraOpNumThreads: options.threads ?? 1, interOpNumThreads: 1 }, { gpuDevice: options.gpuDevice, wasmDecoder: options.wasmDecoder }),
+    createSessions: (models) => createSessions(ort as unknown as OrtModule, models, eps, { intraOpNumThreads: options.threads ?? 1, interOpNumThreads: 1 }, { gpuDevice: options.gpuDevice, wasmDecoder: options.wasmDecoder, wasmThreads: options.threads ?? 1, spawnWasmHelper: spawnNodeWasmHelper }),
     fetch: fileAwareFetch as typeof fetch,
   });
   return {

@@ -10,6 +10,7 @@
 import { createRecommenderWith } from './local-recommender.ts';
 import { createWebSessions, defaultWasmPaths } from './onnx.ts';
 import type { Recommender } from './recommender.ts';
+import type { WasmHelperInit } from './wasm-decoder.ts';
 
 export type * from './recommender.ts';
 export * from './errors.ts';
@@ -17,10 +18,20 @@ export { hasBundleInCache, deleteBundleFromCache } from './cache.ts';
 export { manifestUrlOf } from './loader.ts';
 export { deviceToExecutionProviders } from './onnx.ts';
 
-/** The in-thread Recommender (onnxruntime-web). `wasmPaths`: URL prefix of the ort-wasm files, default ./ort/. */
-export function createRecommender(options: { wasmPaths?: string } = {}): Recommender {
+/**
+ * The in-thread Recommender (onnxruntime-web). `wasmPaths`: URL prefix of the ort-wasm files, default ./ort/.
+ * `wasmHelperUrl`: the kernels' helper-thread script (dist/wasm-helper.js; the worker recommender passes it), for
+ * LoadOptions.threads > 1 in a cross-origin isolated worker.
+ */
+export function createRecommender(options: { wasmPaths?: string; wasmHelperUrl?: string | URL } = {}): Recommender {
   const wasmPaths = options.wasmPaths ?? defaultWasmPaths();
+  const helperUrl = options.wasmHelperUrl;
+  const spawnWasmHelper = helperUrl === undefined ? undefined : (init: WasmHelperInit) => {
+    const worker = new Worker(helperUrl, { type: 'module', name: 'onerec wasm kernels' });
+    worker.postMessage(init);
+    return { terminate: () => worker.terminate() };
+  };
   return createRecommenderWith({
-    createSessions: (models, { device, threads, gpuDecoder, wasmDecoder }) => createWebSessions(models, device, { threads, wasmPaths, gpuDecoder, wasmDecoder }),
+    createSessions: (models, { device, threads, gpuDecoder, wasmDecoder }) => createWebSessions(models, device, { threads, wasmPaths, gpuDecoder, wasmDecoder, spawnWasmHelper }),
   });
 }

@@ -39,6 +39,7 @@ export function createRecommenderWith(backend: RuntimeBackend): Recommender {
         executionProvider: next.executionProvider,
         decoder: next.decoderBackend,
         rewardBackend: next.rewardBackend,
+        kernelThreads: next.kernelThreads,
         fallbackReasons: [...next.fallbackReasons],
         fromCache: bundle.fromCache,
         fromNetwork: bundle.fromNetwork,

@@ -10,6 +10,7 @@
 // build.mjs copies both builds' .mjs/.wasm next to the bundles under dist/ort/; `wasmPaths` points there.
 import { InvalidDeviceError, NoBackendError, WebGpuUnavailableError } from './errors.ts';
 import { createSessions, type BundleModels, type OrtModule, type Sessions } from './sessions.ts';
+import type { SpawnWasmHelper } from './wasm-decoder.ts';
 import type { Device } from './recommender.ts';
 
 export const DEVICES: readonly Device[] = ['auto', 'webgpu', 'wasm'];
@@ -34,6 +35,7 @@ export interface OnnxOptions {
   wasmPaths: string; // URL prefix of the ort-wasm-*.mjs/.wasm files
   gpuDecoder?: boolean; // on WebGPU, the seed model in WGSL (LoadOptions.gpuDecoder); default true
   wasmDecoder?: boolean; // on wasm, the seed model in the runtime's wasm SIMD kernels (LoadOptions.wasmDecoder); default true
+  spawnWasmHelper?: SpawnWasmHelper; // starts a helper thread of the kernels (worker/endpoint.ts: dist/wasm-helper.js)
 }
 
 /** Where build.mjs puts the ORT runtime files: dist/ort/, next to the bundle that imports this module. */
@@ -130,7 +132,8 @@ export async function createWebSessions(models: BundleModels, device: Device, op
     }
     try {
       const ort = await ortFor(ep, options);
-      const sessions = await createSessions(ort as unknown as OrtModule, models, [ep], {}, { wasmDecoder: ep === 'wasm' && (options.wasmDecoder ?? true) });
+      const wasmThreads = globalThis.crossOriginIsolated ? Math.max(1, options.threads) : 1;
+      const sessions = await createSessions(ort as unknown as OrtModule, models, [ep], {}, { wasmDecoder: ep === 'wasm' && (options.wasmDecoder ?? true), wasmThreads, spawnWasmHelper: options.spawnWasmHelper });
       sessions.fallbackReasons.unshift(...reasons);
       return sessions;
     } catch (err) {

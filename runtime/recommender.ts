@@ -22,7 +22,10 @@ export interface ProgressReport {
 export interface LoadOptions {
   device?: Device; // default 'auto'
   onProgress?: (report: ProgressReport) => void;
-  /** wasm threads (needs cross-origin isolation: COOP same-origin + COEP require-corp); default 1. */
+  /**
+   * wasm threads (needs cross-origin isolation: COOP same-origin + COEP require-corp); default 1. The wasm kernels split
+   * each decoder step's beams among them (helper workers; in a worker recommender only), onnxruntime-web its graphs.
+   */
   threads?: number;
   /** false: do not read or write the IndexedDB model cache (always fetch). Default true. */
   cache?: boolean;
@@ -51,6 +54,8 @@ export interface LoadInfo {
    * onnxruntime-web's wasm is not even fetched), 'onnx', or null for a bundle without a reward model.
    */
   rewardBackend: 'wasm-simd' | 'onnx' | null;
+  /** Threads running the wasm kernels' decoder steps: LoadOptions.threads where cross-origin isolated in a worker, else 1. */
+  kernelThreads: number;
   fallbackReasons: string[]; // `[ep] reason` for every EP tried before it
   fromCache: string[]; // roles whose bytes came from IndexedDB
   fromNetwork: string[]; // roles fetched over the network

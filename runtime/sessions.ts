@@ -9,7 +9,7 @@ import { BOS, SPECIAL_TOKENS, encoderTokens, tokenId } from './tokens.ts';
 import { SemanticIdTrie } from './semantic-id-trie.ts';
 import { BundleFormatError, InvalidArgumentError, NoBackendError } from './errors.ts';
 import { WebGpuDecoder, WebGpuDecoderError, type WebGpuDecoderConfig } from './webgpu-decoder.ts';
-import { WasmDecoder, WasmDecoderError } from './wasm-decoder.ts';
+import { WasmDecoder, WasmDecoderError, type SpawnWasmHelper } from './wasm-decoder.ts';
 import { WasmReward, WasmRewardError } from './wasm-reward.ts';
 import type { DecoderBackend, HistoryItem, RankedBy, RecommendedSession, RecommendOptions, RecommendResult, ScoreOptions, ScoreResult } from './recommender.ts';
 
@@ -62,6 +62,9 @@ export interface SessionsOptions {
    * (runtime/wasm-reward.ts), or on the ORT EP where they cannot read it.
    */
   wasmDecoder?: boolean;
+  /** Threads for the wasm kernels (the caller and wasmThreads − 1 helpers started by spawnWasmHelper); default 1. */
+  wasmThreads?: number;
+  spawnWasmHelper?: SpawnWasmHelper;
 }
 
 /** The runtime's own seed-model engines (WGSL on WebGPU, the wasm kernels on the CPU): what Sessions needs of them. */
@@ -184,7 +187,7 @@ export async function createSessions(ort: OrtModule, models: BundleModels, execu
       const eager = ownModel ? null : await seedGraphs();
       if (eager) created.push(eager.encoder, eager.decoder);
       const sessions = new Sessions(ort, models, ep, [...reasons, ...notes], eager, seedGraphs, reward);
-      const attached = extra.gpuDevice ? await sessions.attachGpuDecoder(extra.gpuDevice, { ownsDevice: extra.ownsGpuDevice }) : extra.wasmDecoder ? await sessions.attachWasmDecoder() : false;
+      const attached = extra.gpuDevice ? await sessions.attachGpuDecoder(extra.gpuDevice, { ownsDevice: extra.ownsGpuDevice }) : extra.wasmDecoder ? await sessions.attachWasmDecoder({ threads: extra.wasmThreads, spawnHelper: extra.spawnWasmHelper }) : false;
       if (ownModel && !attached) created.push(...Object.values(await sessions.seedGraphs()));
       return sessions;
     } catch (err) {
@@ -303,6 +306,8 @@ export class Sessions {
   private readonly itemCodes: Uint16Array; // [items, levels]
   private readonly idToItem: Map<string, number>;
   private engine: { backend: DecoderBackend; model: ModelEngine } | null = null; // the runtime's own seed model, when attached
+  /** Threads running the wasm kernels' decoder steps (1 unless attachWasmDecoder started helpers). */
+  kernelThreads = 1;
   private gpuDevice: GPUDevice | null = null; // destroyed on release when attachGpuDecoder was given it to own
 
   constructor(
@@ -362,11 +367,13 @@ export class Sessions {
    * Returns false, keeping the ORT sessions, when they cannot run this bundle; the reason is added to fallbackReasons
    * as `[wasm-simd] …`.
    */
-  async attachWasmDecoder(): Promise<boolean> {
+  async attachWasmDecoder(options: { threads?: number; spawnHelper?: SpawnWasmHelper } = {}): Promise<boolean> {
     try {
-      const model = await WasmDecoder.create(this.models.decoderStep, this.models.encoder, this.models.members);
+      const model = await WasmDecoder.create(this.models.decoderStep, this.models.encoder, this.models.members, options);
       this.releaseEngine();
       this.engine = { backend: 'wasm-simd', model };
+      this.kernelThreads = model.threads;
+      if (model.threadsNote) this.fallbackReasons.push(`[wasm-simd] ${options.threads} threads asked for, 1 runs: ${model.threadsNote}`);
       return true;
     } catch (err) {
       if (!(err instanceof WasmDecoderError)) throw err;

@@ -14,7 +14,7 @@ import { codeLogProbs, type DecoderSession } from './beam-search.ts';
 import { decoderWeights, encoderWeights, ENSEMBLE_SHARED, memberPrefix, WeightsError, type PackedWeights, type SeedModelConfig } from './model-weights.ts';
 import { PAD, SPECIAL_TOKENS } from './tokens.ts';
 import { RuntimeError } from './errors.ts';
-import { KERNELS_RELAXED_WASM_BASE64, KERNELS_WASM_BASE64 } from './wasm/kernels-wasm.ts';
+import { KERNELS_RELAXED_SHARED_WASM_BASE64, KERNELS_RELAXED_WASM_BASE64, KERNELS_SHARED_WASM_BASE64, KERNELS_WASM_BASE64 } from './wasm/kernels-wasm.ts';
 
 /** The bundle's model cannot run in the wasm kernels (a weight it cannot find, a size they do not take). */
 export class WasmDecoderError extends RuntimeError {
@@ -38,7 +38,7 @@ export interface Kernels {
   heapBase(): number;
 }
 
-let compiled: Promise<{ module: WebAssembly.Module; relaxed: boolean }> | null = null;
+const compiled: Partial<Record<'private' | 'shared', Promise<{ module: WebAssembly.Module; relaxed: boolean }>>> = {};
 
 const decodeBase64 = (base64: string): Uint8Array<ArrayBuffer> => {
   const text = atob(base64);
@@ -48,29 +48,37 @@ const decodeBase64 = (base64: string): Uint8Array<ArrayBuffer> => {
 };
 
 /**
- * The kernels' module, compiled once per thread (asynchronously: browsers refuse large synchronous compiles): the
- * relaxed-SIMD build (fused multiply-adds) where the engine validates it — Chromium —, else the plain SIMD one.
+ * The kernels' module, compiled once per thread and kind (asynchronously: browsers refuse large synchronous compiles):
+ * the relaxed-SIMD build (fused multiply-adds) where the engine validates it — Chromium —, else the plain SIMD one;
+ * `shared`: the builds over a shared memory, for helper threads.
  */
-function kernelModule(): Promise<{ module: WebAssembly.Module; relaxed: boolean }> {
-  if (!compiled) {
-    const relaxedBytes = decodeBase64(KERNELS_RELAXED_WASM_BASE64);
+function kernelModule(shared = false): Promise<{ module: WebAssembly.Module; relaxed: boolean }> {
+  const kind = shared ? 'shared' : 'private';
+  let pending = compiled[kind];
+  if (!pending) {
+    const relaxedBytes = decodeBase64(shared ? KERNELS_RELAXED_SHARED_WASM_BASE64 : KERNELS_RELAXED_WASM_BASE64);
     const relaxed = WebAssembly.validate(relaxedBytes);
-    compiled = WebAssembly.compile(relaxed ? relaxedBytes : decodeBase64(KERNELS_WASM_BASE64)).then((module) => ({ module, relaxed }));
-    compiled.catch(() => { compiled = null; });
+    pending = WebAssembly.compile(relaxed ? relaxedBytes : decodeBase64(shared ? KERNELS_SHARED_WASM_BASE64 : KERNELS_WASM_BASE64)).then((module) => ({ module, relaxed }));
+    pending.catch(() => { delete compiled[kind]; });
+    compiled[kind] = pending;
   }
-  return compiled;
+  return pending;
 }
+
+/** Pages of the shared memory's maximum (1 GiB; the shared builds declare it). */
+const SHARED_MAX_PAGES = 16384;
 
 /**
  * An instance of the kernels over a memory of its own, and the allocator for it (the relaxed-SIMD build where the
- * engine has it). A module that does not instantiate (no WebAssembly SIMD) is a WasmDecoderError.
+ * engine has it); `shared`: over a shared memory that helper threads can run the kernels on too. A module that does
+ * not instantiate (no WebAssembly SIMD) is a WasmDecoderError.
  */
-export async function instantiateKernels(): Promise<{ kernels: Kernels; heap: Heap; relaxed: boolean }> {
-  const memory = new WebAssembly.Memory({ initial: 1 });
+export async function instantiateKernels(options: { shared?: boolean } = {}): Promise<{ kernels: Kernels; heap: Heap; relaxed: boolean; module: WebAssembly.Module }> {
   try {
-    const { module, relaxed } = await kernelModule();
+    const memory = options.shared ? new WebAssembly.Memory({ initial: 1, maximum: SHARED_MAX_PAGES, shared: true }) : new WebAssembly.Memory({ initial: 1 });
+    const { module, relaxed } = await kernelModule(options.shared);
     const kernels = (await WebAssembly.instantiate(module, { env: { memory } })).exports as unknown as Kernels;
-    return { kernels, heap: new Heap(memory, kernels.heapBase()), relaxed };
+    return { kernels, heap: new Heap(memory, kernels.heapBase()), relaxed, module };
   } catch (err) {
     throw new WasmDecoderError(`the kernels did not instantiate (${(err as Error).message}; they need WebAssembly SIMD)`);
   }
@@ -128,20 +136,48 @@ export class Heap {
   }
 }
 
-/** Per-request buffers for `cap` beam rows, allocated once for the largest request seen. */
-interface StepBuffers {
-  cap: number;
-  x: number; h: number; q: number; att: number; // [2·cap, D]: the rows' residual stream, its LayerNorm, queries, attention out
+/** One thread's scratch: what its share of a step computes that is not laid out by beam row. */
+interface Scratch {
   scores: number; // [2·cap, S] cross-attention scores of one head
   selfScores: number; // [TMAX]
   router: number; // [2·cap, EMAX]
   idx: number; gates: number; // [2·cap] rows routed to one expert, their gates
   gathered: number; hidden: number; expertOut: number; // [2·cap, D], [2·cap, FMAX], [2·cap, D]
+}
+
+/** Per-request buffers for `cap` beam rows, allocated once for the largest request seen. */
+interface StepBuffers {
+  cap: number;
+  x: number; h: number; q: number; att: number; // [2·cap, D]: the rows' residual stream, its LayerNorm, queries, attention out
+  tokens: number; parents: number; // i32 [2·cap], [cap]: the step's input, where every thread reads it
+  scratch: Scratch[]; // one per thread
   logits: number; // [cap, V]
   codeScores: number; // [cap, K + 2]
   cacheK: number[]; cacheV: number[]; // per layer of all members: [TMAX · cap rows, D] (a step appends B · T ≤ cap · T rows)
   anc: [number, number]; // [cap, TMAX] i32 each, alternating: each beam's cache rows, oldest first
 }
+
+/** What a helper thread needs to run shares of the steps on the same shared memory (structured-cloneable). */
+export interface WasmHelperInit {
+  module: WebAssembly.Module; // a shared-memory build
+  memory: WebAssembly.Memory; // shared
+  members: SeedModelConfig[];
+  dec: { offset: Record<string, number>; base: number };
+  encW: { offset: Record<string, number>; base: number };
+  heapTop: number; // the allocator's top where the decoder's own buffers begin (the same layout on every thread)
+  relaxed: boolean;
+  threads: number;
+  ctl: number; // byte offset of this helper's control block (CTL_SLOTS i32)
+}
+
+/** Starts a helper thread running serveWasmHelper(init) (a Worker in browsers, worker_threads in Node). */
+export type SpawnWasmHelper = (init: WasmHelperInit) => { terminate(): void };
+
+// A helper's control block (i32 slots in the shared memory): the main thread writes a share's parameters and bumps SEQ;
+// the helper runs it and sets DONE to that SEQ (STATUS 0, or 1 if it threw).
+const CTL = { SEQ: 0, DONE: 1, READY: 2, STATUS: 3, B0: 4, B1: 5, B: 6, T: 7, POSITION: 8, BASE: 9, PARITY: 10, N: 11, CAP: 12, QUIT: 13, THREAD: 14 } as const;
+const CTL_SLOTS = 16;
+const HELPER_TIMEOUT_MS = 10_000; // a share or a start-up that takes longer means the helper is gone
 
 /**
  * A bundle's seed model on the wasm kernels: weights copied into the module's memory once; per request
@@ -158,6 +194,9 @@ export class WasmDecoder {
   private readonly enc: { x: number; h: number; qkv: number; kT: number; scores: number; att: number; ffn: number; k: number };
   /** For benchmarks: steps run and the time in them (ms), the encoder's time (ms). */
   readonly stats = { steps: 0, stepMs: 0, encoderMs: 0 };
+  private helpers: { ctl: number; handle: { terminate(): void } }[] = [];
+  /** Why helper threads were asked for and are not running (null: none asked for, or they run). */
+  threadsNote: string | null = null;
 
   private constructor(
     private readonly k: Kernels,
@@ -167,6 +206,8 @@ export class WasmDecoder {
     private readonly encW: PackedWeights & { base: number },
     /** The kernels are the relaxed-SIMD build (fused multiply-adds). */
     readonly relaxedSimd: boolean,
+    /** Scratch sets laid out: the most threads that may run shares of a step. */
+    private readonly maxThreads = 1,
   ) {
     const c = members[0];
     const { dModel: D, heads: H, levels, codebookSize: K } = c;
@@ -188,8 +229,11 @@ export class WasmDecoder {
   /**
    * Checks the sizes, reads the weights from decoder_step.onnx and encoder.onnx, and instantiates the kernels.
    * `config`: the model's, or an ensemble's members' in order (their logits are averaged as the exported graph does).
+   * `threads` > 1 with `spawnHelper`: that many threads share each step's beams (helpers started by spawnHelper on a
+   * shared memory; they need SharedArrayBuffer and a thread that may block: a worker or Node). Helpers that do not
+   * start within `helperTimeoutMs` (default 10 s) leave the decoder on one thread, saying why in `threadsNote`.
    */
-  static async create(decoderStepOnnx: Uint8Array, encoderOnnx: Uint8Array, config: SeedModelConfig | SeedModelConfig[]): Promise<WasmDecoder> {
+  static async create(decoderStepOnnx: Uint8Array, encoderOnnx: Uint8Array, config: SeedModelConfig | SeedModelConfig[], options: { threads?: number; spawnHelper?: SpawnWasmHelper; helperTimeoutMs?: number } = {}): Promise<WasmDecoder> {
     const members = Array.isArray(config) ? config : [config];
     if (members.length === 0) throw new WasmDecoderError('no model config');
     const { dModel: D, heads: H } = members[0];
@@ -216,7 +260,11 @@ export class WasmDecoder {
         for (let e = 0; e < E; e++) for (let r = 0; r < D; r++) dec.data.set(w1.subarray(r * E * F + e * F, r * E * F + (e + 1) * F), at + (e * D + r) * F);
       }
     }
-    const { kernels, heap, relaxed } = await instantiateKernels();
+    // Threads: helpers that block in Atomics.wait on a shared memory — in a worker or Node, not on a page's main thread.
+    const threads = Math.max(1, Math.min(8, Math.floor(options.threads ?? 1)));
+    const canShare = typeof SharedArrayBuffer !== 'undefined' && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false && typeof (globalThis as { document?: unknown }).document === 'undefined';
+    const shared = threads > 1 && options.spawnHelper !== undefined && canShare;
+    const { kernels, heap, relaxed, module } = await instantiateKernels({ shared });
     const place = (p: PackedWeights): PackedWeights & { base: number } => {
       const base = heap.alloc(p.data.length);
       heap.f32.set(p.data, base / 4);
@@ -224,7 +272,51 @@ export class WasmDecoder {
     };
     const decPlaced = place(dec);
     const encPlaced = place(enc);
-    return new WasmDecoder(kernels, heap, members, decPlaced, encPlaced, relaxed);
+    const ctls = shared ? Array.from({ length: threads - 1 }, () => heap.alloc(CTL_SLOTS)) : [];
+    const heapTop = heap.used;
+    const decoder = new WasmDecoder(kernels, heap, members, decPlaced, encPlaced, relaxed, shared ? threads : 1);
+    if (threads > 1 && !shared) decoder.threadsNote = options.spawnHelper ? 'helper threads need a shared memory: a cross-origin isolated worker (or Node)' : 'no way to start helper threads here';
+    if (shared) {
+      const init = (ctl: number): WasmHelperInit => ({ module, memory: heap.memory, members, dec: { offset: dec.offset, base: decPlaced.base }, encW: { offset: enc.offset, base: encPlaced.base }, heapTop, relaxed, threads, ctl });
+      decoder.helpers = ctls.map((ctl) => ({ ctl, handle: options.spawnHelper!(init(ctl)) }));
+      // Each helper sets READY once it runs; one that does not within the timeout leaves the decoder to one thread.
+      const timeout = options.helperTimeoutMs ?? HELPER_TIMEOUT_MS;
+      const deadline = now() + timeout;
+      while (decoder.helpers.some((h) => Atomics.load(heap.i32, h.ctl / 4 + CTL.READY) !== 1) && now() < deadline) await new Promise((resolve) => setTimeout(resolve, 2));
+      if (decoder.helpers.some((h) => Atomics.load(heap.i32, h.ctl / 4 + CTL.READY) !== 1)) {
+        decoder.stopHelpers();
+        decoder.threadsNote = `the kernels' helper threads did not start within ${timeout / 1000} s`;
+      }
+    }
+    return decoder;
+  }
+
+  /**
+   * The decoder as a helper thread sees it: the kernels on the main thread's shared memory, the same layout (weights
+   * placed by the main thread, buffers laid out by the same code from the same top).
+   */
+  static async replica(init: WasmHelperInit): Promise<WasmDecoder> {
+    const kernels = (await WebAssembly.instantiate(init.module, { env: { memory: init.memory } })).exports as unknown as Kernels;
+    const heap = new Heap(init.memory, kernels.heapBase());
+    heap.release(init.heapTop);
+    const empty = new Float32Array(0);
+    return new WasmDecoder(kernels, heap, init.members, { ...init.dec, data: empty }, { ...init.encW, data: empty }, init.relaxed, init.threads);
+  }
+
+  /** Threads that run shares of each step (1 + the helpers running). */
+  get threads(): number {
+    return 1 + this.helpers.length;
+  }
+
+  private stopHelpers(): void {
+    const i32 = this.heap.i32;
+    for (const h of this.helpers) {
+      Atomics.store(i32, h.ctl / 4 + CTL.QUIT, 1);
+      Atomics.add(i32, h.ctl / 4 + CTL.SEQ, 1);
+      Atomics.notify(i32, h.ctl / 4 + CTL.SEQ);
+      h.handle.terminate();
+    }
+    this.helpers = [];
   }
 
   /** Bytes of the module's memory in use (weights, then buffers). */
@@ -247,10 +339,14 @@ export class WasmDecoder {
   private ensureCapacity(rows: number): StepBuffers {
     if (this.buffers && this.buffers.cap >= rows) return this.buffers;
     // Grown (at least doubled), never shrunk; laid out again in place of the old ones (nothing else follows them).
+    return this.layout(Math.max(rows, 1, 2 * (this.buffers?.cap ?? 0)));
+  }
+
+  /** The per-request buffers for `cap` rows, from buffersStart: the same pointers on every thread for the same cap. */
+  private layout(cap: number): StepBuffers {
     const { heap, members, S, Tmax, V } = this;
     heap.release(this.buffersStart);
     const { dModel: D, codebookSize: K } = members[0];
-    const cap = Math.max(rows, 1, 2 * (this.buffers?.cap ?? 0));
     const R = 2 * cap;
     const layers = members.reduce((sum, m) => sum + m.decoderLayers, 0);
     const EMAX = Math.max(...members.map((m) => m.experts));
@@ -258,9 +354,12 @@ export class WasmDecoder {
     this.buffers = {
       cap,
       x: heap.alloc(R * D), h: heap.alloc(R * D), q: heap.alloc(R * D), att: heap.alloc(R * D),
-      scores: heap.alloc(R * S), selfScores: heap.alloc(Tmax),
-      router: heap.alloc(R * EMAX), idx: heap.alloc(R), gates: heap.alloc(R),
-      gathered: heap.alloc(R * D), hidden: heap.alloc(R * FMAX), expertOut: heap.alloc(R * D),
+      tokens: heap.alloc(R), parents: heap.alloc(cap),
+      scratch: Array.from({ length: this.maxThreads }, () => ({
+        scores: heap.alloc(R * S), selfScores: heap.alloc(Tmax),
+        router: heap.alloc(R * EMAX), idx: heap.alloc(R), gates: heap.alloc(R),
+        gathered: heap.alloc(R * D), hidden: heap.alloc(R * FMAX), expertOut: heap.alloc(R * D),
+      })),
       logits: heap.alloc(cap * V), codeScores: heap.alloc(cap * (K + 2)),
       cacheK: Array.from({ length: layers }, () => heap.alloc(Tmax * cap * D)),
       cacheV: Array.from({ length: layers }, () => heap.alloc(Tmax * cap * D)),
@@ -358,23 +457,73 @@ export class WasmDecoder {
   }
 
   /**
-   * decoder_step.onnx for B beams × T new tokens at `position`; the new cache rows start at `base`; the cross inputs
-   * hold `n` positions (encode()).
+   * decoder_step.onnx for B beams × T new tokens at `position`, shared among the threads; the new cache rows start at
+   * `base`; the cross inputs hold `n` positions (encode()).
    */
   private step(buf: StepBuffers, tokens: Int32Array, parents: Int32Array, B: number, T: number, position: number, base: number, parity: number, n: number): Float64Array {
+    const { heap, members } = this;
+    const { codebookSize: K } = members[0];
+    const i32 = heap.i32;
+    i32.set(tokens, buf.tokens / 4);
+    i32.set(parents, buf.parents / 4);
+    // Beams in contiguous shares, one per thread: the helpers' first, then this thread's own, then the wait for theirs.
+    const threads = Math.min(this.threads, B);
+    const chunk = Math.ceil(B / threads);
+    const running: { ctl: number; seq: number }[] = [];
+    for (let j = 1; j < threads; j++) {
+      const ctl = this.helpers[j - 1].ctl / 4;
+      const b0 = j * chunk, b1 = Math.min(B, (j + 1) * chunk);
+      if (b0 >= b1) continue;
+      i32.set([b0, b1, B, T, position, base, parity, n, buf.cap], ctl + CTL.B0);
+      i32[ctl + CTL.THREAD] = j;
+      const seq = Atomics.add(i32, ctl + CTL.SEQ, 1) + 1;
+      Atomics.notify(i32, ctl + CTL.SEQ);
+      running.push({ ctl, seq });
+    }
+    this.share(buf, buf.scratch[0], 0, Math.min(B, chunk), T, position, base, parity, n);
+    for (const { ctl, seq } of running) {
+      for (let done = Atomics.load(i32, ctl + CTL.DONE); done !== seq; done = Atomics.load(i32, ctl + CTL.DONE)) {
+        if (Atomics.wait(i32, ctl + CTL.DONE, done, HELPER_TIMEOUT_MS) === 'timed-out') {
+          this.stopHelpers();
+          throw new WasmDecoderError(`a helper thread did not finish its share of a step within ${HELPER_TIMEOUT_MS / 1000} s; the next requests run on one thread`);
+        }
+      }
+      if (Atomics.load(i32, ctl + CTL.STATUS) !== 0) {
+        this.stopHelpers();
+        throw new WasmDecoderError('a helper thread failed on its share of a step; the next requests run on one thread');
+      }
+    }
+    return codeLogProbs(heap.f32.subarray(buf.codeScores / 4, buf.codeScores / 4 + B * (K + 2)), K);
+  }
+
+  /**
+   * Beams [b0, b1) of decoder_step.onnx for B beams × T new tokens at `position` (tokens and parents in buf): their
+   * rows of every buffer laid out by beam, `scratch` for the rest; the new cache rows start at `base`; the cross
+   * inputs hold `n` positions (encode()). Writes the beams' code scores.
+   */
+  share(buf: StepBuffers, scratch: Scratch, b0: number, b1: number, T: number, position: number, base: number, parity: number, n: number): void {
     const { k, heap, members, Tmax, V, cross } = this;
     const { dModel: D, heads: H, codebookSize: K, levels } = members[0];
     const DH = D / H;
     const scale = 1 / Math.sqrt(DH);
+    const B = b1 - b0; // this share's beams
     const BT = B * T;
-    // Each beam's cache rows: its parent's, then this step's.
     const i32 = heap.i32;
+    const tokens = buf.tokens / 4 + b0 * T, parents = buf.parents / 4 + b0;
+    // Each beam's cache rows: its parent's, then this step's.
     const oldAnc = buf.anc[parity] / 4, newAnc = buf.anc[parity ^ 1] / 4;
     for (let b = 0; b < B; b++) {
-      const dst = newAnc + b * Tmax;
-      if (position > 0) i32.copyWithin(dst, oldAnc + parents[b] * Tmax, oldAnc + parents[b] * Tmax + position);
-      for (let t = 0; t < T; t++) i32[dst + position + t] = base + b * T + t;
+      const dst = newAnc + (b0 + b) * Tmax, parent = i32[parents + b];
+      if (position > 0) i32.copyWithin(dst, oldAnc + parent * Tmax, oldAnc + parent * Tmax + position);
+      for (let t = 0; t < T; t++) i32[dst + position + t] = base + (b0 + b) * T + t;
     }
+    // This share's rows of the row buffers; its first new cache row.
+    const row0 = 4 * b0 * T * D;
+    const x = buf.x + row0, h = buf.h + row0, q = buf.q + row0, att = buf.att + row0;
+    const first = base + b0 * T;
+    const anc = buf.anc[parity ^ 1] + 4 * b0 * Tmax;
+    const logits = buf.logits + 4 * b0 * V;
+    const { scores, selfScores, router, idx: idxAt, gates: gatesAt, gathered, hidden, expertOut } = scratch;
     const idx = heap.i32, gates = heap.f32;
     let layerBase = 0;
     for (const [m, member] of members.entries()) {
@@ -383,73 +532,102 @@ export class WasmDecoder {
       const f32 = heap.f32;
       const emb = this.w(`${P0}tok_emb`) / 4, pos = this.w(`${P0}dec.pos`) / 4;
       for (let r = 0; r < BT; r++) {
-        const tok = tokens[r], p = position + (r % T), row = buf.x / 4 + r * D;
+        const tok = i32[tokens + r], p = position + (r % T), row = x / 4 + r * D;
         for (let c = 0; c < D; c++) f32[row + c] = f32[emb + tok * D + c] + f32[pos + p * D + c];
       }
-      k.layerNorm(buf.x, buf.h, this.w(`${P0}dec.0.ln1.g`), this.w(`${P0}dec.0.ln1.b`), BT, D);
+      k.layerNorm(x, h, this.w(`${P0}dec.0.ln1.g`), this.w(`${P0}dec.0.ln1.b`), BT, D);
       for (let i = 0; i < L; i++) {
         const p = (name: string): number => this.w(`${P0}dec.${i}.${name}`);
         const layer = layerBase + i;
         const wqkv = p('self.wqkv'), bqkv = p('self.bqkv');
         const kc = buf.cacheK[layer], vc = buf.cacheV[layer];
         // Self-attention: q, and this step's keys and values written straight into their cache rows.
-        k.gemm(buf.h, D, wqkv, 3 * D, bqkv, buf.q, D, BT, D, D, 0);
-        k.gemm(buf.h, D, wqkv + 4 * D, 3 * D, bqkv + 4 * D, kc + 4 * base * D, D, BT, D, D, 0);
-        k.gemm(buf.h, D, wqkv + 8 * D, 3 * D, bqkv + 8 * D, vc + 4 * base * D, D, BT, D, D, 0);
-        k.selfAttention(buf.q, D, kc, vc, D, buf.anc[parity ^ 1], Tmax, B, T, position, H, DH, scale, buf.att, D, buf.selfScores);
+        k.gemm(h, D, wqkv, 3 * D, bqkv, q, D, BT, D, D, 0);
+        k.gemm(h, D, wqkv + 4 * D, 3 * D, bqkv + 4 * D, kc + 4 * first * D, D, BT, D, D, 0);
+        k.gemm(h, D, wqkv + 8 * D, 3 * D, bqkv + 8 * D, vc + 4 * first * D, D, BT, D, D, 0);
+        k.selfAttention(q, D, kc, vc, D, anc, Tmax, B, T, position, H, DH, scale, att, D, selfScores);
         // In the last layer only each beam's last row goes on (the cache needs every row's keys and values, the head only
         // the last row): with two tokens per row the first rows' residual streams are dropped, the last ones moved up.
         const lastOnly = i === L - 1 && T > 1;
         const rows = lastOnly ? B : BT;
         if (lastOnly) {
-          const x32 = heap.f32, x0 = buf.x / 4;
+          const x32 = heap.f32, x0 = x / 4;
           for (let b = 0; b < B; b++) x32.copyWithin(x0 + b * D, x0 + (b * T + T - 1) * D, x0 + (b * T + T) * D);
         }
-        k.gemm(lastOnly ? buf.att + 4 * (T - 1) * D : buf.att, lastOnly ? T * D : D, p('self.wo'), D, p('self.bo'), buf.x, D, rows, D, D, 1);
-        k.layerNorm(buf.x, buf.h, p('ln2.g'), p('ln2.b'), rows, D);
+        k.gemm(lastOnly ? att + 4 * (T - 1) * D : att, lastOnly ? T * D : D, p('self.wo'), D, p('self.bo'), x, D, rows, D, D, 1);
+        k.layerNorm(x, h, p('ln2.g'), p('ln2.b'), rows, D);
         // Cross-attention over the encoder's n positions, head by head (keys transposed: a plain matrix product).
-        k.gemm(buf.h, D, p('cross.wq'), D, p('cross.bq'), buf.q, D, rows, D, D, 0);
+        k.gemm(h, D, p('cross.wq'), D, p('cross.bq'), q, D, rows, D, D, 0);
         for (let hh = 0; hh < H; hh++) {
-          k.gemm(buf.q + 4 * hh * DH, D, cross.kT[layer] + 4 * hh * DH * n, n, 0, buf.scores, n, rows, DH, n, 0);
-          k.softmaxRows(buf.scores, rows, n, n, scale, cross.bias);
-          k.gemm(buf.scores, n, cross.v[layer] + 4 * hh * DH, D, 0, buf.att + 4 * hh * DH, D, rows, n, DH, 0);
+          k.gemm(q + 4 * hh * DH, D, cross.kT[layer] + 4 * hh * DH * n, n, 0, scores, n, rows, DH, n, 0);
+          k.softmaxRows(scores, rows, n, n, scale, cross.bias);
+          k.gemm(scores, n, cross.v[layer] + 4 * hh * DH, D, 0, att + 4 * hh * DH, D, rows, n, DH, 0);
         }
-        k.gemm(buf.att, D, p('cross.wo'), D, p('cross.bo'), buf.x, D, rows, D, D, 1);
-        k.layerNorm(buf.x, buf.h, p('ln3.g'), p('ln3.b'), rows, D);
+        k.gemm(att, D, p('cross.wo'), D, p('cross.bo'), x, D, rows, D, D, 1);
+        k.layerNorm(x, h, p('ln3.g'), p('ln3.b'), rows, D);
         // MoE: router softmax, the top-k gates renormalised (as the graph selects them), then each expert over its rows.
-        k.gemm(buf.h, D, p('moe.router'), E, 0, buf.router, E, rows, D, E, 0);
-        const g = topKGates(heap.f32, buf.router / 4, rows, E, KTOP);
+        k.gemm(h, D, p('moe.router'), E, 0, router, E, rows, D, E, 0);
+        const g = topKGates(heap.f32, router / 4, rows, E, KTOP);
         const w1 = p('moe.w1'), b1 = p('moe.b1'), w2 = p('moe.w2'), b2 = p('moe.b2');
         for (let e = 0; e < E; e++) {
-          let n = 0;
+          let routed = 0;
           for (let r = 0; r < rows; r++) {
             const gate = g[r * E + e];
-            if (gate !== 0) { idx[buf.idx / 4 + n] = r; gates[buf.gates / 4 + n] = gate; n++; }
+            if (gate !== 0) { idx[idxAt / 4 + routed] = r; gates[gatesAt / 4 + routed] = gate; routed++; }
           }
-          if (n === 0) continue;
-          k.gatherRows(buf.h, D, buf.idx, n, D, buf.gathered);
-          k.gemm(buf.gathered, D, w1 + 4 * e * D * F, F, b1 + 4 * e * F, buf.hidden, F, n, D, F, 0); // w1 per expert [E, D, F] (create)
-          k.gelu(buf.hidden, n * F);
-          k.gemm(buf.hidden, F, w2 + 4 * e * F * D, D, b2 + 4 * e * D, buf.expertOut, D, n, F, D, 0);
-          k.scatterAddScaled(buf.expertOut, buf.idx, buf.gates, n, D, buf.x);
+          if (routed === 0) continue;
+          k.gatherRows(h, D, idxAt, routed, D, gathered);
+          k.gemm(gathered, D, w1 + 4 * e * D * F, F, b1 + 4 * e * F, hidden, F, routed, D, F, 0); // w1 per expert [E, D, F] (create)
+          k.gelu(hidden, routed * F);
+          k.gemm(hidden, F, w2 + 4 * e * F * D, D, b2 + 4 * e * D, expertOut, D, routed, F, D, 0);
+          k.scatterAddScaled(expertOut, idxAt, gatesAt, routed, D, x);
         }
         const next = i + 1 < L ? `${P0}dec.${i + 1}.ln1` : `${P0}dec.ln_f`;
-        k.layerNorm(buf.x, buf.h, this.w(`${next}.g`), this.w(`${next}.b`), rows, D);
+        k.layerNorm(x, h, this.w(`${next}.g`), this.w(`${next}.b`), rows, D);
       }
       // Each beam's last row (rows 0 … B − 1 now) through the head (an ensemble's members' logits summed, then averaged).
-      k.gemm(buf.h, D, this.w(`${P0}lm_head`), V, 0, buf.logits, V, B, D, V, m > 0 ? 1 : 0);
+      k.gemm(h, D, this.w(`${P0}lm_head`), V, 0, logits, V, B, D, V, m > 0 ? 1 : 0);
       layerBase += L;
     }
-    if (members.length > 1) k.scale(buf.logits, B * V, 1 / members.length);
+    if (members.length > 1) k.scale(logits, B * V, 1 / members.length);
     const lastPosition = position + T - 1;
     const nextLevel = Math.min(lastPosition % (levels + 1), levels - 1);
-    k.codeScores(buf.logits, B, V, SPECIAL_TOKENS + nextLevel * K, K, buf.codeScores);
-    return codeLogProbs(heap.f32.subarray(buf.codeScores / 4, buf.codeScores / 4 + B * (K + 2)), K);
+    k.codeScores(logits, B, V, SPECIAL_TOKENS + nextLevel * K, K, buf.codeScores + 4 * b0 * (K + 2));
   }
 
   dispose(): void {
+    this.stopHelpers();
     this.buffers = null; // the module's memory goes with the instance
   }
+
+  /** A helper thread's loop (serveWasmHelper): run each share the main thread posts until told to quit. */
+  async serve(ctl: number): Promise<void> {
+    const i32 = (): Int32Array => this.heap.i32;
+    let seen = Atomics.load(i32(), ctl / 4 + CTL.SEQ);
+    Atomics.store(i32(), ctl / 4 + CTL.READY, 1);
+    for (;;) {
+      Atomics.wait(i32(), ctl / 4 + CTL.SEQ, seen);
+      seen = Atomics.load(i32(), ctl / 4 + CTL.SEQ);
+      if (Atomics.load(i32(), ctl / 4 + CTL.QUIT)) return;
+      const [b0, b1, , T, position, base, parity, n, cap] = i32().subarray(ctl / 4 + CTL.B0, ctl / 4 + CTL.CAP + 1);
+      let status = 0;
+      try {
+        const buf = this.buffers?.cap === cap ? this.buffers : this.layout(cap);
+        this.share(buf, buf.scratch[Atomics.load(i32(), ctl / 4 + CTL.THREAD)], b0, b1, T, position, base, parity, n);
+      } catch {
+        status = 1;
+      }
+      Atomics.store(i32(), ctl / 4 + CTL.STATUS, status);
+      Atomics.store(i32(), ctl / 4 + CTL.DONE, seen);
+      Atomics.notify(i32(), ctl / 4 + CTL.DONE);
+    }
+  }
+}
+
+/** The entry of a helper thread: the decoder's replica on the shared memory, serving shares until disposed. */
+export async function serveWasmHelper(init: WasmHelperInit): Promise<void> {
+  const replica = await WasmDecoder.replica(init);
+  await replica.serve(init.ctl);
 }
 
 /**

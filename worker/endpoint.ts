@@ -13,8 +13,9 @@ export interface WorkerEndpoint {
   dispose(): Promise<void>;
 }
 
-export function workerEndpoint(): WorkerEndpoint {
-  const recommender = createRecommender();
+/** `wasmHelperUrl`: the kernels' helper-thread script (worker/worker.ts passes dist/wasm-helper.js, its neighbour). */
+export function workerEndpoint(wasmHelperUrl?: URL): WorkerEndpoint {
+  const recommender = createRecommender({ wasmHelperUrl });
   return {
     load: (bundleUrl, options, onProgress) => recommender.load(bundleUrl, { ...options, onProgress }),
     async recommend(history, options) {

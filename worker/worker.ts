@@ -1,4 +1,5 @@
 import { expose } from 'comlink';
 import { workerEndpoint } from './endpoint.ts';
 
-expose(workerEndpoint());
+// wasm-helper.js sits next to this file in dist/ and lib/worker/ (build.mjs, tsconfig.lib.json).
+expose(workerEndpoint(new URL('./wasm-helper.js', import.meta.url)));

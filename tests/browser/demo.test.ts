@@ -91,7 +91,7 @@ before(async () => {
   rewardManifest = rewarded.manifest;
 
   // Built into a temp dir, not dist/: other tests and `npm start` may rebuild dist/ meanwhile.
-  await buildBrowser({ outdir: join(root, 'dist'), entries: { worker: 'worker/worker.ts', main: 'demo/main.ts', sw: 'demo/sw.ts' }, staticDir: fileURLToPath(new URL('../../demo/', import.meta.url)), quiet: true });
+  await buildBrowser({ outdir: join(root, 'dist'), entries: { worker: 'worker/worker.ts', 'wasm-helper': 'worker/wasm-helper.ts', main: 'demo/main.ts', sw: 'demo/sw.ts' }, staticDir: fileURLToPath(new URL('../../demo/', import.meta.url)), quiet: true });
   server = await serveDemo({ root: join(root, 'dist'), bundles: join(root, 'bundles'), port: 0, host: '127.0.0.1' });
   if (existsSync(join(SHIPPED_BEAUTY, 'manifest.json'))) shipped = await serveDemo({ root: join(root, 'dist'), bundles: SHIPPED_BUNDLES, port: 0, host: '127.0.0.1' });
   pageUrl = `${server.url}?bundle=/bundles/tiny/manifest.json`;

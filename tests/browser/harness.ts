@@ -25,7 +25,7 @@ export interface BrowserHarness {
 /** Build worker.js + the test page into a temp dir, serve it with `bundleDir` at /bundles/test/, open it. */
 export async function openHarness(bundleDir: string, options: { webgpu?: boolean } = {}): Promise<BrowserHarness> {
   const app = mkdtempSync(join(tmpdir(), 'onerec-browser-'));
-  await buildBrowser({ outdir: app, entries: { worker: 'worker/worker.ts', page: 'tests/browser/page.ts' }, quiet: true });
+  await buildBrowser({ outdir: app, entries: { worker: 'worker/worker.ts', 'wasm-helper': 'worker/wasm-helper.ts', page: 'tests/browser/page.ts' }, quiet: true });
   writeFileSync(join(app, 'index.html'), '<!doctype html><meta charset="utf-8"><title>onerec runtime test</title><link rel="icon" href="data:,"><script type="module" src="./page.js"></script>');
   const server = await startServer({ mounts: { '/': app, '/bundles/test/': bundleDir } });
   const args = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'];

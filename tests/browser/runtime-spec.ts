@@ -124,6 +124,17 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
     scored.reward.forEach((x, b) => assert.ok(Math.abs(x - expected[0].reward[b]!) <= options.logProbTolerance, `reward ${b}: ${x} vs ${expected[0].reward[b]}`));
   });
 
+  test(`[${device}] threads: 2 (cross-origin isolated worker): the wasm kernels split each step's beams with a helper thread, the same sessions`, { timeout: TEST_TIMEOUT_MS, skip: device !== 'wasm' && 'on WebGPU the WGSL model runs the steps' }, async () => {
+    const info = await harness.page.evaluate(async ({ url }) => {
+      window.onerec.recommender ??= window.onerec.createWorkerRecommender();
+      return window.onerec.recommender.load(url, { device: 'wasm', threads: 2 });
+    }, { url: harness.bundleUrl });
+    assert.equal(info.decoder, 'wasm-simd');
+    assert.equal(info.kernelThreads, 2, info.fallbackReasons.join('; '));
+    assertMatchesNode(await recommendAll(), 'threads: 2');
+    await load(); // back to one thread for the tests below
+  });
+
   const ownModel = device === 'webgpu' ? 'gpuDecoder' : 'wasmDecoder';
   test(`[${device}] ${ownModel}: false runs encoder.onnx and decoder_step.onnx on the EP, with the same sessions`, { timeout: TEST_TIMEOUT_MS }, async () => {
     const info = await harness.page.evaluate(async ({ url, device, ownModel }) => {

@@ -11,7 +11,7 @@ import { checkGemm } from './gemm-check.ts';
 import { join } from 'node:path';
 import { TINY_CONFIG, writeTestBundle, type TestBundle } from './fixture.ts';
 import { assertEnsembleBeams, assertFallsBack, assertMatchesOnnx, assertSameSessions, notAnEnsemble, pair } from './engine-parity.ts';
-import { fileAwareFetch } from '../../models/node-recommender.ts';
+import { createNodeRecommender, fileAwareFetch } from '../../models/node-recommender.ts';
 import * as ort from 'onnxruntime-node';
 import { pathToFileURL } from 'node:url';
 import { fetchBundle } from '../../runtime/loader.ts';
@@ -21,11 +21,11 @@ import { buildDecoderStepGraph, buildEncoderGraph } from '../../models/export/se
 import { beamSearch } from '../../runtime/beam-search.ts';
 import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
 import { WasmDecoder } from '../../runtime/wasm-decoder.ts';
-import { KERNELS_RELAXED_WASM_BASE64, KERNELS_WASM_BASE64 } from '../../runtime/wasm/kernels-wasm.ts';
+import * as committed from '../../runtime/wasm/kernels-wasm.ts';
 import { OnnxSeedModel } from '../../models/export/node-session.ts';
 import { BOS, encoderTokens } from '../../runtime/tokens.ts';
 import type { Recommender } from '../../runtime/recommender.ts';
-import { compileKernels } from '../../build.mjs';
+import { compileKernels, KERNEL_BUILDS } from '../../build.mjs';
 
 const SHIPPED = join(import.meta.dirname, '..', '..', 'models', 'bundles');
 let root: string;
@@ -44,9 +44,7 @@ async function pairSimd(dir: string): Promise<{ onnx: Recommender; simd: Recomme
 }
 
 test('runtime/wasm/kernels-wasm.ts is what runtime/wasm/assembly/kernels.ts compiles to (run `node build.mjs --kernels` after a change)', async () => {
-  const [binary, relaxed] = [await compileKernels(), await compileKernels({ relaxed: true })];
-  assert.equal(Buffer.from(binary).toString('base64'), KERNELS_WASM_BASE64);
-  assert.equal(Buffer.from(relaxed).toString('base64'), KERNELS_RELAXED_WASM_BASE64);
+  for (const build of KERNEL_BUILDS) assert.equal(Buffer.from(await compileKernels(build)).toString('base64'), (committed as Record<string, string>)[build.name], build.name);
 });
 
 test('the matrix kernel computes (acc ? C : 0) + A·W + bias for row and column counts off its register blocks, with strides: the plain and the relaxed-SIMD build', async () => {
@@ -185,5 +183,41 @@ test('a request whose buffers the engine cannot grow memory for is a WasmDecoder
     assert.equal(result.logProb.length, 4);
   } finally {
     simd.dispose();
+  }
+});
+
+test('threads: 2 and 3 share each step\'s beams with helper threads and give onnxruntime\'s sessions; helpers that never start leave one thread, saying why', async () => {
+  for (const threads of [2, 3]) {
+    const { onnx, engine, decoder, fallbackReasons } = await pair(bundle.dir, { wasmDecoder: true, threads });
+    try {
+      assert.equal(decoder, 'wasm-simd');
+      assert.deepEqual(fallbackReasons, []);
+      for (const history of [[3, 17, 5, 42, 9], []]) {
+        for (const options of [{ beamWidth: 8 }, { beamWidth: 5, sessionLength: 2 }, { beamWidth: 1 }]) {
+          assertSameSessions(await onnx.recommend(history, options), await engine.recommend(history, options), 1e-4, `${threads} threads, history [${history}] ${JSON.stringify(options)}`);
+        }
+      }
+    } finally {
+      await Promise.all([onnx.dispose(), engine.dispose()]);
+    }
+  }
+  const info = await (async () => {
+    const r = createNodeRecommender({ wasmDecoder: true, threads: 2 });
+    try { return await r.load(bundle.dir); } finally { await r.dispose(); }
+  })();
+  assert.equal(info.kernelThreads, 2);
+  const config = bundle.config;
+  const [encoderBytes, decoderBytes] = [readFileSync(join(bundle.dir, 'encoder.onnx')), readFileSync(join(bundle.dir, 'decoder_step.onnx'))];
+  let terminated = 0;
+  const silent = await WasmDecoder.create(decoderBytes, encoderBytes, config, { threads: 2, spawnHelper: () => ({ terminate: () => { terminated++; } }), helperTimeoutMs: 200 });
+  try {
+    assert.equal(silent.threads, 1);
+    assert.equal(terminated, 1);
+    assert.match(silent.threadsNote ?? '', /did not start within 0.2 s/);
+    const trie = SemanticIdTrie.build(bundle.codes, config.levels, config.codebookSize);
+    const tokens = encoderTokens(Int32Array.of(3, 17), bundle.codes, config.levels, config.codebookSize, config.maxHistory);
+    assert.equal((await beamSearch(silent.sessionFromTokens(tokens, 4), trie, { beamWidth: 4, sessionLength: 2 })).logProb.length, 4);
+  } finally {
+    silent.dispose();
   }
 });
