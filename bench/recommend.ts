@@ -152,7 +152,7 @@ async function main(): Promise<void> {
   let breakdown: Record<string, number> = {};
   const breakdowns: Record<string, Record<string, number>> = {}; // every configuration's own but the CPU EP's 1-thread one (breakdown below)
   let adapter: string | null = null; // the WebGPU adapter of the WGSL decoder, when one ran
-  const nodeRuns = o.nodeEps.split(',').filter(Boolean).flatMap((ep) => (ep === 'cpu' ? [{ ep, threads: 1 }, { ep, threads: 2 }] : [{ ep, threads: 1 }]));
+  const nodeRuns = o.nodeEps.split(',').filter(Boolean).flatMap((ep) => (ep === 'cpu' || ep === 'cpu+simd' ? [{ ep, threads: 1 }, { ep, threads: 2 }] : [{ ep, threads: 1 }])); // cpu+simd with 2: the kernels' helper thread
   const reference = new Map<number, string>(); // history index → the CPU EP's ranked sessions, to check the others against
   const agreement: Record<string, { same_ranked_sessions: number; of: number }> = {};
   for (const { ep: name, threads } of nodeRuns) {
@@ -168,7 +168,8 @@ async function main(): Promise<void> {
     if (info.executionProvider !== ep) throw new Error(`onnxruntime-node ran on ${info.executionProvider}, not ${ep}: ${info.fallbackReasons.join('; ')}`);
     const expected = decoder === 'wgsl' ? 'wgsl' : decoder === 'simd' ? 'wasm-simd' : 'onnx';
     if (info.decoder !== expected) throw new Error(`the seed model ran on ${info.decoder}, not ${expected}: ${info.fallbackReasons.join('; ')}`);
-    const label = ep === 'cpu' && !decoder ? `node-cpu-${threads}thread` : `node-${name}`;
+    if (decoder === 'simd' && info.kernelThreads !== threads) throw new Error(`the kernels ran on ${info.kernelThreads} threads, not ${threads}: ${info.fallbackReasons.join('; ')}`);
+    const label = ep === 'cpu' && !decoder ? `node-cpu-${threads}thread` : threads > 1 ? `node-${name}-${threads}thread` : `node-${name}`;
     record(label, await timeNode(node, hs, options, o.warmup));
     // The first 10 histories once more: their ranked sessions (checked against the first configuration's) and where
     // a call's time goes (means): encoder, beam search (decoder runs + JS), rerank.
@@ -221,9 +222,9 @@ async function main(): Promise<void> {
           for (const k of Object.keys(parts) as (keyof typeof parts)[]) parts[k] += timings[k] / hs.length;
         }
         await r.dispose();
-        return { ms, parts, loadMs: t1 - t0, firstMs: t2 - t1, fromNetwork: info.fromNetwork.length, ep: info.executionProvider, decoder: info.decoder, reasons: info.fallbackReasons };
+        return { ms, parts, loadMs: t1 - t0, firstMs: t2 - t1, fromNetwork: info.fromNetwork.length, ep: info.executionProvider, decoder: info.decoder, kernelThreads: info.kernelThreads, reasons: info.fallbackReasons };
       }, { url: harness.bundleUrl, threads, hs, options, warmup: o.warmup, wasmDecoder });
-      if (result.ep !== 'wasm' || result.fromNetwork === 0 || result.decoder !== (wasmDecoder ? 'wasm-simd' : 'onnx')) throw new Error(`unexpected load: ${JSON.stringify({ ...result, ms: undefined })}`);
+      if (result.ep !== 'wasm' || result.fromNetwork === 0 || result.decoder !== (wasmDecoder ? 'wasm-simd' : 'onnx') || (wasmDecoder && result.kernelThreads !== threads)) throw new Error(`unexpected load: ${JSON.stringify({ ...result, ms: undefined })}`);
       const label = wasmDecoder ? `chromium-wasm-${threads}thread` : `chromium-wasm-onnx-${threads}thread`;
       record(label, result.ms);
       breakdowns[label] = Object.fromEntries(Object.entries(result.parts).map(([k, v]) => [k, +v.toFixed(2)]));
