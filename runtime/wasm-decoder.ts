@@ -480,7 +480,12 @@ export class WasmDecoder {
       Atomics.notify(i32, ctl + CTL.SEQ);
       running.push({ ctl, seq });
     }
-    this.share(buf, buf.scratch[0], 0, Math.min(B, chunk), T, position, base, parity, n);
+    let failure: unknown = null;
+    try {
+      this.share(buf, buf.scratch[0], 0, Math.min(B, chunk), T, position, base, parity, n);
+    } catch (err) {
+      failure = err; // thrown once the helpers are done with the buffers
+    }
     for (const { ctl, seq } of running) {
       for (let done = Atomics.load(i32, ctl + CTL.DONE); done !== seq; done = Atomics.load(i32, ctl + CTL.DONE)) {
         if (Atomics.wait(i32, ctl + CTL.DONE, done, HELPER_TIMEOUT_MS) === 'timed-out') {
@@ -493,6 +498,7 @@ export class WasmDecoder {
         throw new WasmDecoderError('a helper thread failed on its share of a step; the next requests run on one thread');
       }
     }
+    if (failure) throw failure;
     return codeLogProbs(heap.f32.subarray(buf.codeScores / 4, buf.codeScores / 4 + B * (K + 2)), K);
   }
 
