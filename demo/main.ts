@@ -178,6 +178,8 @@ async function loadBundle(choice: BundleChoice): Promise<void> {
   recommender ??= createWorkerRecommender();
   info = await recommender.load(choice.manifestUrl, {
     device: 'auto',
+    // On wasm the runtime's kernels split each step's beams among threads (the page is served cross-origin isolated).
+    threads: globalThis.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1,
     onProgress: (report) => {
       ui.progress.value = report.progress;
       say(report.text);
@@ -199,7 +201,7 @@ async function loadBundle(choice: BundleChoice): Promise<void> {
     }
   }
 
-  ui.backend.textContent = info.decoder === 'wgsl' ? 'WebGPU (WGSL model)' : info.decoder === 'wasm-simd' ? 'wasm (SIMD kernels)' : info.executionProvider === 'webgpu' ? 'WebGPU' : info.executionProvider;
+  ui.backend.textContent = info.decoder === 'wgsl' ? 'WebGPU (WGSL model)' : info.decoder === 'wasm-simd' ? `wasm (SIMD kernels${info.kernelThreads > 1 ? `, ${info.kernelThreads} threads` : ''})` : info.executionProvider === 'webgpu' ? 'WebGPU' : info.executionProvider;
   ui.backend.title = info.fallbackReasons.length > 0 ? `tried first / fell back: ${info.fallbackReasons.join('; ')}` : '';
   ui.size.textContent = formatBytes(catalog.bundleBytes);
   ui.size.title = `${catalog.quantization}; ${info.fromCache.length > 0 ? `from this device's cache: ${info.fromCache.join(', ')}` : 'downloaded'}`;

@@ -145,7 +145,8 @@ test('the feed: like three items, the next session differs and holds none of the
     assert.equal(await page.evaluate(() => (window as unknown as { __injected?: number }).__injected), undefined);
 
     // Stats: the backend (no WebGPU adapter without --enable-unsafe-webgpu: wasm, the seed model in the runtime's SIMD kernels), latency, bundle size.
-    assert.equal(await page.textContent('#stat-backend'), 'wasm (SIMD kernels)');
+    const threads = await page.evaluate(() => (crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1));
+    assert.equal(await page.textContent('#stat-backend'), threads > 1 ? `wasm (SIMD kernels, ${threads} threads)` : 'wasm (SIMD kernels)');
     assert.match((await page.textContent('#stat-latency')) ?? '', /^\d+ ms$/);
     const bytes = Object.values(manifest.files).reduce((s, f) => s + (f?.bytes ?? 0), 0);
     assert.equal(await page.textContent('#stat-size'), `${(bytes / 1024).toFixed(1)} KiB`);
