@@ -10,8 +10,8 @@
 // memory, so a step is one dispatch, one submit and one map of [rows, K + 2] floats. The encoder runs one
 // workgroup per history token.
 //
-// The weights come from the bundle's own decoder_step.onnx and encoder.onnx (runtime/onnx-initializers.ts), expanded
-// to the float32 values ONNX Runtime computes with (runtime/dequantize.ts): a bundle ships each weight once. An
+// The weights come from the bundle's own decoder_step.onnx and encoder.onnx (runtime/model-weights.ts), expanded
+// to the float32 values ONNX Runtime computes with: a bundle ships each weight once. An
 // ensemble's members (their weights under `memberPrefix` names) run in turn in the same kernels, each over its own
 // layers of the stacked cache, and their logits are averaged as the exported graph averages them.
 //
