@@ -16,6 +16,7 @@ import { SemanticIdTrie } from '../runtime/semantic-id-trie.ts';
 import { encoderTokens } from '../runtime/tokens.ts';
 import { WasmDecoder } from '../runtime/wasm-decoder.ts';
 import { OnnxSeedModel } from '../models/export/node-session.ts';
+import { ensembleContractConfig } from '../models/export/seed-graphs.ts';
 import { parseArgs } from './args.ts';
 
 const defaults = { bundle: 'models/bundles/kuairand', beamWidth: 32, sessionLength: 0, history: 50, rounds: 7, calls: 10, out: '' };
@@ -31,8 +32,7 @@ const [encoderBytes, decoderBytes] = [readFileSync(join(o.bundle, 'encoder.onnx'
 const trie = SemanticIdTrie.fromBytes(new Uint8Array(readFileSync(join(o.bundle, 'trie.bin'))));
 const codes = new Uint16Array(trie.itemCount * trie.levels);
 for (let i = 0; i < trie.itemCount; i++) codes.set(trie.itemCodes(i), i * trie.levels);
-const contract = { ...config, decoderLayers: members.reduce((sum, m) => sum + m.decoderLayers, 0) };
-const onnx = await OnnxSeedModel.create(contract, encoderBytes, decoderBytes);
+const onnx = await OnnxSeedModel.create(ensembleContractConfig(members), encoderBytes, decoderBytes);
 const simd = await WasmDecoder.create(decoderBytes, encoderBytes, members);
 
 // Each kernel call timed (a wrapper per export: adds ~0.1 µs per call, used for the breakdown rounds only).

@@ -33,6 +33,11 @@ export function memberPrefix(j: number): string {
 /** What an ensemble's members must share: one token space, history window, session, width and head layout. */
 export const ENSEMBLE_SHARED = ['codebookSize', 'levels', 'maxHistory', 'sessionLength', 'dModel', 'heads'] as const;
 
+/** The runtime engines' reason to refuse members that do not share ENSEMBLE_SHARED, or false. */
+export function ensembleProblem(members: SeedModelConfig[]): string | false {
+  return members.some((m) => ENSEMBLE_SHARED.some((key) => m[key] !== members[0][key])) && `ensemble members differ in ${ENSEMBLE_SHARED.join('/')}`;
+}
+
 
 /** A graph lacks a weight the engine needs, or holds it in another layout; each engine wraps it in its typed error. */
 export class WeightsError extends Error {
@@ -122,6 +127,18 @@ class WeightReader {
     const data = new Float32Array(total);
     for (const [name, values] of this.parts) data.set(values, offset[name]);
     return { data, offset };
+  }
+}
+
+/**
+ * An engine's weights: decoder_step.onnx's, and encoder.onnx's when given; a WeightsError becomes the engine's own
+ * typed error (`toError(reason)`).
+ */
+export function readSeedWeights(decoderOnnx: Uint8Array, encoderOnnx: Uint8Array | undefined, members: SeedModelConfig[], toError: (reason: string) => Error): { decoder: PackedWeights; encoder: PackedWeights | null } {
+  try {
+    return { decoder: decoderWeights(decoderOnnx, members), encoder: encoderOnnx ? encoderWeights(encoderOnnx, members) : null };
+  } catch (err) {
+    throw err instanceof WeightsError ? toError(err.reason) : err;
   }
 }
 

@@ -132,8 +132,8 @@ export async function createWebSessions(models: BundleModels, device: Device, op
     }
     try {
       const ort = await ortFor(ep, options);
-      const wasmThreads = globalThis.crossOriginIsolated ? Math.max(1, options.threads) : 1;
-      const sessions = await createSessions(ort as unknown as OrtModule, models, [ep], {}, { wasmDecoder: ep === 'wasm' && (options.wasmDecoder ?? true), wasmThreads, spawnWasmHelper: options.spawnWasmHelper });
+      // The kernels decide themselves whether helper threads can run here (and say why not in fallbackReasons).
+      const sessions = await createSessions(ort as unknown as OrtModule, models, [ep], {}, { wasmDecoder: ep === 'wasm' && (options.wasmDecoder ?? true), wasmThreads: options.threads, spawnWasmHelper: options.spawnWasmHelper });
       sessions.fallbackReasons.unshift(...reasons);
       return sessions;
     } catch (err) {

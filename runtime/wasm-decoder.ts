@@ -4,14 +4,14 @@
 //
 // Why: on wasm a decoder step under onnxruntime-web cost 2.5–2.8× what it costs under onnxruntime-node's CPU EP
 // (bench/README.md #7: ~2 µs per node against 0.7, and its wasm MatMul at [32,128]×[128,128] 27 µs against 4.6).
-// Here a step is a handful of large matrix products (28–31 GMAC/s on this machine's wasm SIMD, a 4 × 8 register
-// block), the KV cache is a tree (each step appends its rows; a beam attends along its ancestors' rows, so nothing
+// Here a step is a handful of large matrix products (28–33 GMAC/s on this machine's wasm SIMD: 4 × 8 register blocks,
+// 6 × 8 with relaxed SIMD's fused multiply-adds), the KV cache is a tree (each step appends its rows; a beam attends along its ancestors' rows, so nothing
 // is copied when beams are reordered), and the MoE runs only the experts each row selected, as the WGSL model does.
 //
 // The weights are the bundle's own (runtime/model-weights.ts, as the WGSL model reads them). Results are the graph's
 // to float32 rounding (other summation orders): scores agree to ~1e-5 and the searched sessions are the same.
 import { codeLogProbs, type DecoderSession } from './beam-search.ts';
-import { decoderWeights, encoderWeights, ENSEMBLE_SHARED, memberPrefix, WeightsError, type PackedWeights, type SeedModelConfig } from './model-weights.ts';
+import { ensembleProblem, memberPrefix, readSeedWeights, type PackedWeights, type SeedModelConfig } from './model-weights.ts';
 import { PAD, SPECIAL_TOKENS } from './tokens.ts';
 import { RuntimeError } from './errors.ts';
 import { KERNELS_RELAXED_SHARED_WASM_BASE64, KERNELS_RELAXED_WASM_BASE64, KERNELS_SHARED_WASM_BASE64, KERNELS_WASM_BASE64 } from './wasm/kernels-wasm.ts';
@@ -239,17 +239,12 @@ export class WasmDecoder {
     const { dModel: D, heads: H } = members[0];
     const problems = [
       (D % H !== 0 || (D / H) % 4 !== 0) && `dModel ${D} over ${H} heads is not a multiple of 4 per head`,
-      members.some((m) => ENSEMBLE_SHARED.some((key) => m[key] !== members[0][key])) && `ensemble members differ in ${ENSEMBLE_SHARED.join('/')}`,
+      ensembleProblem(members),
       typeof WebAssembly === 'undefined' && 'WebAssembly is not available',
     ].filter(Boolean);
     if (problems.length) throw new WasmDecoderError(problems.join('; '));
-    let dec: PackedWeights, enc: PackedWeights;
-    try {
-      dec = decoderWeights(decoderStepOnnx, members);
-      enc = encoderWeights(encoderOnnx, members);
-    } catch (err) {
-      throw err instanceof WeightsError ? new WasmDecoderError(err.reason) : err;
-    }
+    const weights = readSeedWeights(decoderStepOnnx, encoderOnnx, members, (reason) => new WasmDecoderError(reason));
+    const dec = weights.decoder, enc = weights.encoder!;
     // Each expert's first layer as its own [D, F] matrix (the graph's is [D, E·F]: rows 4 KiB apart at Beauty's sizes,
     // which the caches handle badly when a product reads one expert's columns).
     for (const [m, member] of members.entries()) {

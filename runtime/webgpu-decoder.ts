@@ -19,7 +19,7 @@
 // with one or two tokens per row, returning the next level's code log-probabilities; the shared beam search
 // runs unchanged. It is not bit-identical to onnxruntime (other summation orders): scores agree to ~1e-5.
 import { codeLogProbs, type DecoderSession } from './beam-search.ts';
-import { decoderWeights, encoderWeights, ENSEMBLE_SHARED, memberPrefix, WeightsError, type PackedWeights, type SeedModelConfig } from './model-weights.ts';
+import { ensembleProblem, memberPrefix, readSeedWeights, type PackedWeights, type SeedModelConfig } from './model-weights.ts';
 import { PAD, SPECIAL_TOKENS } from './tokens.ts';
 import { RuntimeError } from './errors.ts';
 
@@ -619,17 +619,11 @@ export class WebGpuDecoder {
       D % H !== 0 && `dModel ${D} is not a multiple of heads ${H}`,
       ((H & (H - 1)) !== 0 || 2 * H > WG) && `${H} heads is not a power of two up to ${WG / 2}`,
       members.some((m) => m.experts > WG) && `more experts than the ${WG} threads of a workgroup`,
-      members.some((m) => ENSEMBLE_SHARED.some((key) => m[key] !== members[0][key])) && `ensemble members differ in ${ENSEMBLE_SHARED.join('/')}`,
+      ensembleProblem(members),
       4 * floats > device.limits.maxComputeWorkgroupStorageSize && `the kernels need ${4 * floats} bytes of workgroup memory, the device allows ${device.limits.maxComputeWorkgroupStorageSize}`,
     ].filter(Boolean);
     if (problems.length) throw new WebGpuDecoderError(problems.join('; '));
-    let packed: PackedWeights, encoderPacked: PackedWeights | null;
-    try {
-      packed = decoderWeights(decoderStepOnnx, members);
-      encoderPacked = options.encoderOnnx ? encoderWeights(options.encoderOnnx, members) : null;
-    } catch (err) {
-      throw err instanceof WeightsError ? new WebGpuDecoderError(err.reason) : err;
-    }
+    const { decoder: packed, encoder: encoderPacked } = readSeedWeights(decoderStepOnnx, options.encoderOnnx, members, (reason) => new WebGpuDecoderError(reason));
     const layout = device.createBindGroupLayout({
       entries: [
         { binding: 0, visibility: COMPUTE_STAGE, buffer: storage(true) }, // weights
