@@ -10,7 +10,9 @@ import { BundleFormatError, BundleIntegrityError } from './errors.ts';
 import { sha256Hex } from './sha256.ts';
 import { SPECIAL_TOKENS, vocabSize } from './tokens.ts';
 import { decodeCatalog, isBinaryCatalog } from './catalog-format.ts';
-import { ProtoReader } from './onnx-initializers.ts';
+import { ProtoReader, readGraphInputs, readGraphOutputs } from './onnx-initializers.ts';
+import { RUNTIME_LIMITS } from './limits.ts';
+import type { SemanticIdTrie } from './semantic-id-trie.ts';
 
 export const BUNDLE_FORMAT = 'onerec-bundle';
 export const BUNDLE_VERSION = 1;
@@ -97,6 +99,8 @@ export function parseManifest(json: unknown, url: string): BundleManifest {
   const m = model as unknown as BundleModelConfig;
   for (const key of MODEL_FIELDS.filter((k) => k !== 'moeAuxWeight' && k !== 'dropout')) {
     if (!Number.isInteger(m[key]) || m[key] < 1) fail(`"model.${key}" = ${m[key]} must be a positive integer`);
+    const bound = key === 'expertsPerToken' ? m.experts : RUNTIME_LIMITS[key];
+    if (m[key] > bound) fail(`"model.${key}" = ${m[key]} exceeds ${bound}, the most this runtime allocates for (runtime/limits.ts)`);
   }
   if (m.dModel % m.heads !== 0) fail(`"model.heads" = ${m.heads} does not divide "model.dModel" = ${m.dModel}`);
 
@@ -114,6 +118,7 @@ export function parseManifest(json: unknown, url: string): BundleManifest {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) fail(`"generation.${key}" must be a positive integer, got ${JSON.stringify(v)}`);
   }
   if (generation.maxHistory !== m.maxHistory) fail(`"generation.maxHistory" ${generation.maxHistory} differs from "model.maxHistory" ${m.maxHistory}; the encoder's input is static`);
+  if ((generation.beamWidth as number) > RUNTIME_LIMITS.beamWidth) fail(`"generation.beamWidth" ${generation.beamWidth} exceeds ${RUNTIME_LIMITS.beamWidth}, the most this runtime allocates for (runtime/limits.ts)`);
   if ((generation.sessionLength as number) > m.sessionLength) {
     fail(`"generation.sessionLength" ${generation.sessionLength} exceeds "model.sessionLength" ${m.sessionLength}, the decoder's positions`);
   }
@@ -128,9 +133,8 @@ export function parseManifest(json: unknown, url: string): BundleManifest {
   for (const role of REQUIRED_ROLES) if (!files[role]) fail(`"files.${role}" is missing`);
   for (const [role, file] of Object.entries(files)) {
     if (!isRecord(file)) return fail(`"files.${role}" must be { path, bytes, sha256 }`);
-    if (typeof file.path !== 'string' || file.path === '' || file.path.startsWith('/') || file.path.split('/').includes('..')) {
-      fail(`"files.${role}.path" ${JSON.stringify(file.path)} must be a relative path inside the bundle`);
-    }
+    const problem = bundlePathProblem(file.path);
+    if (problem) fail(`"files.${role}.path" ${JSON.stringify(file.path)} must be a relative path inside the bundle: ${problem}`);
     if (typeof file.bytes !== 'number' || !Number.isInteger(file.bytes) || file.bytes < 0) fail(`"files.${role}.bytes" must be a byte count`);
     if (typeof file.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(file.sha256)) fail(`"files.${role}.sha256" must be 64 lowercase hex digits`);
   }
@@ -152,6 +156,100 @@ export function parseManifest(json: unknown, url: string): BundleManifest {
     }
   }
   return json as unknown as BundleManifest;
+}
+
+/** One segment of a bundle file's path: no leading dot (so no `.`, `..` or hidden files), no `%`, `\\`, `:`, `?`, `#`. */
+const PATH_SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
+
+/**
+ * Why `path` cannot name a file of a bundle, or null when it can: a relative path of plain segments
+ * (letters, digits, `_`, `-`, `.` but not first), separated by `/`. Every other spelling — `..` encoded or not,
+ * backslashes, absolute paths, another origin, a scheme (file:, data:), a query — is refused before any URL is built.
+ */
+export function bundlePathProblem(path: unknown): string | null {
+  if (typeof path !== 'string' || path === '') return 'it must be a non-empty string';
+  if (path.length > 1024) return `it is ${path.length} characters long (at most 1024)`;
+  const bad = path.split('/').find((segment) => !PATH_SEGMENT.test(segment));
+  if (bad === undefined) return null;
+  return bad === '' ? 'it has an empty segment (a leading, doubled or trailing /)'
+    : `segment ${JSON.stringify(bad)} is not a plain file or folder name (letters, digits, _ - and . not first; no .., %, \\, :)`;
+}
+
+/**
+ * The URL of a bundle file: `path` resolved against the manifest's URL, checked to lie under the manifest's own
+ * folder — same scheme, host, port and credentials, a pathname below the folder's before and after %-decoding,
+ * no query or fragment. A BundleFormatError naming the manifest and the role otherwise, before anything is fetched.
+ */
+export function bundleFileUrl(manifestUrl: string, role: string, path: unknown): string {
+  const fail = (reason: string): never => {
+    throw new BundleFormatError(manifestUrl, `"files.${role}.path" ${JSON.stringify(path)} ${reason}; a bundle's files must lie in its own folder`);
+  };
+  const problem = bundlePathProblem(path);
+  if (problem) fail(`is not a relative path inside the bundle: ${problem}`);
+  let base: URL;
+  let url: URL;
+  try {
+    base = new URL('.', manifestUrl);
+    url = new URL(path as string, manifestUrl);
+  } catch {
+    return fail('does not resolve to a URL');
+  }
+  const decoded = (p: string): string | null => {
+    try {
+      return decodeURIComponent(p);
+    } catch {
+      return null;
+    }
+  };
+  const within = url.protocol === base.protocol && url.host === base.host && url.username === base.username && url.password === base.password
+    && url.search === '' && url.hash === '' && url.pathname.startsWith(base.pathname)
+    && !(decoded(url.pathname) ?? '/../').split(/[\\/]/).includes('..') && (decoded(url.pathname) ?? '').startsWith(decoded(base.pathname) ?? '\0');
+  if (!within) fail(`resolves to ${url.href}, outside ${base.href}`);
+  return url.href;
+}
+
+/**
+ * Checks that the manifest's sizes agree with what the bundle's files declare, so that a disagreement fails at
+ * load and not at the first call: the trie's levels and codebook (BundleFormatError naming trie.bin), the
+ * encoder's input `history_tokens [1, maxHistory × levels]`, and the decoder's cache and cross-attention inputs
+ * `[decoderLayers, ·, heads, ·, dModel / heads]` and its `logits [·, vocab]` / `code_scores [·, K + 2]` outputs
+ * (BundleFormatError naming the graph). `urls` names each role's file.
+ */
+export function checkBundleAgainstManifest(manifest: BundleManifest, files: { trie: SemanticIdTrie; encoder: Uint8Array; decoderStep: Uint8Array }, urls: Partial<Record<BundleRole, string>>): void {
+  const { model, tokens } = manifest;
+  const trieUrl = urls.trie ?? 'trie';
+  if (files.trie.levels !== tokens.levels || files.trie.codebookSize !== tokens.codebookSize) {
+    throw new BundleFormatError(trieUrl, `the trie has ${files.trie.levels} levels × ${files.trie.codebookSize} codes, the manifest's "tokens" ${tokens.levels} × ${tokens.codebookSize}; re-export the bundle (onerec export)`);
+  }
+  const historyTokens = model.maxHistory * tokens.levels;
+  const dh = model.dModel / model.heads;
+  const expect = (role: BundleRole, values: Map<string, (number | string)[]>, name: string, want: (number | null)[], optional = false): void => {
+    const dims = values.get(name);
+    if (!dims) {
+      if (optional) return;
+      throw new BundleFormatError(urls[role] ?? role, `the graph has no "${name}"; re-export the bundle (onerec export)`);
+    }
+    const agrees = dims.length === want.length && want.every((w, i) => w === null || dims[i] === w);
+    if (!agrees) {
+      throw new BundleFormatError(urls[role] ?? role, `"${name}" is [${dims.join(', ')}] where the manifest's model says [${want.map((w) => w ?? '·').join(', ')}]; the manifest and the graph come from different exports: re-export the bundle (onerec export)`);
+    }
+  };
+  const graph = (role: BundleRole, bytes: Uint8Array): { inputs: Map<string, (number | string)[]>; outputs: Map<string, (number | string)[]> } => {
+    try {
+      return { inputs: readGraphInputs(bytes), outputs: readGraphOutputs(bytes) };
+    } catch (e) {
+      throw new BundleFormatError(urls[role] ?? role, `its graph does not parse (${(e as Error).message}); re-export the bundle (onerec export)`);
+    }
+  };
+  const encoder = graph('encoder', files.encoder);
+  expect('encoder', encoder.inputs, 'history_tokens', [1, historyTokens]);
+  const decoder = graph('decoderStep', files.decoderStep);
+  for (const name of ['past_k', 'past_v']) expect('decoderStep', decoder.inputs, name, [model.decoderLayers, null, model.heads, null, dh]);
+  for (const name of ['cross_k', 'cross_v']) expect('decoderStep', decoder.inputs, name, [model.decoderLayers, 1, model.heads, historyTokens, dh]);
+  expect('decoderStep', decoder.inputs, 'memory_bias', [1, historyTokens]);
+  expect('decoderStep', decoder.outputs, 'logits', [null, tokens.vocabSize]);
+  expect('decoderStep', decoder.outputs, 'code_scores', [null, tokens.codebookSize + 2], true);
+  expect('decoderStep', decoder.outputs, 'code_logits', [null, tokens.codebookSize], true);
 }
 
 /**

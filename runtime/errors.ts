@@ -73,8 +73,51 @@ export class WorkerTerminatedError extends RuntimeError {
   }
 }
 
+/** The model runtime (onnxruntime, the wasm kernels, the WGSL model) failed inside a call; `reason` is its own message. */
+export class InferenceError extends RuntimeError {
+  constructor(call: string, reason: string) {
+    super('InferenceError', `${call}() failed in the model runtime: ${reason}. Retry with device: 'wasm', or load(url, { gpuDecoder: false, wasmDecoder: false }) to run every graph on onnxruntime; if it persists, report it with the bundle's manifest.json.`);
+  }
+}
+
+/** Memory for a call could not be allocated (an ArrayBuffer, a wasm memory grow, an ONNX Runtime arena). */
+export class OutOfMemoryError extends RuntimeError {
+  constructor(call: string, reason: string) {
+    super('OutOfMemoryError', `${call}() could not allocate the memory it needs (${reason}). Use a smaller beamWidth, fewer candidates or sessions, or a smaller bundle, and free memory (other tabs, other bundles: dispose() them).`);
+  }
+}
+
 /** The names above, for matching errors that crossed the worker boundary. */
 export const RUNTIME_ERROR_NAMES = [
   'BundleFetchError', 'BundleIntegrityError', 'BundleFormatError', 'InvalidDeviceError', 'WebGpuUnavailableError',
-  'NoBackendError', 'NotLoadedError', 'InvalidArgumentError', 'WorkerTerminatedError',
+  'NoBackendError', 'NotLoadedError', 'InvalidArgumentError', 'WorkerTerminatedError', 'InferenceError', 'OutOfMemoryError',
 ] as const;
+export type RuntimeErrorName = (typeof RUNTIME_ERROR_NAMES)[number];
+
+/**
+ * Errors that runtime/ throws internally and never lets out of a Recommender call as they are: the engines' own
+ * errors become fallbacks (`fallbackReasons`) at load, and toRuntimeError turns any of them reaching a call's
+ * boundary into one of the classes above. tests/runtime/errors.test.ts checks that every `throw new X` in runtime/
+ * names a class of one of the two lists.
+ */
+export const INTERNAL_ERROR_NAMES = [
+  'BeamSearchOptionError', 'DecoderOutputError', 'TrieFormatError', 'CatalogFormatProblem', 'WeightsError',
+  'WasmDecoderError', 'WasmRewardError', 'WebGpuDecoderError', 'RangeError', 'Error',
+] as const;
+
+/** Whether `err` is an allocation failure: V8's ArrayBuffer / array length errors, a wasm memory that cannot grow, ORT's allocator. */
+function isAllocationFailure(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : String(err);
+  return /allocation failed|could not allocate|failed to allocate|out of memory|bad_alloc|invalid (typed )?array length|array buffer allocation|maximum memory size|WebAssembly\.Memory\(\): could not|Memory\.grow/i.test(message);
+}
+
+/**
+ * The error a Recommender call rejects with: one of the documented classes (matched by name, so also errors that
+ * crossed a worker boundary), else an OutOfMemoryError for an allocation failure, else an InferenceError carrying
+ * the original error's name and message (an onnxruntime or kernel error, a bug).
+ */
+export function toRuntimeError(err: unknown, call: string): Error {
+  if (err instanceof Error && (RUNTIME_ERROR_NAMES as readonly string[]).includes(err.name)) return err;
+  const reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return isAllocationFailure(err) ? new OutOfMemoryError(call, reason) : new InferenceError(call, reason);
+}

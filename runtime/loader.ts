@@ -5,7 +5,7 @@
 import { readCachedFile, readCachedManifest, writeCachedFile, writeCachedManifest } from './cache.ts';
 import { BundleFetchError, BundleFormatError } from './errors.ts';
 import { SemanticIdTrie } from './semantic-id-trie.ts';
-import { BUNDLE_ROLES, parseCatalog, parseManifest, verifyBundleFile, type BundleManifest, type BundleRole } from './bundle.ts';
+import { BUNDLE_ROLES, bundleFileUrl, checkBundleAgainstManifest, parseCatalog, parseManifest, verifyBundleFile, type BundleManifest, type BundleRole } from './bundle.ts';
 import type { BundleModels } from './sessions.ts';
 import type { ProgressReport } from './recommender.ts';
 
@@ -97,6 +97,8 @@ export async function fetchBundle(bundleUrl: string, options: FetchBundleOptions
   const manifest = parseManifest(json, manifestUrl);
 
   const roles = BUNDLE_ROLES.filter((r) => manifest.files[r] !== undefined);
+  // Every file's URL is checked to lie under the manifest's folder before the first one is fetched.
+  const urls = Object.fromEntries(roles.map((role) => [role, bundleFileUrl(manifestUrl, role, manifest.files[role]!.path)])) as Partial<Record<BundleRole, string>>;
   const totalBytes = roles.reduce((s, r) => s + manifest.files[r]!.bytes, 0);
   let doneBytes = 0;
   const bytesOf: Partial<Record<BundleRole, Uint8Array>> = {};
@@ -104,7 +106,7 @@ export async function fetchBundle(bundleUrl: string, options: FetchBundleOptions
   const fromNetwork: string[] = [];
   for (const role of roles) {
     const file = manifest.files[role]!;
-    const url = new URL(file.path, manifestUrl).href;
+    const url = urls[role]!;
     let bytes = useCache ? await readCachedFile(url, file.sha256, warn) : null;
     if (bytes) {
       fromCache.push(role);
@@ -122,8 +124,14 @@ export async function fetchBundle(bundleUrl: string, options: FetchBundleOptions
     bytesOf[role] = bytes;
   }
 
-  const trie = SemanticIdTrie.fromBytes(bytesOf.trie!);
-  const catalog = parseCatalog(bytesOf.catalog!, trie.itemCount, new URL(manifest.files.catalog!.path, manifestUrl).href);
+  let trie: SemanticIdTrie;
+  try {
+    trie = SemanticIdTrie.fromBytes(bytesOf.trie!);
+  } catch (err) {
+    throw new BundleFormatError(urls.trie!, `${err instanceof Error ? err.message : String(err)}; re-export the bundle (onerec export)`);
+  }
+  checkBundleAgainstManifest(manifest, { trie, encoder: bytesOf.encoder!, decoderStep: bytesOf.decoderStep! }, urls);
+  const catalog = parseCatalog(bytesOf.catalog!, trie.itemCount, urls.catalog!);
   const itemIds = catalog.map((entry) => entry.id);
   const { model, tokens, generation } = manifest;
   const models: BundleModels = {

@@ -1,7 +1,8 @@
 // The in-thread Recommender over an injected ONNX backend: runtime/index.ts gives it onnxruntime-web
 // (createRecommender), Node code gives it onnxruntime-node (models/, tests, bench) — same code either way.
 // Calls are chained: a second call waits for the first, so runs on one ORT session never overlap.
-import { NotLoadedError } from './errors.ts';
+import { NotLoadedError, toRuntimeError } from './errors.ts';
+import { checkLoadArguments } from './arguments.ts';
 import { fetchBundle } from './loader.ts';
 import type { BundleModels, Sessions } from './sessions.ts';
 import type { Device, HistoryItem, LoadInfo, LoadOptions, Recommender, RecommendOptions, RecommendResult, ScoreOptions, ScoreResult } from './recommender.ts';
@@ -15,8 +16,13 @@ export interface RuntimeBackend {
 export function createRecommenderWith(backend: RuntimeBackend): Recommender {
   let sessions: Sessions | null = null;
   let queue: Promise<unknown> = Promise.resolve();
-  const chain = <T>(call: () => Promise<T>): Promise<T> => {
-    const result = queue.then(call, call);
+  // Every call rejects only with runtime/errors.ts's classes: toRuntimeError turns anything else (an onnxruntime or
+  // kernel error, an allocation failure) into an InferenceError or OutOfMemoryError naming the call.
+  const chain = <T>(name: string, call: () => Promise<T>): Promise<T> => {
+    const guarded = (): Promise<T> => call().catch((err: unknown) => {
+      throw toRuntimeError(err, name);
+    });
+    const result = queue.then(guarded, guarded);
     queue = result.catch(() => undefined);
     return result;
   };
@@ -26,8 +32,9 @@ export function createRecommenderWith(backend: RuntimeBackend): Recommender {
   };
 
   return {
-    load: (bundleUrl: string, options: LoadOptions = {}): Promise<LoadInfo> => chain(async () => {
+    load: (bundleUrl: string, loadOptions: LoadOptions = {}): Promise<LoadInfo> => chain('load', async () => {
       const t0 = performance.now();
+      const options = checkLoadArguments(bundleUrl, loadOptions);
       const bundle = await fetchBundle(bundleUrl, { fetch: backend.fetch, cache: options.cache, onProgress: options.onProgress });
       options.onProgress?.({ progress: 1, text: 'creating ONNX sessions' });
       const next = await backend.createSessions(bundle.models, { device: options.device ?? 'auto', threads: options.threads ?? 1, gpuDecoder: options.gpuDecoder ?? true, wasmDecoder: options.wasmDecoder ?? true });
@@ -50,10 +57,10 @@ export function createRecommenderWith(backend: RuntimeBackend): Recommender {
       };
     }),
     recommend: (history: HistoryItem[], options?: RecommendOptions): Promise<RecommendResult> =>
-      chain(() => loaded('recommend').recommend(history, options)),
+      chain('recommend', async () => loaded('recommend').recommend(history, options)),
     score: (history: HistoryItem[], sessionsToScore: HistoryItem[][], options?: ScoreOptions): Promise<ScoreResult> =>
-      chain(() => loaded('score').score(history, sessionsToScore, options)),
-    dispose: (): Promise<void> => chain(async () => {
+      chain('score', async () => loaded('score').score(history, sessionsToScore, options)),
+    dispose: (): Promise<void> => chain('dispose', async () => {
       await sessions?.release();
       sessions = null;
     }),

@@ -120,9 +120,19 @@ function readTensor(bytes: Uint8Array, from: number, to: number): (Initializer &
 
 /** The graph's inputs by name: each dimension a number, or its symbolic name (e.g. 'N'). Throws RangeError on malformed bytes. */
 export function readGraphInputs(bytes: Uint8Array): Map<string, (number | string)[]> {
+  return readGraphValues(bytes, 11);
+}
+
+/** The graph's outputs by name, as readGraphInputs reads its inputs. */
+export function readGraphOutputs(bytes: Uint8Array): Map<string, (number | string)[]> {
+  return readGraphValues(bytes, 12);
+}
+
+/** GraphProto.input (11) or .output (12): ValueInfoProto name → tensor dims. */
+function readGraphValues(bytes: Uint8Array, field: 11 | 12): Map<string, (number | string)[]> {
   const out = new Map<string, (number | string)[]>();
   const text = (r: { from: number; to: number }): string => new TextDecoder().decode(bytes.subarray(r.from, r.to));
-  forEachGraphField(bytes, 11, (from, to) => { // GraphProto.input: ValueInfoProto
+  forEachGraphField(bytes, field, (from, to) => { // ValueInfoProto
     let name = '';
     const dims: (number | string)[] = [];
     for (const info = new ProtoReader(bytes, from, to); !info.done;) {

@@ -8,6 +8,7 @@ import { beamSearch, childOf, codeLogProbs, historyBiasTerm, historyPaths, logSu
 import { BOS, SPECIAL_TOKENS, encoderTokens, tokenId } from './tokens.ts';
 import { SemanticIdTrie } from './semantic-id-trie.ts';
 import { BundleFormatError, InvalidArgumentError, NoBackendError } from './errors.ts';
+import { checkHistory, checkRecommendOptions, checkScoreArguments } from './arguments.ts';
 import { WebGpuDecoder, WebGpuDecoderError, type WebGpuDecoderConfig } from './webgpu-decoder.ts';
 import { WasmDecoder, WasmDecoderError, type SpawnWasmHelper } from './wasm-decoder.ts';
 import { WasmReward, WasmRewardError } from './wasm-reward.ts';
@@ -456,20 +457,12 @@ export class Sessions {
     return { towers, reward };
   }
 
-  async recommend(input: HistoryItem[], options: RecommendOptions = {}): Promise<RecommendResult> {
+  async recommend(input: HistoryItem[], recommendOptions: RecommendOptions = {}): Promise<RecommendResult> {
     const t0 = now();
-    const { shape } = this.models;
-    const sessionLength = options.sessionLength ?? shape.sessionLength;
-    const beamWidth = options.beamWidth ?? shape.beamWidth;
-    if (!Number.isInteger(sessionLength) || sessionLength < 1 || sessionLength > shape.sessionLength) {
-      throw new InvalidArgumentError('sessionLength', options.sessionLength, `use an integer in 1..${shape.sessionLength} (the decoder's positions are trained for ${shape.sessionLength} items)`);
-    }
-    if (!Number.isInteger(beamWidth) || beamWidth < 1) throw new InvalidArgumentError('beamWidth', options.beamWidth, 'use a positive integer');
-    const candidates = options.candidates ?? beamWidth;
-    if (!Number.isInteger(candidates) || candidates < 1 || candidates > beamWidth) {
-      throw new InvalidArgumentError('candidates', options.candidates, `use an integer in 1..beamWidth (${beamWidth})`);
-    }
-    const { items: history, ignored } = this.resolveHistory(input);
+    // Types and bounds (runtime/limits.ts, the manifest's sessionLength) before anything is allocated.
+    const options = checkRecommendOptions(recommendOptions, this.models.shape);
+    const { sessionLength, beamWidth, candidates } = options;
+    const { items: history, ignored } = this.resolveHistory(checkHistory(input));
 
     const { decoder, release } = await this.encodeForDecoder(history, beamWidth);
     const t1 = now();
@@ -524,9 +517,10 @@ export class Sessions {
   }
 
   /** log P(session | history) by teacher forcing through decoder_step.onnx, plus the reward towers. */
-  async score(history: HistoryItem[], sessions: HistoryItem[][], options: ScoreOptions = {}): Promise<ScoreResult> {
+  async score(history: HistoryItem[], sessionsToScore: HistoryItem[][], scoreOptions: ScoreOptions = {}): Promise<ScoreResult> {
     const { shape, trie } = this.models;
-    const resolved = this.resolveHistory(history);
+    const resolved = this.resolveHistory(checkHistory(history));
+    const { sessions, options } = checkScoreArguments(sessionsToScore, scoreOptions, shape.sessionLength);
     const n = sessions.length;
     if (n === 0) return { logProb: new Float32Array(0), towers: null, reward: null, ignoredHistory: resolved.ignored };
     const m = sessions[0].length;
