@@ -66,6 +66,7 @@ export function createNodeRecommender(options: NodeRecommenderOptions = {}): Rec
   return {
     ...inner,
     load: (bundle: string, loadOptions?: LoadOptions): Promise<LoadInfo> =>
-      inner.load(/^[a-z]+:/.test(bundle) ? bundle : pathToFileURL(bundle).href, { ...loadOptions, cache: false }),
+      // Anything but a non-empty path goes to the runtime as it is, whose argument check names it.
+      inner.load(typeof bundle !== 'string' || bundle.trim() === '' || /^[a-z]+:/.test(bundle) ? bundle : pathToFileURL(bundle).href, { ...loadOptions, cache: false }),
   };
 }

@@ -97,8 +97,8 @@ export type RuntimeErrorName = (typeof RUNTIME_ERROR_NAMES)[number];
 /**
  * Errors that runtime/ throws internally and never lets out of a Recommender call as they are: the engines' own
  * errors become fallbacks (`fallbackReasons`) at load, and toRuntimeError turns any of them reaching a call's
- * boundary into one of the classes above. tests/runtime/errors.test.ts checks that every `throw new X` in runtime/
- * names a class of one of the two lists.
+ * boundary into one of the classes above. tests/runtime/errors.test.ts checks that every throw site in runtime/ names
+ * a class of one of the two lists.
  */
 export const INTERNAL_ERROR_NAMES = [
   'BeamSearchOptionError', 'DecoderOutputError', 'TrieFormatError', 'CatalogFormatProblem', 'WeightsError',
