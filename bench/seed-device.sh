@@ -1,5 +1,6 @@
 #!/bin/bash
-# The seed model's runs on the H200 (the `run` tool), several `onerec train` processes at once.
+# The seed model's runs on the H200 (the `run` tool), several `onerec train` processes at once (or, with
+# VERB=baseline, several `onerec baseline` SASRec runs: they read the same slim copies).
 #
 #   bash bench/seed-device.sh pack beauty beauty-plain beauty-text     # here: slim copies of runs/<name> → .work/device/data
 #   # then run, carrying [".device", ".work/device"] (the device pack: ../shared/tools/device-pack.sh webgpu tsx cli-progress):
@@ -37,13 +38,15 @@ for v in $D/*/; do
     for (const a of Object.values(m.arrays)) if (!fs.existsSync('${v}' + a.file)) fs.truncateSync(fs.openSync('${v}' + a.file, 'w') && '${v}' + a.file, a.shape.reduce((x, y) => x * y, 1) * B[a.dtype]);"
 done
 W=/tmp/seed; mkdir -p $W
-COMMON="--epochs=${EPOCHS:-12} --batchSize=256 --warmupSteps=300 --evalEvery=3 --evalUsers=1000 --maxMinutes=$minutes"
+VERB=${VERB:-train}
+if [ "$VERB" = train ]; then COMMON="--epochs=${EPOCHS:-12} --batchSize=256 --warmupSteps=300 --evalEvery=3 --evalUsers=1000 --maxMinutes=$minutes"
+else COMMON="--maxMinutes=$minutes"; fi
 names=()
 for spec in "$@"; do
   read -r name rest <<< "$spec"
   names+=("$name")
   args=$(echo "$rest" | sed "s|--data=\([^ ]*\)|--data=$D/\1|")
-  (ONEREC_PROGRESS=1 timeout $(( ${minutes%.*} * 60 + 300 )) node bin/onerec.mjs train $COMMON --out $W/$name $args > $W/$name.log 2>&1; echo "exit $?" >> $W/$name.log) &
+  (ONEREC_PROGRESS=1 timeout $(( ${minutes%.*} * 60 + 300 )) node bin/onerec.mjs $VERB $COMMON --out $W/$name $args > $W/$name.log 2>&1; echo "exit $?" >> $W/$name.log) &
 done
 sleep 5; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv
 wait

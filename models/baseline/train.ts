@@ -1,0 +1,245 @@
+// SASRec's training loop (used by `onerec baseline`): every position of every user's train sequence is a
+// target, AdamW, full-catalog validation NDCG@10 after every epoch, early stopping, best.ckpt / last.ckpt with
+// resume, and the same ranking metrics as `onerec eval` (full ranking over all items, the history not excluded).
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PreparedData } from '../data/prepared.ts';
+import { heldOutExamples, TEST, trainSequences, VALIDATION, type HeldOutExample } from '../data/splits.ts';
+import { AdamW, loadCheckpoint, readCheckpoint, saveCheckpoint, type Schedule } from '../engine/index.ts';
+import type { Engine } from '../engine/engine.ts';
+import { accumulateAdd, addInto } from '../engine/ops.ts';
+import { Rng } from '../engine/rng.ts';
+import { progressBar } from '../progress.ts';
+import { RankingAccumulator, type RankingMetrics } from '../seed/metrics.ts';
+import { SasrecModel, sasrecParameterCount, type SasrecConfig } from './sasrec.ts';
+
+export const CHECKPOINT_KIND = 'sasrec';
+
+export class BaselineError extends Error {
+  override name = 'BaselineError';
+}
+
+export const DEFAULT_BASELINE_TRAIN = {
+  lr: 1e-3, // AdamW peak learning rate
+  batchSize: 128, // training windows (sequences of ≤ maxLength positions) per step
+  epochs: 200, // upper bound; early stopping usually ends the run first
+  patience: 20, // epochs without a better validation NDCG@10 before stopping
+  warmupSteps: 100, // linear learning-rate warm-up (steps)
+  decay: 'constant', // learning rate after warm-up: 'constant' | 'cosine' (to 10 % over all epochs) | 'linear'
+  weightDecay: 0, // decoupled AdamW weight decay on matrices and embeddings
+  gradClip: 1, // global gradient-norm clip (0 = none)
+  evalEvery: 1, // validate every N epochs
+  evalUsers: 0, // validate on a seeded subset of this many users (0 = the whole validation split)
+  seed: 42, // initialisation, shuffling and dropout
+  maxMinutes: 0, // stop training after this many minutes of this process (0 = no bound); last.ckpt is written
+  resume: false, // continue from OUT/last.ckpt
+};
+export type BaselineTrainConfig = typeof DEFAULT_BASELINE_TRAIN & { out: string };
+
+/** What SASRec reads from the prepared data: train sequences and the held-out examples of both splits. */
+export interface BaselineData {
+  items: number;
+  train: Int32Array[]; // [users][n] catalog indices of each user's train rows, oldest first
+  validation: HeldOutExample[];
+  test: HeldOutExample[];
+}
+
+export function baselineData(prepared: PreparedData, maxLength: number): BaselineData {
+  return {
+    items: prepared.meta.items,
+    train: trainSequences(prepared, prepared.split),
+    validation: heldOutExamples(prepared, prepared.split, VALIDATION, maxLength),
+    test: heldOutExamples(prepared, prepared.split, TEST, maxLength),
+  };
+}
+
+/**
+ * History length from the data when not given: the 80th percentile of train-sequence lengths, clamped to
+ * [50, 200] (SASRec's own choices: 50 for sparse Amazon logs, 200 for MovieLens).
+ */
+export function autoMaxLength(train: Int32Array[]): number {
+  const lengths = train.map((s) => s.length).sort((a, b) => a - b);
+  const p80 = lengths.length ? lengths[Math.min(lengths.length - 1, Math.floor(0.8 * lengths.length))] : 0;
+  return Math.min(200, Math.max(50, Math.ceil(p80 / 10) * 10));
+}
+
+/** A left-padded training row: inputs[i] is followed by targets[i]; both catalog index + 1, 0 = padding. */
+export interface Window {
+  inputs: Int32Array; // [L]
+  targets: Int32Array; // [L]
+}
+
+/**
+ * Every transition of every train sequence exactly once, cut from the end into windows of ≤ L transitions
+ * (a sequence of n items gives n − 1 targets; the most recent window has the longest context).
+ */
+export function trainingWindows(train: Int32Array[], L: number): Window[] {
+  const out: Window[] = [];
+  for (const seq of train) {
+    for (let end = seq.length - 1; end > 0; end -= L) {
+      const start = Math.max(0, end - L);
+      const inputs = new Int32Array(L);
+      const targets = new Int32Array(L);
+      const n = end - start;
+      for (let i = 0; i < n; i++) {
+        inputs[L - n + i] = seq[start + i] + 1;
+        targets[L - n + i] = seq[start + i + 1] + 1;
+      }
+      out.push({ inputs, targets });
+    }
+  }
+  return out;
+}
+
+/** Left-padded history rows [B, L] and targets [B] (catalog index + 1) of held-out examples (first target each). */
+export function heldOutBatch(examples: readonly HeldOutExample[], L: number): { histories: Int32Array; targets: Int32Array } {
+  const histories = new Int32Array(examples.length * L);
+  const targets = new Int32Array(examples.length);
+  examples.forEach((ex, b) => {
+    const h = ex.history.subarray(Math.max(0, ex.history.length - L));
+    for (let i = 0; i < h.length; i++) histories[b * L + L - h.length + i] = h[i] + 1;
+    targets[b] = ex.targets[0] + 1;
+  });
+  return { histories, targets };
+}
+
+/** Full-catalog Recall/NDCG@5/10 of the first target of each example (valid-ID rate is 1: every score is an item). */
+export async function evaluateSasrec(model: SasrecModel, examples: readonly HeldOutExample[], options: { usersPerBatch?: number; onProgress?: (done: number) => void; onRank?: (index: number, rank: number) => void } = {}): Promise<RankingMetrics> {
+  const per = options.usersPerBatch ?? 1024;
+  const acc = new RankingAccumulator();
+  for (let start = 0; start < examples.length; start += per) {
+    const chunk = examples.slice(start, start + per);
+    const { histories, targets } = heldOutBatch(chunk, model.config.maxLength);
+    const ranks = await model.targetRanks(histories, targets, chunk.length);
+    ranks.forEach((r, i) => {
+      acc.add(r, true);
+      options.onRank?.(start + i, r);
+    });
+    options.onProgress?.(Math.min(examples.length, start + per));
+  }
+  return acc.result();
+}
+
+/** A fixed seeded subset (all when n = 0 or n ≥ length), in the split's order. */
+function subset<T>(all: readonly T[], n: number, seed: number): T[] {
+  if (n <= 0 || n >= all.length) return [...all];
+  const order = Int32Array.from(all.keys());
+  new Rng(seed ^ 0x5eed).shuffle(order);
+  return Array.from(order.subarray(0, n)).sort((a, b) => a - b).map((i) => all[i]);
+}
+
+export interface BaselineEpoch {
+  epoch: number;
+  step: number;
+  trainLoss: number;
+  seconds: number; // training time so far (resumed runs included)
+  validation?: RankingMetrics;
+}
+
+export interface BaselineResult {
+  model: SasrecModel; // holds the best weights when the run ends
+  best: { epoch: number; validation: RankingMetrics } | null;
+  history: BaselineEpoch[];
+  stopReason: string;
+}
+
+export interface BaselineHooks {
+  log?: (line: string) => void;
+  quiet?: boolean; // no progress bar
+}
+
+/** Train SASRec on `data`; writes OUT/{best,last}.ckpt and OUT/history.json. */
+export async function trainSasrec(engine: Engine, data: BaselineData, config: SasrecConfig, train: BaselineTrainConfig, hooks: BaselineHooks = {}): Promise<BaselineResult> {
+  const log = hooks.log ?? ((s: string) => console.log(s));
+  if (!['constant', 'cosine', 'linear'].includes(train.decay)) throw new BaselineError(`--decay=${train.decay}: give constant, cosine or linear`);
+  if (!(train.batchSize >= 1) || !(train.lr > 0)) throw new BaselineError(`--batchSize=${train.batchSize} --lr=${train.lr}: give a batch ≥ 1 and a learning rate > 0`);
+  mkdirSync(train.out, { recursive: true });
+  const windows = trainingWindows(data.train, config.maxLength);
+  if (windows.length === 0) throw new BaselineError('no training targets: every user has fewer than 2 train items');
+  if (data.validation.length === 0) throw new BaselineError('no validation examples: the prepared split has no validation rows');
+  const validation = subset(data.validation, train.evalUsers, train.seed);
+  const stepsPerEpoch = Math.ceil(windows.length / train.batchSize);
+  const model = SasrecModel.init(engine, config, train.seed);
+  const params = model.parameterList();
+  const optimizer = new AdamW(engine, params, {
+    lr: train.lr, warmupSteps: train.warmupSteps, totalSteps: stepsPerEpoch * train.epochs, decay: train.decay as Schedule['decay'], minLrRatio: 0.1,
+    weightDecay: train.weightDecay, clipNorm: train.gradClip,
+  });
+  const rng = new Rng(train.seed + 1); // shuffling and dropout
+  let history: BaselineEpoch[] = [];
+  let best: BaselineResult['best'] = null;
+  let startEpoch = 0;
+  let elapsedBefore = 0;
+  const last = join(train.out, 'last.ckpt');
+  const bestPath = join(train.out, 'best.ckpt');
+  if (train.resume && existsSync(last)) {
+    const meta = loadCheckpoint(last, engine, params, optimizer);
+    if (JSON.stringify(meta.config) !== JSON.stringify(config)) throw new BaselineError(`${last} was trained with another config (${JSON.stringify(meta.config)}); resume with the same flags or drop --resume`);
+    rng.state = meta.rng.train;
+    history = (meta.history as BaselineEpoch[]) ?? [];
+    best = (meta.best as BaselineResult['best']) ?? null;
+    startEpoch = (meta.epoch as number) + 1;
+    elapsedBefore = history.at(-1)?.seconds ?? 0;
+    log(`resumed from ${last} at epoch ${startEpoch} (step ${optimizer.step})`);
+  }
+  const targets = windows.reduce((n, w) => n + w.targets.reduce((c, t) => c + (t !== 0 ? 1 : 0), 0), 0);
+  log(`SASRec: ${sasrecParameterCount(config).toLocaleString('en')} parameters, ${targets.toLocaleString('en')} training targets in ${windows.length.toLocaleString('en')} windows of ≤ ${config.maxLength}, ${stepsPerEpoch} steps/epoch, ${validation.length} validation users`);
+  const lossSum = engine.persistent([1]);
+  const start = Date.now() - elapsedBefore * 1000;
+  const processStart = Date.now();
+  let stopReason = `reached epochs = ${train.epochs}`;
+  let sinceBest = best ? history.length - history.findIndex((h) => h.epoch === best!.epoch) - 1 : 0;
+  const L = config.maxLength;
+  for (let epoch = startEpoch; epoch < train.epochs; epoch++) {
+    const order = Int32Array.from(windows.keys());
+    rng.shuffle(order);
+    engine.zero(lossSum);
+    const bar = hooks.quiet ? null : progressBar(`SASRec epoch ${epoch + 1}/${train.epochs}`, stepsPerEpoch);
+    let steps = 0;
+    let outOfTime = false;
+    for (let s = 0; s < stepsPerEpoch; s++) {
+      const chunk = order.subarray(s * train.batchSize, (s + 1) * train.batchSize);
+      const inputs = new Int32Array(chunk.length * L);
+      const labels = new Int32Array(chunk.length * L);
+      chunk.forEach((w, b) => { inputs.set(windows[w].inputs, b * L); labels.set(windows[w].targets, b * L); });
+      const loss = model.trainingLoss(inputs, labels, chunk.length, rng);
+      engine.backward(loss, undefined, accumulateAdd);
+      optimizer.update();
+      addInto(lossSum, loss);
+      engine.endStep();
+      steps++;
+      if (s % 25 === 0) bar?.update(s + 1, { lr: optimizer.lr.toExponential(2) });
+      if (train.maxMinutes > 0 && Date.now() - processStart > train.maxMinutes * 60_000) { outOfTime = true; break; }
+    }
+    bar?.update(steps);
+    bar?.stop();
+    const trainLoss = (await engine.read(lossSum))[0] / steps;
+    if (!Number.isFinite(trainLoss)) throw new BaselineError(`training loss is ${trainLoss} at epoch ${epoch + 1}; lower --lr or raise --warmupSteps`);
+    const record: BaselineEpoch = { epoch: epoch + 1, step: optimizer.step, trainLoss, seconds: (Date.now() - start) / 1000 };
+    if ((epoch + 1) % train.evalEvery === 0 || outOfTime || epoch + 1 === train.epochs) {
+      record.validation = await evaluateSasrec(model, validation);
+      record.seconds = (Date.now() - start) / 1000;
+      if (!best || record.validation['ndcg@10'] > best.validation['ndcg@10']) {
+        best = { epoch: epoch + 1, validation: record.validation };
+        sinceBest = 0;
+        await saveCheckpoint(bestPath, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch });
+      } else {
+        sinceBest++;
+      }
+    }
+    history.push(record);
+    const v = record.validation;
+    log(`epoch ${epoch + 1}: loss ${trainLoss.toFixed(4)}${v ? ` val R@10 ${v['recall@10'].toFixed(4)} N@10 ${v['ndcg@10'].toFixed(4)} ± ${v['ndcg@10_se'].toFixed(4)}` : ''} (${record.seconds.toFixed(0)} s)`);
+    await saveCheckpoint(last, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch, history, best }, optimizer);
+    writeFileSync(join(train.out, 'history.json'), JSON.stringify({ config, train, history, best }, null, 1));
+    if (outOfTime) { stopReason = `time budget of ${train.maxMinutes} min reached`; break; }
+    if (sinceBest >= train.patience) { stopReason = `no better validation NDCG@10 for ${train.patience} epochs`; break; }
+  }
+  lossSum.buffer.destroy();
+  if (best) {
+    const { tensors } = readCheckpoint(bestPath);
+    for (const p of params) engine.write(p, tensors[p.name].data);
+  }
+  log(`stopped: ${stopReason}; best epoch ${best?.epoch ?? '-'}`);
+  return { model, best, history, stopReason };
+}

@@ -1,0 +1,85 @@
+// The SASRec baseline on the engine (SwiftShader): its training windows cover every transition once, its
+// rank kernel follows the ties-by-index rule exactly, and a tiny model learns a deterministic catalog walk
+// until every held-out item ranks first; a resumed run continues where the first stopped.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { Engine } from '../../../models/engine/engine.ts';
+import { readCheckpoint } from '../../../models/engine/checkpoint.ts';
+import { Rng } from '../../../models/engine/rng.ts';
+import { targetRanks, type SasrecConfig } from '../../../models/baseline/sasrec.ts';
+import { autoMaxLength, DEFAULT_BASELINE_TRAIN, evaluateSasrec, heldOutBatch, trainingWindows, trainSasrec, type BaselineData } from '../../../models/baseline/train.ts';
+
+let engine: Engine;
+let dir: string;
+before(async () => {
+  engine = await Engine.create({ quiet: true });
+  dir = mkdtempSync(join(tmpdir(), 'sasrec-'));
+});
+after(() => {
+  engine?.device.destroy();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('training windows: every transition exactly once, cut from the end, left-padded, items shifted by one', () => {
+  const windows = trainingWindows([Int32Array.from([5, 6, 7, 8, 9, 10]), Int32Array.from([3]), Int32Array.from([1, 2])], 3);
+  assert.deepEqual(windows.map((w) => [Array.from(w.inputs), Array.from(w.targets)]), [
+    [[8, 9, 10], [9, 10, 11]], // 7→8, 8→9, 9→10 as index + 1
+    [[0, 6, 7], [0, 7, 8]], // 5→6, 6→7
+    [[0, 0, 2], [0, 0, 3]], // the one-item user has no target; 1→2
+  ]);
+  const { histories, targets } = heldOutBatch([{ user: 0, history: Int32Array.from([4, 5, 6, 7]), targets: Int32Array.from([9]) }, { user: 1, history: Int32Array.from([2]), targets: Int32Array.from([3, 4]) }], 3);
+  assert.deepEqual(Array.from(histories), [6, 7, 8, 0, 0, 3]);
+  assert.deepEqual(Array.from(targets), [10, 4]);
+});
+
+test('history length from the data: the 80th percentile, within [50, 200]', () => {
+  const seqs = (n: number, len: number) => Array.from({ length: n }, () => new Int32Array(len));
+  assert.equal(autoMaxLength(seqs(10, 8)), 50);
+  assert.equal(autoMaxLength([...seqs(7, 10), ...seqs(3, 137)]), 140);
+  assert.equal(autoMaxLength(seqs(5, 900)), 200);
+});
+
+test('rank kernel: items scoring higher plus equal ones with a lower index, column 0 (padding) ignored', async () => {
+  const rng = new Rng(5);
+  const rows = 37, V = 300;
+  const scores = new Float32Array(rows * V).map(() => Math.round(rng.normal() * 4) / 4); // many ties
+  const targets = Int32Array.from({ length: rows }, () => 1 + Math.floor(rng.next() * (V - 1)));
+  const got = await engine.read(targetRanks(engine.upload(scores, [rows, V]), engine.upload(targets, [rows])));
+  engine.endStep();
+  for (let r = 0; r < rows; r++) {
+    const t = targets[r], st = scores[r * V + t];
+    let expected = 0;
+    for (let c = 1; c < V; c++) if (scores[r * V + c] > st || (scores[r * V + c] === st && c < t)) expected++;
+    assert.equal(got[r], expected, `row ${r}`);
+  }
+});
+
+test('learns a catalog walk: every validation and test item ranked first; resume continues the run', async () => {
+  // 10 items; user u walks u → u+1 → … (mod 10), so the next item is a function of the last one.
+  const items = 10;
+  const seqs = Array.from({ length: 10 }, (_, u) => Int32Array.from({ length: 7 }, (_, j) => (u + j) % items));
+  const heldOut = (back: number) => seqs.map((s, user) => ({ user, history: s.slice(0, s.length - back), targets: Int32Array.from([s[s.length - back]]) }));
+  const data: BaselineData = { items, train: seqs.map((s) => s.slice(0, s.length - 2)), validation: heldOut(2), test: heldOut(1) };
+  const config: SasrecConfig = { items, dModel: 16, heads: 2, blocks: 1, ffnDim: 32, maxLength: 4, dropout: 0 };
+  const train = { ...DEFAULT_BASELINE_TRAIN, out: dir, lr: 1e-2, batchSize: 4, warmupSteps: 5, epochs: 40, patience: 1000, seed: 3 };
+  const first = await trainSasrec(engine, data, config, { ...train, epochs: 20 }, { quiet: true, log: () => {} });
+  assert.equal(first.history.length, 20);
+  const resumed = await trainSasrec(engine, data, config, { ...train, resume: true }, { quiet: true, log: () => {} });
+  assert.equal(resumed.history.length, 40, 'resumed at epoch 21');
+  assert.equal(resumed.history[20].step, 21 * 3, '3 steps per epoch (10 windows, batch 4), steps continue');
+  assert.ok(resumed.history[39].trainLoss < resumed.history[0].trainLoss / 10, `loss ${resumed.history[0].trainLoss} → ${resumed.history[39].trainLoss}`);
+  for (const split of ['validation', 'test'] as const) {
+    const ranks: number[] = [];
+    const m = await evaluateSasrec(resumed.model, data[split], { usersPerBatch: 3, onRank: (_, r) => ranks.push(r) });
+    assert.deepEqual(ranks, Array(10).fill(0), `${split}: every target first`);
+    assert.equal(m['ndcg@10'], 1);
+    assert.equal(m.users, 10);
+  }
+  const best = readCheckpoint(join(dir, 'best.ckpt'));
+  assert.equal(best.meta.kind, 'sasrec');
+  assert.deepEqual(best.meta.config, config);
+  await assert.rejects(trainSasrec(engine, data, { ...config, dModel: 8 }, { ...train, resume: true }, { quiet: true, log: () => {} }), { name: /CheckpointError|BaselineError/ });
+});
