@@ -1,8 +1,8 @@
 // onerec prepare — data → item embeddings → semantic IDs, written to one prepared directory.
 //
-//   onerec prepare --data ../shared/data/amazon-beauty --out runs/beauty
-//   onerec prepare --data ../shared/data/kuairand-pure --out runs/kuairand
+//   onerec prepare --data my-logs/ --out runs/mine
 //   onerec prepare --data my-logs/ --out runs/mine --levels=3 --codebookSize=256 --seed=7
+//   onerec prepare --data KUAIRAND_PURE_DIR --out runs/kuairand          # KuaiRand-Pure's own files, read as they are
 //
 // Steps: read (models/data/readers.ts) → split (leave-one-out, or by days for KuaiRand) → sessions
 // (OneRec's quality rules, or windows where there is no play time) → content embeddings (sentence encoder
@@ -19,6 +19,7 @@ import { writePrepared } from '../data/prepared.ts';
 import { seededRandom } from '../data/random.ts';
 import { encodeTexts, itemText, TEXT_DIM } from '../embeddings/text-encoder.ts';
 import { featureEmbeddings } from '../embeddings/features.ts';
+import { collaborativeEmbeddings, joinEmbeddings } from '../embeddings/collaborative.ts';
 import { alignEmbeddings, cooccurrenceGraph, holdOutLastPairs, itemToItemHitRate, normalizeRows } from '../embeddings/align.ts';
 import { pca } from '../embeddings/pca.ts';
 import { residualKMeans, semanticIdStats, type SemanticIdStats } from '../semantic-ids/semantic-ids.ts';
@@ -27,10 +28,10 @@ import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
 export const summary = 'read a dataset, embed and align items, build semantic IDs (residual k-means) and the trie';
 
 export const DEFAULT_PREPARE_CONFIG = {
-  data: '../shared/data/amazon-beauty', // dataset folder (../shared/data/… or the generic import format)
-  out: 'runs/beauty', // output directory (git-ignored under runs/)
+  data: '', // dataset folder: interactions.csv (+ optional items.jsonl; README "Train on your own logs"), or KuaiRand-Pure's or MovieLens' own files
+  out: '', // output directory for the prepared data (onerec train --data reads it)
   levels: 3, // L residual k-means levels; the token layout has L + 1 (the suffix level)
-  codebookSize: 256, // K codes per level
+  codebookSize: 256, // K codes per level (a catalog of fewer items gets the largest power of two ≤ its items, logged)
   seed: 42, // every random choice (k-means++, PCA, held-out pairs)
   maxIterations: 100, // k-means passes per level at most (balanced k-means on KuaiRand needs ~80 to settle)
   idDim: 64, // PCA width the k-means runs on (0 = the full embedding); keeps k-means minutes, not hours, on a CPU
@@ -47,6 +48,8 @@ export const DEFAULT_PREPARE_CONFIG = {
   windowLength: DEFAULT_SESSION_RULES.windowLength, // sessions on data without play time: window of m items
   content: 'auto', // 'text' (sentence encoder) | 'features' (numeric + one-hot attributes) | 'random' (no content: seeded random vectors that alignment turns into a collaborative embedding) | 'auto'
   randomDim: 64, // width of the 'random' content vectors (FastRP-style random projection)
+  collaborative: '', // an `onerec baseline` checkpoint (best.ckpt) of this data: its trained item embeddings join the content embedding
+  collaborativeWeight: 0.5, // --collaborative's share of the squared distances k-means sees (1 = the baseline's embeddings alone, no content)
   align: true, // smooth content embeddings over train co-occurrence (behaviour alignment)
   alignWindow: 3, // co-occurrence window (positions)
   alignWeight: 3, // λ, neighbour mean vs the item itself (3 beat 1 and 10 on KuaiRand held-out pairs)
@@ -59,7 +62,7 @@ export const DEFAULT_PREPARE_CONFIG = {
 export type PrepareConfig = typeof DEFAULT_PREPARE_CONFIG;
 
 export async function run(argv: string[]): Promise<void> {
-  const config = parseOptions(argv, DEFAULT_PREPARE_CONFIG, `onerec prepare --data DIR --out OUT [--key=value …]\n${summary}`);
+  const config = parseOptions(argv, DEFAULT_PREPARE_CONFIG, `onerec prepare --data DIR --out OUT [--key=value …]\n${summary}`, { required: ['data', 'out'] });
   if (!config) return;
   const report = await prepare(config, (line) => console.log(line));
   const ids = report as unknown as SemanticIdStats & { wall_time_s: number };
@@ -98,13 +101,18 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
 
   // Content embeddings.
   const hasAttributes = dataset.items.some((i) => (i.attributes?.length ?? 0) > 0);
-  const contentKind = config.content === 'auto'
+  const collaborative = config.collaborative ? collaborativeEmbeddings(config.collaborative, items) : null;
+  const contentKind = collaborative && config.collaborativeWeight === 1 ? 'none' : config.content === 'auto'
     ? dataset.itemFeatures || (!dataset.items.some((i) => i.title) && hasAttributes) ? 'features' : dataset.items.some((i) => i.title) ? 'text' : 'random'
     : config.content;
   let content: Float32Array;
   let dim: number;
   let contentInfo: Record<string, unknown>;
-  if (contentKind === 'text') {
+  if (contentKind === 'none') {
+    content = new Float32Array(0);
+    dim = 0;
+    contentInfo = { kind: 'none' };
+  } else if (contentKind === 'text') {
     const texts = dataset.items.map(itemText);
     const encoded = await step('text embeddings', () => encodeTexts(texts, config.cache));
     content = encoded.embeddings;
@@ -125,7 +133,12 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
     content = normalizeRows(Float32Array.from({ length: items * dim }, () => random.normal()), items, dim);
     contentInfo = { kind: 'random', dim, note: 'no item text or attributes: seeded random projection, aligned by co-occurrence (FastRP-style)' };
   } else throw new Error(`--content must be text, features, random or auto, got '${config.content}'`);
-  if (dim === 0) throw new Error(`the items of ${config.data} have no text and no features to embed; add titles or attributes to items.jsonl`);
+  if (dim === 0 && !collaborative) throw new Error(`the items of ${config.data} have no text and no features to embed; add titles or attributes to items.jsonl`);
+  if (collaborative) {
+    content = dim === 0 ? collaborative.embeddings : joinEmbeddings(normalizeRows(content, items, dim), dim, collaborative.embeddings, collaborative.dim, items, config.collaborativeWeight);
+    contentInfo = { ...contentInfo, collaborative: { checkpoint: config.collaborative, dim: collaborative.dim, weight: config.collaborativeWeight } };
+    dim += collaborative.dim;
+  }
 
   // Behaviour alignment, measured on held-out train transitions (validation/test rows are never used).
   const train = trainSequences(dataset, split);
