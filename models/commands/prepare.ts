@@ -12,7 +12,8 @@
 import { resolve } from 'node:path';
 import { parseOptions } from '../options.ts';
 import { progressBar } from '../progress.ts';
-import { readDataset } from '../data/readers.ts';
+import { readDataset, skippedRowsSummary } from '../data/readers.ts';
+import { checkOptionValues } from '../data/prepare-options.ts';
 import { leaveOneOutSplit, timeSplit, trainSequences, type Split } from '../data/splits.ts';
 import { countSessions, DEFAULT_SESSION_RULES, gapSessions, windowSessions, type SessionRules } from '../data/sessions.ts';
 import { writePrepared } from '../data/prepared.ts';
@@ -74,6 +75,7 @@ function round(x: number, digits = 4): number {
 }
 
 export async function prepare(config: PrepareConfig, log: (line: string) => void = () => {}): Promise<Record<string, unknown>> {
+  checkOptionValues(config); // ranges and choices, before anything is read
   const started = Date.now();
   const timing: Record<string, number> = {};
   const step = async <T>(name: string, f: () => T | Promise<T>): Promise<T> => {
@@ -85,6 +87,8 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
   };
 
   const dataset = await step('read', () => readDataset(config.data, { skipBadRows: config.skipBadRows, allowMissingTimestamp: config.allowMissingTimestamp }));
+  const skippedRows = skippedRowsSummary(dataset);
+  if (skippedRows) log(skippedRows);
   const items = dataset.items.length;
   const splitKind = config.split === 'auto' ? (dataset.source === 'kuairand' ? 'time' : 'leave-one-out') : config.split;
   if (splitKind !== 'time' && splitKind !== 'leave-one-out') throw new Error(`--split must be leave-one-out, time or auto, got '${config.split}'`);

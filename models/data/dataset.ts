@@ -20,6 +20,7 @@ export interface Dataset {
   day: Int32Array; // [rows] calendar day index (0 = the first day in the log; source's own date where it has one)
   signals: Record<string, Float32Array>; // [rows] each: play_time_ms, like, rating, … as the source gives them
   skipped: Record<string, number>; // reason → rows skipped (only when skipBadRows allowed it)
+  firstSkipped?: Record<string, string>; // reason → the first such row, as `file:line: message`
   files: string[]; // the files read, relative to the data directory
 }
 

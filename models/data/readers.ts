@@ -11,7 +11,7 @@
 //                                       title, attributes (array of strings). When present it is the
 //                                       catalog and an interaction with an item not in it is an error.
 // The Amazon folders (amazon-beauty/-sports/-toys) are in this format.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { DataFormatError } from './errors.ts';
 import { readLines, splitFields } from './lines.ts';
@@ -21,6 +21,7 @@ import { DEFAULT_READ_OPTIONS, InteractionBuilder, type CatalogItem, type Datase
 export async function readDataset(dir: string, options: Partial<ReadOptions> = {}): Promise<Dataset> {
   const opts = { ...DEFAULT_READ_OPTIONS, ...options };
   if (!existsSync(dir)) throw new DataFormatError(dir, 0, 'no such directory; pass --data with a folder of ../shared/data or a folder in the generic import format');
+  if (!statSync(dir).isDirectory()) throw new DataFormatError(dir, 0, 'is a file, expected a folder; pass --data with the folder that holds the interactions file');
   if (findFile(dir, ['log_standard_4_25_to_5_08_pure.csv.gz', 'log_standard_4_25_to_5_08_pure.csv'])) return readKuaiRand(dir, opts);
   if (findFile(dir, ['u.data.gz', 'u.data'])) return readMovieLens100k(dir, opts);
   if (findFile(dir, ['movies.dat.gz', 'movies.dat'])) return readMovieLens1m(dir, opts);
@@ -32,14 +33,45 @@ function findFile(dir: string, names: string[]): string | null {
   return null;
 }
 
-/** Counts skipped rows, or throws when skipping is not allowed. */
+/** Counts skipped rows (and keeps the first of each reason), or throws when skipping is not allowed. */
 class RowErrors {
   readonly skipped: Record<string, number> = {};
+  readonly firstSkipped: Record<string, string> = {};
   constructor(private readonly skip: boolean) {}
   bad(file: string, line: number, reason: string, message: string): void {
     if (!this.skip) throw new DataFormatError(file, line, `${message} (pass --skipBadRows to skip and count such rows)`);
     this.skipped[reason] = (this.skipped[reason] ?? 0) + 1;
+    this.firstSkipped[reason] ??= `${file}:${line}: ${message}`;
   }
+}
+
+/** What the console says about rows that --skipBadRows skipped: how many, why, and the first of each reason; null when none. */
+export function skippedRowsSummary(dataset: Pick<Dataset, 'skipped' | 'firstSkipped'>): string | null {
+  const reasons = Object.entries(dataset.skipped).sort((a, b) => b[1] - a[1]);
+  const total = reasons.reduce((sum, [, count]) => sum + count, 0);
+  if (total === 0) return null;
+  const lines = reasons.map(([reason, count]) => `  ${count} × ${reason}${dataset.firstSkipped?.[reason] ? ` (first: ${dataset.firstSkipped[reason]})` : ''}`);
+  return `skipped ${total} bad row${total === 1 ? '' : 's'} (--skipBadRows):\n${lines.join('\n')}`;
+}
+
+/** A JSON value as a message shows it (short). */
+function describe(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  const kind = Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value === 'object' ? 'an object' : typeof value === 'boolean' ? 'a boolean' : typeof value === 'number' ? 'a non-integer number' : typeof value;
+  return `${kind} (${text.length > 40 ? `${text.slice(0, 40)}…` : text})`;
+}
+
+/**
+ * An id field: a string, or an integer (JSONL), as its text; `missing` when absent or empty. Anything else — an array,
+ * an object, a boolean, a fraction — is a problem: stringified it would invent an id ('[object Object]', '1,2') or
+ * merge different ones.
+ */
+function idField(row: Row, column: string): { id: string } | { missing: true } | { problem: string } {
+  const value = row.raw(column);
+  if (value === undefined || value === null || value === '') return { missing: true };
+  if (typeof value === 'string') return { id: value };
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return { id: String(value) };
+  return { problem: `'${column}' is ${describe(value)}; ids must be strings or integers` };
 }
 
 function numberOrNaN(text: string | undefined): number {
@@ -54,8 +86,17 @@ const USER_COLUMNS = ['user', 'user_id'];
 const ITEM_COLUMNS = ['item', 'item_id', 'video_id'];
 
 interface Row {
-  get(column: string): string | undefined;
+  get(column: string): string | undefined; // the field as text (JSONL: arrays and objects as JSON, so never a number)
+  raw(column: string): unknown; // the field as read (JSONL: the JSON value; CSV/TSV: the text)
   columns: string[];
+}
+
+/** A JSONL value as a field's text: strings as they are, numbers and booleans as written, arrays and objects as JSON. */
+function jsonFieldText(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'string') return value;
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
 }
 
 /** Rows of a CSV/TSV (header line) or JSONL file as string fields. */
@@ -70,7 +111,7 @@ async function* readRows(path: string, shown: string, errors: RowErrors): AsyncG
       const obj = jsonObjectLine(line, shown, n, errors);
       if (obj === null) continue;
       const columns = Object.keys(obj);
-      yield [{ columns, get: (c) => (obj[c] === undefined || obj[c] === null ? undefined : String(obj[c])) }, n];
+      yield [{ columns, get: (c) => jsonFieldText(obj[c]), raw: (c) => obj[c] }, n];
       continue;
     }
     const fields = splitFields(line, delimiter);
@@ -80,7 +121,12 @@ async function* readRows(path: string, shown: string, errors: RowErrors): AsyncG
     }
     if (header === null) {
       header = fields.map((f) => f.trim());
-      index = new Map(header.map((h, i) => [h, i]));
+      index = new Map();
+      for (const [i, name] of header.entries()) {
+        // Which of two same-named columns holds the value would be a guess.
+        if (index.has(name)) throw new DataFormatError(shown, n, `duplicate column '${name}' (columns ${index.get(name)! + 1} and ${i + 1}); rename one of them`);
+        index.set(name, i);
+      }
       continue;
     }
     if (fields.length !== header.length) {
@@ -88,7 +134,11 @@ async function* readRows(path: string, shown: string, errors: RowErrors): AsyncG
       continue;
     }
     const cols = header;
-    yield [{ columns: cols, get: (c) => { const i = index.get(c); return i === undefined ? undefined : fields[i]; } }, n];
+    const get = (c: string): string | undefined => {
+      const i = index.get(c);
+      return i === undefined ? undefined : fields[i];
+    };
+    yield [{ columns: cols, get, raw: get }, n];
   }
 }
 
@@ -116,15 +166,27 @@ async function readItemsJsonl(path: string, shown: string, errors: RowErrors): P
     if (line.trim() === '') continue;
     const obj = jsonObjectLine(line, shown, n, errors);
     if (obj === null) continue;
-    const key = obj.item ?? obj.item_id;
-    if (key === undefined || key === null || key === '') {
+    const field = idField({ columns: Object.keys(obj), get: () => undefined, raw: (c) => obj[c] }, obj.item !== undefined ? 'item' : 'item_id');
+    if ('missing' in field) {
       errors.bad(shown, n, 'missing item id', `no "item" (or "item_id") field; every catalog line needs the item's id`);
       continue;
     }
-    const id = String(key);
+    if ('problem' in field) {
+      errors.bad(shown, n, 'bad id', field.problem);
+      continue;
+    }
+    const id = field.id;
     if (index.has(id)) {
       // A duplicate id is never skipped: which of the two lines is the item would be a guess.
       throw new DataFormatError(shown, n, `duplicate item id '${id}' (first on line ${firstLine.get(id)}); each item must appear once in the catalog`);
+    }
+    if (obj.attributes !== undefined && obj.attributes !== null && !(Array.isArray(obj.attributes) && obj.attributes.every((a) => typeof a === 'string' || typeof a === 'number'))) {
+      errors.bad(shown, n, 'bad attributes', `"attributes" is ${describe(obj.attributes)}; it must be an array of strings`);
+      continue;
+    }
+    if (obj.asin !== undefined && obj.asin !== null && typeof obj.asin !== 'string') {
+      errors.bad(shown, n, 'bad id', `"asin" is ${describe(obj.asin)}; it must be a string`);
+      continue;
     }
     const attributes = Array.isArray(obj.attributes) ? obj.attributes.map(String) : undefined;
     const item: CatalogItem = { id: typeof obj.asin === 'string' ? obj.asin : id };
@@ -173,16 +235,22 @@ export async function readGeneric(dir: string, options: Partial<ReadOptions> = {
       signalNames = row.columns.filter((c) => c !== userColumn && c !== itemColumn && c !== timeColumn && !USER_COLUMNS.includes(c) && !ITEM_COLUMNS.includes(c));
       builder = new InteractionBuilder(signalNames);
     }
-    const user = row.get(userColumn);
-    const itemKey = row.get(itemColumn);
-    if (user === undefined || user === '') {
+    const userField = idField(row, userColumn);
+    const itemField = idField(row, itemColumn);
+    if ('missing' in userField) {
       errors.bad(shown, n, 'missing user', `empty '${userColumn}'`);
       continue;
     }
-    if (itemKey === undefined || itemKey === '') {
+    if ('missing' in itemField) {
       errors.bad(shown, n, 'missing item', `empty '${itemColumn}'`);
       continue;
     }
+    if ('problem' in userField || 'problem' in itemField) {
+      errors.bad(shown, n, 'bad id', 'problem' in userField ? userField.problem : (itemField as { problem: string }).problem);
+      continue;
+    }
+    const user = userField.id;
+    const itemKey = itemField.id;
     let timeMs = Number.NaN;
     if (timeColumn) {
       const raw = row.get(timeColumn);
@@ -224,6 +292,7 @@ export async function readGeneric(dir: string, options: Partial<ReadOptions> = {
     items,
     ...builder.build(),
     skipped: errors.skipped,
+    firstSkipped: errors.firstSkipped,
     files: [shown, ...(itemsPath ? [basename(itemsPath)] : [])],
   };
 }
@@ -335,6 +404,7 @@ export async function readKuaiRand(dir: string, options: Partial<ReadOptions> = 
     itemFeatures: { names, values },
     ...builder.build(),
     skipped: errors.skipped,
+    firstSkipped: errors.firstSkipped,
     files: [logName, basicName, ...(statsPath ? [basename(statsPath)] : [])],
   };
 }
@@ -422,5 +492,5 @@ async function readRatings(path: string, separator: RegExp | string, items: Cata
     }
     builder.add(f[0], item, seconds * 1000, [rating]);
   }
-  return { name: basename(dir), source: 'movielens', items, ...builder.build(), skipped: errors.skipped, files };
+  return { name: basename(dir), source: 'movielens', items, ...builder.build(), skipped: errors.skipped, firstSkipped: errors.firstSkipped, files };
 }
