@@ -1,13 +1,14 @@
 // onerec — the offline pipeline's command line.
 //
-//   onerec prepare --data ../shared/data/amazon-beauty --out runs/beauty
-//   onerec train   --data runs/beauty --out runs/beauty/seed
+//   onerec prepare --data my-logs --out runs/mine
+//   onerec train   --data runs/mine --out runs/mine/seed
 //   onerec <verb> --help
 //
 // Each verb lives in models/commands/<verb>.ts and exports `run(argv: string[]): Promise<void>` and a
-// one-line `summary`.
+// one-line `summary`; its `--help` describes each option by the `// comment` on the option's config field.
 import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { describeOptionsFrom } from './options.ts';
 
 const commandsDir = fileURLToPath(new URL('./commands/', import.meta.url));
 const verbs = existsSync(commandsDir)
@@ -30,6 +31,7 @@ async function main(argv: string[]): Promise<void> {
     throw new Error(`unknown verb '${verb}'; the verbs are: ${verbs.join(', ')}`);
   }
   const command = (await import(`./commands/${verb}.ts`)) as Command;
+  describeOptionsFrom(new URL(`./commands/${verb}.ts`, import.meta.url));
   await command.run(rest);
 }
 

@@ -1,8 +1,8 @@
 // onerec align — the session reward model and iterative preference alignment (DPO) on KuaiRand-Pure.
 //
-//   onerec align                                             # seed transformer on the WebGPU engine
-//   onerec align --policy=bigram --iterations=2              # the small CPU policy, no GPU
-//   onerec align --report=bench/results/kuairand-align.json  # the committed report (its exact flags: bench/README.md)
+//   onerec align --kuairand=KUAIRAND_PURE_DIR --out=runs/kuairand/align          # seed transformer on the WebGPU engine
+//   onerec align --kuairand=KUAIRAND_PURE_DIR --out=runs/kuairand/align --policy=bigram --iterations=2   # the small CPU policy, no GPU
+//   ... --report=bench/results/kuairand-align.json           # the committed report (its exact flags: bench/README.md)
 //
 // Writes to --out: reward.ckpt (kind 'reward': config, tower weights, label rules), seed.ckpt when the seed is
 // trained here, aligned-<t>.ckpt after each iteration and aligned.ckpt (the last), report.json.
@@ -31,11 +31,11 @@ import { Rng } from '../engine/rng.ts';
 export const summary = 'reward model on KuaiRand watch signals + iterative DPO alignment of the seed model';
 
 const DEFAULTS = {
-  kuairand: '../shared/data/kuairand-pure', // KuaiRand-Pure folder (raw log, pre-period histories)
+  kuairand: '',                             // KuaiRand-Pure folder (raw log, pre-period histories); required unless --merge or --writeIds
   prepared: '',                             // `onerec prepare` output for KuaiRand (catalog, semantic IDs); '' = see --ids
   ids: '',                                  // compact semantic-ID file written by --writeIds (travels light); '' = positional IDs
   writeIds: '',                             // write --prepared's video ids + codes to this file and exit
-  out: 'runs/kuairand/align',               // checkpoints (reward.ckpt, aligned.ckpt) and the report copy
+  out: '',                                  // checkpoints (reward.ckpt, aligned.ckpt) and the report copy; required unless --merge or --writeIds
   report: '',                               // also write the report JSON here (e.g. bench/results/kuairand-align.json)
   policy: 'seed',                           // 'seed' (transformer, WebGPU engine) or 'bigram' (CPU)
   codebookSize: 128,                        // K of the positional fallback IDs (no prepared data yet)
@@ -49,18 +49,33 @@ const DEFAULTS = {
   towers: 'swt,vtr,wtr,ltr,cmt,fwd',        // candidate towers; those without minPositives are dropped
   minPositives: 30,                         // positives and negatives needed on both sides of the split
   rewardWeights: '',                        // comma list, one per kept tower ('' = 1 each)
-  rmDim: 32, rmHeads: 2, rmHidden: 32, rmHistory: 50,
+  rmDim: 32,                                // reward model width
+  rmHeads: 2,                               // reward model attention heads
+  rmHidden: 32,                             // hidden width of each reward tower
+  rmHistory: 50,                            // history items the reward model reads
   rmTrainer: 'cpu',                         // 'cpu' (float64) or 'engine' (WebGPU); same model, parity-tested
-  rmEpochs: 2, rmBatch: 64, rmLr: 3e-3,     // 2 epochs: 1 underfits, 4 overfits (held-out AUC; 3 not tried)
+  rmEpochs: 2,                              // reward model epochs (1 underfits, 4 overfits by held-out AUC; 3 not tried)
+  rmBatch: 64,                              // reward model sessions per step
+  rmLr: 3e-3,                               // reward model learning rate
   // seed model
   seedCheckpoint: '',                       // a trained seed checkpoint (meta.kind 'seed'); '' = train here
-  dModel: 64, heads: 4, encoderLayers: 2, decoderLayers: 2, ffnDim: 128, experts: 4, expertFfnDim: 64, maxHistory: 20,
-  seedEpochs: 2, seedBatch: 256, seedLr: 2e-3, seedMaxExamples: 250000,
+  dModel: 64,                               // seed model width (trained here)
+  heads: 4,                                 // seed model attention heads; must divide dModel
+  encoderLayers: 2,                         // seed model encoder blocks
+  decoderLayers: 2,                         // seed model decoder blocks (MoE feed-forward)
+  ffnDim: 128,                              // seed model encoder feed-forward width
+  experts: 4,                               // seed model decoder experts (top-2 routing)
+  expertFfnDim: 64,                         // hidden width of one expert
+  maxHistory: 20,                           // history items the seed model reads
+  seedEpochs: 2,                            // seed model next-token epochs
+  seedBatch: 256,                           // seed model examples per step
+  seedLr: 2e-3,                             // seed model learning rate
+  seedMaxExamples: 250000,                  // seed model examples per epoch at most (0 = all), a seeded sample
   seedSeconds: 0,                           // stop seed training after this long (0 = no limit)
   budgetSeconds: 0,                         // whole-run budget: no new iteration starts that would not fit (0 = none)
   bigramEpochs: 2,                          // next-token epochs of the CPU policy
   // alignment
-  iterations: 3,
+  iterations: 3,                            // alignment iterations: generate, pair by reward, DPO
   userFraction: 0.05,                       // of training users per iteration (paper: 1 %)
   sessions: 16,                             // N beams per user for pairs (paper: 128)
   beta: 0.1,                                // DPO temperature
@@ -71,13 +86,13 @@ const DEFAULTS = {
   evalBundles: '',                          // evaluation only, on the CPU: comma list of exported bundles (the first is the baseline)
   rewardCheckpoint: '',                     // with --evalBundles: the reward.ckpt that scores their sessions (no reward model is trained)
   evalSplits: 'test,validation',            // with --evalBundles: which held-out users (select on validation first, then test the pick)
-  dpoEpochs: 2,
-  alignBatch: 64,
+  dpoEpochs: 2,                             // passes over each iteration's preference pairs
+  alignBatch: 64,                           // preference pairs per DPO step
   evalUsers: 1500,                          // held-out users evaluated per model and period (0 = all)
-  evalBeams: 10,
-  usersPerBatch: 128,
+  evalBeams: 10,                            // beams per held-out user when evaluating (Recall@10 needs ≥ 10)
+  usersPerBatch: 128,                       // users per beam-search batch
   excludeHistory: false,                    // true: never generate an item the user already saw
-  seed: 1,
+  seed: 1,                                  // every random choice (sampling users, init, shuffling)
 };
 
 /** The catalog's video ids and semantic IDs, small enough to travel to the GPU machine without the prepared arrays. */
@@ -114,6 +129,10 @@ export async function run(argv: string[]): Promise<void> {
     console.log(`wrote ${o.writeIds}: ${ids.videoIds.length} items, ${ids.levels} levels, K ${ids.codebookSize}`);
     return;
   }
+  const missing = (['kuairand', 'out'] as const).filter((key) => !o[key]);
+  if (missing.length > 0) {
+    throw new OptionError(`${missing.map((key) => `--${key}`).join(' and ')} ${missing.length > 1 ? 'are' : 'is'} required: --kuairand=DIR the KuaiRand-Pure folder (its standard log and pre-period histories), --out=DIR for the checkpoints and report`);
+  }
   mkdirSync(o.out, { recursive: true });
 
   // ---- data
@@ -125,7 +144,7 @@ export async function run(argv: string[]): Promise<void> {
   })() : o.ids ? readIds(o.ids) : null;
   const videoIndex = prepared ? new Map(prepared.videoIds.map((v, i) => [v, i])) : indexVideos(log);
   if (prepared && prepared.videoIds.some((k) => !Number.isInteger(k))) {
-    throw new OptionError(`semantic IDs from ${prepared.source}: catalog ids are not KuaiRand video ids; prepare ../shared/data/kuairand-pure`);
+    throw new OptionError(`semantic IDs from ${prepared.source}: catalog ids are not KuaiRand video ids; pass the output of onerec prepare on the KuaiRand-Pure folder`);
   }
   const itemCount = prepared ? prepared.videoIds.length : videoIndex.size;
   const sessions = buildSessions(log, { gapMs: o.gapHours * 3600_000, sessionLength: o.sessionLength, minItems: o.minItems }, videoIndex, prePeriod, Math.max(o.rmHistory, o.maxHistory));

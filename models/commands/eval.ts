@@ -29,11 +29,11 @@ export class EvalOptionError extends Error {
 }
 
 export const DEFAULT_EVAL_OPTIONS = {
-  data: 'runs/beauty', // prepared data directory
+  data: '', // prepared data directory (onerec prepare --out)
   checkpoint: '', // a seed checkpoint (best.ckpt of onerec train)
   bundle: '', // or an exported bundle directory (evaluated under onnxruntime-node)
   split: 'test', // 'test' | 'validation'
-  out: 'runs/beauty/eval', // report directory
+  out: '', // report directory: OUT/report.json
   beam: 20, // beam width (≥ 20: exact @10)
   excludeHistory: false, // never rank an item of the user's own history
   renormalize: false, // score codes by the log-softmax over the trie's allowed children, not the full vocabulary (--bundle only)
@@ -43,7 +43,7 @@ export const DEFAULT_EVAL_OPTIONS = {
 };
 
 export async function run(argv: string[]): Promise<void> {
-  const o = parseOptions(argv, DEFAULT_EVAL_OPTIONS, `onerec eval --data PREPARED (--checkpoint FILE | --bundle DIR) --split test --out DIR\n${summary}`);
+  const o = parseOptions(argv, DEFAULT_EVAL_OPTIONS, `onerec eval --data PREPARED (--checkpoint FILE | --bundle DIR) --split test --out DIR\n${summary}`, { required: ['data', 'out'] });
   if (!o) return;
   if (o.split !== 'test' && o.split !== 'validation') throw new EvalOptionError(`--split must be 'test' or 'validation', got '${o.split}'`);
   if (Boolean(o.checkpoint) === Boolean(o.bundle)) throw new EvalOptionError('give exactly one of --checkpoint FILE (GPU) or --bundle DIR (onnxruntime-node)');

@@ -25,8 +25,8 @@ export const summary = 'export a seed-model checkpoint as an ONNX bundle (fp32 |
 
 const DEFAULTS = {
   checkpoint: '', // seed checkpoint (models/engine/checkpoint.ts), several comma-separated for an ensemble (their logits averaged), or "random" for seeded untrained weights
-  data: 'runs/beauty', // prepared data dir (onerec prepare --out): its trie and item catalog go into the bundle
-  out: 'runs/beauty/bundle', // bundle directory to write
+  data: '', // prepared data dir (onerec prepare --out): its trie and item catalog go into the bundle
+  out: '', // bundle directory to write
   quantization: 'int4', // fp32 | int8 | int4 (MatMulNBits; see docs/architecture.md "ONNX graphs")
   name: '', // bundle name shown by the demo; default: the data directory's name + quantization
   beamWidth: 10, // the runtime's default beams (manifest.generation.beamWidth)
@@ -77,9 +77,8 @@ function readMetrics(path: string): Record<string, unknown> {
 }
 
 export async function run(argv: string[]): Promise<void> {
-  const options = parseOptions(argv, DEFAULTS, summary);
+  const options = parseOptions(argv, DEFAULTS, `onerec export --checkpoint FILE --data PREPARED --out DIR [--key=value …]\n${summary}`, { required: ['checkpoint', 'data', 'out'] });
   if (!options) return;
-  if (!options.checkpoint) throw new OptionError('--checkpoint is required: a seed checkpoint path, or "random"');
   if (!(QUANTIZATIONS as readonly string[]).includes(options.quantization)) {
     throw new OptionError(`--quantization=${options.quantization} is not one of ${QUANTIZATIONS.join(', ')}`);
   }

@@ -40,7 +40,7 @@ async function* lines(path: string): AsyncGenerator<string> {
 /** Reads the standard log; `maxRows` (0 = all) keeps the first rows only (tests). */
 export async function readKuaiRandLog(dataDir: string, maxRows = 0): Promise<KuaiRandLog> {
   const path = join(dataDir, LOG_FILE);
-  if (!existsSync(path)) throw new RewardDataError(`KuaiRand log not found at ${path}; pass --kuairand=<dir of kuairand-pure> (default ../shared/data/kuairand-pure)`);
+  if (!existsSync(path)) throw new RewardDataError(`KuaiRand log not found at ${path}; pass --kuairand=<the KuaiRand-Pure folder, which holds ${LOG_FILE}>`);
   const cols: Record<string, number[]> = {};
   let header: string[] | null = null;
   let at: Record<string, number> = {};
