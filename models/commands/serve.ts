@@ -1,8 +1,8 @@
 // `onerec serve`: the demo page (dist/, from `npm run build`) and the shipped bundles, cross-origin isolated
 // so that onnxruntime-web can use wasm threads. `npm start` is `npm run build` followed by this.
 //
-//   onerec serve                                   # http://127.0.0.1:8080/
-//   onerec serve --port=3000 --bundles=runs/my-bundles
+//   onerec serve                                   # http://127.0.0.1:8080/: this package's page and bundles
+//   onerec serve --port=3000 --bundles=runs/my-bundles   # paths are relative to the working directory
 //   then open http://127.0.0.1:8080/?bundle=/bundles/<name>/manifest.json for a bundle outside the menu
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,11 +13,12 @@ import { startServer, type StaticServer } from '../serve.ts';
 
 export const summary = 'serve the demo feed (dist/) and the bundles, cross-origin isolated: the page `npm start` opens';
 
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+// The installed package's own folder: where its built page and shipped bundles are, wherever the user runs from.
+const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 export const defaults = {
-  root: 'dist', // the built page (npm run build); relative to the repo root
-  bundles: 'models/bundles', // folders with manifest.json, served at /bundles/<name>/; relative to the repo root
+  root: '', // folder of the built page (index.html, main.js); '' = the page built into this package (its dist/, `npm run build`)
+  bundles: '', // folder of bundle folders (each with a manifest.json), served at /bundles/<name>/; '' = the bundles shipped with this package
   port: 8080, // 0 = any free port
   host: '127.0.0.1', // 0.0.0.0 to reach it from a phone on the same network (cross-origin isolation needs https there)
 };
@@ -40,16 +41,25 @@ export interface CatalogIndex {
   bundles: string[]; // folder names; the page loads /bundles/<name>/manifest.json
 }
 
+/** The page and bundle folders to serve: given paths against the working directory, '' as this package's own. */
+export function servePaths(options: Pick<typeof defaults, 'root' | 'bundles'>, cwd = process.cwd()): { root: string; bundles: string } {
+  return {
+    root: options.root ? resolve(cwd, options.root) : join(packageRoot, 'dist'),
+    bundles: options.bundles ? resolve(cwd, options.bundles) : join(packageRoot, 'models', 'bundles'),
+  };
+}
+
 /**
- * Start the demo server; resolves once it listens. Paths are relative to the repo root. Besides dist/ and
+ * Start the demo server; resolves once it listens. Paths are relative to the working directory. Besides the page and
  * the bundles it serves /catalogs/index.json, the list of bundles found at start (the page's catalog menu),
  * so that the page never probes for bundles that are not there.
  */
 export async function serveDemo(options: typeof defaults, log: (line: string) => void = () => {}): Promise<StaticServer> {
-  const root = resolve(repoRoot, options.root);
-  const bundles = resolve(repoRoot, options.bundles);
+  const { root, bundles } = servePaths(options);
   if (!existsSync(join(root, 'index.html')) || !existsSync(join(root, 'main.js'))) {
-    throw new ServeSetupError(`${options.root}/ has no built page (index.html, main.js); run \`npm run build\` first, or \`npm start\` which builds and serves`);
+    throw new ServeSetupError(options.root
+      ? `--root=${options.root}: ${root} has no built page (index.html, main.js); pass the folder \`npm run build\` writes (dist/)`
+      : `this package's page is not built (${root} has no index.html, main.js): in a clone of onerec-web run \`npm run build\` first (or \`npm start\`, which builds and serves), or pass --root=DIR with a built page`);
   }
   if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
     throw new ServeSetupError(`--port=${options.port} is not a port number (0..65535)`);
@@ -76,11 +86,12 @@ export async function run(argv: string[]): Promise<void> {
   const options = parseOptions(argv, defaults, `onerec serve — ${summary}`);
   if (!options) return;
   const server = await serveDemo(options);
-  const names = listBundles(resolve(repoRoot, options.bundles));
+  const bundleDir = servePaths(options).bundles;
+  const names = listBundles(bundleDir);
   console.log(`onerec demo: ${server.url}  (cross-origin isolated; Ctrl-C stops it)`);
   console.log(names.length > 0
     ? `bundles: ${names.map((n) => `${server.url}bundles/${n}/manifest.json`).join('  ')}`
-    : `no bundle under ${options.bundles}/ yet: export one (onerec export) or open ${server.url}?bundle=URL/manifest.json`);
+    : `no bundle under ${bundleDir} yet: export one (onerec export) or open ${server.url}?bundle=URL/manifest.json`);
   const stop = (): void => {
     void server.close().then(() => process.exit(0));
   };
