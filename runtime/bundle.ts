@@ -213,9 +213,10 @@ export function bundleFileUrl(manifestUrl: string, role: string, path: unknown):
  * load and not at the first call: the trie's levels and codebook (BundleFormatError naming trie.bin), the
  * encoder's input `history_tokens [1, maxHistory × levels]`, and the decoder's cache and cross-attention inputs
  * `[decoderLayers, ·, heads, ·, dModel / heads]` and its `logits [·, vocab]` / `code_scores [·, K + 2]` outputs
- * (BundleFormatError naming the graph). `urls` names each role's file.
+ * (BundleFormatError naming the graph), and reward.onnx's static lengths against runtime/limits.ts. `urls` names each
+ * role's file.
  */
-export function checkBundleAgainstManifest(manifest: BundleManifest, files: { trie: SemanticIdTrie; encoder: Uint8Array; decoderStep: Uint8Array }, urls: Partial<Record<BundleRole, string>>): void {
+export function checkBundleAgainstManifest(manifest: BundleManifest, files: { trie: SemanticIdTrie; encoder: Uint8Array; decoderStep: Uint8Array; reward?: Uint8Array | null }, urls: Partial<Record<BundleRole, string>>): void {
   const { model, tokens } = manifest;
   const trieUrl = urls.trie ?? 'trie';
   if (files.trie.levels !== tokens.levels || files.trie.codebookSize !== tokens.codebookSize) {
@@ -250,6 +251,16 @@ export function checkBundleAgainstManifest(manifest: BundleManifest, files: { tr
   expect('decoderStep', decoder.outputs, 'logits', [null, tokens.vocabSize]);
   expect('decoderStep', decoder.outputs, 'code_scores', [null, tokens.codebookSize + 2], true);
   expect('decoderStep', decoder.outputs, 'code_logits', [null, tokens.codebookSize], true);
+  if (files.reward) {
+    // reward.onnx's static lengths size every rerank's inputs: history_items [1, H], session_items [N, M].
+    const reward = graph('reward', files.reward);
+    const [, H] = reward.inputs.get('history_items') ?? [];
+    const [, M] = reward.inputs.get('session_items') ?? [];
+    const bounded = (v: unknown, max: number): boolean => typeof v !== 'number' || v <= max;
+    if (!bounded(H, RUNTIME_LIMITS.maxHistory) || !bounded(M, RUNTIME_LIMITS.sessionLength)) {
+      throw new BundleFormatError(urls.reward ?? 'reward', `history_items [1, ${H}] and session_items [N, ${M}] exceed the runtime's bounds (history ${RUNTIME_LIMITS.maxHistory}, session ${RUNTIME_LIMITS.sessionLength} items; runtime/limits.ts)`);
+    }
+  }
 }
 
 /**

@@ -130,7 +130,7 @@ export async function fetchBundle(bundleUrl: string, options: FetchBundleOptions
   } catch (err) {
     throw new BundleFormatError(urls.trie!, `${err instanceof Error ? err.message : String(err)}; re-export the bundle (onerec export)`);
   }
-  checkBundleAgainstManifest(manifest, { trie, encoder: bytesOf.encoder!, decoderStep: bytesOf.decoderStep! }, urls);
+  checkBundleAgainstManifest(manifest, { trie, encoder: bytesOf.encoder!, decoderStep: bytesOf.decoderStep!, reward: bytesOf.reward }, urls);
   const catalog = parseCatalog(bytesOf.catalog!, trie.itemCount, urls.catalog!);
   const itemIds = catalog.map((entry) => entry.id);
   const { model, tokens, generation } = manifest;

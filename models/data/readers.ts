@@ -155,7 +155,34 @@ function jsonObjectLine(line: string, shown: string, n: number, errors: RowError
     errors.bad(shown, n, 'invalid json', 'each line must be one JSON object');
     return null;
   }
+  const duplicate = duplicateTopLevelKey(line);
+  // JSON.parse keeps the last of two same-named keys: which one is the value would be a guess, as with two columns.
+  if (duplicate !== null) throw new DataFormatError(shown, n, `duplicate key '${duplicate}' in this object; each field may appear once`);
   return obj as Record<string, unknown>;
+}
+
+/** The first key that occurs twice at the top level of a valid JSON object's text, or null. */
+function duplicateTopLevelKey(text: string): string | null {
+  if (!text.includes('"')) return null;
+  const seen = new Set<string>();
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '{' || ch === '[') depth++;
+    else if (ch === '}' || ch === ']') depth--;
+    else if (ch === '"') {
+      const start = i;
+      for (i++; text[i] !== '"'; i++) if (text[i] === '\\') i++;
+      if (depth !== 1) continue;
+      let j = i + 1;
+      while (text[j] === ' ' || text[j] === '\t' || text[j] === '\r') j++;
+      if (text[j] !== ':') continue; // a value, not a key
+      const key = JSON.parse(text.slice(start, i + 1)) as string;
+      if (seen.has(key)) return key;
+      seen.add(key);
+    }
+  }
+  return null;
 }
 
 async function readItemsJsonl(path: string, shown: string, errors: RowErrors): Promise<{ items: CatalogItem[]; index: Map<string, number> }> {

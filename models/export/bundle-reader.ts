@@ -51,7 +51,7 @@ export async function readBundle(dir: string): Promise<LoadedBundle> {
     throw new BundleFormatError(join(resolve(dir), manifest.files.trie!.path), `${(e as Error).message}; re-export the bundle (onerec export)`);
   }
   const fileOf = (role: BundleRole): string => join(resolve(dir), manifest.files[role]?.path ?? role);
-  checkBundleAgainstManifest(manifest, { trie, encoder: files.encoder!, decoderStep: files.decoderStep! }, { trie: fileOf('trie'), encoder: fileOf('encoder'), decoderStep: fileOf('decoderStep') });
+  checkBundleAgainstManifest(manifest, { trie, encoder: files.encoder!, decoderStep: files.decoderStep!, reward: files.reward }, { trie: fileOf('trie'), encoder: fileOf('encoder'), decoderStep: fileOf('decoderStep'), reward: fileOf('reward') });
   const catalog = parseCatalog(files.catalog!, trie.itemCount, join(resolve(dir), manifest.files.catalog!.path));
   return { dir, manifest, files, trie, catalog };
 }

@@ -70,14 +70,20 @@ test('the worker refuses every manifest that names a file outside its folder, an
   assert.deepEqual(other.requests, [], 'the other origin was asked for something');
 });
 
-test('the unmodified manifest loads and recommends in the same worker', { timeout: 120_000 }, async () => {
+test('the unmodified manifest loads and recommends in the same worker; bad arguments come back as InvalidArgumentError', { timeout: 120_000 }, async () => {
   const result = await harness.page.evaluate(async (url) => {
     const recommender = window.onerec.createWorkerRecommender();
     const info = await recommender.load(url, { device: 'wasm', cache: false });
     const { sessions } = await recommender.recommend([1, 2, 3]);
+    // Bad arguments cross the worker boundary as the documented error, by name.
+    const refused: string[] = [];
+    for (const call of [() => recommender.recommend('item-3' as never), () => recommender.recommend([1], { beamWidth: 100_000 }), () => recommender.score([1], [[{}]] as never)]) {
+      refused.push(await call().then(() => 'resolved', (e: Error) => `${e.name}: ${e.message.split(' ')[0]}`));
+    }
     await recommender.dispose();
-    return { items: info.items, fromNetwork: info.fromNetwork.sort(), sessions: sessions.length };
+    return { items: info.items, fromNetwork: info.fromNetwork.sort(), sessions: sessions.length, refused };
   }, harness.bundleUrl);
   assert.deepEqual(result.fromNetwork, ['catalog', 'decoderStep', 'encoder', 'trie']);
   assert.ok(result.items > 0 && result.sessions > 0);
+  assert.deepEqual(result.refused, ['InvalidArgumentError: history', 'InvalidArgumentError: beamWidth', 'InvalidArgumentError: sessions[0][0]']);
 });

@@ -147,7 +147,7 @@ test('bad arguments are InvalidArgumentErrors naming the argument, never a TypeE
   }
   // The recommender still works after all of them, and a typed array of indices is a history like the array.
   const items = (r: { sessions: { items: Int32Array }[] }) => r.sessions.map((s) => Array.from(s.items));
-  assert.deepEqual(items(await recommender.recommend(Int32Array.of(3, 17, 5))), items(await recommender.recommend([3, 17, 5])));
+  assert.deepEqual(items(await recommender.recommend(Int32Array.of(3, 17, 5) as never)), items(await recommender.recommend([3, 17, 5])));
 });
 
 test('property: random junk arguments either work or reject with a documented error, never anything else', async () => {
@@ -227,6 +227,16 @@ test('manifest sizes past the runtime\'s bounds, or disagreeing with the graphs 
         return true;
       }, what);
     }
+  } finally {
+    await fresh.dispose();
+  }
+});
+
+test('a reward model whose static history length is past the runtime\'s bound fails load(), naming reward.onnx', async () => {
+  const big = await writeTestBundle(join(root, 'reward-past-bound'), { reward: true, rewardConfig: { maxHistory: RUNTIME_LIMITS.maxHistory + 1 } });
+  const fresh = createNodeRecommender();
+  try {
+    await assert.rejects(fresh.load(big.dir), (e: Error) => e.name === 'BundleFormatError' && /reward\.onnx.*history_items \[1, 4097\].*exceed the runtime's bounds/.test(e.message));
   } finally {
     await fresh.dispose();
   }

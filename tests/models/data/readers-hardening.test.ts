@@ -136,10 +136,16 @@ test('a UTF-8 byte-order mark is accepted in CSV, TSV and JSONL (plain and gzip)
   assert.equal(inner.items.length, 2);
 });
 
-test('duplicate column names are an error naming the column, in CSV, TSV and the KuaiRand tables', async () => {
+test('duplicate column names are an error naming the column, in CSV, TSV, JSONL and the KuaiRand tables', async () => {
   await rejectsAt(folder({ 'interactions.csv': 'user,item,timestamp,item\n1,a,1,b\n' }), 'interactions.csv', 1, /duplicate column 'item' \(columns 2 and 4\)/);
   await rejectsAt(folder({ 'interactions.tsv': 'user\titem\ttimestamp\tlike\t like\n1\ta\t1\t0\t1\n' }), 'interactions.tsv', 1, /duplicate column 'like' \(columns 4 and 5\)/);
   await rejectsAt(folder({ 'interactions.csv': 'user,user,item,timestamp\n1,2,a,1\n' }), 'interactions.csv', 1, /duplicate column 'user'/);
+  // JSONL: two keys of one name in one object (JSON.parse would keep the last silently); nested and escaped names are not keys of the row.
+  await rejectsAt(folder({ 'interactions.jsonl': '{"user":1,"item":"a","timestamp":1}\n{"user":1,"item":"a","item":"b","timestamp":2}\n' }), 'interactions.jsonl', 2, /duplicate key 'item'/);
+  await rejectsAt(folder({ 'interactions.jsonl': '{"user":1,"it\\u0065m":"a","item" : "b","timestamp":2}\n' }), 'interactions.jsonl', 1, /duplicate key 'item'/);
+  await rejectsAt(folder({ 'items.jsonl': '{"item":"a","title":"x","title":"y"}\n', 'interactions.csv': 'user,item,timestamp\n1,a,1\n' }), 'items.jsonl', 1, /duplicate key 'title'/);
+  const nested = await readDataset(folder({ 'items.jsonl': '{"item":"a","meta":{"item":"z","x":["item",{"item":1}]},"note":"\\"item\\":2"}\n', 'interactions.csv': 'user,item,timestamp\n1,a,1\n' }));
+  assert.deepEqual(nested.items.map((it) => it.id), ['a']);
   await rejectsAt(folder({ 'log_standard_4_25_to_5_08_pure.csv': 'user_id,video_id,video_id\n1,2,3\n', 'video_features_basic_pure.csv': 'video_id\n1\n' }), 'log_standard_4_25_to_5_08_pure.csv', 1, /duplicate column 'video_id'/);
 });
 
@@ -187,10 +193,8 @@ test('prepare: every numeric option is range-checked before any work, with the v
       });
       assert.ok(performance.now() - t0 < 50, `--${key}=${value} took ${performance.now() - t0} ms to refuse`);
     }
-    assert.ok((DEFAULT_PREPARE_CONFIG as Record<string, unknown>)[key] === undefined || (() => {
-      const v = (DEFAULT_PREPARE_CONFIG as Record<string, number>)[key];
-      return v >= range.min && v <= range.max;
-    })(), `the default --${key} is outside its own range`);
+    const byDefault = (DEFAULT_PREPARE_CONFIG as Record<string, unknown>)[key];
+    assert.ok(typeof byDefault === 'number' && byDefault >= range.min && byDefault <= range.max, `the default --${key} = ${byDefault} is outside its own range (or the option is gone)`);
   }
   for (const [key, valid] of Object.entries(PREPARE_OPTION_CHOICES)) {
     await assert.rejects(prepare({ ...base, [key]: 'nonsense' }), (e: Error) => e instanceof OptionError && e.message === `--${key}=nonsense is not one of ${valid.join(', ')}`);
