@@ -8,15 +8,20 @@
 // Writes OUT/best.ckpt (best validation NDCG@10; the exporter reads it), OUT/last.ckpt (with optimizer
 // state, for --resume), OUT/history.json, OUT/report.html (loss and metric curves), and, unless --noTest,
 // OUT/report.json with the best model's full test metrics (+ validation with --finalValidation).
-import { mkdirSync, writeFileSync } from 'node:fs';
+//
+// Training needs a GPU: a software adapter (SwiftShader, lavapipe) is refused with the CPU run's estimated cost
+// unless --softwareGpu. --maxMinutes bounds the whole command: loading, steps, validation and the test passes
+// all count; past it the epoch ends at its current step and no evaluation starts (one already running
+// finishes), last.ckpt holds the weights and report.json says which evaluations were skipped.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPrepared } from '../data/prepared.ts';
 import { createEngine } from '../engine/index.ts';
 import { parseOptions } from '../options.ts';
-import { seedDataFromPrepared } from '../seed/batches.ts';
+import { seedDataFromPrepared, trainExamples } from '../seed/batches.ts';
 import { DEFAULT_SEED_CONFIG, DEFAULT_TRAIN_CONFIG, parameterCount, validateSeedConfig, type SeedConfig } from '../seed/config.ts';
 import { evaluateSplit } from '../seed/run-eval.ts';
-import { trainSeed } from '../seed/train.ts';
+import { requireHardwareGpu, trainSeed } from '../seed/train.ts';
 
 export const summary = 'train the seed model (GPU), validate each epoch, write checkpoints and an HTML report';
 
@@ -28,10 +33,12 @@ export const DEFAULT_TRAIN_OPTIONS = {
   testUsers: 0, // final evaluation on a seeded subset of this many users (0 = the whole split; subsets are for smoke runs)
   finalValidation: false, // also evaluate the full validation split at the end (another pass as long as the test one)
   testExcludeHistory: false, // also report test metrics with the user's own history excluded from the beam
+  softwareGpu: false, // train on a software adapter (SwiftShader, lavapipe: the CPU, hours per epoch of the default model) instead of refusing
 };
 
 export async function run(argv: string[]): Promise<void> {
-  const o = parseOptions(argv, DEFAULT_TRAIN_OPTIONS, `onerec train --data PREPARED --out DIR [--key=value …]\n${summary}`);
+  const commandStarted = Date.now(); // --maxMinutes counts from here
+  const o = parseOptions(argv, DEFAULT_TRAIN_OPTIONS, `onerec train --data PREPARED --out DIR [--key=value …]\n${summary}`, { required: ['data', 'out'] });
   if (!o) return;
   const prepared = loadPrepared(o.data);
   const data = seedDataFromPrepared(prepared);
@@ -43,22 +50,38 @@ export async function run(argv: string[]): Promise<void> {
   };
   validateSeedConfig(config, 'onerec train options');
   const engine = await createEngine();
+  requireHardwareGpu(engine, { allowSoftware: o.softwareGpu, parameters: parameterCount(config), examplesPerEpoch: trainExamples(data, o.trainWindow).length, epochs: o.epochs });
   mkdirSync(o.out, { recursive: true });
+  const deadline = o.maxMinutes > 0 ? commandStarted + o.maxMinutes * 60_000 : Infinity;
   const started = Date.now();
-  const result = await trainSeed(engine, data, prepared.trie, config, o);
+  const result = await trainSeed(engine, data, prepared.trie, config, o, { deadline });
   if (o.noTest) return;
+  const skipped: string[] = []; // evaluations not started because the budget was spent
+  const inTime = <T>(name: string, evaluation: () => Promise<T>): Promise<T | null> => {
+    if (Date.now() <= deadline) return evaluation();
+    skipped.push(name);
+    return Promise.resolve(null);
+  };
+  const bestPath = join(o.out, 'best.ckpt');
   const report: Record<string, unknown> = {
     dataset: prepared.meta.dataset,
     prepared: o.data,
-    checkpoint: join(o.out, 'best.ckpt'),
+    checkpoint: existsSync(bestPath) ? bestPath : null,
     config,
     parameters: parameterCount(config),
     train: { ...o, best_epoch: result.best?.epoch, epochs_run: result.history.length, stop_reason: result.stopReason, train_seconds: (Date.now() - started) / 1000, final_train_loss: result.history.at(-1)?.trainLoss, expert_load: result.history.at(-1)?.expertLoad },
-    validation: o.finalValidation ? await evaluateSplit(result.model, data, prepared.trie, 'validation', o.evalBeam, false, o.testUsers) : result.best?.validation,
-    test: await evaluateSplit(result.model, data, prepared.trie, 'test', o.evalBeam, false, o.testUsers),
+    validation: o.finalValidation ? await inTime('validation', () => evaluateSplit(result.model, data, prepared.trie, 'validation', o.evalBeam, false, o.testUsers)) : result.best?.validation,
+    test: await inTime('test', () => evaluateSplit(result.model, data, prepared.trie, 'test', o.evalBeam, false, o.testUsers)),
   };
-  if (o.testExcludeHistory) report.test_exclude_history = await evaluateSplit(result.model, data, prepared.trie, 'test', o.evalBeam, true, o.testUsers);
+  if (o.testExcludeHistory) report.test_exclude_history = await inTime('test_exclude_history', () => evaluateSplit(result.model, data, prepared.trie, 'test', o.evalBeam, true, o.testUsers));
+  if (skipped.length > 0) report.skipped_past_max_minutes = skipped;
   writeFileSync(join(o.out, 'report.json'), JSON.stringify(report, null, 1));
-  const t = report.test as Record<string, number>;
+  const t = report.test as Record<string, number> | null;
+  if (!t) {
+    console.log(`--maxMinutes=${o.maxMinutes} spent: no ${skipped.join(', ')} evaluation → ${join(o.out, 'report.json')}; ${report.checkpoint
+      ? `evaluate later with onerec eval --data ${o.data} --checkpoint ${bestPath} --split test --out DIR`
+      : `no validated checkpoint yet: continue with --resume (from ${join(o.out, 'last.ckpt')})`}`);
+    return;
+  }
   console.log(`test: R@5 ${t['recall@5'].toFixed(4)} R@10 ${t['recall@10'].toFixed(4)} N@5 ${t['ndcg@5'].toFixed(4)} N@10 ${t['ndcg@10'].toFixed(4)} valid ${t.valid_id_rate.toFixed(4)} → ${join(o.out, 'report.json')}`);
 }

@@ -1,6 +1,6 @@
 // The one import site of the `webgpu` package (Dawn for Node). Opens the adapter and device once per process.
 //
-// PLATFORM.md: the object that `create()` returns must stay referenced for the whole life of the process,
+// The object that `create()` returns must stay referenced for the whole life of the process,
 // else it is collected while its device is in use and the process dies at a random later point. It is kept
 // in a module-level variable here and never released.
 import { create, globals } from 'webgpu';
@@ -31,9 +31,10 @@ export async function openDevice(options: { quiet?: boolean } = {}): Promise<Gpu
   const adapter = await gpuInstance().requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) {
     throw new EngineError(
-      'no WebGPU adapter: Dawn found no Vulkan driver. On a machine without a GPU set ' +
-        'VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json LD_LIBRARY_PATH=/usr/lib/chromium (npm test does this), ' +
-        'see ../shared/PLATFORM.md');
+      'no WebGPU adapter: Dawn found no GPU driver (Vulkan on Linux, Metal on macOS, D3D12 on Windows). ' +
+        'Training needs a GPU: run on a machine with one and its driver installed. Without one, a software Vulkan driver ' +
+        '(SwiftShader, or Mesa\'s lavapipe: point VK_ICD_FILENAMES at its icd.json) runs the engine on the CPU, ' +
+        'correct but hours per epoch of the default model; onerec train then needs --softwareGpu');
   }
   const info = adapter.info;
   const isFallback = Boolean((info as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter) ||

@@ -5,6 +5,11 @@ export class EngineError extends Error {
   override name = 'EngineError';
 }
 
+/** Training asked of a software adapter (the CPU) without opting in; the message gives the cost and the opt-in. */
+export class GpuRequiredError extends Error {
+  override name = 'GpuRequiredError';
+}
+
 /** Operand shapes that an op cannot combine; the message names the op, the shapes and the fix. */
 export class ShapeError extends Error {
   override name = 'ShapeError';

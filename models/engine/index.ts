@@ -17,7 +17,7 @@ import { Engine, type EngineOptions, type Tensor } from './engine.ts';
 import { accumulateAdd } from './ops.ts';
 
 export { Engine, Tensor, numel, type Init, type DType, type EngineOptions } from './engine.ts';
-export { EngineError, ShapeError, CheckpointError } from './errors.ts';
+export { EngineError, GpuRequiredError, ShapeError, CheckpointError } from './errors.ts';
 export { Rng } from './rng.ts';
 export {
   add, sub, mul, axpby, scale, gelu, silu, sigmoid, relu, exp, log, square, swiglu,

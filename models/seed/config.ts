@@ -95,7 +95,7 @@ export interface TrainConfig {
   evalBeam: number; // beam width for validation/test ranking (≥ 20 so that @10 is exact)
   evalUsers: number; // validation users per epoch (0 = all); a fixed seeded subset for speed
   evalEvery: number; // evaluate every N epochs
-  maxMinutes: number; // this process's wall-clock budget (0 = none): past it, the epoch ends at that step, is evaluated and checkpointed; a --resume gets a fresh budget
+  maxMinutes: number; // wall-clock budget of the whole command (0 = none): loading, steps, validation, test; past it the epoch ends at that step, no evaluation starts, last.ckpt is written (--resume: a fresh budget)
   resume: boolean; // continue from OUT/last.ckpt if present
   init: string; // start from the weights of this seed checkpoint (fresh optimizer and schedule: a second, annealing stage); '' = random init
   unlikelihood: number; // weight of the history-unlikelihood term −log(1 − p(history item)) (0 = off: on Beauty it did not raise validation NDCG@10, bench/README.md #4)
@@ -107,8 +107,8 @@ export interface TrainConfig {
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
-  data: 'runs/beauty',
-  out: 'runs/beauty/seed',
+  data: '', // required
+  out: '', // required
   epochs: 30, // the cosine schedule spans this many epochs (Beauty run 8: 30 epochs, best at the last)
   batchSize: 256,
   lr: 2e-3,

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TrieView } from '../../runtime/beam-search.ts';
-import { AdamW, checkpointWeights, loadCheckpoint, readCheckpoint, saveCheckpoint } from '../engine/index.ts';
+import { AdamW, checkpointWeights, GpuRequiredError, loadCheckpoint, readCheckpoint, saveCheckpoint } from '../engine/index.ts';
 import type { Engine } from '../engine/engine.ts';
 import { accumulateAdd, addInto } from '../engine/ops.ts';
 import { Rng } from '../engine/rng.ts';
@@ -39,9 +39,31 @@ export function validationSubset(data: SeedData, n: number, seed: number, split:
   return Array.from(order.subarray(0, n)).sort((a, b) => a - b).map((i) => all[i]);
 }
 
+// What one training example costs on a software adapter, per million parameters: on the 2-core development
+// machine SwiftShader's progress bar put one Beauty epoch of the default model (109,050 examples with
+// trainWindow 2, 2.65 M parameters) at about 3 hours, ≈ 99 ms per example. An order of magnitude, not a promise.
+const SOFTWARE_MS_PER_EXAMPLE_PER_MPARAM = 37;
+
+/**
+ * Refuses to train on a software adapter (SwiftShader, lavapipe: the CPU) unless `allowSoftware`: the message
+ * says that training needs a GPU and what this run would cost on the CPU (examples × epochs, scaled by size).
+ */
+export function requireHardwareGpu(adapter: { adapter: string; isFallback: boolean }, run: { allowSoftware: boolean; parameters: number; examplesPerEpoch: number; epochs: number }): void {
+  if (!adapter.isFallback || run.allowSoftware) return;
+  const epochSeconds = (run.examplesPerEpoch * SOFTWARE_MS_PER_EXAMPLE_PER_MPARAM * run.parameters) / 1e9;
+  const hours = (s: number) => (s >= 3600 ? `${(s / 3600).toFixed(1)} h` : `${Math.max(1, Math.round(s / 60))} min`);
+  throw new GpuRequiredError(
+    `training needs a GPU, and WebGPU found only a software adapter (${adapter.adapter}), which runs on the CPU. ` +
+      `On a CPU this run would take about ${hours(epochSeconds)} per epoch, ${hours(epochSeconds * run.epochs)} for ${run.epochs} epochs ` +
+      `(${run.examplesPerEpoch.toLocaleString('en')} examples per epoch, ${(run.parameters / 1e6).toFixed(2)} M parameters; ` +
+      `one GPU takes seconds to minutes per epoch). Run it on a machine with a GPU, or pass --softwareGpu to train on the CPU anyway ` +
+      `(small models and smoke tests)`);
+}
+
 export interface TrainHooks {
   log?: (line: string) => void;
   quiet?: boolean; // no progress bar (tests)
+  deadline?: number; // Date.now() past which the epoch ends at its current step and no evaluation starts (onerec train: its own start + maxMinutes); default: this call's start + maxMinutes
 }
 
 /**
@@ -118,7 +140,10 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
   const loadSum = Array.from({ length: config.decoderLayers }, () => engine.persistent([config.experts]));
   const start = Date.now() - elapsedBefore * 1000;
   const seconds = (): number => (Date.now() - start) / 1000; // training time, resumed runs included
-  const processStart = Date.now(); // maxMinutes counts this process only, so that a resumed run gets its own budget
+  // maxMinutes counts this process only, so that a resumed run gets its own budget. It is checked after each
+  // step, so every epoch this process starts takes at least one step and ends with last.ckpt written.
+  const deadline = hooks.deadline ?? (train.maxMinutes > 0 ? Date.now() + train.maxMinutes * 60_000 : Infinity);
+  const pastDeadline = (): boolean => Date.now() > deadline;
   let stopReason = `reached epochs = ${train.epochs}`;
   let sinceBest = history.length ? history.length - 1 - history.findIndex((h) => h.epoch === best?.epoch) : 0;
 
@@ -154,7 +179,7 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
         pending = show;
         bar?.update(s + 1, { loss: Number.isNaN(shownLoss) ? '…' : shownLoss.toFixed(4), lr: optimizer.lr.toExponential(2) });
       }
-      if (train.maxMinutes > 0 && Date.now() - processStart > train.maxMinutes * 60_000) {
+      if (pastDeadline()) {
         outOfTime = true;
         break;
       }
@@ -169,7 +194,9 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
     const expertLoad = await Promise.all(loadSum.map(async (t) => Array.from(await engine.read(t), (v) => v / steps)));
     const record: EpochRecord = { epoch: epoch + 1, step: optimizer.step, trainLoss, auxLoss, ...(ulLoss !== undefined && { unlikelihoodLoss: ulLoss }), ...(distillLoss !== undefined && { distillLoss }), expertLoad, seconds: seconds() };
     if (!Number.isFinite(trainLoss)) throw new TrainError(`training loss is ${trainLoss} at epoch ${epoch + 1}; lower --lr or raise --warmupSteps`);
-    const evaluate = (epoch + 1) % train.evalEvery === 0 || outOfTime || epoch + 1 === train.epochs;
+    // Past the budget no validation starts: the partial epoch goes to last.ckpt unvalidated (--resume continues it).
+    outOfTime ||= pastDeadline();
+    const evaluate = !outOfTime && ((epoch + 1) % train.evalEvery === 0 || epoch + 1 === train.epochs);
     if (evaluate) {
       record.validation = { ...(await evaluateRanking(model, data, trie, validation, { beamWidth: train.evalBeam, usersPerBatch: 256, excludeHistory: false, historyBias })) };
       record.seconds = seconds();
