@@ -20,7 +20,7 @@ import { DEFAULT_READ_OPTIONS, InteractionBuilder, type CatalogItem, type Datase
 /** Pick the reader by the files in `dir`. */
 export async function readDataset(dir: string, options: Partial<ReadOptions> = {}): Promise<Dataset> {
   const opts = { ...DEFAULT_READ_OPTIONS, ...options };
-  if (!existsSync(dir)) throw new DataFormatError(dir, 0, 'no such directory; pass --data with a folder of ../shared/data or a folder in the generic import format');
+  if (!existsSync(dir)) throw new DataFormatError(dir, 0, 'no such directory; pass --data with a folder in the generic import format (interactions.csv, optional items.jsonl), or a KuaiRand-Pure or MovieLens folder as distributed');
   if (!statSync(dir).isDirectory()) throw new DataFormatError(dir, 0, 'is a file, expected a folder; pass --data with the folder that holds the interactions file');
   if (findFile(dir, ['log_standard_4_25_to_5_08_pure.csv.gz', 'log_standard_4_25_to_5_08_pure.csv'])) return readKuaiRand(dir, opts);
   if (findFile(dir, ['u.data.gz', 'u.data'])) return readMovieLens100k(dir, opts);
