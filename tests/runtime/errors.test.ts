@@ -22,20 +22,12 @@ import type { Sessions } from '../../runtime/sessions.ts';
 const RUNTIME_DIR = fileURLToPath(new URL('../../runtime/', import.meta.url));
 const isRuntimeError = (e: unknown): boolean => e instanceof Error && (RUNTIME_ERROR_NAMES as readonly string[]).includes(e.name);
 
-let root: string;
+// One tiny bundle, loaded once by the Node recommender that every bad-argument test calls.
+const root = mkdtempSync(join(tmpdir(), 'onerec-errors-'));
 let bundle: TestBundle;
-let recommender: Recommender;
-
-before(async () => {
-  root = mkdtempSync(join(tmpdir(), 'onerec-errors-'));
-  bundle = await writeTestBundle(join(root, 'tiny'));
-  recommender = createNodeRecommender();
-  await recommender.load(bundle.dir);
-});
-after(async () => {
-  await recommender.dispose();
-  rmSync(root, { recursive: true, force: true });
-});
+const recommender: Recommender = createNodeRecommender();
+before(async () => void await recommender.load((bundle = await writeTestBundle(join(root, 'tiny'))).dir));
+after(() => recommender.dispose().finally(() => rmSync(root, { recursive: true, force: true })));
 
 test('every `throw new X` in runtime/ names a documented runtime error, or an internal one that the call boundary converts', () => {
   const files = readdirSync(RUNTIME_DIR, { recursive: true, encoding: 'utf8' })
