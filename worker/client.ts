@@ -2,7 +2,7 @@
 // comlink. If the worker dies (terminate(), or an uncaught error in it), every pending call rejects with
 // WorkerTerminatedError and the next call starts a fresh worker and reloads the last bundle (from IndexedDB).
 import { proxy, releaseProxy, wrap, type Remote } from 'comlink';
-import { WorkerTerminatedError } from '../runtime/errors.ts';
+import { InvalidArgumentError, WorkerTerminatedError, toRuntimeError } from '../runtime/errors.ts';
 import type { HistoryItem, LoadInfo, LoadOptions, Recommender, RecommendOptions, RecommendResult, ScoreOptions, ScoreResult } from '../runtime/recommender.ts';
 import type { WorkerEndpoint } from './endpoint.ts';
 
@@ -56,7 +56,11 @@ export function createWorkerRecommender(options: WorkerRecommenderOptions = {}):
     return state;
   };
 
-  /** Run `call` on the live worker; a worker death while it is pending rejects it with WorkerTerminatedError. */
+  /**
+   * Run `call` on the live worker; a worker death while it is pending rejects it with WorkerTerminatedError. Errors
+   * arrive by name from the worker; one raised on this side (an argument that cannot be structured-cloned, e.g. a
+   * function in the options) becomes a documented runtime error as well.
+   */
   const call = <T>(name: string, run: (remote: Remote<WorkerEndpoint>) => Promise<T>, afterReload = true): Promise<T> => {
     const state = live ?? start();
     return new Promise<T>((resolve, reject) => {
@@ -64,7 +68,9 @@ export function createWorkerRecommender(options: WorkerRecommenderOptions = {}):
       state.pending.add(onDeath);
       (afterReload ? state.ready : Promise.resolve())
         .then(() => run(state.remote))
-        .then(resolve, reject)
+        .then(resolve, (err: unknown) => reject(err instanceof Error && err.name === 'DataCloneError'
+          ? new InvalidArgumentError(`${name}() arguments`, err.message, 'pass only arrays, numbers, strings, booleans and plain objects (onProgress is the one function load() takes)')
+          : toRuntimeError(err, name)))
         .finally(() => state.pending.delete(onDeath));
     });
   };

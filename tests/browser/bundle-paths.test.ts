@@ -77,7 +77,11 @@ test('the unmodified manifest loads and recommends in the same worker; bad argum
     const { sessions } = await recommender.recommend([1, 2, 3]);
     // Bad arguments cross the worker boundary as the documented error, by name.
     const refused: string[] = [];
-    for (const call of [() => recommender.recommend('item-3' as never), () => recommender.recommend([1], { beamWidth: 100_000 }), () => recommender.score([1], [[{}]] as never)]) {
+    const calls = [
+      () => recommender.recommend('item-3' as never), () => recommender.recommend([1], { beamWidth: 100_000 }), () => recommender.score([1], [[{}]] as never),
+      () => recommender.recommend([1], { beamWidth: (() => 8) as never }), // a function cannot be sent to the worker at all
+    ];
+    for (const call of calls) {
       refused.push(await call().then(() => 'resolved', (e: Error) => `${e.name}: ${e.message.split(' ')[0]}`));
     }
     await recommender.dispose();
@@ -85,5 +89,5 @@ test('the unmodified manifest loads and recommends in the same worker; bad argum
   }, harness.bundleUrl);
   assert.deepEqual(result.fromNetwork, ['catalog', 'decoderStep', 'encoder', 'trie']);
   assert.ok(result.items > 0 && result.sessions > 0);
-  assert.deepEqual(result.refused, ['InvalidArgumentError: history', 'InvalidArgumentError: beamWidth', 'InvalidArgumentError: sessions[0][0]']);
+  assert.deepEqual(result.refused, ['InvalidArgumentError: history', 'InvalidArgumentError: beamWidth', 'InvalidArgumentError: sessions[0][0]', 'InvalidArgumentError: recommend()']);
 });
