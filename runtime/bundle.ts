@@ -78,6 +78,22 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** A SeedConfig from the manifest ("model" or an ensemble member): finite numbers, positive integer sizes within runtime/limits.ts. */
+function checkModelConfig(value: unknown, where: string, fail: (reason: string) => never): BundleModelConfig {
+  if (!isRecord(value)) return fail(`"${where}" must be the SeedConfig object`);
+  for (const key of MODEL_FIELDS) {
+    if (typeof value[key] !== 'number' || !Number.isFinite(value[key])) fail(`"${where}.${key}" must be a number, got ${JSON.stringify(value[key])}`);
+  }
+  const m = value as unknown as BundleModelConfig;
+  for (const key of MODEL_FIELDS.filter((k) => k !== 'moeAuxWeight' && k !== 'dropout')) {
+    if (!Number.isInteger(m[key]) || m[key] < 1) fail(`"${where}.${key}" = ${m[key]} must be a positive integer`);
+    const bound = key === 'expertsPerToken' ? m.experts : RUNTIME_LIMITS[key];
+    if (m[key] > bound) fail(`"${where}.${key}" = ${m[key]} exceeds ${bound}, the most this runtime allocates for (runtime/limits.ts)`);
+  }
+  if (m.dModel % m.heads !== 0) fail(`"${where}.heads" = ${m.heads} does not divide "${where}.dModel" = ${m.dModel}`);
+  return m;
+}
+
 /** Validates a parsed manifest.json; `url` names it in errors. */
 export function parseManifest(json: unknown, url: string): BundleManifest {
   const fail = (reason: string): never => {
@@ -91,18 +107,7 @@ export function parseManifest(json: unknown, url: string): BundleManifest {
   if (typeof json.name !== 'string' || json.name === '') fail('"name" must be a non-empty string');
   if (typeof json.created !== 'string') fail('"created" must be an ISO date string');
 
-  const model = json.model;
-  if (!isRecord(model)) return fail('"model" must be the SeedConfig object');
-  for (const key of MODEL_FIELDS) {
-    if (typeof model[key] !== 'number' || !Number.isFinite(model[key])) fail(`"model.${key}" must be a number, got ${JSON.stringify(model[key])}`);
-  }
-  const m = model as unknown as BundleModelConfig;
-  for (const key of MODEL_FIELDS.filter((k) => k !== 'moeAuxWeight' && k !== 'dropout')) {
-    if (!Number.isInteger(m[key]) || m[key] < 1) fail(`"model.${key}" = ${m[key]} must be a positive integer`);
-    const bound = key === 'expertsPerToken' ? m.experts : RUNTIME_LIMITS[key];
-    if (m[key] > bound) fail(`"model.${key}" = ${m[key]} exceeds ${bound}, the most this runtime allocates for (runtime/limits.ts)`);
-  }
-  if (m.dModel % m.heads !== 0) fail(`"model.heads" = ${m.heads} does not divide "model.dModel" = ${m.dModel}`);
+  const m = checkModelConfig(json.model, 'model', fail);
 
   const tokens = json.tokens;
   if (!isRecord(tokens)) return fail('"tokens" must be an object');
@@ -148,6 +153,22 @@ export function parseManifest(json: unknown, url: string): BundleManifest {
     });
     if (!reward.weights.every((w) => typeof w === 'number' && Number.isFinite(w))) fail('"reward.weights" must be finite numbers');
     if (!files.reward) fail('"reward" is set but "files.reward" is missing');
+  }
+  if (json.ensemble !== undefined) {
+    // The members' configs size the runtime's own engines (runtime/wasm-decoder.ts, webgpu-decoder.ts): each is checked
+    // like "model", and they must add up to the graph contract that "model" describes.
+    const ensemble = json.ensemble;
+    if (!isRecord(ensemble) || !Array.isArray(ensemble.members) || ensemble.members.length < 1 || ensemble.members.length > RUNTIME_LIMITS.ensembleMembers) {
+      return fail(`"ensemble" must be { members: [1..${RUNTIME_LIMITS.ensembleMembers} SeedConfig objects], combine }`);
+    }
+    const members = ensemble.members.map((member, j) => checkModelConfig(member, `ensemble.members[${j}]`, fail));
+    members.forEach((member, j) => {
+      for (const key of ['codebookSize', 'levels', 'maxHistory', 'sessionLength', 'dModel', 'heads'] as const) {
+        if (member[key] !== m[key]) fail(`"ensemble.members[${j}].${key}" = ${member[key]} differs from "model.${key}" = ${m[key]}; the members of one ensemble share it`);
+      }
+    });
+    const layers = members.reduce((sum, member) => sum + member.decoderLayers, 0);
+    if (layers !== m.decoderLayers) fail(`the members' decoderLayers add up to ${layers}, "model.decoderLayers" is ${m.decoderLayers} (the graphs stack every member's layers)`);
   }
   if (json.historyBias !== undefined) {
     const hb = json.historyBias;

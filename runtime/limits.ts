@@ -22,4 +22,5 @@ export const RUNTIME_LIMITS = {
   ffnDim: 65_536,
   experts: 256,
   expertFfnDim: 65_536,
+  ensembleMembers: 16, // manifest.ensemble.members: seed models run side by side in one pair of graphs
 } as const;
