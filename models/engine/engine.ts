@@ -125,8 +125,12 @@ export class Engine {
   private querySet: GPUQuerySet | null = null;
   private queryNames: string[] = [];
   private queryResolve: GPUBuffer | null = null;
-  /** Bytes currently held by pooled tensors in use plus those idle in the pool (a leak shows as growth). */
-  stats = { dispatches: 0, submits: 0, pooledBytes: 0, pipelines: 0 };
+  /**
+   * Running counts (bench/ reads per-step deltas): compute dispatches; copy/clear commands, each of which ends
+   * the open compute pass; submits; bytes held by pooled tensors in use plus those idle in the pool (a leak
+   * shows as growth); pipelines compiled.
+   */
+  stats = { dispatches: 0, copies: 0, submits: 0, pooledBytes: 0, pipelines: 0 };
 
   private constructor(ctx: Awaited<ReturnType<typeof openDevice>>, options: EngineOptions) {
     this.device = ctx.device;
@@ -348,6 +352,7 @@ export class Engine {
     if (this.pass) { this.pass.end(); this.pass = null; }
     if (!this.encoder) this.encoder = this.device.createCommandEncoder();
     this.dispatches++;
+    this.stats.copies++;
     return this.encoder;
   }
 
