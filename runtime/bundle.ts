@@ -215,16 +215,18 @@ export function bundleFileUrl(manifestUrl: string, role: string, path: unknown):
   } catch {
     return fail('does not resolve to a URL');
   }
-  const decoded = (p: string): string | null => {
+  const sameServer = url.protocol === base.protocol && url.host === base.host && url.username === base.username && url.password === base.password;
+  // The part below the manifest's folder, %-decoded: it must exist and hold no `..` segment in either slash.
+  let below: string | null = null;
+  if (url.pathname.startsWith(base.pathname)) {
     try {
-      return decodeURIComponent(p);
+      below = decodeURIComponent(url.pathname.slice(base.pathname.length));
     } catch {
-      return null;
+      below = null; // a malformed %-escape
     }
-  };
-  const within = url.protocol === base.protocol && url.host === base.host && url.username === base.username && url.password === base.password
-    && url.search === '' && url.hash === '' && url.pathname.startsWith(base.pathname)
-    && !(decoded(url.pathname) ?? '/../').split(/[\\/]/).includes('..') && (decoded(url.pathname) ?? '').startsWith(decoded(base.pathname) ?? '\0');
+  }
+  const inFolder = below !== null && below !== '' && !below.startsWith('/') && !below.split(/[\\/]/).includes('..');
+  const within = sameServer && inFolder && url.search === '' && url.hash === '';
   if (!within) fail(`resolves to ${url.href}, outside ${base.href}`);
   return url.href;
 }

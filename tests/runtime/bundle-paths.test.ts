@@ -84,6 +84,8 @@ test('property: for random strings, bundleFileUrl either refuses or returns a UR
   assert.ok(accepted > 100, `only ${accepted} random paths were plain enough to accept: the property was hardly tried`);
   // Plain nested paths stay usable.
   assert.equal(bundleFileUrl(BASES[0], 'encoder', 'graphs/v1.2/encoder_int4-b.onnx'), 'https://cdn.example/bundles/beauty/graphs/v1.2/encoder_int4-b.onnx');
+  // The manifest's own folder may be spelled any way the caller likes (escapes, even malformed ones, are the caller's).
+  assert.equal(bundleFileUrl('https://cdn.example/my%20bundles/v%zz/manifest.json', 'trie', 'trie.bin'), 'https://cdn.example/my%20bundles/v%zz/trie.bin');
 });
 
 test('the loader fetches nothing outside the bundle: a hostile path fails load() after the manifest alone', async () => {
