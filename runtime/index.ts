@@ -14,6 +14,7 @@ import type { WasmHelperInit } from './wasm-decoder.ts';
 
 export type * from './recommender.ts';
 export * from './errors.ts';
+export { RUNTIME_LIMITS } from './limits.ts';
 export { hasBundleInCache, deleteBundleFromCache } from './cache.ts';
 export { manifestUrlOf } from './loader.ts';
 export { deviceToExecutionProviders } from './onnx.ts';
