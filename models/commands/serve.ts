@@ -19,8 +19,8 @@ const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const defaults = {
   root: '', // folder of the built page (index.html, main.js); '' = the page built into this package (its dist/, `npm run build`)
   bundles: '', // folder of bundle folders (each with a manifest.json), served at /bundles/<name>/; '' = the bundles shipped with this package
-  port: 8080, // 0 = any free port
-  host: '127.0.0.1', // 0.0.0.0 to reach it from a phone on the same network (cross-origin isolation needs https there)
+  port: 8080, // port to listen on (0 = any free port)
+  host: '127.0.0.1', // address to listen on; 0.0.0.0 to reach it from a phone on the same network (cross-origin isolation needs https there)
 };
 
 export class ServeSetupError extends Error {
