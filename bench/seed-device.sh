@@ -51,6 +51,12 @@ done
 sleep 5; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv
 wait
 for name in "${names[@]}"; do echo "$name $(grep -h '^test:' $W/$name.log)"; done
+if [ "$VERB" = baseline ]; then
+  # SASRec checkpoints are small: all of them come back in one archive, in 15 MB parts (at most 8 files come back):
+  # cat baseline-runs.tar.gz.* | tar xz
+  (cd $W && tar czf - *.log */report.json */history.json */best.ckpt 2>/dev/null) | split -b 15000000 -d - $OUT/baseline-runs.tar.gz.
+  ls -la $OUT; exit 0
+fi
 # Every spec's best checkpoint comes back; one over 15 MB (the per-file limit is 16 MiB) in parts: cat NAME-best.ckpt.* > NAME-best.ckpt
 for name in "${names[@]}"; do
   f=$W/$name/best.ckpt; [ -f "$f" ] || continue
