@@ -72,16 +72,15 @@ def learning_rate(s, step):
 def set_precision(mode):
     """TF32 on only in mode 'tf32' (PyTorch's own default keeps it off for matmul)."""
     tf32 = mode == "tf32"
-    matmul = torch.backends.cuda.matmul
-    try:  # torch ≥ 2.9 has the new switches (and warns about allow_tf32); older ones raise on the unknown name
-        new_api = hasattr(matmul, "fp32_precision")
-    except AssertionError:
-        new_api = False
-    if new_api:
-        matmul.fp32_precision = "tf32" if tf32 else "ieee"
-        torch.backends.cudnn.conv.fp32_precision = "tf32" if tf32 else "ieee"
-    else:
-        matmul.allow_tf32 = tf32
+    precision = "tf32" if tf32 else "ieee"
+    # torch ≥ 2.9 has the fp32_precision switches (and warns about allow_tf32); older versions raise on the names
+    try:
+        torch.backends.cuda.matmul.fp32_precision = precision
+    except (AssertionError, AttributeError):
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+    try:
+        torch.backends.cudnn.conv.fp32_precision = precision
+    except (AssertionError, AttributeError):
         torch.backends.cudnn.allow_tf32 = tf32
 
 
