@@ -1,8 +1,10 @@
 // The seed model's real training step on this engine against a PyTorch reference of the same model
 // (bench/seed_step_torch.py), in one run on one GPU (issue 19). Per row (config, B, sessionLength): our engine's
 // step exactly as trainSeed takes it (SeedModel.trainingLoss with dropout → backward → AdamW.update with
-// clipping → the running loss sums → endStep), then PyTorch eager fp32 (TF32 off), TF32 and bf16 autocast on the
+// clipping → the running loss sums → endStep), and PyTorch eager fp32 (TF32 off), TF32 and bf16 autocast on the
 // same initial weights and the same batches, which this script writes to exchange files (bench/seed-step-data.ts).
+// PyTorch runs first, on every row, and has exited before our engine's rows start: the two processes never hold
+// GPU memory at the same time.
 //
 //   node --import tsx bench/seed-step.ts                                   # the full table → bench/results/seed-step-h200.json
 //   node --import tsx bench/seed-step.ts --rows=default:1024:2 --steps=10  # a subset
@@ -185,14 +187,21 @@ const command = `node --import tsx bench/seed-step.ts ${process.argv.slice(2).jo
 // ---------------------------------------------------------------- the timing table
 const rows = (o.rows === 'all' ? FULL_TABLE : o.rows).split(',').filter(Boolean).map(parseRow);
 if (rows.length > 0) {
-  const results: Record<string, unknown>[] = [];
-  const files: string[] = [];
-  for (const r of rows) {
-    const x = timingExchange(r, o.batches);
+  // Every row's inputs first, then PyTorch on all of them, then our engine: PyTorch's process (and its GPU memory)
+  // is gone before the engine's buffer pools grow, so the two never hold the GPU's memory at the same time.
+  const files = rows.map((r) => {
     const file = join(work, `${rowName(r).replaceAll(':', '-')}.ckpt`);
-    writeExchange(file, x);
-    files.push(file);
-    const t = await timeEngine(engine, x);
+    writeExchange(file, timingExchange(r, o.batches));
+    return file;
+  });
+  let pytorch: ReturnType<typeof runTorch> | null = null;
+  if (o.torch) {
+    pytorch = runTorch(['time', '--modes', o.modes, '--warmup', String(o.warmup), '--steps', String(o.steps), '--window', String(o.window), ...files]);
+    if (pytorch.error) console.error(`[pytorch] ${pytorch.error}`);
+  }
+  const results: Record<string, unknown>[] = [];
+  for (const r of rows) {
+    const t = await timeEngine(engine, timingExchange(r, o.batches));
     console.log(`[engine] ${rowName(r)}: ${t.ms.toFixed(2)} ms/step (windows ${t.windows_ms.map((w) => w.toFixed(1)).join(', ')}), ` +
       `CPU encode ${t.encode_ms_per_step.toFixed(2)} ms/step, ${t.dispatches_per_step} dispatches + ${t.copies_per_step} copies/step, loss ${t.first_loss.toFixed(4)} → ${t.last_loss.toFixed(4)}`);
     results.push({ ...r, engine_ms: t.ms, engine_examples_per_s: (1000 * r.B) / t.ms, engine: t });
@@ -210,11 +219,7 @@ if (rows.length > 0) {
         profiles.push({ row: rowName(r), steps: o.profileSteps, ...p });
       }
     }
-  }
-  let pytorch: ReturnType<typeof runTorch> | null = null;
-  if (o.torch) {
-    pytorch = runTorch(['time', '--modes', o.modes, '--warmup', String(o.warmup), '--steps', String(o.steps), '--window', String(o.window), ...files]);
-    if (pytorch.error) console.error(`[pytorch] ${pytorch.error}`);
+    profiler.device.destroy(); // its buffer pool goes with it
   }
   type ModeResult = { ms: number | null; [k: string]: unknown };
   const torchRows = (pytorch?.result?.rows ?? []) as { modes: Record<string, ModeResult> }[];
