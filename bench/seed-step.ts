@@ -166,10 +166,10 @@ function runTorch(args: string[]): { result: Record<string, unknown> | null; err
   }
 }
 
-function writeJson(path: string, value: unknown): void {
+function writeJson(path: string, value: unknown, say = true): void {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, `${JSON.stringify(value, null, 1)}\n`);
-  console.log(`wrote ${path}`);
+  if (say) console.log(`wrote ${path}`);
 }
 
 function webgpuVersion(): string | null {
@@ -199,15 +199,61 @@ if (rows.length > 0) {
     pytorch = runTorch(['time', '--modes', o.modes, '--warmup', String(o.warmup), '--steps', String(o.steps), '--window', String(o.window), ...files]);
     if (pytorch.error) console.error(`[pytorch] ${pytorch.error}`);
   }
-  const results: Record<string, unknown>[] = [];
-  for (const r of rows) {
+  type EngineTiming = Awaited<ReturnType<typeof timeEngine>>;
+  type ModeResult = { ms: number | null; [k: string]: unknown };
+  const torchRows = (pytorch?.result?.rows ?? []) as { modes: Record<string, ModeResult> }[];
+  const engineRows: (EngineTiming | null)[] = rows.map(() => null);
+  const profiles: Record<string, unknown>[] = [];
+  const configs = Object.fromEntries([...new Set(rows.map((r) => r.config))].map((c) => [c, { ...SEED_STEP_CONFIGS[c], sessionLength: 'per row', parameters_at_sessionLength_1: parameterCount({ ...SEED_STEP_CONFIGS[c], sessionLength: 1 }) }]));
+  // Written after PyTorch and again after every engine row, so that a run cut short keeps what it measured.
+  const table = () => rows.map((r, i) => {
+    const modes = torchRows[i]?.modes ?? {};
+    const ms = (mode: string) => modes[mode]?.ms ?? null;
+    const fp32 = ms('fp32'), bf16 = ms('bf16');
+    const t = engineRows[i];
+    const engineMs = t ? t.ms : null;
+    return {
+      config: r.config, B: r.B, sessionLength: r.sessionLength,
+      engine_ms: engineMs, pytorch_fp32_ms: fp32, pytorch_tf32_ms: ms('tf32'), pytorch_bf16_ms: bf16,
+      ratio_to_pytorch_fp32: fp32 === null || engineMs === null ? null : fp32 / engineMs,
+      ratio_to_pytorch_bf16: bf16 === null || engineMs === null ? null : bf16 / engineMs,
+      engine_examples_per_s: engineMs === null ? null : (1000 * r.B) / engineMs, engine: t, pytorch: modes,
+    };
+  });
+  const save = (say = false) => {
+    const rowsNow = table();
+    const ratios = (config: string | null, B: number | null, key: 'ratio_to_pytorch_fp32' | 'ratio_to_pytorch_bf16') => {
+      const picked = rowsNow.filter((t) => (config === null || t.config === config) && (B === null || t.B === B));
+      const values = picked.map((t) => t[key]);
+      return picked.length > 0 && values.every((v) => v !== null) ? (values as number[]) : null; // null: not measured (yet)
+    };
+    const all = (values: number[] | null, bound: number) => (values ? values.every((v) => v >= bound) : null);
+    writeJson(o.out, {
+      what: 'the seed model\'s training step (trainingLoss with dropout + backward + AdamW with clipping), this engine vs PyTorch eager on the same GPU, same weights and batches; ms per step = median over windows; ratio = PyTorch ms ÷ engine ms (> 1: the engine is faster)',
+      date: new Date().toISOString(), command, adapter: engine.adapter,
+      versions: { ...versions, pytorch: pytorch?.result?.versions ?? null },
+      configs, schedule: { ...trainerSchedule(0), totalSteps: '30 epochs of 131,413 examples at the row\'s B (onerec train\'s schedule)' }, data: 'synthetic Beauty-shaped (bench/seed-step-data.ts syntheticSeedData): 12,101 items, 22,363 users of 5–12 items',
+      timing: { warmup: o.warmup, steps: o.steps, window: o.window, batches_per_row: o.batches },
+      rows: rowsNow,
+      targets: {
+        every_row_at_least_pytorch_fp32: all(ratios(null, null, 'ratio_to_pytorch_fp32'), 1),
+        default_B1024_at_least_2x_pytorch_fp32: all(ratios('default', 1024, 'ratio_to_pytorch_fp32'), 2),
+        large_at_least_half_pytorch_bf16: all(ratios('large', null, 'ratio_to_pytorch_bf16'), 0.5),
+      },
+      profile: profiles,
+      pytorch_seconds: pytorch?.seconds ?? null,
+      ...(pytorch?.error ? { pytorch_error: pytorch.error } : {}),
+    }, say);
+  };
+  save();
+  for (const [i, r] of rows.entries()) {
     const t = await timeEngine(engine, timingExchange(r, o.batches));
     console.log(`[engine] ${rowName(r)}: ${t.ms.toFixed(2)} ms/step (windows ${t.windows_ms.map((w) => w.toFixed(1)).join(', ')}), ` +
       `CPU encode ${t.encode_ms_per_step.toFixed(2)} ms/step, ${t.dispatches_per_step} dispatches + ${t.copies_per_step} copies/step, loss ${t.first_loss.toFixed(4)} → ${t.last_loss.toFixed(4)}`);
-    results.push({ ...r, engine_ms: t.ms, engine_examples_per_s: (1000 * r.B) / t.ms, engine: t });
+    engineRows[i] = t;
+    save();
   }
   const profileRows = o.profile.split(',').filter(Boolean).map(parseRow);
-  const profiles: Record<string, unknown>[] = [];
   if (profileRows.length > 0 && o.profileSteps > 0) {
     const profiler = await createEngine({ profile: true, quiet: true });
     if (!profiler.profile) console.warn('[engine] this adapter has no timestamp-query: no per-kernel profile');
@@ -218,45 +264,13 @@ if (rows.length > 0) {
           p.kernels.slice(0, 6).map((k) => `${k.name} ${k.ms_per_step.toFixed(2)} (${k.calls_per_step})`).join(', '));
         profiles.push({ row: rowName(r), steps: o.profileSteps, ...p });
       }
+      save();
     }
     profiler.device.destroy(); // its buffer pool goes with it
   }
-  type ModeResult = { ms: number | null; [k: string]: unknown };
-  const torchRows = (pytorch?.result?.rows ?? []) as { modes: Record<string, ModeResult> }[];
-  const table = results.map((r, i) => {
-    const modes = torchRows[i]?.modes ?? {};
-    const ms = (mode: string) => modes[mode]?.ms ?? null;
-    const fp32 = ms('fp32'), bf16 = ms('bf16');
-    const engineMs = r.engine_ms as number;
-    return {
-      config: r.config, B: r.B, sessionLength: r.sessionLength,
-      engine_ms: engineMs, pytorch_fp32_ms: fp32, pytorch_tf32_ms: ms('tf32'), pytorch_bf16_ms: bf16,
-      ratio_to_pytorch_fp32: fp32 === null ? null : fp32 / engineMs,
-      ratio_to_pytorch_bf16: bf16 === null ? null : bf16 / engineMs,
-      engine_examples_per_s: r.engine_examples_per_s, engine: r.engine, pytorch: modes,
-    };
-  });
-  const ratio = (config: string, B: number | null, key: 'ratio_to_pytorch_fp32' | 'ratio_to_pytorch_bf16') =>
-    table.filter((t) => t.config === config && (B === null || t.B === B)).map((t) => t[key]).filter((v): v is number => v !== null);
-  const allFp32 = table.map((t) => t.ratio_to_pytorch_fp32).filter((v): v is number => v !== null);
-  const configs = Object.fromEntries([...new Set(rows.map((r) => r.config))].map((c) => [c, { ...SEED_STEP_CONFIGS[c], sessionLength: 'per row', parameters_at_sessionLength_1: parameterCount({ ...SEED_STEP_CONFIGS[c], sessionLength: 1 }) }]));
-  writeJson(o.out, {
-    what: 'the seed model\'s training step (trainingLoss with dropout + backward + AdamW with clipping), this engine vs PyTorch eager on the same GPU, same weights and batches; ms per step = median over windows; ratio = PyTorch ms ÷ engine ms (> 1: the engine is faster)',
-    date: new Date().toISOString(), command, adapter: engine.adapter,
-    versions: { ...versions, pytorch: pytorch?.result?.versions ?? null },
-    configs, schedule: { ...trainerSchedule(0), totalSteps: '30 epochs of 131,413 examples at the row\'s B (onerec train\'s schedule)' }, data: 'synthetic Beauty-shaped (bench/seed-step-data.ts syntheticSeedData): 12,101 items, 22,363 users of 5–12 items',
-    timing: { warmup: o.warmup, steps: o.steps, window: o.window, batches_per_row: o.batches },
-    rows: table,
-    targets: {
-      every_row_at_least_pytorch_fp32: allFp32.length === table.length ? allFp32.every((v) => v >= 1) : null,
-      default_B1024_at_least_2x_pytorch_fp32: ratio('default', 1024, 'ratio_to_pytorch_fp32').length ? ratio('default', 1024, 'ratio_to_pytorch_fp32').every((v) => v >= 2) : null,
-      large_at_least_half_pytorch_bf16: ratio('large', null, 'ratio_to_pytorch_bf16').length ? ratio('large', null, 'ratio_to_pytorch_bf16').every((v) => v >= 0.5) : null,
-    },
-    profile: profiles,
-    pytorch_seconds: pytorch?.seconds ?? null,
-    ...(pytorch?.error ? { pytorch_error: pytorch.error } : {}),
-  });
-  console.table(table.map((t) => ({ row: `${t.config}:${t.B}:${t.sessionLength}`, engine: t.engine_ms.toFixed(1), fp32: t.pytorch_fp32_ms?.toFixed(1), tf32: t.pytorch_tf32_ms?.toFixed(1), bf16: t.pytorch_bf16_ms?.toFixed(1), ratio: t.ratio_to_pytorch_fp32?.toFixed(2) })));
+  save(true);
+  const fixed = (v: number | null) => (v === null ? '' : v.toFixed(2));
+  console.table(table().map((t) => ({ row: `${t.config}:${t.B}:${t.sessionLength}`, engine: fixed(t.engine_ms), fp32: fixed(t.pytorch_fp32_ms), tf32: fixed(t.pytorch_tf32_ms), bf16: fixed(t.pytorch_bf16_ms), ratio: fixed(t.ratio_to_pytorch_fp32) })));
 }
 
 // ---------------------------------------------------------------- loss-curve agreement
