@@ -18,6 +18,7 @@ import { sasrecParameterCount, validateSasrecConfig, type SasrecConfig } from '.
 import { autoMaxLength, baselineData, BaselineError, DEFAULT_BASELINE_TRAIN, evaluateSasrec, trainSasrec } from '../baseline/train.ts';
 import type { HeldOutExample } from '../data/splits.ts';
 import type { SasrecModel } from '../baseline/sasrec.ts';
+import { requireHardwareGpu } from '../seed/train.ts';
 
 export const summary = 'train the SASRec baseline (GPU) on prepared data and report its test metrics beside the seed model\'s';
 
@@ -32,6 +33,7 @@ export const DEFAULT_BASELINE_OPTIONS = {
   dropout: 0.5, // input and residual dropout
   ...DEFAULT_BASELINE_TRAIN,
   noTest: false, // stop after training (no test evaluation)
+  softwareGpu: false, // train on a software adapter (SwiftShader, lavapipe: the CPU) instead of refusing
 };
 
 async function evaluate(model: SasrecModel, examples: HeldOutExample[], split: 'validation' | 'test') {
@@ -53,6 +55,7 @@ export async function run(argv: string[]): Promise<void> {
   const config: SasrecConfig = { items: data.items, dModel: o.dModel, heads: o.heads, blocks: o.blocks, ffnDim: o.ffnDim, maxLength, dropout: o.dropout };
   validateSasrecConfig(config);
   const engine = await createEngine();
+  requireHardwareGpu(engine, { allowSoftware: o.softwareGpu, parameters: sasrecParameterCount(config), examplesPerEpoch: data.train.reduce((n, s) => n + Math.max(0, s.length - 1), 0), epochs: o.epochs });
   mkdirSync(o.out, { recursive: true });
   const started = Date.now();
   const result = await trainSasrec(engine, data, config, o);
