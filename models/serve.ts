@@ -118,8 +118,9 @@ export async function startServer(options: ServeOptions): Promise<StaticServer> 
       if (!isInside(real, realRoot)) return 403;
       let handle: FileHandle;
       try {
-        // O_NOFOLLOW: a file swapped for a link between realpath() and open() is refused, not followed.
-        handle = await open(real, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+        // O_NOFOLLOW: a file swapped for a link between realpath() and open() is refused, not followed. O_NONBLOCK: a
+        // named pipe opens at once (and is then refused as not a file) instead of holding the request forever.
+        handle = await open(real, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0));
       } catch (err) {
         return statusOf(err);
       }

@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, truncateSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
+import { execFileSync } from 'node:child_process';
 import { startServer, RESPONSE_HEADERS, type StaticServer } from '../../models/serve.ts';
 import { seededUniform } from '../../models/seed/reference.ts';
 
@@ -162,6 +163,20 @@ test('files deleted, truncated, replaced by folders or links while requests run 
   unlinkSync(join(root, 'shrinks.bin'));
   const after = await get('/app.js');
   assert.ok('status' in after && after.status === 200 && after.body === 'export {};', JSON.stringify(after));
+});
+
+test('a named pipe or a device in a served folder is a 404 at once, not a request that hangs', { timeout: 10_000 }, async () => {
+  const fifo = join(dir, 'root', 'pipe.json');
+  execFileSync('mkfifo', [fifo]);
+  symlinkSync('/dev/zero', join(dir, 'root', 'zeros.bin')); // outside the folder anyway: 403
+  const t0 = performance.now();
+  const r = await get('/pipe.json');
+  assert.ok('status' in r && r.status === 404, JSON.stringify(r));
+  assertHeaders(r, 'fifo');
+  const zeros = await get('/zeros.bin');
+  assert.ok('status' in zeros && zeros.status === 403, JSON.stringify(zeros));
+  assert.ok(performance.now() - t0 < 2000, `${performance.now() - t0} ms`);
+  assert.equal((await get('/app.js') as { status: number }).status, 200);
 });
 
 test('a file the server may not read is a 403, and the server keeps serving', { skip: process.getuid?.() === 0 ? 'root reads every file' : false }, async () => {
