@@ -13,128 +13,11 @@
 import { codeLogProbs, type DecoderSession } from './beam-search.ts';
 import { ensembleProblem, memberPrefix, readSeedWeights, type PackedWeights, type SeedModelConfig } from './model-weights.ts';
 import { PAD, SPECIAL_TOKENS } from './tokens.ts';
-import { RuntimeError } from './errors.ts';
-import { KERNELS_RELAXED_SHARED_WASM_BASE64, KERNELS_RELAXED_WASM_BASE64, KERNELS_SHARED_WASM_BASE64, KERNELS_WASM_BASE64 } from './wasm/kernels-wasm.ts';
+import { Heap, WasmDecoderError, instantiateKernels, type Kernels } from './wasm-kernels.ts';
+import { CTL_SLOTS, HelperPool, serveShares, type SpawnWasmHelper, type WasmHelperInit } from './wasm-threads.ts';
 
-/** The bundle's model cannot run in the wasm kernels (a weight it cannot find, a size they do not take). */
-export class WasmDecoderError extends RuntimeError {
-  constructor(reason: string) {
-    super('WasmDecoderError', `the wasm kernels cannot run this bundle: ${reason}. Its ONNX graphs run on onnxruntime instead.`);
-  }
-}
-
-/** The kernels' exports (runtime/wasm/assembly/kernels.ts): pointers are byte offsets, sizes and strides float counts. */
-export interface Kernels {
-  gemm(a: number, lda: number, w: number, ldw: number, bias: number, c: number, ldc: number, M: number, K: number, N: number, acc: number): void;
-  selfAttention(q: number, ldq: number, kc: number, vc: number, D: number, anc: number, ancStride: number, B: number, T: number, P: number, H: number, DH: number, scale: number, out: number, ldo: number, scores: number): void;
-  softmaxRows(p: number, rows: number, n: number, ld: number, scale: number, bias: number): void;
-  layerNorm(x: number, out: number, g: number, b: number, rows: number, D: number): void;
-  gelu(x: number, n: number): void;
-  gatherRows(src: number, lds: number, idx: number, n: number, D: number, dst: number): void;
-  scatterAddScaled(src: number, idx: number, gate: number, n: number, D: number, dst: number): void;
-  transpose(src: number, lds: number, rows: number, cols: number, dst: number, ldd: number): void;
-  codeScores(logits: number, rows: number, V: number, codeStart: number, K: number, out: number): void;
-  scale(x: number, n: number, s: number): void;
-  heapBase(): number;
-}
-
-const compiled: Partial<Record<'private' | 'shared', Promise<{ module: WebAssembly.Module; relaxed: boolean }>>> = {};
-
-const decodeBase64 = (base64: string): Uint8Array<ArrayBuffer> => {
-  const text = atob(base64);
-  const bytes = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-  return bytes;
-};
-
-/**
- * The kernels' module, compiled once per thread and kind (asynchronously: browsers refuse large synchronous compiles):
- * the relaxed-SIMD build (fused multiply-adds) where the engine validates it — Chromium —, else the plain SIMD one;
- * `shared`: the builds over a shared memory, for helper threads.
- */
-function kernelModule(shared = false): Promise<{ module: WebAssembly.Module; relaxed: boolean }> {
-  const kind = shared ? 'shared' : 'private';
-  let pending = compiled[kind];
-  if (!pending) {
-    const relaxedBytes = decodeBase64(shared ? KERNELS_RELAXED_SHARED_WASM_BASE64 : KERNELS_RELAXED_WASM_BASE64);
-    const relaxed = WebAssembly.validate(relaxedBytes);
-    pending = WebAssembly.compile(relaxed ? relaxedBytes : decodeBase64(shared ? KERNELS_SHARED_WASM_BASE64 : KERNELS_WASM_BASE64)).then((module) => ({ module, relaxed }));
-    pending.catch(() => { delete compiled[kind]; });
-    compiled[kind] = pending;
-  }
-  return pending;
-}
-
-/** Pages of the shared memory's maximum (1 GiB; the shared builds declare it). */
-const SHARED_MAX_PAGES = 16384;
-
-/**
- * An instance of the kernels over a memory of its own, and the allocator for it (the relaxed-SIMD build where the
- * engine has it); `shared`: over a shared memory that helper threads can run the kernels on too. A module that does
- * not instantiate (no WebAssembly SIMD) is a WasmDecoderError.
- */
-export async function instantiateKernels(options: { shared?: boolean } = {}): Promise<{ kernels: Kernels; heap: Heap; relaxed: boolean; module: WebAssembly.Module }> {
-  try {
-    const memory = options.shared ? new WebAssembly.Memory({ initial: 1, maximum: SHARED_MAX_PAGES, shared: true }) : new WebAssembly.Memory({ initial: 1 });
-    const { module, relaxed } = await kernelModule(options.shared);
-    const kernels = (await WebAssembly.instantiate(module, { env: { memory } })).exports as unknown as Kernels;
-    return { kernels, heap: new Heap(memory, kernels.heapBase()), relaxed, module };
-  } catch (err) {
-    throw new WasmDecoderError(`the kernels did not instantiate (${(err as Error).message}; they need WebAssembly SIMD)`);
-  }
-}
-
-/** Bytes of f floats rounded up to 16 (SIMD rows start aligned). */
-const bytesOf = (floats: number): number => Math.ceil((4 * floats) / 16) * 16;
-
-/** A bump allocator over the module's memory, grown as needed; views are re-made after growth. */
-export class Heap {
-  private f32View: Float32Array;
-  private i32View: Int32Array;
-  private top: number;
-
-  /** `base`: the end of the module's static data (Mathf's tables). */
-  constructor(readonly memory: WebAssembly.Memory, base: number) {
-    this.top = bytesOf(base / 4 + 1);
-    this.f32View = new Float32Array(memory.buffer);
-    this.i32View = new Int32Array(memory.buffer);
-  }
-
-  alloc(floats: number): number {
-    const at = this.top;
-    this.top += bytesOf(floats);
-    const pages = Math.ceil(this.top / 65536) - this.memory.buffer.byteLength / 65536;
-    if (pages > 0) {
-      try {
-        this.memory.grow(pages);
-      } catch (err) {
-        this.top = at;
-        throw new WasmDecoderError(`the engine refused ${Math.ceil(((at + 4 * floats) / 2 ** 20))} MiB of WebAssembly memory (${(err as Error).message})`);
-      }
-    }
-    return at;
-  }
-
-  /** Float32 view of the whole memory (its index = byte offset / 4). */
-  get f32(): Float32Array {
-    if (this.f32View.buffer !== this.memory.buffer) this.f32View = new Float32Array(this.memory.buffer);
-    return this.f32View;
-  }
-
-  get i32(): Int32Array {
-    if (this.i32View.buffer !== this.memory.buffer) this.i32View = new Int32Array(this.memory.buffer);
-    return this.i32View;
-  }
-
-  get used(): number {
-    return this.top;
-  }
-
-  /** Frees everything allocated after `mark` (a value of `used`). */
-  release(mark: number): void {
-    this.top = mark;
-  }
-}
+export { WasmDecoderError };
+export type { SpawnWasmHelper, WasmHelperInit };
 
 /** One thread's scratch: what its share of a step computes that is not laid out by beam row. */
 interface Scratch {
@@ -157,28 +40,6 @@ interface StepBuffers {
   anc: [number, number]; // [cap, TMAX] i32 each, alternating: each beam's cache rows, oldest first
 }
 
-/** What a helper thread needs to run shares of the steps on the same shared memory (structured-cloneable). */
-export interface WasmHelperInit {
-  module: WebAssembly.Module; // a shared-memory build
-  memory: WebAssembly.Memory; // shared
-  members: SeedModelConfig[];
-  dec: { offset: Record<string, number>; base: number };
-  encW: { offset: Record<string, number>; base: number };
-  heapTop: number; // the allocator's top where the decoder's own buffers begin (the same layout on every thread)
-  relaxed: boolean;
-  threads: number;
-  ctl: number; // byte offset of this helper's control block (CTL_SLOTS i32)
-}
-
-/** Starts a helper thread running serveWasmHelper(init) (a Worker in browsers, worker_threads in Node). */
-export type SpawnWasmHelper = (init: WasmHelperInit) => { terminate(): void };
-
-// A helper's control block (i32 slots in the shared memory): the main thread writes a share's parameters and bumps SEQ;
-// the helper runs it and sets DONE to that SEQ (STATUS 0, or 1 if it threw).
-const CTL = { SEQ: 0, DONE: 1, READY: 2, STATUS: 3, B0: 4, B1: 5, B: 6, T: 7, POSITION: 8, BASE: 9, PARITY: 10, N: 11, CAP: 12, QUIT: 13, THREAD: 14 } as const;
-const CTL_SLOTS = 16;
-const HELPER_TIMEOUT_MS = 10_000; // a share or a start-up that takes longer means the helper is gone
-
 /**
  * A bundle's seed model on the wasm kernels: weights copied into the module's memory once; per request
  * `sessionFromTokens(historyTokens, rows)` runs the encoder and returns the DecoderSession the shared beam search drives.
@@ -194,7 +55,7 @@ export class WasmDecoder {
   private readonly enc: { x: number; h: number; qkv: number; kT: number; scores: number; att: number; ffn: number; k: number };
   /** For benchmarks: steps run and the time in them (ms), the encoder's time (ms). */
   readonly stats = { steps: 0, stepMs: 0, encoderMs: 0 };
-  private helpers: { ctl: number; handle: { terminate(): void } }[] = [];
+  private helpers: HelperPool;
   /** Why helper threads were asked for and are not running (null: none asked for, or they run). */
   threadsNote: string | null = null;
 
@@ -209,6 +70,7 @@ export class WasmDecoder {
     /** Scratch sets laid out: the most threads that may run shares of a step. */
     private readonly maxThreads = 1,
   ) {
+    this.helpers = HelperPool.none(() => heap.i32);
     const c = members[0];
     const { dModel: D, heads: H, levels, codebookSize: K } = c;
     this.S = c.maxHistory * levels;
@@ -273,15 +135,10 @@ export class WasmDecoder {
     if (threads > 1 && !shared) decoder.threadsNote = options.spawnHelper ? 'helper threads need a shared memory: a cross-origin isolated worker (or Node)' : 'no way to start helper threads here';
     if (shared) {
       const init = (ctl: number): WasmHelperInit => ({ module, memory: heap.memory, members, dec: { offset: dec.offset, base: decPlaced.base }, encW: { offset: enc.offset, base: encPlaced.base }, heapTop, relaxed, threads, ctl });
-      decoder.helpers = ctls.map((ctl) => ({ ctl, handle: options.spawnHelper!(init(ctl)) }));
       // Each helper sets READY once it runs; one that does not within the timeout leaves the decoder to one thread.
-      const timeout = options.helperTimeoutMs ?? HELPER_TIMEOUT_MS;
-      const deadline = now() + timeout;
-      while (decoder.helpers.some((h) => Atomics.load(heap.i32, h.ctl / 4 + CTL.READY) !== 1) && now() < deadline) await new Promise((resolve) => setTimeout(resolve, 2));
-      if (decoder.helpers.some((h) => Atomics.load(heap.i32, h.ctl / 4 + CTL.READY) !== 1)) {
-        decoder.stopHelpers();
-        decoder.threadsNote = `the kernels' helper threads did not start within ${timeout / 1000} s`;
-      }
+      const { pool, note } = await HelperPool.start(() => heap.i32, ctls, options.spawnHelper!, init, options.helperTimeoutMs);
+      decoder.helpers = pool;
+      decoder.threadsNote = note;
     }
     return decoder;
   }
@@ -300,18 +157,7 @@ export class WasmDecoder {
 
   /** Threads that run shares of each step (1 + the helpers running). */
   get threads(): number {
-    return 1 + this.helpers.length;
-  }
-
-  private stopHelpers(): void {
-    const i32 = this.heap.i32;
-    for (const h of this.helpers) {
-      Atomics.store(i32, h.ctl / 4 + CTL.QUIT, 1);
-      Atomics.add(i32, h.ctl / 4 + CTL.SEQ, 1);
-      Atomics.notify(i32, h.ctl / 4 + CTL.SEQ);
-      h.handle.terminate();
-    }
-    this.helpers = [];
+    return 1 + this.helpers.size;
   }
 
   /** Bytes of the module's memory in use (weights, then buffers). */
@@ -466,14 +312,9 @@ export class WasmDecoder {
     const chunk = Math.ceil(B / threads);
     const running: { ctl: number; seq: number }[] = [];
     for (let j = 1; j < threads; j++) {
-      const ctl = this.helpers[j - 1].ctl / 4;
       const b0 = j * chunk, b1 = Math.min(B, (j + 1) * chunk);
       if (b0 >= b1) continue;
-      i32.set([b0, b1, B, T, position, base, parity, n, buf.cap], ctl + CTL.B0);
-      i32[ctl + CTL.THREAD] = j;
-      const seq = Atomics.add(i32, ctl + CTL.SEQ, 1) + 1;
-      Atomics.notify(i32, ctl + CTL.SEQ);
-      running.push({ ctl, seq });
+      running.push(this.helpers.post(j - 1, { b0, b1, B, T, position, base, parity, n, cap: buf.cap, thread: j }));
     }
     let failure: unknown = null;
     try {
@@ -481,18 +322,7 @@ export class WasmDecoder {
     } catch (err) {
       failure = err; // thrown once the helpers are done with the buffers
     }
-    for (const { ctl, seq } of running) {
-      for (let done = Atomics.load(i32, ctl + CTL.DONE); done !== seq; done = Atomics.load(i32, ctl + CTL.DONE)) {
-        if (Atomics.wait(i32, ctl + CTL.DONE, done, HELPER_TIMEOUT_MS) === 'timed-out') {
-          this.stopHelpers();
-          throw new WasmDecoderError(`a helper thread did not finish its share of a step within ${HELPER_TIMEOUT_MS / 1000} s; the next requests run on one thread`);
-        }
-      }
-      if (Atomics.load(i32, ctl + CTL.STATUS) !== 0) {
-        this.stopHelpers();
-        throw new WasmDecoderError('a helper thread failed on its share of a step; the next requests run on one thread');
-      }
-    }
+    this.helpers.wait(running);
     if (failure) throw failure;
     return codeLogProbs(heap.f32.subarray(buf.codeScores / 4, buf.codeScores / 4 + B * (K + 2)), K);
   }
@@ -597,31 +427,16 @@ export class WasmDecoder {
   }
 
   dispose(): void {
-    this.stopHelpers();
+    this.helpers.stop();
     this.buffers = null; // the module's memory goes with the instance
   }
 
   /** A helper thread's loop (serveWasmHelper): run each share the main thread posts until told to quit. */
   async serve(ctl: number): Promise<void> {
-    const i32 = (): Int32Array => this.heap.i32;
-    let seen = Atomics.load(i32(), ctl / 4 + CTL.SEQ);
-    Atomics.store(i32(), ctl / 4 + CTL.READY, 1);
-    for (;;) {
-      Atomics.wait(i32(), ctl / 4 + CTL.SEQ, seen);
-      seen = Atomics.load(i32(), ctl / 4 + CTL.SEQ);
-      if (Atomics.load(i32(), ctl / 4 + CTL.QUIT)) return;
-      const [b0, b1, , T, position, base, parity, n, cap] = i32().subarray(ctl / 4 + CTL.B0, ctl / 4 + CTL.CAP + 1);
-      let status = 0;
-      try {
-        const buf = this.buffers?.cap === cap ? this.buffers : this.layout(cap);
-        this.share(buf, buf.scratch[Atomics.load(i32(), ctl / 4 + CTL.THREAD)], b0, b1, T, position, base, parity, n);
-      } catch {
-        status = 1;
-      }
-      Atomics.store(i32(), ctl / 4 + CTL.STATUS, status);
-      Atomics.store(i32(), ctl / 4 + CTL.DONE, seen);
-      Atomics.notify(i32(), ctl / 4 + CTL.DONE);
-    }
+    await serveShares(() => this.heap.i32, ctl, ({ b0, b1, T, position, base, parity, n, cap, thread }) => {
+      const buf = this.buffers?.cap === cap ? this.buffers : this.layout(cap);
+      this.share(buf, buf.scratch[thread], b0, b1, T, position, base, parity, n);
+    });
   }
 }
 

@@ -11,7 +11,7 @@
 import { readGraphInputs, readInitializers, type Initializer } from './onnx-initializers.ts';
 import { dequantizeRows } from './dequantize.ts';
 import { RuntimeError } from './errors.ts';
-import { instantiateKernels, type Heap, type Kernels } from './wasm-decoder.ts';
+import { instantiateKernels, type Heap, type Kernels } from './wasm-kernels.ts';
 
 /** reward.onnx is not a graph these kernels can run (another exporter's layout, a missing weight). */
 export class WasmRewardError extends RuntimeError {
