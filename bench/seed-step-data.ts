@@ -14,7 +14,7 @@
 //            as float32 (exact below 2^24; ids are < vocab), targets −1 where ignored.
 import { readCheckpoint, writeCheckpoint, type CheckpointMeta } from '../models/engine/checkpoint.ts';
 import type { AdamWOptions } from '../models/engine/optim.ts';
-import { Rng } from '../models/engine/rng.ts';
+import { Rng } from '../models/random.ts';
 import { makeBatch, trainExamples, type Batch, type Example, type SeedData } from '../models/seed/batches.ts';
 import { DEFAULT_SEED_CONFIG, DEFAULT_TRAIN_CONFIG, type SeedConfig } from '../models/seed/config.ts';
 import { seedParameterShapes, type SeedWeights } from '../models/seed/reference.ts';

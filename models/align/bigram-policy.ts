@@ -10,8 +10,8 @@
 // w · (softmax(logits_p) − onehot(target)), which is both next-token CE (w > 0) and DPO (models/align/dpo.ts).
 import type { DecoderSession } from '../../runtime/beam-search.ts';
 import { BOS, SPECIAL_TOKENS, vocabSize } from '../../runtime/tokens.ts';
-import { ShapeError } from '../reward/errors.ts';
-import { Rng } from '../engine/rng.ts';
+import { ShapeError } from '../engine/errors.ts';
+import { Rng } from '../random.ts';
 import { dpoBatch, dpoSequenceWeights } from './dpo.ts';
 import { sessionTokens } from './log-prob.ts';
 import type { AlignPolicy, DecoderBatch, DpoStepResult, ScoredPair } from './policy.ts';

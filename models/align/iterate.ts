@@ -11,7 +11,7 @@
 // next-session relevance (models/align/relevance.ts).
 import { beamSearch, type BeamSearchResult, type TrieView } from '../../runtime/beam-search.ts';
 import type { Progress } from '../progress.ts';
-import { Rng } from '../engine/rng.ts';
+import { Rng } from '../random.ts';
 import { combineTowers, preferencePair } from './pairs.ts';
 import type { AlignPolicy, ScoredPair } from './policy.ts';
 import { ndcgAt, rankedItems, recallAt } from './relevance.ts';

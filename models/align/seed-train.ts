@@ -6,7 +6,7 @@ import { makeBatch, type Example, type SeedData } from '../seed/batches.ts';
 import type { SeedConfig } from '../seed/config.ts';
 import { SeedModel } from '../seed/model.ts';
 import type { Progress } from '../progress.ts';
-import { Rng } from '../engine/rng.ts';
+import { Rng } from '../random.ts';
 
 export interface SeedTrainOptions {
   epochs: number;       // passes over the examples

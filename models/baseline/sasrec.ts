@@ -14,7 +14,7 @@ import { attention } from '../engine/attention.ts';
 import { Engine, Tensor, type Kernel } from '../engine/engine.ts';
 import { ShapeError } from '../engine/errors.ts';
 import * as op from '../engine/ops.ts';
-import { Rng } from '../engine/rng.ts';
+import { Rng } from '../random.ts';
 
 export interface SasrecConfig {
   items: number; // catalog size; the embedding table has items + 1 rows (row 0 = padding)

@@ -8,7 +8,7 @@ import { heldOutExamples, TEST, trainSequences, VALIDATION, type HeldOutExample 
 import { AdamW, loadCheckpoint, readCheckpoint, saveCheckpoint, type Schedule } from '../engine/index.ts';
 import type { Engine } from '../engine/engine.ts';
 import { accumulateAdd, addInto } from '../engine/ops.ts';
-import { Rng } from '../engine/rng.ts';
+import { Rng } from '../random.ts';
 import { progressBar } from '../progress.ts';
 import { RankingAccumulator, type RankingMetrics } from '../seed/metrics.ts';
 import { SasrecModel, sasrecParameterCount, type SasrecConfig } from './sasrec.ts';

@@ -26,7 +26,7 @@ import { RewardTrainer } from '../reward/trainer.ts';
 import { padItems, fitRewardModel } from '../reward/fit.ts';
 import { buildSessions, indexVideos, readKuaiRandLog, readPrePeriodHistory, splitDay, type SessionWithHistory } from '../reward/kuairand.ts';
 import { parseTowers, TOWER_LABELS } from '../reward/labels.ts';
-import { Rng } from '../engine/rng.ts';
+import { Rng } from '../random.ts';
 
 export const summary = 'reward model on KuaiRand watch signals + iterative DPO alignment of the seed model';
 

@@ -18,7 +18,7 @@ import { checkOptionValues } from '../data/prepare-options.ts';
 import { leaveOneOutSplit, timeSplit, trainSequences, type Split } from '../data/splits.ts';
 import { countSessions, DEFAULT_SESSION_RULES, gapSessions, windowSessions, type SessionRules } from '../data/sessions.ts';
 import { writePrepared } from '../data/prepared.ts';
-import { seededRandom } from '../data/random.ts';
+import { seededRandom } from '../random.ts';
 import { encodeTexts, itemText, TEXT_DIM } from '../embeddings/text-encoder.ts';
 import { featureEmbeddings } from '../embeddings/features.ts';
 import { collaborativeEmbeddings, joinEmbeddings } from '../embeddings/collaborative.ts';

@@ -9,7 +9,7 @@
 //
 // The report measures it: hold out the last train pair (a, b) of each user, build the graph without it,
 // and count how often b is among the `topK` nearest items (cosine) of a — content only vs aligned.
-import { seededRandom } from '../data/random.ts';
+import { seededRandom } from '../random.ts';
 
 export interface AlignOptions {
   window: number; // co-occurrence window in positions of a user's train sequence

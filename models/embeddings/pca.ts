@@ -1,7 +1,7 @@
 // Principal components by randomized subspace iteration (Halko, Martinsson & Tropp 2011), seeded. Semantic
 // IDs are clustered on the top components of the item embeddings: k-means cost grows with the width, and
 // a few dozen components keep most of the variance (the report says how much).
-import { seededRandom } from '../data/random.ts';
+import { seededRandom } from '../random.ts';
 
 export interface Pca {
   projected: Float32Array; // [n, k] centred data on the components

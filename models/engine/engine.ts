@@ -7,7 +7,7 @@
 // to it at `endStep()`; reuse is safe because the queue executes dispatches in the order they were encoded.
 import { openDevice } from './device.ts';
 import { EngineError, ShapeError } from './errors.ts';
-import type { Rng } from './rng.ts';
+import type { Rng } from '../random.ts';
 
 /** Parameter initialization: constant, N(0, std²), U(−bound, bound), or given values. */
 export type Init = 'zeros' | 'ones' | { normal: number } | { uniform: number } | Float32Array;

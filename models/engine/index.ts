@@ -18,7 +18,7 @@ import { accumulateAdd } from './ops.ts';
 
 export { Engine, Tensor, numel, type Init, type DType, type EngineOptions } from './engine.ts';
 export { EngineError, GpuRequiredError, ShapeError, CheckpointError } from './errors.ts';
-export { Rng } from './rng.ts';
+export { Rng } from '../random.ts';
 export {
   add, sub, mul, axpby, scale, gelu, silu, sigmoid, relu, exp, log, square, swiglu,
   sum, mean, view, reshape, slice, concat, matmul, linear, embedding, layerNorm, rmsNorm, softmax,

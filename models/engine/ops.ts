@@ -3,7 +3,7 @@
 import { Engine, grid, numel, Tensor, type Kernel } from './engine.ts';
 import { ShapeError } from './errors.ts';
 import { launchMatmul } from './matmul.ts';
-import type { Rng } from './rng.ts';
+import type { Rng } from '../random.ts';
 
 const ID = /* wgsl */ `@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32`;
 const LINEAR = /* wgsl */ `let i = (wid.x + wid.y * nwg.x) * 256u + lid;`;

@@ -9,7 +9,7 @@ import { BOS, SPECIAL_TOKENS, encoderTokens } from '../../runtime/tokens.ts';
 import { evalExamples, type Example, type SeedData } from '../seed/batches.ts';
 import type { SeedConfig } from '../seed/config.ts';
 import { RankingAccumulator, rankOf, type RankingMetrics } from '../seed/metrics.ts';
-import { seededUniform } from '../seed/reference.ts';
+import { seededUniform } from '../random.ts';
 import type { LoadedBundle } from './bundle-reader.ts';
 import { OnnxSeedModel, type EncoderResult } from './node-session.ts';
 

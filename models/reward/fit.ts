@@ -8,7 +8,7 @@ import { auc, meanBce } from './metrics.ts';
 import { fitPopularity, scorePopularity } from './popularity.ts';
 import type { Engine } from '../engine/index.ts';
 import { EngineRewardModel, trainOnEngine } from './engine-model.ts';
-import { Rng } from '../engine/rng.ts';
+import { Rng } from '../random.ts';
 import { RewardTrainer, type RewardExample, type RewardTrainConfig } from './trainer.ts';
 
 export interface TowerReport {

@@ -6,8 +6,8 @@
 // Loss per session: Σ_t BCE(p_t, y_t) = Σ_t softplus(logit_t) − y_t·logit_t; a batch takes the mean over
 // sessions. Optimiser: Adam (β1 0.9, β2 0.999, ε 1e-8), optional decoupled weight decay.
 import { rewardParameterShapes, validateRewardConfig, type RewardConfig } from './config.ts';
-import { ShapeError } from './errors.ts';
-import { Rng } from '../engine/rng.ts';
+import { ShapeError } from '../engine/errors.ts';
+import { Rng } from '../random.ts';
 import type { RewardWeights } from './reference.ts';
 
 /** One training row: a user's history before the session, the session's items and its tower labels. */

@@ -13,7 +13,7 @@ import { PAD } from '../../runtime/tokens.ts';
 import { attention } from '../engine/attention.ts';
 import { Engine, Tensor, type Kernel } from '../engine/engine.ts';
 import * as op from '../engine/ops.ts';
-import { Rng } from '../engine/rng.ts';
+import { Rng } from '../random.ts';
 import { decoderLength, SeedConfigError, seedVocabSize, validateSeedConfig, type SeedConfig } from './config.ts';
 import type { Batch, NegativeBatch } from './batches.ts';
 import type { SeedForward } from './generate.ts';

@@ -11,6 +11,7 @@
 import type { DecoderSession } from '../../runtime/beam-search.ts';
 import { BOS, PAD, tokenId } from '../../runtime/tokens.ts';
 import { decoderLength, seedVocabSize, type SeedConfig } from './config.ts';
+import { seededUniform } from '../random.ts';
 
 export { decoderLength, seedVocabSize, type SeedConfig };
 
@@ -86,18 +87,6 @@ export function checkSeedWeights(weights: SeedWeights, config: SeedConfig): void
     if (!w) throw new SeedWeightsError(`parameter '${name}' [${shape}] is missing`);
     if (w.length !== size) throw new SeedWeightsError(`parameter '${name}' has ${w.length} values, expected [${shape}] = ${size}; was the checkpoint written with another config?`);
   }
-}
-
-/** mulberry32: a small seeded uniform generator in [0, 1). */
-export function seededUniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

@@ -7,7 +7,7 @@ import type { TrieView } from '../../runtime/beam-search.ts';
 import { AdamW, checkpointWeights, GpuRequiredError, loadCheckpoint, readCheckpoint, saveCheckpoint } from '../engine/index.ts';
 import type { Engine } from '../engine/engine.ts';
 import { accumulateAdd, addInto } from '../engine/ops.ts';
-import { Rng } from '../engine/rng.ts';
+import { Rng } from '../random.ts';
 import { progressBar } from '../progress.ts';
 import { evalExamples, historyNegatives, makeBatch, trainExamples, type Example, type SeedData } from './batches.ts';
 import { parameterCount, type SeedConfig, type TrainConfig } from './config.ts';

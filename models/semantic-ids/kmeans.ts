@@ -5,7 +5,7 @@
 //  - plainKMeans: Lloyd's algorithm (nearest centroid, then means), the unbalanced baseline; an empty
 //    cluster keeps its centroid, so the imbalance it produces stays visible.
 // Both start from the same seeded k-means++ centroids.
-import { seededRandom } from '../data/random.ts';
+import { seededRandom } from '../random.ts';
 
 export interface KMeansResult {
   assignment: Int32Array; // [points] cluster of each point

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { request } from 'node:http';
 import { execFileSync } from 'node:child_process';
 import { startServer, RESPONSE_HEADERS, type StaticServer } from '../../models/serve.ts';
-import { seededUniform } from '../../models/seed/reference.ts';
+import { seededUniform } from '../../models/random.ts';
 
 const SECRET = 'SECRET-BYTES-OUTSIDE';
 let dir: string;

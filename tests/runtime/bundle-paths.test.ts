@@ -13,7 +13,7 @@ import { bundleFileUrl, bundlePathProblem, parseManifest, BUNDLE_ROLES } from '.
 import { createRecommenderWith } from '../../runtime/local-recommender.ts';
 import { createNodeRecommender, fileAwareFetch } from '../../models/node-recommender.ts';
 import { readBundle } from '../../models/export/bundle-reader.ts';
-import { seededUniform } from '../../models/seed/reference.ts';
+import { seededUniform } from '../../models/random.ts';
 import { HOSTILE_PATHS } from './hostile-paths.ts';
 
 const BASES = [

@@ -11,11 +11,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { writeTestBundle, type TestBundle } from './fixture.ts';
 import { createNodeRecommender, fileAwareFetch } from '../../models/node-recommender.ts';
 import { createRecommenderWith } from '../../runtime/local-recommender.ts';
-import { INTERNAL_ERROR_NAMES, RUNTIME_ERROR_NAMES, toRuntimeError } from '../../runtime/errors.ts';
+import { INTERNAL_ERROR_NAMES, RUNTIME_ERROR_NAMES, TrieFormatError, toRuntimeError } from '../../runtime/errors.ts';
 import { RUNTIME_LIMITS } from '../../runtime/limits.ts';
 import { WasmDecoderError } from '../../runtime/wasm-decoder.ts';
-import { TrieFormatError } from '../../runtime/semantic-id-trie.ts';
-import { seededUniform } from '../../models/seed/reference.ts';
+import { seededUniform } from '../../models/random.ts';
 import type { Recommender } from '../../runtime/recommender.ts';
 import type { Sessions } from '../../runtime/sessions.ts';
 
@@ -54,6 +53,20 @@ test('every `throw new X` in runtime/ names a documented runtime error, or an in
     assert.ok(isRuntimeError(out), `${name} → ${out.name}`);
     assert.match(out.message, new RegExp(`^recommend\\(\\).*${name}: some ${name} detail`));
   }
+});
+
+test('every error class of runtime/ is declared in runtime/errors.ts', () => {
+  // The wasm engines' two classes stay beside their engine while its files are split (issue 20, item 1).
+  const notYetMoved = new Set(['WasmDecoderError', 'WasmRewardError']);
+  const elsewhere: string[] = [];
+  for (const file of readdirSync(RUNTIME_DIR, { recursive: true, encoding: 'utf8' })) {
+    if (!file.endsWith('.ts') || file === 'errors.ts' || file.startsWith('wasm/assembly')) continue;
+    const source = readFileSync(join(RUNTIME_DIR, file), 'utf8');
+    for (const match of source.matchAll(/class (\w+) extends (?:\w*Error|RuntimeError)\b/g)) {
+      if (!notYetMoved.has(match[1])) elsewhere.push(`${file}: ${match[1]}`);
+    }
+  }
+  assert.deepEqual(elsewhere, []);
 });
 
 /** Errors of every kind a backend or an engine could throw. */

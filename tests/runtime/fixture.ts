@@ -3,7 +3,8 @@
 // Written to a temp dir by the runtime tests, the browser specs and the bench.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { initSeedWeights, seededUniform, type SeedWeights } from '../../models/seed/reference.ts';
+import { initSeedWeights, type SeedWeights } from '../../models/seed/reference.ts';
+import { seededUniform } from '../../models/random.ts';
 import { DEFAULT_SEED_CONFIG, type SeedConfig } from '../../models/seed/config.ts';
 import { exportBundle } from '../../models/export/bundle-writer.ts';
 import { rewardParameterShapes, type RewardConfig } from '../../models/reward/config.ts';

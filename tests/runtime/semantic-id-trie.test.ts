@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SemanticIdTrie, TrieFormatError } from '../../runtime/semantic-id-trie.ts';
-import { seededRandom } from '../../models/data/random.ts';
+import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
+import { TrieFormatError } from '../../runtime/errors.ts';
+import { seededRandom } from '../../models/random.ts';
 
 // 5 items, 3 levels, K = 4. Item 3 and item 0 share the prefix (1, 2); items 1, 4 share (0).
 const CODES = Uint16Array.from([

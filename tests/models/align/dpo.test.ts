@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { dpoBatch, dpoSequenceWeights, dpoTerms } from '../../../models/align/dpo.ts';
 import { gatherSequenceLogProb, sessionTokens } from '../../../models/align/log-prob.ts';
 import { combineTowers, preferencePair } from '../../../models/align/pairs.ts';
-import { Rng } from '../../../models/engine/rng.ts';
+import { Rng } from '../../../models/random.ts';
 
 test('DPO loss by hand: z = 0.5·((−2+3) − (−4+3.5)) = 0.75, L = ln(1 + e^−0.75)', () => {
   const t = dpoTerms({ policyChosen: -2, refChosen: -3, policyRejected: -4, refRejected: -3.5 }, 0.5);

@@ -5,7 +5,7 @@ import { SemanticIdTrie } from '../../../runtime/semantic-id-trie.ts';
 import { BigramPolicy } from '../../../models/align/bigram-policy.ts';
 import { buildPairs, evaluatePolicy, sampleUsers, trainOnPairs, type AlignUser, type IterateOptions, type SessionScorer } from '../../../models/align/iterate.ts';
 import { ndcgAt, rankedItems, recallAt } from '../../../models/align/relevance.ts';
-import { Rng } from '../../../models/engine/rng.ts';
+import { Rng } from '../../../models/random.ts';
 
 // 12 items, 2 levels, K = 4: item i ↦ codes (i mod 4, ⌊i/4⌋).
 const ITEMS = 12;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Engine } from '../../../models/engine/engine.ts';
 import { readCheckpoint } from '../../../models/engine/checkpoint.ts';
-import { Rng } from '../../../models/engine/rng.ts';
+import { Rng } from '../../../models/random.ts';
 import { targetRanks, type SasrecConfig } from '../../../models/baseline/sasrec.ts';
 import { autoMaxLength, DEFAULT_BASELINE_TRAIN, evaluateSasrec, heldOutBatch, trainingWindows, trainSasrec, type BaselineData } from '../../../models/baseline/train.ts';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { seededRandom } from '../../../models/data/random.ts';
+import { seededRandom } from '../../../models/random.ts';
 import { loadPrepared } from '../../../models/data/prepared.ts';
 import { readDataset } from '../../../models/data/readers.ts';
 import { leaveOneOutSplit, TEST } from '../../../models/data/splits.ts';

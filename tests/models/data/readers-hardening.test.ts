@@ -14,7 +14,7 @@ import { DataFormatError } from '../../../models/data/errors.ts';
 import { OptionError } from '../../../models/options.ts';
 import { PREPARE_OPTION_RANGES, PREPARE_OPTION_CHOICES } from '../../../models/data/prepare-options.ts';
 import { DEFAULT_PREPARE_CONFIG, prepare, run } from '../../../models/commands/prepare.ts';
-import { seededUniform } from '../../../models/seed/reference.ts';
+import { seededUniform } from '../../../models/random.ts';
 
 type FileContent = string | Uint8Array;
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/commands/prepare.ts';
 import { loadPrepared } from '../../../models/data/prepared.ts';
-import { seededRandom } from '../../../models/data/random.ts';
+import { seededRandom } from '../../../models/random.ts';
 import { writeCheckpoint } from '../../../models/engine/checkpoint.ts';
 import { joinEmbeddings } from '../../../models/embeddings/collaborative.ts';
 

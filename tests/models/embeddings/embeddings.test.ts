@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { seededRandom } from '../../../models/data/random.ts';
+import { seededRandom } from '../../../models/random.ts';
 import { pca } from '../../../models/embeddings/pca.ts';
 import { alignEmbeddings, cooccurrenceGraph, holdOutLastPairs, itemToItemHitRate } from '../../../models/embeddings/align.ts';
 import { featureEmbeddings } from '../../../models/embeddings/features.ts';

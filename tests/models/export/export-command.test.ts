@@ -16,7 +16,8 @@ import { OnnxSeedModel } from '../../../models/export/node-session.ts';
 import { lastTrainExamples } from '../../../models/export/history-bias.ts';
 import { seedDataFromPrepared } from '../../../models/seed/batches.ts';
 import { fitHistoryBias, levelStatistics } from '../../../models/seed/history-bias.ts';
-import { ReferenceDecoderSession, initSeedWeights, seedParameterShapes, seededUniform, type SeedConfig } from '../../../models/seed/reference.ts';
+import { ReferenceDecoderSession, initSeedWeights, seedParameterShapes, type SeedConfig } from '../../../models/seed/reference.ts';
+import { seededUniform } from '../../../models/random.ts';
 import { BOS, encoderTokens } from '../../../runtime/tokens.ts';
 import { TINY, maxAbsDiff } from './fixture.ts';
 

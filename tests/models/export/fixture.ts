@@ -1,5 +1,6 @@
 // A tiny seed model, trie and catalog made by the project itself (seeded), shared by the export tests.
-import { initSeedWeights, seededUniform, type SeedConfig } from '../../../models/seed/reference.ts';
+import { initSeedWeights, type SeedConfig } from '../../../models/seed/reference.ts';
+import { seededUniform } from '../../../models/random.ts';
 import type { CatalogEntry } from '../../../runtime/bundle.ts';
 import { SemanticIdTrie } from '../../../runtime/semantic-id-trie.ts';
 

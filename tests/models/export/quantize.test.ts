@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder, MS_DOMAIN, TensorType } from '../../../models/export/onnx-proto.ts';
 import { dequantizeBlockwise, dequantizeRows, quantizeBlockwise, quantizeRows } from '../../../models/export/quantize.ts';
-import { seededUniform } from '../../../models/seed/reference.ts';
+import { seededUniform } from '../../../models/random.ts';
 import { maxAbsDiff } from './fixture.ts';
 
 const K = 40; // not a multiple of the block: the last block is padded

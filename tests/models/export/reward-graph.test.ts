@@ -7,7 +7,7 @@ import { readModelSummary } from '../../../models/export/onnx-proto.ts';
 import { buildRewardGraph } from '../../../models/export/reward-graph.ts';
 import { rewardParameterShapes, type RewardConfig } from '../../../models/reward/config.ts';
 import { rewardForward, type RewardWeights } from '../../../models/reward/reference.ts';
-import { seededUniform } from '../../../models/seed/reference.ts';
+import { seededUniform } from '../../../models/random.ts';
 import { maxAbsDiff } from './fixture.ts';
 
 const CONFIG: RewardConfig = { itemCount: 40, dModel: 16, heads: 2, towerHidden: 8, maxHistory: 6, sessionLength: 4, towers: ['swt', 'ltr', 'cmt'] };

@@ -9,7 +9,7 @@ import { EngineRewardModel, trainOnEngine } from '../../../models/reward/engine-
 import { fitRewardModel } from '../../../models/reward/fit.ts';
 import type { SessionWithHistory } from '../../../models/reward/kuairand.ts';
 import { auc } from '../../../models/reward/metrics.ts';
-import { Rng } from '../../../models/engine/rng.ts';
+import { Rng } from '../../../models/random.ts';
 import { rewardForward } from '../../../models/reward/reference.ts';
 import { RewardTrainer, type RewardExample } from '../../../models/reward/trainer.ts';
 

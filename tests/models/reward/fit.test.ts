@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fitRewardModel, padItems } from '../../../models/reward/fit.ts';
 import type { SessionWithHistory } from '../../../models/reward/kuairand.ts';
-import { Rng } from '../../../models/engine/rng.ts';
+import { Rng } from '../../../models/random.ts';
 
 // Planted data: items 0..19; even items get long views, liked sessions are those with item 0.
 function sessions(count: number, day: number, rng: Rng): SessionWithHistory[] {

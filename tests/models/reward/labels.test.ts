@@ -4,7 +4,7 @@ import { RewardDataError } from '../../../models/reward/errors.ts';
 import { fitSwtThreshold, parseTowers, sessionLabel, sessionLabels, towersSupported, type ObservedSession } from '../../../models/reward/labels.ts';
 import { auc, meanBce } from '../../../models/reward/metrics.ts';
 import { fitPopularity, scorePopularity } from '../../../models/reward/popularity.ts';
-import { Rng } from '../../../models/engine/rng.ts';
+import { Rng } from '../../../models/random.ts';
 
 function session(items: number[], play: number[], flags: Partial<Record<'longView' | 'like' | 'follow' | 'comment' | 'forward', number[]>> = {}, user = 0, day = 20220425): ObservedSession {
   const zeros = items.map(() => 0);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RewardConfig } from '../../../models/reward/config.ts';
 import { auc } from '../../../models/reward/metrics.ts';
-import { Rng } from '../../../models/engine/rng.ts';
+import { Rng } from '../../../models/random.ts';
 import { checkRewardWeights, rewardForward } from '../../../models/reward/reference.ts';
 import { RewardTrainer, type RewardExample } from '../../../models/reward/trainer.ts';
 

@@ -6,7 +6,7 @@ import { Engine } from '../../../models/engine/engine.ts';
 import { type SeedConfig } from '../../../models/seed/config.ts';
 import { historyNegatives, makeBatch, type SeedData } from '../../../models/seed/batches.ts';
 import { accumulateAdd } from '../../../models/engine/ops.ts';
-import { Rng } from '../../../models/engine/rng.ts';
+import { Rng } from '../../../models/random.ts';
 import { SeedModel, teacherProbs, topkMask } from '../../../models/seed/model.ts';
 import { decodeFull, encode, initSeedWeights } from '../../../models/seed/reference.ts';
 import { historyLogitBias } from '../../../models/seed/history-bias.ts';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { seededRandom } from '../../../models/data/random.ts';
+import { seededRandom } from '../../../models/random.ts';
 import { balancedKMeans, balancedSizes, plainKMeans, squaredDistances } from '../../../models/semantic-ids/kmeans.ts';
 import { assignSuffix, residualKMeans, semanticIdStats } from '../../../models/semantic-ids/semantic-ids.ts';
 import { SemanticIdTrie } from '../../../runtime/semantic-id-trie.ts';
