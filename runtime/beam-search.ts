@@ -8,6 +8,7 @@
 // partial sessions by summed log-softmax (over the full vocabulary). Top-k is deterministic: equal scores
 // are ordered by lower parent row, then lower code.
 import { BOS, SPECIAL_TOKENS } from './tokens.ts';
+import { BeamSearchOptionError, DecoderOutputError } from './errors.ts';
 
 /** One request's decoder, whatever runs it (engine model, onnxruntime-node, onnxruntime-web). */
 export interface DecoderSession {
@@ -114,14 +115,6 @@ export interface HistoryBias {
 export interface BeamSearchResult {
   items: Int32Array; // [beams, sessionLength] item indices, best session first
   logProb: Float32Array; // [beams] summed log-probabilities of the code tokens
-}
-
-export class BeamSearchOptionError extends Error {
-  override name = 'BeamSearchOptionError';
-}
-
-export class DecoderOutputError extends Error {
-  override name = 'DecoderOutputError';
 }
 
 /** Float64 rounding slack when comparing a candidate with its row's score (both sums of ~10–100 log-probabilities). */

@@ -18,16 +18,12 @@
 //
 // Item index = position in the catalog = the trie's item index.
 import type { CatalogEntry } from './bundle.ts';
+import { CatalogFormatProblem } from './errors.ts';
 
 export const CATALOG_MAGIC = 'OCAT';
 export const CATALOG_VERSION = 1;
 const NO_STRING = 0xffffffff;
 const HEADER_BYTES = 24;
-
-/** Why the bytes are not a valid catalog (the caller wraps it into its own typed error with the file name). */
-export class CatalogFormatProblem extends Error {
-  override name = 'CatalogFormatProblem';
-}
 
 export function isBinaryCatalog(bytes: Uint8Array): boolean {
   return bytes.length >= 4 && String.fromCharCode(bytes[0], bytes[1], bytes[2], bytes[3]) === CATALOG_MAGIC;

@@ -94,11 +94,50 @@ export const RUNTIME_ERROR_NAMES = [
 ] as const;
 export type RuntimeErrorName = (typeof RUNTIME_ERROR_NAMES)[number];
 
+// Errors that runtime/ throws internally and never lets out of a Recommender call as they are: the engines' own
+// errors become fallbacks (`fallbackReasons`) at load, and toRuntimeError turns any of them reaching a call's boundary
+// into one of the classes above. They live here so that every class the runtime throws is in one file; the package
+// entry (runtime/index.ts) exports only the public ones.
+
+/** beamSearch() options out of range (beamWidth, sessionLength, a history bias of the wrong length). */
+export class BeamSearchOptionError extends Error {
+  override name = 'BeamSearchOptionError';
+}
+
+/** A DecoderSession returned logits of another shape than beam search asked for. */
+export class DecoderOutputError extends Error {
+  override name = 'DecoderOutputError';
+}
+
+/** Bad codes given to SemanticIdTrie.build(), or bytes that are not a valid semantic-ID trie. */
+export class TrieFormatError extends Error {
+  override name = 'TrieFormatError';
+}
+
+/** Why the bytes are not a valid catalog (the caller wraps it into its own typed error with the file name). */
+export class CatalogFormatProblem extends Error {
+  override name = 'CatalogFormatProblem';
+}
+
+/** A graph lacks a weight the engine needs, or holds it in another layout; each engine wraps it in its typed error. */
+export class WeightsError extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'WeightsError';
+  }
+}
+
+/** The bundle's model cannot run as WGSL (a weight it cannot find, sizes past the kernels' limits, a shader error). */
+export class WebGpuDecoderError extends RuntimeError {
+  constructor(reason: string) {
+    super('WebGpuDecoderError', `the WGSL model cannot run this bundle: ${reason}. Its ONNX graphs run on onnxruntime instead (the WebGPU EP, or device 'wasm').`);
+  }
+}
+
 /**
- * Errors that runtime/ throws internally and never lets out of a Recommender call as they are: the engines' own
- * errors become fallbacks (`fallbackReasons`) at load, and toRuntimeError turns any of them reaching a call's
- * boundary into one of the classes above. tests/runtime/errors.test.ts checks that every throw site in runtime/ names
- * a class of one of the two lists.
+ * The internal classes' names (with WasmDecoderError and WasmRewardError, still beside their engines in
+ * runtime/wasm-decoder.ts and runtime/wasm-reward.ts). tests/runtime/errors.test.ts checks that every throw site in
+ * runtime/ names a class of one of the two lists.
  */
 export const INTERNAL_ERROR_NAMES = [
   'BeamSearchOptionError', 'DecoderOutputError', 'TrieFormatError', 'CatalogFormatProblem', 'WeightsError',

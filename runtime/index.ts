@@ -13,7 +13,11 @@ import type { Recommender } from './recommender.ts';
 import type { WasmHelperInit } from './wasm-decoder.ts';
 
 export type * from './recommender.ts';
-export * from './errors.ts';
+export {
+  RuntimeError, BundleFetchError, BundleIntegrityError, BundleFormatError, InvalidDeviceError, WebGpuUnavailableError,
+  NoBackendError, NotLoadedError, InvalidArgumentError, WorkerTerminatedError, InferenceError, OutOfMemoryError,
+  RUNTIME_ERROR_NAMES, INTERNAL_ERROR_NAMES, toRuntimeError, type RuntimeErrorName,
+} from './errors.ts';
 export { RUNTIME_LIMITS } from './limits.ts';
 export { hasBundleInCache, deleteBundleFromCache } from './cache.ts';
 export { manifestUrlOf } from './loader.ts';

@@ -5,6 +5,7 @@
 import { dequantizeBlockwise, dequantizeRows, sideBySide } from './dequantize.ts';
 import { readInitializers, type Initializer } from './onnx-initializers.ts';
 import { SPECIAL_TOKENS } from './tokens.ts';
+import { WeightsError } from './errors.ts';
 
 /** The model's sizes, from the bundle manifest's `model`. */
 export interface SeedModelConfig {
@@ -36,15 +37,6 @@ export const ENSEMBLE_SHARED = ['codebookSize', 'levels', 'maxHistory', 'session
 /** The runtime engines' reason to refuse members that do not share ENSEMBLE_SHARED, or false. */
 export function ensembleProblem(members: SeedModelConfig[]): string | false {
   return members.some((m) => ENSEMBLE_SHARED.some((key) => m[key] !== members[0][key])) && `ensemble members differ in ${ENSEMBLE_SHARED.join('/')}`;
-}
-
-
-/** A graph lacks a weight the engine needs, or holds it in another layout; each engine wraps it in its typed error. */
-export class WeightsError extends Error {
-  constructor(readonly reason: string) {
-    super(reason);
-    this.name = 'WeightsError';
-  }
 }
 
 const BLOCK = 32; // MatMulNBits block size of the exported graphs (models/export/seed-graphs.ts QUANT_BLOCK_SIZE)

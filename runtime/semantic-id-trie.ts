@@ -22,15 +22,11 @@
 //   …       4*edges         childNode (i32)
 //   …       2*edges         childCode (u16), then zero padding to a multiple of 4
 // Total = 28 + 4*(nodes+1) + 4*edges + 2*edges rounded up to 4.
+import { TrieFormatError } from './errors.ts';
 
 export const TRIE_MAGIC = 0x4449534f; // "OSID" read as a little-endian u32
 export const TRIE_VERSION = 1;
 const HEADER_BYTES = 28;
-
-/** Bad codes given to build(), or bytes that are not a valid semantic-ID trie. */
-export class TrieFormatError extends Error {
-  override name = 'TrieFormatError';
-}
 
 export class SemanticIdTrie {
   readonly levels: number; // codes per item, the suffix level included

@@ -21,17 +21,12 @@
 import { codeLogProbs, type DecoderSession } from './beam-search.ts';
 import { ensembleProblem, memberPrefix, readSeedWeights, type PackedWeights, type SeedModelConfig } from './model-weights.ts';
 import { PAD, SPECIAL_TOKENS } from './tokens.ts';
-import { RuntimeError } from './errors.ts';
+import { WebGpuDecoderError } from './errors.ts';
+
+export { WebGpuDecoderError };
 
 /** The model's sizes, from the bundle manifest's `model` (runtime/model-weights.ts). */
 export type WebGpuDecoderConfig = SeedModelConfig;
-
-/** The bundle's model cannot run as WGSL (a weight it cannot find, sizes past the kernels' limits, a shader error). */
-export class WebGpuDecoderError extends RuntimeError {
-  constructor(reason: string) {
-    super('WebGpuDecoderError', `the WGSL model cannot run this bundle: ${reason}. Its ONNX graphs run on onnxruntime instead (the WebGPU EP, or device 'wasm').`);
-  }
-}
 
 /** WebGPU buffer usage and map flags as numbers (the GPUBufferUsage globals need not exist in Node). */
 const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, STORAGE: 0x80, QUERY_RESOLVE: 0x200 } as const;

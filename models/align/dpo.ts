@@ -14,7 +14,7 @@
 //
 // β → 0: z → 0, L → log 2 for every pair, and the gradient vanishes like β/2 · (∇ log π(y_w) − ∇ log π(y_l)).
 // At θ = ref (the first step of every iteration) z = 0 whatever β is.
-import { ShapeError } from '../reward/errors.ts';
+import { ShapeError } from '../engine/errors.ts';
 
 export interface PairLogProbs {
   policyChosen: number;    // log π_θ(y_w | u), summed over the session's code tokens

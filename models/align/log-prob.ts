@@ -7,7 +7,7 @@
 //
 // the same sum of full-vocab log-softmax that runtime/beam-search.ts reports as a beam's `logProb`.
 import { BOS, SPECIAL_TOKENS } from '../../runtime/tokens.ts';
-import { ShapeError } from '../reward/errors.ts';
+import { ShapeError } from '../engine/errors.ts';
 
 /** Decoder input tokens for a session: `[sessionLength * (levels + 1)]` = [BOS, code tokens of item 1, BOS, …]. */
 export function sessionTokens(items: ArrayLike<number>, codes: Uint16Array, levels: number, codebookSize: number): Int32Array {

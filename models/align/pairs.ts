@@ -1,6 +1,6 @@
 // Preference pairs for DPO (OneRec §3.3, "iterative preference alignment"): beam-search N sessions for a
 // user, score each with the reward model, and keep the best as `chosen` and the worst as `rejected`.
-import { ShapeError } from '../reward/errors.ts';
+import { ShapeError } from '../engine/errors.ts';
 
 export interface PreferencePair {
   chosen: number;        // index of the highest-reward session among the N

@@ -16,7 +16,7 @@ import * as op from '../engine/ops.ts';
 import { seedVocabSize } from '../seed/config.ts';
 import type { SeedModel } from '../seed/model.ts';
 import { decoderTokens } from '../seed/reference.ts';
-import { ShapeError } from '../reward/errors.ts';
+import { ShapeError } from '../engine/errors.ts';
 import type { AlignPolicy, DecoderBatch, DpoStepResult, ScoredPair } from './policy.ts';
 
 /** Next-token targets of a decoder sequence: tokens[p+1], −1 where that is BOS or past the end.  [T] → [T] */

@@ -10,7 +10,10 @@ export class GpuRequiredError extends Error {
   override name = 'GpuRequiredError';
 }
 
-/** Operand shapes that an op cannot combine; the message names the op, the shapes and the fix. */
+/**
+ * Shapes that disagree, in any stage: operands an op cannot combine, logits vs targets, scores vs sessions, reward
+ * model inputs. The message names the op or array, the shapes and the fix.
+ */
 export class ShapeError extends Error {
   override name = 'ShapeError';
 }

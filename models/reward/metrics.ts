@@ -1,5 +1,5 @@
 // Ranking metrics of the reward stage: ROC AUC of a tower's scores against binary labels.
-import { ShapeError } from './errors.ts';
+import { ShapeError } from '../engine/errors.ts';
 
 /**
  * ROC AUC = P(score of a random positive > score of a random negative), ties counted one half

@@ -15,7 +15,8 @@
 // graph but never pooled, so they do not matter.
 import { attend, linear, MASKED } from '../seed/reference.ts';
 import { rewardParameterShapes, validateRewardConfig, type RewardConfig } from './config.ts';
-import { RewardCheckpointError, ShapeError } from './errors.ts';
+import { RewardCheckpointError } from './errors.ts';
+import { ShapeError } from '../engine/errors.ts';
 
 export type RewardWeights = Record<string, Float32Array>;
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { beamSearch, BeamSearchOptionError, DecoderOutputError, historyPaths, type DecoderSession, type TrieView } from '../../runtime/beam-search.ts';
+import { beamSearch, historyPaths, type DecoderSession, type TrieView } from '../../runtime/beam-search.ts';
+import { BeamSearchOptionError, DecoderOutputError } from '../../runtime/errors.ts';
 import { BOS, tokenId, vocabSize } from '../../runtime/tokens.ts';
 
 // Hand-built trie, levels 2, K 4, BFS CSR:
