@@ -15,3 +15,10 @@ export declare const KERNEL_BUILDS: { name: string; relaxed: boolean; shared: bo
 export declare function compileKernels(options?: { relaxed?: boolean; shared?: boolean }): Promise<Uint8Array>;
 /** The source of runtime/wasm/kernels-wasm.ts for the builds, in KERNEL_BUILDS' order. */
 export declare function kernelsModule(binaries: Uint8Array[]): string;
+/** The runtime package's folder (packages/onerec-web) and the pipeline package's (packages/onerec-pipeline). */
+export declare const RUNTIME_PACKAGE: string;
+export declare const PIPELINE_PACKAGE: string;
+/** The runtime package's lib/ (`npm run build:lib`). */
+export declare function buildLibrary(): Promise<void>;
+/** The pipeline package's copied folders and built demo page (`node build.mjs --pipeline`). */
+export declare function stagePipeline(): Promise<void>;

@@ -8,13 +8,16 @@
 //   runtime/wasm/kernels-wasm.ts   with --kernels: runtime/wasm/assembly/kernels.ts (AssemblyScript) compiled to
 //                    WebAssembly (SIMD), as base64 in a module that Node and the bundles import alike; committed, and
 //                    a test checks that it is what the source compiles to
-//   lib/             with --lib: the published runtime as ES modules + .d.ts (tsconfig.lib.json), the
-//                    package's `exports` (`onerec-web`, `onerec-web/worker`, `onerec-web/worker.js`)
+//   packages/onerec-web/lib/   with --lib: the runtime package (what an app installs) as ES modules + .d.ts
+//                    (tsconfig.lib.json), its `exports` (`onerec-web`, `onerec-web/worker`, `onerec-web/worker.js`,
+//                    `onerec-web/wasm-helper.js`), with onnxruntime-web's JS API built in (below)
+//   packages/onerec-pipeline/  with --pipeline: the pipeline package's files, copied from the repo's own folders
+//                    (models/, runtime/ as TypeScript run through tsx; the demo page built into dist/)
 // Entries that do not exist yet are skipped with a note. Tests and the bench import buildBrowser() to
 // bundle their own pages the same way.
 import * as esbuild from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -64,18 +67,59 @@ export async function buildBrowser({ outdir, entries, staticDir, watch = false, 
   return null;
 }
 
+/** The runtime package's folder; its lib/ is what `npm run build:lib` writes (tsconfig.lib.json's outDir). */
+export const RUNTIME_PACKAGE = join(root, 'packages', 'onerec-web');
+/** The pipeline package's folder; `node build.mjs --pipeline` copies its files in (the folders below). */
+export const PIPELINE_PACKAGE = join(root, 'packages', 'onerec-pipeline');
+const PIPELINE_FOLDERS = ['bin', 'models', 'runtime', 'dist'];
+
+// onnxruntime-web's JS API, copied into lib/runtime/ as it ships: its "extern wasm" builds (self-contained ES modules)
+// load their .mjs/.wasm at run time from `wasmPaths` through imports bundlers are told to ignore, so an app's bundler
+// never copies the 43 MB of wasm that its default builds reference, and nothing of it is fetched while the runtime's own
+// kernels run the bundle. Specifier → the file under onnxruntime-web/dist/ (the one the extern-wasm condition picks).
+const ORT_ENTRIES = { 'onnxruntime-web/wasm': 'ort.wasm.min.mjs', 'onnxruntime-web/webgpu': 'ort.webgpu.min.mjs' };
+
 /**
- * The library build: tsc emits lib/ from tsconfig.lib.json (imports rewritten from .ts to .js); its .d.ts
- * files keep `.ts` specifiers, which a consumer's TypeScript would not resolve, so they are rewritten too.
+ * The library build: tsc emits the runtime package's lib/ from tsconfig.lib.json (imports rewritten from .ts to .js);
+ * its .d.ts files keep `.ts` specifiers, which a consumer's TypeScript would not resolve, so they are rewritten too.
+ * The lazy imports of onnxruntime-web are pointed at its extern-wasm builds, copied into lib/runtime/ (ORT_ENTRIES).
  */
-export function buildLibrary() {
+export async function buildLibrary() {
+  const lib = join(RUNTIME_PACKAGE, 'lib');
+  rmSync(lib, { recursive: true, force: true });
   const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.lib.json')], { stdio: 'inherit' });
   if (tsc.status !== 0) throw new Error('build: tsc -p tsconfig.lib.json failed');
   const walk = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
-  for (const file of walk(join(root, 'lib')).filter((f) => f.endsWith('.d.ts'))) {
+  for (const file of walk(lib).filter((f) => f.endsWith('.d.ts'))) {
     writeFileSync(file, readFileSync(file, 'utf8').replace(/(from\s+['"]\.{1,2}\/[^'"]*?)\.ts(['"])/g, '$1.js$2'));
   }
+  for (const file of Object.values(ORT_ENTRIES)) copyFileSync(join(root, 'node_modules', 'onnxruntime-web', 'dist', file), join(lib, 'runtime', file));
+  let rewritten = 0;
+  for (const file of walk(lib).filter((f) => f.endsWith('.js'))) {
+    const source = readFileSync(file, 'utf8');
+    if (!/['"]onnxruntime-web/.test(source)) continue; // an import of it, not a comment
+    if (dirname(file) !== join(lib, 'runtime')) throw new Error(`build: ${file} imports onnxruntime-web outside lib/runtime/, where build.mjs puts ${Object.values(ORT_ENTRIES).join(' and ')}`);
+    const out = source.replace(/import\((['"])(onnxruntime-web\/(?:wasm|webgpu))\1\)/g, (_, quote, specifier) => { rewritten++; return `import(${quote}./${ORT_ENTRIES[specifier]}${quote})`; });
+    if (/from\s+['"]onnxruntime-web|import\(['"]onnxruntime-web/.test(out)) throw new Error(`build: ${file} imports onnxruntime-web in a form build.mjs does not rewrite; import onnxruntime-web/wasm or /webgpu lazily`);
+    writeFileSync(file, out);
+  }
+  if (rewritten === 0) throw new Error('build: no import of onnxruntime-web/wasm or /webgpu found in lib/runtime/; ORT_ENTRIES is out of date');
 }
+
+/**
+ * The pipeline package's files: the demo page built into its dist/, and the TypeScript of models/ and runtime/ (run
+ * through tsx, as in the repo) and bin/ copied in (tests/ and bench/ stay out). Its README and node.mjs are its own.
+ */
+export async function stagePipeline() {
+  await buildBrowser({ outdir: join(root, 'dist'), entries: DEMO_ENTRIES, staticDir: join(root, 'demo'), quiet: true });
+  for (const folder of PIPELINE_FOLDERS) {
+    rmSync(join(PIPELINE_PACKAGE, folder), { recursive: true, force: true });
+    cpSync(join(root, folder), join(PIPELINE_PACKAGE, folder), { recursive: true, filter: (path) => !path.endsWith('.map') && !path.includes(`${join('runtime', 'wasm', 'assembly')}`) });
+  }
+}
+
+/** The demo's entries (`npm run build`, and the pipeline package's dist/ that `onerec serve` serves). */
+const DEMO_ENTRIES = { worker: 'worker/worker.ts', 'wasm-helper': 'worker/wasm-helper.ts', main: 'demo/main.ts', sw: 'demo/sw.ts' };
 
 /** The options the kernels compile with: SIMD and bulk memory (both in every browser with WebGPU, and Node ≥ 16). */
 export const KERNEL_FLAGS = ['-O3', '--noAssert', '--runtime', 'stub', '--enable', 'simd', '--enable', 'bulk-memory', '--importMemory', '--initialMemory', '1'];
@@ -128,12 +172,16 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     process.exit(0);
   }
   if (process.argv.includes('--lib')) {
-    buildLibrary();
-    console.log(`build: lib/ in ${Math.round(performance.now() - started)} ms`);
+    await buildLibrary();
+    console.log(`build: packages/onerec-web/lib/ in ${Math.round(performance.now() - started)} ms`);
+    process.exit(0);
+  }
+  if (process.argv.includes('--pipeline')) {
+    await stagePipeline();
+    console.log(`build: packages/onerec-pipeline/ (${PIPELINE_FOLDERS.join(', ')}) in ${Math.round(performance.now() - started)} ms`);
     process.exit(0);
   }
   const watch = process.argv.includes('--watch');
-  const entries = { worker: 'worker/worker.ts', 'wasm-helper': 'worker/wasm-helper.ts', main: 'demo/main.ts', sw: 'demo/sw.ts' };
-  await buildBrowser({ outdir: join(root, 'dist'), entries, staticDir: join(root, 'demo'), watch });
+  await buildBrowser({ outdir: join(root, 'dist'), entries: DEMO_ENTRIES, staticDir: join(root, 'demo'), watch });
   console.log(watch ? 'build: watching for changes' : `build: dist/ in ${Math.round(performance.now() - started)} ms`);
 }

@@ -10,7 +10,7 @@
 import { createRecommenderWith } from './local-recommender.ts';
 import { createWebSessions, defaultWasmPaths } from './onnx.ts';
 import type { Recommender } from './recommender.ts';
-import type { WasmHelperInit } from './wasm-decoder.ts';
+import type { SpawnWasmHelper, WasmHelperInit } from './wasm-decoder.ts';
 
 export type * from './recommender.ts';
 export {
@@ -24,18 +24,20 @@ export { manifestUrlOf } from './loader.ts';
 export { deviceToExecutionProviders } from './onnx.ts';
 
 /**
- * The in-thread Recommender (onnxruntime-web). `wasmPaths`: URL prefix of the ort-wasm files, default ./ort/.
- * `wasmHelperUrl`: the kernels' helper-thread script (dist/wasm-helper.js; the worker recommender passes it), for
- * LoadOptions.threads > 1 in a cross-origin isolated worker.
+ * The in-thread Recommender (onnxruntime-web). `wasmPaths`: URL prefix of onnxruntime-web's ort-wasm-*.mjs/.wasm files,
+ * default ./ort/ next to this module (fetched only when a graph runs on onnxruntime-web, not when the runtime's own
+ * kernels run the bundle). Helper threads of the kernels, for LoadOptions.threads > 1 in a cross-origin isolated worker:
+ * `spawnWasmHelper` starts one (worker/worker.ts passes one that writes `new Worker(new URL('./wasm-helper.js',
+ * import.meta.url))` literally, so that bundlers follow it), or `wasmHelperUrl` names the helper script to start.
  */
-export function createRecommender(options: { wasmPaths?: string; wasmHelperUrl?: string | URL } = {}): Recommender {
+export function createRecommender(options: { wasmPaths?: string; wasmHelperUrl?: string | URL; spawnWasmHelper?: SpawnWasmHelper } = {}): Recommender {
   const wasmPaths = options.wasmPaths ?? defaultWasmPaths();
   const helperUrl = options.wasmHelperUrl;
-  const spawnWasmHelper = helperUrl === undefined ? undefined : (init: WasmHelperInit) => {
+  const spawnWasmHelper = options.spawnWasmHelper ?? (helperUrl === undefined ? undefined : (init: WasmHelperInit) => {
     const worker = new Worker(helperUrl, { type: 'module', name: 'onerec wasm kernels' });
     worker.postMessage(init);
     return { terminate: () => worker.terminate() };
-  };
+  });
   return createRecommenderWith({
     createSessions: (models, { device, threads, gpuDecoder, wasmDecoder }) => createWebSessions(models, device, { threads, wasmPaths, gpuDecoder, wasmDecoder, spawnWasmHelper }),
   });

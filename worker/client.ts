@@ -12,8 +12,19 @@ export interface WorkerRecommender extends Recommender {
 }
 
 export interface WorkerRecommenderOptions {
-  /** Starts the worker; default `new Worker(new URL('./worker.js', import.meta.url), { type: 'module' })`. */
+  /**
+   * Starts the worker; default `new Worker(new URL('./worker.js', import.meta.url), { type: 'module' })`, written out
+   * below so that Vite and webpack bundle worker.js (and the helper it starts) on their own. esbuild does not follow
+   * it: build `onerec-web/worker.js` and `onerec-web/wasm-helper.js` as entries next to the script that imports this.
+   */
   createWorker?: () => Worker;
+  /**
+   * Where onnxruntime-web's files are (ort-wasm-simd-threaded.mjs/.wasm, and the .asyncify ones for its WebGPU EP),
+   * relative to the page or absolute; default ./ort/ next to the worker. They are fetched only when a graph runs on
+   * onnxruntime-web (`wasmDecoder: false`, `gpuDecoder: false`, or a bundle the runtime's kernels cannot run:
+   * LoadInfo.fallbackReasons), so an app that never does needs not ship them.
+   */
+  wasmPaths?: string;
 }
 
 interface Live {
@@ -25,6 +36,7 @@ interface Live {
 
 export function createWorkerRecommender(options: WorkerRecommenderOptions = {}): WorkerRecommender {
   const createWorker = options.createWorker ?? (() => new Worker(new URL('./worker.js', import.meta.url), { type: 'module' }));
+  const wasmPaths = options.wasmPaths === undefined ? undefined : absoluteUrl(options.wasmPaths);
   let live: Live | null = null;
   let lastLoad: { bundleUrl: string; options: Omit<LoadOptions, 'onProgress'> } | null = null;
 
@@ -45,6 +57,8 @@ export function createWorkerRecommender(options: WorkerRecommenderOptions = {}):
       if (live === state) kill(`uncaught error in the worker: ${event.message}`);
     });
     live = state;
+    // Messages reach the worker in order, so this runs before any call below; a worker that died fails those calls.
+    state.remote.configure({ wasmPaths }).catch(() => {});
     if (lastLoad) {
       const { bundleUrl, options: reloadOptions } = lastLoad;
       // A failed reload (e.g. offline with nothing cached) fails the calls waiting on it; the next call retries.
@@ -94,4 +108,16 @@ export function createWorkerRecommender(options: WorkerRecommenderOptions = {}):
     },
     terminate: () => kill('terminated by the caller'),
   };
+}
+
+/**
+ * The folder `url` against the page (the worker's own base is another folder), with the trailing slash onnxruntime-web
+ * joins file names to; an unparsable one is an InvalidArgumentError.
+ */
+function absoluteUrl(url: string): string {
+  try {
+    return new URL(url, globalThis.location?.href).href.replace(/\/?$/, '/');
+  } catch {
+    throw new InvalidArgumentError('wasmPaths', url, 'pass a URL (absolute, or relative to the page) of the folder that holds onnxruntime-web\'s ort-wasm-*.mjs/.wasm files');
+  }
 }

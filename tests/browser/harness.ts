@@ -9,6 +9,8 @@ import { buildBrowser } from '../../build.mjs';
 import { startServer, type StaticServer } from '../../models/serve.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
+/** Chromium's flags in every browser test: headless in a container, nothing fetched but the pages under test. */
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'];
 
 export interface BrowserHarness {
   browser: Browser;
@@ -28,7 +30,7 @@ export async function openHarness(bundleDir: string, options: { webgpu?: boolean
   await buildBrowser({ outdir: app, entries: { worker: 'worker/worker.ts', 'wasm-helper': 'worker/wasm-helper.ts', page: 'tests/browser/page.ts' }, quiet: true });
   writeFileSync(join(app, 'index.html'), '<!doctype html><meta charset="utf-8"><title>onerec runtime test</title><link rel="icon" href="data:,"><script type="module" src="./page.js"></script>');
   const server = await startServer({ mounts: { '/': app, '/bundles/test/': bundleDir } });
-  const args = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'];
+  const args = [...CHROMIUM_ARGS];
   if (options.webgpu) args.push('--enable-unsafe-webgpu');
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args });
   const newPage = async (): Promise<Page> => {

@@ -1,0 +1,146 @@
+// The two packages as users get them. `npm pack` of packages/onerec-web and packages/onerec-pipeline; the runtime's
+// tarball installed into fresh Vite, webpack 5 and esbuild apps (tests/consumers/<bundler>/: package.json, a committed
+// lockfile that pins the bundler, the bundler's config; app.js, README's recipe, is copied into each app's src/), each
+// built for production and served cross-origin isolated next to models/bundles/kuairand, where Chromium checks that
+// recommend() returns the sessions onnxruntime-node gives, with threads: 1 and threads: 2 (kernelThreads 2). The
+// pipeline's tarball goes into a fresh Node app: `onerec --help`, and createNodeRecommender on a plain path.
+// Installs come from the npm registry (npm's own cache makes a second run fast); everything is written under a
+// temporary folder, removed at the end.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { chromium, type Browser } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS } from '../browser/harness.ts';
+import { createNodeRecommender } from '../../models/node-recommender.ts';
+import { startServer } from '../../models/serve.ts';
+
+const run = promisify(execFile);
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const HERE = fileURLToPath(new URL('./', import.meta.url));
+const BUNDLE = join(REPO, 'models', 'bundles', 'kuairand');
+const HISTORY = [12, 873, 4051]; // app.js's history: catalog indices of the KuaiRand bundle
+/** Each app's folder under tests/consumers/ and the folder its build leaves index.html in. */
+const APPS = { vite: 'dist', webpack: '.', esbuild: '.' } as const;
+/** What an app that installs the runtime must not get: the pipeline's dependencies. */
+const PIPELINE_ONLY = ['onnxruntime-node', 'webgpu', 'tsx', '@energetic-ai/core', 'protobufjs'];
+const MB = 2 ** 20;
+
+/** The environment for npm: none of the `npm test` run's own npm_* settings (its prefix, workspaces) leak in. */
+const npmEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key)));
+
+async function npm(cwd: string, args: string[]): Promise<string> {
+  try {
+    const { stdout, stderr } = await run('npm', args, { cwd, env: npmEnv, maxBuffer: 64 * MB });
+    return stdout + stderr;
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`npm ${args.join(' ')} in ${cwd} failed: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
+  }
+}
+
+function files(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)]));
+}
+
+function folderBytes(dir: string): number {
+  return files(dir).reduce((sum, f) => sum + statSync(f).size, 0);
+}
+
+let work: string;
+let browser: Browser;
+let expected: string[][]; // the sessions' ids from onnxruntime-node in this process
+const built: Partial<Record<keyof typeof APPS, Promise<string>>> = {}; // app → the folder to serve
+let runtimeTarball: Promise<string>;
+let pipelineTarball: Promise<string>;
+
+before(async () => {
+  work = mkdtempSync(join(tmpdir(), 'onerec-consumers-'));
+  const pack = (workspace: string): Promise<string> =>
+    npm(REPO, ['pack', '--workspace', workspace, '--pack-destination', work, '--json']).then((out) => join(work, JSON.parse(out.slice(out.search(/^\[/m), out.search(/^\]/m) + 1))[0].filename));
+  // Packed one after the other: the pipeline's prepack builds the demo with the same esbuild service.
+  runtimeTarball = pack('packages/onerec-web');
+  pipelineTarball = runtimeTarball.then(() => pack('packages/onerec-pipeline'));
+  for (const app of Object.keys(APPS) as (keyof typeof APPS)[]) {
+    built[app] = runtimeTarball.then(async (tarball) => {
+      const dir = join(work, app);
+      cpSync(join(HERE, app), dir, { recursive: true });
+      mkdirSync(join(dir, 'src'));
+      cpSync(join(HERE, 'app.js'), join(dir, 'src', 'app.js'));
+      await npm(dir, ['install', '--no-save', '--no-audit', '--no-fund', tarball]);
+      await npm(dir, ['run', 'build']);
+      return join(dir, APPS[app]);
+    });
+    built[app]!.catch(() => {}); // awaited by its test, which reports the failure
+  }
+  const node = createNodeRecommender();
+  await node.load(BUNDLE);
+  expected = (await node.recommend(HISTORY)).sessions.map((s) => s.ids);
+  await node.dispose();
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+});
+
+after(async () => {
+  await browser?.close();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+test('the runtime package installs without the pipeline\'s dependencies', { timeout: 240_000 }, async () => {
+  const dir = join(work, 'runtime-only');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'runtime-only', private: true }));
+  await npm(dir, ['install', '--no-audit', '--no-fund', await runtimeTarball]);
+  const installed = readdirSync(join(dir, 'node_modules')).filter((n) => !n.startsWith('.'));
+  for (const name of PIPELINE_ONLY) assert.ok(!installed.includes(name.split('/')[0]), `${name} was installed with the runtime`);
+  const bytes = folderBytes(join(dir, 'node_modules'));
+  console.log(`onerec-web installs ${(bytes / MB).toFixed(2)} MB: ${installed.join(', ')}`);
+  assert.ok(bytes < 8 * MB, `node_modules is ${(bytes / MB).toFixed(1)} MB`);
+});
+
+for (const app of Object.keys(APPS) as (keyof typeof APPS)[]) {
+  test(`${app}: the production build runs recommend() in a worker with threads 1 and 2, without onnxruntime-web's wasm`, { timeout: 280_000 }, async () => {
+    const root = await built[app]!;
+    const shipped = files(root).filter((f) => !f.includes('node_modules')).map((f) => relative(root, f));
+    assert.deepEqual(shipped.filter((f) => /ort-wasm|\.wasm$/.test(f)), [], 'onnxruntime-web\'s files are shipped though the kernels run the bundle');
+    const server = await startServer({ mounts: { '/': root, '/bundles/kuairand/': BUNDLE } });
+    const page = await browser.newPage();
+    try {
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(server.url);
+      await page.waitForFunction(() => 'recommendWith' in window, null, { timeout: 20_000 }).catch(() => assert.fail(`the app did not start: ${errors.join('; ')}`));
+      assert.equal(await page.evaluate(() => crossOriginIsolated), true);
+      for (const threads of [1, 2]) {
+        const result = await page.evaluate((n) => (window as unknown as { recommendWith(t: number): Promise<{ kernelThreads: number; decoder: string; fallbackReasons: string[]; ids: string[][] }> }).recommendWith(n), threads);
+        assert.equal(result.decoder, 'wasm-simd', result.fallbackReasons.join('; '));
+        assert.equal(result.kernelThreads, threads, `threads: ${threads}: ${result.fallbackReasons.join('; ')}`);
+        assert.deepEqual(result.ids, expected, `threads: ${threads}`);
+      }
+    } finally {
+      await page.close();
+      await server.close();
+    }
+  });
+}
+
+test('the pipeline package: `onerec --help`, and createNodeRecommender on a plain path', { timeout: 280_000 }, async () => {
+  const dir = join(work, 'node');
+  mkdirSync(dir);
+  // README's recipe for an app that installs the pipeline: onnxruntime-node's download off, the others' scripts on.
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'pipeline-consumer', private: true, type: 'module', allowScripts: { 'onnxruntime-node': false, protobufjs: false, esbuild: true, webgpu: true } }));
+  await npm(dir, ['install', '--no-audit', '--no-fund', await pipelineTarball]);
+  const help = await run(join(dir, 'node_modules', '.bin', 'onerec'), ['--help'], { cwd: dir, env: npmEnv });
+  for (const verb of ['prepare', 'train', 'export', 'eval', 'serve']) assert.match(help.stdout, new RegExp(`\\b${verb}\\b`));
+  writeFileSync(join(dir, 'recommend.mjs'), `import { createNodeRecommender } from 'onerec-pipeline';
+const recommender = createNodeRecommender();
+await recommender.load(process.argv[2]);
+console.log(JSON.stringify((await recommender.recommend(${JSON.stringify(HISTORY)})).sessions.map((s) => s.ids)));
+`);
+  const bundle = join('node_modules', 'onerec-pipeline', 'models', 'bundles', 'kuairand'); // relative, as a user types it
+  const { stdout } = await run(process.execPath, ['recommend.mjs', bundle], { cwd: dir, env: npmEnv });
+  assert.deepEqual(JSON.parse(stdout), expected);
+});
