@@ -1,21 +1,22 @@
 // The runtime/ Recommender in Node, over onnxruntime-node: the same code the browser worker runs
-// (runtime/sessions.ts, runtime/beam-search.ts), with ONNX Runtime injected. Used by the parity tests,
+// (runtime/bundle-runner.ts, runtime/beam-search.ts), with ONNX Runtime injected. Used by the parity tests,
 // bench/recommend.ts and `onerec eval --bundle`.
 //
 //   const recommender = createNodeRecommender();            // CPU EP
 //   await recommender.load('models/bundles/beauty');         // a folder, a manifest path or a URL
 //   const { sessions } = await recommender.recommend([12, 7, 40]);
 //   createNodeRecommender({ gpuDevice: (await openDevice()).device });   // the seed model in WGSL on Dawn
-//   createNodeRecommender({ wasmDecoder: true });             // the seed model in the runtime's wasm SIMD kernels
+//   createNodeRecommender({ engine: 'wasm' });                // the seed model in the runtime's wasm SIMD kernels
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { createRecommenderWith } from '../runtime/local-recommender.ts';
-import { createSessions, type OrtModule } from '../runtime/sessions.ts';
-import type { LoadInfo, LoadOptions, Recommender } from '../runtime/recommender.ts';
-import type { SpawnWasmHelper } from '../runtime/wasm-decoder.ts';
+import { createBundleRunner } from '../runtime/backends.ts';
+import type { OrtModule } from '../runtime/onnx-decoder-session.ts';
+import type { Engine, LoadInfo, LoadOptions, Recommender } from '../runtime/recommender.ts';
+import type { SpawnWasmHelper } from '../runtime/wasm-threads.ts';
 
 /**
  * A helper thread of the wasm kernels in Node: models/wasm-helper-node.ts on worker_threads (as .js where this file
@@ -45,22 +46,27 @@ export async function fileAwareFetch(input: RequestInfo | URL, init?: RequestIni
 export interface NodeRecommenderOptions {
   /** onnxruntime-node execution providers in order, e.g. ['cpu'] or ['webgpu', 'cpu']; default ['cpu']. */
   executionProviders?: string[];
-  /** CPU threads per session, and for the wasm kernels (wasmDecoder) their threads; default 1 (the machines here are shared; the browser comparison uses 1 too). */
+  /** CPU threads per session, and for the wasm kernels their threads; default 1 (the machines here are shared; the browser comparison uses 1 too). */
   threads?: number;
   /** Run the seed model (encoder and decoder steps) as WGSL on this WebGPU device (runtime/webgpu-decoder.ts; Dawn: models/engine/device.ts openDevice); the reward model then runs on the wasm kernels (runtime/wasm-reward.ts), or on the EPs above where they cannot read it. */
   gpuDevice?: GPUDevice;
   /**
-   * Run the seed model in the runtime's WebAssembly SIMD kernels (runtime/wasm-decoder.ts), as the browser does on wasm;
-   * the reward model too (runtime/wasm-reward.ts). Default false: in Node onnxruntime-node's native CPU EP is the reference.
+   * Which engine runs the seed model (runtime/backends.ts): 'wasm', the runtime's WebAssembly SIMD kernels as the
+   * browser runs them on wasm (the reward model too, runtime/wasm-reward.ts); 'wgsl', the WGSL model on `gpuDevice`;
+   * 'onnxruntime', the graphs on the EPs above; 'auto', those in that order (wgsl only with a gpuDevice). A named
+   * engine that cannot run the bundle fails load() with NoBackendError. Default: 'onnxruntime' (in Node onnxruntime-node's
+   * native CPU EP is the reference), with the WGSL model first where `gpuDevice` is given.
    */
+  engine?: Engine;
+  /** @deprecated use `engine: 'auto'`; read for one release. true: the wasm kernels first, then onnxruntime. */
   wasmDecoder?: boolean;
 }
 
-/** A Recommender whose load() takes a folder or manifest path (or any URL) and ignores `device`. */
+/** A Recommender whose load() takes a folder or manifest path (or any URL) and ignores `device` and `engine` (the options above choose). */
 export function createNodeRecommender(options: NodeRecommenderOptions = {}): Recommender {
   const eps = options.executionProviders ?? ['cpu'];
   const inner = createRecommenderWith({
-    createSessions: (models) => createSessions(ort as unknown as OrtModule, models, eps, { intraOpNumThreads: options.threads ?? 1, interOpNumThreads: 1 }, { gpuDevice: options.gpuDevice, wasmDecoder: options.wasmDecoder, wasmThreads: options.threads ?? 1, spawnWasmHelper: spawnNodeWasmHelper }),
+    createRunner: (models) => createBundleRunner(ort as unknown as OrtModule, models, eps, { intraOpNumThreads: options.threads ?? 1, interOpNumThreads: 1 }, { engine: options.engine, gpuDevice: options.gpuDevice, wasmDecoder: options.wasmDecoder, wasmThreads: options.threads ?? 1, spawnWasmHelper: spawnNodeWasmHelper }),
     fetch: fileAwareFetch as typeof fetch,
   });
   return {

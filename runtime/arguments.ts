@@ -3,7 +3,10 @@
 // InvalidArgumentError naming the argument, the value and the valid range.
 import { InvalidArgumentError } from './errors.ts';
 import { RUNTIME_LIMITS } from './limits.ts';
-import type { HistoryItem, LoadOptions, RecommendOptions, ScoreOptions } from './recommender.ts';
+import type { Engine, HistoryItem, LoadOptions, RecommendOptions, ScoreOptions } from './recommender.ts';
+
+/** LoadOptions.engine's names (runtime/backends.ts maps each to the candidates it allows). */
+export const ENGINES: readonly Engine[] = ['auto', 'wgsl', 'wasm', 'onnxruntime'];
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -88,5 +91,10 @@ export function checkLoadArguments(bundleUrl: unknown, options: unknown): LoadOp
   if (o.threads !== undefined) checkInteger(o.threads, 'threads', 1, RUNTIME_LIMITS.threads, 'wasm threads; more than the cores only slows down');
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') invalid('onProgress', o.onProgress, 'pass a function ({ progress, text }) => void');
   if (o.device !== undefined && typeof o.device !== 'string') invalid('device', o.device, "use 'auto', 'webgpu' or 'wasm'");
+  if (o.engine !== undefined) {
+    if (!(ENGINES as readonly unknown[]).includes(o.engine)) invalid('options.engine', o.engine, `use one of ${ENGINES.map((e) => `'${e}'`).join(', ')}`);
+    const legacy = ['gpuDecoder', 'wasmDecoder'].find((key) => o[key] !== undefined);
+    if (legacy) invalid(`options.${legacy}`, o[legacy], `drop it: it is deprecated, and engine ${JSON.stringify(o.engine)} already says which engine runs`);
+  }
   return o as LoadOptions;
 }

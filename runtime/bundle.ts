@@ -12,6 +12,7 @@ import { SPECIAL_TOKENS, vocabSize } from './tokens.ts';
 import { decodeCatalog, isBinaryCatalog } from './catalog-format.ts';
 import { ProtoReader, readGraphInputs, readGraphOutputs } from './onnx-initializers.ts';
 import { RUNTIME_LIMITS } from './limits.ts';
+import { GRAPH_CONTRACT_VERSION, MODEL_CONFIG_FIELDS, type ModelConfig } from './model-config.ts';
 import type { SemanticIdTrie } from './semantic-id-trie.ts';
 
 export const BUNDLE_FORMAT = 'onerec-bundle';
@@ -30,30 +31,15 @@ export interface BundleFile {
   sha256: string; // lowercase hex
 }
 
-/** The seed model's config as the manifest carries it (models/seed/config.ts SeedConfig). */
-export interface BundleModelConfig {
-  codebookSize: number;
-  levels: number;
-  dModel: number;
-  heads: number;
-  encoderLayers: number;
-  decoderLayers: number;
-  ffnDim: number;
-  experts: number;
-  expertsPerToken: number;
-  expertFfnDim: number;
-  maxHistory: number;
-  sessionLength: number;
-  moeAuxWeight: number;
-  dropout: number;
-}
-
 export interface BundleManifest {
   format: typeof BUNDLE_FORMAT;
   version: typeof BUNDLE_VERSION;
   name: string;
   created: string; // ISO 8601
-  model: BundleModelConfig;
+  // The graphs' contract version (runtime/model-config.ts GRAPH_CONTRACT_VERSION); absent in bundles exported before it
+  // was written, whose graphs are read by their inputs and outputs.
+  contract?: number;
+  model: ModelConfig;
   tokens: { pad: number; bos: number; special: number; levels: number; codebookSize: number; vocabSize: number };
   generation: { sessionLength: number; beamWidth: number; maxHistory: number };
   quantization: 'fp32' | 'int8' | 'int4';
@@ -65,27 +51,22 @@ export interface BundleManifest {
   // An ensemble's members (models/export/seed-graphs.ts): each one's own config. `model` then describes the graph
   // contract: member 0's config with decoderLayers = the stacked cache layers of all members. The runtime needs
   // nothing of this; it says what the graphs hold.
-  ensemble?: { members: BundleModelConfig[]; combine: string };
+  ensemble?: { members: ModelConfig[]; combine: string };
   metrics?: Record<string, unknown>;
 }
-
-const MODEL_FIELDS: (keyof BundleModelConfig)[] = [
-  'codebookSize', 'levels', 'dModel', 'heads', 'encoderLayers', 'decoderLayers', 'ffnDim', 'experts', 'expertsPerToken',
-  'expertFfnDim', 'maxHistory', 'sessionLength', 'moeAuxWeight', 'dropout',
-];
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** A SeedConfig from the manifest ("model" or an ensemble member): finite numbers, positive integer sizes within runtime/limits.ts. */
-function checkModelConfig(value: unknown, where: string, fail: (reason: string) => never): BundleModelConfig {
+function checkModelConfig(value: unknown, where: string, fail: (reason: string) => never): ModelConfig {
   if (!isRecord(value)) return fail(`"${where}" must be the SeedConfig object`);
-  for (const key of MODEL_FIELDS) {
+  for (const key of MODEL_CONFIG_FIELDS) {
     if (typeof value[key] !== 'number' || !Number.isFinite(value[key])) fail(`"${where}.${key}" must be a number, got ${JSON.stringify(value[key])}`);
   }
-  const m = value as unknown as BundleModelConfig;
-  for (const key of MODEL_FIELDS.filter((k) => k !== 'moeAuxWeight' && k !== 'dropout')) {
+  const m = value as unknown as ModelConfig;
+  for (const key of MODEL_CONFIG_FIELDS.filter((k) => k !== 'moeAuxWeight' && k !== 'dropout')) {
     if (!Number.isInteger(m[key]) || m[key] < 1) fail(`"${where}.${key}" = ${m[key]} must be a positive integer`);
     const bound = key === 'expertsPerToken' ? m.experts : RUNTIME_LIMITS[key];
     if (m[key] > bound) fail(`"${where}.${key}" = ${m[key]} exceeds ${bound}, the most this runtime allocates for (runtime/limits.ts)`);
@@ -106,6 +87,9 @@ export function parseManifest(json: unknown, url: string): BundleManifest {
   }
   if (typeof json.name !== 'string' || json.name === '') fail('"name" must be a non-empty string');
   if (typeof json.created !== 'string') fail('"created" must be an ISO date string');
+  if (json.contract !== undefined && (typeof json.contract !== 'number' || !Number.isInteger(json.contract) || json.contract < 1 || json.contract > GRAPH_CONTRACT_VERSION)) {
+    fail(`"contract" ${JSON.stringify(json.contract)} is not a graph contract this runtime reads (1 … ${GRAPH_CONTRACT_VERSION}); update the runtime, or re-export the bundle with this version of onerec export`);
+  }
 
   const m = checkModelConfig(json.model, 'model', fail);
 

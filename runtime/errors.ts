@@ -134,9 +134,22 @@ export class WebGpuDecoderError extends RuntimeError {
   }
 }
 
+/** The bundle's model cannot run in the wasm kernels (a weight it cannot find, a size they do not take). */
+export class WasmDecoderError extends RuntimeError {
+  constructor(reason: string) {
+    super('WasmDecoderError', `the wasm kernels cannot run this bundle: ${reason}. Its ONNX graphs run on onnxruntime instead.`);
+  }
+}
+
+/** reward.onnx is not a graph the wasm kernels can run (another exporter's layout, a missing weight). */
+export class WasmRewardError extends RuntimeError {
+  constructor(reason: string) {
+    super('WasmRewardError', `the wasm kernels cannot run reward.onnx: ${reason}. onnxruntime runs it instead.`);
+  }
+}
+
 /**
- * The internal classes' names (with WasmDecoderError and WasmRewardError, still beside their engines in
- * runtime/wasm-decoder.ts and runtime/wasm-reward.ts). tests/runtime/errors.test.ts checks that every throw site in
+ * The internal classes' names. tests/runtime/errors.test.ts checks that every throw site in
  * runtime/ names a class of one of the two lists.
  */
 export const INTERNAL_ERROR_NAMES = [

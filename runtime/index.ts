@@ -8,7 +8,7 @@
 // The worker bundle (dist/worker.js) and onnxruntime-web's files (dist/ort/) come from `npm run build`;
 // serve them cross-origin isolated (models/serve.ts) for wasm threads.
 import { createRecommenderWith } from './local-recommender.ts';
-import { createWebSessions, defaultWasmPaths } from './onnx.ts';
+import { createWebRunner, defaultWasmPaths } from './onnx.ts';
 import type { Recommender } from './recommender.ts';
 import type { SpawnWasmHelper, WasmHelperInit } from './wasm-decoder.ts';
 
@@ -39,6 +39,6 @@ export function createRecommender(options: { wasmPaths?: string; wasmHelperUrl?:
     return { terminate: () => worker.terminate() };
   });
   return createRecommenderWith({
-    createSessions: (models, { device, threads, gpuDecoder, wasmDecoder }) => createWebSessions(models, device, { threads, wasmPaths, gpuDecoder, wasmDecoder, spawnWasmHelper }),
+    createRunner: (models, { device, threads, engine, gpuDecoder, wasmDecoder }) => createWebRunner(models, device, { threads, wasmPaths, engine, gpuDecoder, wasmDecoder, spawnWasmHelper }),
   });
 }

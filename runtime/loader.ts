@@ -5,9 +5,36 @@
 import { readCachedFile, readCachedManifest, writeCachedFile, writeCachedManifest } from './cache.ts';
 import { BundleFetchError, BundleFormatError } from './errors.ts';
 import { SemanticIdTrie } from './semantic-id-trie.ts';
-import { BUNDLE_ROLES, bundleFileUrl, checkBundleAgainstManifest, parseCatalog, parseManifest, verifyBundleFile, type BundleManifest, type BundleRole } from './bundle.ts';
-import type { BundleModels } from './sessions.ts';
+import { BUNDLE_ROLES, bundleFileUrl, checkBundleAgainstManifest, parseCatalog, parseManifest, verifyBundleFile, type BundleManifest, type BundleRole, type CatalogEntry } from './bundle.ts';
+import type { EngineModelConfig } from './model-config.ts';
 import type { ProgressReport } from './recommender.ts';
+
+/** Sizes the runtime needs, all from the bundle's manifest (never hard-coded). */
+export interface ModelShape {
+  levels: number; // codes per item (suffix level included)
+  codebookSize: number; // K
+  vocabSize: number; // 2 + levels * K
+  maxHistory: number; // items the encoder sees
+  sessionLength: number; // default items per generated session
+  beamWidth: number; // default beam width
+  decoderLayers: number;
+  heads: number;
+  headDim: number; // dModel / heads
+}
+
+/** The bundle's bytes, already verified against the manifest's sha256, and what the runtime reads from its manifest. */
+export interface BundleModels {
+  shape: ModelShape;
+  encoder: Uint8Array;
+  decoderStep: Uint8Array;
+  reward: Uint8Array | null;
+  trie: SemanticIdTrie;
+  itemIds: string[]; // [items] external ids, catalog order
+  towers: string[]; // reward tower names
+  towerWeights: number[]; // [towers] weights of the combined reward
+  historyBias: number[] | null; // [levels] the repeat-awareness layer's β (manifest historyBias), null = none
+  members: EngineModelConfig[]; // the seed model's config, or an ensemble's members' (manifest.ensemble): what the runtime's own engines read
+}
 
 export interface FetchBundleOptions {
   fetch?: typeof fetch; // injected in Node for file: URLs; default globalThis.fetch
@@ -19,6 +46,7 @@ export interface FetchBundleOptions {
 export interface FetchedBundle {
   manifestUrl: string;
   manifest: BundleManifest;
+  catalog: CatalogEntry[]; // [items] the catalog file, parsed (index = item index)
   models: BundleModels;
   fromCache: string[]; // roles
   fromNetwork: string[]; // roles
@@ -157,5 +185,5 @@ export async function fetchBundle(bundleUrl: string, options: FetchBundleOptions
     members: manifest.ensemble ? manifest.ensemble.members : [model],
   };
   report(1, `loaded ${manifest.name}`);
-  return { manifestUrl, manifest, models, fromCache, fromNetwork, warnings };
+  return { manifestUrl, manifest, catalog, models, fromCache, fromNetwork, warnings };
 }

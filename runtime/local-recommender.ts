@@ -4,17 +4,27 @@
 import { NotLoadedError, toRuntimeError } from './errors.ts';
 import { checkLoadArguments } from './arguments.ts';
 import { fetchBundle } from './loader.ts';
-import type { BundleModels, Sessions } from './sessions.ts';
-import type { Device, HistoryItem, LoadInfo, LoadOptions, Recommender, RecommendOptions, RecommendResult, ScoreOptions, ScoreResult } from './recommender.ts';
+import type { BundleRunner } from './bundle-runner.ts';
+import type { BundleModels } from './loader.ts';
+import type { Device, Engine, HistoryItem, LoadInfo, LoadOptions, Recommender, RecommendOptions, RecommendResult, ScoreOptions, ScoreResult } from './recommender.ts';
+
+/** The engine choice of one load: `engine`, or the deprecated booleans (LoadOptions). */
+export interface RunnerOptions {
+  device: Device;
+  threads: number;
+  engine?: Engine;
+  gpuDecoder?: boolean; // deprecated
+  wasmDecoder?: boolean; // deprecated
+}
 
 export interface RuntimeBackend {
-  /** Sessions for the verified bundle on the device asked for (the backend's own EP order and fallback). */
-  createSessions(models: BundleModels, options: { device: Device; threads: number; gpuDecoder: boolean; wasmDecoder: boolean }): Promise<Sessions>;
+  /** A runner for the verified bundle on the device and engine asked for (the backend's own candidate list: runtime/backends.ts). */
+  createRunner(models: BundleModels, options: RunnerOptions): Promise<BundleRunner>;
   fetch?: typeof fetch; // for Node: a fetch that also reads file: URLs
 }
 
 export function createRecommenderWith(backend: RuntimeBackend): Recommender {
-  let sessions: Sessions | null = null;
+  let runner: BundleRunner | null = null;
   let queue: Promise<unknown> = Promise.resolve();
   // Every call rejects only with runtime/errors.ts's classes: toRuntimeError turns anything else (an onnxruntime or
   // kernel error, an allocation failure) into an InferenceError or OutOfMemoryError naming the call.
@@ -26,9 +36,9 @@ export function createRecommenderWith(backend: RuntimeBackend): Recommender {
     queue = result.catch(() => undefined);
     return result;
   };
-  const loaded = (call: string): Sessions => {
-    if (!sessions) throw new NotLoadedError(call);
-    return sessions;
+  const loaded = (call: string): BundleRunner => {
+    if (!runner) throw new NotLoadedError(call);
+    return runner;
   };
 
   return {
@@ -37,12 +47,15 @@ export function createRecommenderWith(backend: RuntimeBackend): Recommender {
       const options = checkLoadArguments(bundleUrl, loadOptions);
       const bundle = await fetchBundle(bundleUrl, { fetch: backend.fetch, cache: options.cache, onProgress: options.onProgress });
       options.onProgress?.({ progress: 1, text: 'creating ONNX sessions' });
-      const next = await backend.createSessions(bundle.models, { device: options.device ?? 'auto', threads: options.threads ?? 1, gpuDecoder: options.gpuDecoder ?? true, wasmDecoder: options.wasmDecoder ?? true });
-      await sessions?.release();
-      sessions = next;
+      const next = await backend.createRunner(bundle.models, { device: options.device ?? 'auto', threads: options.threads ?? 1, engine: options.engine, gpuDecoder: options.gpuDecoder, wasmDecoder: options.wasmDecoder });
+      await runner?.release();
+      runner = next;
       options.onProgress?.({ progress: 1, text: `ready on ${next.executionProvider}${next.decoderBackend === 'wgsl' ? ' (seed model in WGSL)' : next.decoderBackend === 'wasm-simd' ? ' (seed model in wasm SIMD kernels)' : ''}` });
       return {
         name: bundle.manifest.name,
+        manifestUrl: bundle.manifestUrl,
+        manifest: bundle.manifest,
+        catalog: bundle.catalog,
         executionProvider: next.executionProvider,
         decoder: next.decoderBackend,
         rewardBackend: next.rewardBackend,
@@ -61,8 +74,8 @@ export function createRecommenderWith(backend: RuntimeBackend): Recommender {
     score: (history: HistoryItem[], sessionsToScore: HistoryItem[][], options?: ScoreOptions): Promise<ScoreResult> =>
       chain('score', async () => loaded('score').score(history, sessionsToScore, options)),
     dispose: (): Promise<void> => chain('dispose', async () => {
-      await sessions?.release();
-      sessions = null;
+      await runner?.release();
+      runner = null;
     }),
   };
 }

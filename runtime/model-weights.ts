@@ -5,23 +5,8 @@
 import { dequantizeBlockwise, dequantizeRows, sideBySide } from './dequantize.ts';
 import { readInitializers, type Initializer } from './onnx-initializers.ts';
 import { SPECIAL_TOKENS } from './tokens.ts';
+import type { EngineModelConfig } from './model-config.ts';
 import { WeightsError } from './errors.ts';
-
-/** The model's sizes, from the bundle manifest's `model`. */
-export interface SeedModelConfig {
-  dModel: number;
-  encoderLayers: number;
-  ffnDim: number;
-  heads: number;
-  decoderLayers: number;
-  experts: number;
-  expertsPerToken: number;
-  expertFfnDim: number;
-  codebookSize: number;
-  levels: number;
-  maxHistory: number;
-  sessionLength: number;
-}
 
 /**
  * The initializer-name prefix of ensemble member j in the exported graphs ('' for member 0, whose names are the
@@ -35,7 +20,7 @@ export function memberPrefix(j: number): string {
 export const ENSEMBLE_SHARED = ['codebookSize', 'levels', 'maxHistory', 'sessionLength', 'dModel', 'heads'] as const;
 
 /** The runtime engines' reason to refuse members that do not share ENSEMBLE_SHARED, or false. */
-export function ensembleProblem(members: SeedModelConfig[]): string | false {
+export function ensembleProblem(members: EngineModelConfig[]): string | false {
   return members.some((m) => ENSEMBLE_SHARED.some((key) => m[key] !== members[0][key])) && `ensemble members differ in ${ENSEMBLE_SHARED.join('/')}`;
 }
 
@@ -126,7 +111,7 @@ class WeightReader {
  * An engine's weights: decoder_step.onnx's, and encoder.onnx's when given; a WeightsError becomes the engine's own
  * typed error (`toError(reason)`).
  */
-export function readSeedWeights(decoderOnnx: Uint8Array, encoderOnnx: Uint8Array | undefined, members: SeedModelConfig[], toError: (reason: string) => Error): { decoder: PackedWeights; encoder: PackedWeights | null } {
+export function readSeedWeights(decoderOnnx: Uint8Array, encoderOnnx: Uint8Array | undefined, members: EngineModelConfig[], toError: (reason: string) => Error): { decoder: PackedWeights; encoder: PackedWeights | null } {
   try {
     return { decoder: decoderWeights(decoderOnnx, members), encoder: encoderOnnx ? encoderWeights(encoderOnnx, members) : null };
   } catch (err) {
@@ -135,7 +120,7 @@ export function readSeedWeights(decoderOnnx: Uint8Array, encoderOnnx: Uint8Array
 }
 
 /** decoder_step.onnx's weights, as the step kernel reads them (an ensemble's members' under their name prefixes). */
-export function decoderWeights(onnx: Uint8Array, config: SeedModelConfig | SeedModelConfig[]): PackedWeights {
+export function decoderWeights(onnx: Uint8Array, config: EngineModelConfig | EngineModelConfig[]): PackedWeights {
   const members = Array.isArray(config) ? config : [config];
   const r = new WeightReader(onnx, 'decoder_step.onnx', members[0].dModel);
   for (const [m, member] of members.entries()) {
@@ -173,7 +158,7 @@ export function decoderWeights(onnx: Uint8Array, config: SeedModelConfig | SeedM
 }
 
 /** encoder.onnx's weights, as the encoder kernels read them (q, k and v side by side, like the decoder's; members prefixed). */
-export function encoderWeights(onnx: Uint8Array, config: SeedModelConfig | SeedModelConfig[]): PackedWeights {
+export function encoderWeights(onnx: Uint8Array, config: EngineModelConfig | EngineModelConfig[]): PackedWeights {
   const members = Array.isArray(config) ? config : [config];
   const r = new WeightReader(onnx, 'encoder.onnx', members[0].dModel);
   for (const [m, member] of members.entries()) {

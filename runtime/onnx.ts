@@ -5,13 +5,16 @@
 // Each is imported on first use only, so a page that never touches WebGPU never downloads its 27 MB wasm. On
 // WebGPU the seed model normally runs as the runtime's own WGSL (runtime/webgpu-decoder.ts) and the remaining ONNX
 // graphs on the wasm build: the WebGPU build is then fetched only when the WGSL model cannot run a bundle. On wasm the
-// seed model normally runs in the runtime's WebAssembly SIMD kernels (runtime/wasm-decoder.ts), the reward model on
-// onnxruntime-web.
+// seed model normally runs in the runtime's WebAssembly SIMD kernels (runtime/wasm-decoder.ts), the reward model in
+// them too. The candidates and their order: runtime/backends.ts.
 // build.mjs copies both builds' .mjs/.wasm next to the bundles under dist/ort/; `wasmPaths` points there.
-import { InvalidDeviceError, NoBackendError, WebGpuUnavailableError } from './errors.ts';
-import { createSessions, type BundleModels, type OrtModule, type Sessions } from './sessions.ts';
-import type { SpawnWasmHelper } from './wasm-decoder.ts';
-import type { Device } from './recommender.ts';
+import { InvalidDeviceError, WebGpuUnavailableError } from './errors.ts';
+import { engineChoice, firstBackend, ortCandidate, wasmSimdCandidate, wgslCandidate, type BackendCandidate, type CandidateContext } from './backends.ts';
+import type { BundleRunner } from './bundle-runner.ts';
+import type { OrtModule } from './onnx-decoder-session.ts';
+import type { BundleModels } from './loader.ts';
+import type { SpawnWasmHelper } from './wasm-threads.ts';
+import type { Device, Engine } from './recommender.ts';
 
 export const DEVICES: readonly Device[] = ['auto', 'webgpu', 'wasm'];
 export type ExecutionProvider = 'webgpu' | 'wasm';
@@ -33,8 +36,9 @@ export function deviceToExecutionProviders(device: Device): ExecutionProvider[] 
 export interface OnnxOptions {
   threads: number; // wasm threads; > 1 needs cross-origin isolation
   wasmPaths: string; // URL prefix of the ort-wasm-*.mjs/.wasm files
-  gpuDecoder?: boolean; // on WebGPU, the seed model in WGSL (LoadOptions.gpuDecoder); default true
-  wasmDecoder?: boolean; // on wasm, the seed model in the runtime's wasm SIMD kernels (LoadOptions.wasmDecoder); default true
+  engine?: Engine; // which engine runs the seed model (LoadOptions.engine); default 'auto'
+  gpuDecoder?: boolean; // deprecated LoadOptions.gpuDecoder: false = no WGSL model
+  wasmDecoder?: boolean; // deprecated LoadOptions.wasmDecoder: false = no wasm kernels
   spawnWasmHelper?: SpawnWasmHelper; // starts a helper thread of the kernels (worker/endpoint.ts: dist/wasm-helper.js)
 }
 
@@ -80,66 +84,33 @@ async function gpuDeviceOrReason(): Promise<GPUDevice | string> {
 }
 
 /**
- * On WebGPU with the WGSL model: the seed model (encoder and decoder steps) in WGSL on a device of its own, and the
- * ONNX graphs — the reward model, and the seed graphs should the device be lost (their sessions made then) — on
- * onnxruntime-web's wasm build, so the 27 MB WebGPU build is never fetched. Null (with the reason added to `reasons`) when the WGSL
- * model cannot run this bundle here; the caller then uses onnxruntime's WebGPU EP.
+ * A runner for `models` on the first candidate that `device` and the engine choice allow, in this order (runtime/backends.ts):
+ * wgsl (the WGSL model on a device of its own; the ONNX graphs left — the reward model where the kernels cannot read it,
+ * the seed graphs should the device be lost — on onnxruntime-web's wasm build, so its 27 MB WebGPU build is not fetched),
+ * ort-webgpu, wasm-simd, ort-wasm. WebGPU's candidates need an adapter: without one, 'auto' notes `[webgpu] why` and
+ * goes on; 'webgpu' alone throws WebGpuUnavailableError. None runs: one NoBackendError naming each candidate's reason.
  */
-async function createWgslSessions(models: BundleModels, options: OnnxOptions, reasons: string[]): Promise<Sessions | null> {
-  const device = await gpuDeviceOrReason();
-  if (typeof device === 'string') {
-    reasons.push(`[wgsl] no WebGPU device for the WGSL model: ${device}`);
-    return null;
-  }
-  let sessions: Sessions;
-  try {
-    sessions = await createSessions((await ortFor('wasm', options)) as unknown as OrtModule, models, ['wasm'], {}, { gpuDevice: device, ownsGpuDevice: true });
-  } catch (err) {
-    device.destroy();
-    reasons.push(...(err instanceof NoBackendError ? err.reasons : [`[wasm] ${err instanceof Error ? err.message : String(err)}`]));
-    return null;
-  }
-  if (sessions.decoderBackend === 'wgsl') return sessions; // the seed graphs' wasm sessions are made only if the device is lost
-  device.destroy();
-  reasons.push(...sessions.fallbackReasons);
-  await sessions.release();
-  return null;
-}
-
-/**
- * Sessions for `models` on the first device of `device` that runs them all. On WebGPU the WGSL model runs the seed
- * model (unless options.gpuDecoder is false) with the ONNX graphs on wasm; if it cannot, onnxruntime's WebGPU EP
- * runs every graph. 'auto' collects each backend's reason and throws one NoBackendError naming all if none works;
- * 'webgpu' alone without an adapter throws WebGpuUnavailableError.
- */
-export async function createWebSessions(models: BundleModels, device: Device, options: OnnxOptions): Promise<Sessions> {
+export async function createWebRunner(models: BundleModels, device: Device, options: OnnxOptions): Promise<BundleRunner> {
+  const eps = deviceToExecutionProviders(device);
+  const allowed = engineChoice(options);
+  const context = (ep: ExecutionProvider): CandidateContext => ({ models, ep, ort: async () => (await ortFor(ep, options)) as unknown as OrtModule });
   const reasons: string[] = [];
-  for (const ep of deviceToExecutionProviders(device)) {
-    if (ep === 'webgpu') {
-      const missing = await webGpuMissing();
-      if (missing) {
-        if (device === 'webgpu') throw new WebGpuUnavailableError(missing);
-        reasons.push(`[webgpu] ${missing}`);
-        continue;
-      }
-      if (options.gpuDecoder ?? true) {
-        const sessions = await createWgslSessions(models, options, reasons);
-        if (sessions) {
-          sessions.fallbackReasons.unshift(...reasons);
-          return sessions;
-        }
-      }
-    }
-    try {
-      const ort = await ortFor(ep, options);
-      // The kernels decide themselves whether helper threads can run here (and say why not in fallbackReasons).
-      const sessions = await createSessions(ort as unknown as OrtModule, models, [ep], {}, { wasmDecoder: ep === 'wasm' && (options.wasmDecoder ?? true), wasmThreads: options.threads, spawnWasmHelper: options.spawnWasmHelper });
-      sessions.fallbackReasons.unshift(...reasons);
-      return sessions;
-    } catch (err) {
-      if (err instanceof NoBackendError) reasons.push(...err.reasons);
-      else reasons.push(`[${ep}] ${err instanceof Error ? err.message : String(err)}`);
+  const candidates: BackendCandidate[] = [];
+  if (eps.includes('webgpu') && (allowed.wgsl || allowed.onnxruntime)) {
+    const missing = await webGpuMissing();
+    if (missing && device === 'webgpu') throw new WebGpuUnavailableError(missing);
+    if (missing) reasons.push(`[webgpu] ${missing}`);
+    else {
+      if (allowed.wgsl) candidates.push(wgslCandidate(context('wasm'), gpuDeviceOrReason, true));
+      if (allowed.onnxruntime) candidates.push(ortCandidate(context('webgpu'), false));
     }
   }
-  throw new NoBackendError(reasons);
+  if (eps.includes('wasm')) {
+    // The kernels decide themselves whether helper threads can run here (and say why not in fallbackReasons).
+    if (allowed.wasm) candidates.push(wasmSimdCandidate(context('wasm'), options.threads, options.spawnWasmHelper));
+    // Where the kernels were allowed and only the seed model falls back, the reward model stays on them.
+    if (allowed.onnxruntime) candidates.push(ortCandidate(context('wasm'), allowed.wasm));
+  }
+  if (candidates.length === 0 && reasons.length === 0) reasons.push(`[${options.engine}] this engine does not run on device '${device}'`);
+  return firstBackend(candidates, reasons);
 }

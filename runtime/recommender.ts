@@ -2,9 +2,17 @@
 // runtime/index.ts) and behind a Web Worker (`createWorkerRecommender`, worker/client.ts), so callers move
 // generation off the main thread without other changes. Only plain objects and typed arrays appear here,
 // so every value crosses the worker boundary by structured clone (typed arrays are transferred).
+import type { BundleManifest, CatalogEntry } from './bundle.ts';
 
 /** Where the ONNX graphs run. 'auto' tries WebGPU, then wasm. */
 export type Device = 'auto' | 'webgpu' | 'wasm';
+
+/**
+ * Which engine runs the seed model (encoder and decoder steps): 'auto' (default) tries the runtime's WGSL model on
+ * WebGPU, then onnxruntime's WebGPU EP, then the runtime's wasm SIMD kernels, then onnxruntime's wasm EP (as `device`
+ * allows); 'wgsl' and 'wasm' run only that engine of the runtime's, 'onnxruntime' every graph on onnxruntime.
+ */
+export type Engine = 'auto' | 'wgsl' | 'wasm' | 'onnxruntime';
 
 /**
  * What runs the seed model (encoder and decoder steps): 'wgsl', the runtime's WGSL model on WebGPU (the ONNX graphs —
@@ -30,23 +38,31 @@ export interface LoadOptions {
   /** false: do not read or write the IndexedDB model cache (always fetch). Default true. */
   cache?: boolean;
   /**
-   * On WebGPU, run the seed model (encoder and decoder steps) as WGSL (runtime/webgpu-decoder.ts: one dispatch per
-   * step) and the reward model in the runtime's wasm kernels, instead of every graph on onnxruntime's WebGPU EP.
-   * Default true. Where the WGSL model cannot run the bundle, onnxruntime's WebGPU EP runs it and
-   * LoadInfo.fallbackReasons says why.
+   * Which engine runs the seed model; default 'auto' (see Engine). With the runtime's own engines (WGSL, wasm kernels)
+   * the reward model runs in its wasm kernels, so onnxruntime-web's wasm is not even fetched. LoadInfo.decoder says
+   * which ran, LoadInfo.fallbackReasons why the ones before it did not. A named engine that cannot run the bundle is a
+   * NoBackendError.
+   */
+  engine?: Engine;
+  /**
+   * @deprecated since the engine option; read for one release. false = `engine: 'auto'` without the WGSL model
+   * (onnxruntime's WebGPU EP runs every graph on WebGPU). Not allowed together with `engine`.
    */
   gpuDecoder?: boolean;
   /**
-   * On wasm, run the seed model and the reward model in the runtime's WebAssembly SIMD kernels (runtime/wasm-decoder.ts,
-   * runtime/wasm-reward.ts; onnxruntime-web's wasm is then not even fetched), instead of every graph on onnxruntime's
-   * wasm EP. Default true. Where the kernels cannot run a graph, onnxruntime runs it and LoadInfo.fallbackReasons says
-   * why.
+   * @deprecated since the engine option; read for one release. false = `engine: 'auto'` without the wasm kernels
+   * (onnxruntime's wasm EP runs every graph on wasm). Not allowed together with `engine`.
    */
   wasmDecoder?: boolean;
 }
 
+export type { BundleManifest, CatalogEntry } from './bundle.ts';
+
 export interface LoadInfo {
   name: string; // the bundle's name (manifest)
+  manifestUrl: string; // the manifest's absolute URL (the files' URLs resolve against it)
+  manifest: BundleManifest; // the bundle's manifest.json, validated (runtime/bundle.ts): model config, files, reward towers, …
+  catalog: CatalogEntry[]; // [items] the bundle's catalog (id, title, attributes), index = item index
   executionProvider: string; // the onnxruntime EP that runs the ONNX graphs, 'webgpu' or 'wasm'
   decoder: DecoderBackend;
   /**

@@ -11,9 +11,11 @@
 // The weights are the bundle's own (runtime/model-weights.ts, as the WGSL model reads them). Results are the graph's
 // to float32 rounding (other summation orders): scores agree to ~1e-5 and the searched sessions are the same.
 import { codeLogProbs, type DecoderSession } from './beam-search.ts';
-import { ensembleProblem, memberPrefix, readSeedWeights, type PackedWeights, type SeedModelConfig } from './model-weights.ts';
+import { ensembleProblem, memberPrefix, readSeedWeights, type PackedWeights } from './model-weights.ts';
+import type { EngineModelConfig } from './model-config.ts';
 import { PAD, SPECIAL_TOKENS } from './tokens.ts';
-import { Heap, WasmDecoderError, instantiateKernels, type Kernels } from './wasm-kernels.ts';
+import { WasmDecoderError } from './errors.ts';
+import { Heap, instantiateKernels, type Kernels } from './wasm-kernels.ts';
 import { CTL_SLOTS, HelperPool, serveShares, type SpawnWasmHelper, type WasmHelperInit } from './wasm-threads.ts';
 
 export { WasmDecoderError };
@@ -62,7 +64,7 @@ export class WasmDecoder {
   private constructor(
     private readonly k: Kernels,
     private readonly heap: Heap,
-    readonly members: SeedModelConfig[],
+    readonly members: EngineModelConfig[],
     private readonly dec: PackedWeights & { base: number },
     private readonly encW: PackedWeights & { base: number },
     /** The kernels are the relaxed-SIMD build (fused multiply-adds). */
@@ -95,7 +97,7 @@ export class WasmDecoder {
    * shared memory; they need SharedArrayBuffer and a thread that may block: a worker or Node). Helpers that do not
    * start within `helperTimeoutMs` (default 10 s) leave the decoder on one thread, saying why in `threadsNote`.
    */
-  static async create(decoderStepOnnx: Uint8Array, encoderOnnx: Uint8Array, config: SeedModelConfig | SeedModelConfig[], options: { threads?: number; spawnHelper?: SpawnWasmHelper; helperTimeoutMs?: number } = {}): Promise<WasmDecoder> {
+  static async create(decoderStepOnnx: Uint8Array, encoderOnnx: Uint8Array, config: EngineModelConfig | EngineModelConfig[], options: { threads?: number; spawnHelper?: SpawnWasmHelper; helperTimeoutMs?: number } = {}): Promise<WasmDecoder> {
     const members = Array.isArray(config) ? config : [config];
     if (members.length === 0) throw new WasmDecoderError('no model config');
     const { dModel: D, heads: H } = members[0];

@@ -2,15 +2,8 @@
 // their exports, the module compiled once per thread and kind, an instance over a memory of its own, and the bump
 // allocator (Heap) that lays out that memory. The seed model's decoder (runtime/wasm-decoder.ts) and the reward model
 // (runtime/wasm-reward.ts) both run on them.
-import { RuntimeError } from './errors.ts';
+import { WasmDecoderError } from './errors.ts';
 import { KERNELS_RELAXED_SHARED_WASM_BASE64, KERNELS_RELAXED_WASM_BASE64, KERNELS_SHARED_WASM_BASE64, KERNELS_WASM_BASE64 } from './wasm/kernels-wasm.ts';
-
-/** The bundle's model cannot run in the wasm kernels (a weight it cannot find, a size they do not take). */
-export class WasmDecoderError extends RuntimeError {
-  constructor(reason: string) {
-    super('WasmDecoderError', `the wasm kernels cannot run this bundle: ${reason}. Its ONNX graphs run on onnxruntime instead.`);
-  }
-}
 
 /** The kernels' exports (runtime/wasm/assembly/kernels.ts): pointers are byte offsets, sizes and strides float counts. */
 export interface Kernels {

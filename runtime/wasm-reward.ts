@@ -10,15 +10,10 @@
 // constant [0, 0, heads, d / heads]. Matrix products run in the kernels; the small attention (m keys) in JS.
 import { readGraphInputs, readInitializers, type Initializer } from './onnx-initializers.ts';
 import { dequantizeRows } from './dequantize.ts';
-import { RuntimeError } from './errors.ts';
+import { WasmRewardError } from './errors.ts';
 import { instantiateKernels, type Heap, type Kernels } from './wasm-kernels.ts';
 
-/** reward.onnx is not a graph these kernels can run (another exporter's layout, a missing weight). */
-export class WasmRewardError extends RuntimeError {
-  constructor(reason: string) {
-    super('WasmRewardError', `the wasm kernels cannot run reward.onnx: ${reason}. onnxruntime runs it instead.`);
-  }
-}
+export { WasmRewardError };
 
 interface Weights {
   userW: number; userB: number; // heap pointers (bytes)

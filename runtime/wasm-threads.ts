@@ -2,14 +2,14 @@
 // browsers, models/wasm-helper-node.ts on worker_threads) hold a replica of the decoder on the same shared memory, and
 // each decoder step hands every helper a contiguous share of the beams through a control block in that memory — one
 // Atomics notify / wait each way. Beams are independent within a step, so shares need no other synchronisation.
-import { WasmDecoderError } from './wasm-kernels.ts';
-import type { SeedModelConfig } from './model-weights.ts';
+import { WasmDecoderError } from './errors.ts';
+import type { EngineModelConfig } from './model-config.ts';
 
 /** What a helper thread needs to run shares of the steps on the same shared memory (structured-cloneable). */
 export interface WasmHelperInit {
   module: WebAssembly.Module; // a shared-memory build
   memory: WebAssembly.Memory; // shared
-  members: SeedModelConfig[];
+  members: EngineModelConfig[];
   dec: { offset: Record<string, number>; base: number };
   encW: { offset: Record<string, number>; base: number };
   heapTop: number; // the allocator's top where the decoder's own buffers begin (the same layout on every thread)

@@ -19,14 +19,15 @@
 // with one or two tokens per row, returning the next level's code log-probabilities; the shared beam search
 // runs unchanged. It is not bit-identical to onnxruntime (other summation orders): scores agree to ~1e-5.
 import { codeLogProbs, type DecoderSession } from './beam-search.ts';
-import { ensembleProblem, memberPrefix, readSeedWeights, type PackedWeights, type SeedModelConfig } from './model-weights.ts';
+import { ensembleProblem, memberPrefix, readSeedWeights, type PackedWeights } from './model-weights.ts';
+import type { EngineModelConfig } from './model-config.ts';
 import { PAD, SPECIAL_TOKENS } from './tokens.ts';
 import { WebGpuDecoderError } from './errors.ts';
 
 export { WebGpuDecoderError };
 
 /** The model's sizes, from the bundle manifest's `model` (runtime/model-weights.ts). */
-export type WebGpuDecoderConfig = SeedModelConfig;
+export type WebGpuDecoderConfig = EngineModelConfig;
 
 /** WebGPU buffer usage and map flags as numbers (the GPUBufferUsage globals need not exist in Node). */
 const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, STORAGE: 0x80, QUERY_RESOLVE: 0x200 } as const;

@@ -1,10 +1,10 @@
 // The exported seed graphs under onnxruntime-node (CPU EP): a `DecoderSession` for runtime/beam-search.ts,
 // used by `onerec eval --bundle`, align's OnnxPolicy and the parity tests. The decoder step is the runtime's own
-// (runtime/sessions.ts OnnxDecoderSession, which the browser runs over onnxruntime-web); the graph contract is
+// (runtime/onnx-decoder-session.ts OnnxDecoderSession, which the browser runs over onnxruntime-web); the graph contract is
 // in docs/architecture.md.
 import * as ort from 'onnxruntime-node';
 import type { DecoderSession } from '../../runtime/beam-search.ts';
-import { OnnxDecoderSession, type OrtModule } from '../../runtime/sessions.ts';
+import { OnnxDecoderSession, type OrtModule } from '../../runtime/onnx-decoder-session.ts';
 import type { SeedConfig } from '../seed/config.ts';
 
 export interface EncoderResult {

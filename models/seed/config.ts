@@ -2,39 +2,29 @@
 // training run's configuration. Defaults: TIGER-like 4+4 layers at d 128, sized so that the int4 bundle
 // stays well under 5 MB (≈ 2.7 M parameters ≈ 1.4 MB at 4 bits).
 import { vocabSize } from '../../runtime/tokens.ts';
+import type { ModelConfig } from '../../runtime/model-config.ts';
 
-export interface SeedConfig {
-  codebookSize: number; // K: slots per semantic-ID level (from the prepared data; Beauty 256)
-  levels: number; // codes per item, suffix level included (from the prepared data; Beauty 4)
-  dModel: number; // residual width
-  heads: number; // attention heads; must divide dModel
-  encoderLayers: number; // bidirectional self-attention blocks over the history
-  decoderLayers: number; // causal self-attn + cross-attn + MoE blocks
-  ffnDim: number; // encoder feed-forward hidden width
-  experts: number; // decoder MoE experts (1 = dense decoder FFN)
-  expertsPerToken: number; // top-k routing (2 per the spec; 1 when experts = 1)
-  expertFfnDim: number; // hidden width of one expert; active FFN width = expertsPerToken * expertFfnDim
-  maxHistory: number; // history items the encoder sees (most recent kept; TIGER uses 20)
-  sessionLength: number; // items per decoded session (m); 1 for next-item benchmarks
-  moeAuxWeight: number; // weight of the Switch load-balancing loss (0 = off)
-  dropout: number; // dropout probability on residual branches and attention weights during training
-}
+/**
+ * The seed model's configuration: the manifest's model config, declared once in runtime/model-config.ts (each field's
+ * unit or reason is there); a checkpoint's `meta.config` and a bundle's `model` carry it verbatim.
+ */
+export type SeedConfig = ModelConfig;
 
 export const DEFAULT_SEED_CONFIG: SeedConfig = {
-  codebookSize: 256,
-  levels: 4,
-  dModel: 128,
-  heads: 4,
-  encoderLayers: 4,
-  decoderLayers: 4,
-  ffnDim: 512,
-  experts: 4,
-  expertsPerToken: 2,
-  expertFfnDim: 256, // top-2 × 256 = 512 active, equal to the encoder's dense FFN (and the dense ablation)
-  maxHistory: 20,
-  sessionLength: 1,
-  moeAuxWeight: 0.01,
-  dropout: 0.25, // Beauty run 8: 0.1 overfit after ~20 epochs (run 6); 0.25 still improved at epoch 30 (bench/README.md #4)
+  codebookSize: 256, // K: slots per semantic-ID level (from the prepared data; Beauty 256)
+  levels: 4, // codes per item, suffix level included (from the prepared data; Beauty 4)
+  dModel: 128, // residual width
+  heads: 4, // attention heads; must divide dModel
+  encoderLayers: 4, // bidirectional self-attention blocks over the history
+  decoderLayers: 4, // causal self-attn + cross-attn + MoE blocks
+  ffnDim: 512, // encoder feed-forward hidden width
+  experts: 4, // decoder MoE experts (1 = dense decoder FFN)
+  expertsPerToken: 2, // top-k routing (2 per the spec; 1 when experts = 1)
+  expertFfnDim: 256, // hidden width of one expert; top-2 × 256 = 512 active, equal to the encoder's dense FFN (and the dense ablation)
+  maxHistory: 20, // history items the encoder sees (most recent kept; TIGER uses 20)
+  sessionLength: 1, // items per decoded session (m); 1 for next-item benchmarks
+  moeAuxWeight: 0.01, // weight of the Switch load-balancing loss (0 = off)
+  dropout: 0.25, // dropout on residual branches and attention weights; Beauty run 8: 0.1 overfit after ~20 epochs (run 6), 0.25 still improved at epoch 30 (bench/README.md #4)
 };
 
 export class SeedConfigError extends Error {

@@ -234,7 +234,7 @@ test('bad options and bad decoder outputs raise typed errors', async () => {
 });
 
 test('decoder outputs: code_scores, the older code_logits + logit_max_sum and plain logits give the same code log-probabilities', async () => {
-  const { OnnxDecoderSession } = await import('../../runtime/sessions.ts');
+  const { OnnxDecoderSession } = await import('../../runtime/onnx-decoder-session.ts');
   const ort = await import('onnxruntime-node');
   const K = 3;
   const levels = 2;

@@ -94,7 +94,7 @@ test('the loader fetches nothing outside the bundle: a hostile path fails load()
     fetched.push(String(input));
     return fileAwareFetch(input, init);
   }) as typeof fetch;
-  const recommender = createRecommenderWith({ createSessions: async () => { throw new Error('sessions must not be created for a refused bundle'); }, fetch: spy });
+  const recommender = createRecommenderWith({ createRunner: async () => { throw new Error('no runner may be created for a refused bundle'); }, fetch: spy });
   const dir = join(root, 'hostile');
   cpSync(bundle.dir, dir, { recursive: true });
   const manifestUrl = pathToFileURL(join(dir, 'manifest.json')).href;

@@ -16,7 +16,7 @@ import { RUNTIME_LIMITS } from '../../runtime/limits.ts';
 import { WasmDecoderError } from '../../runtime/wasm-decoder.ts';
 import { seededUniform } from '../../models/random.ts';
 import type { Recommender } from '../../runtime/recommender.ts';
-import type { Sessions } from '../../runtime/sessions.ts';
+import type { BundleRunner } from '../../runtime/bundle-runner.ts';
 
 const RUNTIME_DIR = fileURLToPath(new URL('../../runtime/', import.meta.url));
 const isRuntimeError = (e: unknown): boolean => e instanceof Error && (RUNTIME_ERROR_NAMES as readonly string[]).includes(e.name);
@@ -56,14 +56,12 @@ test('every `throw new X` in runtime/ names a documented runtime error, or an in
 });
 
 test('every error class of runtime/ is declared in runtime/errors.ts', () => {
-  // The wasm engines' two classes stay beside their engine while its files are split (issue 20, item 1).
-  const notYetMoved = new Set(['WasmDecoderError', 'WasmRewardError']);
   const elsewhere: string[] = [];
   for (const file of readdirSync(RUNTIME_DIR, { recursive: true, encoding: 'utf8' })) {
     if (!file.endsWith('.ts') || file === 'errors.ts' || file.startsWith('wasm/assembly')) continue;
     const source = readFileSync(join(RUNTIME_DIR, file), 'utf8');
     for (const match of source.matchAll(/class (\w+) extends (?:\w*Error|RuntimeError)\b/g)) {
-      if (!notYetMoved.has(match[1])) elsewhere.push(`${file}: ${match[1]}`);
+      elsewhere.push(`${file}: ${match[1]}`);
     }
   }
   assert.deepEqual(elsewhere, []);
@@ -87,10 +85,10 @@ const RAW_ERRORS: [unknown, string][] = [
 
 test('the call boundary: whatever a backend throws at load(), recommend() or score(), the caller gets a documented error naming the call', async () => {
   for (const [raw, want] of RAW_ERRORS) {
-    const failing = createRecommenderWith({ createSessions: async () => { throw raw; }, fetch: fileAwareFetch as typeof fetch });
+    const failing = createRecommenderWith({ createRunner: async () => { throw raw; }, fetch: fileAwareFetch as typeof fetch });
     await assert.rejects(failing.load(pathToFileURL(join(bundle.dir, 'manifest.json')).href, { cache: false }), (e: Error) => e.name === want && e.message.startsWith('load()'), String(raw));
-    const fake = { recommend: async () => { throw raw; }, score: async () => { throw raw; }, release: async () => undefined, models: { trie: { itemCount: 1 } }, fallbackReasons: [] } as unknown as Sessions;
-    const loaded = createRecommenderWith({ createSessions: async () => fake, fetch: fileAwareFetch as typeof fetch });
+    const fake = { recommend: async () => { throw raw; }, score: async () => { throw raw; }, release: async () => undefined, models: { trie: { itemCount: 1 } }, fallbackReasons: [] } as unknown as BundleRunner;
+    const loaded = createRecommenderWith({ createRunner: async () => fake, fetch: fileAwareFetch as typeof fetch });
     await loaded.load(pathToFileURL(join(bundle.dir, 'manifest.json')).href, { cache: false });
     await assert.rejects(loaded.recommend([1]), (e: Error) => e.name === want && e.message.startsWith('recommend()'), String(raw));
     await assert.rejects(loaded.score([1], [[2]]), (e: Error) => e.name === want && e.message.startsWith('score()'), String(raw));

@@ -1,4 +1,4 @@
-// The runtime core (runtime/sessions.ts through runtime/local-recommender.ts) in Node over
+// The runtime core (runtime/bundle-runner.ts, runtime/backends.ts, through runtime/local-recommender.ts) in Node over
 // onnxruntime-node, on a tiny bundle the project's exporter builds from seeded random weights.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +10,7 @@ import { createNodeRecommender } from '../../models/node-recommender.ts';
 import { ReferenceDecoderSession } from '../../models/seed/reference.ts';
 import { rewardForward } from '../../models/reward/reference.ts';
 import { beamSearch } from '../../runtime/beam-search.ts';
-import { REWARD_TIE } from '../../runtime/sessions.ts';
+import { REWARD_TIE } from '../../runtime/reward-runner.ts';
 import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
 import { encoderTokens } from '../../runtime/tokens.ts';
 import { deviceToExecutionProviders } from '../../runtime/onnx.ts';

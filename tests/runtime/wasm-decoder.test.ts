@@ -15,7 +15,8 @@ import { createNodeRecommender, fileAwareFetch } from '../../models/node-recomme
 import * as ort from 'onnxruntime-node';
 import { pathToFileURL } from 'node:url';
 import { fetchBundle } from '../../runtime/loader.ts';
-import { createSessions, type OrtModule } from '../../runtime/sessions.ts';
+import { createBundleRunner } from '../../runtime/backends.ts';
+import type { OrtModule } from '../../runtime/onnx-decoder-session.ts';
 import { initSeedWeights } from '../../models/seed/reference.ts';
 import { buildDecoderStepGraph, buildEncoderGraph } from '../../models/export/seed-graphs.ts';
 import { beamSearch } from '../../runtime/beam-search.ts';
@@ -126,7 +127,7 @@ test('graphs the kernels cannot read keep onnxruntime\'s sessions and say why; b
 
 test('with the kernels running the seed model, onnxruntime never makes sessions for encoder.onnx and decoder_step.onnx', async () => {
   const { models } = await fetchBundle(pathToFileURL(bundle.dir).href, { fetch: fileAwareFetch as typeof fetch, cache: false });
-  const sessions = await createSessions(ort as unknown as OrtModule, models, ['cpu'], { intraOpNumThreads: 1 }, { wasmDecoder: true });
+  const sessions = await createBundleRunner(ort as unknown as OrtModule, models, ['cpu'], { intraOpNumThreads: 1 }, { wasmDecoder: true });
   try {
     assert.equal(sessions.decoderBackend, 'wasm-simd');
     const result = await sessions.recommend([3, 17, 5], { beamWidth: 4 });
@@ -137,7 +138,7 @@ test('with the kernels running the seed model, onnxruntime never makes sessions 
     await sessions.release();
   }
   // Where the kernels cannot run the bundle (ensemble weights missing), the seed graphs' sessions are made at load.
-  const fallback = await createSessions(ort as unknown as OrtModule, { ...models, members: [models.members[0], models.members[0]] }, ['cpu'], { intraOpNumThreads: 1 }, { wasmDecoder: true });
+  const fallback = await createBundleRunner(ort as unknown as OrtModule, { ...models, members: [models.members[0], models.members[0]] }, ['cpu'], { intraOpNumThreads: 1 }, { wasmDecoder: true });
   try {
     assert.equal(fallback.decoderBackend, 'onnx');
     assert.equal(fallback.hasSeedGraphs, true);

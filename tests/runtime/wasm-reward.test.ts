@@ -12,7 +12,8 @@ import { assertSameSessions, pair } from './engine-parity.ts';
 import { buildRewardGraph } from '../../models/export/reward-graph.ts';
 import { fileAwareFetch } from '../../models/node-recommender.ts';
 import { fetchBundle } from '../../runtime/loader.ts';
-import { createSessions, type OrtModule } from '../../runtime/sessions.ts';
+import { createBundleRunner } from '../../runtime/backends.ts';
+import type { OrtModule } from '../../runtime/onnx-decoder-session.ts';
 import { WasmReward } from '../../runtime/wasm-reward.ts';
 
 const SHIPPED = join(import.meta.dirname, '..', '..', 'models', 'bundles');
@@ -77,7 +78,7 @@ test('with the wasm kernels running the seed model, the reward model runs there 
   const { models } = await fetchBundle(pathToFileURL(bundle.dir).href, { fetch: fileAwareFetch as typeof fetch, cache: false });
   let created = 0;
   const counting: OrtModule = { Tensor: ort.Tensor, InferenceSession: { create: (...args: Parameters<typeof ort.InferenceSession.create>) => { created++; return ort.InferenceSession.create(...args); } } } as unknown as OrtModule;
-  const sessions = await createSessions(counting, models, ['cpu'], { intraOpNumThreads: 1 }, { wasmDecoder: true });
+  const sessions = await createBundleRunner(counting, models, ['cpu'], { intraOpNumThreads: 1 }, { wasmDecoder: true });
   try {
     assert.equal(sessions.decoderBackend, 'wasm-simd');
     assert.equal(sessions.rewardBackend, 'wasm-simd');

@@ -13,7 +13,8 @@ import * as ort from 'onnxruntime-node';
 import { pathToFileURL } from 'node:url';
 import { fileAwareFetch } from '../../models/node-recommender.ts';
 import { fetchBundle } from '../../runtime/loader.ts';
-import { createSessions, type OrtModule } from '../../runtime/sessions.ts';
+import { createBundleRunner } from '../../runtime/backends.ts';
+import type { OrtModule } from '../../runtime/onnx-decoder-session.ts';
 import { initSeedWeights } from '../../models/seed/reference.ts';
 import { buildDecoderStepGraph, buildEncoderGraph } from '../../models/export/seed-graphs.ts';
 import { WebGpuDecoder } from '../../runtime/webgpu-decoder.ts';
@@ -131,7 +132,7 @@ test('a lost WebGPU device hands the next calls to onnxruntime\'s sessions, and 
   const adapter = await gpuInstance().requestAdapter();
   const own = await adapter!.requestDevice();
   const { models } = await fetchBundle(pathToFileURL(bundle.dir).href, { fetch: fileAwareFetch as typeof fetch, cache: false });
-  const sessions = await createSessions(ort as unknown as OrtModule, models, ['cpu'], { intraOpNumThreads: 1 }, { gpuDevice: own });
+  const sessions = await createBundleRunner(ort as unknown as OrtModule, models, ['cpu'], { intraOpNumThreads: 1 }, { gpuDevice: own });
   try {
     assert.equal(sessions.decoderBackend, 'wgsl');
     const before = await sessions.recommend([3, 17, 5], { beamWidth: 4 });

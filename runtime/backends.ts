@@ -1,0 +1,203 @@
+// Which engine runs a bundle: one ordered list of candidates, each of which returns a BundleRunner or says why not;
+// the first runner wins, and when none does one NoBackendError names every candidate's reason (`[name] reason`).
+//
+//   wgsl        the runtime's WGSL seed model on a GPUDevice of its own (runtime/webgpu-decoder.ts)
+//   wasm-simd   the runtime's WebAssembly SIMD kernels (runtime/wasm-decoder.ts)
+//   ort-<ep>    every seed graph on ONNX Runtime's execution provider <ep> (webgpu, wasm; cpu in Node)
+//
+// With either own engine the reward model runs on the wasm kernels (runtime/wasm-reward.ts), so no graph is left for
+// onnxruntime: its wasm is not even fetched. runtime/onnx.ts builds the browser's list (device and engine choice →
+// candidates); createBundleRunner below is Node's (models/node-recommender.ts, tests). This file never imports an ONNX
+// Runtime package: the `ort` module is a parameter.
+import type { InferenceSession } from 'onnxruntime-common';
+import { InvalidArgumentError, NoBackendError } from './errors.ts';
+import { BundleRunner, type SeedEngine } from './bundle-runner.ts';
+import { createSeedGraphs, type OrtModule, type SeedGraphs } from './onnx-decoder-session.ts';
+import { createRewardRunner, type RewardRunner } from './reward-runner.ts';
+import { WebGpuDecoder, WebGpuDecoderError } from './webgpu-decoder.ts';
+import { WasmDecoder, WasmDecoderError } from './wasm-decoder.ts';
+import type { SpawnWasmHelper } from './wasm-threads.ts';
+import type { BundleModels } from './loader.ts';
+import { ENGINES } from './arguments.ts';
+import type { Engine } from './recommender.ts';
+
+/** The seed-model engines a load may use. */
+export interface EngineChoice {
+  wgsl: boolean; // the runtime's WGSL model (WebGPU)
+  wasm: boolean; // the runtime's wasm SIMD kernels
+  onnxruntime: boolean; // the bundle's graphs on ONNX Runtime
+}
+
+/**
+ * LoadOptions' engine choice: `engine`, or — deprecated, read for one release — the booleans `gpuDecoder` (false: no WGSL
+ * model) and `wasmDecoder` (false: no wasm kernels). 'auto' allows all three in the order of the candidate list; a named
+ * engine allows only itself (no fallback). A bad name is an InvalidArgumentError listing the valid ones.
+ */
+export function engineChoice(options: { engine?: unknown; gpuDecoder?: boolean; wasmDecoder?: boolean }): EngineChoice {
+  switch (options.engine) {
+    case undefined:
+      return { wgsl: options.gpuDecoder ?? true, wasm: options.wasmDecoder ?? true, onnxruntime: true };
+    case 'auto':
+      return { wgsl: true, wasm: true, onnxruntime: true };
+    case 'wgsl':
+      return { wgsl: true, wasm: false, onnxruntime: false };
+    case 'wasm':
+      return { wgsl: false, wasm: true, onnxruntime: false };
+    case 'onnxruntime':
+      return { wgsl: false, wasm: false, onnxruntime: true };
+    default:
+      throw new InvalidArgumentError('options.engine', options.engine, `use one of ${ENGINES.map((e) => `'${e}'`).join(', ')}`);
+  }
+}
+
+/** One way to run a bundle: a runner, or why not (a sentence; the list prefixes it with `[name]`). */
+export interface BackendCandidate {
+  name: string; // 'wgsl', 'wasm-simd', 'ort-webgpu', 'ort-wasm', 'ort-cpu', …
+  create(): Promise<BundleRunner | string>;
+}
+
+/**
+ * The first candidate's runner that comes up, with the reasons of those before it (and `reasons` given) first in its
+ * fallbackReasons; a candidate that throws counts as declining with the error's message. None: NoBackendError naming all.
+ */
+export async function firstBackend(candidates: BackendCandidate[], reasons: string[] = []): Promise<BundleRunner> {
+  for (const candidate of candidates) {
+    let outcome: BundleRunner | string;
+    try {
+      outcome = await candidate.create();
+    } catch (err) {
+      outcome = err instanceof Error ? err.message : String(err);
+    }
+    if (typeof outcome !== 'string') {
+      outcome.fallbackReasons.unshift(...reasons);
+      return outcome;
+    }
+    reasons.push(`[${candidate.name}] ${outcome}`);
+  }
+  throw new NoBackendError(reasons);
+}
+
+/** What every candidate needs: the bundle, an ONNX Runtime module and EP for the graphs left to it, session options. */
+export interface CandidateContext {
+  models: BundleModels;
+  ort: () => Promise<OrtModule>; // imported on first use (the browser's builds are large)
+  ep: string; // the EP of the graphs left to ONNX Runtime
+  sessionOptions?: InferenceSession.SessionOptions;
+}
+
+/** A runner over `engine` (null: the ORT seed graphs, made now) with the reward model on the kernels or ORT; whatever was made is released on failure. */
+async function makeRunner(context: CandidateContext, engine: SeedEngine | null, rewardOnKernels: boolean): Promise<BundleRunner> {
+  const { models, ep } = context;
+  const sessionOptions = context.sessionOptions ?? {};
+  const ort = await context.ort();
+  const reasons: string[] = [];
+  let reward: RewardRunner | null = null;
+  let graphs: SeedGraphs | null = null;
+  try {
+    reward = await createRewardRunner(ort, models, ep, sessionOptions, rewardOnKernels, reasons);
+    // The seed graphs: made now when no engine of the runtime runs the seed model, else only if it stops (a lost GPU device).
+    graphs = engine ? null : await createSeedGraphs(ort, models, ep, sessionOptions);
+  } catch (err) {
+    await reward?.release().catch(() => undefined);
+    throw err;
+  }
+  return new BundleRunner(ort, models, ep, reasons, engine, graphs, () => createSeedGraphs(ort, models, ep, sessionOptions), reward);
+}
+
+/**
+ * The WGSL model on the device `device()` gives (or the reason there is none); the reward model on the wasm kernels.
+ * `ownsDevice`: the runner destroys the device when released, and so does a declined candidate.
+ */
+export function wgslCandidate(context: CandidateContext, device: () => Promise<GPUDevice | string>, ownsDevice: boolean): BackendCandidate {
+  return {
+    name: 'wgsl',
+    create: async () => {
+      const gpu = await device();
+      if (typeof gpu === 'string') return `no WebGPU device for the WGSL model: ${gpu}`;
+      let model: WebGpuDecoder;
+      try {
+        model = await WebGpuDecoder.create(gpu, context.models.decoderStep, context.models.members, { encoderOnnx: context.models.encoder });
+      } catch (err) {
+        if (ownsDevice) gpu.destroy();
+        if (!(err instanceof WebGpuDecoderError)) throw err;
+        return err.message;
+      }
+      try {
+        return await makeRunner(context, { backend: 'wgsl', model, threads: 1, device: gpu, ownsDevice }, true);
+      } catch (err) {
+        model.dispose();
+        if (ownsDevice) gpu.destroy();
+        throw err;
+      }
+    },
+  };
+}
+
+/** The wasm kernels, `threads` of them (helpers from `spawnHelper`); the reward model on the kernels too. */
+export function wasmSimdCandidate(context: CandidateContext, threads: number, spawnHelper?: SpawnWasmHelper): BackendCandidate {
+  return {
+    name: 'wasm-simd',
+    create: async () => {
+      let model: WasmDecoder;
+      try {
+        model = await WasmDecoder.create(context.models.decoderStep, context.models.encoder, context.models.members, { threads, spawnHelper });
+      } catch (err) {
+        if (!(err instanceof WasmDecoderError)) throw err;
+        return err.message;
+      }
+      try {
+        const runner = await makeRunner(context, { backend: 'wasm-simd', model, threads: model.threads }, true);
+        if (model.threadsNote) runner.fallbackReasons.push(`[wasm-simd] ${threads} threads asked for, 1 runs: ${model.threadsNote}`);
+        return runner;
+      } catch (err) {
+        model.dispose();
+        throw err;
+      }
+    },
+  };
+}
+
+/**
+ * Every seed graph on ONNX Runtime's `context.ep`. `rewardOnKernels`: the reward model on the wasm kernels where they
+ * read it (where the load allowed the runtime's own engines and only the seed model fell back to the graphs).
+ */
+export function ortCandidate(context: CandidateContext, rewardOnKernels: boolean): BackendCandidate {
+  return { name: `ort-${context.ep}`, create: () => makeRunner(context, null, rewardOnKernels) };
+}
+
+export interface NodeBackendOptions {
+  /** The seed-model engines allowed (engineChoice); default: only ONNX Runtime, unless gpuDevice or wasmDecoder ask for another. */
+  engine?: Engine;
+  /** A WebGPU device for the WGSL model (runtime/webgpu-decoder.ts). Without `engine`, the WGSL model is tried first. */
+  gpuDevice?: GPUDevice;
+  /** The runner destroys `gpuDevice` when released (a device made for it). */
+  ownsGpuDevice?: boolean;
+  /** @deprecated use `engine: 'auto'` (the kernels first, then ONNX Runtime). True: try the wasm kernels first. */
+  wasmDecoder?: boolean;
+  /** Threads for the wasm kernels (the caller and wasmThreads − 1 helpers started by spawnWasmHelper); default 1. */
+  wasmThreads?: number;
+  spawnWasmHelper?: SpawnWasmHelper;
+}
+
+/**
+ * A runner for `models` over an ONNX Runtime module given as it is (Node: onnxruntime-node), its graphs on the first
+ * of `executionProviders` that runs them. The candidates, in order: wgsl (with `gpuDevice`), wasm-simd, then
+ * ort-<ep> for each EP — as `options.engine` allows (without it: wgsl where a device is given, wasm-simd where
+ * wasmDecoder asks, then ONNX Runtime). NoBackendError names each candidate's reason when none runs.
+ */
+export async function createBundleRunner(ort: OrtModule, models: BundleModels, executionProviders: string[], sessionOptions: InferenceSession.SessionOptions = {}, options: NodeBackendOptions = {}): Promise<BundleRunner> {
+  const allowed = options.engine ? engineChoice({ engine: options.engine }) : { wgsl: options.gpuDevice !== undefined, wasm: options.wasmDecoder === true, onnxruntime: true };
+  const context = (ep: string): CandidateContext => ({ models, ort: async () => ort, ep, sessionOptions });
+  const first = executionProviders[0] ?? 'cpu';
+  const candidates: BackendCandidate[] = [];
+  const reasons: string[] = [];
+  if (allowed.wgsl) {
+    const device = options.gpuDevice;
+    if (device) candidates.push(wgslCandidate(context(first), async () => device, options.ownsGpuDevice ?? false));
+    else reasons.push('[wgsl] no gpuDevice given');
+  }
+  if (allowed.wasm) candidates.push(wasmSimdCandidate(context(first), options.wasmThreads ?? 1, options.spawnWasmHelper));
+  // Where an engine of the runtime's was asked for and only the seed model falls back, the reward model stays on the kernels.
+  if (allowed.onnxruntime) for (const ep of executionProviders) candidates.push(ortCandidate(context(ep), allowed.wgsl || allowed.wasm));
+  return firstBackend(candidates, reasons);
+}

@@ -1,0 +1,280 @@
+// A loaded bundle, ready to run: the seed model on one engine (the runtime's WGSL model, its wasm kernels, or the
+// bundle's graphs on ONNX Runtime), the reward model on its runner, and the two calls the Recommender makes —
+// recommend() (the shared beam search, then the rerank) and score() (teacher forcing). Which engine runs is decided
+// by runtime/backends.ts; this file never imports an ONNX Runtime package (`ort` is a parameter).
+import { beamSearch, childOf, historyBiasTerm, historyPaths, logSumExpRow, scoreReader, type DecoderSession } from './beam-search.ts';
+import { BOS, SPECIAL_TOKENS, encoderTokens, tokenId } from './tokens.ts';
+import { InvalidArgumentError } from './errors.ts';
+import { checkHistory, checkRecommendOptions, checkScoreArguments } from './arguments.ts';
+import { onnxRequest, type OrtModule, type SeedGraphs } from './onnx-decoder-session.ts';
+import { REWARD_TIE, rewardTowers, type RewardRunner } from './reward-runner.ts';
+import type { BundleModels } from './loader.ts';
+import type { DecoderBackend, HistoryItem, RankedBy, RecommendedSession, RecommendOptions, RecommendResult, ScoreOptions, ScoreResult } from './recommender.ts';
+
+/** The runtime's own seed-model engines (WGSL on WebGPU, the wasm kernels on the CPU): what a BundleRunner needs of them. */
+export interface ModelEngine {
+  sessionFromTokens(historyTokens: Int32Array, maxRows: number): DecoderSession;
+  dispose(): void;
+}
+
+/** A seed-model engine as runtime/backends.ts hands it over. */
+export interface SeedEngine {
+  backend: Exclude<DecoderBackend, 'onnx'>;
+  model: ModelEngine;
+  threads: number; // threads running its decoder steps
+  /** The WGSL model's device: when it is lost the ONNX sessions take over; destroyed on release when `ownsDevice`. */
+  device?: GPUDevice;
+  ownsDevice?: boolean;
+}
+
+const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
+
+/** `decoder` with the time of each of its steps reported to `add` (ms). */
+function timed(decoder: DecoderSession, add: (ms: number) => void): DecoderSession {
+  const time = <A extends unknown[], R>(call: (...args: A) => Promise<R>) => async (...args: A): Promise<R> => {
+    const t = now();
+    try {
+      return await call(...args);
+    } finally {
+      add(now() - t);
+    }
+  };
+  return {
+    step: time((tokens: Int32Array, parents: Int32Array) => decoder.step(tokens, parents)),
+    stepCodeLogProbs: decoder.stepCodeLogProbs && time((tokens: Int32Array, parents: Int32Array) => decoder.stepCodeLogProbs!(tokens, parents)),
+    twoTokenSteps: decoder.twoTokenSteps,
+  };
+}
+
+/** Resolved history: catalog item indices (oldest → newest) and the entries that are not in the catalog. */
+export interface ResolvedHistory {
+  items: Int32Array;
+  ignored: HistoryItem[];
+}
+
+/**
+ * A loaded bundle: its seed-model engine, its reward runner and the calls on them. Callers must not overlap calls (the
+ * Recommender chains them). Made by runtime/backends.ts.
+ */
+export class BundleRunner {
+  private readonly itemCodes: Uint16Array; // [items, levels]
+  private readonly idToItem: Map<string, number>;
+  private engine: SeedEngine | null; // the runtime's own seed model, null when the ONNX graphs run it
+  /** Threads running the wasm kernels' decoder steps (1 unless the kernels started helpers). */
+  readonly kernelThreads: number;
+
+  constructor(
+    private readonly ort: OrtModule,
+    readonly models: BundleModels,
+    readonly executionProvider: string, // the ONNX Runtime EP of the graphs left to it
+    readonly fallbackReasons: string[],
+    engine: SeedEngine | null,
+    private graphs: SeedGraphs | null, // the seed graphs' sessions; null until seedGraphs() first runs where an engine runs the seed model
+    private readonly createSeedGraphs: () => Promise<SeedGraphs>,
+    private readonly reward: RewardRunner | null,
+  ) {
+    const { trie } = models;
+    this.itemCodes = new Uint16Array(trie.itemCount * trie.levels);
+    for (let i = 0; i < trie.itemCount; i++) this.itemCodes.set(trie.itemCodes(i), i * trie.levels);
+    this.idToItem = new Map(models.itemIds.map((id, i) => [id, i]));
+    this.engine = engine;
+    this.kernelThreads = engine?.backend === 'wasm-simd' ? engine.threads : 1;
+    // A lost device (a GPU reset, the browser reclaiming it) hands the next calls back to the ORT sessions.
+    if (engine?.device) {
+      void engine.device.lost.then((info) => {
+        if (this.engine !== engine) return; // released meanwhile
+        this.engine = null;
+        this.fallbackReasons.push(`[wgsl] the WebGPU device was lost (${info.reason}: ${info.message}); the ONNX sessions run the model now`);
+      });
+    }
+  }
+
+  /** What runs reward.onnx: the wasm kernels ('wasm-simd'), onnxruntime ('onnx'), or nothing (no reward model). */
+  get rewardBackend(): 'wasm-simd' | 'onnx' | null {
+    return this.reward?.backend ?? null;
+  }
+
+  /** What runs the seed model: 'wgsl', 'wasm-simd' (the runtime's own engines), or 'onnx' (the bundle's graphs). */
+  get decoderBackend(): DecoderBackend {
+    return this.engine?.backend ?? 'onnx';
+  }
+
+  /**
+   * One request's encoder and decoder; `rows` bounds its beams. With the runtime's own model (WGSL or the wasm kernels)
+   * the encoder runs there too (on WebGPU recorded in front of the first decoder step: no ORT run, no upload).
+   */
+  private async encodeForDecoder(history: Int32Array, rows: number): Promise<{ decoder: DecoderSession; release: () => void }> {
+    const { levels, codebookSize, maxHistory } = this.models.shape;
+    const tokens = encoderTokens(history, this.itemCodes, levels, codebookSize, maxHistory); // [maxHistory * levels]
+    if (this.engine) return { decoder: this.engine.model.sessionFromTokens(tokens, rows), release: () => undefined };
+    return onnxRequest(this.ort, await this.seedGraphs(), tokens, this.models.shape);
+  }
+
+  private pendingGraphs: Promise<SeedGraphs> | null = null;
+
+  /** The ORT seed sessions, created on first use where the runtime's own model was to run the seed model. */
+  async seedGraphs(): Promise<SeedGraphs> {
+    if (this.graphs) return this.graphs;
+    this.pendingGraphs ??= this.createSeedGraphs().finally(() => { this.pendingGraphs = null; });
+    this.graphs = await this.pendingGraphs;
+    return this.graphs;
+  }
+
+  /** Whether encoder.onnx and decoder_step.onnx have ORT sessions (not made while the runtime's own model runs them). */
+  get hasSeedGraphs(): boolean {
+    return this.graphs !== null;
+  }
+
+  /** Item indices for history entries (numbers are indices, strings external ids); unknown ones reported. */
+  resolveHistory(history: HistoryItem[]): ResolvedHistory {
+    const items: number[] = [];
+    const ignored: HistoryItem[] = [];
+    const count = this.models.trie.itemCount;
+    for (const h of history) {
+      const item = typeof h === 'number' ? (Number.isInteger(h) && h >= 0 && h < count ? h : -1) : (this.idToItem.get(h) ?? -1);
+      if (item < 0) ignored.push(h);
+      else items.push(item);
+    }
+    return { items: Int32Array.from(items), ignored };
+  }
+
+  private rewardTowers(history: Int32Array, sessions: Int32Array, n: number, m: number): Promise<{ towers: Float32Array; reward: Float32Array }> {
+    return rewardTowers(this.reward!, this.models.towerWeights, history, sessions, n, m);
+  }
+
+  async recommend(input: HistoryItem[], recommendOptions: RecommendOptions = {}): Promise<RecommendResult> {
+    const t0 = now();
+    // Types and bounds (runtime/limits.ts, the manifest's sessionLength) before anything is allocated.
+    const options = checkRecommendOptions(recommendOptions, this.models.shape);
+    const { sessionLength, beamWidth, candidates } = options;
+    const { items: history, ignored } = this.resolveHistory(checkHistory(input));
+
+    const { decoder, release } = await this.encodeForDecoder(history, beamWidth);
+    const t1 = now();
+    let decoderMs = 0;
+    let exclude: Uint8Array | undefined;
+    if (options.excludeHistory ?? true) {
+      exclude = new Uint8Array(this.models.trie.itemCount); // [items]
+      for (const item of history) exclude[item] = 1;
+    }
+    let found;
+    try {
+      const bias = (options.historyBias ?? !exclude) ? this.models.historyBias : null;
+      found = await beamSearch(timed(decoder, (ms) => { decoderMs += ms; }), this.models.trie, { beamWidth, sessionLength, exclude, historyBias: bias ? { bias, history } : undefined });
+    } finally {
+      decoder.dispose?.();
+      release();
+    }
+    const t2 = now();
+
+    const n = Math.min(candidates, found.logProb.length);
+    const sessionItems = found.items.subarray(0, n * sessionLength); // [n, sessionLength]
+    const rankedBy: RankedBy = this.reward && options.rerank !== false && n > 0 ? 'reward' : 'log-prob';
+    let towers: Float32Array | null = null; // [n, T]
+    let reward: Float32Array | null = null; // [n]
+    let order = Array.from({ length: n }, (_, i) => i); // beam order = log-prob order, best first
+    if (rankedBy === 'reward') {
+      ({ towers, reward } = await this.rewardTowers(history, sessionItems, n, sessionLength));
+      // Rewards closer than REWARD_TIE are ties and keep the beam order (higher log-probability first):
+      // the reward model is nearly order-invariant, so permutations of one item set score equal up to
+      // float noise, and that noise differs between backends (wasm vs native vs WebGPU).
+      order = order.sort((a, b) => (Math.abs(reward![b] - reward![a]) > REWARD_TIE ? reward![b] - reward![a] : a - b));
+    }
+    const T = this.models.towers.length;
+    const sessions: RecommendedSession[] = order.map((s) => {
+      const items = sessionItems.slice(s * sessionLength, (s + 1) * sessionLength);
+      return {
+        items,
+        ids: Array.from(items, (i) => this.models.itemIds[i]),
+        logProb: found.logProb[s],
+        reward: reward ? reward[s] : null,
+        towers: towers ? towers.slice(s * T, (s + 1) * T) : null,
+      };
+    });
+    const t3 = now();
+    return {
+      sessions,
+      coldStart: history.length === 0,
+      rankedBy,
+      ignoredHistory: ignored,
+      timings: { encodeMs: t1 - t0, searchMs: t2 - t1, decoderMs, rerankMs: t3 - t2, totalMs: t3 - t0 },
+    };
+  }
+
+  /** log P(session | history) by teacher forcing through decoder_step.onnx, plus the reward towers. */
+  async score(history: HistoryItem[], sessionsToScore: HistoryItem[][], scoreOptions: ScoreOptions = {}): Promise<ScoreResult> {
+    const { shape, trie } = this.models;
+    const resolved = this.resolveHistory(checkHistory(history));
+    const { sessions, options } = checkScoreArguments(sessionsToScore, scoreOptions, shape.sessionLength);
+    const n = sessions.length;
+    if (n === 0) return { logProb: new Float32Array(0), towers: null, reward: null, ignoredHistory: resolved.ignored };
+    const m = sessions[0].length;
+    if (m < 1 || m > shape.sessionLength || sessions.some((s) => s.length !== m)) {
+      throw new InvalidArgumentError('sessions[i].length', sessions.map((s) => s.length), `give every session the same length, 1..${shape.sessionLength} items`);
+    }
+    const items = new Int32Array(n * m); // [n, m]
+    sessions.forEach((s, i) => {
+      const r = this.resolveHistory(s);
+      if (r.ignored.length > 0) throw new InvalidArgumentError(`sessions[${i}]`, r.ignored, 'every session item must be in the catalog (an item index or external id)');
+      items.set(r.items, i * m);
+    });
+
+    const { decoder, release } = await this.encodeForDecoder(resolved.items, n);
+    const logProb = new Float64Array(n); // [n]
+    const { levels, codebookSize: K, vocabSize: vocab } = shape;
+    const rowsIdentity = Int32Array.from({ length: n }, (_, i) => i);
+    try {
+      // The same scores as the beam search: the code log-probabilities ([rows, K]) when the graph gives
+      // their parts, else the log-softmax of the logits ([rows, vocab]) computed here.
+      const reader = scoreReader(decoder);
+      const { normalised } = reader;
+      const width = normalised ? K : vocab;
+      // Every row starts from the single BOS row of the first call; afterwards row b continues row b.
+      let logits = await reader.feed(new Int32Array([BOS]), new Int32Array([0]), false);
+      let single = true;
+      // The bundle's repeat-awareness layer, as recommend() applies it without the history exclusion (then the log-probabilities agree).
+      const bias = options.historyBias === false ? null : this.models.historyBias;
+      const onHistory = bias && resolved.items.length > 0 ? historyPaths(trie, resolved.items) : null;
+      const node = new Int32Array(n); // [n] trie node of each session's current item
+      for (let i = 0; i < m; i++) {
+        for (let l = 0; l < levels; l++) {
+          const tokens = new Int32Array(n); // [n]
+          for (let b = 0; b < n; b++) {
+            const code = trie.itemCodes(items[b * m + i])[l];
+            const token = tokenId(l, code, K);
+            const base = single ? 0 : b * width;
+            const logZ = normalised ? 0 : logSumExpRow(logits, base, vocab); // full logits: the row's log-softmax normaliser
+            const offset = normalised ? 0 : SPECIAL_TOKENS + l * K;
+            logProb[b] += logits[base + offset + code] - logZ;
+            if (onHistory && bias![l] !== 0) logProb[b] += historyBiasTerm(trie, onHistory, node[b], l === levels - 1, bias![l], code, (c) => logits[base + offset + c] - logZ);
+            node[b] = l === levels - 1 ? 0 : childOf(trie, node[b], code);
+            tokens[b] = token;
+          }
+          if (i === m - 1 && l === levels - 1) break;
+          const parents = single ? new Int32Array(n) : rowsIdentity;
+          single = false;
+          logits = await reader.feed(tokens, parents, l === levels - 1); // fed as the beam search feeds them
+        }
+      }
+    } finally {
+      decoder.dispose?.();
+      release();
+    }
+    const rewarded = this.reward ? await this.rewardTowers(resolved.items, items, n, m) : null;
+    return { logProb: Float32Array.from(logProb), towers: rewarded?.towers ?? null, reward: rewarded?.reward ?? null, ignoredHistory: resolved.ignored };
+  }
+
+  private releaseEngine(): void {
+    const engine = this.engine;
+    this.engine = null;
+    engine?.model.dispose();
+    if (engine?.ownsDevice) engine.device?.destroy();
+  }
+
+  async release(): Promise<void> {
+    this.releaseEngine();
+    const graphs = this.graphs ?? (this.pendingGraphs ? await this.pendingGraphs.catch(() => null) : null);
+    this.graphs = null;
+    await Promise.all([graphs?.encoder.release(), graphs?.decoder.release(), this.reward?.release()]);
+  }
+}
