@@ -1,22 +1,66 @@
-// `npm test`: every tests/**/*.test.ts under node's test runner, TypeScript through tsx.
+// `npm test`: every tests/**/*.test.ts under node's test runner, TypeScript through tsx. CI runs this.
+// `npm run test:fast` (`node tests/run.mjs --fast`): the unit tier, every file not in SLOW below — about a minute on
+// 2 cores, for the edit–test loop. `node tests/run.mjs --slow` runs only the slow tier. Further arguments filter by
+// path substring in either mode (`npm test -- engine`, `npm run test:fast -- runtime/`); `--list` prints the files
+// that would run, in the order they start.
 // The WebGPU engine's tests need a Vulkan driver; on machines without a GPU they use SwiftShader, which
 // Debian's chromium package ships (.ci/run installs it).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
+/**
+ * The slow tier: files (or folders, ending in /) that drive Chromium, train or run models on the WebGPU engine (on
+ * SwiftShader, the CPU, where there is no GPU), compile the wasm kernels or install packages. Seconds are one file's
+ * wall time on the 2-core development machine with the other tier running beside it; the longest go first, so that
+ * `npm test`'s two workers finish together. A new test file belongs here if it takes more than ~10 s.
+ */
+const SLOW = [
+  ['tests/consumers/', 'npm pack, then installs and production builds of Vite, webpack and esbuild apps, checked in Chromium: ~5 min'],
+  ['tests/models/seed/train.test.ts', 'trains a tiny seed model to overfit, resumes, a second stage and a distilled student, on the engine: ~4 min'],
+  ['tests/browser/runtime-webgpu.test.ts', 'the runtime spec in Chromium on WebGPU (SwiftShader), 100 recommendations for the memory check: ~3 min'],
+  ['tests/models/reward/engine-model.test.ts', 'trains the reward model on the engine until it learns a planted target: ~2 min'],
+  ['tests/runtime/wasm-decoder.test.ts', 'compiles the four AssemblyScript kernel builds (~45 s) and runs the shipped bundles: ~70 s'],
+  ['tests/models/engine/', 'the engine\'s ops gradient-checked and training steps against float64 references, on SwiftShader: ~2 min'],
+  ['tests/runtime/webgpu-decoder.test.ts', 'the WGSL model on SwiftShader against onnxruntime, the shipped bundles included'],
+  ['tests/models/export/trained-parity.test.ts', 'trains on the engine, then exports and compares the graphs: ~50 s'],
+  ['tests/browser/', 'Chromium: the demo page and the worker over HTTP: ~50 s'],
+  ['tests/models/baseline/sasrec.test.ts', 'trains SASRec on the engine: ~25 s'],
+  ['tests/models/seed/model.test.ts', 'the seed model on the engine against the reference forward and its gradients: ~20 s'],
+  ['tests/models/align/seed-policy.test.ts', 'the seed model and DPO on the engine: ~12 s'],
+  ['tests/runtime/wasm-reward.test.ts', 'the reward graph in the wasm kernels against onnxruntime, the shipped KuaiRand bundle: ~10 s'],
+  ['tests/models/commands/train.test.ts', 'onerec train on the engine until --maxMinutes trips: ~9 s'],
+];
+
 function find(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? find(join(dir, e.name)) : e.name.endsWith('.test.ts') ? [join(dir, e.name)] : []);
+    e.name === 'node_modules' ? [] : e.isDirectory() ? find(join(dir, e.name)) : e.name.endsWith('.test.ts') ? [join(dir, e.name)] : []);
 }
 
-const filter = process.argv.slice(2);
-const files = find('tests').filter((f) => filter.length === 0 || filter.some((s) => f.includes(s))).sort();
+/** Index of the SLOW entry that covers `file`, or -1. */
+const slowIndex = (file) => SLOW.findIndex(([path]) => (path.endsWith('/') ? file.startsWith(path) : file === path));
+
+const args = process.argv.slice(2);
+const tier = args.includes('--fast') ? 'fast' : args.includes('--slow') ? 'slow' : 'all';
+const filter = args.filter((a) => !['--fast', '--slow', '--list'].includes(a));
+const files = find('tests').map((f) => f.split('\\').join('/'))
+  .filter((f) => filter.length === 0 || filter.some((s) => f.includes(s)))
+  .filter((f) => tier === 'all' || (slowIndex(f) >= 0) === (tier === 'slow'))
+  .sort()
+  .sort((a, b) => (slowIndex(a) < 0 ? SLOW.length : slowIndex(a)) - (slowIndex(b) < 0 ? SLOW.length : slowIndex(b)));
+if (files.length === 0) {
+  console.error(`no test file matches ${filter.join(' ')} in the ${tier} tier`);
+  process.exit(1);
+}
 const env = { ...process.env };
 const swiftshader = '/usr/lib/chromium/vk_swiftshader_icd.json';
 if (!env.VK_ICD_FILENAMES && !env.VK_DRIVER_FILES && existsSync(swiftshader)) {
   env.VK_ICD_FILENAMES = swiftshader;
   env.LD_LIBRARY_PATH = ['/usr/lib/chromium', env.LD_LIBRARY_PATH].filter(Boolean).join(':');
+}
+if (args.includes('--list')) {
+  console.log(files.join('\n'));
+  process.exit(0);
 }
 const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { stdio: 'inherit', env });
 process.exit(result.status ?? 1);
