@@ -8,7 +8,7 @@ import { createWorkerRecommender } from '../worker/client.ts';
 import type { LoadInfo, RecommendResult, Recommender } from '../runtime/recommender.ts';
 import { Feed, pickFeed, type FeedPick, type Verdict } from './feed.ts';
 import { formatBytes, renderCard, renderHistory, renderWhy, type DisplayItem, type TowerInfo, type WhyCandidate } from './render.ts';
-import { loadCatalog, type Catalog } from './catalog.ts';
+import { catalogOf, type Catalog } from './catalog.ts';
 import type { CacheMessage, CachedMessage } from './sw.ts';
 import type { CatalogIndex } from '../models/commands/serve.ts';
 
@@ -185,8 +185,7 @@ async function loadBundle(choice: BundleChoice): Promise<void> {
       say(report.text);
     },
   });
-  // After load: the catalog's bytes are in the runtime's IndexedDB cache now, so this is no second download.
-  catalog = await loadCatalog(choice.manifestUrl, info.items, choice.noun);
+  catalog = catalogOf(info, choice.noun);
   towers = catalog.towers;
   ui.progress.hidden = true;
 

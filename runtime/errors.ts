@@ -76,7 +76,7 @@ export class WorkerTerminatedError extends RuntimeError {
 /** The model runtime (onnxruntime, the wasm kernels, the WGSL model) failed inside a call; `reason` is its own message. */
 export class InferenceError extends RuntimeError {
   constructor(call: string, reason: string) {
-    super('InferenceError', `${call}() failed in the model runtime: ${reason}. Retry with device: 'wasm', or load(url, { gpuDecoder: false, wasmDecoder: false }) to run every graph on onnxruntime; if it persists, report it with the bundle's manifest.json.`);
+    super('InferenceError', `${call}() failed in the model runtime: ${reason}. Retry with device: 'wasm', or load(url, { engine: 'onnxruntime' }) to run every graph on onnxruntime; if it persists, report it with the bundle's manifest.json.`);
   }
 }
 

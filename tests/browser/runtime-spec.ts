@@ -135,16 +135,19 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
     await load(); // back to one thread for the tests below
   });
 
+  // The deprecated boolean that engine: 'onnxruntime' replaces reads the same on this device (runtime/backends.ts engineChoice).
   const ownModel = device === 'webgpu' ? 'gpuDecoder' : 'wasmDecoder';
-  test(`[${device}] ${ownModel}: false runs encoder.onnx and decoder_step.onnx on the EP, with the same sessions`, { timeout: TEST_TIMEOUT_MS }, async () => {
-    const info = await harness.page.evaluate(async ({ url, device, ownModel }) => {
+  test(`[${device}] engine: 'onnxruntime' (and the deprecated ${ownModel}: false) runs encoder.onnx and decoder_step.onnx on the EP, with the same sessions`, { timeout: TEST_TIMEOUT_MS }, async () => {
+    const [info, deprecated] = await harness.page.evaluate(async ({ url, device, ownModel }) => {
       window.onerec.recommender ??= window.onerec.createWorkerRecommender();
-      return window.onerec.recommender.load(url, { device, [ownModel]: false });
+      const legacy = await window.onerec.recommender.load(url, { device, [ownModel]: false });
+      return [await window.onerec.recommender.load(url, { device, engine: 'onnxruntime' }), legacy];
     }, { url: harness.bundleUrl, device, ownModel });
+    assert.deepEqual([deprecated.decoder, deprecated.rewardBackend, deprecated.executionProvider], [info.decoder, info.rewardBackend, info.executionProvider]);
     assert.equal(info.decoder, 'onnx');
     assert.equal(info.rewardBackend, 'onnx');
     assert.equal(info.executionProvider, device);
-    assertMatchesNode(await recommendAll(), `${ownModel}: false`);
+    assertMatchesNode(await recommendAll(), "engine: 'onnxruntime'");
     await load(); // back to the default for the tests below
   });
 
