@@ -72,7 +72,8 @@ export function createNodeRecommender(options: NodeRecommenderOptions = {}): Rec
   return {
     ...inner,
     load: (bundle: string, loadOptions?: LoadOptions): Promise<LoadInfo> =>
-      // Anything but a non-empty path goes to the runtime as it is, whose argument check names it.
-      inner.load(typeof bundle !== 'string' || bundle.trim() === '' || /^[a-z]+:/.test(bundle) ? bundle : pathToFileURL(bundle).href, { ...loadOptions, cache: false }),
+      // A URL (a scheme of two letters or more, so that C:\ stays a path) or anything but a non-empty path goes to the
+      // runtime as it is, whose argument check names it; a path is taken relative to the working directory.
+      inner.load(typeof bundle !== 'string' || bundle.trim() === '' || /^[a-z][a-z\d+.-]+:/i.test(bundle) ? bundle : pathToFileURL(bundle).href, { ...loadOptions, cache: false }),
   };
 }

@@ -2,7 +2,8 @@
 // tarball installed into fresh Vite, webpack 5 and esbuild apps (tests/consumers/<bundler>/: package.json, a committed
 // lockfile that pins the bundler, the bundler's config; app.js, README's recipe, is copied into each app's src/), each
 // built for production and served cross-origin isolated next to models/bundles/kuairand, where Chromium checks that
-// recommend() returns the sessions onnxruntime-node gives, with threads: 1 and threads: 2 (kernelThreads 2). The
+// recommend() returns the sessions onnxruntime-node gives, with threads: 1 and threads: 2 (kernelThreads 2), and with
+// every graph on onnxruntime-web loaded from `wasmPaths` (its files served at /ort/, as README tells an app to). The
 // pipeline's tarball goes into a fresh Node app: `onerec --help`, and createNodeRecommender on a plain path.
 // Installs come from the npm registry (npm's own cache makes a second run fast); everything is written under a
 // temporary folder, removed at the end.
@@ -23,6 +24,7 @@ const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const HERE = fileURLToPath(new URL('./', import.meta.url));
 const BUNDLE = join(REPO, 'models', 'bundles', 'kuairand');
+const ORT_FILES = join(REPO, 'node_modules', 'onnxruntime-web', 'dist'); // what an app copies to its /ort/ (README)
 const HISTORY = [12, 873, 4051]; // app.js's history: catalog indices of the KuaiRand bundle
 /** Each app's folder under tests/consumers/ and the folder its build leaves index.html in. */
 const APPS = { vite: 'dist', webpack: '.', esbuild: '.' } as const;
@@ -102,11 +104,11 @@ test('the runtime package installs without the pipeline\'s dependencies', { time
 });
 
 for (const app of Object.keys(APPS) as (keyof typeof APPS)[]) {
-  test(`${app}: the production build runs recommend() in a worker with threads 1 and 2, without onnxruntime-web's wasm`, { timeout: 280_000 }, async () => {
+  test(`${app}: the production build runs recommend() in a worker with threads 1 and 2, and on onnxruntime-web from wasmPaths, whose files it does not ship`, { timeout: 280_000 }, async () => {
     const root = await built[app]!;
     const shipped = files(root).filter((f) => !f.includes('node_modules')).map((f) => relative(root, f));
     assert.deepEqual(shipped.filter((f) => /ort-wasm|\.wasm$/.test(f)), [], 'onnxruntime-web\'s files are shipped though the kernels run the bundle');
-    const server = await startServer({ mounts: { '/': root, '/bundles/kuairand/': BUNDLE } });
+    const server = await startServer({ mounts: { '/': root, '/bundles/kuairand/': BUNDLE, '/ort/': ORT_FILES } });
     const page = await browser.newPage();
     try {
       const errors: string[] = [];
@@ -114,12 +116,24 @@ for (const app of Object.keys(APPS) as (keyof typeof APPS)[]) {
       await page.goto(server.url);
       await page.waitForFunction(() => 'recommendWith' in window, null, { timeout: 20_000 }).catch(() => assert.fail(`the app did not start: ${errors.join('; ')}`));
       assert.equal(await page.evaluate(() => crossOriginIsolated), true);
+      type Result = { kernelThreads: number; decoder: string; fallbackReasons: string[]; ids: string[][]; error?: string };
+      const recommendWith = (loadOptions: object, workerOptions?: object): Promise<Result> =>
+        page.evaluate(([l, w]) => (window as unknown as { recommendWith(l: object, w?: object): Promise<Result> }).recommendWith(l, w), [loadOptions, workerOptions] as const);
       for (const threads of [1, 2]) {
-        const result = await page.evaluate((n) => (window as unknown as { recommendWith(t: number): Promise<{ kernelThreads: number; decoder: string; fallbackReasons: string[]; ids: string[][] }> }).recommendWith(n), threads);
+        const result = await recommendWith({ threads });
+        assert.equal(result.error, undefined);
         assert.equal(result.decoder, 'wasm-simd', result.fallbackReasons.join('; '));
         assert.equal(result.kernelThreads, threads, `threads: ${threads}: ${result.fallbackReasons.join('; ')}`);
         assert.deepEqual(result.ids, expected, `threads: ${threads}`);
       }
+      assert.ok(!server.requests.some((r) => r.startsWith('/ort/')), 'onnxruntime-web\'s files were fetched while the kernels ran');
+      const unplaced = await recommendWith({ wasmDecoder: false });
+      assert.match(unplaced.error ?? '', /^NoBackendError: .*wasm/, 'every graph on onnxruntime-web without wasmPaths, whose default folder the app does not have');
+      const onOrt = await recommendWith({ wasmDecoder: false }, { wasmPaths: '/ort/' });
+      assert.equal(onOrt.error, undefined);
+      assert.equal(onOrt.decoder, 'onnx');
+      assert.deepEqual(onOrt.ids, expected, 'every graph on onnxruntime-web');
+      assert.ok(server.requests.includes('/ort/ort-wasm-simd-threaded.wasm'), server.requests.join(' '));
     } finally {
       await page.close();
       await server.close();
