@@ -97,6 +97,8 @@ test('recommend() and score() give onnxruntime\'s sessions: tiny bundle with a r
   }
 });
 
+// Slow tier, ~60 s on 2 cores: the real bundle is the point (6,361 items, reward rerank), and the WGSL model runs on
+// SwiftShader, the CPU, beside onnxruntime on the same two cores.
 test('the shipped KuaiRand bundle: the same ranked sessions after reward rerank as onnxruntime', async (t) => {
   const dir = join(SHIPPED, 'kuairand');
   if (!existsSync(join(dir, 'manifest.json'))) return t.skip('models/bundles/kuairand is not in this checkout');
@@ -113,6 +115,8 @@ test('the shipped KuaiRand bundle: the same ranked sessions after reward rerank 
   }
 });
 
+// Slow tier, ~80 s on 2 cores: four WGSL models (the ensemble and member 0 alone, fp32 and int4), each created and run
+// on SwiftShader; fp32 and int4 reach the model's weights by different paths (int4 dequantized at load), so both stay.
 test('an ensemble of two members of different depth, experts and FFN: the WGSL model gives the exported graphs\' beams (fp32 and int4)', async () => {
   await assertEnsembleBeams(bundle.codes, (decoder, encoder, configs) => WebGpuDecoder.create(device, decoder, configs, { encoderOnnx: encoder }));
 });

@@ -54,6 +54,8 @@ test('engine forward equals the reference; engine gradients equal the CPU traine
   });
 });
 
+// Slow tier, ~75 s on 2 cores: 32 optimizer steps (4 epochs of 512 examples), and on SwiftShader each step costs
+// ~2 s whatever the model's size (per-dispatch cost). Fewer examples or epochs leave the AUC bound to chance.
 test('engine training learns a planted target', async () => {
   const c: RewardConfig = { itemCount: 20, dModel: 8, heads: 1, towerHidden: 8, maxHistory: 4, sessionLength: 2, towers: ['ltr'] };
   const rng = new Rng(9);
