@@ -1,0 +1,43 @@
+// The shipped Beauty bundles are rebuilt from the CLI (bench/README.md, "Rebuilding the shipped bundles"):
+// `onerec prepare` reads Amazon Beauty into the same item order as the bundle's catalog, and with the recorded
+// flags (plain residual k-means, --maxIterations=30) writes the bundle's trie byte for byte. The second check
+// needs the sentence encoder's output for Beauty's 12,101 titles: about 25 minutes on a 2-core CPU from a cold
+// cache, so it runs only where that cache exists and takes ~4 minutes there (slow tier).
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { decodeCatalog } from '../../../runtime/catalog-format.ts';
+import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/commands/prepare.ts';
+import { readDataset } from '../../../models/data/readers.ts';
+import { itemText, textsHash } from '../../../models/embeddings/text-encoder.ts';
+
+const DATA = '../shared/data/amazon-beauty';
+const BUNDLES = ['models/bundles/beauty', 'models/bundles/beauty-ensemble'];
+
+test('Beauty as onerec prepare reads it: the shipped catalogs list the same items in the same order', { skip: !existsSync(DATA) && 'no ../shared/data' }, async () => {
+  const dataset = await readDataset(DATA);
+  for (const dir of BUNDLES) {
+    const catalog = decodeCatalog(new Uint8Array(readFileSync(join(dir, 'catalog.bin'))), dataset.items.length);
+    assert.equal(catalog.length, 12_101);
+    assert.deepEqual(catalog.map((c) => c.id), dataset.items.map((i) => i.id), dir);
+  }
+});
+
+const cacheDirs = [join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'onerec', 'embeddings'), '.work/embedding-cache'];
+
+test('onerec prepare --maxIterations=30 writes the shipped Beauty trie byte for byte', async (t) => {
+  if (!existsSync(DATA)) return t.skip('no ../shared/data');
+  const texts = (await readDataset(DATA)).items.map(itemText);
+  const cache = cacheDirs.find((d) => existsSync(join(d, `text-${textsHash(texts)}.f32`)));
+  if (!cache) return t.skip('no sentence-encoder cache for Beauty (onerec prepare on Beauty fills it: ~25 min on a CPU)');
+  const out = mkdtempSync(join(tmpdir(), 'onerec-beauty-'));
+  try {
+    await prepare({ ...DEFAULT_PREPARE_CONFIG, data: DATA, out, cache, maxIterations: 30, baseline: false });
+    const trie = readFileSync(join(out, 'semantic-ids.bin'));
+    for (const dir of BUNDLES) assert.ok(trie.equals(readFileSync(join(dir, 'trie.bin'))), `${dir}/trie.bin`);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
