@@ -99,25 +99,21 @@ export type RuntimeErrorName = (typeof RUNTIME_ERROR_NAMES)[number];
 // into one of the classes above. They live here so that every class the runtime throws is in one file; the package
 // entry (runtime/index.ts) exports only the public ones.
 
+/** An internal error class whose instances carry `name` (set explicitly: bundlers may rename classes). */
+function internalError(name: string) {
+  return class extends Error {
+    override name = name;
+  };
+}
+
 /** beamSearch() options out of range (beamWidth, sessionLength, a history bias of the wrong length). */
-export class BeamSearchOptionError extends Error {
-  override name = 'BeamSearchOptionError';
-}
-
+export const BeamSearchOptionError = internalError('BeamSearchOptionError');
 /** A DecoderSession returned logits of another shape than beam search asked for. */
-export class DecoderOutputError extends Error {
-  override name = 'DecoderOutputError';
-}
-
+export const DecoderOutputError = internalError('DecoderOutputError');
 /** Bad codes given to SemanticIdTrie.build(), or bytes that are not a valid semantic-ID trie. */
-export class TrieFormatError extends Error {
-  override name = 'TrieFormatError';
-}
-
+export const TrieFormatError = internalError('TrieFormatError');
 /** Why the bytes are not a valid catalog (the caller wraps it into its own typed error with the file name). */
-export class CatalogFormatProblem extends Error {
-  override name = 'CatalogFormatProblem';
-}
+export const CatalogFormatProblem = internalError('CatalogFormatProblem');
 
 /** A graph lacks a weight the engine needs, or holds it in another layout; each engine wraps it in its typed error. */
 export class WeightsError extends Error {
