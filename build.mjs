@@ -12,7 +12,7 @@
 //                    (tsconfig.lib.json), its `exports` (`onerec-web`, `onerec-web/worker`, `onerec-web/worker.js`,
 //                    `onerec-web/wasm-helper.js`), with onnxruntime-web's JS API built in (below)
 //   packages/onerec-pipeline/  with --pipeline: the pipeline package's files, copied from the repo's own folders
-//                    (models/, runtime/ as TypeScript run through tsx; the demo page built into dist/)
+//                    (models/, runtime/ as TypeScript run through tsx; the demo page built into dist/; types/)
 // Entries that do not exist yet are skipped with a note. Tests and the bench import buildBrowser() to
 // bundle their own pages the same way.
 import * as esbuild from 'esbuild';
@@ -87,15 +87,11 @@ const ORT_ENTRIES = { 'onnxruntime-web/wasm': 'ort.wasm.min.mjs', 'onnxruntime-w
 export async function buildLibrary() {
   const lib = join(RUNTIME_PACKAGE, 'lib');
   rmSync(lib, { recursive: true, force: true });
-  const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.lib.json')], { stdio: 'inherit' });
-  if (tsc.status !== 0) throw new Error('build: tsc -p tsconfig.lib.json failed');
-  const walk = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
-  for (const file of walk(lib).filter((f) => f.endsWith('.d.ts'))) {
-    writeFileSync(file, readFileSync(file, 'utf8').replace(/(from\s+['"]\.{1,2}\/[^'"]*?)\.ts(['"])/g, '$1.js$2'));
-  }
+  tsc(['-p', join(root, 'tsconfig.lib.json')]);
+  declarationsImportJs(lib);
   for (const file of Object.values(ORT_ENTRIES)) copyFileSync(join(root, 'node_modules', 'onnxruntime-web', 'dist', file), join(lib, 'runtime', file));
   let rewritten = 0;
-  for (const file of walk(lib).filter((f) => f.endsWith('.js'))) {
+  for (const file of walkFiles(lib).filter((f) => f.endsWith('.js'))) {
     const source = readFileSync(file, 'utf8');
     if (!/['"]onnxruntime-web/.test(source)) continue; // an import of it, not a comment
     if (dirname(file) !== join(lib, 'runtime')) throw new Error(`build: ${file} imports onnxruntime-web outside lib/runtime/, where build.mjs puts ${Object.values(ORT_ENTRIES).join(' and ')}`);
@@ -106,9 +102,26 @@ export async function buildLibrary() {
   if (rewritten === 0) throw new Error('build: no import of onnxruntime-web/wasm or /webgpu found in lib/runtime/; ORT_ENTRIES is out of date');
 }
 
+function walkFiles(dir) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walkFiles(join(dir, e.name)) : [join(dir, e.name)]));
+}
+
+function tsc(args) {
+  const run = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), ...args], { stdio: 'inherit' });
+  if (run.status !== 0) throw new Error(`build: tsc ${args.join(' ')} failed`);
+}
+
+/** tsc's .d.ts files keep `.ts` specifiers, which a consumer's TypeScript would not resolve: `.js`, as the code has. */
+function declarationsImportJs(dir) {
+  for (const file of walkFiles(dir).filter((f) => f.endsWith('.d.ts'))) {
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/(from\s+['"]\.{1,2}\/[^'"]*?)\.ts(['"])/g, '$1.js$2'));
+  }
+}
+
 /**
  * The pipeline package's files: the demo page built into its dist/, and the TypeScript of models/ and runtime/ (run
- * through tsx, as in the repo) and bin/ copied in (tests/ and bench/ stay out). Its README and node.mjs are its own.
+ * through tsx, as in the repo) and bin/ copied in (tests/ and bench/ stay out), and the .d.ts of its Node entry under
+ * types/. Its README, node.mjs and node.d.mts are its own.
  */
 export async function stagePipeline() {
   await buildBrowser({ outdir: join(root, 'dist'), entries: DEMO_ENTRIES, staticDir: join(root, 'demo'), quiet: true });
@@ -116,6 +129,12 @@ export async function stagePipeline() {
     rmSync(join(PIPELINE_PACKAGE, folder), { recursive: true, force: true });
     cpSync(join(root, folder), join(PIPELINE_PACKAGE, folder), { recursive: true, filter: (path) => !path.endsWith('.map') && !path.includes(`${join('runtime', 'wasm', 'assembly')}`) });
   }
+  // The types of its entry (node.d.mts re-exports them): createNodeRecommender and what its signature names.
+  const types = join(PIPELINE_PACKAGE, 'types');
+  rmSync(types, { recursive: true, force: true });
+  tsc(['--declaration', '--emitDeclarationOnly', '--outDir', types, '--rootDir', root, '--types', 'node,@webgpu/types', '--lib', 'es2022,dom,webworker',
+    '--strict', '--skipLibCheck', '--target', 'es2022', '--module', 'esnext', '--moduleResolution', 'bundler', '--allowImportingTsExtensions', join(root, 'models', 'node-recommender.ts')]);
+  declarationsImportJs(types);
 }
 
 /** The demo's entries (`npm run build`, and the pipeline package's dist/ that `onerec serve` serves). */

@@ -21,8 +21,8 @@ export interface WorkerRecommenderOptions {
   /**
    * Where onnxruntime-web's files are (ort-wasm-simd-threaded.mjs/.wasm, and the .asyncify ones for its WebGPU EP),
    * relative to the page or absolute; default ./ort/ next to the worker. They are fetched only when a graph runs on
-   * onnxruntime-web (`wasmDecoder: false`, `gpuDecoder: false`, or a bundle the runtime's kernels cannot run:
-   * LoadInfo.fallbackReasons), so an app that never does needs not ship them.
+   * onnxruntime-web (`engine: 'onnxruntime'`, or a bundle the runtime's kernels cannot run: LoadInfo.fallbackReasons),
+   * so an app that never does needs not ship them.
    */
   wasmPaths?: string;
 }

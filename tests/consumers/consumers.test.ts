@@ -63,7 +63,11 @@ let pipelineTarball: Promise<string>;
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'onerec-consumers-'));
   const pack = (workspace: string): Promise<string> =>
-    npm(REPO, ['pack', '--workspace', workspace, '--pack-destination', work, '--json']).then((out) => join(work, JSON.parse(out.slice(out.search(/^\[/m), out.search(/^\]/m) + 1))[0].filename));
+    npm(REPO, ['pack', '--workspace', workspace, '--pack-destination', work, '--json']).then((out) => {
+      const [packed] = JSON.parse(out.slice(out.search(/^\[/m), out.search(/^\]/m) + 1)) as { filename: string; size: number; unpackedSize: number; entryCount: number }[];
+      console.log(`${packed.filename}: ${(packed.size / MB).toFixed(2)} MB packed, ${(packed.unpackedSize / MB).toFixed(2)} MB unpacked, ${packed.entryCount} files`);
+      return join(work, packed.filename);
+    });
   // Packed one after the other: the pipeline's prepack builds the demo with the same esbuild service.
   runtimeTarball = pack('packages/onerec-web');
   pipelineTarball = runtimeTarball.then(() => pack('packages/onerec-pipeline'));
@@ -127,9 +131,9 @@ for (const app of Object.keys(APPS) as (keyof typeof APPS)[]) {
         assert.deepEqual(result.ids, expected, `threads: ${threads}`);
       }
       assert.ok(!server.requests.some((r) => r.startsWith('/ort/')), 'onnxruntime-web\'s files were fetched while the kernels ran');
-      const unplaced = await recommendWith({ wasmDecoder: false });
+      const unplaced = await recommendWith({ engine: 'onnxruntime' });
       assert.match(unplaced.error ?? '', /^NoBackendError: .*wasm/, 'every graph on onnxruntime-web without wasmPaths, whose default folder the app does not have');
-      const onOrt = await recommendWith({ wasmDecoder: false }, { wasmPaths: '/ort/' });
+      const onOrt = await recommendWith({ engine: 'onnxruntime' }, { wasmPaths: '/ort/' });
       assert.equal(onOrt.error, undefined);
       assert.equal(onOrt.decoder, 'onnx');
       assert.deepEqual(onOrt.ids, expected, 'every graph on onnxruntime-web');
@@ -141,7 +145,7 @@ for (const app of Object.keys(APPS) as (keyof typeof APPS)[]) {
   });
 }
 
-test('the pipeline package: `onerec --help`, and createNodeRecommender on a plain path', { timeout: 280_000 }, async () => {
+test('the pipeline package: `onerec --help`, and createNodeRecommender on a plain path, with its types', { timeout: 280_000 }, async () => {
   const dir = join(work, 'node');
   mkdirSync(dir);
   // README's recipe for an app that installs the pipeline: onnxruntime-node's download off, the others' scripts on.
@@ -157,4 +161,15 @@ console.log(JSON.stringify((await recommender.recommend(${JSON.stringify(HISTORY
   const bundle = join('node_modules', 'onerec-pipeline', 'models', 'bundles', 'kuairand'); // relative, as a user types it
   const { stdout } = await run(process.execPath, ['recommend.mjs', bundle], { cwd: dir, env: npmEnv });
   assert.deepEqual(JSON.parse(stdout), expected);
+  // The entry's types, as a strict TypeScript program that imports the package sees them.
+  writeFileSync(join(dir, 'typed.mts'), `import { createNodeRecommender, type NodeRecommenderOptions, type RecommendResult } from 'onerec-pipeline';
+const options: NodeRecommenderOptions = { threads: 1 };
+const recommender = createNodeRecommender(options);
+await recommender.load('bundle');
+const result: RecommendResult = await recommender.recommend([12]);
+export const ids: string[][] = result.sessions.map((s) => s.ids);
+`);
+  const typescript = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
+  await run(process.execPath, [typescript, '--noEmit', '--strict', '--skipLibCheck', '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext', 'typed.mts'], { cwd: dir, env: npmEnv })
+    .catch((err: { stdout?: string }) => assert.fail(`the package's types do not check:\n${err.stdout}`));
 });
