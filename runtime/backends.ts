@@ -193,8 +193,9 @@ export async function createBundleRunner(ort: OrtModule, models: BundleModels, e
   const reasons: string[] = [];
   if (allowed.wgsl) {
     const device = options.gpuDevice;
+    // In Node the WGSL model needs a device from the caller (Dawn: models/engine/device.ts openDevice).
     if (device) candidates.push(wgslCandidate(context(first), async () => device, options.ownsGpuDevice ?? false));
-    else reasons.push('[wgsl] no gpuDevice given');
+    else if (options.engine === 'wgsl') reasons.push('[wgsl] no gpuDevice given to run it on');
   }
   if (allowed.wasm) candidates.push(wasmSimdCandidate(context(first), options.wasmThreads ?? 1, options.spawnWasmHelper));
   // Where an engine of the runtime's was asked for and only the seed model falls back, the reward model stays on the kernels.

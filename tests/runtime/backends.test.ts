@@ -65,10 +65,14 @@ test('load(): engine and a deprecated boolean together, or an unknown engine, ar
       await r.dispose();
     }
   }
-  const kernels = createNodeRecommender({ engine: 'wasm' });
-  try {
-    assert.equal((await kernels.load(bundle.dir)).decoder, 'wasm-simd');
-  } finally {
-    await kernels.dispose();
+  // engine 'wasm', and Node's deprecated wasmDecoder: true (the kernels, then onnxruntime), run the kernels on a bundle they read.
+  for (const options of [{ engine: 'wasm' as const }, { wasmDecoder: true }]) {
+    const kernels = createNodeRecommender(options);
+    try {
+      const info = await kernels.load(bundle.dir);
+      assert.deepEqual([info.decoder, info.fallbackReasons], ['wasm-simd', []], JSON.stringify(options));
+    } finally {
+      await kernels.dispose();
+    }
   }
 });

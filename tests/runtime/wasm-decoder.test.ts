@@ -40,7 +40,7 @@ after(() => rmSync(root, { recursive: true, force: true }));
 
 /** Two recommenders on one bundle: onnxruntime's seed graphs and the wasm kernels (reward model on onnxruntime in both). */
 async function pairSimd(dir: string): Promise<{ onnx: Recommender; simd: Recommender; decoder: string; fallbackReasons: string[] }> {
-  const { onnx, engine, decoder, fallbackReasons } = await pair(dir, { wasmDecoder: true });
+  const { onnx, engine, decoder, fallbackReasons } = await pair(dir, { engine: 'auto' });
   return { onnx, simd: engine, decoder, fallbackReasons };
 }
 
@@ -122,23 +122,23 @@ test('graphs the kernels cannot read keep onnxruntime\'s sessions and say why; b
   await assert.rejects(WasmDecoder.create(decoderBytes.subarray(0, 3000), encoderBytes, config), (e: Error) => e.name === 'WasmDecoderError' && /does not parse/.test(e.message));
   await assert.rejects(WasmDecoder.create(decoderBytes, encoderBytes, { ...config, dModel: 30, heads: 3 }), (e: Error) => e.name === 'WasmDecoderError' && /multiple of 4 per head/.test(e.message));
 
-  await assertFallsBack(notAnEnsemble(bundle.dir, join(root, 'not-an-ensemble')), { wasmDecoder: true }, 'wasm-simd');
+  await assertFallsBack(notAnEnsemble(bundle.dir, join(root, 'not-an-ensemble')), { engine: 'auto' }, 'wasm-simd');
 });
 
 test('with the kernels running the seed model, onnxruntime never makes sessions for encoder.onnx and decoder_step.onnx', async () => {
   const { models } = await fetchBundle(pathToFileURL(bundle.dir).href, { fetch: fileAwareFetch as typeof fetch, cache: false });
-  const sessions = await createBundleRunner(ort as unknown as OrtModule, models, ['cpu'], { intraOpNumThreads: 1 }, { wasmDecoder: true });
+  const runner = await createBundleRunner(ort as unknown as OrtModule, models, ['cpu'], { intraOpNumThreads: 1 }, { engine: 'auto' });
   try {
-    assert.equal(sessions.decoderBackend, 'wasm-simd');
-    const result = await sessions.recommend([3, 17, 5], { beamWidth: 4 });
+    assert.equal(runner.decoderBackend, 'wasm-simd');
+    const result = await runner.recommend([3, 17, 5], { beamWidth: 4 });
     assert.equal(result.rankedBy, 'reward'); // the reward graph's session exists and ran
-    await sessions.score([3, 17, 5], [[1, 2, 3, 4]]);
-    assert.equal(sessions.hasSeedGraphs, false);
+    await runner.score([3, 17, 5], [[1, 2, 3, 4]]);
+    assert.equal(runner.hasSeedGraphs, false);
   } finally {
-    await sessions.release();
+    await runner.release();
   }
   // Where the kernels cannot run the bundle (ensemble weights missing), the seed graphs' sessions are made at load.
-  const fallback = await createBundleRunner(ort as unknown as OrtModule, { ...models, members: [models.members[0], models.members[0]] }, ['cpu'], { intraOpNumThreads: 1 }, { wasmDecoder: true });
+  const fallback = await createBundleRunner(ort as unknown as OrtModule, { ...models, members: [models.members[0], models.members[0]] }, ['cpu'], { intraOpNumThreads: 1 }, { engine: 'auto' });
   try {
     assert.equal(fallback.decoderBackend, 'onnx');
     assert.equal(fallback.hasSeedGraphs, true);
@@ -189,7 +189,7 @@ test('a request whose buffers the engine cannot grow memory for is a WasmDecoder
 
 test('threads: 2 and 3 share each step\'s beams with helper threads and give onnxruntime\'s sessions; helpers that never start leave one thread, saying why', async () => {
   for (const threads of [2, 3]) {
-    const { onnx, engine, decoder, fallbackReasons } = await pair(bundle.dir, { wasmDecoder: true, threads });
+    const { onnx, engine, decoder, fallbackReasons } = await pair(bundle.dir, { engine: 'auto', threads });
     try {
       assert.equal(decoder, 'wasm-simd');
       assert.deepEqual(fallbackReasons, []);
@@ -203,7 +203,7 @@ test('threads: 2 and 3 share each step\'s beams with helper threads and give onn
     }
   }
   const info = await (async () => {
-    const r = createNodeRecommender({ wasmDecoder: true, threads: 2 });
+    const r = createNodeRecommender({ engine: 'auto', threads: 2 });
     try { return await r.load(bundle.dir); } finally { await r.dispose(); }
   })();
   assert.equal(info.kernelThreads, 2);

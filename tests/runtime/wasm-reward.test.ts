@@ -78,18 +78,18 @@ test('with the wasm kernels running the seed model, the reward model runs there 
   const { models } = await fetchBundle(pathToFileURL(bundle.dir).href, { fetch: fileAwareFetch as typeof fetch, cache: false });
   let created = 0;
   const counting: OrtModule = { Tensor: ort.Tensor, InferenceSession: { create: (...args: Parameters<typeof ort.InferenceSession.create>) => { created++; return ort.InferenceSession.create(...args); } } } as unknown as OrtModule;
-  const sessions = await createBundleRunner(counting, models, ['cpu'], { intraOpNumThreads: 1 }, { wasmDecoder: true });
+  const runner = await createBundleRunner(counting, models, ['cpu'], { intraOpNumThreads: 1 }, { engine: 'auto' });
   try {
-    assert.equal(sessions.decoderBackend, 'wasm-simd');
-    assert.equal(sessions.rewardBackend, 'wasm-simd');
-    const result = await sessions.recommend([3, 17, 5], { beamWidth: 6 });
+    assert.equal(runner.decoderBackend, 'wasm-simd');
+    assert.equal(runner.rewardBackend, 'wasm-simd');
+    const result = await runner.recommend([3, 17, 5], { beamWidth: 6 });
     assert.equal(result.rankedBy, 'reward');
-    await sessions.score([3, 17, 5], [[1, 2, 3, 4]]);
+    await runner.score([3, 17, 5], [[1, 2, 3, 4]]);
     assert.equal(created, 0, 'onnxruntime made a session');
   } finally {
-    await sessions.release();
+    await runner.release();
   }
-  const { onnx, engine, fallbackReasons } = await pair(bundle.dir, { wasmDecoder: true });
+  const { onnx, engine, fallbackReasons } = await pair(bundle.dir, { engine: 'auto' });
   try {
     assert.deepEqual(fallbackReasons, []);
     for (const history of [[3, 17, 5, 42, 9], []]) {

@@ -136,20 +136,20 @@ test('a lost WebGPU device hands the next calls to onnxruntime\'s sessions, and 
   const adapter = await gpuInstance().requestAdapter();
   const own = await adapter!.requestDevice();
   const { models } = await fetchBundle(pathToFileURL(bundle.dir).href, { fetch: fileAwareFetch as typeof fetch, cache: false });
-  const sessions = await createBundleRunner(ort as unknown as OrtModule, models, ['cpu'], { intraOpNumThreads: 1 }, { gpuDevice: own });
+  const runner = await createBundleRunner(ort as unknown as OrtModule, models, ['cpu'], { intraOpNumThreads: 1 }, { gpuDevice: own });
   try {
-    assert.equal(sessions.decoderBackend, 'wgsl');
-    const before = await sessions.recommend([3, 17, 5], { beamWidth: 4 });
-    assert.equal(sessions.hasSeedGraphs, false); // made only when the device is lost
+    assert.equal(runner.decoderBackend, 'wgsl');
+    const before = await runner.recommend([3, 17, 5], { beamWidth: 4 });
+    assert.equal(runner.hasSeedGraphs, false); // made only when the device is lost
     own.destroy();
     await own.lost;
     await new Promise((resolve) => setTimeout(resolve, 0)); // let every reaction to `lost` run
-    assert.equal(sessions.decoderBackend, 'onnx');
-    assert.ok(sessions.fallbackReasons.some((r) => /^\[wgsl\] the WebGPU device was lost/.test(r)), sessions.fallbackReasons.join('; '));
-    const after = await sessions.recommend([3, 17, 5], { beamWidth: 4 });
-    assert.equal(sessions.hasSeedGraphs, true);
+    assert.equal(runner.decoderBackend, 'onnx');
+    assert.ok(runner.fallbackReasons.some((r) => /^\[wgsl\] the WebGPU device was lost/.test(r)), runner.fallbackReasons.join('; '));
+    const after = await runner.recommend([3, 17, 5], { beamWidth: 4 });
+    assert.equal(runner.hasSeedGraphs, true);
     assert.deepEqual(after.sessions.map((s) => Array.from(s.items)), before.sessions.map((s) => Array.from(s.items)));
   } finally {
-    await sessions.release();
+    await runner.release();
   }
 });
