@@ -16,15 +16,16 @@ import { join } from 'node:path';
  * `npm test`'s two workers finish together. A new test file belongs here if it takes more than ~10 s.
  */
 const SLOW = [
-  ['tests/consumers/', 'npm pack, then installs and production builds of Vite, webpack and esbuild apps, checked in Chromium: ~5 min'],
-  ['tests/models/seed/train.test.ts', 'trains a tiny seed model to overfit, resumes, a second stage and a distilled student, on the engine: ~4 min'],
-  ['tests/browser/runtime-webgpu.test.ts', 'the runtime spec in Chromium on WebGPU (SwiftShader), 100 recommendations for the memory check: ~3 min'],
+  ['tests/models/seed/train.test.ts', 'trains a tiny seed model to overfit, resumes, a second stage and a distilled student, on the engine: ~8 min'],
+  ['tests/browser/runtime-webgpu.test.ts', 'the runtime spec in Chromium on WebGPU (SwiftShader), 110 recommendations for the memory check: ~5 min'],
+  ['tests/models/bundles/', 'onerec prepare on Amazon Beauty, to the shipped trie byte for byte (where ../shared/data and the encoder cache are): ~5 min'],
+  ['tests/consumers/', 'npm pack, then installs and production builds of Vite, webpack and esbuild apps, checked in Chromium: ~3 min'],
+  ['tests/runtime/webgpu-decoder.test.ts', 'the WGSL model on SwiftShader against onnxruntime, the shipped KuaiRand bundle and an ensemble: ~4 min'],
   ['tests/models/reward/engine-model.test.ts', 'trains the reward model on the engine until it learns a planted target: ~2 min'],
-  ['tests/runtime/wasm-decoder.test.ts', 'compiles the four AssemblyScript kernel builds (~45 s) and runs the shipped bundles: ~70 s'],
   ['tests/models/engine/', 'the engine\'s ops gradient-checked and training steps against float64 references, on SwiftShader: ~2 min'],
-  ['tests/runtime/webgpu-decoder.test.ts', 'the WGSL model on SwiftShader against onnxruntime, the shipped bundles included'],
+  ['tests/runtime/wasm-decoder.test.ts', 'compiles the four AssemblyScript kernel builds (~45 s) and runs the shipped bundles: ~70 s'],
   ['tests/models/export/trained-parity.test.ts', 'trains on the engine, then exports and compares the graphs: ~50 s'],
-  ['tests/browser/', 'Chromium: the demo page and the worker over HTTP: ~50 s'],
+  ['tests/browser/', 'Chromium: the demo page and the wasm runtime spec over HTTP: ~50 s'],
   ['tests/models/baseline/sasrec.test.ts', 'trains SASRec on the engine: ~25 s'],
   ['tests/models/seed/model.test.ts', 'the seed model on the engine against the reference forward and its gradients: ~20 s'],
   ['tests/models/align/seed-policy.test.ts', 'the seed model and DPO on the engine: ~12 s'],
