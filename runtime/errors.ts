@@ -48,7 +48,7 @@ export class WebGpuUnavailableError extends RuntimeError {
 /** None of the execution providers tried could create the sessions; `reasons` has one `[ep] reason` each. */
 export class NoBackendError extends RuntimeError {
   constructor(readonly reasons: string[]) {
-    super('NoBackendError', `no execution provider could run this bundle: ${reasons.join('; ')}. Try device: 'wasm', and check that the ort-*.wasm files are served next to the worker.`);
+    super('NoBackendError', `no execution provider could run this bundle: ${reasons.join('; ')}. Try device: 'wasm'; where onnxruntime-web runs a graph, check that its ort-wasm-*.mjs/.wasm files are served where wasmPaths points (createWorkerRecommender({ wasmPaths }), default ./ort/ beside the worker).`);
   }
 }
 

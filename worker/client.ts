@@ -27,6 +27,9 @@ export interface WorkerRecommenderOptions {
   wasmPaths?: string;
 }
 
+const WORKER_NOT_LOADED = 'its script did not load: serve worker.js next to the script that imports onerec-web/worker (with '
+  + 'esbuild, build onerec-web/worker.js and onerec-web/wasm-helper.js as entries beside it), or pass createWorker';
+
 interface Live {
   worker: Worker;
   remote: Remote<WorkerEndpoint>;
@@ -54,7 +57,8 @@ export function createWorkerRecommender(options: WorkerRecommenderOptions = {}):
     const state: Live = { worker, remote: wrap<WorkerEndpoint>(worker), pending: new Set(), ready: Promise.resolve() };
     worker.addEventListener('error', (event) => {
       event.preventDefault();
-      if (live === state) kill(`uncaught error in the worker: ${event.message}`);
+      // Without a message it is the worker's script that failed to load (a 404, say), not an error thrown in it.
+      if (live === state) kill(event.message ? `uncaught error in the worker: ${event.message}` : WORKER_NOT_LOADED);
     });
     live = state;
     // Messages reach the worker in order, so this runs before any call below; a worker that died fails those calls.

@@ -53,6 +53,13 @@ function folderBytes(dir: string): number {
   return files(dir).reduce((sum, f) => sum + statSync(f).size, 0);
 }
 
+/** The repo's TypeScript over a consumer's file, strict, its dependencies' .d.ts as they are (skipLibCheck, as apps do). */
+async function typecheck(cwd: string, args: string[]): Promise<void> {
+  const typescript = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
+  await run(process.execPath, [typescript, '--noEmit', '--strict', '--skipLibCheck', '--target', 'es2022', ...args], { cwd, env: npmEnv })
+    .catch((err: { stdout?: string }) => assert.fail(`the package's types do not check:\n${err.stdout}`));
+}
+
 let work: string;
 let browser: Browser;
 let expected: string[][]; // the sessions' ids from onnxruntime-node in this process
@@ -95,7 +102,7 @@ after(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-test('the runtime package installs without the pipeline\'s dependencies', { timeout: 240_000 }, async () => {
+test('the runtime package installs without the pipeline\'s dependencies, with its types', { timeout: 240_000 }, async () => {
   const dir = join(work, 'runtime-only');
   mkdirSync(dir);
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'runtime-only', private: true }));
@@ -105,6 +112,15 @@ test('the runtime package installs without the pipeline\'s dependencies', { time
   const bytes = folderBytes(join(dir, 'node_modules'));
   console.log(`onerec-web installs ${(bytes / MB).toFixed(2)} MB: ${installed.join(', ')}`);
   assert.ok(bytes < 8 * MB, `node_modules is ${(bytes / MB).toFixed(1)} MB`);
+  // Its .d.ts, as a strict TypeScript program in a bundler's resolution sees them.
+  writeFileSync(join(dir, 'typed.ts'), `import { createWorkerRecommender, type WorkerRecommender } from 'onerec-web/worker';
+import { createRecommender, NoBackendError, type RecommendResult } from 'onerec-web';
+const worker: WorkerRecommender = createWorkerRecommender({ wasmPaths: '/ort/' });
+export const result: Promise<RecommendResult> = worker.recommend([12, 'an-item-id'], { beamWidth: 8 });
+export const load = createRecommender().load('/bundles/kuairand/', { device: 'wasm', threads: 2 });
+export const name: string = new NoBackendError([]).name;
+`);
+  await typecheck(dir, ['--module', 'esnext', '--moduleResolution', 'bundler', '--lib', 'es2022,dom', 'typed.ts']);
 });
 
 for (const app of Object.keys(APPS) as (keyof typeof APPS)[]) {
@@ -145,6 +161,24 @@ for (const app of Object.keys(APPS) as (keyof typeof APPS)[]) {
   });
 }
 
+test('esbuild without the worker\'s entries: the call fails with a WorkerTerminatedError that says what to build', { timeout: 280_000 }, async () => {
+  const dir = join(await built.esbuild!, 'without-worker');
+  mkdirSync(join(dir, 'dist'), { recursive: true });
+  cpSync(join(HERE, 'esbuild', 'index.html'), join(dir, 'index.html'));
+  await run(join(dir, '..', 'node_modules', '.bin', 'esbuild'), ['../src/app.js', '--bundle', '--format=esm', '--outfile=dist/app.js'], { cwd: dir, env: npmEnv });
+  const server = await startServer({ mounts: { '/': dir, '/bundles/kuairand/': BUNDLE } });
+  const page = await browser.newPage();
+  try {
+    await page.goto(server.url);
+    await page.waitForFunction(() => 'recommendWith' in window, null, { timeout: 20_000 });
+    const result = await page.evaluate(() => (window as unknown as { recommendWith(l: object): Promise<{ error?: string }> }).recommendWith({}));
+    assert.match(result.error ?? '', /^WorkerTerminatedError: .*did not load.*onerec-web\/worker\.js/);
+  } finally {
+    await page.close();
+    await server.close();
+  }
+});
+
 test('the pipeline package: `onerec --help`, and createNodeRecommender on a plain path, with its types', { timeout: 280_000 }, async () => {
   const dir = join(work, 'node');
   mkdirSync(dir);
@@ -169,7 +203,5 @@ await recommender.load('bundle');
 const result: RecommendResult = await recommender.recommend([12]);
 export const ids: string[][] = result.sessions.map((s) => s.ids);
 `);
-  const typescript = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
-  await run(process.execPath, [typescript, '--noEmit', '--strict', '--skipLibCheck', '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext', 'typed.mts'], { cwd: dir, env: npmEnv })
-    .catch((err: { stdout?: string }) => assert.fail(`the package's types do not check:\n${err.stdout}`));
+  await typecheck(dir, ['--module', 'nodenext', '--moduleResolution', 'nodenext', 'typed.mts']);
 });
