@@ -26,7 +26,7 @@ export function assertSameSessions(a: RecommendResult, b: RecommendResult, toler
   });
 }
 
-/** Two recommenders on one bundle: onnxruntime's seed graphs, and the engine `options` select (reward model on onnxruntime in both). */
+/** Two recommenders on one bundle: onnxruntime's seed graphs, and the engine `options` select (the reward model on onnxruntime in the first, on the wasm kernels in the second where they read it). */
 export async function pair(dir: string, options: NodeRecommenderOptions): Promise<{ onnx: Recommender; engine: Recommender; decoder: string; fallbackReasons: string[] }> {
   const onnx = createNodeRecommender();
   const engine = createNodeRecommender(options);

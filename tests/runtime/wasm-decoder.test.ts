@@ -38,7 +38,7 @@ before(async () => {
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 
-/** Two recommenders on one bundle: onnxruntime's seed graphs and the wasm kernels (reward model on onnxruntime in both). */
+/** Two recommenders on one bundle: onnxruntime's seed graphs and the wasm kernels (the reward model on onnxruntime, then on the kernels). */
 async function pairSimd(dir: string): Promise<{ onnx: Recommender; simd: Recommender; decoder: string; fallbackReasons: string[] }> {
   const { onnx, engine, decoder, fallbackReasons } = await pair(dir, { engine: 'auto' });
   return { onnx, simd: engine, decoder, fallbackReasons };
