@@ -22,6 +22,7 @@ import { seededRandom } from '../random.ts';
 import { encodeTexts, itemText, TEXT_DIM } from '../embeddings/text-encoder.ts';
 import { featureEmbeddings } from '../embeddings/features.ts';
 import { collaborativeEmbeddings, joinEmbeddings } from '../embeddings/collaborative.ts';
+import { spectralEmbeddings } from '../embeddings/spectral.ts';
 import { alignEmbeddings, cooccurrenceGraph, holdOutLastPairs, itemToItemHitRate, normalizeRows } from '../embeddings/align.ts';
 import { pca } from '../embeddings/pca.ts';
 import { residualKMeans, semanticIdStats, type SemanticIdStats } from '../semantic-ids/semantic-ids.ts';
@@ -48,7 +49,7 @@ export const DEFAULT_PREPARE_CONFIG = {
   consumedPlayMs: DEFAULT_SESSION_RULES.consumedPlayMs, // an item is consumed when played this long (ms)
   minTotalPlayMs: DEFAULT_SESSION_RULES.minTotalPlayMs, // quality rule 2: session play time (ms)
   windowLength: DEFAULT_SESSION_RULES.windowLength, // sessions on data without play time: window of m items
-  content: 'auto', // 'text' (sentence encoder) | 'features' (numeric + one-hot attributes) | 'random' (no content: seeded random vectors that alignment turns into a collaborative embedding) | 'auto'
+  content: 'auto', // 'text' (sentence encoder) | 'features' (numeric + one-hot attributes) | 'random' (no content: seeded random vectors that alignment turns into a collaborative embedding) | 'cooccurrence' (no content: eigenvectors of the train co-occurrence PPMI; what 'auto' picks without text or attributes) | 'auto'
   randomDim: 64, // width of the 'random' content vectors (FastRP-style random projection)
   collaborative: '', // an `onerec baseline` checkpoint (best.ckpt) of this data: its trained item embeddings join the content embedding
   collaborativeWeight: 0.5, // --collaborative's share of the squared distances k-means sees (1 = the baseline's embeddings alone, no content)
@@ -131,7 +132,7 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
   const hasAttributes = dataset.items.some((i) => (i.attributes?.length ?? 0) > 0);
   const collaborative = config.collaborative ? collaborativeEmbeddings(config.collaborative, items) : null;
   const contentKind = collaborative && config.collaborativeWeight === 1 ? 'none' : config.content === 'auto'
-    ? dataset.itemFeatures || (!dataset.items.some((i) => i.title) && hasAttributes) ? 'features' : dataset.items.some((i) => i.title) ? 'text' : 'random'
+    ? dataset.itemFeatures || (!dataset.items.some((i) => i.title) && hasAttributes) ? 'features' : dataset.items.some((i) => i.title) ? 'text' : 'cooccurrence'
     : config.content;
   let content: Float32Array;
   let dim: number;
@@ -160,7 +161,13 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
     const random = seededRandom(config.seed ^ 0x5eed);
     content = normalizeRows(Float32Array.from({ length: items * dim }, () => random.normal()), items, dim);
     contentInfo = { kind: 'random', dim, note: 'no item text or attributes: seeded random projection, aligned by co-occurrence (FastRP-style)' };
-  } else throw new Error(`--content must be text, features, random or auto, got '${config.content}'`);
+  } else if (contentKind === 'cooccurrence') {
+    // No content at all either, but a behavioural geometry before smoothing: the PPMI eigenvectors of the
+    // train co-occurrence graph (the same window as the alignment).
+    dim = config.randomDim;
+    content = await step('co-occurrence embeddings', () => spectralEmbeddings(cooccurrenceGraph(trainSequences(dataset, split), items, config.alignWindow), items, dim, config.seed ^ 0x5eed));
+    contentInfo = { kind: 'cooccurrence', dim, note: 'no item text or attributes: top eigenvectors of the train co-occurrence PPMI' };
+  } else throw new Error(`--content must be text, features, random, cooccurrence or auto, got '${config.content}'`);
   if (dim === 0 && !collaborative) throw new Error(`the items of ${config.data} have no text and no features to embed; add titles or attributes to items.jsonl`);
   if (collaborative) {
     content = dim === 0 ? collaborative.embeddings : joinEmbeddings(normalizeRows(content, items, dim), dim, collaborative.embeddings, collaborative.dim, items, config.collaborativeWeight);

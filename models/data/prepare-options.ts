@@ -40,7 +40,7 @@ export const PREPARE_OPTION_RANGES: Record<string, OptionRange> = {
 export const PREPARE_OPTION_CHOICES: Record<string, readonly string[]> = {
   semanticIds: ['plain', 'balanced'],
   split: ['auto', 'leave-one-out', 'time'],
-  content: ['auto', 'text', 'features', 'random'],
+  content: ['auto', 'text', 'features', 'random', 'cooccurrence'],
 };
 
 /** Throws OptionError for the first option of `config` outside its range or choices. */

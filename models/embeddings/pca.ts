@@ -79,7 +79,7 @@ function multiply(a: Float32Array, n: number, dim: number, b: Float64Array, p: n
 }
 
 /** Modified Gram–Schmidt on the p columns of m: [rows, p]. */
-function orthonormalize(m: Float64Array, rows: number, p: number): void {
+export function orthonormalize(m: Float64Array, rows: number, p: number): void {
   for (let j = 0; j < p; j++) {
     for (let k = 0; k < j; k++) {
       let dot = 0;
@@ -94,7 +94,7 @@ function orthonormalize(m: Float64Array, rows: number, p: number): void {
 }
 
 /** Eigen-decomposition of a symmetric p × p matrix by cyclic Jacobi rotations; vectors in columns. */
-function jacobiEigen(matrix: Float64Array, p: number): { values: Float64Array; vectors: Float64Array } {
+export function jacobiEigen(matrix: Float64Array, p: number): { values: Float64Array; vectors: Float64Array } {
   const a = Float64Array.from(matrix);
   const v = new Float64Array(p * p);
   for (let i = 0; i < p; i++) v[i * p + i] = 1;
