@@ -1,8 +1,8 @@
 // `npm test`: every tests/**/*.test.ts under node's test runner, TypeScript through tsx. CI runs this.
-// `npm run test:fast` (`node tests/run.mjs --fast`): the unit tier, every file not in SLOW below — about a minute on
+// `npm run test:fast` (`node tests/run.mjs --fast`): the unit tier, every file not in SLOW below — under 2 minutes on
 // 2 cores, for the edit–test loop. `node tests/run.mjs --slow` runs only the slow tier. Further arguments filter by
 // path substring in either mode (`npm test -- engine`, `npm run test:fast -- runtime/`); `--list` prints the files
-// that would run, in the order they start.
+// that would run.
 // The WebGPU engine's tests need a Vulkan driver; on machines without a GPU they use SwiftShader, which
 // Debian's chromium package ships (.ci/run installs it).
 import { spawnSync } from 'node:child_process';
@@ -12,8 +12,8 @@ import { join } from 'node:path';
 /**
  * The slow tier: files (or folders, ending in /) that drive Chromium, train or run models on the WebGPU engine (on
  * SwiftShader, the CPU, where there is no GPU), compile the wasm kernels or install packages. Seconds are one file's
- * wall time on the 2-core development machine with the other tier running beside it; the longest go first, so that
- * `npm test`'s two workers finish together. A new test file belongs here if it takes more than ~10 s.
+ * wall time on the 2-core development machine under other work (load average ~10), longest first. node's runner starts
+ * files in path order whatever order they are given in. A new test file belongs here if it takes more than ~10 s.
  */
 const SLOW = [
   ['tests/models/seed/train.test.ts', 'trains a tiny seed model to overfit, resumes, a second stage and a distilled student, on the engine: ~8 min'],
@@ -47,8 +47,7 @@ const filter = args.filter((a) => !['--fast', '--slow', '--list'].includes(a));
 const files = find('tests').map((f) => f.split('\\').join('/'))
   .filter((f) => filter.length === 0 || filter.some((s) => f.includes(s)))
   .filter((f) => tier === 'all' || (slowIndex(f) >= 0) === (tier === 'slow'))
-  .sort()
-  .sort((a, b) => (slowIndex(a) < 0 ? SLOW.length : slowIndex(a)) - (slowIndex(b) < 0 ? SLOW.length : slowIndex(b)));
+  .sort();
 if (files.length === 0) {
   console.error(`no test file matches ${filter.join(' ')} in the ${tier} tier`);
   process.exit(1);
