@@ -40,6 +40,7 @@ export const DEFAULT_PREPARE_CONFIG = {
   idDim: 64, // PCA width the k-means runs on (0 = the full embedding); keeps k-means minutes, not hours, on a CPU
   semanticIds: 'plain', // 'plain' (Lloyd's residual k-means: +21 % Beauty R@10 at equal steps, bench/README.md #4) | 'balanced' (OneRec: every code holds the same number of items)
   baseline: true, // also run the other kind of residual k-means and report it side by side
+  threads: 0, // k-means worker threads (0 = one per core for large catalogs); the IDs are the same for any count
   split: 'auto', // 'leave-one-out' | 'time' | 'auto' (time for KuaiRand, leave-one-out otherwise)
   historyCap: 20, // items of history per held-out example (TIGER: 20)
   validationDays: 1, // time split: days before the test days held out for validation
@@ -102,10 +103,14 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
   checkOptionValues(config); // ranges and choices, before anything is read
   const started = Date.now();
   const timing: Record<string, number> = {};
+  const cpuTiming: Record<string, number> = {}; // CPU seconds of the process, worker threads included: on a shared machine wall time also measures the neighbours
   const step = async <T>(name: string, f: () => T | Promise<T>): Promise<T> => {
     const t = Date.now();
+    const cpu = process.cpuUsage();
     const value = await f();
     timing[name] = round((Date.now() - t) / 1000, 1);
+    const used = process.cpuUsage(cpu);
+    cpuTiming[name] = round((used.user + used.system) / 1e6, 1);
     log(`${name}: ${timing[name]}s`);
     return value;
   };
@@ -226,7 +231,7 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
   const quantize = (balanced: boolean) => {
     const bar = progressBar(balanced ? 'balanced k-means' : 'plain k-means', L * config.maxIterations);
     const ids = residualKMeans(points, items, pointDim, {
-      levels: L, codebookSize: K, balanced, maxIterations: config.maxIterations, seed: config.seed,
+      levels: L, codebookSize: K, balanced, maxIterations: config.maxIterations, seed: config.seed, threads: config.threads,
       onLevel: (level, iteration, changed) => bar.update(level * config.maxIterations + iteration, { level: level + 1, changed }),
     });
     bar.stop();
@@ -264,6 +269,7 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
     trie: { nodes: trie.nodeCount, edges: trie.childCode.length, bytes: trie.toBytes().byteLength },
     seed: config.seed,
     timing_s: timing,
+    cpu_s: cpuTiming,
     wall_time_s: 0,
   };
   report.wall_time_s = round((Date.now() - started) / 1000, 1);

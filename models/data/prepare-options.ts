@@ -20,6 +20,7 @@ export const PREPARE_OPTION_RANGES: Record<string, OptionRange> = {
   seed: int(0, 2 ** 32 - 1, 'a 32-bit seed'),
   maxIterations: int(1, 100_000),
   idDim: int(0, 4096, '0 = the full embedding'),
+  threads: int(0, 1024, '0 = one per core'),
   historyCap: int(1, 10_000, 'the runtime takes at most 10000 history items'),
   validationDays: int(0, 365),
   testDays: int(1, 365),

@@ -4,8 +4,12 @@
 //    points not yet taken, then moves to their mean. Passes repeat until no assignment changes.
 //  - plainKMeans: Lloyd's algorithm (nearest centroid, then means), the unbalanced baseline; an empty
 //    cluster keeps its centroid, so the imbalance it produces stays visible.
-// Both start from the same seeded k-means++ centroids.
+// Both start from the same seeded k-means++ centroids. The distance passes run over worker threads (parallel.ts)
+// for large inputs; each point's distances come from the same kernel on any thread, so the assignments, centroids
+// and iteration counts do not depend on the thread count.
 import { seededRandom } from '../random.ts';
+import { centroidNorms, squaredDistanceRows } from './distance-kernel.mjs';
+import { DistancePool, threadsFor } from './parallel.ts';
 
 export interface KMeansResult {
   assignment: Int32Array; // [points] cluster of each point
@@ -19,36 +23,13 @@ export interface KMeansOptions {
   clusters: number; // K
   maxIterations: number; // passes at most
   seed: number; // k-means++ choices
+  threads?: number; // distance passes over this many threads (0 or absent: one per core for large inputs, 1 for small)
   onIteration?: (iteration: number, changed: number) => void;
 }
 
 /** Squared distances of every point to every centroid: [points, clusters]. */
 export function squaredDistances(points: Float32Array, n: number, dim: number, centroids: Float32Array, k: number, out = new Float32Array(n * k)): Float32Array {
-  const centroidNorm = new Float64Array(k); // [clusters]
-  for (let c = 0; c < k; c++) {
-    let s = 0;
-    for (let d = 0, o = c * dim; d < dim; d++) s += centroids[o + d] * centroids[o + d];
-    centroidNorm[c] = s;
-  }
-  for (let i = 0; i < n; i++) {
-    const p = i * dim;
-    let pointNorm = 0;
-    for (let d = 0; d < dim; d++) pointNorm += points[p + d] * points[p + d];
-    for (let c = 0; c < k; c++) {
-      const q = c * dim;
-      let dot0 = 0, dot1 = 0, dot2 = 0, dot3 = 0;
-      let d = 0;
-      for (; d + 3 < dim; d += 4) {
-        dot0 += points[p + d] * centroids[q + d];
-        dot1 += points[p + d + 1] * centroids[q + d + 1];
-        dot2 += points[p + d + 2] * centroids[q + d + 2];
-        dot3 += points[p + d + 3] * centroids[q + d + 3];
-      }
-      for (; d < dim; d++) dot0 += points[p + d] * centroids[q + d];
-      const v = pointNorm - 2 * (dot0 + dot1 + dot2 + dot3) + centroidNorm[c];
-      out[i * k + c] = v > 0 ? v : 0;
-    }
-  }
+  squaredDistanceRows(points, dim, centroids, centroidNorms(centroids, k, dim), k, 0, n, out);
   return out;
 }
 
@@ -149,10 +130,11 @@ export function balancedKMeans(points: Float32Array, n: number, dim: number, opt
   const k = options.clusters;
   if (n < k) throw new RangeError(`balanced k-means needs at least as many points (${n}) as clusters (${k})`);
   const sizes = balancedSizes(n, k);
-  const centroids = kMeansPlusPlus(points, n, dim, k, options.seed);
+  const pool = new DistancePool(points, n, dim, k, threadsFor(n, k, options.threads));
+  const centroids = pool.centroids; // [clusters, dim]
+  centroids.set(kMeansPlusPlus(points, n, dim, k, options.seed));
   const assignment = new Int32Array(n).fill(-1);
   const previous = new Int32Array(n);
-  const distances = new Float32Array(n * k); // [points, clusters]
   const candidates = new Int32Array(n); // [points] unassigned points, compacted after each cluster
   let iterations = 0;
   let converged = false;
@@ -160,7 +142,7 @@ export function balancedKMeans(points: Float32Array, n: number, dim: number, opt
   while (iterations < options.maxIterations) {
     iterations++;
     previous.set(assignment);
-    squaredDistances(points, n, dim, centroids, k, distances);
+    const distances = pool.distances(); // [points, clusters]
     for (let i = 0; i < n; i++) candidates[i] = i;
     let remaining = n;
     for (let c = 0; c < k; c++) {
@@ -186,26 +168,26 @@ export function balancedKMeans(points: Float32Array, n: number, dim: number, opt
       break;
     }
   }
-  return { assignment, centroids, iterations, converged, lastChanged };
+  pool.close();
+  return { assignment, centroids: Float32Array.from(centroids), iterations, converged, lastChanged };
 }
 
 export function plainKMeans(points: Float32Array, n: number, dim: number, options: KMeansOptions): KMeansResult {
   const k = options.clusters;
-  const centroids = kMeansPlusPlus(points, n, dim, k, options.seed);
+  const pool = new DistancePool(points, n, dim, k, threadsFor(n, k, options.threads));
+  const centroids = pool.centroids; // [clusters, dim]
+  centroids.set(kMeansPlusPlus(points, n, dim, k, options.seed));
   const assignment = new Int32Array(n).fill(-1);
-  const distances = new Float32Array(n * k); // [points, clusters]
   let iterations = 0;
   let converged = false;
   let lastChanged = n;
   while (iterations < options.maxIterations) {
     iterations++;
-    squaredDistances(points, n, dim, centroids, k, distances);
+    const nearest = pool.nearestBounded(); // [points] ties to the lower cluster index, as an argmin over squaredDistances
     let changed = 0;
     for (let i = 0; i < n; i++) {
-      let best = 0;
-      for (let c = 1; c < k; c++) if (distances[i * k + c] < distances[i * k + best]) best = c;
-      if (assignment[i] !== best) changed++;
-      assignment[i] = best;
+      if (assignment[i] !== nearest[i]) changed++;
+      assignment[i] = nearest[i];
     }
     updateCentroids(points, n, dim, assignment, centroids, k);
     lastChanged = changed;
@@ -215,5 +197,6 @@ export function plainKMeans(points: Float32Array, n: number, dim: number, option
       break;
     }
   }
-  return { assignment, centroids, iterations, converged, lastChanged };
+  pool.close();
+  return { assignment, centroids: Float32Array.from(centroids), iterations, converged, lastChanged };
 }

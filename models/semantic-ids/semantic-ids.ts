@@ -9,6 +9,7 @@ export interface SemanticIdOptions {
   balanced: boolean; // OneRec's balanced k-means, or plain k-means (the baseline)
   maxIterations: number; // per level
   seed: number;
+  threads?: number; // k-means distance passes over this many threads (0 or absent: one per core for large catalogs); IDs do not depend on it
   onLevel?: (level: number, iteration: number, changed: number) => void;
 }
 
@@ -37,6 +38,7 @@ export function residualKMeans(embeddings: Float32Array, items: number, dim: num
       clusters: K,
       maxIterations: options.maxIterations,
       seed: options.seed * 1000 + level,
+      threads: options.threads,
       onIteration: (it, changed) => options.onLevel?.(level, it, changed),
     });
     for (let i = 0; i < items; i++) {
