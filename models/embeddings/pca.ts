@@ -78,19 +78,28 @@ function multiply(a: Float32Array, n: number, dim: number, b: Float64Array, p: n
   }
 }
 
-/** Modified Gram–Schmidt on the p columns of m: [rows, p]. */
+/**
+ * Modified Gram–Schmidt on the p columns of m: [rows, p]. The columns are copied out contiguous first (a column of a
+ * row-major matrix is a stride-p walk, a cache miss per element once m outgrows the cache: 100 k items × 72 columns
+ * is 58 MB); every sum runs over the rows in the same order as on m itself, so the result is bit for bit the same.
+ */
 export function orthonormalize(m: Float64Array, rows: number, p: number): void {
+  const columns = new Float64Array(rows * p); // [p, rows]
+  for (let r = 0; r < rows; r++) for (let j = 0; j < p; j++) columns[j * rows + r] = m[r * p + j];
   for (let j = 0; j < p; j++) {
+    const cj = columns.subarray(j * rows, (j + 1) * rows);
     for (let k = 0; k < j; k++) {
+      const ck = columns.subarray(k * rows, (k + 1) * rows);
       let dot = 0;
-      for (let r = 0; r < rows; r++) dot += m[r * p + j] * m[r * p + k];
-      for (let r = 0; r < rows; r++) m[r * p + j] -= dot * m[r * p + k];
+      for (let r = 0; r < rows; r++) dot += cj[r] * ck[r];
+      for (let r = 0; r < rows; r++) cj[r] -= dot * ck[r];
     }
     let norm = 0;
-    for (let r = 0; r < rows; r++) norm += m[r * p + j] ** 2;
+    for (let r = 0; r < rows; r++) norm += cj[r] ** 2;
     norm = Math.sqrt(norm) || 1;
-    for (let r = 0; r < rows; r++) m[r * p + j] /= norm;
+    for (let r = 0; r < rows; r++) cj[r] /= norm;
   }
+  for (let r = 0; r < rows; r++) for (let j = 0; j < p; j++) m[r * p + j] = columns[j * rows + r];
 }
 
 /** Eigen-decomposition of a symmetric p × p matrix by cyclic Jacobi rotations; vectors in columns. */
