@@ -5,7 +5,8 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PreparedData } from '../data/prepared.ts';
 import { heldOutExamples, TEST, trainSequences, VALIDATION, type HeldOutExample } from '../data/splits.ts';
-import { AdamW, loadCheckpoint, readCheckpoint, saveCheckpoint, type Schedule } from '../engine/index.ts';
+import { AdamW, loadCheckpoint, saveCheckpoint, type Schedule } from '../engine/index.ts';
+import { EarlyStopping } from '../early-stopping.ts';
 import type { Engine } from '../engine/engine.ts';
 import { accumulateAdd, addInto } from '../engine/ops.ts';
 import { Rng } from '../random.ts';
@@ -188,7 +189,7 @@ export async function trainSasrec(engine: Engine, data: BaselineData, config: Sa
   const start = Date.now() - elapsedBefore * 1000;
   const processStart = Date.now();
   let stopReason = `reached epochs = ${train.epochs}`;
-  let sinceBest = best ? history.length - history.findIndex((h) => h.epoch === best!.epoch) - 1 : 0;
+  const stopping = new EarlyStopping(best, history, bestPath);
   const L = config.maxLength;
   for (let epoch = startEpoch; epoch < train.epochs; epoch++) {
     const order = Int32Array.from(windows.keys());
@@ -219,27 +220,18 @@ export async function trainSasrec(engine: Engine, data: BaselineData, config: Sa
     if ((epoch + 1) % train.evalEvery === 0 || outOfTime || epoch + 1 === train.epochs) {
       record.validation = await evaluateSasrec(model, validation);
       record.seconds = (Date.now() - start) / 1000;
-      if (!best || record.validation['ndcg@10'] > best.validation['ndcg@10']) {
-        best = { epoch: epoch + 1, validation: record.validation };
-        sinceBest = 0;
-        await saveCheckpoint(bestPath, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch });
-      } else {
-        sinceBest++;
-      }
+      await stopping.observe(epoch + 1, record.validation, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch });
     }
     history.push(record);
     const v = record.validation;
     log(`epoch ${epoch + 1}: loss ${trainLoss.toFixed(4)}${v ? ` val R@10 ${v['recall@10'].toFixed(4)} N@10 ${v['ndcg@10'].toFixed(4)} ± ${v['ndcg@10_se'].toFixed(4)}` : ''} (${record.seconds.toFixed(0)} s)`);
-    await saveCheckpoint(last, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch, history, best }, optimizer);
-    writeFileSync(join(train.out, 'history.json'), JSON.stringify({ config, train, history, best }, null, 1));
+    await saveCheckpoint(last, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch, history, best: stopping.best }, optimizer);
+    writeFileSync(join(train.out, 'history.json'), JSON.stringify({ config, train, history, best: stopping.best }, null, 1));
     if (outOfTime) { stopReason = `time budget of ${train.maxMinutes} min reached`; break; }
-    if (sinceBest >= train.patience) { stopReason = `no better validation NDCG@10 for ${train.patience} epochs`; break; }
+    if (stopping.exhausted(train.patience)) { stopReason = `no better validation NDCG@10 for ${train.patience} epochs`; break; }
   }
   lossSum.buffer.destroy();
-  if (best) {
-    const { tensors } = readCheckpoint(bestPath);
-    for (const p of params) engine.write(p, tensors[p.name].data);
-  }
-  log(`stopped: ${stopReason}; best epoch ${best?.epoch ?? '-'}`);
-  return { model, best, history, stopReason };
+  stopping.restore(engine, params);
+  log(`stopped: ${stopReason}; best epoch ${stopping.best?.epoch ?? '-'}`);
+  return { model, best: stopping.best, history, stopReason };
 }

@@ -19,6 +19,7 @@ import { autoMaxLength, baselineData, BaselineError, DEFAULT_BASELINE_TRAIN, eva
 import type { HeldOutExample } from '../data/splits.ts';
 import type { SasrecModel } from '../baseline/sasrec.ts';
 import { requireHardwareGpu } from '../seed/train.ts';
+import { checkOptionValues, type OptionRange } from '../data/prepare-options.ts';
 
 export const summary = 'train the SASRec baseline (GPU) on prepared data and report its test metrics beside the seed model\'s';
 
@@ -36,6 +37,18 @@ export const DEFAULT_BASELINE_OPTIONS = {
   softwareGpu: false, // train on a software adapter (SwiftShader, lavapipe: the CPU) instead of refusing
 };
 
+const int = (min: number, max: number, why?: string): OptionRange => ({ min, max, integer: true, why });
+const real = (min: number, max: number, why?: string): OptionRange => ({ min, max, integer: false, why });
+
+/** Every numeric option's valid range, checked before the data is read (a test checks that none is missing). */
+export const BASELINE_OPTION_RANGES: Record<string, OptionRange> = {
+  dModel: int(1, 4096), heads: int(1, 64), blocks: int(1, 64), ffnDim: int(1, 65_536),
+  maxLength: int(0, 10_000, '0 = from the data; the runtime takes at most 10000 history items'), dropout: real(0, 0.99),
+  lr: real(1e-9, 1), batchSize: int(1, 65_536), epochs: int(0, 100_000), patience: int(1, 100_000), warmupSteps: int(0, 1e9),
+  weightDecay: real(0, 10), gradClip: real(0, 1e6, '0 = no clipping'), evalEvery: int(1, 100_000), evalUsers: int(0, 1e9, '0 = all'),
+  seed: int(0, 2 ** 32 - 1, 'a 32-bit seed'), maxMinutes: real(0, 1e6, '0 = no bound'),
+};
+
 async function evaluate(model: SasrecModel, examples: HeldOutExample[], split: 'validation' | 'test') {
   const bar = progressBar(`SASRec ${split}`, examples.length);
   const started = Date.now();
@@ -48,6 +61,7 @@ export async function run(argv: string[]): Promise<void> {
   const o = parseOptions(argv, DEFAULT_BASELINE_OPTIONS, `onerec baseline --data PREPARED --out DIR [--key=value …]\n${summary}`);
   if (!o) return;
   if (!o.data || !o.out) throw new BaselineError('give --data PREPARED (an `onerec prepare` output) and --out DIR');
+  checkOptionValues(o, BASELINE_OPTION_RANGES, { decay: ['constant', 'cosine', 'linear'] });
   const prepared = loadPrepared(o.data);
   const probe = baselineData(prepared, 1);
   const maxLength = o.maxLength > 0 ? o.maxLength : autoMaxLength(probe.train);

@@ -8,6 +8,7 @@ import { AdamW, checkpointWeights, GpuRequiredError, loadCheckpoint, readCheckpo
 import type { Engine } from '../engine/engine.ts';
 import { accumulateAdd, addInto } from '../engine/ops.ts';
 import { Rng } from '../random.ts';
+import { EarlyStopping } from '../early-stopping.ts';
 import { progressBar } from '../progress.ts';
 import { evalExamples, historyNegatives, makeBatch, trainExamples, type Example, type SeedData } from './batches.ts';
 import { parameterCount, type SeedConfig, type TrainConfig } from './config.ts';
@@ -145,7 +146,7 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
   const deadline = hooks.deadline ?? (train.maxMinutes > 0 ? Date.now() + train.maxMinutes * 60_000 : Infinity);
   const pastDeadline = (): boolean => Date.now() > deadline;
   let stopReason = `reached epochs = ${train.epochs}`;
-  let sinceBest = history.length ? history.length - 1 - history.findIndex((h) => h.epoch === best?.epoch) : 0;
+  const stopping = new EarlyStopping(best, history, bestPath);
 
   for (let epoch = startEpoch; epoch < train.epochs; epoch++) {
     const order = Int32Array.from(examples.keys()); // [examples]
@@ -200,31 +201,21 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
     if (evaluate) {
       record.validation = { ...(await evaluateRanking(model, data, trie, validation, { beamWidth: train.evalBeam, usersPerBatch: 256, excludeHistory: false, historyBias })) };
       record.seconds = seconds();
-      const ndcg = record.validation['ndcg@10'];
-      if (!best || ndcg > best.validation['ndcg@10']) {
-        best = { epoch: epoch + 1, validation: record.validation as unknown as RankingMetrics };
-        sinceBest = 0;
-        await saveCheckpoint(bestPath, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch });
-      } else {
-        sinceBest++;
-      }
+      await stopping.observe(epoch + 1, record.validation as unknown as RankingMetrics, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch });
     }
     history.push(record);
     const v = record.validation;
     log(`epoch ${epoch + 1}: loss ${trainLoss.toFixed(4)} aux ${auxLoss.toFixed(3)} ${ulLoss !== undefined ? `ul ${ulLoss.toFixed(4)} ` : ''}${v ? `val R@10 ${v['recall@10'].toFixed(4)} N@10 ${v['ndcg@10'].toFixed(4)} ± ${v['ndcg@10_se'].toFixed(4)} valid ${v.valid_id_rate.toFixed(3)}` : ''} (${record.seconds.toFixed(0)} s)`);
-    await saveCheckpoint(last, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch, history, best }, optimizer);
-    writeFileSync(join(train.out, 'history.json'), JSON.stringify({ config, train, history, best }, null, 1));
-    writeFileSync(join(train.out, 'report.html'), trainingReport(`seed model — ${train.data}`, { model: config, train }, history, { best, parameters: parameterCount(config) }));
+    await saveCheckpoint(last, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch, history, best: stopping.best }, optimizer);
+    writeFileSync(join(train.out, 'history.json'), JSON.stringify({ config, train, history, best: stopping.best }, null, 1));
+    writeFileSync(join(train.out, 'report.html'), trainingReport(`seed model — ${train.data}`, { model: config, train }, history, { best: stopping.best, parameters: parameterCount(config) }));
     if (outOfTime) { stopReason = `time budget of ${train.maxMinutes} min reached`; break; }
-    if (sinceBest >= train.patience) { stopReason = `no better validation NDCG@10 for ${train.patience} epochs`; break; }
+    if (stopping.exhausted(train.patience)) { stopReason = `no better validation NDCG@10 for ${train.patience} epochs`; break; }
   }
   for (const t of [ceSum, auxSum, ulSum, ...loadSum]) t.buffer.destroy();
-  if (best) {
-    const { tensors } = readCheckpoint(bestPath);
-    for (const p of params) engine.write(p, tensors[p.name].data);
-  }
-  log(`stopped: ${stopReason}; best epoch ${best?.epoch ?? '-'}`);
-  return { model, best, history, stopReason };
+  stopping.restore(engine, params);
+  log(`stopped: ${stopReason}; best epoch ${stopping.best?.epoch ?? '-'}`);
+  return { model, best: stopping.best, history, stopReason };
 }
 
 

@@ -83,3 +83,14 @@ test('learns a catalog walk: every validation and test item ranked first; resume
   assert.deepEqual(best.meta.config, config);
   await assert.rejects(trainSasrec(engine, data, { ...config, dModel: 8 }, { ...train, resume: true }, { quiet: true, log: () => {} }), { name: /CheckpointError|BaselineError/ });
 });
+
+test('onerec baseline: every numeric option has a range, and a value outside it fails before the data is read', async () => {
+  const { BASELINE_OPTION_RANGES, DEFAULT_BASELINE_OPTIONS, run } = await import('../../../models/commands/baseline.ts');
+  const numeric = Object.entries(DEFAULT_BASELINE_OPTIONS).filter(([, v]) => typeof v === 'number').map(([k]) => k).sort();
+  assert.deepEqual(Object.keys(BASELINE_OPTION_RANGES).sort(), numeric);
+  const missing = join(dir, 'no-such-prepared-folder');
+  for (const bad of ['--dropout=1', '--heads=0', '--lr=0', '--batchSize=2.5', '--maxLength=-1', '--decay=step']) {
+    await assert.rejects(run(['--data', missing, '--out', join(dir, 'x'), bad]), { name: 'OptionError', message: new RegExp(bad.slice(2, bad.indexOf('='))) }, bad);
+  }
+  await assert.rejects(run(['--data', missing, '--out', join(dir, 'x')]), { name: 'PreparedDataError' }, 'valid options reach the data');
+});
