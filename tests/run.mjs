@@ -12,7 +12,7 @@ import { join } from 'node:path';
 /**
  * The slow tier: files (or folders, ending in /) that drive Chromium, train or run models on the WebGPU engine (on
  * SwiftShader, the CPU, where there is no GPU), compile the wasm kernels or install packages. Seconds are one file's
- * wall time on the 2-core development machine under other work (load average ~10), longest first. node's runner starts
+ * wall time on the 2-core development machine under other work (load average 9–14), longest first. node's runner starts
  * files in path order whatever order they are given in. A new test file belongs here if it takes more than ~10 s.
  */
 const SLOW = [
@@ -21,10 +21,10 @@ const SLOW = [
   ['tests/models/bundles/', 'onerec prepare on Amazon Beauty, to the shipped trie byte for byte (where ../shared/data and the encoder cache are): ~5 min'],
   ['tests/consumers/', 'npm pack, then installs and production builds of Vite, webpack and esbuild apps, checked in Chromium: ~3 min'],
   ['tests/runtime/webgpu-decoder.test.ts', 'the WGSL model on SwiftShader against onnxruntime, the shipped KuaiRand bundle and an ensemble: ~4 min'],
-  ['tests/models/reward/engine-model.test.ts', 'trains the reward model on the engine until it learns a planted target: ~2 min'],
+  ['tests/models/reward/engine-model.test.ts', 'trains the reward model on the engine until it learns a planted target: 2–4 min'],
   ['tests/models/engine/', 'the engine\'s ops gradient-checked and training steps against float64 references, on SwiftShader: ~2 min'],
   ['tests/runtime/wasm-decoder.test.ts', 'compiles the four AssemblyScript kernel builds (~45 s) and runs the shipped bundles: ~70 s'],
-  ['tests/models/export/trained-parity.test.ts', 'trains on the engine, then exports and compares the graphs: ~50 s'],
+  ['tests/models/export/trained-parity.test.ts', 'trains on the engine, then exports and compares the graphs: 50–140 s'],
   ['tests/browser/', 'Chromium: the demo page and the wasm runtime spec over HTTP: ~50 s'],
   ['tests/models/baseline/sasrec.test.ts', 'trains SASRec on the engine: ~25 s'],
   ['tests/models/seed/model.test.ts', 'the seed model on the engine against the reference forward and its gradients: ~20 s'],
