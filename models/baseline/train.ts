@@ -40,15 +40,20 @@ export type BaselineTrainConfig = typeof DEFAULT_BASELINE_TRAIN & { out: string 
 /** What SASRec reads from the prepared data: train sequences and the held-out examples of both splits. */
 export interface BaselineData {
   items: number;
+  maxLength: number; // L: history items per example (given, or autoMaxLength of the train sequences)
   train: Int32Array[]; // [users][n] catalog indices of each user's train rows, oldest first
   validation: HeldOutExample[];
   test: HeldOutExample[];
 }
 
+/** `maxLength` 0: from the data (autoMaxLength). */
 export function baselineData(prepared: PreparedData, maxLength: number): BaselineData {
+  const train = trainSequences(prepared, prepared.split);
+  if (maxLength <= 0) maxLength = autoMaxLength(train);
   return {
     items: prepared.meta.items,
-    train: trainSequences(prepared, prepared.split),
+    maxLength,
+    train,
     validation: heldOutExamples(prepared, prepared.split, VALIDATION, maxLength),
     test: heldOutExamples(prepared, prepared.split, TEST, maxLength),
   };

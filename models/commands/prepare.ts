@@ -23,7 +23,7 @@ import { encodeTexts, itemText, TEXT_DIM } from '../embeddings/text-encoder.ts';
 import { featureEmbeddings } from '../embeddings/features.ts';
 import { collaborativeEmbeddings, joinEmbeddings } from '../embeddings/collaborative.ts';
 import { spectralEmbeddings } from '../embeddings/spectral.ts';
-import { alignEmbeddings, cooccurrenceGraph, holdOutLastPairs, itemToItemHitRate, normalizeRows } from '../embeddings/align.ts';
+import { alignEmbeddings, cooccurrenceGraph, type CooccurrenceGraph, holdOutLastPairs, itemToItemHitRate, normalizeRows } from '../embeddings/align.ts';
 import { pca } from '../embeddings/pca.ts';
 import { residualKMeans, semanticIdStats, type SemanticIdStats } from '../semantic-ids/semantic-ids.ts';
 import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
@@ -133,6 +133,12 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
   const sessions = await step('sessions', () => (dataset.signals.play_time_ms ? gapSessions(dataset, rules) : windowSessions(dataset, split, rules)));
   const sessionCounts = countSessions(sessions);
 
+  // The train rows' co-occurrence graph: the content of catalogs without any ('cooccurrence') and the alignment's
+  // graph; built once, when first needed (validation/test rows are never used).
+  const train = trainSequences(dataset, split);
+  let trainGraphOnce: CooccurrenceGraph | null = null;
+  const trainGraph = () => (trainGraphOnce ??= cooccurrenceGraph(train, items, config.alignWindow));
+
   // Content embeddings.
   const hasAttributes = dataset.items.some((i) => (i.attributes?.length ?? 0) > 0);
   const collaborative = config.collaborative ? collaborativeEmbeddings(config.collaborative, items) : null;
@@ -170,7 +176,7 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
     // No content at all either, but a behavioural geometry before smoothing: the PPMI eigenvectors of the
     // train co-occurrence graph (the same window as the alignment).
     dim = config.randomDim;
-    content = await step('co-occurrence embeddings', () => spectralEmbeddings(cooccurrenceGraph(trainSequences(dataset, split), items, config.alignWindow), items, dim, config.seed ^ 0x5eed));
+    content = await step('co-occurrence embeddings', () => spectralEmbeddings(trainGraph(), items, dim, config.seed ^ 0x5eed));
     contentInfo = { kind: 'cooccurrence', dim, note: 'no item text or attributes: top eigenvectors of the train co-occurrence PPMI' };
   } else throw new Error(`--content must be text, features, random, cooccurrence or auto, got '${config.content}'`);
   if (dim === 0 && !collaborative) throw new Error(`the items of ${config.data} have no text and no features to embed; add titles or attributes to items.jsonl`);
@@ -181,7 +187,6 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
   }
 
   // Behaviour alignment, measured on held-out train transitions (validation/test rows are never used).
-  const train = trainSequences(dataset, split);
   const alignOptions = { window: config.alignWindow, weight: config.alignWeight, hops: config.alignHops };
   let embeddings = normalizeRows(Float32Array.from(content), items, dim);
   let alignment: Record<string, unknown> = { enabled: false };
@@ -198,7 +203,7 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
       bar.stop();
       return { pairs: heldOut.queries.length, ks, textHits, alignedHits };
     });
-    const graph = cooccurrenceGraph(train, items, config.alignWindow);
+    const graph = trainGraph();
     embeddings = await step('alignment', () => alignEmbeddings(content, items, dim, graph, alignOptions));
     let isolated = 0;
     for (let i = 0; i < items; i++) if (graph.offsets[i + 1] === graph.offsets[i]) isolated++;

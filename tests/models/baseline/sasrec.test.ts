@@ -62,7 +62,7 @@ test('learns a catalog walk: every validation and test item ranked first; resume
   const items = 10;
   const seqs = Array.from({ length: 10 }, (_, u) => Int32Array.from({ length: 7 }, (_, j) => (u + j) % items));
   const heldOut = (back: number) => seqs.map((s, user) => ({ user, history: s.slice(0, s.length - back), targets: Int32Array.from([s[s.length - back]]) }));
-  const data: BaselineData = { items, train: seqs.map((s) => s.slice(0, s.length - 2)), validation: heldOut(2), test: heldOut(1) };
+  const data: BaselineData = { items, maxLength: 4, train: seqs.map((s) => s.slice(0, s.length - 2)), validation: heldOut(2), test: heldOut(1) };
   const config: SasrecConfig = { items, dModel: 16, heads: 2, blocks: 1, ffnDim: 32, maxLength: 4, dropout: 0 };
   const train = { ...DEFAULT_BASELINE_TRAIN, out: dir, lr: 1e-2, batchSize: 4, warmupSteps: 5, epochs: 40, patience: 1000, seed: 3 };
   const first = await trainSasrec(engine, data, config, { ...train, epochs: 20 }, { quiet: true, log: () => {} });
