@@ -4,33 +4,40 @@
 
 /** ‖c‖² of each centroid, summed in float64: [clusters]. */
 export function centroidNorms(centroids, k, dim, out = new Float64Array(k)) {
-  for (let c = 0; c < k; c++) {
-    let s = 0;
-    for (let d = 0, o = c * dim; d < dim; d++) s += centroids[o + d] * centroids[o + d];
-    out[c] = s;
-  }
+  for (let c = 0; c < k; c++) out[c] = squaredNorm(centroids, c * dim, dim);
   return out;
+}
+
+/** ‖x‖² of the row at offset p, summed in float64. */
+function squaredNorm(points, p, dim) {
+  let s = 0;
+  for (let d = 0; d < dim; d++) s += points[p + d] * points[p + d];
+  return s;
+}
+
+/** ‖p − c‖² = ‖p‖² − 2 p·c + ‖c‖² for the point at offset p and the centroid at offset q, clamped at 0; the one
+ * distance every pass below computes (four partial dot products, in this order, so every caller rounds alike). */
+function squaredDistance(points, p, pointNorm, centroids, q, centroidNorm, dim) {
+  let dot0 = 0, dot1 = 0, dot2 = 0, dot3 = 0;
+  let d = 0;
+  for (; d + 3 < dim; d += 4) {
+    dot0 += points[p + d] * centroids[q + d];
+    dot1 += points[p + d + 1] * centroids[q + d + 1];
+    dot2 += points[p + d + 2] * centroids[q + d + 2];
+    dot3 += points[p + d + 3] * centroids[q + d + 3];
+  }
+  for (; d < dim; d++) dot0 += points[p + d] * centroids[q + d];
+  const v = pointNorm - 2 * (dot0 + dot1 + dot2 + dot3) + centroidNorm;
+  return v > 0 ? v : 0;
 }
 
 /** ‖p − c‖² as ‖p‖² − 2 p·c + ‖c‖² (clamped at 0, stored as float32) for points [from, to) into out [points, clusters]. */
 export function squaredDistanceRows(points, dim, centroids, norms, k, from, to, out) {
   for (let i = from; i < to; i++) {
     const p = i * dim;
-    let pointNorm = 0;
-    for (let d = 0; d < dim; d++) pointNorm += points[p + d] * points[p + d];
+    const pointNorm = squaredNorm(points, p, dim);
     for (let c = 0; c < k; c++) {
-      const q = c * dim;
-      let dot0 = 0, dot1 = 0, dot2 = 0, dot3 = 0;
-      let d = 0;
-      for (; d + 3 < dim; d += 4) {
-        dot0 += points[p + d] * centroids[q + d];
-        dot1 += points[p + d + 1] * centroids[q + d + 1];
-        dot2 += points[p + d + 2] * centroids[q + d + 2];
-        dot3 += points[p + d + 3] * centroids[q + d + 3];
-      }
-      for (; d < dim; d++) dot0 += points[p + d] * centroids[q + d];
-      const v = pointNorm - 2 * (dot0 + dot1 + dot2 + dot3) + norms[c];
-      out[i * k + c] = v > 0 ? v : 0;
+      out[i * k + c] = squaredDistance(points, p, pointNorm, centroids, c * dim, norms[c], dim);
     }
   }
 }
@@ -42,23 +49,11 @@ export function squaredDistanceRows(points, dim, centroids, norms, k, from, to, 
 export function nearestRows(points, dim, centroids, norms, k, from, to, assignment) {
   for (let i = from; i < to; i++) {
     const p = i * dim;
-    let pointNorm = 0;
-    for (let d = 0; d < dim; d++) pointNorm += points[p + d] * points[p + d];
+    const pointNorm = squaredNorm(points, p, dim);
     let best = 0;
     let bestDistance = 0;
     for (let c = 0; c < k; c++) {
-      const q = c * dim;
-      let dot0 = 0, dot1 = 0, dot2 = 0, dot3 = 0;
-      let d = 0;
-      for (; d + 3 < dim; d += 4) {
-        dot0 += points[p + d] * centroids[q + d];
-        dot1 += points[p + d + 1] * centroids[q + d + 1];
-        dot2 += points[p + d + 2] * centroids[q + d + 2];
-        dot3 += points[p + d + 3] * centroids[q + d + 3];
-      }
-      for (; d < dim; d++) dot0 += points[p + d] * centroids[q + d];
-      const v = pointNorm - 2 * (dot0 + dot1 + dot2 + dot3) + norms[c];
-      const distance = Math.fround(v > 0 ? v : 0);
+      const distance = Math.fround(squaredDistance(points, p, pointNorm, centroids, c * dim, norms[c], dim));
       if (c === 0 || distance < bestDistance) {
         bestDistance = distance;
         best = c;
@@ -91,24 +86,12 @@ export function nearestRowsBounded(points, dim, centroids, norms, k, from, to, a
       if (u * (1 + BOUND_SLACK) + absoluteSlack < l * (1 - BOUND_SLACK)) continue;
     }
     const p = i * dim;
-    let pointNorm = 0;
-    for (let d = 0; d < dim; d++) pointNorm += points[p + d] * points[p + d];
+    const pointNorm = squaredNorm(points, p, dim);
     let best = 0;
     let bestDistance = 0;
     let second = Infinity;
     for (let c = 0; c < k; c++) {
-      const q = c * dim;
-      let dot0 = 0, dot1 = 0, dot2 = 0, dot3 = 0;
-      let d = 0;
-      for (; d + 3 < dim; d += 4) {
-        dot0 += points[p + d] * centroids[q + d];
-        dot1 += points[p + d + 1] * centroids[q + d + 1];
-        dot2 += points[p + d + 2] * centroids[q + d + 2];
-        dot3 += points[p + d + 3] * centroids[q + d + 3];
-      }
-      for (; d < dim; d++) dot0 += points[p + d] * centroids[q + d];
-      const v = pointNorm - 2 * (dot0 + dot1 + dot2 + dot3) + norms[c];
-      const distance = Math.fround(v > 0 ? v : 0);
+      const distance = Math.fround(squaredDistance(points, p, pointNorm, centroids, c * dim, norms[c], dim));
       if (c === 0 || distance < bestDistance) {
         if (c > 0) second = bestDistance;
         bestDistance = distance;
