@@ -39,7 +39,8 @@ for v in $D/*/; do
 done
 W=/tmp/seed; mkdir -p $W
 VERB=${VERB:-train}
-if [ "$VERB" = train ]; then COMMON="--epochs=${EPOCHS:-12} --batchSize=256 --warmupSteps=300 --evalEvery=3 --evalUsers=1000 --maxMinutes=$minutes"
+if [ -n "${COMMON+x}" ]; then COMMON="$COMMON --maxMinutes=$minutes"   # COMMON="" in the environment: the CLI defaults
+elif [ "$VERB" = train ]; then COMMON="--epochs=${EPOCHS:-12} --batchSize=256 --warmupSteps=300 --evalEvery=3 --evalUsers=1000 --maxMinutes=$minutes"
 else COMMON="--maxMinutes=$minutes"; fi
 names=()
 for spec in "$@"; do
