@@ -15,7 +15,7 @@
 import { readCheckpoint, writeCheckpoint, type CheckpointMeta } from '../models/engine/checkpoint.ts';
 import type { AdamWOptions } from '../models/engine/optim.ts';
 import { Rng } from '../models/random.ts';
-import { makeBatch, trainExamples, type Batch, type Example, type SeedData } from '../models/seed/batches.ts';
+import { trainBatch, trainExamples, type Batch, type SeedData } from '../models/seed/batches.ts';
 import { DEFAULT_SEED_CONFIG, DEFAULT_TRAIN_CONFIG, type SeedConfig } from '../models/seed/config.ts';
 import { seedParameterShapes, type SeedWeights } from '../models/seed/reference.ts';
 
@@ -63,11 +63,10 @@ export function syntheticSeedData(config: SeedConfig, seed: number, items = 1210
 /** `count` batches of B examples with targets of `window` items, in a fixed seeded order (an epoch's shuffle, then in turn). */
 export function fixedBatches(data: SeedData, config: SeedConfig, B: number, count: number, window: number, seed: number): Batch[] {
   const examples = trainExamples(data, window);
-  const order = Int32Array.from(examples.keys()); // [examples]
-  new Rng(seed).shuffle(order);
+  const order = new Rng(seed).shuffle(examples.rows); // [examples]
   return Array.from({ length: count }, (_, s) => {
-    const chunk: Example[] = Array.from({ length: B }, (_, j) => examples[order[(s * B + j) % order.length]]);
-    return makeBatch(data, chunk, config.maxHistory, window);
+    const rows = Int32Array.from({ length: B }, (_, j) => order[(s * B + j) % order.length]); // [B]
+    return trainBatch(data, examples, rows, config.maxHistory, window);
   });
 }
 

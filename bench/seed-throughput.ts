@@ -6,7 +6,7 @@ import { SemanticIdTrie } from '../runtime/semantic-id-trie.ts';
 import { createEngine, AdamW, Rng } from '../models/engine/index.ts';
 import { accumulateAdd } from '../models/engine/ops.ts';
 import { parseOptions } from '../models/options.ts';
-import { makeBatch, trainExamples, evalExamples, type SeedData } from '../models/seed/batches.ts';
+import { trainBatch, trainExamples, evalExamples, type SeedData } from '../models/seed/batches.ts';
 import { DEFAULT_SEED_CONFIG, parameterCount } from '../models/seed/config.ts';
 import { evaluateRanking } from '../models/seed/generate.ts';
 import { SeedModel } from '../models/seed/model.ts';
@@ -31,8 +31,8 @@ for (const B of o.batches.split(',').map(Number)) {
   let loss = 0;
   for (let s = 0; s < o.steps + 3; s++) {
     if (s === 3) { await engine.sync(); t0 = performance.now(); }
-    const chunk = Array.from({ length: B }, () => examples[rng.int(examples.length)]);
-    const out = model.trainingLoss(makeBatch(data, chunk, 20, 1), rng);
+    const rows = Int32Array.from({ length: B }, () => examples.rows[rng.int(examples.rows.length)]); // [B]
+    const out = model.trainingLoss(trainBatch(data, examples, rows, 20, 1), rng);
     engine.backward(out.loss, undefined, accumulateAdd);
     opt.update();
     const r = s === o.steps + 2 ? engine.read(out.ce) : null;

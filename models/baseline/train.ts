@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PreparedData } from '../data/prepared.ts';
+import { sequenceOffsets, userOfRow } from '../data/flat-rows.ts';
 import { heldOutExamples, TEST, trainSequences, VALIDATION, type HeldOutExample } from '../data/splits.ts';
 import { AdamW, loadCheckpoint, saveCheckpoint, type Schedule } from '../engine/index.ts';
 import { EarlyStopping } from '../early-stopping.ts';
@@ -69,32 +70,56 @@ export function autoMaxLength(train: Int32Array[]): number {
   return Math.min(200, Math.max(50, Math.ceil(p80 / 10) * 10));
 }
 
-/** A left-padded training row: inputs[i] is followed by targets[i]; both catalog index + 1, 0 = padding. */
-export interface Window {
-  inputs: Int32Array; // [L]
-  targets: Int32Array; // [L]
+/**
+ * SASRec's training windows without an array per window: every transition of every train sequence exactly once,
+ * cut from the end into windows of ≤ L transitions (a sequence of n items gives n − 1 targets; the most recent window
+ * has the longest context). A window is the flat position of its last target, counting the train sequences end to end
+ * (sequenceOffsets); its inputs are the ≤ L items before that target in the same sequence.
+ */
+export interface TrainingWindows {
+  offsets: Int32Array; // [users + 1] user u's train sequence is flat positions offsets[u] .. offsets[u + 1) − 1
+  ends: Int32Array; // [windows] flat position of each window's last target: users in order, each from its last window back
+}
+
+/** Windows of ≤ L transitions per train sequence: ⌈(n − 1) / L⌉ for n items. */
+export function trainingWindowCount(train: readonly Int32Array[], L: number): number {
+  let count = 0;
+  for (const seq of train) count += Math.ceil(Math.max(0, seq.length - 1) / L);
+  return count;
 }
 
 /**
- * Every transition of every train sequence exactly once, cut from the end into windows of ≤ L transitions
- * (a sequence of n items gives n − 1 targets; the most recent window has the longest context).
+ * The windows in canonical order (users in order, each user's from the end back). `into` (from an earlier call with
+ * the same sequences and L) is refilled in that order instead of allocated: the trainer restarts every epoch's shuffle
+ * from it, as it shuffled a fresh 0 … n − 1 permutation of a window list before.
  */
-export function trainingWindows(train: Int32Array[], L: number): Window[] {
-  const out: Window[] = [];
-  for (const seq of train) {
-    for (let end = seq.length - 1; end > 0; end -= L) {
-      const start = Math.max(0, end - L);
-      const inputs = new Int32Array(L);
-      const targets = new Int32Array(L);
-      const n = end - start;
-      for (let i = 0; i < n; i++) {
-        inputs[L - n + i] = seq[start + i] + 1;
-        targets[L - n + i] = seq[start + i + 1] + 1;
-      }
-      out.push({ inputs, targets });
+export function trainingWindows(train: readonly Int32Array[], L: number, into?: TrainingWindows): TrainingWindows {
+  const offsets = into?.offsets ?? sequenceOffsets(train);
+  const ends = into?.ends ?? new Int32Array(trainingWindowCount(train, L));
+  let k = 0;
+  train.forEach((seq, user) => {
+    for (let end = seq.length - 1; end > 0; end -= L) ends[k++] = offsets[user] + end;
+  });
+  if (k !== ends.length) throw new RangeError(`trainingWindows: ${k} windows for ${ends.length} slots; refill only with the sequences and L that made them`);
+  return { offsets, ends };
+}
+
+/** Left-padded rows of windows `ends` (a slice of TrainingWindows.ends): inputs[i] is followed by targets[i]; both catalog index + 1, 0 = padding. */
+export function windowBatch(train: readonly Int32Array[], windows: TrainingWindows, ends: Int32Array, L: number): { inputs: Int32Array; targets: Int32Array } {
+  const inputs = new Int32Array(ends.length * L); // [B, L]
+  const targets = new Int32Array(ends.length * L); // [B, L]
+  for (let b = 0; b < ends.length; b++) {
+    const user = userOfRow(windows.offsets, ends[b]);
+    const seq = train[user];
+    const end = ends[b] - windows.offsets[user]; // index of the last target in seq
+    const start = Math.max(0, end - L);
+    const n = end - start;
+    for (let i = 0; i < n; i++) {
+      inputs[b * L + L - n + i] = seq[start + i] + 1;
+      targets[b * L + L - n + i] = seq[start + i + 1] + 1;
     }
   }
-  return out;
+  return { inputs, targets };
 }
 
 /** Left-padded history rows [B, L] and targets [B] (catalog index + 1) of held-out examples (first target each). */
@@ -161,10 +186,10 @@ export async function trainSasrec(engine: Engine, data: BaselineData, config: Sa
   if (!(train.batchSize >= 1) || !(train.lr > 0)) throw new BaselineError(`--batchSize=${train.batchSize} --lr=${train.lr}: give a batch ≥ 1 and a learning rate > 0`);
   mkdirSync(train.out, { recursive: true });
   const windows = trainingWindows(data.train, config.maxLength);
-  if (windows.length === 0) throw new BaselineError('no training targets: every user has fewer than 2 train items');
+  if (windows.ends.length === 0) throw new BaselineError('no training targets: every user has fewer than 2 train items');
   if (data.validation.length === 0) throw new BaselineError('no validation examples: the prepared split has no validation rows');
   const validation = subset(data.validation, train.evalUsers, train.seed);
-  const stepsPerEpoch = Math.ceil(windows.length / train.batchSize);
+  const stepsPerEpoch = Math.ceil(windows.ends.length / train.batchSize);
   const model = SasrecModel.init(engine, config, train.seed);
   const params = model.parameterList();
   const optimizer = new AdamW(engine, params, {
@@ -188,8 +213,8 @@ export async function trainSasrec(engine: Engine, data: BaselineData, config: Sa
     elapsedBefore = history.at(-1)?.seconds ?? 0;
     log(`resumed from ${last} at epoch ${startEpoch} (step ${optimizer.step})`);
   }
-  const targets = windows.reduce((n, w) => n + w.targets.reduce((c, t) => c + (t !== 0 ? 1 : 0), 0), 0);
-  log(`SASRec: ${sasrecParameterCount(config).toLocaleString('en')} parameters, ${targets.toLocaleString('en')} training targets in ${windows.length.toLocaleString('en')} windows of ≤ ${config.maxLength}, ${stepsPerEpoch} steps/epoch, ${validation.length} validation users`);
+  const targets = data.train.reduce((n, seq) => n + Math.max(0, seq.length - 1), 0);
+  log(`SASRec: ${sasrecParameterCount(config).toLocaleString('en')} parameters, ${targets.toLocaleString('en')} training targets in ${windows.ends.length.toLocaleString('en')} windows of ≤ ${config.maxLength}, ${stepsPerEpoch} steps/epoch, ${validation.length} validation users`);
   const lossSum = engine.persistent([1]);
   const start = Date.now() - elapsedBefore * 1000;
   const processStart = Date.now();
@@ -197,17 +222,17 @@ export async function trainSasrec(engine: Engine, data: BaselineData, config: Sa
   const stopping = new EarlyStopping(best, history, bestPath);
   const L = config.maxLength;
   for (let epoch = startEpoch; epoch < train.epochs; epoch++) {
-    const order = Int32Array.from(windows.keys());
-    rng.shuffle(order);
+    // Back to the canonical order, then shuffled in place: the same permutation of the same list every epoch as when
+    // the windows were objects and a fresh 0 … n − 1 order was shuffled, so runs and checkpoints are unchanged.
+    trainingWindows(data.train, L, windows);
+    rng.shuffle(windows.ends);
     engine.zero(lossSum);
     const bar = hooks.quiet ? null : progressBar(`SASRec epoch ${epoch + 1}/${train.epochs}`, stepsPerEpoch);
     let steps = 0;
     let outOfTime = false;
     for (let s = 0; s < stepsPerEpoch; s++) {
-      const chunk = order.subarray(s * train.batchSize, (s + 1) * train.batchSize);
-      const inputs = new Int32Array(chunk.length * L);
-      const labels = new Int32Array(chunk.length * L);
-      chunk.forEach((w, b) => { inputs.set(windows[w].inputs, b * L); labels.set(windows[w].targets, b * L); });
+      const chunk = windows.ends.subarray(s * train.batchSize, (s + 1) * train.batchSize); // [B]
+      const { inputs, targets: labels } = windowBatch(data.train, windows, chunk, L); // [B, L] each
       const loss = model.trainingLoss(inputs, labels, chunk.length, rng);
       engine.backward(loss, undefined, accumulateAdd);
       optimizer.update();

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { loadPrepared } from '../data/prepared.ts';
 import { createEngine } from '../engine/index.ts';
 import { parseOptions } from '../options.ts';
-import { seedDataFromPrepared, trainExamples } from '../seed/batches.ts';
+import { seedDataFromPrepared, trainExampleCount } from '../seed/batches.ts';
 import { DEFAULT_SEED_CONFIG, DEFAULT_TRAIN_CONFIG, parameterCount, validateSeedConfig, type SeedConfig } from '../seed/config.ts';
 import { evaluateSplit } from '../seed/run-eval.ts';
 import { requireHardwareGpu, trainSeed } from '../seed/train.ts';
@@ -50,7 +50,7 @@ export async function run(argv: string[]): Promise<void> {
   };
   validateSeedConfig(config, 'onerec train options');
   const engine = await createEngine();
-  requireHardwareGpu(engine, { allowSoftware: o.softwareGpu, parameters: parameterCount(config), examplesPerEpoch: trainExamples(data, o.trainWindow).length, epochs: o.epochs });
+  requireHardwareGpu(engine, { allowSoftware: o.softwareGpu, parameters: parameterCount(config), examplesPerEpoch: trainExampleCount(data, o.trainWindow), epochs: o.epochs });
   mkdirSync(o.out, { recursive: true });
   const deadline = o.maxMinutes > 0 ? commandStarted + o.maxMinutes * 60_000 : Infinity;
   const started = Date.now();

@@ -2,7 +2,8 @@
 // per user (chronological) the last item is the test target, the one before it the validation target,
 // and every earlier position is a training target whose history is everything before it.
 // Training targets may be windows of m consecutive items (the session the decoder generates).
-import { BOS, encoderTokens, tokenId } from '../../runtime/tokens.ts';
+import { BOS, tokenId } from '../../runtime/tokens.ts';
+import { sequenceOffsets, userOfRow } from '../data/flat-rows.ts';
 
 /** The slice of the prepared data the seed model reads. */
 export interface SeedData {
@@ -25,14 +26,47 @@ export class SplitError extends Error {
   override name = 'SplitError';
 }
 
-/** Training examples: every window of `window` items ending before the validation item, history ≥ 1 item. */
-export function trainExamples(data: SeedData, window: number): Example[] {
-  const out: Example[] = [];
+/**
+ * The training examples without one object per example (a log of 10 M interactions has ~10 M): each is the flat
+ * row of its first target item, counting the users' sequences end to end (sequenceOffsets). For data from
+ * seedDataFromPrepared that is the row of rows-item.i32, and userOffsets is rows-user-offsets.i32.
+ */
+export interface TrainExamples {
+  userOffsets: Int32Array; // [users + 1] user u's sequence is flat rows userOffsets[u] .. userOffsets[u + 1) − 1
+  rows: Int32Array; // [examples] flat row of each example's first target; its history is the user's rows before it
+}
+
+/** How many training examples trainExamples() makes: max(0, n − 2 − window) per user of n items. */
+export function trainExampleCount(data: SeedData, window: number): number {
+  let count = 0;
+  for (const seq of data.sequences) count += Math.max(0, seq.length - 2 - window);
+  return count;
+}
+
+/**
+ * Training examples: every window of `window` items ending before the validation item, history ≥ 1 item, in
+ * canonical order (users in order, positions ascending: ascending rows). `into` (from an earlier call with the
+ * same data and window) is refilled in that order instead of allocated: the trainer restarts every epoch's
+ * shuffle from it, as it shuffled a fresh 0 … n − 1 permutation of an example list before.
+ */
+export function trainExamples(data: SeedData, window: number, into?: TrainExamples): TrainExamples {
+  const userOffsets = into?.userOffsets ?? sequenceOffsets(data.sequences);
+  const rows = into?.rows ?? new Int32Array(trainExampleCount(data, window));
+  let k = 0;
   data.sequences.forEach((seq, user) => {
     const lastTrain = seq.length - 3; // index of the last training item
-    for (let t = 1; t + window - 1 <= lastTrain; t++) out.push({ user, targetStart: t });
+    for (let t = 1; t + window - 1 <= lastTrain; t++) rows[k++] = userOffsets[user] + t;
   });
-  return out;
+  if (k !== rows.length) throw new RangeError(`trainExamples: ${k} examples for ${rows.length} slots; refill only with the data and window that made them`);
+  return { userOffsets, rows };
+}
+
+/** Training examples `rows` (a slice of TrainExamples.rows) as Example objects: for the per-batch terms that take them. */
+export function batchExamples(examples: TrainExamples, rows: Int32Array): Example[] {
+  return Array.from(rows, (row) => {
+    const user = userOfRow(examples.userOffsets, row);
+    return { user, targetStart: row - examples.userOffsets[user] };
+  });
 }
 
 /** Validation / test examples: one per user with ≥ 3 items (the 5-core data always has them). */
@@ -54,31 +88,62 @@ export interface Batch {
   targetItems: Int32Array; // [B, window]
 }
 
-/** Builds tensors for examples; `window` items of target per example (1 for evaluation). */
-export function makeBatch(data: SeedData, examples: readonly Example[], maxHistory: number, window: number): Batch {
+function emptyBatch(data: SeedData, size: number, maxHistory: number, window: number): Batch {
+  const T = window * (data.levels + 1);
+  return {
+    size,
+    encoderTokens: new Int32Array(size * maxHistory * data.levels),
+    decoderTokens: new Int32Array(size * T),
+    targets: new Int32Array(size * T).fill(-1),
+    targetItems: new Int32Array(size * window),
+  };
+}
+
+/**
+ * Writes example b (history seq[0 .. targetStart), targets seq[targetStart .. targetStart + window)) into its rows of
+ * `batch`. The encoder row is runtime/tokens.ts encoderTokens' layout (history right-aligned, PAD = 0 on the left, a
+ * lone BOS for an empty history), written in place rather than through a fresh array per example.
+ */
+function writeExample(data: SeedData, batch: Batch, b: number, seq: Int32Array, targetStart: number, maxHistory: number, window: number): void {
   const { levels, codebookSize: K, codes } = data;
-  const B = examples.length;
   const S = maxHistory * levels;
   const T = window * (levels + 1);
-  const enc = new Int32Array(B * S);
-  const dec = new Int32Array(B * T);
-  const targets = new Int32Array(B * T).fill(-1);
-  const targetItems = new Int32Array(B * window);
-  examples.forEach((ex, b) => {
-    const seq = data.sequences[ex.user];
-    enc.set(encoderTokens(seq.subarray(0, ex.targetStart), codes, levels, K, maxHistory), b * S);
-    for (let i = 0; i < window; i++) {
-      const item = seq[ex.targetStart + i];
-      targetItems[b * window + i] = item;
-      dec[b * T + i * (levels + 1)] = BOS;
-      for (let l = 0; l < levels; l++) dec[b * T + i * (levels + 1) + 1 + l] = tokenId(l, codes[item * levels + l], K);
-    }
-    for (let p = 0; p + 1 < T; p++) {
-      const next = dec[b * T + p + 1];
-      if (next !== BOS) targets[b * T + p] = next;
-    }
-  });
-  return { size: B, encoderTokens: enc, decoderTokens: dec, targets, targetItems };
+  const enc = batch.encoderTokens;
+  const n = Math.min(targetStart, maxHistory);
+  if (n === 0) enc[b * S + (maxHistory - 1) * levels] = BOS;
+  for (let j = 0; j < n; j++) {
+    const item = seq[targetStart - n + j];
+    const slot = b * S + (maxHistory - n + j) * levels;
+    for (let l = 0; l < levels; l++) enc[slot + l] = tokenId(l, codes[item * levels + l], K);
+  }
+  const dec = batch.decoderTokens;
+  for (let i = 0; i < window; i++) {
+    const item = seq[targetStart + i];
+    batch.targetItems[b * window + i] = item;
+    dec[b * T + i * (levels + 1)] = BOS;
+    for (let l = 0; l < levels; l++) dec[b * T + i * (levels + 1) + 1 + l] = tokenId(l, codes[item * levels + l], K);
+  }
+  for (let p = 0; p + 1 < T; p++) {
+    const next = dec[b * T + p + 1];
+    if (next !== BOS) batch.targets[b * T + p] = next;
+  }
+}
+
+/** Builds tensors for examples; `window` items of target per example (1 for evaluation). */
+export function makeBatch(data: SeedData, examples: readonly Example[], maxHistory: number, window: number): Batch {
+  const batch = emptyBatch(data, examples.length, maxHistory, window);
+  examples.forEach((ex, b) => writeExample(data, batch, b, data.sequences[ex.user], ex.targetStart, maxHistory, window));
+  return batch;
+}
+
+/** makeBatch for training examples `rows` (a slice of TrainExamples.rows), with no Example object in between. */
+export function trainBatch(data: SeedData, examples: TrainExamples, rows: Int32Array, maxHistory: number, window: number): Batch {
+  const batch = emptyBatch(data, rows.length, maxHistory, window);
+  for (let b = 0; b < rows.length; b++) {
+    const user = userOfRow(examples.userOffsets, rows[b]);
+    writeExample(data, batch, b, data.sequences[user], rows[b] - examples.userOffsets[user], maxHistory, window);
+  }
+  return batch;
 }
 
 /** The prepared data's rows as per-user sequences; checks that the split is leave-one-out (…, validation, test). */

@@ -10,7 +10,7 @@ import { accumulateAdd, addInto } from '../engine/ops.ts';
 import { Rng } from '../random.ts';
 import { EarlyStopping } from '../early-stopping.ts';
 import { progressBar } from '../progress.ts';
-import { evalExamples, historyNegatives, makeBatch, trainExamples, type Example, type SeedData } from './batches.ts';
+import { batchExamples, evalExamples, historyNegatives, trainBatch, trainExamples, type Example, type SeedData } from './batches.ts';
 import { parameterCount, type SeedConfig, type TrainConfig } from './config.ts';
 import { evaluateRanking } from './generate.ts';
 import { historyLogitBias, parseHistoryBias } from './history-bias.ts';
@@ -78,9 +78,9 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
   }
   mkdirSync(train.out, { recursive: true });
   const examples = trainExamples(data, train.trainWindow);
-  if (examples.length === 0) throw new TrainError(`no training examples: every user needs ≥ ${train.trainWindow + 3} items`);
+  if (examples.rows.length === 0) throw new TrainError(`no training examples: every user needs ≥ ${train.trainWindow + 3} items`);
   const validation = validationSubset(data, train.evalUsers, train.seed);
-  const stepsPerEpoch = Math.ceil(examples.length / train.batchSize);
+  const stepsPerEpoch = Math.ceil(examples.rows.length / train.batchSize);
   const historyBias = train.historyBias ? parseHistoryBias(train.historyBias, config.levels) : null;
   if (train.historyBias && !historyBias) {
     throw new TrainError(`--historyBias=${train.historyBias}: give ${config.levels} comma-separated numbers (one per level), or leave it empty`);
@@ -131,7 +131,7 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
     elapsedBefore = history.at(-1)?.seconds ?? 0;
     log(`resumed from ${last} at epoch ${startEpoch} (step ${optimizer.step})`);
   }
-  log(`seed model: ${parameterCount(config).toLocaleString('en')} parameters, ${examples.length.toLocaleString('en')} training examples, ${stepsPerEpoch} steps/epoch, ${validation.length} validation users`);
+  log(`seed model: ${parameterCount(config).toLocaleString('en')} parameters, ${examples.rows.length.toLocaleString('en')} training examples, ${stepsPerEpoch} steps/epoch, ${validation.length} validation users`);
 
   // Running sums on the GPU so that a step never waits for a readback.
   const ceSum = engine.persistent([1]);
@@ -149,8 +149,10 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
   const stopping = new EarlyStopping(best, history, bestPath);
 
   for (let epoch = startEpoch; epoch < train.epochs; epoch++) {
-    const order = Int32Array.from(examples.keys()); // [examples]
-    rng.shuffle(order);
+    // Back to the canonical order, then shuffled in place: the same permutation of the same list every epoch as when
+    // the examples were objects and a fresh 0 … n − 1 order was shuffled, so runs and checkpoints are unchanged.
+    trainExamples(data, train.trainWindow, examples);
+    rng.shuffle(examples.rows);
     for (const t of [ceSum, auxSum, ulSum, distillSum, ...loadSum]) engine.zero(t);
     const bar = hooks.quiet ? null : progressBar(`epoch ${epoch + 1}/${train.epochs}`, stepsPerEpoch);
     let shownLoss = NaN;
@@ -158,8 +160,9 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
     let steps = 0;
     let outOfTime = false;
     for (let s = 0; s < stepsPerEpoch; s++) {
-      const chunk = Array.from(order.subarray(s * train.batchSize, (s + 1) * train.batchSize), (i) => examples[i]);
-      const batch = makeBatch(data, chunk, config.maxHistory, train.trainWindow);
+      const rows = examples.rows.subarray(s * train.batchSize, (s + 1) * train.batchSize); // [B]
+      const batch = trainBatch(data, examples, rows, config.maxHistory, train.trainWindow);
+      const chunk = train.unlikelihood > 0 || historyBias ? batchExamples(examples, rows) : []; // the optional terms take objects
       const ul = train.unlikelihood > 0
         ? { weight: train.unlikelihood, negatives: historyNegatives(data, chunk, config.maxHistory, train.trainWindow, train.unlikelihoodItems, rng, train.unlikelihoodLevels > 0 ? Math.min(config.levels, train.unlikelihoodLevels) : config.levels) }
         : undefined;

@@ -10,7 +10,7 @@ import { Engine } from '../../../models/engine/engine.ts';
 import { readCheckpoint } from '../../../models/engine/checkpoint.ts';
 import { Rng } from '../../../models/random.ts';
 import { targetRanks, type SasrecConfig } from '../../../models/baseline/sasrec.ts';
-import { autoMaxLength, DEFAULT_BASELINE_TRAIN, evaluateSasrec, heldOutBatch, trainingWindows, trainSasrec, type BaselineData } from '../../../models/baseline/train.ts';
+import { autoMaxLength, DEFAULT_BASELINE_TRAIN, evaluateSasrec, heldOutBatch, trainingWindows, trainSasrec, windowBatch, type BaselineData } from '../../../models/baseline/train.ts';
 
 let engine: Engine;
 let dir: string;
@@ -24,8 +24,12 @@ after(() => {
 });
 
 test('training windows: every transition exactly once, cut from the end, left-padded, items shifted by one', () => {
-  const windows = trainingWindows([Int32Array.from([5, 6, 7, 8, 9, 10]), Int32Array.from([3]), Int32Array.from([1, 2])], 3);
-  assert.deepEqual(windows.map((w) => [Array.from(w.inputs), Array.from(w.targets)]), [
+  const train = [Int32Array.from([5, 6, 7, 8, 9, 10]), Int32Array.from([3]), Int32Array.from([1, 2])];
+  const windows = trainingWindows(train, 3);
+  assert.deepEqual(Array.from(windows.offsets), [0, 6, 7, 9]);
+  assert.deepEqual(Array.from(windows.ends), [5, 2, 8], 'flat position of each window\'s last target');
+  const rows = windowBatch(train, windows, windows.ends, 3);
+  assert.deepEqual([0, 1, 2].map((b) => [Array.from(rows.inputs.subarray(b * 3, b * 3 + 3)), Array.from(rows.targets.subarray(b * 3, b * 3 + 3))]), [
     [[8, 9, 10], [9, 10, 11]], // 7→8, 8→9, 9→10 as index + 1
     [[0, 6, 7], [0, 7, 8]], // 5→6, 6→7
     [[0, 0, 2], [0, 0, 3]], // the one-item user has no target; 1→2

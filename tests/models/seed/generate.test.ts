@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { beamSearch } from '../../../runtime/beam-search.ts';
 import { SemanticIdTrie } from '../../../runtime/semantic-id-trie.ts';
 import { encoderTokens } from '../../../runtime/tokens.ts';
-import { evalExamples, makeBatch, trainExamples, type SeedData } from '../../../models/seed/batches.ts';
+import { batchExamples, evalExamples, makeBatch, trainExampleCount, trainExamples, type SeedData } from '../../../models/seed/batches.ts';
 import { type SeedConfig } from '../../../models/seed/config.ts';
 import { evaluateRanking, ReferenceForward } from '../../../models/seed/generate.ts';
 import { RankingAccumulator } from '../../../models/seed/metrics.ts';
@@ -21,8 +21,13 @@ const data: SeedData = {
 
 test('leave-one-out examples and batch tensors', () => {
   // user 0: train targets at positions 1, 2 (history ≥ 1, before validation item 3); user 2: position 1.
-  assert.deepEqual(trainExamples(data, 1), [{ user: 0, targetStart: 1 }, { user: 0, targetStart: 2 }, { user: 2, targetStart: 1 }]);
-  assert.deepEqual(trainExamples(data, 2), [{ user: 0, targetStart: 1 }]);
+  // Flat rows, the sequences end to end (offsets 0, 5, 8): user 0's positions 1, 2 are rows 1, 2; user 2's position 1 is row 9.
+  const examples = trainExamples(data, 1);
+  assert.deepEqual(Array.from(examples.userOffsets), [0, 5, 8, 12]);
+  assert.deepEqual(Array.from(examples.rows), [1, 2, 9]);
+  assert.deepEqual(batchExamples(examples, examples.rows), [{ user: 0, targetStart: 1 }, { user: 0, targetStart: 2 }, { user: 2, targetStart: 1 }]);
+  assert.deepEqual(Array.from(trainExamples(data, 2).rows), [1]);
+  assert.equal(trainExampleCount(data, 1), 3);
   assert.deepEqual(evalExamples(data, 'test').map((e) => e.targetStart), [4, 2, 3]);
   assert.deepEqual(evalExamples(data, 'validation').map((e) => e.targetStart), [3, 1, 2]);
   const batch = makeBatch(data, [{ user: 0, targetStart: 1 }], 3, 2); // targets items 1, 2

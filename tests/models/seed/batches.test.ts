@@ -1,0 +1,130 @@
+// onerec train's batch stream from the compact examples (one Int32Array of flat rows, shuffled in place) is the
+// stream the trainer made when every example was a { user, targetStart } object: the same examples in the same
+// shuffled order, the same tensors to the last int, the same RNG draws, epoch after epoch. The old path lives
+// here only, as the reference. Data: a small synthetic log (bench/synthetic-log.ts: Zipf items, heavy-tailed
+// users, so some users have 1–3 items and others more than maxHistory) through onerec prepare.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { DEFAULT_SYNTHETIC_LOG, writeSyntheticLog } from '../../../bench/synthetic-log.ts';
+import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/commands/prepare.ts';
+import { loadPrepared, type PreparedData } from '../../../models/data/prepared.ts';
+import { Rng } from '../../../models/random.ts';
+import { batchExamples, historyNegatives, makeBatch, seedDataFromPrepared, trainBatch, trainExamples, type Batch, type Example, type SeedData } from '../../../models/seed/batches.ts';
+import { BOS, encoderTokens, tokenId } from '../../../runtime/tokens.ts';
+
+/** The trainer's examples before: one object per training position. */
+function referenceExamples(data: SeedData, window: number): Example[] {
+  const out: Example[] = [];
+  data.sequences.forEach((seq, user) => {
+    const lastTrain = seq.length - 3;
+    for (let t = 1; t + window - 1 <= lastTrain; t++) out.push({ user, targetStart: t });
+  });
+  return out;
+}
+
+/** makeBatch before: encoderTokens' fresh array per example, copied into the batch. */
+function referenceBatch(data: SeedData, examples: readonly Example[], maxHistory: number, window: number): Batch {
+  const { levels, codebookSize: K, codes } = data;
+  const B = examples.length;
+  const S = maxHistory * levels;
+  const T = window * (levels + 1);
+  const enc = new Int32Array(B * S);
+  const dec = new Int32Array(B * T);
+  const targets = new Int32Array(B * T).fill(-1);
+  const targetItems = new Int32Array(B * window);
+  examples.forEach((ex, b) => {
+    const seq = data.sequences[ex.user];
+    enc.set(encoderTokens(seq.subarray(0, ex.targetStart), codes, levels, K, maxHistory), b * S);
+    for (let i = 0; i < window; i++) {
+      const item = seq[ex.targetStart + i];
+      targetItems[b * window + i] = item;
+      dec[b * T + i * (levels + 1)] = BOS;
+      for (let l = 0; l < levels; l++) dec[b * T + i * (levels + 1) + 1 + l] = tokenId(l, codes[item * levels + l], K);
+    }
+    for (let p = 0; p + 1 < T; p++) {
+      const next = dec[b * T + p + 1];
+      if (next !== BOS) targets[b * T + p] = next;
+    }
+  });
+  return { size: B, encoderTokens: enc, decoderTokens: dec, targets, targetItems };
+}
+
+function assertSameBatch(got: Batch, want: Batch, where: string): void {
+  assert.equal(got.size, want.size, where);
+  for (const key of ['encoderTokens', 'decoderTokens', 'targets', 'targetItems'] as const) assert.deepEqual(got[key], want[key], `${where}: ${key}`);
+}
+
+let root: string;
+let prepared: PreparedData;
+let data: SeedData;
+before(async () => {
+  root = mkdtempSync(join(tmpdir(), 'onerec-batches-'));
+  const logs = join(root, 'log');
+  await writeSyntheticLog({ ...DEFAULT_SYNTHETIC_LOG, out: logs, interactions: 2500, items: 200, users: 300, topics: 12, seed: 11 });
+  await prepare({ ...DEFAULT_PREPARE_CONFIG, data: logs, out: join(root, 'prepared'), codebookSize: 16, levels: 2, semanticIds: 'balanced', baseline: false, idDim: 0, evalPairs: 20, maxIterations: 10 });
+  prepared = loadPrepared(join(root, 'prepared'));
+  data = seedDataFromPrepared(prepared);
+});
+after(() => rmSync(root, { recursive: true, force: true }));
+
+test('the fixture has users too short for an example and users longer than the history', () => {
+  const lengths = data.sequences.map((s) => s.length);
+  assert.ok(lengths.some((n) => n <= 3), 'a user with no training example');
+  assert.ok(lengths.some((n) => n > 12), 'a user past maxHistory');
+});
+
+test('the examples are the prepared rows of the old examples\' targets, in their order', () => {
+  for (const window of [1, 2, 3]) {
+    const examples = trainExamples(data, window);
+    const reference = referenceExamples(data, window);
+    assert.deepEqual(examples.userOffsets, prepared.userOffsets, 'the flat rows are rows-item.i32\'s');
+    assert.equal(examples.rows.length, reference.length);
+    assert.deepEqual(batchExamples(examples, examples.rows), reference, `window ${window}`);
+    reference.forEach((ex, i) => assert.equal(prepared.item[examples.rows[i]], data.sequences[ex.user][ex.targetStart]));
+  }
+});
+
+test('the epochs\' batch streams equal the old ones: same shuffles, same tensors, same RNG draws (unlikelihood negatives included)', () => {
+  const maxHistory = 12, batchSize = 64, epochs = 3, seed = 42;
+  for (const window of [1, 2]) {
+    const reference = referenceExamples(data, window);
+    const examples = trainExamples(data, window);
+    const steps = Math.ceil(reference.length / batchSize);
+    const oldRng = new Rng(seed);
+    const newRng = new Rng(seed);
+    for (let epoch = 0; epoch < epochs; epoch++) {
+      // before: a fresh 0 … n − 1 order shuffled each epoch, batches of objects
+      const order = Int32Array.from(reference.keys());
+      oldRng.shuffle(order);
+      // now: the rows refilled in canonical order and shuffled in place (as models/seed/train.ts does)
+      trainExamples(data, window, examples);
+      newRng.shuffle(examples.rows);
+      for (let s = 0; s < steps; s++) {
+        const where = `window ${window}, epoch ${epoch + 1}, step ${s + 1}`;
+        const chunk = Array.from(order.subarray(s * batchSize, (s + 1) * batchSize), (i) => reference[i]);
+        const rows = examples.rows.subarray(s * batchSize, (s + 1) * batchSize);
+        assertSameBatch(trainBatch(data, examples, rows, maxHistory, window), referenceBatch(data, chunk, maxHistory, window), where);
+        assert.deepEqual(batchExamples(examples, rows), chunk, where);
+        // The unlikelihood term draws from the same RNG between shuffles; it must see the same examples.
+        const oldNegatives = historyNegatives(data, chunk, maxHistory, window, 2, oldRng);
+        const newNegatives = historyNegatives(data, batchExamples(examples, rows), maxHistory, window, 2, newRng);
+        assert.deepEqual(newNegatives, oldNegatives, where);
+        assert.equal(newRng.state, oldRng.state, where);
+      }
+    }
+  }
+});
+
+test('makeBatch (evaluation\'s objects) writes the tensors it wrote before, for histories short, empty and past maxHistory', () => {
+  const examples: Example[] = data.sequences.flatMap((seq, user) => [0, 1, Math.floor(seq.length / 2), seq.length - 1]
+    .filter((t, i, all) => t < seq.length && all.indexOf(t) === i).map((targetStart) => ({ user, targetStart })));
+  for (const maxHistory of [1, 3, 20]) assertSameBatch(makeBatch(data, examples, maxHistory, 1), referenceBatch(data, examples, maxHistory, 1), `maxHistory ${maxHistory}`);
+});
+
+test('refilling with another window is refused instead of leaving a stale order', () => {
+  const examples = trainExamples(data, 1);
+  assert.throws(() => trainExamples(data, 2, examples), RangeError);
+});
