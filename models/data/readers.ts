@@ -4,17 +4,22 @@
 //
 // Generic import format (a directory):
 //   interactions.{csv,tsv,jsonl}[.gz]   required columns: user (or user_id), item (or item_id / video_id),
-//                                       timestamp (Unix seconds) or time_ms (Unix ms); every other column
+//   or interactions.parquet             timestamp (Unix seconds) or time_ms (Unix ms); every other column
 //                                       is a numeric signal kept by name (play_time_ms, duration_ms, like,
 //                                       follow, comment, forward, share, long_view, rating, …)
-//   items.jsonl[.gz]                    optional; one object per line: item (or item_id), optional asin,
+//   items.jsonl[.gz] or items.parquet   optional; one object (row) per item: item (or item_id), optional asin,
 //                                       title, attributes (array of strings). When present it is the
 //                                       catalog and an interaction with an item not in it is an error.
+// Parquet (a file, or a folder of part files as Spark writes it) is read through DuckDB (./parquet.ts) into the same
+// rules as the text formats — GenericInteractions below — so the same log as TSV or Parquet gives the same dataset;
+// its rows are numbered from 1 per part file (no header). A column whose Parquet type cannot hold its values (a
+// DOUBLE id, a DATE signal) is an error naming the column.
 // The Amazon folders (amazon-beauty/-sports/-toys) are in this format.
 import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { DataFormatError } from './errors.ts';
 import { readLines, splitFields } from './lines.ts';
+import { ParquetSource, type ColumnRead, type ColumnRole } from './parquet.ts';
 import { DEFAULT_READ_OPTIONS, InteractionBuilder, type CatalogItem, type Dataset, type ReadOptions } from './dataset.ts';
 
 /** Pick the reader by the files in `dir`. */
@@ -66,16 +71,15 @@ function describe(value: unknown): string {
  * an object, a boolean, a fraction — is a problem: stringified it would invent an id ('[object Object]', '1,2') or
  * merge different ones.
  */
-function idField(row: Row, column: string): { id: string } | { missing: true } | { problem: string } {
-  const value = row.raw(column);
+function idField(value: unknown, column: string): { id: string } | { missing: true } | { problem: string } {
   if (value === undefined || value === null || value === '') return { missing: true };
   if (typeof value === 'string') return { id: value };
   if (typeof value === 'number' && Number.isSafeInteger(value)) return { id: String(value) };
   return { problem: `'${column}' is ${describe(value)}; ids must be strings or integers` };
 }
 
-function numberOrNaN(text: string | undefined): number {
-  if (text === undefined) return Number.NaN;
+function numberOrNaN(text: string | undefined | null): number {
+  if (text === undefined || text === null) return Number.NaN;
   const t = text.trim();
   return t === '' ? Number.NaN : Number(t);
 }
@@ -185,6 +189,65 @@ function duplicateTopLevelKey(text: string): string | null {
   return null;
 }
 
+/**
+ * items.parquet (a file or a folder of part files): the columns of items.jsonl's objects — item (or item_id), optional
+ * asin, title and attributes (a list of strings) — with its rules: a missing id or a null attribute is a bad row, a
+ * duplicate id is never skipped.
+ */
+async function readItemsParquet(path: string, shown: string, errors: RowErrors): Promise<{ items: CatalogItem[]; index: Map<string, number> }> {
+  const items: CatalogItem[] = [];
+  const index = new Map<string, number>();
+  const firstRow = new Map<string, string>(); // id → where it was first, as the duplicate message says it
+  const source = await ParquetSource.open(path, shown);
+  try {
+    for (const part of source.parts) {
+      const names = (await source.columns(part)).map(([name]) => name);
+      const idColumn = names.includes('item') ? 'item' : names.includes('item_id') ? 'item_id' : null;
+      if (idColumn === null) throw new DataFormatError(part.shown, 0, `no column 'item' (or 'item_id'); found ${names.join(', ')}. The catalog needs each item's id`);
+      const wanted: [string, ColumnRole][] = [[idColumn, 'id'], ...(['asin', 'title'] as const).filter((c) => names.includes(c)).map((c): [string, ColumnRole] => [c, 'text'])];
+      if (names.includes('attributes')) wanted.push(['attributes', 'text list']);
+      const plan: ColumnRead[] = await source.plan(part, wanted);
+      const column = (name: string) => plan.findIndex((c) => c.name === name);
+      const [asinAt, titleAt, attributesAt] = [column('asin'), column('title'), column('attributes')];
+      for await (const chunk of source.scan(part, plan)) {
+        for (let r = 0; r < chunk.rows; r++) {
+          const n = chunk.rowNumber + r;
+          const field = idField(chunk.values[0][r], idColumn);
+          if ('missing' in field) {
+            errors.bad(part.shown, n, 'missing item id', `empty '${idColumn}'; every catalog row needs the item's id`);
+            continue;
+          }
+          if ('problem' in field) {
+            errors.bad(part.shown, n, 'bad id', field.problem);
+            continue;
+          }
+          const id = field.id;
+          if (index.has(id)) {
+            // A duplicate id is never skipped: which of the two rows is the item would be a guess.
+            throw new DataFormatError(part.shown, n, `duplicate item id '${id}' (first on ${firstRow.get(id)}); each item must appear once in the catalog`);
+          }
+          const attributes = attributesAt >= 0 ? (chunk.values[attributesAt][r] as (string | null)[] | null) : null;
+          if (attributes !== null && attributes.some((a) => a === null)) {
+            errors.bad(part.shown, n, 'bad attributes', '"attributes" holds a null; it must be a list of strings');
+            continue;
+          }
+          const asin = asinAt >= 0 ? (chunk.values[asinAt][r] as string | null) : null;
+          const title = titleAt >= 0 ? (chunk.values[titleAt][r] as string | null) : null;
+          const item: CatalogItem = { id: asin ?? id };
+          if (title !== null) item.title = title;
+          if (attributes !== null) item.attributes = attributes as string[];
+          index.set(id, items.length);
+          firstRow.set(id, part.shown === shown ? `row ${n}` : `${part.shown} row ${n}`);
+          items.push(item);
+        }
+      }
+    }
+  } finally {
+    source.close();
+  }
+  return { items, index };
+}
+
 async function readItemsJsonl(path: string, shown: string, errors: RowErrors): Promise<{ items: CatalogItem[]; index: Map<string, number> }> {
   const items: CatalogItem[] = [];
   const index = new Map<string, number>();
@@ -193,7 +256,7 @@ async function readItemsJsonl(path: string, shown: string, errors: RowErrors): P
     if (line.trim() === '') continue;
     const obj = jsonObjectLine(line, shown, n, errors);
     if (obj === null) continue;
-    const field = idField({ columns: Object.keys(obj), get: () => undefined, raw: (c) => obj[c] }, obj.item !== undefined ? 'item' : 'item_id');
+    const field = idField(obj.item !== undefined ? obj.item : obj.item_id, obj.item !== undefined ? 'item' : 'item_id');
     if ('missing' in field) {
       errors.bad(shown, n, 'missing item id', `no "item" (or "item_id") field; every catalog line needs the item's id`);
       continue;
@@ -226,102 +289,178 @@ async function readItemsJsonl(path: string, shown: string, errors: RowErrors): P
   return { items, index };
 }
 
-export async function readGeneric(dir: string, options: Partial<ReadOptions> = {}): Promise<Dataset> {
-  const opts = { ...DEFAULT_READ_OPTIONS, ...options };
-  const names = ['csv', 'tsv', 'jsonl'].flatMap((ext) => [`interactions.${ext}`, `interactions.${ext}.gz`]);
-  const interactionsPath = findFile(dir, names);
-  if (!interactionsPath) throw new DataFormatError(dir, 0, `no interactions file; expected one of ${names.join(', ')} (or a KuaiRand/MovieLens folder)`);
-  const errors = new RowErrors(opts.skipBadRows);
-  const itemsPath = findFile(dir, ['items.jsonl', 'items.jsonl.gz']);
-  const catalog = itemsPath ? await readItemsJsonl(itemsPath, basename(itemsPath), errors) : null;
-  const items = catalog?.items ?? [];
-  const itemIndex = catalog?.index ?? new Map<string, number>();
-  const shown = basename(interactionsPath);
+/** The generic format's columns: fixed by the CSV/TSV header, the first JSONL object or the Parquet schema. */
+interface GenericColumns {
+  user: string;
+  item: string;
+  time: string; // '' with --allowMissingTimestamp and no time column
+  signals: string[]; // every other column, in file order
+}
 
-  let builder: InteractionBuilder | null = null;
-  let userColumn = '';
-  let itemColumn = '';
-  let timeColumn = '';
-  let timeScale = 1;
-  let signalNames: string[] = [];
-  const signalValues: number[] = [];
-  for await (const [row, n] of readRows(interactionsPath, shown, errors)) {
-    if (builder === null) {
-      // The header (CSV/TSV) or the first object (JSONL) fixes the columns; later JSONL lines that lack
-      // one of them fail as a row with a missing value.
-      const has = (c: string) => row.columns.includes(c);
-      userColumn = USER_COLUMNS.find(has) ?? '';
-      itemColumn = ITEM_COLUMNS.find(has) ?? '';
-      timeColumn = has('time_ms') ? 'time_ms' : has('timestamp') ? 'timestamp' : '';
-      timeScale = timeColumn === 'timestamp' ? 1000 : 1;
-      const headerLine = interactionsPath.includes('.jsonl') ? n : 1;
-      const missing = [!userColumn && 'user', !itemColumn && 'item', !timeColumn && !opts.allowMissingTimestamp && 'timestamp'].filter(Boolean);
-      if (missing.length) {
-        throw new DataFormatError(shown, headerLine, `missing column ${missing.map((m) => `'${m}'`).join(', ')}; found ${row.columns.join(', ')}. The interactions need user, item and timestamp (Unix seconds) or time_ms${missing.includes('timestamp') ? '; pass --allowMissingTimestamp if rows are already in time order per user' : ''}`);
-      }
-      signalNames = row.columns.filter((c) => c !== userColumn && c !== itemColumn && c !== timeColumn && !USER_COLUMNS.includes(c) && !ITEM_COLUMNS.includes(c));
-      builder = new InteractionBuilder(signalNames);
-    }
-    const userField = idField(row, userColumn);
-    const itemField = idField(row, itemColumn);
-    if ('missing' in userField) {
-      errors.bad(shown, n, 'missing user', `empty '${userColumn}'`);
-      continue;
-    }
-    if ('missing' in itemField) {
-      errors.bad(shown, n, 'missing item', `empty '${itemColumn}'`);
-      continue;
-    }
+/** Picks the generic format's columns from `columns`, or throws naming what is missing (at `line`; 0 = the file). */
+function genericColumns(columns: string[], shown: string, line: number, opts: ReadOptions): GenericColumns {
+  const has = (c: string) => columns.includes(c);
+  const user = USER_COLUMNS.find(has) ?? '';
+  const item = ITEM_COLUMNS.find(has) ?? '';
+  const time = has('time_ms') ? 'time_ms' : has('timestamp') ? 'timestamp' : '';
+  const missing = [!user && 'user', !item && 'item', !time && !opts.allowMissingTimestamp && 'timestamp'].filter(Boolean);
+  if (missing.length) {
+    throw new DataFormatError(shown, line, `missing column ${missing.map((m) => `'${m}'`).join(', ')}; found ${columns.join(', ')}. The interactions need user, item and timestamp (Unix seconds) or time_ms${missing.includes('timestamp') ? '; pass --allowMissingTimestamp if rows are already in time order per user' : ''}`);
+  }
+  const signals = columns.filter((c) => c !== user && c !== item && c !== time && !USER_COLUMNS.includes(c) && !ITEM_COLUMNS.includes(c));
+  return { user, item, time, signals };
+}
+
+/** A field as a reader hands it over: text (CSV, TSV, JSONL), or a number or null where Parquet's type says so. */
+type FieldValue = string | number | null | undefined;
+
+/**
+ * The generic format's rules for one interaction row — ids, time, signals, the catalog — shared by the text formats
+ * and Parquet, so that the same log in either gives the same arrays and the same errors at file:row.
+ */
+class GenericInteractions {
+  readonly builder: InteractionBuilder;
+  rowsSeen = 0; // rows offered, bad ones included
+  timeScale = 1; // ms per unit of the time column: 1000 for `timestamp` in seconds, 1 for time_ms (or a Parquet TIMESTAMP)
+  timeExpected = ''; // what the time column holds, for the message about a bad one
+  private readonly signalValues: number[] = [];
+  constructor(
+    readonly columns: GenericColumns,
+    private readonly catalog: { items: CatalogItem[]; index: Map<string, number>; file: string | null },
+    private readonly errors: RowErrors,
+  ) {
+    this.builder = new InteractionBuilder(columns.signals);
+    this.timeScale = columns.time === 'timestamp' ? 1000 : 1;
+    this.timeExpected = columns.time === 'timestamp' ? 'Unix seconds' : 'Unix milliseconds';
+  }
+
+  /** Row `n` of `shown`; `signal(s)` is the value of the s-th signal column. Bad rows are reported, not added. */
+  add(shown: string, n: number, userValue: unknown, itemValue: unknown, time: FieldValue, signal: (s: number) => FieldValue): void {
+    this.rowsSeen++;
+    const { columns, errors } = this;
+    const userField = idField(userValue, columns.user);
+    const itemField = idField(itemValue, columns.item);
+    if ('missing' in userField) return errors.bad(shown, n, 'missing user', `empty '${columns.user}'`);
+    if ('missing' in itemField) return errors.bad(shown, n, 'missing item', `empty '${columns.item}'`);
     if ('problem' in userField || 'problem' in itemField) {
-      errors.bad(shown, n, 'bad id', 'problem' in userField ? userField.problem : (itemField as { problem: string }).problem);
-      continue;
+      return errors.bad(shown, n, 'bad id', 'problem' in userField ? userField.problem : (itemField as { problem: string }).problem);
     }
-    const user = userField.id;
-    const itemKey = itemField.id;
     let timeMs = Number.NaN;
-    if (timeColumn) {
-      const raw = row.get(timeColumn);
-      timeMs = numberOrNaN(raw) * timeScale;
+    if (columns.time) {
+      timeMs = (typeof time === 'number' ? time : numberOrNaN(time)) * this.timeScale;
       if (!Number.isFinite(timeMs)) {
-        errors.bad(shown, n, 'bad timestamp', `${timeColumn} '${raw ?? ''}' is not a number (expected ${timeColumn === 'timestamp' ? 'Unix seconds' : 'Unix milliseconds'})`);
-        continue;
+        return errors.bad(shown, n, 'bad timestamp', `${columns.time} '${time ?? ''}' is not a number (expected ${this.timeExpected})`);
       }
     }
-    let item = itemIndex.get(itemKey);
+    const itemKey = itemField.id;
+    const { items, index } = this.catalog;
+    let item = index.get(itemKey);
     if (item === undefined) {
-      if (catalog) {
-        errors.bad(shown, n, 'unknown item', `item '${itemKey}' is not in ${basename(itemsPath!)}; add it to the catalog or remove the row`);
-        continue;
-      }
+      if (this.catalog.file) return errors.bad(shown, n, 'unknown item', `item '${itemKey}' is not in ${this.catalog.file}; add it to the catalog or remove the row`);
       item = items.length;
-      itemIndex.set(itemKey, item);
+      index.set(itemKey, item);
       items.push({ id: itemKey });
     }
     let bad = '';
-    signalValues.length = 0;
-    for (const name of signalNames) {
-      const raw = row.get(name);
-      const v = raw === 'true' ? 1 : raw === 'false' ? 0 : numberOrNaN(raw);
-      if (raw !== undefined && raw.trim() !== '' && !Number.isFinite(v)) bad ||= `${name} '${raw}' is not a number`;
-      signalValues.push(v);
+    const values = this.signalValues;
+    values.length = 0;
+    for (let s = 0; s < columns.signals.length; s++) {
+      const raw = signal(s);
+      let v: number;
+      if (typeof raw === 'number') {
+        v = raw;
+        if (!Number.isFinite(v)) bad ||= `${columns.signals[s]} '${raw}' is not a number`;
+      } else {
+        v = raw === 'true' ? 1 : raw === 'false' ? 0 : numberOrNaN(raw);
+        if (raw !== undefined && raw !== null && raw.trim() !== '' && !Number.isFinite(v)) bad ||= `${columns.signals[s]} '${raw}' is not a number`;
+      }
+      values.push(v);
     }
-    if (bad) {
-      errors.bad(shown, n, 'bad signal', `${bad}; signal columns must be numeric (empty = missing)`);
-      continue;
-    }
-    builder!.add(user, item, timeMs, signalValues);
+    if (bad) return errors.bad(shown, n, 'bad signal', `${bad}; signal columns must be numeric (empty = missing)`);
+    this.builder.add(userField.id, item, timeMs, values);
   }
-  if (builder === null) throw new DataFormatError(shown, 0, 'no rows; the file is empty');
+}
+
+const INTERACTION_FILES = [...['csv', 'tsv', 'jsonl'].flatMap((ext) => [`interactions.${ext}`, `interactions.${ext}.gz`]), 'interactions.parquet'];
+
+export async function readGeneric(dir: string, options: Partial<ReadOptions> = {}): Promise<Dataset> {
+  const opts = { ...DEFAULT_READ_OPTIONS, ...options };
+  const interactionsPath = findFile(dir, INTERACTION_FILES);
+  if (!interactionsPath) throw new DataFormatError(dir, 0, `no interactions file; expected one of ${INTERACTION_FILES.join(', ')} (or a KuaiRand/MovieLens folder)`);
+  const errors = new RowErrors(opts.skipBadRows);
+  const itemsPath = findFile(dir, ['items.jsonl', 'items.jsonl.gz', 'items.parquet']);
+  const itemsName = itemsPath ? basename(itemsPath) : null;
+  const catalog = itemsPath ? await (itemsPath.endsWith('.parquet') ? readItemsParquet(itemsPath, itemsName!, errors) : readItemsJsonl(itemsPath, itemsName!, errors)) : null;
+  const shown = basename(interactionsPath);
+  const known = { items: catalog?.items ?? [], index: catalog?.index ?? new Map<string, number>(), file: itemsName };
+  const interactions = interactionsPath.endsWith('.parquet')
+    ? await readInteractionsParquet(interactionsPath, shown, known, errors, opts)
+    : await readInteractionsText(interactionsPath, shown, known, errors, opts);
+  if (interactions === null || interactions.rowsSeen === 0) throw new DataFormatError(shown, 0, 'no rows; the file is empty');
+  const items = known.items;
   const source = existsSync(join(dir, 'users.tsv.gz')) && items.some((i) => /^[A-Z0-9]{10}$/.test(i.id)) ? 'amazon' : 'generic';
   return {
     name: basename(dir),
     source,
     items,
-    ...builder.build(),
+    ...interactions.builder.build(),
     skipped: errors.skipped,
     firstSkipped: errors.firstSkipped,
-    files: [shown, ...(itemsPath ? [basename(itemsPath)] : [])],
+    files: [shown, ...(itemsName ? [itemsName] : [])],
   };
+}
+
+type Catalog = ConstructorParameters<typeof GenericInteractions>[1];
+
+/** interactions.{csv,tsv,jsonl}[.gz]; null when the file has no rows. */
+async function readInteractionsText(path: string, shown: string, catalog: Catalog, errors: RowErrors, opts: ReadOptions): Promise<GenericInteractions | null> {
+  let interactions: GenericInteractions | null = null;
+  for await (const [row, n] of readRows(path, shown, errors)) {
+    // The header (CSV/TSV) or the first object (JSONL) fixes the columns; later JSONL lines that lack one of them
+    // fail as a row with a missing value.
+    interactions ??= new GenericInteractions(genericColumns(row.columns, shown, path.includes('.jsonl') ? n : 1, opts), catalog, errors);
+    const { user, item, time, signals } = interactions.columns;
+    interactions.add(shown, n, row.raw(user), row.raw(item), time ? row.get(time) : undefined, (s) => row.get(signals[s]));
+  }
+  return interactions;
+}
+
+/**
+ * interactions.parquet (a file or a folder of part files), streamed chunk by chunk through DuckDB: only the id, time and
+ * signal columns are read, and each row goes through the same GenericInteractions.add as a CSV line.
+ */
+async function readInteractionsParquet(path: string, shown: string, catalog: Catalog, errors: RowErrors, opts: ReadOptions): Promise<GenericInteractions | null> {
+  const source = await ParquetSource.open(path, shown);
+  try {
+    let interactions: GenericInteractions | null = null;
+    for (const part of source.parts) {
+      const names = (await source.columns(part)).map(([name]) => name);
+      const columns = genericColumns(names, part.shown, 0, opts);
+      interactions ??= new GenericInteractions(columns, catalog, errors);
+      const first = interactions.columns;
+      if (columns.user !== first.user || columns.item !== first.item || columns.time !== first.time || columns.signals.join('\n') !== first.signals.join('\n')) {
+        throw new DataFormatError(part.shown, 0, `columns ${[columns.user, columns.item, columns.time, ...columns.signals].filter(Boolean).join(', ')} differ from ${source.parts[0].shown}'s (${[first.user, first.item, first.time, ...first.signals].filter(Boolean).join(', ')}); every part file must have the same columns`);
+      }
+      const wanted: [string, ColumnRole][] = [[first.user, 'id'], [first.item, 'id'], ...(first.time ? [[first.time, 'time'] as [string, ColumnRole]] : []), ...first.signals.map((c): [string, ColumnRole] => [c, 'number'])];
+      const plan = await source.plan(part, wanted);
+      // A TIMESTAMP arrives as Unix ms, whatever the column's name; a number keeps the name's unit.
+      const instant = first.time !== '' && plan[2].milliseconds;
+      interactions.timeScale = first.time === 'timestamp' && !instant ? 1000 : 1;
+      interactions.timeExpected = instant ? `a ${plan[2].type}` : first.time === 'timestamp' ? 'Unix seconds' : 'Unix milliseconds';
+      const signalOffset = first.time ? 3 : 2;
+      for await (const chunk of source.scan(part, plan)) {
+        const [users, items] = chunk.values;
+        const times = first.time ? chunk.values[2] : null;
+        const signals = chunk.values.slice(signalOffset) as FieldValue[][];
+        for (let r = 0; r < chunk.rows; r++) {
+          interactions.add(part.shown, chunk.rowNumber + r, users[r], items[r], times ? (times[r] as FieldValue) : undefined, (s) => signals[s][r]);
+        }
+      }
+    }
+    return interactions;
+  } finally {
+    source.close();
+  }
 }
 
 // --------------------------------------------------------------------------------------------- KuaiRand

@@ -1,0 +1,168 @@
+// Parquet input through DuckDB, the one import site of @duckdb/node-api. DuckDB reads the columns a reader asks for
+// (projection pushdown), in row groups, and hands them over as chunks of 2,048 rows: a log larger than memory streams
+// through without ever being one JS array. Casts happen in SQL so that JS sees only strings, numbers and null, the
+// values the text readers parse their fields into.
+//
+// A Parquet "file" is a file or a folder of part files (what Spark, Hive or a warehouse export writes: part-*.parquet
+// beside _SUCCESS and .crc files), read in file-name order, each part's rows in their stored order. Row numbers are
+// 1-based per part file: row N is `file_row_number = N - 1` in
+//   SELECT * FROM read_parquet('interactions.parquet', file_row_number = true)
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { DuckDBInstance, type DuckDBConnection, DuckDBListValue } from '@duckdb/node-api';
+import { DataFormatError } from './errors.ts';
+
+/** What a reader wants from a column; the column's Parquet type decides how DuckDB delivers it. */
+export type ColumnRole =
+  | 'id' // strings and integers, as text (an integer id is the same id as its digits in a CSV)
+  | 'number' // numbers and booleans (1 / 0) as numbers; text as text, for the reader to parse like a CSV field
+  | 'time' // as 'number', and TIMESTAMP / TIMESTAMPTZ (any unit) as Unix milliseconds
+  | 'text' // strings only
+  | 'text list'; // LIST of strings or integers, as arrays of text
+
+/** How a column is read: `milliseconds` is set when DuckDB turned a TIMESTAMP into Unix milliseconds. */
+export interface ColumnRead {
+  name: string;
+  role: ColumnRole;
+  type: string; // the DuckDB type name, e.g. VARCHAR, BIGINT, DOUBLE, TIMESTAMP, VARCHAR[]
+  sql: string; // the expression that delivers it
+  milliseconds: boolean;
+}
+
+/** A part of a Parquet input: one file, and how messages name it. */
+export interface ParquetPart {
+  path: string;
+  shown: string; // 'interactions.parquet', or 'interactions.parquet/part-00000-….parquet' in a folder
+}
+
+const INTEGER = /^(U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT))$/;
+const NUMBER = /^(U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)|FLOAT|DOUBLE|DECIMAL\(\d+,\d+\)|BOOLEAN)$/;
+const TIMESTAMP = /^(TIMESTAMP|TIMESTAMP_S|TIMESTAMP_MS|TIMESTAMP_NS|TIMESTAMP WITH TIME ZONE)$/;
+const TEXT = /^VARCHAR$/;
+
+/** The SQL expression that reads `column` (of DuckDB type `type`) for `role`, or why that type cannot be read so. */
+function expression(column: string, type: string, role: ColumnRole): { sql: string; milliseconds?: boolean } | { problem: string } {
+  const id = `"${column.replaceAll('"', '""')}"`;
+  if (role === 'id') {
+    if (TEXT.test(type)) return { sql: id };
+    if (INTEGER.test(type)) return { sql: `CAST(${id} AS VARCHAR)` };
+    return { problem: `is ${type}; ids must be strings or integers: export it as STRING/VARCHAR or an integer type` };
+  }
+  if (role === 'number' || role === 'time') {
+    if (TEXT.test(type)) return { sql: id };
+    if (NUMBER.test(type)) return { sql: `CAST(${id} AS DOUBLE)` };
+    if (role === 'time' && TIMESTAMP.test(type)) return { sql: `CAST(epoch_us(${id}) AS DOUBLE) / 1000`, milliseconds: true };
+    const what = role === 'time' ? 'a number (Unix seconds for timestamp, Unix ms for time_ms) or a TIMESTAMP' : 'numeric or boolean (empty = missing)';
+    return { problem: `is ${type}; it must be ${what}` };
+  }
+  if (role === 'text') {
+    if (TEXT.test(type)) return { sql: id };
+    return { problem: `is ${type}; it must be a string (VARCHAR)` };
+  }
+  const element = /^(.*)\[\]$/.exec(type)?.[1];
+  if (element !== undefined && TEXT.test(element)) return { sql: id };
+  if (element !== undefined && INTEGER.test(element)) return { sql: `CAST(${id} AS VARCHAR[])` };
+  return { problem: `is ${type}; it must be a list of strings (ARRAY<STRING>, VARCHAR[])` };
+}
+
+/** One chunk of a scan: `rows` rows, their 1-based row numbers in the part file and one array per requested column. */
+export interface ParquetChunk {
+  rows: number;
+  rowNumber: number; // 1-based row number of the chunk's first row in its part file; the rest follow in order
+  values: (string | number | string[] | null)[][]; // [columns][rows]
+}
+
+/** An open Parquet file or folder of part files. Close it (`close()`) when done: it holds a DuckDB instance. */
+export class ParquetSource {
+  readonly parts: ParquetPart[]; // in the order they are read
+  private constructor(private readonly connection: DuckDBConnection, private readonly instance: DuckDBInstance, parts: ParquetPart[]) {
+    this.parts = parts;
+  }
+
+  /** Opens `path` (a .parquet file or a folder of them); `shown` is how messages name it. */
+  static async open(path: string, shown: string): Promise<ParquetSource> {
+    let parts: ParquetPart[];
+    if (statSync(path).isDirectory()) {
+      const entries = readdirSync(path, { withFileTypes: true });
+      const names = entries.filter((e) => e.isFile() && e.name.endsWith('.parquet') && !e.name.startsWith('.') && !e.name.startsWith('_')).map((e) => e.name);
+      names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      if (names.length === 0) {
+        const partitioned = entries.some((e) => e.isDirectory() && e.name.includes('='));
+        throw new DataFormatError(shown, 0, partitioned
+          ? 'holds partition folders (key=value/), not part files; write the export without partitionBy, or move the part files into this folder'
+          : 'is a folder without .parquet part files; point it at the folder Spark or the warehouse export wrote, or at one .parquet file');
+      }
+      parts = names.map((name) => ({ path: join(path, name), shown: `${shown}/${name}` }));
+    } else parts = [{ path, shown }];
+    const instance = await DuckDBInstance.create(':memory:');
+    try {
+      return new ParquetSource(await instance.connect(), instance, parts);
+    } catch (err) {
+      instance.closeSync();
+      throw err;
+    }
+  }
+
+  close(): void {
+    this.connection.closeSync();
+    this.instance.closeSync();
+  }
+
+  /** The columns of one part file, [name, DuckDB type] in file order. */
+  async columns(part: ParquetPart): Promise<[string, string][]> {
+    const result = await this.query(part, () => this.connection.run(`DESCRIBE SELECT * FROM ${scan(part.path)}`));
+    const rows = (await result.getRowObjectsJS()) as { column_name: string; column_type: string }[];
+    return rows.map((r) => [r.column_name, r.column_type]);
+  }
+
+  /**
+   * How each `[column, role]` of `part` is read; a column whose type does not fit its role is a DataFormatError
+   * naming the part file and the column (a type is the file's, not a row's: every row would fail alike).
+   */
+  async plan(part: ParquetPart, wanted: [string, ColumnRole][]): Promise<ColumnRead[]> {
+    const types = new Map(await this.columns(part));
+    return wanted.map(([name, role]) => {
+      const type = types.get(name);
+      if (type === undefined) throw new DataFormatError(part.shown, 0, `no column '${name}'; every part file must have the same columns (found ${[...types.keys()].join(', ')})`);
+      const read = expression(name, type, role);
+      if ('problem' in read) throw new DataFormatError(part.shown, 0, `column '${name}' ${read.problem}`);
+      return { name, role, type, sql: read.sql, milliseconds: read.milliseconds === true };
+    });
+  }
+
+  /** The rows of `part`, its columns read as `plan` (from `plan(part, …)`) says, in stored order, chunk by chunk. */
+  async *scan(part: ParquetPart, plan: ColumnRead[]): AsyncGenerator<ParquetChunk> {
+    // file_row_number checks that the stream keeps the stored order (DuckDB's preserve_insertion_order, the default).
+    const sql = `SELECT CAST(file_row_number AS DOUBLE), ${plan.map((c) => c.sql).join(', ')} FROM ${scan(part.path, true)}`;
+    const result = await this.query(part, () => this.connection.stream(sql));
+    let next = 1;
+    for (;;) {
+      const chunk = await this.query(part, () => result.fetchChunk());
+      if (chunk === null || chunk.rowCount === 0) return;
+      const first = chunk.getColumnValues(0)[0] as number;
+      if (first + 1 !== next) throw new Error(`${part.shown}: DuckDB returned row ${first + 1} where row ${next} was expected; rows must arrive in stored order`);
+      const values = plan.map(({ role }, c) => {
+        const column = chunk.getColumnValues(c + 1);
+        return role === 'text list' ? column.map((v) => (v instanceof DuckDBListValue ? v.items.map((x) => x as string) : null)) : (column as (string | number | null)[]);
+      });
+      yield { rows: chunk.rowCount, rowNumber: next, values };
+      next += chunk.rowCount;
+    }
+  }
+
+  /** Runs one DuckDB call; a file DuckDB cannot read (not Parquet, truncated, unreadable) becomes a DataFormatError naming it. */
+  private async query<T>(part: ParquetPart, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      if (err instanceof DataFormatError) throw err;
+      const message = (err as Error).message.split('\n')[0];
+      throw new DataFormatError(part.shown, 0, `could not be read as Parquet (${message}); re-export it, or check that the file was copied whole`);
+    }
+  }
+}
+
+/** read_parquet over one file, as SQL. */
+function scan(path: string, rowNumbers = false): string {
+  return `read_parquet('${path.replaceAll("'", "''")}'${rowNumbers ? ', file_row_number = true' : ''})`;
+}
