@@ -21,3 +21,21 @@ export function userOfRow(offsets: Int32Array, row: number): number {
   }
   return lo;
 }
+
+/**
+ * `sequences` as one flat item array and its offsets (sequenceOffsets). Sequences that already lie end to end in one
+ * buffer, as seedDataFromPrepared's views of rows-item.i32 do, give a view of that buffer (no copy); others a copy.
+ */
+export function flatRows(sequences: readonly Int32Array[]): { item: Int32Array; offsets: Int32Array } {
+  const offsets = sequenceOffsets(sequences);
+  const rows = offsets[sequences.length];
+  if (sequences.length > 0) {
+    const { buffer, byteOffset } = sequences[0];
+    if (sequences.every((seq, u) => seq.buffer === buffer && seq.byteOffset === byteOffset + offsets[u] * Int32Array.BYTES_PER_ELEMENT)) {
+      return { item: new Int32Array(buffer, byteOffset, rows), offsets };
+    }
+  }
+  const item = new Int32Array(rows);
+  sequences.forEach((seq, u) => item.set(seq, offsets[u]));
+  return { item, offsets };
+}

@@ -3,7 +3,7 @@
 // and every earlier position is a training target whose history is everything before it.
 // Training targets may be windows of m consecutive items (the session the decoder generates).
 import { BOS, tokenId } from '../../runtime/tokens.ts';
-import { sequenceOffsets, userOfRow } from '../data/flat-rows.ts';
+import { flatRows, userOfRow } from '../data/flat-rows.ts';
 
 /** The slice of the prepared data the seed model reads. */
 export interface SeedData {
@@ -27,12 +27,13 @@ export class SplitError extends Error {
 }
 
 /**
- * The training examples without one object per example (a log of 10 M interactions has ~10 M): each is the flat
- * row of its first target item, counting the users' sequences end to end (sequenceOffsets). For data from
- * seedDataFromPrepared that is the row of rows-item.i32, and userOffsets is rows-user-offsets.i32.
+ * The training examples without one object per example (a log of 10 M interactions has ~10 M): each is the flat row
+ * of its first target item in the users' sequences laid end to end. For data from seedDataFromPrepared those are
+ * rows-item.i32 and rows-user-offsets.i32 themselves (no copy; see flatRows).
  */
 export interface TrainExamples {
-  userOffsets: Int32Array; // [users + 1] user u's sequence is flat rows userOffsets[u] .. userOffsets[u + 1) − 1
+  item: Int32Array; // [rows] item of each flat row: user u's sequence is item[userOffsets[u] .. userOffsets[u + 1])
+  userOffsets: Int32Array; // [users + 1]
   rows: Int32Array; // [examples] flat row of each example's first target; its history is the user's rows before it
 }
 
@@ -50,7 +51,7 @@ export function trainExampleCount(data: SeedData, window: number): number {
  * shuffle from it, as it shuffled a fresh 0 … n − 1 permutation of an example list before.
  */
 export function trainExamples(data: SeedData, window: number, into?: TrainExamples): TrainExamples {
-  const userOffsets = into?.userOffsets ?? sequenceOffsets(data.sequences);
+  const { item, offsets: userOffsets } = into ? { item: into.item, offsets: into.userOffsets } : flatRows(data.sequences);
   const rows = into?.rows ?? new Int32Array(trainExampleCount(data, window));
   let k = 0;
   data.sequences.forEach((seq, user) => {
@@ -58,7 +59,7 @@ export function trainExamples(data: SeedData, window: number, into?: TrainExampl
     for (let t = 1; t + window - 1 <= lastTrain; t++) rows[k++] = userOffsets[user] + t;
   });
   if (k !== rows.length) throw new RangeError(`trainExamples: ${k} examples for ${rows.length} slots; refill only with the data and window that made them`);
-  return { userOffsets, rows };
+  return { item, userOffsets, rows };
 }
 
 /** Training examples `rows` (a slice of TrainExamples.rows) as Example objects: for the per-batch terms that take them. */
@@ -100,25 +101,25 @@ function emptyBatch(data: SeedData, size: number, maxHistory: number, window: nu
 }
 
 /**
- * Writes example b (history seq[0 .. targetStart), targets seq[targetStart .. targetStart + window)) into its rows of
- * `batch`. The encoder row is runtime/tokens.ts encoderTokens' layout (history right-aligned, PAD = 0 on the left, a
+ * Writes one example into row b of `batch`: history items[historyStart .. target), targets items[target .. target +
+ * window). The encoder row is runtime/tokens.ts encoderTokens' layout (history right-aligned, PAD = 0 on the left, a
  * lone BOS for an empty history), written in place rather than through a fresh array per example.
  */
-function writeExample(data: SeedData, batch: Batch, b: number, seq: Int32Array, targetStart: number, maxHistory: number, window: number): void {
+function writeExample(data: SeedData, batch: Batch, b: number, items: Int32Array, historyStart: number, target: number, maxHistory: number, window: number): void {
   const { levels, codebookSize: K, codes } = data;
   const S = maxHistory * levels;
   const T = window * (levels + 1);
   const enc = batch.encoderTokens;
-  const n = Math.min(targetStart, maxHistory);
+  const n = Math.min(target - historyStart, maxHistory);
   if (n === 0) enc[b * S + (maxHistory - 1) * levels] = BOS;
   for (let j = 0; j < n; j++) {
-    const item = seq[targetStart - n + j];
+    const item = items[target - n + j];
     const slot = b * S + (maxHistory - n + j) * levels;
     for (let l = 0; l < levels; l++) enc[slot + l] = tokenId(l, codes[item * levels + l], K);
   }
   const dec = batch.decoderTokens;
   for (let i = 0; i < window; i++) {
-    const item = seq[targetStart + i];
+    const item = items[target + i];
     batch.targetItems[b * window + i] = item;
     dec[b * T + i * (levels + 1)] = BOS;
     for (let l = 0; l < levels; l++) dec[b * T + i * (levels + 1) + 1 + l] = tokenId(l, codes[item * levels + l], K);
@@ -132,16 +133,15 @@ function writeExample(data: SeedData, batch: Batch, b: number, seq: Int32Array, 
 /** Builds tensors for examples; `window` items of target per example (1 for evaluation). */
 export function makeBatch(data: SeedData, examples: readonly Example[], maxHistory: number, window: number): Batch {
   const batch = emptyBatch(data, examples.length, maxHistory, window);
-  examples.forEach((ex, b) => writeExample(data, batch, b, data.sequences[ex.user], ex.targetStart, maxHistory, window));
+  examples.forEach((ex, b) => writeExample(data, batch, b, data.sequences[ex.user], 0, ex.targetStart, maxHistory, window));
   return batch;
 }
 
-/** makeBatch for training examples `rows` (a slice of TrainExamples.rows), with no Example object in between. */
+/** makeBatch for training examples `rows` (a slice of TrainExamples.rows), read straight from the flat rows. */
 export function trainBatch(data: SeedData, examples: TrainExamples, rows: Int32Array, maxHistory: number, window: number): Batch {
   const batch = emptyBatch(data, rows.length, maxHistory, window);
   for (let b = 0; b < rows.length; b++) {
-    const user = userOfRow(examples.userOffsets, rows[b]);
-    writeExample(data, batch, b, data.sequences[user], rows[b] - examples.userOffsets[user], maxHistory, window);
+    writeExample(data, batch, b, examples.item, examples.userOffsets[userOfRow(examples.userOffsets, rows[b])], rows[b], maxHistory, window);
   }
   return batch;
 }

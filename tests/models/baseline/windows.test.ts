@@ -1,42 +1,20 @@
 // onerec baseline's batch stream from the compact windows (one Int32Array of flat positions, shuffled in place) is
 // the stream SASRec's trainer made when every window was an object with its own [L] inputs and targets: the same
 // windows in the same shuffled order, the same [B, L] rows to the last int, the same RNG state, epoch after epoch.
-// The old path lives here only, as the reference. Data: a small synthetic log (bench/synthetic-log.ts: heavy-tailed
-// users, so one user gives several windows of L and others none) through onerec prepare.
+// The old path is bench/train-batches.ts' reference (its before/after timings build the same two streams). Data: a
+// small synthetic log (bench/synthetic-log.ts: heavy-tailed users, so one user gives several windows of L) through
+// onerec prepare.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { DEFAULT_SYNTHETIC_LOG, writeSyntheticLog } from '../../../bench/synthetic-log.ts';
+import { referenceWindows } from '../../../bench/train-batches.ts';
 import { baselineData, trainingWindowCount, trainingWindows, windowBatch, type BaselineData } from '../../../models/baseline/train.ts';
 import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/commands/prepare.ts';
 import { loadPrepared } from '../../../models/data/prepared.ts';
 import { Rng } from '../../../models/random.ts';
-
-interface Window {
-  inputs: Int32Array; // [L]
-  targets: Int32Array; // [L]
-}
-
-/** The trainer's windows before: two fresh [L] arrays per window. */
-function referenceWindows(train: Int32Array[], L: number): Window[] {
-  const out: Window[] = [];
-  for (const seq of train) {
-    for (let end = seq.length - 1; end > 0; end -= L) {
-      const start = Math.max(0, end - L);
-      const inputs = new Int32Array(L);
-      const targets = new Int32Array(L);
-      const n = end - start;
-      for (let i = 0; i < n; i++) {
-        inputs[L - n + i] = seq[start + i] + 1;
-        targets[L - n + i] = seq[start + i + 1] + 1;
-      }
-      out.push({ inputs, targets });
-    }
-  }
-  return out;
-}
 
 let root: string;
 let data: BaselineData;

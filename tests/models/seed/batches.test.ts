@@ -1,56 +1,20 @@
 // onerec train's batch stream from the compact examples (one Int32Array of flat rows, shuffled in place) is the
 // stream the trainer made when every example was a { user, targetStart } object: the same examples in the same
-// shuffled order, the same tensors to the last int, the same RNG draws, epoch after epoch. The old path lives
-// here only, as the reference. Data: a small synthetic log (bench/synthetic-log.ts: Zipf items, heavy-tailed
-// users, so some users have 1–3 items and others more than maxHistory) through onerec prepare.
+// shuffled order, the same tensors to the last int, the same RNG draws, epoch after epoch. The old path is
+// bench/train-batches.ts' reference (its before/after timings build the same two streams). Data: a small synthetic
+// log (bench/synthetic-log.ts: Zipf items, heavy-tailed users, so some users have 3 items and no training example and
+// others more than maxHistory) through onerec prepare.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { DEFAULT_SYNTHETIC_LOG, writeSyntheticLog } from '../../../bench/synthetic-log.ts';
+import { referenceBatch, referenceExamples } from '../../../bench/train-batches.ts';
 import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/commands/prepare.ts';
 import { loadPrepared, type PreparedData } from '../../../models/data/prepared.ts';
 import { Rng } from '../../../models/random.ts';
 import { batchExamples, historyNegatives, makeBatch, seedDataFromPrepared, trainBatch, trainExamples, type Batch, type Example, type SeedData } from '../../../models/seed/batches.ts';
-import { BOS, encoderTokens, tokenId } from '../../../runtime/tokens.ts';
-
-/** The trainer's examples before: one object per training position. */
-function referenceExamples(data: SeedData, window: number): Example[] {
-  const out: Example[] = [];
-  data.sequences.forEach((seq, user) => {
-    const lastTrain = seq.length - 3;
-    for (let t = 1; t + window - 1 <= lastTrain; t++) out.push({ user, targetStart: t });
-  });
-  return out;
-}
-
-/** makeBatch before: encoderTokens' fresh array per example, copied into the batch. */
-function referenceBatch(data: SeedData, examples: readonly Example[], maxHistory: number, window: number): Batch {
-  const { levels, codebookSize: K, codes } = data;
-  const B = examples.length;
-  const S = maxHistory * levels;
-  const T = window * (levels + 1);
-  const enc = new Int32Array(B * S);
-  const dec = new Int32Array(B * T);
-  const targets = new Int32Array(B * T).fill(-1);
-  const targetItems = new Int32Array(B * window);
-  examples.forEach((ex, b) => {
-    const seq = data.sequences[ex.user];
-    enc.set(encoderTokens(seq.subarray(0, ex.targetStart), codes, levels, K, maxHistory), b * S);
-    for (let i = 0; i < window; i++) {
-      const item = seq[ex.targetStart + i];
-      targetItems[b * window + i] = item;
-      dec[b * T + i * (levels + 1)] = BOS;
-      for (let l = 0; l < levels; l++) dec[b * T + i * (levels + 1) + 1 + l] = tokenId(l, codes[item * levels + l], K);
-    }
-    for (let p = 0; p + 1 < T; p++) {
-      const next = dec[b * T + p + 1];
-      if (next !== BOS) targets[b * T + p] = next;
-    }
-  });
-  return { size: B, encoderTokens: enc, decoderTokens: dec, targets, targetItems };
-}
 
 function assertSameBatch(got: Batch, want: Batch, where: string): void {
   assert.equal(got.size, want.size, where);
@@ -81,6 +45,8 @@ test('the examples are the prepared rows of the old examples\' targets, in their
     const examples = trainExamples(data, window);
     const reference = referenceExamples(data, window);
     assert.deepEqual(examples.userOffsets, prepared.userOffsets, 'the flat rows are rows-item.i32\'s');
+    assert.equal(examples.item.buffer, prepared.item.buffer, 'rows-item.i32 itself, not a copy');
+    assert.equal(examples.item.byteOffset, prepared.item.byteOffset);
     assert.equal(examples.rows.length, reference.length);
     assert.deepEqual(batchExamples(examples, examples.rows), reference, `window ${window}`);
     reference.forEach((ex, i) => assert.equal(prepared.item[examples.rows[i]], data.sequences[ex.user][ex.targetStart]));

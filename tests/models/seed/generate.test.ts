@@ -24,6 +24,7 @@ test('leave-one-out examples and batch tensors', () => {
   // Flat rows, the sequences end to end (offsets 0, 5, 8): user 0's positions 1, 2 are rows 1, 2; user 2's position 1 is row 9.
   const examples = trainExamples(data, 1);
   assert.deepEqual(Array.from(examples.userOffsets), [0, 5, 8, 12]);
+  assert.deepEqual(Array.from(examples.item), [0, 1, 2, 3, 4, 5, 4, 3, 2, 0, 5, 1]); // separate arrays: copied end to end
   assert.deepEqual(Array.from(examples.rows), [1, 2, 9]);
   assert.deepEqual(batchExamples(examples, examples.rows), [{ user: 0, targetStart: 1 }, { user: 0, targetStart: 2 }, { user: 2, targetStart: 1 }]);
   assert.deepEqual(Array.from(trainExamples(data, 2).rows), [1]);
