@@ -11,6 +11,7 @@
 // Pre-LayerNorm blocks (x + Drop(Attn(LN x)), x + Drop(FFN(LN x)), final LN), learned positions, the item
 // embedding scaled by √d as in the original. Item i of the catalog is row i + 1 of the table; row 0 pads.
 import { attention } from '../engine/attention.ts';
+import type { Checkpoint } from '../engine/checkpoint.ts';
 import { Engine, Tensor, type Kernel } from '../engine/engine.ts';
 import { ShapeError } from '../engine/errors.ts';
 import * as op from '../engine/ops.ts';
@@ -118,6 +119,18 @@ export class SasrecModel {
     return new SasrecModel(engine, config, params);
   }
 
+  /** A model with a checkpoint's weights (e.g. a frozen distillation teacher); the tensor names must match the config. */
+  static fromCheckpoint(engine: Engine, config: SasrecConfig, ckpt: Checkpoint): SasrecModel {
+    validateSasrecConfig(config);
+    const params = new Map<string, Tensor>();
+    for (const [name, shape] of Object.entries(sasrecParameterShapes(config))) {
+      const t = ckpt.tensors[name];
+      if (!t || t.shape.join(',') !== shape.join(',')) throw new ShapeError(`SASRec checkpoint: ${name} is ${t ? `[${t.shape.join(', ')}]` : 'missing'}, the config needs [${shape.join(', ')}]`);
+      params.set(name, engine.param(name, shape, t.data));
+    }
+    return new SasrecModel(engine, config, params);
+  }
+
   parameterList(): Tensor[] {
     return [...this.params.values()];
   }
@@ -170,6 +183,11 @@ export class SasrecModel {
     const picked = op.embedding(h, e.upload(Int32Array.from(rows), [rows.length])); // [n, d]
     const logits = op.matmul(picked, this.p('item_emb'), { transB: true }); // [n, items + 1]
     return op.crossEntropy(logits, e.upload(Int32Array.from(labels), [labels.length]));
+  }
+
+  /** Scores of hidden states [n, d] against every catalog row (the tied item table): [n, items + 1]. */
+  itemLogits(h: Tensor): Tensor {
+    return op.matmul(h, this.p('item_emb'), { transB: true });
   }
 
   /** Scores of every catalog row after each history (its last position): [B, items + 1], no gradient. */

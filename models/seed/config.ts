@@ -92,7 +92,7 @@ export interface TrainConfig {
   unlikelihoodItems: number; // history items sampled per example as that term's negatives
   unlikelihoodLevels: number; // the term's p is over the item's last N codes given its own prefix (0 = the whole item)
   historyBias: string; // 'b1,b2,…': train and validate with the repeat-awareness layer fixed at these β (models/seed/history-bias.ts); '' = off
-  distill: string; // teacher seed checkpoints, comma-separated: also fit the softmax of their mean logits (an ensemble's distribution); '' = off
+  distill: string; // teacher checkpoints, comma-separated: seed models (fit the softmax of their mean logits, an ensemble's distribution) or one onerec baseline SASRec (fit its item distribution, written per code level); '' = off
   distillWeight: number; // α: loss = (1 − α) · cross-entropy + α · cross-entropy against the teachers' distribution
 }
 

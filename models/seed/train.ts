@@ -16,6 +16,8 @@ import { evaluateRanking } from './generate.ts';
 import { historyLogitBias, parseHistoryBias } from './history-bias.ts';
 import type { RankingMetrics } from './metrics.ts';
 import { SeedModel, teacherProbs } from './model.ts';
+import { isSasrecCheckpoint, SasrecTeacher } from './sasrec-teacher.ts';
+import { SasrecModel, type SasrecConfig } from '../baseline/sasrec.ts';
 import { trainingReport, type EpochRecord } from './report.ts';
 
 export const CHECKPOINT_KIND = 'seed';
@@ -85,21 +87,34 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
   if (train.historyBias && !historyBias) {
     throw new TrainError(`--historyBias=${train.historyBias}: give ${config.levels} comma-separated numbers (one per level), or leave it empty`);
   }
-  // Distillation teachers: frozen seed models on the same engine, run without dropout on every batch.
-  const teachers = train.distill ? train.distill.split(',').map((path) => {
+  // Distillation teachers, frozen on the same engine and run without dropout on every batch: seed models (their
+  // logits averaged: an ensemble) or one SASRec baseline (its item softmax written per code level).
+  let sasrecTeacher: SasrecTeacher | null = null;
+  const teacherPaths = train.distill ? train.distill.split(',').map((path) => path.trim()) : [];
+  const teachers = teacherPaths.flatMap((path) => {
     let ckpt;
     try {
-      ckpt = readCheckpoint(path.trim());
+      ckpt = readCheckpoint(path);
     } catch (e) {
       throw new TrainError(`--distill=${train.distill}: ${(e as Error).message}`);
     }
+    if (isSasrecCheckpoint(ckpt)) {
+      if (teacherPaths.length > 1) throw new TrainError(`--distill=${train.distill}: a SASRec teacher (${path}) distils alone; give it without other teachers`);
+      try {
+        sasrecTeacher = SasrecTeacher.fromModel(engine, SasrecModel.fromCheckpoint(engine, ckpt.meta.config as SasrecConfig, ckpt), data.codes, config.levels, config.codebookSize);
+      } catch (e) {
+        throw new TrainError(`--distill=${path}: ${(e as Error).message}`);
+      }
+      return [];
+    }
     const c = ckpt.meta.config as SeedConfig;
     if (ckpt.meta.kind !== CHECKPOINT_KIND || c.levels !== config.levels || c.codebookSize !== config.codebookSize || c.maxHistory !== config.maxHistory || c.sessionLength < train.trainWindow) {
-      throw new TrainError(`--distill: ${path} is not a seed model over ${config.levels} levels × K ${config.codebookSize} with history ${config.maxHistory} and sessionLength ≥ ${train.trainWindow}`);
+      throw new TrainError(`--distill: ${path} is not a seed model over ${config.levels} levels × K ${config.codebookSize} with history ${config.maxHistory} and sessionLength ≥ ${train.trainWindow}, nor an onerec baseline (SASRec) checkpoint`);
     }
-    return SeedModel.fromWeights(engine, c, checkpointWeights(ckpt));
-  }) : [];
-  if (teachers.length > 0 && !(train.distillWeight > 0 && train.distillWeight <= 1)) throw new TrainError(`--distillWeight=${train.distillWeight}: give α in (0, 1]`);
+    return [SeedModel.fromWeights(engine, c, checkpointWeights(ckpt))];
+  });
+  const distilling = teachers.length > 0 || sasrecTeacher !== null;
+  if (distilling && !(train.distillWeight > 0 && train.distillWeight <= 1)) throw new TrainError(`--distillWeight=${train.distillWeight}: give α in (0, 1]`);
   const model = SeedModel.init(engine, config, train.seed);
   const params = model.parameterList();
   const optimizer = new AdamW(engine, params, {
@@ -166,7 +181,10 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
       const ul = train.unlikelihood > 0
         ? { weight: train.unlikelihood, negatives: historyNegatives(data, chunk, config.maxHistory, train.trainWindow, train.unlikelihoodItems, rng, train.unlikelihoodLevels > 0 ? Math.min(config.levels, train.unlikelihoodLevels) : config.levels) }
         : undefined;
-      const distill = teachers.length > 0 ? { probs: teacherProbs(teachers, batch), weight: train.distillWeight } : undefined;
+      const distill = !distilling ? undefined : {
+        probs: sasrecTeacher ? (sasrecTeacher as SasrecTeacher).probs(batch, train.trainWindow, config.maxHistory) : teacherProbs(teachers, batch),
+        weight: train.distillWeight,
+      };
       const out = model.trainingLoss(batch, rng, ul, historyBias ? historyLogitBias(trie, data.sequences, chunk, data.codes, train.trainWindow, historyBias) : undefined, distill);
       engine.backward(out.loss, undefined, accumulateAdd);
       optimizer.update();
@@ -194,7 +212,7 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
     const trainLoss = (await engine.read(ceSum))[0] / steps;
     const auxLoss = (await engine.read(auxSum))[0] / steps;
     const ulLoss = train.unlikelihood > 0 ? (await engine.read(ulSum))[0] / steps : undefined;
-    const distillLoss = teachers.length > 0 ? (await engine.read(distillSum))[0] / steps : undefined;
+    const distillLoss = distilling ? (await engine.read(distillSum))[0] / steps : undefined;
     const expertLoad = await Promise.all(loadSum.map(async (t) => Array.from(await engine.read(t), (v) => v / steps)));
     const record: EpochRecord = { epoch: epoch + 1, step: optimizer.step, trainLoss, auxLoss, ...(ulLoss !== undefined && { unlikelihoodLoss: ulLoss }), ...(distillLoss !== undefined && { distillLoss }), expertLoad, seconds: seconds() };
     if (!Number.isFinite(trainLoss)) throw new TrainError(`training loss is ${trainLoss} at epoch ${epoch + 1}; lower --lr or raise --warmupSteps`);
