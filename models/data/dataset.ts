@@ -66,18 +66,14 @@ export class InteractionBuilder {
     this.rowUser.push(u);
     this.rowItem.push(item);
     this.rowTime.push(timeMs);
-    this.rowDay.push(Number.isNaN(day) ? Math.floor(timeMs / DAY_MS) : day);
+    this.rowDay.push(Number.isNaN(day) ? utcDay(timeMs) : day);
     for (let s = 0; s < this.signalNames.length; s++) this.signalRows[s].push(signals[s]);
   }
 
   /** Users ordered numerically when every id is a number, else by first appearance; rows stable-sorted by time. */
   build(): Pick<Dataset, 'users' | 'userOffsets' | 'item' | 'timeMs' | 'day' | 'signals'> {
     const users = this.userKeys.length;
-    const numeric = this.userKeys.every((k) => /^-?\d+(\.\d+)?$/.test(k));
-    const userOrder = Array.from({ length: users }, (_, i) => i);
-    if (numeric) userOrder.sort((a, b) => Number(this.userKeys[a]) - Number(this.userKeys[b]));
-    const rank = new Int32Array(users); // original user index → output user index
-    userOrder.forEach((u, r) => (rank[u] = r));
+    const { order: userOrder, rank } = orderUsers(this.userKeys);
     const n = this.rows;
     const order = Array.from({ length: n }, (_, i) => i);
     const time = this.rowTime;
@@ -94,10 +90,7 @@ export class InteractionBuilder {
       timeMs[dst] = time[src];
       dayAbs[dst] = this.rowDay[src];
     });
-    let firstDay = Infinity;
-    for (let i = 0; i < n; i++) if (dayAbs[i] < firstDay) firstDay = dayAbs[i];
-    const day = new Int32Array(n);
-    for (let i = 0; i < n; i++) day[i] = Number.isFinite(dayAbs[i]) ? dayAbs[i] - firstDay : 0;
+    const day = dayIndices(dayAbs);
     const signals: Record<string, Float32Array> = {};
     this.signalNames.forEach((name, s) => {
       const column = new Float32Array(n);
@@ -107,6 +100,34 @@ export class InteractionBuilder {
     });
     return { users: userOrder.map((u) => this.userKeys[u]), userOffsets, item, timeMs, day, signals };
   }
+}
+
+/**
+ * The output order of users given by id in order of first appearance: numerically when every id is a number, else as
+ * they appeared. `order[r]` is the first-appearance index of output user r; `rank` the inverse.
+ */
+export function orderUsers(keys: readonly string[]): { order: number[]; rank: Int32Array } {
+  const numeric = keys.every((k) => /^-?\d+(\.\d+)?$/.test(k));
+  const order = Array.from({ length: keys.length }, (_, i) => i);
+  if (numeric) order.sort((a, b) => Number(keys[a]) - Number(keys[b])); // stable: equal numbers keep first appearance
+  const rank = new Int32Array(keys.length); // first-appearance index → output user index
+  order.forEach((u, r) => (rank[u] = r));
+  return { order, rank };
+}
+
+/** [rows] calendar days (absolute; NaN where a row has no time) as day indices: 0 = the first day of the log, 0 for NaN. */
+export function dayIndices(dayAbs: Float64Array): Int32Array {
+  const n = dayAbs.length;
+  let firstDay = Infinity;
+  for (let i = 0; i < n; i++) if (dayAbs[i] < firstDay) firstDay = dayAbs[i];
+  const day = new Int32Array(n);
+  for (let i = 0; i < n; i++) day[i] = Number.isFinite(dayAbs[i]) ? dayAbs[i] - firstDay : 0;
+  return day;
+}
+
+/** The calendar day (absolute, UTC) of a time in Unix ms. */
+export function utcDay(timeMs: number): number {
+  return Math.floor(timeMs / DAY_MS);
 }
 
 /** Item index sequence of user u (a view, chronological). */

@@ -1,13 +1,15 @@
 // Parquet input through DuckDB, the one import site of @duckdb/node-api. DuckDB reads the columns a reader asks for
 // (projection pushdown), in row groups, and hands them over as chunks of 2,048 rows: a log larger than memory streams
 // through without ever being one JS array. Casts happen in SQL so that JS sees only strings, numbers and null, the
-// values the text readers parse their fields into.
+// values the text readers parse their fields into. `scanSorted` orders a log by user and time with DuckDB's sort,
+// which spills to a temporary folder past DuckDB's memory limit (80 % of RAM by default).
 //
 // A Parquet "file" is a file or a folder of part files (what Spark, Hive or a warehouse export writes: part-*.parquet
 // beside _SUCCESS and .crc files), read in file-name order, each part's rows in their stored order. Row numbers are
 // 1-based per part file: row N is `file_row_number = N - 1` in
 //   SELECT * FROM read_parquet('interactions.parquet', file_row_number = true)
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection, DuckDBListValue } from '@duckdb/node-api';
 import { DataFormatError } from './errors.ts';
@@ -68,14 +70,14 @@ function expression(column: string, type: string, role: ColumnRole): { sql: stri
 /** One chunk of a scan: `rows` rows, their 1-based row numbers in the part file and one array per requested column. */
 export interface ParquetChunk {
   rows: number;
-  rowNumber: number; // 1-based row number of the chunk's first row in its part file; the rest follow in order
+  rowNumber: number; // 1-based row number of the chunk's first row in its part file; the rest follow in order (scan)
   values: (string | number | string[] | null)[][]; // [columns][rows]
 }
 
 /** An open Parquet file or folder of part files. Close it (`close()`) when done: it holds a DuckDB instance. */
 export class ParquetSource {
   readonly parts: ParquetPart[]; // in the order they are read
-  private constructor(private readonly connection: DuckDBConnection, private readonly instance: DuckDBInstance, parts: ParquetPart[]) {
+  private constructor(private readonly connection: DuckDBConnection, private readonly instance: DuckDBInstance, private readonly spill: string, parts: ParquetPart[]) {
     this.parts = parts;
   }
 
@@ -94,11 +96,14 @@ export class ParquetSource {
       }
       parts = names.map((name) => ({ path: join(path, name), shown: `${shown}/${name}` }));
     } else parts = [{ path, shown }];
-    const instance = await DuckDBInstance.create(':memory:');
+    const spill = mkdtempSync(join(tmpdir(), 'onerec-duckdb-')); // where a sort larger than DuckDB's memory limit goes
+    let instance: DuckDBInstance | null = null;
     try {
-      return new ParquetSource(await instance.connect(), instance, parts);
+      instance = await DuckDBInstance.create(':memory:', { temp_directory: spill });
+      return new ParquetSource(await instance.connect(), instance, spill, parts);
     } catch (err) {
-      instance.closeSync();
+      instance?.closeSync();
+      rmSync(spill, { recursive: true, force: true });
       throw err;
     }
   }
@@ -106,6 +111,7 @@ export class ParquetSource {
   close(): void {
     this.connection.closeSync();
     this.instance.closeSync();
+    rmSync(this.spill, { recursive: true, force: true });
   }
 
   /** The columns of one part file, [name, DuckDB type] in file order. */
@@ -147,6 +153,50 @@ export class ParquetSource {
       });
       yield { rows: chunk.rowCount, rowNumber: next, values };
       next += chunk.rowCount;
+    }
+  }
+
+  /**
+   * Every part's rows as one stream ordered by (`sort.ranks` of the row's value in planned column `sort.rankBy`, planned
+   * column `sort.time` × `sort.timeScales[part]`, part, row): DuckDB's sort. `plans[p]` is part p's plan, the same
+   * columns in every part (`sort.time` numeric in each: a DOUBLE, not text). Each chunk's values are [rank, index of
+   * the row's value in column `sort.indexBy` from `sort.index`, part, row (1-based), then the planned columns]; a value
+   * missing from `ranks` or `index` is null (its rank sorts last).
+   */
+  async *scanSorted(plans: ColumnRead[][], sort: { rankBy: number; ranks: Map<string, number>; indexBy: number; index: Map<string, number>; time: number; timeScales: number[] }): AsyncGenerator<ParquetChunk> {
+    const first = this.parts[0];
+    await this.query(first, async () => {
+      for (const [table, map] of [['onerec_ranks', sort.ranks], ['onerec_index', sort.index]] as const) {
+        await this.connection.run(`CREATE OR REPLACE TEMP TABLE ${table} (id VARCHAR, value INTEGER)`);
+        const appender = await this.connection.createAppender(table);
+        for (const [id, value] of map) {
+          appender.appendVarchar(id);
+          appender.appendInteger(value);
+          appender.endRow();
+        }
+        appender.closeSync();
+      }
+    });
+    const columns = plans[0].map((_, c) => `c${c}`);
+    const parts = plans.map((plan, p) => {
+      const time = sort.time >= 0 ? `(${plan[sort.time].sql}) * ${sort.timeScales[p]}` : 'NULL';
+      return `SELECT ${p} AS part, CAST(file_row_number + 1 AS DOUBLE) AS row, ${time} AS sort_time, ${plan.map((c, i) => `${c.sql} AS ${columns[i]}`).join(', ')} FROM ${scan(this.parts[p].path, true)}`;
+    });
+    const sql = `SELECT r.value, x.value, s.part, s.row, ${columns.map((c) => `s.${c}`).join(', ')}
+      FROM (${parts.join(' UNION ALL ')}) s
+      LEFT JOIN onerec_ranks r ON s.${columns[sort.rankBy]} = r.id
+      LEFT JOIN onerec_index x ON s.${columns[sort.indexBy]} = x.id
+      ORDER BY r.value NULLS LAST, s.sort_time, s.part, s.row`;
+    const result = await this.query(first, () => this.connection.stream(sql));
+    for (;;) {
+      const chunk = await this.query(first, () => result.fetchChunk());
+      if (chunk === null || chunk.rowCount === 0) return;
+      const values = [0, 1, 2, 3].map((c) => chunk.getColumnValues(c) as (number | null)[]) as ParquetChunk['values'];
+      plans[0].forEach(({ role }, c) => {
+        const column = chunk.getColumnValues(c + 4);
+        values.push(role === 'text list' ? column.map((v) => (v instanceof DuckDBListValue ? v.items.map((x) => x as string) : null)) : (column as (string | number | null)[]));
+      });
+      yield { rows: chunk.rowCount, rowNumber: 0, values };
     }
   }
 

@@ -20,7 +20,7 @@ import { basename, join } from 'node:path';
 import { DataFormatError } from './errors.ts';
 import { readLines, splitFields } from './lines.ts';
 import { ParquetSource, type ColumnRead, type ColumnRole } from './parquet.ts';
-import { DEFAULT_READ_OPTIONS, InteractionBuilder, type CatalogItem, type Dataset, type ReadOptions } from './dataset.ts';
+import { DEFAULT_READ_OPTIONS, dayIndices, InteractionBuilder, orderUsers, utcDay, type CatalogItem, type Dataset, type ReadOptions } from './dataset.ts';
 
 /** Pick the reader by the files in `dir`. */
 export async function readDataset(dir: string, options: Partial<ReadOptions> = {}): Promise<Dataset> {
@@ -43,10 +43,12 @@ class RowErrors {
   readonly skipped: Record<string, number> = {};
   readonly firstSkipped: Record<string, string> = {};
   constructor(private readonly skip: boolean) {}
-  bad(file: string, line: number, reason: string, message: string): void {
+  /** Throws, or counts the row as skipped; false, for a caller that says whether it kept the row. */
+  bad(file: string, line: number, reason: string, message: string): false {
     if (!this.skip) throw new DataFormatError(file, line, `${message} (pass --skipBadRows to skip and count such rows)`);
     this.skipped[reason] = (this.skipped[reason] ?? 0) + 1;
     this.firstSkipped[reason] ??= `${file}:${line}: ${message}`;
+    return false;
   }
 }
 
@@ -314,29 +316,55 @@ function genericColumns(columns: string[], shown: string, line: number, opts: Re
 /** A field as a reader hands it over: text (CSV, TSV, JSONL), or a number or null where Parquet's type says so. */
 type FieldValue = string | number | null | undefined;
 
+/** A signal field's value: a number as it is, text as a CSV field (true/false as 1/0); NaN when missing or unparseable. */
+function signalNumber(raw: FieldValue): number {
+  if (typeof raw === 'number') return raw;
+  return raw === 'true' ? 1 : raw === 'false' ? 0 : numberOrNaN(raw);
+}
+
+/** Where GenericInteractions puts the rows it accepts: an InteractionBuilder, or UserFirstAppearance. */
+interface RowSink {
+  add(user: string, item: number, timeMs: number, signals: ArrayLike<number>): void;
+}
+
+/** A RowSink that keeps only the users, in order of first appearance: for a reader whose rows DuckDB orders. */
+class UserFirstAppearance implements RowSink {
+  readonly keys: string[] = [];
+  readonly index = new Map<string, number>();
+  add(user: string): void {
+    if (!this.index.has(user)) {
+      this.index.set(user, this.keys.length);
+      this.keys.push(user);
+    }
+  }
+}
+
 /**
  * The generic format's rules for one interaction row — ids, time, signals, the catalog — shared by the text formats
  * and Parquet, so that the same log in either gives the same arrays and the same errors at file:row.
  */
-class GenericInteractions {
-  readonly builder: InteractionBuilder;
+class GenericInteractions<Sink extends RowSink = InteractionBuilder> {
   rowsSeen = 0; // rows offered, bad ones included
   timeScale = 1; // ms per unit of the time column: 1000 for `timestamp` in seconds, 1 for time_ms (or a Parquet TIMESTAMP)
   timeExpected = ''; // what the time column holds, for the message about a bad one
   private readonly signalValues: number[] = [];
   constructor(
     readonly columns: GenericColumns,
-    private readonly catalog: { items: CatalogItem[]; index: Map<string, number>; file: string | null },
+    private readonly catalog: Catalog,
     private readonly errors: RowErrors,
+    readonly sink: Sink,
   ) {
-    this.builder = new InteractionBuilder(columns.signals);
     this.timeScale = columns.time === 'timestamp' ? 1000 : 1;
     this.timeExpected = columns.time === 'timestamp' ? 'Unix seconds' : 'Unix milliseconds';
   }
 
-  /** Row `n` of `shown`; `signal(s)` is the value of the s-th signal column. Bad rows are reported, not added. */
-  add(shown: string, n: number, userValue: unknown, itemValue: unknown, time: FieldValue, signal: (s: number) => FieldValue): void {
+  /** Row `n` of `shown`; `signal(s)` is the value of the s-th signal column. Bad rows are reported, not added (false). */
+  add(shown: string, n: number, userValue: unknown, itemValue: unknown, time: FieldValue, signal: (s: number) => FieldValue): boolean {
     this.rowsSeen++;
+    return this.check(shown, n, userValue, itemValue, time, signal);
+  }
+
+  private check(shown: string, n: number, userValue: unknown, itemValue: unknown, time: FieldValue, signal: (s: number) => FieldValue): boolean {
     const { columns, errors } = this;
     const userField = idField(userValue, columns.user);
     const itemField = idField(itemValue, columns.item);
@@ -366,22 +394,28 @@ class GenericInteractions {
     values.length = 0;
     for (let s = 0; s < columns.signals.length; s++) {
       const raw = signal(s);
-      let v: number;
-      if (typeof raw === 'number') {
-        v = raw;
-        if (!Number.isFinite(v)) bad ||= `${columns.signals[s]} '${raw}' is not a number`;
-      } else {
-        v = raw === 'true' ? 1 : raw === 'false' ? 0 : numberOrNaN(raw);
-        if (raw !== undefined && raw !== null && raw.trim() !== '' && !Number.isFinite(v)) bad ||= `${columns.signals[s]} '${raw}' is not a number`;
-      }
+      const v = signalNumber(raw);
+      const missing = raw === undefined || raw === null || (typeof raw === 'string' && raw.trim() === '');
+      if (!missing && !Number.isFinite(v)) bad ||= `${columns.signals[s]} '${raw}' is not a number`;
       values.push(v);
     }
     if (bad) return errors.bad(shown, n, 'bad signal', `${bad}; signal columns must be numeric (empty = missing)`);
-    this.builder.add(userField.id, item, timeMs, values);
+    this.sink.add(userField.id, item, timeMs, values);
+    return true;
   }
 }
 
 const INTERACTION_FILES = [...['csv', 'tsv', 'jsonl'].flatMap((ext) => [`interactions.${ext}`, `interactions.${ext}.gz`]), 'interactions.parquet'];
+
+/** The catalog the interactions are read against: the items file's items, or the items as they first appear. */
+interface Catalog {
+  items: CatalogItem[];
+  index: Map<string, number>; // item id → item index
+  file: string | null; // the items file; null when the interactions make the catalog
+}
+
+/** What an interactions reader returns: the rows it saw (bad ones included) and the dataset's arrays. */
+type InteractionArrays = { rowsSeen: number; arrays: Pick<Dataset, 'users' | 'userOffsets' | 'item' | 'timeMs' | 'day' | 'signals'> };
 
 export async function readGeneric(dir: string, options: Partial<ReadOptions> = {}): Promise<Dataset> {
   const opts = { ...DEFAULT_READ_OPTIONS, ...options };
@@ -392,72 +426,131 @@ export async function readGeneric(dir: string, options: Partial<ReadOptions> = {
   const itemsName = itemsPath ? basename(itemsPath) : null;
   const catalog = itemsPath ? await (itemsPath.endsWith('.parquet') ? readItemsParquet(itemsPath, itemsName!, errors) : readItemsJsonl(itemsPath, itemsName!, errors)) : null;
   const shown = basename(interactionsPath);
-  const known = { items: catalog?.items ?? [], index: catalog?.index ?? new Map<string, number>(), file: itemsName };
+  const known: Catalog = { items: catalog?.items ?? [], index: catalog?.index ?? new Map<string, number>(), file: itemsName };
   const interactions = interactionsPath.endsWith('.parquet')
     ? await readInteractionsParquet(interactionsPath, shown, known, errors, opts)
     : await readInteractionsText(interactionsPath, shown, known, errors, opts);
-  if (interactions === null || interactions.rowsSeen === 0) throw new DataFormatError(shown, 0, 'no rows; the file is empty');
+  if (interactions.rowsSeen === 0) throw new DataFormatError(shown, 0, 'no rows; the file is empty');
   const items = known.items;
   const source = existsSync(join(dir, 'users.tsv.gz')) && items.some((i) => /^[A-Z0-9]{10}$/.test(i.id)) ? 'amazon' : 'generic';
   return {
     name: basename(dir),
     source,
     items,
-    ...interactions.builder.build(),
+    ...interactions.arrays,
     skipped: errors.skipped,
     firstSkipped: errors.firstSkipped,
     files: [shown, ...(itemsName ? [itemsName] : [])],
   };
 }
 
-type Catalog = ConstructorParameters<typeof GenericInteractions>[1];
-
-/** interactions.{csv,tsv,jsonl}[.gz]; null when the file has no rows. */
-async function readInteractionsText(path: string, shown: string, catalog: Catalog, errors: RowErrors, opts: ReadOptions): Promise<GenericInteractions | null> {
+/** interactions.{csv,tsv,jsonl}[.gz]: rows into an InteractionBuilder, which orders them in memory. */
+async function readInteractionsText(path: string, shown: string, catalog: Catalog, errors: RowErrors, opts: ReadOptions): Promise<InteractionArrays> {
   let interactions: GenericInteractions | null = null;
   for await (const [row, n] of readRows(path, shown, errors)) {
     // The header (CSV/TSV) or the first object (JSONL) fixes the columns; later JSONL lines that lack one of them
     // fail as a row with a missing value.
-    interactions ??= new GenericInteractions(genericColumns(row.columns, shown, path.includes('.jsonl') ? n : 1, opts), catalog, errors);
+    if (interactions === null) {
+      const columns = genericColumns(row.columns, shown, path.includes('.jsonl') ? n : 1, opts);
+      interactions = new GenericInteractions(columns, catalog, errors, new InteractionBuilder(columns.signals));
+    }
     const { user, item, time, signals } = interactions.columns;
     interactions.add(shown, n, row.raw(user), row.raw(item), time ? row.get(time) : undefined, (s) => row.get(signals[s]));
   }
-  return interactions;
+  return { rowsSeen: interactions?.rowsSeen ?? 0, arrays: interactions?.sink.build() ?? new InteractionBuilder([]).build() };
 }
 
 /**
- * interactions.parquet (a file or a folder of part files), streamed chunk by chunk through DuckDB: only the id, time and
- * signal columns are read, and each row goes through the same GenericInteractions.add as a CSV line.
+ * interactions.parquet (a file or a folder of part files) through DuckDB, in two streamed passes. The first checks
+ * every row with GenericInteractions — the CSV rules and errors — and keeps only the users (first appearance) and the
+ * items; the second has DuckDB order the rows by user and time (out of core, DuckDB's sort) and fills the dataset's
+ * typed arrays from the sorted stream, so no row is ever held as a JS object. The order is InteractionBuilder's: users
+ * by orderUsers, each user's rows by time, ties in file order. A time column stored as text is parsed in JS (as in a
+ * CSV), which DuckDB cannot sort by: such a file goes through an InteractionBuilder instead.
  */
-async function readInteractionsParquet(path: string, shown: string, catalog: Catalog, errors: RowErrors, opts: ReadOptions): Promise<GenericInteractions | null> {
+async function readInteractionsParquet(path: string, shown: string, catalog: Catalog, errors: RowErrors, opts: ReadOptions): Promise<InteractionArrays> {
   const source = await ParquetSource.open(path, shown);
   try {
-    let interactions: GenericInteractions | null = null;
+    let columns: GenericColumns | null = null;
+    const plans: ColumnRead[][] = [];
     for (const part of source.parts) {
-      const names = (await source.columns(part)).map(([name]) => name);
-      const columns = genericColumns(names, part.shown, 0, opts);
-      interactions ??= new GenericInteractions(columns, catalog, errors);
-      const first = interactions.columns;
-      if (columns.user !== first.user || columns.item !== first.item || columns.time !== first.time || columns.signals.join('\n') !== first.signals.join('\n')) {
-        throw new DataFormatError(part.shown, 0, `columns ${[columns.user, columns.item, columns.time, ...columns.signals].filter(Boolean).join(', ')} differ from ${source.parts[0].shown}'s (${[first.user, first.item, first.time, ...first.signals].filter(Boolean).join(', ')}); every part file must have the same columns`);
+      const found = genericColumns((await source.columns(part)).map(([name]) => name), part.shown, 0, opts);
+      columns ??= found;
+      const describe = (c: GenericColumns) => [c.user, c.item, c.time, ...c.signals].filter(Boolean).join(', ');
+      if (describe(found) !== describe(columns)) {
+        throw new DataFormatError(part.shown, 0, `columns ${describe(found)} differ from ${source.parts[0].shown}'s (${describe(columns)}); every part file must have the same columns`);
       }
-      const wanted: [string, ColumnRole][] = [[first.user, 'id'], [first.item, 'id'], ...(first.time ? [[first.time, 'time'] as [string, ColumnRole]] : []), ...first.signals.map((c): [string, ColumnRole] => [c, 'number'])];
-      const plan = await source.plan(part, wanted);
-      // A TIMESTAMP arrives as Unix ms, whatever the column's name; a number keeps the name's unit.
-      const instant = first.time !== '' && plan[2].milliseconds;
-      interactions.timeScale = first.time === 'timestamp' && !instant ? 1000 : 1;
-      interactions.timeExpected = instant ? `a ${plan[2].type}` : first.time === 'timestamp' ? 'Unix seconds' : 'Unix milliseconds';
-      const signalOffset = first.time ? 3 : 2;
-      for await (const chunk of source.scan(part, plan)) {
+      const wanted: [string, ColumnRole][] = [[columns.user, 'id'], [columns.item, 'id'], ...(columns.time ? [[columns.time, 'time'] as [string, ColumnRole]] : []), ...columns.signals.map((c): [string, ColumnRole] => [c, 'number'])];
+      plans.push(await source.plan(part, wanted));
+    }
+    const { time, signals } = columns!;
+    const timeAt = time ? 2 : -1; // the time column's place in a plan
+    const signalAt = time ? 3 : 2;
+    // ms per unit of each part's time column: a TIMESTAMP arrives as Unix ms whatever the column's name.
+    const timeScales = plans.map((plan) => (time === 'timestamp' && !plan[timeAt].milliseconds ? 1000 : 1));
+    const textTime = time !== '' && plans.some((plan) => plan[timeAt].type === 'VARCHAR');
+
+    // Pass 1: every row checked, in file order.
+    const sink = textTime ? new InteractionBuilder(signals) : new UserFirstAppearance();
+    const interactions = new GenericInteractions<RowSink>(columns!, catalog, errors, sink);
+    const skippedRows = new Set<number>(); // row ordinals (0-based over all parts) that --skipBadRows skipped
+    const partStart: number[] = []; // ordinal of each part's first row
+    let ordinal = 0;
+    for (const [p, part] of source.parts.entries()) {
+      partStart.push(ordinal);
+      interactions.timeScale = timeScales[p];
+      interactions.timeExpected = time && plans[p][timeAt].milliseconds ? `a ${plans[p][timeAt].type}` : time === 'timestamp' ? 'Unix seconds' : 'Unix milliseconds';
+      for await (const chunk of source.scan(part, plans[p])) {
         const [users, items] = chunk.values;
-        const times = first.time ? chunk.values[2] : null;
-        const signals = chunk.values.slice(signalOffset) as FieldValue[][];
-        for (let r = 0; r < chunk.rows; r++) {
-          interactions.add(part.shown, chunk.rowNumber + r, users[r], items[r], times ? (times[r] as FieldValue) : undefined, (s) => signals[s][r]);
+        const times = timeAt >= 0 ? chunk.values[timeAt] : null;
+        const signalValues = chunk.values.slice(signalAt) as FieldValue[][];
+        for (let r = 0; r < chunk.rows; r++, ordinal++) {
+          const kept = interactions.add(part.shown, chunk.rowNumber + r, users[r], items[r], times ? (times[r] as FieldValue) : undefined, (s) => signalValues[s][r]);
+          if (!kept) skippedRows.add(ordinal);
         }
       }
     }
-    return interactions;
+    if (sink instanceof InteractionBuilder) return { rowsSeen: interactions.rowsSeen, arrays: sink.build() };
+
+    // Pass 2: DuckDB's order, into the arrays.
+    const { order, rank } = orderUsers(sink.keys);
+    for (const [key, u] of sink.index) sink.index.set(key, rank[u]); // id → output user index
+    const n = ordinal - skippedRows.size;
+    const item = new Int32Array(n); // [rows]
+    const timeMs = new Float64Array(n); // [rows]
+    const dayAbs = new Float64Array(n); // [rows] absolute UTC day
+    const signalArrays = signals.map(() => new Float32Array(n)); // [signals][rows]
+    const userOffsets = new Int32Array(sink.keys.length + 1);
+    let row = 0;
+    const sorted = source.scanSorted(plans, { rankBy: 0, ranks: sink.index, indexBy: 1, index: catalog.index, time: timeAt, timeScales });
+    for await (const chunk of sorted) {
+      const [ranks, indices, parts, rowNumbers] = chunk.values as number[][];
+      const times = timeAt >= 0 ? (chunk.values[4 + timeAt] as number[]) : null;
+      const signalValues = chunk.values.slice(4 + signalAt) as FieldValue[][];
+      for (let r = 0; r < chunk.rows; r++) {
+        if (skippedRows.has(partStart[parts[r]] + rowNumbers[r] - 1)) continue;
+        if (ranks[r] === null || indices[r] === null || row === n) throw new Error(`${shown}: DuckDB's sorted scan disagrees with the checked rows at part ${parts[r]} row ${rowNumbers[r]}`);
+        item[row] = indices[r];
+        timeMs[row] = times ? times[r] * timeScales[parts[r]] : Number.NaN;
+        dayAbs[row] = utcDay(timeMs[row]);
+        for (let s = 0; s < signals.length; s++) signalArrays[s][row] = signalNumber(signalValues[s][r]);
+        userOffsets[ranks[r] + 1]++;
+        row++;
+      }
+    }
+    if (row !== n) throw new Error(`${shown}: DuckDB's sorted scan gave ${row} rows, the check kept ${n}`);
+    for (let u = 0; u < sink.keys.length; u++) userOffsets[u + 1] += userOffsets[u];
+    return {
+      rowsSeen: interactions.rowsSeen,
+      arrays: {
+        users: order.map((u) => sink.keys[u]),
+        userOffsets,
+        item,
+        timeMs,
+        day: dayIndices(dayAbs),
+        signals: Object.fromEntries(signals.map((name, s) => [name, signalArrays[s]])),
+      },
+    };
   } finally {
     source.close();
   }

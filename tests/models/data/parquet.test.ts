@@ -56,11 +56,14 @@ function tsvLog(users: number, rowsPerUser: number, seed: number): { tsv: string
   return { tsv: lines.join('\n') + '\n', items: items.join('\n') + '\n' };
 }
 
-/** The Parquet twin of a TSV folder, made by DuckDB from its files (types inferred, as an export would have them). */
-async function parquetTwin(tsvDir: string, rowGroupSize = 122_880): Promise<string> {
+/**
+ * The Parquet twin of a TSV folder, made by DuckDB from its files: types inferred, as an export would have them, or
+ * every column text (`allText`: the time is then parsed like a CSV field, and the reader orders rows in memory).
+ */
+async function parquetTwin(tsvDir: string, rowGroupSize = 122_880, allText = false): Promise<string> {
   const dir = logFolder();
   await duckdb(
-    `COPY (SELECT * FROM read_csv(${quote(join(tsvDir, 'interactions.tsv'))}, delim = '\t', header = true)) TO ${quote(join(dir, 'interactions.parquet'))} (FORMAT parquet, ROW_GROUP_SIZE ${rowGroupSize})`,
+    `COPY (SELECT * FROM read_csv(${quote(join(tsvDir, 'interactions.tsv'))}, delim = '\t', header = true, all_varchar = ${allText})) TO ${quote(join(dir, 'interactions.parquet'))} (FORMAT parquet, ROW_GROUP_SIZE ${rowGroupSize})`,
     `COPY (SELECT * FROM read_json(${quote(join(tsvDir, 'items.jsonl'))})) TO ${quote(join(dir, 'items.parquet'))} (FORMAT parquet)`,
   );
   return dir;
@@ -106,15 +109,46 @@ test('the same log as TSV and as Parquet (written by DuckDB from the TSV) gives 
   assert.deepEqual(report(outParquet), report(outTsv));
 });
 
-test('many row groups and chunks keep the stored row order (ties, first-appearance item order); 10,000 rows', async () => {
-  const { tsv, items } = tsvLog(250, 40, 9);
+test('many row groups and chunks keep the stored row order (ties, first-appearance item order); 6,000 rows', async () => {
+  const { tsv, items } = tsvLog(150, 40, 9);
   const tsvDir = logFolder({ 'interactions.tsv': tsv, 'items.jsonl': items });
-  const parquetDir = await parquetTwin(tsvDir, 2048 * 2);
-  assertSameDataset(await readDataset(parquetDir), await readDataset(tsvDir));
+  const fromTsv = await readDataset(tsvDir);
+  assertSameDataset(await readDataset(await parquetTwin(tsvDir, 2048 * 2)), fromTsv); // ordered by DuckDB's sort
+  assertSameDataset(await readDataset(await parquetTwin(tsvDir, 2048 * 2, true)), fromTsv); // text time: ordered in memory
+  // All of a user's rows at one time: only the file order can order them (DuckDB's sort alone is not stable).
+  const r = seededRandom(2);
+  const tied = ['user\titem\ttimestamp', ...Array.from({ length: 6000 }, (_, k) => `u${k % 3}\ti${r.int(40)}\t${1_650_000_000 + (k % 3)}`)].join('\n') + '\n';
+  const tiedDir = logFolder({ 'interactions.tsv': tied, 'items.jsonl': items });
+  assertSameDataset(await readDataset(await parquetTwin(tiedDir, 2048)), await readDataset(tiedDir));
   // Without a catalog the items are numbered by first appearance, which only the stored order gives.
   const noCatalog = logFolder();
   await duckdb(`COPY (SELECT * FROM read_csv(${quote(join(tsvDir, 'interactions.tsv'))}, delim = '\t', header = true)) TO ${quote(join(noCatalog, 'interactions.parquet'))} (FORMAT parquet, ROW_GROUP_SIZE 3000)`);
   assertSameDataset(await readDataset(noCatalog), await readDataset(logFolder({ 'interactions.tsv': tsv })));
+});
+
+test('--skipBadRows skips the same rows of the same log as TSV and as Parquet, wherever they fall among the chunks', async () => {
+  const { tsv, items } = tsvLog(150, 40, 4);
+  const lines = tsv.trimEnd().split('\n');
+  // Bad rows scattered over the file: an empty user, an item outside the catalog, a signal that is not a number.
+  for (let n = 7; n < lines.length; n += 401) {
+    const fields = lines[n].split('\t');
+    if (n % 3 === 0) fields[0] = '';
+    else if (n % 3 === 1) fields[1] = 'not-in-catalog';
+    else fields[5] = 'NaN';
+    lines[n] = fields.join('\t');
+  }
+  const tsvDir = logFolder({ 'interactions.tsv': lines.join('\n') + '\n', 'items.jsonl': items });
+  const fromTsv = await readDataset(tsvDir, { skipBadRows: true });
+  assert.equal(Object.values(fromTsv.skipped).reduce((a, b) => a + b, 0), 15);
+  for (const allText of [false, true]) {
+    const parquetDir = await parquetTwin(tsvDir, 2048 * 2, allText);
+    const fromParquet = await readDataset(parquetDir, { skipBadRows: true });
+    assertSameDataset(fromParquet, fromTsv);
+    for (const [reason, first] of Object.entries(fromTsv.firstSkipped!)) {
+      const line = Number(/^interactions\.tsv:(\d+):/.exec(first)![1]);
+      assert.equal(fromParquet.firstSkipped![reason], first.replace(`interactions.tsv:${line}:`, `interactions.parquet:${line - 1}:`).replace('items.jsonl', 'items.parquet'));
+    }
+  }
 });
 
 /** The error a folder's read throws (a DataFormatError), or a failure. */
@@ -176,6 +210,13 @@ test('column types: integer ids are their digits, TIMESTAMP is Unix time, boolea
   assert.deepEqual([...ds.signals.liked], [0, 1]);
   assert.deepEqual([...ds.signals.rating].map((v) => (Number.isNaN(v) ? null : v)), [null, 2.5]);
 
+  // Spark writes instants as TIMESTAMP WITH TIME ZONE (TIMESTAMP_MICROS, adjusted to UTC); milliseconds stay exact.
+  const zoned = logFolder();
+  await duckdb(`COPY (SELECT 'u' AS "user", 'a' AS item, TIMESTAMPTZ '2024-01-01 00:00:01.25+00' AS "timestamp", TIMESTAMP_MS '2024-01-01 00:00:02.5' AS t2) TO ${quote(join(zoned, 'interactions.parquet'))} (FORMAT parquet)`);
+  await assert.rejects(readDataset(zoned), /column 't2' is TIMESTAMP.*; it must be numeric or boolean/); // a signal is a number
+  await duckdb(`COPY (SELECT 'u' AS "user", 'a' AS item, TIMESTAMPTZ '2024-01-01 00:00:01.25+00' AS "timestamp") TO ${quote(join(zoned, 'interactions.parquet'))} (FORMAT parquet)`);
+  assert.deepEqual([...(await readDataset(zoned)).timeMs], [Date.UTC(2024, 0, 1, 0, 0, 1, 250)]);
+
   const typed = async (select: string, column: string, message: RegExp) => {
     const bad = logFolder();
     await duckdb(`COPY (${select}) TO ${quote(join(bad, 'interactions.parquet'))} (FORMAT parquet)`);
@@ -205,7 +246,8 @@ test('a folder of part files (Spark) reads like one file, in file-name order; er
   // Three parts, the last written first: the order comes from the names.
   const source = `(SELECT *, row_number() OVER () AS n FROM read_csv(${quote(join(tsvDir, 'interactions.tsv'))}, delim = '\t', header = true))`;
   const part = (name: string, where: string) => `COPY (SELECT * EXCLUDE (n) FROM ${source} WHERE ${where} ORDER BY n) TO ${quote(join(folder, name))} (FORMAT parquet)`;
-  await duckdb(part('part-00002.parquet', 'n > 400'), part('part-00000.parquet', 'n <= 150'), part('part-00001.parquet', 'n > 150 AND n <= 400'));
+  // Rows 155 and 156 share a second and a user: the tie crosses a part boundary and keeps file order.
+  await duckdb(part('part-00002.parquet', 'n > 400'), part('part-00000.parquet', 'n <= 155'), part('part-00001.parquet', 'n > 155 AND n <= 400'));
   const ds = await readDataset(dir);
   assertSameDataset(ds, await readDataset(tsvDir));
   assert.deepEqual(ds.files, ['interactions.parquet', 'items.jsonl']);
