@@ -585,14 +585,58 @@ const SCATTER = k('embeddingScatterAdd', [['unique', 'u32'], ['D', 'u32']], ['re
   }
 }`);
 
-/** Host-side grouping of ids by counting sort (stable): [uniqueIds, rowStart (unique+1), rowsSortedById]. */
+// An id that many rows share (a frequent token: the suffix code most items have, BOS, a position) would leave
+// one workgroup summing thousands of rows in sequence while the others idle. Those groups are cut into chunks
+// of at most SCATTER_CHUNK rows: one workgroup per chunk writes its partial sum, then one per id adds its
+// chunks in order. Still a fixed summation order: deterministic, no float atomics.
+const SCATTER_CHUNK = 64;
+const SCATTER_PARTIAL = k('embeddingScatterPartial', [['chunks', 'u32'], ['D', 'u32']], ['read', 'read', 'read', 'rw'], /* wgsl */ `
+@group(0) @binding(1) var<storage, read> G: array<f32>;
+@group(0) @binding(2) var<storage, read> chunkStart: array<i32>;
+@group(0) @binding(3) var<storage, read> rows: array<i32>;
+@group(0) @binding(4) var<storage, read_write> P: array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let c = wid.x + wid.y * nwg.x;
+  if (c >= p.chunks) { return; }
+  let s = u32(chunkStart[c]);
+  let t = u32(chunkStart[c + 1u]);
+  for (var col = lid; col < p.D; col += 64u) {
+    var acc = 0.0;
+    for (var j = s; j < t; j++) { acc += G[u32(rows[j]) * p.D + col]; }
+    P[c * p.D + col] = acc;
+  }
+}`);
+const SCATTER_COMBINE = k('embeddingScatterCombine', [['unique', 'u32'], ['D', 'u32']], ['read', 'read', 'read', 'rw'], /* wgsl */ `
+@group(0) @binding(1) var<storage, read> P: array<f32>;
+@group(0) @binding(2) var<storage, read> uniq: array<i32>;
+@group(0) @binding(3) var<storage, read> uChunk: array<i32>;
+@group(0) @binding(4) var<storage, read_write> O: array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let u = wid.x + wid.y * nwg.x;
+  if (u >= p.unique) { return; }
+  let id = u32(uniq[u]);
+  let s = u32(uChunk[u]);
+  let t = u32(uChunk[u + 1u]);
+  for (var col = lid; col < p.D; col += 64u) {
+    var acc = 0.0;
+    for (var c = s; c < t; c++) { acc += P[c * p.D + col]; }
+    O[id * p.D + col] += acc;
+  }
+}`);
+
+/**
+ * Host-side grouping of ids by counting sort (stable): [uniqueIds, rowStart (unique+1), rowsSortedById], and when
+ * some id has more than SCATTER_CHUNK rows also [chunkStart (chunks+1), chunkRange (unique+1)]: each id's rows cut
+ * into chunks of at most SCATTER_CHUNK, chunkRange[u] … chunkRange[u+1] being id u's chunks.
+ */
 function groupIds(e: Engine, ids: Tensor, V: number): Tensor[] {
   if (ids.groups && !ids.groups.some((t) => t.released)) return ids.groups;
   const host = ids.host!;
   const count = new Int32Array(V + 1);
   for (let j = 0; j < host.length; j++) count[host[j] + 1]++;
   let unique = 0;
-  for (let v = 1; v <= V; v++) { if (count[v]) unique++; count[v] += count[v - 1]; }
+  let longest = 0;
+  for (let v = 1; v <= V; v++) { if (count[v]) unique++; longest = Math.max(longest, count[v]); count[v] += count[v - 1]; }
   const order = new Int32Array(host.length);
   const next = count.slice(0, V);
   for (let j = 0; j < host.length; j++) order[next[host[j]]++] = j;
@@ -604,6 +648,16 @@ function groupIds(e: Engine, ids: Tensor, V: number): Tensor[] {
   }
   start[unique] = host.length;
   ids.groups = [e.upload(uniq, [unique]), e.upload(start, [unique + 1]), e.upload(order, [order.length])];
+  if (longest > SCATTER_CHUNK) {
+    const range = new Int32Array(unique + 1);
+    let chunks = 0;
+    for (let g = 0; g < unique; g++) { range[g] = chunks; chunks += Math.ceil((start[g + 1] - start[g]) / SCATTER_CHUNK); }
+    range[unique] = chunks;
+    const chunkStart = new Int32Array(chunks + 1);
+    for (let g = 0, c = 0; g < unique; g++) for (let r = start[g]; r < start[g + 1]; r += SCATTER_CHUNK) chunkStart[c++] = r;
+    chunkStart[chunks] = host.length;
+    ids.groups.push(e.upload(chunkStart, [chunks + 1]), e.upload(range, [unique + 1]));
+  }
   return ids.groups;
 }
 
@@ -620,10 +674,17 @@ export function embedding(table: Tensor, ids: Tensor): Tensor {
   const out = e.empty([...ids.shape, D]);
   e.run(GATHER, [table, ids, out], [ids.size, D], linearGrid(out.size));
   return e.record(out, [table], (g) => {
-    const [uniq, start, rows] = groupIds(e, ids, V);
+    const [uniq, start, rows, chunkStart, chunkRange] = groupIds(e, ids, V);
     const target = e.accumulateTarget(table);
     const dst = target ?? zerosLike(table);
-    e.run(SCATTER, [g, uniq, start, rows, dst], [uniq.size, D], grid(uniq.size));
+    if (chunkStart) {
+      const chunks = chunkStart.size - 1;
+      const partial = e.empty([chunks, D]);
+      e.run(SCATTER_PARTIAL, [g, chunkStart, rows, partial], [chunks, D], grid(chunks));
+      e.run(SCATTER_COMBINE, [partial, uniq, chunkRange, dst], [uniq.size, D], grid(uniq.size));
+    } else {
+      e.run(SCATTER, [g, uniq, start, rows, dst], [uniq.size, D], grid(uniq.size));
+    }
     return [target ? null : dst];
   });
 }

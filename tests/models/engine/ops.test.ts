@@ -159,6 +159,16 @@ describe('embedding, norms, softmax', () => {
     e.endStep();
   });
 
+  test('embedding backward when ids repeat past one chunk (64 rows): chunked partial sums, then per id', async () => {
+    // id 2 on 200 rows (4 chunks, the last partial), id 4 on 70 (2 chunks), id 0 on 30, id 1 once; shuffled.
+    const rng = new Rng(5);
+    const ids = Int32Array.from([...Array(200).fill(2), ...Array(70).fill(4), ...Array(30).fill(0), 1]);
+    rng.shuffle(ids);
+    await gradCheck(e, 'embeddingChunked', [{ shape: [5, 3], grad: true }, { shape: [ids.length], int: ids }], ([w, i]) => embedding(w, i), ([w]) =>
+      Float64Array.from({ length: ids.length * 3 }, (_, k) => w[ids[Math.floor(k / 3)] * 3 + (k % 3)]));
+    e.endStep();
+  });
+
   test('layerNorm and rmsNorm', async () => {
     await gradCheck(e, 'layerNorm', [{ shape: [3, 4, 77], grad: true }, { shape: [77], grad: true }, { shape: [77], grad: true }],
       ([x, g, b]) => layerNorm(x, g, b), ([x, g, b]) => layerNormRef(x, g, b, 77, 1e-5), { gradTol: 3e-3 });
