@@ -159,9 +159,11 @@ export class ParquetSource {
   /**
    * Every part's rows as one stream ordered by (`sort.ranks` of the row's value in planned column `sort.rankBy`, planned
    * column `sort.time` × `sort.timeScales[part]`, part, row): DuckDB's sort. `plans[p]` is part p's plan, the same
-   * columns in every part (`sort.time` numeric in each: a DOUBLE, not text). Each chunk's values are [rank, index of
-   * the row's value in column `sort.indexBy` from `sort.index`, part, row (1-based), then the planned columns]; a value
-   * missing from `ranks` or `index` is null (its rank sorts last).
+   * columns in every part (`sort.time` numeric in each: a DOUBLE, not text; -1 for none). Each chunk's values are
+   * [rank, index of the row's value in column `sort.indexBy` from `sort.index`, part, row (1-based), time × scale (null
+   * without a time column), then the other planned columns in plan order]; a value missing from `ranks` or `index` is
+   * null (its rank sorts last). The id columns are only joined, never sorted or returned: the sort carries numbers
+   * (and any text signal) alone.
    */
   async *scanSorted(plans: ColumnRead[][], sort: { rankBy: number; ranks: Map<string, number>; indexBy: number; index: Map<string, number>; time: number; timeScales: number[] }): AsyncGenerator<ParquetChunk> {
     const first = this.parts[0];
@@ -182,7 +184,8 @@ export class ParquetSource {
       const time = sort.time >= 0 ? `(${plan[sort.time].sql}) * ${sort.timeScales[p]}` : 'NULL';
       return `SELECT ${p} AS part, CAST(file_row_number + 1 AS DOUBLE) AS row, ${time} AS sort_time, ${plan.map((c, i) => `${c.sql} AS ${columns[i]}`).join(', ')} FROM ${scan(this.parts[p].path, true)}`;
     });
-    const sql = `SELECT r.value, x.value, s.part, s.row, ${columns.map((c) => `s.${c}`).join(', ')}
+    const payload = plans[0].map((_, c) => c).filter((c) => c !== sort.rankBy && c !== sort.indexBy && c !== sort.time);
+    const sql = `SELECT r.value, x.value, s.part, s.row, s.sort_time${payload.map((c) => `, s.${columns[c]}`).join('')}
       FROM (${parts.join(' UNION ALL ')}) s
       LEFT JOIN onerec_ranks r ON s.${columns[sort.rankBy]} = r.id
       LEFT JOIN onerec_index x ON s.${columns[sort.indexBy]} = x.id
@@ -191,10 +194,10 @@ export class ParquetSource {
     for (;;) {
       const chunk = await this.query(first, () => result.fetchChunk());
       if (chunk === null || chunk.rowCount === 0) return;
-      const values = [0, 1, 2, 3].map((c) => chunk.getColumnValues(c) as (number | null)[]) as ParquetChunk['values'];
-      plans[0].forEach(({ role }, c) => {
-        const column = chunk.getColumnValues(c + 4);
-        values.push(role === 'text list' ? column.map((v) => (v instanceof DuckDBListValue ? v.items.map((x) => x as string) : null)) : (column as (string | number | null)[]));
+      const values = [0, 1, 2, 3, 4].map((c) => chunk.getColumnValues(c) as (number | null)[]) as ParquetChunk['values'];
+      payload.forEach((c, i) => {
+        const column = chunk.getColumnValues(i + 5);
+        values.push(plans[0][c].role === 'text list' ? column.map((v) => (v instanceof DuckDBListValue ? v.items.map((x) => x as string) : null)) : (column as (string | number | null)[]));
       });
       yield { rows: chunk.rowCount, rowNumber: 0, values };
     }

@@ -525,13 +525,13 @@ async function readInteractionsParquet(path: string, shown: string, catalog: Cat
     const sorted = source.scanSorted(plans, { rankBy: 0, ranks: sink.index, indexBy: 1, index: catalog.index, time: timeAt, timeScales });
     for await (const chunk of sorted) {
       const [ranks, indices, parts, rowNumbers] = chunk.values as number[][];
-      const times = timeAt >= 0 ? (chunk.values[4 + timeAt] as number[]) : null;
-      const signalValues = chunk.values.slice(4 + signalAt) as FieldValue[][];
+      const [, , , , times] = chunk.values as number[][]; // time × scale: the Unix ms the check computed
+      const signalValues = chunk.values.slice(5) as FieldValue[][];
       for (let r = 0; r < chunk.rows; r++) {
         if (skippedRows.has(partStart[parts[r]] + rowNumbers[r] - 1)) continue;
         if (ranks[r] === null || indices[r] === null || row === n) throw new Error(`${shown}: DuckDB's sorted scan disagrees with the checked rows at part ${parts[r]} row ${rowNumbers[r]}`);
         item[row] = indices[r];
-        timeMs[row] = times ? times[r] * timeScales[parts[r]] : Number.NaN;
+        timeMs[row] = timeAt >= 0 ? times[r] : Number.NaN;
         dayAbs[row] = utcDay(timeMs[row]);
         for (let s = 0; s < signals.length; s++) signalArrays[s][row] = signalNumber(signalValues[s][r]);
         userOffsets[ranks[r] + 1]++;
