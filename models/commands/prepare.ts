@@ -31,7 +31,7 @@ import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
 export const summary = 'read a dataset, embed and align items, build semantic IDs (residual k-means) and the trie';
 
 export const DEFAULT_PREPARE_CONFIG = {
-  data: '', // dataset folder: interactions.csv (+ optional items.jsonl; README "Train on your own logs"), or KuaiRand-Pure's or MovieLens' own files
+  data: '', // dataset folder: interactions.csv/.tsv/.jsonl or interactions.parquet (+ optional items.jsonl or items.parquet; README "Train on your own logs"), or KuaiRand-Pure's or MovieLens' own files
   out: '', // output directory for the prepared data (onerec train --data reads it)
   levels: 3, // L residual k-means levels; the token layout has L + 1 (the suffix level)
   codebookSize: 256, // K codes per level (a catalog of fewer items gets the largest power of two ≤ its items, logged)
