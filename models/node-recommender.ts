@@ -1,6 +1,8 @@
 // The runtime/ Recommender in Node, over onnxruntime-node: the same code the browser worker runs
 // (runtime/bundle-runner.ts, runtime/beam-search.ts), with ONNX Runtime injected. Used by the parity tests,
-// bench/recommend.ts and `onerec eval --bundle`.
+// bench/recommend.ts, and the evaluations that must measure what the browser runs: `onerec eval --bundle`
+// (models/export/evaluate.ts), `onerec align --evalBundles` (models/align/bundle-eval.ts) and the history-bias fit
+// (models/export/history-bias.ts), all on `engine: 'auto'` — the runtime's wasm kernels, as a browser without WebGPU runs them.
 //
 //   const recommender = createNodeRecommender();            // CPU EP
 //   await recommender.load('models/bundles/beauty');         // a folder, a manifest path or a URL
@@ -15,7 +17,9 @@ import * as ort from 'onnxruntime-node';
 import { createRecommenderWith } from '../runtime/local-recommender.ts';
 import { createBundleRunner } from '../runtime/backends.ts';
 import type { OrtModule } from '../runtime/onnx-decoder-session.ts';
+import type { EngineModelConfig } from '../runtime/model-config.ts';
 import type { Engine, LoadInfo, LoadOptions, Recommender } from '../runtime/recommender.ts';
+import { WasmDecoder } from '../runtime/wasm-decoder.ts';
 import type { SpawnWasmHelper } from '../runtime/wasm-threads.ts';
 
 /**
@@ -76,4 +80,14 @@ export function createNodeRecommender(options: NodeRecommenderOptions = {}): Rec
       // runtime as it is, whose argument check names it; a path is taken relative to the working directory.
       inner.load(typeof bundle !== 'string' || bundle.trim() === '' || /^[a-z][a-z\d+.-]+:/i.test(bundle) ? bundle : pathToFileURL(bundle).href, { ...loadOptions, cache: false }),
   };
+}
+
+/**
+ * The seed model alone on the engine createNodeRecommender({ engine: 'auto' }) runs on the CPU, the runtime's wasm kernels
+ * (runtime/wasm-decoder.ts), for what the Recommender does not expose: a teacher-forced decoder
+ * (`sessionFromTokens(encoderTokens, rows)`, code log-probabilities per step) for the history-bias fit. `members`: the
+ * model's config, or an ensemble's members' (manifest.ensemble). A graph the kernels cannot read is a WasmDecoderError.
+ */
+export function createNodeSeedEngine(graphs: { encoder: Uint8Array; decoderStep: Uint8Array }, members: EngineModelConfig[], threads = 1): Promise<WasmDecoder> {
+  return WasmDecoder.create(graphs.decoderStep, graphs.encoder, members, { threads, spawnHelper: spawnNodeWasmHelper });
 }

@@ -80,8 +80,7 @@ export class OnnxDecoderSession implements DecoderSession {
 
   /**
    * `options.twoTokenSteps` (default true) offers two-token steps when the graph takes them; false keeps one token
-   * per call, whose scores equal to the last float32 bit those of older bundles' sessions (models/align's
-   * OnnxPolicy compares the two).
+   * per call, whose scores equal to the last float32 bit those of older bundles' sessions.
    */
   constructor(
     private readonly ort: OrtModule,

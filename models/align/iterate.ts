@@ -124,9 +124,16 @@ export async function evaluatePolicy(
   name: string, policy: AlignPolicy, trie: TrieView, users: readonly AlignUser[], scorer: SessionScorer, options: IterateOptions, progress?: Progress,
   baseline?: ModelReport,
 ): Promise<ModelReport> {
+  return evaluateSessions(name, await searchUsers(policy, trie, users, options.evalBeams, options, progress), users, scorer, options, baseline);
+}
+
+/**
+ * The report of one model from its generated sessions (results[i]: user i's, best first): reward towers over them and
+ * the relevance of their items to each user's held-out session. Policies and exported bundles (models/align/bundle-eval.ts) share it.
+ */
+export function evaluateSessions(name: string, results: readonly BeamSearchResult[], users: readonly AlignUser[], scorer: SessionScorer, options: IterateOptions, baseline?: ModelReport): ModelReport {
   const T = scorer.towers.length;
   const sums = { mean: new Float64Array(T), max: new Float64Array(T), rMean: 0, rMax: 0, r5: 0, r10: 0, n5: 0, n10: 0 };
-  const results = await searchUsers(policy, trie, users, options.evalBeams, options, progress);
   const perUserRecall: number[] = [];
   for (const [ui, u] of users.entries()) {
     const result = results[ui];

@@ -225,6 +225,7 @@ export async function run(argv: string[]): Promise<void> {
     dpoEpochs: o.dpoEpochs, batchSize: o.alignBatch, evalBeams: o.evalBeams, usersPerBatch: o.usersPerBatch, excludeHistory: o.excludeHistory, seed: o.seed,
   };
   if (o.evalBundles) {
+    const { evaluateBundles } = await import('../align/bundle-eval.ts');
     await evaluateBundles(o.evalBundles.split(','), { codes, itemCount, evalUsers, validationUsers, scorer, periods, report: o.report || join(o.out, 'bundles-report.json'), argv, splits: o.evalSplits.split(','), options: baseOptions });
     return;
   }
@@ -406,47 +407,4 @@ async function loadRewardModel(path: string): Promise<{ trainer: RewardTrainer; 
   const trainer = new RewardTrainer(config, 1);
   for (const [name, p] of Object.entries(trainer.params)) p.set(weights[name]);
   return { trainer, towerWeights };
-}
-
-/**
- * Evaluates exported bundles on the run's held-out users (test, and validation when --valDays > 0) with the
- * same search and reward model as the training run, and reports each one's change against the first bundle
- * (relative, with the paired standard error of the recall change). CPU only: onnxruntime-node.
- */
-async function evaluateBundles(dirs: string[], c: {
-  codes: Uint16Array; itemCount: number; evalUsers: AlignUser[]; validationUsers: AlignUser[]; scorer: SessionScorer;
-  periods: Record<string, string>; report: string; argv: string[]; options: IterateOptions; splits: string[];
-}): Promise<void> {
-  const { readBundle } = await import('../export/bundle-reader.ts');
-  const { OnnxSeedModel } = await import('../export/node-session.ts');
-  const { OnnxPolicy } = await import('../align/onnx-policy.ts');
-  const started = Date.now();
-  type Period = { report: ModelReport; reward_gain?: number; relevance_change?: number; relevance_change_se?: number };
-  const rows: { bundle: string; name: string; test?: Period; validation?: Period }[] = [];
-  const users = { test: c.splits.includes('test') ? c.evalUsers : [], validation: c.splits.includes('validation') ? c.validationUsers : [] };
-  for (const dir of dirs) {
-    const bundle = await readBundle(dir);
-    if (bundle.trie.itemCount !== c.itemCount) throw new OptionError(`--evalBundles: ${dir} has ${bundle.trie.itemCount} items, the semantic IDs here ${c.itemCount}; export it from the same prepared KuaiRand data`);
-    const model = await OnnxSeedModel.create(bundle.manifest.model, bundle.files.encoder!, bundle.files.decoderStep!);
-    const policy = new OnnxPolicy(model, c.codes, dir);
-    const name = bundle.manifest.name;
-    const row: (typeof rows)[number] = { bundle: dir, name };
-    for (const period of ['test', 'validation'] as const) {
-      if (users[period].length === 0) continue;
-      const base = rows[0]?.[period]?.report;
-      const report = await evaluatePolicy(name, policy, bundle.trie, users[period], c.scorer, c.options, progressBar(`${period} ${name}`, users[period].length), base);
-      const entry: Period = { report };
-      if (base) {
-        Object.assign(entry, { reward_gain: relativeChange(report.reward.mean, base.reward.mean), relevance_change: relativeChange(report['recall@10'], base['recall@10']), relevance_change_se: report['recall@10_change_se'] });
-      }
-      row[period] = entry;
-      console.log(`${name} [${period}, ${users[period].length} users]: reward ${report.reward.mean.toFixed(4)}, recall@10 ${report['recall@10'].toFixed(4)} ± ${report['recall@10_se'].toFixed(4)}${entry.reward_gain !== undefined ? ` (reward ${(100 * entry.reward_gain).toFixed(2)} %, recall ${(100 * entry.relevance_change!).toFixed(2)} ± ${(100 * (entry.relevance_change_se ?? NaN)).toFixed(2)} % vs ${rows[0].name})` : ''}`);
-    }
-    await model.release();
-    rows.push(row);
-  }
-  const report = { command: `onerec align ${c.argv.join(' ')}`, created: new Date().toISOString(), runtime: 'onnxruntime-node (CPU EP), fp32 bundles', periods: c.periods, test_users: users.test.length, validation_users: users.validation.length, bundles: rows, seconds: (Date.now() - started) / 1000 };
-  mkdirSync(dirname(c.report), { recursive: true });
-  writeFileSync(c.report, JSON.stringify(report, null, 2) + '\n');
-  console.log(`wrote ${c.report}`);
 }

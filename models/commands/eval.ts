@@ -1,5 +1,6 @@
 // onerec eval — leave-one-out Recall@5/10, NDCG@5/10 (full ranking from the constrained beam) and the
-// valid-ID rate of a trained checkpoint (GPU engine) or of an exported bundle (onnxruntime-node).
+// valid-ID rate of a trained checkpoint (GPU engine) or of an exported bundle (the runtime's recommend() in Node, on its
+// wasm kernels as a browser without WebGPU runs them: models/export/evaluate.ts).
 //
 //   onerec eval --data runs/beauty --checkpoint runs/beauty/seed/best.ckpt --split test --out runs/beauty/eval
 //   onerec eval --data runs/beauty --bundle models/bundles/beauty --split test --out runs/beauty/eval-int4
@@ -31,12 +32,11 @@ export class EvalOptionError extends Error {
 export const DEFAULT_EVAL_OPTIONS = {
   data: '', // prepared data directory (onerec prepare --out)
   checkpoint: '', // a seed checkpoint (best.ckpt of onerec train)
-  bundle: '', // or an exported bundle directory (evaluated under onnxruntime-node)
+  bundle: '', // or an exported bundle directory (evaluated through the runtime's recommend())
   split: 'test', // 'test' | 'validation'
   out: '', // report directory: OUT/report.json
   beam: 20, // beam width (≥ 20: exact @10)
   excludeHistory: false, // never rank an item of the user's own history
-  renormalize: false, // score codes by the log-softmax over the trie's allowed children, not the full vocabulary (--bundle only)
   historyBias: 'auto', // --bundle: the repeat-awareness layer's β per level: 'auto' (the bundle's historyBias unless --excludeHistory, as the runtime does), 'manifest' (the bundle's, always), 'none', or 'b1,b2,…'
   users: 0, // a seeded subset of users (0 = all)
   workers: 0, // --bundle: worker threads splitting the users (0 = one per core, at most 4); the metrics do not depend on it
@@ -46,9 +46,8 @@ export async function run(argv: string[]): Promise<void> {
   const o = parseOptions(argv, DEFAULT_EVAL_OPTIONS, `onerec eval --data PREPARED (--checkpoint FILE | --bundle DIR) --split test --out DIR\n${summary}`, { required: ['data', 'out'] });
   if (!o) return;
   if (o.split !== 'test' && o.split !== 'validation') throw new EvalOptionError(`--split must be 'test' or 'validation', got '${o.split}'`);
-  if (Boolean(o.checkpoint) === Boolean(o.bundle)) throw new EvalOptionError('give exactly one of --checkpoint FILE (GPU) or --bundle DIR (onnxruntime-node)');
+  if (Boolean(o.checkpoint) === Boolean(o.bundle)) throw new EvalOptionError('give exactly one of --checkpoint FILE (GPU) or --bundle DIR (the runtime, CPU)');
   if (o.checkpoint.includes(',')) throw new EvalOptionError(`--checkpoint=${o.checkpoint}: one checkpoint here; to evaluate an ensemble, export it (onerec export --checkpoint=a,b --out DIR) and evaluate --bundle DIR`);
-  if (o.renormalize && !o.bundle) throw new EvalOptionError('--renormalize applies to --bundle evaluation; export the checkpoint and evaluate the bundle');
   const prepared = loadPrepared(o.data);
   const data = seedDataFromPrepared(prepared);
   let report: Record<string, unknown>;
@@ -66,7 +65,7 @@ export async function run(argv: string[]): Promise<void> {
       : given;
     let bar: Progress | null = null;
     const r = await evaluateBundle(bundle, data, {
-      split: o.split, beamWidth: o.beam, users: o.users, seed: 1, excludeHistory: o.excludeHistory, renormalize: o.renormalize, historyBias,
+      split: o.split, beamWidth: o.beam, users: o.users, seed: 1, excludeHistory: o.excludeHistory, historyBias,
       workers: o.workers > 0 ? o.workers : Math.min(4, availableParallelism()),
       onProgress: (done, total) => (bar ??= progressBar(`${o.split} (beam ${o.beam})`, total)).update(done),
     });
@@ -88,7 +87,8 @@ export async function run(argv: string[]): Promise<void> {
   mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, 'report.json'), JSON.stringify(report, null, 1));
   const m = report as Record<string, number>;
-  console.log(`${o.split}: R@5 ${m['recall@5'].toFixed(4)} R@10 ${m['recall@10'].toFixed(4)} N@5 ${m['ndcg@5'].toFixed(4)} N@10 ${m['ndcg@10'].toFixed(4)} valid ${m.valid_id_rate.toFixed(4)} → ${join(o.out, 'report.json')}`);
+  const engine = (report as { engine?: string }).engine;
+  console.log(`${o.split} (${m.users} users${engine ? `, seed model on ${engine}` : ''}): R@5 ${m['recall@5'].toFixed(4)} R@10 ${m['recall@10'].toFixed(4)} N@5 ${m['ndcg@5'].toFixed(4)} N@10 ${m['ndcg@10'].toFixed(4)} valid ${m.valid_id_rate.toFixed(4)} → ${join(o.out, 'report.json')}`);
   const d = (report as { diagnostics?: RankDiagnostics }).diagnostics;
   console.log(`  N@10 standard error ${m['ndcg@10_se'].toFixed(4)}${d ? `; own-history items per top 10: ${d.history_items_in_top10.toFixed(3)}, first item from the history: ${(100 * d.top1_in_history).toFixed(1)} %` : ''}`);
 }

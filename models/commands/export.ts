@@ -127,7 +127,7 @@ export async function run(argv: string[]): Promise<void> {
       const { fitBundleHistoryBias } = await import('../export/history-bias.ts');
       let bar: Progress | null = null;
       // The graphs as written (quantized where the bundle is): β is fitted to what the runtime will run.
-      const fit = await fitBundleHistoryBias(exported.config, exported.graphs.encoder, exported.graphs.decoderStep, trie, data, {
+      const fit = await fitBundleHistoryBias(exported.config, manifest.ensemble?.members ?? [exported.config], exported.graphs, trie, data, {
         split: 'train', users: options.historyBiasUsers, seed: 7, bound: 8, onProgress: (done, total) => (bar ??= progressBar('history bias fit', total)).update(done),
       });
       (bar as Progress | null)?.stop();

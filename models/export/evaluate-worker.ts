@@ -1,17 +1,15 @@
-// One evaluation worker: its own onnxruntime-node sessions over the bundle, the users it was given, one
-// message per user in the given order (models/export/evaluate.ts merges them).
+// One evaluation worker: its own Recommender and greedy-check sessions over the bundle, the users it was given; it
+// posts the load's engine, then one message per user in the given order (models/export/evaluate.ts merges them).
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Example, SeedData } from '../seed/batches.ts';
-import type { SeedConfig } from '../seed/config.ts';
-import { readBundle } from './bundle-reader.ts';
-import { evaluateUser, type BundleEvalOptions } from './evaluate.ts';
-import { OnnxSeedModel } from './node-session.ts';
+import { BundleEvaluator, type BundleEvalOptions, type WorkerMessage } from './evaluate.ts';
 
 const { dir, data, examples, options } = workerData as { dir: string; data: SeedData; examples: Example[]; options: BundleEvalOptions };
-const bundle = await readBundle(dir);
-const model = await OnnxSeedModel.create(bundle.manifest.model as SeedConfig, bundle.files.encoder!, bundle.files.decoderStep!);
+const evaluator = await BundleEvaluator.open(dir, options);
+const post = (message: WorkerMessage): void => parentPort!.postMessage(message);
 try {
-  for (const example of examples) parentPort!.postMessage(await evaluateUser(model, bundle, data, example, options));
+  post({ loaded: { decoder: evaluator.info.decoder, fallbackReasons: evaluator.info.fallbackReasons } });
+  for (const example of examples) post({ user: await evaluator.user(data, example) });
 } finally {
-  await model.release();
+  await evaluator.close();
 }

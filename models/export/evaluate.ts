@@ -1,17 +1,29 @@
-// Quality of an exported bundle, measured as the browser runs it: the bundle's ONNX graphs under
-// onnxruntime-node, through the runtime's constrained beam search (runtime/beam-search.ts), with the seed
-// model's leave-one-out protocol and metric keys (models/seed/metrics.ts, models/seed/generate.ts).
+// Quality of an exported bundle, measured as the browser runs it: each user's recommend() on the runtime's Recommender
+// in Node (models/node-recommender.ts) with the runtime's default CPU engine — its wasm kernels, onnxruntime-node where
+// they cannot read the graphs (the report's `engine` says which ran) — under the seed model's leave-one-out protocol
+// and metric keys (models/seed/metrics.ts, models/seed/generate.ts).
 //
 //   onerec eval --bundle models/bundles/beauty --data runs/beauty --split test --out runs/beauty/eval-int4
+//
+// recommend()'s options are all spelled out rather than left to the runtime's defaults, which serve a page, not this
+// protocol: one item per session, `beamWidth` beams ranked by log-probability (no reward rerank: the seed model's
+// ranking is measured), the history excluded only with `excludeHistory` (the runtime excludes it by default), and the
+// repeat-awareness layer exactly when `historyBias` is given.
+// The valid-ID rate is the unconstrained greedy decode, which the runtime never runs (its search is held to the trie);
+// it reads the full logits of the bundle's graphs under onnxruntime-node.
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { beamSearch } from '../../runtime/beam-search.ts';
 import { BOS, SPECIAL_TOKENS, encoderTokens } from '../../runtime/tokens.ts';
+import type { LoadInfo, Recommender } from '../../runtime/recommender.ts';
+import { createNodeRecommender } from '../node-recommender.ts';
 import { evalExamples, type Example, type SeedData } from '../seed/batches.ts';
 import type { SeedConfig } from '../seed/config.ts';
 import { RankingAccumulator, rankOf, type RankingMetrics } from '../seed/metrics.ts';
 import { seededUniform } from '../random.ts';
-import type { LoadedBundle } from './bundle-reader.ts';
-import { OnnxSeedModel, type EncoderResult } from './node-session.ts';
+import { readBundle, type LoadedBundle } from './bundle-reader.ts';
+import { OnnxSeedModel } from './node-session.ts';
 
 export class BundleDataMismatchError extends Error {
   override name = 'BundleDataMismatchError';
@@ -23,8 +35,9 @@ export interface BundleEvalOptions {
   users: number; // evaluate a seeded subset of this many users (0 = all)
   seed: number; // RNG seed of the subset
   excludeHistory: boolean; // never rank an item of the user's own history (the seed report: false)
-  renormalize?: boolean; // beam scores renormalised over the trie's allowed children at each level (BeamSearchOptions)
-  historyBias?: number[] | null; // [levels] the repeat-awareness layer's β (BeamSearchOptions.historyBias); null = off
+  // [levels] the repeat-awareness layer's β (RecommendOptions.historyBias); null = off. β other than the manifest's run as
+  // a copy of the bundle with these β in its manifest: the bundle that would ship with them.
+  historyBias?: number[] | null;
   workers?: number; // worker threads, each with its own sessions, splitting the users (1 = in this thread); same metrics either way
   onProgress?: (done: number, total: number) => void;
 }
@@ -38,8 +51,10 @@ export interface BundleEvalReport {
   beamWidth: number;
   usersEvaluated: number;
   usersInSplit: number;
-  msPerUser: number; // wall time per user (encoder + beam search + greedy check), onnxruntime-node CPU, 1 thread per worker
+  msPerUser: number; // wall time over users evaluated (recommend() + the greedy check), split over `workers` threads of 1 core each
   workers: number;
+  engine: LoadInfo['decoder']; // what ran the seed model in recommend(): 'wasm-simd' (the runtime's kernels) or 'onnx' (onnxruntime-node)
+  fallbackReasons: string[]; // LoadInfo.fallbackReasons: why an engine before it did not run
   diagnostics: RankDiagnostics;
 }
 
@@ -91,11 +106,11 @@ export function sampleExamples(examples: Example[], n: number, seed: number): Ex
   return order.slice(0, n).sort((a, b) => a - b).map((i) => examples[i]);
 }
 
-/** Unconstrained greedy decode of one item: is the argmax path over the full vocab a catalog item? */
-async function greedyIsItem(model: OnnxSeedModel, encoded: EncoderResult, bundle: LoadedBundle): Promise<boolean> {
+/** Unconstrained greedy decode of one item from the bundle's graphs: is the argmax path over the full vocab a catalog item? */
+async function greedyIsItem(graphs: OnnxSeedModel, tokens: Int32Array, bundle: LoadedBundle): Promise<boolean> {
   const { levels, codebookSize: K } = bundle.trie;
   const V = bundle.manifest.tokens.vocabSize;
-  const session = model.decoderSession(encoded);
+  const session = await graphs.session(tokens);
   try {
     let node = 0;
     let token = BOS;
@@ -117,35 +132,73 @@ async function greedyIsItem(model: OnnxSeedModel, encoded: EncoderResult, bundle
   }
 }
 
-/** One user's evaluation: the target's 0-based rank in the beam (−1 = absent), the beam, the greedy check. */
+/** One user's evaluation: the target's 0-based rank in the ranked items (−1 = absent), those items, the greedy check. */
 export interface UserResult {
   rank: number;
-  items: Int32Array; // the beam's items, best first
+  items: Int32Array; // [beams] recommend()'s items, best first
   validGreedy: boolean;
 }
 
-export async function evaluateUser(model: OnnxSeedModel, bundle: LoadedBundle, data: SeedData, example: Example, options: BundleEvalOptions): Promise<UserResult> {
-  const config = bundle.manifest.model as SeedConfig;
-  const history = data.sequences[example.user].subarray(0, example.targetStart);
-  const target = data.sequences[example.user][example.targetStart];
-  const tokens = encoderTokens(history, data.codes, config.levels, config.codebookSize, config.maxHistory);
-  let exclude: Uint8Array | undefined;
-  if (options.excludeHistory) {
-    exclude = new Uint8Array(data.itemCount);
-    for (const item of history) exclude[item] = 1;
+/** What one evaluating thread holds: the runtime's Recommender on the bundle, and its graphs under onnxruntime-node for the greedy check. */
+export class BundleEvaluator {
+  private constructor(
+    private readonly recommender: Recommender,
+    readonly info: LoadInfo,
+    private readonly graphs: OnnxSeedModel,
+    private readonly bundle: LoadedBundle,
+    private readonly options: BundleEvalOptions,
+  ) {}
+
+  /** `dir`: the bundle folder to load, whose manifest holds `options.historyBias` when it is given (evaluateBundle copies one that does not). */
+  static async open(dir: string, options: BundleEvalOptions): Promise<BundleEvaluator> {
+    const bundle = await readBundle(dir);
+    if (options.historyBias && !sameBias(options.historyBias, bundle.manifest.historyBias?.bias)) {
+      throw new Error(`${dir}: its manifest's historyBias is [${bundle.manifest.historyBias?.bias ?? ''}], not [${options.historyBias}]; evaluateBundle runs other β on a copy`);
+    }
+    const recommender = createNodeRecommender({ engine: 'auto' });
+    const graphs = await OnnxSeedModel.create(bundle.manifest.model as SeedConfig, bundle.files.encoder!, bundle.files.decoderStep!);
+    try {
+      return new BundleEvaluator(recommender, await recommender.load(dir), graphs, bundle, options);
+    } catch (err) {
+      await graphs.release();
+      throw err;
+    }
   }
-  const encoded = await model.encode(tokens);
-  const session = model.decoderSession(encoded);
-  let result;
-  try {
-    result = await beamSearch(session, bundle.trie, {
-      beamWidth: options.beamWidth, sessionLength: 1, exclude, renormalize: options.renormalize,
-      historyBias: options.historyBias ? { bias: options.historyBias, history } : undefined,
+
+  /** The user of `example`: recommend() on its history (every item before the target), then the greedy check. */
+  async user(data: SeedData, example: Example): Promise<UserResult> {
+    const config = this.bundle.manifest.model as SeedConfig;
+    const history = data.sequences[example.user].subarray(0, example.targetStart);
+    const result = await this.recommender.recommend(Array.from(history), {
+      sessionLength: 1, beamWidth: this.options.beamWidth, rerank: false,
+      excludeHistory: this.options.excludeHistory, historyBias: Boolean(this.options.historyBias),
     });
-  } finally {
-    session.dispose?.();
+    const items = Int32Array.from(result.sessions, (s) => s.items[0]);
+    const tokens = encoderTokens(history, data.codes, config.levels, config.codebookSize, config.maxHistory);
+    return { rank: rankOf(items, data.sequences[example.user][example.targetStart]), items, validGreedy: await greedyIsItem(this.graphs, tokens, this.bundle) };
   }
-  return { rank: rankOf(result.items, target), items: result.items, validGreedy: await greedyIsItem(model, encoded, bundle) };
+
+  async close(): Promise<void> {
+    await Promise.all([this.recommender.dispose(), this.graphs.release()]);
+  }
+}
+
+/** What an evaluation worker (evaluate-worker.ts) posts: the load's engine first, then one result per user in order. */
+export type WorkerMessage = { loaded: Pick<LoadInfo, 'decoder' | 'fallbackReasons'> } | { user: UserResult };
+
+const sameBias = (a: ArrayLike<number>, b: ArrayLike<number> | undefined): boolean => b !== undefined && a.length === b.length && Array.from(a).every((x, l) => x === b[l]);
+
+/**
+ * The folder to load for `bias`: the bundle's own when it has these β (or none is asked for), else a temporary copy with
+ * `historyBias: { bias }` in its manifest, removed by `cleanup`.
+ */
+function bundleWithBias(bundle: LoadedBundle, bias: number[] | null): { dir: string; cleanup: () => void } {
+  if (!bias || sameBias(bias, bundle.manifest.historyBias?.bias)) return { dir: bundle.dir, cleanup: () => {} };
+  const dir = mkdtempSync(join(tmpdir(), 'onerec-eval-bias-'));
+  cpSync(bundle.dir, dir, { recursive: true, dereference: true });
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, historyBias: { bias } }));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** Leave-one-out ranking metrics of a bundle on `data` (the prepared data it was trained on). */
@@ -166,41 +219,51 @@ export async function evaluateBundle(bundle: LoadedBundle, data: SeedData, optio
   const diagnostics = new RankDiagnosticsAccumulator(options.beamWidth);
   const started = performance.now();
   const workers = Math.max(1, Math.min(options.workers ?? 1, examples.length));
-  const add = (example: Example, r: UserResult): void => {
-    acc.add(r.rank, r.validGreedy);
-    diagnostics.add(r.items, r.rank, data.sequences[example.user].subarray(0, example.targetStart));
-  };
-  if (workers === 1) {
-    const model = await OnnxSeedModel.create(config, bundle.files.encoder!, bundle.files.decoderStep!);
-    try {
-      for (const [i, example] of examples.entries()) {
-        add(example, await evaluateUser(model, bundle, data, example, options));
-        options.onProgress?.(i + 1, examples.length);
+  const { onProgress, ...plain } = options;
+  const source = bundleWithBias(bundle, options.historyBias ?? null);
+  const results: UserResult[] = new Array(examples.length);
+  let loaded: Pick<LoadInfo, 'decoder' | 'fallbackReasons'> | null = null;
+  try {
+    if (workers === 1) {
+      const evaluator = await BundleEvaluator.open(source.dir, plain);
+      loaded = evaluator.info;
+      try {
+        for (const [i, example] of examples.entries()) {
+          results[i] = await evaluator.user(data, example);
+          onProgress?.(i + 1, examples.length);
+        }
+      } finally {
+        await evaluator.close();
       }
-    } finally {
-      await model.release();
+    } else {
+      // Worker w takes examples w, w + workers, …; results are merged in example order, so the sums (and the
+      // metrics, to the last bit) are those of one thread.
+      let done = 0;
+      await Promise.all(Array.from({ length: workers }, (_, w) => new Promise<void>((resolveWorker, reject) => {
+        const shard = examples.filter((_, i) => i % workers === w);
+        const worker = new Worker(new URL('./evaluate-worker.mjs', import.meta.url), { workerData: { dir: source.dir, data, examples: shard, options: plain } });
+        let j = 0;
+        worker.on('message', (message: WorkerMessage) => {
+          if ('loaded' in message) {
+            loaded ??= message.loaded;
+            return;
+          }
+          results[w + workers * j++] = message.user;
+          onProgress?.(++done, examples.length);
+        });
+        worker.on('error', reject);
+        worker.on('exit', (code) => (j === shard.length ? resolveWorker() : reject(new Error(`evaluation worker ${w} exited (code ${code}) after ${j} of ${shard.length} users`))));
+      })));
     }
-  } else {
-    // Worker w takes examples w, w + workers, …; results are merged in example order, so the sums (and the
-    // metrics, to the last bit) are those of one thread.
-    const results: UserResult[] = new Array(examples.length);
-    let done = 0;
-    const { dir } = bundle;
-    const { onProgress: _, ...plain } = options;
-    await Promise.all(Array.from({ length: workers }, (_, w) => new Promise<void>((resolveWorker, reject) => {
-      const shard = examples.filter((_, i) => i % workers === w);
-      const worker = new Worker(new URL('./evaluate-worker.mjs', import.meta.url), { workerData: { dir, data, examples: shard, options: plain } });
-      let j = 0;
-      worker.on('message', (r: UserResult) => {
-        results[w + workers * j++] = r;
-        options.onProgress?.(++done, examples.length);
-      });
-      worker.on('error', reject);
-      worker.on('exit', (code) => (j === shard.length ? resolveWorker() : reject(new Error(`evaluation worker ${w} exited (code ${code}) after ${j} of ${shard.length} users`))));
-    })));
-    examples.forEach((example, i) => add(example, results[i]));
+  } finally {
+    source.cleanup();
   }
+  examples.forEach((example, i) => {
+    acc.add(results[i].rank, results[i].validGreedy);
+    diagnostics.add(results[i].items, results[i].rank, data.sequences[example.user].subarray(0, example.targetStart));
+  });
   const files = Object.fromEntries(Object.entries(bundle.manifest.files).map(([role, f]) => [role, f!.bytes]));
+  const ran = loaded as Pick<LoadInfo, 'decoder' | 'fallbackReasons'> | null;
   return {
     metrics: acc.result(),
     bundle: { name: bundle.manifest.name, quantization: bundle.manifest.quantization, bytes: Object.values(files).reduce((a, b) => a + b, 0), files },
@@ -210,6 +273,8 @@ export async function evaluateBundle(bundle: LoadedBundle, data: SeedData, optio
     usersInSplit: all.length,
     msPerUser: (performance.now() - started) / Math.max(1, examples.length),
     workers,
+    engine: ran?.decoder ?? 'onnx',
+    fallbackReasons: ran?.fallbackReasons ?? [],
     diagnostics: diagnostics.result(),
   };
 }

@@ -1,12 +1,14 @@
-// Fits a bundle's repeat-awareness layer (models/seed/history-bias.ts) under onnxruntime-node: the exported
-// graphs, frozen, teacher-forced on each user's last training transition (never a validation or test item).
+// Fits a bundle's repeat-awareness layer (models/seed/history-bias.ts) on the engine the runtime runs it on without
+// WebGPU, its wasm kernels (models/node-recommender.ts createNodeSeedEngine): the exported graphs, frozen,
+// teacher-forced on each user's last training transition (never a validation or test item).
 import type { TrieView } from '../../runtime/beam-search.ts';
+import type { EngineModelConfig } from '../../runtime/model-config.ts';
 import { encoderTokens } from '../../runtime/tokens.ts';
+import { createNodeSeedEngine } from '../node-recommender.ts';
 import { evalExamples, type Example, type SeedData } from '../seed/batches.ts';
 import type { SeedConfig } from '../seed/config.ts';
 import { fitHistoryBias, levelStatistics, type HistoryBiasFit, type LevelStatistics } from '../seed/history-bias.ts';
 import { sampleExamples } from './evaluate.ts';
-import { OnnxSeedModel } from './node-session.ts';
 
 export interface HistoryBiasFitOptions {
   split: 'train' | 'validation'; // whose transitions: each user's last training one, or the validation one (held-out targets)
@@ -27,15 +29,19 @@ export function lastTrainExamples(data: SeedData): Example[] {
   return out;
 }
 
-export async function fitBundleHistoryBias(config: SeedConfig, encoderOnnx: Uint8Array, decoderStepOnnx: Uint8Array, trie: TrieView, data: SeedData, options: HistoryBiasFitOptions = DEFAULT_HISTORY_BIAS_FIT): Promise<HistoryBiasFit> {
+/**
+ * `config`: the graphs' contract config (an ensemble's: manifest.model); `members`: the model's config, or an ensemble's
+ * members' (manifest.ensemble.members), as the runtime's engines read them.
+ */
+export async function fitBundleHistoryBias(config: SeedConfig, members: EngineModelConfig[], graphs: { encoder: Uint8Array; decoderStep: Uint8Array }, trie: TrieView, data: SeedData, options: HistoryBiasFitOptions = DEFAULT_HISTORY_BIAS_FIT): Promise<HistoryBiasFit> {
   const examples = sampleExamples(options.split === 'train' ? lastTrainExamples(data) : evalExamples(data, 'validation'), options.users, options.seed);
   const levels: LevelStatistics[] = Array.from({ length: config.levels }, () => ({ S: new Float64Array(examples.length), y: new Uint8Array(examples.length) }));
-  const model = await OnnxSeedModel.create(config, encoderOnnx, decoderStepOnnx);
+  const engine = await createNodeSeedEngine(graphs, members);
   try {
     for (const [i, ex] of examples.entries()) {
       const seq = data.sequences[ex.user];
       const history = seq.subarray(0, ex.targetStart);
-      const session = await model.session(encoderTokens(history, data.codes, config.levels, config.codebookSize, config.maxHistory));
+      const session = engine.sessionFromTokens(encoderTokens(history, data.codes, config.levels, config.codebookSize, config.maxHistory), 1);
       try {
         // The bias sees the whole history (as the runtime's excludeHistory does), the encoder its last maxHistory items.
         const { S, y } = await levelStatistics(session, trie, history, seq[ex.targetStart], data.codes);
@@ -49,7 +55,7 @@ export async function fitBundleHistoryBias(config: SeedConfig, encoderOnnx: Uint
       options.onProgress?.(i + 1, examples.length);
     }
   } finally {
-    await model.release();
+    engine.dispose();
   }
   return fitHistoryBias(levels, options.bound);
 }

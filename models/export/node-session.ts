@@ -1,5 +1,5 @@
 // The exported seed graphs under onnxruntime-node (CPU EP): a `DecoderSession` for runtime/beam-search.ts,
-// used by `onerec eval --bundle`, align's OnnxPolicy and the parity tests. The decoder step is the runtime's own
+// used by the parity tests and `onerec eval --bundle`'s greedy check (the full logits). The decoder step is the runtime's own
 // (runtime/onnx-decoder-session.ts OnnxDecoderSession, which the browser runs over onnxruntime-web); the graph contract is
 // in docs/architecture.md.
 import * as ort from 'onnxruntime-node';
@@ -17,7 +17,7 @@ export interface DecoderSessionOptions {
   /**
    * Offer two-token steps (an item's last code with the next BOS in one call), as the runtime does, when the
    * graph takes them. Off by default: the scores then equal, to the last float32 bit, those of a session that
-   * feeds one token per call (models/align's OnnxPolicy compares the two).
+   * feeds one token per call.
    */
   twoTokenSteps?: boolean;
 }

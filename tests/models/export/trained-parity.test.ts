@@ -1,6 +1,6 @@
 // A tiny seed model trained in the test on the WebGPU engine (SwiftShader here), exported: the ONNX decoder
-// under onnxruntime-node reproduces the trainer's forward (engine decodeLast), and the fp32 and int4 bundles
-// give exactly the trainer's own evaluation metrics on the held-out items.
+// under onnxruntime-node reproduces the trainer's forward (engine decodeLast), and the fp32 and int4 bundles, evaluated
+// end to end through the runtime's recommend() (onerec eval --bundle), give exactly the trainer's own metrics.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -80,6 +80,7 @@ test('a model trained on the engine exports to graphs that match its forward and
   await exportBundle({ weights, config: CONFIG, trie, catalog, quantization: 'int4', outDir: join(dir, 'int4') });
   for (const quantization of ['fp32', 'int4']) {
     const report = await evaluateBundle(await readBundle(join(dir, quantization)), data, { split: 'test', beamWidth: 4, users: 0, seed: 1, excludeHistory: false });
+    assert.equal(report.engine, 'wasm-simd', `${quantization}: the runtime's kernels rank the users (${report.fallbackReasons.join('; ')})`);
     assert.deepEqual(report.metrics, trainer, quantization);
   }
   assert.ok(fp32.totalBytes > 0);
