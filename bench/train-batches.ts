@@ -30,7 +30,7 @@ export const DEFAULT_TRAIN_BATCHES = {
   out: '', // JSON results file ('' = print only)
   trainers: 'seed,baseline', // which trainers' batches to build
   tile: 1, // every user repeated this many times (a log this many times larger, same users' rows)
-  epochs: 2, // timed epochs per variant (then the same epochs again, hashed)
+  epochs: 3, // timed epochs per variant (then the same epochs again, hashed)
   batchSize: 256, // onerec train's default
   trainWindow: 2, // onerec train's default: target windows of 2 items
   maxHistory: 20, // onerec train's default
@@ -102,9 +102,12 @@ export function referenceWindows(train: readonly Int32Array[], L: number): { inp
 // ---- One variant in this process ----
 
 const gc = (): void => (globalThis as { gc?: () => void }).gc!();
-/** Bytes the process holds in JS objects and typed arrays' buffers, after a full GC. */
-function heldBytes(): number {
-  gc();
+/** Bytes the process holds in JS objects and typed arrays' buffers, after full GCs (a freed buffer's bytes leave the count a tick later). */
+async function heldBytes(): Promise<number> {
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
   const m = process.memoryUsage();
   return m.heapUsed + m.arrayBuffers;
 }
@@ -119,6 +122,7 @@ function hashInts(h: number, values: Int32Array): number {
 
 interface Stream {
   count: number; // examples (seed) or windows (baseline) per epoch
+  arrayBytes?: number; // after: the bytes of the typed arrays the examples own (a view of the prepared rows owns none)
   build(): void;
   epoch(rng: Rng, visit: (tensors: Int32Array[]) => void): void; // shuffle, then every batch
 }
@@ -144,6 +148,7 @@ function seedStream(o: Options, data: SeedData, variant: string): Stream {
   let examples: ReturnType<typeof trainExamples> | null = null;
   return {
     get count() { return examples?.rows.length ?? 0; },
+    get arrayBytes() { return examples ? examples.rows.byteLength + examples.userOffsets.byteLength + (examples.item.buffer === data.sequences[0].buffer ? 0 : examples.item.byteLength) : 0; },
     build() { examples = trainExamples(data, window); },
     epoch(rng, visit) {
       const e = trainExamples(data, window, examples!);
@@ -179,6 +184,7 @@ function baselineStream(o: Options, train: Int32Array[], L: number, variant: str
   let windows: ReturnType<typeof trainingWindows> | null = null;
   return {
     get count() { return windows?.ends.length ?? 0; },
+    get arrayBytes() { return windows ? windows.ends.byteLength + windows.offsets.byteLength : 0; },
     build() { windows = trainingWindows(train, L); },
     epoch(rng, visit) {
       const w = trainingWindows(train, L, windows!);
@@ -209,7 +215,7 @@ function tiledPrepared(p: PreparedData, tile: number): PreparedData {
   };
 }
 
-function runVariant(o: Options): Record<string, unknown> {
+async function runVariant(o: Options): Promise<Record<string, unknown>> {
   const prepared = tiledPrepared(loadPrepared(o.data), o.tile);
   let stream: Stream;
   let extra: Record<string, unknown>;
@@ -222,12 +228,12 @@ function runVariant(o: Options): Record<string, unknown> {
     stream = baselineStream(o, data.train, data.maxLength, o.variant);
     extra = { users: data.train.length, rows: prepared.item.length, batch_size: o.baselineBatchSize, max_length: data.maxLength };
   }
-  const base = heldBytes();
+  const base = await heldBytes();
   const rssLoaded = process.memoryUsage().rss;
   let t = performance.now();
   stream.build();
   const buildS = seconds(t);
-  const kept = heldBytes() - base;
+  const kept = (await heldBytes()) - base;
   const epochS: number[] = [];
   const epochCpuS: number[] = [];
   let sink = 0; // read from every batch, so that no batch is optimized away
@@ -240,7 +246,7 @@ function runVariant(o: Options): Record<string, unknown> {
     const used = process.cpuUsage(cpu);
     epochCpuS.push(Math.round((used.user + used.system) / 1e3) / 1e3);
   }
-  const heldAfterEpochs = heldBytes() - base;
+  const heldAfterEpochs = (await heldBytes()) - base;
   const hashRng = new Rng(o.seed);
   const hashes: string[] = [];
   for (let e = 0; e < o.epochs; e++) {
@@ -255,6 +261,7 @@ function runVariant(o: Options): Record<string, unknown> {
     examples: stream.count,
     build_examples_s: buildS,
     kept_by_examples_mb: mb(kept),
+    ...(stream.arrayBytes !== undefined && { examples_arrays_mb: mb(stream.arrayBytes) }),
     held_after_epochs_mb: mb(heldAfterEpochs),
     epoch_s: epochS,
     epoch_cpu_s: epochCpuS, // user + system CPU of this process: less swayed than wall time by other jobs on the machine
@@ -279,7 +286,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const o = parseArgs(DEFAULT_TRAIN_BATCHES, process.argv.slice(2));
   if (!o.data) throw new Error('--data=PREPARED is required (see the commands at the top of bench/train-batches.ts)');
   if (o.variant) {
-    console.log(JSON.stringify(runVariant(o)));
+    console.log(JSON.stringify(await runVariant(o)));
   } else {
     const results: Record<string, unknown> = {
       data: o.data, tile: o.tile, epochs: o.epochs, seed: o.seed, node: process.version, cpus: cpus().length,
