@@ -104,6 +104,22 @@ export function targetRanks(scores: Tensor, targets: Tensor): Tensor {
   return out;
 }
 
+// Scores of excluded (row, item column) pairs set to −∞ before ranking: the user's own history, when the ranking
+// leaves it out as the runtime does by default. A target among them ranks behind every other item (a miss).
+const EXCLUDE: Kernel = {
+  name: 'sasrecExcludeScores',
+  params: [['pairs', 'u32'], ['V', 'u32']],
+  bindings: ['read', 'rw'],
+  code: /* wgsl */ `
+@group(0) @binding(1) var<storage, read> PAIRS: array<i32>;
+@group(0) @binding(2) var<storage, read_write> S: array<f32>;
+@compute @workgroup_size(256) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.x + wid.y * nwg.x) * 256u + lid;
+  if (i >= p.pairs) { return; }
+  S[u32(PAIRS[2u * i]) * p.V + u32(PAIRS[2u * i + 1u])] = -3.0e38;
+}`,
+};
+
 export class SasrecModel {
   private constructor(readonly engine: Engine, readonly config: SasrecConfig, private readonly params: Map<string, Tensor>) {}
 
@@ -200,9 +216,18 @@ export class SasrecModel {
     });
   }
 
-  /** 0-based full-catalog rank of each target (catalog index + 1) after its history row [B, L]. */
-  async targetRanks(histories: Int32Array, targets: Int32Array, B: number): Promise<Float32Array> {
-    const ranks = targetRanks(this.scores(histories, B), this.engine.upload(targets, [B]));
+  /**
+   * 0-based full-catalog rank of each target (catalog index + 1) after its history row [B, L]. `exclude`: flat
+   * (row, column) pairs whose scores drop to −∞ first (the users' own histories, columns as catalog index + 1).
+   */
+  async targetRanks(histories: Int32Array, targets: Int32Array, B: number, exclude?: Int32Array): Promise<Float32Array> {
+    const scores = this.scores(histories, B);
+    if (exclude && exclude.length > 0) {
+      const pairs = exclude.length / 2;
+      const groups = Math.ceil(pairs / 256);
+      this.engine.run(EXCLUDE, [this.engine.upload(exclude, [exclude.length]), scores], [pairs, this.config.items + 1], groups <= 65535 ? [groups, 1] : [65535, Math.ceil(groups / 65535)]);
+    }
+    const ranks = targetRanks(scores, this.engine.upload(targets, [B]));
     const out = this.engine.read(ranks);
     this.engine.endStep();
     return out;

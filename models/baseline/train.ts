@@ -135,13 +135,24 @@ export function heldOutBatch(examples: readonly HeldOutExample[], L: number): { 
 }
 
 /** Full-catalog Recall/NDCG@5/10 of the first target of each example (valid-ID rate is 1: every score is an item). */
-export async function evaluateSasrec(model: SasrecModel, examples: readonly HeldOutExample[], options: { usersPerBatch?: number; onProgress?: (done: number) => void; onRank?: (index: number, rank: number) => void } = {}): Promise<RankingMetrics> {
+/**
+ * Full-catalog ranking metrics of held-out examples. `excludeHistory`: every item of the user's whole history (not
+ * only the window the model reads) is left out of the ranking, as the runtime does by default and as
+ * `onerec train --testExcludeHistory` reports for the seed model; a target the user already had is then a miss.
+ */
+export async function evaluateSasrec(model: SasrecModel, examples: readonly HeldOutExample[], options: { usersPerBatch?: number; excludeHistory?: boolean; onProgress?: (done: number) => void; onRank?: (index: number, rank: number) => void } = {}): Promise<RankingMetrics> {
   const per = options.usersPerBatch ?? 1024;
   const acc = new RankingAccumulator();
   for (let start = 0; start < examples.length; start += per) {
     const chunk = examples.slice(start, start + per);
     const { histories, targets } = heldOutBatch(chunk, model.config.maxLength);
-    const ranks = await model.targetRanks(histories, targets, chunk.length);
+    let exclude: Int32Array | undefined;
+    if (options.excludeHistory) {
+      const pairs: number[] = [];
+      chunk.forEach((ex, b) => { for (const item of new Set(ex.history)) pairs.push(b, item + 1); });
+      exclude = Int32Array.from(pairs);
+    }
+    const ranks = await model.targetRanks(histories, targets, chunk.length, exclude);
     ranks.forEach((r, i) => {
       acc.add(r, true);
       options.onRank?.(start + i, r);

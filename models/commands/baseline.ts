@@ -14,10 +14,11 @@ import { loadPrepared } from '../data/prepared.ts';
 import { createEngine } from '../engine/index.ts';
 import { parseOptions } from '../options.ts';
 import { progressBar } from '../progress.ts';
-import { sasrecParameterCount, validateSasrecConfig, type SasrecConfig } from '../baseline/sasrec.ts';
-import { baselineData, BaselineError, DEFAULT_BASELINE_TRAIN, evaluateSasrec, trainSasrec } from '../baseline/train.ts';
+import { SasrecModel, sasrecParameterCount, validateSasrecConfig, type SasrecConfig } from '../baseline/sasrec.ts';
+import { readCheckpoint } from '../engine/checkpoint.ts';
+import type { Engine } from '../engine/engine.ts';
+import { baselineData, BaselineError, CHECKPOINT_KIND, DEFAULT_BASELINE_TRAIN, evaluateSasrec, trainSasrec } from '../baseline/train.ts';
 import type { HeldOutExample } from '../data/splits.ts';
-import type { SasrecModel } from '../baseline/sasrec.ts';
 import { requireHardwareGpu } from '../seed/train.ts';
 import { checkOptionValues, type OptionRange } from '../data/prepare-options.ts';
 
@@ -34,6 +35,8 @@ export const DEFAULT_BASELINE_OPTIONS = {
   dropout: 0.5, // input and residual dropout
   ...DEFAULT_BASELINE_TRAIN,
   noTest: false, // stop after training (no test evaluation)
+  testExcludeHistory: false, // also report test metrics with the user's own history left out of the ranking (the runtime's default)
+  checkpoint: '', // evaluate this onerec baseline checkpoint (its best.ckpt) on the test split instead of training; '' = train
   softwareGpu: false, // train on a software adapter (SwiftShader, lavapipe: the CPU) instead of refusing
 };
 
@@ -49,12 +52,26 @@ export const BASELINE_OPTION_RANGES: Record<string, OptionRange> = {
   seed: int(0, 2 ** 32 - 1, 'a 32-bit seed'), maxMinutes: real(0, 1e6, '0 = no bound'),
 };
 
-async function evaluate(model: SasrecModel, examples: HeldOutExample[], split: 'validation' | 'test') {
-  const bar = progressBar(`SASRec ${split}`, examples.length);
+async function evaluate(model: SasrecModel, examples: HeldOutExample[], split: 'validation' | 'test', excludeHistory = false) {
+  const bar = progressBar(`SASRec ${split}${excludeHistory ? ', history excluded' : ''}`, examples.length);
   const started = Date.now();
-  const metrics = await evaluateSasrec(model, examples, { onProgress: (done) => bar.update(done) });
+  const metrics = await evaluateSasrec(model, examples, { excludeHistory, onProgress: (done) => bar.update(done) });
   bar.stop();
   return { split, ...metrics, seconds: (Date.now() - started) / 1000 };
+}
+
+/** The model of an `onerec baseline` checkpoint, checked against the prepared data's catalog. */
+function loadBaseline(engine: Engine, path: string, items: number): SasrecModel {
+  let ckpt;
+  try {
+    ckpt = readCheckpoint(path);
+  } catch (e) {
+    throw new BaselineError(`--checkpoint=${path}: ${(e as Error).message}`);
+  }
+  if (ckpt.meta.kind !== CHECKPOINT_KIND) throw new BaselineError(`--checkpoint=${path}: a '${String(ckpt.meta.kind)}' checkpoint, not an onerec baseline one`);
+  const config = ckpt.meta.config as SasrecConfig;
+  if (config.items !== items) throw new BaselineError(`--checkpoint=${path}: trained on ${config.items} items; this prepared data has ${items}`);
+  return SasrecModel.fromCheckpoint(engine, config, ckpt);
 }
 
 export async function run(argv: string[]): Promise<void> {
@@ -64,29 +81,44 @@ export async function run(argv: string[]): Promise<void> {
   checkOptionValues(o, BASELINE_OPTION_RANGES, { decay: ['constant', 'cosine', 'linear'] });
   const prepared = loadPrepared(o.data);
   const data = baselineData(prepared, o.maxLength);
-  const config: SasrecConfig = { items: data.items, dModel: o.dModel, heads: o.heads, blocks: o.blocks, ffnDim: o.ffnDim, maxLength: data.maxLength, dropout: o.dropout };
-  validateSasrecConfig(config);
   const engine = await createEngine();
-  requireHardwareGpu(engine, { allowSoftware: o.softwareGpu, parameters: sasrecParameterCount(config), examplesPerEpoch: data.train.reduce((n, s) => n + Math.max(0, s.length - 1), 0), epochs: o.epochs });
   mkdirSync(o.out, { recursive: true });
   const started = Date.now();
-  const result = await trainSasrec(engine, data, config, o);
-  if (o.noTest) return;
-  const validation = o.evalUsers > 0 ? await evaluate(result.model, data.validation, 'validation') : { split: 'validation', ...result.best?.validation };
-  const test = await evaluate(result.model, data.test, 'test');
+  let model: SasrecModel;
+  let trainInfo: Record<string, unknown>;
+  let validation: Record<string, unknown> | undefined;
+  if (o.checkpoint) {
+    model = loadBaseline(engine, o.checkpoint, data.items);
+    requireHardwareGpu(engine, { allowSoftware: o.softwareGpu, parameters: sasrecParameterCount(model.config), examplesPerEpoch: 0, epochs: 0 });
+    trainInfo = { evaluated_checkpoint: o.checkpoint };
+  } else {
+    const config: SasrecConfig = { items: data.items, dModel: o.dModel, heads: o.heads, blocks: o.blocks, ffnDim: o.ffnDim, maxLength: data.maxLength, dropout: o.dropout };
+    validateSasrecConfig(config);
+    requireHardwareGpu(engine, { allowSoftware: o.softwareGpu, parameters: sasrecParameterCount(config), examplesPerEpoch: data.train.reduce((n, s) => n + Math.max(0, s.length - 1), 0), epochs: o.epochs });
+    const result = await trainSasrec(engine, data, config, o);
+    if (o.noTest) return;
+    model = result.model;
+    validation = o.evalUsers > 0 ? await evaluate(model, data.validation, 'validation') : { split: 'validation', ...result.best?.validation };
+    trainInfo = { ...o, best_epoch: result.best?.epoch, epochs_run: result.history.length, stop_reason: result.stopReason, train_seconds: (Date.now() - started) / 1000 };
+  }
+  const test = await evaluate(model, data.test, 'test');
+  const excluded = o.testExcludeHistory ? await evaluate(model, data.test, 'test', true) : undefined;
   const report = {
     ...test,
     model: 'SASRec',
     loss: 'full-softmax cross-entropy over all items at every position',
     ranking: 'full catalog, history items not excluded (as onerec eval)',
+    ...(excluded && { test_exclude_history: excluded }),
     dataset: prepared.meta.dataset,
     prepared: o.data,
-    checkpoint: join(o.out, 'best.ckpt'),
-    config,
-    parameters: sasrecParameterCount(config),
-    train: { ...o, best_epoch: result.best?.epoch, epochs_run: result.history.length, stop_reason: result.stopReason, train_seconds: (Date.now() - started) / 1000 },
-    validation,
+    checkpoint: o.checkpoint || join(o.out, 'best.ckpt'),
+    config: model.config,
+    parameters: sasrecParameterCount(model.config),
+    train: trainInfo,
+    ...(validation && { validation }),
   };
   writeFileSync(join(o.out, 'report.json'), JSON.stringify(report, null, 1));
-  console.log(`test: R@5 ${test['recall@5'].toFixed(4)} R@10 ${test['recall@10'].toFixed(4)} N@5 ${test['ndcg@5'].toFixed(4)} N@10 ${test['ndcg@10'].toFixed(4)} ± ${test['ndcg@10_se'].toFixed(4)} (${test.users} users) → ${join(o.out, 'report.json')}`);
+  const line = (m: typeof test) => `R@5 ${m['recall@5'].toFixed(4)} R@10 ${m['recall@10'].toFixed(4)} N@5 ${m['ndcg@5'].toFixed(4)} N@10 ${m['ndcg@10'].toFixed(4)} ± ${m['ndcg@10_se'].toFixed(4)} (${m.users} users)`;
+  console.log(`test: ${line(test)} → ${join(o.out, 'report.json')}`);
+  if (excluded) console.log(`test, history excluded: ${line(excluded)}`);
 }

@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { Engine } from '../../../models/engine/engine.ts';
 import { readCheckpoint } from '../../../models/engine/checkpoint.ts';
 import { Rng } from '../../../models/random.ts';
-import { targetRanks, type SasrecConfig } from '../../../models/baseline/sasrec.ts';
+import { SasrecModel, targetRanks, type SasrecConfig } from '../../../models/baseline/sasrec.ts';
 import { autoMaxLength, DEFAULT_BASELINE_TRAIN, evaluateSasrec, heldOutBatch, trainingWindows, trainSasrec, windowBatch, type BaselineData } from '../../../models/baseline/train.ts';
 
 let engine: Engine;
@@ -59,6 +59,34 @@ test('rank kernel: items scoring higher plus equal ones with a lower index, colu
     for (let c = 1; c < V; c++) if (scores[r * V + c] > st || (scores[r * V + c] === st && c < t)) expected++;
     assert.equal(got[r], expected, `row ${r}`);
   }
+});
+
+test('history excluded: the user\'s items (whole history, not only the window) drop behind every other item before ranking', async () => {
+  const config: SasrecConfig = { items: 7, dModel: 8, heads: 2, blocks: 1, ffnDim: 16, maxLength: 3, dropout: 0 };
+  const model = SasrecModel.init(engine, config, 4);
+  // user 0 read 5 items (the window sees the last 3), user 1 read its own target once before
+  const examples = [
+    { user: 0, history: Int32Array.from([0, 1, 2, 3, 4]), targets: Int32Array.from([5]) },
+    { user: 1, history: Int32Array.from([6, 2]), targets: Int32Array.from([6]) },
+  ];
+  const { histories, targets } = heldOutBatch(examples, 3);
+  const scores = await engine.read(model.scores(histories, 2));
+  engine.endStep();
+  const hostRanks = (exclude: boolean) => examples.map((ex, b) => {
+    const s = Array.from(scores.subarray(b * 8, b * 8 + 8), (v, c) => (exclude && c > 0 && ex.history.includes(c - 1) ? -Infinity : v));
+    const t = targets[b];
+    let rank = 0;
+    for (let c = 1; c < 8; c++) if (c !== t && (s[c] > s[t] || (s[c] === s[t] && c < t))) rank++;
+    return rank;
+  });
+  const expected = hostRanks(true);
+  assert.equal(expected[1], 6, 'a target from the history ranks last');
+  const ranks: number[] = [];
+  await evaluateSasrec(model, examples, { excludeHistory: true, onRank: (_, r) => ranks.push(r) });
+  assert.deepEqual(ranks, expected);
+  const plain: number[] = [];
+  await evaluateSasrec(model, examples, { onRank: (_, r) => plain.push(r) });
+  assert.deepEqual(plain, hostRanks(false), 'without exclusion the scores rank as they are');
 });
 
 test('learns a catalog walk: every validation and test item ranked first; resume continues the run', async () => {
