@@ -5,15 +5,16 @@
 //   wasm-simd   the runtime's WebAssembly SIMD kernels (runtime/wasm-decoder.ts)
 //   ort-<ep>    every seed graph on ONNX Runtime's execution provider <ep> (webgpu, wasm; cpu in Node)
 //
-// With either own engine the reward model runs on the wasm kernels (runtime/wasm-reward.ts), so no graph is left for
-// onnxruntime: its wasm is not even fetched. runtime/onnx.ts builds the browser's list (device and engine choice →
+// The reward model runs on the seed model's engine: in WGSL on the wgsl candidate's device (runtime/webgpu-reward.ts),
+// on the wasm kernels with wasm-simd (runtime/wasm-reward.ts); with either no graph is left for onnxruntime, whose wasm
+// is not even fetched. runtime/onnx.ts builds the browser's list (device and engine choice →
 // candidates); createBundleRunner below is Node's (models/node-recommender.ts, tests). This file never imports an ONNX
 // Runtime package: the `ort` module is a parameter.
 import type { InferenceSession } from 'onnxruntime-common';
 import { InvalidArgumentError, NoBackendError } from './errors.ts';
 import { BundleRunner, type SeedEngine } from './bundle-runner.ts';
 import { createSeedGraphs, type OrtModule, type SeedGraphs } from './onnx-decoder-session.ts';
-import { createRewardRunner, type RewardRunner } from './reward-runner.ts';
+import { createRewardRunner, type RewardEngines, type RewardRunner } from './reward-runner.ts';
 import { WebGpuDecoder, WebGpuDecoderError } from './webgpu-decoder.ts';
 import { WasmDecoder, WasmDecoderError } from './wasm-decoder.ts';
 import type { SpawnWasmHelper } from './wasm-threads.ts';
@@ -85,8 +86,8 @@ export interface CandidateContext {
   sessionOptions?: InferenceSession.SessionOptions;
 }
 
-/** A runner over `engine` (null: the ORT seed graphs, made now) with the reward model on the kernels or ORT; whatever was made is released on failure. */
-async function makeRunner(context: CandidateContext, engine: SeedEngine | null, rewardOnKernels: boolean): Promise<BundleRunner> {
+/** A runner over `engine` (null: the ORT seed graphs, made now) with the reward model on `rewardEngines` or ORT; whatever was made is released on failure. */
+async function makeRunner(context: CandidateContext, engine: SeedEngine | null, rewardEngines: RewardEngines): Promise<BundleRunner> {
   const { models, ep } = context;
   const sessionOptions = context.sessionOptions ?? {};
   const ort = await context.ort();
@@ -94,7 +95,7 @@ async function makeRunner(context: CandidateContext, engine: SeedEngine | null, 
   let reward: RewardRunner | null = null;
   let graphs: SeedGraphs | null = null;
   try {
-    reward = await createRewardRunner(ort, models, ep, sessionOptions, rewardOnKernels, reasons);
+    reward = await createRewardRunner(ort, models, ep, sessionOptions, rewardEngines, reasons);
     // The seed graphs: made now when no engine of the runtime runs the seed model, else only if it stops (a lost GPU device).
     graphs = engine ? null : await createSeedGraphs(ort, models, ep, sessionOptions);
   } catch (err) {
@@ -105,8 +106,9 @@ async function makeRunner(context: CandidateContext, engine: SeedEngine | null, 
 }
 
 /**
- * The WGSL model on the device `device()` gives (or the reason there is none); the reward model on the wasm kernels.
- * `ownsDevice`: the runner destroys the device when released, and so does a declined candidate.
+ * The WGSL model on the device `device()` gives (or the reason there is none); the reward model in WGSL on the same
+ * device (else on the wasm kernels, else onnxruntime). `ownsDevice`: the runner destroys the device when released, and
+ * so does a declined candidate.
  */
 export function wgslCandidate(context: CandidateContext, device: () => Promise<GPUDevice | string>, ownsDevice: boolean): BackendCandidate {
   return {
@@ -123,7 +125,7 @@ export function wgslCandidate(context: CandidateContext, device: () => Promise<G
         return err.message;
       }
       try {
-        return await makeRunner(context, { backend: 'wgsl', model, threads: 1, device: gpu, ownsDevice }, true);
+        return await makeRunner(context, { backend: 'wgsl', model, threads: 1, device: gpu, ownsDevice }, { device: gpu, kernels: true });
       } catch (err) {
         model.dispose();
         if (ownsDevice) gpu.destroy();
@@ -146,7 +148,7 @@ export function wasmSimdCandidate(context: CandidateContext, threads: number, sp
         return err.message;
       }
       try {
-        const runner = await makeRunner(context, { backend: 'wasm-simd', model, threads: model.threads }, true);
+        const runner = await makeRunner(context, { backend: 'wasm-simd', model, threads: model.threads }, { kernels: true });
         if (model.threadsNote) runner.fallbackReasons.push(`[wasm-simd] ${threads} threads asked for, 1 runs: ${model.threadsNote}`);
         return runner;
       } catch (err) {
@@ -162,7 +164,7 @@ export function wasmSimdCandidate(context: CandidateContext, threads: number, sp
  * read it (where the load allowed the runtime's own engines and only the seed model fell back to the graphs).
  */
 export function ortCandidate(context: CandidateContext, rewardOnKernels: boolean): BackendCandidate {
-  return { name: `ort-${context.ep}`, create: () => makeRunner(context, null, rewardOnKernels) };
+  return { name: `ort-${context.ep}`, create: () => makeRunner(context, null, { kernels: rewardOnKernels }) };
 }
 
 export interface NodeBackendOptions {

@@ -89,8 +89,8 @@ export class BundleRunner {
     }
   }
 
-  /** What runs reward.onnx: the wasm kernels ('wasm-simd'), onnxruntime ('onnx'), or nothing (no reward model). */
-  get rewardBackend(): 'wasm-simd' | 'onnx' | null {
+  /** What runs reward.onnx: WGSL on the seed model's device ('wgsl'), the wasm kernels ('wasm-simd'), onnxruntime ('onnx'), or nothing (no reward model). */
+  get rewardBackend(): RewardRunner['backend'] | null {
     return this.reward?.backend ?? null;
   }
 

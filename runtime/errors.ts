@@ -144,13 +144,20 @@ export class WasmRewardError extends RuntimeError {
   }
 }
 
+/** reward.onnx is not a graph the WGSL reward model can run (a missing weight, sizes past the device's limits, a shader error). */
+export class WebGpuRewardError extends RuntimeError {
+  constructor(reason: string) {
+    super('WebGpuRewardError', `the WGSL reward model cannot run reward.onnx: ${reason}. The wasm kernels run it instead (or onnxruntime where they cannot).`);
+  }
+}
+
 /**
  * The internal classes' names. tests/runtime/errors.test.ts checks that every throw site in
  * runtime/ names a class of one of the two lists.
  */
 export const INTERNAL_ERROR_NAMES = [
   'BeamSearchOptionError', 'DecoderOutputError', 'TrieFormatError', 'CatalogFormatProblem', 'WeightsError',
-  'WasmDecoderError', 'WasmRewardError', 'WebGpuDecoderError', 'RangeError', 'Error',
+  'WasmDecoderError', 'WasmRewardError', 'WebGpuDecoderError', 'WebGpuRewardError', 'RangeError', 'Error',
 ] as const;
 
 /** Whether `err` is an allocation failure: V8's ArrayBuffer / array length errors, a wasm memory that cannot grow, ORT's allocator. */

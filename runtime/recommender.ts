@@ -15,9 +15,9 @@ export type Device = 'auto' | 'webgpu' | 'wasm';
 export type Engine = 'auto' | 'wgsl' | 'wasm' | 'onnxruntime';
 
 /**
- * What runs the seed model (encoder and decoder steps): 'wgsl', the runtime's WGSL model on WebGPU (the ONNX graphs —
- * the reward model — then run on 'wasm'); 'wasm-simd', the runtime's WebAssembly SIMD kernels on the CPU (the reward
- * model on onnxruntime's wasm EP); or 'onnx', the bundle's graphs on the execution provider.
+ * What runs the seed model (encoder and decoder steps): 'wgsl', the runtime's WGSL model on WebGPU (the reward model in
+ * WGSL too); 'wasm-simd', the runtime's WebAssembly SIMD kernels on the CPU (the reward model on them too); or 'onnx',
+ * the bundle's graphs on the execution provider. LoadInfo.rewardBackend says where the reward model runs.
  */
 export type DecoderBackend = 'wgsl' | 'wasm-simd' | 'onnx';
 
@@ -39,7 +39,7 @@ export interface LoadOptions {
   cache?: boolean;
   /**
    * Which engine runs the seed model; default 'auto' (see Engine). With the runtime's own engines (WGSL, wasm kernels)
-   * the reward model runs in its wasm kernels, so onnxruntime-web's wasm is not even fetched. LoadInfo.decoder says
+   * the reward model runs on the same engine, so onnxruntime-web's wasm is not even fetched. LoadInfo.decoder says
    * which ran, LoadInfo.fallbackReasons why the ones before it did not. A named engine that cannot run the bundle is a
    * NoBackendError.
    */
@@ -66,10 +66,11 @@ export interface LoadInfo {
   executionProvider: string; // the onnxruntime EP that runs the ONNX graphs, 'webgpu' or 'wasm'
   decoder: DecoderBackend;
   /**
-   * What runs reward.onnx: 'wasm-simd', the runtime's kernels (whenever its own model runs the seed model: then
-   * onnxruntime-web's wasm is not even fetched), 'onnx', or null for a bundle without a reward model.
+   * What runs reward.onnx: 'wgsl', the runtime's WGSL on the seed model's device (with decoder 'wgsl'); 'wasm-simd',
+   * the runtime's kernels (with decoder 'wasm-simd', or 'wgsl' where the WGSL reward model cannot run the graph) — with
+   * either onnxruntime-web's wasm is not even fetched; 'onnx'; or null for a bundle without a reward model.
    */
-  rewardBackend: 'wasm-simd' | 'onnx' | null;
+  rewardBackend: 'wgsl' | 'wasm-simd' | 'onnx' | null;
   /** Threads running the wasm kernels' decoder steps: LoadOptions.threads where cross-origin isolated in a worker, else 1. */
   kernelThreads: number;
   fallbackReasons: string[]; // `[ep] reason` for every EP tried before it

@@ -1,17 +1,19 @@
-// reward.onnx, the reward model that reranks the candidate sessions: run by the runtime's wasm kernels
-// (runtime/wasm-reward.ts) or by an ONNX Runtime session, behind one interface; and the rerank's inputs and scores.
+// reward.onnx, the reward model that reranks the candidate sessions: run in WGSL on the WGSL seed model's device
+// (runtime/webgpu-reward.ts), by the runtime's wasm kernels (runtime/wasm-reward.ts) or by an ONNX Runtime session,
+// behind one interface; and the rerank's inputs and scores.
 import type { InferenceSession } from 'onnxruntime-common';
 import { BundleFormatError } from './errors.ts';
 import { WasmReward, WasmRewardError } from './wasm-reward.ts';
+import { WebGpuReward, WebGpuRewardError } from './webgpu-reward.ts';
 import { ortSessionOptions, tensorFloats, toInt64, type OrtModule } from './onnx-decoder-session.ts';
 import type { BundleModels } from './loader.ts';
 
 /** Rewards (weighted sums of tower probabilities) closer than this rank as equal; float32 backends agree to ~1e-6. */
 export const REWARD_TIE = 1e-5;
 
-/** reward.onnx, run by onnxruntime or the runtime's wasm kernels. */
+/** reward.onnx, run by onnxruntime, the runtime's wasm kernels or its WGSL. */
 export interface RewardRunner {
-  backend: 'onnx' | 'wasm-simd';
+  readonly backend: 'onnx' | 'wasm-simd' | 'wgsl';
   H: number; // history_items [1, H]
   M: number; // session_items [N, M]
   /** Tower probabilities [n, towers] for history [H] and sessions [n, M] (item indices, −1 = padding). */
@@ -57,14 +59,63 @@ async function kernelReward(models: BundleModels, reasons: string[]): Promise<Re
 }
 
 /**
- * The bundle's reward runner, or null without a reward model: on the wasm kernels when `onKernels` (the runtime's own
- * engines run the seed model, so onnxruntime-web's wasm need not be fetched) and they can read the graph, else an ORT
- * session on `ep`. Why the kernels could not is added to `reasons`.
+ * reward.onnx in WGSL on `device`, or null (the reason added to `reasons` as `[wgsl] …`) when it cannot run there. Once
+ * the device is lost the next call makes `fallback()` and runs there from then on (saying so in `reasons`).
  */
-export async function createRewardRunner(ort: OrtModule, models: BundleModels, ep: string, sessionOptions: InferenceSession.SessionOptions, onKernels: boolean, reasons: string[]): Promise<RewardRunner | null> {
+async function gpuReward(models: BundleModels, device: GPUDevice, fallback: () => Promise<RewardRunner>, reasons: string[]): Promise<RewardRunner | null> {
+  let model: WebGpuReward;
+  try {
+    model = await WebGpuReward.create(device, models.reward!, models.towers);
+  } catch (err) {
+    if (!(err instanceof WebGpuRewardError)) throw err;
+    reasons.push(`[wgsl] ${err.message}`);
+    return null;
+  }
+  let lost = false;
+  void device.lost.then(() => { lost = true; });
+  let replacement: Promise<RewardRunner> | null = null;
+  let current: RewardRunner | null = null; // the fallback, once made
+  const takeOver = (): Promise<RewardRunner> => {
+    replacement ??= fallback().then((runner) => {
+      current = runner;
+      reasons.push(`[wgsl] the WebGPU device was lost; the reward model runs on ${runner.backend} now`);
+      return runner;
+    }, (err) => { replacement = null; throw err; });
+    return replacement;
+  };
+  return {
+    get backend() {
+      return current?.backend ?? 'wgsl';
+    },
+    H: model.historyLength,
+    M: model.sessionLength,
+    towers: async (history, sessions, n) => (lost ? (await takeOver()).towers(history, sessions, n) : model.towers(history, sessions, n)),
+    release: async () => {
+      model.dispose();
+      await current?.release();
+    },
+  };
+}
+
+/** Where reward.onnx may run before onnxruntime: in WGSL on `device`, then on the wasm kernels where `kernels`. */
+export interface RewardEngines {
+  device?: GPUDevice; // the WGSL seed model's device: the reward model runs there first
+  kernels: boolean; // the runtime's own engines run the seed model, so onnxruntime-web's wasm need not be fetched
+}
+
+/**
+ * The bundle's reward runner, or null without a reward model: in WGSL on `engines.device` where given and it can run
+ * the graph, else on the wasm kernels when `engines.kernels` and they can read it, else an ORT session on `ep`. Why
+ * an engine could not is added to `reasons`.
+ */
+export async function createRewardRunner(ort: OrtModule, models: BundleModels, ep: string, sessionOptions: InferenceSession.SessionOptions, engines: RewardEngines, reasons: string[]): Promise<RewardRunner | null> {
   if (!models.reward) return null;
-  const kernels = onKernels ? await kernelReward(models, reasons) : null;
-  return kernels ?? ortReward(ort, await ort.InferenceSession.create(models.reward, ortSessionOptions(ep, sessionOptions, [])));
+  const onCpu = async (): Promise<RewardRunner> => {
+    const kernels = engines.kernels ? await kernelReward(models, reasons) : null;
+    return kernels ?? ortReward(ort, await ort.InferenceSession.create(models.reward!, ortSessionOptions(ep, sessionOptions, [])));
+  };
+  const gpu = engines.device ? await gpuReward(models, engines.device, onCpu, reasons) : null;
+  return gpu ?? onCpu();
 }
 
 /**

@@ -6,10 +6,9 @@
 //   e_i  = item_emb[s_i] ⊙ u (0 for padding); x = e + MHA(e) · attn.wo + attn.bo (padded keys masked)
 //   z    = mean of x over the valid items; p_t = σ(relu(z · w1_t + b1_t) · w2_t + b2_t)
 //
-// The weights and sizes are read from the graph itself: its initializers, its inputs' shapes (H, m) and the Reshape
-// constant [0, 0, heads, d / heads]. Matrix products run in the kernels; the small attention (m keys) in JS.
-import { readGraphInputs, readInitializers, type Initializer } from './onnx-initializers.ts';
-import { dequantizeRows } from './dequantize.ts';
+// The weights and sizes are read from the graph itself (runtime/reward-weights.ts, shared with the WGSL reward model).
+// Matrix products run in the kernels; the small attention (m keys) in JS.
+import { readRewardWeights } from './reward-weights.ts';
 import { WasmRewardError } from './errors.ts';
 import { instantiateKernels, type Heap, type Kernels } from './wasm-kernels.ts';
 
@@ -43,60 +42,22 @@ export class WasmReward {
 
   /** Reads reward.onnx's weights and sizes; `towers`: the manifest's tower names, in the graph's output order. */
   static async create(rewardOnnx: Uint8Array, towers: string[]): Promise<WasmReward> {
-    let inits: Map<string, Initializer>;
-    let inputs: Map<string, (number | string)[]>;
-    try {
-      inits = readInitializers(rewardOnnx);
-      inputs = readGraphInputs(rewardOnnx);
-    } catch (err) {
-      throw new WasmRewardError(`it does not parse (${(err as Error).message})`);
-    }
-    const floats = (name: string, size?: number): Float32Array => {
-      const t = inits.get(name);
-      if (!t || !(t.data instanceof Float32Array) || (size !== undefined && t.data.length !== size)) throw new WasmRewardError(`it has no float32 initializer "${name}"${size !== undefined ? ` of ${size} values` : ''}`);
-      return t.data;
-    };
-    const [, H] = inputs.get('history_items') ?? [];
-    const [, M] = inputs.get('session_items') ?? [];
-    if (typeof H !== 'number' || typeof M !== 'number') throw new WasmRewardError('its inputs are not history_items [1, H] and session_items [N, m] with static H and m');
-    let itemEmb: Float32Array;
-    let d: number;
-    const fp32 = inits.get('item_emb');
-    if (fp32) {
-      if (fp32.dims.length !== 2 || !(fp32.data instanceof Float32Array)) throw new WasmRewardError('item_emb is not a float32 matrix');
-      itemEmb = fp32.data;
-      d = fp32.dims[1];
-    } else {
-      const q = inits.get('item_emb.q8');
-      if (!q || q.dims.length !== 2 || !(q.data instanceof Uint8Array)) throw new WasmRewardError('it has neither item_emb nor item_emb.q8 [items, d] uint8');
-      const [rows, cols] = q.dims;
-      itemEmb = dequantizeRows({ rows, cols, q: q.data, zero: floats('item_emb.zero', rows), scale: floats('item_emb.scale', rows) });
-      d = cols;
-    }
-    // The attention's Reshape to [0, 0, heads, d / heads].
-    const split = [...inits.values()].find((t) => t.data instanceof Float64Array && t.data.length === 4 && t.data[0] === 0 && t.data[1] === 0 && t.data[2] * t.data[3] === d);
-    if (!split) throw new WasmRewardError(`it has no Reshape constant [0, 0, heads, ${d} / heads]`);
-    const heads = split.data[2];
-    if (towers.length === 0) throw new WasmRewardError('the manifest names no towers');
-    const hiddenOf = (t: string): number => floats(`tower.${t}.b1`).length;
-    const towerHidden = hiddenOf(towers[0]);
+    const weights = readRewardWeights(rewardOnnx, towers, (reason) => new WasmRewardError(reason));
+    const { d, towerHidden, tensor } = weights;
     const { kernels, heap } = await instantiateKernels().catch((err: Error) => { throw new WasmRewardError(err.message); });
-    const place = (name: string, size: number): number => {
-      const values = floats(name, size);
-      const at = heap.alloc(size);
+    const place = (name: string): number => {
+      const values = tensor(name);
+      const at = heap.alloc(values.length);
       heap.f32.set(values, at / 4);
       return at;
     };
     const w: Weights = {
-      userW: place('user.w', d * d), userB: place('user.b', d),
-      wq: place('attn.wq', d * d), bq: place('attn.bq', d), wk: place('attn.wk', d * d), bk: place('attn.bk', d),
-      wv: place('attn.wv', d * d), bv: place('attn.bv', d), wo: place('attn.wo', d * d), bo: place('attn.bo', d),
-      towers: towers.map((t) => {
-        if (hiddenOf(t) !== towerHidden) throw new WasmRewardError(`tower ${t} has ${hiddenOf(t)} hidden units, tower ${towers[0]} ${towerHidden}`);
-        return { w1: place(`tower.${t}.w1`, d * towerHidden), b1: place(`tower.${t}.b1`, towerHidden), w2: floats(`tower.${t}.w2`, towerHidden), b2: floats(`tower.${t}.b2`, 1)[0] };
-      }),
+      userW: place('user.w'), userB: place('user.b'),
+      wq: place('attn.wq'), bq: place('attn.bq'), wk: place('attn.wk'), bk: place('attn.bk'),
+      wv: place('attn.wv'), bv: place('attn.bv'), wo: place('attn.wo'), bo: place('attn.bo'),
+      towers: towers.map((t) => ({ w1: place(`tower.${t}.w1`), b1: place(`tower.${t}.b1`), w2: tensor(`tower.${t}.w2`), b2: tensor(`tower.${t}.b2`)[0] })),
     };
-    return new WasmReward(kernels, heap, itemEmb, w, d, heads, towerHidden, H, M);
+    return new WasmReward(kernels, heap, weights.itemEmb, w, d, weights.heads, towerHidden, weights.historyLength, weights.sessionLength);
   }
 
   private ensureCapacity(rows: number): NonNullable<WasmReward['buffers']> {

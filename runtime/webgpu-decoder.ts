@@ -23,94 +23,16 @@ import { ensembleProblem, memberPrefix, readSeedWeights, type PackedWeights } fr
 import type { EngineModelConfig } from './model-config.ts';
 import { PAD, SPECIAL_TOKENS } from './tokens.ts';
 import { WebGpuDecoderError } from './errors.ts';
+import { COMPUTE_STAGE, DEFAULT_UNROLL, MAP_READ, USAGE, WG, WGSL_HELPERS, compilePipelines, makeBuffer, storage, unrolledSum, upload } from './webgpu-kernels.ts';
 
 export { WebGpuDecoderError };
 
 /** The model's sizes, from the bundle manifest's `model` (runtime/model-weights.ts). */
 export type WebGpuDecoderConfig = EngineModelConfig;
 
-/** WebGPU buffer usage and map flags as numbers (the GPUBufferUsage globals need not exist in Node). */
-const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, STORAGE: 0x80, QUERY_RESOLVE: 0x200 } as const;
-const MAP_READ = 1;
-const DEFAULT_UNROLL = 16; // partial sums per dot product: fewest GPU µs per step on the H200 for all three bundles (bench/README.md #7)
 const PARAMS = 6; // i32 slots of the Params struct at the head of the inputs buffer
 const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
-
-/** A buffer of at least 16 bytes (a binding may not be empty: an unused ensemble sum, a tiny model). */
-function makeBuffer(device: GPUDevice, size: number, usage: number): GPUBuffer {
-  return device.createBuffer({ size: Math.max(16, size), usage });
-}
-
-function upload(device: GPUDevice, buffer: GPUBuffer, offset: number, data: Float32Array | Int32Array | Uint32Array): void {
-  device.queue.writeBuffer(buffer, offset, data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
-}
-const COMPUTE_STAGE = 4;
-const WG = 256; // threads per workgroup (the most WebGPU guarantees); the kernel loops over outputs with this stride
-
-/** WGSL shared by the step and encoder kernels; the module declares WG, red: array<f32, WG> and pool: array<f32, …>. */
-const WGSL_HELPERS = /* wgsl */ `
-fn wgSum(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) { if (lid < s) { red[lid] += red[lid + s]; } workgroupBarrier(); }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-fn wgMax(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) { if (lid < s) { red[lid] = max(red[lid], red[lid + s]); } workgroupBarrier(); }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-fn softmaxInPlace(base: u32, n: u32) {
-  var m = pool[base];
-  for (var j = 1u; j < n; j++) { m = max(m, pool[base + j]); }
-  var s = 0.0;
-  for (var j = 0u; j < n; j++) { let e = exp(pool[base + j] - m); pool[base + j] = e; s += e; }
-  for (var j = 0u; j < n; j++) { pool[base + j] = pool[base + j] / s; }
-}
-// Softmax of each of the rows (n values each, row-major at base), each row by WG / rows threads with tree reductions in
-// red (rows a power of two ≤ WG). Ends with a barrier: the probabilities are then visible to every thread.
-fn rowsSoftmax(base: u32, rows: u32, n: u32, lid: u32) {
-  let seg = WG / rows; let row = lid / seg; let j0 = lid % seg;
-  var m = -3.4e38;
-  for (var j = j0; j < n; j += seg) { m = max(m, pool[base + row * n + j]); }
-  red[lid] = m;
-  workgroupBarrier();
-  for (var s = seg / 2u; s > 0u; s = s >> 1u) { if (j0 < s) { red[lid] = max(red[lid], red[lid + s]); } workgroupBarrier(); }
-  let mx = red[row * seg];
-  workgroupBarrier();
-  var sum = 0.0;
-  for (var j = j0; j < n; j += seg) { let e = exp(pool[base + row * n + j] - mx); pool[base + row * n + j] = e; sum += e; }
-  red[lid] = sum;
-  workgroupBarrier();
-  for (var s = seg / 2u; s > 0u; s = s >> 1u) { if (j0 < s) { red[lid] += red[lid + s]; } workgroupBarrier(); }
-  let total = red[row * seg];
-  workgroupBarrier();
-  for (var j = j0; j < n; j += seg) { pool[base + row * n + j] = pool[base + row * n + j] / total; }
-  workgroupBarrier();
-}
-fn fastGelu(u: f32) -> f32 {
-  let a = clamp(0.7978845608028654 * (u + 0.044715 * u * u * u), -15.0, 15.0); // tanh(±15) is ±1 in f32
-  return 0.5 * u * (1.0 + tanh(a));
-}
-`;
-
-/**
- * WGSL for `acc += Σ_{x < n} term(x)` with up to `unroll` independent partial sums: a dot product's loads are then
- * in flight together instead of each waiting for the previous multiply-add (the kernels are latency-bound).
- */
-function unrolledSum(unroll: number): (acc: string, n: number, term: (x: string) => string) => string {
-  return (acc, n, term) => {
-    const ways = [16, 8, 4, 2, 1].find((u) => u <= unroll && n % u === 0)!;
-    const parts = Array.from({ length: ways }, (_, u) => `p${u} += ${term(u === 0 ? 'x' : `(x + ${u}u)`)};`).join(' ');
-    const sum = Array.from({ length: ways }, (_, u) => `p${u}`).join(' + ');
-    return `{ ${Array.from({ length: ways }, (_, u) => `var p${u} = 0.0;`).join(' ')} for (var x = 0u; x < ${n}u; x += ${ways}u) { ${parts} } ${acc} += ${sum}; }`;
-  };
-}
+const toError = (reason: string): Error => new WebGpuDecoderError(reason);
 
 /** Workgroup scratch floats of the step kernel: the largest of its phases (self-attention, cross-attention, MoE, head). */
 function scratchFloats(config: WebGpuDecoderConfig): number {
@@ -536,24 +458,6 @@ interface GpuEncoder {
   bind: [GPUBindGroup, GPUBindGroup]; // [q/k/v in A → out B, in B → out A]
 }
 
-const storage = (readOnly: boolean): GPUBindGroupLayoutEntry['buffer'] => ({ type: readOnly ? 'read-only-storage' : 'storage' });
-
-/** Compiles `sources` under one bind group layout; a shader error becomes a WebGpuDecoderError. */
-async function compilePipelines(device: GPUDevice, layout: GPUBindGroupLayout, sources: string[]): Promise<GPUComputePipeline[]> {
-  const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
-  device.pushErrorScope('validation');
-  let pipelines: GPUComputePipeline[];
-  try {
-    pipelines = await Promise.all(sources.map((code) => device.createComputePipelineAsync({ layout: pipelineLayout, compute: { module: device.createShaderModule({ code }), entryPoint: 'main' } })));
-  } catch (err) {
-    await device.popErrorScope();
-    throw new WebGpuDecoderError(`a kernel did not compile (${(err as Error).message})`);
-  }
-  const error = await device.popErrorScope();
-  if (error) throw new WebGpuDecoderError(`a kernel did not compile (${error.message})`);
-  return pipelines;
-}
-
 /**
  * A bundle's seed model on a GPUDevice: weights uploaded once, kernels compiled once; per request
  * `session(cross, rows)` over cross inputs computed elsewhere (onnxruntime's encoder.onnx), or, when created
@@ -632,12 +536,12 @@ export class WebGpuDecoder {
         { binding: 7, visibility: COMPUTE_STAGE, buffer: storage(false) }, // an ensemble's logit sums
       ],
     });
-    const [pipeline] = await compilePipelines(device, layout, [stepKernel(members, packed, unroll)]);
+    const [pipeline] = await compilePipelines(device, layout, [stepKernel(members, packed, unroll)], toError);
     const encoderLayout = encoderPacked && device.createBindGroupLayout({
       entries: [true, false, true, false, true, false].map((readOnly, binding) => ({ binding, visibility: COMPUTE_STAGE, buffer: storage(readOnly) })),
     });
     const encoderSources = encoderPacked && encoderKernels(members, encoderPacked, unroll);
-    const encoderPipelines = encoderLayout && encoderSources ? await compilePipelines(device, encoderLayout, encoderSources.flatMap((k) => [k.embed, ...k.layers])) : null;
+    const encoderPipelines = encoderLayout && encoderSources ? await compilePipelines(device, encoderLayout, encoderSources.flatMap((k) => [k.embed, ...k.layers]), toError) : null;
     const weights = makeBuffer(device, packed.data.byteLength, USAGE.STORAGE | USAGE.COPY_DST);
     upload(device, weights, 0, packed.data);
     const decoder = new WebGpuDecoder(device, contract, members.length, weights, layout, pipeline, Boolean(options.timestamps) && device.features.has('timestamp-query'));

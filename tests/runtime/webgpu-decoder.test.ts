@@ -132,13 +132,13 @@ test('graphs whose weights the WGSL model cannot find keep onnxruntime\'s sessio
   await assertFallsBack(notAnEnsemble(bundle.dir, join(root, 'not-an-ensemble')), { gpuDevice: device }, 'wgsl');
 });
 
-test('a lost WebGPU device hands the next calls to onnxruntime\'s sessions, and says so', async () => {
+test('a lost WebGPU device hands the next calls to onnxruntime\'s sessions and the reward model to the wasm kernels, and says so', async () => {
   const adapter = await gpuInstance().requestAdapter();
   const own = await adapter!.requestDevice();
   const { models } = await fetchBundle(pathToFileURL(bundle.dir).href, { fetch: fileAwareFetch as typeof fetch, cache: false });
   const runner = await createBundleRunner(ort as unknown as OrtModule, models, ['cpu'], { intraOpNumThreads: 1 }, { gpuDevice: own });
   try {
-    assert.equal(runner.decoderBackend, 'wgsl');
+    assert.deepEqual([runner.decoderBackend, runner.rewardBackend], ['wgsl', 'wgsl']);
     const before = await runner.recommend([3, 17, 5], { beamWidth: 4 });
     assert.equal(runner.hasSeedGraphs, false); // made only when the device is lost
     own.destroy();
@@ -148,6 +148,9 @@ test('a lost WebGPU device hands the next calls to onnxruntime\'s sessions, and 
     assert.ok(runner.fallbackReasons.some((r) => /^\[wgsl\] the WebGPU device was lost/.test(r)), runner.fallbackReasons.join('; '));
     const after = await runner.recommend([3, 17, 5], { beamWidth: 4 });
     assert.equal(runner.hasSeedGraphs, true);
+    assert.equal(runner.rewardBackend, 'wasm-simd');
+    assert.ok(runner.fallbackReasons.some((r) => /^\[wgsl\] the WebGPU device was lost; the reward model runs on wasm-simd now/.test(r)), runner.fallbackReasons.join('; '));
+    assert.equal(after.rankedBy, 'reward');
     assert.deepEqual(after.sessions.map((s) => Array.from(s.items)), before.sessions.map((s) => Array.from(s.items)));
   } finally {
     await runner.release();
