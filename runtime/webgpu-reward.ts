@@ -167,8 +167,6 @@ fn score(base: u32, r: u32, j: u32, hh: u32, session: u32) -> f32 {
 export class WebGpuReward {
   private cap = 0; // sessions the buffers hold
   private buffers: { inputs: GPUBuffer; scratch: GPUBuffer; out: GPUBuffer; staging: GPUBuffer; bind: GPUBindGroup } | null = null;
-  /** For tests and benchmarks: calls and sessions scored. */
-  readonly stats = { calls: 0, sessions: 0 };
 
   private constructor(
     readonly device: GPUDevice,
@@ -265,8 +263,6 @@ export class WebGpuReward {
       const rows = Math.min(n - start, this.maxRows);
       towers.set(await this.dispatch(history, sessions.subarray(start * M, (start + rows) * M), rows), start * T);
     }
-    this.stats.calls++;
-    this.stats.sessions += n;
     return towers;
   }
 
