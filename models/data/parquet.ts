@@ -10,7 +10,7 @@
 //   SELECT * FROM read_parquet('interactions.parquet', file_row_number = true)
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection, DuckDBListValue } from '@duckdb/node-api';
 import { DataFormatError } from './errors.ts';
 
@@ -167,7 +167,8 @@ export class ParquetSource {
    */
   async *scanSorted(plans: ColumnRead[][], sort: { rankBy: number; ranks: Map<string, number>; indexBy: number; index: Map<string, number>; time: number; timeScales: number[] }): AsyncGenerator<ParquetChunk> {
     const first = this.parts[0];
-    await this.query(first, async () => {
+    const shown = this.parts.length === 1 ? first : { path: first.path, shown: first.shown.replace(/\/[^/]*$/, '') };
+    await this.query(shown, async () => {
       for (const [table, map] of [['onerec_ranks', sort.ranks], ['onerec_index', sort.index]] as const) {
         await this.connection.run(`CREATE OR REPLACE TEMP TABLE ${table} (id VARCHAR, value INTEGER)`);
         const appender = await this.connection.createAppender(table);
@@ -190,9 +191,9 @@ export class ParquetSource {
       LEFT JOIN onerec_ranks r ON s.${columns[sort.rankBy]} = r.id
       LEFT JOIN onerec_index x ON s.${columns[sort.indexBy]} = x.id
       ORDER BY r.value NULLS LAST, s.sort_time, s.part, s.row`;
-    const result = await this.query(first, () => this.connection.stream(sql));
+    const result = await this.query(shown, () => this.connection.stream(sql), 'sort');
     for (;;) {
-      const chunk = await this.query(first, () => result.fetchChunk());
+      const chunk = await this.query(shown, () => result.fetchChunk(), 'sort');
       if (chunk === null || chunk.rowCount === 0) return;
       const values = [0, 1, 2, 3, 4].map((c) => chunk.getColumnValues(c) as (number | null)[]) as ParquetChunk['values'];
       payload.forEach((c, i) => {
@@ -203,14 +204,20 @@ export class ParquetSource {
     }
   }
 
-  /** Runs one DuckDB call; a file DuckDB cannot read (not Parquet, truncated, unreadable) becomes a DataFormatError naming it. */
-  private async query<T>(part: ParquetPart, call: () => Promise<T>): Promise<T> {
+  /**
+   * Runs one DuckDB call; a file DuckDB cannot read (not Parquet, truncated, unreadable) becomes a DataFormatError
+   * naming it. During the sort the cause may also be the temporary folder (full disk) rather than the file.
+   */
+  private async query<T>(part: ParquetPart, call: () => Promise<T>, during: 'read' | 'sort' = 'read'): Promise<T> {
     try {
       return await call();
     } catch (err) {
       if (err instanceof DataFormatError) throw err;
       const message = (err as Error).message.split('\n')[0];
-      throw new DataFormatError(part.shown, 0, `could not be read as Parquet (${message}); re-export it, or check that the file was copied whole`);
+      const fix = during === 'sort'
+        ? `re-export it if the message is about the file; if it is about memory or disk, free space in ${dirname(this.spill)} (the system's temporary folder; TMPDIR moves it)`
+        : 're-export it, or check that the file was copied whole';
+      throw new DataFormatError(part.shown, 0, `could not be read as Parquet${during === 'sort' ? ' and sorted by user and time' : ''} (${message}); ${fix}`);
     }
   }
 }
