@@ -6,9 +6,9 @@ import { before, describe, test } from 'node:test';
 import {
   add, attention, axpby, backward, bceWithLogits, concat, createEngine, crossEntropy, dropout, embedding, exp, gelu, layerNorm,
   linear, log, logProbGather, matmul, mean, moe, mul, read, relu, rmsNorm, Rng, scale, sigmoid, silu, slice, softCrossEntropy, softmax, square,
-  sub, sum, swiglu, view, type Engine, ShapeError,
+  sub, sum, sumTo, swiglu, view, type Engine, type Tensor, ShapeError,
 } from '../../../models/engine/index.ts';
-import { launchMatmul } from '../../../models/engine/matmul.ts';
+import { launchMatmul, matmulPlanV2 } from '../../../models/engine/matmul.ts';
 import {
   attentionRef, broadcastRef, crossEntropyRef, GELU, layerNormRef, logProbRef, matmulRef, moeRef, SIGMOID, SILU, softmaxRef,
   type F64,
@@ -17,6 +17,29 @@ import { gradCheck } from './grad-check.ts';
 
 let e: Engine;
 before(async () => { e = await createEngine({ quiet: true }); });
+
+/** A step tensor of its own holding `values` (an upload shares the upload arena with the operands, so it cannot be written). */
+function owned(values: ArrayLike<number>, shape: number[]): Tensor {
+  const t = e.empty(shape);
+  e.copy(e.upload(Float32Array.from(values), shape), t);
+  return t;
+}
+
+/** The WGSL of every kernel that `encode` dispatches. */
+function kernelsRun(encode: () => void): string[] {
+  const codes: string[] = [];
+  const run = e.run;
+  e.run = (k, ...rest) => { codes.push(k.code); return run.call(e, k, ...rest); };
+  try { encode(); } finally { e.run = run; }
+  return codes;
+}
+
+/** max |got − want| / max(1, max |want|). */
+function maxRelError(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  let err = 0, scale = 1;
+  for (let i = 0; i < want.length; i++) { err = Math.max(err, Math.abs(got[i] - want[i])); scale = Math.max(scale, Math.abs(want[i])); }
+  return err / scale;
+}
 
 const map = (x: F64, f: (v: number) => number) => x.map(f);
 
@@ -40,24 +63,26 @@ describe('matmul', () => {
       ([a, b]) => matmulRef(a, b, 5, 4, 6, true, false, 3, 20, 0));
   });
 
-  test('every tile size, with and without the bias epilogue, is exact at ragged edges', async () => {
+  test('every tile size of both kernel generations, with and without the bias epilogue, is exact at ragged edges', async () => {
     const rng = new Rng(3);
     const [M, N, K, batch] = [131, 67, 21, 2];
     const a = Float64Array.from({ length: batch * M * K }, () => Math.fround(rng.normal()));
     const b = Float64Array.from({ length: batch * K * N }, () => Math.fround(rng.normal()));
     const bias = Float64Array.from({ length: N }, () => Math.fround(rng.normal()));
     const ref = matmulRef(a, b, M, K, N, false, true, batch, M * K, K * N);
+    for (const variant of ['v1', 'v2'] as const) {
     for (const tile of ['big', 'mid', 'small'] as const) {
       for (const withBias of [false, true]) {
         const c = e.empty([batch, M, N]);
         launchMatmul(e, e.upload(Float32Array.from(a), [batch, M, K]), e.upload(Float32Array.from(b), [batch, N, K]), c,
-          { M, N, K, batch, strideA: M * K, strideB: K * N, transA: false, transB: true, tile, bias: withBias ? e.upload(Float32Array.from(bias), [N]) : undefined });
+          { M, N, K, batch, strideA: M * K, strideB: K * N, transA: false, transB: true, tile, variant, bias: withBias ? e.upload(Float32Array.from(bias), [N]) : undefined });
         const got = await read(c);
         let err = 0;
         for (let i = 0; i < ref.length; i++) err = Math.max(err, Math.abs(got[i] - ref[i] - (withBias ? bias[i % N] : 0)));
-        assert.ok(err < 1e-4, `${tile} tile${withBias ? ' + bias' : ''}: max error ${err}`);
+        assert.ok(err < 1e-4, `${variant} ${tile} tile${withBias ? ' + bias' : ''}: max error ${err}`);
         e.endStep();
       }
+    }
     }
   });
 
@@ -78,6 +103,77 @@ describe('matmul', () => {
     for (let i = 0; i < ref.length; i++) err = Math.max(err, Math.abs(got[i] - ref[i]));
     assert.ok(err < 2e-4, `split-K max error ${err}`);
     e.endStep();
+  });
+
+  // The v2 kernels load an operand by vec4s when its contiguous dimension is a multiple of 4 and by scalars
+  // otherwise, along M or N for a [K, M] / [K, N] operand (transposed A, plain B) and along K for the others.
+  // With the ragged test above (both operands by scalars, along K) these four cover every load path of each
+  // operand and both stores of C in both tiles. Few distinct kernels: SwiftShader takes seconds to compile one.
+  test('v2: vec4 and scalar loads of every operand layout, aligned and ragged sizes, bias and accumulation', async () => {
+    const rng = new Rng(11);
+    const cases = [
+      { M: 131, N: 68, K: 36, transA: false, transB: false, bias: true, accumulate: true }, // A along K by vec4, B along N by vec4, C by vec4
+      { M: 132, N: 67, K: 21, transA: true, transB: false }, // A along M by vec4, B along N by scalars, C by scalars
+      { M: 65, N: 68, K: 36, transA: true, transB: true, batch: 2, broadcastB: true }, // A along M by scalars, B along K by vec4
+    ];
+    for (const { M, N, K, transA, transB, batch = 1, broadcastB = false, bias = false, accumulate = false } of cases) {
+      const sA = M * K, sB = broadcastB ? 0 : K * N;
+      const a = Float64Array.from({ length: batch * sA }, () => Math.fround(rng.normal()));
+      const b = Float64Array.from({ length: broadcastB ? K * N : batch * sB }, () => Math.fround(rng.normal()));
+      const c0 = Float64Array.from({ length: batch * M * N }, () => Math.fround(rng.normal()));
+      const bv = Float64Array.from({ length: N }, () => Math.fround(rng.normal()));
+      const ref = matmulRef(a, b, M, K, N, transA, transB, batch, sA, sB).map((v, i) => 0.5 * v + (bias ? bv[i % N] : 0) + (accumulate ? c0[i] : 0));
+      for (const tile of ['big', 'mid'] as const) {
+        const c = owned(c0, [batch, M, N]);
+        const codes = kernelsRun(() => launchMatmul(e, e.upload(Float32Array.from(a), [a.length]), e.upload(Float32Array.from(b), [b.length]), c,
+          { M, N, K, batch, strideA: sA, strideB: sB, transA, transB, alpha: 0.5, accumulate, tile, variant: 'v2', bias: bias ? e.upload(Float32Array.from(bv), [N]) : undefined }));
+        const what = `${M}×${N}×${K}${transA ? ' Aᵀ' : ''}${transB ? ' Bᵀ' : ''} ${tile}`;
+        assert.equal(codes.length, 1, what);
+        assert.equal(codes[0].includes('A: array<vec4<f32>>'), (transA ? M : K) % 4 === 0, `${what}: A's loads`);
+        assert.equal(codes[0].includes('B: array<vec4<f32>>'), (transB ? K : N) % 4 === 0, `${what}: B's loads`);
+        assert.equal(codes[0].includes('C: array<vec4<f32>>'), N % 4 === 0, `${what}: C's stores`);
+        const got = await read(c);
+        assert.ok(maxRelError(got, ref) < 1e-5, `${what}: max relative error ${maxRelError(got, ref)}`);
+        e.endStep();
+      }
+    }
+  });
+
+  test('v2 weight gradient Xᵀ·dY with ragged K under split-K: the fused bias gradient equals a separate column sum', async () => {
+    const rng = new Rng(12);
+    // [in, out, rows]: 64×64 tiles with 31 chunks of 272 rows (the last ragged), sizes that are not multiples of 4
+    // (scalar loads), and 128×128 tiles in 3 chunks (what a long K gets; forced here, SwiftShader is slow).
+    const cases = [
+      { M: 128, N: 128, K: 8203, accumulate: false },
+      { M: 9, N: 70, K: 1500, accumulate: true },
+      { M: 130, N: 132, K: 701, accumulate: true, tile: 'big' as const, splits: 3 },
+    ];
+    for (const { M, N, K, accumulate, tile, splits } of cases) {
+      const x = Float64Array.from({ length: K * M }, () => Math.fround(rng.normal())); // [K, M]
+      const dy = Float64Array.from({ length: K * N }, () => Math.fround(rng.normal())); // [K, N]
+      const c0 = Float64Array.from({ length: M * N }, () => Math.fround(rng.normal()));
+      const b0 = Float64Array.from({ length: N }, () => Math.fround(rng.normal()));
+      const ref = matmulRef(x, dy, M, K, N, true, false).map((v, i) => v + (accumulate ? c0[i] : 0));
+      const [tx, tdy] = [e.upload(Float32Array.from(x), [K, M]), e.upload(Float32Array.from(dy), [K, N])];
+      const [dw, db] = [owned(c0, [M, N]), owned(b0, [N])];
+      const l = { M, N, K, batch: 1, strideA: 0, strideB: 0, transA: true, transB: false, accumulate, tile, splits, variant: 'v2' as const };
+      const plan = matmulPlanV2(e, { ...l, biasGrad: db });
+      const codes = kernelsRun(() => launchMatmul(e, tx, tdy, dw, { ...l, biasGrad: db, accumulateBiasGrad: accumulate }));
+      const what = `${M}×${N}×${K} (${plan.tile} tiles, ${plan.splits} chunks of ${plan.kChunk})`;
+      assert.ok(plan.splits > 1 && codes.length === 2, `${what}: split-K partial products + one reduction`);
+      const separate = sumTo(tdy, [N]); // the column-sum kernel linear() used before
+      const [gotW, gotB, sep] = [await read(dw), await read(db), await read(separate)];
+      assert.ok(maxRelError(gotW, ref) < 1e-5, `${what} weight gradient: ${maxRelError(gotW, ref)}`);
+      const sepTotal = Float64Array.from(sep, (v, n) => v + (accumulate ? b0[n] : 0));
+      assert.ok(maxRelError(gotB, sepTotal) < 1e-4, `${what} bias gradient vs the separate column sum: ${maxRelError(gotB, sepTotal)}`);
+      const exact = new Float64Array(N).map((_, n) => { let s = accumulate ? b0[n] : 0; for (let k = 0; k < K; k++) s += dy[k * N + n]; return s; });
+      assert.ok(maxRelError(gotB, exact) < 1e-5, `${what} bias gradient vs float64: ${maxRelError(gotB, exact)}`);
+      e.endStep();
+    }
+    // The seed model's encoder weight gradients (K = 1,024 × 80 tokens): 128×128 tiles, ~264 workgroups.
+    const plan = (M: number, N: number) => matmulPlanV2(e, { M, N, K: 81920, batch: 1, strideA: 0, strideB: 0, transA: true, transB: false });
+    assert.deepEqual(plan(128, 128), { tile: 'big', splits: 256, kChunk: 320 });
+    assert.deepEqual(plan(128, 512), { tile: 'big', splits: 66, kChunk: 1248 });
   });
 
   test('mismatched inner dims throw ShapeError naming the shapes', () => {
