@@ -2,7 +2,7 @@
 // Shapes are row-major; "rows" means all leading dimensions flattened, the last dimension is the feature.
 import { Engine, grid, numel, Tensor, type Kernel } from './engine.ts';
 import { ShapeError } from './errors.ts';
-import { launchMatmul } from './matmul.ts';
+import { fusesBiasGrad, launchMatmul } from './matmul.ts';
 import type { Rng } from '../random.ts';
 
 const ID = /* wgsl */ `@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32`;
@@ -542,13 +542,21 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
       launchMatmul(e, g, w, dx, { M, N: K, K: N, batch: 1, strideA: 0, strideB: 0, transA: false, transB: true }); // dC @ Wᵀ
     }
     let dw: Tensor | null = null;
+    let db: Tensor | null = null;
+    // The bias gradient Σ_rows dC is summed by the weight-gradient kernel from the dC tiles it loads anyway
+    // (v2 kernels), instead of a column-sum dispatch of its own (two for long inputs).
+    const fused = w.requiresGrad && b.requiresGrad && fusesBiasGrad(e);
     if (w.requiresGrad) {
       const target = e.accumulateTarget(w);
       const dst = target ?? e.empty(w.shape);
-      launchMatmul(e, x, g, dst, { M: K, N, K: M, batch: 1, strideA: 0, strideB: 0, transA: true, transB: false, accumulate: Boolean(target) }); // Xᵀ @ dC
+      const biasTarget = fused ? e.accumulateTarget(b) : null;
+      const biasDst = fused ? biasTarget ?? e.empty(b.shape) : undefined;
+      launchMatmul(e, x, g, dst, { M: K, N, K: M, batch: 1, strideA: 0, strideB: 0, transA: true, transB: false, accumulate: Boolean(target),
+        biasGrad: biasDst, accumulateBiasGrad: Boolean(biasTarget) }); // Xᵀ @ dC (and Σ_rows dC)
       dw = target ? null : dst;
+      db = biasTarget || !biasDst ? null : biasDst;
     }
-    return [dx, dw, b.requiresGrad ? gradTo(g, b) : null];
+    return [dx, dw, fused ? db : b.requiresGrad ? gradTo(g, b) : null];
   });
 }
 

@@ -6,9 +6,9 @@ import { before, describe, test } from 'node:test';
 import {
   add, attention, axpby, backward, bceWithLogits, concat, createEngine, crossEntropy, dropout, embedding, exp, gelu, layerNorm,
   linear, log, logProbGather, matmul, mean, moe, mul, read, relu, rmsNorm, Rng, scale, sigmoid, silu, slice, softCrossEntropy, softmax, square,
-  sub, sum, sumTo, swiglu, view, type Engine, type Tensor, ShapeError,
+  sub, sum, sumTo, swiglu, view, AdamW, type Engine, type Tensor, ShapeError,
 } from '../../../models/engine/index.ts';
-import { launchMatmul, matmulPlanV2 } from '../../../models/engine/matmul.ts';
+import { launchMatmul, matmulPlanV2, setMatmulVariant } from '../../../models/engine/matmul.ts';
 import {
   attentionRef, broadcastRef, crossEntropyRef, GELU, layerNormRef, logProbRef, matmulRef, moeRef, SIGMOID, SILU, softmaxRef,
   type F64,
@@ -174,6 +174,43 @@ describe('matmul', () => {
     const plan = (M: number, N: number) => matmulPlanV2(e, { M, N, K: 81920, batch: 1, strideA: 0, strideB: 0, transA: true, transB: false });
     assert.deepEqual(plan(128, 128), { tile: 'big', splits: 256, kChunk: 320 });
     assert.deepEqual(plan(128, 512), { tile: 'big', splits: 66, kChunk: 1248 });
+  });
+
+  test('linear backward: v2 fuses the bias gradient (also into packed gradients) with fewer dispatches and the same values as v1', async () => {
+    const rng = new Rng(13);
+    const [rows, K, N] = [2100, 36, 20];
+    const xv = Float32Array.from({ length: rows * K }, () => rng.normal());
+    const gv = Float32Array.from({ length: rows * N }, () => rng.normal());
+    const wv = Float32Array.from({ length: K * N }, () => rng.normal());
+    const bv = Float32Array.from({ length: N }, () => rng.normal());
+    const run = async (variant: 'v1' | 'v2', packed: boolean) => {
+      setMatmulVariant(e, variant);
+      try {
+        const w = e.param(`w-${variant}`, [K, N], wv), b = e.param(`b-${variant}`, [N], bv);
+        if (packed) new AdamW(e, [w, b], { lr: 0 }); // gradient slots: views of one buffer, accumulated into
+        let dispatches = 0;
+        for (let pass = 0; pass < (packed ? 2 : 1); pass++) {
+          const x = e.upload(xv, [3, rows / 3, K]);
+          x.requiresGrad = true;
+          const y = linear(x, w, b);
+          const before = e.stats.dispatches;
+          backward(y, e.upload(gv, [3, rows / 3, N]));
+          dispatches = e.stats.dispatches - before;
+        }
+        const out = { dispatches, w: await read(w.grad!), b: await read(b.grad!) };
+        e.endStep();
+        return out;
+      } finally {
+        setMatmulVariant(e, 'v2');
+      }
+    };
+    for (const packed of [false, true]) {
+      const [v1, v2] = [await run('v1', packed), await run('v2', packed)];
+      assert.ok(maxRelError(v2.w, v1.w) < 1e-5, `weight gradient: ${maxRelError(v2.w, v1.w)}`);
+      assert.ok(maxRelError(v2.b, v1.b) < 1e-4, `bias gradient: ${maxRelError(v2.b, v1.b)}`);
+      // v1: dX, split-K dW + its reduction, two column-sum passes; v2: dX, dW + one reduction that also sums the bias
+      assert.ok(v2.dispatches < v1.dispatches, `${packed ? 'packed ' : ''}dispatches v1 ${v1.dispatches}, v2 ${v2.dispatches}`);
+    }
   });
 
   test('mismatched inner dims throw ShapeError naming the shapes', () => {
