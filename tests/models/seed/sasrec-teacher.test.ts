@@ -133,7 +133,7 @@ test('onerec train --distill=<SASRec checkpoint>: the student fits the teacher\'
   const trie = SemanticIdTrie.build(codes, L, K);
   const train: TrainConfig = {
     ...DEFAULT_TRAIN_CONFIG, data: 'synthetic', out: join(dir, 'student'), trainWindow: 2, epochs: 6, batchSize: 8, lr: 1e-2, warmupSteps: 1,
-    weightDecay: 0, evalBeam: 4, evalUsers: 0, evalEvery: 100, patience: 100, noTest: true, seed: 3, distill: path, distillWeight: 1,
+    weightDecay: 0, evalBeam: 4, evalUsers: 0, evalEvery: 100, patience: 100, seed: 3, distill: path, distillWeight: 1,
   };
   const student = await trainSeed(engine, data, trie, seedConfig, train, { quiet: true, log: () => {} });
   const losses = student.history.map((h) => h.distillLoss!);
