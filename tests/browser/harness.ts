@@ -9,8 +9,13 @@ import { buildBrowser } from '../../build.mjs';
 import { startServer, type StaticServer } from '../../models/serve.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
-/** Chromium's flags in every browser test: headless in a container, nothing fetched but the pages under test. */
-export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'];
+/**
+ * Chromium's flags in every browser test: headless in a container, nothing fetched but the pages under test. The
+ * performance class (8: GPU blocked) is given so that Chromium does not measure it itself: without it, Chromium 156
+ * starts its on-device model service ~183 s after launch (an idle browser here), a utility process of ~46 MiB RSS that
+ * the memory test counted as growth whenever its 100 calls spanned that moment.
+ */
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage', '--optimization-guide-performance-class=8'];
 
 export interface BrowserHarness {
   browser: Browser;
@@ -19,8 +24,8 @@ export interface BrowserHarness {
   bundleUrl: string; // absolute URL of the bundle's manifest.json
   /** A page in a fresh browser context (empty IndexedDB), with the test page loaded. */
   newPage(): Promise<Page>;
-  /** RSS in bytes of the Chromium processes (browser, renderer, GPU/utility), summed. */
-  rss(): number;
+  /** RSS in bytes of the Chromium processes, summed by process type ('browser', 'renderer', 'gpu-process', 'utility:NetworkService', …). */
+  rss(): Record<string, number>;
   close(): Promise<void>;
 }
 
@@ -49,7 +54,7 @@ export async function openHarness(bundleDir: string, options: { webgpu?: boolean
     server,
     newPage,
     bundleUrl: `${server.url}bundles/test/manifest.json`,
-    rss: () => processTreeRss(process.pid) - processTreeRss(process.pid, false), // playwright-core runs Chromium as our child
+    rss: chromiumRss,
     async close() {
       await browser.close();
       await server.close();
@@ -58,8 +63,12 @@ export async function openHarness(bundleDir: string, options: { webgpu?: boolean
   };
 }
 
-/** RSS of `root` and (with `descendants`) every process below it. */
-function processTreeRss(root: number, descendants = true): number {
+/**
+ * RSS by process type of the Chromium process trees below this process (playwright-core runs the browser as our child).
+ * Only children whose executable is Chromium count: esbuild's service, started by buildBrowser and also our child,
+ * shrinks by ~23 MiB in the first minutes, which hid that much of any growth.
+ */
+function chromiumRss(): Record<string, number> {
   const children = new Map<number, number[]>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
@@ -68,14 +77,23 @@ function processTreeRss(root: number, descendants = true): number {
       children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
     } catch { /* the process exited meanwhile */ }
   }
-  let total = 0;
-  const stack = [root];
+  const read = (pid: number, file: string): string => {
+    try {
+      return readFileSync(`/proc/${pid}/${file}`, 'utf8');
+    } catch {
+      return ''; // exited
+    }
+  };
+  const rss: Record<string, number> = {};
+  const stack = (children.get(process.pid) ?? []).filter((pid) => /^chrom/.test(read(pid, 'comm')));
   while (stack.length) {
     const pid = stack.pop()!;
-    try {
-      total += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
-    } catch { /* exited */ }
-    if (descendants) stack.push(...(children.get(pid) ?? []));
+    const command = read(pid, 'cmdline');
+    const type = /--type=([\w-]+)/.exec(command)?.[1] ?? 'browser';
+    const service = /--utility-sub-type=(?:\w+\.)*(\w+)/.exec(command)?.[1];
+    const key = service ? `${type}:${service}` : type;
+    rss[key] = (rss[key] ?? 0) + Number(/VmRSS:\s+(\d+) kB/.exec(read(pid, 'status'))?.[1] ?? 0) * 1024;
+    stack.push(...(children.get(pid) ?? []));
   }
-  return total;
+  return rss;
 }
