@@ -19,9 +19,8 @@ import { createNodeRecommender } from '../models/node-recommender.ts';
 import { DEFAULT_SEED_CONFIG, type SeedConfig } from '../models/seed/config.ts';
 import { DEFAULT_REWARD_CONFIG } from '../models/reward/config.ts';
 import { TOWER_NAMES } from '../models/reward/labels.ts';
-import { parseManifest, type BundleManifest } from '../runtime/bundle.ts';
+import { parseBundleItems, parseManifest, type BundleManifest } from '../runtime/bundle.ts';
 import { beamSearch, type DecoderSession } from '../runtime/beam-search.ts';
-import { SemanticIdTrie } from '../runtime/semantic-id-trie.ts';
 import type { Recommender, RecommendOptions } from '../runtime/recommender.ts';
 import { parseArgs } from './args.ts';
 
@@ -88,7 +87,7 @@ function flopsPerCall(m: BundleManifest, beamWidth: number, sessionLength: numbe
  * ([rows, vocab], normalised by the search: bundles exported before code_logits).
  */
 async function jsBeamSearchMs(bundleDir: string, m: BundleManifest, options: RecommendOptions, logits: boolean): Promise<number> {
-  const trie = SemanticIdTrie.fromBytes(new Uint8Array(readFileSync(join(bundleDir, m.files.trie!.path))));
+  const { trie } = parseBundleItems(new Uint8Array(readFileSync(join(bundleDir, m.files.items!.path))), m.files.items!.path);
   const width = logits ? m.tokens.vocabSize : m.tokens.codebookSize;
   const values = Float32Array.from({ length: options.beamWidth! * width }, (_, i) => 4 * Math.sin(i * 12.9898) - (logits ? 0 : 8)); // [beam, width]
   const session: DecoderSession = logits
@@ -137,7 +136,7 @@ async function main(): Promise<void> {
   }
   bundleDir = resolve(bundleDir);
   const manifest = parseManifest(JSON.parse(readFileSync(join(bundleDir, 'manifest.json'), 'utf8')), bundleDir);
-  const items = SemanticIdTrie.fromBytes(new Uint8Array(readFileSync(join(bundleDir, manifest.files.trie!.path)))).itemCount;
+  const items = parseBundleItems(new Uint8Array(readFileSync(join(bundleDir, manifest.files.items!.path))), manifest.files.items!.path).trie.itemCount;
   const options: RecommendOptions = { sessionLength: o.sessionLength, beamWidth: o.beamWidth, candidates: o.beamWidth };
   const hs = histories(o.runs, o.history, items);
   const flops = flopsPerCall(manifest, o.beamWidth, o.sessionLength, o.beamWidth);

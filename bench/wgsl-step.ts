@@ -13,7 +13,7 @@ import { dirname } from 'node:path';
 import { openDevice } from '../models/engine/device.ts';
 import { WebGpuDecoder } from '../runtime/webgpu-decoder.ts';
 import { beamSearch } from '../runtime/beam-search.ts';
-import { SemanticIdTrie } from '../runtime/semantic-id-trie.ts';
+import { parseBundleItems } from '../runtime/bundle.ts';
 import { encoderTokens } from '../runtime/tokens.ts';
 import { parseOptions } from '../models/options.ts';
 
@@ -40,7 +40,7 @@ for (const spec of o.bundles.split(',')) {
   const dir = name === 'synthetic' ? '.work/bench-recommend-bundle' : name;
   const sessionLength = Number(length);
   const config = JSON.parse(readFileSync(`${dir}/manifest.json`, 'utf8')).model;
-  const trie = SemanticIdTrie.fromBytes(readFileSync(`${dir}/trie.bin`));
+  const { trie } = parseBundleItems(readFileSync(`${dir}/items.bin`), `${dir}/items.bin`);
   const [encoderOnnx, decoderOnnx] = [readFileSync(`${dir}/encoder.onnx`), readFileSync(`${dir}/decoder_step.onnx`)];
   const codes = new Uint16Array(trie.itemCount * trie.levels);
   for (let i = 0; i < trie.itemCount; i++) codes.set(trie.itemCodes(i), i * trie.levels);

@@ -1,4 +1,4 @@
-// What the page shows about a bundle: item titles and attributes (the bundle's catalog file), the reward
+// What the page shows about a bundle: item titles and attributes (the bundle's display catalog), the reward
 // towers' labels, the bundle's size — all from what the recommender's load() returned (its manifest and parsed
 // catalog), so the page fetches nothing of the bundle itself.
 import type { LoadInfo } from '../runtime/recommender.ts';
@@ -9,7 +9,7 @@ export interface Catalog {
   items: number;
   display(index: number): DisplayItem;
   towers: TowerInfo[]; // [] without a reward model
-  bundleBytes: number; // Σ bytes of the bundle's files (what a first visit downloads)
+  bundleBytes: number; // Σ bytes of the files load() fetched (what a first visit downloads)
   quantization: string;
   modelSummary: string; // one line for the footer
 }
@@ -25,26 +25,27 @@ const TOWER_TITLES: Record<string, string> = {
 };
 
 /**
- * From what load() returned: the bundle's manifest and its parsed catalog (LoadInfo.manifest, LoadInfo.catalog), so the
- * page reads neither file again. `noun`: what an untitled item is called ("Video 42").
+ * From what load() returned: the bundle's manifest and its parsed display catalog (LoadInfo.manifest, LoadInfo.catalog),
+ * so the page reads neither file again. A bundle without a display catalog shows `${noun} ${index}` for each item.
+ * `noun`: what an untitled item is called ("Video 42").
  */
-export function catalogOf(info: Pick<LoadInfo, 'manifest' | 'catalog'>, noun = 'Item'): Catalog {
-  const { manifest, catalog: entries } = info;
+export function catalogOf(info: Pick<LoadInfo, 'manifest' | 'catalog' | 'items'>, noun = 'Item'): Catalog {
+  const { manifest, catalog: entries, items } = info;
   const displayed = new Map<number, DisplayItem>();
   const m = manifest.model;
   return {
-    items: entries.length,
+    items,
     display(index) {
       let d = displayed.get(index);
       if (!d) {
-        d = toDisplayItem(entries[index], index, noun);
+        d = toDisplayItem(entries?.[index], index, noun);
         displayed.set(index, d);
       }
       return d;
     },
     towers: manifest.reward?.towers.map((t) => ({ name: t.name, title: TOWER_TITLES[t.name] ?? t.name, label: t.label || t.name })) ?? [],
-    bundleBytes: Object.values(manifest.files).reduce((sum, f) => sum + (f?.bytes ?? 0), 0),
+    bundleBytes: Object.entries(manifest.files).reduce((sum, [role, f]) => sum + (role !== 'catalog' || entries ? f?.bytes ?? 0 : 0), 0),
     quantization: manifest.quantization,
-    modelSummary: `${manifest.name}, ${entries.length.toLocaleString('en')} items, d ${m.dModel}, ${m.encoderLayers} encoder + ${m.decoderLayers} decoder layers, ${m.experts} experts (top-${m.expertsPerToken}), ${manifest.quantization}`,
+    modelSummary: `${manifest.name}, ${items.toLocaleString('en')} items, d ${m.dModel}, ${m.encoderLayers} encoder + ${m.decoderLayers} decoder layers, ${m.experts} experts (top-${m.expertsPerToken}), ${manifest.quantization}`,
   };
 }

@@ -178,6 +178,7 @@ async function loadBundle(choice: BundleChoice): Promise<void> {
   recommender ??= createWorkerRecommender();
   info = await recommender.load(choice.manifestUrl, {
     device: 'auto',
+    catalog: true, // the page shows titles and attributes: fetch the display catalog too
     // On wasm the runtime's kernels split each step's beams among threads (the page is served cross-origin isolated).
     threads: globalThis.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1,
     onProgress: (report) => {

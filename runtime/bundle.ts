@@ -6,22 +6,32 @@
 //   await verifyBundleFile(manifest, 'encoder', bytes, fileUrl);  // BundleIntegrityError / BundleFormatError
 //
 // Errors are runtime/errors.ts's classes; every message names the file (URL or path) and the fix.
-import { BundleFormatError, BundleIntegrityError } from './errors.ts';
+import { BundleFormatError, BundleIntegrityError, BundleVersionError } from './errors.ts';
 import { sha256Hex } from './sha256.ts';
 import { SPECIAL_TOKENS, vocabSize } from './tokens.ts';
-import { decodeCatalog, isBinaryCatalog } from './catalog-format.ts';
+import { decodeCatalog } from './catalog-format.ts';
+import { decodeItemIndex } from './item-index.ts';
 import { ProtoReader, readGraphInputs, readGraphOutputs } from './onnx-initializers.ts';
 import { RUNTIME_LIMITS } from './limits.ts';
 import { GRAPH_CONTRACT_VERSION, MODEL_CONFIG_FIELDS, type ModelConfig } from './model-config.ts';
-import type { SemanticIdTrie } from './semantic-id-trie.ts';
+import { SemanticIdTrie } from './semantic-id-trie.ts';
 
 export const BUNDLE_FORMAT = 'onerec-bundle';
-export const BUNDLE_VERSION = 1;
+/**
+ * The bundle's file layout: 2 = items.bin (runtime/item-index.ts) with an optional display catalog; 1 (trie.bin and a
+ * catalog.bin every bundle carried) is migrated by `onerec migrate`.
+ */
+export const BUNDLE_VERSION = 2;
+/** What a BundleVersionError tells the owner of an older bundle to do. */
+export const MIGRATE_FIX = 'Rewrite it with `onerec migrate --bundle <folder>` (manifest and item files only; graphs of the current contract are kept byte for byte), or re-export it with `onerec export`';
 
-export const BUNDLE_ROLES = ['encoder', 'decoderStep', 'reward', 'trie', 'catalog'] as const;
+export const BUNDLE_ROLES = ['encoder', 'decoderStep', 'reward', 'items', 'catalog'] as const;
 export type BundleRole = (typeof BUNDLE_ROLES)[number];
-/** Roles every bundle has; `reward` is optional (only bundles with engagement signals carry one). */
-export const REQUIRED_ROLES: readonly BundleRole[] = ['encoder', 'decoderStep', 'trie', 'catalog'];
+/**
+ * Roles every bundle has. Optional: `reward` (only bundles with engagement signals carry one) and `catalog`, the
+ * display catalog (titles, attributes), fetched only when load() asks for it.
+ */
+export const REQUIRED_ROLES: readonly BundleRole[] = ['encoder', 'decoderStep', 'items'];
 /** Roles whose file is an ONNX model. */
 export const ONNX_ROLES: readonly BundleRole[] = ['encoder', 'decoderStep', 'reward'];
 
@@ -36,9 +46,7 @@ export interface BundleManifest {
   version: typeof BUNDLE_VERSION;
   name: string;
   created: string; // ISO 8601
-  // The graphs' contract version (runtime/model-config.ts GRAPH_CONTRACT_VERSION); absent in bundles exported before it
-  // was written, whose graphs are read by their inputs and outputs.
-  contract?: number;
+  contract: typeof GRAPH_CONTRACT_VERSION; // the graphs' contract version (runtime/model-config.ts)
   model: ModelConfig;
   tokens: { pad: number; bos: number; special: number; levels: number; codebookSize: number; vocabSize: number };
   generation: { sessionLength: number; beamWidth: number; maxHistory: number };
@@ -83,13 +91,17 @@ export function parseManifest(json: unknown, url: string): BundleManifest {
   if (!isRecord(json)) return fail(`manifest is ${Array.isArray(json) ? 'an array' : typeof json}, expected a JSON object`);
   if (json.format !== BUNDLE_FORMAT) fail(`"format" is ${JSON.stringify(json.format)}, expected "${BUNDLE_FORMAT}"`);
   if (json.version !== BUNDLE_VERSION) {
-    fail(`manifest version ${JSON.stringify(json.version)} is unknown; this runtime reads version ${BUNDLE_VERSION} (re-export with this version of onerec export, or update the runtime)`);
+    const older = typeof json.version === 'number' && json.version < BUNDLE_VERSION;
+    throw new BundleVersionError(url, `manifest "version" ${JSON.stringify(json.version)} is ${older ? 'an older' : 'not a'} bundle layout; this runtime reads version ${BUNDLE_VERSION}`,
+      older ? MIGRATE_FIX : 'Update the runtime (onerec-web) to the version of the onerec that exported it');
+  }
+  if (json.contract !== GRAPH_CONTRACT_VERSION) {
+    const older = json.contract === undefined || (typeof json.contract === 'number' && json.contract < GRAPH_CONTRACT_VERSION);
+    throw new BundleVersionError(url, `manifest "contract" ${JSON.stringify(json.contract)}: its graphs are ${older ? 'of an older' : 'not of this'} graph contract; this runtime runs contract ${GRAPH_CONTRACT_VERSION} (runtime/model-config.ts)`,
+      older ? 'Re-export the bundle with `onerec export` from its checkpoint (graphs of an older contract cannot be migrated)' : 'Update the runtime (onerec-web) to the version of the onerec that exported it');
   }
   if (typeof json.name !== 'string' || json.name === '') fail('"name" must be a non-empty string');
   if (typeof json.created !== 'string') fail('"created" must be an ISO date string');
-  if (json.contract !== undefined && (typeof json.contract !== 'number' || !Number.isInteger(json.contract) || json.contract < 1 || json.contract > GRAPH_CONTRACT_VERSION)) {
-    fail(`"contract" ${JSON.stringify(json.contract)} is not a graph contract this runtime reads (1 … ${GRAPH_CONTRACT_VERSION}); update the runtime, or re-export the bundle with this version of onerec export`);
-  }
 
   const m = checkModelConfig(json.model, 'model', fail);
 
@@ -217,7 +229,7 @@ export function bundleFileUrl(manifestUrl: string, role: string, path: unknown):
 
 /**
  * Checks that the manifest's sizes agree with what the bundle's files declare, so that a disagreement fails at
- * load and not at the first call: the trie's levels and codebook (BundleFormatError naming trie.bin), the
+ * load and not at the first call: the item index's levels and codebook (BundleFormatError naming items.bin), the
  * encoder's input `history_tokens [1, maxHistory × levels]`, and the decoder's cache and cross-attention inputs
  * `[decoderLayers, ·, heads, ·, dModel / heads]` and its `logits [·, vocab]` / `code_scores [·, K + 2]` outputs
  * (BundleFormatError naming the graph), and reward.onnx's static lengths against runtime/limits.ts. `urls` names each
@@ -225,9 +237,8 @@ export function bundleFileUrl(manifestUrl: string, role: string, path: unknown):
  */
 export function checkBundleAgainstManifest(manifest: BundleManifest, files: { trie: SemanticIdTrie; encoder: Uint8Array; decoderStep: Uint8Array; reward?: Uint8Array | null }, urls: Partial<Record<BundleRole, string>>): void {
   const { model, tokens } = manifest;
-  const trieUrl = urls.trie ?? 'trie';
   if (files.trie.levels !== tokens.levels || files.trie.codebookSize !== tokens.codebookSize) {
-    throw new BundleFormatError(trieUrl, `the trie has ${files.trie.levels} levels × ${files.trie.codebookSize} codes, the manifest's "tokens" ${tokens.levels} × ${tokens.codebookSize}; re-export the bundle (onerec export)`);
+    throw new BundleFormatError(urls.items ?? 'items', `the item index has ${files.trie.levels} levels × ${files.trie.codebookSize} codes, the manifest's "tokens" ${tokens.levels} × ${tokens.codebookSize}; re-export the bundle (onerec export)`);
   }
   const historyTokens = model.maxHistory * tokens.levels;
   const dh = model.dModel / model.heads;
@@ -256,8 +267,12 @@ export function checkBundleAgainstManifest(manifest: BundleManifest, files: { tr
   for (const name of ['cross_k', 'cross_v']) expect('decoderStep', decoder.inputs, name, [model.decoderLayers, 1, model.heads, historyTokens, dh]);
   expect('decoderStep', decoder.inputs, 'memory_bias', [1, historyTokens]);
   expect('decoderStep', decoder.outputs, 'logits', [null, tokens.vocabSize]);
-  expect('decoderStep', decoder.outputs, 'code_scores', [null, tokens.codebookSize + 2], true);
-  expect('decoderStep', decoder.outputs, 'code_logits', [null, tokens.codebookSize], true);
+  expect('decoderStep', decoder.outputs, 'code_scores', [null, tokens.codebookSize + 2]);
+  // Contract 3 takes an item's last code and the next BOS in one call: `token [B, T]` with T symbolic.
+  const token = decoder.inputs.get('token');
+  if (!token || token.length !== 2 || typeof token[1] !== 'string') {
+    throw new BundleFormatError(urls.decoderStep ?? 'decoderStep', `"token" is [${token?.join(', ') ?? 'missing'}], not [B, T] of graph contract ${GRAPH_CONTRACT_VERSION}; the manifest's "contract" does not describe this graph: re-export the bundle (onerec export)`);
+  }
   if (files.reward) {
     // reward.onnx's static lengths size every rerank's inputs: history_items [1, H], session_items [N, M].
     const reward = graph('reward', files.reward);
@@ -304,36 +319,41 @@ export async function verifyBundleFile(manifest: BundleManifest, role: BundleRol
   }
 }
 
-/** Item catalog entry: what the bundle displays for one item (index = the trie's item index). */
+/** Item catalog entry: what the bundle displays for one item (index = the item index). */
 export interface CatalogEntry {
   id: string; // external id (ASIN, video id)
   title?: string;
   attributes?: string[]; // display attributes (brand, categories …)
 }
 
-/**
- * Parses the catalog file: catalog.bin (runtime/catalog-format.ts, "OCAT") or, in bundles written before it,
- * catalog.json (a JSON array of CatalogEntry). `itemCount` comes from the trie.
- */
-export function parseCatalog(bytes: Uint8Array, itemCount: number, url: string): CatalogEntry[] {
-  if (isBinaryCatalog(bytes)) {
-    try {
-      return decodeCatalog(bytes, itemCount);
-    } catch (e) {
-      throw new BundleFormatError(url, `catalog: ${(e as Error).message}; re-export the bundle (onerec export)`);
-    }
-  }
-  let parsed: unknown;
+/** What generation needs about the items, from items.bin: the trie the beam search walks and the external ids. */
+export interface BundleItems {
+  trie: SemanticIdTrie; // rebuilt from the codes
+  itemIds: string[]; // [items] external ids, by item index
+}
+
+/** Decodes items.bin (runtime/item-index.ts) and builds the trie; BundleFormatError naming `url` when the bytes are not one. */
+export function parseBundleItems(bytes: Uint8Array, url: string): BundleItems {
   try {
-    parsed = JSON.parse(new TextDecoder().decode(bytes));
+    const index = decodeItemIndex(bytes);
+    return { trie: SemanticIdTrie.build(index.codes, index.levels, index.codebookSize), itemIds: index.ids };
   } catch (e) {
-    throw new BundleFormatError(url, `catalog is neither an "OCAT" binary catalog nor JSON (${(e as Error).message})`);
+    throw new BundleFormatError(url, `item index: ${(e as Error).message}; re-export the bundle (onerec export)`);
   }
-  if (!Array.isArray(parsed) || parsed.length !== itemCount) {
-    throw new BundleFormatError(url, `catalog must be a JSON array of ${itemCount} items (one per trie item), got ${Array.isArray(parsed) ? parsed.length : typeof parsed}`);
+}
+
+/**
+ * Parses the display catalog, catalog.bin (runtime/catalog-format.ts, "OCAT"), of a bundle whose items.bin holds
+ * `itemIds`: one entry per item, each with the item's id.
+ */
+export function parseCatalog(bytes: Uint8Array, itemIds: readonly string[], url: string): CatalogEntry[] {
+  let entries: CatalogEntry[];
+  try {
+    entries = decodeCatalog(bytes, itemIds.length);
+  } catch (e) {
+    throw new BundleFormatError(url, `catalog: ${(e as Error).message}; re-export the bundle (onerec export)`);
   }
-  parsed.forEach((e, i) => {
-    if (!isRecord(e) || typeof e.id !== 'string') throw new BundleFormatError(url, `catalog[${i}] must be { id: string, title?, attributes? }`);
-  });
-  return parsed as CatalogEntry[];
+  const differs = entries.findIndex((entry, i) => entry.id !== itemIds[i]);
+  if (differs >= 0) throw new BundleFormatError(url, `catalog entry ${differs} is ${JSON.stringify(entries[differs].id)}, items.bin's item ${differs} ${JSON.stringify(itemIds[differs])}; the catalog comes from another export: re-export the bundle (onerec export)`);
+  return entries;
 }

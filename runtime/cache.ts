@@ -96,19 +96,22 @@ export async function writeCachedManifest(url: string, text: string, warn: Warn)
   }
 }
 
-/** Files of a manifest as `[url, sha256]`, resolved against the manifest's URL. */
-function manifestFiles(manifestUrl: string, text: string): [string, string][] {
+/** Files of a manifest as `[url, sha256]`, resolved against the manifest's URL; without the display catalog unless `catalog`. */
+function manifestFiles(manifestUrl: string, text: string, catalog = true): [string, string][] {
   const files = (JSON.parse(text) as { files?: Record<string, { path: string; sha256: string }> }).files ?? {};
-  return Object.values(files).map((f) => [new URL(f.path, manifestUrl).href, f.sha256]);
+  return Object.entries(files).filter(([role]) => catalog || role !== 'catalog').map(([, f]) => [new URL(f.path, manifestUrl).href, f.sha256]);
 }
 
-/** True when the manifest at `manifestUrl` and every file it lists are in the cache (hashes checked on load). */
-export async function hasBundleInCache(manifestUrl: string): Promise<boolean> {
+/**
+ * True when the manifest at `manifestUrl` and every file load() fetches are in the cache (hashes checked on load):
+ * the display catalog counts only with `catalog: true`, as load() fetches it only then.
+ */
+export async function hasBundleInCache(manifestUrl: string, options: { catalog?: boolean } = {}): Promise<boolean> {
   try {
     const db = await database();
     const text = (await db.get(MANIFESTS, manifestUrl)) as string | undefined;
     if (!text) return false;
-    for (const [url, sha] of manifestFiles(manifestUrl, text)) {
+    for (const [url, sha] of manifestFiles(manifestUrl, text, options.catalog === true)) {
       if ((await db.getKey(FILES, fileKey(url, sha))) === undefined) return false;
     }
     return true;

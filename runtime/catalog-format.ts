@@ -16,7 +16,8 @@
 //              attributeString[attributeRefs]      string index of each attribute
 //              blob[blobBytes]                     UTF-8
 //
-// Item index = position in the catalog = the trie's item index.
+// Item index = position in the catalog = the item index of items.bin (runtime/item-index.ts), whose ids it repeats.
+// The display catalog is optional: the runtime reads it only when load() asks for it (LoadOptions.catalog).
 import type { CatalogEntry } from './bundle.ts';
 import { CatalogFormatProblem } from './errors.ts';
 
@@ -84,7 +85,7 @@ export function decodeCatalog(bytes: Uint8Array, itemCount: number): CatalogEntr
   const version = at(4);
   if (version !== CATALOG_VERSION) throw new CatalogFormatProblem(`version ${version}; this runtime reads version ${CATALOG_VERSION}`);
   const items = at(8), stringCount = at(12), blobBytes = at(16), refs = at(20);
-  if (items !== itemCount) throw new CatalogFormatProblem(`${items} items where the trie has ${itemCount}`);
+  if (items !== itemCount) throw new CatalogFormatProblem(`${items} items where items.bin has ${itemCount}`);
   const expected = HEADER_BYTES + 4 * (stringCount + 3 * items + refs) + blobBytes;
   if (bytes.length !== expected) throw new CatalogFormatProblem(`${bytes.length} bytes where its header implies ${expected} (truncated or corrupted)`);
   const stringEndAt = HEADER_BYTES;

@@ -31,6 +31,16 @@ export class BundleFormatError extends RuntimeError {
   }
 }
 
+/**
+ * The bundle was written for another bundle layout (manifest `version`) or graph contract (manifest `contract`) than
+ * this runtime reads. An older bundle is migrated without retraining (its graphs at this contract are kept as they are).
+ */
+export class BundleVersionError extends RuntimeError {
+  constructor(readonly url: string, reason: string, fix: string) {
+    super('BundleVersionError', `${url}: ${reason}. ${fix}`);
+  }
+}
+
 /** `device` is not one of the names this runtime knows. */
 export class InvalidDeviceError extends RuntimeError {
   constructor(device: unknown, valid: readonly string[]) {
@@ -89,7 +99,7 @@ export class OutOfMemoryError extends RuntimeError {
 
 /** The names above, for matching errors that crossed the worker boundary. */
 export const RUNTIME_ERROR_NAMES = [
-  'BundleFetchError', 'BundleIntegrityError', 'BundleFormatError', 'InvalidDeviceError', 'WebGpuUnavailableError',
+  'BundleFetchError', 'BundleIntegrityError', 'BundleFormatError', 'BundleVersionError', 'InvalidDeviceError', 'WebGpuUnavailableError',
   'NoBackendError', 'NotLoadedError', 'InvalidArgumentError', 'WorkerTerminatedError', 'InferenceError', 'OutOfMemoryError',
 ] as const;
 export type RuntimeErrorName = (typeof RUNTIME_ERROR_NAMES)[number];
@@ -114,6 +124,8 @@ export const DecoderOutputError = internalError('DecoderOutputError');
 export const TrieFormatError = internalError('TrieFormatError');
 /** Why the bytes are not a valid catalog (the caller wraps it into its own typed error with the file name). */
 export const CatalogFormatProblem = internalError('CatalogFormatProblem');
+/** Why the bytes are not a valid item index, items.bin (the caller wraps it into its own typed error with the file name). */
+export const ItemIndexFormatProblem = internalError('ItemIndexFormatProblem');
 
 /** A graph lacks a weight the engine needs, or holds it in another layout; each engine wraps it in its typed error. */
 export class WeightsError extends Error {
@@ -156,7 +168,7 @@ export class WebGpuRewardError extends RuntimeError {
  * runtime/ names a class of one of the two lists.
  */
 export const INTERNAL_ERROR_NAMES = [
-  'BeamSearchOptionError', 'DecoderOutputError', 'TrieFormatError', 'CatalogFormatProblem', 'WeightsError',
+  'BeamSearchOptionError', 'DecoderOutputError', 'TrieFormatError', 'CatalogFormatProblem', 'ItemIndexFormatProblem', 'WeightsError',
   'WasmDecoderError', 'WasmRewardError', 'WebGpuDecoderError', 'WebGpuRewardError', 'RangeError', 'Error',
 ] as const;
 

@@ -14,7 +14,7 @@ import type { SpawnWasmHelper, WasmHelperInit } from './wasm-decoder.ts';
 
 export type * from './recommender.ts';
 export {
-  RuntimeError, BundleFetchError, BundleIntegrityError, BundleFormatError, InvalidDeviceError, WebGpuUnavailableError,
+  RuntimeError, BundleFetchError, BundleIntegrityError, BundleFormatError, BundleVersionError, InvalidDeviceError, WebGpuUnavailableError,
   NoBackendError, NotLoadedError, InvalidArgumentError, WorkerTerminatedError, InferenceError, OutOfMemoryError,
   RUNTIME_ERROR_NAMES, INTERNAL_ERROR_NAMES, toRuntimeError, type RuntimeErrorName,
 } from './errors.ts';

@@ -1,11 +1,12 @@
 // Fetch a bundle (manifest.json + files) with the IndexedDB cache in front: every file is looked up by
 // URL + sha256 (verified on read), else fetched, verified against the manifest's sha256 and stored.
 // Bytes that do not hash to the manifest are never used. When the manifest cannot be fetched (offline),
-// the cached copy of it is used, so a page that loaded once reloads without a network.
+// the cached copy of it is used, so a page that loaded once reloads without a network. The display catalog
+// (catalog.bin) is fetched only when asked for (`catalog: true`): generation needs items.bin alone.
 import { readCachedFile, readCachedManifest, writeCachedFile, writeCachedManifest } from './cache.ts';
 import { BundleFetchError, BundleFormatError } from './errors.ts';
-import { SemanticIdTrie } from './semantic-id-trie.ts';
-import { BUNDLE_ROLES, bundleFileUrl, checkBundleAgainstManifest, parseCatalog, parseManifest, verifyBundleFile, type BundleManifest, type BundleRole, type CatalogEntry } from './bundle.ts';
+import type { SemanticIdTrie } from './semantic-id-trie.ts';
+import { BUNDLE_ROLES, bundleFileUrl, checkBundleAgainstManifest, parseBundleItems, parseCatalog, parseManifest, verifyBundleFile, type BundleManifest, type BundleRole, type CatalogEntry } from './bundle.ts';
 import type { EngineModelConfig } from './model-config.ts';
 import type { ProgressReport } from './recommender.ts';
 
@@ -28,8 +29,8 @@ export interface BundleModels {
   encoder: Uint8Array;
   decoderStep: Uint8Array;
   reward: Uint8Array | null;
-  trie: SemanticIdTrie;
-  itemIds: string[]; // [items] external ids, catalog order
+  trie: SemanticIdTrie; // built from items.bin's codes
+  itemIds: string[]; // [items] external ids (items.bin), by item index
   towers: string[]; // reward tower names
   towerWeights: number[]; // [towers] weights of the combined reward
   historyBias: number[] | null; // [levels] the repeat-awareness layer's β (manifest historyBias), null = none
@@ -39,6 +40,7 @@ export interface BundleModels {
 export interface FetchBundleOptions {
   fetch?: typeof fetch; // injected in Node for file: URLs; default globalThis.fetch
   cache?: boolean; // use IndexedDB; default true where it exists
+  catalog?: boolean; // also fetch the display catalog (titles, attributes) when the bundle has one; default false
   onProgress?: (report: ProgressReport) => void;
   warn?: (message: string) => void;
 }
@@ -46,7 +48,7 @@ export interface FetchBundleOptions {
 export interface FetchedBundle {
   manifestUrl: string;
   manifest: BundleManifest;
-  catalog: CatalogEntry[]; // [items] the catalog file, parsed (index = item index)
+  catalog: CatalogEntry[] | null; // [items] the display catalog, parsed (index = item index); null when not asked for or the bundle has none
   models: BundleModels;
   fromCache: string[]; // roles
   fromNetwork: string[]; // roles
@@ -124,7 +126,7 @@ export async function fetchBundle(bundleUrl: string, options: FetchBundleOptions
   }
   const manifest = parseManifest(json, manifestUrl);
 
-  const roles = BUNDLE_ROLES.filter((r) => manifest.files[r] !== undefined);
+  const roles = BUNDLE_ROLES.filter((r) => manifest.files[r] !== undefined && (r !== 'catalog' || options.catalog === true));
   // Every file's URL is checked to lie under the manifest's folder before the first one is fetched.
   const urls = Object.fromEntries(roles.map((role) => [role, bundleFileUrl(manifestUrl, role, manifest.files[role]!.path)])) as Partial<Record<BundleRole, string>>;
   const totalBytes = roles.reduce((s, r) => s + manifest.files[r]!.bytes, 0);
@@ -152,15 +154,9 @@ export async function fetchBundle(bundleUrl: string, options: FetchBundleOptions
     bytesOf[role] = bytes;
   }
 
-  let trie: SemanticIdTrie;
-  try {
-    trie = SemanticIdTrie.fromBytes(bytesOf.trie!);
-  } catch (err) {
-    throw new BundleFormatError(urls.trie!, `${err instanceof Error ? err.message : String(err)}; re-export the bundle (onerec export)`);
-  }
+  const { trie, itemIds } = parseBundleItems(bytesOf.items!, urls.items!);
   checkBundleAgainstManifest(manifest, { trie, encoder: bytesOf.encoder!, decoderStep: bytesOf.decoderStep!, reward: bytesOf.reward }, urls);
-  const catalog = parseCatalog(bytesOf.catalog!, trie.itemCount, urls.catalog!);
-  const itemIds = catalog.map((entry) => entry.id);
+  const catalog = bytesOf.catalog ? parseCatalog(bytesOf.catalog, itemIds, urls.catalog!) : null;
   const { model, tokens, generation } = manifest;
   const models: BundleModels = {
     shape: {

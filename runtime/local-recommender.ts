@@ -45,7 +45,7 @@ export function createRecommenderWith(backend: RuntimeBackend): Recommender {
     load: (bundleUrl: string, loadOptions: LoadOptions = {}): Promise<LoadInfo> => chain('load', async () => {
       const t0 = performance.now();
       const options = checkLoadArguments(bundleUrl, loadOptions);
-      const bundle = await fetchBundle(bundleUrl, { fetch: backend.fetch, cache: options.cache, onProgress: options.onProgress });
+      const bundle = await fetchBundle(bundleUrl, { fetch: backend.fetch, cache: options.cache, catalog: options.catalog, onProgress: options.onProgress });
       options.onProgress?.({ progress: 1, text: 'creating ONNX sessions' });
       const next = await backend.createRunner(bundle.models, { device: options.device ?? 'auto', threads: options.threads ?? 1, engine: options.engine, gpuDecoder: options.gpuDecoder, wasmDecoder: options.wasmDecoder });
       await runner?.release();

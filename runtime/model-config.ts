@@ -33,8 +33,9 @@ export type EngineModelConfig = Omit<ModelConfig, 'moeAuxWeight' | 'dropout'>;
  *   1  decoder_step `token [B, 1]`, outputs `logits` only: the runtime normalises the logits itself
  *   2  adds `code_logits [B, K]` and `logit_max_sum [B, 2]` (bundles exported on 2026-11-29)
  *   3  `token [B, T]` (T ≤ 2: an item's last code and the next BOS in one call) and one `code_scores [B, K + 2]` output
- * A manifest's `contract` names its graphs' version (manifests written before the field existed have none: their graphs
- * are read by their inputs and outputs, which is how the runtime tells the three apart); a version past this one is a
- * BundleFormatError asking for a newer runtime.
+ * A manifest's `contract` names its graphs' version, and the runtime runs this version only: any other, or none (bundles
+ * exported before the field), is a BundleVersionError saying what to do (runtime/bundle.ts). `onerec migrate` rewrites an
+ * older bundle layout whose graphs are of this version (models/export/bundle-migrate.ts, the one reader of older graphs'
+ * inputs and outputs).
  */
 export const GRAPH_CONTRACT_VERSION = 3;

@@ -73,14 +73,14 @@ export class OnnxDecoderSession implements DecoderSession {
   private position = 0; // decoder sequence position of the next token fed
   private pastK: Tensor; // [decoderLayers, Bprev, heads, P, dh]
   private pastV: Tensor;
-  /** Present when the graph has `code_scores` (or, exported 2026-11-29, `code_logits` + `logit_max_sum`; before that only `logits`). */
-  readonly stepCodeLogProbs?: (tokens: Int32Array, parents: Int32Array) => Promise<Float64Array>; // → [rows, K]
-  /** The graph's `token` input is [B, T] (bundles exported before it take one token per row). */
+  /** The graph's `code_scores [rows, K + 2]` as the beam search's code log-probabilities [rows, K]. */
+  readonly stepCodeLogProbs: (tokens: Int32Array, parents: Int32Array) => Promise<Float64Array>;
+  /** Two tokens per row in one call (contract 3's `token [B, T]`): an item's last code and the next BOS. */
   readonly twoTokenSteps: boolean;
 
   /**
-   * `options.twoTokenSteps` (default true) offers two-token steps when the graph takes them; false keeps one token
-   * per call, whose scores equal to the last float32 bit those of older bundles' sessions.
+   * `options.twoTokenSteps` (default true) lets the beam search send an item's last code and the next BOS in one call;
+   * false keeps one token per call.
    */
   constructor(
     private readonly ort: OrtModule,
@@ -92,24 +92,9 @@ export class OnnxDecoderSession implements DecoderSession {
     const empty = [shape.decoderLayers, 1, shape.heads, 0, shape.headDim]; // P = 0 before the first step
     this.pastK = new ort.Tensor('float32', new Float32Array(0), empty);
     this.pastV = new ort.Tensor('float32', new Float32Array(0), empty);
-    const tokenInput = session.inputMetadata.find((m) => m.name === 'token');
-    this.twoTokenSteps = (options.twoTokenSteps ?? true) && tokenInput !== undefined && tokenInput.isTensor && typeof tokenInput.shape[1] === 'string';
+    this.twoTokenSteps = options.twoTokenSteps ?? true;
     const K = shape.codebookSize;
-    if (session.outputNames.includes('code_scores')) {
-      this.stepCodeLogProbs = async (tokens, parents) => codeLogProbs((await this.run(tokens, parents, ['code_scores']))[0], K);
-    } else if (session.outputNames.includes('code_logits')) {
-      this.stepCodeLogProbs = async (tokens, parents) => {
-        const [codeLogits, maxSum] = await this.run(tokens, parents, ['code_logits', 'logit_max_sum']); // [rows, K], [rows, 2]
-        const rows = maxSum.length / 2;
-        const packed = new Float32Array(rows * (K + 2)); // the code_scores layout
-        for (let r = 0; r < rows; r++) {
-          packed.set(codeLogits.subarray(r * K, (r + 1) * K), r * (K + 2));
-          packed[r * (K + 2) + K] = maxSum[2 * r];
-          packed[r * (K + 2) + K + 1] = maxSum[2 * r + 1];
-        }
-        return codeLogProbs(packed, K);
-      };
-    }
+    this.stepCodeLogProbs = async (tokens, parents) => codeLogProbs((await this.run(tokens, parents, ['code_scores']))[0], K);
   }
 
   async step(tokens: Int32Array /* [rows] */, parents: Int32Array /* [rows] */): Promise<Float32Array> /* [rows, vocab] */ {

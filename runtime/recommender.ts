@@ -38,6 +38,11 @@ export interface LoadOptions {
   /** false: do not read or write the IndexedDB model cache (always fetch). Default true. */
   cache?: boolean;
   /**
+   * true: also fetch the bundle's display catalog (titles, attributes; catalog.bin) into LoadInfo.catalog. Default false:
+   * generation needs only items.bin (ids and semantic IDs), and an app with its own item service skips the catalog's bytes.
+   */
+  catalog?: boolean;
+  /**
    * Which engine runs the seed model; default 'auto' (see Engine). With the runtime's own engines (WGSL, wasm kernels)
    * the reward model runs on the same engine, so onnxruntime-web's wasm is not even fetched. LoadInfo.decoder says
    * which ran, LoadInfo.fallbackReasons why the ones before it did not. A named engine that cannot run the bundle is a
@@ -62,7 +67,9 @@ export interface LoadInfo {
   name: string; // the bundle's name (manifest)
   manifestUrl: string; // the manifest's absolute URL (the files' URLs resolve against it)
   manifest: BundleManifest; // the bundle's manifest.json, validated (runtime/bundle.ts): model config, files, reward towers, …
-  catalog: CatalogEntry[]; // [items] the bundle's catalog (id, title, attributes), index = item index
+  // [items] the bundle's display catalog (id, title, attributes), index = item index, when load() asked for it
+  // (LoadOptions.catalog) and the bundle has one; else null — recommend() still returns each item's external id.
+  catalog: CatalogEntry[] | null;
   executionProvider: string; // the onnxruntime EP that runs the ONNX graphs, 'webgpu' or 'wasm'
   decoder: DecoderBackend;
   /**
@@ -77,7 +84,7 @@ export interface LoadInfo {
   fromCache: string[]; // roles whose bytes came from IndexedDB
   fromNetwork: string[]; // roles fetched over the network
   warnings: string[]; // cache problems that fell back to the network, etc.
-  items: number; // catalog size
+  items: number; // items the bundle can recommend (items.bin)
   towers: string[]; // reward tower names ([] without a reward model)
   loadMs: number;
 }

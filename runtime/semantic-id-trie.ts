@@ -38,7 +38,7 @@ export class SemanticIdTrie {
   readonly childNode: Int32Array; // [edges]
   private readonly codes: Uint16Array; // [items, levels], rebuilt from the edges for itemCodes()
 
-  private constructor(levels: number, codebookSize: number, itemCount: number, childStart: Int32Array, childCode: Uint16Array, childNode: Int32Array) {
+  private constructor(levels: number, codebookSize: number, itemCount: number, childStart: Int32Array, childCode: Uint16Array, childNode: Int32Array, codes?: Uint16Array) {
     this.levels = levels;
     this.codebookSize = codebookSize;
     this.itemCount = itemCount;
@@ -46,7 +46,7 @@ export class SemanticIdTrie {
     this.childStart = childStart;
     this.childCode = childCode;
     this.childNode = childNode;
-    this.codes = this.collectCodes();
+    this.codes = codes ?? this.collectCodes();
   }
 
   /**
@@ -67,16 +67,22 @@ export class SemanticIdTrie {
     }
     // Sort items lexicographically by code; ties (identical IDs) are an error. A lexicographic order makes
     // every prefix a contiguous run, so each level's nodes come out breadth-first and edges ascending.
-    const order = new Int32Array(items); // [items] item indices in code order
+    // An LSD radix sort (one stable counting sort per level, last level first, from index order) gives the order of
+    // a comparison sort by (codes, index) in O(levels × (items + K)): the runtime rebuilds the trie at every load.
+    let order = new Int32Array(items); // [items] item indices in code order
     for (let i = 0; i < items; i++) order[i] = i;
-    const compare = (a: number, b: number): number => {
-      for (let l = 0; l < levels; l++) {
-        const d = codes[a * levels + l] - codes[b * levels + l];
-        if (d !== 0) return d;
+    let spare = new Int32Array(items);
+    const counts = new Int32Array(codebookSize + 1); // [K + 1] start of each code's run
+    for (let l = levels - 1; l >= 0; l--) {
+      counts.fill(0);
+      for (let i = 0; i < items; i++) counts[codes[i * levels + l] + 1]++;
+      for (let k = 0; k < codebookSize; k++) counts[k + 1] += counts[k];
+      for (let r = 0; r < items; r++) {
+        const item = order[r];
+        spare[counts[codes[item * levels + l]]++] = item;
       }
-      return a - b;
-    };
-    order.sort(compare);
+      [order, spare] = [spare, order];
+    }
     for (let r = 1; r < items; r++) {
       let same = true;
       for (let l = 0; l < levels && same; l++) same = codes[order[r] * levels + l] === codes[order[r - 1] * levels + l];
@@ -84,37 +90,43 @@ export class SemanticIdTrie {
         throw new TrieFormatError(`items ${order[r - 1]} and ${order[r]} have the same semantic ID; add a suffix level that breaks collisions`);
       }
     }
-    // Level by level: a group is a run of sorted items sharing the first d codes (= one node at depth d).
-    let groups: number[] = items > 0 ? [0, items] : [0]; // boundaries into `order` for depth d
-    const childStart: number[] = [];
-    const childCode: number[] = [];
-    const childNode: number[] = [];
+    if (items === 0) {
+      return new SemanticIdTrie(levels, codebookSize, 0, Int32Array.from([0, 0]), new Uint16Array(0), new Int32Array(0));
+    }
+    // Level by level: a group is a run of sorted items sharing the first d codes (= one node at depth d). Each level
+    // has at most `items` edges; the arrays are cut to size at the end.
+    let groups = Int32Array.from([0, items]); // [nodes at depth d + 1] boundaries into `order`
+    let groupCount = 1;
+    const childStart = new Int32Array(items * levels + 1); // [nodes + 1], nodes ≤ edges
+    const childCode = new Uint16Array(items * levels); // [edges]
+    const childNode = new Int32Array(items * levels); // [edges]
+    let nodes = 0;
+    let edges = 0;
     let nodesSoFar = 1; // the root
     for (let d = 0; d < levels; d++) {
-      const next: number[] = [0];
-      for (let g = 0; g + 1 < groups.length; g++) {
-        childStart.push(childCode.length);
+      const next = new Int32Array(items + 1); // boundaries of the nodes at depth d + 1
+      let nextCount = 0;
+      for (let g = 0; g < groupCount; g++) {
+        childStart[nodes++] = edges;
         let r = groups[g];
         const end = groups[g + 1];
         while (r < end) {
           const code = codes[order[r] * levels + d];
           let s = r + 1;
           while (s < end && codes[order[s] * levels + d] === code) s++;
-          childCode.push(code);
-          if (d === levels - 1) childNode.push(order[r]);
-          else childNode.push(nodesSoFar + next.length - 1);
-          next.push(s);
+          childCode[edges] = code;
+          childNode[edges] = d === levels - 1 ? order[r] : nodesSoFar + nextCount;
+          edges++;
+          next[++nextCount] = s;
           r = s;
         }
       }
-      nodesSoFar += next.length - 1;
+      nodesSoFar += nextCount;
       groups = next;
+      groupCount = nextCount;
     }
-    childStart.push(childCode.length);
-    if (items === 0) {
-      return new SemanticIdTrie(levels, codebookSize, 0, Int32Array.from([0, 0]), new Uint16Array(0), new Int32Array(0));
-    }
-    return new SemanticIdTrie(levels, codebookSize, items, Int32Array.from(childStart), Uint16Array.from(childCode), Int32Array.from(childNode));
+    childStart[nodes] = edges;
+    return new SemanticIdTrie(levels, codebookSize, items, childStart.slice(0, nodes + 1), childCode.slice(0, edges), childNode.slice(0, edges), codes.slice());
   }
 
   /** Parse the version-1 binary written by toBytes(); any inconsistency throws TrieFormatError. */

@@ -1,18 +1,20 @@
 // Reads and verifies a bundle directory in Node (for `onerec eval --bundle` and tests) with the same
-// checks as the browser runtime (runtime/bundle.ts): manifest version, sizes, sha256, ONNX structure.
+// checks as the browser runtime (runtime/bundle.ts): manifest version and graph contract, sizes, sha256, ONNX
+// structure. The display catalog is read when the bundle has one.
 import { readFileSync, realpathSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { BundleFormatError } from '../../runtime/errors.ts';
-import { bundleFileUrl, checkBundleAgainstManifest, parseCatalog, parseManifest, verifyBundleFile, type BundleManifest, type BundleRole, type CatalogEntry } from '../../runtime/bundle.ts';
-import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
+import { bundleFileUrl, checkBundleAgainstManifest, parseBundleItems, parseCatalog, parseManifest, verifyBundleFile, type BundleManifest, type BundleRole, type CatalogEntry } from '../../runtime/bundle.ts';
+import type { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
 
 export interface LoadedBundle {
   dir: string;
   manifest: BundleManifest;
   files: Partial<Record<BundleRole, Uint8Array>>; // verified bytes by role
-  trie: SemanticIdTrie;
-  catalog: CatalogEntry[];
+  trie: SemanticIdTrie; // built from items.bin
+  itemIds: string[]; // [items] external ids
+  catalog: CatalogEntry[] | null; // the display catalog; null when the bundle has none
 }
 
 export async function readBundle(dir: string): Promise<LoadedBundle> {
@@ -44,14 +46,9 @@ export async function readBundle(dir: string): Promise<LoadedBundle> {
     await verifyBundleFile(manifest, role, bytes, path);
     files[role] = bytes;
   }
-  let trie: SemanticIdTrie;
-  try {
-    trie = SemanticIdTrie.fromBytes(files.trie!);
-  } catch (e) {
-    throw new BundleFormatError(join(resolve(dir), manifest.files.trie!.path), `${(e as Error).message}; re-export the bundle (onerec export)`);
-  }
   const fileOf = (role: BundleRole): string => join(resolve(dir), manifest.files[role]?.path ?? role);
-  checkBundleAgainstManifest(manifest, { trie, encoder: files.encoder!, decoderStep: files.decoderStep!, reward: files.reward }, { trie: fileOf('trie'), encoder: fileOf('encoder'), decoderStep: fileOf('decoderStep'), reward: fileOf('reward') });
-  const catalog = parseCatalog(files.catalog!, trie.itemCount, join(resolve(dir), manifest.files.catalog!.path));
-  return { dir, manifest, files, trie, catalog };
+  const { trie, itemIds } = parseBundleItems(files.items!, fileOf('items'));
+  checkBundleAgainstManifest(manifest, { trie, encoder: files.encoder!, decoderStep: files.decoderStep!, reward: files.reward }, { items: fileOf('items'), encoder: fileOf('encoder'), decoderStep: fileOf('decoderStep'), reward: fileOf('reward') });
+  const catalog = files.catalog ? parseCatalog(files.catalog, itemIds, fileOf('catalog')) : null;
+  return { dir, manifest, files, trie, itemIds, catalog };
 }

@@ -1,20 +1,24 @@
-// Writes a model bundle: encoder.onnx, decoder_step.onnx, trie.bin, catalog.bin and manifest.json (the
-// single source of truth: config, tokens, generation defaults, every file's size and sha256).
+// Writes a model bundle: encoder.onnx, decoder_step.onnx, items.bin, optionally catalog.bin, and manifest.json (the
+// single source of truth: layout version, graph contract, config, tokens, generation defaults, every file's size and
+// sha256).
 //
 //   await exportBundle({ weights: initSeedWeights(config, 1), config, trie, catalog, quantization: 'int4', outDir: 'runs/x/bundle' });
 //
 // File formats:
 // - *.onnx: see models/export/seed-graphs.ts and docs/architecture.md ("ONNX graphs").
-// - trie.bin: runtime/semantic-id-trie.ts's versioned binary (SemanticIdTrie.toBytes / fromBytes); the
-//   trie's edges are the semantic-ID table (`itemCodes(item)` recovers an item's codes).
-// - catalog.bin: runtime/catalog-format.ts's binary ("OCAT" v1: strings stored once, items refer to them),
-//   index = item index, of `{ id, title?, attributes? }` (runtime/bundle.ts CatalogEntry); titles are cut to
-//   CATALOG_TITLE_CHARS and attributes to CATALOG_ATTRIBUTES so the catalog stays a small part of the bundle.
+// - items.bin: runtime/item-index.ts's binary ("OITM" v1): every item's codes, bit-packed, and external id; the
+//   runtime rebuilds the trie from the codes at load. What generation needs, ~5 bytes per item with numeric ids.
+// - catalog.bin, the display catalog, only when some item has a title or attributes: runtime/catalog-format.ts's
+//   binary ("OCAT" v1: strings stored once, items refer to them), index = item index, of `{ id, title?, attributes? }`
+//   (runtime/bundle.ts CatalogEntry); titles are cut to CATALOG_TITLE_CHARS and attributes to CATALOG_ATTRIBUTES.
+//   The runtime fetches it only when load() asks for it (LoadOptions.catalog).
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUNDLE_FORMAT, BUNDLE_VERSION, type BundleFile, type BundleManifest, type BundleRole, type CatalogEntry } from '../../runtime/bundle.ts';
 import { encodeCatalog } from '../../runtime/catalog-format.ts';
+import { encodeItemIndex } from '../../runtime/item-index.ts';
+import { GRAPH_CONTRACT_VERSION } from '../../runtime/model-config.ts';
 import type { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
 import { BOS, PAD, SPECIAL_TOKENS } from '../../runtime/tokens.ts';
 import { seedVocabSize, type SeedConfig, type SeedWeights } from '../seed/reference.ts';
@@ -37,7 +41,7 @@ export interface ExportBundleOptions {
   config: SeedConfig;
   moreMembers?: SeedMember[]; // further ensemble members after { weights, config } (seed-graphs.ts: same tokens, width and heads); their logits are averaged
   trie: SemanticIdTrie; // built from the same codes the model was trained on
-  catalog: CatalogEntry[]; // [items] by item index
+  catalog: CatalogEntry[]; // [items] by item index: the external ids (items.bin), and titles/attributes (catalog.bin, when any)
   quantization: Quantization;
   outDir: string;
   name?: string; // shown by the demo; default "onerec-seed"
@@ -64,6 +68,22 @@ function compactEntry(entry: CatalogEntry): CatalogEntry {
   return out;
 }
 
+/** True when some entry has a title or attributes: only then does the bundle carry a display catalog. */
+export function hasDisplay(catalog: readonly CatalogEntry[]): boolean {
+  return catalog.some((entry) => Boolean(entry.title) || (entry.attributes?.length ?? 0) > 0);
+}
+
+/** items.bin of `trie`'s items with these external ids (ExportError on a repeated id). */
+export function itemIndexBytes(trie: SemanticIdTrie, ids: string[]): Uint8Array {
+  const codes = new Uint16Array(trie.itemCount * trie.levels); // [items, levels]
+  for (let item = 0; item < trie.itemCount; item++) codes.set(trie.itemCodes(item), item * trie.levels);
+  try {
+    return encodeItemIndex({ itemCount: trie.itemCount, levels: trie.levels, codebookSize: trie.codebookSize, codes, ids });
+  } catch (e) {
+    throw new ExportError(`items.bin: ${(e as Error).message}`);
+  }
+}
+
 export async function exportBundle(options: ExportBundleOptions): Promise<ExportedBundle> {
   const { weights, trie, catalog, quantization, outDir } = options;
   const members: SeedMember[] = [{ weights, config: options.config }, ...(options.moreMembers ?? [])];
@@ -80,9 +100,9 @@ export async function exportBundle(options: ExportBundleOptions): Promise<Export
   const contents: [BundleRole, string, Uint8Array][] = [
     ['encoder', 'encoder.onnx', encoder.bytes],
     ['decoderStep', 'decoder_step.onnx', decoderStep.bytes],
-    ['trie', 'trie.bin', trie.toBytes()],
-    ['catalog', 'catalog.bin', encodeCatalog(catalog.map(compactEntry))],
+    ['items', 'items.bin', itemIndexBytes(trie, catalog.map((entry) => String(entry.id)))],
   ];
+  if (hasDisplay(catalog)) contents.push(['catalog', 'catalog.bin', encodeCatalog(catalog.map(compactEntry))]);
   const { reward } = options;
   if (reward) {
     if (reward.config.itemCount !== trie.itemCount) throw new ExportError(`the reward model scores ${reward.config.itemCount} items but the trie has ${trie.itemCount}; train both on the same prepared data`);
@@ -97,6 +117,7 @@ export async function exportBundle(options: ExportBundleOptions): Promise<Export
   const manifest: BundleManifest = {
     format: BUNDLE_FORMAT,
     version: BUNDLE_VERSION,
+    contract: GRAPH_CONTRACT_VERSION,
     name: options.name ?? 'onerec-seed',
     created: new Date().toISOString(),
     model: { ...config },

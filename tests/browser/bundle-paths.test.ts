@@ -15,7 +15,7 @@ import { startServer, type StaticServer } from '../../models/serve.ts';
 let root: string;
 let harness: BrowserHarness;
 let other: StaticServer; // another origin, holding a file a manifest may try to name
-const ROLES = ['encoder', 'decoderStep', 'trie', 'catalog'];
+const ROLES = ['encoder', 'decoderStep', 'items', 'catalog'];
 let cases: { manifest: string; role: string; path: unknown }[] = [];
 
 before(async () => {
@@ -87,7 +87,7 @@ test('the unmodified manifest loads and recommends in the same worker; bad argum
     await recommender.dispose();
     return { items: info.items, fromNetwork: info.fromNetwork.sort(), sessions: sessions.length, refused };
   }, harness.bundleUrl);
-  assert.deepEqual(result.fromNetwork, ['catalog', 'decoderStep', 'encoder', 'trie']);
+  assert.deepEqual(result.fromNetwork, ['decoderStep', 'encoder', 'items']); // no display catalog unless asked for
   assert.ok(result.items > 0 && result.sessions > 0);
   assert.deepEqual(result.refused, ['InvalidArgumentError: history', 'InvalidArgumentError: beamWidth', 'InvalidArgumentError: sessions[0][0]', 'InvalidArgumentError: recommend()']);
 });

@@ -70,7 +70,7 @@ before(async () => {
   const weights = initSeedWeights(CONFIG, 11, 0.3);
   const exported = await exportBundle({ weights, config: CONFIG, trie, catalog: hostile, quantization: 'fp32', outDir: join(root, 'bundles', 'tiny'), name: 'tiny-demo', beamWidth: 8 });
   manifest = exported.manifest;
-  catalog = (await readBundle(join(root, 'bundles', 'tiny'))).catalog;
+  catalog = (await readBundle(join(root, 'bundles', 'tiny'))).catalog ?? assert.fail('the titled test bundle has a display catalog');
 
   // A next-item model (sessions of one item, as Beauty is trained): the feed shows its best beams.
   const nextConfig: SeedConfig = { ...CONFIG, sessionLength: 1 };
@@ -331,7 +331,7 @@ test('catalog switch: a bundle with a reward model reranks by reward, and the wh
 
 test('the shipped bundles: Beauty titles, three likes, a different next session without them; KuaiRand reranked by reward', { skip: !existsSync(join(SHIPPED_BEAUTY, 'manifest.json')) && `${SHIPPED_BEAUTY}/manifest.json is not there yet` }, async () => {
   const { manifest: beauty, catalog: beautyCatalog } = await readBundle(SHIPPED_BEAUTY);
-  const titles = beautyCatalog.map((e) => e.title ?? `Item ${e.id}`);
+  const titles = (beautyCatalog ?? assert.fail('the shipped Beauty bundle has a display catalog')).map((e) => e.title ?? `Item ${e.id}`);
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   const errors = watchErrors(page);

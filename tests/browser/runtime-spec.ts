@@ -26,7 +26,7 @@ export interface RuntimeSpecOptions {
 
 /** A hung browser call fails its test instead of hanging the run (WebGPU on SwiftShader needs the most). */
 const TEST_TIMEOUT_MS = 180_000;
-const ROLES = ['catalog', 'decoderStep', 'encoder', 'reward', 'trie']; // the test bundle's files, sorted
+const ROLES = ['decoderStep', 'encoder', 'items', 'reward']; // the files load() fetches without `catalog: true`, sorted
 const QUOTA_BYTES = 128 * 1024; // the quota test's storage quota: less than the test bundle's decoder_step.onnx (140 KiB) alone
 const HISTORIES: HistoryItem[][] = [[3, 17, 5, 42, 9], [], ['item-7', 'unknown-id', 8], [50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 1, 2]];
 

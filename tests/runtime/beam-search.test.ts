@@ -233,7 +233,7 @@ test('bad options and bad decoder outputs raise typed errors', async () => {
   await assert.rejects(beamSearch(vocabWide, trie, { beamWidth: 2, sessionLength: 1 }), /rows × codebookSize = 1 × 4/);
 });
 
-test('decoder outputs: code_scores, the older code_logits + logit_max_sum and plain logits give the same code log-probabilities', async () => {
+test('decoder outputs: code_scores give the code log-probabilities of the full logits', async () => {
   const { OnnxDecoderSession } = await import('../../runtime/onnx-decoder-session.ts');
   const ort = await import('onnxruntime-node');
   const K = 3;
@@ -254,8 +254,6 @@ test('decoder outputs: code_scores, the older code_logits + logit_max_sum and pl
   const outputs: Record<string, () => InstanceType<typeof ort.Tensor>> = {
     logits: () => new ort.Tensor('float32', logits, [rows, V]),
     code_scores: () => new ort.Tensor('float32', scores, [rows, K + 2]),
-    code_logits: () => new ort.Tensor('float32', Float32Array.from([0, 1].flatMap((r) => Array.from(codes(r)))), [rows, K]),
-    logit_max_sum: () => new ort.Tensor('float32', maxSum, [rows, 2]),
     present_k: () => new ort.Tensor('float32', new Float32Array(0), [1, rows, 1, 0, 1]),
     present_v: () => new ort.Tensor('float32', new Float32Array(0), [1, rows, 1, 0, 1]),
   };
@@ -266,15 +264,12 @@ test('decoder outputs: code_scores, the older code_logits + logit_max_sum and pl
   });
   const cross = { cross_k: outputs.present_k(), cross_v: outputs.present_v(), memory_bias: outputs.present_k() };
   const shape = { decoderLayers: 1, heads: 1, headDim: 1, codebookSize: K };
-  const read = (names: string[]) => new OnnxDecoderSession(ort as never, fake(names) as never, cross, shape).stepCodeLogProbs!(Int32Array.of(BOS, BOS), Int32Array.of(0, 0));
-  const [packed, older] = [await read(['logits', 'code_scores']), await read(['logits', 'code_logits', 'logit_max_sum'])];
-  assert.deepEqual(older, packed);
+  const packed = await new OnnxDecoderSession(ort as never, fake(['logits', 'code_scores']) as never, cross, shape).stepCodeLogProbs(Int32Array.of(BOS, BOS), Int32Array.of(0, 0));
   for (let r = 0; r < rows; r++) {
     const row = Array.from(logits.subarray(r * V, (r + 1) * V));
     const logZ = Math.log(row.reduce((s, x) => s + Math.exp(x), 0));
     for (let c = 0; c < K; c++) assert.ok(Math.abs(packed[r * K + c] - (logits[r * V + 2 + c] - logZ)) < 1e-6, `row ${r} code ${c}`);
   }
-  assert.equal(new OnnxDecoderSession(ort as never, fake(['logits']) as never, cross, shape).stepCodeLogProbs, undefined); // logits only: the search normalises
 });
 
 test('renormalize: codes scored among the allowed children only, with full logits or code log-probabilities', async () => {

@@ -66,7 +66,7 @@ test('property: for random strings, bundleFileUrl either refuses or returns a UR
     const base = BASES[trial % BASES.length];
     let href: string;
     try {
-      href = bundleFileUrl(base, 'trie', path);
+      href = bundleFileUrl(base, 'items', path);
     } catch (e) {
       assert.equal((e as Error).name, 'BundleFormatError', path);
       continue;
@@ -85,7 +85,7 @@ test('property: for random strings, bundleFileUrl either refuses or returns a UR
   // Plain nested paths stay usable.
   assert.equal(bundleFileUrl(BASES[0], 'encoder', 'graphs/v1.2/encoder_int4-b.onnx'), 'https://cdn.example/bundles/beauty/graphs/v1.2/encoder_int4-b.onnx');
   // The manifest's own folder may be spelled any way the caller likes (escapes, even malformed ones, are the caller's).
-  assert.equal(bundleFileUrl('https://cdn.example/my%20bundles/v%zz/manifest.json', 'trie', 'trie.bin'), 'https://cdn.example/my%20bundles/v%zz/trie.bin');
+  assert.equal(bundleFileUrl('https://cdn.example/my%20bundles/v%zz/manifest.json', 'items', 'items.bin'), 'https://cdn.example/my%20bundles/v%zz/items.bin');
 });
 
 test('the loader fetches nothing outside the bundle: a hostile path fails load() after the manifest alone', async () => {
@@ -98,7 +98,7 @@ test('the loader fetches nothing outside the bundle: a hostile path fails load()
   const dir = join(root, 'hostile');
   cpSync(bundle.dir, dir, { recursive: true });
   const manifestUrl = pathToFileURL(join(dir, 'manifest.json')).href;
-  const roles = ['encoder', 'decoderStep', 'trie', 'catalog'];
+  const roles = ['encoder', 'decoderStep', 'items', 'catalog'];
   for (const [i, path] of HOSTILE_PATHS.entries()) {
     const role = roles[i % roles.length];
     writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifestWith(role, path)));

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { readBundle } from '../../models/export/bundle-reader.ts';
 import { exportBundle } from '../../models/export/bundle-writer.ts';
 import { onnxStructureProblem, parseManifest } from '../../runtime/bundle.ts';
+import { GRAPH_CONTRACT_VERSION } from '../../runtime/model-config.ts';
 import { tinyModel } from '../models/export/fixture.ts';
 import { rewardParameterShapes } from '../../models/reward/config.ts';
 
@@ -31,7 +32,9 @@ test('exportBundle writes a manifest with every file size and sha256, and readBu
   try {
     const bundle = await readBundle(dir);
     assert.equal(bundle.manifest.quantization, 'int4');
-    assert.deepEqual(Object.keys(bundle.manifest.files).sort(), ['catalog', 'decoderStep', 'encoder', 'trie']);
+    assert.deepEqual(Object.keys(bundle.manifest.files).sort(), ['catalog', 'decoderStep', 'encoder', 'items']);
+    assert.equal(bundle.manifest.version, 2);
+    assert.equal(bundle.manifest.contract, GRAPH_CONTRACT_VERSION);
     for (const [role, file] of Object.entries(bundle.manifest.files)) {
       const bytes = readFileSync(join(dir, file!.path));
       assert.equal(file!.bytes, bytes.length, role);
@@ -40,7 +43,8 @@ test('exportBundle writes a manifest with every file size and sha256, and readBu
     assert.equal(bundle.manifest.tokens.vocabSize, 2 + 3 * 8);
     assert.equal(bundle.trie.itemCount, trie.itemCount);
     assert.deepEqual([...bundle.trie.itemCodes(7)], [...trie.itemCodes(7)]);
-    assert.deepEqual(bundle.catalog[5], catalog[5]);
+    assert.deepEqual(bundle.itemIds, catalog.map((entry) => entry.id));
+    assert.deepEqual(bundle.catalog?.[5], catalog[5]);
     assert.equal(exported.totalBytes, Object.values(bundle.manifest.files).reduce((s, f) => s + f!.bytes, 0));
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -89,15 +93,20 @@ test('onnxStructureProblem accepts a model and rejects JSON text, empty bytes an
   }
 });
 
-test('a manifest of an unknown version, or with inconsistent tokens, is a BundleFormatError naming manifest.json', async () => {
+test('a manifest of another layout version or graph contract is a BundleVersionError naming the fix; inconsistent tokens a BundleFormatError', async () => {
   const { dir } = await freshBundle();
   try {
-    rewriteManifest(dir, (m) => (m.version = 2));
-    await assert.rejects(readBundle(dir), (e: Error) => e.name === 'BundleFormatError' && /manifest\.json/.test(e.message) && /version 2 is unknown/.test(e.message));
     const good = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
-    good.version = 1;
+    rewriteManifest(dir, (m) => (m.version = 1));
+    await assert.rejects(readBundle(dir), (e: Error) => e.name === 'BundleVersionError' && /manifest\.json/.test(e.message) && /"version" 1 is an older bundle layout/.test(e.message) && /onerec migrate --bundle/.test(e.message));
+    rewriteManifest(dir, (m) => (m.version = 3));
+    await assert.rejects(readBundle(dir), (e: Error) => e.name === 'BundleVersionError' && /"version" 3 is not a bundle layout/.test(e.message) && /Update the runtime/.test(e.message));
+    const { contract: _, ...noContract } = good;
+    assert.throws(() => parseManifest(noContract, 'x/manifest.json'), (e: Error) => e.name === 'BundleVersionError' && /"contract" undefined/.test(e.message) && /Re-export the bundle with `onerec export`/.test(e.message));
+    assert.throws(() => parseManifest({ ...good, contract: 2 }, 'x/manifest.json'), (e: Error) => e.name === 'BundleVersionError' && /older graph contract; this runtime runs contract 3/.test(e.message));
+    assert.throws(() => parseManifest({ ...good, contract: 4 }, 'x/manifest.json'), (e: Error) => e.name === 'BundleVersionError' && /Update the runtime/.test(e.message));
     assert.throws(() => parseManifest({ ...good, tokens: { ...good.tokens, vocabSize: 99 } }, 'x/manifest.json'), /tokens\.vocabSize.*expected 26/);
-    assert.throws(() => parseManifest({ ...good, files: { ...good.files, trie: undefined } }, 'x/manifest.json'), /files\.trie/);
+    assert.throws(() => parseManifest({ ...good, files: { ...good.files, items: undefined } }, 'x/manifest.json'), /files\.items/);
     assert.throws(() => parseManifest({ ...good, files: { ...good.files, catalog: { ...good.files.catalog, path: '../etc/passwd' } } }, 'x/manifest.json'), /relative path/);
     assert.equal(parseManifest(good, 'x/manifest.json').name, 'tiny');
   } finally {

@@ -215,14 +215,14 @@ test('manifest sizes past the runtime\'s bounds, or disagreeing with the graphs 
     ['maxHistory ≠ the encoder', (m) => setModel(m, 'maxHistory', 9), /encoder\.onnx.*"history_tokens" is \[1, 24\] where the manifest's model says \[1, 27\]/],
     ['decoderLayers ≠ the decoder', (m) => { m.model.decoderLayers = 3; }, /decoder_step\.onnx.*"past_k" is \[2, Bprev, 2, P, 16\]/],
     ['heads ≠ the decoder', (m) => { m.model.heads = 4; }, /decoder_step\.onnx.*"past_k"/],
-    ['codebookSize ≠ the trie', (m) => setModel(m, 'codebookSize', 16), /trie\.bin.*3 levels × 8 codes, the manifest's "tokens" 3 × 16/],
-    ['levels ≠ the trie', (m) => { setModel(m, 'levels', 4); }, /trie\.bin.*3 levels × 8 codes, the manifest's "tokens" 4 × 8/],
-    ['a trie that does not parse (hash matching)', (m, dir) => {
-      const bytes = readFileSync(join(dir, 'trie.bin'));
+    ['codebookSize ≠ the item index', (m) => setModel(m, 'codebookSize', 16), /items\.bin.*3 levels × 8 codes, the manifest's "tokens" 3 × 16/],
+    ['levels ≠ the item index', (m) => { setModel(m, 'levels', 4); }, /items\.bin.*3 levels × 8 codes, the manifest's "tokens" 4 × 8/],
+    ['an item index that does not parse (hash matching)', (m, dir) => {
+      const bytes = readFileSync(join(dir, 'items.bin'));
       bytes.writeUInt32LE(0xdeadbeef, 0);
-      writeFileSync(join(dir, 'trie.bin'), bytes);
-      m.files.trie.sha256 = createHash('sha256').update(bytes).digest('hex');
-    }, /trie\.bin: .*re-export the bundle/],
+      writeFileSync(join(dir, 'items.bin'), bytes);
+      m.files.items.sha256 = createHash('sha256').update(bytes).digest('hex');
+    }, /items\.bin: item index: does not start with "OITM".*re-export the bundle/],
   ];
   const fresh = createNodeRecommender();
   try {

@@ -1,6 +1,7 @@
 // The shipped Beauty bundles are rebuilt from the CLI (bench/README.md, "Rebuilding the shipped bundles"):
-// `onerec prepare` reads Amazon Beauty into the same item order as the bundle's catalog, and with the recorded
-// flags (plain residual k-means, --maxIterations=30) writes the bundle's trie byte for byte. The second check
+// `onerec prepare` reads Amazon Beauty into the same item order as the bundle's items.bin and catalog, and with the
+// recorded flags (plain residual k-means, --maxIterations=30) writes the trie the runtime builds from items.bin, byte
+// for byte. The second check
 // needs the sentence encoder's output for Beauty's 12,101 titles: about 25 minutes on a 2-core CPU from a cold
 // cache, so it runs only where that cache exists and takes ~4 minutes there (slow tier).
 import assert from 'node:assert/strict';
@@ -9,6 +10,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { decodeCatalog } from '../../../runtime/catalog-format.ts';
+import { parseBundleItems } from '../../../runtime/bundle.ts';
 import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/commands/prepare.ts';
 import { readDataset } from '../../../models/data/readers.ts';
 import { itemText, textsHash } from '../../../models/embeddings/text-encoder.ts';
@@ -16,9 +18,12 @@ import { itemText, textsHash } from '../../../models/embeddings/text-encoder.ts'
 const DATA = '../shared/data/amazon-beauty';
 const BUNDLES = ['models/bundles/beauty', 'models/bundles/beauty-ensemble'];
 
-test('Beauty as onerec prepare reads it: the shipped catalogs list the same items in the same order', { skip: !existsSync(DATA) && 'no ../shared/data' }, async () => {
+const shippedItems = (dir: string) => parseBundleItems(new Uint8Array(readFileSync(join(dir, 'items.bin'))), join(dir, 'items.bin'));
+
+test('Beauty as onerec prepare reads it: the shipped item indexes and catalogs list the same items in the same order', { skip: !existsSync(DATA) && 'no ../shared/data' }, async () => {
   const dataset = await readDataset(DATA);
   for (const dir of BUNDLES) {
+    assert.deepEqual(shippedItems(dir).itemIds, dataset.items.map((i) => i.id), `${dir}/items.bin`);
     const catalog = decodeCatalog(new Uint8Array(readFileSync(join(dir, 'catalog.bin'))), dataset.items.length);
     assert.equal(catalog.length, 12_101);
     assert.deepEqual(catalog.map((c) => c.id), dataset.items.map((i) => i.id), dir);
@@ -36,7 +41,7 @@ test('onerec prepare --maxIterations=30 writes the shipped Beauty trie byte for 
   try {
     await prepare({ ...DEFAULT_PREPARE_CONFIG, data: DATA, out, cache, maxIterations: 30, baseline: false });
     const trie = readFileSync(join(out, 'semantic-ids.bin'));
-    for (const dir of BUNDLES) assert.ok(trie.equals(readFileSync(join(dir, 'trie.bin'))), `${dir}/trie.bin`);
+    for (const dir of BUNDLES) assert.ok(trie.equals(shippedItems(dir).trie.toBytes()), `${dir}/items.bin`);
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

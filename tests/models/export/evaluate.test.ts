@@ -148,7 +148,7 @@ test('the shipped Beauty bundle: the eval path ranks exactly the ids of the runt
         assert.equal(evaluator.info.decoder, 'wasm-simd');
         for (const [u, h] of histories.entries()) {
           const result = await evaluator.user(data, { user: u, targetStart: h.length });
-          assert.deepEqual(Array.from(result.items, (i) => bundle.catalog[i].id), direct[u].sessions.map((s) => s.ids[0]), `user ${u}, excludeHistory ${excludeHistory}`);
+          assert.deepEqual(Array.from(result.items, (i) => bundle.itemIds[i]), direct[u].sessions.map((s) => s.ids[0]), `user ${u}, excludeHistory ${excludeHistory}`);
           assert.equal(result.rank, ranks[u]);
         }
       } finally {

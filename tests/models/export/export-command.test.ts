@@ -51,8 +51,9 @@ test('onerec export writes a verified bundle with the prepared trie and catalog,
     const bundle = await readBundle(out);
     assert.equal(bundle.manifest.generation.beamWidth, 7);
     assert.deepEqual(bundle.manifest.model, config);
-    assert.equal(bundle.catalog.length, 40);
-    assert.deepEqual(bundle.catalog[3], prepared.items[3]);
+    assert.equal(bundle.itemIds.length, 40);
+    assert.equal(bundle.itemIds[3], prepared.items[3].id);
+    assert.deepEqual(bundle.catalog?.[3], prepared.items[3]); // titled items: the display catalog is written
     assert.deepEqual([...bundle.trie.itemCodes(11)], [...prepared.trie.itemCodes(11)]);
     const model = await OnnxSeedModel.create(config, bundle.files.encoder!, bundle.files.decoderStep!);
     const tokens = encoderTokens([2, 5], prepared.codes, config.levels, config.codebookSize, config.maxHistory);

@@ -1,0 +1,199 @@
+// The bundle's item index (items.bin, "OITM" v1): what generation needs about the items and nothing more — each
+// item's semantic ID (its codes) and its external id, by item index. The prefix trie the beam search walks is rebuilt
+// from the codes at load (SemanticIdTrie.build), so it is not shipped; titles and attributes live in the optional
+// display catalog (runtime/catalog-format.ts). All integers are little-endian u32.
+//
+//   offset 0   magic "OITM"
+//          4   version (1)
+//          8   itemCount
+//         12   levels                     codes per item, the suffix level included
+//         16   codebookSize               K: codes are 0..K-1
+//         20   codeBits                   bits per code: the fewest that hold K - 1 (at least 1)
+//         24   idEncoding                 0 = decimal integers, 1 = strings
+//         28   idBytes                    size of the id section
+//         32   codes                      itemCount × levels codes of codeBits each, item-major, packed from the
+//                                         least significant bit of each byte up; zero bits to a multiple of 4 bytes
+//              ids[idBytes]               idEncoding 0: per item, the difference from the previous item's id (the
+//                                         first from 0), zigzag-mapped (d ≥ 0 → 2d, d < 0 → −2d − 1) and written as
+//                                         an LEB128 varint; 1: per item, the UTF-8 byte length as an LEB128 varint,
+//                                         then every item's UTF-8 bytes in item order
+//
+// Decimal encoding is chosen when every id is a canonical decimal integer (no sign, no leading zero) below 2^48, so
+// that ids numbered in item order cost a byte each; any other id set is stored as strings.
+import { ItemIndexFormatProblem } from './errors.ts';
+
+export const ITEM_INDEX_MAGIC = 'OITM';
+export const ITEM_INDEX_VERSION = 1;
+const HEADER_BYTES = 32;
+const ID_DECIMAL = 0;
+const ID_STRINGS = 1;
+const MAX_DECIMAL_ID = 2 ** 48; // zigzag differences stay below 2^49, inside float64's exact integers
+const DECIMAL = /^(0|[1-9][0-9]{0,14})$/;
+
+export interface ItemIndex {
+  itemCount: number;
+  levels: number; // codes per item, the suffix level included
+  codebookSize: number; // K
+  codes: Uint16Array; // [items, levels]
+  ids: string[]; // [items] external ids
+}
+
+/** The fewest bits that hold every code 0..K-1 (at least 1). */
+export function codeBitsFor(codebookSize: number): number {
+  return Math.max(1, Math.ceil(Math.log2(codebookSize)));
+}
+
+function varintBytes(value: number): number {
+  let n = 1;
+  while (value >= 128) {
+    value = Math.floor(value / 128);
+    n++;
+  }
+  return n;
+}
+
+/** items.bin for `index`; ItemIndexFormatProblem when a code is out of range or an id repeats. */
+export function encodeItemIndex(index: ItemIndex): Uint8Array {
+  const { itemCount, levels, codebookSize, codes, ids } = index;
+  if (!Number.isInteger(levels) || levels < 1) throw new ItemIndexFormatProblem(`levels must be a positive integer, got ${levels}`);
+  if (!Number.isInteger(codebookSize) || codebookSize < 1 || codebookSize > 65536) throw new ItemIndexFormatProblem(`codebookSize must be an integer in 1..65536, got ${codebookSize}`);
+  if (codes.length !== itemCount * levels) throw new ItemIndexFormatProblem(`${codes.length} codes for ${itemCount} items × ${levels} levels`);
+  if (ids.length !== itemCount) throw new ItemIndexFormatProblem(`${ids.length} ids for ${itemCount} items`);
+  const seen = new Map<string, number>();
+  ids.forEach((id, i) => {
+    if (typeof id !== 'string') throw new ItemIndexFormatProblem(`item ${i}'s id is ${typeof id}, not a string`);
+    const first = seen.get(id);
+    if (first !== undefined) throw new ItemIndexFormatProblem(`items ${first} and ${i} have the same external id ${JSON.stringify(id)}; ids must name one item each`);
+    seen.set(id, i);
+  });
+  const codeBits = codeBitsFor(codebookSize);
+  const codeSectionBytes = Math.ceil((codes.length * codeBits) / 32) * 4;
+
+  const decimal = ids.every((id) => DECIMAL.test(id) && Number(id) < MAX_DECIMAL_ID);
+  const encoder = new TextEncoder();
+  let idSection: Uint8Array;
+  if (decimal) {
+    const zigzag = new Float64Array(itemCount); // [items] zigzag-mapped differences
+    let previous = 0;
+    let size = 0;
+    for (let i = 0; i < itemCount; i++) {
+      const value = Number(ids[i]);
+      const d = value - previous;
+      zigzag[i] = d >= 0 ? 2 * d : -2 * d - 1;
+      size += varintBytes(zigzag[i]);
+      previous = value;
+    }
+    idSection = new Uint8Array(size);
+    let o = 0;
+    for (let i = 0; i < itemCount; i++) o = writeVarint(idSection, o, zigzag[i]);
+  } else {
+    const utf8 = ids.map((id) => encoder.encode(id));
+    const size = utf8.reduce((n, b) => n + varintBytes(b.length) + b.length, 0);
+    idSection = new Uint8Array(size);
+    let o = 0;
+    for (const b of utf8) o = writeVarint(idSection, o, b.length);
+    for (const b of utf8) {
+      idSection.set(b, o);
+      o += b.length;
+    }
+  }
+
+  const out = new Uint8Array(HEADER_BYTES + codeSectionBytes + idSection.length);
+  const view = new DataView(out.buffer);
+  out.set(encoder.encode(ITEM_INDEX_MAGIC), 0);
+  [ITEM_INDEX_VERSION, itemCount, levels, codebookSize, codeBits, decimal ? ID_DECIMAL : ID_STRINGS, idSection.length]
+    .forEach((v, i) => view.setUint32(4 + 4 * i, v, true));
+  let bit = HEADER_BYTES * 8;
+  for (let c = 0; c < codes.length; c++) {
+    const code = codes[c];
+    if (code >= codebookSize) throw new ItemIndexFormatProblem(`item ${Math.floor(c / levels)} level ${c % levels} has code ${code} ≥ codebookSize ${codebookSize}`);
+    for (let b = 0; b < codeBits; b++, bit++) if ((code >> b) & 1) out[bit >> 3] |= 1 << (bit & 7);
+  }
+  out.set(idSection, HEADER_BYTES + codeSectionBytes);
+  return out;
+}
+
+function writeVarint(out: Uint8Array, o: number, value: number): number {
+  while (value >= 128) {
+    out[o++] = (value % 128) | 128;
+    value = Math.floor(value / 128);
+  }
+  out[o++] = value;
+  return o;
+}
+
+/** Decodes items.bin; ItemIndexFormatProblem says what is wrong. */
+export function decodeItemIndex(bytes: Uint8Array): ItemIndex {
+  if (bytes.length < HEADER_BYTES) throw new ItemIndexFormatProblem(`${bytes.length} bytes, shorter than the ${HEADER_BYTES}-byte header`);
+  if (String.fromCharCode(bytes[0], bytes[1], bytes[2], bytes[3]) !== ITEM_INDEX_MAGIC) throw new ItemIndexFormatProblem(`does not start with "${ITEM_INDEX_MAGIC}"`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const at = (offset: number): number => view.getUint32(offset, true);
+  const version = at(4);
+  if (version !== ITEM_INDEX_VERSION) throw new ItemIndexFormatProblem(`version ${version}; this runtime reads version ${ITEM_INDEX_VERSION}`);
+  const itemCount = at(8), levels = at(12), codebookSize = at(16), codeBits = at(20), idEncoding = at(24), idBytes = at(28);
+  if (levels < 1 || codebookSize < 1 || codebookSize > 65536) throw new ItemIndexFormatProblem(`bad header: levels ${levels}, codebookSize ${codebookSize}`);
+  if (codeBits !== codeBitsFor(codebookSize)) throw new ItemIndexFormatProblem(`${codeBits} bits per code where codebookSize ${codebookSize} takes ${codeBitsFor(codebookSize)}`);
+  if (idEncoding !== ID_DECIMAL && idEncoding !== ID_STRINGS) throw new ItemIndexFormatProblem(`id encoding ${idEncoding} is unknown (0 = decimal, 1 = strings)`);
+  const codeCount = itemCount * levels;
+  const codeSectionBytes = Math.ceil((codeCount * codeBits) / 32) * 4;
+  const expected = HEADER_BYTES + codeSectionBytes + idBytes;
+  if (bytes.length !== expected) throw new ItemIndexFormatProblem(`${bytes.length} bytes where its header implies ${expected} (truncated or corrupted)`);
+
+  const codes = new Uint16Array(codeCount); // [items, levels]
+  if (codeBits === 8) {
+    codes.set(bytes.subarray(HEADER_BYTES, HEADER_BYTES + codeCount));
+  } else {
+    const mask = (1 << codeBits) - 1;
+    let bit = HEADER_BYTES * 8;
+    for (let c = 0; c < codeCount; c++, bit += codeBits) {
+      // A code spans at most 3 bytes (codeBits ≤ 16); read 24 bits from its first byte (zeros past the section's end).
+      const byte = bit >> 3;
+      const word = bytes[byte] | (bytes[byte + 1] << 8) | ((bytes[byte + 2] ?? 0) << 16);
+      codes[c] = (word >> (bit & 7)) & mask;
+    }
+  }
+  for (let c = 0; c < codeCount; c++) {
+    if (codes[c] >= codebookSize) throw new ItemIndexFormatProblem(`item ${Math.floor(c / levels)} level ${c % levels} has code ${codes[c]} ≥ codebookSize ${codebookSize}`);
+  }
+
+  const idAt = HEADER_BYTES + codeSectionBytes;
+  let o = idAt;
+  const end = idAt + idBytes;
+  const readVarint = (what: string): number => {
+    let value = 0;
+    let scale = 1;
+    for (;;) {
+      if (o >= end) throw new ItemIndexFormatProblem(`${what} runs past the id section`);
+      const b = bytes[o++];
+      value += (b & 127) * scale;
+      if (b < 128) return value;
+      scale *= 128;
+      if (scale > 2 ** 49) throw new ItemIndexFormatProblem(`${what} is longer than 7 bytes`);
+    }
+  };
+  const ids: string[] = new Array(itemCount);
+  if (idEncoding === ID_DECIMAL) {
+    let value = 0;
+    for (let i = 0; i < itemCount; i++) {
+      const z = readVarint(`item ${i}'s id`);
+      value += z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+      if (value < 0 || value >= MAX_DECIMAL_ID) throw new ItemIndexFormatProblem(`item ${i}'s id ${value} is outside 0..2^48`);
+      ids[i] = String(value);
+    }
+  } else {
+    const lengths = new Float64Array(itemCount); // [items] UTF-8 bytes of each id
+    for (let i = 0; i < itemCount; i++) lengths[i] = readVarint(`item ${i}'s id length`);
+    const decoder = new TextDecoder('utf-8', { fatal: true });
+    for (let i = 0; i < itemCount; i++) {
+      if (o + lengths[i] > end) throw new ItemIndexFormatProblem(`item ${i}'s id runs past the id section`);
+      try {
+        ids[i] = decoder.decode(bytes.subarray(o, o + lengths[i]));
+      } catch {
+        throw new ItemIndexFormatProblem(`item ${i}'s id is not valid UTF-8`);
+      }
+      o += lengths[i];
+    }
+  }
+  if (o !== end) throw new ItemIndexFormatProblem(`the id section has ${end - o} bytes after the last id`);
+  return { itemCount, levels, codebookSize, codes, ids };
+}

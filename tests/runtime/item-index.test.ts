@@ -1,0 +1,88 @@
+// items.bin (runtime/item-index.ts): ids and codes round-trip exactly in both id encodings and at every code width, the
+// sizes are what the format says (4 bytes of codes per item at K 256 × 4 levels, 1 byte per id numbered in order), and
+// damaged bytes are a typed problem naming what is wrong.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { codeBitsFor, decodeItemIndex, encodeItemIndex, type ItemIndex } from '../../runtime/item-index.ts';
+import { parseBundleItems } from '../../runtime/bundle.ts';
+import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
+import { seededUniform } from '../../models/random.ts';
+
+/** `items` items of `levels` codes below K, unique by their last level (a suffix counter per prefix). */
+function randomIndex(items: number, levels: number, K: number, ids: (i: number) => string, seed = 3): ItemIndex {
+  const uniform = seededUniform(seed);
+  const codes = new Uint16Array(items * levels); // [items, levels]
+  const used = new Map<string, number>();
+  for (let i = 0; i < items; i++) {
+    const prefix = Array.from({ length: levels - 1 }, () => Math.floor(uniform() * K));
+    const suffix = used.get(prefix.join()) ?? 0;
+    assert.ok(suffix < K, 'test data: a prefix overflowed its suffix level');
+    used.set(prefix.join(), suffix + 1);
+    codes.set([...prefix, suffix], i * levels);
+  }
+  return { itemCount: items, levels, codebookSize: K, codes, ids: Array.from({ length: items }, (_, i) => ids(i)) };
+}
+
+test('codes and ids round-trip exactly, decimal and string ids, every code width from 1 to 16 bits', () => {
+  for (const K of [2, 3, 8, 200, 256, 257, 1000, 65536]) {
+    const levels = K < 8 ? 12 : 3;
+    const decimal = randomIndex(60, levels, K, (i) => String(i * 7 + (i % 3 === 0 ? 1e12 : 0)));
+    const strings = randomIndex(60, levels, K, (i) => (i % 2 ? `B00${i}X` : `短视频-${i}`), 5);
+    for (const index of [decimal, strings]) {
+      const back = decodeItemIndex(encodeItemIndex(index));
+      assert.deepEqual({ ...back, codes: [...back.codes] }, { ...index, codes: [...index.codes] }, `K ${K}`);
+    }
+  }
+  assert.deepEqual([1, 2, 8, 8, 9, 16].map((_, i) => codeBitsFor([2, 3, 200, 256, 257, 65536][i])), [1, 2, 8, 8, 9, 16]);
+});
+
+test('ids numbered in item order cost one byte each; codes at K 256 × 4 levels four bytes per item', () => {
+  const ordered = randomIndex(1000, 4, 256, (i) => String(i));
+  assert.equal(encodeItemIndex(ordered).length, 32 + 4 * 1000 + 1000);
+  // Not every id decimal (a leading zero, a sign, past 2^48): strings, a length byte and the characters each.
+  for (const odd of ['007', '-1', '281474976710656', '1.5']) {
+    const index = randomIndex(3, 4, 256, (i) => (i === 1 ? odd : String(i)));
+    const bytes = encodeItemIndex(index);
+    assert.equal(new DataView(bytes.buffer).getUint32(24, true), 1, odd);
+    assert.deepEqual(decodeItemIndex(bytes).ids, index.ids);
+  }
+  // Ids that go down as well as up (zigzag differences) stay decimal.
+  const shuffled = randomIndex(5, 4, 256, (i) => String([50, 3, 281474976710655, 0, 9][i]));
+  assert.equal(new DataView(encodeItemIndex(shuffled).buffer).getUint32(24, true), 0);
+  assert.deepEqual(decodeItemIndex(encodeItemIndex(shuffled)).ids, shuffled.ids);
+});
+
+test('the trie built from items.bin equals the trie built from the same codes', () => {
+  const index = randomIndex(500, 4, 16, (i) => `item-${i}`);
+  const { trie, itemIds } = parseBundleItems(encodeItemIndex(index), 'items.bin');
+  assert.deepEqual([...trie.toBytes()], [...SemanticIdTrie.build(index.codes, 4, 16).toBytes()]);
+  assert.deepEqual(itemIds, index.ids);
+});
+
+test('bad input: a repeated id or an out-of-range code at encoding, damaged bytes at decoding, each named', () => {
+  const index = randomIndex(10, 3, 8, (i) => String(i));
+  assert.throws(() => encodeItemIndex({ ...index, ids: index.ids.map((id, i) => (i === 7 ? '2' : id)) }), (e: Error) => e.name === 'ItemIndexFormatProblem' && /items 2 and 7 have the same external id "2"/.test(e.message));
+  const codes = index.codes.slice();
+  codes[4] = 8;
+  assert.throws(() => encodeItemIndex({ ...index, codes }), /item 1 level 1 has code 8 ≥ codebookSize 8/);
+  const bytes = encodeItemIndex(index);
+  const problem = (b: Uint8Array, what: RegExp) => assert.throws(() => decodeItemIndex(b), (e: Error) => e.name === 'ItemIndexFormatProblem' && what.test(e.message), String(what));
+  problem(bytes.subarray(0, bytes.length - 1), /where its header implies/);
+  problem(bytes.subarray(0, 10), /shorter than the 32-byte header/);
+  const magic = bytes.slice();
+  magic[0] = 0x58;
+  problem(magic, /does not start with "OITM"/);
+  const version = bytes.slice();
+  new DataView(version.buffer).setUint32(4, 2, true);
+  problem(version, /version 2; this runtime reads version 1/);
+  const width = bytes.slice();
+  new DataView(width.buffer).setUint32(20, 4, true);
+  problem(width, /4 bits per code where codebookSize 8 takes 3/);
+  const varint = bytes.slice();
+  varint[varint.length - 1] = 0x80; // the last id's varint runs on past the end
+  problem(varint, /item 9's id runs past the id section/);
+  // A trie that cannot be built (two items with one semantic ID) is a BundleFormatError naming the file.
+  const twins = index.codes.slice();
+  twins.set(index.codes.subarray(0, 3), 3);
+  assert.throws(() => parseBundleItems(encodeItemIndex({ ...index, codes: twins }), 'b/items.bin'), (e: Error) => e.name === 'BundleFormatError' && /b\/items\.bin: item index: items 0 and 1 have the same semantic ID/.test(e.message));
+});
