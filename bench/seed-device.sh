@@ -7,7 +7,8 @@
 #   bash bench/seed-device.sh run 4.3 "main --data=beauty --lr=2e-3" "dense --data=beauty --experts=1 --expertsPerToken=1 --expertFfnDim=512"
 #
 # `run MINUTES SPEC…`: each SPEC is "NAME --data=PREPARED_NAME [train flags]"; every process trains for at most
-# MINUTES, then evaluates the full test split (unless the SPEC says --noTest). Seven processes at once saturate the
+# MINUTES, then evaluates the full test split (unless the SPEC says --noTest). A run longer than one call: W=.work/seed-w
+# COMMON="--resume" (run folders stay on the machine while it is warm; the next call continues from last.ckpt). Seven processes at once saturate the
 # GPU (each ~7× slower); three run at full speed. $OUT gets NAME-best.ckpt per spec and seed-runs.tar.gz (reports, logs).
 set -u
 D=.work/device/data
@@ -37,7 +38,7 @@ for v in $D/*/; do
   node -e "const fs=require('fs'), m=require('./${v}prepared.json'), B={u8:1,u16:2,i32:4,f32:4,f64:8};
     for (const a of Object.values(m.arrays)) if (!fs.existsSync('${v}' + a.file)) fs.truncateSync(fs.openSync('${v}' + a.file, 'w') && '${v}' + a.file, a.shape.reduce((x, y) => x * y, 1) * B[a.dtype]);"
 done
-W=/tmp/seed; mkdir -p $W
+W=${W:-/tmp/seed}; mkdir -p $W   # W=.work/seed-w keeps run folders on a warm machine for the next call's --resume
 VERB=${VERB:-train}
 if [ -n "${COMMON+x}" ]; then COMMON="$COMMON --maxMinutes=$minutes"   # COMMON="" in the environment: the CLI defaults
 elif [ "$VERB" = train ]; then COMMON="--epochs=${EPOCHS:-12} --batchSize=256 --warmupSteps=300 --evalEvery=3 --evalUsers=1000 --maxMinutes=$minutes"

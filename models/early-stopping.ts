@@ -1,6 +1,6 @@
 // Best-epoch bookkeeping shared by the training loops (`onerec train`, `onerec baseline`): validation NDCG@10
-// picks the epoch whose weights go to best.ckpt, `patience` epochs without a better one end the run, and the
-// best weights are put back at the end.
+// picks the epoch whose weights go to best.ckpt, `patience` validations without a better one end the run (with
+// validation every N epochs that is N × patience epochs), and the best weights are put back at the end.
 import { readCheckpoint, saveCheckpoint, type CheckpointMeta } from './engine/checkpoint.ts';
 import type { Engine, Tensor } from './engine/engine.ts';
 import type { RankingMetrics } from './seed/metrics.ts';
@@ -11,11 +11,14 @@ export interface BestEpoch {
 }
 
 export class EarlyStopping {
-  sinceBest: number; // validated epochs since the best one
+  sinceBest: number; // validations since the best one
 
-  /** `best` and `history` as a resumed run's last.ckpt holds them (null and [] for a fresh run). */
-  constructor(public best: BestEpoch | null, history: readonly { epoch: number }[], private readonly path: string) {
-    this.sinceBest = history.length ? history.length - 1 - history.findIndex((h) => h.epoch === best?.epoch) : 0;
+  /** `best` and `history` as a resumed run's last.ckpt holds them (null and [] for a fresh run). Only the epochs
+   *  that were validated count, so a resumed run stops where the uninterrupted one would have. */
+  constructor(public best: BestEpoch | null, history: readonly { epoch: number; validation?: unknown }[], private readonly path: string) {
+    const validated = history.filter((h) => h.validation);
+    const at = validated.findIndex((h) => h.epoch === best?.epoch);
+    this.sinceBest = best && at >= 0 ? validated.length - 1 - at : validated.length;
   }
 
   /** An epoch's validation figures; a new best writes the weights to best.ckpt. */

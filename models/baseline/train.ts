@@ -25,7 +25,7 @@ export const DEFAULT_BASELINE_TRAIN = {
   lr: 1e-3, // AdamW peak learning rate
   batchSize: 128, // training windows (sequences of ≤ maxLength positions) per step
   epochs: 200, // upper bound; early stopping usually ends the run first
-  patience: 20, // epochs without a better validation NDCG@10 before stopping
+  patience: 20, // validations (every evalEvery epochs) without a better NDCG@10 before stopping
   warmupSteps: 100, // linear learning-rate warm-up (steps)
   decay: 'constant', // learning rate after warm-up: 'constant' | 'cosine' (to 10 % over all epochs) | 'linear'
   weightDecay: 0, // decoupled AdamW weight decay on matrices and embeddings
@@ -55,8 +55,10 @@ export function baselineData(prepared: PreparedData, maxLength: number): Baselin
     items: prepared.meta.items,
     maxLength,
     train,
-    validation: heldOutExamples(prepared, prepared.split, VALIDATION, maxLength),
-    test: heldOutExamples(prepared, prepared.split, TEST, maxLength),
+    // Whole histories: the model reads their last maxLength items (heldOutBatch), and --testExcludeHistory leaves
+    // every one of them out of the ranking, as the seed model's evaluation and the runtime do.
+    validation: heldOutExamples(prepared, prepared.split, VALIDATION, Infinity),
+    test: heldOutExamples(prepared, prepared.split, TEST, Infinity),
   };
 }
 
@@ -269,7 +271,7 @@ export async function trainSasrec(engine: Engine, data: BaselineData, config: Sa
     await saveCheckpoint(last, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch, history, best: stopping.best }, optimizer);
     writeFileSync(join(train.out, 'history.json'), JSON.stringify({ config, train, history, best: stopping.best }, null, 1));
     if (outOfTime) { stopReason = `time budget of ${train.maxMinutes} min reached`; break; }
-    if (stopping.exhausted(train.patience)) { stopReason = `no better validation NDCG@10 for ${train.patience} epochs`; break; }
+    if (stopping.exhausted(train.patience)) { stopReason = `no better validation NDCG@10 in ${train.patience} validations`; break; }
   }
   lossSum.buffer.destroy();
   stopping.restore(engine, params);

@@ -60,8 +60,8 @@ async function evaluate(model: SasrecModel, examples: HeldOutExample[], split: '
   return { split, ...metrics, seconds: (Date.now() - started) / 1000 };
 }
 
-/** The model of an `onerec baseline` checkpoint, checked against the prepared data's catalog. */
-function loadBaseline(engine: Engine, path: string, items: number): SasrecModel {
+/** An `onerec baseline` checkpoint, checked to be one. */
+function readBaselineCheckpoint(path: string): ReturnType<typeof readCheckpoint> {
   let ckpt;
   try {
     ckpt = readCheckpoint(path);
@@ -69,9 +69,7 @@ function loadBaseline(engine: Engine, path: string, items: number): SasrecModel 
     throw new BaselineError(`--checkpoint=${path}: ${(e as Error).message}`);
   }
   if (ckpt.meta.kind !== CHECKPOINT_KIND) throw new BaselineError(`--checkpoint=${path}: a '${String(ckpt.meta.kind)}' checkpoint, not an onerec baseline one`);
-  const config = ckpt.meta.config as SasrecConfig;
-  if (config.items !== items) throw new BaselineError(`--checkpoint=${path}: trained on ${config.items} items; this prepared data has ${items}`);
-  return SasrecModel.fromCheckpoint(engine, config, ckpt);
+  return ckpt;
 }
 
 export async function run(argv: string[]): Promise<void> {
@@ -80,7 +78,11 @@ export async function run(argv: string[]): Promise<void> {
   if (!o.data || !o.out) throw new BaselineError('give --data PREPARED (an `onerec prepare` output) and --out DIR');
   checkOptionValues(o, BASELINE_OPTION_RANGES, { decay: ['constant', 'cosine', 'linear'] });
   const prepared = loadPrepared(o.data);
-  const data = baselineData(prepared, o.maxLength);
+  // A checkpoint is evaluated with the history length it was trained with.
+  const ckpt = o.checkpoint ? readBaselineCheckpoint(o.checkpoint) : null;
+  const trainedLength = (ckpt?.meta.config as SasrecConfig | undefined)?.maxLength;
+  if (trainedLength !== undefined && o.maxLength > 0 && o.maxLength !== trainedLength) throw new BaselineError(`--maxLength=${o.maxLength}, but --checkpoint=${o.checkpoint} was trained with ${trainedLength}: leave --maxLength out`);
+  const data = baselineData(prepared, trainedLength ?? o.maxLength);
   const engine = await createEngine();
   mkdirSync(o.out, { recursive: true });
   const started = Date.now();
@@ -88,7 +90,9 @@ export async function run(argv: string[]): Promise<void> {
   let trainInfo: Record<string, unknown>;
   let validation: Record<string, unknown> | undefined;
   if (o.checkpoint) {
-    model = loadBaseline(engine, o.checkpoint, data.items);
+    const config = ckpt!.meta.config as SasrecConfig;
+    if (config.items !== data.items) throw new BaselineError(`--checkpoint=${o.checkpoint}: trained on ${config.items} items; this prepared data has ${data.items}`);
+    model = SasrecModel.fromCheckpoint(engine, config, ckpt!);
     requireHardwareGpu(engine, { allowSoftware: o.softwareGpu, parameters: sasrecParameterCount(model.config), examplesPerEpoch: 0, epochs: 0 });
     trainInfo = { evaluated_checkpoint: o.checkpoint };
   } else {

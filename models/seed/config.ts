@@ -79,7 +79,7 @@ export interface TrainConfig {
   warmupSteps: number; // linear warm-up steps, then cosine decay to lr / 10 at the last epoch
   weightDecay: number; // decoupled weight decay (not applied to LayerNorm gains/biases)
   gradClip: number; // global gradient-norm clip (0 = off)
-  patience: number; // epochs without a better validation NDCG@10 before stopping
+  patience: number; // validations (every evalEvery epochs) without a better NDCG@10 before stopping
   seed: number; // RNG seed: init, shuffling, dropout, history windows
   trainWindow: number; // m: items per training target window (1 = next item); sets the model sessionLength while training
   evalBeam: number; // beam width for validation/test ranking (≥ 20 so that @10 is exact)

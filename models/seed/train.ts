@@ -1,6 +1,8 @@
-// The seed model's training loop (used by `onerec train`): AdamW with warm-up + cosine decay, validation
-// NDCG@10 from the constrained beam after every epoch, early stopping, checkpoints (best.ckpt, last.ckpt)
-// with resume, and an HTML report with loss/metric curves.
+// The seed model's one training loop, `trainEpoch` (a batch's loss, backward, AdamW), and its two callers:
+// `trainSeed` (onerec train: AdamW with warm-up + cosine decay, validation NDCG@10 from the constrained beam after
+// every epoch, early stopping, checkpoints (best.ckpt, last.ckpt) with resume, an HTML report with loss/metric
+// curves) and `trainSeedEpochs` (onerec align's seed when no checkpoint is given: a fixed number of epochs over every
+// window of the training-period sequences, nothing validated or written).
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TrieView } from '../../runtime/beam-search.ts';
@@ -10,12 +12,13 @@ import { accumulateAdd, addInto } from '../engine/ops.ts';
 import { Rng } from '../random.ts';
 import { EarlyStopping } from '../early-stopping.ts';
 import { progressBar } from '../progress.ts';
-import { batchExamples, evalExamples, historyNegatives, trainBatch, trainExamples, type Example, type SeedData } from './batches.ts';
+import type { Progress } from '../progress.ts';
+import { batchExamples, evalExamples, historyNegatives, trainBatch, trainExamples, type Batch, type Example, type SeedData, type TrainExamples } from './batches.ts';
 import { parameterCount, type SeedConfig, type TrainConfig } from './config.ts';
 import { evaluateRanking } from './generate.ts';
 import { historyLogitBias, parseHistoryBias } from './history-bias.ts';
 import type { RankingMetrics } from './metrics.ts';
-import { SeedModel, teacherProbs } from './model.ts';
+import { SeedModel, teacherProbs, type Distill, type TrainingLoss, type Unlikelihood } from './model.ts';
 import { isSasrecCheckpoint, SasrecTeacher } from './sasrec-teacher.ts';
 import { SasrecModel, type SasrecConfig } from '../baseline/sasrec.ts';
 import { trainingReport, type EpochRecord } from './report.ts';
@@ -61,6 +64,51 @@ export function requireHardwareGpu(adapter: { adapter: string; isFallback: boole
       `(${run.examplesPerEpoch.toLocaleString('en')} examples per epoch, ${(run.parameters / 1e6).toFixed(2)} M parameters; ` +
       `one GPU takes seconds to minutes per epoch). Run it on a machine with a GPU, or pass --softwareGpu to train on the CPU anyway ` +
       `(small models and smoke tests)`);
+}
+
+/** What one epoch of `trainEpoch` trains on. */
+export interface EpochPlan {
+  data: SeedData;
+  examples: TrainExamples;
+  rows: Int32Array; // [n] the epoch's examples (flat rows of `examples`), in the order they are trained
+  batchSize: number; // examples per step
+  maxHistory: number; // history items per example (the model's)
+  window: number; // target items per example
+  rng: Rng; // dropout
+}
+
+/** The caller's part of each step of `trainEpoch`. */
+export interface StepHooks {
+  /** The optional loss terms of a batch (onerec train's unlikelihood, history bias, distillation), made before its loss. */
+  terms?: (rows: Int32Array, batch: Batch) => [Unlikelihood | undefined, Float32Array | undefined, Distill | undefined];
+  /** After the update, before the step is submitted: accumulate `out` on the GPU or encode its read-back. */
+  record: (out: TrainingLoss, step: number) => void;
+  /** After the submit (await read-backs, progress). */
+  settle?: (step: number) => Promise<void>;
+  /** Checked after each step: true ends the epoch there. */
+  stop?: () => boolean;
+}
+
+/**
+ * The one training loop of the seed model: `plan.rows` in batches of `batchSize`; per batch its loss (and optional
+ * terms), backward, one AdamW update, the caller's record, the submit. Returns the steps taken and whether `stop` ended
+ * the epoch early.
+ */
+export async function trainEpoch(engine: Engine, model: SeedModel, optimizer: AdamW, plan: EpochPlan, hooks: StepHooks): Promise<{ steps: number; stopped: boolean }> {
+  const steps = Math.ceil(plan.rows.length / plan.batchSize);
+  for (let s = 0; s < steps; s++) {
+    const rows = plan.rows.subarray(s * plan.batchSize, (s + 1) * plan.batchSize); // [B]
+    const batch = trainBatch(plan.data, plan.examples, rows, plan.maxHistory, plan.window);
+    const [unlikelihood, logitBias, distill] = hooks.terms?.(rows, batch) ?? [undefined, undefined, undefined];
+    const out = model.trainingLoss(batch, plan.rng, unlikelihood, logitBias, distill);
+    engine.backward(out.loss, undefined, accumulateAdd);
+    optimizer.update();
+    hooks.record(out, s);
+    engine.endStep();
+    await hooks.settle?.(s);
+    if (hooks.stop?.()) return { steps: s + 1, stopped: true };
+  }
+  return { steps, stopped: false };
 }
 
 export interface TrainHooks {
@@ -172,40 +220,37 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
     const bar = hooks.quiet ? null : progressBar(`epoch ${epoch + 1}/${train.epochs}`, stepsPerEpoch);
     let shownLoss = NaN;
     let pending: Promise<Float32Array> | null = null;
-    let steps = 0;
-    let outOfTime = false;
-    for (let s = 0; s < stepsPerEpoch; s++) {
-      const rows = examples.rows.subarray(s * train.batchSize, (s + 1) * train.batchSize); // [B]
-      const batch = trainBatch(data, examples, rows, config.maxHistory, train.trainWindow);
-      const chunk = train.unlikelihood > 0 || historyBias ? batchExamples(examples, rows) : []; // the optional terms take objects
-      const ul = train.unlikelihood > 0
-        ? { weight: train.unlikelihood, negatives: historyNegatives(data, chunk, config.maxHistory, train.trainWindow, train.unlikelihoodItems, rng, train.unlikelihoodLevels > 0 ? Math.min(config.levels, train.unlikelihoodLevels) : config.levels) }
-        : undefined;
-      const distill = !distilling ? undefined : {
-        probs: sasrecTeacher ? (sasrecTeacher as SasrecTeacher).probs(batch, train.trainWindow, config.maxHistory) : teacherProbs(teachers, batch),
-        weight: train.distillWeight,
-      };
-      const out = model.trainingLoss(batch, rng, ul, historyBias ? historyLogitBias(trie, data.sequences, chunk, data.codes, train.trainWindow, historyBias) : undefined, distill);
-      engine.backward(out.loss, undefined, accumulateAdd);
-      optimizer.update();
-      addInto(ceSum, out.ce);
-      if (out.aux) addInto(auxSum, out.aux);
-      if (out.unlikelihood) addInto(ulSum, out.unlikelihood);
-      if (out.distill) addInto(distillSum, out.distill);
-      out.load.forEach((l, i) => addInto(loadSum[i], l));
-      const show = s % 25 === 0 ? engine.read(out.ce) : null;
-      engine.endStep();
-      steps++;
-      if (show) {
+    let show: Promise<Float32Array> | null = null;
+    const epochRun = await trainEpoch(engine, model, optimizer, { data, examples, rows: examples.rows, batchSize: train.batchSize, maxHistory: config.maxHistory, window: train.trainWindow, rng }, {
+      terms: (rows, batch) => {
+        const chunk = train.unlikelihood > 0 || historyBias ? batchExamples(examples, rows) : []; // the optional terms take objects
+        const ul = train.unlikelihood > 0
+          ? { weight: train.unlikelihood, negatives: historyNegatives(data, chunk, config.maxHistory, train.trainWindow, train.unlikelihoodItems, rng, train.unlikelihoodLevels > 0 ? Math.min(config.levels, train.unlikelihoodLevels) : config.levels) }
+          : undefined;
+        const distill = !distilling ? undefined : {
+          probs: sasrecTeacher ? (sasrecTeacher as SasrecTeacher).probs(batch, train.trainWindow, config.maxHistory) : teacherProbs(teachers, batch),
+          weight: train.distillWeight,
+        };
+        return [ul, historyBias ? historyLogitBias(trie, data.sequences, chunk, data.codes, train.trainWindow, historyBias) : undefined, distill];
+      },
+      record: (out, s) => {
+        addInto(ceSum, out.ce);
+        if (out.aux) addInto(auxSum, out.aux);
+        if (out.unlikelihood) addInto(ulSum, out.unlikelihood);
+        if (out.distill) addInto(distillSum, out.distill);
+        out.load.forEach((l, i) => addInto(loadSum[i], l));
+        show = s % 25 === 0 ? engine.read(out.ce) : null;
+      },
+      settle: async (s) => {
+        if (!show) return;
         if (pending) shownLoss = (await pending)[0];
         pending = show;
         bar?.update(s + 1, { loss: Number.isNaN(shownLoss) ? '…' : shownLoss.toFixed(4), lr: optimizer.lr.toExponential(2) });
-      }
-      if (pastDeadline()) {
-        outOfTime = true;
-        break;
-      }
-    }
+      },
+      stop: pastDeadline,
+    });
+    const steps = epochRun.steps;
+    let outOfTime = epochRun.stopped;
     if (pending) shownLoss = (await pending)[0];
     bar?.update(steps, { loss: shownLoss.toFixed(4) });
     bar?.stop();
@@ -231,7 +276,7 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
     writeFileSync(join(train.out, 'history.json'), JSON.stringify({ config, train, history, best: stopping.best }, null, 1));
     writeFileSync(join(train.out, 'report.html'), trainingReport(`seed model — ${train.data}`, { model: config, train }, history, { best: stopping.best, parameters: parameterCount(config) }));
     if (outOfTime) { stopReason = `time budget of ${train.maxMinutes} min reached`; break; }
-    if (stopping.exhausted(train.patience)) { stopReason = `no better validation NDCG@10 for ${train.patience} epochs`; break; }
+    if (stopping.exhausted(train.patience)) { stopReason = `no better validation NDCG@10 in ${train.patience} validations`; break; }
   }
   for (const t of [ceSum, auxSum, ulSum, ...loadSum]) t.buffer.destroy();
   stopping.restore(engine, params);
@@ -239,4 +284,51 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
   return { model, best: stopping.best, history, stopReason };
 }
 
+export interface SeedEpochsOptions {
+  epochs: number;       // passes over the examples
+  batchSize: number;    // examples per step
+  learningRate: number; // AdamW peak rate (cosine decay, 5 % warm-up)
+  maxExamples: number;  // cap on examples per epoch (0 = all), seeded sample
+  maxSeconds: number;   // stop training after this long (0 = no limit); the steps done are reported
+  seed: number;
+}
 
+/**
+ * The seed model for `onerec align` when no seed checkpoint is given: next-session prediction over every window of
+ * `config.sessionLength` items of each (training-period) sequence, history = everything before it, through
+ * `trainEpoch` for a fixed number of epochs (each a seeded sample of ≤ maxExamples windows); no validation, nothing
+ * written. `loss` is each epoch's mean cross-entropy, read back every step.
+ */
+export async function trainSeedEpochs(engine: Engine, config: SeedConfig, data: SeedData, options: SeedEpochsOptions, progress?: (total: number) => Progress): Promise<{ model: SeedModel; loss: number[]; steps: number }> {
+  const examples = trainExamples(data, config.sessionLength, undefined, 0);
+  const shuffle = new Rng(options.seed);
+  const perEpoch = options.maxExamples > 0 ? Math.min(options.maxExamples, examples.rows.length) : examples.rows.length;
+  const total = Math.ceil(perEpoch / options.batchSize) * options.epochs;
+  const model = SeedModel.init(engine, config, options.seed);
+  const optimizer = new AdamW(engine, model.parameterList(), { lr: options.learningRate, warmupSteps: Math.ceil(0.05 * total), totalSteps: total, decay: 'cosine', weightDecay: 0.01, clipNorm: 1 });
+  const plan = { data, examples, rows: examples.rows, batchSize: options.batchSize, maxHistory: config.maxHistory, window: config.sessionLength, rng: new Rng(options.seed + 1) };
+  const bar = progress?.(total);
+  const losses: number[] = [];
+  let step = 0;
+  const started = Date.now();
+  const outOfTime = (): boolean => options.maxSeconds > 0 && (Date.now() - started) / 1000 > options.maxSeconds;
+  for (let epoch = 0; epoch < options.epochs && !outOfTime(); epoch++) {
+    trainExamples(data, config.sessionLength, examples, 0); // canonical order, then this epoch's shuffle and sample
+    plan.rows = shuffle.shuffle(examples.rows).subarray(0, perEpoch);
+    let sum = 0;
+    const pending: Promise<Float32Array>[] = [];
+    const run = await trainEpoch(engine, model, optimizer, plan, {
+      record: (out) => { pending.push(engine.read(out.ce)); },
+      settle: async () => {
+        step++;
+        bar?.update(step);
+        if (pending.length >= 16) for (const p of pending.splice(0)) sum += (await p)[0];
+      },
+      stop: outOfTime,
+    });
+    for (const p of pending.splice(0)) sum += (await p)[0];
+    losses.push(sum / run.steps);
+  }
+  bar?.stop();
+  return { model, loss: losses, steps: step };
+}

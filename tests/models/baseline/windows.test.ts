@@ -65,3 +65,17 @@ test('refilling with another L is refused instead of leaving a stale order', () 
   const windows = trainingWindows(data.train, 4);
   assert.throws(() => trainingWindows(data.train, 50, windows), RangeError);
 });
+
+test('held-out examples carry the whole history (the model reads its last maxLength items; exclusion covers all)', () => {
+  const short = baselineData(loadPrepared(join(root, 'prepared')), 4);
+  assert.equal(short.maxLength, 4);
+  assert.equal(short.test.length, data.test.length);
+  let longer = 0;
+  short.test.forEach((ex, i) => {
+    // test's history is every row before the test target: the user's train rows and its validation row
+    assert.deepEqual(ex.history, data.test[i].history, `user ${ex.user}: the same history whatever maxLength`);
+    assert.equal(ex.history.length, data.train[ex.user].length + 1, `user ${ex.user}: train rows + the validation row`);
+    if (ex.history.length > 4) longer++;
+  });
+  assert.ok(longer > 0, 'some histories are longer than maxLength');
+});
