@@ -92,7 +92,9 @@ async function gpuReward(models: BundleModels, device: GPUDevice, fallback: () =
     towers: async (history, sessions, n) => (lost ? (await takeOver()).towers(history, sessions, n) : model.towers(history, sessions, n)),
     release: async () => {
       model.dispose();
-      await current?.release();
+      // A fallback still being made when the bundle is released is released once it exists.
+      const runner = current ?? (replacement ? await replacement.catch(() => null) : null);
+      await runner?.release();
     },
   };
 }

@@ -480,6 +480,8 @@ function launchMatmulV2(engine: Engine, a: Tensor, b: Tensor, c: Tensor, l: Matm
   }
   const plan = matmulPlanV2(engine, l);
   const { splits, kChunk } = plan;
+  // The partial-sum kernel has no bias binding, and a bias added per split would be added `splits` times.
+  if (splits > 1 && l.bias) throw new EngineError(`internal: split-K (${splits} splits) with a forward bias; only bias-free launches split K`);
   const lda = l.transA ? l.M : l.K;
   const ldb = l.transB ? l.K : l.N;
   const params = (sp: number, alpha: number, acc: boolean, accBias: boolean) =>
