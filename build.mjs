@@ -12,13 +12,14 @@
 //                    (tsconfig.lib.json), its `exports` (`onerec-web`, `onerec-web/worker`, `onerec-web/worker.js`,
 //                    `onerec-web/wasm-helper.js`), with onnxruntime-web's JS API built in (below)
 //   packages/onerec-pipeline/  with --pipeline: the pipeline package's files, copied from the repo's own folders
-//                    (models/, runtime/ as TypeScript run through tsx; the demo page built into dist/; types/)
+//                    (models/, runtime/ as TypeScript run through tsx; the demo page built into dist/; types/), and
+//                    onnxruntime-web's Node build in dist/ort/ (models/onnx-runtime.ts)
 // Entries that do not exist yet are skipped with a note. Tests and the bench import buildBrowser() to
 // bundle their own pages the same way.
 import * as esbuild from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = dirname(fileURLToPath(import.meta.url));
@@ -72,6 +73,10 @@ export const RUNTIME_PACKAGE = join(root, 'packages', 'onerec-web');
 /** The pipeline package's folder; `node build.mjs --pipeline` copies its files in (the folders below). */
 export const PIPELINE_PACKAGE = join(root, 'packages', 'onerec-pipeline');
 const PIPELINE_FOLDERS = ['bin', 'models', 'runtime', 'dist'];
+// ONNX Runtime in Node (models/onnx-runtime.ts): onnxruntime-web's Node build, which loads ort-wasm-simd-threaded.mjs/.wasm
+// from its own folder. The package carries it in dist/ort/, next to those files, instead of depending on onnxruntime-web,
+// whose dependencies have an install script (protobufjs 7's).
+const NODE_ORT = { module: 'models/onnx-runtime.ts', specifier: 'onnxruntime-web', file: 'ort.node.min.mjs', folder: 'dist/ort' };
 
 // onnxruntime-web's JS API, copied into lib/runtime/ as it ships: its "extern wasm" builds (self-contained ES modules)
 // load their .mjs/.wasm at run time from `wasmPaths` through imports bundlers are told to ignore, so an app's bundler
@@ -129,12 +134,33 @@ export async function stagePipeline() {
     rmSync(join(PIPELINE_PACKAGE, folder), { recursive: true, force: true });
     cpSync(join(root, folder), join(PIPELINE_PACKAGE, folder), { recursive: true, filter: (path) => !path.endsWith('.map') && !path.includes(`${join('runtime', 'wasm', 'assembly')}`) });
   }
+  pipelineNodeOrt();
   // The types of its entry (node.d.mts re-exports them): createNodeRecommender and what its signature names.
   const types = join(PIPELINE_PACKAGE, 'types');
   rmSync(types, { recursive: true, force: true });
   tsc(['--declaration', '--emitDeclarationOnly', '--outDir', types, '--rootDir', root, '--types', 'node,@webgpu/types', '--lib', 'es2022,dom,webworker',
     '--strict', '--skipLibCheck', '--target', 'es2022', '--module', 'esnext', '--moduleResolution', 'bundler', '--allowImportingTsExtensions', join(root, 'models', 'node-recommender.ts')]);
   declarationsImportJs(types);
+}
+
+/** onnxruntime-web's Node build copied into the pipeline package, and the package's models/onnx-runtime.ts importing it. */
+function pipelineNodeOrt() {
+  const folder = join(PIPELINE_PACKAGE, NODE_ORT.folder);
+  for (const f of ORT_FILES.filter((f) => !f.includes('asyncify'))) {
+    if (!existsSync(join(folder, f))) throw new Error(`build: ${NODE_ORT.folder}/${f} is missing from the pipeline package; ${NODE_ORT.file} loads it from there`);
+  }
+  // The build imports onnxruntime-common by name: the package must depend on the version onnxruntime-web was built with.
+  const common = JSON.parse(readFileSync(join(root, 'node_modules', 'onnxruntime-web', 'package.json'), 'utf8')).dependencies['onnxruntime-common'];
+  const declared = JSON.parse(readFileSync(join(PIPELINE_PACKAGE, 'package.json'), 'utf8')).dependencies['onnxruntime-common'];
+  if (declared !== common) throw new Error(`build: packages/onerec-pipeline/package.json depends on onnxruntime-common ${declared}; the onnxruntime-web build it carries needs ${common}`);
+  copyFileSync(join(root, 'node_modules', 'onnxruntime-web', 'dist', NODE_ORT.file), join(folder, NODE_ORT.file));
+  const module = join(PIPELINE_PACKAGE, NODE_ORT.module);
+  const source = readFileSync(module, 'utf8');
+  const target = relative(dirname(module), join(folder, NODE_ORT.file)).split('\\').join('/');
+  const pattern = new RegExp(`from (['"])${NODE_ORT.specifier}\\1`, 'g');
+  const count = source.match(pattern)?.length ?? 0;
+  if (count !== 1) throw new Error(`build: ${NODE_ORT.module} imports '${NODE_ORT.specifier}' ${count} times, not once; NODE_ORT is out of date`);
+  writeFileSync(module, source.replace(pattern, `from '${target}'`));
 }
 
 /** The demo's entries (`npm run build`, and the pipeline package's dist/ that `onerec serve` serves). */

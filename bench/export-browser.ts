@@ -1,5 +1,6 @@
 // Do the exported graphs of every quantization run in Chromium under onnxruntime-web (wasm, and WebGPU —
-// SwiftShader on CPU machines) and agree with onnxruntime-node? A tiny seeded model, the runtime's worker.
+// SwiftShader on CPU machines) and agree with the runtime in Node (createNodeRecommender: onnxruntime-web's wasm
+// backend)? A tiny seeded model, the runtime's worker.
 //
 //   VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json LD_LIBRARY_PATH=/usr/lib/chromium \
 //     node --import tsx bench/export-browser.ts wasm|webgpu

@@ -1,22 +1,24 @@
-// The runtime/ Recommender in Node, over onnxruntime-node: the same code the browser worker runs
-// (runtime/bundle-runner.ts, runtime/beam-search.ts), with ONNX Runtime injected. Used by the parity tests,
+// The runtime/ Recommender in Node: the same code the browser worker runs (runtime/bundle-runner.ts,
+// runtime/beam-search.ts), with ONNX Runtime injected — onnxruntime-web's wasm backend (models/onnx-runtime.ts), or the
+// module given as `onnxRuntime` (onnxruntime-node for its native CPU EP or its WebGPU EP). Used by the parity tests,
 // bench/recommend.ts, and the evaluations that must measure what the browser runs: `onerec eval --bundle`
 // (models/export/evaluate.ts), `onerec align --evalBundles` (models/align/bundle-eval.ts) and the history-bias fit
 // (models/export/history-bias.ts), all on `engine: 'auto'` — the runtime's wasm kernels, as a browser without WebGPU runs them.
 //
-//   const recommender = createNodeRecommender();            // CPU EP
+//   const recommender = createNodeRecommender();            // onnxruntime-web's wasm EP
 //   await recommender.load('models/bundles/beauty');         // a folder, a manifest path or a URL
 //   const { sessions } = await recommender.recommend([12, 7, 40]);
 //   createNodeRecommender({ gpuDevice: (await openDevice()).device });   // the seed model in WGSL on Dawn
 //   createNodeRecommender({ engine: 'wasm' });                // the seed model in the runtime's wasm SIMD kernels
+//   createNodeRecommender({ onnxRuntime: await import('onnxruntime-node'), executionProviders: ['webgpu', 'cpu'] });
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import * as ort from 'onnxruntime-node';
 import { createRecommenderWith } from '../runtime/local-recommender.ts';
 import { createBundleRunner } from '../runtime/backends.ts';
 import type { OrtModule } from '../runtime/onnx-decoder-session.ts';
+import { wasmOrt } from './onnx-runtime.ts';
 import type { EngineModelConfig } from '../runtime/model-config.ts';
 import type { Engine, LoadInfo, LoadOptions, Recommender } from '../runtime/recommender.ts';
 import { WasmDecoder } from '../runtime/wasm-decoder.ts';
@@ -48,9 +50,22 @@ export async function fileAwareFetch(input: RequestInfo | URL, init?: RequestIni
 }
 
 export interface NodeRecommenderOptions {
-  /** onnxruntime-node execution providers in order, e.g. ['cpu'] or ['webgpu', 'cpu']; default ['cpu']. */
+  /**
+   * The ONNX Runtime module that runs the graphs, e.g. `await import('onnxruntime-node')` (install it yourself: its
+   * install script downloads from outside the npm registry unless `allowScripts` denies it). Default: onnxruntime-web's
+   * wasm backend (models/onnx-runtime.ts), which the package carries.
+   */
+  onnxRuntime?: OrtModule;
+  /**
+   * Execution providers of that module in order, e.g. ['cpu'] or ['webgpu', 'cpu'] for onnxruntime-node; default
+   * ['wasm'] (onnxruntime-web's, also where onnxruntime-node is loaded: 'cpu' is then onnxruntime-node's), ['cpu'] with `onnxRuntime`.
+   */
   executionProviders?: string[];
-  /** CPU threads per session, and for the wasm kernels their threads; default 1 (the machines here are shared; the browser comparison uses 1 too). */
+  /**
+   * CPU threads per session, and for the wasm kernels their threads; default 1 (the machines here are shared; the
+   * browser comparison uses 1 too). onnxruntime-web's wasm backend takes its threads once per process, from the first
+   * recommender or OnnxSeedModel that starts it.
+   */
   threads?: number;
   /** Run the seed model (encoder and decoder steps) as WGSL on this WebGPU device (runtime/webgpu-decoder.ts; Dawn: models/engine/device.ts openDevice); the reward model then runs on the wasm kernels (runtime/wasm-reward.ts), or on the EPs above where they cannot read it. */
   gpuDevice?: GPUDevice;
@@ -58,8 +73,8 @@ export interface NodeRecommenderOptions {
    * Which engine runs the seed model (runtime/backends.ts): 'wasm', the runtime's WebAssembly SIMD kernels as the
    * browser runs them on wasm (the reward model too, runtime/wasm-reward.ts); 'wgsl', the WGSL model on `gpuDevice`;
    * 'onnxruntime', the graphs on the EPs above; 'auto', those in that order (wgsl only with a gpuDevice). A named
-   * engine that cannot run the bundle fails load() with NoBackendError. Default: 'onnxruntime' (in Node onnxruntime-node's
-   * native CPU EP is the reference), with the WGSL model first where `gpuDevice` is given.
+   * engine that cannot run the bundle fails load() with NoBackendError. Default: 'onnxruntime', with the WGSL model
+   * first where `gpuDevice` is given.
    */
   engine?: Engine;
   /** @deprecated use `engine: 'auto'`; read for one release. true: the wasm kernels first, then onnxruntime. */
@@ -68,9 +83,9 @@ export interface NodeRecommenderOptions {
 
 /** A Recommender whose load() takes a folder or manifest path (or any URL) and ignores `device` and `engine` (the options above choose). */
 export function createNodeRecommender(options: NodeRecommenderOptions = {}): Recommender {
-  const eps = options.executionProviders ?? ['cpu'];
+  const eps = options.executionProviders ?? (options.onnxRuntime ? ['cpu'] : ['wasm']);
   const inner = createRecommenderWith({
-    createRunner: (models) => createBundleRunner(ort as unknown as OrtModule, models, eps, { intraOpNumThreads: options.threads ?? 1, interOpNumThreads: 1 }, { engine: options.engine, gpuDevice: options.gpuDevice, wasmDecoder: options.wasmDecoder, wasmThreads: options.threads ?? 1, spawnWasmHelper: spawnNodeWasmHelper }),
+    createRunner: (models) => createBundleRunner(options.onnxRuntime ?? wasmOrt(options.threads ?? 1).ort, models, eps, { intraOpNumThreads: options.threads ?? 1, interOpNumThreads: 1 }, { engine: options.engine, gpuDevice: options.gpuDevice, wasmDecoder: options.wasmDecoder, wasmThreads: options.threads ?? 1, spawnWasmHelper: spawnNodeWasmHelper }),
     fetch: fileAwareFetch as typeof fetch,
   });
   return {

@@ -182,7 +182,7 @@ export interface NodeBackendOptions {
 }
 
 /**
- * A runner for `models` over an ONNX Runtime module given as it is (Node: onnxruntime-node), its graphs on the first
+ * A runner for `models` over an ONNX Runtime module given as it is (Node: models/onnx-runtime.ts's, or onnxruntime-node), its graphs on the first
  * of `executionProviders` that runs them. The candidates, in order: wgsl (with `gpuDevice`), wasm-simd, then
  * ort-<ep> for each EP — as `options.engine` allows (without it: wgsl where a device is given, wasm-simd where
  * wasmDecoder asks, then ONNX Runtime). NoBackendError names each candidate's reason when none runs.

@@ -1,5 +1,5 @@
 // Trie-constrained beam search over semantic IDs: one implementation shared by the Node evaluator (engine
-// model or onnxruntime-node) and the browser worker (onnxruntime-web). Pure TypeScript, no Node or DOM.
+// model or ONNX Runtime in Node) and the browser worker (onnxruntime-web). Pure TypeScript, no Node or DOM.
 //
 // A session is `sessionLength` items; each item is `levels` code tokens preceded by BOS:
 //   [BOS c1 … cL] [BOS c1 … cL] …
@@ -10,7 +10,7 @@
 import { BOS, SPECIAL_TOKENS } from './tokens.ts';
 import { BeamSearchOptionError, DecoderOutputError } from './errors.ts';
 
-/** One request's decoder, whatever runs it (engine model, onnxruntime-node, onnxruntime-web). */
+/** One request's decoder, whatever runs it (engine model, the runtime's kernels, onnxruntime-web or onnxruntime-node). */
 export interface DecoderSession {
   /**
    * Append tokens[b] to the beam that row b continues (parents[b] = its row in the previous call) and

@@ -1,7 +1,7 @@
 // The bundle's seed graphs (encoder.onnx, decoder_step.onnx) on ONNX Runtime: their sessions on one execution provider,
 // one request's encoder run, and decoder_step.onnx as the beam search's DecoderSession. It never imports an ONNX Runtime
-// package: the `ort` module is a parameter, so Node (onnxruntime-node) and the browser (onnxruntime-web, runtime/onnx.ts)
-// run this same code.
+// package: the `ort` module is a parameter, so Node (onnxruntime-web's Node build, models/onnx-runtime.ts, or
+// onnxruntime-node where a caller passes it) and the browser (onnxruntime-web, runtime/onnx.ts) run this same code.
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { codeLogProbs, type DecoderSession } from './beam-search.ts';
 import type { BundleModels, ModelShape } from './loader.ts';

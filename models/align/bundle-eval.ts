@@ -1,6 +1,6 @@
 // `onerec align --evalBundles`: exported bundles measured as the browser runs them — each held-out user's recommend()
 // on the runtime's Recommender in Node (models/node-recommender.ts, its default CPU engine: the wasm kernels, then
-// onnxruntime-node) — with the training run's reward model and relevance measures (models/align/iterate.ts
+// onnxruntime-web) — with the training run's reward model and relevance measures (models/align/iterate.ts
 // evaluateSessions), on the same held-out users as the run.
 //
 // recommend()'s options are those of the run's own evaluation, spelled out: `evalBeams` sessions of `sessionLength`

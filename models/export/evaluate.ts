@@ -1,6 +1,6 @@
 // Quality of an exported bundle, measured as the browser runs it: each user's recommend() on the runtime's Recommender
-// in Node (models/node-recommender.ts) with the runtime's default CPU engine — its wasm kernels, onnxruntime-node where
-// they cannot read the graphs (the report's `engine` says which ran) — under the seed model's leave-one-out protocol
+// in Node (models/node-recommender.ts) with the runtime's default CPU engine — its wasm kernels, onnxruntime-web's wasm
+// backend where they cannot read the graphs (the report's `engine` says which ran) — under the seed model's leave-one-out protocol
 // and metric keys (models/seed/metrics.ts, models/seed/generate.ts).
 //
 //   onerec eval --bundle models/bundles/beauty --data runs/beauty --split test --out runs/beauty/eval-int4
@@ -10,7 +10,8 @@
 // ranking is measured), the history excluded only with `excludeHistory` (the runtime excludes it by default), and the
 // repeat-awareness layer exactly when `historyBias` is given.
 // The valid-ID rate is the unconstrained greedy decode, which the runtime never runs (its search is held to the trie);
-// it reads the full logits of the bundle's graphs under onnxruntime-node.
+// it reads the full logits of the bundle's graphs under onnxruntime-web's wasm backend (models/onnx-runtime.ts; the same
+// greedy tokens as onnxruntime-node's CPU EP, bench/node-ort.ts).
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,7 +54,7 @@ export interface BundleEvalReport {
   usersInSplit: number;
   msPerUser: number; // wall time over users evaluated (recommend() + the greedy check), split over `workers` threads of 1 core each
   workers: number;
-  engine: LoadInfo['decoder']; // what ran the seed model in recommend(): 'wasm-simd' (the runtime's kernels) or 'onnx' (onnxruntime-node)
+  engine: LoadInfo['decoder']; // what ran the seed model in recommend(): 'wasm-simd' (the runtime's kernels) or 'onnx' (onnxruntime-web)
   fallbackReasons: string[]; // LoadInfo.fallbackReasons: why an engine before it did not run
   diagnostics: RankDiagnostics;
 }
@@ -139,7 +140,7 @@ export interface UserResult {
   validGreedy: boolean;
 }
 
-/** What one evaluating thread holds: the runtime's Recommender on the bundle, and its graphs under onnxruntime-node for the greedy check. */
+/** What one evaluating thread holds: the runtime's Recommender on the bundle, and its graphs on ONNX Runtime (onnxruntime-web) for the greedy check. */
 export class BundleEvaluator {
   private constructor(
     private readonly recommender: Recommender,

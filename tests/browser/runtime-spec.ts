@@ -1,6 +1,7 @@
 // The shared body of the runtime's browser specs (runtime-wasm.test.ts, runtime-webgpu.test.ts): a tiny
 // bundle made by the project's exporter, loaded by the Recommender in a Web Worker in real Chromium,
-// compared with the same runtime code over onnxruntime-node in this process.
+// compared with the same runtime code in Node (createNodeRecommender: onnxruntime-web's wasm backend) in this
+// process.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -93,7 +94,7 @@ export function runtimeSpec(options: RuntimeSpecOptions): void {
     rmSync(root, { recursive: true, force: true });
   });
 
-  test(`[${device}] worker loads the bundle over the network and recommends what onnxruntime-node does`, { timeout: TEST_TIMEOUT_MS }, async () => {
+  test(`[${device}] worker loads the bundle over the network and recommends what the runtime in Node does`, { timeout: TEST_TIMEOUT_MS }, async () => {
     const progress: number[] = [];
     const servedBefore = harness.server.requests.length;
     await harness.page.exposeFunction('reportProgress', (p: number) => progress.push(p));

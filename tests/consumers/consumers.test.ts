@@ -2,9 +2,11 @@
 // tarball installed into fresh Vite, webpack 5 and esbuild apps (tests/consumers/<bundler>/: package.json, a committed
 // lockfile that pins the bundler, the bundler's config; app.js, README's recipe, is copied into each app's src/), each
 // built for production and served cross-origin isolated next to models/bundles/kuairand, where Chromium checks that
-// recommend() returns the sessions onnxruntime-node gives, with threads: 1 and threads: 2 (kernelThreads 2), and with
-// every graph on onnxruntime-web loaded from `wasmPaths` (its files served at /ort/, as README tells an app to). The
-// pipeline's tarball goes into a fresh Node app: `onerec --help`, and createNodeRecommender on a plain path.
+// recommend() returns the sessions createNodeRecommender gives in this process (onnxruntime-web's wasm backend, the same
+// as onnxruntime-node's CPU EP gives), with threads: 1 and threads: 2 (kernelThreads 2), and with every graph on
+// onnxruntime-web loaded from `wasmPaths` (its files served at /ort/, as README tells an app to). The pipeline's tarball
+// goes into a fresh Node app: no ONNX Runtime package with an install script, no npm warning with README's two
+// allowScripts entries, `onerec --help`, and createNodeRecommender on a plain path.
 // Installs come from the npm registry (npm's own cache makes a second run fast); everything is written under a
 // temporary folder, removed at the end.
 import { test, before, after } from 'node:test';
@@ -18,6 +20,7 @@ import { promisify } from 'node:util';
 import { chromium, type Browser } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS } from '../browser/harness.ts';
 import { createNodeRecommender } from '../../models/node-recommender.ts';
+import type { OrtModule } from '../../runtime/onnx-decoder-session.ts';
 import { startServer } from '../../models/serve.ts';
 
 const run = promisify(execFile);
@@ -29,7 +32,9 @@ const HISTORY = [12, 873, 4051]; // app.js's history: catalog indices of the Kua
 /** Each app's folder under tests/consumers/ and the folder its build leaves index.html in. */
 const APPS = { vite: 'dist', webpack: '.', esbuild: '.' } as const;
 /** What an app that installs the runtime must not get: the pipeline's dependencies. */
-const PIPELINE_ONLY = ['onnxruntime-node', 'webgpu', 'tsx', '@energetic-ai/core', 'protobufjs'];
+const PIPELINE_ONLY = ['webgpu', 'tsx', '@energetic-ai/core', 'protobufjs'];
+/** Neither package installs these: onnxruntime-node's install script downloads from outside the npm registry, onnxruntime-web's tree has protobufjs 7's. */
+const NEVER_INSTALLED = ['onnxruntime-node', 'onnxruntime-web'];
 const MB = 2 ** 20;
 
 /** The environment for npm: none of the `npm test` run's own npm_* settings (its prefix, workspaces) leak in. */
@@ -62,7 +67,7 @@ async function typecheck(cwd: string, args: string[]): Promise<void> {
 
 let work: string;
 let browser: Browser;
-let expected: string[][]; // the sessions' ids from onnxruntime-node in this process
+let expected: string[][]; // the sessions' ids from createNodeRecommender (onnxruntime-web's wasm backend) in this process
 const built: Partial<Record<keyof typeof APPS, Promise<string>>> = {}; // app → the folder to serve
 let runtimeTarball: Promise<string>;
 let pipelineTarball: Promise<string>;
@@ -94,6 +99,11 @@ before(async () => {
   await node.load(BUNDLE);
   expected = (await node.recommend(HISTORY)).sessions.map((s) => s.ids);
   await node.dispose();
+  // The same sessions as the native reference the pipeline ran before (onnxruntime-node, a devDependency of the repo).
+  const native = createNodeRecommender({ onnxRuntime: (await import('onnxruntime-node')) as unknown as OrtModule });
+  await native.load(BUNDLE);
+  assert.deepEqual((await native.recommend(HISTORY)).sessions.map((s) => s.ids), expected, 'onnxruntime-web and onnxruntime-node give other sessions');
+  await native.dispose();
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
 });
 
@@ -106,9 +116,10 @@ test('the runtime package installs without the pipeline\'s dependencies, with it
   const dir = join(work, 'runtime-only');
   mkdirSync(dir);
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'runtime-only', private: true }));
-  await npm(dir, ['install', '--no-audit', '--no-fund', await runtimeTarball]);
+  const output = await npm(dir, ['install', '--no-audit', '--no-fund', await runtimeTarball]);
+  assert.doesNotMatch(output, /npm warn/i, 'a fresh install of the runtime warns, though the app allowed nothing');
   const installed = readdirSync(join(dir, 'node_modules')).filter((n) => !n.startsWith('.'));
-  for (const name of PIPELINE_ONLY) assert.ok(!installed.includes(name.split('/')[0]), `${name} was installed with the runtime`);
+  for (const name of [...PIPELINE_ONLY, ...NEVER_INSTALLED]) assert.ok(!installed.includes(name.split('/')[0]), `${name} was installed with the runtime`);
   const bytes = folderBytes(join(dir, 'node_modules'));
   console.log(`onerec-web installs ${(bytes / MB).toFixed(2)} MB: ${installed.join(', ')}`);
   assert.ok(bytes < 8 * MB, `node_modules is ${(bytes / MB).toFixed(1)} MB`);
@@ -182,9 +193,14 @@ test('esbuild without the worker\'s entries: the call fails with a WorkerTermina
 test('the pipeline package: `onerec --help`, and createNodeRecommender on a plain path, with its types', { timeout: 280_000 }, async () => {
   const dir = join(work, 'node');
   mkdirSync(dir);
-  // README's recipe for an app that installs the pipeline: onnxruntime-node's download off, the others' scripts on.
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'pipeline-consumer', private: true, type: 'module', allowScripts: { 'onnxruntime-node': false, protobufjs: false, esbuild: true, webgpu: true } }));
-  await npm(dir, ['install', '--no-audit', '--no-fund', await pipelineTarball]);
+  // README's recipe for an app that installs the pipeline: the two install scripts in its tree allowed (esbuild's, under
+  // tsx; webgpu's), so that npm has nothing to warn about.
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'pipeline-consumer', private: true, type: 'module', allowScripts: { esbuild: true, webgpu: true } }));
+  const output = await npm(dir, ['install', '--no-audit', '--no-fund', await pipelineTarball]);
+  assert.doesNotMatch(output, /npm warn/i, 'a fresh install of the pipeline with README\'s allowScripts warns');
+  const installed = readdirSync(join(dir, 'node_modules')).filter((n) => !n.startsWith('.'));
+  for (const name of NEVER_INSTALLED) assert.ok(!installed.includes(name), `${name} was installed with the pipeline`);
+  console.log(`onerec-pipeline installs ${(folderBytes(join(dir, 'node_modules')) / MB).toFixed(1)} MB`);
   const help = await run(join(dir, 'node_modules', '.bin', 'onerec'), ['--help'], { cwd: dir, env: npmEnv });
   for (const verb of ['prepare', 'train', 'export', 'eval', 'serve']) assert.match(help.stdout, new RegExp(`\\b${verb}\\b`));
   writeFileSync(join(dir, 'recommend.mjs'), `import { createNodeRecommender } from 'onerec-pipeline';

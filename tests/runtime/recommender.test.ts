@@ -1,5 +1,6 @@
 // The runtime core (runtime/bundle-runner.ts, runtime/backends.ts, through runtime/local-recommender.ts) in Node over
-// onnxruntime-node, on a tiny bundle the project's exporter builds from seeded random weights.
+// onnxruntime-web's wasm backend (what createNodeRecommender runs in Node), on a tiny bundle the project's exporter
+// builds from seeded random weights.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, cpSync } from 'node:fs';

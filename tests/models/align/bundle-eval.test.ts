@@ -1,6 +1,6 @@
 // `onerec align --evalBundles` generates through the runtime's recommend() (the wasm kernels): the same sessions, in
-// the same order, as the constrained beam search over the bundle's own graphs under onnxruntime-node, which is how
-// the alignment evaluated bundles before; with --excludeHistory no history item is generated.
+// the same order, as the constrained beam search over the bundle's own graphs under ONNX Runtime (onnxruntime-web's
+// wasm backend), which is how the alignment evaluated bundles before; with --excludeHistory no history item is generated.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

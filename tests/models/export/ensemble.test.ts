@@ -1,5 +1,5 @@
-// An ensemble exported as one bundle (models/export/seed-graphs.ts): its graphs, under onnxruntime-node, compute
-// the mean of the members' reference logits at every step, and the runtime's beam search over them returns the
+// An ensemble exported as one bundle (models/export/seed-graphs.ts): its graphs, under onnxruntime-web's wasm backend,
+// compute the mean of the members' reference logits at every step, and the runtime's beam search over them returns the
 // reference ensemble's sessions — with members of different depth and experts, stacked in one cache.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

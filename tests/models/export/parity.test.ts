@@ -1,5 +1,6 @@
-// The exported graphs under onnxruntime-node (CPU EP) compute the reference forward (models/seed/reference.ts):
-// encoder outputs, every decoder step with a beam-gathered cache, and full constrained beam search.
+// The exported graphs under ONNX Runtime in Node (onnxruntime-web's wasm backend, models/onnx-runtime.ts) compute the
+// reference forward (models/seed/reference.ts): encoder outputs, every decoder step with a beam-gathered cache, and
+// full constrained beam search.
 // Quantized graphs are compared with the reference run on the weights they compute with (dequantized),
 // which isolates the graph from the quantization error (measured separately by `onerec eval --bundle`).
 import { test } from 'node:test';

@@ -1,6 +1,7 @@
 // A tiny seed model trained in the test on the WebGPU engine (SwiftShader here), exported: the ONNX decoder
-// under onnxruntime-node reproduces the trainer's forward (engine decodeLast), and the fp32 and int4 bundles, evaluated
-// end to end through the runtime's recommend() (onerec eval --bundle), give exactly the trainer's own metrics.
+// under onnxruntime-web's wasm backend reproduces the trainer's forward (engine decodeLast), and the fp32 and int4
+// bundles, evaluated end to end through the runtime's recommend() (onerec eval --bundle), give exactly the trainer's own
+// metrics.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
