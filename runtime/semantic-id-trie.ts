@@ -83,9 +83,15 @@ export class SemanticIdTrie {
       }
       [order, spare] = [spare, order];
     }
+    // The codes in sorted order, gathered once, so that the passes below read them sequentially.
+    const sorted = new Uint16Array(items * levels); // [items in code order, levels]
+    for (let r = 0; r < items; r++) {
+      const from = order[r] * levels;
+      for (let l = 0; l < levels; l++) sorted[r * levels + l] = codes[from + l];
+    }
     for (let r = 1; r < items; r++) {
       let same = true;
-      for (let l = 0; l < levels && same; l++) same = codes[order[r] * levels + l] === codes[order[r - 1] * levels + l];
+      for (let l = 0; l < levels && same; l++) same = sorted[r * levels + l] === sorted[(r - 1) * levels + l];
       if (same) {
         throw new TrieFormatError(`items ${order[r - 1]} and ${order[r]} have the same semantic ID; add a suffix level that breaks collisions`);
       }
@@ -111,9 +117,9 @@ export class SemanticIdTrie {
         let r = groups[g];
         const end = groups[g + 1];
         while (r < end) {
-          const code = codes[order[r] * levels + d];
+          const code = sorted[r * levels + d];
           let s = r + 1;
-          while (s < end && codes[order[s] * levels + d] === code) s++;
+          while (s < end && sorted[s * levels + d] === code) s++;
           childCode[edges] = code;
           childNode[edges] = d === levels - 1 ? order[r] : nodesSoFar + nextCount;
           edges++;
