@@ -133,6 +133,24 @@ test('calls are chained: concurrent recommends equal sequential ones', async () 
   assert.deepEqual(itemsOf(concurrent), itemsOf(sequential));
 });
 
+test('the display catalog is fetched only when load() asks for it; ids come from items.bin either way', async () => {
+  const fresh = createNodeRecommender();
+  try {
+    const plain = await fresh.load(bundle.dir);
+    assert.equal(plain.catalog, null);
+    assert.deepEqual([...plain.fromNetwork].sort(), ['decoderStep', 'encoder', 'items']);
+    const first = (await fresh.recommend([3, 'item-7'])).sessions[0];
+    assert.deepEqual(first.ids, Array.from(first.items, (i) => `item-${i}`));
+    const withCatalog = await fresh.load(bundle.dir, { catalog: true });
+    assert.deepEqual(withCatalog.catalog, Array.from({ length: plain.items }, (_, i) => ({ id: `item-${i}`, title: `Item ${i}` })));
+    assert.deepEqual([...withCatalog.fromNetwork].sort(), ['catalog', 'decoderStep', 'encoder', 'items']);
+    assert.deepEqual((await fresh.recommend([3, 'item-7'])).sessions[0], first);
+    await assert.rejects(fresh.load(bundle.dir, { catalog: 'yes' as never }), { name: 'InvalidArgumentError', message: /options\.catalog/ });
+  } finally {
+    await fresh.dispose();
+  }
+});
+
 test('typed errors: bad options, bad device, not loaded, bad manifest version, tampered file', async () => {
   await assert.rejects(recommender.recommend(HISTORY, { beamWidth: 0 }), { name: 'InvalidArgumentError', message: /beamWidth/ });
   await assert.rejects(recommender.recommend(HISTORY, { beamWidth: 4, candidates: 5 }), { name: 'InvalidArgumentError', message: /candidates.*1\.\.beamWidth \(4\)/ });
@@ -143,11 +161,11 @@ test('typed errors: bad options, bad device, not loaded, bad manifest version, t
   const fresh = createNodeRecommender();
   await assert.rejects(fresh.recommend(HISTORY), { name: 'NotLoadedError' });
 
-  const v2 = join(root, 'v2');
-  cpSync(bundle.dir, v2, { recursive: true });
-  const manifest = JSON.parse(readFileSync(join(v2, 'manifest.json'), 'utf8'));
-  writeFileSync(join(v2, 'manifest.json'), JSON.stringify({ ...manifest, version: 2 }));
-  await assert.rejects(fresh.load(v2), { name: 'BundleFormatError', message: /manifest version 2 is unknown/ });
+  const v3 = join(root, 'v3');
+  cpSync(bundle.dir, v3, { recursive: true });
+  const manifest = JSON.parse(readFileSync(join(v3, 'manifest.json'), 'utf8'));
+  writeFileSync(join(v3, 'manifest.json'), JSON.stringify({ ...manifest, version: 3 }));
+  await assert.rejects(fresh.load(v3), { name: 'BundleVersionError', message: /manifest "version" 3 is not a bundle layout; this runtime reads version 2/ });
 
   const tampered = join(root, 'tampered');
   cpSync(bundle.dir, tampered, { recursive: true });
