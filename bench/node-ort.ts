@@ -4,8 +4,9 @@
 //   greedy     — `onerec eval --bundle`'s valid-ID check: encoder + one decoder step per code level, batch 1, full
 //                logits, argmax (models/export/evaluate.ts greedyIsItem), per history;
 //   recommend  — createNodeRecommender({ engine: 'onnxruntime' }).recommend(history): every graph on that ONNX Runtime
-//                (the default engine of createNodeRecommender), beam 32, per call.
-// Each history's greedy tokens and each call's item ids must be the same on both, or the run fails.
+//                (the default engine of createNodeRecommender), beam 32, per call; and for scale the same call with
+//                engine: 'wasm', the runtime's wasm kernels, which use no ONNX Runtime for the seed model.
+// Each history's greedy tokens and each call's item ids must be the same on both ONNX Runtimes, or the run fails.
 //
 //   node --import tsx bench/node-ort.ts --bundle=models/bundles/beauty --out=bench/results/node-ort-beauty.json
 //   node --import tsx bench/node-ort.ts --bundle=models/bundles/kuairand
@@ -49,7 +50,7 @@ const tokensOf = (h: number[]): Int32Array => encoderTokens(Int32Array.from(h), 
 
 type Name = 'onnxruntime_node_cpu' | 'onnxruntime_web_wasm';
 const NAMES: Name[] = ['onnxruntime_node_cpu', 'onnxruntime_web_wasm'];
-const modules: Record<Name, OrtModule | undefined> = { onnxruntime_node_cpu: onnxruntimeNode as unknown as OrtModule, onnxruntime_web_wasm: undefined };
+const modules: Record<Name, OrtModule | undefined> = { onnxruntime_node_cpu: onnxruntimeNode, onnxruntime_web_wasm: undefined };
 
 /** The greedy decode's tokens over the full vocabulary, one per level (what greedyIsItem then looks up in the trie). */
 async function greedy(model: OnnxSeedModel, history: number[]): Promise<number[]> {
@@ -88,6 +89,11 @@ for (const name of NAMES) { // warm-up: JIT, ORT's allocations
   await greedy(models[name], histories[0]);
   await recommenders[name].recommend(histories[0], recommendOptions);
 }
+const kernels = createNodeRecommender({ engine: 'wasm' });
+await kernels.load(o.bundle);
+await kernels.recommend(histories[0], recommendOptions);
+const kernelMs: number[] = [];
+let kernelIds: string[][] = [];
 const loadBefore = loadavg()[0];
 for (let round = 0; round < o.rounds; round++) {
   for (const name of NAMES) {
@@ -102,7 +108,12 @@ for (let round = 0; round < o.rounds; round++) {
     results.greedy[name] = tokens;
     results.recommend[name] = ids;
   }
+  const t = performance.now();
+  kernelIds = [];
+  for (const h of histories) kernelIds.push((await kernels.recommend(h, recommendOptions)).sessions.map((s) => s.ids.join(',')));
+  kernelMs.push((performance.now() - t) / histories.length);
 }
+const sameKernels = histories.filter((_, i) => results.recommend.onnxruntime_node_cpu[i].join(';') === kernelIds[i].join(';')).length;
 const sameGreedy = histories.filter((_, i) => results.greedy.onnxruntime_node_cpu[i].join() === results.greedy.onnxruntime_web_wasm[i].join()).length;
 const sameRecommend = histories.filter((_, i) => results.recommend.onnxruntime_node_cpu[i].join(';') === results.recommend.onnxruntime_web_wasm[i].join(';')).length;
 
@@ -116,8 +127,8 @@ const result = {
   workload: { histories: o.histories, history: o.history, rounds: o.rounds, beamWidth: o.beamWidth, threads: 1 },
   first_sessions_ms: Object.fromEntries(NAMES.map((n) => [n, { greedy: +createMs[n].greedy.toFixed(0), recommend_load: +createMs[n].recommend.toFixed(0) }])),
   greedy_ms_per_history: per(ms.greedy),
-  recommend_ms_per_call: per(ms.recommend),
-  same: { greedy_tokens: `${sameGreedy} / ${histories.length}`, recommend_ids: `${sameRecommend} / ${histories.length}` },
+  recommend_ms_per_call: { ...per(ms.recommend), runtime_wasm_kernels: +median(kernelMs).toFixed(2) },
+  same: { greedy_tokens: `${sameGreedy} / ${histories.length}`, recommend_ids: `${sameRecommend} / ${histories.length}`, recommend_ids_kernels_vs_onnxruntime_node: `${sameKernels} / ${histories.length}` },
 };
 console.log(JSON.stringify(result, null, 2));
 if (o.out) {

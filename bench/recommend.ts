@@ -21,7 +21,6 @@ import { DEFAULT_REWARD_CONFIG } from '../models/reward/config.ts';
 import { TOWER_NAMES } from '../models/reward/labels.ts';
 import { parseBundleItems, parseManifest, type BundleManifest } from '../runtime/bundle.ts';
 import { beamSearch, type DecoderSession } from '../runtime/beam-search.ts';
-import type { OrtModule } from '../runtime/onnx-decoder-session.ts';
 import type { Recommender, RecommendOptions } from '../runtime/recommender.ts';
 import { parseArgs } from './args.ts';
 
@@ -163,7 +162,7 @@ async function main(): Promise<void> {
       gpuDevice = gpu.device;
       adapter = gpu.adapter;
     }
-    const onnxRuntime = (await import('onnxruntime-node')) as unknown as OrtModule; // the repo's devDependency: the pipeline itself runs onnxruntime-web
+    const onnxRuntime = await import('onnxruntime-node'); // the repo's devDependency: the pipeline itself runs onnxruntime-web
     const node = createNodeRecommender({ onnxRuntime, executionProviders: [ep], threads, gpuDevice, wasmDecoder: decoder === 'simd' });
     const info = await node.load(bundleDir);
     if (info.executionProvider !== ep) throw new Error(`onnxruntime-node ran on ${info.executionProvider}, not ${ep}: ${info.fallbackReasons.join('; ')}`);

@@ -13,7 +13,6 @@ import { dirname, join } from 'node:path';
 import * as onnxruntimeNode from 'onnxruntime-node';
 import { parseBundleItems, parseManifest } from '../runtime/bundle.ts';
 import { beamSearch } from '../runtime/beam-search.ts';
-import type { OrtModule } from '../runtime/onnx-decoder-session.ts';
 import { encoderTokens } from '../runtime/tokens.ts';
 import { WasmDecoder } from '../runtime/wasm-decoder.ts';
 import { OnnxSeedModel } from '../models/export/node-session.ts';
@@ -33,7 +32,7 @@ const [encoderBytes, decoderBytes] = [readFileSync(join(o.bundle, 'encoder.onnx'
 const { trie } = parseBundleItems(new Uint8Array(readFileSync(join(o.bundle, manifest.files.items!.path))), manifest.files.items!.path);
 const codes = new Uint16Array(trie.itemCount * trie.levels);
 for (let i = 0; i < trie.itemCount; i++) codes.set(trie.itemCodes(i), i * trie.levels);
-const onnx = await OnnxSeedModel.create(ensembleContractConfig(members), encoderBytes, decoderBytes, { onnxRuntime: onnxruntimeNode as unknown as OrtModule });
+const onnx = await OnnxSeedModel.create(ensembleContractConfig(members), encoderBytes, decoderBytes, { onnxRuntime: onnxruntimeNode });
 const simd = await WasmDecoder.create(decoderBytes, encoderBytes, members);
 
 // Each kernel call timed (a wrapper per export: adds ~0.1 µs per call, used for the breakdown rounds only).

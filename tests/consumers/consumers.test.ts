@@ -20,7 +20,6 @@ import { promisify } from 'node:util';
 import { chromium, type Browser } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS } from '../browser/harness.ts';
 import { createNodeRecommender } from '../../models/node-recommender.ts';
-import type { OrtModule } from '../../runtime/onnx-decoder-session.ts';
 import { startServer } from '../../models/serve.ts';
 
 const run = promisify(execFile);
@@ -100,7 +99,7 @@ before(async () => {
   expected = (await node.recommend(HISTORY)).sessions.map((s) => s.ids);
   await node.dispose();
   // The same sessions as the native reference the pipeline ran before (onnxruntime-node, a devDependency of the repo).
-  const native = createNodeRecommender({ onnxRuntime: (await import('onnxruntime-node')) as unknown as OrtModule });
+  const native = createNodeRecommender({ onnxRuntime: await import('onnxruntime-node') });
   await native.load(BUNDLE);
   assert.deepEqual((await native.recommend(HISTORY)).sessions.map((s) => s.ids), expected, 'onnxruntime-web and onnxruntime-node give other sessions');
   await native.dispose();
