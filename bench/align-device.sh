@@ -1,6 +1,6 @@
 #!/bin/bash
-# The KuaiRand alignment sweep on the H200 (the `run` tool; carry [".device", "runs/kuairand-align/raw",
-# "runs/kuairand-align/ids.json"], the device pack of ../shared/tools/device-pack.sh webgpu tsx cli-progress):
+# The KuaiRand alignment sweep on the H200 (the `run` tool; carry [".device", "runs/kuairand"] — the output of
+# onerec prepare on KuaiRand-Pure, 23 MB —, the device pack of ../shared/tools/device-pack.sh webgpu tsx cli-progress):
 #
 #   bash bench/align-device.sh BUDGET_SECONDS "NAME FLAGS" "NAME FLAGS" …
 #
@@ -13,7 +13,7 @@ set -u
 budget=$1; shift
 source .device/setup.sh >/dev/null 2>&1
 W=/tmp/align; mkdir -p $W
-A="node bin/onerec.mjs align --kuairand=runs/kuairand-align/raw --ids=runs/kuairand-align/ids.json --rmTrainer=engine --userFraction=0.05 --sessions=16 --alignBatch=64 --evalUsers=${EVAL_USERS:-1500} --usersPerBatch=128 --valDays=1"
+A="node bin/onerec.mjs align --prepared=runs/kuairand --rmTrainer=engine --userFraction=0.05 --sessions=16 --alignBatch=64 --evalUsers=${EVAL_USERS:-1500} --usersPerBatch=128 --valDays=1"
 t0=$(date +%s)
 $A --iterations=0 --seedEpochs=2 --seedBatch=256 --seedMaxExamples=250000 --seedSeconds=60 --out=$W/seed > $W/seed.log 2>&1 || { tail -30 $W/seed.log; exit 1; }
 echo "seed phase: $(( $(date +%s) - t0 )) s"; grep -E "^seed|held-out|kuairand:" $W/seed.log

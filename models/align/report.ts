@@ -1,4 +1,7 @@
-// The alignment report (bench/results/kuairand-align.json) and its Table-1-style markdown rendering.
+// The alignment report (bench/results/kuairand-align.json), its Table-1-style markdown rendering, and --merge.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { OptionError } from '../options.ts';
 import type { RewardFitReport } from '../reward/fit.ts';
 import type { IterationReport, ModelReport } from './iterate.ts';
 
@@ -121,4 +124,42 @@ export function rewardTable(r: RewardFitReport): string {
   const lines = ['| tower | AUC (reward model) | AUC (item popularity) | held-out positives / sessions |', '|---|---|---|---|'];
   for (const [t, x] of Object.entries(r.towers)) lines.push(`| ${t} | ${x.auc === null ? '—' : f(x.auc)} | ${x.popularity_auc === null ? '—' : f(x.popularity_auc)} | ${x.test_positives} / ${x.test_sessions} |`);
   return lines.join('\n');
+}
+
+/** Writes the report JSON to each of `paths` and prints every setting's table, then the selected one. */
+export function writeReport(report: AlignReport, paths: string[]): void {
+  const json = JSON.stringify(report, null, 2) + '\n';
+  for (const path of paths.filter(Boolean)) {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, json);
+  }
+  for (const [r, run] of report.runs.entries()) {
+    console.log(`\nsetting ${r}: lr ${run.alignLr}, beta ${run.beta}, ntpWeight ${run.ntpWeight} (test users; validation reward/recall@10: ${run.validation.map((m) => `${m.reward.mean.toFixed(4)}/${m['recall@10'].toFixed(4)}`).join(', ') || 'none'})`);
+    console.log(alignTable({ ...report, ...selectedFields(report.runs, { ...report.selected, run: r, iteration: run.models.length - 1 }), selected: undefined as unknown as AlignReport['selected'] }));
+  }
+  console.log(`\nselected: setting ${report.selected.run}, ${report.selected.iteration === 0 ? 'the seed' : `iteration ${report.selected.iteration}`} — ${report.selected.rule}\n${alignTable(report)}`);
+}
+
+/**
+ * --merge: reports of runs from the same seed checkpoint and reward model (e.g. one setting per process on one
+ * GPU) become one report that selects over all their settings. Their seed rows must agree.
+ */
+export function mergeReports(paths: string[], out: string): void {
+  const reports = paths.map((p) => JSON.parse(readFileSync(p, 'utf8')) as AlignReport);
+  const first = reports[0];
+  for (const [i, r] of reports.entries()) {
+    if (!Array.isArray(r.runs)) throw new OptionError(`--merge: ${paths[i]} has no 'runs' (a report of an older onerec align); run it again`);
+    const a = r.runs[0].models[0];
+    const b = first.runs[0].models[0];
+    if (Math.abs(a.reward.mean - b.reward.mean) > 1e-6 || a['recall@10'] !== b['recall@10'] || a.users !== b.users) {
+      throw new OptionError(`--merge: ${paths[i]}'s seed row (reward ${a.reward.mean}, recall@10 ${a['recall@10']}, ${a.users} users) differs from ${paths[0]}'s (${b.reward.mean}, ${b['recall@10']}, ${b.users}); merge only runs from one --seedCheckpoint with the same data flags`);
+    }
+  }
+  const runs = reports.flatMap((r) => r.runs);
+  const selected = selectModel(runs, first.targets.relevance_change_within);
+  const merged: AlignReport = {
+    ...first, created: new Date().toISOString(), command: reports.map((r) => r.command).join(' ;; '),
+    selected, ...selectedFields(runs, selected), runs, seconds: Math.max(...reports.map((r) => r.seconds)),
+  };
+  writeReport(merged, [out]);
 }

@@ -19,6 +19,9 @@ export interface Dataset {
   timeMs: Float64Array; // [rows] Unix milliseconds; NaN when the source has no time (rows then keep file order)
   day: Int32Array; // [rows] calendar day index (0 = the first day in the log; source's own date where it has one)
   signals: Record<string, Float32Array>; // [rows] each: play_time_ms, like, rating, … as the source gives them
+  firstDay?: number; // the calendar day of day index 0 (Unix days, UTC) where the source dates its rows (KuaiRand)
+  /** Impressions before the log (KuaiRand's pre-period last ≤ 50 videos): user u's are item[offsets[u] .. offsets[u+1]-1], oldest first. */
+  priorHistory?: { offsets: Int32Array /* [users + 1] */; item: Int32Array /* [Σ lengths] item indices */ };
   skipped: Record<string, number>; // reason → rows skipped (only when skipBadRows allowed it)
   firstSkipped?: Record<string, string>; // reason → the first such row, as `file:line: message`
   files: string[]; // the files read, relative to the data directory

@@ -13,7 +13,7 @@ export interface OptionRange {
 const int = (min: number, max: number, why?: string): OptionRange => ({ min, max, integer: true, why });
 const real = (min: number, max: number, why?: string): OptionRange => ({ min, max, integer: false, why });
 
-/** Every numeric option of DEFAULT_PREPARE_CONFIG (models/commands/prepare.ts); a test checks that none is missing. */
+/** Every numeric option of DEFAULT_PREPARE_CONFIG (models/data/prepare.ts); a test checks that none is missing. */
 export const PREPARE_OPTION_RANGES: Record<string, OptionRange> = {
   levels: int(1, 15, 'the token layout has levels + 1 ≤ 16 code levels, the runtime\'s bound'),
   codebookSize: int(2, 65_536, 'codes are stored as uint16'),
@@ -29,6 +29,9 @@ export const PREPARE_OPTION_RANGES: Record<string, OptionRange> = {
   consumedPlayMs: real(0, 86_400_000, 'a day'),
   minTotalPlayMs: real(0, 86_400_000, 'a day'),
   windowLength: int(1, 1000),
+  rewardGapHours: real(0, 8760, 'a year'),
+  rewardSessionLength: int(1, 64, 'the runtime scores sessions of at most 64 items'),
+  rewardMinItems: int(1, 64),
   randomDim: int(1, 4096),
   collaborativeWeight: real(0, 1, '1 = the baseline\'s embeddings alone'),
   alignWindow: int(1, 1000),

@@ -14,13 +14,16 @@
 //   rows-split.u8 [rows] (0 train, 1 validation, 2 test), signal-<name>.f32 [rows] per signal.
 // Sessions (see sessions.ts): sessions-offsets.i32 [sessions + 1], sessions-rows.i32 [Σ lengths],
 //   sessions-user.i32, sessions-day.i32, sessions-flags.u8 [sessions].
+// Data with play time also has the reward model's sessions (sessions.ts `rewardSessions`), the same five arrays
+//   under `reward-sessions-*`; KuaiRand the pre-period histories, prior-history-offsets.i32 [users + 1] and
+//   prior-history-item.i32 [Σ lengths].
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
 import { PreparedDataError } from './errors.ts';
 import type { CatalogItem, Dataset } from './dataset.ts';
 import type { Split, SplitKind } from './splits.ts';
-import type { SessionCounts, SessionRules, Sessions } from './sessions.ts';
+import type { RewardSessionRules, SessionCounts, SessionRules, Sessions } from './sessions.ts';
 
 export const PREPARED_FORMAT = 'onerec-prepared';
 export const PREPARED_VERSION = 1;
@@ -49,6 +52,8 @@ export interface PreparedMeta {
   split: { kind: SplitKind; historyCap: number; validationDay?: number; testDay?: number };
   signals: string[]; // per-row signal names, e.g. play_time_ms, like, … (empty for Amazon)
   sessions: { kind: Sessions['kind']; count: number; rules: SessionRules; counts: SessionCounts };
+  rewardSessions?: { count: number; rules: RewardSessionRules; counts: SessionCounts }; // data with play time
+  firstDay?: number; // the calendar day of day index 0 (Unix days, UTC), where the source dates its rows
   arrays: Record<string, ArrayEntry>;
 }
 
@@ -71,6 +76,8 @@ export interface PreparedData {
   split: Split & { historyCap: number };
   signals: Record<string, Float32Array>; // [rows] each
   sessions: Sessions;
+  rewardSessions?: Sessions; // the reward model's sessions (data with play time)
+  priorHistory?: Dataset['priorHistory']; // impressions before the log (KuaiRand)
 }
 
 export interface PreparedContents {
@@ -82,6 +89,7 @@ export interface PreparedContents {
   embeddings: Float32Array;
   split: Split;
   sessions: Sessions;
+  rewardSessions?: Sessions;
 }
 
 export function writePrepared(dir: string, contents: PreparedContents): void {
@@ -101,12 +109,19 @@ export function writePrepared(dir: string, contents: PreparedContents): void {
   put('rows-day', 'i32', dataset.day, [meta.rows]);
   put('rows-split', 'u8', contents.split.rowSplit, [meta.rows]);
   for (const [name, column] of Object.entries(dataset.signals)) put(`signal-${name}`, 'f32', column, [meta.rows]);
-  const s = contents.sessions;
-  put('sessions-offsets', 'i32', s.offsets, [s.user.length + 1]);
-  put('sessions-rows', 'i32', s.rows, [s.rows.length]);
-  put('sessions-user', 'i32', s.user, [s.user.length]);
-  put('sessions-day', 'i32', s.day, [s.user.length]);
-  put('sessions-flags', 'u8', s.flags, [s.user.length]);
+  const putSessions = (prefix: string, s: Sessions) => {
+    put(`${prefix}-offsets`, 'i32', s.offsets, [s.user.length + 1]);
+    put(`${prefix}-rows`, 'i32', s.rows, [s.rows.length]);
+    put(`${prefix}-user`, 'i32', s.user, [s.user.length]);
+    put(`${prefix}-day`, 'i32', s.day, [s.user.length]);
+    put(`${prefix}-flags`, 'u8', s.flags, [s.user.length]);
+  };
+  putSessions('sessions', contents.sessions);
+  if (contents.rewardSessions) putSessions('reward-sessions', contents.rewardSessions);
+  if (dataset.priorHistory) {
+    put('prior-history-offsets', 'i32', dataset.priorHistory.offsets, [meta.users + 1]);
+    put('prior-history-item', 'i32', dataset.priorHistory.item, [dataset.priorHistory.item.length]);
+  }
   writeFileSync(join(dir, 'semantic-ids.bin'), contents.trie.toBytes());
   writeFileSync(join(dir, 'items.json'), JSON.stringify(dataset.items));
   writeFileSync(join(dir, 'users.json'), JSON.stringify(dataset.users));
@@ -168,6 +183,14 @@ export function loadPrepared(dir: string): PreparedData {
   const signals: Record<string, Float32Array> = {};
   for (const name of meta.signals) signals[name] = array(`signal-${name}`, 'f32');
   const rowSplit = array('rows-split', 'u8');
+  const sessions = (prefix: string, kind: Sessions['kind']): Sessions => ({
+    kind,
+    offsets: array(`${prefix}-offsets`, 'i32'),
+    rows: array(`${prefix}-rows`, 'i32'),
+    user: array(`${prefix}-user`, 'i32'),
+    day: array(`${prefix}-day`, 'i32'),
+    flags: array(`${prefix}-flags`, 'u8'),
+  });
   return {
     dir,
     meta,
@@ -186,13 +209,8 @@ export function loadPrepared(dir: string): PreparedData {
     day: array('rows-day', 'i32'),
     split: { ...meta.split, rowSplit },
     signals,
-    sessions: {
-      kind: meta.sessions.kind,
-      offsets: array('sessions-offsets', 'i32'),
-      rows: array('sessions-rows', 'i32'),
-      user: array('sessions-user', 'i32'),
-      day: array('sessions-day', 'i32'),
-      flags: array('sessions-flags', 'u8'),
-    },
+    sessions: sessions('sessions', meta.sessions.kind),
+    ...(meta.rewardSessions ? { rewardSessions: sessions('reward-sessions', 'reward') } : {}),
+    ...(meta.arrays['prior-history-offsets'] ? { priorHistory: { offsets: array('prior-history-offsets', 'i32'), item: array('prior-history-item', 'i32') } } : {}),
   };
 }

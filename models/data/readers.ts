@@ -655,17 +655,61 @@ export async function readKuaiRand(dir: string, options: Partial<ReadOptions> = 
     return { id: v, attributes: f.attributes };
   });
   const builder = new InteractionBuilder(KUAIRAND_SIGNALS.map(([name]) => name));
-  for (const r of rows) builder.add(r.user, index.get(r.video)!, r.time, r.signals, r.day);
+  let firstDay = Infinity;
+  for (const r of rows) {
+    builder.add(r.user, index.get(r.video)!, r.time, r.signals, r.day);
+    firstDay = Math.min(firstDay, r.day);
+  }
+  const built = builder.build();
+
+  // 3. Pre-period histories (optional): per user, the last ≤ 50 videos before the log, catalog videos only.
+  const historyPath = findFile(dir, ['user_history_until_20220424_last50.jsonl.gz', 'user_history_until_20220424_last50.jsonl']);
+  const priorHistory = historyPath ? await readPriorHistory(historyPath, built.users, index) : undefined;
   return {
     name: basename(dir),
     source: 'kuairand',
     items,
     itemFeatures: { names, values },
-    ...builder.build(),
+    ...built,
+    ...(Number.isFinite(firstDay) ? { firstDay } : {}),
+    ...(priorHistory ? { priorHistory } : {}),
     skipped: errors.skipped,
     firstSkipped: errors.firstSkipped,
-    files: [logName, basicName, ...(statsPath ? [basename(statsPath)] : [])],
+    files: [logName, basicName, ...(statsPath ? [basename(statsPath)] : []), ...(historyPath ? [basename(historyPath)] : [])],
   };
+}
+
+/**
+ * KuaiRand's pre-period summary (JSONL: user_id, watch_seq = the last ≤ 50 video ids before the log, oldest first)
+ * as item indices per user of `users`; videos outside the catalog and users outside the log are left out.
+ */
+async function readPriorHistory(path: string, users: readonly string[], videoIndex: Map<string, number>): Promise<NonNullable<Dataset['priorHistory']>> {
+  const name = basename(path);
+  const userIndex = new Map(users.map((u, i) => [u, i]));
+  const perUser: (number[] | undefined)[] = new Array(users.length);
+  for await (const [line, n] of readLines(path)) {
+    if (line.trim() === '') continue;
+    let row: { user_id?: unknown; watch_seq?: unknown };
+    try {
+      row = JSON.parse(line);
+    } catch (e) {
+      throw new DataFormatError(name, n, `not a JSON object (${(e as Error).message})`);
+    }
+    if (!Array.isArray(row.watch_seq) || (typeof row.user_id !== 'number' && typeof row.user_id !== 'string')) {
+      throw new DataFormatError(name, n, 'expected { "user_id": id, "watch_seq": [video ids] } (KuaiRand\'s pre-period summary)');
+    }
+    const u = userIndex.get(String(row.user_id));
+    if (u === undefined) continue;
+    perUser[u] = (row.watch_seq as unknown[]).flatMap((v) => {
+      const item = videoIndex.get(String(v));
+      return item === undefined ? [] : [item];
+    });
+  }
+  const offsets = new Int32Array(users.length + 1);
+  for (let u = 0; u < users.length; u++) offsets[u + 1] = offsets[u] + (perUser[u]?.length ?? 0);
+  const item = new Int32Array(offsets[users.length]);
+  perUser.forEach((list, u) => list && item.set(list, offsets[u]));
+  return { offsets, item };
 }
 
 // -------------------------------------------------------------------------------------------- MovieLens

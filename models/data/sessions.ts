@@ -8,6 +8,11 @@
 // Datasets without play time or explicit signals (Amazon: a review = a purchase) use a substitute:
 // every window of `windowLength` consecutive train items of a user is a session, and all rules count as
 // met (each item there was bought and reviewed, the strongest explicit signal the data has).
+//
+// The reward model (models/reward/) reads its own sessions, cut by a second rule (`RewardSessionRules`): a
+// user's consecutive impressions whose gaps are ≤ `gapHours`, cut into chunks of at most `sessionLength`
+// items (a feed page); chunks shorter than `minItems` are dropped. The quality rules are not applied there
+// (only flagged): they would fix the swt/wtr/ltr labels to 1, and a reward model must see bad sessions too.
 import type { Dataset } from './dataset.ts';
 import { TRAIN, type Split } from './splits.ts';
 
@@ -32,8 +37,16 @@ export const DEFAULT_SESSION_RULES: SessionRules = {
   windowLength: 5,
 };
 
+export interface RewardSessionRules {
+  gapHours: number; // a larger gap between two impressions of a user starts a new run (hours)
+  sessionLength: number; // items; longer runs are cut into chunks of this many (the reward model's m)
+  minItems: number; // chunks with fewer items are dropped
+}
+
+export const DEFAULT_REWARD_SESSION_RULES: RewardSessionRules = { gapHours: 24, sessionLength: 5, minItems: 2 };
+
 export interface Sessions {
-  kind: 'time-gap' | 'windows';
+  kind: 'time-gap' | 'windows' | 'reward';
   offsets: Int32Array; // [sessions + 1]  rows of session s are rows[offsets[s] .. offsets[s+1]-1]
   rows: Int32Array; // [Σ session lengths] interaction row indices (into Dataset columns), chronological
   user: Int32Array; // [sessions] user index
@@ -51,19 +64,12 @@ export interface SessionCounts {
 
 type Rows = Pick<Dataset, 'userOffsets' | 'item' | 'timeMs' | 'day' | 'signals'>;
 
-/** Sessions by time gap over all rows of each user (the reward model sees them all; quality is a flag). */
-export function gapSessions(data: Rows, rules: SessionRules): Sessions {
+/** The quality rules met by the user-ordered rows start .. end-1, as a bit set (RULE_*). */
+function qualityFlags(data: Rows, rules: SessionRules): (start: number, end: number) => number {
   const play = data.signals.play_time_ms;
-  if (!play) throw new Error('gapSessions needs a play_time_ms signal; use windowSessions for data without play time');
+  if (!play) throw new Error('sessions by time gap need a play_time_ms signal; use windowSessions for data without play time');
   const explicitSignals = ['like', 'follow', 'comment', 'forward', 'share'].map((n) => data.signals[n]).filter((s): s is Float32Array => s !== undefined);
-  const gapMs = rules.gapMinutes * 60_000;
-  const offsets: number[] = [0];
-  const user: number[] = [];
-  const day: number[] = [];
-  const flags: number[] = [];
-  const users = data.userOffsets.length - 1;
-  let count = 0;
-  const close = (u: number, start: number, end: number) => {
+  return (start, end) => {
     let consumed = 0;
     let total = 0;
     let explicit = false;
@@ -73,11 +79,26 @@ export function gapSessions(data: Rows, rules: SessionRules): Sessions {
       total += p;
       for (const s of explicitSignals) if (s[r] > 0) explicit = true;
     }
+    return (consumed >= rules.minConsumed ? RULE_CONSUMED : 0) | (total >= rules.minTotalPlayMs ? RULE_PLAY_TIME : 0) | (explicit ? RULE_EXPLICIT : 0);
+  };
+}
+
+/** Sessions by time gap over all rows of each user (the quality rules are a flag, not a filter). */
+export function gapSessions(data: Rows, rules: SessionRules): Sessions {
+  const flagsOf = qualityFlags(data, rules);
+  const gapMs = rules.gapMinutes * 60_000;
+  const offsets: number[] = [0];
+  const user: number[] = [];
+  const day: number[] = [];
+  const flags: number[] = [];
+  const users = data.userOffsets.length - 1;
+  let count = 0;
+  const close = (u: number, start: number, end: number) => {
     count += end - start;
     offsets.push(count);
     user.push(u);
     day.push(data.day[start]);
-    flags.push((consumed >= rules.minConsumed ? RULE_CONSUMED : 0) | (total >= rules.minTotalPlayMs ? RULE_PLAY_TIME : 0) | (explicit ? RULE_EXPLICIT : 0));
+    flags.push(flagsOf(start, end));
   };
   for (let u = 0; u < users; u++) {
     const start = data.userOffsets[u];
@@ -93,6 +114,45 @@ export function gapSessions(data: Rows, rules: SessionRules): Sessions {
   const rows = new Int32Array(count);
   for (let i = 0; i < count; i++) rows[i] = i; // gap sessions are contiguous runs of the user-ordered rows
   return { kind: 'time-gap', offsets: Int32Array.from(offsets), rows, user: Int32Array.from(user), day: Int32Array.from(day), flags: Uint8Array.from(flags) };
+}
+
+/**
+ * The reward model's sessions (rule in the header): per user, runs of rows with gaps ≤ gapHours, cut into chunks
+ * of ≤ sessionLength rows, chunks of < minItems rows dropped. Rows are the user-ordered rows themselves (each
+ * session a contiguous stretch); `day` is its first row's; `flags` the quality rules it meets (not a filter).
+ */
+export function rewardSessions(data: Rows, rules: RewardSessionRules, quality: SessionRules): Sessions {
+  const flagsOf = qualityFlags(data, quality);
+  const gapMs = rules.gapHours * 3_600_000;
+  const offsets: number[] = [0];
+  const rows: number[] = [];
+  const user: number[] = [];
+  const day: number[] = [];
+  const flags: number[] = [];
+  const users = data.userOffsets.length - 1;
+  const closeRun = (u: number, start: number, end: number) => {
+    for (let chunk = start; chunk < end; chunk += rules.sessionLength) {
+      const chunkEnd = Math.min(end, chunk + rules.sessionLength);
+      if (chunkEnd - chunk < rules.minItems) continue;
+      for (let r = chunk; r < chunkEnd; r++) rows.push(r);
+      offsets.push(rows.length);
+      user.push(u);
+      day.push(data.day[chunk]);
+      flags.push(flagsOf(chunk, chunkEnd));
+    }
+  };
+  for (let u = 0; u < users; u++) {
+    const start = data.userOffsets[u];
+    const end = data.userOffsets[u + 1];
+    let runStart = start;
+    for (let r = start + 1; r <= end; r++) {
+      if (r === end || data.timeMs[r] - data.timeMs[r - 1] > gapMs) {
+        closeRun(u, runStart, r);
+        runStart = r;
+      }
+    }
+  }
+  return { kind: 'reward', offsets: Int32Array.from(offsets), rows: Int32Array.from(rows), user: Int32Array.from(user), day: Int32Array.from(day), flags: Uint8Array.from(flags) };
 }
 
 /** Amazon's substitute: every window of `windowLength` consecutive train rows of a user (stride 1). */

@@ -3,7 +3,7 @@
 import type { RewardConfig } from './config.ts';
 import { RewardDataError } from './errors.ts';
 import { fitSwtThreshold, sessionLabels, towersSupported, type LabelRules, type TowerName } from './labels.ts';
-import type { SessionWithHistory } from './kuairand.ts';
+import type { SessionWithHistory } from './sessions.ts';
 import { auc, meanBce } from './metrics.ts';
 import { fitPopularity, scorePopularity } from './popularity.ts';
 import type { Engine } from '../engine/index.ts';

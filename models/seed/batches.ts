@@ -37,25 +37,26 @@ export interface TrainExamples {
   rows: Int32Array; // [examples] flat row of each example's first target; its history is the user's rows before it
 }
 
-/** How many training examples trainExamples() makes: max(0, n − 2 − window) per user of n items. */
-export function trainExampleCount(data: SeedData, window: number): number {
+/** How many training examples trainExamples() makes: max(0, n − heldOut − window) per user of n items. */
+export function trainExampleCount(data: SeedData, window: number, heldOut = 2): number {
   let count = 0;
-  for (const seq of data.sequences) count += Math.max(0, seq.length - 2 - window);
+  for (const seq of data.sequences) count += Math.max(0, seq.length - heldOut - window);
   return count;
 }
 
 /**
- * Training examples: every window of `window` items ending before the validation item, history ≥ 1 item, in
- * canonical order (users in order, positions ascending: ascending rows). `into` (from an earlier call with the
- * same data and window) is refilled in that order instead of allocated: the trainer restarts every epoch's
- * shuffle from it, as it shuffled a fresh 0 … n − 1 permutation of an example list before.
+ * Training examples: every window of `window` items ending before the last `heldOut` items of each sequence (2, the
+ * validation and test items; 0 for sequences that hold training items only), history ≥ 1 item, in canonical order
+ * (users in order, positions ascending: ascending rows). `into` (from an earlier call with the same data, window and
+ * heldOut) is refilled in that order instead of allocated: the trainer restarts every epoch's shuffle from it, as it
+ * shuffled a fresh 0 … n − 1 permutation of an example list before.
  */
-export function trainExamples(data: SeedData, window: number, into?: TrainExamples): TrainExamples {
+export function trainExamples(data: SeedData, window: number, into?: TrainExamples, heldOut = 2): TrainExamples {
   const { item, offsets: userOffsets } = into ? { item: into.item, offsets: into.userOffsets } : flatRows(data.sequences);
-  const rows = into?.rows ?? new Int32Array(trainExampleCount(data, window));
+  const rows = into?.rows ?? new Int32Array(trainExampleCount(data, window, heldOut));
   let k = 0;
   data.sequences.forEach((seq, user) => {
-    const lastTrain = seq.length - 3; // index of the last training item
+    const lastTrain = seq.length - 1 - heldOut; // index of the last training item
     for (let t = 1; t + window - 1 <= lastTrain; t++) rows[k++] = userOffsets[user] + t;
   });
   if (k !== rows.length) throw new RangeError(`trainExamples: ${k} examples for ${rows.length} slots; refill only with the data and window that made them`);

@@ -50,7 +50,7 @@ test('verbs that read and write the user\'s folders refuse to start without them
     ['train', /--data is required \(prepared data directory.*--out is required/],
     ['export', /--checkpoint is required.*--data is required.*--out is required/],
     ['eval', /--data is required.*--out is required/],
-    ['align', /--kuairand and --out are required/],
+    ['align', /--prepared and --out are required/],
   ];
   const runs = await Promise.all(cases.map(([verb]) => onerec([verb])));
   cases.forEach(([verb, message], i) => {

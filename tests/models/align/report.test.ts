@@ -1,17 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { positionalCodes } from '../../../models/align/codes.ts';
 import { alignTable, relativeChange, selectedFields, selectModel, type AlignReport } from '../../../models/align/report.ts';
-import { SemanticIdTrie } from '../../../runtime/semantic-id-trie.ts';
-
-test('positional fallback codes: base-K digits plus a zero suffix, unique, a valid trie', () => {
-  const { codes, levels } = positionalCodes(10, 3); // 3² = 9 < 10 → 3 digits + suffix
-  assert.equal(levels, 4);
-  assert.deepEqual([...codes.subarray(7 * 4, 8 * 4)], [0, 2, 1, 0]); // 7 = 0·9 + 2·3 + 1
-  const trie = SemanticIdTrie.build(codes, levels, 3);
-  assert.equal(trie.itemCount, 10);
-  assert.throws(() => positionalCodes(5, 1), (e: Error) => e.name === 'RewardDataError');
-});
 
 test('reward_gain / relevance_change are relative; the table has one row per model', () => {
   assert.ok(Math.abs(relativeChange(1.05, 1) - 0.05) < 1e-12);

@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import { DEFAULT_SYNTHETIC_LOG, writeSyntheticLog } from '../../../bench/synthetic-log.ts';
 import { referenceWindows } from '../../../bench/train-batches.ts';
 import { baselineData, trainingWindowCount, trainingWindows, windowBatch, type BaselineData } from '../../../models/baseline/train.ts';
-import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/commands/prepare.ts';
+import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/data/prepare.ts';
 import { loadPrepared } from '../../../models/data/prepared.ts';
 import { Rng } from '../../../models/random.ts';
 

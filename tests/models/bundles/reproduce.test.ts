@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { decodeCatalog } from '../../../runtime/catalog-format.ts';
 import { parseBundleItems } from '../../../runtime/bundle.ts';
-import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/commands/prepare.ts';
+import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/data/prepare.ts';
 import { readDataset } from '../../../models/data/readers.ts';
 import { itemText, textsHash } from '../../../models/embeddings/text-encoder.ts';
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { codebookSizeFor, DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/commands/prepare.ts';
+import { codebookSizeFor, DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/data/prepare.ts';
 import { loadPrepared } from '../../../models/data/prepared.ts';
 import { tinyLogs } from './tiny-logs.ts';
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/commands/prepare.ts';
+import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/data/prepare.ts';
 import { run } from '../../../models/commands/train.ts';
 import { createEngine, readCheckpoint } from '../../../models/engine/index.ts';
 import { requireHardwareGpu } from '../../../models/seed/train.ts';

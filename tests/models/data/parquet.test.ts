@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { readDataset } from '../../../models/data/readers.ts';
 import { DataFormatError } from '../../../models/data/errors.ts';
-import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/commands/prepare.ts';
+import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/data/prepare.ts';
 import { seededRandom } from '../../../models/random.ts';
 import type { Dataset } from '../../../models/data/dataset.ts';
 

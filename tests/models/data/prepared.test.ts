@@ -7,7 +7,7 @@ import { seededRandom } from '../../../models/random.ts';
 import { loadPrepared } from '../../../models/data/prepared.ts';
 import { readDataset } from '../../../models/data/readers.ts';
 import { leaveOneOutSplit, TEST } from '../../../models/data/splits.ts';
-import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/commands/prepare.ts';
+import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/data/prepare.ts';
 import { ALL_RULES } from '../../../models/data/sessions.ts';
 
 /** 40 items in 4 attribute groups; 30 users who each browse inside one group, with play time and likes. */
@@ -63,6 +63,14 @@ test('prepare → loadPrepared round-trips every file, and the figures hold', as
   assert.equal(p.sessions.user.length, 30);
   assert.ok(p.sessions.flags.every((f) => f === ALL_RULES));
   assert.equal(p.meta.sessions.counts.high_quality, 30);
+  // The reward model's sessions: each user's run of 8 cut into chunks of 5 and 3 (rewardSessionLength 5), in row order.
+  const reward = p.rewardSessions!;
+  assert.equal(reward.kind, 'reward');
+  assert.deepEqual(p.meta.rewardSessions?.rules, { gapHours: 24, sessionLength: 5, minItems: 2 });
+  assert.deepEqual([...reward.offsets.subarray(0, 5)], [0, 5, 8, 13, 16]);
+  assert.deepEqual(reward.rows, Int32Array.from({ length: 240 }, (_, r) => r));
+  assert.deepEqual([...reward.user.subarray(0, 4)], [0, 0, 1, 1]);
+  assert.equal(p.priorHistory, undefined); // only KuaiRand has pre-period histories
   // Deterministic: a second run writes the same codes.
   const again = mkdtempSync(join(tmpdir(), 'onerec-out-'));
   await prepare({ ...SMALL, data, out: again });

@@ -13,7 +13,8 @@ import { readLines } from '../../../models/data/lines.ts';
 import { DataFormatError } from '../../../models/data/errors.ts';
 import { OptionError } from '../../../models/options.ts';
 import { PREPARE_OPTION_RANGES, PREPARE_OPTION_CHOICES } from '../../../models/data/prepare-options.ts';
-import { DEFAULT_PREPARE_CONFIG, prepare, run } from '../../../models/commands/prepare.ts';
+import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/data/prepare.ts';
+import { run } from '../../../models/commands/prepare.ts';
 import { seededUniform } from '../../../models/random.ts';
 
 type FileContent = string | Uint8Array;

@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/commands/prepare.ts';
+import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/data/prepare.ts';
 import { loadPrepared } from '../../../models/data/prepared.ts';
 import { seededRandom } from '../../../models/random.ts';
 import { writeCheckpoint } from '../../../models/engine/checkpoint.ts';

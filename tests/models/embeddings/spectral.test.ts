@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/commands/prepare.ts';
+import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/data/prepare.ts';
 import { cooccurrenceGraph } from '../../../models/embeddings/align.ts';
 import { ppmiWeights, spectralEmbeddings } from '../../../models/embeddings/spectral.ts';
 import { seededRandom } from '../../../models/random.ts';

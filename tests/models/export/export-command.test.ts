@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../../models/commands/export.ts';
-import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/commands/prepare.ts';
+import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/data/prepare.ts';
 import { loadPrepared } from '../../../models/data/prepared.ts';
 import { writeCheckpoint } from '../../../models/engine/checkpoint.ts';
 import { rewardParameterShapes, type RewardConfig } from '../../../models/reward/config.ts';

@@ -7,7 +7,7 @@ import { backward } from '../../../models/engine/index.ts';
 import type { RewardConfig } from '../../../models/reward/config.ts';
 import { EngineRewardModel, trainOnEngine } from '../../../models/reward/engine-model.ts';
 import { fitRewardModel } from '../../../models/reward/fit.ts';
-import type { SessionWithHistory } from '../../../models/reward/kuairand.ts';
+import type { SessionWithHistory } from '../../../models/reward/sessions.ts';
 import { auc } from '../../../models/reward/metrics.ts';
 import { Rng } from '../../../models/random.ts';
 import { rewardForward } from '../../../models/reward/reference.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fitRewardModel, padItems } from '../../../models/reward/fit.ts';
-import type { SessionWithHistory } from '../../../models/reward/kuairand.ts';
+import type { SessionWithHistory } from '../../../models/reward/sessions.ts';
 import { Rng } from '../../../models/random.ts';
 
 // Planted data: items 0..19; even items get long views, liked sessions are those with item 0.

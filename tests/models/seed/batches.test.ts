@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { DEFAULT_SYNTHETIC_LOG, writeSyntheticLog } from '../../../bench/synthetic-log.ts';
 import { referenceBatch, referenceExamples } from '../../../bench/train-batches.ts';
-import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/commands/prepare.ts';
+import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/data/prepare.ts';
 import { loadPrepared, type PreparedData } from '../../../models/data/prepared.ts';
 import { Rng } from '../../../models/random.ts';
 import { batchExamples, historyNegatives, makeBatch, seedDataFromPrepared, trainBatch, trainExamples, type Batch, type Example, type SeedData } from '../../../models/seed/batches.ts';
@@ -81,6 +81,18 @@ test('the epochs\' batch streams equal the old ones: same shuffles, same tensors
         assert.equal(newRng.state, oldRng.state, where);
       }
     }
+  }
+});
+
+test('heldOut 0 (onerec align\'s training-period sequences): every window of every sequence, history ≥ 1 item, in order', () => {
+  for (const window of [1, 3]) {
+    const examples = trainExamples(data, window, undefined, 0);
+    const want: Example[] = [];
+    data.sequences.forEach((seq, user) => {
+      for (let t = 1; t + window <= seq.length; t++) want.push({ user, targetStart: t });
+    });
+    assert.deepEqual(batchExamples(examples, examples.rows), want, `window ${window}`);
+    assert.ok(want.some((ex) => ex.targetStart + window === data.sequences[ex.user].length), 'windows reach the last item');
   }
 });
 

@@ -1,0 +1,34 @@
+// The options of `onerec baseline` (models/commands/baseline.ts), one comment per field (`--help` shows them),
+// and each numeric option's valid range.
+import { DEFAULT_BASELINE_TRAIN } from './train.ts';
+import type { OptionRange } from '../data/prepare-options.ts';
+
+export const DEFAULT_BASELINE_OPTIONS = {
+  data: '', // prepared data directory (`onerec prepare --out`)
+  out: '', // output directory: checkpoints, history.json, report.json
+  dModel: 64, // item embedding and hidden width
+  heads: 1, // attention heads
+  blocks: 2, // transformer blocks
+  ffnDim: 256, // feed-forward hidden width
+  maxLength: 0, // items of history read (0 = from the data: 80th percentile of train lengths, within [50, 200])
+  dropout: 0.5, // input and residual dropout
+  ...DEFAULT_BASELINE_TRAIN,
+  noTest: false, // stop after training (no test evaluation)
+  testExcludeHistory: false, // also report test metrics with the user's own history left out of the ranking (the runtime's default)
+  checkpoint: '', // evaluate this onerec baseline checkpoint (its best.ckpt) on the test split instead of training; '' = train
+  softwareGpu: false, // train on a software adapter (SwiftShader, lavapipe: the CPU) instead of refusing
+};
+
+const int = (min: number, max: number, why?: string): OptionRange => ({ min, max, integer: true, why });
+const real = (min: number, max: number, why?: string): OptionRange => ({ min, max, integer: false, why });
+
+/** Every numeric option's valid range, checked before the data is read (a test checks that none is missing). */
+export const BASELINE_OPTION_RANGES: Record<string, OptionRange> = {
+  dModel: int(1, 4096), heads: int(1, 64), blocks: int(1, 64), ffnDim: int(1, 65_536),
+  maxLength: int(0, 10_000, '0 = from the data; the runtime takes at most 10000 history items'), dropout: real(0, 0.99),
+  lr: real(1e-9, 1), batchSize: int(1, 65_536), epochs: int(0, 100_000), patience: int(1, 100_000), warmupSteps: int(0, 1e9),
+  weightDecay: real(0, 10), gradClip: real(0, 1e6, '0 = no clipping'), evalEvery: int(1, 100_000), evalUsers: int(0, 1e9, '0 = all'),
+  seed: int(0, 2 ** 32 - 1, 'a 32-bit seed'), maxMinutes: real(0, 1e6, '0 = no bound'),
+};
+
+export type BaselineOptions = typeof DEFAULT_BASELINE_OPTIONS;

@@ -1,0 +1,131 @@
+// The export stage behind `onerec export` (models/commands/export.ts parses the options): trained seed-model
+// checkpoints (or seeded random weights) + the prepared data they were trained on → a bundle directory (ONNX graphs,
+// trie, catalog, manifest.json; models/export/bundle-writer.ts), with the repeat-awareness β fitted on the graphs as
+// written (models/export/history-bias.ts) unless --historyBias says otherwise.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadPrepared } from '../data/prepared.ts';
+import { checkpointWeights, readCheckpoint } from '../engine/checkpoint.ts';
+import { exportBundle } from './bundle-writer.ts';
+import { QUANTIZATIONS, type Quantization } from './quantize.ts';
+import { OptionError } from '../options.ts';
+import { progressBar, type Progress } from '../progress.ts';
+import { DEFAULT_SEED_CONFIG, validateSeedConfig, type SeedConfig } from '../seed/config.ts';
+import { parseHistoryBias } from '../seed/history-bias.ts';
+import { checkSeedWeights, initSeedWeights, type SeedWeights } from '../seed/reference.ts';
+import type { RewardConfig } from '../reward/config.ts';
+import { checkRewardWeights, type RewardWeights } from '../reward/reference.ts';
+import type { CatalogEntry } from '../../runtime/bundle.ts';
+
+/** What the stage needs (the options of onerec export, models/commands/export.ts). */
+export interface ExportOptions {
+  checkpoint: string; data: string; out: string; quantization: string; name: string; beamWidth: number; seed: number;
+  reward: string; metrics: string; historyBias: string; historyBiasUsers: number;
+}
+
+export class ExportCommandError extends Error {
+  override name = 'ExportCommandError';
+}
+
+/** Seed-model weights and config from a checkpoint (parameters only; optimizer moments skipped). */
+export function readSeedCheckpoint(path: string): { weights: SeedWeights; config: SeedConfig } {
+  const checkpoint = readCheckpoint(path);
+  const { meta } = checkpoint;
+  if (meta.kind !== 'seed') throw new ExportCommandError(`${path} is a '${meta.kind}' checkpoint; onerec export needs a seed-model checkpoint (onerec train)`);
+  const config = meta.config as SeedConfig;
+  validateSeedConfig(config, `${path} meta.config`);
+  const weights: SeedWeights = checkpointWeights(checkpoint);
+  checkSeedWeights(weights, config);
+  return { weights, config };
+}
+
+/** Reward-model weights, config and tower weights from `onerec align`'s reward.ckpt. */
+export function readRewardCheckpoint(path: string): { weights: RewardWeights; config: RewardConfig; towerWeights: number[] } {
+  const checkpoint = readCheckpoint(path);
+  const { meta } = checkpoint;
+  if (meta.kind !== 'reward') throw new ExportCommandError(`${path} is a '${meta.kind}' checkpoint; --reward needs the reward model's (onerec align writes reward.ckpt)`);
+  const config = meta.config as RewardConfig;
+  const towerWeights = meta.weights as number[] | undefined;
+  if (!Array.isArray(towerWeights) || towerWeights.length !== config.towers.length) {
+    throw new ExportCommandError(`${path}: meta.weights must hold one rerank weight per tower (${config.towers.join(',')}); re-run onerec align`);
+  }
+  const weights: RewardWeights = checkpointWeights(checkpoint);
+  checkRewardWeights(weights, config);
+  return { weights, config, towerWeights };
+}
+
+function readMetrics(path: string): Record<string, unknown> {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new ExportCommandError(`--metrics=${path}: cannot read the eval report (${(e as Error).message}); pass OUT/report.json of onerec eval --bundle`);
+  }
+}
+
+/** Writes the bundle of `o.checkpoint` (one, several for an ensemble, or 'random') over `o.data` to `o.out`. */
+export async function exportCheckpoints(o: ExportOptions): Promise<void> {
+  if (!(QUANTIZATIONS as readonly string[]).includes(o.quantization)) {
+    throw new OptionError(`--quantization=${o.quantization} is not one of ${QUANTIZATIONS.join(', ')}`);
+  }
+  const prepared = loadPrepared(o.data);
+  const { trie } = prepared;
+  const catalog: CatalogEntry[] = prepared.items;
+  const [{ weights, config }, ...moreMembers] = o.checkpoint === 'random'
+    ? (() => {
+        const c: SeedConfig = { ...DEFAULT_SEED_CONFIG, levels: trie.levels, codebookSize: trie.codebookSize };
+        return [{ config: c, weights: initSeedWeights(c, o.seed) }];
+      })()
+    : o.checkpoint.split(',').map((path) => readSeedCheckpoint(path.trim()));
+  const namedBias = ['fit', 'none'].includes(o.historyBias);
+  const manualBias = namedBias ? null : parseHistoryBias(o.historyBias, config.levels);
+  if (!namedBias && !manualBias) {
+    throw new OptionError(`--historyBias=${o.historyBias}: give 'fit', 'none' or ${config.levels} comma-separated numbers`);
+  }
+  const quantization = o.quantization as Quantization;
+  const started = performance.now();
+  const exported = await exportBundle({
+    weights,
+    config,
+    moreMembers,
+    trie,
+    catalog,
+    quantization,
+    outDir: o.out,
+    name: o.name || `${o.data.replace(/\/+$/, '').split('/').pop()}-${quantization}${o.checkpoint === 'random' ? '-untrained' : ''}`,
+    beamWidth: o.beamWidth,
+    ...(o.reward ? { reward: readRewardCheckpoint(o.reward) } : {}),
+    ...(o.metrics ? { metrics: readMetrics(o.metrics) } : {}),
+  });
+  if (o.historyBias !== 'none' && o.checkpoint !== 'random') {
+    const manifest = exported.manifest;
+    const { seedDataFromPrepared, SplitError } = await import('../seed/batches.ts');
+    let data: ReturnType<typeof seedDataFromPrepared> | null = null;
+    if (o.historyBias === 'fit') {
+      try {
+        data = seedDataFromPrepared(prepared);
+      } catch (e) {
+        if (!(e instanceof SplitError)) throw e;
+        console.warn(`history bias not fitted: ${(e as Error).message}. The bundle has none; pass --historyBias=b1,b2,… to set one`);
+      }
+    }
+    if (data) {
+      const { fitBundleHistoryBias } = await import('../export/history-bias.ts');
+      let bar: Progress | null = null;
+      // The graphs as written (quantized where the bundle is): β is fitted to what the runtime will run.
+      const fit = await fitBundleHistoryBias(exported.config, manifest.ensemble?.members ?? [exported.config], exported.graphs, trie, data, {
+        split: 'train', users: o.historyBiasUsers, seed: 7, bound: 8, onProgress: (done, total) => (bar ??= progressBar('history bias fit', total)).update(done),
+      });
+      (bar as Progress | null)?.stop();
+      const { bias, ...rest } = fit;
+      manifest.historyBias = { bias, fit: { method: 'maximum likelihood per level, network frozen, each user\'s last training transition', ...rest } };
+    } else if (manualBias) {
+      manifest.historyBias = { bias: manualBias };
+    }
+    if (manifest.historyBias) {
+      writeFileSync(join(o.out, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+      console.log(`history bias (β per level): ${manifest.historyBias.bias.map((b) => b.toFixed(3)).join(', ')}`);
+    }
+  }
+  const lines = Object.entries(exported.manifest.files).map(([role, f]) => `  ${role.padEnd(12)} ${f!.path.padEnd(18)} ${(f!.bytes / 1024).toFixed(1).padStart(9)} KiB`);
+  console.log(`wrote ${o.out} (${quantization}${moreMembers.length > 0 ? `, an ensemble of ${moreMembers.length + 1}` : ''}) in ${((performance.now() - started) / 1000).toFixed(1)} s\n${lines.join('\n')}\n  total        ${' '.repeat(18)} ${(exported.totalBytes / 1024).toFixed(1).padStart(9)} KiB (${(exported.totalBytes / 1e6).toFixed(2)} MB)`);
+}
