@@ -12,7 +12,7 @@
 //                    (tsconfig.lib.json), its `exports` (`onerec-web`, `onerec-web/worker`, `onerec-web/worker.js`,
 //                    `onerec-web/wasm-helper.js`), with onnxruntime-web's JS API built in (below)
 //   packages/onerec-pipeline/  with --pipeline: the pipeline package's files, copied from the repo's own folders
-//                    (models/, runtime/ as TypeScript run through tsx; the demo page built into dist/; types/), and
+//                    (models/, runtime/, runtime-node/ as TypeScript run through tsx; the demo page built into dist/; types/), and
 //                    onnxruntime-web's Node build in dist/ort/ (models/onnx-runtime.ts)
 // Entries that do not exist yet are skipped with a note. Tests and the bench import buildBrowser() to
 // bundle their own pages the same way.
@@ -72,7 +72,7 @@ export async function buildBrowser({ outdir, entries, staticDir, watch = false, 
 export const RUNTIME_PACKAGE = join(root, 'packages', 'onerec-web');
 /** The pipeline package's folder; `node build.mjs --pipeline` copies its files in (the folders below). */
 export const PIPELINE_PACKAGE = join(root, 'packages', 'onerec-pipeline');
-const PIPELINE_FOLDERS = ['bin', 'models', 'runtime', 'dist'];
+const PIPELINE_FOLDERS = ['bin', 'models', 'runtime', 'runtime-node', 'dist'];
 // ONNX Runtime in Node (models/onnx-runtime.ts): onnxruntime-web's Node build, which loads ort-wasm-simd-threaded.mjs/.wasm
 // from its own folder. The package carries it in dist/ort/, next to those files, instead of depending on onnxruntime-web,
 // whose dependencies have an install script (protobufjs 7's).
@@ -124,7 +124,7 @@ function declarationsImportJs(dir) {
 }
 
 /**
- * The pipeline package's files: the demo page built into its dist/, and the TypeScript of models/ and runtime/ (run
+ * The pipeline package's files: the demo page built into its dist/, and the TypeScript of models/, runtime/ and runtime-node/ (run
  * through tsx, as in the repo) and bin/ copied in (tests/ and bench/ stay out), and the .d.ts of its Node entry under
  * types/. Its README, node.mjs and node.d.mts are its own.
  */
@@ -139,7 +139,7 @@ export async function stagePipeline() {
   const types = join(PIPELINE_PACKAGE, 'types');
   rmSync(types, { recursive: true, force: true });
   tsc(['--declaration', '--emitDeclarationOnly', '--outDir', types, '--rootDir', root, '--types', 'node,@webgpu/types', '--lib', 'es2022,dom,webworker',
-    '--strict', '--skipLibCheck', '--target', 'es2022', '--module', 'esnext', '--moduleResolution', 'bundler', '--allowImportingTsExtensions', join(root, 'models', 'node-recommender.ts')]);
+    '--strict', '--skipLibCheck', '--target', 'es2022', '--module', 'esnext', '--moduleResolution', 'bundler', '--allowImportingTsExtensions', join(root, 'runtime-node', 'node-recommender.ts')]);
   declarationsImportJs(types);
 }
 

@@ -21,7 +21,7 @@ import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { execSync } from 'node:child_process';
 import { exportBundle } from '../models/export/bundle-writer.ts';
-import { fileAwareFetch } from '../models/node-recommender.ts';
+import { fileAwareFetch } from '../runtime-node/node-recommender.ts';
 import { DEFAULT_SEED_CONFIG } from '../models/seed/config.ts';
 import { initSeedWeights } from '../models/seed/reference.ts';
 import { seededUniform } from '../models/random.ts';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportBundle } from '../models/export/bundle-writer.ts';
 import { QUANTIZATIONS } from '../models/export/quantize.ts';
-import { createNodeRecommender } from '../models/node-recommender.ts';
+import { createNodeRecommender } from '../runtime-node/node-recommender.ts';
 import { openHarness } from '../tests/browser/harness.ts';
 import { tinyModel } from '../tests/models/export/fixture.ts';
 

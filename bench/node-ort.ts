@@ -17,9 +17,9 @@ import * as onnxruntimeNode from 'onnxruntime-node';
 import { BOS, SPECIAL_TOKENS, encoderTokens } from '../runtime/tokens.ts';
 import type { OrtModule } from '../runtime/onnx-decoder-session.ts';
 import type { Recommender } from '../runtime/recommender.ts';
-import { readBundle } from '../models/export/bundle-reader.ts';
-import { OnnxSeedModel } from '../models/export/node-session.ts';
-import { createNodeRecommender } from '../models/node-recommender.ts';
+import { readBundle } from '../runtime-node/bundle-reader.ts';
+import { OnnxSeedModel } from '../runtime-node/node-session.ts';
+import { createNodeRecommender } from '../runtime-node/node-recommender.ts';
 import type { SeedConfig } from '../models/seed/config.ts';
 import { parseArgs } from './args.ts';
 

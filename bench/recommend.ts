@@ -15,7 +15,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createNodeRecommender } from '../models/node-recommender.ts';
+import { createNodeRecommender } from '../runtime-node/node-recommender.ts';
 import { DEFAULT_SEED_CONFIG, type SeedConfig } from '../models/seed/config.ts';
 import { DEFAULT_REWARD_CONFIG } from '../models/reward/config.ts';
 import { TOWER_NAMES } from '../models/reward/labels.ts';

@@ -15,7 +15,7 @@ import { parseBundleItems, parseManifest } from '../runtime/bundle.ts';
 import { beamSearch } from '../runtime/beam-search.ts';
 import { encoderTokens } from '../runtime/tokens.ts';
 import { WasmDecoder } from '../runtime/wasm-decoder.ts';
-import { OnnxSeedModel } from '../models/export/node-session.ts';
+import { OnnxSeedModel } from '../runtime-node/node-session.ts';
 import { ensembleContractConfig } from '../models/export/seed-graphs.ts';
 import { parseArgs } from './args.ts';
 

@@ -8,7 +8,7 @@
 // The reward model runs on the seed model's engine: in WGSL on the wgsl candidate's device (runtime/webgpu-reward.ts),
 // on the wasm kernels with wasm-simd (runtime/wasm-reward.ts); with either no graph is left for onnxruntime, whose wasm
 // is not even fetched. runtime/onnx.ts builds the browser's list (device and engine choice →
-// candidates); createBundleRunner below is Node's (models/node-recommender.ts, tests). This file never imports an ONNX
+// candidates); createBundleRunner below is Node's (runtime-node/node-recommender.ts, tests). This file never imports an ONNX
 // Runtime package: the `ort` module is a parameter.
 import type { InferenceSession } from 'onnxruntime-common';
 import { InvalidArgumentError, NoBackendError } from './errors.ts';

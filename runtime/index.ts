@@ -6,7 +6,7 @@
 //   const { sessions, coldStart, rankedBy } = await recommender.recommend(['B00EXAMPLE', 42]);
 //
 // The worker bundle (dist/worker.js) and onnxruntime-web's files (dist/ort/) come from `npm run build`;
-// serve them cross-origin isolated (models/serve.ts) for wasm threads.
+// serve them cross-origin isolated (runtime-node/serve.ts) for wasm threads.
 import { createRecommenderWith } from './local-recommender.ts';
 import { createWebRunner, defaultWasmPaths } from './onnx.ts';
 import type { Recommender } from './recommender.ts';

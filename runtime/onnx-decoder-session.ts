@@ -67,7 +67,7 @@ export async function onnxRequest(ort: OrtModule, graphs: SeedGraphs, historyTok
 
 /**
  * decoder_step.onnx as the beam search's DecoderSession; the KV cache stays in ORT tensors between steps.
- * The runtime's and Node's (models/export/node-session.ts) decoder: one implementation of the graph contract.
+ * The runtime's and Node's (runtime-node/node-session.ts) decoder: one implementation of the graph contract.
  */
 export class OnnxDecoderSession implements DecoderSession {
   private position = 0; // decoder sequence position of the next token fed

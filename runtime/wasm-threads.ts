@@ -1,5 +1,5 @@
 // The thread protocol of the wasm kernels' decoder (runtime/wasm-decoder.ts): helper threads (worker/wasm-helper.ts in
-// browsers, models/wasm-helper-node.ts on worker_threads) hold a replica of the decoder on the same shared memory, and
+// browsers, runtime-node/wasm-helper-node.ts on worker_threads) hold a replica of the decoder on the same shared memory, and
 // each decoder step hands every helper a contiguous share of the beams through a control block in that memory — one
 // Atomics notify / wait each way. Beams are independent within a step, so shares need no other synchronisation.
 import { WasmDecoderError } from './errors.ts';

@@ -1,5 +1,5 @@
 // `onerec align --evalBundles`: exported bundles measured as the browser runs them — each held-out user's recommend()
-// on the runtime's Recommender in Node (models/node-recommender.ts, its default CPU engine: the wasm kernels, then
+// on the runtime's Recommender in Node (runtime-node/node-recommender.ts, its default CPU engine: the wasm kernels, then
 // onnxruntime-web) — with the training run's reward model and relevance measures (models/align/iterate.ts
 // evaluateSessions), on the same held-out users as the run.
 //
@@ -11,8 +11,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { BeamSearchResult } from '../../runtime/beam-search.ts';
 import type { Recommender } from '../../runtime/recommender.ts';
-import { readBundle } from '../export/bundle-reader.ts';
-import { createNodeRecommender } from '../node-recommender.ts';
+import { readBundle } from '../../runtime-node/bundle-reader.ts';
+import { createNodeRecommender } from '../../runtime-node/node-recommender.ts';
 import { OptionError } from '../options.ts';
 import { progressBar, type Progress } from '../progress.ts';
 import { evaluateSessions, type AlignUser, type IterateOptions, type ModelReport, type SessionScorer } from './iterate.ts';

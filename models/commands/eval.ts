@@ -52,7 +52,7 @@ export async function run(argv: string[]): Promise<void> {
   const data = seedDataFromPrepared(prepared);
   let report: Record<string, unknown>;
   if (o.bundle) {
-    const { readBundle } = await import('../export/bundle-reader.ts');
+    const { readBundle } = await import('../../runtime-node/bundle-reader.ts');
     const { evaluateBundle } = await import('../export/evaluate.ts');
     const bundle = await readBundle(o.bundle);
     const named = ['auto', 'manifest', 'none'].includes(o.historyBias);

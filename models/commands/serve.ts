@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseOptions } from '../options.ts';
-import { startServer, type StaticServer } from '../serve.ts';
+import { startServer, type StaticServer } from '../../runtime-node/serve.ts';
 
 export const summary = 'serve the demo feed (dist/) and the bundles, cross-origin isolated: the page `npm start` opens';
 

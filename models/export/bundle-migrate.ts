@@ -18,7 +18,7 @@ import { GRAPH_CONTRACT_VERSION } from '../../runtime/model-config.ts';
 import { readGraphInputs, readGraphOutputs } from '../../runtime/onnx-initializers.ts';
 import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
 import { ExportError, hasDisplay, itemIndexBytes } from './bundle-writer.ts';
-import { readBundle } from './bundle-reader.ts';
+import { readBundle } from '../../runtime-node/bundle-reader.ts';
 
 export interface MigrateReport {
   dir: string; // the migrated bundle

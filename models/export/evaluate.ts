@@ -1,5 +1,5 @@
 // Quality of an exported bundle, measured as the browser runs it: each user's recommend() on the runtime's Recommender
-// in Node (models/node-recommender.ts) with the runtime's default CPU engine — its wasm kernels, onnxruntime-web's wasm
+// in Node (runtime-node/node-recommender.ts) with the runtime's default CPU engine — its wasm kernels, onnxruntime-web's wasm
 // backend where they cannot read the graphs (the report's `engine` says which ran) — under the seed model's leave-one-out protocol
 // and metric keys (models/seed/metrics.ts, models/seed/generate.ts).
 //
@@ -18,13 +18,13 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { BOS, SPECIAL_TOKENS, encoderTokens } from '../../runtime/tokens.ts';
 import type { LoadInfo, Recommender } from '../../runtime/recommender.ts';
-import { createNodeRecommender } from '../node-recommender.ts';
+import { createNodeRecommender } from '../../runtime-node/node-recommender.ts';
 import { evalExamples, type Example, type SeedData } from '../seed/batches.ts';
 import type { SeedConfig } from '../seed/config.ts';
 import { RankingAccumulator, rankOf, type RankingMetrics } from '../seed/metrics.ts';
 import { seededUniform } from '../random.ts';
-import { readBundle, type LoadedBundle } from './bundle-reader.ts';
-import { OnnxSeedModel } from './node-session.ts';
+import { readBundle, type LoadedBundle } from '../../runtime-node/bundle-reader.ts';
+import { OnnxSeedModel } from '../../runtime-node/node-session.ts';
 
 export class BundleDataMismatchError extends Error {
   override name = 'BundleDataMismatchError';

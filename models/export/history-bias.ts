@@ -1,10 +1,10 @@
 // Fits a bundle's repeat-awareness layer (models/seed/history-bias.ts) on the engine the runtime runs it on without
-// WebGPU, its wasm kernels (models/node-recommender.ts createNodeSeedEngine): the exported graphs, frozen,
+// WebGPU, its wasm kernels (runtime-node/node-recommender.ts createNodeSeedEngine): the exported graphs, frozen,
 // teacher-forced on each user's last training transition (never a validation or test item).
 import type { TrieView } from '../../runtime/beam-search.ts';
 import type { EngineModelConfig } from '../../runtime/model-config.ts';
 import { encoderTokens } from '../../runtime/tokens.ts';
-import { createNodeSeedEngine } from '../node-recommender.ts';
+import { createNodeSeedEngine } from '../../runtime-node/node-recommender.ts';
 import { evalExamples, type Example, type SeedData } from '../seed/batches.ts';
 import type { SeedConfig } from '../seed/config.ts';
 import { fitHistoryBias, levelStatistics, type HistoryBiasFit, type LevelStatistics } from '../seed/history-bias.ts';

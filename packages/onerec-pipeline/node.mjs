@@ -8,7 +8,7 @@
 //   const { sessions } = await recommender.recommend([12, 7, 40]);
 import { tsImport } from 'tsx/esm/api';
 
-const nodeRecommender = await tsImport('./models/node-recommender.ts', import.meta.url);
+const nodeRecommender = await tsImport('./runtime-node/node-recommender.ts', import.meta.url);
 
-/** @type {typeof import('./models/node-recommender.ts').createNodeRecommender} */
+/** @type {typeof import('./runtime-node/node-recommender.ts').createNodeRecommender} */
 export const createNodeRecommender = nodeRecommender.createNodeRecommender;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { openHarness, type BrowserHarness } from './harness.ts';
 import { writeTestBundle } from '../runtime/fixture.ts';
 import { HOSTILE_PATHS } from '../runtime/hostile-paths.ts';
-import { startServer, type StaticServer } from '../../models/serve.ts';
+import { startServer, type StaticServer } from '../../runtime-node/serve.ts';
 
 let root: string;
 let harness: BrowserHarness;

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { buildBrowser } from '../../build.mjs';
-import { startServer, type StaticServer } from '../../models/serve.ts';
+import { startServer, type StaticServer } from '../../runtime-node/serve.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
 /**

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openHarness, type BrowserHarness } from './harness.ts';
 import { writeTestBundle } from '../runtime/fixture.ts';
-import { createNodeRecommender } from '../../models/node-recommender.ts';
+import { createNodeRecommender } from '../../runtime-node/node-recommender.ts';
 import type { Device, HistoryItem, LoadInfo } from '../../runtime/recommender.ts';
 
 export interface RuntimeSpecOptions {

@@ -19,8 +19,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { chromium, type Browser } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS } from '../browser/harness.ts';
-import { createNodeRecommender } from '../../models/node-recommender.ts';
-import { startServer } from '../../models/serve.ts';
+import { createNodeRecommender } from '../../runtime-node/node-recommender.ts';
+import { startServer } from '../../runtime-node/serve.ts';
 
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('../../', import.meta.url));

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { engineChoice, firstBackend } from '../../runtime/backends.ts';
 import type { BundleRunner } from '../../runtime/bundle-runner.ts';
-import { createNodeRecommender } from '../../models/node-recommender.ts';
+import { createNodeRecommender } from '../../runtime-node/node-recommender.ts';
 import { writeTestBundle, type TestBundle } from './fixture.ts';
 import { notAnEnsemble } from './engine-parity.ts';
 

@@ -11,8 +11,8 @@ import { pathToFileURL } from 'node:url';
 import { writeTestBundle, type TestBundle } from './fixture.ts';
 import { bundleFileUrl, bundlePathProblem, parseManifest, BUNDLE_ROLES } from '../../runtime/bundle.ts';
 import { createRecommenderWith } from '../../runtime/local-recommender.ts';
-import { createNodeRecommender, fileAwareFetch } from '../../models/node-recommender.ts';
-import { readBundle } from '../../models/export/bundle-reader.ts';
+import { createNodeRecommender, fileAwareFetch } from '../../runtime-node/node-recommender.ts';
+import { readBundle } from '../../runtime-node/bundle-reader.ts';
 import { seededUniform } from '../../models/random.ts';
 import { HOSTILE_PATHS } from './hostile-paths.ts';
 

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { readBundle } from '../../models/export/bundle-reader.ts';
+import { readBundle } from '../../runtime-node/bundle-reader.ts';
 import { exportBundle } from '../../models/export/bundle-writer.ts';
 import { onnxStructureProblem, parseManifest } from '../../runtime/bundle.ts';
 import { GRAPH_CONTRACT_VERSION } from '../../runtime/model-config.ts';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { writeTestBundle, type TestBundle } from './fixture.ts';
-import { createNodeRecommender, fileAwareFetch } from '../../models/node-recommender.ts';
+import { createNodeRecommender, fileAwareFetch } from '../../runtime-node/node-recommender.ts';
 import { createRecommenderWith } from '../../runtime/local-recommender.ts';
 import { INTERNAL_ERROR_NAMES, RUNTIME_ERROR_NAMES, TrieFormatError, toRuntimeError } from '../../runtime/errors.ts';
 import { RUNTIME_LIMITS } from '../../runtime/limits.ts';

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, cpSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeTestBundle, type TestBundle } from './fixture.ts';
-import { createNodeRecommender } from '../../models/node-recommender.ts';
+import { createNodeRecommender } from '../../runtime-node/node-recommender.ts';
 import { ReferenceDecoderSession } from '../../models/seed/reference.ts';
 import { rewardForward } from '../../models/reward/reference.ts';
 import { beamSearch } from '../../runtime/beam-search.ts';

@@ -10,7 +10,7 @@ import * as ort from 'onnxruntime-node';
 import { writeTestBundle, type TestBundle } from './fixture.ts';
 import { assertSameSessions, pair } from './engine-parity.ts';
 import { buildRewardGraph } from '../../models/export/reward-graph.ts';
-import { fileAwareFetch } from '../../models/node-recommender.ts';
+import { fileAwareFetch } from '../../runtime-node/node-recommender.ts';
 import { fetchBundle } from '../../runtime/loader.ts';
 import { createBundleRunner } from '../../runtime/backends.ts';
 import type { OrtModule } from '../../runtime/onnx-decoder-session.ts';

@@ -11,7 +11,7 @@ import { assertEnsembleBeams, assertFallsBack, assertMatchesOnnx, assertSameSess
 import { gpuInstance, openDevice } from '../../models/engine/device.ts';
 import * as ort from 'onnxruntime-node';
 import { pathToFileURL } from 'node:url';
-import { fileAwareFetch } from '../../models/node-recommender.ts';
+import { fileAwareFetch } from '../../runtime-node/node-recommender.ts';
 import { fetchBundle } from '../../runtime/loader.ts';
 import { createBundleRunner } from '../../runtime/backends.ts';
 import type { OrtModule } from '../../runtime/onnx-decoder-session.ts';
@@ -19,7 +19,7 @@ import { initSeedWeights } from '../../models/seed/reference.ts';
 import { buildDecoderStepGraph, buildEncoderGraph } from '../../models/export/seed-graphs.ts';
 import { WebGpuDecoder } from '../../runtime/webgpu-decoder.ts';
 import { decoderWeights } from '../../runtime/model-weights.ts';
-import { OnnxSeedModel } from '../../models/export/node-session.ts';
+import { OnnxSeedModel } from '../../runtime-node/node-session.ts';
 import { BOS, encoderTokens } from '../../runtime/tokens.ts';
 import type { Recommender } from '../../runtime/recommender.ts';
 

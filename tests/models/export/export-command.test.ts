@@ -11,8 +11,8 @@ import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/data/prepare.ts
 import { loadPrepared } from '../../../models/data/prepared.ts';
 import { writeCheckpoint } from '../../../models/engine/checkpoint.ts';
 import { rewardParameterShapes, type RewardConfig } from '../../../models/reward/config.ts';
-import { readBundle } from '../../../models/export/bundle-reader.ts';
-import { OnnxSeedModel } from '../../../models/export/node-session.ts';
+import { readBundle } from '../../../runtime-node/bundle-reader.ts';
+import { OnnxSeedModel } from '../../../runtime-node/node-session.ts';
 import { lastTrainExamples } from '../../../models/export/history-bias.ts';
 import { seedDataFromPrepared } from '../../../models/seed/batches.ts';
 import { fitHistoryBias, levelStatistics } from '../../../models/seed/history-bias.ts';

@@ -5,7 +5,7 @@
 // which isolates the graph from the quantization error (measured separately by `onerec eval --bundle`).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OnnxSeedModel } from '../../../models/export/node-session.ts';
+import { OnnxSeedModel } from '../../../runtime-node/node-session.ts';
 import { readModelSummary } from '../../../models/export/onnx-proto.ts';
 import { buildDecoderStepGraph, buildEncoderGraph } from '../../../models/export/seed-graphs.ts';
 import { ReferenceDecoderSession, crossKeysValues, encode, type SeedWeights } from '../../../models/seed/reference.ts';

@@ -1,4 +1,4 @@
-// `onerec serve`'s server (models/serve.ts) tried as an attacker and under churn: no symbolic link leads a request out
+// `onerec serve`'s server (runtime-node/serve.ts) tried as an attacker and under churn: no symbolic link leads a request out
 // of a served folder, no request target in any spelling reaches a file outside, every response has nosniff, the
 // isolation headers and a Content-Type, and files deleted, truncated or replaced while requests run fail only those
 // requests: the server keeps serving.
@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { execFileSync } from 'node:child_process';
-import { startServer, RESPONSE_HEADERS, type StaticServer } from '../../models/serve.ts';
+import { startServer, RESPONSE_HEADERS, type StaticServer } from '../../runtime-node/serve.ts';
 import { seededUniform } from '../../models/random.ts';
 
 const SECRET = 'SECRET-BYTES-OUTSIDE';

@@ -8,7 +8,7 @@
 // or a cut connection, never the server's end. Every response has X-Content-Type-Options: nosniff and a
 // Content-Type from the file's extension.
 //
-//   node --import tsx models/serve.ts [--root=dist] [--bundles=models/bundles] [--port=8080]
+//   node --import tsx runtime-node/serve.ts [--root=dist] [--bundles=models/bundles] [--port=8080]
 //   → http://localhost:8080/ serves dist/, /bundles/<name>/manifest.json serves models/bundles/<name>/
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { constants } from 'node:fs';
@@ -229,7 +229,7 @@ export async function startServer(options: ServeOptions): Promise<StaticServer> 
   };
 }
 
-// CLI: node --import tsx models/serve.ts --root=dist --bundles=models/bundles --port=8080
+// CLI: node --import tsx runtime-node/serve.ts --root=dist --bundles=models/bundles --port=8080
 if (process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) {
   const args = Object.fromEntries(process.argv.slice(2).map((a) => {
     const m = /^--([a-z]+)=(.*)$/.exec(a);

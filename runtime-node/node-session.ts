@@ -4,10 +4,10 @@
 // native reference). The decoder step is the runtime's own (runtime/onnx-decoder-session.ts OnnxDecoderSession, which
 // the browser runs over onnxruntime-web); the graph contract is in docs/architecture.md.
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
-import type { DecoderSession } from '../../runtime/beam-search.ts';
-import { OnnxDecoderSession, type OrtModule } from '../../runtime/onnx-decoder-session.ts';
-import type { SeedConfig } from '../seed/config.ts';
-import { wasmOrt } from '../onnx-runtime.ts';
+import type { DecoderSession } from '../runtime/beam-search.ts';
+import { OnnxDecoderSession, type OrtModule } from '../runtime/onnx-decoder-session.ts';
+import type { SeedConfig } from '../models/seed/config.ts';
+import { wasmOrt } from '../models/onnx-runtime.ts';
 
 export interface EncoderResult {
   crossK: Tensor; // [decoderLayers, 1, heads, S, dh]

@@ -18,14 +18,14 @@ import { Worker } from 'node:worker_threads';
 import { createRecommenderWith } from '../runtime/local-recommender.ts';
 import { createBundleRunner } from '../runtime/backends.ts';
 import type { OrtModule } from '../runtime/onnx-decoder-session.ts';
-import { wasmOrt } from './onnx-runtime.ts';
+import { wasmOrt } from '../models/onnx-runtime.ts';
 import type { EngineModelConfig } from '../runtime/model-config.ts';
 import type { Engine, LoadInfo, LoadOptions, Recommender } from '../runtime/recommender.ts';
 import { WasmDecoder } from '../runtime/wasm-decoder.ts';
 import type { SpawnWasmHelper } from '../runtime/wasm-threads.ts';
 
 /**
- * A helper thread of the wasm kernels in Node: models/wasm-helper-node.ts on worker_threads (as .js where this file
+ * A helper thread of the wasm kernels in Node: runtime-node/wasm-helper-node.ts on worker_threads (as .js where this file
  * is compiled; from TypeScript, through tsx's loader registered in the thread: workers do not inherit `--import tsx`).
  */
 export const spawnNodeWasmHelper: SpawnWasmHelper = (init) => {

@@ -4,9 +4,9 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { BundleFormatError } from '../../runtime/errors.ts';
-import { bundleFileUrl, checkBundleAgainstManifest, parseBundleItems, parseCatalog, parseManifest, verifyBundleFile, type BundleManifest, type BundleRole, type CatalogEntry } from '../../runtime/bundle.ts';
-import type { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
+import { BundleFormatError } from '../runtime/errors.ts';
+import { bundleFileUrl, checkBundleAgainstManifest, parseBundleItems, parseCatalog, parseManifest, verifyBundleFile, type BundleManifest, type BundleRole, type CatalogEntry } from '../runtime/bundle.ts';
+import type { SemanticIdTrie } from '../runtime/semantic-id-trie.ts';
 
 export interface LoadedBundle {
   dir: string;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, ISOLATION_HEADERS } from '../../models/serve.ts';
+import { startServer, ISOLATION_HEADERS } from '../../runtime-node/serve.ts';
 
 test('static server: COOP/COEP on every response, mounts, types, no escape, offline switch', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'onerec-serve-'));
