@@ -83,37 +83,49 @@ function qualityFlags(data: Rows, rules: SessionRules): (start: number, end: num
   };
 }
 
-/** Sessions by time gap over all rows of each user (the quality rules are a flag, not a filter). */
-export function gapSessions(data: Rows, rules: SessionRules): Sessions {
-  const flagsOf = qualityFlags(data, rules);
-  const gapMs = rules.gapMinutes * 60_000;
-  const offsets: number[] = [0];
-  const user: number[] = [];
-  const day: number[] = [];
-  const flags: number[] = [];
+/** Calls `run(u, start, end)` for every run of user u's rows (user-ordered rows start .. end-1) with gaps ≤ gapMs. */
+function forEachGapRun(data: Rows, gapMs: number, run: (u: number, start: number, end: number) => void): void {
   const users = data.userOffsets.length - 1;
-  let count = 0;
-  const close = (u: number, start: number, end: number) => {
-    count += end - start;
-    offsets.push(count);
-    user.push(u);
-    day.push(data.day[start]);
-    flags.push(flagsOf(start, end));
-  };
   for (let u = 0; u < users; u++) {
     const start = data.userOffsets[u];
     const end = data.userOffsets[u + 1];
-    let sessionStart = start;
+    let runStart = start;
     for (let r = start + 1; r <= end; r++) {
       if (r === end || data.timeMs[r] - data.timeMs[r - 1] > gapMs) {
-        close(u, sessionStart, r);
-        sessionStart = r;
+        run(u, runStart, r);
+        runStart = r;
       }
     }
   }
-  const rows = new Int32Array(count);
-  for (let i = 0; i < count; i++) rows[i] = i; // gap sessions are contiguous runs of the user-ordered rows
-  return { kind: 'time-gap', offsets: Int32Array.from(offsets), rows, user: Int32Array.from(user), day: Int32Array.from(day), flags: Uint8Array.from(flags) };
+}
+
+/** Sessions of contiguous user-ordered rows, added one at a time, with the quality flags of `rules`. */
+function contiguousSessions(data: Rows, rules: SessionRules) {
+  const flagsOf = qualityFlags(data, rules);
+  const offsets: number[] = [0];
+  const rows: number[] = [];
+  const user: number[] = [];
+  const day: number[] = [];
+  const flags: number[] = [];
+  return {
+    add(u: number, start: number, end: number): void {
+      for (let r = start; r < end; r++) rows.push(r);
+      offsets.push(rows.length);
+      user.push(u);
+      day.push(data.day[start]);
+      flags.push(flagsOf(start, end));
+    },
+    build(kind: Sessions['kind']): Sessions {
+      return { kind, offsets: Int32Array.from(offsets), rows: Int32Array.from(rows), user: Int32Array.from(user), day: Int32Array.from(day), flags: Uint8Array.from(flags) };
+    },
+  };
+}
+
+/** Sessions by time gap over all rows of each user (the quality rules are a flag, not a filter). */
+export function gapSessions(data: Rows, rules: SessionRules): Sessions {
+  const sessions = contiguousSessions(data, rules);
+  forEachGapRun(data, rules.gapMinutes * 60_000, sessions.add);
+  return sessions.build('time-gap');
 }
 
 /**
@@ -122,37 +134,14 @@ export function gapSessions(data: Rows, rules: SessionRules): Sessions {
  * session a contiguous stretch); `day` is its first row's; `flags` the quality rules it meets (not a filter).
  */
 export function rewardSessions(data: Rows, rules: RewardSessionRules, quality: SessionRules): Sessions {
-  const flagsOf = qualityFlags(data, quality);
-  const gapMs = rules.gapHours * 3_600_000;
-  const offsets: number[] = [0];
-  const rows: number[] = [];
-  const user: number[] = [];
-  const day: number[] = [];
-  const flags: number[] = [];
-  const users = data.userOffsets.length - 1;
-  const closeRun = (u: number, start: number, end: number) => {
+  const sessions = contiguousSessions(data, quality);
+  forEachGapRun(data, rules.gapHours * 3_600_000, (u, start, end) => {
     for (let chunk = start; chunk < end; chunk += rules.sessionLength) {
       const chunkEnd = Math.min(end, chunk + rules.sessionLength);
-      if (chunkEnd - chunk < rules.minItems) continue;
-      for (let r = chunk; r < chunkEnd; r++) rows.push(r);
-      offsets.push(rows.length);
-      user.push(u);
-      day.push(data.day[chunk]);
-      flags.push(flagsOf(chunk, chunkEnd));
+      if (chunkEnd - chunk >= rules.minItems) sessions.add(u, chunk, chunkEnd);
     }
-  };
-  for (let u = 0; u < users; u++) {
-    const start = data.userOffsets[u];
-    const end = data.userOffsets[u + 1];
-    let runStart = start;
-    for (let r = start + 1; r <= end; r++) {
-      if (r === end || data.timeMs[r] - data.timeMs[r - 1] > gapMs) {
-        closeRun(u, runStart, r);
-        runStart = r;
-      }
-    }
-  }
-  return { kind: 'reward', offsets: Int32Array.from(offsets), rows: Int32Array.from(rows), user: Int32Array.from(user), day: Int32Array.from(day), flags: Uint8Array.from(flags) };
+  });
+  return sessions.build('reward');
 }
 
 /** Amazon's substitute: every window of `windowLength` consecutive train rows of a user (stride 1). */
