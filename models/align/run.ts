@@ -1,4 +1,4 @@
-// The alignment stage behind `onerec align` (models/commands/align.ts parses the options, models/align/options.ts):
+// The alignment stage behind `onerec align` (models/commands/align.ts declares and parses the options):
 // prepared KuaiRand data → the reward model's sessions with histories (models/reward/sessions.ts) → reward model with
 // per-tower held-out AUC beside item popularity → seed model (trained here unless --seedCheckpoint) → per setting and
 // iteration: sample users, beam-search N sessions each, best/worst pair by the reward model, DPO + next-token
@@ -19,7 +19,7 @@ import { observedSessions, splitDay, type SessionWithHistory } from '../reward/s
 import { RewardTrainer } from '../reward/trainer.ts';
 import { BigramPolicy } from './bigram-policy.ts';
 import { buildPairs, evaluatePolicy, sampleUsers, trainOnPairs, type AlignUser, type IterateOptions, type IterationReport, type ModelReport, type SessionScorer } from './iterate.ts';
-import type { AlignOptions } from './options.ts';
+import type { AlignOptions } from '../commands/align.ts';
 import type { AlignPolicy } from './policy.ts';
 import { relativeChange, selectedFields, selectModel, rewardTable, writeReport, type AlignReport, type AlignRun } from './report.ts';
 

@@ -1,4 +1,4 @@
-// The baseline stage behind `onerec baseline` (models/commands/baseline.ts parses and checks the options): train
+// The baseline stage behind `onerec baseline` (models/commands/baseline.ts declares, parses and checks the options): train
 // SASRec on the prepared data (or read a trained checkpoint), evaluate it on the test split with the keys of
 // `onerec eval`, and write OUT/report.json beside the checkpoints.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { readCheckpoint } from '../engine/checkpoint.ts';
 import { baselineData, BaselineError, CHECKPOINT_KIND, evaluateSasrec, trainSasrec } from './train.ts';
 import type { HeldOutExample } from '../data/splits.ts';
 import { requireHardwareGpu } from '../seed/train.ts';
-import type { BaselineOptions } from './options.ts';
+import type { BaselineOptions } from '../commands/baseline.ts';
 
 async function evaluate(model: SasrecModel, examples: HeldOutExample[], split: 'validation' | 'test', excludeHistory = false) {
   const bar = progressBar(`SASRec ${split}${excludeHistory ? ', history excluded' : ''}`, examples.length);

@@ -9,7 +9,6 @@
 import { resolve } from 'node:path';
 import { parseOptions } from '../options.ts';
 import { DEFAULT_PREPARE_CONFIG, prepare } from '../data/prepare.ts';
-import type { SemanticIdStats } from '../semantic-ids/semantic-ids.ts';
 
 export const summary = 'read a dataset, embed and align items, build semantic IDs (residual k-means) and the trie';
 
@@ -17,6 +16,7 @@ export async function run(argv: string[]): Promise<void> {
   const config = parseOptions(argv, DEFAULT_PREPARE_CONFIG, `onerec prepare --data DIR --out OUT [--key=value …]\n${summary}`, { required: ['data', 'out'] });
   if (!config) return;
   const report = await prepare(config, (line) => console.log(line));
-  const ids = report as unknown as SemanticIdStats & { wall_time_s: number };
+  // The semantic-ID figures of the report (models/semantic-ids/semantic-ids.ts SemanticIdStats).
+  const ids = report as { items: number; levels: number; codebook_size: number; code_usage: number[]; bucket_min: number[]; bucket_max: number[]; unique_ids: number };
   console.log(`wrote ${resolve(config.out)}: ${ids.items} items, ${ids.levels} levels × K ${ids.codebook_size}, usage ${ids.code_usage.join('/')}, buckets ${ids.bucket_min.join('/')}–${ids.bucket_max.join('/')}, unique ${ids.unique_ids}, in ${report.wall_time_s}s`);
 }

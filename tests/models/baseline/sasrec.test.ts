@@ -117,8 +117,7 @@ test('learns a catalog walk: every validation and test item ranked first; resume
 });
 
 test('onerec baseline: every numeric option has a range, and a value outside it fails before the data is read', async () => {
-  const { BASELINE_OPTION_RANGES, DEFAULT_BASELINE_OPTIONS } = await import('../../../models/baseline/options.ts');
-  const { run } = await import('../../../models/commands/baseline.ts');
+  const { BASELINE_OPTION_RANGES, DEFAULT_BASELINE_OPTIONS, run } = await import('../../../models/commands/baseline.ts');
   const numeric = Object.entries(DEFAULT_BASELINE_OPTIONS).filter(([, v]) => typeof v === 'number').map(([k]) => k).sort();
   assert.deepEqual(Object.keys(BASELINE_OPTION_RANGES).sort(), numeric);
   const missing = join(dir, 'no-such-prepared-folder');
