@@ -279,38 +279,49 @@ export class WasmDecoder {
     let position = 0;
     let rowsUsed = 0; // cache rows written by this request's steps
     let parity = 0;
-    const step = async (tokens: Int32Array, parents: Int32Array): Promise<Float64Array> => {
+    /** One step of B = parents.length rows; its code scores are then in `buffers`, its logits in `logitsOut` when given. */
+    const run = (tokens: Int32Array, parents: Int32Array, logitsOut?: Float32Array): number => {
       const B = parents.length;
       const T = tokens.length / B;
       if (B > buffers.cap || (T !== 1 && T !== 2) || position + T > this.Tmax) throw new WasmDecoderError(`a step of ${B} rows × ${T} tokens at position ${position} exceeds the session's ${buffers.cap} rows, 2 tokens and ${this.Tmax} positions`);
       const started = now();
-      const scores = this.step(buffers, tokens, parents, B, T, position, rowsUsed, parity, crossLength);
+      this.step(buffers, tokens, parents, B, T, position, rowsUsed, parity, crossLength, logitsOut);
       rowsUsed += B * T;
       position += T;
       parity ^= 1;
       this.stats.steps++;
       this.stats.stepMs += now() - started;
-      return scores;
+      return B;
     };
+    const K = this.members[0].codebookSize;
     return {
       twoTokenSteps: true,
-      stepCodeLogProbs: step,
-      step: () => Promise.reject(new WasmDecoderError('full logits are not computed; use stepCodeLogProbs')),
+      stepCodeLogProbs: async (tokens, parents) => {
+        const B = run(tokens, parents);
+        return codeLogProbs(this.heap.f32.subarray(buffers.codeScores / 4, buffers.codeScores / 4 + B * (K + 2)), K);
+      },
+      // The full logits [rows, vocab] of each row's last token, copied before the code scores are formed from them (in
+      // place): what the search does not read, and `onerec eval --bundle`'s unconstrained greedy check does
+      // (models/export/evaluate.ts). Such a step runs on this thread alone.
+      step: async (tokens, parents) => {
+        const logits = new Float32Array(parents.length * this.V); // [rows, vocab]
+        run(tokens, parents, logits);
+        return logits;
+      },
     };
   }
 
   /**
    * decoder_step.onnx for B beams × T new tokens at `position`, shared among the threads; the new cache rows start at
-   * `base`; the cross inputs hold `n` positions (encode()).
+   * `base`; the cross inputs hold `n` positions (encode()). Leaves the B rows' code scores in `buf`; with `logitsOut`
+   * ([B, vocab]) every beam runs on this thread, and their logits are copied there.
    */
-  private step(buf: StepBuffers, tokens: Int32Array, parents: Int32Array, B: number, T: number, position: number, base: number, parity: number, n: number): Float64Array {
-    const { heap, members } = this;
-    const { codebookSize: K } = members[0];
-    const i32 = heap.i32;
+  private step(buf: StepBuffers, tokens: Int32Array, parents: Int32Array, B: number, T: number, position: number, base: number, parity: number, n: number, logitsOut?: Float32Array): void {
+    const i32 = this.heap.i32;
     i32.set(tokens, buf.tokens / 4);
     i32.set(parents, buf.parents / 4);
     // Beams in contiguous shares, one per thread: the helpers' first, then this thread's own, then the wait for theirs.
-    const threads = Math.min(this.threads, B);
+    const threads = logitsOut ? 1 : Math.min(this.threads, B);
     const chunk = Math.ceil(B / threads);
     const running: { ctl: number; seq: number }[] = [];
     for (let j = 1; j < threads; j++) {
@@ -320,21 +331,21 @@ export class WasmDecoder {
     }
     let failure: unknown = null;
     try {
-      this.share(buf, buf.scratch[0], 0, Math.min(B, chunk), T, position, base, parity, n);
+      this.share(buf, buf.scratch[0], 0, Math.min(B, chunk), T, position, base, parity, n, logitsOut);
     } catch (err) {
       failure = err; // thrown once the helpers are done with the buffers
     }
     this.helpers.wait(running);
     if (failure) throw failure;
-    return codeLogProbs(heap.f32.subarray(buf.codeScores / 4, buf.codeScores / 4 + B * (K + 2)), K);
   }
 
   /**
    * Beams [b0, b1) of decoder_step.onnx for B beams × T new tokens at `position` (tokens and parents in buf): their
    * rows of every buffer laid out by beam, `scratch` for the rest; the new cache rows start at `base`; the cross
-   * inputs hold `n` positions (encode()). Writes the beams' code scores.
+   * inputs hold `n` positions (encode()). Writes the beams' code scores, and their logits into `logitsOut` (rows b0 …
+   * b1 − 1 of [rows, vocab]) when given.
    */
-  share(buf: StepBuffers, scratch: Scratch, b0: number, b1: number, T: number, position: number, base: number, parity: number, n: number): void {
+  share(buf: StepBuffers, scratch: Scratch, b0: number, b1: number, T: number, position: number, base: number, parity: number, n: number, logitsOut?: Float32Array): void {
     const { k, heap, members, Tmax, V, cross } = this;
     const { dModel: D, heads: H, codebookSize: K, levels } = members[0];
     const DH = D / H;
@@ -423,6 +434,7 @@ export class WasmDecoder {
       layerBase += L;
     }
     if (members.length > 1) k.scale(logits, B * V, 1 / members.length);
+    logitsOut?.set(heap.f32.subarray(logits / 4, logits / 4 + B * V), b0 * V); // codeScores turns them into exp(logit − max)
     const lastPosition = position + T - 1;
     const nextLevel = Math.min(lastPosition % (levels + 1), levels - 1);
     k.codeScores(logits, B, V, SPECIAL_TOKENS + nextLevel * K, K, buf.codeScores + 4 * b0 * (K + 2));

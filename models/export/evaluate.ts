@@ -10,15 +10,17 @@
 // ranking is measured), the history excluded only with `excludeHistory` (the runtime excludes it by default), and the
 // repeat-awareness layer exactly when `historyBias` is given.
 // The valid-ID rate is the unconstrained greedy decode, which the runtime never runs (its search is held to the trie);
-// it reads the full logits of the bundle's graphs under onnxruntime-web's wasm backend (models/onnx-runtime.ts; the same
+// it reads the full logits of the engine that ran recommend(): the wasm kernels (WasmDecoder's full-logit step), or
+// where they cannot read the graphs the graphs under onnxruntime-web's wasm backend (models/onnx-runtime.ts; the same
 // greedy tokens as onnxruntime-node's CPU EP, bench/node-ort.ts).
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import type { DecoderSession } from '../../runtime/beam-search.ts';
 import { BOS, SPECIAL_TOKENS, encoderTokens } from '../../runtime/tokens.ts';
 import type { LoadInfo, Recommender } from '../../runtime/recommender.ts';
-import { createNodeRecommender } from '../../runtime-node/node-recommender.ts';
+import { createNodeRecommender, createNodeSeedEngine } from '../../runtime-node/node-recommender.ts';
 import { evalExamples, type Example, type SeedData } from '../seed/batches.ts';
 import type { SeedConfig } from '../seed/config.ts';
 import { RankingAccumulator, rankOf, type RankingMetrics } from '../seed/metrics.ts';
@@ -107,8 +109,27 @@ export function sampleExamples(examples: Example[], n: number, seed: number): Ex
   return order.slice(0, n).sort((a, b) => a - b).map((i) => examples[i]);
 }
 
+/** A seed model that gives one request's DecoderSession with full logits (`step`), for the greedy check. */
+interface GreedyModel {
+  session(historyTokens: Int32Array): Promise<DecoderSession>;
+  release(): Promise<void>;
+}
+
+/**
+ * The greedy check's model on the engine recommend() ran: the wasm kernels (`info.decoder` 'wasm-simd': no ONNX
+ * Runtime session then) or the graphs on ONNX Runtime (onnxruntime-web's wasm backend).
+ */
+async function greedyModel(bundle: LoadedBundle, info: LoadInfo): Promise<GreedyModel> {
+  const { encoder, decoderStep } = bundle.files;
+  if (info.decoder === 'wasm-simd') {
+    const kernels = await createNodeSeedEngine({ encoder: encoder!, decoderStep: decoderStep! }, bundle.manifest.ensemble?.members ?? [bundle.manifest.model]);
+    return { session: async (tokens) => kernels.sessionFromTokens(tokens, 1), release: async () => kernels.dispose() };
+  }
+  return OnnxSeedModel.create(bundle.manifest.model as SeedConfig, encoder!, decoderStep!);
+}
+
 /** Unconstrained greedy decode of one item from the bundle's graphs: is the argmax path over the full vocab a catalog item? */
-async function greedyIsItem(graphs: OnnxSeedModel, tokens: Int32Array, bundle: LoadedBundle): Promise<boolean> {
+async function greedyIsItem(graphs: GreedyModel, tokens: Int32Array, bundle: LoadedBundle): Promise<boolean> {
   const { levels, codebookSize: K } = bundle.trie;
   const V = bundle.manifest.tokens.vocabSize;
   const session = await graphs.session(tokens);
@@ -140,12 +161,12 @@ export interface UserResult {
   validGreedy: boolean;
 }
 
-/** What one evaluating thread holds: the runtime's Recommender on the bundle, and its graphs on ONNX Runtime (onnxruntime-web) for the greedy check. */
+/** What one evaluating thread holds: the runtime's Recommender on the bundle, and its seed model on the same engine for the greedy check. */
 export class BundleEvaluator {
   private constructor(
     private readonly recommender: Recommender,
     readonly info: LoadInfo,
-    private readonly graphs: OnnxSeedModel,
+    private readonly graphs: GreedyModel,
     private readonly bundle: LoadedBundle,
     private readonly options: BundleEvalOptions,
   ) {}
@@ -157,11 +178,11 @@ export class BundleEvaluator {
       throw new Error(`${dir}: its manifest's historyBias is [${bundle.manifest.historyBias?.bias ?? ''}], not [${options.historyBias}]; evaluateBundle runs other β on a copy`);
     }
     const recommender = createNodeRecommender({ engine: 'auto' });
-    const graphs = await OnnxSeedModel.create(bundle.manifest.model as SeedConfig, bundle.files.encoder!, bundle.files.decoderStep!);
     try {
-      return new BundleEvaluator(recommender, await recommender.load(dir), graphs, bundle, options);
+      const info = await recommender.load(dir);
+      return new BundleEvaluator(recommender, info, await greedyModel(bundle, info), bundle, options);
     } catch (err) {
-      await graphs.release();
+      await recommender.dispose();
       throw err;
     }
   }

@@ -24,6 +24,7 @@ import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
 import { WasmDecoder } from '../../runtime/wasm-decoder.ts';
 import * as committed from '../../runtime/wasm/kernels-wasm.ts';
 import { OnnxSeedModel } from '../../runtime-node/node-session.ts';
+import { readBundle } from '../../runtime-node/bundle-reader.ts';
 import { BOS, encoderTokens } from '../../runtime/tokens.ts';
 import type { Recommender } from '../../runtime/recommender.ts';
 import { compileKernels, KERNEL_BUILDS } from '../../build.mjs';
@@ -79,6 +80,42 @@ test('the encoder and decoder steps give onnxruntime\'s code log-probabilities (
     simd.dispose();
     await onnx.release();
   }
+});
+
+test('the full-logit step (onerec eval --bundle\'s greedy check) gives onnxruntime-node\'s logits within 1e-4 and its greedy tokens: shipped Beauty int4, 40 histories', async () => {
+  const beauty = await readBundle(join(SHIPPED, 'beauty'));
+  const config = beauty.manifest.model;
+  const { levels, codebookSize: K } = config;
+  const codes = new Uint16Array(beauty.trie.itemCount * levels); // [items, levels]
+  for (let i = 0; i < beauty.trie.itemCount; i++) codes.set(beauty.trie.itemCodes(i), i * levels);
+  const onnx = await OnnxSeedModel.create(config, beauty.files.encoder!, beauty.files.decoderStep!, { onnxRuntime: ort });
+  const simd = await WasmDecoder.create(beauty.files.decoderStep!, beauty.files.encoder!, [config]);
+  let seed = 7;
+  const random = (): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31; };
+  const argmax = (x: Float32Array): number => x.reduce((best, v, i) => (v > x[best] ? i : best), 0);
+  let steps = 0;
+  try {
+    for (let h = 0; h < 40; h++) {
+      const history = Int32Array.from({ length: 1 + Math.floor(random() * 30) }, () => Math.floor(random() * beauty.trie.itemCount));
+      const tokens = encoderTokens(history, codes, levels, K, config.maxHistory);
+      const [reference, session] = [await onnx.session(tokens), simd.sessionFromTokens(tokens, 1)];
+      let token = BOS;
+      for (let level = 0; level < levels; level++) {
+        const [want, got] = [await reference.step(Int32Array.of(token), Int32Array.of(0)), await session.step(Int32Array.of(token), Int32Array.of(0))]; // [1, vocab]
+        assert.equal(got.length, want.length);
+        let worst = 0;
+        for (let v = 0; v < want.length; v++) worst = Math.max(worst, Math.abs(got[v] - want[v]));
+        assert.ok(worst < 1e-4, `history ${h}, level ${level}: logits differ by ${worst}`);
+        assert.equal(argmax(got), argmax(want), `history ${h}, level ${level}: greedy token`);
+        token = argmax(want);
+        steps++;
+      }
+    }
+  } finally {
+    await onnx.release();
+    simd.dispose();
+  }
+  assert.equal(steps, 40 * levels);
 });
 
 test('recommend() and score() give onnxruntime\'s sessions: tiny bundle with a reward model (exact items, log-probs within 1e-4)', async () => {
