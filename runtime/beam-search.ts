@@ -161,7 +161,7 @@ function trieShape(trie: TrieView): TrieShape {
  * Per trie node: how many items below it are not excluded. The trie's counts less one at every ancestor of each
  * excluded item: O(excluded × levels) per search, not a pass over the trie.
  */
-function aliveLeafCounts(trie: TrieView, exclude: Uint8Array | undefined): Int32Array {
+export function aliveLeafCounts(trie: TrieView, exclude: Uint8Array | undefined): Int32Array {
   const { alive: all, parent, leafParent } = trieShape(trie);
   if (!exclude) return all; // read only
   const alive = all.slice();

@@ -24,13 +24,13 @@ import type { EngineModelConfig } from './model-config.ts';
 import { PAD, SPECIAL_TOKENS } from './tokens.ts';
 import { WebGpuDecoderError } from './errors.ts';
 import { COMPUTE_STAGE, DEFAULT_UNROLL, MAP_READ, USAGE, WG, WGSL_HELPERS, compilePipelines, makeBuffer, storage, unrolledSum, upload } from './webgpu-kernels.ts';
+import { BeamMirror, P, PARAMS, packTrie, selectKernel, type SearchContext } from './webgpu-search.ts';
 
 export { WebGpuDecoderError };
 
 /** The model's sizes, from the bundle manifest's `model` (runtime/model-weights.ts). */
 export type WebGpuDecoderConfig = EngineModelConfig;
 
-const PARAMS = 6; // i32 slots of the Params struct at the head of the inputs buffer
 const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 const toError = (reason: string): Error => new WebGpuDecoderError(reason);
 
@@ -245,11 +245,11 @@ function stepKernel(members: WebGpuDecoderConfig[], w: PackedWeights, unroll: nu
     base += L;
   }
   return /* wgsl */ `
-struct Params { T: u32, position: u32, codeStart: u32, cap: u32, tokens: u32, parents: u32 }
+struct Params { T: u32, position: u32, codeStart: u32, cap: u32, tokens: u32, parents: u32, rows: u32, level: u32, item: u32, beamWidth: u32, state: u32, pad: u32 }
 @group(0) @binding(0) var<storage, read> w: array<f32>;
 @group(0) @binding(1) var<storage, read> cacheOld: array<f32>; // K then V: [L, cap, H, TMAX, DH] each
 @group(0) @binding(2) var<storage, read_write> cacheNew: array<f32>;
-@group(0) @binding(3) var<storage, read> inp: array<i32>; // the Params, then tokens [B, T] at prm.tokens, parents [B] at prm.parents
+@group(0) @binding(3) var<storage, read> inp: array<i32>; // the step's slot: Params, then tokens [B, T] at prm.tokens, parents [B] at prm.parents
 @group(0) @binding(4) var<storage, read> cross: array<f32>; // cross K [L, H, S, DH], cross V, memory bias [S]
 @group(0) @binding(5) var<storage, read_write> outp: array<f32>; // [B, K + 2]
 @group(0) @binding(6) var<storage, read> prm: Params; // the same buffer as inp: one upload per step
@@ -292,6 +292,7 @@ ${layers.join('\n')}
 
 @compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) li: vec3u) {
   let b = wid.x; let lid = li.x; let T = prm.T;
+  if (b >= prm.rows) { return; } // the search's selection kernel may keep fewer beams than the workgroups dispatched
 ${bodies.join('\n')}
   // The last row's logits (an ensemble's: the members' mean) in pool: max and Σ exp over the vocabulary.
   var m = -3.4e38;
@@ -448,6 +449,28 @@ export interface CrossInputs {
   memoryBias: Float32Array;
 }
 
+/** A request's GPU buffers, `levels + 1` slots of each per-step one (WebGpuDecoder.ensureCapacity). */
+interface Buffers {
+  cache: GPUBuffer[]; // K then V: [L, cap, H, TMAX, DH] each, one per slot
+  inputs: GPUBuffer; // per slot: Params, tokens [cap, 2], parents [cap], beam state (score, node, origin) [cap] each
+  inputBytes: number;
+  inputStride: number; // bytes between slots (the device's storage offset alignment)
+  out: GPUBuffer; // per slot: code scores [cap, K + 2]
+  outBytes: number;
+  outStride: number;
+  staging: GPUBuffer; // one read-back: every step's code scores, then the selection kernel's inputs slots
+  logitSums: GPUBuffer;
+  bind: GPUBindGroup[]; // per slot: the step kernel's bindings
+}
+
+/** Whether the search feeds the beams the selection kernel chose: its next slot's rows, tokens and parents. */
+function matches(picked: Int32Array, tokens: Int32Array, parents: Int32Array): boolean {
+  const rows = picked[P.rows];
+  if (rows !== parents.length || tokens.length !== rows) return false;
+  for (let b = 0; b < rows; b++) if (picked[picked[P.tokens] + b] !== tokens[b] || picked[picked[P.parents] + b] !== parents[b]) return false;
+  return true;
+}
+
 /** The encoder's kernels and buffers, when the WebGpuDecoder was given encoder.onnx. */
 interface GpuEncoder {
   weights: GPUBuffer;
@@ -466,7 +489,11 @@ interface GpuEncoder {
  */
 export class WebGpuDecoder {
   private cap = 0; // beam rows the state and cache buffers hold
-  private buffers: { cache: [GPUBuffer, GPUBuffer]; inputs: GPUBuffer; out: GPUBuffer; staging: GPUBuffer; logitSums: GPUBuffer; bind: [GPUBindGroup, GPUBindGroup] } | null = null;
+  private buffers: Buffers | null = null;
+  private readonly tries = new WeakMap<SearchContext['trie'], GPUBuffer>(); // packTrie's buffer per trie
+  private readonly trieBuffers: GPUBuffer[] = [];
+  private select: GPUComputePipeline | null = null; // the search's selection kernel (runtime/webgpu-search.ts)
+  private selectLayout: GPUBindGroupLayout | null = null;
   private readonly crossBuffer: GPUBuffer;
   private readonly K: number;
   private readonly S: number;
@@ -474,10 +501,12 @@ export class WebGpuDecoder {
   private readonly timer: { queries: GPUQuerySet; resolve: GPUBuffer } | null = null;
   private encoder: GpuEncoder | null = null;
   /**
-   * For benchmarks: steps run; host time to record and submit them, waiting for the read-back, and reading it
-   * (ms); with `timestamps`, the GPU time of their kernels (ns; a first step's includes the encoder).
+   * For benchmarks and tests: decoder steps run on the GPU; read-backs (mapAsync calls); a search's items re-run from a
+   * choice of the CPU search unlike the selection kernel's; host time to record and submit the steps, waiting for the
+   * read-backs and reading them (ms); with `timestamps`, the GPU time of the kernels (ns; a first submit's includes
+   * the encoder).
    */
-  readonly stats = { steps: 0, submitMs: 0, waitMs: 0, readMs: 0, gpuNs: 0 };
+  readonly stats = { steps: 0, readBacks: 0, mispredictions: 0, submitMs: 0, waitMs: 0, readMs: 0, gpuNs: 0 };
 
   private constructor(
     readonly device: GPUDevice,
@@ -545,6 +574,11 @@ export class WebGpuDecoder {
     const weights = makeBuffer(device, packed.data.byteLength, USAGE.STORAGE | USAGE.COPY_DST);
     upload(device, weights, 0, packed.data);
     const decoder = new WebGpuDecoder(device, contract, members.length, weights, layout, pipeline, Boolean(options.timestamps) && device.features.has('timestamp-query'));
+    if (encoderPacked) {
+      // The search's selection kernel: scores (read), this and the next inputs slot (read-write: one buffer), trie, request.
+      decoder.selectLayout = device.createBindGroupLayout({ entries: [true, false, false, true, true].map((readOnly, binding) => ({ binding, visibility: COMPUTE_STAGE, buffer: storage(readOnly) })) });
+      [decoder.select] = await compilePipelines(device, decoder.selectLayout, [selectKernel(contract.codebookSize, contract.levels, contract.sessionLength)], toError);
+    }
     if (encoderPacked && encoderLayout && encoderPipelines) {
       const S = decoder.S;
       const encoderWeightBuffer = makeBuffer(device, encoderPacked.data.byteLength, USAGE.STORAGE | USAGE.COPY_DST);
@@ -563,27 +597,41 @@ export class WebGpuDecoder {
     return decoder;
   }
 
-  /** Buffers for `rows` beam rows (grown, never shrunk). */
-  private ensureCapacity(rows: number): NonNullable<WebGpuDecoder['buffers']> {
+  /**
+   * Buffers for `rows` beam rows (grown, never shrunk). Step g of a request runs in slot g mod M (M = levels + 1): it
+   * reads cache[g mod M] and writes cache[(g + 1) mod M], its tokens, parents and beam state in inputs slot g mod M,
+   * its code scores in out slot g mod M. A search session's item (at most `levels` steps) thus leaves every step's
+   * cache intact until the next item, so a step can be run again from any of them.
+   */
+  private ensureCapacity(rows: number): Buffers {
     if (this.buffers && this.cap >= rows) return this.buffers;
     this.destroyBuffers();
     const { device, config } = this;
-    const { decoderLayers: L, heads: H, dModel: D } = config;
+    const { decoderLayers: L, heads: H, dModel: D, levels } = config;
     const cap = Math.max(rows, 1);
+    const slots = levels + 1;
+    const align = device.limits.minStorageBufferOffsetAlignment;
     const cacheBytes = 4 * 2 * L * cap * H * this.Tmax * (D / H); // K and V
-    const cache: [GPUBuffer, GPUBuffer] = [makeBuffer(device, cacheBytes, USAGE.STORAGE), makeBuffer(device, cacheBytes, USAGE.STORAGE)];
-    const inputs = makeBuffer(device, 4 * (PARAMS + 3 * cap), USAGE.STORAGE | USAGE.COPY_DST); // Params, tokens [cap, 2], parents [cap]
+    const cache = Array.from({ length: slots }, () => makeBuffer(device, cacheBytes, USAGE.STORAGE));
+    const inputBytes = 4 * (PARAMS + 6 * cap); // Params, tokens [cap, 2], parents [cap], state: score, node, origin [cap] each
+    const inputStride = Math.ceil(inputBytes / align) * align;
+    const inputs = makeBuffer(device, slots * inputStride, USAGE.STORAGE | USAGE.COPY_DST | USAGE.COPY_SRC);
     const outBytes = 4 * cap * (this.K + 2);
-    const out = makeBuffer(device, outBytes, USAGE.STORAGE | USAGE.COPY_SRC);
-    const staging = makeBuffer(device, outBytes + 24, USAGE.MAP_READ | USAGE.COPY_DST); // + the kernel's two timestamps, 8-byte aligned
-    const V = SPECIAL_TOKENS + config.levels * this.K;
+    const outStride = Math.ceil(outBytes / align) * align;
+    const out = makeBuffer(device, slots * outStride, USAGE.STORAGE | USAGE.COPY_SRC);
+    const staging = makeBuffer(device, levels * (outBytes + inputBytes) + 24, USAGE.MAP_READ | USAGE.COPY_DST); // + the kernels' two timestamps, 8-byte aligned
+    const V = SPECIAL_TOKENS + levels * this.K;
     const logitSums = makeBuffer(device, this.memberCount > 1 ? 4 * cap * V : 16, USAGE.STORAGE); // [cap, V] for an ensemble's mean
-    const group = (old: GPUBuffer, next: GPUBuffer): GPUBindGroup => device.createBindGroup({
+    const bind = Array.from({ length: slots }, (_, j) => device.createBindGroup({
       layout: this.layout,
-      entries: [this.weights, old, next, inputs, this.crossBuffer, out, inputs, logitSums].map((buffer, binding) => ({ binding, resource: { buffer } })),
-    });
+      entries: [
+        { buffer: this.weights }, { buffer: cache[j] }, { buffer: cache[(j + 1) % slots] },
+        { buffer: inputs, offset: j * inputStride, size: inputBytes }, { buffer: this.crossBuffer },
+        { buffer: out, offset: j * outStride, size: outBytes }, { buffer: inputs, offset: j * inputStride, size: inputBytes }, { buffer: logitSums },
+      ].map((resource, binding) => ({ binding, resource })),
+    }));
     this.cap = cap;
-    this.buffers = { cache, inputs, out, staging, logitSums, bind: [group(cache[0], cache[1]), group(cache[1], cache[0])] };
+    this.buffers = { cache, inputs, inputBytes, inputStride, out, outBytes, outStride, staging, logitSums, bind };
     return this.buffers;
   }
 
@@ -604,18 +652,38 @@ export class WebGpuDecoder {
     upload(this.device, this.crossBuffer, 0, cross.crossK);
     upload(this.device, this.crossBuffer, 4 * crossFloats, cross.crossV);
     upload(this.device, this.crossBuffer, 8 * crossFloats, cross.memoryBias);
-    return this.stepper(maxRows, false);
+    return this.stepper(maxRows, false, null);
   }
 
   /**
    * One request's DecoderSession from the encoder's input, history_tokens [S] (runtime/tokens.ts encoderTokens):
-   * the encoder's kernels are recorded in front of the first step's (needs `hasEncoder`).
+   * the encoder's kernels are recorded in front of the first step's (needs `hasEncoder`). Each call runs one step and
+   * reads its code scores back (score()'s teacher forcing, tests).
    */
   sessionFromTokens(historyTokens: Int32Array, maxRows: number): DecoderSession {
+    this.uploadHistory(historyTokens);
+    return this.stepper(maxRows, true, null);
+  }
+
+  /**
+   * The same DecoderSession for the shared beam search over `search.trie`: each item's steps run on the GPU with the
+   * selection kernel between them (runtime/webgpu-search.ts), one submit and one read-back per generated item while
+   * the search feeds the beams the kernel chose; the sessions are the CPU search's (see that file).
+   */
+  searchSession(historyTokens: Int32Array, maxRows: number, search: SearchContext): DecoderSession {
+    if (!this.select) throw new WebGpuDecoderError('created without encoder.onnx; use session(cross, rows)');
+    const { trie } = search;
+    if (trie.levels !== this.config.levels || trie.codebookSize !== this.K || search.sessionLength > this.config.sessionLength) {
+      throw new WebGpuDecoderError(`a trie of ${trie.levels} levels × ${trie.codebookSize} codes and sessions of ${search.sessionLength} items; the model has ${this.config.levels} × ${this.K} and ${this.config.sessionLength}`);
+    }
+    this.uploadHistory(historyTokens);
+    return this.stepper(Math.max(maxRows, search.beamWidth), true, search);
+  }
+
+  private uploadHistory(historyTokens: Int32Array): void {
     if (!this.encoder) throw new WebGpuDecoderError('created without encoder.onnx; use session(cross, rows)');
     if (historyTokens.length !== this.S) throw new WebGpuDecoderError(`history_tokens has ${historyTokens.length} tokens, the encoder takes ${this.S}`);
     upload(this.device, this.encoder.tokens, 0, historyTokens);
-    return this.stepper(maxRows, true);
   }
 
   /** The encoder's dispatches (one workgroup per history token), cross inputs left in crossBuffer. */
@@ -633,68 +701,177 @@ export class WebGpuDecoder {
     }
   }
 
-  private stepper(maxRows: number, encodeFirst: boolean): DecoderSession {
+  /** The trie's GPU buffer (packTrie), uploaded once per trie. */
+  private trieBuffer(trie: SearchContext['trie']): GPUBuffer {
+    let buffer = this.tries.get(trie);
+    if (!buffer) {
+      const packed = packTrie(trie);
+      buffer = makeBuffer(this.device, packed.byteLength, USAGE.STORAGE | USAGE.COPY_DST);
+      upload(this.device, buffer, 0, packed);
+      this.tries.set(trie, buffer);
+      this.trieBuffers.push(buffer);
+    }
+    return buffer;
+  }
+
+  /**
+   * Records steps g, g + 1, … (`steps` of them; the first feeds `tokens`/`parents`, each later one the beams the
+   * selection kernel chose after the previous step) in one submit and reads back every step's code scores and, for
+   * the later steps, the kernel's choices: inputs slot (Params, tokens, parents) [steps − 1].
+   */
+  private async runSteps(buffers: Buffers, run: { g: number; position: number; tokens: Int32Array; parents: Int32Array; steps: number; item: number; encode: boolean; search: { context: SearchContext; state: Int32Array; bind: GPUBindGroup[] } | null }): Promise<{ scores: Float32Array[]; picks: Int32Array[] }> {
+    const { device, cap, K } = this;
+    const { levels } = this.config;
+    const slots = levels + 1;
+    const B = run.parents.length;
+    const T = run.tokens.length / B;
+    const t0 = now();
+    let position = run.position;
+    for (let k = 0; k < run.steps; k++) {
+      const slot = (run.g + k) % slots;
+      const Tk = k === 0 ? T : 1;
+      const nextLevel = Math.min((position + Tk - 1) % (levels + 1), levels - 1);
+      const params = new Int32Array(k === 0 ? PARAMS + 6 * cap : PARAMS);
+      params.set([Tk, position, SPECIAL_TOKENS + nextLevel * K, cap, PARAMS, PARAMS + 2 * cap, k === 0 ? B : 0, nextLevel, run.item, run.search?.context.beamWidth ?? 0, PARAMS + 3 * cap, 0]);
+      if (k === 0) {
+        params.set(run.tokens, PARAMS);
+        params.set(run.parents, PARAMS + 2 * cap);
+        if (run.search) params.set(run.search.state, PARAMS + 3 * cap);
+      }
+      upload(device, buffers.inputs, slot * buffers.inputStride, params);
+      position += Tk;
+    }
+    const encoder = device.createCommandEncoder();
+    const timer = this.timer;
+    const pass = timer ? encoder.beginComputePass({ timestampWrites: { querySet: timer.queries, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } }) : encoder.beginComputePass();
+    if (run.encode) this.recordEncoder(pass);
+    for (let k = 0; k < run.steps; k++) {
+      const slot = (run.g + k) % slots;
+      if (k > 0) {
+        pass.setPipeline(this.select!);
+        pass.setBindGroup(0, run.search!.bind[(slot + slots - 1) % slots]);
+        pass.dispatchWorkgroups(1);
+      }
+      pass.setBindGroup(0, buffers.bind[slot]);
+      pass.setPipeline(this.pipeline);
+      pass.dispatchWorkgroups(k === 0 ? B : Math.min(cap, run.search!.context.beamWidth));
+    }
+    pass.end();
+    const { outBytes, inputBytes } = buffers;
+    let at = 0;
+    for (let k = 0; k < run.steps; k++) {
+      encoder.copyBufferToBuffer(buffers.out, ((run.g + k) % slots) * buffers.outStride, buffers.staging, at, k === 0 ? 4 * B * (K + 2) : outBytes);
+      at += outBytes;
+    }
+    for (let k = 1; k < run.steps; k++) {
+      encoder.copyBufferToBuffer(buffers.inputs, ((run.g + k) % slots) * buffers.inputStride, buffers.staging, at, inputBytes);
+      at += inputBytes;
+    }
+    const stamped = timer ? at + (at % 8) + 16 : at; // timestamps after the rest, 8-byte aligned
+    if (timer) {
+      encoder.resolveQuerySet(timer.queries, 0, 2, timer.resolve, 0);
+      encoder.copyBufferToBuffer(timer.resolve, 0, buffers.staging, stamped - 16, 16);
+    }
+    device.queue.submit([encoder.finish()]);
+    const t1 = now();
+    await buffers.staging.mapAsync(MAP_READ, 0, stamped);
+    const t2 = now();
+    const mapped = buffers.staging.getMappedRange(0, stamped);
+    const scores: Float32Array[] = [];
+    const picks: Int32Array[] = [];
+    for (let k = 0; k < run.steps; k++) scores.push(new Float32Array(mapped.slice(k * outBytes, (k + 1) * outBytes)));
+    for (let k = 1; k < run.steps; k++) picks.push(new Int32Array(mapped.slice(run.steps * outBytes + (k - 1) * inputBytes, run.steps * outBytes + k * inputBytes)));
+    if (timer) {
+      const [begin, end] = new BigUint64Array(mapped, stamped - 16, 2);
+      this.stats.gpuNs += Number(end - begin);
+    }
+    buffers.staging.unmap();
+    const { stats } = this;
+    Object.assign(stats, { steps: stats.steps + run.steps, readBacks: stats.readBacks + 1, submitMs: stats.submitMs + t1 - t0, waitMs: stats.waitMs + t2 - t1, readMs: stats.readMs + now() - t2 });
+    return { scores, picks };
+  }
+
+  /**
+   * The request's DecoderSession. Without `search` every call runs one step. With it, a call that begins an item (or
+   * that departs from the beams the kernel chose) runs the item's remaining steps at once; the calls that follow are
+   * answered from that read-back while the search feeds the beams the kernel chose.
+   */
+  private stepper(maxRows: number, encodeFirst: boolean, search: SearchContext | null): DecoderSession {
     const buffers = this.ensureCapacity(maxRows);
-    const { device } = this;
     const { levels } = this.config;
     const K = this.K;
     const cap = this.cap;
     let position = 0;
-    let parity = 0;
+    let g = 0; // the next step's index: slot g mod (levels + 1)
     let encode = encodeFirst;
-    const inputs = new Int32Array(PARAMS + 3 * cap);
+    // The search's request buffer (alive counts, then the item-start rows' paths) and the selection kernel's bind groups.
+    let request: { buffer: GPUBuffer; bind: GPUBindGroup[] } | null = null;
+    let mirror: BeamMirror | null = null;
+    const nodes = search ? search.trie.childStart.length - 1 : 0;
+    if (search) {
+      const slots = levels + 1;
+      const buffer = makeBuffer(this.device, 4 * (nodes + cap * search.sessionLength * levels), USAGE.STORAGE | USAGE.COPY_DST);
+      upload(this.device, buffer, 0, search.alive);
+      const trieBuffer = this.trieBuffer(search.trie);
+      const { inputs, inputStride, inputBytes, out, outStride, outBytes } = buffers;
+      const bind = Array.from({ length: slots }, (_, j) => this.device.createBindGroup({
+        layout: this.selectLayout!,
+        entries: [
+          { buffer: out, offset: j * outStride, size: outBytes },
+          { buffer: inputs, offset: j * inputStride, size: inputBytes },
+          { buffer: inputs, offset: ((j + 1) % slots) * inputStride, size: inputBytes },
+          { buffer: trieBuffer }, { buffer },
+        ].map((resource, binding) => ({ binding, resource })),
+      }));
+      request = { buffer, bind };
+      mirror = new BeamMirror(search.trie, search.sessionLength);
+    }
+    // The read-back being served: its steps' code scores, the kernel's choices, and the next step it answers.
+    let pending: { g0: number; scores: Float32Array[]; picks: Int32Array[]; next: number } | null = null;
+    let previous: Float64Array | null = null; // the code log-probabilities the last call returned [rows, K]
     const step = async (tokens: Int32Array, parents: Int32Array): Promise<Float64Array> => {
       const B = parents.length;
       const T = tokens.length / B;
       if (B > cap || (T !== 1 && T !== 2) || position + T > this.Tmax) throw new WebGpuDecoderError(`a step of ${B} rows × ${T} tokens at position ${position} exceeds the session's ${cap} rows, 2 tokens and ${this.Tmax} positions`);
-      const t0 = now();
-      const lastPosition = position + T - 1;
-      const nextLevel = Math.min(lastPosition % (levels + 1), levels - 1);
-      inputs.set([T, position, SPECIAL_TOKENS + nextLevel * K, cap, PARAMS, PARAMS + 2 * cap]); // Params
-      inputs.set(tokens, PARAMS);
-      inputs.set(parents, PARAMS + 2 * cap);
-      upload(device, buffers.inputs, 0, inputs);
-      const encoder = device.createCommandEncoder();
-      const timer = this.timer;
-      const pass = timer ? encoder.beginComputePass({ timestampWrites: { querySet: timer.queries, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } }) : encoder.beginComputePass();
-      if (encode) this.recordEncoder(pass);
-      encode = false;
-      pass.setBindGroup(0, buffers.bind[parity]);
-      pass.setPipeline(this.pipeline);
-      pass.dispatchWorkgroups(B);
-      pass.end();
-      const bytes = 4 * B * (K + 2);
-      const stamped = timer ? bytes + (bytes % 8) + 16 : bytes; // timestamps after the scores, 8-byte aligned
-      encoder.copyBufferToBuffer(buffers.out, 0, buffers.staging, 0, bytes);
-      if (timer) {
-        encoder.resolveQuerySet(timer.queries, 0, 2, timer.resolve, 0);
-        encoder.copyBufferToBuffer(timer.resolve, 0, buffers.staging, stamped - 16, 16);
+      const nextLevel = Math.min((position + T - 1) % (levels + 1), levels - 1);
+      if (mirror && previous) mirror.feed(T === 2 ? tokens.filter((_, i) => i % 2 === 0) : tokens, parents, previous);
+      let answer: Float32Array;
+      if (pending && pending.next < pending.scores.length && T === 1 && matches(pending.picks[pending.next - 1], tokens, parents)) {
+        answer = pending.scores[pending.next++];
+      } else {
+        if (pending && pending.next < pending.scores.length) this.stats.mispredictions++;
+        let state: Int32Array | null = null;
+        if (search && mirror) {
+          // Each row's score (float32 bits), trie node and origin (itself), and the rows' paths for the kernel's alive test.
+          state = new Int32Array(3 * cap);
+          const score = new Float32Array(state.buffer, 0, cap);
+          for (let b = 0; b < B; b++) score[b] = mirror.score[b];
+          state.set(mirror.node, cap);
+          for (let b = 0; b < B; b++) state[2 * cap + b] = b;
+          upload(this.device, request!.buffer, 4 * nodes, mirror.paths);
+        }
+        const steps = search ? levels - nextLevel : 1;
+        const { scores, picks } = await this.runSteps(buffers, { g, position, tokens, parents, steps, item: mirror?.item ?? 0, encode, search: search && state ? { context: search, state, bind: request!.bind } : null });
+        encode = false;
+        pending = { g0: g, scores, picks, next: 1 };
+        answer = scores[0];
       }
-      device.queue.submit([encoder.finish()]);
-      const t1 = now();
-      await buffers.staging.mapAsync(MAP_READ, 0, stamped);
-      const t2 = now();
-      const mapped = buffers.staging.getMappedRange(0, stamped);
-      const logProbs = codeLogProbs(new Float32Array(mapped, 0, bytes / 4), K); // read in place: no copy of the mapping
-      if (timer) {
-        const [begin, end] = new BigUint64Array(mapped, stamped - 16, 2);
-        this.stats.gpuNs += Number(end - begin);
-      }
-      buffers.staging.unmap();
       position += T;
-      parity ^= 1;
-      Object.assign(this.stats, { steps: this.stats.steps + 1, submitMs: this.stats.submitMs + t1 - t0, waitMs: this.stats.waitMs + t2 - t1, readMs: this.stats.readMs + now() - t2 });
-      return logProbs;
+      g++;
+      previous = codeLogProbs(answer.subarray(0, B * (K + 2)), K);
+      return previous;
     };
     return {
       twoTokenSteps: true,
       stepCodeLogProbs: step,
       step: () => Promise.reject(new WebGpuDecoderError('full logits are not computed; use stepCodeLogProbs')),
+      dispose: () => request?.buffer.destroy(),
     };
   }
 
   dispose(): void {
     this.destroyBuffers();
+    for (const b of this.trieBuffers) b.destroy();
     if (this.encoder) for (const b of [this.encoder.weights, this.encoder.residual, ...this.encoder.qkv, this.encoder.tokens]) b.destroy();
     this.weights.destroy();
     this.crossBuffer.destroy();

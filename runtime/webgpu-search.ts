@@ -1,0 +1,181 @@
+/// <reference types="@webgpu/types" preserve="true" />
+// The beam search's steps inside an item, on the GPU, for the WGSL seed model (runtime/webgpu-decoder.ts): a
+// selection kernel that takes the place of the CPU's top-k between two decoder steps, the trie in a GPU buffer, and
+// the host-side mirror of the beams that lets one read-back per generated item serve the shared CPU search.
+//
+// How a call runs (WebGpuDecoder.searchSession): when the search feeds an item's first tokens, the decoder records
+// every step up to the item's last code level in one submit, with this kernel between two steps choosing the next
+// beams (log-softmax at the allowed codes of each beam's trie node, beam score + code score, top-k in the CPU's tie
+// order) and writing their tokens, parents and state where the next step reads them; the next step gathers each
+// beam's KV cache from its parent. One read-back returns every step's code scores and the kernel's choices. The CPU
+// search (runtime/beam-search.ts, unchanged) then runs its own steps on those scores, in float64, and the session
+// serves each of its calls from the read-back while the search feeds exactly the beams the kernel chose. Where they
+// differ (the kernel sums in float32, so a near-tie can go the other way; it applies no history bias), the session
+// runs the rest of the item from the search's own choice, from the KV cache the last agreeing step left (each step of
+// an item writes its own cache buffer). Sessions are therefore the CPU search's by construction: the search reads
+// the same float32 scores either way, and the GPU only saves the round trips.
+//
+// Why per item and not per call: the item's last level is where the search applies its session rules (no item twice
+// in a beam's session, the history exclusion, the history bias), and a disagreement found at the read-back costs a
+// re-run of at most the rest of one item; the item's last selection is the CPU's, whose tokens begin the next item.
+import { SPECIAL_TOKENS } from './tokens.ts';
+import type { TrieView } from './beam-search.ts';
+import { WG } from './webgpu-kernels.ts';
+
+/** i32 slots of the Params header at the head of every step's inputs slot (the decoder's and this kernel's). */
+export const PARAMS = 12;
+/** Params field indices (the WGSL struct's order). */
+export const P = { T: 0, position: 1, codeStart: 2, cap: 3, tokens: 4, parents: 5, rows: 6, level: 7, item: 8, beamWidth: 9, state: 10 } as const;
+
+/** What the search session must know of the request: the trie it walks, the beams it keeps, the items it must not emit. */
+export interface SearchContext {
+  trie: TrieView;
+  beamWidth: number;
+  sessionLength: number;
+  alive: Int32Array; // [nodes] items below each trie node that the search may still emit (runtime/beam-search.ts aliveLeafCounts)
+}
+
+/** The trie as one i32 buffer: [nodes, edges, codeAt, nodeAt], childStart [nodes + 1], childCode [edges], childNode [edges]. */
+export function packTrie(trie: TrieView): Int32Array {
+  const nodes = trie.childStart.length - 1;
+  const edges = trie.childCode.length;
+  const codeAt = 4 + nodes + 1;
+  const nodeAt = codeAt + edges;
+  const out = new Int32Array(nodeAt + edges);
+  out.set([nodes, edges, codeAt, nodeAt]);
+  out.set(trie.childStart, 4);
+  out.set(trie.childCode, codeAt);
+  out.set(trie.childNode, nodeAt);
+  return out;
+}
+
+/**
+ * WGSL of the selection between two steps of an item, one workgroup: reads the step's code scores ([rows, K + 2]: the
+ * level's K code logits, the row's max logit and Σ exp) and its beams' state (score, trie node, the row of the item's
+ * first step it descends from) from the step's inputs slot; writes the next step's rows, tokens, parents and state
+ * into the next slot. A code is allowed where the trie has an edge and some item below it is still possible for the
+ * beam (alive − the beam's earlier items through that node > 0), as the CPU search's edgeAllowed above the last level.
+ * Top-k: beamWidth rounds, each taking the best candidate after the previous one in the order higher score, then
+ * lower (row, code): the CPU search's order.
+ */
+export function selectKernel(codebookSize: number, levels: number, sessionLength: number): string {
+  return /* wgsl */ `
+@group(0) @binding(0) var<storage, read> scores: array<f32>; // this step's code scores [rows, K + 2]
+@group(0) @binding(1) var<storage, read_write> cur: array<i32>; // this step's inputs slot: Params, tokens, parents, state
+@group(0) @binding(2) var<storage, read_write> nxt: array<i32>; // the next step's inputs slot
+@group(0) @binding(3) var<storage, read> trie: array<i32>; // packTrie's layout
+@group(0) @binding(4) var<storage, read> req: array<i32>; // alive [nodes], then paths [cap, sessionLength, levels]
+const WG = ${WG}u; const K = ${codebookSize}u; const L = ${levels}u; const SL = ${sessionLength}u; const TOKEN0 = ${SPECIAL_TOKENS}u;
+const NONE = 0xffffffffu;
+var<workgroup> bestScore: array<f32, WG>;
+var<workgroup> bestIndex: array<u32, WG>;
+var<workgroup> width: u32;
+
+// (s, i) comes before (t, j): a higher score, or the same score and a lower (row, code) index.
+fn before(s: f32, i: u32, t: f32, j: u32) -> bool {
+  return i != NONE && (j == NONE || s > t || (s == t && i < j));
+}
+
+@compute @workgroup_size(${WG}) fn main(@builtin(local_invocation_id) li: vec3u) {
+  let lid = li.x;
+  let cap = u32(cur[${P.cap}]); let rows = u32(cur[${P.rows}]); let level = u32(cur[${P.level}]); let item = u32(cur[${P.item}]);
+  let st = u32(cur[${P.state}]);
+  let nodes = u32(trie[0]); let codeAt = u32(trie[2]); let nodeAt = u32(trie[3]);
+  if (lid == 0u) { width = u32(cur[${P.beamWidth}]); }
+  let rounds = workgroupUniformLoad(&width);
+  var prevScore = 0.0; var prevIndex = NONE; var first = true;
+  var kept = 0u;
+  for (var t = 0u; t < rounds; t++) {
+    var bs = 0.0; var bi = NONE;
+    for (var r = 0u; r < rows; r++) {
+      let n = u32(cur[st + cap + r]);
+      let origin = u32(cur[st + 2u * cap + r]);
+      let base = r * (K + 2u);
+      let logZ = scores[base + K] + log(scores[base + K + 1u]);
+      let s0 = bitcast<f32>(cur[st + r]);
+      for (var e = u32(trie[4u + n]) + lid; e < u32(trie[5u + n]); e += WG) {
+        let child = trie[nodeAt + e];
+        var used = 0;
+        for (var j = 0u; j < item; j++) { if (req[nodes + (origin * SL + j) * L + level + 1u] == child) { used++; } }
+        if (req[child] - used <= 0) { continue; }
+        let code = u32(trie[codeAt + e]);
+        let s = s0 + (scores[base + code] - logZ);
+        let idx = r * K + code;
+        if ((first || before(prevScore, prevIndex, s, idx)) && before(s, idx, bs, bi)) { bs = s; bi = idx; }
+      }
+    }
+    bestScore[lid] = bs; bestIndex[lid] = bi;
+    workgroupBarrier();
+    for (var half = WG / 2u; half > 0u; half = half >> 1u) {
+      if (lid < half && before(bestScore[lid + half], bestIndex[lid + half], bestScore[lid], bestIndex[lid])) {
+        bestScore[lid] = bestScore[lid + half]; bestIndex[lid] = bestIndex[lid + half];
+      }
+      workgroupBarrier();
+    }
+    let wi = workgroupUniformLoad(&bestIndex[0]);
+    if (wi == NONE) { break; }
+    let ws = bestScore[0];
+    if (lid == 0u) {
+      let r = wi / K; let code = wi % K;
+      let n = u32(cur[st + cap + r]);
+      var child = -1;
+      for (var e = u32(trie[4u + n]); e < u32(trie[5u + n]); e++) { if (u32(trie[codeAt + e]) == code) { child = trie[nodeAt + e]; } }
+      let nst = u32(nxt[${P.state}]);
+      nxt[u32(nxt[${P.tokens}]) + t] = i32(TOKEN0 + level * K + code);
+      nxt[u32(nxt[${P.parents}]) + t] = i32(r);
+      nxt[nst + t] = bitcast<i32>(ws);
+      nxt[nst + cap + t] = child;
+      nxt[nst + 2u * cap + t] = cur[st + 2u * cap + r];
+    }
+    prevScore = ws; prevIndex = wi; first = false;
+    kept = t + 1u;
+    workgroupBarrier();
+  }
+  if (lid == 0u) { nxt[${P.rows}] = i32(kept); }
+}`;
+}
+
+/**
+ * The beams as the search fed them, kept by the session from the tokens and parents of each call: per row its score
+ * (float64, the code log-probabilities summed in the search's order, no history bias), its trie node and the trie
+ * nodes its earlier items passed through; the kernel starts each item from them.
+ */
+export class BeamMirror {
+  rows = 1;
+  item = 0; // items completed by every row
+  score = new Float64Array(1); // [rows]
+  node = new Int32Array(1); // [rows] trie node of the item being generated
+  paths: Int32Array; // [rows, sessionLength, levels] trie node entered at each level (as beam-search.ts's `paths`)
+
+  constructor(private readonly trie: TrieView, private readonly sessionLength: number) {
+    this.paths = new Int32Array(sessionLength * trie.levels);
+  }
+
+  /** Row b now continues row parents[b] with code token codes[b] (tokens of level `level`); logProbs: [rows, K] the parents' scores. */
+  feed(codeTokens: ArrayLike<number>, parents: Int32Array, logProbs: Float32Array | Float64Array): void {
+    const { levels, codebookSize: K, childStart, childCode, childNode } = this.trie;
+    const rows = parents.length;
+    const span = this.sessionLength * levels;
+    const score = new Float64Array(rows);
+    const node = new Int32Array(rows);
+    const paths = new Int32Array(rows * span);
+    let last = false;
+    for (let b = 0; b < rows; b++) {
+      const p = parents[b];
+      const level = Math.floor((codeTokens[b] - SPECIAL_TOKENS) / K);
+      const code = (codeTokens[b] - SPECIAL_TOKENS) % K;
+      score[b] = this.score[p] + logProbs[p * K + code];
+      paths.set(this.paths.subarray(p * span, (p + 1) * span), b * span);
+      let child = -1;
+      for (let e = childStart[this.node[p]]; e < childStart[this.node[p] + 1]; e++) if (childCode[e] === code) child = childNode[e];
+      last = level === levels - 1;
+      if (last) node[b] = 0;
+      else {
+        node[b] = child;
+        paths[b * span + this.item * levels + level + 1] = child;
+      }
+    }
+    if (last) this.item++;
+    Object.assign(this, { rows, score, node, paths });
+  }
+}

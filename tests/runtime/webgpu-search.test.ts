@@ -1,0 +1,99 @@
+// The GPU-resident search (runtime/webgpu-search.ts through WebGpuDecoder.searchSession): the shared beam search gives the
+// sessions it gives over the one-step-per-call session of the same WGSL model (same items, same log-probabilities,
+// bit for bit: the search reads the same float32 scores), with one read-back per generated item; where the CPU search
+// chooses otherwise than the selection kernel (here: `renormalize`, which the kernel does not apply) the item's rest
+// runs again from the search's choice and the sessions are still the same. WebGPU here is Dawn on SwiftShader.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { writeTestBundle } from './fixture.ts';
+import { openDevice } from '../../models/engine/device.ts';
+import { fileAwareFetch } from '../../runtime-node/node-recommender.ts';
+import { fetchBundle } from '../../runtime/loader.ts';
+import type { BundleModels } from '../../runtime/loader.ts';
+import { WebGpuDecoder } from '../../runtime/webgpu-decoder.ts';
+import { aliveLeafCounts, beamSearch, type BeamSearchOptions } from '../../runtime/beam-search.ts';
+import { encoderTokens } from '../../runtime/tokens.ts';
+
+const SHIPPED = join(import.meta.dirname, '..', '..', 'models', 'bundles');
+let root: string;
+let device: GPUDevice;
+
+before(async () => {
+  root = mkdtempSync(join(tmpdir(), 'onerec-gpu-search-'));
+  device = (await openDevice({ quiet: true })).device;
+});
+after(() => rmSync(root, { recursive: true, force: true }));
+
+async function load(dir: string): Promise<BundleModels> {
+  return (await fetchBundle(pathToFileURL(dir).href, { fetch: fileAwareFetch as typeof fetch, cache: false })).models;
+}
+
+/**
+ * For each history: the search over searchSession against the search over sessionFromTokens (the per-step session),
+ * on one WGSL model; returns the read-backs and mispredictions of the searchSession calls.
+ */
+async function compare(models: BundleModels, histories: number[][], options: Omit<BeamSearchOptions, 'exclude'> & { excludeHistory?: boolean }): Promise<{ readBacks: number[]; mispredictions: number }> {
+  const gpu = await WebGpuDecoder.create(device, models.decoderStep, models.members, { encoderOnnx: models.encoder });
+  const { trie, shape } = models;
+  const readBacks: number[] = [];
+  let mispredictions = 0;
+  try {
+    for (const history of histories) {
+      const exclude = options.excludeHistory === false ? undefined : new Uint8Array(trie.itemCount);
+      for (const item of history) if (exclude) exclude[item] = 1;
+      const codes = new Uint16Array(trie.itemCount * trie.levels);
+      for (let i = 0; i < trie.itemCount; i++) codes.set(trie.itemCodes(i), i * trie.levels);
+      const tokens = encoderTokens(Int32Array.from(history), codes, shape.levels, shape.codebookSize, shape.maxHistory);
+      const search = { ...options, exclude };
+      const want = await beamSearch(gpu.sessionFromTokens(tokens, options.beamWidth), trie, search);
+      const before = { ...gpu.stats };
+      const got = await beamSearch(gpu.searchSession(tokens, options.beamWidth, { trie, beamWidth: options.beamWidth, sessionLength: options.sessionLength, alive: aliveLeafCounts(trie, exclude) }), trie, search);
+      readBacks.push(gpu.stats.readBacks - before.readBacks);
+      mispredictions += gpu.stats.mispredictions - before.mispredictions;
+      const what = `history [${history}] ${JSON.stringify(options)}`;
+      assert.ok(want.logProb.length > 0, what);
+      assert.deepEqual(Array.from(got.items), Array.from(want.items), what);
+      assert.deepEqual(Array.from(got.logProb), Array.from(want.logProb), what);
+    }
+  } finally {
+    gpu.dispose();
+  }
+  return { readBacks, mispredictions };
+}
+
+test('tiny bundle: the CPU search\'s sessions, one read-back per generated item', async () => {
+  const bundle = await writeTestBundle(join(root, 'tiny'), { reward: false });
+  const models = await load(bundle.dir);
+  const histories = [[3, 17, 5, 42, 9], [], [59, 0, 12]];
+  for (const [beamWidth, sessionLength] of [[8, models.shape.sessionLength], [5, 2], [1, 3]]) {
+    const { readBacks, mispredictions } = await compare(models, histories, { beamWidth, sessionLength });
+    assert.equal(mispredictions, 0);
+    assert.deepEqual(readBacks, histories.map(() => sessionLength), `beam ${beamWidth}: read-backs per call`);
+  }
+});
+
+test('where the CPU search chooses otherwise than the kernel (renormalize, history kept), the sessions are still the CPU search\'s', async () => {
+  const bundle = await writeTestBundle(join(root, 'tiny-renormalize'), { reward: false });
+  const models = await load(bundle.dir);
+  const histories = [[3, 17, 5, 42, 9], [59, 0, 12]];
+  const { readBacks, mispredictions } = await compare(models, histories, { beamWidth: 8, sessionLength: models.shape.sessionLength, renormalize: true, excludeHistory: false });
+  assert.ok(mispredictions > 0, 'renormalize changes the scores; the kernel should have been overruled at least once');
+  readBacks.forEach((n) => assert.ok(n > models.shape.sessionLength && n <= models.shape.sessionLength * models.shape.levels, `${n} read-backs`));
+});
+
+// ~1 min on SwiftShader: 6,361 items, beam 8 and 32, sessions of 5 items.
+test('the shipped KuaiRand bundle: the CPU search\'s sessions, one read-back per generated item', async (t) => {
+  const dir = join(SHIPPED, 'kuairand');
+  if (!existsSync(join(dir, 'manifest.json'))) return t.skip('models/bundles/kuairand is not in this checkout');
+  const models = await load(dir);
+  const histories = [[5, 900, 77, 4000, 12], []];
+  for (const beamWidth of [8, 32]) {
+    const { readBacks, mispredictions } = await compare(models, histories, { beamWidth, sessionLength: models.shape.sessionLength });
+    assert.equal(mispredictions, 0);
+    assert.deepEqual(readBacks, histories.map(() => models.shape.sessionLength));
+  }
+});
