@@ -32,30 +32,12 @@ import { fetchBundle } from '../runtime/loader.ts';
 import { SemanticIdTrie } from '../runtime/semantic-id-trie.ts';
 import { sha256Hex } from '../runtime/sha256.ts';
 import { parseArgs } from './args.ts';
+import { syntheticCodes as syntheticItemCodes } from './synthetic-items.ts';
 
 const o = parseArgs({ items: '12000,100000,1000000', quantization: 'int4', repeats: 3, seed: 7, out: '' }, process.argv.slice(2));
 const config = DEFAULT_SEED_CONFIG; // levels 4 × K 256
 
-/** Seeded semantic IDs [items, levels]: levels − 1 uniform codes, then a suffix counting earlier items with that prefix. */
-function syntheticCodes(items: number, seed: number): Uint16Array {
-  const uniform = seededUniform(seed);
-  const { levels, codebookSize: K } = config;
-  const codes = new Uint16Array(items * levels); // [items, levels]
-  const seen = new Map<number, number>();
-  for (let i = 0; i < items; i++) {
-    let key = 0;
-    for (let l = 0; l < levels - 1; l++) {
-      const c = Math.floor(uniform() * K);
-      codes[i * levels + l] = c;
-      key = key * K + c;
-    }
-    const suffix = seen.get(key) ?? 0;
-    if (suffix >= K) throw new Error(`more than ${K} items share a prefix at ${items} items; use more levels`);
-    seen.set(key, suffix + 1);
-    codes[i * levels + levels - 1] = suffix;
-  }
-  return codes;
-}
+const syntheticCodes = (items: number, seed: number): Uint16Array => syntheticItemCodes(items, config.levels, config.codebookSize, seed);
 
 function asinLike(items: number, seed: number): string[] {
   const uniform = seededUniform(seed);
@@ -126,7 +108,7 @@ for (const items of o.items.split(',').map(Number)) {
   }
   // Both layouts give the same trie and ids.
   const check = parseBundleItems(itemsBin, 'items.bin');
-  if (Buffer.compare(Buffer.from(check.trie.toBytes()), Buffer.from(trieBin)) !== 0 || check.itemIds.some((id, i) => id !== ids[i])) throw new Error(`${items}: items.bin does not give back the trie and ids`);
+  if (Buffer.compare(Buffer.from(check.trie.toBytes()), Buffer.from(trieBin)) !== 0 || ids.some((id, i) => check.itemIds.idOf(i) !== id)) throw new Error(`${items}: items.bin does not give back the trie and ids`);
 
   // fetchBundle end to end (file: URLs, no IndexedDB), without and with the display catalog.
   const dir = mkdtempSync(join(tmpdir(), 'onerec-scale-'));

@@ -50,5 +50,5 @@ export async function readBundle(dir: string): Promise<LoadedBundle> {
   const { trie, itemIds } = parseBundleItems(files.items!, fileOf('items'));
   checkBundleAgainstManifest(manifest, { trie, encoder: files.encoder!, decoderStep: files.decoderStep!, reward: files.reward }, { items: fileOf('items'), encoder: fileOf('encoder'), decoderStep: fileOf('decoderStep'), reward: fileOf('reward') });
   const catalog = files.catalog ? parseCatalog(files.catalog, itemIds, fileOf('catalog')) : null;
-  return { dir, manifest, files, trie, itemIds, catalog };
+  return { dir, manifest, files, trie, itemIds: itemIds.toArray(), catalog };
 }

@@ -57,8 +57,7 @@ export interface ResolvedHistory {
  * Recommender chains them). Made by runtime/backends.ts.
  */
 export class BundleRunner {
-  private readonly itemCodes: Uint16Array; // [items, levels]
-  private readonly idToItem: Map<string, number>;
+  private readonly itemCodes: Uint16Array; // [items, levels], the trie's own array
   private engine: SeedEngine | null; // the runtime's own seed model, null when the ONNX graphs run it
   /** Threads running the wasm kernels' decoder steps (1 unless the kernels started helpers). */
   readonly kernelThreads: number;
@@ -73,10 +72,7 @@ export class BundleRunner {
     private readonly createSeedGraphs: () => Promise<SeedGraphs>,
     private readonly reward: RewardRunner | null,
   ) {
-    const { trie } = models;
-    this.itemCodes = new Uint16Array(trie.itemCount * trie.levels);
-    for (let i = 0; i < trie.itemCount; i++) this.itemCodes.set(trie.itemCodes(i), i * trie.levels);
-    this.idToItem = new Map(models.itemIds.map((id, i) => [id, i]));
+    this.itemCodes = models.trie.allItemCodes;
     this.engine = engine;
     this.kernelThreads = engine?.backend === 'wasm-simd' ? engine.threads : 1;
     // A lost device (a GPU reset, the browser reclaiming it) hands the next calls back to the ORT sessions.
@@ -131,7 +127,7 @@ export class BundleRunner {
     const ignored: HistoryItem[] = [];
     const count = this.models.trie.itemCount;
     for (const h of history) {
-      const item = typeof h === 'number' ? (Number.isInteger(h) && h >= 0 && h < count ? h : -1) : (this.idToItem.get(h) ?? -1);
+      const item = typeof h === 'number' ? (Number.isInteger(h) && h >= 0 && h < count ? h : -1) : this.models.itemIds.itemOf(h);
       if (item < 0) ignored.push(h);
       else items.push(item);
     }
@@ -185,7 +181,7 @@ export class BundleRunner {
       const items = sessionItems.slice(s * sessionLength, (s + 1) * sessionLength);
       return {
         items,
-        ids: Array.from(items, (i) => this.models.itemIds[i]),
+        ids: Array.from(items, (i) => this.models.itemIds.idOf(i)),
         logProb: found.logProb[s],
         reward: reward ? reward[s] : null,
         towers: towers ? towers.slice(s * T, (s + 1) * T) : null,

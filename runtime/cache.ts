@@ -48,14 +48,24 @@ async function database(): Promise<IDBPDatabase> {
 
 const reason = (err: unknown): string => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
 
+/** Where a cached read's time went (ms), added to by readCachedFile. */
+export interface CacheReadTimings {
+  readMs: number; // IndexedDB get
+  sha256Ms: number; // hashing the bytes read
+}
+
 /** The cached bytes of `url` if present and hashing to `sha256`; a mismatching entry is deleted. */
-export async function readCachedFile(url: string, sha256: string, warn: Warn): Promise<Uint8Array | null> {
+export async function readCachedFile(url: string, sha256: string, warn: Warn, timings?: CacheReadTimings): Promise<Uint8Array | null> {
   try {
+    const t0 = performance.now();
     const db = await database();
     const buffer = (await db.get(FILES, fileKey(url, sha256))) as ArrayBuffer | undefined;
+    const t1 = performance.now();
+    if (timings) timings.readMs += t1 - t0;
     if (!buffer) return null;
     const bytes = new Uint8Array(buffer);
     const actual = await sha256Hex(bytes);
+    if (timings) timings.sha256Ms += performance.now() - t1;
     if (actual !== sha256) {
       warn(`cached ${url} is corrupted (sha256 ${actual}, expected ${sha256}); deleted it and refetching`);
       await db.delete(FILES, fileKey(url, sha256));

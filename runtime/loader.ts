@@ -5,10 +5,11 @@
 // (catalog.bin) is fetched only when asked for (`catalog: true`): generation needs items.bin alone.
 import { readCachedFile, readCachedManifest, writeCachedFile, writeCachedManifest } from './cache.ts';
 import { BundleFetchError, BundleFormatError } from './errors.ts';
+import type { ItemIds } from './item-index.ts';
 import type { SemanticIdTrie } from './semantic-id-trie.ts';
 import { BUNDLE_ROLES, bundleFileUrl, checkBundleAgainstManifest, parseBundleItems, parseCatalog, parseManifest, verifyBundleFile, type BundleManifest, type BundleRole, type CatalogEntry } from './bundle.ts';
 import type { EngineModelConfig } from './model-config.ts';
-import type { ProgressReport } from './recommender.ts';
+import type { LoadTimings, ProgressReport } from './recommender.ts';
 
 /** Sizes the runtime needs, all from the bundle's manifest (never hard-coded). */
 export interface ModelShape {
@@ -30,7 +31,7 @@ export interface BundleModels {
   decoderStep: Uint8Array;
   reward: Uint8Array | null;
   trie: SemanticIdTrie; // built from items.bin's codes
-  itemIds: string[]; // [items] external ids (items.bin), by item index
+  itemIds: ItemIds; // [items] external ids (items.bin), by item index, and the lookup back
   towers: string[]; // reward tower names
   towerWeights: number[]; // [towers] weights of the combined reward
   historyBias: number[] | null; // [levels] the repeat-awareness layer's β (manifest historyBias), null = none
@@ -53,6 +54,7 @@ export interface FetchedBundle {
   fromCache: string[]; // roles
   fromNetwork: string[]; // roles
   warnings: string[];
+  timings: LoadTimings;
 }
 
 /** `bundleUrl` may name the manifest (…/manifest.json) or the bundle's folder. */
@@ -104,6 +106,14 @@ export async function fetchBundle(bundleUrl: string, options: FetchBundleOptions
   };
   const report = (progress: number, text: string): void => options.onProgress?.({ progress, text });
   const manifestUrl = manifestUrlOf(bundleUrl);
+  const timings: LoadTimings = { manifestMs: 0, readMs: 0, sha256Ms: 0, cacheWriteMs: 0, itemsMs: 0, trieMs: 0, checkMs: 0 };
+  let mark = performance.now();
+  const lap = (): number => {
+    const t = performance.now();
+    const ms = t - mark;
+    mark = t;
+    return ms;
+  };
 
   report(0, `fetching ${manifestUrl}`);
   let text: string;
@@ -125,6 +135,7 @@ export async function fetchBundle(bundleUrl: string, options: FetchBundleOptions
     throw new BundleFormatError(manifestUrl, `not JSON (${err instanceof Error ? err.message : String(err)})`);
   }
   const manifest = parseManifest(json, manifestUrl);
+  timings.manifestMs += lap();
 
   const roles = BUNDLE_ROLES.filter((r) => manifest.files[r] !== undefined && (r !== 'catalog' || options.catalog === true));
   // Every file's URL is checked to lie under the manifest's folder before the first one is fetched.
@@ -137,7 +148,9 @@ export async function fetchBundle(bundleUrl: string, options: FetchBundleOptions
   for (const role of roles) {
     const file = manifest.files[role]!;
     const url = urls[role]!;
-    let bytes = useCache ? await readCachedFile(url, file.sha256, warn) : null;
+    lap();
+    let bytes = useCache ? await readCachedFile(url, file.sha256, warn, timings) : null;
+    lap(); // readCachedFile added its own read and hash times
     if (bytes) {
       fromCache.push(role);
       doneBytes += bytes.length;
@@ -147,16 +160,21 @@ export async function fetchBundle(bundleUrl: string, options: FetchBundleOptions
         doneBytes += n;
         report(totalBytes ? Math.min(1, doneBytes / totalBytes) : 1, `fetching ${file.path}`);
       });
+      timings.readMs += lap();
       await verifyBundleFile(manifest, role, bytes, url); // sha256, size, ONNX structure: wrong bytes are never used
+      timings.sha256Ms += lap();
       if (useCache) await writeCachedFile(url, file.sha256, bytes, warn);
+      timings.cacheWriteMs += lap();
       fromNetwork.push(role);
     }
     bytesOf[role] = bytes;
   }
 
-  const { trie, itemIds } = parseBundleItems(bytesOf.items!, urls.items!);
+  const { trie, itemIds } = parseBundleItems(bytesOf.items!, urls.items!, timings);
+  lap();
   checkBundleAgainstManifest(manifest, { trie, encoder: bytesOf.encoder!, decoderStep: bytesOf.decoderStep!, reward: bytesOf.reward }, urls);
   const catalog = bytesOf.catalog ? parseCatalog(bytesOf.catalog, itemIds, urls.catalog!) : null;
+  timings.checkMs += lap();
   const { model, tokens, generation } = manifest;
   const models: BundleModels = {
     shape: {
@@ -181,5 +199,5 @@ export async function fetchBundle(bundleUrl: string, options: FetchBundleOptions
     members: manifest.ensemble ? manifest.ensemble.members : [model],
   };
   report(1, `loaded ${manifest.name}`);
-  return { manifestUrl, manifest, catalog, models, fromCache, fromNetwork, warnings };
+  return { manifestUrl, manifest, catalog, models, fromCache, fromNetwork, warnings, timings };
 }

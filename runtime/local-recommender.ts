@@ -47,7 +47,9 @@ export function createRecommenderWith(backend: RuntimeBackend): Recommender {
       const options = checkLoadArguments(bundleUrl, loadOptions);
       const bundle = await fetchBundle(bundleUrl, { fetch: backend.fetch, cache: options.cache, catalog: options.catalog, onProgress: options.onProgress });
       options.onProgress?.({ progress: 1, text: 'creating ONNX sessions' });
+      const t1 = performance.now();
       const next = await backend.createRunner(bundle.models, { device: options.device ?? 'auto', threads: options.threads ?? 1, engine: options.engine, gpuDecoder: options.gpuDecoder, wasmDecoder: options.wasmDecoder });
+      const runnerMs = performance.now() - t1;
       await runner?.release();
       runner = next;
       options.onProgress?.({ progress: 1, text: `ready on ${next.executionProvider}${next.decoderBackend === 'wgsl' ? ' (seed model in WGSL)' : next.decoderBackend === 'wasm-simd' ? ' (seed model in wasm SIMD kernels)' : ''}` });
@@ -67,6 +69,7 @@ export function createRecommenderWith(backend: RuntimeBackend): Recommender {
         items: bundle.models.trie.itemCount,
         towers: bundle.models.towers,
         loadMs: performance.now() - t0,
+        timings: { ...bundle.timings, runnerMs },
       };
     }),
     recommend: (history: HistoryItem[], options?: RecommendOptions): Promise<RecommendResult> =>

@@ -63,6 +63,18 @@ export interface LoadOptions {
 
 export type { BundleManifest, CatalogEntry } from './bundle.ts';
 
+/** Where load()'s time went, ms (wall time on the thread that loads: the worker's, behind a worker recommender). */
+export interface LoadTimings {
+  manifestMs: number; // fetching (or reading the cached) manifest.json and validating it
+  readMs: number; // the files' bytes: IndexedDB reads, and network fetches of what was not cached
+  sha256Ms: number; // hashing them against the manifest (with the ONNX files' structure check on a network fetch)
+  cacheWriteMs: number; // storing fetched files in IndexedDB
+  itemsMs: number; // decoding items.bin: codes and external ids
+  trieMs: number; // building the prefix trie from the codes
+  checkMs: number; // the graphs' inputs and outputs against the manifest, and the display catalog when fetched
+  runnerMs?: number; // the engines (kernels compiled, sessions created) and the runner's item tables; in LoadInfo only
+}
+
 export interface LoadInfo {
   name: string; // the bundle's name (manifest)
   manifestUrl: string; // the manifest's absolute URL (the files' URLs resolve against it)
@@ -87,6 +99,7 @@ export interface LoadInfo {
   items: number; // items the bundle can recommend (items.bin)
   towers: string[]; // reward tower names ([] without a reward model)
   loadMs: number;
+  timings: LoadTimings; // where loadMs went
 }
 
 /** A history entry: an item index (0..items-1) or an external id from the catalog (ASIN, video id). */

@@ -67,72 +67,63 @@ export class SemanticIdTrie {
     }
     // Sort items lexicographically by code; ties (identical IDs) are an error. A lexicographic order makes
     // every prefix a contiguous run, so each level's nodes come out breadth-first and edges ascending.
-    // An LSD radix sort (one stable counting sort per level, last level first, from index order) gives the order of
-    // a comparison sort by (codes, index) in O(levels × (items + K)): the runtime rebuilds the trie at every load.
-    let order = new Int32Array(items); // [items] item indices in code order
-    for (let i = 0; i < items; i++) order[i] = i;
-    let spare = new Int32Array(items);
-    const counts = new Int32Array(codebookSize + 1); // [K + 1] start of each code's run
-    for (let l = levels - 1; l >= 0; l--) {
-      counts.fill(0);
-      for (let i = 0; i < items; i++) counts[codes[i * levels + l] + 1]++;
-      for (let k = 0; k < codebookSize; k++) counts[k + 1] += counts[k];
-      for (let r = 0; r < items; r++) {
-        const item = order[r];
-        spare[counts[codes[item * levels + l]]++] = item;
-      }
-      [order, spare] = [spare, order];
-    }
-    // The codes in sorted order, gathered once, so that the passes below read them sequentially.
-    const sorted = new Uint16Array(items * levels); // [items in code order, levels]
-    for (let r = 0; r < items; r++) {
-      const from = order[r] * levels;
-      for (let l = 0; l < levels; l++) sorted[r * levels + l] = codes[from + l];
-    }
-    for (let r = 1; r < items; r++) {
-      let same = true;
-      for (let l = 0; l < levels && same; l++) same = sorted[r * levels + l] === sorted[(r - 1) * levels + l];
-      if (same) {
-        throw new TrieFormatError(`items ${order[r - 1]} and ${order[r]} have the same semantic ID; add a suffix level that breaks collisions`);
-      }
-    }
+    // Both sorts below are stable LSD radix sorts from index order, so they give the order of a comparison sort by
+    // (codes, index) in O(passes × items): the runtime rebuilds the trie at every load.
+    const { order, sorted } = levels * codeBits(codebookSize) <= 32 ? sortPacked(codes, items, levels, codebookSize) : sortByLevel(codes, items, levels, codebookSize);
     if (items === 0) {
       return new SemanticIdTrie(levels, codebookSize, 0, Int32Array.from([0, 0]), new Uint16Array(0), new Int32Array(0));
     }
-    // Level by level: a group is a run of sorted items sharing the first d codes (= one node at depth d). Each level
-    // has at most `items` edges; the arrays are cut to size at the end.
-    let groups = Int32Array.from([0, items]); // [nodes at depth d + 1] boundaries into `order`
-    let groupCount = 1;
-    const childStart = new Int32Array(items * levels + 1); // [nodes + 1], nodes ≤ edges
-    const childCode = new Uint16Array(items * levels); // [edges]
-    const childNode = new Int32Array(items * levels); // [edges]
+    // diff[r]: the first level at which sorted row r differs from row r − 1 (a prefix of diff[r] codes is shared).
+    // Row r opens a new node at every depth d > diff[r] and a new edge at every depth d ≥ diff[r]; row 0 opens all.
+    const diff = new Uint8Array(items); // [items in code order]
+    const opened = new Int32Array(levels + 1); // [levels + 1] rows whose diff is l, at l + 1 (row 0 at 0)
+    opened[0] = 1;
+    for (let r = 1; r < items; r++) {
+      let l = 0;
+      while (l < levels && sorted[r * levels + l] === sorted[(r - 1) * levels + l]) l++;
+      if (l === levels) throw new TrieFormatError(`items ${order[r - 1]} and ${order[r]} have the same semantic ID; add a suffix level that breaks collisions`);
+      diff[r] = l;
+      opened[l + 1]++;
+    }
+    // Nodes at depth d are the rows with diff < d (row 0 included), edges at depth d those with diff ≤ d.
+    let nodeCount = 0;
+    let edgeCount = 0;
+    for (let d = 0, below = 0; d < levels; d++) {
+      nodeCount += opened[0] + below;
+      below += opened[d + 1];
+      edgeCount += opened[0] + below;
+    }
+    const childStart = new Int32Array(nodeCount + 1); // [nodes + 1]
+    const childCode = new Uint16Array(edgeCount); // [edges]
+    const childNode = new Int32Array(edgeCount); // [edges]
+    // One sequential pass per depth: in code order, the nodes at depth d come out breadth-first and each node's edges
+    // ascending, and the edges at depth d name the nodes at depth d + 1 in the order that depth's pass opens them.
     let nodes = 0;
     let edges = 0;
-    let nodesSoFar = 1; // the root
+    let nodesSoFar = 1; // nodes at depths ≤ d: the next depth's first node index
     for (let d = 0; d < levels; d++) {
-      const next = new Int32Array(items + 1); // boundaries of the nodes at depth d + 1
       let nextCount = 0;
-      for (let g = 0; g < groupCount; g++) {
-        childStart[nodes++] = edges;
-        let r = groups[g];
-        const end = groups[g + 1];
-        while (r < end) {
-          const code = sorted[r * levels + d];
-          let s = r + 1;
-          while (s < end && sorted[s * levels + d] === code) s++;
-          childCode[edges] = code;
-          childNode[edges] = d === levels - 1 ? order[r] : nodesSoFar + nextCount;
+      const last = d === levels - 1;
+      for (let r = 0; r < items; r++) {
+        const l = r === 0 ? -1 : diff[r];
+        if (l < d) childStart[nodes++] = edges;
+        if (l <= d) {
+          childCode[edges] = sorted[r * levels + d];
+          childNode[edges] = last ? order[r] : nodesSoFar + nextCount;
+          nextCount++;
           edges++;
-          next[++nextCount] = s;
-          r = s;
         }
       }
       nodesSoFar += nextCount;
-      groups = next;
-      groupCount = nextCount;
     }
     childStart[nodes] = edges;
-    return new SemanticIdTrie(levels, codebookSize, items, childStart.slice(0, nodes + 1), childCode.slice(0, edges), childNode.slice(0, edges), codes.slice());
+    if (nodes !== nodeCount || edges !== edgeCount) throw new Error(`SemanticIdTrie.build: counted ${nodeCount} nodes and ${edgeCount} edges, made ${nodes} and ${edges}`);
+    return new SemanticIdTrie(levels, codebookSize, items, childStart, childCode, childNode, codes.slice());
+  }
+
+  /** Every item's codes, `[items, levels]` by item index: the trie's own array, not a copy (do not write to it). */
+  get allItemCodes(): Uint16Array {
+    return this.codes;
   }
 
   /** Parse the version-1 binary written by toBytes(); any inconsistency throws TrieFormatError. */
@@ -220,6 +211,86 @@ export class SemanticIdTrie {
     if (this.itemCount > 0) walk(0, 0);
     return codes;
   }
+}
+
+/** Bits per code: the fewest that hold K − 1 (at least 1). */
+function codeBits(codebookSize: number): number {
+  return Math.max(1, Math.ceil(Math.log2(codebookSize)));
+}
+
+/** Item indices in code order, and the codes gathered in that order. */
+interface SortedCodes {
+  order: Int32Array; // [items] item indices in code order
+  sorted: Uint16Array; // [items in code order, levels]
+}
+
+/**
+ * Sorts items whose codes pack into 32 bits (levels × codeBits ≤ 32: 4 levels × K 256 take 32): each item's codes as
+ * one u32 key, most significant level first, then an LSD radix sort of the keys by 8-bit digits, carrying the item
+ * indices. Every pass reads keys and indices sequentially, where sorting by levels gathers each item's code from
+ * across the codes array.
+ */
+function sortPacked(codes: Uint16Array, items: number, levels: number, codebookSize: number): SortedCodes {
+  const bits = codeBits(codebookSize);
+  const keyBits = levels * bits;
+  let keys = new Uint32Array(items); // [items] packed codes, level 0 in the high bits
+  for (let i = 0, c = 0; i < items; i++) {
+    let key = 0;
+    for (let l = 0; l < levels; l++, c++) key = key * (1 << bits) + codes[c]; // products below 2^32: exact in float64
+    keys[i] = key;
+  }
+  let order = new Int32Array(items); // [items] item indices in key order
+  for (let i = 0; i < items; i++) order[i] = i;
+  let spareKeys = new Uint32Array(items);
+  let spareOrder = new Int32Array(items);
+  const counts = new Int32Array(257); // [256 + 1] start of each digit's run
+  for (let shift = 0; shift < keyBits; shift += 8) {
+    counts.fill(0);
+    for (let r = 0; r < items; r++) counts[((keys[r] >>> shift) & 255) + 1]++;
+    if (counts[1 + ((keys[0] >>> shift) & 255)] === items) continue; // every key has this digit: the order stands
+    for (let d = 0; d < 256; d++) counts[d + 1] += counts[d];
+    for (let r = 0; r < items; r++) {
+      const key = keys[r];
+      const at = counts[(key >>> shift) & 255]++;
+      spareKeys[at] = key;
+      spareOrder[at] = order[r];
+    }
+    [keys, spareKeys] = [spareKeys, keys];
+    [order, spareOrder] = [spareOrder, order];
+  }
+  const sorted = new Uint16Array(items * levels); // [items in code order, levels]
+  const mask = (1 << bits) - 1;
+  for (let r = 0, c = 0; r < items; r++) {
+    const key = keys[r];
+    for (let l = 0; l < levels; l++) sorted[c + l] = (key >>> ((levels - 1 - l) * bits)) & mask;
+    c += levels;
+  }
+  return { order, sorted };
+}
+
+/** Sorts by one stable counting sort per level, last level first: any levels and K. */
+function sortByLevel(codes: Uint16Array, items: number, levels: number, codebookSize: number): SortedCodes {
+  let order = new Int32Array(items); // [items] item indices in code order
+  for (let i = 0; i < items; i++) order[i] = i;
+  let spare = new Int32Array(items);
+  const counts = new Int32Array(codebookSize + 1); // [K + 1] start of each code's run
+  for (let l = levels - 1; l >= 0; l--) {
+    counts.fill(0);
+    for (let i = 0; i < items; i++) counts[codes[i * levels + l] + 1]++;
+    for (let k = 0; k < codebookSize; k++) counts[k + 1] += counts[k];
+    for (let r = 0; r < items; r++) {
+      const item = order[r];
+      spare[counts[codes[item * levels + l]]++] = item;
+    }
+    [order, spare] = [spare, order];
+  }
+  // The codes in sorted order, gathered once, so that the passes after the sort read them sequentially.
+  const sorted = new Uint16Array(items * levels); // [items in code order, levels]
+  for (let r = 0; r < items; r++) {
+    const from = order[r] * levels;
+    for (let l = 0; l < levels; l++) sorted[r * levels + l] = codes[from + l];
+  }
+  return { order, sorted };
 }
 
 function byteLength(nodes: number, edges: number): number {

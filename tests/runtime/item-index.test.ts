@@ -3,7 +3,7 @@
 // damaged bytes are a typed problem naming what is wrong.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { codeBitsFor, decodeItemIndex, encodeItemIndex, type ItemIndex } from '../../runtime/item-index.ts';
+import { ItemIds, codeBitsFor, decodeItemIndex, encodeItemIndex, readItemIndex, type ItemIndex } from '../../runtime/item-index.ts';
 import { parseBundleItems } from '../../runtime/bundle.ts';
 import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
 import { seededUniform } from '../../models/random.ts';
@@ -56,7 +56,42 @@ test('the trie built from items.bin equals the trie built from the same codes', 
   const index = randomIndex(500, 4, 16, (i) => `item-${i}`);
   const { trie, itemIds } = parseBundleItems(encodeItemIndex(index), 'items.bin');
   assert.deepEqual([...trie.toBytes()], [...SemanticIdTrie.build(index.codes, 4, 16).toBytes()]);
-  assert.deepEqual(itemIds, index.ids);
+  assert.deepEqual(itemIds.toArray(), index.ids);
+});
+
+test('ItemIds: every id back to its item and each item to its id, decimal ids kept as numbers, others as strings', () => {
+  const cases: [string, (i: number) => string][] = [
+    ['item order', (i) => String(i)], // every id its index: no table
+    ['decimal', (i) => String(10_000_000 + 7 * ((i * 37) % 400) + (i === 5 ? 2 ** 47 : 0))], // shuffled, one past 2^32
+    ['strings', (i) => `B0${i}X`],
+  ];
+  for (const [name, id] of cases) {
+    const index = randomIndex(400, 4, 256, id);
+    const { ids } = readItemIndex(encodeItemIndex(index));
+    assert.equal(ids.length, 400, name);
+    for (let i = 0; i < 400; i++) {
+      assert.equal(ids.idOf(i), index.ids[i], `${name}: idOf(${i})`);
+      assert.equal(ids.itemOf(index.ids[i]), i, `${name}: itemOf(${index.ids[i]})`);
+    }
+    assert.deepEqual(ids.toArray(), index.ids, name);
+    // No item's: another number, a non-canonical spelling of an id, an empty string.
+    const first = index.ids[1];
+    for (const unknown of ['400', '9999999', `0${first}`, `+${first}`, `${first}.0`, ` ${first}`, '']) assert.equal(ids.itemOf(unknown), -1, `${name}: itemOf(${JSON.stringify(unknown)})`);
+  }
+  // Decimal ids hold no strings: ItemIds.fromDecimal keeps the Float64Array it is given.
+  const values = Float64Array.from([5, 3, 2 ** 40, 0]);
+  const decimal = ItemIds.fromDecimal(values);
+  assert.deepEqual([0, 1, 2, 3].map((i) => decimal.itemOf(decimal.idOf(i))), [0, 1, 2, 3]);
+  assert.equal(decimal.idOf(2), '1099511627776');
+});
+
+test('ItemIds: a repeated id, which encodeItemIndex refuses, is an ItemIndexFormatProblem when a file has one', () => {
+  const index = randomIndex(4, 3, 8, (i) => String(10 + i));
+  const bytes = encodeItemIndex(index);
+  // The id section holds the zigzag differences 20, 2, 2, 2 (ids 10..13), one byte each: make item 2's difference 0.
+  bytes[bytes.length - 2] = 0;
+  assert.throws(() => readItemIndex(bytes), (e: Error) => e.name === 'ItemIndexFormatProblem' && /items 1 and 2 have the same external id "11"/.test(e.message));
+  assert.throws(() => ItemIds.fromStrings(['a', 'b', 'a']), (e: Error) => e.name === 'ItemIndexFormatProblem' && /items 0 and 2 have the same external id "a"/.test(e.message));
 });
 
 test('bad input: a repeated id or an out-of-range code at encoding, damaged bytes at decoding, each named', () => {

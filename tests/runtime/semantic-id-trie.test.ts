@@ -72,8 +72,69 @@ test('random catalog round-trips and every item is reachable by its codes', () =
   }
 });
 
+/** The trie by a comparison sort and one group per node, level by level: what build() must give, however it sorts. */
+function referenceTrie(codes: Uint16Array, levels: number): { childStart: number[]; childCode: number[]; childNode: number[] } {
+  const items = codes.length / levels;
+  const order = Array.from({ length: items }, (_, i) => i).sort((a, b) => {
+    for (let l = 0; l < levels; l++) if (codes[a * levels + l] !== codes[b * levels + l]) return codes[a * levels + l] - codes[b * levels + l];
+    return a - b;
+  });
+  const childStart: number[] = [];
+  const childCode: number[] = [];
+  const childNode: number[] = [];
+  let groups: [number, number][] = [[0, items]];
+  let nodesSoFar = 1;
+  for (let d = 0; d < levels; d++) {
+    const next: [number, number][] = [];
+    for (const [start, end] of groups) {
+      childStart.push(childCode.length);
+      for (let r = start; r < end;) {
+        const code = codes[order[r] * levels + d];
+        let s = r + 1;
+        while (s < end && codes[order[s] * levels + d] === code) s++;
+        childCode.push(code);
+        childNode.push(d === levels - 1 ? order[r] : nodesSoFar + next.length);
+        next.push([r, s]);
+        r = s;
+      }
+    }
+    nodesSoFar += next.length;
+    groups = next;
+  }
+  childStart.push(childCode.length);
+  return { childStart, childCode, childNode };
+}
+
+test('build gives the comparison-sorted trie whether the codes pack into 32 bits (one key per item) or not (a sort per level)', () => {
+  // levels × bits per code: 4 × 8 = 32 and 3 × 4 = 12 and 20 × 1 pack; 4 × 9 = 36 and 3 × 16 = 48 do not.
+  for (const [levels, K, items] of [[4, 256, 3000], [3, 16, 200], [20, 2, 500], [4, 300, 3000], [3, 65536, 2000], [1, 50, 40]]) {
+    const random = seededRandom(levels * 1000 + K);
+    const codes = new Uint16Array(items * levels); // [items, levels]
+    const used = new Map<string, number>();
+    for (let i = 0; i < items; i++) {
+      // A small alphabet for the prefix levels, so that prefixes are shared; the last level counts the collisions.
+      const prefix = Array.from({ length: levels - 1 }, () => random.int(Math.min(K, 6)) * Math.max(1, Math.floor(K / 6)));
+      const suffix = used.get(prefix.join()) ?? (K > 64 ? random.int(K / 2) : 0);
+      assert.ok(suffix < K, 'test data: a prefix overflowed its suffix level');
+      used.set(prefix.join(), suffix + 1);
+      codes.set([...prefix, suffix], i * levels);
+    }
+    const trie = SemanticIdTrie.build(codes, levels, K);
+    const expected = referenceTrie(codes, levels);
+    assert.deepEqual([...trie.childStart], expected.childStart, `levels ${levels}, K ${K}`);
+    assert.deepEqual([...trie.childCode], expected.childCode, `levels ${levels}, K ${K}`);
+    assert.deepEqual([...trie.childNode], expected.childNode, `levels ${levels}, K ${K}`);
+    assert.deepEqual([...trie.allItemCodes], [...codes], `levels ${levels}, K ${K}`);
+    assert.equal(trie.nodeCount, expected.childStart.length - 1);
+  }
+});
+
 test('build rejects duplicate IDs and out-of-range codes', () => {
   assert.throws(() => SemanticIdTrie.build(Uint16Array.from([1, 2, 1, 2]), 2, 4), (e: Error) => e.name === 'TrieFormatError' && /items 0 and 1/.test(e.message));
+  // Both sorts: packed keys (3 × 8 bits) and a sort per level (3 × 16 bits); the earlier item is named first.
+  for (const K of [256, 65536]) {
+    assert.throws(() => SemanticIdTrie.build(Uint16Array.from([5, 1, 0, 7, 7, 7, 5, 1, 0]), 3, K), (e: Error) => e.name === 'TrieFormatError' && /items 0 and 2 have the same semantic ID/.test(e.message), `K ${K}`);
+  }
   assert.throws(() => SemanticIdTrie.build(Uint16Array.from([1, 4]), 2, 4), /code 4 ≥ codebookSize 4/);
   assert.throws(() => SemanticIdTrie.build(Uint16Array.from([1, 2, 3]), 2, 4), TrieFormatError);
 });
