@@ -4,6 +4,8 @@
 //
 //   node --import tsx bench/runtime-scale.ts --items=12000,1000000 --out=bench/results/scale.json
 //
+// The network load takes load()'s defaults (device and engine 'auto': "auto" in the JSON says what they ran on; in this
+// headless Chromium without a GPU, the wasm kernels); the IndexedDB load and the calls name device 'wasm'.
 // Bundles: the default seed config's graphs at int4 with seeded random weights (the same bytes at every size), items
 // with seeded random semantic IDs (bench/synthetic-items.ts) and decimal ids 10,000,000 + 7 i (items.bin, 5 bytes per
 // item; no display catalog), written once to .work/runtime-scale/ (--rebuild=1 writes them again). Per round and size, in a
@@ -98,6 +100,7 @@ for (const items of sizes) {
 }
 
 const harness = await openHarness(root, { args: ['--enable-blink-features=ForceEagerMeasureMemory'] });
+let autoChoice: { decoder: string; fallbackReasons: string[] } | null = null; // what load()'s defaults ran on
 const runs = new Map<number, SizeRun[]>(sizes.map((n) => [n, []]));
 const options: RecommendOptions = { sessionLength: o.sessionLength, beamWidth: o.beamWidth, candidates: o.beamWidth };
 const loadBefore = loadavg()[0];
@@ -110,12 +113,13 @@ try {
       const network = await page.evaluate(async ({ url }) => {
         const t0 = performance.now();
         const recommender = window.onerec.createWorkerRecommender();
-        const info = await recommender.load(url, { device: 'wasm', threads: 1 });
+        const info = await recommender.load(url); // the defaults: device and engine 'auto'
         const ms = performance.now() - t0;
         await recommender.dispose();
-        return { ms, timings: info.timings, fromNetwork: info.fromNetwork, items: info.items, decoder: info.decoder };
+        return { ms, timings: info.timings, fromNetwork: info.fromNetwork, items: info.items, decoder: info.decoder, fallbackReasons: info.fallbackReasons };
       }, { url });
-      if (network.items !== items || !network.fromNetwork.includes('items') || network.decoder !== 'wasm-simd') throw new Error(`unexpected network load: ${JSON.stringify(network)}`);
+      if (network.items !== items || !network.fromNetwork.includes('items')) throw new Error(`unexpected network load: ${JSON.stringify(network)}`);
+      autoChoice = { decoder: network.decoder, fallbackReasons: network.fallbackReasons };
       await page.reload(); // same context: the bundle is in IndexedDB now
       await page.waitForFunction(() => 'onerec' in window);
       await new Promise((ok) => setTimeout(ok, 500)); // let the reload's allocations settle before the baseline RSS
@@ -207,6 +211,7 @@ const result = {
   date: new Date().toISOString(),
   commit: execSync('git rev-parse --short HEAD').toString().trim(),
   machine: `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), shared with other jobs; load average ${round(loadBefore)} before, ${round(loadavg()[0])} after; Chromium ${harness.browser.version()} headless, worker recommender, device wasm (the runtime's wasm SIMD kernels), 1 thread`,
+  auto: { ...autoChoice, note: 'the network load runs on load()\'s defaults (device and engine \'auto\'); the IndexedDB load and the calls name device \'wasm\'' },
   workload: { history: o.history, sessionLength: o.sessionLength, beamWidth: o.beamWidth, candidates: o.beamWidth, excludeHistory: true, calls_per_round: o.calls, warmup: o.warmup, rounds: o.rounds },
   data: `seeded semantic IDs ${config.levels} levels × K ${config.codebookSize} (bench/synthetic-items.ts, seed ${o.seed}), ids 10,000,000 + 7 × item index (decimal, 1 byte each in items.bin), no display catalog; graphs: the default seed config (sessionLength ${o.sessionLength}), seeded random weights, ${o.quantization}`,
   memory: 'renderer_rss_growth_mib: RSS of the renderer (tests/browser/harness.ts) after load() / after the calls, less before the worker started; worker_js_mib: performance.measureUserAgentSpecificMemory(), the DedicatedWorkerGlobalScope entries; medians of the rounds',
