@@ -35,6 +35,7 @@ export interface TestBundleOptions {
   reward?: boolean; // also export a reward model (default: 3 towers, d 16, H 10)
   rewardConfig?: Partial<RewardConfig>; // overrides of that reward model's config
   historyBias?: number[]; // [levels] written into manifest.historyBias (the repeat-awareness layer)
+  ids?: (item: number) => string; // external id of each item; default `item-${i}`
 }
 
 /** Seeded random unique semantic IDs: levels−1 random codes plus a suffix code separating collisions. */
@@ -76,7 +77,7 @@ export async function writeTestBundle(dir: string, options: TestBundleOptions = 
   }
   const { manifest } = await exportBundle({
     weights, config, trie, quantization: 'fp32', outDir: dir, name: 'tiny-test', beamWidth: options.beamWidth ?? 8,
-    catalog: Array.from({ length: items }, (_, i) => ({ id: `item-${i}`, title: `Item ${i}` })),
+    catalog: Array.from({ length: items }, (_, i) => ({ id: options.ids?.(i) ?? `item-${i}`, title: `Item ${i}` })),
     ...(reward ? { reward } : {}),
   });
   if (options.historyBias) writeFileSync(join(dir, 'manifest.json'), `${JSON.stringify({ ...manifest, historyBias: { bias: options.historyBias } }, null, 2)}\n`);

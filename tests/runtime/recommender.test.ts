@@ -151,6 +151,31 @@ test('the display catalog is fetched only when load() asks for it; ids come from
   }
 });
 
+test('decimal external ids: a history by id equals it by index, sessions name the ids, other spellings of an id are unknown; LoadInfo.timings covers the load', async () => {
+  // Shuffled ids past 2^32, so the runtime keeps them as numbers with its id table (runtime/item-index.ts ItemIds).
+  const id = (i: number): string => String(5_000_000_000 + 13 * ((i * 7) % 60));
+  const dir = join(root, 'decimal-ids');
+  await writeTestBundle(dir, { ids: id }); // the same seed: the same codes and weights as the shared bundle
+  const fresh = createNodeRecommender();
+  try {
+    const info = await fresh.load(dir);
+    const { timings } = info;
+    const parts = [timings.manifestMs, timings.readMs, timings.sha256Ms, timings.cacheWriteMs, timings.itemsMs, timings.trieMs, timings.checkMs, timings.runnerMs ?? -1];
+    assert.ok(parts.every((ms) => ms >= 0), JSON.stringify(timings));
+    assert.ok(parts.reduce((a, b) => a + b, 0) <= info.loadMs + 1, `parts ${JSON.stringify(timings)} exceed loadMs ${info.loadMs}`);
+    const byIndex = await fresh.recommend(HISTORY);
+    const odd = [`0${id(1)}`, `+${id(2)}`, `${id(3)}.0`, ` ${id(4)}`, '5000000001', 'item-3'];
+    const byId = await fresh.recommend([...HISTORY.map(id), ...odd]);
+    assert.deepEqual(byId.ignoredHistory, odd);
+    const itemsOf = (r: RecommendResult) => r.sessions.map((s) => Array.from(s.items));
+    assert.deepEqual(itemsOf(byId), itemsOf(byIndex));
+    assert.deepEqual(itemsOf(byIndex), itemsOf(await recommender.recommend(HISTORY)), 'ids do not change generation');
+    for (const s of byId.sessions) assert.deepEqual(s.ids, Array.from(s.items, id));
+  } finally {
+    await fresh.dispose();
+  }
+});
+
 test('typed errors: bad options, bad device, not loaded, bad manifest version, tampered file', async () => {
   await assert.rejects(recommender.recommend(HISTORY, { beamWidth: 0 }), { name: 'InvalidArgumentError', message: /beamWidth/ });
   await assert.rejects(recommender.recommend(HISTORY, { beamWidth: 4, candidates: 5 }), { name: 'InvalidArgumentError', message: /candidates.*1\.\.beamWidth \(4\)/ });
