@@ -170,8 +170,10 @@ export function readItemIndex(bytes: Uint8Array): ItemIndexTables {
       codes[c] = (word >> (bit & 7)) & mask;
     }
   }
-  for (let c = 0; c < codeCount; c++) {
-    if (codes[c] >= codebookSize) throw new ItemIndexFormatProblem(`item ${Math.floor(c / levels)} level ${c % levels} has code ${codes[c]} ≥ codebookSize ${codebookSize}`);
+  if (codebookSize < 1 << codeBits) { // else every codeBits-bit value is a code
+    for (let c = 0; c < codeCount; c++) {
+      if (codes[c] >= codebookSize) throw new ItemIndexFormatProblem(`item ${Math.floor(c / levels)} level ${c % levels} has code ${codes[c]} ≥ codebookSize ${codebookSize}`);
+    }
   }
 
   const idAt = HEADER_BYTES + codeSectionBytes;
@@ -194,7 +196,7 @@ export function readItemIndex(bytes: Uint8Array): ItemIndexTables {
     const values = new Float64Array(itemCount); // [items] the ids as numbers
     let value = 0;
     for (let i = 0; i < itemCount; i++) {
-      const z = readVarint(`item ${i}'s id`);
+      const z = o < end && bytes[o] < 128 ? bytes[o++] : readVarint(`item ${i}'s id`); // one-byte varints read inline
       value += z % 2 === 0 ? z / 2 : -(z + 1) / 2;
       if (value < 0 || value >= MAX_DECIMAL_ID) throw new ItemIndexFormatProblem(`item ${i}'s id ${value} is outside 0..2^48`);
       values[i] = value;
@@ -222,9 +224,10 @@ export function readItemIndex(bytes: Uint8Array): ItemIndexTables {
 
 /**
  * The external ids of a bundle's items, by item index, and the lookup from an id back to its item. Decimal ids (items.bin's
- * id encoding 0) are kept as numbers, with an open-addressing hash table from id to item, or nothing at all when every
- * item's id is its index: at 1 M items that is 8 + 8 MB (or 0) built in one pass, where a string per item and a Map of
- * them took ~45 MB and ~0.6 s. Other ids are kept as strings in a Map. Duplicate ids are an ItemIndexFormatProblem.
+ * id encoding 0) are kept as numbers: nothing at all when every item's id is its index, the values alone (a binary search)
+ * when they increase with the item index, else the values and an open-addressing hash table id → item — at 1 M items
+ * 0, 8 or 8 + 8 MB, built in one pass, where a string per item and a Map of them took ~45 MB and ~0.6 s. Other ids are
+ * kept as strings in a Map. Duplicate ids are an ItemIndexFormatProblem.
  */
 export class ItemIds {
   readonly length: number;
@@ -234,7 +237,7 @@ export class ItemIds {
     private readonly strings: string[] | null, // [items] string ids; null for decimal ids
     private readonly byString: Map<string, number> | null, // string id → item
     private readonly values: Float64Array | null, // [items] decimal ids; null when every id is its item index
-    private readonly slots: Int32Array | null, // [2^k ≥ 2 × items] hash table of decimal ids: item index, or −1 for empty
+    private readonly slots: Int32Array | null, // [2^k ≥ 2 × items] hash table of decimal ids: item index, or −1 for empty; null when the values increase
   ) {
     this.length = length;
   }
@@ -255,6 +258,9 @@ export class ItemIds {
     let identity = true;
     for (let i = 0; i < n && identity; i++) identity = values[i] === i;
     if (identity) return new ItemIds(n, null, null, null, null);
+    let increasing = true;
+    for (let i = 1; i < n && increasing; i++) increasing = values[i] > values[i - 1];
+    if (increasing) return new ItemIds(n, null, null, values, null);
     let bits = 1;
     while (1 << bits < 2 * n) bits++;
     const slots = new Int32Array(1 << bits).fill(-1);
@@ -281,7 +287,19 @@ export class ItemIds {
     if (this.byString) return this.byString.get(id) ?? -1;
     if (!DECIMAL.test(id)) return -1; // decimal ids are canonical: "07" or "+7" is no item's
     const value = Number(id);
-    if (!this.slots) return value < this.length ? value : -1;
+    if (!this.values) return value < this.length ? value : -1;
+    if (!this.slots) {
+      const values = this.values;
+      let lo = 0;
+      let hi = values.length - 1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1;
+        if (values[mid] === value) return mid;
+        if (values[mid] < value) lo = mid + 1;
+        else hi = mid - 1;
+      }
+      return -1;
+    }
     const mask = this.slots.length - 1;
     for (let slot = hashDecimal(value, Math.log2(this.slots.length)); this.slots[slot] >= 0; slot = (slot + 1) & mask) {
       if (this.values![this.slots[slot]] === value) return this.slots[slot];

@@ -62,7 +62,8 @@ test('the trie built from items.bin equals the trie built from the same codes', 
 test('ItemIds: every id back to its item and each item to its id, decimal ids kept as numbers, others as strings', () => {
   const cases: [string, (i: number) => string][] = [
     ['item order', (i) => String(i)], // every id its index: no table
-    ['decimal', (i) => String(10_000_000 + 7 * ((i * 37) % 400) + (i === 5 ? 2 ** 47 : 0))], // shuffled, one past 2^32
+    ['increasing', (i) => String(10_000_000 + 7 * i + (i >= 300 ? 2 ** 40 : 0))], // a binary search over the values
+    ['decimal', (i) => String(10_000_000 + 7 * ((i * 37) % 400) + (i === 5 ? 2 ** 47 : 0))], // shuffled, one past 2^32: a hash table
     ['strings', (i) => `B0${i}X`],
   ];
   for (const [name, id] of cases) {
@@ -76,7 +77,7 @@ test('ItemIds: every id back to its item and each item to its id, decimal ids ke
     assert.deepEqual(ids.toArray(), index.ids, name);
     // No item's: another number, a non-canonical spelling of an id, an empty string.
     const first = index.ids[1];
-    for (const unknown of ['400', '9999999', `0${first}`, `+${first}`, `${first}.0`, ` ${first}`, '']) assert.equal(ids.itemOf(unknown), -1, `${name}: itemOf(${JSON.stringify(unknown)})`);
+    for (const unknown of ['400', '9999999', '10000001', '10000008', '1099521627776', `0${first}`, `+${first}`, `${first}.0`, ` ${first}`, '']) assert.equal(ids.itemOf(unknown), -1, `${name}: itemOf(${JSON.stringify(unknown)})`);
   }
   // Decimal ids hold no strings: ItemIds.fromDecimal keeps the Float64Array it is given.
   const values = Float64Array.from([5, 3, 2 ** 40, 0]);
