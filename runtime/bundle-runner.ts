@@ -2,18 +2,21 @@
 // bundle's graphs on ONNX Runtime), the reward model on its runner, and the two calls the Recommender makes —
 // recommend() (the shared beam search, then the rerank) and score() (teacher forcing). Which engine runs is decided
 // by runtime/backends.ts; this file never imports an ONNX Runtime package (`ort` is a parameter).
-import { beamSearch, childOf, historyBiasTerm, historyPaths, logSumExpRow, scoreReader, type DecoderSession } from './beam-search.ts';
+import { aliveLeafCounts, beamSearch, childOf, historyBiasTerm, historyPaths, logSumExpRow, scoreReader, type DecoderSession } from './beam-search.ts';
 import { BOS, SPECIAL_TOKENS, encoderTokens, tokenId } from './tokens.ts';
 import { InvalidArgumentError } from './errors.ts';
 import { checkHistory, checkRecommendOptions, checkScoreArguments } from './arguments.ts';
 import { onnxRequest, type OrtModule, type SeedGraphs } from './onnx-decoder-session.ts';
 import { REWARD_TIE, rewardTowers, type RewardRunner } from './reward-runner.ts';
 import type { BundleModels } from './loader.ts';
+import type { SearchContext } from './webgpu-search.ts';
 import type { DecoderBackend, HistoryItem, RankedBy, RecommendedSession, RecommendOptions, RecommendResult, ScoreOptions, ScoreResult } from './recommender.ts';
 
 /** The runtime's own seed-model engines (WGSL on WebGPU, the wasm kernels on the CPU): what a BundleRunner needs of them. */
 export interface ModelEngine {
   sessionFromTokens(historyTokens: Int32Array, maxRows: number): DecoderSession;
+  /** Optional: the same session for the beam search over `search.trie`, when the engine runs the search's steps itself (runtime/webgpu-search.ts). */
+  searchSession?(historyTokens: Int32Array, maxRows: number, search: SearchContext): DecoderSession;
   dispose(): void;
 }
 
@@ -99,10 +102,12 @@ export class BundleRunner {
    * One request's encoder and decoder; `rows` bounds its beams. With the runtime's own model (WGSL or the wasm kernels)
    * the encoder runs there too (on WebGPU recorded in front of the first decoder step: no ORT run, no upload).
    */
-  private async encodeForDecoder(history: Int32Array, rows: number): Promise<{ decoder: DecoderSession; release: () => void }> {
+  private async encodeForDecoder(history: Int32Array, rows: number, search?: SearchContext): Promise<{ decoder: DecoderSession; release: () => void }> {
     const { levels, codebookSize, maxHistory } = this.models.shape;
     const tokens = encoderTokens(history, this.itemCodes, levels, codebookSize, maxHistory); // [maxHistory * levels]
-    if (this.engine) return { decoder: this.engine.model.sessionFromTokens(tokens, rows), release: () => undefined };
+    const model = this.engine?.model;
+    if (model?.searchSession && search) return { decoder: model.searchSession(tokens, rows, search), release: () => undefined };
+    if (model) return { decoder: model.sessionFromTokens(tokens, rows), release: () => undefined };
     return onnxRequest(this.ort, await this.seedGraphs(), tokens, this.models.shape);
   }
 
@@ -145,17 +150,19 @@ export class BundleRunner {
     const { sessionLength, beamWidth, candidates } = options;
     const { items: history, ignored } = this.resolveHistory(checkHistory(input));
 
-    const { decoder, release } = await this.encodeForDecoder(history, beamWidth);
-    const t1 = now();
-    let decoderMs = 0;
     let exclude: Uint8Array | undefined;
     if (options.excludeHistory ?? true) {
       exclude = new Uint8Array(this.models.trie.itemCount); // [items]
       for (const item of history) exclude[item] = 1;
     }
+    const { trie } = this.models;
+    const bias = (options.historyBias ?? !exclude) ? this.models.historyBias : null;
+    const historyBias = bias && history.length > 0 ? { bias, paths: historyPaths(trie, history) } : undefined;
+    const { decoder, release } = await this.encodeForDecoder(history, beamWidth, { trie, beamWidth, sessionLength, alive: aliveLeafCounts(trie, exclude), historyBias });
+    const t1 = now();
+    let decoderMs = 0;
     let found;
     try {
-      const bias = (options.historyBias ?? !exclude) ? this.models.historyBias : null;
       found = await beamSearch(timed(decoder, (ms) => { decoderMs += ms; }), this.models.trie, { beamWidth, sessionLength, exclude, historyBias: bias ? { bias, history } : undefined });
     } finally {
       decoder.dispose?.();

@@ -24,7 +24,7 @@ import type { EngineModelConfig } from './model-config.ts';
 import { PAD, SPECIAL_TOKENS } from './tokens.ts';
 import { WebGpuDecoderError } from './errors.ts';
 import { COMPUTE_STAGE, DEFAULT_UNROLL, MAP_READ, USAGE, WG, WGSL_HELPERS, compilePipelines, makeBuffer, storage, unrolledSum, upload } from './webgpu-kernels.ts';
-import { BeamMirror, P, PARAMS, packTrie, selectKernel, type SearchContext } from './webgpu-search.ts';
+import { BeamMirror, P, PARAMS, packTrie, requestHead, selectKernel, type SearchContext } from './webgpu-search.ts';
 
 export { WebGpuDecoderError };
 
@@ -452,7 +452,7 @@ export interface CrossInputs {
 /** A request's GPU buffers, `levels + 1` slots of each per-step one (WebGpuDecoder.ensureCapacity). */
 interface Buffers {
   cache: GPUBuffer[]; // K then V: [L, cap, H, TMAX, DH] each, one per slot
-  inputs: GPUBuffer; // per slot: Params, tokens [cap, 2], parents [cap], beam state (score, node, origin) [cap] each
+  inputs: GPUBuffer; // per slot: Params, tokens [cap, 2], parents [cap], beam state (score, node, origin, bias shift) [cap] each
   inputBytes: number;
   inputStride: number; // bytes between slots (the device's storage offset alignment)
   out: GPUBuffer; // per slot: code scores [cap, K + 2]
@@ -613,7 +613,7 @@ export class WebGpuDecoder {
     const align = device.limits.minStorageBufferOffsetAlignment;
     const cacheBytes = 4 * 2 * L * cap * H * this.Tmax * (D / H); // K and V
     const cache = Array.from({ length: slots }, () => makeBuffer(device, cacheBytes, USAGE.STORAGE));
-    const inputBytes = 4 * (PARAMS + 6 * cap); // Params, tokens [cap, 2], parents [cap], state: score, node, origin [cap] each
+    const inputBytes = 4 * (PARAMS + 7 * cap); // Params, tokens [cap, 2], parents [cap], state: score, node, origin, bias shift [cap] each
     const inputStride = Math.ceil(inputBytes / align) * align;
     const inputs = makeBuffer(device, slots * inputStride, USAGE.STORAGE | USAGE.COPY_DST | USAGE.COPY_SRC);
     const outBytes = 4 * cap * (this.K + 2);
@@ -731,7 +731,7 @@ export class WebGpuDecoder {
       const slot = (run.g + k) % slots;
       const Tk = k === 0 ? T : 1;
       const nextLevel = Math.min((position + Tk - 1) % (levels + 1), levels - 1);
-      const params = new Int32Array(k === 0 ? PARAMS + 6 * cap : PARAMS);
+      const params = new Int32Array(k === 0 ? PARAMS + 7 * cap : PARAMS);
       params.set([Tk, position, SPECIAL_TOKENS + nextLevel * K, cap, PARAMS, PARAMS + 2 * cap, k === 0 ? B : 0, nextLevel, run.item, run.search?.context.beamWidth ?? 0, PARAMS + 3 * cap, 0]);
       if (k === 0) {
         params.set(run.tokens, PARAMS);
@@ -804,14 +804,16 @@ export class WebGpuDecoder {
     let position = 0;
     let g = 0; // the next step's index: slot g mod (levels + 1)
     let encode = encodeFirst;
-    // The search's request buffer (alive counts, then the item-start rows' paths) and the selection kernel's bind groups.
+    // The search's request buffer (requestHead, then the item-start rows' paths) and the selection kernel's bind groups.
     let request: { buffer: GPUBuffer; bind: GPUBindGroup[] } | null = null;
     let mirror: BeamMirror | null = null;
-    const nodes = search ? search.trie.childStart.length - 1 : 0;
+    let pathsAt = 0; // bytes
     if (search) {
       const slots = levels + 1;
-      const buffer = makeBuffer(this.device, 4 * (nodes + cap * search.sessionLength * levels), USAGE.STORAGE | USAGE.COPY_DST);
-      upload(this.device, buffer, 0, search.alive);
+      const head = requestHead(search);
+      pathsAt = head.byteLength;
+      const buffer = makeBuffer(this.device, pathsAt + 4 * cap * search.sessionLength * levels, USAGE.STORAGE | USAGE.COPY_DST);
+      upload(this.device, buffer, 0, head);
       const trieBuffer = this.trieBuffer(search.trie);
       const { inputs, inputStride, inputBytes, out, outStride, outBytes } = buffers;
       const bind = Array.from({ length: slots }, (_, j) => this.device.createBindGroup({
@@ -824,7 +826,7 @@ export class WebGpuDecoder {
         ].map((resource, binding) => ({ binding, resource })),
       }));
       request = { buffer, bind };
-      mirror = new BeamMirror(search.trie, search.sessionLength);
+      mirror = new BeamMirror(search.trie, search.sessionLength, search.historyBias);
     }
     // The read-back being served: its steps' code scores, the kernel's choices, and the next step it answers.
     let pending: { g0: number; scores: Float32Array[]; picks: Int32Array[]; next: number } | null = null;
@@ -842,13 +844,14 @@ export class WebGpuDecoder {
         if (pending && pending.next < pending.scores.length) this.stats.mispredictions++;
         let state: Int32Array | null = null;
         if (search && mirror) {
-          // Each row's score (float32 bits), trie node and origin (itself), and the rows' paths for the kernel's alive test.
-          state = new Int32Array(3 * cap);
+          // Each row's score (float32 bits), trie node and origin (itself; the kernel writes the fourth column), and the
+          // rows' paths for the kernel's alive test.
+          state = new Int32Array(4 * cap);
           const score = new Float32Array(state.buffer, 0, cap);
           for (let b = 0; b < B; b++) score[b] = mirror.score[b];
           state.set(mirror.node, cap);
           for (let b = 0; b < B; b++) state[2 * cap + b] = b;
-          upload(this.device, request!.buffer, 4 * nodes, mirror.paths);
+          upload(this.device, request!.buffer, pathsAt, mirror.paths);
         }
         const steps = search ? levels - nextLevel : 1;
         const { scores, picks } = await this.runSteps(buffers, { g, position, tokens, parents, steps, item: mirror?.item ?? 0, encode, search: search && state ? { context: search, state, bind: request!.bind } : null });

@@ -10,7 +10,7 @@
 // beam's KV cache from its parent. One read-back returns every step's code scores and the kernel's choices. The CPU
 // search (runtime/beam-search.ts, unchanged) then runs its own steps on those scores, in float64, and the session
 // serves each of its calls from the read-back while the search feeds exactly the beams the kernel chose. Where they
-// differ (the kernel sums in float32, so a near-tie can go the other way; it applies no history bias), the session
+// differ (the kernel sums in float32, so a near-tie can go the other way), the session
 // runs the rest of the item from the search's own choice, from the KV cache the last agreeing step left (each step of
 // an item writes its own cache buffer). Sessions are therefore the CPU search's by construction: the search reads
 // the same float32 scores either way, and the GPU only saves the round trips.
@@ -19,7 +19,7 @@
 // in a beam's session, the history exclusion, the history bias), and a disagreement found at the read-back costs a
 // re-run of at most the rest of one item; the item's last selection is the CPU's, whose tokens begin the next item.
 import { SPECIAL_TOKENS } from './tokens.ts';
-import type { TrieView } from './beam-search.ts';
+import { biasLogNormaliser, historyMass, type TrieView } from './beam-search.ts';
 import { WG } from './webgpu-kernels.ts';
 
 /** i32 slots of the Params header at the head of every step's inputs slot (the decoder's and this kernel's). */
@@ -33,6 +33,22 @@ export interface SearchContext {
   beamWidth: number;
   sessionLength: number;
   alive: Int32Array; // [nodes] items below each trie node that the search may still emit (runtime/beam-search.ts aliveLeafCounts)
+  /** The search's historyBias, when it applies one: β per level and the history's paths (beam-search.ts historyPaths). */
+  historyBias?: { bias: ArrayLike<number>; paths: { onPath: Uint8Array; inHistory: Uint8Array } };
+}
+
+/** The request buffer of the selection kernel: β per level (f32 bits), alive [nodes], onPath [nodes]; the item-start rows' paths follow (pathsAt). */
+export function requestHead(context: SearchContext): Int32Array {
+  const { levels } = context.trie;
+  const nodes = context.trie.childStart.length - 1;
+  const head = new Int32Array(levels + 2 * nodes);
+  const bias = new Float32Array(head.buffer, 0, levels);
+  if (context.historyBias) {
+    for (let l = 0; l < levels; l++) bias[l] = context.historyBias.bias[l];
+    head.set(context.historyBias.paths.onPath, levels + nodes);
+  }
+  head.set(context.alive, levels);
+  return head;
 }
 
 /** The trie as one i32 buffer: [nodes, edges, codeAt, nodeAt], childStart [nodes + 1], childCode [edges], childNode [edges]. */
@@ -64,7 +80,7 @@ export function selectKernel(codebookSize: number, levels: number, sessionLength
 @group(0) @binding(1) var<storage, read_write> cur: array<i32>; // this step's inputs slot: Params, tokens, parents, state
 @group(0) @binding(2) var<storage, read_write> nxt: array<i32>; // the next step's inputs slot
 @group(0) @binding(3) var<storage, read> trie: array<i32>; // packTrie's layout
-@group(0) @binding(4) var<storage, read> req: array<i32>; // alive [nodes], then paths [cap, sessionLength, levels]
+@group(0) @binding(4) var<storage, read> req: array<i32>; // β [levels] (f32 bits), alive [nodes], onPath [nodes], paths [cap, sessionLength, levels]
 const WG = ${WG}u; const K = ${codebookSize}u; const L = ${levels}u; const SL = ${sessionLength}u; const TOKEN0 = ${SPECIAL_TOKENS}u;
 const NONE = 0xffffffffu;
 var<workgroup> bestScore: array<f32, WG>;
@@ -81,27 +97,52 @@ fn before(s: f32, i: u32, t: f32, j: u32) -> bool {
   let cap = u32(cur[${P.cap}]); let rows = u32(cur[${P.rows}]); let level = u32(cur[${P.level}]); let item = u32(cur[${P.item}]);
   let st = u32(cur[${P.state}]);
   let nodes = u32(trie[0]); let codeAt = u32(trie[2]); let nodeAt = u32(trie[3]);
-  if (lid == 0u) { width = u32(cur[${P.beamWidth}]); }
-  let rounds = workgroupUniformLoad(&width);
-  var prevScore = 0.0; var prevIndex = NONE; var first = true;
-  var kept = 0u;
-  for (var t = 0u; t < rounds; t++) {
-    var bs = 0.0; var bi = NONE;
-    for (var r = 0u; r < rows; r++) {
+  let ALIVE = L; let ONPATH = L + nodes; let PATHS = L + 2u * nodes;
+  // History bias: the level's β on the codes along a history item's path, each row renormalised by its shift (in the
+  // state's fourth column): −log((1 − S) + S e^β), S the row's probability on those codes, as the CPU search.
+  let beta = bitcast<f32>(req[level]);
+  for (var r = lid; r < rows; r += WG) {
+    var shift = 0.0;
+    if (beta != 0.0) {
       let n = u32(cur[st + cap + r]);
-      let origin = u32(cur[st + 2u * cap + r]);
       let base = r * (K + 2u);
       let logZ = scores[base + K] + log(scores[base + K + 1u]);
-      let s0 = bitcast<f32>(cur[st + r]);
-      for (var e = u32(trie[4u + n]) + lid; e < u32(trie[5u + n]); e += WG) {
-        let child = trie[nodeAt + e];
-        var used = 0;
-        for (var j = 0u; j < item; j++) { if (req[nodes + (origin * SL + j) * L + level + 1u] == child) { used++; } }
-        if (req[child] - used <= 0) { continue; }
-        let code = u32(trie[codeAt + e]);
-        let s = s0 + (scores[base + code] - logZ);
-        let idx = r * K + code;
-        if ((first || before(prevScore, prevIndex, s, idx)) && before(s, idx, bs, bi)) { bs = s; bi = idx; }
+      var S = 0.0;
+      for (var e = u32(trie[4u + n]); e < u32(trie[5u + n]); e++) {
+        if (req[ONPATH + u32(trie[nodeAt + e])] != 0) { S += exp(scores[base + u32(trie[codeAt + e])] - logZ); }
+      }
+      shift = -log(max(0.0, 1.0 - S) + S * exp(beta));
+    }
+    cur[st + 3u * cap + r] = bitcast<i32>(shift);
+  }
+  storageBarrier();
+  if (lid == 0u) { width = u32(cur[${P.beamWidth}]); }
+  let rounds = workgroupUniformLoad(&width);
+  // Each thread owns the candidates of its edge offsets (e − first edge ≡ lid mod WG) and holds its best one after the
+  // previous round's winner; only the winner's owner scans again.
+  var prevScore = 0.0; var prevIndex = NONE; var first = true;
+  var kept = 0u;
+  var bs = 0.0; var bi = NONE; var stale = true;
+  for (var t = 0u; t < rounds; t++) {
+    if (stale) {
+      bs = 0.0; bi = NONE;
+      for (var r = 0u; r < rows; r++) {
+        let n = u32(cur[st + cap + r]);
+        let origin = u32(cur[st + 2u * cap + r]);
+        let base = r * (K + 2u);
+        let logZ = scores[base + K] + log(scores[base + K + 1u]);
+        let s0 = bitcast<f32>(cur[st + r]);
+        let shift = bitcast<f32>(cur[st + 3u * cap + r]);
+        for (var e = u32(trie[4u + n]) + lid; e < u32(trie[5u + n]); e += WG) {
+          let child = trie[nodeAt + e];
+          var used = 0;
+          for (var j = 0u; j < item; j++) { if (req[PATHS + (origin * SL + j) * L + level + 1u] == child) { used++; } }
+          if (req[ALIVE + u32(child)] - used <= 0) { continue; }
+          let code = u32(trie[codeAt + e]);
+          let s = s0 + (scores[base + code] - logZ + shift + select(0.0, beta, req[ONPATH + u32(child)] != 0));
+          let idx = r * K + code;
+          if ((first || before(prevScore, prevIndex, s, idx)) && before(s, idx, bs, bi)) { bs = s; bi = idx; }
+        }
       }
     }
     bestScore[lid] = bs; bestIndex[lid] = bi;
@@ -127,7 +168,7 @@ fn before(s: f32, i: u32, t: f32, j: u32) -> bool {
       nxt[nst + cap + t] = child;
       nxt[nst + 2u * cap + t] = cur[st + 2u * cap + r];
     }
-    prevScore = ws; prevIndex = wi; first = false;
+    prevScore = ws; prevIndex = wi; first = false; stale = bi == wi;
     kept = t + 1u;
     workgroupBarrier();
   }
@@ -137,7 +178,7 @@ fn before(s: f32, i: u32, t: f32, j: u32) -> bool {
 
 /**
  * The beams as the search fed them, kept by the session from the tokens and parents of each call: per row its score
- * (float64, the code log-probabilities summed in the search's order, no history bias), its trie node and the trie
+ * (float64, the code log-probabilities with the history bias, summed in the search's order), its trie node and the trie
  * nodes its earlier items passed through; the kernel starts each item from them.
  */
 export class BeamMirror {
@@ -147,7 +188,7 @@ export class BeamMirror {
   node = new Int32Array(1); // [rows] trie node of the item being generated
   paths: Int32Array; // [rows, sessionLength, levels] trie node entered at each level (as beam-search.ts's `paths`)
 
-  constructor(private readonly trie: TrieView, private readonly sessionLength: number) {
+  constructor(private readonly trie: TrieView, private readonly sessionLength: number, private readonly historyBias?: SearchContext['historyBias']) {
     this.paths = new Int32Array(sessionLength * trie.levels);
   }
 
@@ -164,11 +205,17 @@ export class BeamMirror {
       const p = parents[b];
       const level = Math.floor((codeTokens[b] - SPECIAL_TOKENS) / K);
       const code = (codeTokens[b] - SPECIAL_TOKENS) % K;
-      score[b] = this.score[p] + logProbs[p * K + code];
+      let value = logProbs[p * K + code];
+      last = level === levels - 1;
+      const beta = this.historyBias ? this.historyBias.bias[level] : 0;
+      if (this.historyBias && beta !== 0) {
+        const { S, onPath } = historyMass(this.trie, this.historyBias.paths, this.node[p], last, code, (c) => logProbs[p * K + c]);
+        value += (onPath ? beta : 0) - biasLogNormaliser(S, beta);
+      }
+      score[b] = this.score[p] + value;
       paths.set(this.paths.subarray(p * span, (p + 1) * span), b * span);
       let child = -1;
       for (let e = childStart[this.node[p]]; e < childStart[this.node[p] + 1]; e++) if (childCode[e] === code) child = childNode[e];
-      last = level === levels - 1;
       if (last) node[b] = 0;
       else {
         node[b] = child;

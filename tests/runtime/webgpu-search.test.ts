@@ -15,7 +15,7 @@ import { fileAwareFetch } from '../../runtime-node/node-recommender.ts';
 import { fetchBundle } from '../../runtime/loader.ts';
 import type { BundleModels } from '../../runtime/loader.ts';
 import { WebGpuDecoder } from '../../runtime/webgpu-decoder.ts';
-import { aliveLeafCounts, beamSearch, type BeamSearchOptions } from '../../runtime/beam-search.ts';
+import { aliveLeafCounts, beamSearch, historyPaths, type BeamSearchOptions } from '../../runtime/beam-search.ts';
 import { encoderTokens } from '../../runtime/tokens.ts';
 
 const SHIPPED = join(import.meta.dirname, '..', '..', 'models', 'bundles');
@@ -36,7 +36,7 @@ async function load(dir: string): Promise<BundleModels> {
  * For each history: the search over searchSession against the search over sessionFromTokens (the per-step session),
  * on one WGSL model; returns the read-backs and mispredictions of the searchSession calls.
  */
-async function compare(models: BundleModels, histories: number[][], options: Omit<BeamSearchOptions, 'exclude'> & { excludeHistory?: boolean }): Promise<{ readBacks: number[]; mispredictions: number }> {
+async function compare(models: BundleModels, histories: number[][], options: Omit<BeamSearchOptions, 'exclude' | 'historyBias'> & { excludeHistory?: boolean; bias?: number[] }): Promise<{ readBacks: number[]; mispredictions: number }> {
   const gpu = await WebGpuDecoder.create(device, models.decoderStep, models.members, { encoderOnnx: models.encoder });
   const { trie, shape } = models;
   const readBacks: number[] = [];
@@ -48,10 +48,12 @@ async function compare(models: BundleModels, histories: number[][], options: Omi
       const codes = new Uint16Array(trie.itemCount * trie.levels);
       for (let i = 0; i < trie.itemCount; i++) codes.set(trie.itemCodes(i), i * trie.levels);
       const tokens = encoderTokens(Int32Array.from(history), codes, shape.levels, shape.codebookSize, shape.maxHistory);
-      const search = { ...options, exclude };
+      const historyBias = options.bias && history.length > 0 ? { bias: options.bias, history } : undefined;
+      const search = { beamWidth: options.beamWidth, sessionLength: options.sessionLength, renormalize: options.renormalize, exclude, historyBias };
       const want = await beamSearch(gpu.sessionFromTokens(tokens, options.beamWidth), trie, search);
       const before = { ...gpu.stats };
-      const got = await beamSearch(gpu.searchSession(tokens, options.beamWidth, { trie, beamWidth: options.beamWidth, sessionLength: options.sessionLength, alive: aliveLeafCounts(trie, exclude) }), trie, search);
+      const context = { trie, beamWidth: options.beamWidth, sessionLength: options.sessionLength, alive: aliveLeafCounts(trie, exclude), historyBias: historyBias && { bias: historyBias.bias, paths: historyPaths(trie, history) } };
+      const got = await beamSearch(gpu.searchSession(tokens, options.beamWidth, context), trie, search);
       readBacks.push(gpu.stats.readBacks - before.readBacks);
       mispredictions += gpu.stats.mispredictions - before.mispredictions;
       const what = `history [${history}] ${JSON.stringify(options)}`;
@@ -74,6 +76,16 @@ test('tiny bundle: the CPU search\'s sessions, one read-back per generated item'
     assert.equal(mispredictions, 0);
     assert.deepEqual(readBacks, histories.map(() => sessionLength), `beam ${beamWidth}: read-backs per call`);
   }
+});
+
+test('tiny bundle with the history kept and a history bias (the kernel applies it too): the CPU search\'s sessions, one read-back per item', async () => {
+  const bundle = await writeTestBundle(join(root, 'tiny-bias'), { reward: false });
+  const models = await load(bundle.dir);
+  const histories = [[3, 17, 5, 42, 9], [59, 0, 12], [1, 2, 3, 4, 5, 6, 7, 8]];
+  const bias = [0.9, -0.4, 1.5, -8].slice(0, models.shape.levels);
+  const { readBacks, mispredictions } = await compare(models, histories, { beamWidth: 8, sessionLength: models.shape.sessionLength, excludeHistory: false, bias });
+  assert.equal(mispredictions, 0);
+  assert.deepEqual(readBacks, histories.map(() => models.shape.sessionLength));
 });
 
 test('where the CPU search chooses otherwise than the kernel (renormalize, history kept), the sessions are still the CPU search\'s', async () => {
