@@ -157,8 +157,12 @@ export class BundleRunner {
     }
     const { trie } = this.models;
     const bias = (options.historyBias ?? !exclude) ? this.models.historyBias : null;
-    const historyBias = bias && history.length > 0 ? { bias, paths: historyPaths(trie, history) } : undefined;
-    const { decoder, release } = await this.encodeForDecoder(history, beamWidth, { trie, beamWidth, sessionLength, alive: aliveLeafCounts(trie, exclude), historyBias });
+    // The GPU-resident search's context, only for an engine that runs it: its alive counts and history paths are O(trie
+    // nodes + items) per call (at 1 M items a 4 MB copy and a 1 M-byte scan), which the CPU search computes on its own.
+    const search = this.engine?.model.searchSession
+      ? { trie, beamWidth, sessionLength, alive: aliveLeafCounts(trie, exclude), historyBias: bias && history.length > 0 ? { bias, paths: historyPaths(trie, history) } : undefined }
+      : undefined;
+    const { decoder, release } = await this.encodeForDecoder(history, beamWidth, search);
     const t1 = now();
     let decoderMs = 0;
     let found;
