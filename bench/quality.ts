@@ -14,7 +14,7 @@ const KEYS = ['recall@5', 'recall@10', 'ndcg@5', 'ndcg@10', 'ndcg@10_se', 'valid
 const o = parseOptions(process.argv.slice(2), {
   dataset: '', // key in quality.json (beauty, sports, toys, ml-1m)
   baseline: '', // report.json of `onerec baseline`
-  onerec: '', // report.json of `onerec eval` (a bundle's or a checkpoint's, test split)
+  onerec: '', // report.json of `onerec eval` (a bundle's or a checkpoint's, test split) or of `onerec train` (its final test)
   bundle: '', // the evaluated bundle's folder (its files' bytes are summed)
   recipe: '', // how the generative model was made (flags, seeds)
   notes: '', // anything a reader needs: test looks, what was not run
@@ -24,7 +24,9 @@ if (!o) process.exit(0);
 if (!o.dataset || !o.baseline) throw new Error('give --dataset and --baseline (and --onerec, --bundle where the generative model ran)');
 
 const pick = (path: string): Record<string, unknown> => {
-  const r = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  const whole = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  // `onerec train`'s report holds its test figures under `test`; `onerec eval` and `onerec baseline` at the top.
+  const r = whole.split === undefined && whole.test ? whole.test as Record<string, unknown> : whole;
   if (r.split !== 'test') throw new Error(`${path}: split ${String(r.split)}; quality.json holds test figures`);
   return Object.fromEntries(KEYS.map((k) => [k, r[k]]));
 };
