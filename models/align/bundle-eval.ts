@@ -60,17 +60,19 @@ export async function evaluateBundles(dirs: string[], c: BundleEvalContext): Pro
   for (const dir of dirs) {
     const bundle = await readBundle(dir);
     const { levels } = bundle.trie;
+    if (c.codes.length !== c.itemCount * levels) throw new OptionError(`--evalBundles: ${dir} has ${levels} code levels, the semantic IDs here ${c.codes.length / c.itemCount}; export it from the same prepared KuaiRand data`);
     if (bundle.trie.itemCount !== c.itemCount) throw new OptionError(`--evalBundles: ${dir} has ${bundle.trie.itemCount} items, the semantic IDs here ${c.itemCount}; export it from the same prepared KuaiRand data`);
     for (let item = 0; item < c.itemCount; item++) {
       const codes = bundle.trie.itemCodes(item);
       if (codes.some((code, l) => code !== c.codes[item * levels + l])) throw new OptionError(`--evalBundles: item ${item} has codes [${codes}] in ${dir} but [${c.codes.subarray(item * levels, (item + 1) * levels)}] here; export it from the same prepared KuaiRand data`);
     }
-    const recommender = createNodeRecommender({ engine: 'auto' });
-    const info = await recommender.load(dir);
     const name = bundle.manifest.name;
     if (bundle.manifest.historyBias) console.warn(`${name}: its repeat-awareness layer (manifest historyBias) is not applied, as the run's own evaluation applies none`);
-    const row: (typeof rows)[number] = { bundle: dir, name, engine: info.decoder };
+    const recommender = createNodeRecommender({ engine: 'auto' });
+    let row: (typeof rows)[number];
     try {
+      const info = await recommender.load(dir); // inside the try: a failed load still disposes the recommender
+      row = { bundle: dir, name, engine: info.decoder };
       for (const period of ['test', 'validation'] as const) {
         if (users[period].length === 0) continue;
         const base = rows[0]?.[period]?.report;

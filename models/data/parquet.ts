@@ -146,7 +146,7 @@ export class ParquetSource {
       const chunk = await this.query(part, () => result.fetchChunk());
       if (chunk === null || chunk.rowCount === 0) return;
       const first = chunk.getColumnValues(0)[0] as number;
-      if (first + 1 !== next) throw new Error(`${part.shown}: DuckDB returned row ${first + 1} where row ${next} was expected; rows must arrive in stored order`);
+      if (first + 1 !== next) throw new DataFormatError(part.shown, first + 1, `DuckDB returned this row where row ${next} was expected; rows must arrive in stored order`);
       const values = plan.map(({ role }, c) => {
         const column = chunk.getColumnValues(c + 1);
         return role === 'text list' ? column.map((v) => (v instanceof DuckDBListValue ? v.items.map((x) => x as string) : null)) : (column as (string | number | null)[]);

@@ -529,7 +529,7 @@ async function readInteractionsParquet(path: string, shown: string, catalog: Cat
       const signalValues = chunk.values.slice(5) as FieldValue[][];
       for (let r = 0; r < chunk.rows; r++) {
         if (skippedRows.has(partStart[parts[r]] + rowNumbers[r] - 1)) continue;
-        if (ranks[r] === null || indices[r] === null || row === n) throw new Error(`${shown}: DuckDB's sorted scan disagrees with the checked rows at part ${parts[r]} row ${rowNumbers[r]}`);
+        if (ranks[r] === null || indices[r] === null || row === n) throw new DataFormatError(shown, rowNumbers[r], `DuckDB's sorted scan disagrees with the checked rows (part ${parts[r]})`);
         item[row] = indices[r];
         timeMs[row] = timeAt >= 0 ? times[r] : Number.NaN;
         dayAbs[row] = utcDay(timeMs[row]);
@@ -538,7 +538,7 @@ async function readInteractionsParquet(path: string, shown: string, catalog: Cat
         row++;
       }
     }
-    if (row !== n) throw new Error(`${shown}: DuckDB's sorted scan gave ${row} rows, the check kept ${n}`);
+    if (row !== n) throw new DataFormatError(shown, 0, `DuckDB's sorted scan gave ${row} rows, the check kept ${n}`);
     for (let u = 0; u < sink.keys.length; u++) userOffsets[u + 1] += userOffsets[u];
     return {
       rowsSeen: interactions.rowsSeen,

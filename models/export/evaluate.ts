@@ -175,7 +175,7 @@ export class BundleEvaluator {
   static async open(dir: string, options: BundleEvalOptions): Promise<BundleEvaluator> {
     const bundle = await readBundle(dir);
     if (options.historyBias && !sameBias(options.historyBias, bundle.manifest.historyBias?.bias)) {
-      throw new Error(`${dir}: its manifest's historyBias is [${bundle.manifest.historyBias?.bias ?? ''}], not [${options.historyBias}]; evaluateBundle runs other β on a copy`);
+      throw new BundleDataMismatchError(`${dir}: its manifest's historyBias is [${bundle.manifest.historyBias?.bias ?? ''}], not [${options.historyBias}]; evaluateBundle runs other β on a copy`);
     }
     const recommender = createNodeRecommender({ engine: 'auto' });
     try {
