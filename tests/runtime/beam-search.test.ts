@@ -118,6 +118,22 @@ test('ties break by parent row then code; no repeats, exclude honoured, dead pre
   for (const p of session.prefixes) assert.equal(p[3], BOS);
 });
 
+test('exclusions stay with their search: concurrent searches on one trie equal the same searches one at a time, and none changes the next', async () => {
+  const logits = hashedLogits(3, 5, 7);
+  const run = (exclude?: Uint8Array) => beamSearch(new ScriptedSession(logits), trie, { beamWidth: 3, sessionLength: 2, exclude });
+  const excludes = [undefined, new Uint8Array([1, 1, 0, 0, 0]), new Uint8Array([0, 0, 1, 1, 0]), new Uint8Array([0, 0, 0, 0, 1]), new Uint8Array([1, 1, 0, 0, 0])];
+  const sessions = (r: { items: Int32Array; logProb: Float32Array }) => [Array.from(r.items), Array.from(r.logProb)];
+  const alone = [];
+  for (const exclude of excludes) alone.push(sessions(await run(exclude)));
+  // Items 0 and 1 are all of prefix 0: excluding them changes the sessions, so counts left behind would show.
+  assert.notDeepEqual(alone[1][0], alone[0][0]);
+  assert.deepEqual(alone[4], alone[1]);
+  // Interleaved at every decoder step: the first search with exclusions borrows the trie's spare counts, the others copy.
+  const together = await Promise.all(excludes.map(run));
+  assert.deepEqual(together.map(sessions), alone);
+  for (const [i, exclude] of excludes.entries()) assert.deepEqual(sessions(await run(exclude)), alone[i], `exclusions ${i} after the others`);
+});
+
 test('equals exhaustive enumeration when the beam is wide enough', async () => {
   const logitsOf = hashedLogits(2166136261, 17, 101);
   const exclude = new Uint8Array([0, 0, 1, 0, 0]);
