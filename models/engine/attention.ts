@@ -7,8 +7,18 @@
 // log-sum-exp is kept for backward. A query whose keys are all masked outputs zeros.
 // Backward: kernel 1 (a thread per query) recomputes probabilities from the log-sum-exp and forms dQ and
 // Dᵢ = dOᵢ·Oᵢ; kernel 2 (a thread per key) forms dK and dV. No atomics: every output is written once.
-import { type Kernel, type Tensor } from './engine.ts';
-import { ShapeError } from './errors.ts';
+//
+// Two generations of the three kernels, picked per engine (setAttentionVariant) or per call (options.variant):
+// - 'v1': the loops over the head dimension index per-thread arrays (q, acc, dq, …) with a loop variable and
+//   read shared memory one float per FMA. Kept so that bench/attention.ts can time both in one run.
+// - 'v2' (default where dh is a multiple of 4): the same algorithm with the head dimension written out as
+//   vec4 registers (constant indices, generated here, so that the compiler keeps them in registers: a dynamic
+//   index put matmul's accumulators in local memory on NVIDIA), shared tiles of vec4 (one shared read feeds
+//   4 FMAs), the forward's scores of a 16-key tile in named registers, and for dh > 32 the dK/dV kernel splits
+//   the head dimension of its accumulators over two threads per key (each holds the whole k and v rows and
+//   recomputes the scores) so that no thread needs more than 3·dh accumulator and operand registers.
+import { type Engine, type Kernel, type Tensor } from './engine.ts';
+import { EngineError, ShapeError } from './errors.ts';
 
 const QB = 32; // queries per workgroup (one per thread)
 const KB = 32; // keys per shared-memory tile
@@ -237,6 +247,225 @@ var<workgroup> Ds: array<f32, ${QB}>;
   };
 }
 
+const V2_QB = 32; // forward and dQ: queries per workgroup (one per thread)
+const V2_KB = 16; // forward and dQ: keys per shared tile
+const V2_KEYS = 32; // dK/dV: keys per workgroup
+const V2_QT = 16; // dK/dV: queries per shared tile
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+/** Σ_c dot(a_c, b(c)) over the n vec4 pieces of a head row, as one expression. */
+const dots = (n: number, a: string, b: (c: number) => string) => range(n).map((c) => `dot(${a}${c}, ${b(c)})`).join(' + ');
+/** A vec4 of four consecutive floats of `buf` from index `at`. */
+const load4 = (buf: string, at: string) => `vec4<f32>(${buf}[${at}], ${buf}[${at} + 1u], ${buf}[${at} + 2u], ${buf}[${at} + 3u])`;
+
+function forwardKernelV2(dh: number): Kernel {
+  const n = dh / 4, QB = V2_QB, KB = V2_KB;
+  const keys = range(KB);
+  return {
+    name: 'attentionV2', params: PARAMS, bindings: ['read', 'read', 'read', 'read', 'rw', 'rw'], code: /* wgsl */ `
+@group(0) @binding(1) var<storage, read> Q: array<f32>;
+@group(0) @binding(2) var<storage, read> K: array<f32>;
+@group(0) @binding(3) var<storage, read> V: array<f32>;
+@group(0) @binding(4) var<storage, read> MASK: array<f32>;
+@group(0) @binding(5) var<storage, read_write> O: array<f32>;
+@group(0) @binding(6) var<storage, read_write> LSE: array<f32>;
+var<workgroup> Ks: array<vec4<f32>, ${KB * n}>;
+var<workgroup> Vs: array<vec4<f32>, ${KB * n}>;
+var<workgroup> Ms: array<f32, ${KB}>;
+@compute @workgroup_size(${QB}) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let b = wid.z;
+  let h = wid.y;
+  let H = nwg.y;
+  let i = wid.x * ${QB}u + lid;
+  let valid = i < p.Tq;
+  let qBase = (b * p.Tq + min(i, p.Tq - 1u)) * p.D + h * ${dh}u;
+${range(n).map((c) => `  let q${c} = ${load4('Q', `qBase + ${4 * c}u`)} * p.scale;\n  var a${c} = vec4<f32>(0.0);`).join('\n')}
+  var m = -1e30;
+  var l = 0.0;
+  var keyEnd = p.Tk;
+  if (p.causal != 0u) { keyEnd = min(p.Tk, (wid.x + 1u) * ${QB}u); }
+  for (var k0 = 0u; k0 < keyEnd; k0 += ${KB}u) {
+    for (var x = lid; x < ${KB * n}u; x += ${QB}u) {
+      let j = k0 + x / ${n}u;
+      let src = (b * p.Tk + min(j, p.Tk - 1u)) * p.D + h * ${dh}u + (x % ${n}u) * 4u;
+      Ks[x] = ${load4('K', 'src')};
+      Vs[x] = ${load4('V', 'src')};
+    }
+    for (var x = lid; x < ${KB}u; x += ${QB}u) {
+      let j = k0 + x;
+      var keep = j < p.Tk;
+      if (keep && p.hasMask != 0u) { keep = MASK[b * p.Tk + j] != 0.0; }
+      Ms[x] = select(0.0, 1.0, keep);
+    }
+    workgroupBarrier();
+${keys.map((j) => `    let s${j} = select(-1e30, ${dots(n, 'q', (c) => `Ks[${j * n + c}]`)}, Ms[${j}] != 0.0 && (p.causal == 0u || k0 + ${j}u <= i));`).join('\n')}
+    let mt = max(m, ${keys.slice(1).reduce((acc, j) => `max(${acc}, s${j})`, 's0')});
+    if (mt > -1e29) {
+      let corr = exp(m - mt);
+${keys.map((j) => `      let p${j} = select(0.0, exp(s${j} - mt), s${j} > -1e29);`).join('\n')}
+      l = l * corr + ${keys.map((j) => `p${j}`).join(' + ')};
+${range(n).map((c) => `      a${c} *= corr;\n${keys.map((j) => `      a${c} = fma(vec4<f32>(p${j}), Vs[${j * n + c}], a${c});`).join('\n')}`).join('\n')}
+      m = mt;
+    }
+    workgroupBarrier();
+  }
+  if (valid) {
+    let inv = select(0.0, 1.0 / l, l > 0.0);
+${range(n).map((c) => `    { let o = a${c} * inv; O[qBase + ${4 * c}u] = o.x; O[qBase + ${4 * c + 1}u] = o.y; O[qBase + ${4 * c + 2}u] = o.z; O[qBase + ${4 * c + 3}u] = o.w; }`).join('\n')}
+    LSE[(b * H + h) * p.Tq + i] = select(1e30, m + log(l), l > 0.0);
+  }
+}`,
+  };
+}
+
+function backwardQueryKernelV2(dh: number): Kernel {
+  const n = dh / 4, QB = V2_QB, KB = V2_KB;
+  return {
+    name: 'attentionBackwardQV2', params: PARAMS, bindings: ['read', 'read', 'read', 'read', 'read', 'read', 'read', 'rw', 'rw'], code: /* wgsl */ `
+@group(0) @binding(1) var<storage, read> Q: array<f32>;
+@group(0) @binding(2) var<storage, read> K: array<f32>;
+@group(0) @binding(3) var<storage, read> V: array<f32>;
+@group(0) @binding(4) var<storage, read> MASK: array<f32>;
+@group(0) @binding(5) var<storage, read> O: array<f32>;
+@group(0) @binding(6) var<storage, read> LSE: array<f32>;
+@group(0) @binding(7) var<storage, read> DO: array<f32>;
+@group(0) @binding(8) var<storage, read_write> DQ: array<f32>;
+@group(0) @binding(9) var<storage, read_write> DVEC: array<f32>;
+var<workgroup> Ks: array<vec4<f32>, ${KB * n}>;
+var<workgroup> Vs: array<vec4<f32>, ${KB * n}>;
+var<workgroup> Ms: array<f32, ${KB}>;
+@compute @workgroup_size(${QB}) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let b = wid.z;
+  let h = wid.y;
+  let H = nwg.y;
+  let i = wid.x * ${QB}u + lid;
+  let valid = i < p.Tq;
+  let ic = min(i, p.Tq - 1u);
+  let qBase = (b * p.Tq + ic) * p.D + h * ${dh}u;
+${range(n).map((c) => `  let q${c} = ${load4('Q', `qBase + ${4 * c}u`)} * p.scale;\n  let g${c} = ${load4('DO', `qBase + ${4 * c}u`)};\n  var dq${c} = vec4<f32>(0.0);`).join('\n')}
+  let Di = ${dots(n, 'g', (c) => load4('O', `qBase + ${4 * c}u`))};
+  let lse = LSE[(b * H + h) * p.Tq + ic];
+  var keyEnd = p.Tk;
+  if (p.causal != 0u) { keyEnd = min(p.Tk, (wid.x + 1u) * ${QB}u); }
+  for (var k0 = 0u; k0 < keyEnd; k0 += ${KB}u) {
+    for (var x = lid; x < ${KB * n}u; x += ${QB}u) {
+      let j = k0 + x / ${n}u;
+      let src = (b * p.Tk + min(j, p.Tk - 1u)) * p.D + h * ${dh}u + (x % ${n}u) * 4u;
+      Ks[x] = ${load4('K', 'src')};
+      Vs[x] = ${load4('V', 'src')};
+    }
+    for (var x = lid; x < ${KB}u; x += ${QB}u) {
+      let j = k0 + x;
+      var keep = j < p.Tk;
+      if (keep && p.hasMask != 0u) { keep = MASK[b * p.Tk + j] != 0.0; }
+      Ms[x] = select(0.0, 1.0, keep);
+    }
+    workgroupBarrier();
+    for (var j = 0u; j < ${KB}u; j++) {
+      if (Ms[j] != 0.0 && (p.causal == 0u || k0 + j <= i)) {
+        let kb = j * ${n}u;
+        let s = ${dots(n, 'q', (c) => `Ks[kb + ${c}u]`)};
+        let dp = ${dots(n, 'g', (c) => `Vs[kb + ${c}u]`)};
+        let ds = vec4<f32>(exp(s - lse) * (dp - Di));
+${range(n).map((c) => `        dq${c} = fma(ds, Ks[kb + ${c}u], dq${c});`).join('\n')}
+      }
+    }
+    workgroupBarrier();
+  }
+  if (valid) {
+${range(n).map((c) => `    { let o = dq${c} * p.scale; DQ[qBase + ${4 * c}u] = o.x; DQ[qBase + ${4 * c + 1}u] = o.y; DQ[qBase + ${4 * c + 2}u] = o.z; DQ[qBase + ${4 * c + 3}u] = o.w; }`).join('\n')}
+    DVEC[(b * H + h) * p.Tq + i] = Di;
+  }
+}`,
+  };
+}
+
+/** Threads per key in the v2 dK/dV kernel: each owns dh / split of the key's dK and dV accumulators. */
+const keySplit = (dh: number) => (dh > 32 && dh % 8 === 0 ? 2 : 1);
+
+function backwardKeyKernelV2(dh: number): Kernel {
+  const n = dh / 4, split = keySplit(dh), ns = n / split, KEYS = V2_KEYS, QT = V2_QT, threads = KEYS * split;
+  return {
+    name: 'attentionBackwardKVV2', params: PARAMS, bindings: ['read', 'read', 'read', 'read', 'read', 'read', 'read', 'rw', 'rw'], code: /* wgsl */ `
+@group(0) @binding(1) var<storage, read> Q: array<f32>;
+@group(0) @binding(2) var<storage, read> K: array<f32>;
+@group(0) @binding(3) var<storage, read> V: array<f32>;
+@group(0) @binding(4) var<storage, read> MASK: array<f32>;
+@group(0) @binding(5) var<storage, read> LSE: array<f32>;
+@group(0) @binding(6) var<storage, read> DVEC: array<f32>;
+@group(0) @binding(7) var<storage, read> DO: array<f32>;
+@group(0) @binding(8) var<storage, read_write> DK: array<f32>;
+@group(0) @binding(9) var<storage, read_write> DV: array<f32>;
+var<workgroup> Qs: array<vec4<f32>, ${QT * n}>;
+var<workgroup> Gs: array<vec4<f32>, ${QT * n}>;
+var<workgroup> Ls: array<f32, ${QT}>;
+var<workgroup> Ds: array<f32, ${QT}>;
+@compute @workgroup_size(${threads}) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let b = wid.z;
+  let h = wid.y;
+  let H = nwg.y;
+  let part = lid / ${KEYS}u; // which ${ns} vec4 of the head row this thread accumulates
+  let j = wid.x * ${KEYS}u + lid % ${KEYS}u;
+  let jc = min(j, p.Tk - 1u);
+  let kBase = (b * p.Tk + jc) * p.D + h * ${dh}u;
+  var keep = j < p.Tk;
+  if (keep && p.hasMask != 0u) { keep = MASK[b * p.Tk + jc] != 0.0; }
+${range(n).map((c) => `  let k${c} = ${load4('K', `kBase + ${4 * c}u`)};\n  let v${c} = ${load4('V', `kBase + ${4 * c}u`)};`).join('\n')}
+${range(ns).map((c) => `  var dk${c} = vec4<f32>(0.0);\n  var dv${c} = vec4<f32>(0.0);`).join('\n')}
+  var q0 = 0u;
+  if (p.causal != 0u) { q0 = (wid.x * ${KEYS}u / ${QT}u) * ${QT}u; }
+  for (; q0 < p.Tq; q0 += ${QT}u) {
+    for (var x = lid; x < ${QT * n}u; x += ${threads}u) {
+      let i = min(q0 + x / ${n}u, p.Tq - 1u);
+      let src = (b * p.Tq + i) * p.D + h * ${dh}u + (x % ${n}u) * 4u;
+      Qs[x] = ${load4('Q', 'src')} * p.scale;
+      Gs[x] = ${load4('DO', 'src')};
+    }
+    for (var x = lid; x < ${QT}u; x += ${threads}u) {
+      let i = min(q0 + x, p.Tq - 1u);
+      Ls[x] = LSE[(b * H + h) * p.Tq + i];
+      Ds[x] = DVEC[(b * H + h) * p.Tq + i];
+    }
+    workgroupBarrier();
+    if (keep) {
+      for (var x = 0u; x < ${QT}u; x++) {
+        let i = q0 + x;
+        if (i < p.Tq && (p.causal == 0u || j <= i)) {
+          let qb = x * ${n}u;
+          let s = ${dots(n, 'k', (c) => `Qs[qb + ${c}u]`)};
+          let dp = ${dots(n, 'v', (c) => `Gs[qb + ${c}u]`)};
+          let pr = exp(s - Ls[x]);
+          let ds = vec4<f32>(pr * (dp - Ds[x]));
+          let ob = qb + part * ${ns}u;
+${range(ns).map((c) => `          dv${c} = fma(vec4<f32>(pr), Gs[ob + ${c}u], dv${c});\n          dk${c} = fma(ds, Qs[ob + ${c}u], dk${c});`).join('\n')}
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  if (j < p.Tk) {
+    // Qs already carries the scale, so dk is complete.
+    let ob = kBase + part * ${4 * ns}u;
+${range(ns).map((c) => `    DK[ob + ${4 * c}u] = dk${c}.x; DK[ob + ${4 * c + 1}u] = dk${c}.y; DK[ob + ${4 * c + 2}u] = dk${c}.z; DK[ob + ${4 * c + 3}u] = dk${c}.w;
+    DV[ob + ${4 * c}u] = dv${c}.x; DV[ob + ${4 * c + 1}u] = dv${c}.y; DV[ob + ${4 * c + 2}u] = dv${c}.z; DV[ob + ${4 * c + 3}u] = dv${c}.w;`).join('\n')}
+  }
+}`,
+  };
+}
+
+export type AttentionVariant = 'v1' | 'v2';
+const variants = new WeakMap<object, AttentionVariant>();
+
+/** Kernel generation of every later attention() on this engine (default 'v2'); bench/attention.ts times both. */
+export function setAttentionVariant(engine: Engine, variant: AttentionVariant): void {
+  if (variant !== 'v1' && variant !== 'v2') throw new EngineError(`setAttentionVariant: '${variant}' is not 'v1' or 'v2'`);
+  variants.set(engine, variant);
+}
+
+export function attentionVariant(engine: Engine): AttentionVariant {
+  return variants.get(engine) ?? 'v2';
+}
+
 function cached(kind: string, dh: number, make: (dh: number) => Kernel): Kernel {
   const key = `${kind}${dh}`;
   let kern = kernels.get(key);
@@ -250,6 +479,8 @@ export interface AttentionOptions {
   causal?: boolean;
   /** [B, Tk] f32, nonzero = attend, 0 = padding (masked to −∞ before softmax). */
   keyMask?: Tensor;
+  /** Kernel generation for this call; otherwise the engine's (setAttentionVariant, default 'v2'). v2 needs dh % 4 = 0, else v1 runs. */
+  variant?: AttentionVariant;
 }
 
 /** Multi-head scaled dot-product attention on [B, T, D] tensors (projections are done by the caller). */
@@ -268,14 +499,16 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   if (mask && (mask.size !== B * Tk || mask.dtype !== 'f32')) throw new ShapeError(`attention: keyMask must be f32 [${B}, ${Tk}], got ${mask}`);
   const dh = D / heads;
   const params = [Tq, Tk, D, 1 / Math.sqrt(dh), options.causal ? 1 : 0, mask ? 1 : 0];
+  const v2 = (options.variant ?? attentionVariant(e)) === 'v2' && dh % 4 === 0;
+  const queryBlock = v2 ? V2_QB : QB, keyBlock = v2 ? V2_KEYS : KB;
   const out = e.empty([B, Tq, D]);
   const lse = e.empty([B, heads, Tq]);
-  e.run(cached('f', dh, forwardKernel), [q, k, v, mask ?? q, out, lse], params, [Math.ceil(Tq / QB), heads, B]);
+  e.run(v2 ? cached('f2/', dh, forwardKernelV2) : cached('f', dh, forwardKernel), [q, k, v, mask ?? q, out, lse], params, [Math.ceil(Tq / queryBlock), heads, B]);
   return e.record(out, [q, k, v], (g) => {
     const dq = e.empty(q.shape), dvec = e.empty([B, heads, Tq]);
-    e.run(cached('q', dh, backwardQueryKernel), [q, k, v, mask ?? q, out, lse, g, dq, dvec], params, [Math.ceil(Tq / QB), heads, B]);
+    e.run(v2 ? cached('q2/', dh, backwardQueryKernelV2) : cached('q', dh, backwardQueryKernel), [q, k, v, mask ?? q, out, lse, g, dq, dvec], params, [Math.ceil(Tq / queryBlock), heads, B]);
     const dk = e.empty(k.shape), dv = e.empty(v.shape);
-    e.run(cached('k', dh, backwardKeyKernel), [q, k, v, mask ?? q, lse, dvec, g, dk, dv], params, [Math.ceil(Tk / KB), heads, B]);
+    e.run(v2 ? cached('k2/', dh, backwardKeyKernelV2) : cached('k', dh, backwardKeyKernel), [q, k, v, mask ?? q, lse, dvec, g, dk, dv], params, [Math.ceil(Tk / keyBlock), heads, B]);
     return [dq, dk, dv];
   });
 }

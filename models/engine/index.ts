@@ -24,7 +24,7 @@ export {
   sum, mean, view, reshape, slice, concat, matmul, linear, embedding, layerNorm, rmsNorm, softmax,
   crossEntropy, softCrossEntropy, logProbGather, bceWithLogits, dropout, sumTo, addInto,
 } from './ops.ts';
-export { attention, type AttentionOptions } from './attention.ts';
+export { attention, attentionVariant, setAttentionVariant, type AttentionOptions, type AttentionVariant } from './attention.ts';
 export { moe, type MoeWeights, type MoeResult } from './moe.ts';
 export { AdamW, learningRate, type AdamWOptions, type Schedule } from './optim.ts';
 export { readCheckpoint, writeCheckpoint, saveCheckpoint, loadCheckpoint, checkpointWeights, type Checkpoint, type CheckpointMeta } from './checkpoint.ts';
