@@ -21,16 +21,14 @@ import { Engine, grid, Tensor, type Kernel } from '../engine/engine.ts';
 import { ShapeError } from '../engine/errors.ts';
 import * as op from '../engine/ops.ts';
 import { SasrecModel, type SasrecConfig } from '../baseline/sasrec.ts';
+import { CHECKPOINT_KIND as SASREC_CHECKPOINT_KIND } from '../baseline/train.ts';
 import type { Batch } from './batches.ts';
 
 export class TeacherError extends Error {
   override name = 'TeacherError';
 }
 
-/** The SASRec checkpoint kind (models/baseline/train.ts writes it). */
-export const SASREC_CHECKPOINT_KIND = 'sasrec';
-
-/** Whether a checkpoint holds a SASRec baseline (as opposed to a seed model). */
+/** Whether a checkpoint holds a SASRec baseline (as opposed to a seed model): the kind models/baseline/train.ts writes. */
 export function isSasrecCheckpoint(ckpt: Checkpoint): boolean {
   return ckpt.meta.kind === SASREC_CHECKPOINT_KIND;
 }
