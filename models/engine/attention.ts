@@ -298,6 +298,9 @@ ${range(n).map((c) => `  let q${c} = ${load4('Q', `qBase + ${4 * c}u`)} * p.scal
       Ms[x] = select(0.0, 1.0, keep);
     }
     workgroupBarrier();
+    // A tile of padding keys only (short histories), or past this query under the causal mask, is skipped.
+    let anyKey = ${keys.map((j) => `Ms[${j}]`).join(' + ')} != 0.0;
+    if (anyKey && (p.causal == 0u || k0 <= i)) {
 ${keys.map((j) => `    let s${j} = select(-1e30, ${dots(n, 'q', (c) => `Ks[${j * n + c}]`)}, Ms[${j}] != 0.0 && (p.causal == 0u || k0 + ${j}u <= i));`).join('\n')}
     let mt = max(m, ${keys.slice(1).reduce((acc, j) => `max(${acc}, s${j})`, 's0')});
     if (mt > -1e29) {
@@ -306,6 +309,7 @@ ${keys.map((j) => `      let p${j} = select(0.0, exp(s${j} - mt), s${j} > -1e29)
       l = l * corr + ${keys.map((j) => `p${j}`).join(' + ')};
 ${range(n).map((c) => `      a${c} *= corr;\n${keys.map((j) => `      a${c} = fma(vec4<f32>(p${j}), Vs[${j * n + c}], a${c});`).join('\n')}`).join('\n')}
       m = mt;
+    }
     }
     workgroupBarrier();
   }
