@@ -21,7 +21,7 @@ const SLOW = [
   ['tests/models/bundles/', 'onerec prepare on Amazon Beauty, to the shipped trie byte for byte (where ../shared/data and the encoder cache are): ~5 min'],
   ['tests/consumers/', 'npm pack, then installs and production builds of Vite, webpack and esbuild apps, checked in Chromium: ~3 min'],
   ['tests/runtime/webgpu-decoder.test.ts', 'the WGSL model on SwiftShader against onnxruntime, the shipped KuaiRand bundle and an ensemble: ~4 min'],
-  ['tests/runtime/webgpu-search.test.ts', 'the GPU-resident search on SwiftShader against the per-step session, the tiny and shipped KuaiRand bundles: ~3 min'],
+  ['tests/runtime/webgpu-search.test.ts', 'the GPU-resident search on SwiftShader against the per-step session, the tiny, KuaiRand, Beauty int4 and ensemble bundles: ~7 min'],
   ['tests/runtime/webgpu-reward.test.ts', 'the reward model in WGSL on SwiftShader against onnxruntime, and the WGSL path\'s recommend() on the tiny and KuaiRand bundles (two runners each): ~5 min'],
   ['tests/models/reward/engine-model.test.ts', 'trains the reward model on the engine until it learns a planted target: 2–4 min'],
   ['tests/models/engine/', 'the engine\'s ops gradient-checked and training steps against float64 references, on SwiftShader: ~2 min'],

@@ -109,3 +109,20 @@ test('the shipped KuaiRand bundle: the CPU search\'s sessions, one read-back per
     assert.deepEqual(readBacks, histories.map(() => models.shape.sessionLength));
   }
 });
+
+// The shipped Beauty bundles (12,101 items, int4, sessions of 2 items): the single model and the ensemble of two, each
+// with the history excluded and with the history kept under the bundle's own history bias.
+for (const name of ['beauty', 'beauty-ensemble']) {
+  test(`the shipped ${name} bundle: the CPU search's sessions, one read-back per generated item (history excluded, and kept with its history bias)`, async (t) => {
+    const dir = join(SHIPPED, name);
+    if (!existsSync(join(dir, 'manifest.json'))) return t.skip(`models/bundles/${name} is not in this checkout`);
+    const models = await load(dir);
+    assert.ok(models.historyBias, `${name} has a history bias`);
+    const histories = [[5, 900, 77, 4000, 12]];
+    for (const options of [{ beamWidth: 8, sessionLength: 2 }, { beamWidth: 8, sessionLength: 2, excludeHistory: false, bias: models.historyBias! }]) {
+      const { readBacks, mispredictions } = await compare(models, histories, options);
+      assert.equal(mispredictions, 0, JSON.stringify(options));
+      assert.deepEqual(readBacks, [2]);
+    }
+  });
+}
