@@ -1,7 +1,8 @@
 /// <reference types="@webgpu/types" preserve="true" />
 // The seed model in WGSL: the computation of decoder_step.onnx (models/export/seed-graphs.ts) as one compute
 // dispatch per step instead of ~160 ONNX nodes, with the KV cache in GPU buffers and one read-back of the
-// beams' code scores per step; and, optionally, encoder.onnx's computation (1 + encoderLayers dispatches,
+// beams' code scores per step — per generated item under the beam search, whose steps inside an item then run on the
+// GPU too (searchSession, runtime/webgpu-search.ts); and, optionally, encoder.onnx's computation (1 + encoderLayers dispatches,
 // recorded in front of the first step, writing the cross inputs where the step reads them).
 //
 // Why: under onnxruntime's WebGPU EP a decoder call costs ~7.7 ms on an H200 of which 1.0 ms is GPU work;
@@ -17,7 +18,7 @@
 //
 // The runtime's DecoderSession contract (runtime/beam-search.ts) is kept: stepCodeLogProbs(tokens, parents)
 // with one or two tokens per row, returning the next level's code log-probabilities; the shared beam search
-// runs unchanged. It is not bit-identical to onnxruntime (other summation orders): scores agree to ~1e-5.
+// runs unchanged (searchSession answers most of its calls from an item's read-back). It is not bit-identical to onnxruntime (other summation orders): scores agree to ~1e-5.
 import { codeLogProbs, type DecoderSession } from './beam-search.ts';
 import { ensembleProblem, memberPrefix, readSeedWeights, type PackedWeights } from './model-weights.ts';
 import type { EngineModelConfig } from './model-config.ts';
