@@ -29,6 +29,7 @@ const SLOW = [
   ['tests/models/export/trained-parity.test.ts', 'trains on the engine, then exports and compares the graphs: 50–140 s'],
   ['tests/browser/', 'Chromium: the demo page and the wasm runtime spec over HTTP: ~50 s'],
   ['tests/models/baseline/sasrec.test.ts', 'trains SASRec on the engine: ~25 s'],
+  ['tests/models/seed/item-embedding.test.ts', 'the seed model\'s per-item encoder table on the engine: reference forward, gradient rows, 12 training steps: ~30 s'],
   ['tests/models/seed/model.test.ts', 'the seed model on the engine against the reference forward and its gradients: ~20 s'],
   ['tests/models/align/seed-policy.test.ts', 'the seed model and DPO on the engine: ~12 s'],
   ['tests/runtime/wasm-reward.test.ts', 'the reward graph in the wasm kernels against onnxruntime, the shipped KuaiRand bundle: ~10 s'],

@@ -4,6 +4,7 @@
 //   onerec train --data runs/beauty --out runs/beauty/seed --resume             # continue from last.ckpt
 //   onerec train --data runs/beauty --out runs/beauty/anneal --init=runs/beauty/seed/best.ckpt --lr=5e-4 --epochs=6   # a second stage
 //   onerec train --data runs/beauty --out runs/dense --experts=1 --expertsPerToken=1 --expertFfnDim=512
+//   onerec train --data runs/beauty --out runs/itememb --itemEmbedding        # + a learned row per history item (not exportable yet)
 //
 // Writes OUT/best.ckpt (best validation NDCG@10; the exporter reads it), OUT/last.ckpt (with optimizer
 // state, for --resume), OUT/history.json, OUT/report.html (loss and metric curves), and, unless --noTest,
@@ -33,6 +34,7 @@ export const DEFAULT_TRAIN_OPTIONS = {
   testUsers: 0, // final evaluation on a seeded subset of this many users (0 = the whole split; subsets are for smoke runs)
   finalValidation: false, // also evaluate the full validation split at the end (another pass as long as the test one)
   testExcludeHistory: false, // also report test metrics with the user's own history excluded from the beam
+  itemEmbedding: false, // add a learned per-item row (enc.item_emb, SASRec's input embedding) to each of the item's code tokens in the encoder input; recorded in the checkpoint's config, and onerec export refuses it (the runtime does not read it)
   softwareGpu: false, // train on a software adapter (SwiftShader, lavapipe: the CPU, hours per epoch of the default model) instead of refusing
 };
 
@@ -47,6 +49,7 @@ export async function run(argv: string[]): Promise<void> {
     encoderLayers: o.encoderLayers, decoderLayers: o.decoderLayers, ffnDim: o.ffnDim, experts: o.experts,
     expertsPerToken: o.expertsPerToken, expertFfnDim: o.expertFfnDim, maxHistory: o.maxHistory,
     sessionLength: Math.max(1, o.trainWindow), moeAuxWeight: o.moeAuxWeight, dropout: o.dropout,
+    ...(o.itemEmbedding && { itemEmbedding: true, itemCount: data.itemCount }), // absent when off: the config (and checkpoint) of a run without it is as before
   };
   validateSeedConfig(config, 'onerec train options');
   const engine = await createEngine();

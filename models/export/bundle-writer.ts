@@ -21,6 +21,7 @@ import { encodeItemIndex } from '../../runtime/item-index.ts';
 import { GRAPH_CONTRACT_VERSION } from '../../runtime/model-config.ts';
 import type { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
 import { BOS, PAD, SPECIAL_TOKENS } from '../../runtime/tokens.ts';
+import { hasItemEmbedding } from '../seed/config.ts';
 import { seedVocabSize, type SeedConfig, type SeedWeights } from '../seed/reference.ts';
 import type { Quantization } from './quantize.ts';
 import { buildEnsembleDecoderStepGraph, buildEnsembleEncoderGraph, ensembleContractConfig, type SeedMember } from './seed-graphs.ts';
@@ -34,6 +35,18 @@ export const CATALOG_ATTRIBUTES = 4; // brand + a few categories is what a card 
 
 export class ExportError extends Error {
   override name = 'ExportError';
+}
+
+/** A seed model with a trainer-only part that the bundle's graphs and the runtime do not compute (config.itemEmbedding). */
+export class RuntimeUnsupportedModelError extends Error {
+  override name = 'RuntimeUnsupportedModelError';
+}
+
+/** Throws RuntimeUnsupportedModelError for a config whose model the runtime cannot run as trained. */
+export function checkExportable(config: SeedConfig, where: string): void {
+  if (hasItemEmbedding(config)) {
+    throw new RuntimeUnsupportedModelError(`${where}: the model has item embeddings (itemEmbedding, enc.item_emb [${config.itemCount} + 1, ${config.dModel}]), which the runtime and the ONNX graph contract do not read yet; a bundle without them would rank differently from the model that was evaluated. Export a checkpoint trained without --itemEmbedding`);
+  }
 }
 
 export interface ExportBundleOptions {
@@ -87,6 +100,7 @@ export function itemIndexBytes(trie: SemanticIdTrie, ids: string[]): Uint8Array 
 export async function exportBundle(options: ExportBundleOptions): Promise<ExportedBundle> {
   const { weights, trie, catalog, quantization, outDir } = options;
   const members: SeedMember[] = [{ weights, config: options.config }, ...(options.moreMembers ?? [])];
+  members.forEach((m, i) => checkExportable(m.config, members.length > 1 ? `ensemble member ${i}` : 'the seed model'));
   const config = ensembleContractConfig(members.map((m) => m.config));
   if (trie.levels !== config.levels || trie.codebookSize !== config.codebookSize) {
     throw new ExportError(`the trie has levels ${trie.levels} × K ${trie.codebookSize} but the model has levels ${config.levels} × K ${config.codebookSize}; export with the prepared data the model was trained on`);

@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPrepared } from '../data/prepared.ts';
 import { checkpointWeights, readCheckpoint } from '../engine/checkpoint.ts';
-import { exportBundle } from './bundle-writer.ts';
+import { checkExportable, exportBundle } from './bundle-writer.ts';
 import { QUANTIZATIONS, type Quantization } from './quantize.ts';
 import { OptionError } from '../options.ts';
 import { progressBar, type Progress } from '../progress.ts';
@@ -34,6 +34,7 @@ export function readSeedCheckpoint(path: string): { weights: SeedWeights; config
   if (meta.kind !== 'seed') throw new ExportCommandError(`${path} is a '${meta.kind}' checkpoint; onerec export needs a seed-model checkpoint (onerec train)`);
   const config = meta.config as SeedConfig;
   validateSeedConfig(config, `${path} meta.config`);
+  checkExportable(config, path);
   const weights: SeedWeights = checkpointWeights(checkpoint);
   checkSeedWeights(weights, config);
   return { weights, config };

@@ -85,16 +85,18 @@ export function evalExamples(data: SeedData, split: Exclude<Split, 'train'>): Ex
 export interface Batch {
   size: number; // B
   encoderTokens: Int32Array; // [B, maxHistory * levels]
+  historyItems?: Int32Array; // [B, maxHistory] item + 1 of each history slot of encoderTokens (0 = no item: PAD, or an empty history's BOS), the rows of enc.item_emb; makeBatch and trainBatch always fill it, a batch built without it serves only models without itemEmbedding
   decoderTokens: Int32Array; // [B, T], T = window * (levels + 1): [BOS c1 … cL] × window
   targets: Int32Array; // [B, T] next token at each position, -1 = ignored (BOS targets and the last position)
   targetItems: Int32Array; // [B, window]
 }
 
-function emptyBatch(data: SeedData, size: number, maxHistory: number, window: number): Batch {
+function emptyBatch(data: SeedData, size: number, maxHistory: number, window: number): Batch & { historyItems: Int32Array } {
   const T = window * (data.levels + 1);
   return {
     size,
     encoderTokens: new Int32Array(size * maxHistory * data.levels),
+    historyItems: new Int32Array(size * maxHistory),
     decoderTokens: new Int32Array(size * T),
     targets: new Int32Array(size * T).fill(-1),
     targetItems: new Int32Array(size * window),
@@ -106,7 +108,7 @@ function emptyBatch(data: SeedData, size: number, maxHistory: number, window: nu
  * window). The encoder row is runtime/tokens.ts encoderTokens' layout (history right-aligned, PAD = 0 on the left, a
  * lone BOS for an empty history), written in place rather than through a fresh array per example.
  */
-function writeExample(data: SeedData, batch: Batch, b: number, items: Int32Array, historyStart: number, target: number, maxHistory: number, window: number): void {
+function writeExample(data: SeedData, batch: Batch & { historyItems: Int32Array }, b: number, items: Int32Array, historyStart: number, target: number, maxHistory: number, window: number): void {
   const { levels, codebookSize: K, codes } = data;
   const S = maxHistory * levels;
   const T = window * (levels + 1);
@@ -116,6 +118,7 @@ function writeExample(data: SeedData, batch: Batch, b: number, items: Int32Array
   for (let j = 0; j < n; j++) {
     const item = items[target - n + j];
     const slot = b * S + (maxHistory - n + j) * levels;
+    batch.historyItems[b * maxHistory + maxHistory - n + j] = item + 1;
     for (let l = 0; l < levels; l++) enc[slot + l] = tokenId(l, codes[item * levels + l], K);
   }
   const dec = batch.decoderTokens;

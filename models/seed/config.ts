@@ -6,9 +6,19 @@ import type { ModelConfig } from '../../runtime/model-config.ts';
 
 /**
  * The seed model's configuration: the manifest's model config, declared once in runtime/model-config.ts (each field's
- * unit or reason is there); a checkpoint's `meta.config` and a bundle's `model` carry it verbatim.
+ * unit or reason is there); a checkpoint's `meta.config` and a bundle's `model` carry it verbatim. The optional fields
+ * below are the trainer's only: the runtime and the ONNX graphs do not read them, so `onerec export` refuses a config
+ * that sets them, and a checkpoint without them is the model without them.
  */
-export type SeedConfig = ModelConfig;
+export interface SeedConfig extends ModelConfig {
+  itemEmbedding?: boolean; // adds enc.item_emb[item + 1] (a learned row per item, SASRec's input) to each of the item's code tokens in the encoder input; absent = false
+  itemCount?: number; // catalog items: enc.item_emb has itemCount + 1 rows (row 0 for slots without an item); required with itemEmbedding
+}
+
+/** Whether `config` has the per-item encoder table enc.item_emb (absent in checkpoints written before the field: no). */
+export function hasItemEmbedding(config: SeedConfig): boolean {
+  return config.itemEmbedding === true;
+}
 
 export const DEFAULT_SEED_CONFIG: SeedConfig = {
   codebookSize: 256, // K: slots per semantic-ID level (from the prepared data; Beauty 256)
@@ -42,7 +52,7 @@ export function decoderLength(config: SeedConfig): number {
 
 /** Throws SeedConfigError naming the field and the fix when the config cannot define a model. */
 export function validateSeedConfig(config: SeedConfig, where = 'config'): void {
-  const positive: (keyof SeedConfig)[] = ['codebookSize', 'levels', 'dModel', 'heads', 'encoderLayers', 'decoderLayers', 'ffnDim', 'experts', 'expertsPerToken', 'expertFfnDim', 'maxHistory', 'sessionLength'];
+  const positive: (keyof ModelConfig)[] = ['codebookSize', 'levels', 'dModel', 'heads', 'encoderLayers', 'decoderLayers', 'ffnDim', 'experts', 'expertsPerToken', 'expertFfnDim', 'maxHistory', 'sessionLength'];
   for (const key of positive) {
     const v = config[key];
     if (!Number.isInteger(v) || v < 1) throw new SeedConfigError(`${where}: ${key} = ${v}; it must be a positive integer`);
@@ -55,6 +65,12 @@ export function validateSeedConfig(config: SeedConfig, where = 'config'): void {
   }
   if (!(config.dropout >= 0 && config.dropout < 1)) throw new SeedConfigError(`${where}: dropout = ${config.dropout}; it must be in [0, 1)`);
   if (!(config.moeAuxWeight >= 0)) throw new SeedConfigError(`${where}: moeAuxWeight = ${config.moeAuxWeight}; it must be ≥ 0`);
+  if (config.itemEmbedding !== undefined && typeof config.itemEmbedding !== 'boolean') {
+    throw new SeedConfigError(`${where}: itemEmbedding = ${JSON.stringify(config.itemEmbedding)}; it must be true or false`);
+  }
+  if (hasItemEmbedding(config) && !(Number.isInteger(config.itemCount) && config.itemCount! >= 1)) {
+    throw new SeedConfigError(`${where}: itemEmbedding needs itemCount, the catalog's item count (enc.item_emb has itemCount + 1 rows), got ${config.itemCount}`);
+  }
 }
 
 /** Parameter count of a SeedConfig (all experts counted). */
@@ -66,7 +82,8 @@ export function parameterCount(c: SeedConfig): number {
   const enc = c.encoderLayers * (2 * ln + attn + d * c.ffnDim + c.ffnDim + c.ffnDim * d + d) + ln;
   const moe = d * c.experts + c.experts * (d * c.expertFfnDim + c.expertFfnDim + c.expertFfnDim * d + d);
   const dec = c.decoderLayers * (3 * ln + 2 * attn + moe) + ln;
-  return vocab * d + c.maxHistory * d + c.levels * d + enc + decoderLength(c) * d + dec + d * vocab;
+  const itemTable = hasItemEmbedding(c) ? (c.itemCount! + 1) * d : 0;
+  return vocab * d + c.maxHistory * d + c.levels * d + enc + decoderLength(c) * d + dec + d * vocab + itemTable;
 }
 
 /** `onerec train` options (flat so that `--key=value` overrides apply); model fields are SeedConfig's. */

@@ -12,8 +12,11 @@ import { seedVocabSize, type SeedConfig } from './config.ts';
 /** What generation needs from a model: encode a batch of users, then decode rows against their memory. */
 export interface SeedForward {
   readonly config: SeedConfig;
-  /** Encoder over `users` histories.  tokens [users, maxHistory * levels] → a handle for decodeLast */
-  encode(tokens: Int32Array, users: number): Promise<unknown>;
+  /**
+   * Encoder over `users` histories.  tokens [users, maxHistory * levels], historyItems [users, maxHistory] (item + 1
+   * per slot, Batch.historyItems; read by models with itemEmbedding) → a handle for decodeLast
+   */
+  encode(tokens: Int32Array, users: number, historyItems?: Int32Array): Promise<unknown>;
   /**
    * Teacher-forced decoder over `rows` prefixes of `length` tokens, row r attending to user rowUser[r]'s
    * memory; returns the logits at the last position.  tokens [rows, length] → [rows, vocab]
@@ -26,9 +29,10 @@ export interface SeedForward {
 /** The CPU reference as a SeedForward (tests, and a check of the GPU backend). */
 export class ReferenceForward implements SeedForward {
   constructor(readonly weights: SeedWeights, readonly config: SeedConfig) {}
-  async encode(tokens: Int32Array, users: number): Promise<unknown> {
+  async encode(tokens: Int32Array, users: number, historyItems?: Int32Array): Promise<unknown> {
     const S = tokens.length / users;
-    return Array.from({ length: users }, (_, u) => encode(this.weights, this.config, tokens.subarray(u * S, (u + 1) * S)));
+    const H = this.config.maxHistory;
+    return Array.from({ length: users }, (_, u) => encode(this.weights, this.config, tokens.subarray(u * S, (u + 1) * S), historyItems?.subarray(u * H, (u + 1) * H)));
   }
   async decodeLast(memory: unknown, rowUser: Int32Array, tokens: Int32Array, rows: number, length: number): Promise<Float32Array> {
     const V = seedVocabSize(this.config);
@@ -159,7 +163,7 @@ export async function evaluateRanking(forward: SeedForward, data: SeedData, trie
   for (let start = 0; start < examples.length; start += options.usersPerBatch) {
     const chunk = examples.slice(start, start + options.usersPerBatch);
     const batch = makeBatch(data, chunk, maxHistory, 1);
-    const memory = await forward.encode(batch.encoderTokens, chunk.length);
+    const memory = await forward.encode(batch.encoderTokens, chunk.length, batch.historyItems);
     try {
       const valid = await greedyValid(forward, memory, chunk.length, trie);
       const lockstep = new LockstepDecoder(forward, memory, chunk.length);

@@ -14,7 +14,7 @@ import { attention } from '../engine/attention.ts';
 import { Engine, Tensor, type Kernel } from '../engine/engine.ts';
 import * as op from '../engine/ops.ts';
 import { Rng } from '../random.ts';
-import { decoderLength, SeedConfigError, seedVocabSize, validateSeedConfig, type SeedConfig } from './config.ts';
+import { decoderLength, hasItemEmbedding, SeedConfigError, seedVocabSize, validateSeedConfig, type SeedConfig } from './config.ts';
 import type { Batch, NegativeBatch } from './batches.ts';
 import type { SeedForward } from './generate.ts';
 import { checkSeedWeights, seedParameterShapes, type SeedWeights } from './reference.ts';
@@ -190,11 +190,15 @@ export class SeedModel implements SeedForward {
 
   // ---------------------------------------------------------------- encoder
 
-  /** Encoder over host tokens.  tokens [B, S] → memory [B, S, d], keyMask [B, S] */
-  encodeTokens(tokens: Int32Array, B: number, rng: Rng | null): { memory: Tensor; keyMask: Tensor } {
+  /**
+   * Encoder over host tokens.  tokens [B, S] → memory [B, S, d], keyMask [B, S]. historyItems [B, maxHistory]
+   * (Batch.historyItems: item + 1 per slot, 0 = none) is read only with config.itemEmbedding, and needed then.
+   */
+  encodeTokens(tokens: Int32Array, B: number, rng: Rng | null, historyItems?: Int32Array): { memory: Tensor; keyMask: Tensor } {
     const e = this.engine;
     const { levels, maxHistory, heads } = this.config;
     const S = this.S;
+    const itemRows = hasItemEmbedding(this.config) ? this.itemRows(historyItems, B) : null; // [B, S] enc.item_emb row of each token
     const maskHost = new Float32Array(B * S); // [B, S]
     for (let i = 0; i < B * S; i++) maskHost[i] = tokens[i] === PAD ? 0 : 1;
     const keyMask = e.upload(maskHost, [B, S]);
@@ -205,7 +209,9 @@ export class SeedModel implements SeedForward {
       level[s] = s % levels;
     }
     const position = op.add(op.embedding(this.p('enc.item_pos'), e.upload(recency, [S])), op.embedding(this.p('enc.level_emb'), e.upload(level, [S]))); // [S, d]
-    let x = op.add(op.embedding(this.p('tok_emb'), e.upload(tokens, [B, S])), position); // [B, S, d]
+    let tokenInput = op.embedding(this.p('tok_emb'), e.upload(tokens, [B, S])); // [B, S, d]
+    if (itemRows) tokenInput = op.add(tokenInput, op.embedding(this.p('enc.item_emb'), e.upload(itemRows, [B, S]))); // + the token's item row
+    let x = op.add(tokenInput, position); // [B, S, d]
     const drop = (t: Tensor): Tensor => (rng && this.config.dropout > 0 ? op.dropout(t, this.config.dropout, rng) : t);
     x = drop(x);
     for (let i = 0; i < this.config.encoderLayers; i++) {
@@ -221,6 +227,17 @@ export class SeedModel implements SeedForward {
       x = op.add(x, drop(op.linear(hidden, this.p(`${pre}.ffn.w2`), this.p(`${pre}.ffn.b2`))));
     }
     return { memory: op.layerNorm(x, this.p('enc.ln_f.g'), this.p('enc.ln_f.b')), keyMask };
+  }
+
+  /** Each encoder token's enc.item_emb row: its history slot's item + 1, repeated over the slot's levels.  [B, maxHistory] → [B, S] */
+  private itemRows(historyItems: Int32Array | undefined, B: number): Int32Array {
+    const { levels, maxHistory } = this.config;
+    if (!historyItems || historyItems.length !== B * maxHistory) {
+      throw new SeedConfigError(`this model has itemEmbedding: its encoder needs the item of each history slot, [${B}, ${maxHistory}] (Batch.historyItems from models/seed/batches.ts), got ${historyItems ? historyItems.length : 'none'}`);
+    }
+    const rows = new Int32Array(B * this.S);
+    for (let slot = 0; slot < B * maxHistory; slot++) rows.fill(historyItems[slot], slot * levels, (slot + 1) * levels);
+    return rows;
   }
 
   /** Cross-attention keys/values of every decoder layer.  memory [B, S, d] → per layer [B, S, d] */
@@ -300,7 +317,7 @@ export class SeedModel implements SeedForward {
     return this.engine.noGrad(() => {
       const B = batch.size;
       const T = batch.decoderTokens.length / B;
-      const { memory, keyMask } = this.encodeTokens(batch.encoderTokens, B, null);
+      const { memory, keyMask } = this.encodeTokens(batch.encoderTokens, B, null, batch.historyItems);
       const { logits } = this.decode(batch.decoderTokens, B, T, this.crossKeysValues(memory), keyMask, null);
       return op.view(logits, [B * T, seedVocabSize(this.config)]);
     });
@@ -319,7 +336,7 @@ export class SeedModel implements SeedForward {
     const e = this.engine;
     const B = batch.size;
     const T = batch.decoderTokens.length / B;
-    const { memory, keyMask } = this.encodeTokens(batch.encoderTokens, B, rng);
+    const { memory, keyMask } = this.encodeTokens(batch.encoderTokens, B, rng, batch.historyItems);
     const cross = this.crossKeysValues(memory);
     const { logits, probs, masks } = this.decode(batch.decoderTokens, B, T, cross, keyMask, rng);
     const V = seedVocabSize(this.config);
@@ -374,9 +391,9 @@ export class SeedModel implements SeedForward {
   // ---------------------------------------------------------------- generation (SeedForward)
 
   /** Encoder for beam search; the handle holds per-layer cross keys/values (kept until release()). */
-  async encode(tokens: Int32Array, users: number): Promise<unknown> {
+  async encode(tokens: Int32Array, users: number, historyItems?: Int32Array): Promise<unknown> {
     return this.engine.noGrad(() => {
-      const { memory, keyMask } = this.encodeTokens(tokens, users, null);
+      const { memory, keyMask } = this.encodeTokens(tokens, users, null, historyItems);
       const cross = this.crossKeysValues(memory);
       for (const c of cross) {
         this.engine.keep(c.k);

@@ -10,7 +10,7 @@
 // layer is `y = x @ W + b` with `W: [in, out]`.
 import type { DecoderSession } from '../../runtime/beam-search.ts';
 import { BOS, PAD, tokenId } from '../../runtime/tokens.ts';
-import { decoderLength, seedVocabSize, type SeedConfig } from './config.ts';
+import { decoderLength, hasItemEmbedding, seedVocabSize, type SeedConfig } from './config.ts';
 import { seededUniform } from '../random.ts';
 
 export { decoderLength, seedVocabSize, type SeedConfig };
@@ -70,6 +70,8 @@ export function seedParameterShapes(config: SeedConfig): Record<string, number[]
   }
   norm('dec.ln_f');
   shapes.lm_head = [d, V];
+  // Last, so that a seeded init draws every other parameter as it does without the table.
+  if (hasItemEmbedding(config)) shapes['enc.item_emb'] = [config.itemCount! + 1, d];
   return shapes;
 }
 
@@ -240,11 +242,17 @@ export interface EncoderOutput {
   memoryBias: Float32Array; // [S] 0 for a visible key, MASKED for PAD
 }
 
-/** Encoder forward over the static input of runtime/tokens.ts `encoderTokens`.  tokens [S] */
-export function encode(w: SeedWeights, config: SeedConfig, tokens: Int32Array): EncoderOutput {
+/**
+ * Encoder forward over the static input of runtime/tokens.ts `encoderTokens`.  tokens [S]; historyItems [maxHistory]
+ * (item + 1 of each history slot, 0 = none: batches.ts Batch.historyItems) only for a config with itemEmbedding, whose
+ * input adds enc.item_emb[historyItems[slot]] to each of the slot's tokens.
+ */
+export function encode(w: SeedWeights, config: SeedConfig, tokens: Int32Array, historyItems?: Int32Array): EncoderOutput {
   const { dModel: d, levels, maxHistory, heads } = config;
   const S = maxHistory * levels;
   if (tokens.length !== S) throw new SeedWeightsError(`encoder input has ${tokens.length} tokens, expected maxHistory * levels = ${S}`);
+  const itemTable = hasItemEmbedding(config) ? w['enc.item_emb'] : null;
+  if (itemTable && historyItems?.length !== maxHistory) throw new SeedWeightsError(`a model with itemEmbedding needs the history's items: ${maxHistory} slots (Batch.historyItems), got ${historyItems?.length ?? 'none'}`);
   const x = new Float32Array(S * d); // [S, d]
   const memoryBias = new Float32Array(S);
   for (let s = 0; s < S; s++) {
@@ -253,7 +261,7 @@ export function encode(w: SeedWeights, config: SeedConfig, tokens: Int32Array): 
     const recency = maxHistory - 1 - slot;
     memoryBias[s] = tokens[s] === PAD ? MASKED : 0;
     for (let i = 0; i < d; i++) {
-      x[s * d + i] = w.tok_emb[tokens[s] * d + i] + w['enc.item_pos'][recency * d + i] + w['enc.level_emb'][level * d + i];
+      x[s * d + i] = w.tok_emb[tokens[s] * d + i] + (itemTable ? itemTable[historyItems![slot] * d + i] : 0) + w['enc.item_pos'][recency * d + i] + w['enc.level_emb'][level * d + i];
     }
   }
   const keyBias = (_qi: number, kj: number): number => memoryBias[kj];

@@ -14,7 +14,7 @@ import { EarlyStopping } from '../early-stopping.ts';
 import { progressBar } from '../progress.ts';
 import type { Progress } from '../progress.ts';
 import { batchExamples, evalExamples, historyNegatives, trainBatch, trainExamples, type Batch, type Example, type SeedData, type TrainExamples } from './batches.ts';
-import { parameterCount, type SeedConfig, type TrainConfig } from './config.ts';
+import { hasItemEmbedding, parameterCount, type SeedConfig, type TrainConfig } from './config.ts';
 import { evaluateRanking } from './generate.ts';
 import { historyLogitBias, parseHistoryBias } from './history-bias.ts';
 import type { RankingMetrics } from './metrics.ts';
@@ -126,6 +126,9 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
   if (config.sessionLength < train.trainWindow) {
     throw new TrainError(`trainWindow = ${train.trainWindow} needs sessionLength ≥ ${train.trainWindow} (dec.pos rows), got ${config.sessionLength}`);
   }
+  if (hasItemEmbedding(config) && config.itemCount !== data.itemCount) {
+    throw new TrainError(`itemEmbedding: config.itemCount = ${config.itemCount} but the data has ${data.itemCount} items; set itemCount from the prepared data`);
+  }
   mkdirSync(train.out, { recursive: true });
   const examples = trainExamples(data, train.trainWindow);
   if (examples.rows.length === 0) throw new TrainError(`no training examples: every user needs ≥ ${train.trainWindow + 3} items`);
@@ -158,6 +161,9 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
     const c = ckpt.meta.config as SeedConfig;
     if (ckpt.meta.kind !== CHECKPOINT_KIND || c.levels !== config.levels || c.codebookSize !== config.codebookSize || c.maxHistory !== config.maxHistory || c.sessionLength < train.trainWindow) {
       throw new TrainError(`--distill: ${path} is not a seed model over ${config.levels} levels × K ${config.codebookSize} with history ${config.maxHistory} and sessionLength ≥ ${train.trainWindow}, nor an onerec baseline (SASRec) checkpoint`);
+    }
+    if (hasItemEmbedding(c) && c.itemCount !== data.itemCount) {
+      throw new TrainError(`--distill: ${path} has item embeddings for ${c.itemCount} items, this data has ${data.itemCount}; distil from a teacher trained on the same prepared data`);
     }
     return [SeedModel.fromWeights(engine, c, checkpointWeights(ckpt))];
   });
