@@ -16,7 +16,9 @@
 //   index put matmul's accumulators in local memory on NVIDIA), shared tiles of vec4 (one shared read feeds
 //   4 FMAs), the forward's scores of a 16-key tile in named registers, and for dh > 32 the dK/dV kernel splits
 //   the head dimension of its accumulators over two threads per key (each holds the whole k and v rows and
-//   recomputes the scores) so that no thread needs more than 3·dh accumulator and operand registers.
+//   recomputes the scores) so that no thread needs more than 3·dh accumulator and operand registers. With at
+//   most 16 queries (the decoder's 10 tokens) a forward or dQ workgroup takes ⌊32 / Tq⌋ sequences of one head,
+//   where v1 left 22 of 32 lanes idle; the forward skips a key tile with no visible key.
 import { type Engine, type Kernel, type Tensor } from './engine.ts';
 import { EngineError, ShapeError } from './errors.ts';
 
@@ -249,6 +251,7 @@ var<workgroup> Ds: array<f32, ${QB}>;
 
 const V2_QB = 32; // forward and dQ: queries per workgroup (one per thread)
 const V2_KB = 16; // forward and dQ: keys per shared tile
+const V2_KB_PACKED = 8; // forward and dQ with several sequences per workgroup: keys per shared tile of each
 const V2_KEYS = 32; // dK/dV: keys per workgroup
 const V2_QT = 16; // dK/dV: queries per shared tile
 
@@ -258,26 +261,70 @@ const dots = (n: number, a: string, b: (c: number) => string) => range(n).map((c
 /** A vec4 of four consecutive floats of `buf` from index `at`. */
 const load4 = (buf: string, at: string) => `vec4<f32>(${buf}[${at}], ${buf}[${at} + 1u], ${buf}[${at} + 2u], ${buf}[${at} + 3u])`;
 
-function forwardKernelV2(dh: number): Kernel {
-  const n = dh / 4, QB = V2_QB, KB = V2_KB;
+const PARAMS_V2: Kernel['params'] = [...PARAMS, ['B', 'u32']];
+
+/**
+ * Sequences per workgroup of the v2 forward and dQ kernels: with few queries (the decoder's 10 tokens) a workgroup
+ * of 32 lanes takes ⌊32 / Tq⌋ sequences of one head (8-key tiles of each in shared memory, at most 16 KB), so that
+ * most lanes have a query; otherwise one sequence per workgroup, 32 queries of it.
+ */
+function sequencesPerGroup(Tq: number, dh: number): number {
+  if (Tq > V2_QB / 2) return 1;
+  return Math.max(1, Math.min(Math.floor(V2_QB / Tq), Math.floor(16384 / (V2_KB_PACKED * dh * 8 + V2_KB_PACKED * 4))));
+}
+
+/** Lane → sequence b (its index grp in the workgroup) and query i, for G sequences per workgroup. */
+function queryLanes(G: number): string {
+  if (G === 1) return `  let grp = 0u;
+  let b = wid.z;
+  let i = wid.x * ${V2_QB}u + lid;
+  let valid = i < p.Tq;`;
+  return `  let grp = min(lid / p.Tq, ${G - 1}u);
+  let i = select(p.Tq, lid % p.Tq, lid < ${G}u * p.Tq);
+  let valid = i < p.Tq && wid.z * ${G}u + grp < p.B;
+  let b = min(wid.z * ${G}u + grp, p.B - 1u);`;
+}
+
+/** Stages keys k0 … k0 + KB − 1 of the workgroup's G sequences: K and V rows of the head as vec4 [G, KB, dh/4], the mask [G, KB]. */
+function stageKeys(G: number, KB: number, dh: number): string {
+  const n = dh / 4;
+  return `    for (var x = lid; x < ${G * KB * n}u; x += ${V2_QB}u) {
+      let r = x % ${KB * n}u;
+      let j = k0 + r / ${n}u;
+      let bb = min(wid.z * ${G}u + x / ${KB * n}u, p.B - 1u);
+      let src = (bb * p.Tk + min(j, p.Tk - 1u)) * p.D + h * ${dh}u + (r % ${n}u) * 4u;
+      Ks[x] = ${load4('K', 'src')};
+      Vs[x] = ${load4('V', 'src')};
+    }
+    for (var x = lid; x < ${G * KB}u; x += ${V2_QB}u) {
+      let j = k0 + x % ${KB}u;
+      let bb = wid.z * ${G}u + x / ${KB}u;
+      var keep = j < p.Tk && bb < p.B;
+      if (keep && p.hasMask != 0u) { keep = MASK[bb * p.Tk + j] != 0.0; }
+      Ms[x] = select(0.0, 1.0, keep);
+    }`;
+}
+
+function forwardKernelV2(dh: number, G: number): Kernel {
+  const n = dh / 4, QB = V2_QB, KB = G > 1 ? V2_KB_PACKED : V2_KB;
   const keys = range(KB);
   return {
-    name: 'attentionV2', params: PARAMS, bindings: ['read', 'read', 'read', 'read', 'rw', 'rw'], code: /* wgsl */ `
+    name: 'attentionV2', params: PARAMS_V2, bindings: ['read', 'read', 'read', 'read', 'rw', 'rw'], code: /* wgsl */ `
 @group(0) @binding(1) var<storage, read> Q: array<f32>;
 @group(0) @binding(2) var<storage, read> K: array<f32>;
 @group(0) @binding(3) var<storage, read> V: array<f32>;
 @group(0) @binding(4) var<storage, read> MASK: array<f32>;
 @group(0) @binding(5) var<storage, read_write> O: array<f32>;
 @group(0) @binding(6) var<storage, read_write> LSE: array<f32>;
-var<workgroup> Ks: array<vec4<f32>, ${KB * n}>;
-var<workgroup> Vs: array<vec4<f32>, ${KB * n}>;
-var<workgroup> Ms: array<f32, ${KB}>;
+var<workgroup> Ks: array<vec4<f32>, ${G * KB * n}>;
+var<workgroup> Vs: array<vec4<f32>, ${G * KB * n}>;
+var<workgroup> Ms: array<f32, ${G * KB}>;
 @compute @workgroup_size(${QB}) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let b = wid.z;
   let h = wid.y;
   let H = nwg.y;
-  let i = wid.x * ${QB}u + lid;
-  let valid = i < p.Tq;
+${queryLanes(G)}
+  let kb = grp * ${KB * n}u; // this sequence's staged keys
+  let mb = grp * ${KB}u;
   let qBase = (b * p.Tq + min(i, p.Tq - 1u)) * p.D + h * ${dh}u;
 ${range(n).map((c) => `  let q${c} = ${load4('Q', `qBase + ${4 * c}u`)} * p.scale;\n  var a${c} = vec4<f32>(0.0);`).join('\n')}
   var m = -1e30;
@@ -285,29 +332,18 @@ ${range(n).map((c) => `  let q${c} = ${load4('Q', `qBase + ${4 * c}u`)} * p.scal
   var keyEnd = p.Tk;
   if (p.causal != 0u) { keyEnd = min(p.Tk, (wid.x + 1u) * ${QB}u); }
   for (var k0 = 0u; k0 < keyEnd; k0 += ${KB}u) {
-    for (var x = lid; x < ${KB * n}u; x += ${QB}u) {
-      let j = k0 + x / ${n}u;
-      let src = (b * p.Tk + min(j, p.Tk - 1u)) * p.D + h * ${dh}u + (x % ${n}u) * 4u;
-      Ks[x] = ${load4('K', 'src')};
-      Vs[x] = ${load4('V', 'src')};
-    }
-    for (var x = lid; x < ${KB}u; x += ${QB}u) {
-      let j = k0 + x;
-      var keep = j < p.Tk;
-      if (keep && p.hasMask != 0u) { keep = MASK[b * p.Tk + j] != 0.0; }
-      Ms[x] = select(0.0, 1.0, keep);
-    }
+${stageKeys(G, KB, dh)}
     workgroupBarrier();
     // A tile of padding keys only (short histories), or past this query under the causal mask, is skipped.
-    let anyKey = ${keys.map((j) => `Ms[${j}]`).join(' + ')} != 0.0;
+    let anyKey = ${keys.map((j) => `Ms[mb + ${j}u]`).join(' + ')} != 0.0;
     if (anyKey && (p.causal == 0u || k0 <= i)) {
-${keys.map((j) => `    let s${j} = select(-1e30, ${dots(n, 'q', (c) => `Ks[${j * n + c}]`)}, Ms[${j}] != 0.0 && (p.causal == 0u || k0 + ${j}u <= i));`).join('\n')}
+${keys.map((j) => `    let s${j} = select(-1e30, ${dots(n, 'q', (c) => `Ks[kb + ${j * n + c}u]`)}, Ms[mb + ${j}u] != 0.0 && (p.causal == 0u || k0 + ${j}u <= i));`).join('\n')}
     let mt = max(m, ${keys.slice(1).reduce((acc, j) => `max(${acc}, s${j})`, 's0')});
     if (mt > -1e29) {
       let corr = exp(m - mt);
 ${keys.map((j) => `      let p${j} = select(0.0, exp(s${j} - mt), s${j} > -1e29);`).join('\n')}
       l = l * corr + ${keys.map((j) => `p${j}`).join(' + ')};
-${range(n).map((c) => `      a${c} *= corr;\n${keys.map((j) => `      a${c} = fma(vec4<f32>(p${j}), Vs[${j * n + c}], a${c});`).join('\n')}`).join('\n')}
+${range(n).map((c) => `      a${c} *= corr;\n${keys.map((j) => `      a${c} = fma(vec4<f32>(p${j}), Vs[kb + ${j * n + c}u], a${c});`).join('\n')}`).join('\n')}
       m = mt;
     }
     }
@@ -322,10 +358,10 @@ ${range(n).map((c) => `    { let o = a${c} * inv; O[qBase + ${4 * c}u] = o.x; O[
   };
 }
 
-function backwardQueryKernelV2(dh: number): Kernel {
-  const n = dh / 4, QB = V2_QB, KB = V2_KB;
+function backwardQueryKernelV2(dh: number, G: number): Kernel {
+  const n = dh / 4, QB = V2_QB, KB = G > 1 ? V2_KB_PACKED : V2_KB;
   return {
-    name: 'attentionBackwardQV2', params: PARAMS, bindings: ['read', 'read', 'read', 'read', 'read', 'read', 'read', 'rw', 'rw'], code: /* wgsl */ `
+    name: 'attentionBackwardQV2', params: PARAMS_V2, bindings: ['read', 'read', 'read', 'read', 'read', 'read', 'read', 'rw', 'rw'], code: /* wgsl */ `
 @group(0) @binding(1) var<storage, read> Q: array<f32>;
 @group(0) @binding(2) var<storage, read> K: array<f32>;
 @group(0) @binding(3) var<storage, read> V: array<f32>;
@@ -335,15 +371,15 @@ function backwardQueryKernelV2(dh: number): Kernel {
 @group(0) @binding(7) var<storage, read> DO: array<f32>;
 @group(0) @binding(8) var<storage, read_write> DQ: array<f32>;
 @group(0) @binding(9) var<storage, read_write> DVEC: array<f32>;
-var<workgroup> Ks: array<vec4<f32>, ${KB * n}>;
-var<workgroup> Vs: array<vec4<f32>, ${KB * n}>;
-var<workgroup> Ms: array<f32, ${KB}>;
+var<workgroup> Ks: array<vec4<f32>, ${G * KB * n}>;
+var<workgroup> Vs: array<vec4<f32>, ${G * KB * n}>;
+var<workgroup> Ms: array<f32, ${G * KB}>;
 @compute @workgroup_size(${QB}) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let b = wid.z;
   let h = wid.y;
   let H = nwg.y;
-  let i = wid.x * ${QB}u + lid;
-  let valid = i < p.Tq;
+${queryLanes(G)}
+  let kb = grp * ${KB * n}u; // this sequence's staged keys
+  let mb = grp * ${KB}u;
   let ic = min(i, p.Tq - 1u);
   let qBase = (b * p.Tq + ic) * p.D + h * ${dh}u;
 ${range(n).map((c) => `  let q${c} = ${load4('Q', `qBase + ${4 * c}u`)} * p.scale;\n  let g${c} = ${load4('DO', `qBase + ${4 * c}u`)};\n  var dq${c} = vec4<f32>(0.0);`).join('\n')}
@@ -352,26 +388,15 @@ ${range(n).map((c) => `  let q${c} = ${load4('Q', `qBase + ${4 * c}u`)} * p.scal
   var keyEnd = p.Tk;
   if (p.causal != 0u) { keyEnd = min(p.Tk, (wid.x + 1u) * ${QB}u); }
   for (var k0 = 0u; k0 < keyEnd; k0 += ${KB}u) {
-    for (var x = lid; x < ${KB * n}u; x += ${QB}u) {
-      let j = k0 + x / ${n}u;
-      let src = (b * p.Tk + min(j, p.Tk - 1u)) * p.D + h * ${dh}u + (x % ${n}u) * 4u;
-      Ks[x] = ${load4('K', 'src')};
-      Vs[x] = ${load4('V', 'src')};
-    }
-    for (var x = lid; x < ${KB}u; x += ${QB}u) {
-      let j = k0 + x;
-      var keep = j < p.Tk;
-      if (keep && p.hasMask != 0u) { keep = MASK[b * p.Tk + j] != 0.0; }
-      Ms[x] = select(0.0, 1.0, keep);
-    }
+${stageKeys(G, KB, dh)}
     workgroupBarrier();
     for (var j = 0u; j < ${KB}u; j++) {
-      if (Ms[j] != 0.0 && (p.causal == 0u || k0 + j <= i)) {
-        let kb = j * ${n}u;
-        let s = ${dots(n, 'q', (c) => `Ks[kb + ${c}u]`)};
-        let dp = ${dots(n, 'g', (c) => `Vs[kb + ${c}u]`)};
+      if (Ms[mb + j] != 0.0 && (p.causal == 0u || k0 + j <= i)) {
+        let kj = kb + j * ${n}u;
+        let s = ${dots(n, 'q', (c) => `Ks[kj + ${c}u]`)};
+        let dp = ${dots(n, 'g', (c) => `Vs[kj + ${c}u]`)};
         let ds = vec4<f32>(exp(s - lse) * (dp - Di));
-${range(n).map((c) => `        dq${c} = fma(ds, Ks[kb + ${c}u], dq${c});`).join('\n')}
+${range(n).map((c) => `        dq${c} = fma(ds, Ks[kj + ${c}u], dq${c});`).join('\n')}
       }
     }
     workgroupBarrier();
@@ -470,10 +495,10 @@ export function attentionVariant(engine: Engine): AttentionVariant {
   return variants.get(engine) ?? 'v2';
 }
 
-function cached(kind: string, dh: number, make: (dh: number) => Kernel): Kernel {
-  const key = `${kind}${dh}`;
+function cached(kind: string, dh: number, make: (dh: number, G: number) => Kernel, G = 1): Kernel {
+  const key = `${kind}${dh}/${G}`;
   let kern = kernels.get(key);
-  if (!kern) { kern = make(dh); kernels.set(key, kern); }
+  if (!kern) { kern = make(dh, G); kernels.set(key, kern); }
   return kern;
 }
 
@@ -504,15 +529,19 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   const dh = D / heads;
   const params = [Tq, Tk, D, 1 / Math.sqrt(dh), options.causal ? 1 : 0, mask ? 1 : 0];
   const v2 = (options.variant ?? attentionVariant(e)) === 'v2' && dh % 4 === 0;
-  const queryBlock = v2 ? V2_QB : QB, keyBlock = v2 ? V2_KEYS : KB;
+  const G = v2 ? sequencesPerGroup(Tq, dh) : 1;
+  const queryGrid: [number, number, number] = v2 ? [Math.ceil(Tq / V2_QB), heads, Math.ceil(B / G)] : [Math.ceil(Tq / QB), heads, B];
+  const paramsV2 = [...params, B];
   const out = e.empty([B, Tq, D]);
   const lse = e.empty([B, heads, Tq]);
-  e.run(v2 ? cached('f2/', dh, forwardKernelV2) : cached('f', dh, forwardKernel), [q, k, v, mask ?? q, out, lse], params, [Math.ceil(Tq / queryBlock), heads, B]);
+  if (v2) e.run(cached('f2/', dh, forwardKernelV2, G), [q, k, v, mask ?? q, out, lse], paramsV2, queryGrid);
+  else e.run(cached('f', dh, forwardKernel), [q, k, v, mask ?? q, out, lse], params, queryGrid);
   return e.record(out, [q, k, v], (g) => {
     const dq = e.empty(q.shape), dvec = e.empty([B, heads, Tq]);
-    e.run(v2 ? cached('q2/', dh, backwardQueryKernelV2) : cached('q', dh, backwardQueryKernel), [q, k, v, mask ?? q, out, lse, g, dq, dvec], params, [Math.ceil(Tq / queryBlock), heads, B]);
+    if (v2) e.run(cached('q2/', dh, backwardQueryKernelV2, G), [q, k, v, mask ?? q, out, lse, g, dq, dvec], paramsV2, queryGrid);
+    else e.run(cached('q', dh, backwardQueryKernel), [q, k, v, mask ?? q, out, lse, g, dq, dvec], params, queryGrid);
     const dk = e.empty(k.shape), dv = e.empty(v.shape);
-    e.run(v2 ? cached('k2/', dh, backwardKeyKernelV2) : cached('k', dh, backwardKeyKernel), [q, k, v, mask ?? q, lse, dvec, g, dk, dv], params, [Math.ceil(Tk / keyBlock), heads, B]);
+    e.run(v2 ? cached('k2/', dh, backwardKeyKernelV2) : cached('k', dh, backwardKeyKernel), [q, k, v, mask ?? q, lse, dvec, g, dk, dv], params, [Math.ceil(Tk / (v2 ? V2_KEYS : KB)), heads, B]);
     return [dq, dk, dv];
   });
 }

@@ -2,7 +2,7 @@
 // gradients of L = Σ O ⊙ R (R random) from an analytic float64 backward, at shapes that are not multiples of the
 // tiles (v1: 32 queries and keys; v2: 32 queries, 16-key tiles, 32 keys and 16-query tiles in dK/dV), with causal
 // masks, padded keys and a query row that sees no key, for head sizes 32 (one thread per key in dK/dV) and 64
-// (two threads per key).
+// (two threads per key), and with queries short enough that a workgroup takes several sequences.
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { attention, backward, createEngine, mul, read, Rng, setAttentionVariant, sum, type AttentionVariant, type Engine } from '../../../models/engine/index.ts';
@@ -118,6 +118,13 @@ describe('attention v2 against v1 and float64', () => {
     const B = 1, T = 80;
     const mask = Array.from({ length: B * T }, (_, i) => (i >= 56 ? 0 : 1)); // the last 6 items of 20 are padding
     await compare('encoder', { B, Tq: T, Tk: T, D: 64, heads: 1, causal: false, mask });
+  });
+
+  test('short queries, several sequences per workgroup (the last one partly filled): cross dh 32, causal self dh 64', async () => {
+    const B = 7, Tk = 19;
+    const mask = Array.from({ length: B * Tk }, (_, i) => (Math.floor(i / Tk) === 3 || i % 4 === 1 ? 0 : 1)); // sequence 3 sees no key
+    await compare('crossPacked', { B, Tq: 5, Tk, D: 64, heads: 2, causal: false, mask });
+    await compare('causalPacked', { B: 4, Tq: 10, Tk: 10, D: 128, heads: 2, causal: true, mask: null });
   });
 
   test('v2 gradient check by finite differences, dh 64, causal', async () => {
