@@ -87,7 +87,7 @@ export function checkScoreArguments(sessions: unknown, options: unknown, session
 export function checkLoadArguments(bundleUrl: unknown, options: unknown): LoadOptions {
   if (typeof bundleUrl !== 'string' || bundleUrl.trim() === '') invalid('bundleUrl', bundleUrl, "pass the bundle's manifest.json URL (or its folder) as a string");
   const o = checkOptionsObject(options, 'options');
-  for (const key of ['cache', 'catalog', 'gpuDecoder', 'wasmDecoder']) checkBoolean(o, key, 'options');
+  for (const key of ['cache', 'catalog', 'gpuDecoder', 'wasmDecoder', 'probe']) checkBoolean(o, key, 'options');
   if (o.threads !== undefined) checkInteger(o.threads, 'threads', 1, RUNTIME_LIMITS.threads, 'wasm threads; more than the cores only slows down');
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') invalid('onProgress', o.onProgress, 'pass a function ({ progress, text }) => void');
   if (o.device !== undefined && typeof o.device !== 'string') invalid('device', o.device, "use 'auto', 'webgpu' or 'wasm'");

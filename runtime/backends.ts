@@ -167,6 +167,85 @@ export function ortCandidate(context: CandidateContext, rewardOnKernels: boolean
   return { name: `ort-${context.ep}`, create: () => makeRunner(context, null, { kernels: rewardOnKernels }) };
 }
 
+/** Timed calls stop once the probe has taken this long, ms (warm-ups included; at least one timed call per engine). */
+export const PROBE_BUDGET_MS = 150;
+/** The wasm kernels win the probe only when the WGSL model is slower than this factor times theirs: near-ties keep WebGPU, which leaves the CPU free. */
+export const PROBE_MARGIN = 1.25;
+
+export interface ProbeOptions {
+  budgetMs?: number; // default PROBE_BUDGET_MS
+  rounds?: number; // timed calls per engine at most; default 3
+  margin?: number; // default PROBE_MARGIN
+  now?: () => number; // the clock, ms (tests)
+}
+
+/**
+ * The WGSL candidate, probed against the wasm kernels (`device: 'auto'` on a hardware adapter): when both come up, each
+ * runs one warm-up recommendation (shader and pipeline compilation, the wasm tier-up), then timed ones in turn — the
+ * encoder and `levels` decoder steps at the bundle's beam width, a fixed history, no exclusion, bias or rerank — until
+ * `rounds` each or the budget is spent. The best call of each decides: the kernels only when wgslMs > margin × wasmMs.
+ * The loser is released; the winner's `probe` records the figures, and a fallbackReasons line says why WGSL lost. The
+ * sessions are the engines' own either way. Should the kernels not come up, the WGSL runner is kept without a probe; an
+ * engine whose call throws loses, with its error in fallbackReasons.
+ */
+export function probedCandidate(wgsl: BackendCandidate, wasm: BackendCandidate, options: ProbeOptions = {}): BackendCandidate {
+  const now = options.now ?? (() => performance.now());
+  return {
+    name: wgsl.name,
+    create: async () => {
+      const gpu = await wgsl.create();
+      if (typeof gpu === 'string') return gpu;
+      const t0 = now();
+      let kernels: BundleRunner | string;
+      try {
+        kernels = await wasm.create();
+      } catch (err) {
+        kernels = err instanceof Error ? err.message : String(err);
+      }
+      if (typeof kernels === 'string') return gpu;
+      const { shape } = gpu.models;
+      // A fixed history: the first maxHistory items (the encoder's input is padded to maxHistory slots either way).
+      const history = Array.from({ length: Math.min(shape.maxHistory, gpu.models.trie.itemCount) }, (_, i) => i);
+      const call = { sessionLength: 1, excludeHistory: false, historyBias: false, rerank: false };
+      let inFlight: 'wgsl' | 'wasm-simd' = 'wgsl'; // the engine whose call runs (the loser, should it throw)
+      const time = async (runner: BundleRunner): Promise<number> => {
+        inFlight = runner === gpu ? 'wgsl' : 'wasm-simd';
+        const t = now();
+        await runner.recommend(history, call);
+        return now() - t;
+      };
+      const best = { wgsl: Infinity, wasm: Infinity };
+      let rounds = 0;
+      let failed: string | null = null; // the error of the call that threw
+      try {
+        await time(gpu); // warm-ups: not timed
+        await time(kernels);
+        const budget = options.budgetMs ?? PROBE_BUDGET_MS;
+        while (rounds < (options.rounds ?? 3) && (rounds === 0 || now() - t0 < budget)) {
+          best.wgsl = Math.min(best.wgsl, await time(gpu));
+          best.wasm = Math.min(best.wasm, await time(kernels));
+          rounds++;
+        }
+      } catch (err) {
+        failed = err instanceof Error ? err.message : String(err);
+      }
+      const chosen = failed ? (inFlight === 'wgsl' ? 'wasm-simd' : 'wgsl') : best.wgsl > (options.margin ?? PROBE_MARGIN) * best.wasm ? 'wasm-simd' : 'wgsl';
+      const [winner, loser] = chosen === 'wgsl' ? [gpu, kernels] : [kernels, gpu];
+      await loser.release();
+      if (failed) {
+        winner.fallbackReasons.unshift(`[${inFlight}] probe: recommend() threw ${failed}`);
+        return winner;
+      }
+      const figure = (ms: number): string => ms.toFixed(1);
+      if (chosen === 'wasm-simd') {
+        winner.fallbackReasons.unshift(`[wgsl] probe: ${figure(best.wgsl)} ms per call against ${figure(best.wasm)} on the wasm kernels (encoder + ${shape.levels} decoder steps at beam ${shape.beamWidth}, best of ${rounds})`);
+      }
+      winner.probe = { wgslMs: best.wgsl, wasmMs: best.wasm, rounds, chosen, probeMs: now() - t0 };
+      return winner;
+    },
+  };
+}
+
 export interface NodeBackendOptions {
   /** The seed-model engines allowed (engineChoice); default: only ONNX Runtime, unless gpuDevice or wasmDecoder ask for another. */
   engine?: Engine;
@@ -179,6 +258,11 @@ export interface NodeBackendOptions {
   /** Threads for the wasm kernels (the caller and wasmThreads − 1 helpers started by spawnWasmHelper); default 1. */
   wasmThreads?: number;
   spawnWasmHelper?: SpawnWasmHelper;
+  /**
+   * With `engine: 'auto'` and a gpuDevice: time the WGSL model against the wasm kernels at load and keep the faster
+   * (probedCandidate). Default off in Node: giving a device is the caller's choice of it.
+   */
+  probe?: boolean | ProbeOptions;
 }
 
 /**
@@ -196,7 +280,10 @@ export async function createBundleRunner(ort: OrtModule, models: BundleModels, e
   if (allowed.wgsl) {
     const device = options.gpuDevice;
     // In Node the WGSL model needs a device from the caller (Dawn: models/engine/device.ts openDevice).
-    if (device) candidates.push(wgslCandidate(context(first), async () => device, options.ownsGpuDevice ?? false));
+    const wgsl = device && wgslCandidate(context(first), async () => device, options.ownsGpuDevice ?? false);
+    const probe = options.engine === 'auto' && options.probe ? (options.probe === true ? {} : options.probe) : null;
+    if (wgsl && probe) candidates.push(probedCandidate(wgsl, wasmSimdCandidate(context(first), options.wasmThreads ?? 1, options.spawnWasmHelper), probe));
+    else if (wgsl) candidates.push(wgsl);
     else if (options.engine === 'wgsl') reasons.push('[wgsl] no gpuDevice given to run it on');
   }
   if (allowed.wasm) candidates.push(wasmSimdCandidate(context(first), options.wasmThreads ?? 1, options.spawnWasmHelper));

@@ -10,7 +10,7 @@ import { onnxRequest, type OrtModule, type SeedGraphs } from './onnx-decoder-ses
 import { REWARD_TIE, rewardTowers, type RewardRunner } from './reward-runner.ts';
 import type { BundleModels } from './loader.ts';
 import type { SearchContext } from './webgpu-search.ts';
-import type { DecoderBackend, HistoryItem, RankedBy, RecommendedSession, RecommendOptions, RecommendResult, ScoreOptions, ScoreResult } from './recommender.ts';
+import type { BackendProbe, DecoderBackend, HistoryItem, RankedBy, RecommendedSession, RecommendOptions, RecommendResult, ScoreOptions, ScoreResult } from './recommender.ts';
 
 /** The runtime's own seed-model engines (WGSL on WebGPU, the wasm kernels on the CPU): what a BundleRunner needs of them. */
 export interface ModelEngine {
@@ -64,6 +64,8 @@ export class BundleRunner {
   private engine: SeedEngine | null; // the runtime's own seed model, null when the ONNX graphs run it
   /** Threads running the wasm kernels' decoder steps (1 unless the kernels started helpers). */
   readonly kernelThreads: number;
+  /** The load-time timing that chose this runner over the other engine of the runtime's (runtime/backends.ts probedCandidate), or null. */
+  probe: BackendProbe | null = null;
 
   constructor(
     private readonly ort: OrtModule,

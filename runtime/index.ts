@@ -39,6 +39,6 @@ export function createRecommender(options: { wasmPaths?: string; wasmHelperUrl?:
     return { terminate: () => worker.terminate() };
   });
   return createRecommenderWith({
-    createRunner: (models, { device, threads, engine, gpuDecoder, wasmDecoder }) => createWebRunner(models, device, { threads, wasmPaths, engine, gpuDecoder, wasmDecoder, spawnWasmHelper }),
+    createRunner: (models, { device, threads, engine, gpuDecoder, wasmDecoder, probe }) => createWebRunner(models, device, { threads, wasmPaths, engine, gpuDecoder, wasmDecoder, spawnWasmHelper, probe }),
   });
 }

@@ -15,6 +15,7 @@ export interface RunnerOptions {
   engine?: Engine;
   gpuDecoder?: boolean; // deprecated
   wasmDecoder?: boolean; // deprecated
+  probe?: boolean; // LoadOptions.probe: false skips the load-time timing of WGSL against the wasm kernels
 }
 
 export interface RuntimeBackend {
@@ -48,7 +49,7 @@ export function createRecommenderWith(backend: RuntimeBackend): Recommender {
       const bundle = await fetchBundle(bundleUrl, { fetch: backend.fetch, cache: options.cache, catalog: options.catalog, onProgress: options.onProgress });
       options.onProgress?.({ progress: 1, text: 'creating ONNX sessions' });
       const t1 = performance.now();
-      const next = await backend.createRunner(bundle.models, { device: options.device ?? 'auto', threads: options.threads ?? 1, engine: options.engine, gpuDecoder: options.gpuDecoder, wasmDecoder: options.wasmDecoder });
+      const next = await backend.createRunner(bundle.models, { device: options.device ?? 'auto', threads: options.threads ?? 1, engine: options.engine, gpuDecoder: options.gpuDecoder, wasmDecoder: options.wasmDecoder, probe: options.probe });
       const runnerMs = performance.now() - t1;
       await runner?.release();
       runner = next;
@@ -63,6 +64,7 @@ export function createRecommenderWith(backend: RuntimeBackend): Recommender {
         rewardBackend: next.rewardBackend,
         kernelThreads: next.kernelThreads,
         fallbackReasons: [...next.fallbackReasons],
+        probe: next.probe && { ...next.probe },
         fromCache: bundle.fromCache,
         fromNetwork: bundle.fromNetwork,
         warnings: bundle.warnings,

@@ -9,7 +9,7 @@
 // them too. The candidates and their order: runtime/backends.ts.
 // build.mjs copies both builds' .mjs/.wasm next to the bundles under dist/ort/; `wasmPaths` points there.
 import { InvalidDeviceError, WebGpuUnavailableError } from './errors.ts';
-import { engineChoice, firstBackend, ortCandidate, wasmSimdCandidate, wgslCandidate, type BackendCandidate, type CandidateContext } from './backends.ts';
+import { engineChoice, firstBackend, ortCandidate, probedCandidate, wasmSimdCandidate, wgslCandidate, type BackendCandidate, type CandidateContext, type ProbeOptions } from './backends.ts';
 import type { BundleRunner } from './bundle-runner.ts';
 import type { OrtModule } from './onnx-decoder-session.ts';
 import type { BundleModels } from './loader.ts';
@@ -40,6 +40,7 @@ export interface OnnxOptions {
   gpuDecoder?: boolean; // deprecated LoadOptions.gpuDecoder: false = no WGSL model
   wasmDecoder?: boolean; // deprecated LoadOptions.wasmDecoder: false = no wasm kernels
   spawnWasmHelper?: SpawnWasmHelper; // starts a helper thread of the kernels (worker/endpoint.ts: dist/wasm-helper.js)
+  probe?: boolean | ProbeOptions; // LoadOptions.probe (default true): on 'auto' with a hardware adapter, time WGSL against the kernels
 }
 
 /** Where build.mjs puts the ORT runtime files: dist/ort/, next to the bundle that imports this module. */
@@ -106,7 +107,8 @@ async function gpuDeviceOrReason(): Promise<GPUDevice | string> {
  * A runner for `models` on the first candidate that `device` and the engine choice allow, in this order (runtime/backends.ts):
  * wgsl (the WGSL model on a device of its own; the ONNX graphs left — the reward model where the kernels cannot read it,
  * the seed graphs should the device be lost — on onnxruntime-web's wasm build, so its 27 MB WebGPU build is not fetched),
- * ort-webgpu, wasm-simd, ort-wasm. WebGPU's candidates need an adapter (for 'auto', a hardware one): without one, 'auto' notes `[webgpu] why` and
+ * ort-webgpu, wasm-simd, ort-wasm. On 'auto' the wgsl candidate is timed against wasm-simd and the faster kept (probedCandidate; not with
+ * `probe: false`). WebGPU's candidates need an adapter (for 'auto', a hardware one): without one, 'auto' notes `[webgpu] why` and
  * goes on; 'webgpu' alone throws WebGpuUnavailableError. None runs: one NoBackendError naming each candidate's reason.
  */
 export async function createWebRunner(models: BundleModels, device: Device, options: OnnxOptions): Promise<BundleRunner> {
@@ -120,7 +122,10 @@ export async function createWebRunner(models: BundleModels, device: Device, opti
     if (missing && device === 'webgpu') throw new WebGpuUnavailableError(missing);
     if (missing) reasons.push(`[webgpu] ${missing}`);
     else {
-      if (allowed.wgsl) candidates.push(wgslCandidate(context('wasm'), gpuDeviceOrReason, true));
+      const wgsl = wgslCandidate(context('wasm'), gpuDeviceOrReason, true);
+      // 'auto' on a hardware adapter with both engines of the runtime's allowed: the faster of the two on this bundle.
+      const probe = device === 'auto' && allowed.wasm && options.probe !== false;
+      if (allowed.wgsl) candidates.push(probe ? probedCandidate(wgsl, wasmSimdCandidate(context('wasm'), options.threads, options.spawnWasmHelper), typeof options.probe === 'object' ? options.probe : {}) : wgsl);
       if (allowed.onnxruntime) candidates.push(ortCandidate(context('webgpu'), false));
     }
   }

@@ -59,6 +59,21 @@ export interface LoadOptions {
    * (onnxruntime's wasm EP runs every graph on wasm). Not allowed together with `engine`.
    */
   wasmDecoder?: boolean;
+  /**
+   * false: no load-time probe. With `device: 'auto'` (engine 'auto') on a hardware adapter, load() builds both the WGSL
+   * model and the wasm kernels, times one small recommendation on each (LoadInfo.probe), keeps the faster and releases
+   * the other (runtime/backends.ts probedCandidate). Default true; a named device or engine never probes.
+   */
+  probe?: boolean;
+}
+
+/** LoadInfo.probe: the load-time timing that chose between the WGSL model and the wasm kernels. */
+export interface BackendProbe {
+  wgslMs: number; // best timed call on the WGSL model, ms: the encoder and `levels` decoder steps at the bundle's beam width
+  wasmMs: number; // the same call on the wasm kernels, ms
+  rounds: number; // timed calls per engine (after one warm-up each)
+  chosen: 'wgsl' | 'wasm-simd'; // 'wasm-simd' only when wgslMs > PROBE_MARGIN × wasmMs: near-ties keep WebGPU
+  probeMs: number; // what the probe added to load(): the kernels' build, the warm-ups, the timed calls, the loser's release
 }
 
 export type { BundleManifest, CatalogEntry } from './bundle.ts';
@@ -93,6 +108,7 @@ export interface LoadInfo {
   /** Threads running the wasm kernels' decoder steps: LoadOptions.threads where cross-origin isolated in a worker, else 1. */
   kernelThreads: number;
   fallbackReasons: string[]; // `[ep] reason` for every EP tried before it
+  probe: BackendProbe | null; // the load-time timing of WGSL against the wasm kernels, when one ran (LoadOptions.probe)
   fromCache: string[]; // roles whose bytes came from IndexedDB
   fromNetwork: string[]; // roles fetched over the network
   warnings: string[]; // cache problems that fell back to the network, etc.
