@@ -1,0 +1,77 @@
+// The load-time probe (runtime/backends.ts probedCandidate) over the real engines: the WGSL model on this machine's
+// adapter (SwiftShader, which the browser's 'auto' rejects as software before any probe: Node takes the caller's device
+// as it is) against the wasm kernels, on the tiny bundle. The margin picks the winner (0: the kernels, Infinity: WGSL),
+// so the outcome does not hang on the machine's timings; the rule itself: backend-probe.test.ts.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createBundleRunner, type ProbeOptions } from '../../runtime/backends.ts';
+import { createRecommenderWith } from '../../runtime/local-recommender.ts';
+import { fileAwareFetch } from '../../runtime-node/node-recommender.ts';
+import { wasmOrt } from '../../models/onnx-runtime.ts';
+import { openDevice } from '../../models/engine/device.ts';
+import type { Engine, Recommender } from '../../runtime/recommender.ts';
+import { writeTestBundle, type TestBundle } from './fixture.ts';
+import { assertSameSessions } from './engine-parity.ts';
+
+let root: string;
+let bundle: TestBundle;
+before(async () => {
+  root = mkdtempSync(join(tmpdir(), 'onerec-probe-'));
+  bundle = await writeTestBundle(join(root, 'tiny'));
+});
+after(() => rmSync(root, { recursive: true, force: true }));
+
+/** A recommender over Node's backend list (createBundleRunner) on a device of its own. */
+async function recommender(engine: Engine, probe?: ProbeOptions | boolean): Promise<{ r: Recommender; device: GPUDevice }> {
+  const device = (await openDevice({ quiet: true })).device;
+  const r = createRecommenderWith({
+    createRunner: (models) => createBundleRunner(wasmOrt(1).ort, models, ['wasm'], {}, { engine, gpuDevice: device, ownsGpuDevice: true, probe }),
+    fetch: fileAwareFetch as typeof fetch,
+  });
+  return { r, device };
+}
+
+test('real engines: the winner runs, the loser is released, the sessions are the forced engine\'s; a named engine does not probe', async () => {
+  const history = [3, 17, 42];
+  const forced = (await recommender('wasm')).r;
+  await forced.load(pathToFileURL(bundle.dir).href, { cache: false });
+  const expected = await forced.recommend(history);
+  await forced.dispose();
+
+  // margin 0: the kernels win whatever the timings; margin Infinity: WGSL does.
+  for (const [margin, chosen] of [[0, 'wasm-simd'], [Infinity, 'wgsl']] as const) {
+    const { r, device } = await recommender('auto', { margin });
+    try {
+      const info = await r.load(pathToFileURL(bundle.dir).href, { cache: false });
+      assert.equal(info.decoder, chosen);
+      const p = info.probe!;
+      assert.equal(p.chosen, chosen);
+      assert.ok(p.rounds >= 1 && p.rounds <= 3 && p.wgslMs > 0 && p.wasmMs > 0 && p.probeMs >= p.wgslMs + p.wasmMs, JSON.stringify(p));
+      const line = info.fallbackReasons.find((reason) => reason.startsWith('[wgsl] probe: '));
+      if (chosen === 'wasm-simd') {
+        assert.equal(line, `[wgsl] probe: ${p.wgslMs.toFixed(1)} ms per call against ${p.wasmMs.toFixed(1)} on the wasm kernels (encoder + 3 decoder steps at beam 8, best of ${p.rounds})`);
+        // The WGSL runner was released: its device (owned by it) destroyed.
+        const lost = await Promise.race([device.lost, new Promise((resolve) => setTimeout(() => resolve(null), 2000))]) as GPUDeviceLostInfo | null;
+        assert.equal(lost?.reason, 'destroyed');
+      } else {
+        assert.equal(line, undefined);
+      }
+      assertSameSessions(expected, await r.recommend(history), 1e-4, chosen);
+    } finally {
+      await r.dispose();
+    }
+  }
+
+  // A named engine is not probed, whatever `probe` says (each load here builds the WGSL model: ~15 s on SwiftShader).
+  const { r } = await recommender('wgsl', true);
+  try {
+    const info = await r.load(pathToFileURL(bundle.dir).href, { cache: false });
+    assert.deepEqual([info.decoder, info.probe], ['wgsl', null]);
+  } finally {
+    await r.dispose();
+  }
+});
