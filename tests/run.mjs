@@ -28,7 +28,7 @@ const SLOW = [
   ['tests/runtime/wasm-decoder.test.ts', 'compiles the four AssemblyScript kernel builds (~45 s) and runs the shipped bundles: ~70 s'],
   ['tests/models/export/trained-parity.test.ts', 'trains on the engine, then exports and compares the graphs: 50–140 s'],
   ['tests/browser/', 'Chromium: the demo page and the wasm runtime spec over HTTP: ~50 s'],
-  ['tests/runtime/backend-probe-engines.test.ts', 'the load-time probe over the WGSL model on SwiftShader and the wasm kernels, three loads that build the WGSL model: ~50 s'],
+  ['tests/runtime/backend-probe-engines.test.ts', 'the load-time probe over the WGSL model on SwiftShader and the wasm kernels, Node\'s and the browser\'s lists, five loads that build the WGSL model: ~75 s'],
   ['tests/models/baseline/sasrec.test.ts', 'trains SASRec on the engine: ~25 s'],
   ['tests/models/seed/item-embedding.test.ts', 'the seed model\'s per-item encoder table on the engine: reference forward, gradient rows, 12 training steps: ~30 s'],
   ['tests/models/seed/model.test.ts', 'the seed model on the engine against the reference forward and its gradients: ~20 s'],

@@ -1,7 +1,9 @@
 // The load-time probe (runtime/backends.ts probedCandidate) over the real engines: the WGSL model on this machine's
 // adapter (SwiftShader, which the browser's 'auto' rejects as software before any probe: Node takes the caller's device
 // as it is) against the wasm kernels, on the tiny bundle. The margin picks the winner (0: the kernels, Infinity: WGSL),
-// so the outcome does not hang on the machine's timings; the rule itself: backend-probe.test.ts.
+// so the outcome does not hang on the machine's timings; then the browser's list (createWebRunner) behind a navigator.gpu
+// whose adapter says it is hardware, for the wiring: probed by default, not with probe: false, never on a software
+// adapter. The rule itself: backend-probe.test.ts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createBundleRunner, type ProbeOptions } from '../../runtime/backends.ts';
+import { createWebRunner } from '../../runtime/onnx.ts';
+import { fetchBundle } from '../../runtime/loader.ts';
 import { createRecommenderWith } from '../../runtime/local-recommender.ts';
 import { fileAwareFetch } from '../../runtime-node/node-recommender.ts';
 import { wasmOrt } from '../../models/onnx-runtime.ts';
@@ -74,4 +78,27 @@ test('real engines: the winner runs, the loser is released, the sessions are the
   } finally {
     await r.dispose();
   }
+});
+
+test("the browser's list (createWebRunner): 'auto' on a hardware adapter probes unless probe: false; a software adapter is not probed", async (t) => {
+  // A device per request: the wgsl candidate owns it, and destroys it when released.
+  const adapter = (info: Partial<GPUAdapterInfo>) => ({ info, requestDevice: async () => (await openDevice({ quiet: true })).device });
+  // navigator.gpu as a browser's: this machine's SwiftShader device behind an adapter that says what the test needs.
+  let gpuAdapter = adapter({ vendor: 'nvidia', architecture: 'hopper' });
+  Object.defineProperty(globalThis, 'navigator', { value: { gpu: { requestAdapter: async () => gpuAdapter } }, configurable: true, writable: true });
+  t.after(() => { delete (globalThis as { navigator?: unknown }).navigator; });
+  const { models } = await fetchBundle(pathToFileURL(bundle.dir).href, { fetch: fileAwareFetch as typeof fetch, cache: false });
+  const wasmPaths = pathToFileURL(join(import.meta.dirname, '..', '..', 'node_modules', 'onnxruntime-web', 'dist')).href + '/';
+  const outcomes: unknown[] = [];
+  for (const [probe, software] of [[undefined, false], [false, false], [undefined, true]] as const) {
+    if (software) gpuAdapter = adapter({ vendor: 'google', architecture: 'swiftshader' });
+    const runner = await createWebRunner(models, 'auto', { threads: 1, wasmPaths, probe });
+    try {
+      // Probed: the winner is the probe's choice, whichever the timings give (WGSL is far slower on SwiftShader).
+      outcomes.push([runner.probe !== null, runner.probe === null || runner.probe.chosen === runner.decoderBackend, runner.fallbackReasons.some((r) => r.startsWith('[webgpu] a software adapter'))]);
+    } finally {
+      await runner.release();
+    }
+  }
+  assert.deepEqual(outcomes, [[true, true, false], [false, true, false], [false, true, true]]);
 });

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { firstBackend, PROBE_BUDGET_MS, PROBE_MARGIN, probedCandidate, type BackendCandidate, type ProbeOptions } from '../../runtime/backends.ts';
 import type { BundleRunner } from '../../runtime/bundle-runner.ts';
+import { checkLoadArguments } from '../../runtime/arguments.ts';
 import type { BackendProbe, RecommendOptions } from '../../runtime/recommender.ts';
 
 /** A runner whose every recommend() advances `clock.ms` by the next of `costs` (the last one repeating). */
@@ -91,4 +92,9 @@ test('no probe where either engine does not come up; an engine whose call throws
     assert.deepEqual([a.released, b.released], failing === 'wgsl' ? [true, false] : [false, true]);
     assert.deepEqual([won.probe, won.fallbackReasons], [null, [`[${failing}] probe: recommend() threw ${failing === 'wgsl' ? 'device lost' : 'out of memory'}`]]);
   }
+});
+
+test('LoadOptions.probe is a boolean', () => {
+  assert.equal(checkLoadArguments('/b/manifest.json', { probe: false }).probe, false);
+  assert.throws(() => checkLoadArguments('/b/manifest.json', { probe: 'off' }), (e: Error) => e.name === 'InvalidArgumentError' && /probe/.test(e.message));
 });
