@@ -71,7 +71,7 @@ export interface LoadOptions {
 export interface BackendProbe {
   wgslMs: number; // best timed call on the WGSL model, ms: the encoder and `levels` decoder steps at the bundle's beam width
   wasmMs: number; // the same call on the wasm kernels, ms
-  rounds: number; // timed calls per engine (after one warm-up each)
+  rounds: number; // timed calls per engine after one warm-up each: 3, fewer where warm-ups and calls pass 150 ms (1 at least)
   chosen: 'wgsl' | 'wasm-simd'; // 'wasm-simd' only when wgslMs > PROBE_MARGIN × wasmMs: near-ties keep WebGPU
   probeMs: number; // what the probe added to load(): the kernels' build, the warm-ups, the timed calls, the loser's release
 }

@@ -28,17 +28,18 @@ function fakeRunner(clock: { ms: number }, costs: number[], fail?: string) {
 }
 type Fake = ReturnType<typeof fakeRunner>;
 
-const candidate = (name: string, outcome: Fake | string): BackendCandidate & { made: number } => {
-  const c = { name, made: 0, create: async () => { c.made++; return outcome as unknown as BundleRunner | string; } };
+/** A candidate giving `outcome`; its build advances `clock` by `buildMs`. */
+const candidate = (name: string, outcome: Fake | string, clock?: { ms: number }, buildMs = 0): BackendCandidate & { made: number } => {
+  const c = { name, made: 0, create: async () => { c.made++; if (clock) clock.ms += buildMs; return outcome as unknown as BundleRunner | string; } };
   return c;
 };
 
 /** The probe over a WGSL and a kernels runner costing `wgsl` and `wasm` ms per call. */
-async function probe(wgsl: number[], wasm: number[], options: ProbeOptions = {}) {
+async function probe(wgsl: number[], wasm: number[], options: ProbeOptions = {}, buildMs = 0) {
   const clock = { ms: 0 };
   const gpu = fakeRunner(clock, wgsl);
   const kernels = fakeRunner(clock, wasm);
-  const won = await firstBackend([probedCandidate(candidate('wgsl', gpu), candidate('wasm-simd', kernels), { now: () => clock.ms, ...options })], ['[webgpu] before']);
+  const won = await firstBackend([probedCandidate(candidate('wgsl', gpu, clock, 1000), candidate('wasm-simd', kernels, clock, buildMs), { now: () => clock.ms, ...options })], ['[webgpu] before']);
   return { won: won as unknown as Fake, gpu, kernels, clock };
 }
 
@@ -48,8 +49,8 @@ test('the faster engine is kept: the kernels beyond the margin, with the figures
   assert.equal(won, kernels);
   assert.deepEqual([gpu.released, kernels.released], [true, false]);
   assert.deepEqual(won.fallbackReasons, ['[webgpu] before', '[wgsl] probe: 12.5 ms per call against 4.0 on the wasm kernels (encoder + 3 decoder steps at beam 8, best of 3)']);
-  assert.deepEqual(won.probe, { wgslMs: 12.5, wasmMs: 4, rounds: 3, chosen: 'wasm-simd', probeMs: clock.ms });
-  assert.equal(clock.ms, 30 + 14 + 12.5 + 13 + 9 + 4.5 + 4 + 5);
+  assert.deepEqual(won.probe, { wgslMs: 12.5, wasmMs: 4, rounds: 3, chosen: 'wasm-simd', probeMs: clock.ms - 1000 });
+  assert.equal(clock.ms, 1000 + 30 + 14 + 12.5 + 13 + 9 + 4.5 + 4 + 5); // probeMs leaves out the WGSL build (load() makes it anyway)
   // The workload: the first maxHistory items, one item, nothing excluded, no bias, no rerank; the same on both engines.
   const call = { history: [0, 1, 2, 3, 4, 5, 6, 7], options: { sessionLength: 1, excludeHistory: false, historyBias: false, rerank: false } };
   assert.deepEqual([gpu.calls, kernels.calls], [Array(4).fill(call), Array(4).fill(call)]);
@@ -66,11 +67,14 @@ test(`near-ties keep WebGPU: the kernels win only when wgslMs > ${PROBE_MARGIN} 
   }
 });
 
-test(`the budget (${PROBE_BUDGET_MS} ms, warm-ups included) bounds the timed calls, one per engine at least`, async () => {
+test(`the budget (${PROBE_BUDGET_MS} ms, warm-ups included, builds not) bounds the timed calls, one per engine at least`, async () => {
   assert.equal((await probe([100], [100])).won.probe!.rounds, 1); // the warm-ups alone spend it
   assert.equal((await probe([10], [10], { budgetMs: 45 })).won.probe!.rounds, 2); // 20 warm-up, 40 after one round, 60 after two
   const { won, gpu } = await probe([1], [1]);
   assert.deepEqual([won.probe!.rounds, gpu.calls.length], [3, 4]); // at most `rounds` (3) timed calls after the warm-up
+  // The kernels' build is outside the budget (a fixed cost), inside probeMs.
+  const built = await probe([10], [10], {}, 200);
+  assert.deepEqual([built.won.probe!.rounds, built.won.probe!.probeMs], [3, 200 + 80]);
 });
 
 test('no probe where either engine does not come up; an engine whose call throws loses', async () => {
