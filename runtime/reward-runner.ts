@@ -7,6 +7,7 @@ import { WasmReward, WasmRewardError } from './wasm-reward.ts';
 import { WebGpuReward, WebGpuRewardError } from './webgpu-reward.ts';
 import { ortSessionOptions, tensorFloats, toInt64, type OrtModule } from './onnx-decoder-session.ts';
 import type { BundleModels } from './loader.ts';
+import type { SemanticIdTrie } from './semantic-id-trie.ts';
 
 /** Rewards (weighted sums of tower probabilities) closer than this rank as equal; float32 backends agree to ~1e-6. */
 export const REWARD_TIE = 1e-5;
@@ -21,22 +22,37 @@ export interface RewardRunner {
   release(): Promise<void>;
 }
 
-/** reward.onnx on an ORT session; its history and session lengths from the session's input metadata. */
-function ortReward(ort: OrtModule, session: InferenceSession): RewardRunner {
+/**
+ * reward.onnx on an ORT session; its history and session lengths from the session's input metadata. A graph of
+ * itemRepresentation 'codes' takes the items' codes (history_codes [1, H, L], session_codes [N, M, L], −1 = padding),
+ * looked up here in the bundle's trie.
+ */
+function ortReward(ort: OrtModule, session: InferenceSession, catalog: SemanticIdTrie): RewardRunner {
   const dims = (name: string): readonly (number | string)[] => {
     const meta = session.inputMetadata.find((m) => m.name === name);
     if (!meta || !meta.isTensor) throw new BundleFormatError('reward.onnx', `has no tensor input "${name}"; re-export the bundle (onerec export)`);
     return meta.shape;
   };
-  const [, H] = dims('history_items');
-  const [, M] = dims('session_items');
+  const codeInputs = session.inputNames.includes('history_codes');
+  const [, H] = dims(codeInputs ? 'history_codes' : 'history_items');
+  const [, M] = dims(codeInputs ? 'session_codes' : 'session_items');
   if (typeof H !== 'number' || typeof M !== 'number') throw new BundleFormatError('reward.onnx', `history_items [1, ${H}] and session_items [N, ${M}] must have static lengths; re-export the bundle`);
+  const L = catalog.levels;
+  /** items [A·n] (−1 = padding) → their codes [A·n·L], −1 on every level of a padding slot */
+  const codesOf = (items: Int32Array): BigInt64Array => {
+    const out = new BigInt64Array(items.length * L).fill(-1n);
+    items.forEach((item, s) => { if (item >= 0) catalog.itemCodes(item).forEach((code, l) => { out[s * L + l] = BigInt(code); }); });
+    return out;
+  };
   return {
     backend: 'onnx',
     H,
     M,
     towers: async (history, sessions, n) => {
-      const out = await session.run({
+      const out = await session.run(codeInputs ? {
+        history_codes: new ort.Tensor('int64', codesOf(history), [1, H, L]),
+        session_codes: new ort.Tensor('int64', codesOf(sessions), [n, M, L]),
+      } : {
         history_items: new ort.Tensor('int64', toInt64(history), [1, H]),
         session_items: new ort.Tensor('int64', toInt64(sessions), [n, M]),
       });
@@ -49,7 +65,7 @@ function ortReward(ort: OrtModule, session: InferenceSession): RewardRunner {
 /** reward.onnx on the wasm kernels, or null (the reason added to `reasons` as `[wasm-simd] …`) when they cannot run it. */
 async function kernelReward(models: BundleModels, reasons: string[]): Promise<RewardRunner | null> {
   try {
-    const model = await WasmReward.create(models.reward!, models.towers);
+    const model = await WasmReward.create(models.reward!, models.towers, models.trie);
     return { backend: 'wasm-simd', H: model.historyLength, M: model.sessionLength, towers: async (history, sessions, n) => model.towers(history, sessions, n), release: async () => undefined };
   } catch (err) {
     if (!(err instanceof WasmRewardError)) throw err;
@@ -65,7 +81,7 @@ async function kernelReward(models: BundleModels, reasons: string[]): Promise<Re
 async function gpuReward(models: BundleModels, device: GPUDevice, fallback: () => Promise<RewardRunner>, reasons: string[]): Promise<RewardRunner | null> {
   let model: WebGpuReward;
   try {
-    model = await WebGpuReward.create(device, models.reward!, models.towers);
+    model = await WebGpuReward.create(device, models.reward!, models.towers, { catalog: models.trie });
   } catch (err) {
     if (!(err instanceof WebGpuRewardError)) throw err;
     reasons.push(`[wgsl] ${err.message}`);
@@ -114,7 +130,7 @@ export async function createRewardRunner(ort: OrtModule, models: BundleModels, e
   if (!models.reward) return null;
   const onCpu = async (): Promise<RewardRunner> => {
     const kernels = engines.kernels ? await kernelReward(models, reasons) : null;
-    return kernels ?? ortReward(ort, await ort.InferenceSession.create(models.reward!, ortSessionOptions(ep, sessionOptions, [])));
+    return kernels ?? ortReward(ort, await ort.InferenceSession.create(models.reward!, ortSessionOptions(ep, sessionOptions, [])), models.trie);
   };
   const gpu = engines.device ? await gpuReward(models, engines.device, onCpu, reasons) : null;
   return gpu ?? onCpu();

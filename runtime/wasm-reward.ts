@@ -8,7 +8,7 @@
 //
 // The weights and sizes are read from the graph itself (runtime/reward-weights.ts, shared with the WGSL reward model).
 // Matrix products run in the kernels; the small attention (m keys) in JS.
-import { readRewardWeights } from './reward-weights.ts';
+import { readRewardWeights, type ItemCodeSource } from './reward-weights.ts';
 import { WasmRewardError } from './errors.ts';
 import { instantiateKernels, type Heap, type Kernels } from './wasm-kernels.ts';
 
@@ -40,9 +40,12 @@ export class WasmReward {
     this.start = heap.used;
   }
 
-  /** Reads reward.onnx's weights and sizes; `towers`: the manifest's tower names, in the graph's output order. */
-  static async create(rewardOnnx: Uint8Array, towers: string[]): Promise<WasmReward> {
-    const weights = readRewardWeights(rewardOnnx, towers, (reason) => new WasmRewardError(reason));
+  /**
+   * Reads reward.onnx's weights and sizes; `towers`: the manifest's tower names, in the graph's output order;
+   * `catalog`: the items' codes (the bundle's trie), needed by a graph exported with itemRepresentation 'codes'.
+   */
+  static async create(rewardOnnx: Uint8Array, towers: string[], catalog?: ItemCodeSource): Promise<WasmReward> {
+    const weights = readRewardWeights(rewardOnnx, towers, (reason) => new WasmRewardError(reason), catalog);
     const { d, towerHidden, tensor } = weights;
     const { kernels, heap } = await instantiateKernels().catch((err: Error) => { throw new WasmRewardError(err.message); });
     const place = (name: string): number => {

@@ -13,7 +13,7 @@
 // one buffer (history, sessions) and maps [n, towers] floats. The weights and sizes come from the graph
 // (runtime/reward-weights.ts, shared with the wasm kernels' reward model). Not bit-identical to onnxruntime (other
 // summation orders): towers agree to ~1e-7.
-import { readRewardWeights } from './reward-weights.ts';
+import { readRewardWeights, type ItemCodeSource } from './reward-weights.ts';
 import { WebGpuRewardError } from './errors.ts';
 import { COMPUTE_STAGE, MAP_READ, USAGE, compilePipelines, makeBuffer, storage, unrolledSum, upload } from './webgpu-kernels.ts';
 
@@ -189,10 +189,11 @@ export class WebGpuReward {
   /**
    * Reads reward.onnx's weights and sizes (`towers`: the manifest's tower names, in the graph's output order), uploads
    * them and compiles the kernel. `unroll` (partial sums per dot product) and `workgroupSize`: for benchmarks;
-   * `sessionsPerDispatch`: fewer than the device's limits allow (tests).
+   * `sessionsPerDispatch`: fewer than the device's limits allow (tests); `catalog`: the items' codes (the bundle's
+   * trie), needed by a graph exported with itemRepresentation 'codes'.
    */
-  static async create(device: GPUDevice, rewardOnnx: Uint8Array, towers: string[], options: { unroll?: number; workgroupSize?: number; sessionsPerDispatch?: number } = {}): Promise<WebGpuReward> {
-    const read = readRewardWeights(rewardOnnx, towers, (reason) => new WebGpuRewardError(reason));
+  static async create(device: GPUDevice, rewardOnnx: Uint8Array, towers: string[], options: { unroll?: number; workgroupSize?: number; sessionsPerDispatch?: number; catalog?: ItemCodeSource } = {}): Promise<WebGpuReward> {
+    const read = readRewardWeights(rewardOnnx, towers, (reason) => new WebGpuRewardError(reason), options.catalog);
     const { d: D, heads, towerHidden: hidden, tensor } = read;
     const sizes: Sizes = { H: read.historyLength, M: read.sessionLength, D, heads, T: towers.length, hidden };
     const maxRows = Math.min(options.sessionsPerDispatch ?? Infinity, device.limits.maxComputeWorkgroupsPerDimension, Math.floor(device.limits.maxStorageBufferBindingSize / (4 * scratchPerSession(sizes))));

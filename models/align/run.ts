@@ -13,6 +13,7 @@ import type { Engine } from '../engine/index.ts';
 import { OptionError } from '../options.ts';
 import { progressBar, type Progress } from '../progress.ts';
 import { Rng } from '../random.ts';
+import type { RewardConfig } from '../reward/config.ts';
 import { fitRewardModel, padItems, type RewardFitReport } from '../reward/fit.ts';
 import { parseTowers, TOWER_LABELS } from '../reward/labels.ts';
 import { observedSessions, splitDay, type SessionWithHistory } from '../reward/sessions.ts';
@@ -77,13 +78,13 @@ async function rewardModel(o: AlignOptions, d: AlignData, engine: Engine | null)
   const bars: { rm?: Progress } = {};
   // The reward model never sees the validation days (its AUC is still measured on the test days).
   const fit = o.evalBundles ? null : await fitRewardModel(o.valDays > 0 ? d.sessions.filter((s) => s.day < d.trainEnd || s.day >= d.split) : d.sessions, d.split, parseTowers(o.towers),
-    { itemCount, dModel: o.rmDim, heads: o.rmHeads, towerHidden: o.rmHidden, maxHistory: o.rmHistory, sessionLength: d.sessionLength },
+    { itemCount, dModel: o.rmDim, heads: o.rmHeads, towerHidden: o.rmHidden, maxHistory: o.rmHistory, sessionLength: d.sessionLength, ...rewardItemRepresentation(o, d) },
     { epochs: o.rmEpochs, batchSize: o.rmBatch, learningRate: o.rmLr, weightDecay: 1e-4, seed: o.seed }, o.minPositives,
     (step, steps, loss) => { bars.rm ??= progressBar('reward model', steps); bars.rm.update(step, Number.isNaN(loss) ? undefined : { loss: loss.toFixed(4) }); },
-    o.rmTrainer === 'engine' && engine ? engine : undefined);
+    o.rmTrainer === 'engine' && engine ? engine : undefined, d.prepared.codes);
   bars.rm?.stop();
   if (fit) console.log(`reward model, held-out AUC (split ${d.split}):\n${rewardTable(fit.report)}`);
-  const loaded = fit ? null : await loadRewardModel(o.rewardCheckpoint); // --evalBundles: the run's reward model, not trained again
+  const loaded = fit ? null : await loadRewardModel(o.rewardCheckpoint, d.prepared.codes); // --evalBundles: the run's reward model, not trained again
   const trainer = fit ? fit.trainer : loaded!.trainer;
   const towers = trainer.config.towers;
   const weights: number[] = o.rewardWeights ? o.rewardWeights.split(',').map(Number) : loaded?.towerWeights ?? towers.map(() => 1);
@@ -110,13 +111,20 @@ async function rewardModel(o: AlignOptions, d: AlignData, engine: Engine | null)
   return { scorer, report: fit?.report ?? null };
 }
 
+/** --rmItems: the reward config's item representation (models/reward/config.ts); 'codes' reads the prepared codes' L and K. */
+function rewardItemRepresentation(o: AlignOptions, d: AlignData): Pick<RewardConfig, 'itemRepresentation' | 'codeLevels' | 'codebookSize'> {
+  if (o.rmItems === 'table') return {};
+  if (o.rmItems !== 'codes') throw new OptionError(`--rmItems=${o.rmItems}: use 'table' (a row per item) or 'codes' (semantic-ID code embeddings)`);
+  return { itemRepresentation: 'codes', codeLevels: d.prepared.meta.levels, codebookSize: d.prepared.meta.codebookSize };
+}
+
 /** --evalBundles: a reward.ckpt written by onerec align (read and checked as onerec export --reward does), as the scorer. */
-async function loadRewardModel(path: string): Promise<{ trainer: RewardTrainer; towerWeights: number[] }> {
+async function loadRewardModel(path: string, itemCodes: ArrayLike<number>): Promise<{ trainer: RewardTrainer; towerWeights: number[] }> {
   if (!path) throw new OptionError('--evalBundles needs --rewardCheckpoint=<reward.ckpt of the onerec align run>');
   const { readRewardCheckpoint } = await import('../export/export-checkpoints.ts');
   const { weights, config, towerWeights } = readRewardCheckpoint(path);
-  const trainer = new RewardTrainer(config, 1);
-  for (const [name, p] of Object.entries(trainer.params)) p.set(weights[name]);
+  const trainer = new RewardTrainer(config, 1, undefined, itemCodes);
+  trainer.load(weights);
   return { trainer, towerWeights };
 }
 

@@ -29,6 +29,7 @@ export const ALIGN_DEFAULTS = {
   rmDim: 32,                                // reward model width
   rmHeads: 2,                               // reward model attention heads
   rmHidden: 32,                             // hidden width of each reward tower
+  rmItems: 'codes',                         // reward v_i: 'codes' (Σ of per-level semantic-ID code embeddings, size free of the catalog; held-out AUC ≥ 'table' on every tower, bench/results/reward-items-*.json) or 'table' (a row per item)
   rmHistory: 50,                            // history items the reward model reads
   rmTrainer: 'cpu',                         // 'cpu' (float64) or 'engine' (WebGPU); same model, parity-tested
   rmEpochs: 2,                              // reward model epochs (1 underfits, 4 overfits by held-out AUC; 3 not tried)

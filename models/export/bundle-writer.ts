@@ -120,6 +120,9 @@ export async function exportBundle(options: ExportBundleOptions): Promise<Export
   const { reward } = options;
   if (reward) {
     if (reward.config.itemCount !== trie.itemCount) throw new ExportError(`the reward model scores ${reward.config.itemCount} items but the trie has ${trie.itemCount}; train both on the same prepared data`);
+    if (reward.config.itemRepresentation === 'codes' && (reward.config.codeLevels !== trie.levels || reward.config.codebookSize !== trie.codebookSize)) {
+      throw new ExportError(`the reward model reads ${reward.config.codeLevels} code levels of ${reward.config.codebookSize} codes but the trie has ${trie.levels} of ${trie.codebookSize}; train both on the same prepared data`);
+    }
     if (reward.towerWeights.length !== reward.config.towers.length) throw new ExportError(`${reward.towerWeights.length} tower weights for ${reward.config.towers.length} towers (${reward.config.towers.join(',')})`);
     contents.push(['reward', 'reward.onnx', buildRewardGraph(reward.weights, reward.config, quantization).bytes]);
   }

@@ -4,10 +4,16 @@
 //   session_items [N, m]   item indices, m = RewardConfig.sessionLength, −1 = padding
 //   → towers [N, T]        sigmoid probabilities, columns in RewardConfig.towers order
 //
+// With RewardConfig.itemRepresentation 'codes' the inputs are the items' semantic-ID codes instead, so that the
+// graph holds no per-item weight and its size does not depend on the catalog:
+//   history_codes [1, H, L]   the history items' L codes (items.bin's), −1 on every level = padding
+//   session_codes [N, m, L]   the session items' codes, −1 = padding
+// and v = Σ_l code_emb[l·K + code_l] (code_emb [L·K, d], always fp32: it is small).
+//
 // Standard opset-17 ops only. Quantized bundles store item_emb 8-bit per row (the only large tensor);
 // the rest is small and stays fp32.
 import { checkRewardWeights, type RewardWeights } from '../reward/reference.ts';
-import type { RewardConfig } from '../reward/config.ts';
+import { usesCodes, type RewardConfig } from '../reward/config.ts';
 import { GraphBuilder, TensorType } from './onnx-proto.ts';
 import { dequantizeRows, quantizeRows, type Quantization } from './quantize.ts';
 import type { BuiltGraph } from './seed-graphs.ts';
@@ -18,13 +24,17 @@ export function buildRewardGraph(w: RewardWeights, c: RewardConfig, quantization
   const dh = d / heads;
   const g = new GraphBuilder('onerec_reward');
   const effective: RewardWeights = {};
-  const history = g.input('history_items', TensorType.INT64, [1, H]);
-  const sessions = g.input('session_items', TensorType.INT64, ['N', m]);
+  const codes = usesCodes(c);
+  const L = c.codeLevels ?? 0;
+  const history = codes ? g.input('history_codes', TensorType.INT64, [1, H, L]) : g.input('history_items', TensorType.INT64, [1, H]);
+  const sessions = codes ? g.input('session_codes', TensorType.INT64, ['N', m, L]) : g.input('session_items', TensorType.INT64, ['N', m]);
   const zero64 = g.int64([0], []);
 
   // One item_emb table (fp32, or uint8 rows + scale + zero point) shared by history and session lookups.
-  let table: { fp32?: string; q?: string; zero?: string; scale?: string };
-  if (quantization === 'fp32') {
+  let table: { fp32?: string; q?: string; zero?: string; scale?: string; codes?: string };
+  if (codes) {
+    table = { codes: g.initializer('code_emb', w.code_emb, [L * c.codebookSize!, d]) };
+  } else if (quantization === 'fp32') {
     table = { fp32: g.initializer('item_emb', w.item_emb, [itemCount, d]) };
   } else {
     const t = quantizeRows(w.item_emb, itemCount, d);
@@ -33,6 +43,7 @@ export function buildRewardGraph(w: RewardWeights, c: RewardConfig, quantization
   }
   /** item_emb rows of `items` with −1 entries zeroed, and the validity mask.  items [A, n] → [A, n, d], [A, n, 1] */
   const embedding = (items: string): { rows: string; mask: string } => {
+    if (table.codes) return codeEmbedding(items);
     const valid = g.op('GreaterOrEqual', [items, zero64]);
     const indices = g.op('Where', [valid, items, zero64]);
     let rows: string;
@@ -44,6 +55,15 @@ export function buildRewardGraph(w: RewardWeights, c: RewardConfig, quantization
       const scale = g.op('Unsqueeze', [g.op('Gather', [table.scale!, indices]), g.int64([-1])]);
       rows = g.op('Mul', [g.op('Sub', [q, zero]), scale]);
     }
+    const mask = g.op('Unsqueeze', [g.op('Cast', [valid], { to: TensorType.FLOAT }), g.int64([-1])]);
+    return { rows: g.op('Mul', [rows, mask]), mask };
+  };
+  /** Σ_l code_emb rows of `itemCodes` [A, n, L] (level l offset by l·K; an item is padding when its first code is −1). → [A, n, d], [A, n, 1] */
+  const codeEmbedding = (itemCodes: string): { rows: string; mask: string } => {
+    const valid = g.op('GreaterOrEqual', [g.op('Gather', [itemCodes, zero64], { axis: 2 }), zero64]); // [A, n]
+    const offsets = g.int64(Array.from({ length: L }, (_, l) => l * c.codebookSize!)); // [L]
+    const indices = g.op('Where', [g.op('Unsqueeze', [valid, g.int64([-1])]), g.op('Add', [itemCodes, offsets]), zero64]); // [A, n, L]
+    const rows = g.op('ReduceSum', [g.op('Gather', [table.codes!, indices]), g.int64([2])], { keepdims: 0 }); // [A, n, d]
     const mask = g.op('Unsqueeze', [g.op('Cast', [valid], { to: TensorType.FLOAT }), g.int64([-1])]);
     return { rows: g.op('Mul', [rows, mask]), mask };
   };

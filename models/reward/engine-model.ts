@@ -10,21 +10,40 @@
 import { AdamW, backward, type Engine, type Tensor } from '../engine/index.ts';
 import * as op from '../engine/ops.ts';
 import { attention } from '../engine/attention.ts';
-import { rewardParameterShapes, validateRewardConfig, type RewardConfig } from './config.ts';
+import { rewardParameterShapes, usesCodes, validateRewardConfig, type RewardConfig } from './config.ts';
+import { ShapeError } from '../engine/errors.ts';
 import { checkRewardWeights, type RewardWeights } from './reference.ts';
 import type { RewardExample } from './trainer.ts';
 
 export class EngineRewardModel {
   readonly params: Record<string, Tensor> = {};
+  private readonly codeRows: Int32Array | null = null; // [items, L] code_emb row of each item's level-l code, l·K + c_il ('codes')
 
-  private constructor(readonly engine: Engine, readonly config: RewardConfig, weights: RewardWeights) {
+  private constructor(readonly engine: Engine, readonly config: RewardConfig, weights: RewardWeights, itemCodes?: ArrayLike<number>) {
     validateRewardConfig(config);
     checkRewardWeights(weights, config);
     for (const [name, shape] of Object.entries(rewardParameterShapes(config))) this.params[name] = engine.param(name, shape, weights[name]);
+    if (usesCodes(config)) {
+      const L = config.codeLevels!;
+      if (!itemCodes || itemCodes.length !== config.itemCount * L) throw new ShapeError(`itemRepresentation 'codes' needs the items' codes [${config.itemCount}, ${L}], got ${itemCodes ? itemCodes.length : 'none'} values`);
+      this.codeRows = Int32Array.from(itemCodes, (code, k) => (k % L) * config.codebookSize! + code);
+    }
   }
 
-  static fromWeights(engine: Engine, config: RewardConfig, weights: RewardWeights): EngineRewardModel {
-    return new EngineRewardModel(engine, config, weights);
+  /** `itemCodes` [items, L]: the items' semantic-ID codes, needed with itemRepresentation 'codes'. */
+  static fromWeights(engine: Engine, config: RewardConfig, weights: RewardWeights, itemCodes?: ArrayLike<number>): EngineRewardModel {
+    return new EngineRewardModel(engine, config, weights, itemCodes);
+  }
+
+  /** v_i of `ids` [A, n]: item_emb rows, or with 'codes' the sum of each item's L code_emb rows → [A, n, d]. */
+  private itemVectors(ids: Int32Array, A: number, n: number): Tensor {
+    const e = this.engine;
+    if (!this.codeRows) return op.embedding(this.params.item_emb, e.upload(ids, [A, n]));
+    const L = this.config.codeLevels!;
+    const rows = new Int32Array(A * n * L); // [A·n, L]
+    ids.forEach((item, j) => rows.set(this.codeRows!.subarray(item * L, (item + 1) * L), j * L));
+    const summed = op.sum(op.embedding(this.params.code_emb, e.upload(rows, [A * n, L])), 1); // [A·n, d]
+    return op.view(summed, [A, n, this.config.dModel]);
   }
 
   parameterList(): Tensor[] {
@@ -61,11 +80,10 @@ export class EngineRewardModel {
         poolWeight[b * m + i] = 1 / valid;
       }
     });
-    const table = this.params.item_emb;
-    const hist = op.embedding(table, e.upload(historyIds, [B, H])); // [B, H, d]
+    const hist = this.itemVectors(historyIds, B, H); // [B, H, d]
     const hbar = op.sum(op.mul(hist, e.upload(historyWeight, [B, H, 1])), 1); // [B, d]
     const u = op.linear(hbar, this.params['user.w'], this.params['user.b']); // [B, d]
-    const v = op.embedding(table, e.upload(sessionIds, [B, m])); // [B, m, d]
+    const v = this.itemVectors(sessionIds, B, m); // [B, m, d]
     const eTarget = op.mul(v, op.view(u, [B, 1, d])); // [B, m, d]  e_i = v_i ⊙ u
     const q = op.linear(eTarget, this.params['attn.wq'], this.params['attn.bq']);
     const k = op.linear(eTarget, this.params['attn.wk'], this.params['attn.bk']);

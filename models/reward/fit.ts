@@ -47,11 +47,12 @@ export function rewardExamples(sessions: readonly SessionWithHistory[], towers: 
 /**
  * Labels, baseline, training, held-out AUC. With `engine` the towers train on the WebGPU engine
  * (models/reward/engine-model.ts, same init) and the trained weights come back into the CPU trainer, which
- * then scores (the two forwards are parity-tested); without, the CPU float64 trainer trains.
+ * then scores (the two forwards are parity-tested); without, the CPU float64 trainer trains. `itemCodes` [items, L]:
+ * the items' semantic-ID codes, needed when `model.itemRepresentation` is 'codes'.
  */
 export async function fitRewardModel(
   sessions: readonly SessionWithHistory[], splitDay: number, candidates: readonly TowerName[], model: Omit<RewardConfig, 'towers'>, train: RewardTrainConfig,
-  minPositives: number, onStep?: (step: number, steps: number, loss: number) => void, engine?: Engine,
+  minPositives: number, onStep?: (step: number, steps: number, loss: number) => void, engine?: Engine, itemCodes?: ArrayLike<number>,
 ): Promise<{ trainer: RewardTrainer; report: RewardFitReport; rules: LabelRules }> {
   const start = Date.now();
   const trainSessions = sessions.filter((s) => s.day < splitDay);
@@ -66,13 +67,13 @@ export async function fitRewardModel(
   const popularity = fitPopularity(trainSessions, kept, rules, model.itemCount);
   const trainExamples = rewardExamples(trainSessions, kept, rules, model.sessionLength);
   const testExamples = rewardExamples(testSessions, kept, rules, model.sessionLength);
-  const trainer = new RewardTrainer(config, train.seed, popularity.prior);
+  const trainer = new RewardTrainer(config, train.seed, popularity.prior, itemCodes);
   let epochLoss: number[];
   if (engine) {
-    const onEngine = EngineRewardModel.fromWeights(engine, config, trainer.weights());
+    const onEngine = EngineRewardModel.fromWeights(engine, config, trainer.weights(), itemCodes);
     const rng = new Rng(train.seed);
     epochLoss = await trainOnEngine(onEngine, trainExamples, train.epochs, train.batchSize, train.learningRate, train.weightDecay, (order) => rng.shuffle(order), (step, steps) => onStep?.(step, steps, NaN));
-    for (const [name, w] of Object.entries(await onEngine.weights())) trainer.params[name].set(w);
+    trainer.load(await onEngine.weights());
   } else {
     epochLoss = trainer.fit(trainExamples, train, onStep);
   }

@@ -4,9 +4,10 @@
 //   const towers = rewardForward(weights, config, history, sessions);   // [N, T] probabilities
 //
 // Math (OneRec §3.3), for one user with history items h_1..h_H and N sessions of m items (−1 = padding):
-//   hbar    = mean over valid j of item_emb[h_j]                     [d]   (0 when the history is empty)
+//   v_i     = item_emb[i], or Σ_l code_emb[l·K + c_il] with itemRepresentation 'codes'
+//   hbar    = mean over valid j of v[h_j]                     [d]   (0 when the history is empty)
 //   u       = hbar @ user.w + user.b                                 [d]
-//   e_i     = item_emb[s_i] ⊙ u                                      [m, d]  target-aware item representation
+//   e_i     = v[s_i] ⊙ u                                             [m, d]  target-aware item representation
 //   x       = e + (MHA(e) @ attn.wo + attn.bo)                       [m, d]  self-attention across the session;
 //             heads of d/heads, scale 1/√(d/heads), padded items masked as keys (−1e9 before softmax)
 //   z       = mean over valid i of x_i                               [d]    (0 when the session is all padding)
@@ -14,7 +15,7 @@
 // Training loss: Σ_t BCE(p_t, y_t) (models/reward/trainer.ts). Padded query rows are computed by an ONNX
 // graph but never pooled, so they do not matter.
 import { attend, linear, MASKED } from '../seed/reference.ts';
-import { rewardParameterShapes, validateRewardConfig, type RewardConfig } from './config.ts';
+import { rewardParameterShapes, usesCodes, validateRewardConfig, type RewardConfig } from './config.ts';
 import { RewardCheckpointError } from './errors.ts';
 import { ShapeError } from '../engine/errors.ts';
 
@@ -29,8 +30,30 @@ export function checkRewardWeights(w: RewardWeights, c: RewardConfig): void {
   }
 }
 
+/**
+ * v_i for every item `[items, d]`: item_emb itself ('table'), or Σ_l code_emb[l·K + c_il] ('codes', `itemCodes`
+ * [items, L] the items' semantic-ID codes, e.g. the prepared codes.u16). Summed in float32 in level order.
+ */
+export function itemTable(w: RewardWeights, c: RewardConfig, itemCodes?: ArrayLike<number>): Float32Array {
+  if (!usesCodes(c)) return w.item_emb;
+  const d = c.dModel;
+  const L = c.codeLevels!;
+  const K = c.codebookSize!;
+  if (!itemCodes || itemCodes.length !== c.itemCount * L) throw new ShapeError(`a reward model with itemRepresentation 'codes' needs the items' codes [${c.itemCount}, ${L}], got ${itemCodes ? itemCodes.length : 'none'} values`);
+  const table = new Float32Array(c.itemCount * d); // [items, d]
+  for (let i = 0; i < c.itemCount; i++) {
+    for (let l = 0; l < L; l++) {
+      const code = itemCodes[i * L + l];
+      if (code >= K) throw new ShapeError(`item ${i} has code ${code} at level ${l}, outside 0..${K - 1}`);
+      const row = (l * K + code) * d;
+      for (let a = 0; a < d; a++) table[i * d + a] += w.code_emb[row + a];
+    }
+  }
+  return table;
+}
+
 /** The user representation u `[d]` from a history of item indices (−1 entries skipped; the most recent maxHistory kept). */
-export function userVector(w: RewardWeights, c: RewardConfig, history: ArrayLike<number>): Float32Array {
+export function userVector(w: RewardWeights, c: RewardConfig, history: ArrayLike<number>, table = itemTable(w, c)): Float32Array {
   const d = c.dModel;
   const hbar = new Float32Array(d); // [d]
   let count = 0;
@@ -38,21 +61,25 @@ export function userVector(w: RewardWeights, c: RewardConfig, history: ArrayLike
     const v = history[j];
     if (v < 0) continue;
     if (v >= c.itemCount) throw new ShapeError(`history item ${v} at position ${j} is outside 0..${c.itemCount - 1}`);
-    for (let a = 0; a < d; a++) hbar[a] += w.item_emb[v * d + a];
+    for (let a = 0; a < d; a++) hbar[a] += table[v * d + a];
     count++;
   }
   if (count > 0) for (let a = 0; a < d; a++) hbar[a] /= count;
   return linear(hbar, 1, d, w['user.w'], w['user.b'], d);
 }
 
-/** Tower probabilities `[N, T]` for `sessions` `[N, m]` (row-major, −1 = padding) of one user. */
-export function rewardForward(w: RewardWeights, c: RewardConfig, history: ArrayLike<number>, sessions: Int32Array): Float32Array {
+/**
+ * Tower probabilities `[N, T]` for `sessions` `[N, m]` (row-major, −1 = padding) of one user; `itemCodes` [items, L]
+ * with itemRepresentation 'codes' (see itemTable).
+ */
+export function rewardForward(w: RewardWeights, c: RewardConfig, history: ArrayLike<number>, sessions: Int32Array, itemCodes?: ArrayLike<number>): Float32Array {
   const d = c.dModel;
   const m = c.sessionLength;
   const T = c.towers.length;
   if (sessions.length % m !== 0) throw new ShapeError(`sessions hold ${sessions.length} items, not a multiple of sessionLength ${m}`);
   const N = sessions.length / m;
-  const u = userVector(w, c, history); // [d]
+  const table = itemTable(w, c, itemCodes); // [items, d]
+  const u = userVector(w, c, history, table); // [d]
   const out = new Float32Array(N * T); // [N, T]
   for (let n = 0; n < N; n++) {
     const items = sessions.subarray(n * m, (n + 1) * m);
@@ -61,7 +88,7 @@ export function rewardForward(w: RewardWeights, c: RewardConfig, history: ArrayL
       const v = items[i];
       if (v < 0) continue;
       if (v >= c.itemCount) throw new ShapeError(`session ${n} item ${v} at slot ${i} is outside 0..${c.itemCount - 1}`);
-      for (let a = 0; a < d; a++) e[i * d + a] = w.item_emb[v * d + a] * u[a];
+      for (let a = 0; a < d; a++) e[i * d + a] = table[v * d + a] * u[a];
     }
     const q = linear(e, m, d, w['attn.wq'], w['attn.bq'], d); // [m, d]
     const k = linear(e, m, d, w['attn.wk'], w['attn.bk'], d); // [m, d]

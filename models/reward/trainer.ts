@@ -5,7 +5,7 @@
 //
 // Loss per session: Σ_t BCE(p_t, y_t) = Σ_t softplus(logit_t) − y_t·logit_t; a batch takes the mean over
 // sessions. Optimiser: Adam (β1 0.9, β2 0.999, ε 1e-8), optional decoupled weight decay.
-import { rewardParameterShapes, validateRewardConfig, type RewardConfig } from './config.ts';
+import { rewardParameterShapes, usesCodes, validateRewardConfig, type RewardConfig } from './config.ts';
 import { ShapeError } from '../engine/errors.ts';
 import { Rng } from '../random.ts';
 import type { RewardWeights } from './reference.ts';
@@ -60,13 +60,21 @@ export class RewardTrainer {
   private readonly adamM: Params = {};
   private readonly adamV: Params = {};
   private adamStep = 0;
+  // With itemRepresentation 'codes': v_i for every item, rebuilt from code_emb after each step, and ∂loss/∂v_i,
+  // scattered into code_emb's gradient at the step; with 'table' both are item_emb's own arrays.
+  private readonly itemCodes: ArrayLike<number> | null = null; // [items, L]
+  private itemVectors: Float64Array;  // [items, d]
+  private itemGrads: Float64Array;    // [items, d]
+  private readonly touched: Uint8Array | null = null; // [items] 1 = itemGrads row holds a gradient
 
   /**
    * Initialisation: item_emb N(0, 0.1²); user.w N(0, (0.5/√d)²) and user.b = 1 so that u starts near 1 and
    * e_i near v_i; attention matrices N(0, 1/d); tower w1 N(0, 2/d) (He), w2 N(0, 1/hidden); biases 0, except
-   * b2_t = logit(prior_t) when `priors` are given (the towers start at the training positive rates).
+   * b2_t = logit(prior_t) when `priors` are given (the towers start at the training positive rates). With
+   * itemRepresentation 'codes', code_emb N(0, 0.1²/L) so that v_i (a sum of L rows) starts as item_emb would, and
+   * `itemCodes` [items, L] (the prepared codes.u16) are required.
    */
-  constructor(config: RewardConfig, seed: number, priors?: ArrayLike<number>) {
+  constructor(config: RewardConfig, seed: number, priors?: ArrayLike<number>, itemCodes?: ArrayLike<number>) {
     validateRewardConfig(config);
     this.config = config;
     const rng = new Rng(seed);
@@ -76,6 +84,7 @@ export class RewardTrainer {
       const p = new Float64Array(size);
       let std = 0;
       if (name === 'item_emb') std = 0.1;
+      else if (name === 'code_emb') std = 0.1 / Math.sqrt(config.codeLevels!);
       else if (name === 'user.w') std = 0.5 / Math.sqrt(d);
       else if (/^attn\.w/.test(name)) std = 1 / Math.sqrt(d);
       else if (/\.w1$/.test(name)) std = Math.sqrt(2 / d);
@@ -93,10 +102,64 @@ export class RewardTrainer {
         this.params[`tower.${t}.b2`][0] = Math.log(q / (1 - q));
       });
     }
+    if (usesCodes(config)) {
+      const L = config.codeLevels!;
+      if (!itemCodes || itemCodes.length !== config.itemCount * L) throw new ShapeError(`itemRepresentation 'codes' needs the items' codes [${config.itemCount}, ${L}], got ${itemCodes ? itemCodes.length : 'none'} values`);
+      for (let i = 0; i < itemCodes.length; i++) if (itemCodes[i] >= config.codebookSize!) throw new ShapeError(`item ${Math.floor(i / L)} has code ${itemCodes[i]} at level ${i % L}, outside 0..${config.codebookSize! - 1}`);
+      this.itemCodes = itemCodes;
+      this.itemVectors = new Float64Array(config.itemCount * d);
+      this.itemGrads = new Float64Array(config.itemCount * d);
+      this.touched = new Uint8Array(config.itemCount);
+      this.rebuildItemVectors();
+    } else {
+      this.itemVectors = this.params.item_emb;
+      this.itemGrads = this.grads.item_emb;
+    }
+  }
+
+  /** v_i = Σ_l code_emb[l·K + c_il] for every item ('codes' only). */
+  private rebuildItemVectors(): void {
+    const c = this.config;
+    const d = c.dModel;
+    const L = c.codeLevels!;
+    const K = c.codebookSize!;
+    const codes = this.itemCodes!;
+    const table = this.params.code_emb;
+    this.itemVectors.fill(0);
+    for (let i = 0; i < c.itemCount; i++) {
+      for (let l = 0; l < L; l++) {
+        const row = (l * K + codes[i * L + l]) * d;
+        for (let a = 0; a < d; a++) this.itemVectors[i * d + a] += table[row + a];
+      }
+    }
+  }
+
+  /**
+   * ∂/∂code_emb += Σ over touched items of ∂/∂v_i at each of its code rows ('codes' only; adam() calls it, a
+   * gradient check calls it before reading grads.code_emb); clears the per-item gradients.
+   */
+  scatterItemGrads(): void {
+    if (!this.touched) return;
+    const c = this.config;
+    const d = c.dModel;
+    const L = c.codeLevels!;
+    const K = c.codebookSize!;
+    const codes = this.itemCodes!;
+    const g = this.grads.code_emb;
+    for (let i = 0; i < c.itemCount; i++) {
+      if (!this.touched![i]) continue;
+      for (let l = 0; l < L; l++) {
+        const row = (l * K + codes[i * L + l]) * d;
+        for (let a = 0; a < d; a++) g[row + a] += this.itemGrads[i * d + a];
+      }
+      this.itemGrads.fill(0, i * d, (i + 1) * d);
+      this.touched![i] = 0;
+    }
   }
 
   zeroGrad(): void {
     for (const g of Object.values(this.grads)) g.fill(0);
+    if (this.touched) { this.itemGrads.fill(0); this.touched.fill(0); }
   }
 
   /**
@@ -116,7 +179,7 @@ export class RewardTrainer {
     const scale = 1 / Math.sqrt(dh);
     if (ex.items.length !== m) throw new ShapeError(`reward example has ${ex.items.length} session items, expected sessionLength ${m}`);
     if (ex.labels.length !== T) throw new ShapeError(`reward example has ${ex.labels.length} labels, expected one per tower (${c.towers.join(',')})`);
-    const emb = P.item_emb;
+    const emb = this.itemVectors; // [items, d] v_i
 
     // u = mean(item_emb[history]) @ user.w + user.b
     const hbar = new Float64Array(d);
@@ -234,7 +297,11 @@ export class RewardTrainer {
     }
     // e_i = v_i ⊙ u
     const du = new Float64Array(d);
-    const gEmb = G.item_emb;
+    const gEmb = this.itemGrads;
+    if (this.touched) {
+      for (const v of rows) this.touched[v] = 1;
+      for (const v of hist) this.touched[v] = 1;
+    }
     rows.forEach((v, i) => {
       for (let a = 0; a < d; a++) {
         du[a] += de[i][a] * emb[v * d + a];
@@ -250,6 +317,7 @@ export class RewardTrainer {
 
   /** One Adam(W) step with the accumulated gradients; then zeroes them. */
   adam(learningRate: number, weightDecay: number): void {
+    this.scatterItemGrads();
     this.adamStep++;
     const b1 = 0.9;
     const b2 = 0.999;
@@ -267,6 +335,13 @@ export class RewardTrainer {
       }
     }
     this.zeroGrad();
+    if (this.itemCodes) this.rebuildItemVectors();
+  }
+
+  /** Sets parameters by contract name (e.g. weights trained elsewhere) and keeps v_i in step with them. */
+  load(weights: RewardWeights): void {
+    for (const [name, w] of Object.entries(weights)) this.params[name].set(w);
+    if (this.itemCodes) this.rebuildItemVectors();
   }
 
   /** Train for `train.epochs` over `examples` (seeded shuffle); `onStep(step, steps, meanLoss)` reports progress. */

@@ -99,3 +99,42 @@ test('with the wasm kernels running the seed model, the reward model runs there 
     await Promise.all([onnx.dispose(), engine.dispose()]);
   }
 });
+
+test("a reward model of itemRepresentation 'codes': the kernels (items built from the trie's codes) and onnxruntime (codes as inputs) within 1e-5 of each other and of the reference; the same ranked sessions", async () => {
+  const { TINY_CONFIG } = await import('./fixture.ts');
+  const { rewardForward } = await import('../../models/reward/reference.ts');
+  const codesBundle = await writeTestBundle(join(root, 'codes'), { reward: true, rewardConfig: { itemRepresentation: 'codes', codeLevels: TINY_CONFIG.levels, codebookSize: TINY_CONFIG.codebookSize } });
+  const { models } = await fetchBundle(pathToFileURL(codesBundle.dir).href, { fetch: fileAwareFetch as typeof fetch, cache: false });
+  const { config, weights } = codesBundle.reward!;
+  const model = await WasmReward.create(models.reward!, config.towers, models.trie);
+  await assert.rejects(WasmReward.create(models.reward!, config.towers), (e: Error) => e.name === 'WasmRewardError' && /no catalog codes/.test(e.message));
+  const session = await ort.InferenceSession.create(models.reward!);
+  try {
+    assert.deepEqual(session.inputNames, ['history_codes', 'session_codes']);
+    const L = TINY_CONFIG.levels, H = model.historyLength, m = model.sessionLength;
+    const codesOf = (items: Int32Array) => BigInt64Array.from({ length: items.length * L }, (_, k) => { const v = items[Math.floor(k / L)]; return v < 0 ? -1n : BigInt(codesBundle.codes[v * L + (k % L)]); });
+    const sessions = Int32Array.from([[1, 2, 3, 4], [10, 20, -1, -1], [59, 58, 57, 56], [7, -1, -1, -1]].flatMap((s) => [...s, -1, -1, -1, -1].slice(0, m))); // [4, m]
+    for (const history of [[3, 17, 5, 42, 9], []]) {
+      const h = new Int32Array(H).fill(-1);
+      h.set(history, H - history.length);
+      const got = model.towers(h, sessions, 4);
+      const out = await session.run({ history_codes: new ort.Tensor('int64', codesOf(h), [1, H, L]), session_codes: new ort.Tensor('int64', codesOf(sessions), [4, m, L]) });
+      const reference = rewardForward(weights, config, history, sessions, codesBundle.codes);
+      for (let i = 0; i < got.length; i++) {
+        assert.ok(Math.abs(got[i] - (out.towers.data as Float32Array)[i]) <= 1e-5, `history [${history}] value ${i}: kernels ${got[i]}, onnxruntime ${(out.towers.data as Float32Array)[i]}`);
+        assert.ok(Math.abs(got[i] - reference[i]) <= 1e-5, `history [${history}] value ${i}: kernels ${got[i]}, reference ${reference[i]}`);
+      }
+    }
+  } finally {
+    await session.release();
+  }
+  const { onnx, engine, fallbackReasons } = await pair(codesBundle.dir, { engine: 'auto' });
+  try {
+    assert.deepEqual(fallbackReasons, []);
+    for (const history of [[3, 17, 5, 42, 9], []]) {
+      assertSameSessions(await onnx.recommend(history, { beamWidth: 8 }), await engine.recommend(history, { beamWidth: 8 }), 1e-4, `history [${history}]`);
+    }
+  } finally {
+    await Promise.all([onnx.dispose(), engine.dispose()]);
+  }
+});

@@ -205,3 +205,28 @@ test('recommend() on the shipped KuaiRand bundle ranks as with the reward model 
   if (!existsSync(join(KUAIRAND, 'manifest.json'))) return t.skip('models/bundles/kuairand is not in this checkout');
   await assertSameRanking(KUAIRAND, [[5, 900, 77, 4000, 12], []], 10);
 });
+
+test("a reward model of itemRepresentation 'codes' (items built from the trie's codes): onnxruntime's towers, codes as inputs, within 1e-5", async () => {
+  const { TINY_CONFIG } = await import('./fixture.ts');
+  const codesBundle = await writeTestBundle(join(root, 'codes'), { reward: true, rewardConfig: { itemRepresentation: 'codes', codeLevels: TINY_CONFIG.levels, codebookSize: TINY_CONFIG.codebookSize } });
+  const { models } = await fetchBundle(pathToFileURL(codesBundle.dir).href, { fetch: fileAwareFetch as typeof fetch, cache: false });
+  const towers = codesBundle.reward!.config.towers;
+  await assert.rejects(WebGpuReward.create(device, models.reward!, towers), (e: Error) => e.name === 'WebGpuRewardError' && /no catalog codes/.test(e.message));
+  const model = await WebGpuReward.create(device, models.reward!, towers, { catalog: models.trie });
+  const session = await ort.InferenceSession.create(models.reward!);
+  const L = TINY_CONFIG.levels;
+  const codesOf = (items: Int32Array) => BigInt64Array.from({ length: items.length * L }, (_, k) => { const v = items[Math.floor(k / L)]; return v < 0 ? -1n : BigInt(codesBundle.codes[v * L + (k % L)]); });
+  try {
+    const sessions = [[1, 2, 3, 4], [10, 20, -1, -1], [59, 58, 57, 56], [7, -1, -1, -1], [-1, -1, -1, -1]];
+    for (const history of [[3, 17, 5, 42, 9], []]) {
+      const { h, s } = inputs(model.historyLength, model.sessionLength, history, sessions);
+      const n = sessions.length;
+      const out = await session.run({ history_codes: new ort.Tensor('int64', codesOf(h), [1, h.length, L]), session_codes: new ort.Tensor('int64', codesOf(s), [n, s.length / n, L]) });
+      const d = largest(await model.towers(h, s, n), out.towers.data as Float32Array);
+      assert.ok(d <= TOLERANCE, `history [${history}]: |Δ| ${d}`);
+    }
+  } finally {
+    model.dispose();
+    await session.release();
+  }
+});

@@ -86,3 +86,36 @@ test('fitRewardModel on the engine: same report shape, towers learn, weights com
   assert.deepEqual(trainer.config.towers, ['swt', 'vtr']); // no likes: ltr dropped
   assert.ok(report.towers.swt.auc! > 0.8 && report.towers.vtr.auc! > 0.8, JSON.stringify(report.towers));
 });
+
+test("itemRepresentation 'codes' on the engine: forward equals the reference, gradients (code_emb's too) the CPU trainer's", async () => {
+  const L = 3;
+  const K = 4;
+  const c: RewardConfig = { ...config, itemRepresentation: 'codes', codeLevels: L, codebookSize: K };
+  const codes = Uint16Array.from({ length: c.itemCount * L }, (_, k) => { const i = Math.floor(k / L); return [i % 4, (i >> 1) % 4, i % 3][k % L]; }); // [items, L]
+  const cpu = new RewardTrainer(c, 3, [0.4, 0.2], codes);
+  const rng = new Rng(5);
+  for (const p of Object.values(cpu.params)) for (let i = 0; i < p.length; i++) p[i] += 0.2 * rng.normal();
+  cpu.load({});
+  const weights = cpu.weights();
+  assert.throws(() => EngineRewardModel.fromWeights(engine, c, weights), (e: Error) => e.name === 'ShapeError' && /codes/.test(e.message));
+  const model = EngineRewardModel.fromWeights(engine, c, weights, codes);
+  const batch = examples(rng, 6);
+  const probs = await model.predict(batch);
+  batch.forEach((ex, b) => {
+    const want = rewardForward(weights, c, ex.history, ex.items, codes);
+    for (let t = 0; t < 2; t++) assert.ok(Math.abs(probs[b * 2 + t] - want[t]) < 2e-5, `example ${b} tower ${t}: ${probs[b * 2 + t]} vs ${want[t]}`);
+  });
+  cpu.zeroGrad();
+  for (const ex of batch) cpu.forwardBackward(ex, 1 / batch.length);
+  cpu.scatterItemGrads();
+  const loss = model.loss(batch);
+  backward(loss);
+  const reads = model.parameterList().map((t) => engine.read(t.grad!));
+  engine.endStep();
+  const grads = await Promise.all(reads);
+  assert.equal(model.parameterList()[0].name, 'code_emb');
+  model.parameterList().forEach((t, i) => {
+    const want = cpu.grads[t.name];
+    for (let j = 0; j < want.length; j++) assert.ok(Math.abs(grads[i][j] - want[j]) < 1e-4 * Math.max(1, Math.abs(want[j])), `${t.name}[${j}]: ${grads[i][j]} vs ${want[j]}`);
+  });
+});
