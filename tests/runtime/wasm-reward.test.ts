@@ -104,6 +104,7 @@ test("a reward model of itemRepresentation 'codes': the kernels (items built fro
   const { TINY_CONFIG } = await import('./fixture.ts');
   const { rewardForward } = await import('../../models/reward/reference.ts');
   const codesBundle = await writeTestBundle(join(root, 'codes'), { reward: true, rewardConfig: { itemRepresentation: 'codes', codeLevels: TINY_CONFIG.levels, codebookSize: TINY_CONFIG.codebookSize } });
+  await assert.rejects(writeTestBundle(join(root, 'codes-other-levels'), { reward: true, rewardConfig: { itemRepresentation: 'codes', codeLevels: TINY_CONFIG.levels + 1, codebookSize: TINY_CONFIG.codebookSize } }), (e: Error) => e.name === 'ExportError' && /code levels/.test(e.message));
   const { models } = await fetchBundle(pathToFileURL(codesBundle.dir).href, { fetch: fileAwareFetch as typeof fetch, cache: false });
   const { config, weights } = codesBundle.reward!;
   const model = await WasmReward.create(models.reward!, config.towers, models.trie);
