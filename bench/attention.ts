@@ -14,6 +14,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseOptions } from '../models/options.ts';
+import { relDiff, timeGpu, timeWall } from './engine-timing.ts';
 import { attention, backward, createEngine, Rng, setAttentionVariant, type AttentionVariant, type Engine, type Tensor } from '../models/engine/index.ts';
 
 const opts = parseOptions(process.argv.slice(2), {
@@ -83,45 +84,6 @@ function launcher(engine: Engine, s: Shape, d: number, heads: number) {
   return { launchOf, outputs: () => last, free: () => { for (const t of [q, k, v, dy, mask]) if (t) engine.free(t); } };
 }
 
-/** Largest |x − y| / max(1, max |y|). */
-function relDiff(x: Float32Array, y: Float32Array): number {
-  let err = 0, scale = 1;
-  for (let i = 0; i < y.length; i++) { err = Math.max(err, Math.abs(x[i] - y[i])); scale = Math.max(scale, Math.abs(y[i])); }
-  return err / scale;
-}
-
-/** Wall-clock ms per call of `launch` (one launch; endStep after each returns its temporaries), and dispatches per call. */
-async function timeWall(engine: Engine, launch: () => void): Promise<{ ms: number; reps: number; dispatches: number }> {
-  const run = (n: number) => { for (let i = 0; i < n; i++) { launch(); engine.endStep(); } };
-  const d0 = engine.stats.dispatches;
-  run(1);
-  const dispatches = engine.stats.dispatches - d0;
-  await engine.sync();
-  const w0 = performance.now();
-  run(3);
-  await engine.sync();
-  const estimate = (performance.now() - w0) / 3;
-  const reps = Math.max(o.minReps, Math.min(o.maxReps, Math.ceil(o.targetMs / Math.max(estimate, 1e-3))));
-  const t0 = performance.now();
-  run(reps);
-  await engine.sync();
-  return { ms: (performance.now() - t0) / reps, reps, dispatches };
-}
-
-/** GPU ms per call of `launch` on a profiled engine: the sum of its kernels' timestamps, and per kernel name. */
-async function timeGpu(engine: Engine, launch: () => void): Promise<{ gpu_ms: number; kernels: Record<string, number> }> {
-  launch();
-  engine.endStep();
-  await engine.sync();
-  engine.profile!.clear();
-  for (let i = 0; i < o.gpuReps; i++) { launch(); engine.endStep(); }
-  await engine.sync();
-  const kernels: Record<string, number> = {};
-  let total = 0;
-  for (const [name, [ns]] of engine.profile!) { kernels[name] = ns / 1e6 / o.gpuReps; total += ns / 1e6 / o.gpuReps; }
-  return { gpu_ms: total, kernels };
-}
-
 const command = `node --import tsx bench/attention.ts ${process.argv.slice(2).join(' ')}`.trim();
 const engine = await createEngine();
 const profiler = o.gpuTime ? await createEngine({ profile: true, quiet: true }) : null;
@@ -148,8 +110,8 @@ for (const c of configs) {
     };
     for (const v of variants) {
       const time = async (withBackward: boolean): Promise<Timing> => {
-        const t = await timeWall(engine, host.launchOf(v, withBackward));
-        const g = device ? await timeGpu(gpu!, device.launchOf(v, withBackward)) : null;
+        const t = await timeWall(engine, host.launchOf(v, withBackward), o);
+        const g = device ? await timeGpu(gpu!, device.launchOf(v, withBackward), o.gpuReps) : null;
         return { ...t, gpu_ms: g?.gpu_ms ?? null, gpu_kernels: g?.kernels ?? null };
       };
       r.variants[v] = { forward: await time(false), forward_backward: await time(true) };

@@ -14,6 +14,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseOptions } from '../models/options.ts';
+import { relDiff, timeGpu, timeWall } from './engine-timing.ts';
 import { AdamW, backward, createEngine, linear, Rng, sumTo, type Engine, type Tensor } from '../models/engine/index.ts';
 import { launchMatmul, matmulPlanV2, setMatmulVariant, type MatmulLaunch, type MatmulVariant } from '../models/engine/matmul.ts';
 
@@ -69,41 +70,6 @@ function seedShapes(): Shape[] {
 const rng = new Rng(1);
 const data = (n: number) => Float32Array.from({ length: n }, () => rng.next() - 0.5);
 
-/**
- * Wall-clock ms per call of `launch` (which encodes one launch), and dispatches per call. Every `every` calls
- * endStep() returns the step's temporaries (split-K partials, a layer's activations) to the pool.
- */
-async function timeWall(engine: Engine, launch: () => void, every: number): Promise<{ ms: number; reps: number; dispatches: number }> {
-  const run = (n: number) => { for (let i = 0; i < n; i++) { launch(); if ((i + 1) % every === 0) engine.endStep(); } engine.endStep(); };
-  const d0 = engine.stats.dispatches;
-  run(1);
-  const dispatches = engine.stats.dispatches - d0;
-  await engine.sync();
-  const w0 = performance.now();
-  run(3);
-  await engine.sync();
-  const estimate = (performance.now() - w0) / 3;
-  const reps = Math.max(o.minReps, Math.min(o.maxReps, Math.ceil(o.targetMs / Math.max(estimate, 1e-3))));
-  const t0 = performance.now();
-  run(reps);
-  await engine.sync();
-  return { ms: (performance.now() - t0) / reps, reps, dispatches };
-}
-
-/** GPU ms per call of `launch` on a profiled engine: the sum of its kernels' timestamps, and per kernel name. */
-async function timeGpu(engine: Engine, launch: () => void): Promise<{ gpu_ms: number; kernels: Record<string, number> }> {
-  launch();
-  engine.endStep();
-  await engine.sync();
-  engine.profile!.clear();
-  for (let i = 0; i < o.gpuReps; i++) { launch(); engine.endStep(); }
-  await engine.sync();
-  const kernels: Record<string, number> = {};
-  let total = 0;
-  for (const [name, [ns]] of engine.profile!) { kernels[name] = ns / 1e6 / o.gpuReps; total += ns / 1e6 / o.gpuReps; }
-  return { gpu_ms: total, kernels };
-}
-
 /** Persistent operands of a shape, and a launcher per variant (a weight gradient's bias: separate column sums in v1). */
 function shapeLauncher(engine: Engine, s: Shape) {
   const keep = (t: Tensor) => engine.keep(t);
@@ -125,13 +91,6 @@ function shapeLauncher(engine: Engine, s: Shape) {
   const plan = matmulPlanV2(engine, { ...l, biasGrad });
   const free = () => { for (const t of [a, b, bias, c.v1, c.v2, biasGrad]) if (t) engine.free(t); };
   return { launchOf, outputs, plan, free };
-}
-
-/** Largest |x − y| / max(1, max |y|). */
-function relDiff(x: Float32Array, y: Float32Array): number {
-  let err = 0, scale = 1;
-  for (let i = 0; i < y.length; i++) { err = Math.max(err, Math.abs(x[i] - y[i])); scale = Math.max(scale, Math.abs(y[i])); }
-  return err / scale;
 }
 
 /** A linear layer's forward + backward (x requires grad; W and b packed by AdamW as in training). */
@@ -166,7 +125,7 @@ for (const n of o.sizes.split(',').filter(Boolean).map(Number)) {
   for (const variant of variants) {
     for (const tile of ['auto', 'big', 'mid'] as const) {
       const launch = () => launchMatmul(engine, a, b, c, { M: n, N: n, K: n, batch: 1, strideA: 0, strideB: 0, transA: false, transB: false, tile: tile === 'auto' ? undefined : tile, variant });
-      const t = await timeWall(engine, launch, Infinity);
+      const t = await timeWall(engine, launch, o, Infinity);
       console.log(`[matmul] ${n}×${n}×${n} ${variant} ${tile}: ${t.ms.toFixed(3)} ms, ${tflops(flops(n, n, n), t.ms).toFixed(2)} TFLOP/s`);
       results.push({ n, tile, variant, ms: t.ms, tflops: tflops(flops(n, n, n), t.ms) });
     }
@@ -193,8 +152,8 @@ if (o.shapes) {
       plan_v2: host.plan, variants: {}, max_rel_diff_v2_vs_v1: null, bias_max_rel_diff_v2_vs_v1: null,
     };
     for (const v of variants) {
-      const t = await timeWall(engine, host.launchOf(v), 32);
-      const g = device ? await timeGpu(gpu!, device.launchOf(v)) : null;
+      const t = await timeWall(engine, host.launchOf(v), o, 32);
+      const g = device ? await timeGpu(gpu!, device.launchOf(v), o.gpuReps) : null;
       r.variants[v] = {
         ms: t.ms, tflops: tflops(flops(s.M, s.N, s.K), t.ms), reps: t.reps, dispatches: t.dispatches,
         gpu_ms: g?.gpu_ms ?? null, gpu_tflops: g ? tflops(flops(s.M, s.N, s.K), g.gpu_ms) : null, gpu_kernels: g?.kernels ?? null,
@@ -225,8 +184,8 @@ if (o.shapes) {
     const device = gpu ? layerLauncher(gpu, layer, rows, inDim, outDim) : null;
     const entry: (typeof layerResults)[number] = { layer, rows, in: inDim, out: outDim, variants: {} };
     for (const v of variants) {
-      const t = await timeWall(engine, host.launchOf(v), 4);
-      const g = device ? await timeGpu(gpu!, device.launchOf(v)) : null;
+      const t = await timeWall(engine, host.launchOf(v), o, 4);
+      const g = device ? await timeGpu(gpu!, device.launchOf(v), o.gpuReps) : null;
       entry.variants[v] = { ms: t.ms, reps: t.reps, dispatches: t.dispatches, gpu_ms: g?.gpu_ms ?? null };
     }
     setMatmulVariant(engine, 'v2');
