@@ -40,16 +40,26 @@ export function itemTable(w: RewardWeights, c: RewardConfig, itemCodes?: ArrayLi
   const L = c.codeLevels!;
   const K = c.codebookSize!;
   if (!itemCodes || itemCodes.length !== c.itemCount * L) throw new ShapeError(`a reward model with itemRepresentation 'codes' needs the items' codes [${c.itemCount}, ${L}], got ${itemCodes ? itemCodes.length : 'none'} values`);
-  const table = new Float32Array(c.itemCount * d); // [items, d]
-  for (let i = 0; i < c.itemCount; i++) {
+  for (let j = 0; j < itemCodes.length; j++) {
+    if (itemCodes[j] >= K) throw new ShapeError(`item ${Math.floor(j / L)} has code ${itemCodes[j]} at level ${j % L}, outside 0..${K - 1}`);
+  }
+  return sumCodeRows(w.code_emb, itemCodes, L, K, d, new Float32Array(c.itemCount * d)); // [items, d]
+}
+
+/**
+ * `out[i] = Σ_l codeEmb[l·K + codes[i·L + l]]` ([items, d], rows added in level order in `out`'s precision), the
+ * 'codes' item vectors for the reference (float32) and the CPU trainer (float64).
+ */
+export function sumCodeRows<T extends Float32Array | Float64Array>(codeEmb: ArrayLike<number>, codes: ArrayLike<number>, L: number, K: number, d: number, out: T): T {
+  out.fill(0);
+  const items = out.length / d;
+  for (let i = 0; i < items; i++) {
     for (let l = 0; l < L; l++) {
-      const code = itemCodes[i * L + l];
-      if (code >= K) throw new ShapeError(`item ${i} has code ${code} at level ${l}, outside 0..${K - 1}`);
-      const row = (l * K + code) * d;
-      for (let a = 0; a < d; a++) table[i * d + a] += w.code_emb[row + a];
+      const row = (l * K + codes[i * L + l]) * d;
+      for (let a = 0; a < d; a++) out[i * d + a] += codeEmb[row + a];
     }
   }
-  return table;
+  return out;
 }
 
 /** The user representation u `[d]` from a history of item indices (−1 entries skipped; the most recent maxHistory kept). */

@@ -8,7 +8,7 @@
 import { rewardParameterShapes, usesCodes, validateRewardConfig, type RewardConfig } from './config.ts';
 import { ShapeError } from '../engine/errors.ts';
 import { Rng } from '../random.ts';
-import type { RewardWeights } from './reference.ts';
+import { sumCodeRows, type RewardWeights } from './reference.ts';
 
 /** One training row: a user's history before the session, the session's items and its tower labels. */
 export interface RewardExample {
@@ -120,18 +120,7 @@ export class RewardTrainer {
   /** v_i = Σ_l code_emb[l·K + c_il] for every item ('codes' only). */
   private rebuildItemVectors(): void {
     const c = this.config;
-    const d = c.dModel;
-    const L = c.codeLevels!;
-    const K = c.codebookSize!;
-    const codes = this.itemCodes!;
-    const table = this.params.code_emb;
-    this.itemVectors.fill(0);
-    for (let i = 0; i < c.itemCount; i++) {
-      for (let l = 0; l < L; l++) {
-        const row = (l * K + codes[i * L + l]) * d;
-        for (let a = 0; a < d; a++) this.itemVectors[i * d + a] += table[row + a];
-      }
-    }
+    sumCodeRows(this.params.code_emb, this.itemCodes!, c.codeLevels!, c.codebookSize!, c.dModel, this.itemVectors);
   }
 
   /**
