@@ -1,6 +1,13 @@
 // Semantic IDs by residual k-means (OneRec §2.1): level 1 clusters the item embeddings, each next level
 // clusters what the previous levels left over (the residual), and a final suffix code numbers the items
 // that still share all L codes, so every item's ID is unique. levels in the token layout = L + 1.
+//
+// Plain k-means puts no bound on a bucket, and the suffix has only K slots: on a 100,000-item co-occurrence log
+// (bench/README.md, "Scale: prepare on a synthetic log") 1,520 items have bitwise-identical embeddings — items whose
+// only train neighbour is the same popular item get proportional PPMI rows, so the same direction — and no level
+// can separate them. When a bucket holds more than K items, its surplus moves to the nearest last-level code that
+// still has room under the same first L − 1 codes (capLastLevel); where no bucket exceeds K nothing moves, so the
+// IDs of catalogs that fit are the same as before.
 import { balancedKMeans, plainKMeans, type KMeansResult } from './kmeans.ts';
 
 export interface SemanticIdOptions {
@@ -20,7 +27,8 @@ export interface SemanticIds {
   iterations: number[]; // [L] k-means passes per level
   converged: boolean[]; // [L]
   lastChanged: number[]; // [L] items that still moved in the last pass
-  suffixOverflow: number; // items whose suffix would be ≥ K (their suffix is clamped; 0 for balanced IDs in practice)
+  suffixOverflow: number; // items whose suffix would be ≥ K (their suffix is clamped; 0 unless a group of L − 1 codes holds more than K² items)
+  capacityMoved: number; // items moved off their nearest last-level code because its bucket held more than K items (0 when none did)
 }
 
 export function residualKMeans(embeddings: Float32Array, items: number, dim: number, options: SemanticIdOptions): SemanticIds {
@@ -51,8 +59,81 @@ export function residualKMeans(embeddings: Float32Array, items: number, dim: num
     converged.push(result.converged);
     lastChanged.push(result.lastChanged);
   }
+  const capacityMoved = capLastLevel(residual, codes, codebooks[L - 1], items, dim, L, K);
   const suffixOverflow = assignSuffix(codes, items, L, K);
-  return { codes, codebooks, residual, iterations, converged, lastChanged, suffixOverflow };
+  return { codes, codebooks, residual, iterations, converged, lastChanged, suffixOverflow, capacityMoved };
+}
+
+/**
+ * Bounds every bucket (items sharing all L codes) at K items, so the suffix can number them. In each bucket above
+ * K, the K items nearest its last-level centroid stay (ties: lower item index); the others, in item-index order,
+ * move to the nearest last-level centroid (ties: lower code) whose bucket under the same first L − 1 codes has
+ * fewer than K items, and their residual follows. Codebooks are not refitted. An item of a group (same first L − 1
+ * codes) of more than K² items may find no room; it stays, and assignSuffix counts it as overflow. Returns the
+ * number of items moved; codes and residual are untouched when no bucket exceeds K.
+ */
+export function capLastLevel(residual: Float32Array, codes: Uint16Array, lastCentroids: Float32Array, items: number, dim: number, L: number, K: number): number {
+  const stride = L + 1;
+  const buckets = new Map<string, number[]>(); // L codes → items, in index order
+  for (let i = 0; i < items; i++) {
+    const key = codes.subarray(i * stride, i * stride + L).join(',');
+    const members = buckets.get(key);
+    if (members) members.push(i);
+    else buckets.set(key, [i]);
+  }
+  const movers: number[] = [];
+  const parentsWithOverflow = new Set<string>();
+  const squaredNorm = (i: number): number => {
+    let s = 0;
+    for (let d = 0; d < dim; d++) s += residual[i * dim + d] * residual[i * dim + d];
+    return s;
+  };
+  for (const members of buckets.values()) {
+    if (members.length <= K) continue;
+    parentsWithOverflow.add(codes.subarray(members[0] * stride, members[0] * stride + L - 1).join(','));
+    // ‖residual‖² is the distance to the bucket's own last-level centroid.
+    const distance = new Map(members.map((i) => [i, squaredNorm(i)]));
+    const nearestFirst = [...members].sort((a, b) => distance.get(a)! - distance.get(b)! || a - b);
+    movers.push(...nearestFirst.slice(K));
+  }
+  if (movers.length === 0) return 0;
+  const room = new Map<string, Int32Array>(); // first L − 1 codes → [K] items on each last-level code
+  for (const [key, members] of buckets) {
+    const parent = key.split(',').slice(0, L - 1).join(',');
+    if (!parentsWithOverflow.has(parent)) continue;
+    let counts = room.get(parent);
+    if (!counts) room.set(parent, (counts = new Int32Array(K)));
+    counts[codes[members[0] * stride + L - 1]] = members.length;
+  }
+  movers.sort((a, b) => a - b);
+  const before = new Float32Array(dim); // [dim] the mover's residual before the last level
+  let moved = 0;
+  for (const i of movers) {
+    const counts = room.get(codes.subarray(i * stride, i * stride + L - 1).join(','))!;
+    const from = codes[i * stride + L - 1];
+    for (let d = 0; d < dim; d++) before[d] = residual[i * dim + d] + lastCentroids[from * dim + d];
+    let best = -1;
+    let bestDistance = Infinity;
+    for (let c = 0; c < K; c++) {
+      if (counts[c] >= K) continue;
+      let s = 0;
+      for (let d = 0; d < dim; d++) {
+        const t = before[d] - lastCentroids[c * dim + d];
+        s += t * t;
+      }
+      if (s < bestDistance) {
+        bestDistance = s;
+        best = c;
+      }
+    }
+    if (best < 0) continue;
+    counts[from]--;
+    counts[best]++;
+    codes[i * stride + L - 1] = best;
+    for (let d = 0; d < dim; d++) residual[i * dim + d] = before[d] - lastCentroids[best * dim + d];
+    moved++;
+  }
+  return moved;
 }
 
 /**
@@ -83,6 +164,7 @@ export interface SemanticIdStats {
   collision_rate: number; // before the suffix: 1 − distinct L-code prefixes / items
   max_suffix: number; // largest suffix code used (largest bucket − 1)
   suffix_overflow: number; // items that would need a suffix ≥ K (their IDs are then not unique)
+  capacity_moved: number; // items given another last-level code than their nearest, to keep every bucket ≤ K items
   unique_ids: number; // distinct full IDs, suffix included (= items when every ID is unique)
   quantization_error: number; // mean over items of ‖x − Σ_l c_l‖² after the L levels
   quantization_error_relative: number; // the same divided by the mean ‖x − mean(x)‖²
@@ -144,6 +226,7 @@ export function semanticIdStats(ids: SemanticIds, embeddings: Float32Array, item
     collision_rate: items > 0 ? 1 - prefixes.size / items : 0,
     max_suffix: maxSuffix,
     suffix_overflow: ids.suffixOverflow,
+    capacity_moved: ids.capacityMoved,
     unique_ids: full.size,
     quantization_error: error / items,
     quantization_error_relative: spread > 0 ? error / spread : 0,
