@@ -21,6 +21,7 @@ export const PREPARE_OPTION_RANGES: Record<string, OptionRange> = {
   maxIterations: int(1, 100_000),
   idDim: int(0, 4096, '0 = the full embedding'),
   threads: int(0, 1024, '0 = one per core'),
+  baselineMaxItems: int(0, 2 ** 31 - 1, '0 = any catalog size'),
   historyCap: int(1, 10_000, 'the runtime takes at most 10000 history items'),
   validationDays: int(0, 365),
   testDays: int(1, 365),
@@ -38,6 +39,7 @@ export const PREPARE_OPTION_RANGES: Record<string, OptionRange> = {
   alignWeight: real(0, 1e6),
   alignHops: int(0, 100),
   evalPairs: int(0, 10_000_000),
+  evalCandidates: int(0, 2 ** 31 - 1, '0 = every item'),
 };
 
 /** The named options' choices. */

@@ -19,7 +19,7 @@ import { encodeTexts, itemText, TEXT_DIM } from '../embeddings/text-encoder.ts';
 import { featureEmbeddings } from '../embeddings/features.ts';
 import { collaborativeEmbeddings, joinEmbeddings } from '../embeddings/collaborative.ts';
 import { spectralEmbeddings } from '../embeddings/spectral.ts';
-import { alignEmbeddings, cooccurrenceGraph, type CooccurrenceGraph, holdOutLastPairs, itemToItemHitRate, normalizeRows } from '../embeddings/align.ts';
+import { alignEmbeddings, cooccurrenceGraph, type CooccurrenceGraph, holdOutLastPairs, itemToItemHitRate, normalizeRows, sampleCandidates } from '../embeddings/align.ts';
 import { pca } from '../embeddings/pca.ts';
 import { residualKMeans, semanticIdStats, type SemanticIdStats } from '../semantic-ids/semantic-ids.ts';
 import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
@@ -34,6 +34,7 @@ export const DEFAULT_PREPARE_CONFIG = {
   idDim: 64, // PCA width the k-means runs on (0 = the full embedding); keeps k-means minutes, not hours, on a CPU
   semanticIds: 'plain', // 'plain' (Lloyd's residual k-means: +21 % Beauty R@10 at equal steps, bench/README.md #4) | 'balanced' (OneRec: every code holds the same number of items)
   baseline: true, // also run the other kind of residual k-means and report it side by side
+  baselineMaxItems: 50_000, // the baseline runs only on catalogs up to this many items (0 = any size): balanced k-means is a full [items, K] scan and a serial selection per pass, up to levels × maxIterations passes (bench/README.md, "Scale: prepare")
   threads: 0, // k-means worker threads (0 = one per core for large catalogs); the IDs are the same for any count
   split: 'auto', // 'leave-one-out' | 'time' | 'auto' (time for KuaiRand, leave-one-out otherwise)
   historyCap: 20, // items of history per held-out example (TIGER: 20)
@@ -56,6 +57,7 @@ export const DEFAULT_PREPARE_CONFIG = {
   alignWeight: 3, // λ, neighbour mean vs the item itself (3 beat 1 and 10 on KuaiRand held-out pairs)
   alignHops: 2, // smoothing rounds
   evalPairs: 1000, // held-out train transitions for the text-vs-aligned hit rate
+  evalCandidates: 20_000, // the hit rate ranks each answer among at most this many items: a larger catalog gives a seeded sample of them (0 = every item)
   cache: '', // sentence-encoder cache folder (keyed by a hash of the texts); '' = onerec/embeddings in the user's cache folder ($XDG_CACHE_HOME or ~/.cache)
   skipBadRows: false, // skip (and count) malformed rows instead of stopping at the first
   allowMissingTimestamp: false, // accept interactions without time (file order per user is then the order)
@@ -189,11 +191,14 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
       const aligned = alignEmbeddings(content, items, dim, graph, alignOptions);
       const ks = [10, 50];
       const pairs = heldOut.queries.length;
+      // Above evalCandidates items, the answer is ranked among a seeded sample of the catalog (the same for both
+      // embeddings), not all of it: the scan is O(pairs × candidates × dim).
+      const candidates = config.evalCandidates > 0 && items > config.evalCandidates ? sampleCandidates(items, config.evalCandidates, config.seed ^ 0xca4d) : undefined;
       const bar = progressBar('hit rate check', 2 * pairs);
-      const textHits = itemToItemHitRate(content, items, dim, heldOut.queries, heldOut.answers, ks, (done) => bar.update(done));
-      const alignedHits = itemToItemHitRate(aligned, items, dim, heldOut.queries, heldOut.answers, ks, (done) => bar.update(pairs + done));
+      const textHits = itemToItemHitRate(content, items, dim, heldOut.queries, heldOut.answers, ks, (done) => bar.update(done), candidates);
+      const alignedHits = itemToItemHitRate(aligned, items, dim, heldOut.queries, heldOut.answers, ks, (done) => bar.update(pairs + done), candidates);
       bar.stop();
-      return { pairs: heldOut.queries.length, ks, textHits, alignedHits };
+      return { pairs: heldOut.queries.length, ks, textHits, alignedHits, candidates: candidates?.length ?? items };
     });
     const graph = trainGraph();
     embeddings = await step('alignment', () => alignEmbeddings(content, items, dim, graph, alignOptions));
@@ -206,6 +211,7 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
       graph_edges: graph.neighbours.length / 2,
       items_without_neighbours: isolated,
       held_out_pairs: evaluation.pairs,
+      hit_rate_candidates: evaluation.candidates, // items each answer is ranked among (< items: a seeded sample, --evalCandidates)
       hit_rate: Object.fromEntries(evaluation.ks.flatMap((k, t) => [
         [`content_at_${k}`, round(evaluation.textHits[t])],
         [`aligned_at_${k}`, round(evaluation.alignedHits[t])],
@@ -240,7 +246,11 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
   const stats = semanticIdStats(ids, points, items, pointDim, K);
   if (stats.unique_ids !== items) throw new Error(`${items - stats.unique_ids} items share a semantic ID (a bucket holds more than K = ${K} items); raise --codebookSize or --levels${balanced ? '' : ', or use --semanticIds=balanced (no bucket exceeds K)'}`);
   let baseline: SemanticIdStats | undefined;
-  if (config.baseline) {
+  const baselineSkipped = config.baseline && config.baselineMaxItems > 0 && items > config.baselineMaxItems
+    ? `not run: ${items} items > --baselineMaxItems=${config.baselineMaxItems} (balanced k-means scans [items, K] and selects serially every pass)`
+    : undefined;
+  if (baselineSkipped) log(`baseline: ${baselineSkipped}`);
+  if (config.baseline && !baselineSkipped) {
     const other = await step(balanced ? 'plain k-means' : 'balanced k-means', () => quantize(!balanced));
     baseline = { ...semanticIdStats(other, points, items, pointDim, K), kind: balanced ? 'plain' : 'balanced' } as SemanticIdStats;
   }
@@ -254,6 +264,7 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
     ...(K !== config.codebookSize ? { codebook_size_requested: config.codebookSize } : {}),
     kmeans_levels: L,
     baseline: baseline ?? null,
+    ...(baselineSkipped ? { baseline_skipped: baselineSkipped } : {}),
     data: {
       users: dataset.users.length,
       rows: dataset.item.length,

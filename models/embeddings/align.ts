@@ -93,6 +93,13 @@ export interface HeldOutPairs {
   answers: Int32Array; // [pairs] b = last train item
 }
 
+/** `count` distinct items of `items`, a seeded uniform sample, in index order. */
+export function sampleCandidates(items: number, count: number, seed: number): Int32Array {
+  const all = Array.from({ length: items }, (_, i) => i);
+  seededRandom(seed).shuffle(all);
+  return Int32Array.from(all.slice(0, count)).sort();
+}
+
 /** Hold out each user's last train transition (a → b); at most `maxPairs`, chosen with `seed`. */
 export function holdOutLastPairs(trainSequences: Int32Array[], maxPairs: number, seed: number): HeldOutPairs {
   const candidates: number[] = [];
@@ -110,22 +117,32 @@ export function holdOutLastPairs(trainSequences: Int32Array[], maxPairs: number,
   };
 }
 
-/** Fraction of queries whose answer is among the topK most cosine-similar other items, per topK. */
-export function itemToItemHitRate(embeddings: Float32Array, items: number, dim: number, queries: Int32Array, answers: Int32Array, topKs: number[], onProgress?: (done: number) => void): number[] {
+/**
+ * Fraction of queries whose answer is among the topK most cosine-similar other items, per topK. With
+ * `candidates`, the answer is ranked among those items only (the answer and the query excluded from them):
+ * a sampled hit rate, for catalogs where a scan of every item per query costs minutes.
+ */
+export function itemToItemHitRate(embeddings: Float32Array, items: number, dim: number, queries: Int32Array, answers: Int32Array, topKs: number[], onProgress?: (done: number) => void, candidates?: Int32Array): number[] {
   const x = normalizeRows(Float32Array.from(embeddings), items, dim);
   const hits = topKs.map(() => 0);
   const scores = new Float32Array(items);
   for (let q = 0; q < queries.length; q++) {
     const a = queries[q];
-    for (let j = 0; j < items; j++) {
+    const score = (j: number): number => {
       let s = 0;
       for (let d = 0; d < dim; d++) s += x[a * dim + d] * x[j * dim + d];
-      scores[j] = s;
-    }
-    const target = scores[answers[q]];
-    // Rank of the answer among the other items (ties counted against it; the query item excluded).
+      return s;
+    };
     let better = 0;
-    for (let j = 0; j < items; j++) if (j !== a && j !== answers[q] && scores[j] >= target) better++;
+    if (candidates) {
+      const target = Math.fround(score(answers[q])); // float32, as the scores of the full scan
+      for (const j of candidates) if (j !== a && j !== answers[q] && Math.fround(score(j)) >= target) better++;
+    } else {
+      for (let j = 0; j < items; j++) scores[j] = score(j);
+      const target = scores[answers[q]];
+      // Rank of the answer among the other items (ties counted against it; the query item excluded).
+      for (let j = 0; j < items; j++) if (j !== a && j !== answers[q] && scores[j] >= target) better++;
+    }
     topKs.forEach((k, t) => {
       if (better < k) hits[t]++;
     });
