@@ -126,22 +126,24 @@ export function itemToItemHitRate(embeddings: Float32Array, items: number, dim: 
   const x = normalizeRows(Float32Array.from(embeddings), items, dim);
   const hits = topKs.map(() => 0);
   const scores = new Float32Array(items);
+  const pool = candidates ?? null; // null: every item
+  const count = pool ? pool.length : items;
   for (let q = 0; q < queries.length; q++) {
     const a = queries[q];
-    const score = (j: number): number => {
+    for (let t = 0; t < count; t++) {
+      const j = pool ? pool[t] : t;
       let s = 0;
       for (let d = 0; d < dim; d++) s += x[a * dim + d] * x[j * dim + d];
-      return s;
-    };
+      scores[t] = s;
+    }
+    let target = 0; // the answer's score, float32 like the others
+    for (let d = 0; d < dim; d++) target += x[a * dim + d] * x[answers[q] * dim + d];
+    target = Math.fround(target);
+    // Rank of the answer among the other items (ties counted against it; the query item excluded).
     let better = 0;
-    if (candidates) {
-      const target = Math.fround(score(answers[q])); // float32, as the scores of the full scan
-      for (const j of candidates) if (j !== a && j !== answers[q] && Math.fround(score(j)) >= target) better++;
-    } else {
-      for (let j = 0; j < items; j++) scores[j] = score(j);
-      const target = scores[answers[q]];
-      // Rank of the answer among the other items (ties counted against it; the query item excluded).
-      for (let j = 0; j < items; j++) if (j !== a && j !== answers[q] && scores[j] >= target) better++;
+    for (let t = 0; t < count; t++) {
+      const j = pool ? pool[t] : t;
+      if (j !== a && j !== answers[q] && scores[t] >= target) better++;
     }
     topKs.forEach((k, t) => {
       if (better < k) hits[t]++;
