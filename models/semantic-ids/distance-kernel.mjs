@@ -68,38 +68,69 @@ export function nearestRows(points, dim, centroids, norms, k, from, to, assignme
 const BOUND_SLACK = 1e-4;
 
 /**
- * nearestRows with Hamerly's bounds, for Lloyd's passes after the first: upper[i] ≥ the distance (not squared) to
- * the assigned centroid, lower[i] ≤ the distance to every other centroid. Before the pass they are loosened by how
- * far the centroids moved (the assigned one's move, the largest move); a point whose bounds still separate, with
- * slack, keeps its centroid without computing a distance. absoluteSlack covers the cancellation in ‖p‖² − 2p·c + ‖c‖²
- * near zero distance (the caller passes 1e-6 × (1 + the largest ‖p‖)). Every other point takes the full scan of nearestRows, so
- * the assignment is the one nearestRows gives. assignment[i] < 0 means no bounds yet (first pass).
+ * nearestRows with Elkan's bounds, for Lloyd's passes after the first: upper[i] ≥ the distance (not squared) to the
+ * assigned centroid, lower[i·k + c] ≤ the distance to centroid c (float32: the slack below is ~1,000 times their
+ * rounding). Before the pass they are loosened by how far each centroid moved. A point keeps its centroid without a
+ * distance when, with slack, its upper bound is below half[a] (half the distance from its centroid to the nearest
+ * other one: no other centroid can be nearer, Hamerly's test) or below every lower bound; failing that, the upper
+ * bound is tightened to the distance to its own centroid, and only the centroids whose lower bound does not clear
+ * it get a distance. A skipped centroid is farther than the assigned one by more than the slack, so the nearest of
+ * those computed, ties to the lower index, is the one nearestRows gives. absoluteSlack covers the cancellation in
+ * ‖p‖² − 2p·c + ‖c‖² near zero distance (the caller passes 1e-6 × (1 + the largest ‖p‖)). assignment[i] < 0 means
+ * no bounds yet (first pass: every distance).
  */
-export function nearestRowsBounded(points, dim, centroids, norms, k, from, to, assignment, upper, lower, moved, maxMoved, absoluteSlack) {
+export function nearestRowsBounded(points, dim, centroids, norms, k, from, to, assignment, upper, lower, moved, maxMoved, absoluteSlack, half) {
+  const low = 1 - BOUND_SLACK;
+  const high = 1 + BOUND_SLACK;
   for (let i = from; i < to; i++) {
     const a = assignment[i];
-    if (a >= 0) {
-      const u = upper[i] + moved[a];
-      const l = lower[i] - maxMoved;
-      upper[i] = u;
-      lower[i] = l;
-      if (u * (1 + BOUND_SLACK) + absoluteSlack < l * (1 - BOUND_SLACK)) continue;
-    }
     const p = i * dim;
-    const pointNorm = squaredNorm(points, p, dim);
-    let best = 0;
-    let bestDistance = 0;
-    let second = Infinity;
+    const row = i * k;
+    if (a < 0) {
+      const pointNorm = squaredNorm(points, p, dim);
+      let best = 0;
+      let bestDistance = 0;
+      for (let c = 0; c < k; c++) {
+        const distance = Math.fround(squaredDistance(points, p, pointNorm, centroids, c * dim, norms[c], dim));
+        lower[row + c] = Math.sqrt(distance);
+        if (c === 0 || distance < bestDistance) {
+          bestDistance = distance;
+          best = c;
+        }
+      }
+      assignment[i] = best;
+      upper[i] = Math.sqrt(bestDistance);
+      continue;
+    }
+    let u = upper[i] + moved[a];
+    let smallest = Infinity; // the smallest lower bound of another centroid
     for (let c = 0; c < k; c++) {
+      if (c === a) continue;
+      const l = lower[row + c] - moved[c];
+      lower[row + c] = l;
+      if (l < smallest) smallest = l;
+    }
+    upper[i] = u;
+    const bound = half[a] > smallest ? half[a] : smallest;
+    if (u * high + absoluteSlack < bound * low) continue;
+    const pointNorm = squaredNorm(points, p, dim);
+    const ownDistance = Math.fround(squaredDistance(points, p, pointNorm, centroids, a * dim, norms[a], dim));
+    u = Math.sqrt(ownDistance);
+    upper[i] = u;
+    lower[row + a] = u;
+    if (u * high + absoluteSlack < bound * low) continue;
+    let best = a;
+    let bestDistance = ownDistance;
+    for (let c = 0; c < k; c++) {
+      if (c === a || u * high + absoluteSlack < lower[row + c] * low) continue;
       const distance = Math.fround(squaredDistance(points, p, pointNorm, centroids, c * dim, norms[c], dim));
-      if (c === 0 || distance < bestDistance) {
-        if (c > 0) second = bestDistance;
+      lower[row + c] = Math.sqrt(distance);
+      if (distance < bestDistance || (distance === bestDistance && c < best)) {
         bestDistance = distance;
         best = c;
-      } else if (distance < second) second = distance;
+      }
     }
     assignment[i] = best;
     upper[i] = Math.sqrt(bestDistance);
-    lower[i] = Math.sqrt(second);
   }
 }

@@ -20,7 +20,7 @@ function compute(job) {
   const centroids = new Float32Array(job.centroids);
   const norms = new Float64Array(job.norms);
   if (job.kind === 'bounded') {
-    nearestRowsBounded(points, job.dim, centroids, norms, job.k, job.from, job.to, new Int32Array(job.out), new Float64Array(job.upper), new Float64Array(job.lower), new Float64Array(job.moved), job.maxMoved, job.absoluteSlack);
+    nearestRowsBounded(points, job.dim, centroids, norms, job.k, job.from, job.to, new Int32Array(job.out), new Float64Array(job.upper), new Float32Array(job.lower), new Float64Array(job.moved), job.maxMoved, job.absoluteSlack, new Float64Array(job.half));
   } else if (job.kind === 'nearest') nearestRows(points, job.dim, centroids, norms, job.k, job.from, job.to, new Int32Array(job.out));
   else squaredDistanceRows(points, job.dim, centroids, norms, job.k, job.from, job.to, new Float32Array(job.out));
 }

@@ -24,7 +24,7 @@ export class DistancePool {
   private readonly done = new Int32Array(new SharedArrayBuffer(8)); // [finished workers, failed]
   private readonly workers: Worker[] = [];
   private out: Float32Array | Int32Array | null = null;
-  private bounds: { upper: Float64Array; lower: Float64Array; moved: Float64Array; previous: Float32Array; absoluteSlack: number } | null = null;
+  private bounds: { upper: Float64Array; lower: Float32Array; moved: Float64Array; half: Float64Array; previous: Float32Array; absoluteSlack: number } | null = null;
 
   constructor(points: Float32Array, readonly n: number, readonly dim: number, readonly k: number, threads: number) {
     const shared = threads > 1;
@@ -55,7 +55,7 @@ export class DistancePool {
 
   /**
    * nearest() for Lloyd's iterations: the same assignment, but points whose centroid cannot have changed since the
-   * previous call (Hamerly's bounds, distance-kernel.mjs) are not rescanned. Returns the pool's own array, which
+   * previous call (Elkan's bounds, distance-kernel.mjs: one lower bound per point and centroid, [points, clusters] float32) are not rescanned. Returns the pool's own array, which
    * carries the bounds' assignment from call to call: read it, do not write it.
    */
   nearestBounded(): Int32Array {
@@ -69,8 +69,9 @@ export class DistancePool {
       }
       this.bounds = {
         upper: new Float64Array(this.buffer(n * 8)), // [points] ≥ distance to the assigned centroid
-        lower: new Float64Array(this.buffer(n * 8)), // [points] ≤ distance to any other centroid
+        lower: new Float32Array(this.buffer(n * k * 4)), // [points, clusters] ≤ distance to each centroid
         moved: new Float64Array(this.buffer(k * 8)), // [clusters] how far each centroid moved since the last call
+        half: new Float64Array(this.buffer(k * 8)), // [clusters] half the distance to the nearest other centroid
         previous: Float32Array.from(this.centroids), // [clusters, dim] the centroids of the last call
         absoluteSlack: 1e-6 * (1 + Math.sqrt(largest)),
       };
@@ -88,6 +89,20 @@ export class DistancePool {
       maxMoved = Math.max(maxMoved, moved[c]);
     }
     previous.set(this.centroids);
+    const { half } = this.bounds;
+    half.fill(Infinity);
+    for (let c = 0; c < k; c++) {
+      for (let e = c + 1; e < k; e++) {
+        let s = 0;
+        for (let d = 0, p = c * dim, q = e * dim; d < dim; d++) {
+          const t = this.centroids[p + d] - this.centroids[q + d];
+          s += t * t;
+        }
+        const h = Math.sqrt(s) / 2;
+        if (h < half[c]) half[c] = h;
+        if (h < half[e]) half[e] = h;
+      }
+    }
     this.run('bounded', this.out as Int32Array, maxMoved);
     return this.out as Int32Array;
   }
@@ -111,11 +126,11 @@ export class DistancePool {
       worker.postMessage({
         kind, dim: this.dim, k: this.k, from: bounds[t + 1], to: bounds[t + 2],
         points: this.points.buffer, centroids: this.centroids.buffer, norms: this.norms.buffer, out: out.buffer, done: this.done.buffer,
-        upper: this.bounds?.upper.buffer, lower: this.bounds?.lower.buffer, moved: this.bounds?.moved.buffer, maxMoved, absoluteSlack: this.bounds?.absoluteSlack,
+        upper: this.bounds?.upper.buffer, lower: this.bounds?.lower.buffer, moved: this.bounds?.moved.buffer, half: this.bounds?.half.buffer, maxMoved, absoluteSlack: this.bounds?.absoluteSlack,
       });
     }
     const b = this.bounds;
-    if (kind === 'bounded' && b) nearestRowsBounded(this.points, this.dim, this.centroids, this.norms, this.k, 0, bounds[1], out as Int32Array, b.upper, b.lower, b.moved, maxMoved, b.absoluteSlack);
+    if (kind === 'bounded' && b) nearestRowsBounded(this.points, this.dim, this.centroids, this.norms, this.k, 0, bounds[1], out as Int32Array, b.upper, b.lower, b.moved, maxMoved, b.absoluteSlack, b.half);
     else if (kind === 'nearest') nearestRows(this.points, this.dim, this.centroids, this.norms, this.k, 0, bounds[1], out as Int32Array);
     else squaredDistanceRows(this.points, this.dim, this.centroids, this.norms, this.k, 0, bounds[1], out as Float32Array);
     for (let finished = Atomics.load(this.done, 0); finished < this.workers.length; finished = Atomics.load(this.done, 0)) {
