@@ -2,7 +2,7 @@
 // Shapes are row-major; "rows" means all leading dimensions flattened, the last dimension is the feature.
 import { Engine, grid, numel, Tensor, type Kernel } from './engine.ts';
 import { ShapeError } from './errors.ts';
-import { fusesBiasGrad, launchMatmul } from './matmul.ts';
+import { launchMatmul } from './matmul.ts';
 import type { Rng } from '../random.ts';
 
 const ID = /* wgsl */ `@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32`;
@@ -543,9 +543,9 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
     }
     let dw: Tensor | null = null;
     let db: Tensor | null = null;
-    // The bias gradient Σ_rows dC is summed by the weight-gradient kernel from the dC tiles it loads anyway
-    // (v2 kernels), instead of a column-sum dispatch of its own (two for long inputs).
-    const fused = w.requiresGrad && b.requiresGrad && fusesBiasGrad(e);
+    // The bias gradient Σ_rows dC is summed by the weight-gradient kernel from the dC tiles it loads anyway,
+    // instead of a column-sum dispatch of its own (two for long inputs).
+    const fused = w.requiresGrad && b.requiresGrad;
     if (w.requiresGrad) {
       const target = e.accumulateTarget(w);
       const dst = target ?? e.empty(w.shape);

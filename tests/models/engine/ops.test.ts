@@ -8,7 +8,8 @@ import {
   linear, log, logProbGather, matmul, mean, moe, mul, read, relu, rmsNorm, Rng, scale, sigmoid, silu, slice, softCrossEntropy, softmax, square,
   sub, sum, sumTo, swiglu, view, AdamW, type Engine, type Tensor, ShapeError,
 } from '../../../models/engine/index.ts';
-import { launchMatmul, matmulPlanV2, setMatmulVariant } from '../../../models/engine/matmul.ts';
+import type { Kernel } from '../../../models/engine/engine.ts';
+import { launchMatmul, matmulPlan } from '../../../models/engine/matmul.ts';
 import {
   attentionRef, broadcastRef, crossEntropyRef, GELU, layerNormRef, logProbRef, matmulRef, moeRef, SIGMOID, SILU, softmaxRef,
   type F64,
@@ -25,13 +26,13 @@ function owned(values: ArrayLike<number>, shape: number[]): Tensor {
   return t;
 }
 
-/** The WGSL of every kernel that `encode` dispatches. */
-function kernelsRun(encode: () => void): string[] {
-  const codes: string[] = [];
+/** Every kernel that `encode` dispatches, in order. */
+function kernelsRun(encode: () => void): Kernel[] {
+  const kernels: Kernel[] = [];
   const run = e.run;
-  e.run = (k, ...rest) => { codes.push(k.code); return run.call(e, k, ...rest); };
+  e.run = (k, ...rest) => { kernels.push(k); return run.call(e, k, ...rest); };
   try { encode(); } finally { e.run = run; }
-  return codes;
+  return kernels;
 }
 
 /** max |got − want| / max(1, max |want|). */
@@ -63,27 +64,27 @@ describe('matmul', () => {
       ([a, b]) => matmulRef(a, b, 5, 4, 6, true, false, 3, 20, 0));
   });
 
-  test('every tile size of both kernel generations, with and without the bias epilogue, is exact at ragged edges', async () => {
+  test('every tile size, with and without the bias epilogue, is exact at ragged edges', async () => {
     const rng = new Rng(3);
     const [M, N, K, batch] = [131, 67, 21, 2];
     const a = Float64Array.from({ length: batch * M * K }, () => Math.fround(rng.normal()));
     const b = Float64Array.from({ length: batch * K * N }, () => Math.fround(rng.normal()));
     const bias = Float64Array.from({ length: N }, () => Math.fround(rng.normal()));
     const ref = matmulRef(a, b, M, K, N, false, true, batch, M * K, K * N);
-    // v1: every tile with and without the bias; v2: its two tiles (its 'small' is v1's kernel) with the bias (the
-    // layout test below runs v2 without one). Each distinct kernel takes SwiftShader seconds to compile.
+    // The 32×32 kernel with and without the bias; the 128×128 and 64×64 ones with it (the layout test below runs
+    // them without). Each distinct kernel takes SwiftShader seconds to compile.
     const runs = [
-      ...(['big', 'mid', 'small'] as const).flatMap((tile) => [false, true].map((withBias) => ({ variant: 'v1' as const, tile, withBias }))),
-      ...(['big', 'mid'] as const).map((tile) => ({ variant: 'v2' as const, tile, withBias: true })),
+      ...[false, true].map((withBias) => ({ tile: 'small' as const, withBias })),
+      ...(['big', 'mid'] as const).map((tile) => ({ tile, withBias: true })),
     ];
-    for (const { variant, tile, withBias } of runs) {
+    for (const { tile, withBias } of runs) {
       const c = e.empty([batch, M, N]);
       launchMatmul(e, e.upload(Float32Array.from(a), [batch, M, K]), e.upload(Float32Array.from(b), [batch, N, K]), c,
-        { M, N, K, batch, strideA: M * K, strideB: K * N, transA: false, transB: true, tile, variant, bias: withBias ? e.upload(Float32Array.from(bias), [N]) : undefined });
+        { M, N, K, batch, strideA: M * K, strideB: K * N, transA: false, transB: true, tile, bias: withBias ? e.upload(Float32Array.from(bias), [N]) : undefined });
       const got = await read(c);
       let err = 0;
       for (let i = 0; i < ref.length; i++) err = Math.max(err, Math.abs(got[i] - ref[i] - (withBias ? bias[i % N] : 0)));
-      assert.ok(err < 1e-4, `${variant} ${tile} tile${withBias ? ' + bias' : ''}: max error ${err}`);
+      assert.ok(err < 1e-4, `${tile} tile${withBias ? ' + bias' : ''}: max error ${err}`);
       e.endStep();
     }
   });
@@ -107,11 +108,11 @@ describe('matmul', () => {
     e.endStep();
   });
 
-  // The v2 kernels load an operand by vec4s when its contiguous dimension is a multiple of 4 and by scalars
+  // The 128×128 and 64×64 kernels load an operand by vec4s when its contiguous dimension is a multiple of 4 and by scalars
   // otherwise, along M or N for a [K, M] / [K, N] operand (transposed A, plain B) and along K for the others.
   // With the ragged test above (both operands by scalars, along K) these three cover every load path of each
   // operand and both stores of C in both tiles. Few distinct kernels: SwiftShader takes seconds to compile one.
-  test('v2: vec4 and scalar loads of every operand layout, aligned and ragged sizes, bias and accumulation', async () => {
+  test('vec4 and scalar loads of every operand layout, aligned and ragged sizes, bias and accumulation', async () => {
     const rng = new Rng(11);
     const cases = [
       { M: 131, N: 68, K: 36, transA: false, transB: false, bias: true, accumulate: true }, // A along K by vec4, B along N by vec4, C by vec4
@@ -127,13 +128,13 @@ describe('matmul', () => {
       const ref = matmulRef(a, b, M, K, N, transA, transB, batch, sA, sB).map((v, i) => 0.5 * v + (bias ? bv[i % N] : 0) + (accumulate ? c0[i] : 0));
       for (const tile of ['big', 'mid'] as const) {
         const c = owned(c0, [batch, M, N]);
-        const codes = kernelsRun(() => launchMatmul(e, e.upload(Float32Array.from(a), [a.length]), e.upload(Float32Array.from(b), [b.length]), c,
-          { M, N, K, batch, strideA: sA, strideB: sB, transA, transB, alpha: 0.5, accumulate, tile, variant: 'v2', bias: bias ? e.upload(Float32Array.from(bv), [N]) : undefined }));
+        const kernels = kernelsRun(() => launchMatmul(e, e.upload(Float32Array.from(a), [a.length]), e.upload(Float32Array.from(b), [b.length]), c,
+          { M, N, K, batch, strideA: sA, strideB: sB, transA, transB, alpha: 0.5, accumulate, tile, bias: bias ? e.upload(Float32Array.from(bv), [N]) : undefined }));
         const what = `${M}×${N}×${K}${transA ? ' Aᵀ' : ''}${transB ? ' Bᵀ' : ''} ${tile}`;
-        assert.equal(codes.length, 1, what);
-        assert.equal(codes[0].includes('A: array<vec4<f32>>'), (transA ? M : K) % 4 === 0, `${what}: A's loads`);
-        assert.equal(codes[0].includes('B: array<vec4<f32>>'), (transB ? K : N) % 4 === 0, `${what}: B's loads`);
-        assert.equal(codes[0].includes('C: array<vec4<f32>>'), N % 4 === 0, `${what}: C's stores`);
+        assert.equal(kernels.length, 1, what);
+        assert.equal(kernels[0].code.includes('A: array<vec4<f32>>'), (transA ? M : K) % 4 === 0, `${what}: A's loads`);
+        assert.equal(kernels[0].code.includes('B: array<vec4<f32>>'), (transB ? K : N) % 4 === 0, `${what}: B's loads`);
+        assert.equal(kernels[0].code.includes('C: array<vec4<f32>>'), N % 4 === 0, `${what}: C's stores`);
         const got = await read(c);
         assert.ok(maxRelError(got, ref) < 1e-5, `${what}: max relative error ${maxRelError(got, ref)}`);
         e.endStep();
@@ -141,7 +142,7 @@ describe('matmul', () => {
     }
   });
 
-  test('v2 weight gradient Xᵀ·dY with ragged K under split-K: the fused bias gradient equals a separate column sum', async () => {
+  test('weight gradient Xᵀ·dY with ragged K under split-K: the fused bias gradient equals a separate column sum', async () => {
     const rng = new Rng(12);
     // [in, out, rows]: 64×64 tiles with 31 chunks of 272 rows (the last ragged), sizes that are not multiples of 4
     // (scalar loads), and 128×128 tiles in 3 chunks (what a long K gets; forced here, SwiftShader is slow).
@@ -158,11 +159,11 @@ describe('matmul', () => {
       const ref = matmulRef(x, dy, M, K, N, true, false).map((v, i) => v + (accumulate ? c0[i] : 0));
       const [tx, tdy] = [e.upload(Float32Array.from(x), [K, M]), e.upload(Float32Array.from(dy), [K, N])];
       const [dw, db] = [owned(c0, [M, N]), owned(b0, [N])];
-      const l = { M, N, K, batch: 1, strideA: 0, strideB: 0, transA: true, transB: false, accumulate, tile, splits, variant: 'v2' as const };
-      const plan = matmulPlanV2(e, { ...l, biasGrad: db });
-      const codes = kernelsRun(() => launchMatmul(e, tx, tdy, dw, { ...l, biasGrad: db, accumulateBiasGrad: accumulate }));
+      const l = { M, N, K, batch: 1, strideA: 0, strideB: 0, transA: true, transB: false, accumulate, tile, splits };
+      const plan = matmulPlan(e, { ...l, biasGrad: db });
+      const kernels = kernelsRun(() => launchMatmul(e, tx, tdy, dw, { ...l, biasGrad: db, accumulateBiasGrad: accumulate }));
       const what = `${M}×${N}×${K} (${plan.tile} tiles, ${plan.splits} chunks of ${plan.kChunk})`;
-      assert.ok(plan.splits > 1 && codes.length === 2, `${what}: split-K partial products + one reduction`);
+      assert.ok(plan.splits > 1 && kernels.length === 2, `${what}: split-K partial products + one reduction`);
       const separate = sumTo(tdy, [N]); // the column-sum kernel linear() used before
       const [gotW, gotB, sep] = [await read(dw), await read(db), await read(separate)];
       assert.ok(maxRelError(gotW, ref) < 1e-5, `${what} weight gradient: ${maxRelError(gotW, ref)}`);
@@ -173,45 +174,38 @@ describe('matmul', () => {
       e.endStep();
     }
     // The seed model's encoder weight gradients (K = 1,024 × 80 tokens): 128×128 tiles, ~264 workgroups.
-    const plan = (M: number, N: number) => matmulPlanV2(e, { M, N, K: 81920, batch: 1, strideA: 0, strideB: 0, transA: true, transB: false });
+    const plan = (M: number, N: number) => matmulPlan(e, { M, N, K: 81920, batch: 1, strideA: 0, strideB: 0, transA: true, transB: false });
     assert.deepEqual(plan(128, 128), { tile: 'big', splits: 256, kChunk: 320 });
     assert.deepEqual(plan(128, 512), { tile: 'big', splits: 66, kChunk: 1248 });
   });
 
-  test('linear backward: v2 fuses the bias gradient (also into packed gradients) with fewer dispatches and the same values as v1', async () => {
+  test('linear backward sums the bias gradient in the weight-gradient kernels (also into packed gradients)', async () => {
     const rng = new Rng(13);
     const [rows, K, N] = [2100, 36, 20];
     const xv = Float32Array.from({ length: rows * K }, () => rng.normal());
     const gv = Float32Array.from({ length: rows * N }, () => rng.normal());
     const wv = Float32Array.from({ length: K * N }, () => rng.normal());
     const bv = Float32Array.from({ length: N }, () => rng.normal());
-    const run = async (variant: 'v1' | 'v2', packed: boolean) => {
-      setMatmulVariant(e, variant);
-      try {
-        const w = e.param(`w-${variant}`, [K, N], wv), b = e.param(`b-${variant}`, [N], bv);
-        if (packed) new AdamW(e, [w, b], { lr: 0 }); // gradient slots: views of one buffer, accumulated into
-        let dispatches = 0;
-        for (let pass = 0; pass < (packed ? 2 : 1); pass++) {
-          const x = e.upload(xv, [3, rows / 3, K]);
-          x.requiresGrad = true;
-          const y = linear(x, w, b);
-          const before = e.stats.dispatches;
-          backward(y, e.upload(gv, [3, rows / 3, N]));
-          dispatches = e.stats.dispatches - before;
-        }
-        const out = { dispatches, w: await read(w.grad!), b: await read(b.grad!) };
-        e.endStep();
-        return out;
-      } finally {
-        setMatmulVariant(e, 'v2');
-      }
-    };
+    const wantW = matmulRef(Float64Array.from(xv), Float64Array.from(gv), K, rows, N, true, false); // Xᵀ·dY [K, N]
+    const wantB = new Float64Array(N).map((_, n) => { let s = 0; for (let r = 0; r < rows; r++) s += gv[r * N + n]; return s; });
     for (const packed of [false, true]) {
-      const [v1, v2] = [await run('v1', packed), await run('v2', packed)];
-      assert.ok(maxRelError(v2.w, v1.w) < 1e-5, `weight gradient: ${maxRelError(v2.w, v1.w)}`);
-      assert.ok(maxRelError(v2.b, v1.b) < 1e-4, `bias gradient: ${maxRelError(v2.b, v1.b)}`);
-      // v1: dX, split-K dW + its reduction, two column-sum passes; v2: dX, dW + one reduction that also sums the bias
-      assert.ok(v2.dispatches < v1.dispatches, `${packed ? 'packed ' : ''}dispatches v1 ${v1.dispatches}, v2 ${v2.dispatches}`);
+      const w = e.param(`w-${packed}`, [K, N], wv), b = e.param(`b-${packed}`, [N], bv);
+      if (packed) new AdamW(e, [w, b], { lr: 0 }); // gradient slots: views of one buffer, accumulated into
+      const passes = packed ? 2 : 1;
+      let names: string[] = [];
+      for (let pass = 0; pass < passes; pass++) {
+        const x = e.upload(xv, [3, rows / 3, K]);
+        x.requiresGrad = true;
+        const y = linear(x, w, b);
+        names = kernelsRun(() => backward(y, e.upload(gv, [3, rows / 3, N]))).map((k) => k.name);
+      }
+      const what = packed ? 'packed' : 'unpacked';
+      // dX = dY·Wᵀ, then Xᵀ·dY under split-K (K = 2,100 rows) and one reduction that also adds up the bias's partial sums
+      assert.deepEqual(names, ['matmul64NT', 'matmul64TNBiasGrad', 'matmulSplitKReduceBias'], `${what}: ${names.join(', ')}`);
+      const [gotW, gotB] = [await read(w.grad!), await read(b.grad!)];
+      assert.ok(maxRelError(gotW, wantW.map((v) => passes * v)) < 1e-5, `${what} weight gradient: ${maxRelError(gotW, wantW.map((v) => passes * v))}`);
+      assert.ok(maxRelError(gotB, wantB.map((v) => passes * v)) < 1e-5, `${what} bias gradient: ${maxRelError(gotB, wantB.map((v) => passes * v))}`);
+      e.endStep();
     }
   });
 
