@@ -105,6 +105,7 @@ export class Engine {
   private pool = new Map<number, GPUBuffer[]>();
   private stepTensors: Tensor[] = [];
   private destroyAfterFlush: GPUBuffer[] = [];
+  private persistentBuffers = new Set<GPUBuffer>();
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private dispatches = 0; // since the last flush
@@ -128,9 +129,10 @@ export class Engine {
   /**
    * Running counts (bench/ reads per-step deltas): compute dispatches; copy/clear commands, each of which ends
    * the open compute pass; submits; bytes held by pooled tensors in use plus those idle in the pool (a leak
-   * shows as growth); pipelines compiled.
+   * shows as growth); pipelines compiled; bytes of persistent tensors (parameters, optimizer state, running sums)
+   * not yet destroyed (a model nobody destroys shows as growth).
    */
-  stats = { dispatches: 0, copies: 0, submits: 0, pooledBytes: 0, pipelines: 0 };
+  stats = { dispatches: 0, copies: 0, submits: 0, pooledBytes: 0, pipelines: 0, persistentBytes: 0 };
 
   private constructor(ctx: Awaited<ReturnType<typeof openDevice>>, options: EngineOptions) {
     this.device = ctx.device;
@@ -207,6 +209,8 @@ export class Engine {
   persistent(shape: number[], data?: Float32Array): Tensor {
     const n = numel(shape);
     const buffer = this.device.createBuffer({ size: Math.max(256, Math.ceil((n * 4) / 256) * 256), usage: USAGE_STORAGE, mappedAtCreation: Boolean(data) });
+    this.persistentBuffers.add(buffer);
+    this.stats.persistentBytes += buffer.size;
     if (data) {
       new Float32Array(buffer.getMappedRange(), 0, n).set(data);
       buffer.unmap();
@@ -263,7 +267,27 @@ export class Engine {
     if (t.released || t.isParam) return;
     t.released = true;
     if (t.storage === 'pool') this.pool.get(t.buffer.size)?.push(t.buffer) ?? this.pool.set(t.buffer.size, [t.buffer]);
-    else if (t.storage === 'own') this.destroyAfterFlush.push(t.buffer);
+    else if (t.storage === 'own') this.destroyBuffer(t.buffer);
+  }
+
+  /**
+   * Destroy persistent tensors that nothing will use again, parameters included (free() leaves parameters
+   * alone): a frozen teacher's weights when training ends. A parameter packed by AdamW shares the optimizer's
+   * buffer and cannot be destroyed alone.
+   */
+  destroy(...tensors: Tensor[]): void {
+    for (const t of tensors) {
+      if (t.released) continue;
+      if (t.storage !== 'own' || t.gradSlot) throw new EngineError(`destroy: ${t} is not a persistent tensor with a buffer of its own (step tensors go back with free() or endStep())`);
+      t.released = true;
+      this.destroyBuffer(t.buffer);
+    }
+  }
+
+  /** Destroy `buffer` after the next submit (dispatches encoded before it may still read it). */
+  destroyBuffer(buffer: GPUBuffer): void {
+    if (this.persistentBuffers.delete(buffer)) this.stats.persistentBytes -= buffer.size;
+    this.destroyAfterFlush.push(buffer);
   }
 
   // ---------------------------------------------------------------- dispatch

@@ -147,8 +147,8 @@ export class AdamW {
       t.grad = t.gradSlot;
       this.m.push(at(this.flat.m, t, i));
       this.v.push(at(this.flat.v, t, i));
-      e.flush();
-      old.destroy();
+      e.destroyBuffer(old);
+      e.flush(); // submits the copy, then destroys the old buffer: one parameter's worth of extra memory at a time
     });
   }
 

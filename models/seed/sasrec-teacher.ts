@@ -10,6 +10,7 @@
 //
 //   const teacher = SasrecTeacher.load(engine, 'runs/x/baseline/best.ckpt', codes, levels, K);
 //   const probs = teacher.probs(batch, window);     // [B·T, vocab] for model.trainingLoss(…, { probs, weight })
+//   teacher.dispose();                              // when training ends: its weights and code tables leave the GPU
 //
 // The teacher reads the history from the batch's encoder tokens (the seed model's window of maxHistory
 // items, mapped back to items through their unique IDs) and, for the i-th target of a training window,
@@ -126,7 +127,10 @@ export class SasrecTeacher {
     this.kernel = codeConditionalKernel(codebookSize, levels);
   }
 
-  /** A teacher from a SASRec model already on `engine`, over the items' semantic IDs `codes` [items, levels]. */
+  /**
+   * A teacher from a SASRec model already on `engine`, over the items' semantic IDs `codes` [items, levels]. The
+   * teacher owns the model from then on: dispose() destroys its weights.
+   */
   static fromModel(engine: Engine, model: SasrecModel, codes: Uint16Array, levels: number, codebookSize: number, temperature = 1): SasrecTeacher {
     const items = codes.length / levels;
     if (!Number.isInteger(items) || items !== model.config.items) {
@@ -150,6 +154,11 @@ export class SasrecTeacher {
     const config = ckpt.meta.config as SasrecConfig;
     const model = SasrecModel.fromCheckpoint(engine, config, ckpt);
     return SasrecTeacher.fromModel(engine, model, codes, levels, codebookSize, temperature);
+  }
+
+  /** Destroys the GPU buffers of the teacher (code tables) and of its SASRec model (weights); probs() then throws an EngineError. */
+  dispose(): void {
+    this.engine.destroy(this.codesGpu, this.listGpu, this.startGpu, ...this.model.parameterList());
   }
 
   /** The catalog index of each history slot of the batch's encoder tokens ([B, maxHistory], -1 = empty). */

@@ -284,7 +284,8 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
     if (outOfTime) { stopReason = `time budget of ${train.maxMinutes} min reached`; break; }
     if (stopping.exhausted(train.patience)) { stopReason = `no better validation NDCG@10 in ${train.patience} validations`; break; }
   }
-  for (const t of [ceSum, auxSum, ulSum, ...loadSum]) t.buffer.destroy();
+  engine.destroy(ceSum, auxSum, ulSum, distillSum, ...loadSum);
+  (sasrecTeacher as SasrecTeacher | null)?.dispose();
   stopping.restore(engine, params);
   log(`stopped: ${stopReason}; best epoch ${stopping.best?.epoch ?? '-'}`);
   return { model, best: stopping.best, history, stopReason };

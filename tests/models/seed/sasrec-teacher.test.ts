@@ -1,6 +1,7 @@
 // SASRec as the seed model's distillation teacher (SwiftShader): the code-level conditionals the GPU kernel writes
 // equal the ones summed on the host from SASRec's own item scores after the same histories, at the positions that
-// predict a code, zeros elsewhere; the history read back from the encoder tokens is the seed model's window.
+// predict a code, zeros elsewhere; the history read back from the encoder tokens is the seed model's window;
+// dispose() gives the teacher's buffers back, and the trainer calls it.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -115,6 +116,18 @@ test('load: a seed checkpoint or a catalog of another size is refused with a Tea
   assert.equal(loaded.model.config.items, ITEMS);
 });
 
+test('dispose() destroys the teacher\'s code tables and its model\'s weights; probs() then throws', () => {
+  const tensors = randomTensors(6);
+  const before = engine.stats.persistentBytes;
+  const teacher = SasrecTeacher.fromModel(engine, SasrecModel.fromCheckpoint(engine, CONFIG, { meta: { kind: 'sasrec' } as never, tensors }), codes, L, K);
+  assert.ok(engine.stats.persistentBytes > before);
+  teacher.dispose();
+  assert.equal(engine.stats.persistentBytes, before, 'persistent bytes back to what they were before the teacher');
+  const batch = makeBatch(data, [{ user: 0, targetStart: 1 }], 4, 2);
+  assert.throws(() => teacher.probs(batch, 2, 4), (e: Error) => e.name === 'EngineError' && /released/.test(e.message));
+  engine.endStep();
+});
+
 function randomTensors(seed: number): Record<string, { shape: number[]; data: Float32Array }> {
   let s = seed;
   const next = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
@@ -135,7 +148,16 @@ test('onerec train --distill=<SASRec checkpoint>: the student fits the teacher\'
     ...DEFAULT_TRAIN_CONFIG, data: 'synthetic', out: join(dir, 'student'), trainWindow: 2, epochs: 6, batchSize: 8, lr: 1e-2, warmupSteps: 1,
     weightDecay: 0, evalBeam: 4, evalUsers: 0, evalEvery: 100, patience: 100, seed: 3, distill: path, distillWeight: 1,
   };
-  const student = await trainSeed(engine, data, trie, seedConfig, train, { quiet: true, log: () => {} });
+  const dispose = SasrecTeacher.prototype.dispose;
+  let disposed = 0;
+  SasrecTeacher.prototype.dispose = function (this: SasrecTeacher) { disposed++; dispose.call(this); };
+  let student;
+  try {
+    student = await trainSeed(engine, data, trie, seedConfig, train, { quiet: true, log: () => {} });
+  } finally {
+    SasrecTeacher.prototype.dispose = dispose;
+  }
+  assert.equal(disposed, 1, 'trainSeed disposes the SASRec teacher it made when training ends');
   const losses = student.history.map((h) => h.distillLoss!);
   assert.ok(losses.every(Number.isFinite) && losses.at(-1)! < losses[0], `distillation loss ${losses.join(' → ')}`);
   const other = join(dir, 'other.ckpt');
