@@ -24,7 +24,11 @@ export interface BrowserHarness {
   bundleUrl: string; // absolute URL of the bundle's manifest.json
   /** A page in a fresh browser context (empty IndexedDB), with the test page loaded. */
   newPage(): Promise<Page>;
-  /** RSS in bytes of the Chromium processes, summed by process type ('browser', 'renderer', 'gpu-process', 'utility:NetworkService', …). */
+  /**
+   * RSS in bytes of the Chromium processes, summed by process type ('browser', 'renderer', 'gpu-process',
+   * 'utility:NetworkService', …). Throws if it finds no renderer (where the pages and their workers run): a
+   * memory figure without one would measure nothing.
+   */
   rss(): Record<string, number>;
   close(): Promise<void>;
 }
@@ -86,6 +90,7 @@ function chromiumRss(): Record<string, number> {
     }
   };
   const rss: Record<string, number> = {};
+  let renderers = 0; // renderer processes whose RSS was read
   const stack = (children.get(process.pid) ?? []).filter((pid) => /^chrom/.test(read(pid, 'comm')));
   while (stack.length) {
     const pid = stack.pop()!;
@@ -93,8 +98,14 @@ function chromiumRss(): Record<string, number> {
     const type = /--type=([\w-]+)/.exec(command)?.[1] ?? 'browser';
     const service = /--utility-sub-type=(?:\w+\.)*(\w+)/.exec(command)?.[1];
     const key = service ? `${type}:${service}` : type;
-    rss[key] = (rss[key] ?? 0) + Number(/VmRSS:\s+(\d+) kB/.exec(read(pid, 'status'))?.[1] ?? 0) * 1024;
+    const bytes = Number(/VmRSS:\s+(\d+) kB/.exec(read(pid, 'status'))?.[1] ?? 0) * 1024;
+    rss[key] = (rss[key] ?? 0) + bytes;
+    if (type === 'renderer' && bytes > 0) renderers++;
     stack.push(...(children.get(pid) ?? []));
+  }
+  if (renderers === 0) {
+    const found = Object.entries(rss).map(([key, bytes]) => `${key} ${(bytes / 2 ** 20).toFixed(1)} MiB`).join(', ') || 'no Chromium process at all';
+    throw new Error(`chromiumRss: no Chromium renderer process (where the pages and their workers run) below this process (pid ${process.pid}); found ${found}. Open the browser with openHarness() in this process before measuring, and check that ${CHROMIUM} is the browser it launched`);
   }
   return rss;
 }
