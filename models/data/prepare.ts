@@ -34,7 +34,7 @@ export const DEFAULT_PREPARE_CONFIG = {
   idDim: 64, // PCA width the k-means runs on (0 = the full embedding); keeps k-means minutes, not hours, on a CPU
   semanticIds: 'plain', // 'plain' (Lloyd's residual k-means: +21 % Beauty R@10 at equal steps, bench/README.md #4) | 'balanced' (OneRec: every code holds the same number of items)
   baseline: true, // also run the other kind of residual k-means and report it side by side
-  baselineMaxItems: 50_000, // the baseline runs only on catalogs up to this many items (0 = any size): balanced k-means is a full [items, K] scan and a serial selection per pass, up to levels × maxIterations passes (bench/README.md, "Scale: prepare")
+  baselineMaxItems: 20_000, // the baseline runs only on catalogs up to this many items (0 = any size): balanced k-means is a full [items, K] scan and a serial selection per pass (~7 CPU-s at 100,000 × K 256), up to levels × maxIterations passes; the shipped catalogs (≤ 12,101 items) keep it (bench/README.md, "Scale: prepare")
   threads: 0, // k-means worker threads (0 = one per core for large catalogs); the IDs are the same for any count
   split: 'auto', // 'leave-one-out' | 'time' | 'auto' (time for KuaiRand, leave-one-out otherwise)
   historyCap: 20, // items of history per held-out example (TIGER: 20)
