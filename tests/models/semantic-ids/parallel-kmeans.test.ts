@@ -1,4 +1,4 @@
-// k-means over worker threads with Hamerly's bounds (models/semantic-ids/parallel.ts, distance-kernel.mjs) gives
+// k-means over worker threads with Elkan's bounds (models/semantic-ids/parallel.ts, distance-kernel.mjs) gives
 // exactly what the serial Lloyd's and balanced passes give: same assignments, centroids and pass counts for 1, 2
 // and 3 threads, and the same as a plain reference Lloyd's written here. ~5 s.
 import { test } from 'node:test';
@@ -64,6 +64,23 @@ test('plain k-means with bounds on 1, 2 and 3 threads equals the reference Lloyd
   const reference = referenceLloyd(x, n, dim, k, 40, 5);
   assert.ok(reference.iterations > 5, 'enough passes for the bounds to skip points');
   for (const threads of [1, 2, 3]) assertSame(plainKMeans(x, n, dim, { clusters: k, maxIterations: 40, seed: 5, threads }), reference, `${threads} threads`);
+});
+
+test('plain k-means with bounds equals the reference on residual-like data: 300 identical points, K 128, unit rows', () => {
+  // The shape of the synthetic log's second level: many more clusters than blobs, one big group of equal points.
+  const m = 3000;
+  const d = 16;
+  const r = seededRandom(21);
+  const y = Float32Array.from({ length: m * d }, () => r.normal());
+  for (let i = 0; i < m; i++) {
+    if (i >= 100 && i < 400) y.copyWithin(i * d, 99 * d, 100 * d);
+    let s = 0;
+    for (let t = 0; t < d; t++) s += y[i * d + t] ** 2;
+    for (let t = 0; t < d; t++) y[i * d + t] /= Math.sqrt(s);
+  }
+  const reference = referenceLloyd(y, m, d, 128, 60, 8);
+  assert.ok(reference.iterations > 10, 'enough passes for the bounds to skip points');
+  for (const threads of [1, 2]) assertSame(plainKMeans(y, m, d, { clusters: 128, maxIterations: 60, seed: 8, threads }), reference, `${threads} threads`);
 });
 
 test('balanced k-means on 2 and 3 threads equals 1 thread exactly', () => {
