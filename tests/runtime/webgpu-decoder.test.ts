@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TINY_CONFIG, writeTestBundle, type TestBundle } from './fixture.ts';
 import { assertEnsembleBeams, assertFallsBack, assertMatchesOnnx, assertSameSessions, notAnEnsemble, pair } from './engine-parity.ts';
-import { gpuInstance, openDevice } from '../../models/engine/device.ts';
+import { openDevice } from '../../models/engine/device.ts';
 import * as ort from 'onnxruntime-node';
 import { pathToFileURL } from 'node:url';
 import { fileAwareFetch } from '../../runtime-node/node-recommender.ts';
@@ -132,17 +132,17 @@ test('graphs whose weights the WGSL model cannot find keep onnxruntime\'s sessio
   await assertFallsBack(notAnEnsemble(bundle.dir, join(root, 'not-an-ensemble')), { gpuDevice: device }, 'wgsl');
 });
 
+// Last in the file: it destroys the file's device, on which the tiny bundle's WGSL models are already compiled (a
+// fresh device would compile every kernel again: tens of seconds on SwiftShader).
 test('a lost WebGPU device hands the next calls to onnxruntime\'s sessions and the reward model to the wasm kernels, and says so', async () => {
-  const adapter = await gpuInstance().requestAdapter();
-  const own = await adapter!.requestDevice();
   const { models } = await fetchBundle(pathToFileURL(bundle.dir).href, { fetch: fileAwareFetch as typeof fetch, cache: false });
-  const runner = await createBundleRunner(ort as unknown as OrtModule, models, ['cpu'], { intraOpNumThreads: 1 }, { gpuDevice: own });
+  const runner = await createBundleRunner(ort as unknown as OrtModule, models, ['cpu'], { intraOpNumThreads: 1 }, { gpuDevice: device });
   try {
     assert.deepEqual([runner.decoderBackend, runner.rewardBackend], ['wgsl', 'wgsl']);
     const before = await runner.recommend([3, 17, 5], { beamWidth: 4 });
     assert.equal(runner.hasSeedGraphs, false); // made only when the device is lost
-    own.destroy();
-    await own.lost;
+    device.destroy();
+    await device.lost;
     await new Promise((resolve) => setTimeout(resolve, 0)); // let every reaction to `lost` run
     assert.equal(runner.decoderBackend, 'onnx');
     assert.ok(runner.fallbackReasons.some((r) => /^\[wgsl\] the WebGPU device was lost/.test(r)), runner.fallbackReasons.join('; '));
