@@ -29,11 +29,15 @@ before(async () => {
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 
-/** A recommender over Node's backend list (createBundleRunner) on a device of its own. */
-async function recommender(engine: Engine, probe?: ProbeOptions | boolean): Promise<{ r: Recommender; device: GPUDevice }> {
-  const device = (await openDevice({ quiet: true })).device;
+/**
+ * A recommender over Node's backend list (createBundleRunner) on a device of its own, or on `on` (owned by the runner
+ * when `owns`). WGSL kernels are compiled per device (~15 s for this bundle on SwiftShader), so loads on one device after
+ * the first reuse them.
+ */
+async function recommender(engine: Engine, probe?: ProbeOptions | boolean, on?: { device: GPUDevice; owns: boolean }): Promise<{ r: Recommender; device: GPUDevice }> {
+  const device = on?.device ?? (await openDevice({ quiet: true })).device;
   const r = createRecommenderWith({
-    createRunner: (models) => createBundleRunner(wasmOrt(1).ort, models, ['wasm'], {}, { engine, gpuDevice: device, ownsGpuDevice: true, probe }),
+    createRunner: (models) => createBundleRunner(wasmOrt(1).ort, models, ['wasm'], {}, { engine, gpuDevice: device, ownsGpuDevice: on?.owns ?? true, probe }),
     fetch: fileAwareFetch as typeof fetch,
   });
   return { r, device };
@@ -46,9 +50,23 @@ test('real engines: the winner runs, the loser is released, the sessions are the
   const expected = await forced.recommend(history);
   await forced.dispose();
 
-  // margin 0: the kernels win whatever the timings; margin Infinity: WGSL does.
+  // A named engine is not probed, whatever `probe` says. Its device (not its own) then serves the WGSL winner below,
+  // which owns it, with the kernels already compiled.
+  const shared = (await openDevice({ quiet: true })).device;
+  {
+    const { r } = await recommender('wgsl', true, { device: shared, owns: false });
+    try {
+      const info = await r.load(pathToFileURL(bundle.dir).href, { cache: false });
+      assert.deepEqual([info.decoder, info.probe], ['wgsl', null]);
+    } finally {
+      await r.dispose();
+    }
+  }
+
+  // margin 0: the kernels win whatever the timings (on a device of its own, which the released WGSL runner destroys);
+  // margin Infinity: WGSL does.
   for (const [margin, chosen] of [[0, 'wasm-simd'], [Infinity, 'wgsl']] as const) {
-    const { r, device } = await recommender('auto', { margin });
+    const { r, device } = await recommender('auto', { margin }, chosen === 'wgsl' ? { device: shared, owns: true } : undefined);
     try {
       const info = await r.load(pathToFileURL(bundle.dir).href, { cache: false });
       assert.equal(info.decoder, chosen);
@@ -68,15 +86,6 @@ test('real engines: the winner runs, the loser is released, the sessions are the
     } finally {
       await r.dispose();
     }
-  }
-
-  // A named engine is not probed, whatever `probe` says (each load here builds the WGSL model: ~15 s on SwiftShader).
-  const { r } = await recommender('wgsl', true);
-  try {
-    const info = await r.load(pathToFileURL(bundle.dir).href, { cache: false });
-    assert.deepEqual([info.decoder, info.probe], ['wgsl', null]);
-  } finally {
-    await r.dispose();
   }
 });
 
