@@ -22,7 +22,7 @@ import { parseOptions } from '../options.ts';
 import { seedDataFromPrepared, trainExampleCount } from '../seed/batches.ts';
 import { DEFAULT_SEED_CONFIG, DEFAULT_TRAIN_CONFIG, parameterCount, validateSeedConfig, type SeedConfig } from '../seed/config.ts';
 import { evaluateSplit } from '../seed/run-eval.ts';
-import { requireHardwareGpu, trainSeed } from '../seed/train.ts';
+import { requireHardwareGpu, trainHeldOut, trainSeed } from '../seed/train.ts';
 
 export const summary = 'train the seed model (GPU), validate each epoch, write checkpoints and an HTML report';
 
@@ -53,7 +53,7 @@ export async function run(argv: string[]): Promise<void> {
   };
   validateSeedConfig(config, 'onerec train options');
   const engine = await createEngine();
-  requireHardwareGpu(engine, { allowSoftware: o.softwareGpu, parameters: parameterCount(config), examplesPerEpoch: trainExampleCount(data, o.trainWindow), epochs: o.epochs });
+  requireHardwareGpu(engine, { allowSoftware: o.softwareGpu, parameters: parameterCount(config), examplesPerEpoch: trainExampleCount(data, o.trainWindow, trainHeldOut(o)), epochs: o.epochs });
   mkdirSync(o.out, { recursive: true });
   const deadline = o.maxMinutes > 0 ? commandStarted + o.maxMinutes * 60_000 : Infinity;
   const started = Date.now();

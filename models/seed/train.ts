@@ -118,6 +118,16 @@ export interface TrainHooks {
 }
 
 /**
+ * Items at the end of each sequence that are never training targets: the test and validation items, and
+ * `validationGap` more before the validation item. TrainError for a gap that is not a whole number ≥ 0.
+ */
+export function trainHeldOut(train: Pick<TrainConfig, 'validationGap'>): number {
+  const gap = train.validationGap ?? 0;
+  if (!Number.isInteger(gap) || gap < 0) throw new TrainError(`validationGap = ${gap}; it must be a whole number ≥ 0 (0 = every item before the validation target is a training target)`);
+  return 2 + gap;
+}
+
+/**
  * Train `model` config `config` on `data`; writes OUT/{best,last}.ckpt, history.json, report.html.
  * `config.sessionLength` must be ≥ train.trainWindow (dec.pos covers the training window).
  */
@@ -130,8 +140,9 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
     throw new TrainError(`itemEmbedding: config.itemCount = ${config.itemCount} but the data has ${data.itemCount} items; set itemCount from the prepared data`);
   }
   mkdirSync(train.out, { recursive: true });
-  const examples = trainExamples(data, train.trainWindow);
-  if (examples.rows.length === 0) throw new TrainError(`no training examples: every user needs ≥ ${train.trainWindow + 3} items`);
+  const heldOut = trainHeldOut(train);
+  const examples = trainExamples(data, train.trainWindow, undefined, heldOut);
+  if (examples.rows.length === 0) throw new TrainError(`no training examples: every user needs ≥ ${train.trainWindow + heldOut + 1} items`);
   const validation = validationSubset(data, train.evalUsers, train.seed);
   const stepsPerEpoch = Math.ceil(examples.rows.length / train.batchSize);
   const historyBias = train.historyBias ? parseHistoryBias(train.historyBias, config.levels) : null;
@@ -220,7 +231,7 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
   for (let epoch = startEpoch; epoch < train.epochs; epoch++) {
     // Back to the canonical order, then shuffled in place: the same permutation of the same list every epoch as when
     // the examples were objects and a fresh 0 … n − 1 order was shuffled, so runs and checkpoints are unchanged.
-    trainExamples(data, train.trainWindow, examples);
+    trainExamples(data, train.trainWindow, examples, heldOut);
     rng.shuffle(examples.rows);
     for (const t of [ceSum, auxSum, ulSum, distillSum, ...loadSum]) engine.zero(t);
     const bar = hooks.quiet ? null : progressBar(`epoch ${epoch + 1}/${train.epochs}`, stepsPerEpoch);
