@@ -47,6 +47,7 @@ export const PREPARE_OPTION_CHOICES: Record<string, readonly string[]> = {
   semanticIds: ['plain', 'balanced'],
   split: ['auto', 'leave-one-out', 'time'],
   content: ['auto', 'text', 'features', 'random', 'cooccurrence'],
+  kmeansDevice: ['auto', 'cpu', 'gpu'],
 };
 
 /** Throws OptionError for the first option of `config` outside its range or choices. */

@@ -21,7 +21,9 @@ import { collaborativeEmbeddings, joinEmbeddings } from '../embeddings/collabora
 import { spectralEmbeddings } from '../embeddings/spectral.ts';
 import { alignEmbeddings, cooccurrenceGraph, type CooccurrenceGraph, holdOutLastPairs, itemToItemHitRate, normalizeRows, sampleCandidates } from '../embeddings/align.ts';
 import { pca } from '../embeddings/pca.ts';
-import { residualKMeans, semanticIdStats, type SemanticIdStats } from '../semantic-ids/semantic-ids.ts';
+import { residualKMeans, residualKMeansGpu, semanticIdStats, type SemanticIdStats } from '../semantic-ids/semantic-ids.ts';
+import { chooseKMeansDevice, type KMeansDevice } from '../semantic-ids/kmeans-device.ts';
+import { KMeansDeviceError } from '../semantic-ids/errors.ts';
 import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
 
 export const DEFAULT_PREPARE_CONFIG = {
@@ -36,6 +38,7 @@ export const DEFAULT_PREPARE_CONFIG = {
   baseline: true, // also run the other kind of residual k-means and report it side by side
   baselineMaxItems: 20_000, // the baseline runs only on catalogs up to this many items (0 = any size): balanced k-means is a full [items, K] scan and a serial selection per pass (~7 CPU-s at 100,000 × K 256), up to levels × maxIterations passes; the shipped catalogs (≤ 12,101 items) keep it (bench/README.md, "Scale: prepare")
   threads: 0, // k-means worker threads (0 = one per core for large catalogs); the IDs are the same for any count
+  kmeansDevice: 'auto', // plain k-means' assignment passes: 'cpu' (worker threads, exact) | 'gpu' (the WebGPU engine; float32, so near-ties may flip) | 'auto' (the GPU from 200,000 items when a hardware adapter is present, else the CPU: models/semantic-ids/kmeans-device.ts)
   split: 'auto', // 'leave-one-out' | 'time' | 'auto' (time for KuaiRand, leave-one-out otherwise)
   historyCap: 20, // items of history per held-out example (TIGER: 20)
   validationDays: 1, // time split: days before the test days held out for validation
@@ -92,6 +95,9 @@ function round(x: number, digits = 4): number {
 
 export async function prepare(config: PrepareConfig, log: (line: string) => void = () => {}): Promise<Record<string, unknown>> {
   checkOptionValues(config); // ranges and choices, before anything is read
+  if (config.semanticIds === 'balanced' && config.kmeansDevice === 'gpu') {
+    throw new KMeansDeviceError('--kmeansDevice=gpu runs plain k-means only: use --semanticIds=plain, or --kmeansDevice=cpu for balanced k-means');
+  }
   const started = Date.now();
   const timing: Record<string, number> = {};
   const cpuTiming: Record<string, number> = {}; // CPU seconds of the process, worker threads included: on a shared machine wall time also measures the neighbours
@@ -231,17 +237,23 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
   }
 
   const L = config.levels;
-  const quantize = (balanced: boolean) => {
+  if (config.semanticIds !== 'balanced' && config.semanticIds !== 'plain') throw new Error(`--semanticIds=${config.semanticIds}: use 'balanced' or 'plain'`);
+  const balanced = config.semanticIds === 'balanced';
+  // Balanced k-means (main run or baseline) always runs on the CPU; only plain k-means' passes may go to the GPU.
+  const kmeansDevice = await chooseKMeansDevice(balanced ? 'cpu' : (config.kmeansDevice as KMeansDevice), items, log);
+  log(`k-means device: ${kmeansDevice.device} (${kmeansDevice.reason})`);
+  const quantize = async (balanced: boolean) => {
     const bar = progressBar(balanced ? 'balanced k-means' : 'plain k-means', L * config.maxIterations);
-    const ids = residualKMeans(points, items, pointDim, {
+    const options = {
       levels: L, codebookSize: K, balanced, maxIterations: config.maxIterations, seed: config.seed, threads: config.threads,
-      onLevel: (level, iteration, changed) => bar.update(level * config.maxIterations + iteration, { level: level + 1, changed }),
-    });
+      onLevel: (level: number, iteration: number, changed: number) => bar.update(level * config.maxIterations + iteration, { level: level + 1, changed }),
+    };
+    const ids = !balanced && kmeansDevice.engine
+      ? await residualKMeansGpu(points, items, pointDim, { ...options, engine: kmeansDevice.engine })
+      : residualKMeans(points, items, pointDim, options);
     bar.stop();
     return ids;
   };
-  if (config.semanticIds !== 'balanced' && config.semanticIds !== 'plain') throw new Error(`--semanticIds=${config.semanticIds}: use 'balanced' or 'plain'`);
-  const balanced = config.semanticIds === 'balanced';
   const ids = await step(balanced ? 'balanced k-means' : 'plain k-means', () => quantize(balanced));
   const stats = semanticIdStats(ids, points, items, pointDim, K);
   if (stats.unique_ids !== items) throw new Error(`${items - stats.unique_ids} items share a semantic ID (a bucket holds more than K = ${K} items); raise --codebookSize or --levels${balanced ? '' : ', or use --semanticIds=balanced (no bucket exceeds K)'}`);
@@ -261,6 +273,7 @@ export async function prepare(config: PrepareConfig, log: (line: string) => void
     source: dataset.source,
     ...stats,
     semantic_ids_kind: config.semanticIds,
+    kmeans_device: { device: kmeansDevice.device, ...(kmeansDevice.adapter ? { adapter: kmeansDevice.adapter } : {}), reason: kmeansDevice.reason },
     ...(K !== config.codebookSize ? { codebook_size_requested: config.codebookSize } : {}),
     kmeans_levels: L,
     baseline: baseline ?? null,

@@ -24,6 +24,7 @@ export {
   sum, mean, view, reshape, slice, concat, matmul, linear, embedding, layerNorm, rmsNorm, softmax,
   crossEntropy, softCrossEntropy, logProbGather, bceWithLogits, dropout, sumTo, addInto,
 } from './ops.ts';
+export { argminRows } from './argmin.ts';
 export { attention, attentionVariant, setAttentionVariant, type AttentionOptions, type AttentionVariant } from './attention.ts';
 export { moe, type MoeWeights, type MoeResult } from './moe.ts';
 export { AdamW, learningRate, type AdamWOptions, type Schedule } from './optim.ts';

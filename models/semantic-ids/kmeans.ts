@@ -84,6 +84,20 @@ function updateCentroids(points: Float32Array, n: number, dim: number, assignmen
   }
 }
 
+/**
+ * The second half of a Lloyd's pass, shared by the CPU and GPU paths: copies `nearest` into `assignment`, moves each
+ * centroid to its points' mean (float64 sums) and returns how many points changed cluster.
+ */
+export function lloydUpdate(nearest: Int32Array, assignment: Int32Array, points: Float32Array, n: number, dim: number, centroids: Float32Array, k: number): number {
+  let changed = 0;
+  for (let i = 0; i < n; i++) {
+    if (assignment[i] !== nearest[i]) changed++;
+    assignment[i] = nearest[i];
+  }
+  updateCentroids(points, n, dim, assignment, centroids, k);
+  return changed;
+}
+
 /** Cluster sizes of the balanced split: w = ⌊n/k⌋, the first n mod k clusters get w + 1. */
 export function balancedSizes(n: number, k: number): Int32Array {
   const w = Math.floor(n / k);
@@ -184,12 +198,7 @@ export function plainKMeans(points: Float32Array, n: number, dim: number, option
   while (iterations < options.maxIterations) {
     iterations++;
     const nearest = pool.nearestBounded(); // [points] ties to the lower cluster index, as an argmin over squaredDistances
-    let changed = 0;
-    for (let i = 0; i < n; i++) {
-      if (assignment[i] !== nearest[i]) changed++;
-      assignment[i] = nearest[i];
-    }
-    updateCentroids(points, n, dim, assignment, centroids, k);
+    const changed = lloydUpdate(nearest, assignment, points, n, dim, centroids, k);
     lastChanged = changed;
     options.onIteration?.(iterations, changed);
     if (changed === 0) {

@@ -8,7 +8,9 @@
 // can separate them. When a bucket holds more than K items, its surplus moves to the nearest last-level code that
 // still has room under the same first L − 1 codes (capLastLevel); where no bucket exceeds K nothing moves, so the
 // IDs of catalogs that fit are the same as before.
-import { balancedKMeans, plainKMeans, type KMeansResult } from './kmeans.ts';
+import type { Engine } from '../engine/index.ts';
+import { KMeansDeviceError } from './errors.ts';
+import { balancedKMeans, plainKMeans, type KMeansOptions, type KMeansResult } from './kmeans.ts';
 
 export interface SemanticIdOptions {
   levels: number; // L, residual k-means levels (the suffix level comes on top)
@@ -32,36 +34,75 @@ export interface SemanticIds {
 }
 
 export function residualKMeans(embeddings: Float32Array, items: number, dim: number, options: SemanticIdOptions): SemanticIds {
-  const L = options.levels;
-  const K = options.codebookSize;
-  const residual = Float32Array.from(embeddings); // [items, dim]
-  const codes = new Uint16Array(items * (L + 1)); // [items, L + 1]
-  const codebooks: Float32Array[] = [];
-  const iterations: number[] = [];
-  const converged: boolean[] = [];
-  const lastChanged: number[] = [];
-  for (let level = 0; level < L; level++) {
+  const state = new ResidualLevels(embeddings, items, dim, options);
+  for (let level = 0; level < options.levels; level++) {
     const run = options.balanced ? balancedKMeans : plainKMeans;
-    const result: KMeansResult = run(residual, items, dim, {
-      clusters: K,
+    state.add(level, run(state.residual, items, dim, state.kmeansOptions(level)));
+  }
+  return state.finish();
+}
+
+/**
+ * residualKMeans with plain k-means' assignment passes on the WebGPU engine (gpu-kmeans.ts); the seeding, centroid
+ * update, capacity cap and suffix are the CPU path's, so IDs are unique on both. Balanced k-means has no GPU path.
+ */
+export async function residualKMeansGpu(embeddings: Float32Array, items: number, dim: number, options: SemanticIdOptions & { engine: Engine; chunkRows?: number }): Promise<SemanticIds> {
+  if (options.balanced) throw new KMeansDeviceError('balanced k-means runs on the CPU only: use --kmeansDevice=cpu with --semanticIds=balanced');
+  const { plainKMeansGpu } = await import('./gpu-kmeans.ts'); // loads the engine (Dawn) only when the GPU path runs
+  const state = new ResidualLevels(embeddings, items, dim, options);
+  for (let level = 0; level < options.levels; level++) {
+    state.add(level, await plainKMeansGpu(options.engine, state.residual, items, dim, { ...state.kmeansOptions(level), chunkRows: options.chunkRows }));
+  }
+  return state.finish();
+}
+
+/** The levels of one residualKMeans run as they are added: each level's codes, centroids and what it leaves over. */
+class ResidualLevels {
+  readonly residual: Float32Array; // [items, dim]
+  readonly codes: Uint16Array; // [items, L + 1]
+  readonly codebooks: Float32Array[] = [];
+  readonly iterations: number[] = [];
+  readonly converged: boolean[] = [];
+  readonly lastChanged: number[] = [];
+
+  constructor(embeddings: Float32Array, readonly items: number, readonly dim: number, readonly options: SemanticIdOptions) {
+    this.residual = Float32Array.from(embeddings);
+    this.codes = new Uint16Array(items * (options.levels + 1));
+  }
+
+  kmeansOptions(level: number): KMeansOptions {
+    const { options } = this;
+    return {
+      clusters: options.codebookSize,
       maxIterations: options.maxIterations,
       seed: options.seed * 1000 + level,
       threads: options.threads,
       onIteration: (it, changed) => options.onLevel?.(level, it, changed),
-    });
+    };
+  }
+
+  add(level: number, result: KMeansResult): void {
+    const { items, dim, residual } = this;
+    const stride = this.options.levels + 1;
     for (let i = 0; i < items; i++) {
       const c = result.assignment[i];
-      codes[i * (L + 1) + level] = c;
+      this.codes[i * stride + level] = c;
       for (let d = 0; d < dim; d++) residual[i * dim + d] -= result.centroids[c * dim + d];
     }
-    codebooks.push(result.centroids);
-    iterations.push(result.iterations);
-    converged.push(result.converged);
-    lastChanged.push(result.lastChanged);
+    this.codebooks.push(result.centroids);
+    this.iterations.push(result.iterations);
+    this.converged.push(result.converged);
+    this.lastChanged.push(result.lastChanged);
   }
-  const capacityMoved = capLastLevel(residual, codes, codebooks[L - 1], items, dim, L, K);
-  const suffixOverflow = assignSuffix(codes, items, L, K);
-  return { codes, codebooks, residual, iterations, converged, lastChanged, suffixOverflow, capacityMoved };
+
+  finish(): SemanticIds {
+    const { items, dim, residual, codes, codebooks } = this;
+    const L = this.options.levels;
+    const K = this.options.codebookSize;
+    const capacityMoved = capLastLevel(residual, codes, codebooks[L - 1], items, dim, L, K);
+    const suffixOverflow = assignSuffix(codes, items, L, K);
+    return { codes, codebooks, residual, iterations: this.iterations, converged: this.converged, lastChanged: this.lastChanged, suffixOverflow, capacityMoved };
+  }
 }
 
 /**
