@@ -26,6 +26,7 @@ const SLOW = [
   ['tests/models/reward/engine-model.test.ts', 'trains the reward model on the engine until it learns a planted target: 2–4 min'],
   ['tests/models/engine/', 'the engine\'s ops gradient-checked and training steps against float64 references, on SwiftShader: ~2 min'],
   ['tests/runtime/wasm-decoder.test.ts', 'compiles the four AssemblyScript kernel builds (~45 s) and runs the shipped bundles: ~70 s'],
+  ['tests/models/seed/dense-head.test.ts', 'the seed model\'s dense retrieval head on the engine: reference forward and gradients, 24 training steps, rankings: ~90 s'],
   ['tests/models/export/trained-parity.test.ts', 'trains on the engine, then exports and compares the graphs: 50–140 s'],
   ['tests/browser/', 'Chromium: the demo page and the wasm runtime spec over HTTP: ~50 s'],
   ['tests/runtime/backend-probe-engines.test.ts', 'the load-time probe over the WGSL model on SwiftShader and the wasm kernels, Node\'s and the browser\'s lists, five loads that build the WGSL model: ~75 s'],

@@ -3,6 +3,7 @@
 // wasm kernels as a browser without WebGPU runs them: models/export/evaluate.ts).
 //
 //   onerec eval --data runs/beauty --checkpoint runs/beauty/seed/best.ckpt --split test --out runs/beauty/eval
+//   onerec eval --data runs/beauty --checkpoint runs/beauty/dense/best.ckpt --split validation --denseMix=0.5 --out runs/beauty/eval-dense  # a denseHead model's hybrid ranking
 //   onerec eval --data runs/beauty --bundle models/bundles/beauty --split test --out runs/beauty/eval-int4
 //   (a bundle's users are split over worker threads, one per core up to 4, --workers=N; the report does not change)
 //
@@ -17,7 +18,7 @@ import { checkpointWeights, createEngine, readCheckpoint } from '../engine/index
 import { parseOptions } from '../options.ts';
 import { progressBar, type Progress } from '../progress.ts';
 import { seedDataFromPrepared } from '../seed/batches.ts';
-import { validateSeedConfig, type SeedConfig } from '../seed/config.ts';
+import { hasDenseHead, validateSeedConfig, type SeedConfig } from '../seed/config.ts';
 import { parseHistoryBias } from '../seed/history-bias.ts';
 import { SeedModel } from '../seed/model.ts';
 import { evaluateSplit } from '../seed/run-eval.ts';
@@ -39,6 +40,7 @@ export const DEFAULT_EVAL_OPTIONS = {
   excludeHistory: false, // never rank an item of the user's own history
   historyBias: 'auto', // --bundle: the repeat-awareness layer's β per level: 'auto' (the bundle's historyBias unless --excludeHistory, as the runtime does), 'manifest' (the bundle's, always), 'none', or 'b1,b2,…'
   users: 0, // a seeded subset of users (0 = all)
+  denseMix: 0, // --checkpoint of a denseHead model: λ of the hybrid ranking (beam ∪ dense top-beam, log P_gen + λ · log softmax_dense); 0 = the beam's ranking
   workers: 0, // --bundle: worker threads splitting the users (0 = one per core, at most 4); the metrics do not depend on it
 };
 
@@ -50,6 +52,8 @@ export async function run(argv: string[]): Promise<void> {
   if (o.checkpoint.includes(',')) throw new EvalOptionError(`--checkpoint=${o.checkpoint}: one checkpoint here; to evaluate an ensemble, export it (onerec export --checkpoint=a,b --out DIR) and evaluate --bundle DIR`);
   const prepared = loadPrepared(o.data);
   const data = seedDataFromPrepared(prepared);
+  if (!(Number.isFinite(o.denseMix) && o.denseMix >= 0)) throw new EvalOptionError(`--denseMix=${o.denseMix}: give λ ≥ 0 (0 = the generative ranking)`);
+  if (o.bundle && o.denseMix > 0) throw new EvalOptionError(`--denseMix=${o.denseMix} reads a dense head, which bundles do not have; use it with --checkpoint`);
   let report: Record<string, unknown>;
   if (o.bundle) {
     const { readBundle } = await import('../../runtime-node/bundle-reader.ts');
@@ -80,9 +84,10 @@ export async function run(argv: string[]): Promise<void> {
     if (config.levels !== prepared.levels || config.codebookSize !== prepared.codebookSize) {
       throw new EvalOptionError(`${o.checkpoint} was trained on ${config.levels} levels × K ${config.codebookSize}, ${o.data} has ${prepared.levels} × ${prepared.codebookSize}; evaluate on the prepared data it was trained on`);
     }
+    if (o.denseMix > 0 && !hasDenseHead(config)) throw new EvalOptionError(`--denseMix=${o.denseMix}: ${o.checkpoint} has no dense head (train with --denseHead); leave --denseMix at 0`);
     const engine = await createEngine();
     const model = SeedModel.fromWeights(engine, config, checkpointWeights(checkpoint));
-    report = { ...(await evaluateSplit(model, data, prepared.trie, o.split, o.beam, o.excludeHistory, o.users)), checkpoint: o.checkpoint, data: o.data, config };
+    report = { ...(await evaluateSplit(model, data, prepared.trie, o.split, o.beam, o.excludeHistory, o.users, false, o.denseMix)), checkpoint: o.checkpoint, data: o.data, config };
   }
   mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, 'report.json'), JSON.stringify(report, null, 1));

@@ -5,6 +5,7 @@
 //   onerec train --data runs/beauty --out runs/beauty/anneal --init=runs/beauty/seed/best.ckpt --lr=5e-4 --epochs=6   # a second stage
 //   onerec train --data runs/beauty --out runs/dense --experts=1 --expertsPerToken=1 --expertFfnDim=512
 //   onerec train --data runs/beauty --out runs/itememb --itemEmbedding        # + a learned row per history item (not exportable yet)
+//   onerec train --data runs/beauty --out runs/dense --denseHead --denseMix=1  # + a dense retrieval head, mixed into validation's ranking (not exportable yet)
 //
 // Writes OUT/best.ckpt (best validation NDCG@10; the exporter reads it), OUT/last.ckpt (with optimizer
 // state, for --resume), OUT/history.json, OUT/report.html (loss and metric curves), and, unless --noTest,
@@ -22,7 +23,7 @@ import { parseOptions } from '../options.ts';
 import { seedDataFromPrepared, trainExampleCount } from '../seed/batches.ts';
 import { DEFAULT_SEED_CONFIG, DEFAULT_TRAIN_CONFIG, parameterCount, validateSeedConfig, type SeedConfig } from '../seed/config.ts';
 import { evaluateSplit } from '../seed/run-eval.ts';
-import { requireHardwareGpu, trainHeldOut, trainSeed } from '../seed/train.ts';
+import { checkDenseOptions, requireHardwareGpu, trainHeldOut, trainSeed } from '../seed/train.ts';
 
 export const summary = 'train the seed model (GPU), validate each epoch, write checkpoints and an HTML report';
 
@@ -35,6 +36,7 @@ export const DEFAULT_TRAIN_OPTIONS = {
   finalValidation: false, // also evaluate the full validation split at the end (another pass as long as the test one)
   testExcludeHistory: false, // also report test metrics with the user's own history excluded from the beam
   itemEmbedding: false, // add a learned per-item row (enc.item_emb, SASRec's input embedding) to each of the item's code tokens in the encoder input; recorded in the checkpoint's config, and onerec export refuses it (the runtime does not read it)
+  denseHead: false, // add a dense retrieval head (user vector from the decoder's state at BOS, item vectors Σ_l tok_emb[code_l], full softmax over the catalog, --denseWeight); recorded in the checkpoint's config, and onerec export refuses it (the runtime does not read it)
   softwareGpu: false, // train on a software adapter (SwiftShader, lavapipe: the CPU, hours per epoch of the default model) instead of refusing
 };
 
@@ -50,8 +52,10 @@ export async function run(argv: string[]): Promise<void> {
     expertsPerToken: o.expertsPerToken, expertFfnDim: o.expertFfnDim, maxHistory: o.maxHistory,
     sessionLength: Math.max(1, o.trainWindow), moeAuxWeight: o.moeAuxWeight, dropout: o.dropout,
     ...(o.itemEmbedding && { itemEmbedding: true, itemCount: data.itemCount }), // absent when off: the config (and checkpoint) of a run without it is as before
+    ...(o.denseHead && { denseHead: true }), // likewise
   };
   validateSeedConfig(config, 'onerec train options');
+  checkDenseOptions(config, o);
   const engine = await createEngine();
   requireHardwareGpu(engine, { allowSoftware: o.softwareGpu, parameters: parameterCount(config), examplesPerEpoch: trainExampleCount(data, o.trainWindow, trainHeldOut(o)), epochs: o.epochs });
   mkdirSync(o.out, { recursive: true });
@@ -73,10 +77,10 @@ export async function run(argv: string[]): Promise<void> {
     config,
     parameters: parameterCount(config),
     train: { ...o, best_epoch: result.best?.epoch, epochs_run: result.history.length, stop_reason: result.stopReason, train_seconds: (Date.now() - started) / 1000, final_train_loss: result.history.at(-1)?.trainLoss, expert_load: result.history.at(-1)?.expertLoad },
-    validation: o.finalValidation ? await inTime('validation', () => evaluateSplit(result.model, data, prepared.trie, 'validation', o.evalBeam, false, o.testUsers)) : result.best?.validation,
-    test: await inTime('test', () => evaluateSplit(result.model, data, prepared.trie, 'test', o.evalBeam, false, o.testUsers)),
+    validation: o.finalValidation ? await inTime('validation', () => evaluateSplit(result.model, data, prepared.trie, 'validation', o.evalBeam, false, o.testUsers, false, o.denseMix)) : result.best?.validation,
+    test: await inTime('test', () => evaluateSplit(result.model, data, prepared.trie, 'test', o.evalBeam, false, o.testUsers, false, o.denseMix)),
   };
-  if (o.testExcludeHistory) report.test_exclude_history = await inTime('test_exclude_history', () => evaluateSplit(result.model, data, prepared.trie, 'test', o.evalBeam, true, o.testUsers));
+  if (o.testExcludeHistory) report.test_exclude_history = await inTime('test_exclude_history', () => evaluateSplit(result.model, data, prepared.trie, 'test', o.evalBeam, true, o.testUsers, false, o.denseMix));
   if (skipped.length > 0) report.skipped_past_max_minutes = skipped;
   writeFileSync(join(o.out, 'report.json'), JSON.stringify(report, null, 1));
   const t = report.test as Record<string, number> | null;

@@ -21,7 +21,7 @@ import { encodeItemIndex } from '../../runtime/item-index.ts';
 import { GRAPH_CONTRACT_VERSION } from '../../runtime/model-config.ts';
 import type { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
 import { BOS, PAD, SPECIAL_TOKENS } from '../../runtime/tokens.ts';
-import { hasItemEmbedding } from '../seed/config.ts';
+import { hasDenseHead, hasItemEmbedding } from '../seed/config.ts';
 import { seedVocabSize, type SeedConfig, type SeedWeights } from '../seed/reference.ts';
 import type { Quantization } from './quantize.ts';
 import { buildEnsembleDecoderStepGraph, buildEnsembleEncoderGraph, ensembleContractConfig, type SeedMember } from './seed-graphs.ts';
@@ -37,7 +37,7 @@ export class ExportError extends Error {
   override name = 'ExportError';
 }
 
-/** A seed model with a trainer-only part that the bundle's graphs and the runtime do not compute (config.itemEmbedding). */
+/** A seed model with a trainer-only part that the bundle's graphs and the runtime do not compute (config.itemEmbedding, config.denseHead). */
 export class RuntimeUnsupportedModelError extends Error {
   override name = 'RuntimeUnsupportedModelError';
 }
@@ -46,6 +46,9 @@ export class RuntimeUnsupportedModelError extends Error {
 export function checkExportable(config: SeedConfig, where: string): void {
   if (hasItemEmbedding(config)) {
     throw new RuntimeUnsupportedModelError(`${where}: the model has item embeddings (itemEmbedding, enc.item_emb [${config.itemCount} + 1, ${config.dModel}]), which the runtime and the ONNX graph contract do not read yet; a bundle without them would rank differently from the model that was evaluated. Export a checkpoint trained without --itemEmbedding`);
+  }
+  if (hasDenseHead(config)) {
+    throw new RuntimeUnsupportedModelError(`${where}: the model has a dense retrieval head (denseHead, dense.user.w/b), which the runtime and the ONNX graph contract do not read yet; a bundle of it would rank by the beam alone, not by the hybrid ranking (--denseMix) it was evaluated with. Export a checkpoint trained without --denseHead`);
   }
 }
 

@@ -13,6 +13,12 @@ import type { ModelConfig } from '../../runtime/model-config.ts';
 export interface SeedConfig extends ModelConfig {
   itemEmbedding?: boolean; // adds enc.item_emb[item + 1] (a learned row per item, SASRec's input) to each of the item's code tokens in the encoder input; absent = false
   itemCount?: number; // catalog items: enc.item_emb has itemCount + 1 rows (row 0 for slots without an item); required with itemEmbedding
+  denseHead?: boolean; // adds a dense retrieval head (LIGER-style hybrid): user vector dense.user(decoder state at the first BOS) scored against e_i = Σ_l tok_emb[code_l(i)], full softmax over the catalog; no per-item parameter; absent = false
+}
+
+/** Whether `config` has the dense retrieval head (dense.user.w/b; absent in checkpoints written before the field: no). */
+export function hasDenseHead(config: SeedConfig): boolean {
+  return config.denseHead === true;
 }
 
 /** Whether `config` has the per-item encoder table enc.item_emb (absent in checkpoints written before the field: no). */
@@ -71,6 +77,9 @@ export function validateSeedConfig(config: SeedConfig, where = 'config'): void {
   if (hasItemEmbedding(config) && !(Number.isInteger(config.itemCount) && config.itemCount! >= 1)) {
     throw new SeedConfigError(`${where}: itemEmbedding needs itemCount, the catalog's item count (enc.item_emb has itemCount + 1 rows), got ${config.itemCount}`);
   }
+  if (config.denseHead !== undefined && typeof config.denseHead !== 'boolean') {
+    throw new SeedConfigError(`${where}: denseHead = ${JSON.stringify(config.denseHead)}; it must be true or false`);
+  }
 }
 
 /** Parameter count of a SeedConfig (all experts counted). */
@@ -83,7 +92,8 @@ export function parameterCount(c: SeedConfig): number {
   const moe = d * c.experts + c.experts * (d * c.expertFfnDim + c.expertFfnDim + c.expertFfnDim * d + d);
   const dec = c.decoderLayers * (3 * ln + 2 * attn + moe) + ln;
   const itemTable = hasItemEmbedding(c) ? (c.itemCount! + 1) * d : 0;
-  return vocab * d + c.maxHistory * d + c.levels * d + enc + decoderLength(c) * d + dec + d * vocab + itemTable;
+  const denseUser = hasDenseHead(c) ? d * d + d : 0;
+  return vocab * d + c.maxHistory * d + c.levels * d + enc + decoderLength(c) * d + dec + d * vocab + itemTable + denseUser;
 }
 
 /** `onerec train` options (flat so that `--key=value` overrides apply); model fields are SeedConfig's. */
@@ -112,6 +122,8 @@ export interface TrainConfig {
   historyBias: string; // 'b1,b2,…': train and validate with the repeat-awareness layer fixed at these β (models/seed/history-bias.ts); '' = off
   distill: string; // teacher checkpoints, comma-separated: seed models (fit the softmax of their mean logits, an ensemble's distribution) or one onerec baseline SASRec (fit its item distribution, written per code level); '' = off
   distillWeight: number; // α: loss = (1 − α) · cross-entropy + α · cross-entropy against the teachers' distribution
+  denseWeight: number; // with a denseHead model: loss += denseWeight · the dense head's full-softmax cross-entropy of the first target item
+  denseMix: number; // λ of the validation ranking: beam ∪ dense top-evalBeam, scored log P_gen + λ · log softmax_dense (generate.ts mixDense); 0 = the beam's ranking (needs denseHead when > 0)
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -139,4 +151,6 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   historyBias: '',
   distill: '',
   distillWeight: 0.5,
+  denseWeight: 1,
+  denseMix: 0,
 };

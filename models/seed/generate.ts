@@ -6,8 +6,8 @@ import { beamSearch, type BeamSearchResult, type DecoderSession, type TrieView }
 import { BOS, SPECIAL_TOKENS } from '../../runtime/tokens.ts';
 import { makeBatch, type Example, type SeedData } from './batches.ts';
 import { RankingAccumulator, rankOf, type RankingMetrics } from './metrics.ts';
-import { encode, decodeFull, type SeedWeights } from './reference.ts';
-import { seedVocabSize, type SeedConfig } from './config.ts';
+import { encode, decodeFull, denseItemVectors, denseUserVector, type SeedWeights } from './reference.ts';
+import { hasDenseHead, seedVocabSize, SeedConfigError, type SeedConfig } from './config.ts';
 
 /** What generation needs from a model: encode a batch of users, then decode rows against their memory. */
 export interface SeedForward {
@@ -24,6 +24,11 @@ export interface SeedForward {
   decodeLast(memory: unknown, rowUser: Int32Array, tokens: Int32Array, rows: number, length: number): Promise<Float32Array>;
   /** Frees a handle from encode (GPU buffers). */
   release?(memory: unknown): void;
+  /**
+   * A denseHead model's dense scores u · e_i of every catalog item (before the softmax) for each encoded user.
+   * codes [items, levels] → [users, items]
+   */
+  denseLogits?(memory: unknown, users: number, codes: Uint16Array): Promise<Float32Array>;
 }
 
 /** The CPU reference as a SeedForward (tests, and a check of the GPU backend). */
@@ -44,6 +49,66 @@ export class ReferenceForward implements SeedForward {
     }
     return out;
   }
+  async denseLogits(memory: unknown, users: number, codes: Uint16Array): Promise<Float32Array> {
+    if (!hasDenseHead(this.config)) throw new SeedConfigError('denseLogits: this model has no dense head (train it with --denseHead)');
+    const d = this.config.dModel;
+    const items = denseItemVectors(this.weights, this.config, codes); // [items, d]
+    const n = items.length / d;
+    const out = new Float32Array(users * n); // [users, items]
+    (memory as ReturnType<typeof encode>[]).forEach((encoded, u) => {
+      const user = denseUserVector(this.weights, this.config, encoded); // [d]
+      for (let i = 0; i < n; i++) {
+        let s = 0;
+        for (let j = 0; j < d; j++) s += user[j] * items[i * d + j];
+        out[u * n + i] = s;
+      }
+    });
+    return out;
+  }
+}
+
+/** log softmax of one row of dense scores, in float64.  [items] → [items] */
+export function logSoftmax(scores: ArrayLike<number>): Float64Array {
+  let max = -Infinity;
+  for (let i = 0; i < scores.length; i++) if (scores[i] > max) max = scores[i];
+  let sum = 0;
+  for (let i = 0; i < scores.length; i++) sum += Math.exp(scores[i] - max);
+  const lse = max + Math.log(sum);
+  return Float64Array.from(scores, (s) => s - lse);
+}
+
+/** The `width` best items of `scores` that `exclude` allows, best first (ties → lower index); one pass, O(items × width) at worst. */
+export function denseTop(scores: Float64Array, width: number, exclude?: Uint8Array): number[] {
+  const top: number[] = []; // best first
+  for (let item = 0; item < scores.length; item++) {
+    if (exclude?.[item]) continue;
+    if (top.length === width && !(scores[item] > scores[top[width - 1]])) continue; // a tie with the last stays out: lower index wins
+    let at = top.length === width ? width - 1 : top.length;
+    while (at > 0 && scores[item] > scores[top[at - 1]]) at--;
+    if (top.length === width) top.pop();
+    top.splice(at, 0, item);
+  }
+  return top;
+}
+
+/**
+ * The hybrid ranking of a generative beam and a dense head (LIGER-style): the candidates are the beam's items and the
+ * dense head's top `width` items that `exclude` allows (ties → lower index); each scores log P_gen + λ · log softmax_dense,
+ * where a dense-only candidate (not in the beam) takes the beam's lowest log-probability as its log P_gen (0 when the
+ * beam is empty). Ranked by that score (ties keep beam order, then dense order), cut to `width`. λ = 0 returns `beam`
+ * itself: the generative ranking, unchanged. Sessions of one item only (next-item ranking).
+ */
+export function mixDense(beam: BeamSearchResult, denseLogProb: Float64Array /* [items] */, lambda: number, width: number, exclude?: Uint8Array): BeamSearchResult {
+  if (lambda === 0) return beam;
+  if (beam.items.length !== beam.logProb.length) throw new RangeError(`mixDense ranks one-item sessions; the beam has ${beam.items.length / Math.max(1, beam.logProb.length)} items per session`);
+  const floor = beam.logProb.length > 0 ? Math.min(...beam.logProb) : 0;
+  const candidates: { item: number; gen: number }[] = Array.from(beam.items, (item, b) => ({ item, gen: beam.logProb[b] }));
+  const inBeam = new Set(beam.items);
+  for (const item of denseTop(denseLogProb, width, exclude)) if (!inBeam.has(item)) candidates.push({ item, gen: floor });
+  const scored = candidates.map((c, index) => ({ item: c.item, score: c.gen + lambda * denseLogProb[c.item], index }));
+  scored.sort((a, b) => b.score - a.score || a.index - b.index);
+  const kept = scored.slice(0, width);
+  return { items: Int32Array.from(kept, (c) => c.item), logProb: Float32Array.from(kept, (c) => c.score) };
 }
 
 /**
@@ -152,6 +217,7 @@ export interface RankOptions {
   usersPerBatch: number; // users decoded together (rows per step = usersPerBatch × beamWidth)
   excludeHistory: boolean; // never recommend an item of the user's own history
   historyBias?: number[] | null; // [levels] the repeat-awareness layer (BeamSearchOptions.historyBias)
+  denseMix?: number; // λ: rank beam ∪ dense top-beamWidth by log P_gen + λ · log softmax_dense (mixDense); 0 or absent = the beam's ranking (a denseHead model's only)
   onProgress?: (done: number) => void;
   onResult?: (example: number, result: BeamSearchResult, validGreedy: boolean) => void; // per-user output, in example order
 }
@@ -165,6 +231,12 @@ export async function evaluateRanking(forward: SeedForward, data: SeedData, trie
     const batch = makeBatch(data, chunk, maxHistory, 1);
     const memory = await forward.encode(batch.encoderTokens, chunk.length, batch.historyItems);
     try {
+      const lambda = options.denseMix ?? 0;
+      let dense: Float32Array | null = null; // [users, items]
+      if (lambda !== 0) {
+        if (!forward.denseLogits || !hasDenseHead(forward.config)) throw new SeedConfigError(`denseMix = ${lambda} needs a model with a dense head (denseHead); this one has none`);
+        dense = await forward.denseLogits(memory, chunk.length, data.codes);
+      }
       const valid = await greedyValid(forward, memory, chunk.length, trie);
       const lockstep = new LockstepDecoder(forward, memory, chunk.length);
       const results = await Promise.all(chunk.map(async (ex, u) => {
@@ -175,7 +247,8 @@ export async function evaluateRanking(forward: SeedForward, data: SeedData, trie
         }
         try {
           const history = data.sequences[ex.user].subarray(0, ex.targetStart);
-          return await beamSearch(lockstep.session(u), trie, { beamWidth: options.beamWidth, sessionLength: 1, exclude, historyBias: options.historyBias ? { bias: options.historyBias, history } : undefined });
+          const beam = await beamSearch(lockstep.session(u), trie, { beamWidth: options.beamWidth, sessionLength: 1, exclude, historyBias: options.historyBias ? { bias: options.historyBias, history } : undefined });
+          return dense ? mixDense(beam, logSoftmax(dense.subarray(u * data.itemCount, (u + 1) * data.itemCount)), lambda, options.beamWidth, exclude) : beam;
         } finally {
           lockstep.finished();
         }

@@ -9,12 +9,12 @@
 // MoE: every expert runs on every decoder token and the non-selected experts get gate 0, which is exactly
 // the spec's top-k mixture (g = p[top] / Σ p[top]). Decoder tokens are few (levels + 1 per item against
 // maxHistory × levels encoder tokens), so the dense evaluation costs little and needs no scatter/gather.
-import { PAD } from '../../runtime/tokens.ts';
+import { BOS, PAD, tokenId } from '../../runtime/tokens.ts';
 import { attention } from '../engine/attention.ts';
 import { Engine, Tensor, type Kernel } from '../engine/engine.ts';
 import * as op from '../engine/ops.ts';
 import { Rng } from '../random.ts';
-import { decoderLength, hasItemEmbedding, SeedConfigError, seedVocabSize, validateSeedConfig, type SeedConfig } from './config.ts';
+import { decoderLength, hasDenseHead, hasItemEmbedding, SeedConfigError, seedVocabSize, validateSeedConfig, type SeedConfig } from './config.ts';
 import type { Batch, NegativeBatch } from './batches.ts';
 import type { SeedForward } from './generate.ts';
 import { checkSeedWeights, seedParameterShapes, type SeedWeights } from './reference.ts';
@@ -110,6 +110,16 @@ export interface TrainingLoss {
   load: Tensor[]; // per decoder layer [E]: fraction of top-k slots routed to each expert (no grad)
   unlikelihood: Tensor | null; // [1] mean over negatives of −log(1 − p(item)) (null without negatives)
   distill: Tensor | null; // [1] cross-entropy against the teacher's distribution (null without a teacher)
+  dense: Tensor | null; // [1] the dense head's full-softmax cross-entropy of the first target item (null without denseHead or at weight 0)
+}
+
+/**
+ * The dense head's training term (config.denseHead): the catalog's codes, from which the item vectors are rebuilt
+ * every step (e_i = Σ_l tok_emb[code_l(i)], so the gradient reaches tok_emb), and its weight in the loss.
+ */
+export interface DenseTerm {
+  codes: Uint16Array; // [items, levels] every catalog item's semantic ID (SeedData.codes)
+  weight: number; // loss += weight · dense cross-entropy
 }
 
 /**
@@ -280,7 +290,7 @@ export class SeedModel implements SeedForward {
    * Teacher-forced decoder.  tokens [R, T] (host), cross k/v per layer [R, S, d], keyMask [R, S]
    * → logits [R, T, vocab], per-layer router probabilities and masks ([R·T, E]).
    */
-  decode(tokens: Int32Array, R: number, T: number, cross: { k: Tensor; v: Tensor }[], keyMask: Tensor, rng: Rng | null): { logits: Tensor; probs: Tensor[]; masks: Tensor[] } {
+  decode(tokens: Int32Array, R: number, T: number, cross: { k: Tensor; v: Tensor }[], keyMask: Tensor, rng: Rng | null): { logits: Tensor; hidden: Tensor; probs: Tensor[]; masks: Tensor[] } {
     const e = this.engine;
     const { dModel: d, heads } = this.config;
     if (T > decoderLength(this.config)) throw new SeedConfigError(`decoder input of ${T} tokens exceeds the ${decoderLength(this.config)} positions of dec.pos (sessionLength ${this.config.sessionLength} × (levels + 1)); train with a larger --trainWindow or decode fewer items`);
@@ -307,7 +317,30 @@ export class SeedModel implements SeedForward {
       x = op.add(x, drop(op.view(m.out, [R, T, d])));
     }
     const final = op.layerNorm(x, this.p('dec.ln_f.g'), this.p('dec.ln_f.b'));
-    return { logits: op.matmul(final, this.p('lm_head')), probs, masks }; // [R, T, vocab]
+    return { logits: op.matmul(final, this.p('lm_head')), hidden: final, probs, masks }; // logits [R, T, vocab], hidden [R, T, d]
+  }
+
+  // ---------------------------------------------------------------- dense retrieval head (config.denseHead)
+
+  /** Every catalog item's vector from the code-token table: Σ_l tok_emb[code_l(i)].  codes [items, levels] → [items, d] */
+  denseItemMatrix(codes: Uint16Array): Tensor {
+    const { levels, codebookSize } = this.config;
+    const items = codes.length / levels;
+    let sum: Tensor | null = null;
+    for (let l = 0; l < levels; l++) {
+      const tokens = new Int32Array(items); // [items] level l's token of each item
+      for (let i = 0; i < items; i++) tokens[i] = tokenId(l, codes[i * levels + l], codebookSize);
+      const rows = op.embedding(this.p('tok_emb'), this.engine.upload(tokens, [items])); // [items, d], scatter-add backward
+      sum = sum ? op.add(sum, rows) : rows;
+    }
+    return sum!;
+  }
+
+  /** User vectors: dense.user over the decoder's final state at position `position` of each row.  hidden [R, T, d] → [R, d] */
+  private denseUser(hidden: Tensor, position: number): Tensor {
+    const [R, T, d] = hidden.shape;
+    const at = op.embedding(op.view(hidden, [R * T, d]), this.engine.upload(Int32Array.from({ length: R }, (_, r) => r * T + position), [R])); // [R, d]
+    return op.linear(at, this.p('dense.user.w'), this.p('dense.user.b'));
   }
 
   // ---------------------------------------------------------------- training
@@ -332,13 +365,13 @@ export class SeedModel implements SeedForward {
    * With `distill`, the cross-entropy part becomes (1 − α) · ce + α · the cross-entropy against the teachers'
    * distribution (`teacherProbs`).
    */
-  trainingLoss(batch: Batch, rng: Rng | null, ul?: Unlikelihood, logitBias?: Float32Array /* [B·T, vocab], added to the logits (historyLogitBias) */, distill?: Distill): TrainingLoss {
+  trainingLoss(batch: Batch, rng: Rng | null, ul?: Unlikelihood, logitBias?: Float32Array /* [B·T, vocab], added to the logits (historyLogitBias) */, distill?: Distill, dense?: DenseTerm): TrainingLoss {
     const e = this.engine;
     const B = batch.size;
     const T = batch.decoderTokens.length / B;
     const { memory, keyMask } = this.encodeTokens(batch.encoderTokens, B, rng, batch.historyItems);
     const cross = this.crossKeysValues(memory);
-    const { logits, probs, masks } = this.decode(batch.decoderTokens, B, T, cross, keyMask, rng);
+    const { logits, hidden, probs, masks } = this.decode(batch.decoderTokens, B, T, cross, keyMask, rng);
     const V = seedVocabSize(this.config);
     const flat = op.view(logits, [B * T, V]);
     const scored = logitBias ? op.add(flat, e.upload(logitBias, [B * T, V])) : flat;
@@ -366,7 +399,19 @@ export class SeedModel implements SeedForward {
       unlikelihood = this.unlikelihood(ul.negatives, cross, keyMask, B, rng);
       loss = op.add(loss, op.scale(unlikelihood, ul.weight));
     }
-    return { loss, ce, aux, load, unlikelihood, distill: soft };
+    let denseCe: Tensor | null = null;
+    if (hasDenseHead(this.config)) {
+      if (!dense) throw new SeedConfigError('this model has denseHead: trainingLoss needs the catalog\'s codes and the term\'s weight (DenseTerm, e.g. { codes: data.codes, weight: 1 })');
+      if (dense.weight > 0) {
+        // Position 0 is the first target item's BOS: its state predicts c1, and here the item itself over the catalog.
+        const window = batch.targetItems.length / B;
+        const first = Int32Array.from({ length: B }, (_, b) => batch.targetItems[b * window]); // [B]
+        const scores = op.matmul(this.denseUser(hidden, 0), this.denseItemMatrix(dense.codes), { transB: true }); // [B, items], temperature 1
+        denseCe = op.crossEntropy(scores, e.upload(first, [B]));
+        loss = op.add(loss, op.scale(denseCe, dense.weight));
+      }
+    }
+    return { loss, ce, aux, load, unlikelihood, distill: soft, dense: denseCe };
   }
 
   /** mean_n −log(1 − p(item_n) + ε) over the weighted negative rows → [1] (see trainingLoss). */
@@ -420,6 +465,23 @@ export class SeedModel implements SeedForward {
       return op.view(op.slice(out, 1, length - 1, 1), [rows, V]);
     });
     const host = await e.read(logits);
+    e.endStep();
+    return host;
+  }
+
+  /**
+   * The dense head's scores of every catalog item for each encoded user: u · e_i (temperature 1, before the softmax),
+   * u from a one-token decoder pass (BOS).  → [users, items]
+   */
+  async denseLogits(memory: unknown, users: number, codes: Uint16Array): Promise<Float32Array> {
+    const e = this.engine;
+    const m = memory as Memory;
+    if (!hasDenseHead(this.config)) throw new SeedConfigError('denseLogits: this model has no dense head (train it with --denseHead)');
+    const scores = e.noGrad(() => {
+      const { hidden } = this.decode(new Int32Array(users).fill(BOS), users, 1, m.cross, m.keyMask, null); // [users, 1, d]
+      return op.matmul(this.denseUser(hidden, 0), this.denseItemMatrix(codes), { transB: true }); // [users, items]
+    });
+    const host = await e.read(scores);
     e.endStep();
     return host;
   }

@@ -10,7 +10,7 @@
 // layer is `y = x @ W + b` with `W: [in, out]`.
 import type { DecoderSession } from '../../runtime/beam-search.ts';
 import { BOS, PAD, tokenId } from '../../runtime/tokens.ts';
-import { decoderLength, hasItemEmbedding, seedVocabSize, type SeedConfig } from './config.ts';
+import { decoderLength, hasDenseHead, hasItemEmbedding, seedVocabSize, type SeedConfig } from './config.ts';
 import { seededUniform } from '../random.ts';
 
 export { decoderLength, seedVocabSize, type SeedConfig };
@@ -72,6 +72,10 @@ export function seedParameterShapes(config: SeedConfig): Record<string, number[]
   shapes.lm_head = [d, V];
   // Last, so that a seeded init draws every other parameter as it does without the table.
   if (hasItemEmbedding(config)) shapes['enc.item_emb'] = [config.itemCount! + 1, d];
+  if (hasDenseHead(config)) { // the dense head's user projection, after the table for the same reason
+    shapes['dense.user.w'] = [d, d];
+    shapes['dense.user.b'] = [d];
+  }
   return shapes;
 }
 
@@ -293,6 +297,11 @@ export function crossKeysValues(w: SeedWeights, config: SeedConfig, memory: Floa
  * (levels + 1)), memory [S, d], memoryBias [S] → [T, vocab]; row p predicts token p + 1.
  */
 export function decodeFull(w: SeedWeights, config: SeedConfig, encoder: EncoderOutput, tokens: Int32Array): Float32Array {
+  return linear(decoderHidden(w, config, encoder, tokens), tokens.length, config.dModel, w.lm_head, undefined, seedVocabSize(config));
+}
+
+/** The decoder's final-LayerNorm states (what lm_head reads).  tokens [T] → [T, d] */
+export function decoderHidden(w: SeedWeights, config: SeedConfig, encoder: EncoderOutput, tokens: Int32Array): Float32Array {
   const { dModel: d, heads } = config;
   const T = tokens.length;
   const S = encoder.memoryBias.length;
@@ -312,8 +321,51 @@ export function decodeFull(w: SeedWeights, config: SeedConfig, encoder: EncoderO
     const h3 = layerNorm(x, T, d, w[`${p}.ln3.g`], w[`${p}.ln3.b`]);
     addInPlace(x, moe(w, config, i, h3, T));
   }
-  const final = layerNorm(x, T, d, w['dec.ln_f.g'], w['dec.ln_f.b']);
-  return linear(final, T, d, w.lm_head, undefined, seedVocabSize(config));
+  return layerNorm(x, T, d, w['dec.ln_f.g'], w['dec.ln_f.b']);
+}
+
+// ---- dense retrieval head (config.denseHead) ----
+
+/**
+ * The dense head's item vectors, no per-item parameter: e_i = Σ_l tok_emb[token of code_l(i)], summed in level
+ * order in float32 (as the engine's adds).  codes [items, levels] → [items, d]
+ */
+export function denseItemVectors(w: SeedWeights, config: SeedConfig, codes: Uint16Array): Float32Array {
+  const { dModel: d, levels, codebookSize } = config;
+  const items = codes.length / levels;
+  const out = new Float32Array(items * d);
+  for (let i = 0; i < items; i++) {
+    for (let l = 0; l < levels; l++) {
+      const row = tokenId(l, codes[i * levels + l], codebookSize) * d;
+      for (let j = 0; j < d; j++) out[i * d + j] += w.tok_emb[row + j];
+    }
+  }
+  return out;
+}
+
+/** The dense head's user vector: dense.user applied to the decoder's final state at BOS (the state that predicts c1).  → [d] */
+export function denseUserVector(w: SeedWeights, config: SeedConfig, encoder: EncoderOutput): Float32Array {
+  const d = config.dModel;
+  return linear(decoderHidden(w, config, encoder, Int32Array.of(BOS)), 1, d, w['dense.user.w'], w['dense.user.b'], d);
+}
+
+/** log softmax over the catalog of u · e_i (temperature 1), float64.  user [d], items [items, d] → [items] */
+export function denseLogProbs(user: Float32Array, items: Float32Array): Float64Array {
+  const d = user.length;
+  const n = items.length / d;
+  const out = new Float64Array(n);
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < d; j++) s += user[j] * items[i * d + j];
+    out[i] = s;
+    if (s > max) max = s;
+  }
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += Math.exp(out[i] - max);
+  const lse = max + Math.log(sum);
+  for (let i = 0; i < n; i++) out[i] -= lse;
+  return out;
 }
 
 /**

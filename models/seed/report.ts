@@ -8,6 +8,7 @@ export interface EpochRecord {
   auxLoss: number; // mean MoE load-balancing loss (before its weight)
   unlikelihoodLoss?: number; // mean history-unlikelihood term (before its weight), when --unlikelihood > 0
   distillLoss?: number; // mean cross-entropy against the teachers' distribution (before its weight), when --distill is set
+  denseLoss?: number; // the dense head's mean full-softmax cross-entropy (before its weight), with --denseHead
   expertLoad: number[][]; // [decoderLayers, experts] fraction of top-k slots routed to each expert
   seconds: number; // wall-clock since the run started
   validation?: Record<string, number>; // recall@5/10, ndcg@5/10, valid_id_rate on the validation subset

@@ -14,11 +14,11 @@ import { EarlyStopping } from '../early-stopping.ts';
 import { progressBar } from '../progress.ts';
 import type { Progress } from '../progress.ts';
 import { batchExamples, evalExamples, historyNegatives, trainBatch, trainExamples, type Batch, type Example, type SeedData, type TrainExamples } from './batches.ts';
-import { hasItemEmbedding, parameterCount, type SeedConfig, type TrainConfig } from './config.ts';
+import { hasDenseHead, hasItemEmbedding, parameterCount, type SeedConfig, type TrainConfig } from './config.ts';
 import { evaluateRanking } from './generate.ts';
 import { historyLogitBias, parseHistoryBias } from './history-bias.ts';
 import type { RankingMetrics } from './metrics.ts';
-import { SeedModel, teacherProbs, type Distill, type TrainingLoss, type Unlikelihood } from './model.ts';
+import { SeedModel, teacherProbs, type DenseTerm, type Distill, type TrainingLoss, type Unlikelihood } from './model.ts';
 import { isSasrecCheckpoint, SasrecTeacher } from './sasrec-teacher.ts';
 import { SasrecModel, type SasrecConfig } from '../baseline/sasrec.ts';
 import { trainingReport, type EpochRecord } from './report.ts';
@@ -66,6 +66,13 @@ export function requireHardwareGpu(adapter: { adapter: string; isFallback: boole
       `(small models and smoke tests)`);
 }
 
+/** Throws TrainError for a dense-head option the model cannot honour (--denseMix needs --denseHead). */
+export function checkDenseOptions(config: SeedConfig, train: Pick<TrainConfig, 'denseWeight' | 'denseMix'>): void {
+  if (!(Number.isFinite(train.denseWeight) && train.denseWeight >= 0)) throw new TrainError(`--denseWeight=${train.denseWeight}: give a weight ≥ 0`);
+  if (!(Number.isFinite(train.denseMix) && train.denseMix >= 0)) throw new TrainError(`--denseMix=${train.denseMix}: give λ ≥ 0 (0 = the generative ranking)`);
+  if (train.denseMix > 0 && !hasDenseHead(config)) throw new TrainError(`--denseMix=${train.denseMix} mixes in the dense head's scores, and this model has none; add --denseHead or leave --denseMix at 0`);
+}
+
 /** What one epoch of `trainEpoch` trains on. */
 export interface EpochPlan {
   data: SeedData;
@@ -75,6 +82,7 @@ export interface EpochPlan {
   maxHistory: number; // history items per example (the model's)
   window: number; // target items per example
   rng: Rng; // dropout
+  denseWeight?: number; // a denseHead model's dense loss weight (TrainConfig.denseWeight; default 1)
 }
 
 /** The caller's part of each step of `trainEpoch`. */
@@ -100,7 +108,8 @@ export async function trainEpoch(engine: Engine, model: SeedModel, optimizer: Ad
     const rows = plan.rows.subarray(s * plan.batchSize, (s + 1) * plan.batchSize); // [B]
     const batch = trainBatch(plan.data, plan.examples, rows, plan.maxHistory, plan.window);
     const [unlikelihood, logitBias, distill] = hooks.terms?.(rows, batch) ?? [undefined, undefined, undefined];
-    const out = model.trainingLoss(batch, plan.rng, unlikelihood, logitBias, distill);
+    const dense: DenseTerm | undefined = hasDenseHead(model.config) ? { codes: plan.data.codes, weight: plan.denseWeight ?? 1 } : undefined;
+    const out = model.trainingLoss(batch, plan.rng, unlikelihood, logitBias, distill, dense);
     engine.backward(out.loss, undefined, accumulateAdd);
     optimizer.update();
     hooks.record(out, s);
@@ -139,6 +148,7 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
   if (hasItemEmbedding(config) && config.itemCount !== data.itemCount) {
     throw new TrainError(`itemEmbedding: config.itemCount = ${config.itemCount} but the data has ${data.itemCount} items; set itemCount from the prepared data`);
   }
+  checkDenseOptions(config, train);
   mkdirSync(train.out, { recursive: true });
   const heldOut = trainHeldOut(train);
   const examples = trainExamples(data, train.trainWindow, undefined, heldOut);
@@ -218,6 +228,7 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
   const auxSum = engine.persistent([1]);
   const ulSum = engine.persistent([1]);
   const distillSum = engine.persistent([1]);
+  const denseSum = engine.persistent([1]);
   const loadSum = Array.from({ length: config.decoderLayers }, () => engine.persistent([config.experts]));
   const start = Date.now() - elapsedBefore * 1000;
   const seconds = (): number => (Date.now() - start) / 1000; // training time, resumed runs included
@@ -233,12 +244,12 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
     // the examples were objects and a fresh 0 … n − 1 order was shuffled, so runs and checkpoints are unchanged.
     trainExamples(data, train.trainWindow, examples, heldOut);
     rng.shuffle(examples.rows);
-    for (const t of [ceSum, auxSum, ulSum, distillSum, ...loadSum]) engine.zero(t);
+    for (const t of [ceSum, auxSum, ulSum, distillSum, denseSum, ...loadSum]) engine.zero(t);
     const bar = hooks.quiet ? null : progressBar(`epoch ${epoch + 1}/${train.epochs}`, stepsPerEpoch);
     let shownLoss = NaN;
     let pending: Promise<Float32Array> | null = null;
     let show: Promise<Float32Array> | null = null;
-    const epochRun = await trainEpoch(engine, model, optimizer, { data, examples, rows: examples.rows, batchSize: train.batchSize, maxHistory: config.maxHistory, window: train.trainWindow, rng }, {
+    const epochRun = await trainEpoch(engine, model, optimizer, { data, examples, rows: examples.rows, batchSize: train.batchSize, maxHistory: config.maxHistory, window: train.trainWindow, rng, denseWeight: train.denseWeight }, {
       terms: (rows, batch) => {
         const chunk = train.unlikelihood > 0 || historyBias ? batchExamples(examples, rows) : []; // the optional terms take objects
         const ul = train.unlikelihood > 0
@@ -255,6 +266,7 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
         if (out.aux) addInto(auxSum, out.aux);
         if (out.unlikelihood) addInto(ulSum, out.unlikelihood);
         if (out.distill) addInto(distillSum, out.distill);
+        if (out.dense) addInto(denseSum, out.dense);
         out.load.forEach((l, i) => addInto(loadSum[i], l));
         show = s % 25 === 0 ? engine.read(out.ce) : null;
       },
@@ -275,27 +287,28 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
     const auxLoss = (await engine.read(auxSum))[0] / steps;
     const ulLoss = train.unlikelihood > 0 ? (await engine.read(ulSum))[0] / steps : undefined;
     const distillLoss = distilling ? (await engine.read(distillSum))[0] / steps : undefined;
+    const denseLoss = hasDenseHead(config) && train.denseWeight > 0 ? (await engine.read(denseSum))[0] / steps : undefined;
     const expertLoad = await Promise.all(loadSum.map(async (t) => Array.from(await engine.read(t), (v) => v / steps)));
-    const record: EpochRecord = { epoch: epoch + 1, step: optimizer.step, trainLoss, auxLoss, ...(ulLoss !== undefined && { unlikelihoodLoss: ulLoss }), ...(distillLoss !== undefined && { distillLoss }), expertLoad, seconds: seconds() };
+    const record: EpochRecord = { epoch: epoch + 1, step: optimizer.step, trainLoss, auxLoss, ...(ulLoss !== undefined && { unlikelihoodLoss: ulLoss }), ...(distillLoss !== undefined && { distillLoss }), ...(denseLoss !== undefined && { denseLoss }), expertLoad, seconds: seconds() };
     if (!Number.isFinite(trainLoss)) throw new TrainError(`training loss is ${trainLoss} at epoch ${epoch + 1}; lower --lr or raise --warmupSteps`);
     // Past the budget no validation starts: the partial epoch goes to last.ckpt unvalidated (--resume continues it).
     outOfTime ||= pastDeadline();
     const evaluate = !outOfTime && ((epoch + 1) % train.evalEvery === 0 || epoch + 1 === train.epochs);
     if (evaluate) {
-      record.validation = { ...(await evaluateRanking(model, data, trie, validation, { beamWidth: train.evalBeam, usersPerBatch: 256, excludeHistory: false, historyBias })) };
+      record.validation = { ...(await evaluateRanking(model, data, trie, validation, { beamWidth: train.evalBeam, usersPerBatch: 256, excludeHistory: false, historyBias, ...(train.denseMix > 0 && { denseMix: train.denseMix }) })) };
       record.seconds = seconds();
       await stopping.observe(epoch + 1, record.validation as unknown as RankingMetrics, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch });
     }
     history.push(record);
     const v = record.validation;
-    log(`epoch ${epoch + 1}: loss ${trainLoss.toFixed(4)} aux ${auxLoss.toFixed(3)} ${ulLoss !== undefined ? `ul ${ulLoss.toFixed(4)} ` : ''}${v ? `val R@10 ${v['recall@10'].toFixed(4)} N@10 ${v['ndcg@10'].toFixed(4)} ± ${v['ndcg@10_se'].toFixed(4)} valid ${v.valid_id_rate.toFixed(3)}` : ''} (${record.seconds.toFixed(0)} s)`);
+    log(`epoch ${epoch + 1}: loss ${trainLoss.toFixed(4)} aux ${auxLoss.toFixed(3)} ${ulLoss !== undefined ? `ul ${ulLoss.toFixed(4)} ` : ''}${denseLoss !== undefined ? `dense ${denseLoss.toFixed(4)} ` : ''}${v ? `val R@10 ${v['recall@10'].toFixed(4)} N@10 ${v['ndcg@10'].toFixed(4)} ± ${v['ndcg@10_se'].toFixed(4)} valid ${v.valid_id_rate.toFixed(3)}` : ''} (${record.seconds.toFixed(0)} s)`);
     await saveCheckpoint(last, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch, history, best: stopping.best }, optimizer);
     writeFileSync(join(train.out, 'history.json'), JSON.stringify({ config, train, history, best: stopping.best }, null, 1));
     writeFileSync(join(train.out, 'report.html'), trainingReport(`seed model — ${train.data}`, { model: config, train }, history, { best: stopping.best, parameters: parameterCount(config) }));
     if (outOfTime) { stopReason = `time budget of ${train.maxMinutes} min reached`; break; }
     if (stopping.exhausted(train.patience)) { stopReason = `no better validation NDCG@10 in ${train.patience} validations`; break; }
   }
-  engine.destroy(ceSum, auxSum, ulSum, distillSum, ...loadSum);
+  engine.destroy(ceSum, auxSum, ulSum, distillSum, denseSum, ...loadSum);
   (sasrecTeacher as SasrecTeacher | null)?.dispose();
   stopping.restore(engine, params);
   log(`stopped: ${stopReason}; best epoch ${stopping.best?.epoch ?? '-'}`);
