@@ -6,6 +6,10 @@
 //   npm run bench:recommend -- --bundle=models/bundles/beauty --sessionLength=2   # its model generates 2 items
 //   node --import tsx bench/recommend.ts --bundle=models/bundles/kuairand --nodeEps=cpu,webgpu --browser=0 \
 //     --out=$OUT/recommend-h200.json                          # a GPU machine: onnxruntime-node's WebGPU EP
+//   node --import tsx bench/recommend.ts --browserDevices=webgpu --nodeEps=cpu,cpu+wgsl --chromium=PATH \
+//     --chromiumArgs='--enable-features=Vulkan --use-angle=vulkan --use-vulkan=native --disable-vulkan-surface'
+//                         # Chromium's WebGPU (the WGSL model in the worker) beside the same calls on Dawn in Node; on the
+//                         # GPU machine through bench/chromium-device-run.sh (a carried Chromium, bench/chromium-device.sh)
 // With --browser=0 neither Chromium nor playwright-core is loaded; without --bundle the exporter makes the
 // synthetic bundle (those imports too are loaded only then).
 //
@@ -34,6 +38,9 @@ const defaults = {
   out: 'bench/results/recommend.json',
   nodeEps: 'cpu', // onnxruntime-node EPs to time, comma-separated: cpu (1 and 2 threads), webgpu; cpu+wgsl: the seed model in WGSL on Dawn (runtime/webgpu-decoder.ts); cpu+simd: the seed model in the runtime's wasm SIMD kernels (runtime/wasm-decoder.ts), as the browser runs it on wasm; with either, the reward model on the wasm kernels (runtime/wasm-reward.ts). webgpu+wgsl aborts: ORT's WebGPU EP and the webgpu package are two Dawn builds in one process
   browser: 1, // 0: skip Chromium (machines without it)
+  browserDevices: 'wasm', // Chromium rows, comma-separated: wasm (the wasm kernels and onnxruntime-web, 1 and 2 threads); webgpu (the WGSL model on the page's WebGPU adapter: --enable-unsafe-webgpu, Chromium's GPU process left on)
+  chromium: '', // Chromium's executable; empty: $ONEREC_CHROMIUM, else the harness's /usr/bin/chromium
+  chromiumArgs: '', // extra Chromium flags, space-separated; empty: $ONEREC_CHROMIUM_ARGS
 };
 
 /**
@@ -124,6 +131,93 @@ async function timeNode(recommender: Recommender, hs: number[][], options: Recom
   return ms;
 }
 
+/** What Chromium's WebGPU gave: the adapter, the timed calls, or exactly what failed (console errors, chrome://gpu). */
+interface BrowserWebgpuReport {
+  executable: string;
+  args: string[];
+  adapter: { vendor: string; architecture: string; device: string; description: string; isFallbackAdapter: boolean; features: string[]; maxStorageBufferBindingSize: number } | null;
+  load?: { executionProvider: string; decoder: string; rewardBackend?: string; fallbackReasons: string[] };
+  ms?: number[];
+  parts?: Record<string, number>;
+  loadMs?: number;
+  firstMs?: number;
+  failure?: string; // no adapter, a fallback (software) adapter, or the load's / a call's error
+  consoleErrors: string[]; // the page's and its worker's console errors and warnings
+  chromeGpu?: string; // chrome://gpu's text when something failed (graphics feature status, problems, driver info)
+}
+
+/**
+ * Chromium's WebGPU path: the page's adapter, then a worker recommender on device 'webgpu', engine 'wgsl' (the WGSL
+ * model; `recommend()` also runs the reward model in WGSL), a first call, warm-ups and the timed calls. A software
+ * adapter is timed too, but reported as the failure: on the GPU machine it means Chromium did not reach the GPU.
+ */
+async function timeBrowserWebgpu(harness: Awaited<ReturnType<typeof import('../tests/browser/harness.ts')['openHarness']>>, run: { hs: number[][]; options: RecommendOptions; warmup: number; executablePath?: string; extraArgs: string[] }): Promise<BrowserWebgpuReport> {
+  const report: BrowserWebgpuReport = { executable: run.executablePath ?? 'the harness default (/usr/bin/chromium)', args: run.extraArgs, adapter: null, consoleErrors: [] };
+  const page = await harness.newPage();
+  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') report.consoleErrors.push(`${m.type()}: ${m.text()}`); });
+  page.on('pageerror', (e) => report.consoleErrors.push(`pageerror: ${e.message}`));
+  report.adapter = await page.evaluate(async () => {
+    const adapter = await navigator.gpu?.requestAdapter({ powerPreference: 'high-performance' });
+    if (!adapter) return null;
+    const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+    return { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description, isFallbackAdapter: Boolean(info.isFallbackAdapter ?? (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter), features: [...adapter.features].sort(), maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize };
+  });
+  const gpuText = report.adapter ? JSON.stringify({ ...report.adapter, features: report.adapter.features.length }) : 'none';
+  console.log(`chromium webgpu adapter: ${gpuText}`);
+  if (!report.adapter) report.failure = `navigator.gpu.requestAdapter() gave ${await page.evaluate(() => ('gpu' in navigator ? 'null' : 'no navigator.gpu'))}: Chromium has no WebGPU adapter with these flags`;
+  else if (report.adapter.isFallbackAdapter || /swiftshader/i.test(`${report.adapter.vendor} ${report.adapter.architecture} ${report.adapter.description}`)) report.failure = `a fallback (software) adapter: ${gpuText}; Chromium did not reach the GPU (timed anyway)`;
+  if (report.adapter) {
+    const result = await page.evaluate(async ({ url, hs, options, warmup }) => {
+      const r = window.onerec.createWorkerRecommender();
+      try {
+        const t0 = performance.now();
+        const info = await r.load(url, { device: 'webgpu', engine: 'wgsl' });
+        const t1 = performance.now();
+        await r.recommend(hs[0], options);
+        const t2 = performance.now();
+        for (let i = 0; i < warmup; i++) await r.recommend(hs[i % hs.length], options);
+        const ms: number[] = [];
+        const parts = { encodeMs: 0, searchMs: 0, decoderMs: 0, rerankMs: 0 };
+        for (const h of hs) {
+          const t = performance.now();
+          const { timings } = await r.recommend(h, options);
+          ms.push(performance.now() - t);
+          for (const k of Object.keys(parts) as (keyof typeof parts)[]) parts[k] += timings[k] / hs.length;
+        }
+        return { ms, parts, loadMs: t1 - t0, firstMs: t2 - t1, load: { executionProvider: info.executionProvider, decoder: info.decoder, rewardBackend: info.rewardBackend, fallbackReasons: info.fallbackReasons } };
+      } catch (e) {
+        return { error: `${(e as Error).name}: ${(e as Error).message}` };
+      } finally {
+        await r.dispose();
+      }
+    }, { url: harness.bundleUrl, hs: run.hs, options: run.options, warmup: run.warmup });
+    if ('error' in result) report.failure = `${report.failure ? `${report.failure}; then ` : ''}the WebGPU load or a call failed: ${result.error}`;
+    else {
+      Object.assign(report, { ms: result.ms, load: result.load, loadMs: +result.loadMs.toFixed(1), firstMs: +result.firstMs.toFixed(1), parts: Object.fromEntries(Object.entries(result.parts).map(([k, v]) => [k, +v.toFixed(2)])) });
+      console.log(`chromium webgpu: load ${report.loadMs} ms, first recommend() ${report.firstMs} ms, ${JSON.stringify(result.load)}`);
+    }
+  }
+  if (report.failure) {
+    // chrome://gpu as text: feature status (WebGPU: hardware accelerated / software / disabled), problems, driver info.
+    try {
+      await page.goto('chrome://gpu');
+      await page.waitForTimeout(1500);
+      report.chromeGpu = await page.evaluate(() => {
+        const view = document.querySelector('info-view')?.shadowRoot;
+        return ((view?.getElementById('content') as HTMLElement | null)?.innerText ?? view?.textContent ?? document.body.innerText).replace(/\n\s*\n+/g, '\n').trim();
+      });
+    } catch (e) {
+      report.chromeGpu = `chrome://gpu could not be read: ${(e as Error).message}`;
+    }
+    // The whole page is in the JSON; the console gets its head (feature status, driver) and its log messages.
+    const gpuPage = report.chromeGpu;
+    const log = gpuPage.indexOf('Log Messages');
+    console.error(`chromium webgpu FAILED: ${report.failure}\nconsole errors:\n  ${report.consoleErrors.join('\n  ') || '(none)'}\nchrome://gpu (head):\n${gpuPage.slice(0, 4000)}${log > 4000 ? `\n…\n${gpuPage.slice(log, log + 4000)}` : ''}`);
+  }
+  await page.context().close();
+  return report;
+}
+
 async function main(): Promise<void> {
   const o = parseArgs(defaults, process.argv.slice(2));
   const loadBefore = loadavg()[0];
@@ -197,8 +291,33 @@ async function main(): Promise<void> {
 
   // Browser: Chromium, the worker, onnxruntime-web wasm.
   const cold: Record<string, number> = {};
-  const harness = o.browser ? await (await import('../tests/browser/harness.ts')).openHarness(bundleDir) : null;
-  if (harness) try {
+  const browserDevices = o.browserDevices.split(',').filter(Boolean);
+  const webgpu = browserDevices.includes('webgpu');
+  const executablePath = o.chromium || process.env.ONEREC_CHROMIUM || undefined;
+  const extraArgs = (o.chromiumArgs || process.env.ONEREC_CHROMIUM_ARGS || '').split(/\s+/).filter(Boolean);
+  let browserWebgpu: BrowserWebgpuReport | null = null;
+  let harness: Awaited<ReturnType<typeof import('../tests/browser/harness.ts')['openHarness']>> | null = null;
+  if (o.browser) {
+    try {
+      harness = await (await import('../tests/browser/harness.ts')).openHarness(bundleDir, { executablePath, args: extraArgs, webgpu, gpu: webgpu });
+    } catch (e) {
+      if (!webgpu) throw e;
+      // On the GPU machine a carried Chromium that does not start is the finding: keep the Node rows and say why.
+      browserWebgpu = { executable: executablePath ?? 'the harness default (/usr/bin/chromium)', args: extraArgs, adapter: null, consoleErrors: [], failure: `Chromium did not start: ${(e as Error).message}` };
+      console.error(`chromium webgpu FAILED: ${browserWebgpu.failure}`);
+    }
+  }
+  if (harness && webgpu) {
+    const report = await timeBrowserWebgpu(harness, { hs, options, warmup: o.warmup, executablePath, extraArgs });
+    browserWebgpu = report;
+    if (report.ms) {
+      record('chromium-webgpu', report.ms);
+      breakdowns['chromium-webgpu'] = report.parts!;
+      cold.webgpu_uncached_load_ms = report.loadMs!;
+      cold.webgpu_first_recommend_ms = report.firstMs!;
+    }
+  }
+  if (harness && browserDevices.includes('wasm')) try {
     const isolated = await harness.page.evaluate(() => crossOriginIsolated);
     if (!isolated) throw new Error('the bench page is not cross-origin isolated; wasm threads would be ignored');
     // The runtime's default on wasm (the seed and reward models in its wasm SIMD kernels; onnxruntime-web unused) with 1
@@ -253,6 +372,7 @@ async function main(): Promise<void> {
   } finally {
     await harness.close();
   }
+  else if (harness) await harness.close();
   const ratio = (browser: string, native: string): number | null =>
     configurations[browser] && configurations[native] ? +(configurations[browser].p50_ms / configurations[native].p50_ms).toFixed(2) : null;
 
@@ -273,6 +393,8 @@ async function main(): Promise<void> {
     ratio_browser_to_native: ratio('chromium-wasm-1thread', 'node-cpu-1thread'),
     ratio_browser_to_native_2threads: ratio('chromium-wasm-2thread', 'node-cpu-2thread'),
     ratio_browser_onnx_decoder_to_native: ratio('chromium-wasm-onnx-1thread', 'node-cpu-1thread'), // every graph on onnxruntime-web (wasmDecoder: false)
+    ratio_browser_webgpu_to_node_wgsl: ratio('chromium-webgpu', 'node-cpu+wgsl'), // the WGSL model in Chromium's worker ÷ on Dawn in Node
+    browser_webgpu: browserWebgpu ?? 'not measured in this run: --browserDevices=webgpu',
     h200_webgpu: configurations['node-webgpu'] ?? 'not measured in this run; on the GPU machine: --nodeEps=cpu,webgpu --browser=0',
     h200_wgsl: configurations['node-cpu+wgsl'] ?? 'not measured in this run; on the GPU machine: --nodeEps=cpu,cpu+wgsl --browser=0 (bench/results/h200-seventh-session/)',
   };

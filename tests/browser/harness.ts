@@ -34,15 +34,16 @@ export interface BrowserHarness {
 }
 
 /** Build worker.js + the test page into a temp dir, serve it with `bundleDir` at /bundles/test/, open it. */
-export async function openHarness(bundleDir: string, options: { webgpu?: boolean; args?: string[] } = {}): Promise<BrowserHarness> {
+export async function openHarness(bundleDir: string, options: { webgpu?: boolean; args?: string[]; executablePath?: string; gpu?: boolean } = {}): Promise<BrowserHarness> {
   const app = mkdtempSync(join(tmpdir(), 'onerec-browser-'));
   await buildBrowser({ outdir: app, entries: { worker: 'worker/worker.ts', 'wasm-helper': 'worker/wasm-helper.ts', page: 'tests/browser/page.ts' }, quiet: true });
   writeFileSync(join(app, 'index.html'), '<!doctype html><meta charset="utf-8"><title>onerec runtime test</title><link rel="icon" href="data:,"><script type="module" src="./page.js"></script>');
   const server = await startServer({ mounts: { '/': app, '/bundles/test/': bundleDir } });
-  const args = [...CHROMIUM_ARGS];
+  // gpu: keep Chromium's GPU process on the machine's GPU (a bench on a GPU machine); by default --disable-gpu.
+  const args = CHROMIUM_ARGS.filter((flag) => !(options.gpu && flag === '--disable-gpu'));
   if (options.webgpu) args.push('--enable-unsafe-webgpu');
   args.push(...(options.args ?? [])); // a bench's extra flags
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args });
+  const browser = await chromium.launch({ executablePath: options.executablePath ?? CHROMIUM, headless: true, args });
   const newPage = async (): Promise<Page> => {
     const page = await browser.newPage(); // its own context: fresh storage
     // tsx (esbuild keepNames) wraps named functions inside page.evaluate() callbacks in __name(); define it there.
