@@ -285,6 +285,22 @@ function queryLanes(G: number): string {
   let b = min(wid.z * ${G}u + grp, p.B - 1u);`;
 }
 
+/**
+ * The start of a kernel over query tiles (forward and dQ): the shared key tiles of the workgroup's G sequences, the
+ * entry point, the head, this lane's query (queryLanes) and where its sequence's keys and mask sit in the tiles.
+ */
+function queryTileStart(G: number, KB: number, n: number): string {
+  return `var<workgroup> Ks: array<vec4<f32>, ${G * KB * n}>;
+var<workgroup> Vs: array<vec4<f32>, ${G * KB * n}>;
+var<workgroup> Ms: array<f32, ${G * KB}>;
+@compute @workgroup_size(${V2_QB}) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let h = wid.y;
+  let H = nwg.y;
+${queryLanes(G)}
+  let kb = grp * ${KB * n}u; // this sequence's staged keys
+  let mb = grp * ${KB}u;`;
+}
+
 /** Stages keys k0 … k0 + KB − 1 of the workgroup's G sequences: K and V rows of the head as vec4 [G, KB, dh/4], the mask [G, KB]. */
 function stageKeys(G: number, KB: number, dh: number): string {
   const n = dh / 4;
@@ -316,15 +332,7 @@ function forwardKernelV2(dh: number, G: number): Kernel {
 @group(0) @binding(4) var<storage, read> MASK: array<f32>;
 @group(0) @binding(5) var<storage, read_write> O: array<f32>;
 @group(0) @binding(6) var<storage, read_write> LSE: array<f32>;
-var<workgroup> Ks: array<vec4<f32>, ${G * KB * n}>;
-var<workgroup> Vs: array<vec4<f32>, ${G * KB * n}>;
-var<workgroup> Ms: array<f32, ${G * KB}>;
-@compute @workgroup_size(${QB}) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let h = wid.y;
-  let H = nwg.y;
-${queryLanes(G)}
-  let kb = grp * ${KB * n}u; // this sequence's staged keys
-  let mb = grp * ${KB}u;
+${queryTileStart(G, KB, n)}
   let qBase = (b * p.Tq + min(i, p.Tq - 1u)) * p.D + h * ${dh}u;
 ${range(n).map((c) => `  let q${c} = ${load4('Q', `qBase + ${4 * c}u`)} * p.scale;\n  var a${c} = vec4<f32>(0.0);`).join('\n')}
   var m = -1e30;
@@ -371,15 +379,7 @@ function backwardQueryKernelV2(dh: number, G: number): Kernel {
 @group(0) @binding(7) var<storage, read> DO: array<f32>;
 @group(0) @binding(8) var<storage, read_write> DQ: array<f32>;
 @group(0) @binding(9) var<storage, read_write> DVEC: array<f32>;
-var<workgroup> Ks: array<vec4<f32>, ${G * KB * n}>;
-var<workgroup> Vs: array<vec4<f32>, ${G * KB * n}>;
-var<workgroup> Ms: array<f32, ${G * KB}>;
-@compute @workgroup_size(${QB}) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let h = wid.y;
-  let H = nwg.y;
-${queryLanes(G)}
-  let kb = grp * ${KB * n}u; // this sequence's staged keys
-  let mb = grp * ${KB}u;
+${queryTileStart(G, KB, n)}
   let ic = min(i, p.Tq - 1u);
   let qBase = (b * p.Tq + ic) * p.D + h * ${dh}u;
 ${range(n).map((c) => `  let q${c} = ${load4('Q', `qBase + ${4 * c}u`)} * p.scale;\n  let g${c} = ${load4('DO', `qBase + ${4 * c}u`)};\n  var dq${c} = vec4<f32>(0.0);`).join('\n')}
