@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import { rewardParameterShapes, validateRewardConfig, type RewardConfig } from '../../../models/reward/config.ts';
 import { Rng } from '../../../models/random.ts';
 import { itemTable, rewardForward } from '../../../models/reward/reference.ts';
-import { RewardTrainer, type RewardExample } from '../../../models/reward/trainer.ts';
+import { RewardTrainer } from '../../../models/reward/trainer.ts';
+import { assertCentralDifferences, randomExample } from './gradient-check.ts';
 
 const L = 3;
 const K = 4;
@@ -13,48 +14,25 @@ const config: RewardConfig = { itemCount: 12, dModel: 8, heads: 2, towerHidden: 
 // [items, L]: items share prefixes (item i: i % 4, (i >> 1) % 4, i % 3), as semantic IDs do.
 const codes = Uint16Array.from({ length: config.itemCount * L }, (_, k) => { const i = Math.floor(k / L); return [i % 4, (i >> 1) % 4, i % 3][k % L]; });
 
-function randomExample(rng: Rng): RewardExample {
-  return {
-    history: Int32Array.from({ length: 1 + rng.int(6) }, () => rng.int(config.itemCount)),
-    items: Int32Array.from({ length: config.sessionLength }, (_, i) => (i > 0 && rng.next() < 0.3 ? -1 : rng.int(config.itemCount))),
-    labels: Uint8Array.from(config.towers, () => rng.int(2)),
-  };
-}
-
 test("'codes' backward matches central finite differences on code_emb and every other parameter (float64)", () => {
   const trainer = new RewardTrainer(config, 1, [0.3, 0.6], codes);
   const rng = new Rng(2);
   for (const p of Object.values(trainer.params)) for (let i = 0; i < p.length; i++) p[i] += 0.3 * rng.normal();
   trainer.load({}); // v_i from the perturbed code_emb
-  const batch = [randomExample(rng), randomExample(rng), { history: new Int32Array(0), items: Int32Array.from([4, -1, -1]), labels: Uint8Array.from([1, 0]) }];
+  const batch = [randomExample(rng, config), randomExample(rng, config), { history: new Int32Array(0), items: Int32Array.from([4, -1, -1]), labels: Uint8Array.from([1, 0]) }];
   const lossOf = () => { trainer.load({}); return batch.reduce((a, ex) => a + trainer.forwardBackward(ex, 0).loss, 0); };
   trainer.zeroGrad();
   for (const ex of batch) trainer.forwardBackward(ex, 1);
   trainer.scatterItemGrads();
   assert.deepEqual(Object.keys(trainer.params).filter((n) => n.endsWith('_emb')), ['code_emb']);
-  const h = 1e-6;
-  let checked = 0;
-  for (const [name, p] of Object.entries(trainer.params)) {
-    for (let i = 0; i < p.length; i += name === 'code_emb' ? 1 : Math.max(1, Math.floor(p.length / 7))) {
-      const keep = p[i];
-      p[i] = keep + h;
-      const up = lossOf();
-      p[i] = keep - h;
-      const down = lossOf();
-      p[i] = keep;
-      const numeric = (up - down) / (2 * h);
-      const analytic = trainer.grads[name][i];
-      assert.ok(Math.abs(numeric - analytic) < 1e-6 * Math.max(1, Math.abs(numeric)), `${name}[${i}]: numeric ${numeric}, analytic ${analytic}`);
-      checked++;
-    }
-  }
+  const checked = assertCentralDifferences(trainer.params, trainer.grads, lossOf, (name, length) => (name === 'code_emb' ? 1 : Math.max(1, Math.floor(length / 7))));
   assert.ok(checked > L * K * config.dModel);
 });
 
 test("'codes' trainer forward equals the float32 reference forward, and training lowers the loss", () => {
   const trainer = new RewardTrainer(config, 3, [0.4, 0.5], codes);
   const rng = new Rng(4);
-  const train = Array.from({ length: 64 }, () => randomExample(rng));
+  const train = Array.from({ length: 64 }, () => randomExample(rng, config));
   const losses = trainer.fit(train, { epochs: 3, batchSize: 8, learningRate: 1e-2, weightDecay: 1e-4, seed: 1 });
   assert.ok(losses[2] < losses[0], `loss ${losses.join(' → ')}`);
   const weights = trainer.weights();
@@ -65,7 +43,7 @@ test("'codes' trainer forward equals the float32 reference forward, and training
   }
   for (let trial = 0; trial < 4; trial++) {
     const history = trial === 0 ? new Int32Array(0) : Int32Array.from({ length: 1 + rng.int(8) }, () => rng.int(config.itemCount));
-    const examples = Array.from({ length: 4 }, () => ({ ...randomExample(rng), history }));
+    const examples = Array.from({ length: 4 }, () => ({ ...randomExample(rng, config), history }));
     const sessions = new Int32Array(examples.length * config.sessionLength);
     examples.forEach((ex, n) => sessions.set(ex.items, n * config.sessionLength));
     const reference = rewardForward(weights, config, history, sessions, codes);

@@ -5,16 +5,9 @@ import { auc } from '../../../models/reward/metrics.ts';
 import { Rng } from '../../../models/random.ts';
 import { checkRewardWeights, rewardForward } from '../../../models/reward/reference.ts';
 import { RewardTrainer, type RewardExample } from '../../../models/reward/trainer.ts';
+import { assertCentralDifferences, randomExample } from './gradient-check.ts';
 
 const config: RewardConfig = { itemCount: 12, dModel: 8, heads: 2, towerHidden: 6, maxHistory: 4, sessionLength: 3, towers: ['swt', 'ltr'] };
-
-function randomExample(rng: Rng, c: RewardConfig): RewardExample {
-  return {
-    history: Int32Array.from({ length: 1 + rng.int(6) }, () => rng.int(c.itemCount)), // sometimes longer than maxHistory
-    items: Int32Array.from({ length: c.sessionLength }, (_, i) => (i > 0 && rng.next() < 0.3 ? -1 : rng.int(c.itemCount))),
-    labels: Uint8Array.from(c.towers, () => rng.int(2)),
-  };
-}
 
 test('hand-written backward matches central finite differences (float64)', () => {
   const trainer = new RewardTrainer(config, 1, [0.3, 0.6]);
@@ -25,22 +18,7 @@ test('hand-written backward matches central finite differences (float64)', () =>
   const lossOf = () => batch.reduce((a, ex) => a + trainer.forwardBackward(ex, 0).loss, 0);
   trainer.zeroGrad();
   for (const ex of batch) trainer.forwardBackward(ex, 1);
-  const h = 1e-6;
-  let checked = 0;
-  for (const [name, p] of Object.entries(trainer.params)) {
-    for (let i = 0; i < p.length; i += Math.max(1, Math.floor(p.length / 7))) {
-      const keep = p[i];
-      p[i] = keep + h;
-      const up = lossOf();
-      p[i] = keep - h;
-      const down = lossOf();
-      p[i] = keep;
-      const numeric = (up - down) / (2 * h);
-      const analytic = trainer.grads[name][i];
-      assert.ok(Math.abs(numeric - analytic) < 1e-6 * Math.max(1, Math.abs(numeric)), `${name}[${i}]: numeric ${numeric}, analytic ${analytic}`);
-      checked++;
-    }
-  }
+  const checked = assertCentralDifferences(trainer.params, trainer.grads, lossOf, (_, length) => Math.max(1, Math.floor(length / 7)));
   assert.ok(checked > 100);
 });
 
