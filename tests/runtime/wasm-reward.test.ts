@@ -27,6 +27,19 @@ before(async () => {
 after(() => rmSync(root, { recursive: true, force: true }));
 
 /** The kernels' towers and onnxruntime's for the same inputs: largest |Δ| over every value. */
+/** The bundle on the wasm kernels (no fallback) ranks the same sessions as on onnxruntime, for a history and an empty one. */
+async function assertKernelsRankAsOnnxruntime(dir: string): Promise<void> {
+  const { onnx, engine, fallbackReasons } = await pair(dir, { engine: 'auto' });
+  try {
+    assert.deepEqual(fallbackReasons, []);
+    for (const history of [[3, 17, 5, 42, 9], []]) {
+      assertSameSessions(await onnx.recommend(history, { beamWidth: 8 }), await engine.recommend(history, { beamWidth: 8 }), 1e-4, `history [${history}]`);
+    }
+  } finally {
+    await Promise.all([onnx.dispose(), engine.dispose()]);
+  }
+}
+
 async function largestDifference(graph: Uint8Array, towers: string[], history: number[], sessions: number[][]): Promise<number> {
   const model = await WasmReward.create(graph, towers);
   const session = await ort.InferenceSession.create(graph);
@@ -89,15 +102,7 @@ test('with the wasm kernels running the seed model, the reward model runs there 
   } finally {
     await runner.release();
   }
-  const { onnx, engine, fallbackReasons } = await pair(bundle.dir, { engine: 'auto' });
-  try {
-    assert.deepEqual(fallbackReasons, []);
-    for (const history of [[3, 17, 5, 42, 9], []]) {
-      assertSameSessions(await onnx.recommend(history, { beamWidth: 8 }), await engine.recommend(history, { beamWidth: 8 }), 1e-4, `history [${history}]`);
-    }
-  } finally {
-    await Promise.all([onnx.dispose(), engine.dispose()]);
-  }
+  await assertKernelsRankAsOnnxruntime(bundle.dir);
 });
 
 test("a reward model of itemRepresentation 'codes': the kernels (items built from the trie's codes) and onnxruntime (codes as inputs) within 1e-5 of each other and of the reference; the same ranked sessions", async () => {
@@ -129,13 +134,5 @@ test("a reward model of itemRepresentation 'codes': the kernels (items built fro
   } finally {
     await session.release();
   }
-  const { onnx, engine, fallbackReasons } = await pair(codesBundle.dir, { engine: 'auto' });
-  try {
-    assert.deepEqual(fallbackReasons, []);
-    for (const history of [[3, 17, 5, 42, 9], []]) {
-      assertSameSessions(await onnx.recommend(history, { beamWidth: 8 }), await engine.recommend(history, { beamWidth: 8 }), 1e-4, `history [${history}]`);
-    }
-  } finally {
-    await Promise.all([onnx.dispose(), engine.dispose()]);
-  }
+  await assertKernelsRankAsOnnxruntime(codesBundle.dir);
 });
