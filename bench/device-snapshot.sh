@@ -38,10 +38,5 @@ if [ ! -d /tmp/snap/.device ]; then
 fi
 if [ -f .work/dev.tar.xz ]; then rm -rf /tmp/snap/.work/device && tar xJf .work/dev.tar.xz -C /tmp/snap/.work/ || exit 1; fi
 cd /tmp/snap && source .device/setup.sh >/dev/null 2>&1
-# loadPrepared checks every array's size; those the seed model and the baseline never read travel as nothing
-for v in .work/device/data/*/; do
-  [ -f "${v}prepared.json" ] || continue
-  node -e "const fs=require('fs'), m=require('./${v}prepared.json'), B={u8:1,u16:2,i32:4,f32:4,f64:8};
-    for (const a of Object.values(m.arrays)) if (!fs.existsSync('${v}' + a.file)) fs.truncateSync(fs.openSync('${v}' + a.file, 'w') && '${v}' + a.file, a.shape.reduce((x, y) => x * y, 1) * B[a.dtype]);"
-done
+node bench/fill-unread-arrays.mjs .work/device/data/*/   # loadPrepared checks every array's size; the unread ones travel as nothing
 "$@"

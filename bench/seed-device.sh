@@ -33,11 +33,7 @@ fi
 [ "$1" = run ] || { echo "usage: $0 pack NAME… | run MINUTES SPEC…"; exit 2; }
 minutes=$2; shift 2
 source .device/setup.sh >/dev/null 2>&1
-for v in $D/*/; do
-  # loadPrepared checks every array's size; the ones the seed model never reads travel as nothing.
-  node -e "const fs=require('fs'), m=require('./${v}prepared.json'), B={u8:1,u16:2,i32:4,f32:4,f64:8};
-    for (const a of Object.values(m.arrays)) if (!fs.existsSync('${v}' + a.file)) fs.truncateSync(fs.openSync('${v}' + a.file, 'w') && '${v}' + a.file, a.shape.reduce((x, y) => x * y, 1) * B[a.dtype]);"
-done
+node bench/fill-unread-arrays.mjs $D/*/   # loadPrepared checks every array's size; the unread ones travel as nothing
 W=${W:-/tmp/seed}; mkdir -p $W   # W=.work/seed-w keeps run folders on a warm machine for the next call's --resume
 VERB=${VERB:-train}
 if [ -n "${COMMON+x}" ]; then COMMON="$COMMON --maxMinutes=$minutes"   # COMMON="" in the environment: the CLI defaults
