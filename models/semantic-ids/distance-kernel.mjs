@@ -9,7 +9,7 @@ export function centroidNorms(centroids, k, dim, out = new Float64Array(k)) {
 }
 
 /** ‖x‖² of the row at offset p, summed in float64. */
-function squaredNorm(points, p, dim) {
+export function squaredNorm(points, p, dim) {
   let s = 0;
   for (let d = 0; d < dim; d++) s += points[p + d] * points[p + d];
   return s;

@@ -12,6 +12,7 @@
 // gives identical codes (tests/models/semantic-ids/gpu-kmeans.test.ts); random data gives a quantization error
 // within a stated tolerance of the CPU's.
 import { argminRows, matmul, Tensor, type Engine } from '../engine/index.ts';
+import { centroidNorms } from './distance-kernel.mjs';
 import { KMeansDeviceError } from './errors.ts';
 import { kMeansPlusPlus, lloydUpdate, type KMeansOptions, type KMeansResult } from './kmeans.ts';
 
@@ -48,12 +49,7 @@ export class GpuAssigner {
   /** Nearest centroid of every point (ties: the lower index), [n] int32, for centroids [k, dim]. */
   async nearest(centroids: Float32Array): Promise<Int32Array> {
     const { engine, n, dim, k } = this;
-    const norms = new Float32Array(k); // [k] summed in float64, as the CPU path's centroidNorms
-    for (let c = 0; c < k; c++) {
-      let s = 0;
-      for (let d = 0; d < dim; d++) s += centroids[c * dim + d] * centroids[c * dim + d];
-      norms[c] = s;
-    }
+    const norms = Float32Array.from(centroidNorms(centroids, k, dim)); // [k] the CPU path's, summed in float64
     engine.write(this.centroids, centroids);
     engine.write(this.norms, norms);
     engine.noGrad(() => {

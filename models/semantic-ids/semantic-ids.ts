@@ -9,6 +9,7 @@
 // still has room under the same first L − 1 codes (capLastLevel); where no bucket exceeds K nothing moves, so the
 // IDs of catalogs that fit are the same as before.
 import type { Engine } from '../engine/index.ts';
+import { squaredNorm } from './distance-kernel.mjs';
 import { KMeansDeviceError } from './errors.ts';
 import { balancedKMeans, plainKMeans, type KMeansOptions, type KMeansResult } from './kmeans.ts';
 
@@ -124,16 +125,11 @@ export function capLastLevel(residual: Float32Array, codes: Uint16Array, lastCen
   }
   const movers: number[] = [];
   const parentsWithOverflow = new Set<string>();
-  const squaredNorm = (i: number): number => {
-    let s = 0;
-    for (let d = 0; d < dim; d++) s += residual[i * dim + d] * residual[i * dim + d];
-    return s;
-  };
   for (const members of buckets.values()) {
     if (members.length <= K) continue;
     parentsWithOverflow.add(codes.subarray(members[0] * stride, members[0] * stride + L - 1).join(','));
     // ‖residual‖² is the distance to the bucket's own last-level centroid.
-    const distance = new Map(members.map((i) => [i, squaredNorm(i)]));
+    const distance = new Map(members.map((i) => [i, squaredNorm(residual, i * dim, dim)]));
     const nearestFirst = [...members].sort((a, b) => distance.get(a)! - distance.get(b)! || a - b);
     movers.push(...nearestFirst.slice(K));
   }
