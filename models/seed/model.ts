@@ -160,6 +160,7 @@ export interface Memory {
 export class SeedModel implements SeedForward {
   readonly params: Record<string, Tensor> = {};
   private readonly S: number; // encoder length maxHistory × levels
+  private readonly denseTokenCache = new WeakMap<Uint16Array, Int32Array[]>(); // codes → denseTokens(codes)
 
   private constructor(readonly engine: Engine, readonly config: SeedConfig, weights: SeedWeights) {
     validateSeedConfig(config);
@@ -324,16 +325,25 @@ export class SeedModel implements SeedForward {
 
   /** Every catalog item's vector from the code-token table: Σ_l tok_emb[code_l(i)].  codes [items, levels] → [items, d] */
   denseItemMatrix(codes: Uint16Array): Tensor {
-    const { levels, codebookSize } = this.config;
-    const items = codes.length / levels;
+    const items = codes.length / this.config.levels;
     let sum: Tensor | null = null;
-    for (let l = 0; l < levels; l++) {
-      const tokens = new Int32Array(items); // [items] level l's token of each item
-      for (let i = 0; i < items; i++) tokens[i] = tokenId(l, codes[i * levels + l], codebookSize);
+    for (const tokens of this.denseTokens(codes)) {
       const rows = op.embedding(this.p('tok_emb'), this.engine.upload(tokens, [items])); // [items, d], scatter-add backward
       sum = sum ? op.add(sum, rows) : rows;
     }
     return sum!;
+  }
+
+  /** Per level, each item's token of that level's code: [levels][items], made once per codes array (every step reads it). */
+  private denseTokens(codes: Uint16Array): Int32Array[] {
+    let perLevel = this.denseTokenCache.get(codes);
+    if (!perLevel) {
+      const { levels, codebookSize } = this.config;
+      const items = codes.length / levels;
+      perLevel = Array.from({ length: levels }, (_, l) => Int32Array.from({ length: items }, (_, i) => tokenId(l, codes[i * levels + l], codebookSize)));
+      this.denseTokenCache.set(codes, perLevel);
+    }
+    return perLevel;
   }
 
   /** User vectors: dense.user over the decoder's final state at position `position` of each row.  hidden [R, T, d] → [R, d] */
