@@ -2,7 +2,7 @@
 // DecoderSession; their step() calls are gathered and run as one batched decoder forward, so the GPU sees
 // [users × beam] rows per step instead of one user at a time. The backend (`SeedForward`) is the engine
 // model on the GPU, or the CPU reference in tests.
-import { beamSearch, type BeamSearchResult, type DecoderSession, type TrieView } from '../../runtime/beam-search.ts';
+import { beamSearch, logSumExpRow, type BeamSearchResult, type DecoderSession, type TrieView } from '../../runtime/beam-search.ts';
 import { BOS, SPECIAL_TOKENS } from '../../runtime/tokens.ts';
 import { makeBatch, type Example, type SeedData } from './batches.ts';
 import { RankingAccumulator, rankOf, type RankingMetrics } from './metrics.ts';
@@ -69,11 +69,7 @@ export class ReferenceForward implements SeedForward {
 
 /** log softmax of one row of dense scores, in float64.  [items] → [items] */
 export function logSoftmax(scores: ArrayLike<number>): Float64Array {
-  let max = -Infinity;
-  for (let i = 0; i < scores.length; i++) if (scores[i] > max) max = scores[i];
-  let sum = 0;
-  for (let i = 0; i < scores.length; i++) sum += Math.exp(scores[i] - max);
-  const lse = max + Math.log(sum);
+  const lse = logSumExpRow(scores, 0, scores.length);
   return Float64Array.from(scores, (s) => s - lse);
 }
 

@@ -8,7 +8,7 @@
 //
 // Weights are a `Record<name, Float32Array>` with the contract's parameter names, row-major; a linear
 // layer is `y = x @ W + b` with `W: [in, out]`.
-import type { DecoderSession } from '../../runtime/beam-search.ts';
+import { logSumExpRow, type DecoderSession } from '../../runtime/beam-search.ts';
 import { BOS, PAD, tokenId } from '../../runtime/tokens.ts';
 import { decoderLength, hasDenseHead, hasItemEmbedding, seedVocabSize, type SeedConfig } from './config.ts';
 import { seededUniform } from '../random.ts';
@@ -354,16 +354,12 @@ export function denseLogProbs(user: Float32Array, items: Float32Array): Float64A
   const d = user.length;
   const n = items.length / d;
   const out = new Float64Array(n);
-  let max = -Infinity;
   for (let i = 0; i < n; i++) {
     let s = 0;
     for (let j = 0; j < d; j++) s += user[j] * items[i * d + j];
     out[i] = s;
-    if (s > max) max = s;
   }
-  let sum = 0;
-  for (let i = 0; i < n; i++) sum += Math.exp(out[i] - max);
-  const lse = max + Math.log(sum);
+  const lse = logSumExpRow(out, 0, n);
   for (let i = 0; i < n; i++) out[i] -= lse;
   return out;
 }
