@@ -40,28 +40,25 @@ const pickFrom = (r: Metrics, path: string): Metrics => {
   return Object.fromEntries(KEYS.map((k) => [k, r[k]]));
 };
 // `onerec train`'s report holds its test figures under `test`; `onerec eval` and `onerec baseline` at the top.
-const pick = (path: string): Metrics => {
-  const whole = read(path);
-  return pickFrom(whole.split === undefined && whole.test ? whole.test as Metrics : whole, path);
-};
+const test = (whole: Metrics, path: string): Metrics => pickFrom(whole.split === undefined && whole.test ? whole.test as Metrics : whole, path);
 // A report's history-excluded test figures: its own `test_exclude_history`, or the whole report when it is one.
-const excluded = (path: string): Metrics | null => {
-  const whole = read(path);
+const excluded = (whole: Metrics, path: string): Metrics | null => {
   if (whole.test_exclude_history) return pickFrom(whole.test_exclude_history as Metrics, path);
   return whole.exclude_history === true ? pickFrom(whole, path) : null;
 };
-const baselineReport = read(o.baseline) as { config: unknown; parameters: number; train: { best_epoch: number } };
+const baselineReport = read(o.baseline) as Metrics & { config: unknown; parameters: number; train: { best_epoch: number } };
+const onerecReport = o.onerec ? read(o.onerec) : null;
 const all: Record<string, Record<string, unknown>> = existsSync(o.out) ? JSON.parse(readFileSync(o.out, 'utf8')) : {};
 const baseline = {
-  baseline: { ...pick(o.baseline), model: 'SASRec (onerec baseline)', config: baselineReport.config, parameters: baselineReport.parameters, best_epoch: baselineReport.train.best_epoch },
-  baseline_exclude_history: excluded(o.baselineExcluded || o.baseline),
+  baseline: { ...test(baselineReport, o.baseline), model: 'SASRec (onerec baseline)', config: baselineReport.config, parameters: baselineReport.parameters, best_epoch: baselineReport.train.best_epoch },
+  baseline_exclude_history: o.baselineExcluded ? excluded(read(o.baselineExcluded), o.baselineExcluded) : excluded(baselineReport, o.baseline),
 };
-const onerecExcluded = o.onerecExcluded ? excluded(o.onerecExcluded) : o.onerec ? excluded(o.onerec) : null;
+const onerecExcluded = o.onerecExcluded ? excluded(read(o.onerecExcluded), o.onerecExcluded) : onerecReport ? excluded(onerecReport, o.onerec) : null;
 if (o.baselineExcluded && !baseline.baseline_exclude_history) throw new Error(`${o.baselineExcluded}: has no history-excluded test figures`);
 if (o.onerecExcluded && !onerecExcluded) throw new Error(`${o.onerecExcluded}: not a history-excluded test report`);
 all[o.dataset] = o.as === 'onerec' ? {
   ...baseline,
-  onerec: o.onerec ? pick(o.onerec) : null,
+  onerec: onerecReport ? test(onerecReport, o.onerec) : null,
   onerec_exclude_history: onerecExcluded,
   bundle_bytes: o.bundle ? readdirSync(o.bundle).reduce((n, f) => n + statSync(join(o.bundle, f)).size, 0) : null,
   recipe: o.recipe || null,
@@ -69,7 +66,7 @@ all[o.dataset] = o.as === 'onerec' ? {
 } : {
   ...all[o.dataset],
   ...baseline,
-  [o.as]: { test: o.onerec ? pick(o.onerec) : null, test_exclude_history: onerecExcluded, recipe: o.recipe || null, notes: o.notes || null },
+  [o.as]: { test: onerecReport ? test(onerecReport, o.onerec) : null, test_exclude_history: onerecExcluded, recipe: o.recipe || null, notes: o.notes || null },
 };
 writeFileSync(o.out, JSON.stringify(all, null, 1) + '\n');
 console.log(`${o.out}: ${o.dataset} updated`);
