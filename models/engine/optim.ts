@@ -112,6 +112,8 @@ export class AdamW {
   readonly v: Tensor[] = [];
   private flat: { p: Tensor; g: Tensor; m: Tensor; v: Tensor; wd: Tensor; norm: Tensor; parts: Tensor };
   private total: number;
+  private released = false; // releaseState() ran: gradients and moments are gone
+  private disposed = false; // dispose() ran: the packed parameters too
 
   constructor(readonly engine: Engine, params: Tensor[], readonly options: AdamWOptions) {
     this.params = params;
@@ -182,4 +184,29 @@ export class AdamW {
   zeroGrad(): void {
     this.engine.zero(this.flat.g);
   }
+
+  /**
+   * Free the training state (gradients, moments, decay mask, norm) and keep the parameters, which live in this
+   * optimizer's packed buffer: the model stays usable for forward passes, evaluation and export, and its
+   * parameters accumulate gradients the unpacked way again. Training it further needs a new optimizer.
+   */
+  releaseState(): void {
+    if (this.released) return;
+    this.released = true;
+    const f = this.flat;
+    for (const t of this.params) {
+      if (t.grad === t.gradSlot) t.grad = null;
+      t.gradSlot = null;
+    }
+    this.engine.destroy(f.g, f.m, f.v, f.wd, f.norm, f.parts);
+  }
+
+  /** Free everything, the packed parameters included: for a model that is thrown away (e.g. a run that failed). */
+  dispose(): void {
+    this.releaseState();
+    if (this.disposed) return;
+    this.disposed = true;
+    this.engine.destroy(this.flat.p);
+  }
+
 }

@@ -188,6 +188,15 @@ export class SeedModel implements SeedForward {
     return Object.keys(seedParameterShapes(this.config)).map((n) => this.params[n]);
   }
 
+  /**
+   * Destroy the parameters' buffers: for a model whose parameters own them (loaded or initialized, e.g. a frozen
+   * distillation teacher). A model under an optimizer lives in the optimizer's packed buffer: free it with the
+   * optimizer's dispose() instead.
+   */
+  dispose(): void {
+    this.engine.destroy(...this.parameterList());
+  }
+
   /** Current weights on the host, by contract name. */
   async weights(): Promise<SeedWeights> {
     const out: SeedWeights = {};

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TrieView } from '../../runtime/beam-search.ts';
 import { AdamW, checkpointWeights, GpuRequiredError, loadCheckpoint, readCheckpoint, saveCheckpoint } from '../engine/index.ts';
-import type { Engine } from '../engine/engine.ts';
+import type { Engine, Tensor } from '../engine/engine.ts';
 import { accumulateAdd, addInto } from '../engine/ops.ts';
 import { Rng } from '../random.ts';
 import { EarlyStopping } from '../early-stopping.ts';
@@ -160,159 +160,172 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
     throw new TrainError(`--historyBias=${train.historyBias}: give ${config.levels} comma-separated numbers (one per level), or leave it empty`);
   }
   // Distillation teachers, frozen on the same engine and run without dropout on every batch: seed models (their
-  // logits averaged: an ensemble) or one SASRec baseline (its item softmax written per code level).
+  // logits averaged: an ensemble) or one SASRec baseline (its item softmax written per code level). They, the
+  // running sums and the optimizer's state are freed on every way out (a failed run frees the student too).
   let sasrecTeacher: SasrecTeacher | null = null;
-  const teacherPaths = train.distill ? train.distill.split(',').map((path) => path.trim()) : [];
-  const teachers = teacherPaths.flatMap((path) => {
-    let ckpt;
-    try {
-      ckpt = readCheckpoint(path);
-    } catch (e) {
-      throw new TrainError(`--distill=${train.distill}: ${(e as Error).message}`);
-    }
-    if (isSasrecCheckpoint(ckpt)) {
-      if (teacherPaths.length > 1) throw new TrainError(`--distill=${train.distill}: a SASRec teacher (${path}) distils alone; give it without other teachers`);
+  const teachers: SeedModel[] = [];
+  const sums: Tensor[] = [];
+  let student: SeedModel | null = null;
+  let studentOptimizer: AdamW | null = null;
+  let finished = false;
+  try {
+    const teacherPaths = train.distill ? train.distill.split(',').map((path) => path.trim()) : [];
+    for (const path of teacherPaths) {
+      let ckpt;
       try {
-        sasrecTeacher = SasrecTeacher.fromModel(engine, SasrecModel.fromCheckpoint(engine, ckpt.meta.config as SasrecConfig, ckpt), data.codes, config.levels, config.codebookSize);
+        ckpt = readCheckpoint(path);
       } catch (e) {
-        throw new TrainError(`--distill=${path}: ${(e as Error).message}`);
+        throw new TrainError(`--distill=${train.distill}: ${(e as Error).message}`);
       }
-      return [];
+      if (isSasrecCheckpoint(ckpt)) {
+        if (teacherPaths.length > 1) throw new TrainError(`--distill=${train.distill}: a SASRec teacher (${path}) distils alone; give it without other teachers`);
+        try {
+          sasrecTeacher = SasrecTeacher.fromModel(engine, SasrecModel.fromCheckpoint(engine, ckpt.meta.config as SasrecConfig, ckpt), data.codes, config.levels, config.codebookSize);
+        } catch (e) {
+          throw new TrainError(`--distill=${path}: ${(e as Error).message}`);
+        }
+        continue;
+      }
+      const c = ckpt.meta.config as SeedConfig;
+      if (ckpt.meta.kind !== CHECKPOINT_KIND || c.levels !== config.levels || c.codebookSize !== config.codebookSize || c.maxHistory !== config.maxHistory || c.sessionLength < train.trainWindow) {
+        throw new TrainError(`--distill: ${path} is not a seed model over ${config.levels} levels × K ${config.codebookSize} with history ${config.maxHistory} and sessionLength ≥ ${train.trainWindow}, nor an onerec baseline (SASRec) checkpoint`);
+      }
+      if (hasItemEmbedding(c) && c.itemCount !== data.itemCount) {
+        throw new TrainError(`--distill: ${path} has item embeddings for ${c.itemCount} items, this data has ${data.itemCount}; distil from a teacher trained on the same prepared data`);
+      }
+      teachers.push(SeedModel.fromWeights(engine, c, checkpointWeights(ckpt)));
     }
-    const c = ckpt.meta.config as SeedConfig;
-    if (ckpt.meta.kind !== CHECKPOINT_KIND || c.levels !== config.levels || c.codebookSize !== config.codebookSize || c.maxHistory !== config.maxHistory || c.sessionLength < train.trainWindow) {
-      throw new TrainError(`--distill: ${path} is not a seed model over ${config.levels} levels × K ${config.codebookSize} with history ${config.maxHistory} and sessionLength ≥ ${train.trainWindow}, nor an onerec baseline (SASRec) checkpoint`);
-    }
-    if (hasItemEmbedding(c) && c.itemCount !== data.itemCount) {
-      throw new TrainError(`--distill: ${path} has item embeddings for ${c.itemCount} items, this data has ${data.itemCount}; distil from a teacher trained on the same prepared data`);
-    }
-    return [SeedModel.fromWeights(engine, c, checkpointWeights(ckpt))];
-  });
-  const distilling = teachers.length > 0 || sasrecTeacher !== null;
-  if (distilling && !(train.distillWeight > 0 && train.distillWeight <= 1)) throw new TrainError(`--distillWeight=${train.distillWeight}: give α in (0, 1]`);
-  const model = SeedModel.init(engine, config, train.seed);
-  const params = model.parameterList();
-  const optimizer = new AdamW(engine, params, {
-    lr: train.lr, warmupSteps: train.warmupSteps, totalSteps: stepsPerEpoch * train.epochs, decay: 'cosine', minLrRatio: 0.1,
-    weightDecay: train.weightDecay, clipNorm: train.gradClip,
-  });
-  const rng = new Rng(train.seed); // shuffling and dropout
-  let history: EpochRecord[] = [];
-  let best: TrainResult['best'] = null;
-  let startEpoch = 0;
-  let elapsedBefore = 0;
-  const last = join(train.out, 'last.ckpt');
-  const bestPath = join(train.out, 'best.ckpt');
-  if (train.init && !(train.resume && existsSync(last))) {
-    let meta;
-    try {
-      meta = loadCheckpoint(train.init, engine, params); // weights only: the optimizer and schedule start fresh
-    } catch (e) {
-      throw new TrainError(`--init=${(e as Error).message}; pass the same model flags it was trained with`);
-    }
-    log(`initialized from ${train.init} (epoch ${meta.epoch ?? '?'}); optimizer and schedule start fresh`);
-  }
-  if (train.resume && existsSync(last)) {
-    const meta = loadCheckpoint(last, engine, params, optimizer);
-    rng.state = meta.rng.train;
-    history = (meta.history as EpochRecord[]) ?? [];
-    best = (meta.best as TrainResult['best']) ?? null;
-    startEpoch = (meta.epoch as number) + 1;
-    elapsedBefore = history.at(-1)?.seconds ?? 0;
-    log(`resumed from ${last} at epoch ${startEpoch} (step ${optimizer.step})`);
-  }
-  log(`seed model: ${parameterCount(config).toLocaleString('en')} parameters, ${examples.rows.length.toLocaleString('en')} training examples, ${stepsPerEpoch} steps/epoch, ${validation.length} validation users`);
-
-  // Running sums on the GPU so that a step never waits for a readback.
-  const ceSum = engine.persistent([1]);
-  const auxSum = engine.persistent([1]);
-  const ulSum = engine.persistent([1]);
-  const distillSum = engine.persistent([1]);
-  const denseSum = engine.persistent([1]);
-  const loadSum = Array.from({ length: config.decoderLayers }, () => engine.persistent([config.experts]));
-  const start = Date.now() - elapsedBefore * 1000;
-  const seconds = (): number => (Date.now() - start) / 1000; // training time, resumed runs included
-  // maxMinutes counts this process only, so that a resumed run gets its own budget. It is checked after each
-  // step, so every epoch this process starts takes at least one step and ends with last.ckpt written.
-  const deadline = hooks.deadline ?? (train.maxMinutes > 0 ? Date.now() + train.maxMinutes * 60_000 : Infinity);
-  const pastDeadline = (): boolean => Date.now() > deadline;
-  let stopReason = `reached epochs = ${train.epochs}`;
-  const stopping = new EarlyStopping(best, history, bestPath);
-
-  for (let epoch = startEpoch; epoch < train.epochs; epoch++) {
-    // Back to the canonical order, then shuffled in place: the same permutation of the same list every epoch as when
-    // the examples were objects and a fresh 0 … n − 1 order was shuffled, so runs and checkpoints are unchanged.
-    trainExamples(data, train.trainWindow, examples, heldOut);
-    rng.shuffle(examples.rows);
-    for (const t of [ceSum, auxSum, ulSum, distillSum, denseSum, ...loadSum]) engine.zero(t);
-    const bar = hooks.quiet ? null : progressBar(`epoch ${epoch + 1}/${train.epochs}`, stepsPerEpoch);
-    let shownLoss = NaN;
-    let pending: Promise<Float32Array> | null = null;
-    let show: Promise<Float32Array> | null = null;
-    const epochRun = await trainEpoch(engine, model, optimizer, { data, examples, rows: examples.rows, batchSize: train.batchSize, maxHistory: config.maxHistory, window: train.trainWindow, rng, denseWeight: train.denseWeight }, {
-      terms: (rows, batch) => {
-        const chunk = train.unlikelihood > 0 || historyBias ? batchExamples(examples, rows) : []; // the optional terms take objects
-        const ul = train.unlikelihood > 0
-          ? { weight: train.unlikelihood, negatives: historyNegatives(data, chunk, config.maxHistory, train.trainWindow, train.unlikelihoodItems, rng, train.unlikelihoodLevels > 0 ? Math.min(config.levels, train.unlikelihoodLevels) : config.levels) }
-          : undefined;
-        const distill = !distilling ? undefined : {
-          probs: sasrecTeacher ? (sasrecTeacher as SasrecTeacher).probs(batch, train.trainWindow, config.maxHistory) : teacherProbs(teachers, batch),
-          weight: train.distillWeight,
-        };
-        return [ul, historyBias ? historyLogitBias(trie, data.sequences, chunk, data.codes, train.trainWindow, historyBias) : undefined, distill];
-      },
-      record: (out, s) => {
-        addInto(ceSum, out.ce);
-        if (out.aux) addInto(auxSum, out.aux);
-        if (out.unlikelihood) addInto(ulSum, out.unlikelihood);
-        if (out.distill) addInto(distillSum, out.distill);
-        if (out.dense) addInto(denseSum, out.dense);
-        out.load.forEach((l, i) => addInto(loadSum[i], l));
-        show = s % 25 === 0 ? engine.read(out.ce) : null;
-      },
-      settle: async (s) => {
-        if (!show) return;
-        if (pending) shownLoss = (await pending)[0];
-        pending = show;
-        bar?.update(s + 1, { loss: Number.isNaN(shownLoss) ? '…' : shownLoss.toFixed(4), lr: optimizer.lr.toExponential(2) });
-      },
-      stop: pastDeadline,
+    const distilling = teachers.length > 0 || sasrecTeacher !== null;
+    if (distilling && !(train.distillWeight > 0 && train.distillWeight <= 1)) throw new TrainError(`--distillWeight=${train.distillWeight}: give α in (0, 1]`);
+    const model = SeedModel.init(engine, config, train.seed);
+    student = model;
+    const params = model.parameterList();
+    const optimizer = new AdamW(engine, params, {
+      lr: train.lr, warmupSteps: train.warmupSteps, totalSteps: stepsPerEpoch * train.epochs, decay: 'cosine', minLrRatio: 0.1,
+      weightDecay: train.weightDecay, clipNorm: train.gradClip,
     });
-    const steps = epochRun.steps;
-    let outOfTime = epochRun.stopped;
-    if (pending) shownLoss = (await pending)[0];
-    bar?.update(steps, { loss: shownLoss.toFixed(4) });
-    bar?.stop();
-    const trainLoss = (await engine.read(ceSum))[0] / steps;
-    const auxLoss = (await engine.read(auxSum))[0] / steps;
-    const ulLoss = train.unlikelihood > 0 ? (await engine.read(ulSum))[0] / steps : undefined;
-    const distillLoss = distilling ? (await engine.read(distillSum))[0] / steps : undefined;
-    const denseLoss = hasDenseHead(config) && train.denseWeight > 0 ? (await engine.read(denseSum))[0] / steps : undefined;
-    const expertLoad = await Promise.all(loadSum.map(async (t) => Array.from(await engine.read(t), (v) => v / steps)));
-    const record: EpochRecord = { epoch: epoch + 1, step: optimizer.step, trainLoss, auxLoss, ...(ulLoss !== undefined && { unlikelihoodLoss: ulLoss }), ...(distillLoss !== undefined && { distillLoss }), ...(denseLoss !== undefined && { denseLoss }), expertLoad, seconds: seconds() };
-    if (!Number.isFinite(trainLoss)) throw new TrainError(`training loss is ${trainLoss} at epoch ${epoch + 1}; lower --lr or raise --warmupSteps`);
-    // Past the budget no validation starts: the partial epoch goes to last.ckpt unvalidated (--resume continues it).
-    outOfTime ||= pastDeadline();
-    const evaluate = !outOfTime && ((epoch + 1) % train.evalEvery === 0 || epoch + 1 === train.epochs);
-    if (evaluate) {
-      record.validation = { ...(await evaluateRanking(model, data, trie, validation, { beamWidth: train.evalBeam, usersPerBatch: 256, excludeHistory: false, historyBias, ...(train.denseMix > 0 && { denseMix: train.denseMix }) })) };
-      record.seconds = seconds();
-      await stopping.observe(epoch + 1, record.validation as unknown as RankingMetrics, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch });
+    studentOptimizer = optimizer;
+    const rng = new Rng(train.seed); // shuffling and dropout
+    let history: EpochRecord[] = [];
+    let best: TrainResult['best'] = null;
+    let startEpoch = 0;
+    let elapsedBefore = 0;
+    const last = join(train.out, 'last.ckpt');
+    const bestPath = join(train.out, 'best.ckpt');
+    if (train.init && !(train.resume && existsSync(last))) {
+      let meta;
+      try {
+        meta = loadCheckpoint(train.init, engine, params); // weights only: the optimizer and schedule start fresh
+      } catch (e) {
+        throw new TrainError(`--init=${(e as Error).message}; pass the same model flags it was trained with`);
+      }
+      log(`initialized from ${train.init} (epoch ${meta.epoch ?? '?'}); optimizer and schedule start fresh`);
     }
-    history.push(record);
-    const v = record.validation;
-    log(`epoch ${epoch + 1}: loss ${trainLoss.toFixed(4)} aux ${auxLoss.toFixed(3)} ${ulLoss !== undefined ? `ul ${ulLoss.toFixed(4)} ` : ''}${denseLoss !== undefined ? `dense ${denseLoss.toFixed(4)} ` : ''}${v ? `val R@10 ${v['recall@10'].toFixed(4)} N@10 ${v['ndcg@10'].toFixed(4)} ± ${v['ndcg@10_se'].toFixed(4)} valid ${v.valid_id_rate.toFixed(3)}` : ''} (${record.seconds.toFixed(0)} s)`);
-    await saveCheckpoint(last, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch, history, best: stopping.best }, optimizer);
-    writeFileSync(join(train.out, 'history.json'), JSON.stringify({ config, train, history, best: stopping.best }, null, 1));
-    writeFileSync(join(train.out, 'report.html'), trainingReport(`seed model — ${train.data}`, { model: config, train }, history, { best: stopping.best, parameters: parameterCount(config) }));
-    if (outOfTime) { stopReason = `time budget of ${train.maxMinutes} min reached`; break; }
-    if (stopping.exhausted(train.patience)) { stopReason = `no better validation NDCG@10 in ${train.patience} validations`; break; }
+    if (train.resume && existsSync(last)) {
+      const meta = loadCheckpoint(last, engine, params, optimizer);
+      rng.state = meta.rng.train;
+      history = (meta.history as EpochRecord[]) ?? [];
+      best = (meta.best as TrainResult['best']) ?? null;
+      startEpoch = (meta.epoch as number) + 1;
+      elapsedBefore = history.at(-1)?.seconds ?? 0;
+      log(`resumed from ${last} at epoch ${startEpoch} (step ${optimizer.step})`);
+    }
+    log(`seed model: ${parameterCount(config).toLocaleString('en')} parameters, ${examples.rows.length.toLocaleString('en')} training examples, ${stepsPerEpoch} steps/epoch, ${validation.length} validation users`);
+
+    // Running sums on the GPU so that a step never waits for a readback.
+    const [ceSum, auxSum, ulSum, distillSum, denseSum] = Array.from({ length: 5 }, () => engine.persistent([1]));
+    const loadSum = Array.from({ length: config.decoderLayers }, () => engine.persistent([config.experts]));
+    sums.push(ceSum, auxSum, ulSum, distillSum, denseSum, ...loadSum);
+    const start = Date.now() - elapsedBefore * 1000;
+    const seconds = (): number => (Date.now() - start) / 1000; // training time, resumed runs included
+    // maxMinutes counts this process only, so that a resumed run gets its own budget. It is checked after each
+    // step, so every epoch this process starts takes at least one step and ends with last.ckpt written.
+    const deadline = hooks.deadline ?? (train.maxMinutes > 0 ? Date.now() + train.maxMinutes * 60_000 : Infinity);
+    const pastDeadline = (): boolean => Date.now() > deadline;
+    let stopReason = `reached epochs = ${train.epochs}`;
+    const stopping = new EarlyStopping(best, history, bestPath);
+
+    for (let epoch = startEpoch; epoch < train.epochs; epoch++) {
+      // Back to the canonical order, then shuffled in place: the same permutation of the same list every epoch as when
+      // the examples were objects and a fresh 0 … n − 1 order was shuffled, so runs and checkpoints are unchanged.
+      trainExamples(data, train.trainWindow, examples, heldOut);
+      rng.shuffle(examples.rows);
+      for (const t of [ceSum, auxSum, ulSum, distillSum, denseSum, ...loadSum]) engine.zero(t);
+      const bar = hooks.quiet ? null : progressBar(`epoch ${epoch + 1}/${train.epochs}`, stepsPerEpoch);
+      let shownLoss = NaN;
+      let pending: Promise<Float32Array> | null = null;
+      let show: Promise<Float32Array> | null = null;
+      const epochRun = await trainEpoch(engine, model, optimizer, { data, examples, rows: examples.rows, batchSize: train.batchSize, maxHistory: config.maxHistory, window: train.trainWindow, rng, denseWeight: train.denseWeight }, {
+        terms: (rows, batch) => {
+          const chunk = train.unlikelihood > 0 || historyBias ? batchExamples(examples, rows) : []; // the optional terms take objects
+          const ul = train.unlikelihood > 0
+            ? { weight: train.unlikelihood, negatives: historyNegatives(data, chunk, config.maxHistory, train.trainWindow, train.unlikelihoodItems, rng, train.unlikelihoodLevels > 0 ? Math.min(config.levels, train.unlikelihoodLevels) : config.levels) }
+            : undefined;
+          const distill = !distilling ? undefined : {
+            probs: sasrecTeacher ? (sasrecTeacher as SasrecTeacher).probs(batch, train.trainWindow, config.maxHistory) : teacherProbs(teachers, batch),
+            weight: train.distillWeight,
+          };
+          return [ul, historyBias ? historyLogitBias(trie, data.sequences, chunk, data.codes, train.trainWindow, historyBias) : undefined, distill];
+        },
+        record: (out, s) => {
+          addInto(ceSum, out.ce);
+          if (out.aux) addInto(auxSum, out.aux);
+          if (out.unlikelihood) addInto(ulSum, out.unlikelihood);
+          if (out.distill) addInto(distillSum, out.distill);
+          if (out.dense) addInto(denseSum, out.dense);
+          out.load.forEach((l, i) => addInto(loadSum[i], l));
+          show = s % 25 === 0 ? engine.read(out.ce) : null;
+        },
+        settle: async (s) => {
+          if (!show) return;
+          if (pending) shownLoss = (await pending)[0];
+          pending = show;
+          bar?.update(s + 1, { loss: Number.isNaN(shownLoss) ? '…' : shownLoss.toFixed(4), lr: optimizer.lr.toExponential(2) });
+        },
+        stop: pastDeadline,
+      });
+      const steps = epochRun.steps;
+      let outOfTime = epochRun.stopped;
+      if (pending) shownLoss = (await pending)[0];
+      bar?.update(steps, { loss: shownLoss.toFixed(4) });
+      bar?.stop();
+      const trainLoss = (await engine.read(ceSum))[0] / steps;
+      const auxLoss = (await engine.read(auxSum))[0] / steps;
+      const ulLoss = train.unlikelihood > 0 ? (await engine.read(ulSum))[0] / steps : undefined;
+      const distillLoss = distilling ? (await engine.read(distillSum))[0] / steps : undefined;
+      const denseLoss = hasDenseHead(config) && train.denseWeight > 0 ? (await engine.read(denseSum))[0] / steps : undefined;
+      const expertLoad = await Promise.all(loadSum.map(async (t) => Array.from(await engine.read(t), (v) => v / steps)));
+      const record: EpochRecord = { epoch: epoch + 1, step: optimizer.step, trainLoss, auxLoss, ...(ulLoss !== undefined && { unlikelihoodLoss: ulLoss }), ...(distillLoss !== undefined && { distillLoss }), ...(denseLoss !== undefined && { denseLoss }), expertLoad, seconds: seconds() };
+      if (!Number.isFinite(trainLoss)) throw new TrainError(`training loss is ${trainLoss} at epoch ${epoch + 1}; lower --lr or raise --warmupSteps`);
+      // Past the budget no validation starts: the partial epoch goes to last.ckpt unvalidated (--resume continues it).
+      outOfTime ||= pastDeadline();
+      const evaluate = !outOfTime && ((epoch + 1) % train.evalEvery === 0 || epoch + 1 === train.epochs);
+      if (evaluate) {
+        record.validation = { ...(await evaluateRanking(model, data, trie, validation, { beamWidth: train.evalBeam, usersPerBatch: 256, excludeHistory: false, historyBias, ...(train.denseMix > 0 && { denseMix: train.denseMix }) })) };
+        record.seconds = seconds();
+        await stopping.observe(epoch + 1, record.validation as unknown as RankingMetrics, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch });
+      }
+      history.push(record);
+      const v = record.validation;
+      log(`epoch ${epoch + 1}: loss ${trainLoss.toFixed(4)} aux ${auxLoss.toFixed(3)} ${ulLoss !== undefined ? `ul ${ulLoss.toFixed(4)} ` : ''}${denseLoss !== undefined ? `dense ${denseLoss.toFixed(4)} ` : ''}${v ? `val R@10 ${v['recall@10'].toFixed(4)} N@10 ${v['ndcg@10'].toFixed(4)} ± ${v['ndcg@10_se'].toFixed(4)} valid ${v.valid_id_rate.toFixed(3)}` : ''} (${record.seconds.toFixed(0)} s)`);
+      await saveCheckpoint(last, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch, history, best: stopping.best }, optimizer);
+      writeFileSync(join(train.out, 'history.json'), JSON.stringify({ config, train, history, best: stopping.best }, null, 1));
+      writeFileSync(join(train.out, 'report.html'), trainingReport(`seed model — ${train.data}`, { model: config, train }, history, { best: stopping.best, parameters: parameterCount(config) }));
+      if (outOfTime) { stopReason = `time budget of ${train.maxMinutes} min reached`; break; }
+      if (stopping.exhausted(train.patience)) { stopReason = `no better validation NDCG@10 in ${train.patience} validations`; break; }
+    }
+    stopping.restore(engine, params);
+    log(`stopped: ${stopReason}; best epoch ${stopping.best?.epoch ?? '-'}`);
+    finished = true;
+    return { model, best: stopping.best, history, stopReason };
+  } finally {
+    engine.destroy(...sums);
+    for (const t of teachers) t.dispose();
+    (sasrecTeacher as SasrecTeacher | null)?.dispose();
+    if (finished) studentOptimizer?.releaseState(); // the returned model keeps its parameters, not the training state
+    else if (studentOptimizer) studentOptimizer.dispose();
+    else student?.dispose();
   }
-  engine.destroy(ceSum, auxSum, ulSum, distillSum, denseSum, ...loadSum);
-  (sasrecTeacher as SasrecTeacher | null)?.dispose();
-  stopping.restore(engine, params);
-  log(`stopped: ${stopReason}; best epoch ${stopping.best?.epoch ?? '-'}`);
-  return { model, best: stopping.best, history, stopReason };
 }
 
 export interface SeedEpochsOptions {
