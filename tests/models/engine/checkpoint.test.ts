@@ -35,16 +35,16 @@ test('writeCheckpoint / readCheckpoint round trip and typed errors', () => {
 
 test('a run killed after step 3 resumes to the same parameters as an uninterrupted run', () => {
   const worker = join(import.meta.dirname, 'resume-worker.ts');
-  const run = (d: string, ...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', worker, d, ...args], { encoding: 'utf8', env: process.env });
+  const run = (...runs: string[]) => spawnSync(process.execPath, ['--import', 'tsx', worker, ...runs], { encoding: 'utf8', env: process.env });
   const whole = join(dir, 'whole'), killed = join(dir, 'killed');
   for (const d of [whole, killed]) rmSync(d, { recursive: true, force: true });
   spawnSync('mkdir', ['-p', whole, killed]);
-  const a = run(whole, '5');
-  assert.equal(a.status, 0, a.stderr);
-  const b = run(killed, '5', '3');
-  assert.equal(b.signal, 'SIGKILL', `the worker should have been killed: ${b.stderr}`);
+  // One process runs the uninterrupted run, then the one killed after step 3; a fresh process resumes the latter.
+  const a = run(`${whole}:5`, `${killed}:5:3`);
+  assert.equal(a.signal, 'SIGKILL', `the worker should have been killed: ${a.stderr}`);
+  assert.equal(readCheckpoint(join(whole, 'ckpt.bin')).meta.step, 5);
   assert.equal(readCheckpoint(join(killed, 'ckpt.bin')).meta.step, 3);
-  const c = run(killed, '5');
+  const c = run(`${killed}:5`);
   assert.equal(c.status, 0, c.stderr);
   const x = readCheckpoint(join(whole, 'ckpt.bin')), y = readCheckpoint(join(killed, 'ckpt.bin'));
   assert.equal(y.meta.step, 5);
