@@ -91,12 +91,14 @@ test('--init: a second stage starts from a checkpoint\'s weights with a fresh op
   await assert.rejects(trainSeed(engine, data, trie, { ...TINY, ffnDim: 32 }, train, { quiet: true, log: () => {} }), (e: Error) => e.name === 'TrainError' && /--init=.*enc\.0\.ffn/.test(e.message));
 });
 
-// Slow tier, ~5 min on 2 cores: 80 student steps, each also running the teacher forward (~4 s a step on SwiftShader).
-// With 20 epochs the student already ranks every target first, but its distillation loss has not fallen fivefold.
+// Slow tier, ~2 min on 2 cores: 52 student steps, each also running the teacher forward (~2 s a step on SwiftShader).
+// The loss is a cross-entropy against the teacher's soft targets, so it cannot fall below their entropy; here it levels
+// off at ≈ 0.34. On SwiftShader 26 epochs take it from 2.29 to 0.370 (6.2-fold), 40 to 0.336 (6.8-fold); with 20 the
+// student already ranks every target first, but the loss has not fallen fivefold.
 test('--distill: a student trained only on a teacher\'s distribution (α = 1) learns its rankings; a missing teacher is refused', async () => {
   const trie = SemanticIdTrie.build(codes, 2, 4);
   const train: TrainConfig = {
-    ...DEFAULT_TRAIN_CONFIG, data: 'synthetic', out: join(dir, 'student'), trainWindow: 1, epochs: 40, batchSize: 12, lr: 1e-2, warmupSteps: 5,
+    ...DEFAULT_TRAIN_CONFIG, data: 'synthetic', out: join(dir, 'student'), trainWindow: 1, epochs: 26, batchSize: 12, lr: 1e-2, warmupSteps: 5,
     weightDecay: 0, evalBeam: 4, evalUsers: 0, evalEvery: 100, patience: 100, seed: 9, distill: join(dir, 'best.ckpt'), distillWeight: 1,
   };
   const student = await trainSeed(engine, data, trie, TINY, train, { quiet: true, log: () => {} }); // the first test's overfit model teaches
