@@ -54,8 +54,10 @@ test('engine forward equals the reference; engine gradients equal the CPU traine
   });
 });
 
-// Slow tier, ~75 s on 2 cores: 32 optimizer steps (4 epochs of 512 examples), and on SwiftShader each step costs
-// ~2 s whatever the model's size (per-dispatch cost). Fewer examples or epochs leave the AUC bound to chance.
+// Slow tier, ~40 s on 2 cores: 16 optimizer steps (2 epochs of 512 examples), and on SwiftShader each step costs
+// ~2 s whatever the model's size (per-dispatch cost). The best AUC on this target is 0.85, a constant scorer's 0.5. On
+// SwiftShader the test AUC is 0.766 after 1 epoch, 0.787 after 2, 0.777 after 4: fewer examples or epochs leave the
+// bound to chance.
 test('engine training learns a planted target', async () => {
   const c: RewardConfig = { itemCount: 20, dModel: 8, heads: 1, towerHidden: 8, maxHistory: 4, sessionLength: 2, towers: ['ltr'] };
   const rng = new Rng(9);
@@ -66,8 +68,8 @@ test('engine training learns a planted target', async () => {
   const train = make(512);
   const test_ = make(256);
   const model = EngineRewardModel.fromWeights(engine, c, new RewardTrainer(c, 1, [0.45]).weights());
-  const losses = await trainOnEngine(model, train, 4, 64, 2e-2, 0, (order) => rng.shuffle(order));
-  assert.ok(losses[3] < losses[0], `loss ${losses}`);
+  const losses = await trainOnEngine(model, train, 2, 64, 2e-2, 0, (order) => rng.shuffle(order));
+  assert.ok(losses[1] < losses[0], `loss ${losses}`);
   const score = auc(await model.predict(test_), test_.map((e) => e.labels[0]));
   assert.ok(score > 0.75, `AUC ${score}`);
 });
