@@ -1,4 +1,4 @@
-// items.bin (runtime/item-index.ts): ids and codes round-trip exactly in both id encodings and at every code width, the
+// items.bin (runtime/item-index.ts): ids and codes round-trip exactly in every id encoding and at every code width, the
 // sizes are what the format says (4 bytes of codes per item at K 256 × 4 levels, 1 byte per id numbered in order), and
 // damaged bytes are a typed problem naming what is wrong.
 import { test } from 'node:test';
@@ -121,4 +121,60 @@ test('bad input: a repeated id or an out-of-range code at encoding, damaged byte
   const twins = index.codes.slice();
   twins.set(index.codes.subarray(0, 3), 3);
   assert.throws(() => parseBundleItems(encodeItemIndex({ ...index, codes: twins }), 'b/items.bin'), (e: Error) => e.name === 'BundleFormatError' && /b\/items\.bin: item index: items 0 and 1 have the same semantic ID/.test(e.message));
+});
+
+/** 1,296 ASIN-shaped ids, "B0" + 8 of [0-9A-Z], every character at every one of those 8 positions, unique by (d0, d1). */
+const BASE36 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+const asinShaped = (i: number): string => `B0${Array.from({ length: 8 }, (_, p) => BASE36[(i % 36 + p * Math.floor(i / 36)) % 36]).join('')}`;
+
+test('fixed-length ASCII ids (ASINs) are mixed-radix numbers: 42 bits each here instead of 11 bytes, back exactly, ordered as the strings', () => {
+  const index = randomIndex(1296, 4, 256, asinShaped);
+  const bytes = encodeItemIndex(index);
+  assert.equal(new DataView(bytes.buffer).getUint32(24, true), 2, 'id encoding 2');
+  // id section: length 10 (1 byte), alphabets "B" and "0" (2 bytes each), 8 × (1 + 36), then 1,296 × ⌈log2 36^8⌉ = 42 bits
+  assert.equal(bytes.length, 32 + 4 * 1296 + 1 + 2 * 2 + 8 * 37 + Math.ceil((1296 * 42) / 8));
+  const back = decodeItemIndex(bytes);
+  assert.deepEqual(back.ids, index.ids);
+  assert.deepEqual([...back.codes], [...index.codes]);
+  // Item order (a hash table) and sorted order (a binary search): every id to its item and back; others are no item's.
+  const sorted = { ...index, ids: [...index.ids].sort() };
+  for (const [name, source] of [['item order', index], ['sorted', sorted]] as const) {
+    const { ids } = readItemIndex(encodeItemIndex(source));
+    for (let i = 0; i < source.itemCount; i++) {
+      assert.equal(ids.idOf(i), source.ids[i], `${name}: idOf(${i})`);
+      assert.equal(ids.itemOf(source.ids[i]), i, `${name}: itemOf(${source.ids[i]})`);
+    }
+    // "B00000000Z" is spelled by the alphabets but no item's: its first seven characters give d0 = d1 = 0, whose id is B000000000.
+    for (const unknown of ['', 'B0', 'B00000000Z', 'B01ZZZZZZZZ', 'A0AAAAAAAA', 'b0AAAAAAAA', 'B0AAAAAAAé']) assert.equal(ids.itemOf(unknown), -1, `${name}: itemOf(${JSON.stringify(unknown)})`);
+  }
+  // Up to 2^53 spellings (float64's exact integers): 10 characters of 36 everywhere, 52 bits, the largest id included.
+  const spread = (i: number) => Array.from({ length: 10 }, (_, p) => BASE36[(i + p * (7 + Math.floor(i / 36))) % 36]).join(''); // unique below 1,296
+  const wide = randomIndex(300, 4, 256, (i) => (i === 7 ? 'ZZZZZZZZZZ' : i === 8 ? '0000000000' : spread(i)));
+  const wideBytes = encodeItemIndex(wide);
+  assert.equal(new DataView(wideBytes.buffer).getUint32(24, true), 2);
+  assert.equal(wideBytes.length, 32 + 4 * 300 + 1 + 10 * 37 + Math.ceil((300 * 52) / 8));
+  assert.deepEqual(decodeItemIndex(wideBytes).ids, wide.ids);
+  // Other id sets keep their encodings: mixed lengths or non-ASCII are strings, canonical decimals decimal.
+  const kind = (id: (i: number) => string) => new DataView(encodeItemIndex(randomIndex(50, 4, 256, id)).buffer).getUint32(24, true);
+  assert.deepEqual([kind((i) => `B0${i}`), kind((i) => `短${String(i).padStart(3, '0')}`), kind((i) => String(100 + i)), kind((i) => String(i).padStart(4, '0'))], [1, 1, 0, 2]);
+});
+
+test('radix ids: a damaged alphabet or a repeated id is an ItemIndexFormatProblem', () => {
+  const index = randomIndex(3, 2, 4, (i) => ['AX', 'BY', 'AY'][i]);
+  const bytes = encodeItemIndex(index);
+  const idAt = 32 + 4; // 3 items × 2 levels × 2 bits, padded to 4 bytes
+  assert.deepEqual([...bytes.subarray(idAt, idAt + 7)], [2, 2, 0x41, 0x42, 2, 0x58, 0x59], 'length 2, alphabets "AB" and "XY"');
+  const problem = (b: Uint8Array, what: RegExp) => assert.throws(() => decodeItemIndex(b), (e: Error) => e.name === 'ItemIndexFormatProblem' && what.test(e.message), String(what));
+  const unordered = bytes.slice();
+  unordered[idAt + 2] = 0x42;
+  unordered[idAt + 3] = 0x41;
+  problem(unordered, /position 0's alphabet is not ascending ASCII/);
+  const wide = bytes.slice();
+  wide[idAt + 4] = 3; // position 1's alphabet claims 3 characters: it takes a byte of the packed ids, and the ids run past the section
+  problem(wide, /position 1's alphabet is not ascending ASCII|run past the id section/);
+  const packedAt = idAt + 7; // 3 ids × 2 bits: AX = 0, BY = 3, AY = 1, from the least significant bit up
+  assert.equal(bytes[packedAt], 0b011100);
+  const twin = bytes.slice();
+  twin[packedAt] = 0b111100; // item 2 spells BY too
+  problem(twin, /items 1 and 2 have the same external id "BY"/);
 });
