@@ -51,7 +51,7 @@ export async function runBaseline(o: BaselineOptions): Promise<void> {
     const config = ckpt!.meta.config as SasrecConfig;
     if (config.items !== data.items) throw new BaselineError(`--checkpoint=${o.checkpoint}: trained on ${config.items} items; this prepared data has ${data.items}`);
     model = SasrecModel.fromCheckpoint(engine, config, ckpt!);
-    requireHardwareGpu(engine, { allowSoftware: o.softwareGpu, parameters: sasrecParameterCount(model.config), examplesPerEpoch: 0, epochs: 0 });
+    requireHardwareGpu(engine, { allowSoftware: o.softwareGpu, parameters: sasrecParameterCount(model.config), examplesPerEpoch: 0, epochs: 0, evaluatedUsers: data.test.length * (o.testExcludeHistory ? 2 : 1) });
     trainInfo = { evaluated_checkpoint: o.checkpoint };
   } else {
     const config: SasrecConfig = { items: data.items, dModel: o.dModel, heads: o.heads, blocks: o.blocks, ffnDim: o.ffnDim, maxLength: data.maxLength, dropout: o.dropout };

@@ -30,7 +30,7 @@ export const DEFAULT_BASELINE_OPTIONS = {
   noTest: false, // stop after training (no test evaluation)
   testExcludeHistory: true, // also report test metrics with the user's own history left out of the ranking (the runtime's default; a second pass over the test users, ~0.1 s on a GPU) as test_exclude_history
   checkpoint: '', // evaluate this onerec baseline checkpoint (its best.ckpt) on the test split instead of training; '' = train
-  softwareGpu: false, // train on a software adapter (SwiftShader, lavapipe: the CPU) instead of refusing
+  softwareGpu: false, // train (or, with --checkpoint, evaluate) on a software adapter (SwiftShader, lavapipe: the CPU) instead of refusing
 };
 
 const int = (min: number, max: number, why?: string): OptionRange => ({ min, max, integer: true, why });

@@ -34,7 +34,11 @@ test('a software adapter is refused with the CPU cost and the opt-in; a GPU or -
     && /about 3\.0 h per epoch, 89\.1 h for 30 epochs \(109,050 examples per epoch, 2\.65 M parameters/.test(e.message)
     && /pass --softwareGpu/.test(e.message));
   assert.throws(() => requireHardwareGpu(swiftshader, { ...run, parameters: 50_000, examplesPerEpoch: 100, epochs: 2 }), /about 1 min per epoch, 1 min for 2 epochs/);
+  // Evaluating a checkpoint (onerec baseline --checkpoint): the message speaks of ranking users, ~0.6 s each there.
+  assert.throws(() => requireHardwareGpu(swiftshader, { ...run, examplesPerEpoch: 0, epochs: 0, evaluatedUsers: 5_998 }), (e: Error) => e.name === 'GpuRequiredError'
+    && /^evaluating a checkpoint needs a GPU/.test(e.message) && /Ranking 5,998 held-out users against the catalog would take about 60 min there/.test(e.message) && /pass --softwareGpu/.test(e.message));
   requireHardwareGpu(swiftshader, { ...run, allowSoftware: true });
+  requireHardwareGpu(swiftshader, { ...run, evaluatedUsers: 10, allowSoftware: true });
   requireHardwareGpu({ adapter: 'nvidia hopper', isFallback: false }, run);
 });
 
