@@ -308,6 +308,51 @@ describe('embedding, norms, softmax', () => {
   test('softmax over rows longer than a workgroup', async () => {
     await gradCheck(e, 'softmax', [{ shape: [4, 300], grad: true }], ([x]) => softmax(x), ([x]) => softmaxRef(x, 300));
   });
+
+  // Rows of ≤ 32 elements take 32-wide variants of the 256-wide row kernels (several times cheaper on a software
+  // adapter); their sums pair the same elements in the same order, so outputs and gradients are equal bit for bit.
+  test('rows of ≤ 32 elements: the 32-wide kernels, bit for bit the 256-wide ones, forward and backward', async () => {
+    const rng = new Rng(77);
+    const ops: [string, (n: number) => Tensor[]][] = [
+      ['softmax', (n) => { const x = e.param('x', [6, n], Float32Array.from({ length: 6 * n }, () => rng.normal())); return [softmax(x), x]; }],
+      ['crossEntropy', (n) => { const x = e.param('x', [6, n], Float32Array.from({ length: 6 * n }, () => rng.normal())); return [crossEntropy(x, e.upload(Int32Array.from([0, 3, n - 1, -100, 5, 1]), [6])), x]; }],
+      ['logProbGather', (n) => { const x = e.param('x', [6, n], Float32Array.from({ length: 6 * n }, () => rng.normal())); return [logProbGather(x, e.upload(Int32Array.from([2, 0, n - 1, 4, 1, 3]), [6])), x]; }],
+      ['softCrossEntropy', (n) => {
+        const x = e.param('x', [6, n], Float32Array.from({ length: 6 * n }, () => rng.normal()));
+        const q = Float32Array.from({ length: 6 * n }, () => rng.next());
+        return [softCrossEntropy(x, e.upload(q, [6, n]), e.upload(Int32Array.from([0, 1, 2, -100, 4, 5]), [6])), x];
+      }],
+      ['sum over a middle axis', (n) => { const x = e.param('x', [3, n, 5], Float32Array.from({ length: 15 * n }, () => rng.normal())); return [sum(x, 1), x]; }],
+    ];
+    // The wide kernels by name, from the same ops on rows of 40.
+    const wide = new Map<string, Kernel>();
+    for (const [, op] of ops) kernelsRun(() => { const [y] = op(40); backward(sum(mul(y, y))); }).forEach((k) => wide.set(k.name, k));
+    for (const [name, op] of ops) {
+      const outputs = async (asWide: boolean): Promise<{ kernels: string[]; y: Float32Array; grad: Float32Array }> => {
+        const run = e.run;
+        const kernels: string[] = [];
+        e.run = (k, ...rest) => {
+          const use = asWide && k.name.endsWith('_w32') ? wide.get(k.name.slice(0, -4)) : k;
+          assert.ok(use, `${name}: no wide kernel ${k.name.slice(0, -4)} among ${[...wide.keys()].join(', ')}`);
+          kernels.push(use.name);
+          return run.call(e, use, ...rest);
+        };
+        try {
+          const [y, x] = op(20);
+          backward(sum(mul(y, y)));
+          return { kernels, y: await read(y), grad: await read(x.grad!) };
+        } finally { e.run = run; }
+      };
+      const seeded = rng.state;
+      const narrowRun = await outputs(false);
+      rng.state = seeded;
+      const wideRun = await outputs(true);
+      assert.ok(narrowRun.kernels.some((k) => k.endsWith('_w32')), `${name}: a 32-wide kernel ran (${narrowRun.kernels.join(', ')})`);
+      assert.ok(!wideRun.kernels.some((k) => k.endsWith('_w32')), `${name}: the substituted run is all wide`);
+      assert.deepEqual(narrowRun.y, wideRun.y, `${name}: forward`);
+      assert.deepEqual(narrowRun.grad, wideRun.grad, `${name}: gradient`);
+    }
+  });
 });
 
 describe('attention', () => {
