@@ -785,18 +785,32 @@ fn rowSum(v: f32, lid: u32) -> f32 {
 }
 const NORM = { ln: normKernel(false, false), lnB: normKernel(false, true), rms: normKernel(true, false), rmsB: normKernel(true, true) };
 
+/**
+ * The 32-wide variant of a 64-wide norm kernel, for rows of ≤ 32: as `narrow` for the 256-wide kernels, only threads
+ * 0..31 hold elements, and the tree from 16 adds the same pairs in the same order as the one from 32 after its step
+ * over zeros, so the results are bit for bit the 64-wide kernel's.
+ */
+function narrowNorm(kernel: Kernel): Kernel {
+  const code = kernel.code.replace(/var s = 32u/g, 'var s = 16u').replace(/@workgroup_size\(64\)/g, '@workgroup_size(32)')
+    .replace(/\b64u\b/g, '32u').replace(/array<f32, 64>/g, 'array<f32, 32>');
+  if (code === kernel.code || /\b64\b|64u|var s = 32u/.test(code)) throw new Error(`narrowNorm(${kernel.name}): not a 64-wide norm kernel`);
+  return { ...kernel, name: `${kernel.name}_w32`, code };
+}
+const NORM_NARROW = { ln: narrowNorm(NORM.ln), lnB: narrowNorm(NORM.lnB), rms: narrowNorm(NORM.rms), rmsB: narrowNorm(NORM.rmsB) };
+
 function norm(x: Tensor, gamma: Tensor, beta: Tensor | null, eps: number): Tensor {
   const e = x.engine;
   const D = lastDim(x);
   if (gamma.size !== D || (beta && beta.size !== D)) throw new ShapeError(`${beta ? 'layerNorm' : 'rmsNorm'}: gain/bias must have ${D} elements (last dim of ${x}), got ${gamma}${beta ? ` / ${beta}` : ''}`);
   const rows = x.size / D;
+  const kernels = D <= NARROW ? NORM_NARROW : NORM;
   const out = e.empty(x.shape);
   const mu = e.empty([rows]), rstd = e.empty([rows]);
-  e.run(beta ? NORM.ln : NORM.rms, [x, gamma, beta ?? gamma, out, mu, rstd], [rows, D, eps], grid(rows));
+  e.run(beta ? kernels.ln : kernels.rms, [x, gamma, beta ?? gamma, out, mu, rstd], [rows, D, eps], grid(rows));
   const inputs = beta ? [x, gamma, beta] : [x, gamma];
   return e.record(out, inputs, (g) => {
     const dx = e.empty(x.shape), dyx = e.empty(x.shape);
-    e.run(beta ? NORM.lnB : NORM.rmsB, [x, g, gamma, mu, rstd, dx, dyx], [rows, D, eps], grid(rows));
+    e.run(beta ? kernels.lnB : kernels.rmsB, [x, g, gamma, mu, rstd, dx, dyx], [rows, D, eps], grid(rows));
     const grads: (Tensor | null)[] = [dx, gamma.requiresGrad ? gradTo(dyx, gamma) : null];
     if (beta) grads.push(beta.requiresGrad ? gradTo(g, beta) : null);
     return grads;

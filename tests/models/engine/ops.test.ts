@@ -309,9 +309,10 @@ describe('embedding, norms, softmax', () => {
     await gradCheck(e, 'softmax', [{ shape: [4, 300], grad: true }], ([x]) => softmax(x), ([x]) => softmaxRef(x, 300));
   });
 
-  // Rows of ≤ 32 elements take 32-wide variants of the 256-wide row kernels (several times cheaper on a software
-  // adapter); their sums pair the same elements in the same order, so outputs and gradients are equal bit for bit.
-  test('rows of ≤ 32 elements: the 32-wide kernels, bit for bit the 256-wide ones, forward and backward', async () => {
+  // Rows of ≤ 32 elements take 32-wide variants of the 256-wide row kernels and the 64-wide norms (several times
+  // cheaper on a software adapter); their sums pair the same elements in the same order, so outputs and gradients
+  // are equal bit for bit.
+  test('rows of ≤ 32 elements: the 32-wide kernels, bit for bit the wide ones, forward and backward', async () => {
     const rng = new Rng(77);
     const ops: [string, (n: number) => Tensor[]][] = [
       ['softmax', (n) => { const x = e.param('x', [6, n], Float32Array.from({ length: 6 * n }, () => rng.normal())); return [softmax(x), x]; }],
@@ -323,6 +324,12 @@ describe('embedding, norms, softmax', () => {
         return [softCrossEntropy(x, e.upload(q, [6, n]), e.upload(Int32Array.from([0, 1, 2, -100, 4, 5]), [6])), x];
       }],
       ['sum over a middle axis', (n) => { const x = e.param('x', [3, n, 5], Float32Array.from({ length: 15 * n }, () => rng.normal())); return [sum(x, 1), x]; }],
+      // The norms' wide kernels are 64 threads; rows of ≤ 32 take their 32-wide variants alike.
+      ['layerNorm', (n) => {
+        const x = e.param('x', [6, n], Float32Array.from({ length: 6 * n }, () => rng.normal()));
+        return [layerNorm(x, e.upload(Float32Array.from({ length: n }, () => 1 + rng.normal()), [n]), e.upload(Float32Array.from({ length: n }, () => rng.normal()), [n])), x];
+      }],
+      ['rmsNorm', (n) => { const x = e.param('x', [6, n], Float32Array.from({ length: 6 * n }, () => rng.normal())); return [rmsNorm(x, e.upload(Float32Array.from({ length: n }, () => 1 + rng.normal()), [n])), x]; }],
     ];
     // The wide kernels by name, from the same ops on rows of 40.
     const wide = new Map<string, Kernel>();
