@@ -273,8 +273,9 @@ export async function trainSasrec(engine: Engine, data: BaselineData, config: Sa
     if (outOfTime) { stopReason = `time budget of ${train.maxMinutes} min reached`; break; }
     if (stopping.exhausted(train.patience)) { stopReason = `no better validation NDCG@10 in ${train.patience} validations`; break; }
   }
-  lossSum.buffer.destroy();
+  engine.destroy(lossSum); // through the engine, so that stats.persistentBytes counts it back
   stopping.restore(engine, params);
+  optimizer.releaseState(); // the returned model keeps its parameters, not the training state
   log(`stopped: ${stopReason}; best epoch ${stopping.best?.epoch ?? '-'}`);
   return { model, best: stopping.best, history, stopReason };
 }

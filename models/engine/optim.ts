@@ -208,5 +208,4 @@ export class AdamW {
     this.disposed = true;
     this.engine.destroy(this.flat.p);
   }
-
 }
