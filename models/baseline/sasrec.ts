@@ -147,6 +147,15 @@ export class SasrecModel {
     return new SasrecModel(engine, config, params);
   }
 
+  /**
+   * Destroy the parameters' buffers: for a model whose parameters own them (initialized or loaded, e.g. a frozen
+   * teacher). A model under an optimizer lives in the optimizer's packed buffer: free it with the optimizer's
+   * dispose() instead.
+   */
+  dispose(): void {
+    this.engine.destroy(...this.parameterList());
+  }
+
   parameterList(): Tensor[] {
     return [...this.params.values()];
   }

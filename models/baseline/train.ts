@@ -8,7 +8,7 @@ import { sequenceOffsets, userOfRow } from '../data/flat-rows.ts';
 import { heldOutExamples, TEST, trainSequences, VALIDATION, type HeldOutExample } from '../data/splits.ts';
 import { AdamW, loadCheckpoint, saveCheckpoint, type Schedule } from '../engine/index.ts';
 import { EarlyStopping } from '../early-stopping.ts';
-import type { Engine } from '../engine/engine.ts';
+import type { Engine, Tensor } from '../engine/engine.ts';
 import { accumulateAdd, addInto } from '../engine/ops.ts';
 import { Rng } from '../random.ts';
 import { progressBar } from '../progress.ts';
@@ -205,77 +205,88 @@ export async function trainSasrec(engine: Engine, data: BaselineData, config: Sa
   const stepsPerEpoch = Math.ceil(windows.ends.length / train.batchSize);
   const model = SasrecModel.init(engine, config, train.seed);
   const params = model.parameterList();
-  const optimizer = new AdamW(engine, params, {
-    lr: train.lr, warmupSteps: train.warmupSteps, totalSteps: stepsPerEpoch * train.epochs, decay: train.decay as Schedule['decay'], minLrRatio: 0.1,
-    weightDecay: train.weightDecay, clipNorm: train.gradClip,
-  });
-  const rng = new Rng(train.seed + 1); // shuffling and dropout
-  let history: BaselineEpoch[] = [];
-  let best: BaselineResult['best'] = null;
-  let startEpoch = 0;
-  let elapsedBefore = 0;
-  const last = join(train.out, 'last.ckpt');
-  const bestPath = join(train.out, 'best.ckpt');
-  if (train.resume && existsSync(last)) {
-    const meta = loadCheckpoint(last, engine, params, optimizer);
-    if (JSON.stringify(meta.config) !== JSON.stringify(config)) throw new BaselineError(`${last} was trained with another config (${JSON.stringify(meta.config)}); resume with the same flags or drop --resume`);
-    rng.state = meta.rng.train;
-    history = (meta.history as BaselineEpoch[]) ?? [];
-    best = (meta.best as BaselineResult['best']) ?? null;
-    startEpoch = (meta.epoch as number) + 1;
-    elapsedBefore = history.at(-1)?.seconds ?? 0;
-    log(`resumed from ${last} at epoch ${startEpoch} (step ${optimizer.step})`);
-  }
-  const targets = data.train.reduce((n, seq) => n + Math.max(0, seq.length - 1), 0);
-  log(`SASRec: ${sasrecParameterCount(config).toLocaleString('en')} parameters, ${targets.toLocaleString('en')} training targets in ${windows.ends.length.toLocaleString('en')} windows of ≤ ${config.maxLength}, ${stepsPerEpoch} steps/epoch, ${validation.length} validation users`);
-  const lossSum = engine.persistent([1]);
-  const start = Date.now() - elapsedBefore * 1000;
-  const processStart = Date.now();
-  let stopReason = `reached epochs = ${train.epochs}`;
-  const stopping = new EarlyStopping(best, history, bestPath);
-  const L = config.maxLength;
-  for (let epoch = startEpoch; epoch < train.epochs; epoch++) {
-    // Back to the canonical order, then shuffled in place: the same permutation of the same list every epoch as when
-    // the windows were objects and a fresh 0 … n − 1 order was shuffled, so runs and checkpoints are unchanged.
-    trainingWindows(data.train, L, windows);
-    rng.shuffle(windows.ends);
-    engine.zero(lossSum);
-    const bar = hooks.quiet ? null : progressBar(`SASRec epoch ${epoch + 1}/${train.epochs}`, stepsPerEpoch);
-    let steps = 0;
-    let outOfTime = false;
-    for (let s = 0; s < stepsPerEpoch; s++) {
-      const chunk = windows.ends.subarray(s * train.batchSize, (s + 1) * train.batchSize); // [B]
-      const { inputs, targets: labels } = windowBatch(data.train, windows, chunk, L); // [B, L] each
-      const loss = model.trainingLoss(inputs, labels, chunk.length, rng);
-      engine.backward(loss, undefined, accumulateAdd);
-      optimizer.update();
-      addInto(lossSum, loss);
-      engine.endStep();
-      steps++;
-      if (s % 25 === 0) bar?.update(s + 1, { lr: optimizer.lr.toExponential(2) });
-      if (train.maxMinutes > 0 && Date.now() - processStart > train.maxMinutes * 60_000) { outOfTime = true; break; }
+  // Everything made on the GPU is freed on every way out: on return the running sum and the optimizer's state (the
+  // model keeps its parameters), on failure the optimizer and the parameters too.
+  const made: { optimizer: AdamW | null; lossSum: Tensor | null; finished: boolean } = { optimizer: null, lossSum: null, finished: false };
+  try {
+    const optimizer = new AdamW(engine, params, {
+      lr: train.lr, warmupSteps: train.warmupSteps, totalSteps: stepsPerEpoch * train.epochs, decay: train.decay as Schedule['decay'], minLrRatio: 0.1,
+      weightDecay: train.weightDecay, clipNorm: train.gradClip,
+    });
+    made.optimizer = optimizer;
+    const rng = new Rng(train.seed + 1); // shuffling and dropout
+    let history: BaselineEpoch[] = [];
+    let best: BaselineResult['best'] = null;
+    let startEpoch = 0;
+    let elapsedBefore = 0;
+    const last = join(train.out, 'last.ckpt');
+    const bestPath = join(train.out, 'best.ckpt');
+    if (train.resume && existsSync(last)) {
+      const meta = loadCheckpoint(last, engine, params, optimizer);
+      if (JSON.stringify(meta.config) !== JSON.stringify(config)) throw new BaselineError(`${last} was trained with another config (${JSON.stringify(meta.config)}); resume with the same flags or drop --resume`);
+      rng.state = meta.rng.train;
+      history = (meta.history as BaselineEpoch[]) ?? [];
+      best = (meta.best as BaselineResult['best']) ?? null;
+      startEpoch = (meta.epoch as number) + 1;
+      elapsedBefore = history.at(-1)?.seconds ?? 0;
+      log(`resumed from ${last} at epoch ${startEpoch} (step ${optimizer.step})`);
     }
-    bar?.update(steps);
-    bar?.stop();
-    const trainLoss = (await engine.read(lossSum))[0] / steps;
-    if (!Number.isFinite(trainLoss)) throw new BaselineError(`training loss is ${trainLoss} at epoch ${epoch + 1}; lower --lr or raise --warmupSteps`);
-    const record: BaselineEpoch = { epoch: epoch + 1, step: optimizer.step, trainLoss, seconds: (Date.now() - start) / 1000 };
-    if ((epoch + 1) % train.evalEvery === 0 || outOfTime || epoch + 1 === train.epochs) {
-      record.validation = await evaluateSasrec(model, validation);
-      record.seconds = (Date.now() - start) / 1000;
-      await stopping.observe(epoch + 1, record.validation, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch });
+    const targets = data.train.reduce((n, seq) => n + Math.max(0, seq.length - 1), 0);
+    log(`SASRec: ${sasrecParameterCount(config).toLocaleString('en')} parameters, ${targets.toLocaleString('en')} training targets in ${windows.ends.length.toLocaleString('en')} windows of ≤ ${config.maxLength}, ${stepsPerEpoch} steps/epoch, ${validation.length} validation users`);
+    const lossSum = engine.persistent([1]);
+    made.lossSum = lossSum;
+    const start = Date.now() - elapsedBefore * 1000;
+    const processStart = Date.now();
+    let stopReason = `reached epochs = ${train.epochs}`;
+    const stopping = new EarlyStopping(best, history, bestPath);
+    const L = config.maxLength;
+    for (let epoch = startEpoch; epoch < train.epochs; epoch++) {
+      // Back to the canonical order, then shuffled in place: the same permutation of the same list every epoch as when
+      // the windows were objects and a fresh 0 … n − 1 order was shuffled, so runs and checkpoints are unchanged.
+      trainingWindows(data.train, L, windows);
+      rng.shuffle(windows.ends);
+      engine.zero(lossSum);
+      const bar = hooks.quiet ? null : progressBar(`SASRec epoch ${epoch + 1}/${train.epochs}`, stepsPerEpoch);
+      let steps = 0;
+      let outOfTime = false;
+      for (let s = 0; s < stepsPerEpoch; s++) {
+        const chunk = windows.ends.subarray(s * train.batchSize, (s + 1) * train.batchSize); // [B]
+        const { inputs, targets: labels } = windowBatch(data.train, windows, chunk, L); // [B, L] each
+        const loss = model.trainingLoss(inputs, labels, chunk.length, rng);
+        engine.backward(loss, undefined, accumulateAdd);
+        optimizer.update();
+        addInto(lossSum, loss);
+        engine.endStep();
+        steps++;
+        if (s % 25 === 0) bar?.update(s + 1, { lr: optimizer.lr.toExponential(2) });
+        if (train.maxMinutes > 0 && Date.now() - processStart > train.maxMinutes * 60_000) { outOfTime = true; break; }
+      }
+      bar?.update(steps);
+      bar?.stop();
+      const trainLoss = (await engine.read(lossSum))[0] / steps;
+      if (!Number.isFinite(trainLoss)) throw new BaselineError(`training loss is ${trainLoss} at epoch ${epoch + 1}; lower --lr or raise --warmupSteps`);
+      const record: BaselineEpoch = { epoch: epoch + 1, step: optimizer.step, trainLoss, seconds: (Date.now() - start) / 1000 };
+      if ((epoch + 1) % train.evalEvery === 0 || outOfTime || epoch + 1 === train.epochs) {
+        record.validation = await evaluateSasrec(model, validation);
+        record.seconds = (Date.now() - start) / 1000;
+        await stopping.observe(epoch + 1, record.validation, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch });
+      }
+      history.push(record);
+      const v = record.validation;
+      log(`epoch ${epoch + 1}: loss ${trainLoss.toFixed(4)}${v ? ` val R@10 ${v['recall@10'].toFixed(4)} N@10 ${v['ndcg@10'].toFixed(4)} ± ${v['ndcg@10_se'].toFixed(4)}` : ''} (${record.seconds.toFixed(0)} s)`);
+      await saveCheckpoint(last, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch, history, best: stopping.best }, optimizer);
+      writeFileSync(join(train.out, 'history.json'), JSON.stringify({ config, train, history, best: stopping.best }, null, 1));
+      if (outOfTime) { stopReason = `time budget of ${train.maxMinutes} min reached`; break; }
+      if (stopping.exhausted(train.patience)) { stopReason = `no better validation NDCG@10 in ${train.patience} validations`; break; }
     }
-    history.push(record);
-    const v = record.validation;
-    log(`epoch ${epoch + 1}: loss ${trainLoss.toFixed(4)}${v ? ` val R@10 ${v['recall@10'].toFixed(4)} N@10 ${v['ndcg@10'].toFixed(4)} ± ${v['ndcg@10_se'].toFixed(4)}` : ''} (${record.seconds.toFixed(0)} s)`);
-    await saveCheckpoint(last, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch, history, best: stopping.best }, optimizer);
-    writeFileSync(join(train.out, 'history.json'), JSON.stringify({ config, train, history, best: stopping.best }, null, 1));
-    if (outOfTime) { stopReason = `time budget of ${train.maxMinutes} min reached`; break; }
-    if (stopping.exhausted(train.patience)) { stopReason = `no better validation NDCG@10 in ${train.patience} validations`; break; }
+    stopping.restore(engine, params);
+    log(`stopped: ${stopReason}; best epoch ${stopping.best?.epoch ?? '-'}`);
+    made.finished = true;
+    return { model, best: stopping.best, history, stopReason };
+  } finally {
+    if (made.lossSum) engine.destroy(made.lossSum); // through the engine, so that stats.persistentBytes counts it back
+    if (made.finished) made.optimizer!.releaseState(); // the returned model keeps its parameters, not the training state
+    else if (made.optimizer) made.optimizer.dispose();
+    else model.dispose();
   }
-  engine.destroy(lossSum); // through the engine, so that stats.persistentBytes counts it back
-  stopping.restore(engine, params);
-  optimizer.releaseState(); // the returned model keeps its parameters, not the training state
-  log(`stopped: ${stopReason}; best epoch ${stopping.best?.epoch ?? '-'}`);
-  return { model, best: stopping.best, history, stopReason };
 }

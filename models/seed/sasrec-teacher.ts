@@ -158,7 +158,8 @@ export class SasrecTeacher {
 
   /** Destroys the GPU buffers of the teacher (code tables) and of its SASRec model (weights); probs() then throws an EngineError. */
   dispose(): void {
-    this.engine.destroy(this.codesGpu, this.listGpu, this.startGpu, ...this.model.parameterList());
+    this.engine.destroy(this.codesGpu, this.listGpu, this.startGpu);
+    this.model.dispose();
   }
 
   /** The catalog index of each history slot of the batch's encoder tokens ([B, maxHistory], -1 = empty). */

@@ -98,9 +98,15 @@ test('learns a catalog walk: every validation and test item ranked first; resume
   const config: SasrecConfig = { items, dModel: 16, heads: 2, blocks: 1, ffnDim: 32, maxLength: 4, dropout: 0 };
   // Validation at the end of each run (epochs 20 and 40), not every epoch: 38 fewer passes over the held-out users.
   const train = { ...DEFAULT_BASELINE_TRAIN, out: dir, lr: 1e-2, batchSize: 4, warmupSteps: 5, epochs: 40, evalEvery: 20, patience: 1000, seed: 3 };
+  const held = engine.stats.persistentBytes;
   const first = await trainSasrec(engine, data, config, { ...train, epochs: 20 }, { quiet: true, log: () => {} });
   assert.equal(first.history.length, 20);
+  // What a run leaves on the GPU is the returned model's parameters, in AdamW's packed buffer (each tensor padded to
+  // 64 floats, the buffer to 256 bytes): the running sum, the gradients and the moments are freed.
+  const packed = Math.ceil((first.model.parameterList().reduce((n, t) => n + Math.ceil(t.size / 64) * 64, 0) * 4) / 256) * 256;
+  assert.equal(engine.stats.persistentBytes - held, packed, 'the packed parameters, nothing else');
   const resumed = await trainSasrec(engine, data, config, { ...train, resume: true }, { quiet: true, log: () => {} });
+  assert.equal(engine.stats.persistentBytes - held, 2 * packed, 'two models\' parameters');
   assert.equal(resumed.history.length, 40, 'resumed at epoch 21');
   assert.equal(resumed.history[20].step, 21 * 3, '3 steps per epoch (10 windows, batch 4), steps continue');
   assert.ok(resumed.history[39].trainLoss < resumed.history[0].trainLoss / 10, `loss ${resumed.history[0].trainLoss} → ${resumed.history[39].trainLoss}`);
@@ -114,7 +120,9 @@ test('learns a catalog walk: every validation and test item ranked first; resume
   const best = readCheckpoint(join(dir, 'best.ckpt'));
   assert.equal(best.meta.kind, 'sasrec');
   assert.deepEqual(best.meta.config, config);
+  const beforeFailure = engine.stats.persistentBytes;
   await assert.rejects(trainSasrec(engine, data, { ...config, dModel: 8 }, { ...train, resume: true }, { quiet: true, log: () => {} }), { name: /CheckpointError|BaselineError/ });
+  assert.equal(engine.stats.persistentBytes, beforeFailure, 'a run that fails after its optimizer exists frees it and the parameters');
 });
 
 test('onerec baseline: every numeric option has a range, and a value outside it fails before the data is read', async () => {

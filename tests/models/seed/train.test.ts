@@ -34,8 +34,8 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-// Slow tier, ~3 min on 2 cores: 80 optimizer steps (25 epochs, then 15 more after the resume), ~2 s each on
-// SwiftShader however tiny the model. Fewer steps leave the loss above 0.05 (0.13 after 25 epochs).
+// Slow tier, ~2 min on 2 cores beside another test file (this test ~105 s): 80 optimizer steps (25 epochs, then 15
+// more after the resume), about a second each on SwiftShader however tiny the model. Fewer steps leave the loss above 0.05 (0.13 after 25 epochs).
 test('overfits a tiny dataset: every validation and test item ranked first; resume continues', async () => {
   const trie = SemanticIdTrie.build(codes, 2, 4);
   const train: TrainConfig = {
