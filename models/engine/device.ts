@@ -7,6 +7,7 @@ import { create, globals } from 'webgpu';
 import { EngineError } from './errors.ts';
 
 let gpu: GPU | undefined; // kept for the life of the process (see above)
+let engineGpu: GPU | undefined; // the same, for the training engine's devices (see gpuInstance)
 
 export interface GpuContext {
   device: GPUDevice;
@@ -18,17 +19,22 @@ export interface GpuContext {
   timestamps: boolean;
 }
 
-/** The process-wide `GPU` object (navigator.gpu's equivalent), e.g. for a baseline library in bench/. */
-export function gpuInstance(): GPU {
-  if (!gpu) {
-    Object.assign(globalThis, globals);
-    gpu = create([]); // GPUBufferUsage, GPUMapMode, … as in a browser (globals above)
-  }
-  return gpu;
+/**
+ * The process-wide `GPU` object (navigator.gpu's equivalent), e.g. for a baseline library in bench/. With
+ * `zeroWorkgroupMemory: false`, a second instance whose devices skip WGSL's zeroing of workgroup memory (Dawn's
+ * `disable_workgroup_init`): the training engine's kernels write every shared element before they read it, and that
+ * zeroing, a pass and a barrier at the start of every workgroup, took three quarters of the CPU time of the engine's
+ * op tests on SwiftShader (53 → 14 CPU-s for tests/models/engine/ops.test.ts). The default keeps a browser's semantics,
+ * for the runtime's kernels, which browsers run with the zeroing.
+ */
+export function gpuInstance(options: { zeroWorkgroupMemory?: boolean } = {}): GPU {
+  Object.assign(globalThis, globals); // GPUBufferUsage, GPUMapMode, … as in a browser
+  if (options.zeroWorkgroupMemory === false) return (engineGpu ??= create(['enable-dawn-features=disable_workgroup_init']));
+  return (gpu ??= create([]));
 }
 
-export async function openDevice(options: { quiet?: boolean } = {}): Promise<GpuContext> {
-  const adapter = await gpuInstance().requestAdapter({ powerPreference: 'high-performance' });
+export async function openDevice(options: { quiet?: boolean; zeroWorkgroupMemory?: boolean } = {}): Promise<GpuContext> {
+  const adapter = await gpuInstance({ zeroWorkgroupMemory: options.zeroWorkgroupMemory }).requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) {
     throw new EngineError(
       'no WebGPU adapter: Dawn found no GPU driver (Vulkan on Linux, Metal on macOS, D3D12 on Windows). ' +

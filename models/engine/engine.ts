@@ -153,7 +153,7 @@ export class Engine {
   }
 
   static async create(options: EngineOptions = {}): Promise<Engine> {
-    return new Engine(await openDevice(options), options);
+    return new Engine(await openDevice({ ...options, zeroWorkgroupMemory: false }), options); // see gpuInstance
   }
 
   // ---------------------------------------------------------------- buffers and tensors
