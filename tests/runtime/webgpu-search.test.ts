@@ -111,7 +111,9 @@ test('the shipped KuaiRand bundle: the CPU search\'s sessions, one read-back per
 });
 
 // The shipped Beauty bundles (12,101 items, int4, sessions of 2 items): the single model and the ensemble of two, each
-// with the history excluded and with the history kept under the bundle's own history bias.
+// with the history excluded and with the history kept under the bundle's own history bias. Slow on SwiftShader, ~30 s
+// and ~60 s alone (up to twice that beside another file): the ensemble's first decoder compiles both members' pipelines
+// (~23 s), and each of the four searches (per-step reference and GPU-resident, two options) takes 6–7 s.
 for (const name of ['beauty', 'beauty-ensemble']) {
   test(`the shipped ${name} bundle: the CPU search's sessions, one read-back per generated item (history excluded, and kept with its history bias)`, async (t) => {
     const dir = join(SHIPPED, name);
