@@ -8,7 +8,7 @@ import { sequenceOffsets, userOfRow } from '../data/flat-rows.ts';
 import { heldOutExamples, TEST, trainSequences, VALIDATION, type HeldOutExample } from '../data/splits.ts';
 import { AdamW, loadCheckpoint, saveCheckpoint, type Schedule } from '../engine/index.ts';
 import { EarlyStopping } from '../early-stopping.ts';
-import type { Engine, Tensor } from '../engine/engine.ts';
+import type { Engine } from '../engine/engine.ts';
 import { accumulateAdd, addInto } from '../engine/ops.ts';
 import { Rng } from '../random.ts';
 import { progressBar } from '../progress.ts';
@@ -207,13 +207,15 @@ export async function trainSasrec(engine: Engine, data: BaselineData, config: Sa
   const params = model.parameterList();
   // Everything made on the GPU is freed on every way out: on return the running sum and the optimizer's state (the
   // model keeps its parameters), on failure the optimizer and the parameters too.
-  const made: { optimizer: AdamW | null; lossSum: Tensor | null; finished: boolean } = { optimizer: null, lossSum: null, finished: false };
+  const lossSum = engine.persistent([1]);
+  let trainer: AdamW | null = null;
+  let finished = false;
   try {
     const optimizer = new AdamW(engine, params, {
       lr: train.lr, warmupSteps: train.warmupSteps, totalSteps: stepsPerEpoch * train.epochs, decay: train.decay as Schedule['decay'], minLrRatio: 0.1,
       weightDecay: train.weightDecay, clipNorm: train.gradClip,
     });
-    made.optimizer = optimizer;
+    trainer = optimizer;
     const rng = new Rng(train.seed + 1); // shuffling and dropout
     let history: BaselineEpoch[] = [];
     let best: BaselineResult['best'] = null;
@@ -233,8 +235,6 @@ export async function trainSasrec(engine: Engine, data: BaselineData, config: Sa
     }
     const targets = data.train.reduce((n, seq) => n + Math.max(0, seq.length - 1), 0);
     log(`SASRec: ${sasrecParameterCount(config).toLocaleString('en')} parameters, ${targets.toLocaleString('en')} training targets in ${windows.ends.length.toLocaleString('en')} windows of ≤ ${config.maxLength}, ${stepsPerEpoch} steps/epoch, ${validation.length} validation users`);
-    const lossSum = engine.persistent([1]);
-    made.lossSum = lossSum;
     const start = Date.now() - elapsedBefore * 1000;
     const processStart = Date.now();
     let stopReason = `reached epochs = ${train.epochs}`;
@@ -281,12 +281,12 @@ export async function trainSasrec(engine: Engine, data: BaselineData, config: Sa
     }
     stopping.restore(engine, params);
     log(`stopped: ${stopReason}; best epoch ${stopping.best?.epoch ?? '-'}`);
-    made.finished = true;
+    finished = true;
     return { model, best: stopping.best, history, stopReason };
   } finally {
-    if (made.lossSum) engine.destroy(made.lossSum); // through the engine, so that stats.persistentBytes counts it back
-    if (made.finished) made.optimizer!.releaseState(); // the returned model keeps its parameters, not the training state
-    else if (made.optimizer) made.optimizer.dispose();
+    engine.destroy(lossSum); // through the engine, so that stats.persistentBytes counts it back
+    if (finished) trainer?.releaseState(); // the returned model keeps its parameters, not the training state
+    else if (trainer) trainer.dispose();
     else model.dispose();
   }
 }
