@@ -28,9 +28,12 @@ export interface GpuContext {
  * for the runtime's kernels, which browsers run with the zeroing.
  */
 export function gpuInstance(options: { zeroWorkgroupMemory?: boolean } = {}): GPU {
-  Object.assign(globalThis, globals); // GPUBufferUsage, GPUMapMode, … as in a browser
-  if (options.zeroWorkgroupMemory === false) return (engineGpu ??= create(['enable-dawn-features=disable_workgroup_init']));
-  return (gpu ??= create([]));
+  const make = (flags: string[]): GPU => {
+    Object.assign(globalThis, globals); // GPUBufferUsage, GPUMapMode, … as in a browser
+    return create(flags);
+  };
+  if (options.zeroWorkgroupMemory === false) return (engineGpu ??= make(['enable-dawn-features=disable_workgroup_init']));
+  return (gpu ??= make([]));
 }
 
 export async function openDevice(options: { quiet?: boolean; zeroWorkgroupMemory?: boolean } = {}): Promise<GpuContext> {
