@@ -141,13 +141,41 @@ export function makeBatch(data: SeedData, examples: readonly Example[], maxHisto
   return batch;
 }
 
+/**
+ * Training-time history augmentation: each history item is left out of the encoder input with probability `dropout`
+ * (at least one item stays; older items move up into the freed slots of the maxHistory window). The targets are
+ * untouched. A model that sees a user's exact prefix only once per epoch can still learn it by heart; a thinned copy
+ * asks for what the history's items say, not which user it is (item masking/cropping as in CL4SRec, as plain
+ * training noise).
+ */
+export interface HistoryAugment {
+  dropout: number; // [0, 1)
+  rng: { next(): number };
+}
+
 /** makeBatch for training examples `rows` (a slice of TrainExamples.rows), read straight from the flat rows. */
-export function trainBatch(data: SeedData, examples: TrainExamples, rows: Int32Array, maxHistory: number, window: number): Batch {
+export function trainBatch(data: SeedData, examples: TrainExamples, rows: Int32Array, maxHistory: number, window: number, augment?: HistoryAugment): Batch {
   const batch = emptyBatch(data, rows.length, maxHistory, window);
   for (let b = 0; b < rows.length; b++) {
-    writeExample(data, batch, b, examples.item, examples.userOffsets[userOfRow(examples.userOffsets, rows[b])], rows[b], maxHistory, window);
+    const start = examples.userOffsets[userOfRow(examples.userOffsets, rows[b])];
+    if (augment && augment.dropout > 0) {
+      const [items, target] = thinnedHistory(examples.item, start, rows[b], window, augment);
+      writeExample(data, batch, b, items, 0, target, maxHistory, window);
+    } else {
+      writeExample(data, batch, b, examples.item, start, rows[b], maxHistory, window);
+    }
   }
   return batch;
+}
+
+/** items[start .. target) with each item kept with probability 1 − dropout (the last kept if none is), then the window's targets. */
+function thinnedHistory(items: Int32Array, start: number, target: number, window: number, augment: HistoryAugment): [Int32Array, number] {
+  const out = new Int32Array(target - start + window);
+  let n = 0;
+  for (let r = start; r < target; r++) if (augment.rng.next() >= augment.dropout) out[n++] = items[r];
+  if (n === 0 && target > start) out[n++] = items[target - 1];
+  out.set(items.subarray(target, target + window), n);
+  return [out.subarray(0, n + window), n];
 }
 
 /** The prepared data's rows as per-user sequences; checks that the split is leave-one-out (…, validation, test). */

@@ -110,6 +110,7 @@ export interface TrainConfig {
   seed: number; // RNG seed: init, shuffling, dropout, history windows
   trainWindow: number; // m: items per training target window (1 = next item); sets the model sessionLength while training
   validationGap: number; // items before each user's validation target that are never training targets (0 = all of them are): with 1, a validation history ends, as a test history does, with an item the model never learnt as that user's target, so validation stops rewarding memorised per-user sequences (bench/README.md #18); the test figures of such a run belong to that smaller training set
+  historyDropout: number; // training-time augmentation: each history item left out of the encoder input with this probability (0 = off; batches.ts HistoryAugment). The optional loss terms (unlikelihood, historyBias, distill) still read the whole history
   evalBeam: number; // beam width for validation/test ranking (≥ 20 so that @10 is exact)
   evalUsers: number; // validation users per epoch (0 = all); a fixed seeded subset for speed
   evalEvery: number; // evaluate every N epochs
@@ -139,6 +140,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   seed: 1,
   trainWindow: 2, // Beauty: windows of 2 items train better than next-item targets (ablation, bench/README.md #4)
   validationGap: 0,
+  historyDropout: 0,
   evalBeam: 20,
   evalUsers: 2000,
   evalEvery: 5,

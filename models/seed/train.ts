@@ -94,7 +94,8 @@ export interface EpochPlan {
   batchSize: number; // examples per step
   maxHistory: number; // history items per example (the model's)
   window: number; // target items per example
-  rng: Rng; // dropout
+  rng: Rng; // dropout (and the history augmentation's draws)
+  historyDropout?: number; // TrainConfig.historyDropout (0 or absent = the whole history)
   denseWeight?: number; // a denseHead model's dense loss weight (TrainConfig.denseWeight; default 1)
 }
 
@@ -119,7 +120,7 @@ export async function trainEpoch(engine: Engine, model: SeedModel, optimizer: Ad
   const steps = Math.ceil(plan.rows.length / plan.batchSize);
   for (let s = 0; s < steps; s++) {
     const rows = plan.rows.subarray(s * plan.batchSize, (s + 1) * plan.batchSize); // [B]
-    const batch = trainBatch(plan.data, plan.examples, rows, plan.maxHistory, plan.window);
+    const batch = trainBatch(plan.data, plan.examples, rows, plan.maxHistory, plan.window, plan.historyDropout ? { dropout: plan.historyDropout, rng: plan.rng } : undefined);
     const [unlikelihood, logitBias, distill] = hooks.terms?.(rows, batch) ?? [undefined, undefined, undefined];
     const dense: DenseTerm | undefined = hasDenseHead(model.config) ? { codes: plan.data.codes, weight: plan.denseWeight ?? 1 } : undefined;
     const out = model.trainingLoss(batch, plan.rng, unlikelihood, logitBias, distill, dense);
@@ -164,6 +165,8 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
   checkDenseOptions(config, train);
   mkdirSync(train.out, { recursive: true });
   const heldOut = trainHeldOut(train);
+  const historyDropout = train.historyDropout ?? 0;
+  if (!(historyDropout >= 0 && historyDropout < 1)) throw new TrainError(`historyDropout = ${historyDropout}; it must be in [0, 1) (0 = off)`);
   const examples = trainExamples(data, train.trainWindow, undefined, heldOut);
   if (examples.rows.length === 0) throw new TrainError(`no training examples: every user needs ≥ ${train.trainWindow + heldOut + 1} items`);
   const validation = validationSubset(data, train.evalUsers, train.seed);
@@ -268,7 +271,7 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
       let shownLoss = NaN;
       let pending: Promise<Float32Array> | null = null;
       let show: Promise<Float32Array> | null = null;
-      const epochRun = await trainEpoch(engine, model, optimizer, { data, examples, rows: examples.rows, batchSize: train.batchSize, maxHistory: config.maxHistory, window: train.trainWindow, rng, denseWeight: train.denseWeight }, {
+      const epochRun = await trainEpoch(engine, model, optimizer, { data, examples, rows: examples.rows, batchSize: train.batchSize, maxHistory: config.maxHistory, window: train.trainWindow, rng, historyDropout: train.historyDropout, denseWeight: train.denseWeight }, {
         terms: (rows, batch) => {
           const chunk = train.unlikelihood > 0 || historyBias ? batchExamples(examples, rows) : []; // the optional terms take objects
           const ul = train.unlikelihood > 0
