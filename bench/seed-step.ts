@@ -53,6 +53,7 @@ const opts = parseOptions(process.argv.slice(2), {
   out: 'bench/results/seed-step-h200.json',
   curveOut: 'bench/results/seed-curve-h200.json',
   work: '', // directory for the exchange files (kept); '' = a temporary one, removed at the end
+  zeroWorkgroup: false, // true: the engine's devices zero workgroup memory as browsers do (what skipping it saves)
 }, 'bench/seed-step.ts: the seed model\'s training step, this engine vs PyTorch (issue 19); see the header of the file');
 if (!opts) process.exit(0);
 const o = opts;
@@ -179,7 +180,7 @@ function webgpuVersion(): string | null {
 
 const work = o.work || mkdtempSync(join(tmpdir(), 'seed-step-'));
 mkdirSync(work, { recursive: true });
-const engine = await createEngine();
+const engine = await createEngine({ zeroWorkgroupMemory: o.zeroWorkgroup });
 void engine.device.lost.then((info) => { if (info.reason !== 'destroyed') { console.error('device lost:', info.reason, info.message); process.exit(3); } });
 const versions = { node: process.version, webgpu: webgpuVersion() };
 const command = `node --import tsx bench/seed-step.ts ${process.argv.slice(2).join(' ')}`.trim();
@@ -255,7 +256,7 @@ if (rows.length > 0) {
   }
   const profileRows = o.profile.split(',').filter(Boolean).map(parseRow);
   if (profileRows.length > 0 && o.profileSteps > 0) {
-    const profiler = await createEngine({ profile: true, quiet: true });
+    const profiler = await createEngine({ profile: true, quiet: true, zeroWorkgroupMemory: o.zeroWorkgroup });
     if (!profiler.profile) console.warn('[engine] this adapter has no timestamp-query: no per-kernel profile');
     else {
       for (const r of profileRows) {

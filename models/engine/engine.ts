@@ -89,7 +89,11 @@ export class Tensor {
   toString(): string { return `Tensor(${this.name || this.dtype}[${this.shape.join(', ')}])`; }
 }
 
-export interface EngineOptions { quiet?: boolean; profile?: boolean }
+export interface EngineOptions {
+  quiet?: boolean;
+  profile?: boolean;
+  zeroWorkgroupMemory?: boolean; // WGSL's zeroing of workgroup memory: off by default for the engine (see gpuInstance); true times what it costs
+}
 
 export class Engine {
   readonly device: GPUDevice;
@@ -153,7 +157,7 @@ export class Engine {
   }
 
   static async create(options: EngineOptions = {}): Promise<Engine> {
-    return new Engine(await openDevice({ ...options, zeroWorkgroupMemory: false }), options); // see gpuInstance
+    return new Engine(await openDevice({ ...options, zeroWorkgroupMemory: options.zeroWorkgroupMemory ?? false }), options); // see gpuInstance
   }
 
   // ---------------------------------------------------------------- buffers and tensors
