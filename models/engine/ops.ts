@@ -13,8 +13,21 @@ function k(name: string, params: Kernel['params'], bindings: Kernel['bindings'],
   return { name, params, bindings, code };
 }
 
-/** Rows (or reductions) of at most this many elements run on the 32-wide variant of a 256-wide reduction kernel. */
+/**
+ * Rows (or reductions) of at most this many elements run on the 32-wide variant of their row-reduction kernel
+ * (`narrow` for the 256-wide kernels, `narrowNorm` for the 64-wide norms). On such rows the wide kernel's other
+ * threads only add zeros, so the variant gives its results bit for bit with fewer threads and barriers, each of
+ * which costs CPU time on a software adapter.
+ */
 const NARROW = 32;
+
+/** A row-reduction kernel (or a table of them) and its 32-wide variant; `byWidth` picks one for a row length. */
+type WideNarrow<T> = { wide: T; narrow: T };
+
+/** The variant for rows (or reductions) of n elements: narrow when n ≤ NARROW, else wide. */
+function byWidth<T>(pair: WideNarrow<T>, n: number): T {
+  return n <= NARROW ? pair.narrow : pair.wide;
+}
 
 /**
  * The 32-wide variant of a kernel that reduces one row per 256-thread workgroup with a halving tree: each thread
@@ -28,6 +41,11 @@ function narrow(kernel: Kernel): Kernel {
     .replace(/array<f32, 256>/g, 'array<f32, 32>').replace(/var s = 128u/g, 'var s = 16u');
   if (code === kernel.code || /256|128u/.test(code)) throw new Error(`narrow(${kernel.name}): not a 256-wide row reduction`);
   return { ...kernel, name: `${kernel.name}_w32`, code };
+}
+
+/** A 256-wide row reduction and its `narrow` variant. */
+function withNarrow(kernel: Kernel): WideNarrow<Kernel> {
+  return { wide: kernel, narrow: narrow(kernel) };
 }
 
 const shapeStr = (s: readonly number[]) => `[${s.join(', ')}]`;
@@ -256,7 +274,7 @@ export const swiglu = (a: Tensor, b: Tensor) => mul(silu(a), b);
 
 // ------------------------------------------------------------------ reductions
 
-const REDUCE = k('reduceSum', [['nOut', 'u32'], ['R', 'u32'], ['d0', 'u32'], ['d1', 'u32'], ['d2', 'u32'], ['d3', 'u32'], ['red', 'u32'], ['alpha', 'f32']],
+const REDUCE = withNarrow(k('reduceSum', [['nOut', 'u32'], ['R', 'u32'], ['d0', 'u32'], ['d1', 'u32'], ['d2', 'u32'], ['d3', 'u32'], ['red', 'u32'], ['alpha', 'f32']],
   ['read', 'rw'], /* wgsl */ `
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read_write> O: array<f32>;
@@ -290,8 +308,7 @@ var<workgroup> partial: array<f32, 256>;
     workgroupBarrier();
   }
   if (lid == 0u) { O[o] = p.alpha * partial[0]; }
-}`);
-const REDUCE_NARROW = narrow(REDUCE);
+}`));
 
 // Column sums of a row-major [R, C] matrix (the bias-gradient pattern): a workgroup owns 64 adjacent
 // columns (coalesced reads) and a chunk of rows in 4 lanes; chunks > 1 leave partial sums [chunks, C]
@@ -358,7 +375,7 @@ function reduceRaw(x: Tensor, shape: readonly number[], alpha: number, into: Ten
   }
   if (into) return addInto(into, reduceRaw(x, shape, alpha));
   const out = e.empty([...shape]);
-  e.run(R <= NARROW ? REDUCE_NARROW : REDUCE, [x, out], [out.size, R, ...dims, red.reduce((m, r, i) => m | (r ? 1 << i : 0), 0), alpha], grid(out.size));
+  e.run(byWidth(REDUCE, R), [x, out], [out.size, R, ...dims, red.reduce((m, r, i) => m | (r ? 1 << i : 0), 0), alpha], grid(out.size));
   return out;
 }
 
@@ -783,7 +800,7 @@ fn rowSum(v: f32, lid: u32) -> f32 {
   ${body}
 }`);
 }
-const NORM = { ln: normKernel(false, false), lnB: normKernel(false, true), rms: normKernel(true, false), rmsB: normKernel(true, true) };
+const NORM_WIDE = { ln: normKernel(false, false), lnB: normKernel(false, true), rms: normKernel(true, false), rmsB: normKernel(true, true) };
 
 /**
  * The 32-wide variant of a 64-wide norm kernel, for rows of ≤ 32: as `narrow` for the 256-wide kernels, only threads
@@ -796,14 +813,17 @@ function narrowNorm(kernel: Kernel): Kernel {
   if (code === kernel.code || /\b64\b|64u|var s = 32u/.test(code)) throw new Error(`narrowNorm(${kernel.name}): not a 64-wide norm kernel`);
   return { ...kernel, name: `${kernel.name}_w32`, code };
 }
-const NORM_NARROW = { ln: narrowNorm(NORM.ln), lnB: narrowNorm(NORM.lnB), rms: narrowNorm(NORM.rms), rmsB: narrowNorm(NORM.rmsB) };
+const NORM: WideNarrow<typeof NORM_WIDE> = {
+  wide: NORM_WIDE,
+  narrow: { ln: narrowNorm(NORM_WIDE.ln), lnB: narrowNorm(NORM_WIDE.lnB), rms: narrowNorm(NORM_WIDE.rms), rmsB: narrowNorm(NORM_WIDE.rmsB) },
+};
 
 function norm(x: Tensor, gamma: Tensor, beta: Tensor | null, eps: number): Tensor {
   const e = x.engine;
   const D = lastDim(x);
   if (gamma.size !== D || (beta && beta.size !== D)) throw new ShapeError(`${beta ? 'layerNorm' : 'rmsNorm'}: gain/bias must have ${D} elements (last dim of ${x}), got ${gamma}${beta ? ` / ${beta}` : ''}`);
   const rows = x.size / D;
-  const kernels = D <= NARROW ? NORM_NARROW : NORM;
+  const kernels = byWidth(NORM, D);
   const out = e.empty(x.shape);
   const mu = e.empty([rows]), rstd = e.empty([rows]);
   e.run(beta ? kernels.ln : kernels.rms, [x, gamma, beta ?? gamma, out, mu, rstd], [rows, D, eps], grid(rows));
@@ -852,7 +872,7 @@ const ROW_MAX = (W: 'D' | 'V'): string => /* wgsl */ `
   m = rowMax(m, lid);
 `;
 
-const SOFTMAX = k('softmax', [['rows', 'u32'], ['D', 'u32']], ['read', 'rw'], /* wgsl */ `
+const SOFTMAX = withNarrow(k('softmax', [['rows', 'u32'], ['D', 'u32']], ['read', 'rw'], /* wgsl */ `
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read_write> O: array<f32>;
 ${ROW_REDUCE}
@@ -864,8 +884,8 @@ ${ROW_REDUCE}
   for (var c = lid; c < p.D; c += 256u) { s += exp(X[base + c] - m); }
   let inv = 1.0 / rowSum(s, lid);
   for (var c = lid; c < p.D; c += 256u) { O[base + c] = exp(X[base + c] - m) * inv; }
-}`);
-const SOFTMAX_B = k('softmaxBackward', [['rows', 'u32'], ['D', 'u32']], ['read', 'read', 'rw'], /* wgsl */ `
+}`));
+const SOFTMAX_B = withNarrow(k('softmaxBackward', [['rows', 'u32'], ['D', 'u32']], ['read', 'read', 'rw'], /* wgsl */ `
 @group(0) @binding(1) var<storage, read> Y: array<f32>;
 @group(0) @binding(2) var<storage, read> G: array<f32>;
 @group(0) @binding(3) var<storage, read_write> O: array<f32>;
@@ -878,20 +898,17 @@ ${ROW_REDUCE}
   for (var c = lid; c < p.D; c += 256u) { s += Y[base + c] * G[base + c]; }
   s = rowSum(s, lid);
   for (var c = lid; c < p.D; c += 256u) { O[base + c] = Y[base + c] * (G[base + c] - s); }
-}`);
-
-const SOFTMAX_NARROW = narrow(SOFTMAX);
-const SOFTMAX_B_NARROW = narrow(SOFTMAX_B);
+}`));
 
 /** Softmax over the last dim. */
 export function softmax(x: Tensor): Tensor {
   const e = x.engine;
   const D = lastDim(x), rows = x.size / D;
   const out = e.empty(x.shape);
-  e.run(D <= NARROW ? SOFTMAX_NARROW : SOFTMAX, [x, out], [rows, D], grid(rows));
+  e.run(byWidth(SOFTMAX, D), [x, out], [rows, D], grid(rows));
   return e.record(out, [x], (g) => {
     const dx = e.empty(x.shape);
-    e.run(D <= NARROW ? SOFTMAX_B_NARROW : SOFTMAX_B, [out, g, dx], [rows, D], grid(rows));
+    e.run(byWidth(SOFTMAX_B, D), [out, g, dx], [rows, D], grid(rows));
     return [dx];
   });
 }
@@ -899,7 +916,7 @@ export function softmax(x: Tensor): Tensor {
 // ------------------------------------------------------------------ losses
 
 // Per row: lse = log Σ exp(x), lp = x[target] − lse (0 for ignored targets).
-const ROW_LOGPROB = k('rowLogProb', [['rows', 'u32'], ['V', 'u32'], ['ignore', 'i32']], ['read', 'read', 'rw', 'rw'], /* wgsl */ `
+const ROW_LOGPROB = withNarrow(k('rowLogProb', [['rows', 'u32'], ['V', 'u32'], ['ignore', 'i32']], ['read', 'read', 'rw', 'rw'], /* wgsl */ `
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read> T: array<i32>;
 @group(0) @binding(3) var<storage, read_write> LP: array<f32>;
@@ -917,7 +934,7 @@ ${ROW_REDUCE}
     LSE[row] = lse;
     LP[row] = select(X[base + u32(max(t, 0))] - lse, 0.0, t == p.ignore || t < 0 || u32(t) >= p.V);
   }
-}`);
+}`));
 
 // Mean of −lp over rows whose target is not ignored → loss[0]; the count → count[0].
 const CE_MEAN = k('crossEntropyMean', [['rows', 'u32'], ['V', 'u32'], ['ignore', 'i32']], ['read', 'read', 'rw', 'rw'], /* wgsl */ `
@@ -961,11 +978,8 @@ function logProbBackwardKernel(meanMode: boolean): Kernel {
   }
 }`);
 }
-const CE_BACKWARD = logProbBackwardKernel(true);
-const LP_BACKWARD = logProbBackwardKernel(false);
-const ROW_LOGPROB_NARROW = narrow(ROW_LOGPROB);
-const CE_BACKWARD_NARROW = narrow(CE_BACKWARD);
-const LP_BACKWARD_NARROW = narrow(LP_BACKWARD);
+const CE_BACKWARD = withNarrow(logProbBackwardKernel(true));
+const LP_BACKWARD = withNarrow(logProbBackwardKernel(false));
 
 function checkTargets(op: string, logits: Tensor, targets: Tensor): { rows: number; V: number } {
   const V = lastDim(logits), rows = logits.size / V;
@@ -983,11 +997,11 @@ export function crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex = -100
   const e = logits.engine;
   const { rows, V } = checkTargets('crossEntropy', logits, targets);
   const lp = e.empty([rows]), lse = e.empty([rows]), loss = e.empty([1]), count = e.empty([1]);
-  e.run(V <= NARROW ? ROW_LOGPROB_NARROW : ROW_LOGPROB, [logits, targets, lp, lse], [rows, V, ignoreIndex], grid(rows));
+  e.run(byWidth(ROW_LOGPROB, V), [logits, targets, lp, lse], [rows, V, ignoreIndex], grid(rows));
   e.run(CE_MEAN, [lp, targets, loss, count], [rows, V, ignoreIndex], [1]);
   return e.record(loss, [logits], (g) => {
     const dx = e.empty(logits.shape);
-    e.run(V <= NARROW ? CE_BACKWARD_NARROW : CE_BACKWARD, [logits, targets, lse, g, count, dx], [rows, V, ignoreIndex], grid(rows));
+    e.run(byWidth(CE_BACKWARD, V), [logits, targets, lse, g, count, dx], [rows, V, ignoreIndex], grid(rows));
     return [dx];
   });
 }
@@ -997,17 +1011,17 @@ export function logProbGather(logits: Tensor, targets: Tensor, ignoreIndex = -10
   const e = logits.engine;
   const { rows, V } = checkTargets('logProbGather', logits, targets);
   const lp = e.empty(targets.shape), lse = e.empty([rows]);
-  e.run(V <= NARROW ? ROW_LOGPROB_NARROW : ROW_LOGPROB, [logits, targets, lp, lse], [rows, V, ignoreIndex], grid(rows));
+  e.run(byWidth(ROW_LOGPROB, V), [logits, targets, lp, lse], [rows, V, ignoreIndex], grid(rows));
   return e.record(lp, [logits], (g) => {
     const dx = e.empty(logits.shape);
-    e.run(V <= NARROW ? LP_BACKWARD_NARROW : LP_BACKWARD, [logits, targets, lse, g, lse, dx], [rows, V, ignoreIndex], grid(rows));
+    e.run(byWidth(LP_BACKWARD, V), [logits, targets, lse, g, lse, dx], [rows, V, ignoreIndex], grid(rows));
     return [dx];
   });
 }
 
 // Soft targets (distillation): per row lse = log Σ exp(x), LP = Σ_v q_v x_v − (Σ_v q_v) · lse = Σ_v q_v log softmax(x)_v
 // (0 for rows whose target is ignored); the mean of −LP over kept rows is CE_MEAN's.
-const ROW_SOFT_LOGPROB = k('rowSoftLogProb', [['rows', 'u32'], ['V', 'u32'], ['ignore', 'i32']], ['read', 'read', 'read', 'rw', 'rw'], /* wgsl */ `
+const ROW_SOFT_LOGPROB = withNarrow(k('rowSoftLogProb', [['rows', 'u32'], ['V', 'u32'], ['ignore', 'i32']], ['read', 'read', 'read', 'rw', 'rw'], /* wgsl */ `
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read> Q: array<f32>;
 @group(0) @binding(3) var<storage, read> T: array<i32>;
@@ -1034,10 +1048,10 @@ ${ROW_REDUCE}
     LSE[row] = m + logZ;
     LP[row] = select(qx - qs * logZ, 0.0, t == p.ignore || t < 0 || u32(t) >= p.V);
   }
-}`);
+}`));
 
 // dX[row, v] = c · ((Σ q) · softmax(x)[v] − q[v]) for kept rows, c = G / count.
-const SOFT_CE_BACKWARD = k('softCrossEntropyBackward', [['rows', 'u32'], ['V', 'u32'], ['ignore', 'i32']], ['read', 'read', 'read', 'read', 'read', 'read', 'rw'], /* wgsl */ `
+const SOFT_CE_BACKWARD = withNarrow(k('softCrossEntropyBackward', [['rows', 'u32'], ['V', 'u32'], ['ignore', 'i32']], ['read', 'read', 'read', 'read', 'read', 'read', 'rw'], /* wgsl */ `
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read> Q: array<f32>;
 @group(0) @binding(3) var<storage, read> T: array<i32>;
@@ -1060,10 +1074,7 @@ ${ROW_REDUCE}
   for (var v = lid; v < p.V; v += 256u) {
     DX[base + v] = c * (qs * exp(X[base + v] - lse) - Q[base + v]);
   }
-}`);
-
-const ROW_SOFT_LOGPROB_NARROW = narrow(ROW_SOFT_LOGPROB);
-const SOFT_CE_BACKWARD_NARROW = narrow(SOFT_CE_BACKWARD);
+}`));
 
 /**
  * Cross-entropy against soft targets (distillation): mean over rows whose target ≠ ignoreIndex of
@@ -1075,11 +1086,11 @@ export function softCrossEntropy(logits: Tensor, probs: Tensor, targets: Tensor,
   const { rows, V } = checkTargets('softCrossEntropy', logits, targets);
   if (probs.size !== logits.size) throw new ShapeError(`softCrossEntropy: probs must be shaped like ${logits}, got ${probs}`);
   const lp = e.empty([rows]), lse = e.empty([rows]), loss = e.empty([1]), count = e.empty([1]);
-  e.run(V <= NARROW ? ROW_SOFT_LOGPROB_NARROW : ROW_SOFT_LOGPROB, [logits, probs, targets, lp, lse], [rows, V, ignoreIndex], grid(rows));
+  e.run(byWidth(ROW_SOFT_LOGPROB, V), [logits, probs, targets, lp, lse], [rows, V, ignoreIndex], grid(rows));
   e.run(CE_MEAN, [lp, targets, loss, count], [rows, V, ignoreIndex], [1]);
   return e.record(loss, [logits], (g) => {
     const dx = e.empty(logits.shape);
-    e.run(V <= NARROW ? SOFT_CE_BACKWARD_NARROW : SOFT_CE_BACKWARD, [logits, probs, targets, lse, g, count, dx], [rows, V, ignoreIndex], grid(rows));
+    e.run(byWidth(SOFT_CE_BACKWARD, V), [logits, probs, targets, lse, g, count, dx], [rows, V, ignoreIndex], grid(rows));
     return [dx];
   });
 }
