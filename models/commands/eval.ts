@@ -12,7 +12,7 @@
 // `ndcg@10_se` is NDCG@10's standard error over the users evaluated.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { loadPrepared } from '../data/prepared.ts';
 import { checkpointWeights, createEngine, readCheckpoint } from '../engine/index.ts';
 import { parseOptions } from '../options.ts';
@@ -23,6 +23,7 @@ import { parseHistoryBias } from '../seed/history-bias.ts';
 import { SeedModel } from '../seed/model.ts';
 import { evaluateSplit } from '../seed/run-eval.ts';
 import type { RankDiagnostics } from '../export/evaluate.ts';
+import type { BeamSearchResult } from '../../runtime/beam-search.ts';
 
 export const summary = 'evaluate a seed checkpoint (GPU) or an exported bundle: Recall/NDCG@5/10, valid-ID rate';
 
@@ -41,6 +42,7 @@ export const DEFAULT_EVAL_OPTIONS = {
   historyBias: 'auto', // --bundle: the repeat-awareness layer's β per level: 'auto' (the bundle's historyBias unless --excludeHistory, as the runtime does), 'manifest' (the bundle's, always), 'none', or 'b1,b2,…'
   users: 0, // a seeded subset of users (0 = all)
   denseMix: 0, // --checkpoint of a denseHead model: λ of the hybrid ranking (beam ∪ dense top-beam, log P_gen + λ · log softmax_dense); 0 = the beam's ranking
+  rankings: '', // --checkpoint: also write each user's ranked items to this file, one JSON line per user: { user, target, items, logProb } (the beam's order; fusion and error analysis offline)
   workers: 0, // --bundle: worker threads splitting the users (0 = one per core, at most 4); the metrics do not depend on it
 };
 
@@ -50,6 +52,7 @@ export async function run(argv: string[]): Promise<void> {
   if (o.split !== 'test' && o.split !== 'validation') throw new EvalOptionError(`--split must be 'test' or 'validation', got '${o.split}'`);
   if (Boolean(o.checkpoint) === Boolean(o.bundle)) throw new EvalOptionError('give exactly one of --checkpoint FILE (GPU) or --bundle DIR (the runtime, CPU)');
   if (o.checkpoint.includes(',')) throw new EvalOptionError(`--checkpoint=${o.checkpoint}: one checkpoint here; to evaluate an ensemble, export it (onerec export --checkpoint=a,b --out DIR) and evaluate --bundle DIR`);
+  if (o.bundle && o.rankings) throw new EvalOptionError('--rankings writes the checkpoint path\'s beams; with --bundle leave it out');
   const prepared = loadPrepared(o.data);
   const data = seedDataFromPrepared(prepared);
   if (!(Number.isFinite(o.denseMix) && o.denseMix >= 0)) throw new EvalOptionError(`--denseMix=${o.denseMix}: give λ ≥ 0 (0 = the generative ranking)`);
@@ -87,7 +90,17 @@ export async function run(argv: string[]): Promise<void> {
     if (o.denseMix > 0 && !hasDenseHead(config)) throw new EvalOptionError(`--denseMix=${o.denseMix}: ${o.checkpoint} has no dense head (train with --denseHead); leave --denseMix at 0`);
     const engine = await createEngine();
     const model = SeedModel.fromWeights(engine, config, checkpointWeights(checkpoint));
-    report = { ...(await evaluateSplit(model, data, prepared.trie, o.split, o.beam, o.excludeHistory, o.users, false, o.denseMix)), checkpoint: o.checkpoint, data: o.data, config };
+    const lines: string[] = [];
+    const offset = o.split === 'test' ? 1 : 2;
+    const onResult = o.rankings ? (user: number, r: BeamSearchResult) => {
+      const seq = data.sequences[user];
+      lines.push(JSON.stringify({ user, target: seq[seq.length - offset], items: Array.from(r.items), logProb: Array.from(r.logProb, (v) => Math.round(v * 1e4) / 1e4) }));
+    } : undefined;
+    report = { ...(await evaluateSplit(model, data, prepared.trie, o.split, o.beam, o.excludeHistory, o.users, false, o.denseMix, onResult)), checkpoint: o.checkpoint, data: o.data, config };
+    if (o.rankings) {
+      mkdirSync(dirname(o.rankings), { recursive: true });
+      writeFileSync(o.rankings, lines.join('\n') + '\n');
+    }
   }
   mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, 'report.json'), JSON.stringify(report, null, 1));
