@@ -65,7 +65,7 @@ function checkInteger(value: unknown, what: string, min: number, max: number, wh
 /** recommend()'s options against the bundle's defaults and bounds: beam width, candidates and session length. */
 export function checkRecommendOptions(options: unknown, bundle: { sessionLength: number; beamWidth: number }): RecommendOptions & { sessionLength: number; beamWidth: number; candidates: number } {
   const o = checkOptionsObject(options, 'options');
-  for (const key of ['rerank', 'excludeHistory', 'historyBias']) checkBoolean(o, key, 'options');
+  for (const key of ['rerank', 'excludeHistory', 'historyBias', 'transitions']) checkBoolean(o, key, 'options');
   const sessionLength = checkInteger(o.sessionLength ?? bundle.sessionLength, 'sessionLength', 1, bundle.sessionLength, `the decoder's positions are trained for ${bundle.sessionLength} items`);
   const beamWidth = checkInteger(o.beamWidth ?? bundle.beamWidth, 'beamWidth', 1, RUNTIME_LIMITS.beamWidth, 'runtime/limits.ts bounds the beams of one call');
   const candidates = checkInteger(o.candidates ?? beamWidth, 'candidates', 1, beamWidth, 'the candidates are the final beams', `beamWidth (${beamWidth})`);

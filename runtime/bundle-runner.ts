@@ -8,6 +8,7 @@ import { InvalidArgumentError } from './errors.ts';
 import { checkHistory, checkRecommendOptions, checkScoreArguments } from './arguments.ts';
 import { onnxRequest, type OrtModule, type SeedGraphs } from './onnx-decoder-session.ts';
 import { REWARD_TIE, rewardTowers, type RewardRunner } from './reward-runner.ts';
+import { rerankByTransitions } from './transitions.ts';
 import type { BundleModels } from './loader.ts';
 import type { SearchContext } from './webgpu-search.ts';
 import type { BackendProbe, DecoderBackend, HistoryItem, RankedBy, RecommendedSession, RecommendOptions, RecommendResult, ScoreOptions, ScoreResult } from './recommender.ts';
@@ -178,16 +179,21 @@ export class BundleRunner {
 
     const n = Math.min(candidates, found.logProb.length);
     const sessionItems = found.items.subarray(0, n * sessionLength); // [n, sessionLength]
-    const rankedBy: RankedBy = this.reward && options.rerank !== false && n > 0 ? 'reward' : 'log-prob';
+    const prior = options.transitions !== false && n > 0 ? this.models.transitions : null;
+    const rankedBy: RankedBy = this.reward && options.rerank !== false && n > 0 ? 'reward' : prior ? 'transitions' : 'log-prob';
     let towers: Float32Array | null = null; // [n, T]
     let reward: Float32Array | null = null; // [n]
     let order = Array.from({ length: n }, (_, i) => i); // beam order = log-prob order, best first
+    // The transition prior reorders the beam's candidates; a reward model then sorts them again, keeping this order on ties.
+    if (prior) order = rerankByTransitions(prior.table, prior.params, history, sessionItems, n, sessionLength, found.logProb).order;
     if (rankedBy === 'reward') {
       ({ towers, reward } = await this.rewardTowers(history, sessionItems, n, sessionLength));
       // Rewards closer than REWARD_TIE are ties and keep the beam order (higher log-probability first):
       // the reward model is nearly order-invariant, so permutations of one item set score equal up to
       // float noise, and that noise differs between backends (wasm vs native vs WebGPU).
-      order = order.sort((a, b) => (Math.abs(reward![b] - reward![a]) > REWARD_TIE ? reward![b] - reward![a] : a - b));
+      const rank = new Int32Array(n); // each session's place before the reward's sort: ties keep it
+      order.forEach((s, i) => { rank[s] = i; });
+      order = order.sort((a, b) => (Math.abs(reward![b] - reward![a]) > REWARD_TIE ? reward![b] - reward![a] : rank[a] - rank[b]));
     }
     const T = this.models.towers.length;
     const sessions: RecommendedSession[] = order.map((s) => {

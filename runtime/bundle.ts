@@ -15,6 +15,7 @@ import { ProtoReader, readGraphInputs, readGraphOutputs } from './onnx-initializ
 import { RUNTIME_LIMITS } from './limits.ts';
 import { GRAPH_CONTRACT_VERSION, MODEL_CONFIG_FIELDS, type ModelConfig } from './model-config.ts';
 import { SemanticIdTrie } from './semantic-id-trie.ts';
+import { checkTransitionParams, type TransitionParams } from './transitions.ts';
 
 export const BUNDLE_FORMAT = 'onerec-bundle';
 /**
@@ -25,11 +26,12 @@ export const BUNDLE_VERSION = 2;
 /** What a BundleVersionError tells the owner of an older bundle to do. */
 export const MIGRATE_FIX = 'Rewrite it with `onerec migrate --bundle <folder>` (manifest and item files only; graphs of the current contract are kept byte for byte), or re-export it with `onerec export`';
 
-export const BUNDLE_ROLES = ['encoder', 'decoderStep', 'reward', 'items', 'catalog'] as const;
+export const BUNDLE_ROLES = ['encoder', 'decoderStep', 'reward', 'items', 'catalog', 'transitions'] as const;
 export type BundleRole = (typeof BUNDLE_ROLES)[number];
 /**
- * Roles every bundle has. Optional: `reward` (only bundles with engagement signals carry one) and `catalog`, the
- * display catalog (titles, attributes), fetched only when load() asks for it.
+ * Roles every bundle has. Optional: `reward` (only bundles with engagement signals carry one), `catalog`, the
+ * display catalog (titles, attributes), fetched only when load() asks for it, and `transitions`, the transition prior
+ * that reranks the beam (runtime/transitions.ts; with the manifest's `transitions`).
  */
 export const REQUIRED_ROLES: readonly BundleRole[] = ['encoder', 'decoderStep', 'items'];
 /** Roles whose file is an ONNX model. */
@@ -56,6 +58,9 @@ export interface BundleManifest {
   // The repeat-awareness layer (runtime/beam-search.ts BeamSearchOptions.historyBias): β per level for the codes on
   // a history item's path, fitted on the training data (models/seed/history-bias.ts); `fit` says how.
   historyBias?: { bias: number[]; fit?: Record<string, unknown> };
+  // The transition prior's constants (runtime/transitions.ts), with files.transitions: the beam's sessions are reranked
+  // by log P + lambda · log prior; `fit` says how lambda was chosen (models/export/transitions-fit.ts).
+  transitions?: TransitionParams & { fit?: Record<string, unknown> };
   // An ensemble's members (models/export/seed-graphs.ts): each one's own config. `model` then describes the graph
   // contract: member 0's config with decoderLayers = the stacked cache layers of all members. The runtime needs
   // nothing of this; it says what the graphs hold.
@@ -165,6 +170,13 @@ export function parseManifest(json: unknown, url: string): BundleManifest {
     });
     const layers = members.reduce((sum, member) => sum + member.decoderLayers, 0);
     if (layers !== m.decoderLayers) fail(`the members' decoderLayers add up to ${layers}, "model.decoderLayers" is ${m.decoderLayers} (the graphs stack every member's layers)`);
+  }
+  if (json.transitions !== undefined) {
+    const params = checkTransitionParams(json.transitions);
+    if (typeof params === 'string') fail(`"transitions" ${params}`);
+    if (!files.transitions) fail('"transitions" is set but "files.transitions" is missing');
+  } else if (files.transitions) {
+    fail('"files.transitions" is there but "transitions" (the rerank\'s constants) is not');
   }
   if (json.historyBias !== undefined) {
     const hb = json.historyBias;

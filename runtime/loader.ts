@@ -7,6 +7,7 @@ import { readCachedFile, readCachedManifest, writeCachedFile, writeCachedManifes
 import { BundleFetchError, BundleFormatError } from './errors.ts';
 import type { ItemIds } from './item-index.ts';
 import type { SemanticIdTrie } from './semantic-id-trie.ts';
+import { TransitionTable, type TransitionParams } from './transitions.ts';
 import { BUNDLE_ROLES, bundleFileUrl, checkBundleAgainstManifest, parseBundleItems, parseCatalog, parseManifest, verifyBundleFile, type BundleManifest, type BundleRole, type CatalogEntry } from './bundle.ts';
 import type { EngineModelConfig } from './model-config.ts';
 import type { LoadTimings, ProgressReport } from './recommender.ts';
@@ -35,6 +36,7 @@ export interface BundleModels {
   towers: string[]; // reward tower names
   towerWeights: number[]; // [towers] weights of the combined reward
   historyBias: number[] | null; // [levels] the repeat-awareness layer's β (manifest historyBias), null = none
+  transitions: { table: TransitionTable; params: TransitionParams } | null; // the transition prior (transitions.bin + manifest transitions), null = none
   members: EngineModelConfig[]; // the seed model's config, or an ensemble's members' (manifest.ensemble): what the runtime's own engines read
 }
 
@@ -174,6 +176,7 @@ export async function fetchBundle(bundleUrl: string, options: FetchBundleOptions
   lap();
   checkBundleAgainstManifest(manifest, { trie, encoder: bytesOf.encoder!, decoderStep: bytesOf.decoderStep!, reward: bytesOf.reward }, urls);
   const catalog = bytesOf.catalog ? parseCatalog(bytesOf.catalog, itemIds, urls.catalog!) : null;
+  const transitions = bytesOf.transitions && manifest.transitions ? { table: TransitionTable.decode(bytesOf.transitions, trie.itemCount, urls.transitions!), params: manifest.transitions } : null;
   timings.checkMs += lap();
   const { model, tokens, generation } = manifest;
   const models: BundleModels = {
@@ -196,6 +199,7 @@ export async function fetchBundle(bundleUrl: string, options: FetchBundleOptions
     towers: manifest.reward?.towers.map((t) => t.name) ?? [],
     towerWeights: manifest.reward?.weights ?? [],
     historyBias: manifest.historyBias?.bias ?? null,
+    transitions,
     members: manifest.ensemble ? manifest.ensemble.members : [model],
   };
   report(1, `loaded ${manifest.name}`);

@@ -130,6 +130,9 @@ export interface RecommendOptions {
   // Apply the bundle's repeat-awareness layer (manifest historyBias). Default: only when the history is not excluded —
   // the layer demotes history paths, which the exclusion already removes (with both, Beauty's NDCG@10 was lower).
   historyBias?: boolean;
+  // Rerank the beam's sessions with the bundle's transition prior (manifest transitions, runtime/transitions.ts) before
+  // the reward model; default true where the bundle has one. false: the beam's log-probability order.
+  transitions?: boolean;
 }
 
 export interface ScoreOptions {
@@ -144,13 +147,13 @@ export interface RecommendedSession {
   towers: Float32Array | null; // [towers] probabilities from reward.onnx, order of `towers` in LoadInfo
 }
 
-/** How the result was made. */
-export type RankedBy = 'reward' | 'log-prob';
+/** How the result was made: the reward model, the transition prior's rerank of the beam, or the beam's own order. */
+export type RankedBy = 'reward' | 'transitions' | 'log-prob';
 
 export interface RecommendResult {
   sessions: RecommendedSession[]; // best first
   coldStart: boolean; // no usable history (empty, or every item unknown): generated from the BOS-only encoder input
-  rankedBy: RankedBy; // 'reward' when reward.onnx reranked the candidates, else beam log-probability
+  rankedBy: RankedBy; // 'reward' when reward.onnx reranked the candidates, 'transitions' when the transition prior did, else beam log-probability
   ignoredHistory: HistoryItem[]; // history entries not in the catalog (ignored, not fatal)
   // searchMs includes decoderMs, the time spent in decoder steps (the rest is the beam search's own JS). With the
   // WGSL decoder (LoadInfo.decoder 'wgsl') the encoder runs in the first step's submit: encodeMs ≈ 0, decoderMs has it.

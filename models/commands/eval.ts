@@ -42,9 +42,15 @@ export const DEFAULT_EVAL_OPTIONS = {
   historyBias: 'auto', // --bundle: the repeat-awareness layer's β per level: 'auto' (the bundle's historyBias unless --excludeHistory, as the runtime does), 'manifest' (the bundle's, always), 'none', or 'b1,b2,…'
   users: 0, // a seeded subset of users (0 = all)
   denseMix: 0, // --checkpoint of a denseHead model: λ of the hybrid ranking (beam ∪ dense top-beam, log P_gen + λ · log softmax_dense); 0 = the beam's ranking
-  rankings: '', // --checkpoint: also write each user's ranked items to this file, one JSON line per user: { user, target, items, logProb } (the beam's order; fusion and error analysis offline)
+  transitions: true, // --bundle: rerank with the bundle's transition prior where it has one (false: the beam's order)
+  rankings: '', // also write each user's ranked items to this file, one JSON line per user: { user, target, items, logProb } (the beam's order; fusion and error analysis offline)
   workers: 0, // --bundle: worker threads splitting the users (0 = one per core, at most 4); the metrics do not depend on it
 };
+
+/** One --rankings line: the user, the split's target item, the ranked items (best first) and their log-probabilities. */
+function rankingLine(user: number, target: number, items: ArrayLike<number>, logProb: ArrayLike<number>): string {
+  return JSON.stringify({ user, target, items: Array.from(items), logProb: Array.from(logProb, (v) => Math.round(v * 1e4) / 1e4) });
+}
 
 export async function run(argv: string[]): Promise<void> {
   const o = parseOptions(argv, DEFAULT_EVAL_OPTIONS, `onerec eval --data PREPARED (--checkpoint FILE | --bundle DIR) --split test --out DIR\n${summary}`, { required: ['data', 'out'] });
@@ -52,12 +58,12 @@ export async function run(argv: string[]): Promise<void> {
   if (o.split !== 'test' && o.split !== 'validation') throw new EvalOptionError(`--split must be 'test' or 'validation', got '${o.split}'`);
   if (Boolean(o.checkpoint) === Boolean(o.bundle)) throw new EvalOptionError('give exactly one of --checkpoint FILE (GPU) or --bundle DIR (the runtime, CPU)');
   if (o.checkpoint.includes(',')) throw new EvalOptionError(`--checkpoint=${o.checkpoint}: one checkpoint here; to evaluate an ensemble, export it (onerec export --checkpoint=a,b --out DIR) and evaluate --bundle DIR`);
-  if (o.bundle && o.rankings) throw new EvalOptionError('--rankings writes the checkpoint path\'s beams; with --bundle leave it out');
   const prepared = loadPrepared(o.data);
   const data = seedDataFromPrepared(prepared);
   if (!(Number.isFinite(o.denseMix) && o.denseMix >= 0)) throw new EvalOptionError(`--denseMix=${o.denseMix}: give λ ≥ 0 (0 = the generative ranking)`);
   if (o.bundle && o.denseMix > 0) throw new EvalOptionError(`--denseMix=${o.denseMix} reads a dense head, which bundles do not have; use it with --checkpoint`);
   let report: Record<string, unknown>;
+  const lines: string[] = []; // --rankings
   if (o.bundle) {
     const { readBundle } = await import('../../runtime-node/bundle-reader.ts');
     const { evaluateBundle } = await import('../export/evaluate.ts');
@@ -72,12 +78,14 @@ export async function run(argv: string[]): Promise<void> {
       : given;
     let bar: Progress | null = null;
     const r = await evaluateBundle(bundle, data, {
-      split: o.split, beamWidth: o.beam, users: o.users, seed: 1, excludeHistory: o.excludeHistory, historyBias,
+      split: o.split, beamWidth: o.beam, users: o.users, seed: 1, excludeHistory: o.excludeHistory, historyBias, rankings: Boolean(o.rankings), transitions: o.transitions,
       workers: o.workers > 0 ? o.workers : Math.min(4, availableParallelism()),
       onProgress: (done, total) => (bar ??= progressBar(`${o.split} (beam ${o.beam})`, total)).update(done),
     });
     (bar as Progress | null)?.stop();
-    report = { ...r.metrics, ...r, history_bias: historyBias, data: o.data };
+    const { rankings, ...rest } = r;
+    for (const x of rankings ?? []) lines.push(rankingLine(x.user, x.target, x.items, x.logProb));
+    report = { ...r.metrics, ...rest, history_bias: historyBias, transitions: o.transitions ? (bundle.manifest.transitions ?? null) : null, data: o.data };
   } else {
     const checkpoint = readCheckpoint(o.checkpoint);
     const { meta } = checkpoint;
@@ -90,20 +98,19 @@ export async function run(argv: string[]): Promise<void> {
     if (o.denseMix > 0 && !hasDenseHead(config)) throw new EvalOptionError(`--denseMix=${o.denseMix}: ${o.checkpoint} has no dense head (train with --denseHead); leave --denseMix at 0`);
     const engine = await createEngine();
     const model = SeedModel.fromWeights(engine, config, checkpointWeights(checkpoint));
-    const lines: string[] = [];
     const offset = o.split === 'test' ? 1 : 2;
     const onResult = o.rankings ? (user: number, r: BeamSearchResult) => {
       const seq = data.sequences[user];
-      lines.push(JSON.stringify({ user, target: seq[seq.length - offset], items: Array.from(r.items), logProb: Array.from(r.logProb, (v) => Math.round(v * 1e4) / 1e4) }));
+      lines.push(rankingLine(user, seq[seq.length - offset], r.items, r.logProb));
     } : undefined;
     report = { ...(await evaluateSplit(model, data, prepared.trie, o.split, o.beam, o.excludeHistory, o.users, false, o.denseMix, onResult)), checkpoint: o.checkpoint, data: o.data, config };
-    if (o.rankings) {
-      mkdirSync(dirname(o.rankings), { recursive: true });
-      writeFileSync(o.rankings, lines.join('\n') + '\n');
-    }
   }
   mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, 'report.json'), JSON.stringify(report, null, 1));
+  if (o.rankings) {
+    mkdirSync(dirname(o.rankings), { recursive: true });
+    writeFileSync(o.rankings, lines.join('\n') + '\n');
+  }
   const m = report as Record<string, number>;
   const engine = (report as { engine?: string }).engine;
   console.log(`${o.split} (${m.users} users${engine ? `, seed model on ${engine}` : ''}): R@5 ${m['recall@5'].toFixed(4)} R@10 ${m['recall@10'].toFixed(4)} N@5 ${m['ndcg@5'].toFixed(4)} N@10 ${m['ndcg@10'].toFixed(4)} valid ${m.valid_id_rate.toFixed(4)} → ${join(o.out, 'report.json')}`);

@@ -41,6 +41,8 @@ export interface BundleEvalOptions {
   // [levels] the repeat-awareness layer's β (RecommendOptions.historyBias); null = off. β other than the manifest's run as
   // a copy of the bundle with these β in its manifest: the bundle that would ship with them.
   historyBias?: number[] | null;
+  transitions?: boolean; // rerank with the bundle's transition prior (recommend()'s option; default true where the bundle has one)
+  rankings?: boolean; // also return each user's ranked items and log-probabilities (BundleEvalReport.rankings)
   workers?: number; // worker threads, each with its own sessions, splitting the users (1 = in this thread); same metrics either way
   onProgress?: (done: number, total: number) => void;
 }
@@ -59,6 +61,7 @@ export interface BundleEvalReport {
   engine: LoadInfo['decoder']; // what ran the seed model in recommend(): 'wasm-simd' (the runtime's kernels) or 'onnx' (onnxruntime-web)
   fallbackReasons: string[]; // LoadInfo.fallbackReasons: why an engine before it did not run
   diagnostics: RankDiagnostics;
+  rankings?: { user: number; target: number; items: Int32Array; logProb: Float32Array }[]; // with options.rankings: each user's ranking, in example order
 }
 
 /** Where the targets land and what outranks them (the metrics, with NDCG@10's standard error, say how much; these say why). */
@@ -158,6 +161,7 @@ async function greedyIsItem(graphs: GreedyModel, tokens: Int32Array, bundle: Loa
 export interface UserResult {
   rank: number;
   items: Int32Array; // [beams] recommend()'s items, best first
+  logProb: Float32Array; // [beams] their log-probabilities (with the repeat-awareness layer when it runs)
   validGreedy: boolean;
 }
 
@@ -193,11 +197,12 @@ export class BundleEvaluator {
     const history = data.sequences[example.user].subarray(0, example.targetStart);
     const result = await this.recommender.recommend(Array.from(history), {
       sessionLength: 1, beamWidth: this.options.beamWidth, rerank: false,
-      excludeHistory: this.options.excludeHistory, historyBias: Boolean(this.options.historyBias),
+      excludeHistory: this.options.excludeHistory, historyBias: Boolean(this.options.historyBias), transitions: this.options.transitions ?? true,
     });
     const items = Int32Array.from(result.sessions, (s) => s.items[0]);
+    const logProb = Float32Array.from(result.sessions, (s) => s.logProb);
     const tokens = encoderTokens(history, data.codes, config.levels, config.codebookSize, config.maxHistory);
-    return { rank: rankOf(items, data.sequences[example.user][example.targetStart]), items, validGreedy: await greedyIsItem(this.graphs, tokens, this.bundle) };
+    return { rank: rankOf(items, data.sequences[example.user][example.targetStart]), items, logProb, validGreedy: await greedyIsItem(this.graphs, tokens, this.bundle) };
   }
 
   async close(): Promise<void> {
@@ -298,5 +303,6 @@ export async function evaluateBundle(bundle: LoadedBundle, data: SeedData, optio
     engine: ran?.decoder ?? 'onnx',
     fallbackReasons: ran?.fallbackReasons ?? [],
     diagnostics: diagnostics.result(),
+    ...(options.rankings && { rankings: examples.map((ex, i) => ({ user: ex.user, target: data.sequences[ex.user][ex.targetStart], items: results[i].items, logProb: results[i].logProb })) }),
   };
 }

@@ -15,12 +15,15 @@ import { parseHistoryBias } from '../seed/history-bias.ts';
 import { checkSeedWeights, initSeedWeights, type SeedWeights } from '../seed/reference.ts';
 import type { RewardConfig } from '../reward/config.ts';
 import { checkRewardWeights, type RewardWeights } from '../reward/reference.ts';
-import type { CatalogEntry } from '../../runtime/bundle.ts';
+import type { BundleManifest, CatalogEntry } from '../../runtime/bundle.ts';
+import { DEFAULT_TRANSITION_PARAMS } from '../../runtime/transitions.ts';
+import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 
 /** What the stage needs (the options of onerec export, models/commands/export.ts). */
 export interface ExportOptions {
   checkpoint: string; data: string; out: string; quantization: string; name: string; beamWidth: number; seed: number;
-  reward: string; metrics: string; historyBias: string; historyBiasUsers: number;
+  reward: string; metrics: string; historyBias: string; historyBiasUsers: number; transitions: string; transitionsUsers: number;
 }
 
 export class ExportCommandError extends Error {
@@ -77,6 +80,8 @@ export async function exportCheckpoints(o: ExportOptions): Promise<void> {
         return [{ config: c, weights: initSeedWeights(c, o.seed) }];
       })()
     : o.checkpoint.split(',').map((path) => readSeedCheckpoint(path.trim()));
+  const lambda = ['fit', 'none'].includes(o.transitions) ? null : Number(o.transitions);
+  if (lambda !== null && !(o.transitions.trim() !== '' && lambda >= 0)) throw new OptionError(`--transitions=${o.transitions}: give 'fit', 'none' or a weight λ ≥ 0`);
   const namedBias = ['fit', 'none'].includes(o.historyBias);
   const manualBias = namedBias ? null : parseHistoryBias(o.historyBias, config.levels);
   if (!namedBias && !manualBias) {
@@ -127,6 +132,53 @@ export async function exportCheckpoints(o: ExportOptions): Promise<void> {
       console.log(`history bias (β per level): ${manifest.historyBias.bias.map((b) => b.toFixed(3)).join(', ')}`);
     }
   }
+  if (o.transitions !== 'none' && o.checkpoint !== 'random') await addTransitions(o, exported.manifest, prepared);
+  const totalBytes = Object.values(exported.manifest.files).reduce((sum, f) => sum + (f?.bytes ?? 0), 0); // transitions.bin included
   const lines = Object.entries(exported.manifest.files).map(([role, f]) => `  ${role.padEnd(12)} ${f!.path.padEnd(18)} ${(f!.bytes / 1024).toFixed(1).padStart(9)} KiB`);
-  console.log(`wrote ${o.out} (${quantization}${moreMembers.length > 0 ? `, an ensemble of ${moreMembers.length + 1}` : ''}) in ${((performance.now() - started) / 1000).toFixed(1)} s\n${lines.join('\n')}\n  total        ${' '.repeat(18)} ${(exported.totalBytes / 1024).toFixed(1).padStart(9)} KiB (${(exported.totalBytes / 1e6).toFixed(2)} MB)`);
+  console.log(`wrote ${o.out} (${quantization}${moreMembers.length > 0 ? `, an ensemble of ${moreMembers.length + 1}` : ''}) in ${((performance.now() - started) / 1000).toFixed(1)} s\n${lines.join('\n')}\n  total        ${' '.repeat(18)} ${(totalBytes / 1024).toFixed(1).padStart(9)} KiB (${(totalBytes / 1e6).toFixed(2)} MB)`);
+}
+
+/**
+ * The transition prior (runtime/transitions.ts): transitions.bin from the training split's item pairs, and λ — given,
+ * or fitted on `o.transitionsUsers` validation users' beams of the bundle as written (history bias included) — into
+ * the manifest. Data without a leave-one-out split gets none (a warning says so).
+ */
+async function addTransitions(o: ExportOptions, manifest: BundleManifest, prepared: ReturnType<typeof loadPrepared>): Promise<void> {
+  const { seedDataFromPrepared, SplitError } = await import('../seed/batches.ts');
+  let data: ReturnType<typeof seedDataFromPrepared>;
+  try {
+    data = seedDataFromPrepared(prepared);
+  } catch (e) {
+    if (!(e instanceof SplitError)) throw e;
+    console.warn(`transition prior not added: ${(e as Error).message}`);
+    return;
+  }
+  const { trainTransitionTable, fitTransitionLambda } = await import('./transitions-fit.ts');
+  const table = trainTransitionTable(data);
+  let lambda = Number(o.transitions);
+  let fit: Record<string, unknown> | undefined;
+  if (o.transitions === 'fit') {
+    const { readBundle } = await import('../../runtime-node/bundle-reader.ts');
+    const { evaluateBundle } = await import('./evaluate.ts');
+    let bar: Progress | null = null;
+    const report = await evaluateBundle(await readBundle(o.out), data, {
+      split: 'validation', beamWidth: 20, users: o.transitionsUsers, seed: 7, excludeHistory: false, historyBias: manifest.historyBias?.bias ?? null,
+      transitions: false, rankings: true, workers: Math.min(4, availableParallelism()),
+      onProgress: (done, total) => (bar ??= progressBar('transition prior fit', total)).update(done),
+    });
+    (bar as Progress | null)?.stop();
+    const beams = report.rankings!.map((r) => {
+      const seq = data.sequences[r.user];
+      return { history: seq.subarray(0, seq.length - 2), target: r.target, items: r.items, logProb: r.logProb };
+    });
+    const result = fitTransitionLambda(table, beams);
+    lambda = result.lambda;
+    fit = { method: 'NDCG@10 of the beam (width 20, history kept, the bundle\'s history bias) reranked at each λ of the grid, validation split', ...result };
+  }
+  const bytes = table.encode();
+  writeFileSync(join(o.out, 'transitions.bin'), bytes);
+  manifest.files.transitions = { path: 'transitions.bin', bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+  manifest.transitions = { ...DEFAULT_TRANSITION_PARAMS, lambda, ...(fit ? { fit } : {}) };
+  writeFileSync(join(o.out, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  console.log(`transition prior: ${table.pairs} item pairs (${(bytes.length / 1024).toFixed(1)} KiB), λ ${lambda}${fit ? ` (fitted on ${(fit as { users: number }).users} validation users)` : ''}`);
 }

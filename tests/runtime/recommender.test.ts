@@ -14,6 +14,8 @@ import { beamSearch } from '../../runtime/beam-search.ts';
 import { REWARD_TIE } from '../../runtime/reward-runner.ts';
 import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
 import { encoderTokens } from '../../runtime/tokens.ts';
+import { rerankByTransitions, TransitionTable } from '../../runtime/transitions.ts';
+import { createHash } from 'node:crypto';
 import { deviceToExecutionProviders } from '../../runtime/onnx.ts';
 import type { Recommender, RecommendResult } from '../../runtime/recommender.ts';
 
@@ -101,6 +103,48 @@ test('a bundle with a history bias: applied when the history is not excluded (re
     assert.deepEqual(items(both), Array.from({ length: want.logProb.length }, (_, b) => Array.from(want.items.subarray(b * config.sessionLength, (b + 1) * config.sessionLength))));
   } finally {
     await biased.dispose();
+  }
+});
+
+test('a bundle with a transition prior: recommend() reranks the beam by log P + λ · log-prior (rankedBy "transitions"); transitions: false keeps the beam order; a manifest without the file is refused', async () => {
+  const dir = join(root, 'transitions');
+  cpSync(bundle.dir, dir, { recursive: true });
+  // Seeded sequences over the catalog, so that the history's last items have successors among the beam's items.
+  const sequences = Array.from({ length: 40 }, (_, u) => Int32Array.from({ length: 6 }, (_, j) => (u * 7 + j * 13) % bundle.items));
+  sequences.push(Int32Array.from([42, 9, 11, 12, 13]), Int32Array.from([9, 11, 12, 13]));
+  const table = TransitionTable.build(sequences, bundle.items);
+  const bytes = table.encode();
+  writeFileSync(join(dir, 'transitions.bin'), bytes);
+  const params = { lambda: 1, window: 3, decay: 0.5, epsilon: 1e-3, smoothing: 1 };
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+  manifest.files.transitions = { path: 'transitions.bin', bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, transitions: params }));
+  const fused = createNodeRecommender();
+  try {
+    await fused.load(dir);
+    const plain = await fused.recommend(HISTORY, { transitions: false });
+    assert.equal(plain.rankedBy, 'log-prob');
+    const items = (r: RecommendResult): number[][] => r.sessions.map((x) => Array.from(x.items));
+    assert.deepEqual(items(plain), items(await recommender.recommend(HISTORY)), 'off: the bundle without the prior');
+    const got = await fused.recommend(HISTORY);
+    assert.equal(got.rankedBy, 'transitions');
+    const m = bundle.config.sessionLength;
+    const flat = Int32Array.from(plain.sessions.flatMap((x) => Array.from(x.items)));
+    const { order } = rerankByTransitions(table, params, HISTORY, flat, plain.sessions.length, m, plain.sessions.map((x) => x.logProb));
+    assert.deepEqual(items(got), order.map((i) => items(plain)[i]));
+    assert.notDeepEqual(order, order.slice().sort((a, b) => a - b), 'the prior changed the order here (else the test shows nothing)');
+    got.sessions.forEach((x, i) => assert.equal(x.logProb, plain.sessions[order[i]].logProb, 'log-probabilities are the model\'s'));
+    await assert.rejects(fused.recommend(HISTORY, { transitions: 'yes' as unknown as boolean }), { name: 'InvalidArgumentError' });
+  } finally {
+    await fused.dispose();
+  }
+  const { transitions: _, ...withoutParams } = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(withoutParams));
+  const refused = createNodeRecommender();
+  try {
+    await assert.rejects(refused.load(dir), (e: Error) => e.name === 'BundleFormatError' && /"files.transitions" is there but "transitions"/.test(e.message));
+  } finally {
+    await refused.dispose();
   }
 });
 

@@ -11,7 +11,6 @@ test('onerec eval refuses a bad split, zero or two sources, an ensemble given as
   await assert.rejects(run([...data]), refused(/give exactly one of --checkpoint FILE \(GPU\) or --bundle DIR/));
   await assert.rejects(run([...data, '--checkpoint=a.ckpt', '--bundle=b']), refused(/give exactly one of/));
   await assert.rejects(run([...data, '--checkpoint=a.ckpt,b.ckpt']), refused(/to evaluate an ensemble, export it \(onerec export --checkpoint=a,b --out DIR\) and evaluate --bundle DIR/));
-  await assert.rejects(run([...data, '--bundle=b', '--rankings=r.jsonl']), refused(/--rankings writes the checkpoint path's beams/));
   // A bundle is measured through the runtime's recommend(), which never renormalises over the trie's children.
   await assert.rejects(run([...data, '--bundle=b', '--renormalize=true']), (e: Error) => e.name === 'OptionError' && /renormalize/.test(e.message));
 });
