@@ -132,18 +132,20 @@ export async function exportCheckpoints(o: ExportOptions): Promise<void> {
       console.log(`history bias (β per level): ${manifest.historyBias.bias.map((b) => b.toFixed(3)).join(', ')}`);
     }
   }
-  if (o.transitions !== 'none' && o.checkpoint !== 'random') await addTransitions(o, exported.manifest, prepared);
+  if (o.transitions !== 'none' && o.checkpoint !== 'random') await addTransitions(o.out, exported.manifest, prepared, o.transitions, o.transitionsUsers);
   const totalBytes = Object.values(exported.manifest.files).reduce((sum, f) => sum + (f?.bytes ?? 0), 0); // transitions.bin included
   const lines = Object.entries(exported.manifest.files).map(([role, f]) => `  ${role.padEnd(12)} ${f!.path.padEnd(18)} ${(f!.bytes / 1024).toFixed(1).padStart(9)} KiB`);
   console.log(`wrote ${o.out} (${quantization}${moreMembers.length > 0 ? `, an ensemble of ${moreMembers.length + 1}` : ''}) in ${((performance.now() - started) / 1000).toFixed(1)} s\n${lines.join('\n')}\n  total        ${' '.repeat(18)} ${(totalBytes / 1024).toFixed(1).padStart(9)} KiB (${(totalBytes / 1e6).toFixed(2)} MB)`);
 }
 
 /**
- * The transition prior (runtime/transitions.ts): transitions.bin from the training split's item pairs, and λ — given,
- * or fitted on `o.transitionsUsers` validation users' beams of the bundle as written (history bias included) — into
- * the manifest. Data without a leave-one-out split gets none (a warning says so).
+ * The transition prior (runtime/transitions.ts) of the bundle in `dir` (whose manifest is `manifest`): transitions.bin
+ * from the training split's item pairs, and λ — given, or fitted on `users` validation users' beams of the bundle as
+ * it is (history bias included; any earlier prior off) — into the manifest. Data without a leave-one-out split gets none (a warning says so).
  */
-async function addTransitions(o: ExportOptions, manifest: BundleManifest, prepared: ReturnType<typeof loadPrepared>): Promise<void> {
+export async function addTransitions(dir: string, manifest: BundleManifest, prepared: ReturnType<typeof loadPrepared>, transitions: string, users: number): Promise<void> {
+  const given = Number(transitions);
+  if (transitions !== 'fit' && !(transitions.trim() !== '' && given >= 0)) throw new OptionError(`--transitions=${transitions}: give 'fit' or a weight λ ≥ 0`);
   const { seedDataFromPrepared, SplitError } = await import('../seed/batches.ts');
   let data: ReturnType<typeof seedDataFromPrepared>;
   try {
@@ -155,14 +157,14 @@ async function addTransitions(o: ExportOptions, manifest: BundleManifest, prepar
   }
   const { trainTransitionTable, fitTransitionLambda } = await import('./transitions-fit.ts');
   const table = trainTransitionTable(data);
-  let lambda = Number(o.transitions);
+  let lambda = given;
   let fit: Record<string, unknown> | undefined;
-  if (o.transitions === 'fit') {
+  if (transitions === 'fit') {
     const { readBundle } = await import('../../runtime-node/bundle-reader.ts');
     const { evaluateBundle } = await import('./evaluate.ts');
     let bar: Progress | null = null;
-    const report = await evaluateBundle(await readBundle(o.out), data, {
-      split: 'validation', beamWidth: 20, users: o.transitionsUsers, seed: 7, excludeHistory: false, historyBias: manifest.historyBias?.bias ?? null,
+    const report = await evaluateBundle(await readBundle(dir), data, {
+      split: 'validation', beamWidth: 20, users, seed: 7, excludeHistory: false, historyBias: manifest.historyBias?.bias ?? null,
       transitions: false, rankings: true, workers: Math.min(4, availableParallelism()),
       onProgress: (done, total) => (bar ??= progressBar('transition prior fit', total)).update(done),
     });
@@ -176,9 +178,9 @@ async function addTransitions(o: ExportOptions, manifest: BundleManifest, prepar
     fit = { method: 'NDCG@10 of the beam (width 20, history kept, the bundle\'s history bias) reranked at each λ of the grid, validation split', ...result };
   }
   const bytes = table.encode();
-  writeFileSync(join(o.out, 'transitions.bin'), bytes);
+  writeFileSync(join(dir, 'transitions.bin'), bytes);
   manifest.files.transitions = { path: 'transitions.bin', bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
   manifest.transitions = { ...DEFAULT_TRANSITION_PARAMS, lambda, ...(fit ? { fit } : {}) };
-  writeFileSync(join(o.out, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  writeFileSync(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   console.log(`transition prior: ${table.pairs} item pairs (${(bytes.length / 1024).toFixed(1)} KiB), λ ${lambda}${fit ? ` (fitted on ${(fit as { users: number }).users} validation users)` : ''}`);
 }

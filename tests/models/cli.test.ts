@@ -51,6 +51,7 @@ test('verbs that read and write the user\'s folders refuse to start without them
     ['export', /--checkpoint is required.*--data is required.*--out is required/],
     ['eval', /--data is required.*--out is required/],
     ['align', /--prepared and --out are required/],
+    ['transitions', /--bundle is required.*--data is required/],
   ];
   const runs = await Promise.all(cases.map(([verb]) => onerec([verb])));
   cases.forEach(([verb, message], i) => {
