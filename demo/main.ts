@@ -223,7 +223,9 @@ function describePath(result: RecommendResult, pick: FeedPick): string {
     : `Generated from your ${feed?.liked.length ?? 0} liked item(s).`;
   const rank = result.rankedBy === 'reward'
     ? 'The candidate sessions were reranked by the on-device reward model (weighted sum of its towers).'
-    : towers.length > 0
+    : result.rankedBy === 'transitions'
+      ? 'The seed model\'s candidates were reordered by its log-probability and by how often their items followed your latest ones in the training data (the bundle\'s transition prior).'
+      : towers.length > 0
       ? 'Ranked by the seed model\'s log-probability.'
       : 'This catalog has no reward model, so the candidates are ranked by the seed model\'s log-probability.';
   const cards = pick.shown.length > 1
@@ -265,7 +267,7 @@ async function generate(): Promise<void> {
   // "log-prob" must not break at its hyphen; everything else wraps as usual.
   const rank = document.createElement('span');
   if (result.rankedBy !== 'reward') rank.className = 'nowrap';
-  rank.textContent = result.rankedBy === 'reward' ? 'reward rerank' : 'log-prob';
+  rank.textContent = result.rankedBy === 'reward' ? 'reward rerank' : result.rankedBy === 'transitions' ? 'log-prob + transitions' : 'log-prob';
   ui.path.replaceChildren(result.coldStart ? 'cold start · ' : '', rank);
   setState('ready');
   say(`Session ${feed.sessionNumber}: ${pick.items.length} items in ${roundTripMs.toFixed(0)} ms on ${ui.backend.textContent}.`);
