@@ -40,6 +40,11 @@ after(() => rmSync(root, { recursive: true, force: true }));
 
 function manifestWith(role: string, path: unknown): Record<string, any> {
   const manifest = JSON.parse(readFileSync(join(bundle.dir, 'manifest.json'), 'utf8'));
+  if (role === 'transitions') {
+    // The tiny bundle has no transition prior: give it one (a file entry and its constants) so that its path is checked too.
+    manifest.files.transitions = { path: 'transitions.bin', bytes: 16, sha256: '0'.repeat(64) };
+    manifest.transitions = { lambda: 1, window: 3, decay: 0.5, epsilon: 1e-3, smoothing: 1 };
+  }
   manifest.files[role].path = path;
   return manifest;
 }
