@@ -188,7 +188,7 @@ export class BundleRunner {
     if (prior) order = rerankByTransitions(prior.table, prior.params, history, sessionItems, n, sessionLength, found.logProb).order;
     if (rankedBy === 'reward') {
       ({ towers, reward } = await this.rewardTowers(history, sessionItems, n, sessionLength));
-      // Rewards closer than REWARD_TIE are ties and keep the beam order (higher log-probability first):
+      // Rewards closer than REWARD_TIE are ties and keep the order they had (the prior's, else the beam's):
       // the reward model is nearly order-invariant, so permutations of one item set score equal up to
       // float noise, and that noise differs between backends (wasm vs native vs WebGPU).
       const rank = new Int32Array(n); // each session's place before the reward's sort: ties keep it
