@@ -17,7 +17,7 @@ import { loadPrepared } from '../data/prepared.ts';
 import { checkpointWeights, createEngine, readCheckpoint } from '../engine/index.ts';
 import { parseOptions } from '../options.ts';
 import { progressBar, type Progress } from '../progress.ts';
-import { seedDataFromPrepared } from '../seed/batches.ts';
+import { seedDataFromPrepared, type Example, type SeedData } from '../seed/batches.ts';
 import { hasDenseHead, validateSeedConfig, type SeedConfig } from '../seed/config.ts';
 import { parseHistoryBias } from '../seed/history-bias.ts';
 import { SeedModel } from '../seed/model.ts';
@@ -48,8 +48,8 @@ export const DEFAULT_EVAL_OPTIONS = {
 };
 
 /** One --rankings line: the user, the split's target item, the ranked items (best first) and their log-probabilities. */
-function rankingLine(user: number, target: number, items: ArrayLike<number>, logProb: ArrayLike<number>): string {
-  return JSON.stringify({ user, target, items: Array.from(items), logProb: Array.from(logProb, (v) => Math.round(v * 1e4) / 1e4) });
+function rankingLine(data: SeedData, { user, targetStart }: Example, items: ArrayLike<number>, logProb: ArrayLike<number>): string {
+  return JSON.stringify({ user, target: data.sequences[user][targetStart], items: Array.from(items), logProb: Array.from(logProb, (v) => Math.round(v * 1e4) / 1e4) });
 }
 
 export async function run(argv: string[]): Promise<void> {
@@ -84,7 +84,7 @@ export async function run(argv: string[]): Promise<void> {
     });
     (bar as Progress | null)?.stop();
     const { rankings, ...rest } = r;
-    for (const x of rankings ?? []) lines.push(rankingLine(x.user, x.target, x.items, x.logProb));
+    for (const x of rankings ?? []) lines.push(rankingLine(data, x, x.items, x.logProb));
     report = { ...r.metrics, ...rest, history_bias: historyBias, transitions: o.transitions ? (bundle.manifest.transitions ?? null) : null, data: o.data };
   } else {
     const checkpoint = readCheckpoint(o.checkpoint);
@@ -98,11 +98,7 @@ export async function run(argv: string[]): Promise<void> {
     if (o.denseMix > 0 && !hasDenseHead(config)) throw new EvalOptionError(`--denseMix=${o.denseMix}: ${o.checkpoint} has no dense head (train with --denseHead); leave --denseMix at 0`);
     const engine = await createEngine();
     const model = SeedModel.fromWeights(engine, config, checkpointWeights(checkpoint));
-    const offset = o.split === 'test' ? 1 : 2;
-    const onResult = o.rankings ? (user: number, r: BeamSearchResult) => {
-      const seq = data.sequences[user];
-      lines.push(rankingLine(user, seq[seq.length - offset], r.items, r.logProb));
-    } : undefined;
+    const onResult = o.rankings ? (example: Example, r: BeamSearchResult) => lines.push(rankingLine(data, example, r.items, r.logProb)) : undefined;
     report = { ...(await evaluateSplit(model, data, prepared.trie, o.split, o.beam, o.excludeHistory, o.users, false, o.denseMix, onResult)), checkpoint: o.checkpoint, data: o.data, config };
   }
   mkdirSync(o.out, { recursive: true });

@@ -6,8 +6,7 @@
 //   onerec transitions --bundle runs/toys/bundle --data runs/toys --transitions=1     # a given λ, no fit
 import { loadPrepared } from '../data/prepared.ts';
 import { OptionError, parseOptions } from '../options.ts';
-import { addTransitions } from '../export/export-checkpoints.ts';
-import type { BundleManifest } from '../../runtime/bundle.ts';
+import { addTransitions, parseTransitionsOption } from '../export/export-checkpoints.ts';
 
 export const summary = 'add or refit a bundle\'s transition prior (transitions.bin, manifest.transitions) from the prepared data';
 
@@ -21,13 +20,7 @@ export const DEFAULT_TRANSITIONS_OPTIONS = {
 export async function run(argv: string[]): Promise<void> {
   const o = parseOptions(argv, DEFAULT_TRANSITIONS_OPTIONS, `onerec transitions --bundle DIR --data PREPARED [--transitions=fit|λ]\n${summary}`, { required: ['bundle', 'data'] });
   if (!o) return;
-  if (o.transitions === 'none') throw new OptionError('--transitions=none: to drop the prior, re-export with --transitions=none; this command adds or refits it');
-  const { readBundle } = await import('../../runtime-node/bundle-reader.ts');
-  const bundle = await readBundle(o.bundle); // checks the bundle as the runtime would
-  const prepared = loadPrepared(o.data);
-  if (prepared.trie.itemCount !== bundle.trie.itemCount) {
-    throw new OptionError(`${o.data} has ${prepared.trie.itemCount} items, the bundle ${bundle.trie.itemCount}: give the prepared data the bundle was exported from`);
-  }
-  const manifest: BundleManifest = JSON.parse(JSON.stringify(bundle.manifest));
-  await addTransitions(o.bundle, manifest, prepared, o.transitions, o.transitionsUsers);
+  const transitions = parseTransitionsOption(o.transitions);
+  if (transitions === 'none') throw new OptionError('--transitions=none: to drop the prior, re-export with --transitions=none; this command adds or refits it');
+  await addTransitions(o.bundle, loadPrepared(o.data), transitions, o.transitionsUsers);
 }

@@ -61,7 +61,7 @@ export interface BundleEvalReport {
   engine: LoadInfo['decoder']; // what ran the seed model in recommend(): 'wasm-simd' (the runtime's kernels) or 'onnx' (onnxruntime-web)
   fallbackReasons: string[]; // LoadInfo.fallbackReasons: why an engine before it did not run
   diagnostics: RankDiagnostics;
-  rankings?: { user: number; target: number; items: Int32Array; logProb: Float32Array }[]; // with options.rankings: each user's ranking, in example order
+  rankings?: (Example & { items: Int32Array; logProb: Float32Array })[]; // with options.rankings: each user's example and ranking, in example order
 }
 
 /** Where the targets land and what outranks them (the metrics, with NDCG@10's standard error, say how much; these say why). */
@@ -303,6 +303,6 @@ export async function evaluateBundle(bundle: LoadedBundle, data: SeedData, optio
     engine: ran?.decoder ?? 'onnx',
     fallbackReasons: ran?.fallbackReasons ?? [],
     diagnostics: diagnostics.result(),
-    ...(options.rankings && { rankings: examples.map((ex, i) => ({ user: ex.user, target: data.sequences[ex.user][ex.targetStart], items: results[i].items, logProb: results[i].logProb })) }),
+    ...(options.rankings && { rankings: examples.map((ex, i) => ({ ...ex, items: results[i].items, logProb: results[i].logProb })) }),
   };
 }

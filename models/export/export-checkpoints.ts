@@ -80,8 +80,7 @@ export async function exportCheckpoints(o: ExportOptions): Promise<void> {
         return [{ config: c, weights: initSeedWeights(c, o.seed) }];
       })()
     : o.checkpoint.split(',').map((path) => readSeedCheckpoint(path.trim()));
-  const lambda = ['fit', 'none'].includes(o.transitions) ? null : Number(o.transitions);
-  if (lambda !== null && !(o.transitions.trim() !== '' && lambda >= 0)) throw new OptionError(`--transitions=${o.transitions}: give 'fit', 'none' or a weight λ ≥ 0`);
+  const transitions = parseTransitionsOption(o.transitions); // refused before the graphs are built
   const namedBias = ['fit', 'none'].includes(o.historyBias);
   const manualBias = namedBias ? null : parseHistoryBias(o.historyBias, config.levels);
   if (!namedBias && !manualBias) {
@@ -132,20 +131,33 @@ export async function exportCheckpoints(o: ExportOptions): Promise<void> {
       console.log(`history bias (β per level): ${manifest.historyBias.bias.map((b) => b.toFixed(3)).join(', ')}`);
     }
   }
-  if (o.transitions !== 'none' && o.checkpoint !== 'random') await addTransitions(o.out, exported.manifest, prepared, o.transitions, o.transitionsUsers);
-  const totalBytes = Object.values(exported.manifest.files).reduce((sum, f) => sum + (f?.bytes ?? 0), 0); // transitions.bin included
-  const lines = Object.entries(exported.manifest.files).map(([role, f]) => `  ${role.padEnd(12)} ${f!.path.padEnd(18)} ${(f!.bytes / 1024).toFixed(1).padStart(9)} KiB`);
+  const manifest = transitions !== 'none' && o.checkpoint !== 'random' ? await addTransitions(o.out, prepared, transitions, o.transitionsUsers) : exported.manifest;
+  const totalBytes = Object.values(manifest.files).reduce((sum, f) => sum + (f?.bytes ?? 0), 0); // transitions.bin included
+  const lines = Object.entries(manifest.files).map(([role, f]) => `  ${role.padEnd(12)} ${f!.path.padEnd(18)} ${(f!.bytes / 1024).toFixed(1).padStart(9)} KiB`);
   console.log(`wrote ${o.out} (${quantization}${moreMembers.length > 0 ? `, an ensemble of ${moreMembers.length + 1}` : ''}) in ${((performance.now() - started) / 1000).toFixed(1)} s\n${lines.join('\n')}\n  total        ${' '.repeat(18)} ${(totalBytes / 1024).toFixed(1).padStart(9)} KiB (${(totalBytes / 1e6).toFixed(2)} MB)`);
 }
 
+/** `--transitions`: 'fit', 'none' or a weight λ ≥ 0 (OptionError otherwise). */
+export function parseTransitionsOption(text: string): number | 'fit' | 'none' {
+  if (text === 'fit' || text === 'none') return text;
+  const lambda = Number(text);
+  if (!(text.trim() !== '' && lambda >= 0)) throw new OptionError(`--transitions=${text}: give 'fit', 'none' or a weight λ ≥ 0`);
+  return lambda;
+}
+
 /**
- * The transition prior (runtime/transitions.ts) of the bundle in `dir` (whose manifest is `manifest`): transitions.bin
- * from the training split's item pairs, and λ — given, or fitted on `users` validation users' beams of the bundle as
- * it is (history bias included; any earlier prior off) — into the manifest. Data without a leave-one-out split gets none (a warning says so).
+ * Gives the bundle in `dir` its transition prior (runtime/transitions.ts) and returns the manifest it wrote:
+ * transitions.bin from the training split's item pairs of `prepared` (the data the bundle was exported from), and λ —
+ * given, or fitted on `users` validation users' beams of the bundle as it is (history bias included; any earlier prior
+ * off). Data without a leave-one-out split gets none (a warning says so; the manifest is returned unchanged).
  */
-export async function addTransitions(dir: string, manifest: BundleManifest, prepared: ReturnType<typeof loadPrepared>, transitions: string, users: number): Promise<void> {
-  const given = Number(transitions);
-  if (transitions !== 'fit' && !(transitions.trim() !== '' && given >= 0)) throw new OptionError(`--transitions=${transitions}: give 'fit' or a weight λ ≥ 0`);
+export async function addTransitions(dir: string, prepared: ReturnType<typeof loadPrepared>, transitions: number | 'fit', users: number): Promise<BundleManifest> {
+  const { readBundle } = await import('../../runtime-node/bundle-reader.ts');
+  const bundle = await readBundle(dir); // checks the bundle as the runtime would
+  const manifest: BundleManifest = JSON.parse(JSON.stringify(bundle.manifest));
+  if (prepared.trie.itemCount !== bundle.trie.itemCount) {
+    throw new OptionError(`${prepared.dir} has ${prepared.trie.itemCount} items, the bundle ${bundle.trie.itemCount}: give the prepared data the bundle was exported from`);
+  }
   const { seedDataFromPrepared, SplitError } = await import('../seed/batches.ts');
   let data: ReturnType<typeof seedDataFromPrepared>;
   try {
@@ -153,17 +165,16 @@ export async function addTransitions(dir: string, manifest: BundleManifest, prep
   } catch (e) {
     if (!(e instanceof SplitError)) throw e;
     console.warn(`transition prior not added: ${(e as Error).message}`);
-    return;
+    return manifest;
   }
   const { trainTransitionTable, fitTransitionLambda } = await import('./transitions-fit.ts');
   const table = trainTransitionTable(data);
-  let lambda = given;
+  let lambda = transitions === 'fit' ? 0 : transitions;
   let fit: Record<string, unknown> | undefined;
   if (transitions === 'fit') {
-    const { readBundle } = await import('../../runtime-node/bundle-reader.ts');
     const { evaluateBundle } = await import('./evaluate.ts');
     let bar: Progress | null = null;
-    const report = await evaluateBundle(await readBundle(dir), data, {
+    const report = await evaluateBundle(bundle, data, {
       split: 'validation', beamWidth: 20, users, seed: 7, excludeHistory: false, historyBias: manifest.historyBias?.bias ?? null,
       transitions: false, rankings: true, workers: Math.min(4, availableParallelism()),
       onProgress: (done, total) => (bar ??= progressBar('transition prior fit', total)).update(done),
@@ -171,7 +182,7 @@ export async function addTransitions(dir: string, manifest: BundleManifest, prep
     (bar as Progress | null)?.stop();
     const beams = report.rankings!.map((r) => {
       const seq = data.sequences[r.user];
-      return { history: seq.subarray(0, seq.length - 2), target: r.target, items: r.items, logProb: r.logProb };
+      return { history: seq.subarray(0, r.targetStart), target: seq[r.targetStart], items: r.items, logProb: r.logProb };
     });
     const result = fitTransitionLambda(table, beams);
     lambda = result.lambda;
@@ -183,4 +194,5 @@ export async function addTransitions(dir: string, manifest: BundleManifest, prep
   manifest.transitions = { ...DEFAULT_TRANSITION_PARAMS, lambda, ...(fit ? { fit } : {}) };
   writeFileSync(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   console.log(`transition prior: ${table.pairs} item pairs (${(bytes.length / 1024).toFixed(1)} KiB), λ ${lambda}${fit ? ` (fitted on ${(fit as { users: number }).users} validation users)` : ''}`);
+  return manifest;
 }
