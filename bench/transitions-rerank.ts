@@ -1,5 +1,6 @@
 // What the transition prior adds to a recommend() call: rerankByTransitions (runtime/transitions.ts) on a real table
-// (a prepared data folder's training split) at the default workload's shape (beam 32, sessions of 5 items, history 50),
+// (a prepared data folder's training split) at the default workload's shape (beam 32, sessions of 5 items; the prior
+// reads the history's last 3 items, so real users' training sequences stand in for the workload's 50-item histories),
 // beside the same loop without the prior's lookups (the sort of the beam's scores alone), in one run.
 //
 //   node --import tsx bench/transitions-rerank.ts --data=runs/beauty --out=bench/results/transitions-rerank.json
@@ -16,7 +17,6 @@ const o = parseOptions(process.argv.slice(2), {
   calls: 20000, // timed reranks per variant, in rounds of 1,000 alternating the two
   beams: 32, // candidates per call
   sessionLength: 5,
-  history: 50,
   out: 'bench/results/transitions-rerank.json',
 }, 'bench/transitions-rerank.ts --data=PREPARED');
 if (!o) process.exit(0);
