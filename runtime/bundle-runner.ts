@@ -8,7 +8,7 @@ import { InvalidArgumentError } from './errors.ts';
 import { checkHistory, checkRecommendOptions, checkScoreArguments } from './arguments.ts';
 import { onnxRequest, type OrtModule, type SeedGraphs } from './onnx-decoder-session.ts';
 import { REWARD_TIE, rewardTowers, type RewardRunner } from './reward-runner.ts';
-import { rerankByTransitions } from './transitions.ts';
+import { rerankByTransitions, transitionCandidates } from './transitions.ts';
 import type { BundleModels } from './loader.ts';
 import type { SearchContext } from './webgpu-search.ts';
 import type { BackendProbe, DecoderBackend, HistoryItem, RankedBy, RecommendedSession, RecommendOptions, RecommendResult, ScoreOptions, ScoreResult } from './recommender.ts';
@@ -175,25 +175,48 @@ export class BundleRunner {
       decoder.dispose?.();
       release();
     }
+    // The first `candidates` beams go on (all of them by default).
+    const beams = Math.min(candidates, found.logProb.length);
+    let pool = found.items.subarray(0, beams * sessionLength); // [pooled, sessionLength]
+    let poolLogProb: ArrayLike<number> = found.logProb.subarray(0, beams); // [pooled]
+    const prior = options.transitions !== false && beams > 0 ? this.models.transitions : null;
+    // Sessions of one item: the table's own likeliest next items that the beams missed join them, scored by the model
+    // (teacher forcing, with the beam's history bias), so that every candidate's log P is the model's.
+    const extraCount = prior && sessionLength === 1 ? (prior.params.candidates ?? 0) : 0;
+    if (extraCount > 0) {
+      const inPool = new Set(pool);
+      const extra = transitionCandidates(prior!.table, prior!.params, history, extraCount, (item) => inPool.has(item) || exclude?.[item] === 1);
+      if (extra.length > 0) {
+        const extraLogProb = await this.teacherForce(history, extra, extra.length, 1, bias);
+        const joined = new Int32Array(pool.length + extra.length);
+        joined.set(pool);
+        joined.set(extra, pool.length);
+        pool = joined;
+        poolLogProb = Float64Array.from([...Array.from(poolLogProb), ...extraLogProb]);
+      }
+    }
     const t2 = now();
 
-    const n = Math.min(candidates, found.logProb.length);
-    const sessionItems = found.items.subarray(0, n * sessionLength); // [n, sessionLength]
-    const prior = options.transitions !== false && n > 0 ? this.models.transitions : null;
+    // The transition prior orders the pool (else the beam's order stands) and its best `candidates` are kept.
+    const pooled = poolLogProb.length;
+    const ranked = prior ? rerankByTransitions(prior.table, prior.params, history, pool, pooled, sessionLength, poolLogProb).order : Array.from({ length: pooled }, (_, i) => i);
+    const n = Math.min(candidates, pooled);
+    const sessionItems = new Int32Array(n * sessionLength); // [n, sessionLength] in that order
+    const logProb = new Float32Array(n); // [n] as score() reports them
+    for (let i = 0; i < n; i++) {
+      sessionItems.set(pool.subarray(ranked[i] * sessionLength, (ranked[i] + 1) * sessionLength), i * sessionLength);
+      logProb[i] = poolLogProb[ranked[i]];
+    }
     const rankedBy: RankedBy = this.reward && options.rerank !== false && n > 0 ? 'reward' : prior ? 'transitions' : 'log-prob';
     let towers: Float32Array | null = null; // [n, T]
     let reward: Float32Array | null = null; // [n]
-    let order = Array.from({ length: n }, (_, i) => i); // beam order = log-prob order, best first
-    // The transition prior reorders the beam's candidates; a reward model then sorts them again, keeping this order on ties.
-    if (prior) order = rerankByTransitions(prior.table, prior.params, history, sessionItems, n, sessionLength, found.logProb).order;
+    let order = Array.from({ length: n }, (_, i) => i);
     if (rankedBy === 'reward') {
       ({ towers, reward } = await this.rewardTowers(history, sessionItems, n, sessionLength));
       // Rewards closer than REWARD_TIE are ties and keep the order they had (the prior's, else the beam's):
       // the reward model is nearly order-invariant, so permutations of one item set score equal up to
       // float noise, and that noise differs between backends (wasm vs native vs WebGPU).
-      const rank = new Int32Array(n); // each session's place before the reward's sort: ties keep it
-      order.forEach((s, i) => { rank[s] = i; });
-      order = order.sort((a, b) => (Math.abs(reward![b] - reward![a]) > REWARD_TIE ? reward![b] - reward![a] : rank[a] - rank[b]));
+      order = order.sort((a, b) => (Math.abs(reward![b] - reward![a]) > REWARD_TIE ? reward![b] - reward![a] : a - b));
     }
     const T = this.models.towers.length;
     const sessions: RecommendedSession[] = order.map((s) => {
@@ -201,7 +224,7 @@ export class BundleRunner {
       return {
         items,
         ids: Array.from(items, (i) => this.models.itemIds.idOf(i)),
-        logProb: found.logProb[s],
+        logProb: logProb[s],
         reward: reward ? reward[s] : null,
         towers: towers ? towers.slice(s * T, (s + 1) * T) : null,
       };
@@ -218,7 +241,7 @@ export class BundleRunner {
 
   /** log P(session | history) by teacher forcing through decoder_step.onnx, plus the reward towers. */
   async score(history: HistoryItem[], sessionsToScore: HistoryItem[][], scoreOptions: ScoreOptions = {}): Promise<ScoreResult> {
-    const { shape, trie } = this.models;
+    const { shape } = this.models;
     const resolved = this.resolveHistory(checkHistory(history));
     const { sessions, options } = checkScoreArguments(sessionsToScore, scoreOptions, shape.sessionLength);
     const n = sessions.length;
@@ -234,22 +257,32 @@ export class BundleRunner {
       items.set(r.items, i * m);
     });
 
-    const { decoder, release } = await this.encodeForDecoder(resolved.items, n);
+    const bias = options.historyBias === false ? null : this.models.historyBias;
+    const logProb = await this.teacherForce(resolved.items, items, n, m, bias);
+    const rewarded = this.reward ? await this.rewardTowers(resolved.items, items, n, m) : null;
+    return { logProb: Float32Array.from(logProb), towers: rewarded?.towers ?? null, reward: rewarded?.reward ?? null, ignoredHistory: resolved.ignored };
+  }
+
+  /**
+   * log P(session | history) of `n` given sessions ([n, m] item indices) by teacher forcing: the same scores as the beam
+   * search, with the repeat-awareness layer `bias` (the manifest's historyBias, or null) applied as recommend() applies it.
+   */
+  private async teacherForce(history: Int32Array, items: Int32Array, n: number, m: number, bias: number[] | null): Promise<Float64Array> {
+    const { shape, trie } = this.models;
+    const { decoder, release } = await this.encodeForDecoder(history, n);
     const logProb = new Float64Array(n); // [n]
     const { levels, codebookSize: K, vocabSize: vocab } = shape;
     const rowsIdentity = Int32Array.from({ length: n }, (_, i) => i);
     try {
-      // The same scores as the beam search: the code log-probabilities ([rows, K]) when the graph gives
-      // their parts, else the log-softmax of the logits ([rows, vocab]) computed here.
+      // The code log-probabilities ([rows, K]) when the graph gives their parts, else the log-softmax of the logits
+      // ([rows, vocab]) computed here.
       const reader = scoreReader(decoder);
       const { normalised } = reader;
       const width = normalised ? K : vocab;
       // Every row starts from the single BOS row of the first call; afterwards row b continues row b.
       let logits = await reader.feed(new Int32Array([BOS]), new Int32Array([0]), false);
       let single = true;
-      // The bundle's repeat-awareness layer, as recommend() applies it without the history exclusion (then the log-probabilities agree).
-      const bias = options.historyBias === false ? null : this.models.historyBias;
-      const onHistory = bias && resolved.items.length > 0 ? historyPaths(trie, resolved.items) : null;
+      const onHistory = bias && history.length > 0 ? historyPaths(trie, history) : null;
       const node = new Int32Array(n); // [n] trie node of each session's current item
       for (let i = 0; i < m; i++) {
         for (let l = 0; l < levels; l++) {
@@ -275,8 +308,7 @@ export class BundleRunner {
       decoder.dispose?.();
       release();
     }
-    const rewarded = this.reward ? await this.rewardTowers(resolved.items, items, n, m) : null;
-    return { logProb: Float32Array.from(logProb), towers: rewarded?.towers ?? null, reward: rewarded?.reward ?? null, ignoredHistory: resolved.ignored };
+    return logProb;
   }
 
   private releaseEngine(): void {

@@ -3,14 +3,17 @@
 //
 // Why: the seed model reaches items only through their semantic IDs, so it spreads probability over items that share a
 // prefix; which item a user takes after a given one is an item-level fact that the codes blur. Counted transitions
-// carry exactly that fact. The rerank keeps the generative model's candidates (nothing outside the beam is added)
-// and orders them by
+// carry exactly that fact. The rerank orders the candidates by
 //
-//   log P(session | history) + λ · Σ_t log(ε + prior_t),   prior_t = Σ_{j=1..k} decay^(j−1) · c(x_{−j} → item_t) / (out(x_{−j}) + α)
+//   log P(session | history) + λ · Σ_t log(ε + prior_t) + η · |{t : item_t in the history}|,
+//   prior_t = Σ_{j=1..k} decay^(j−1) · c(x_{−j} → item_t) / (out(x_{−j}) + α)
 //
 // where x_{−j} is the j-th item before item_t (the history, then the session's earlier items), c the training count
-// of that transition, out(a) all of a's counted successors and α a smoothing count. λ is fitted on the validation
-// split when the bundle is exported (models/export/transitions-fit.ts); λ = 0 is the beam's order.
+// of that transition, out(a) all of a's counted successors and α a smoothing count. η weighs repeats of the user's
+// own items (it matters only where the history is not excluded). The candidates are the beam's sessions and, for
+// sessions of one item, the table's own `candidates` most likely next items that the beam missed, each scored by the
+// model (teacher forcing), so that log P is the model's for every candidate. λ and η are fitted on the validation
+// split when the bundle is exported (models/export/transitions-fit.ts); λ = η = 0 is the beam's order.
 import { BundleFormatError } from './errors.ts';
 
 export const TRANSITIONS_MAGIC = 0x4e525430; // "0TRN" read as a little-endian u32
@@ -24,10 +27,15 @@ export interface TransitionParams {
   decay: number; // weight of the j-th item before: decay^(j−1), in (0, 1]
   epsilon: number; // ε > 0: floor of the prior inside the log
   smoothing: number; // α ≥ 0: added to each item's successor total
+  history?: number; // η: added per session item that is in the user's history (absent = 0)
+  candidates?: number; // sessions of one item: the table's top items added to the beam's, 0..1000 (absent = 0)
 }
 
-/** The constants chosen on Amazon Beauty's validation split (bench/README.md #18); λ is fitted per bundle. */
-export const DEFAULT_TRANSITION_PARAMS: Omit<TransitionParams, 'lambda'> = { window: 3, decay: 0.5, epsilon: 1e-3, smoothing: 1 };
+/** The constants chosen on Amazon Beauty's validation split (bench/README.md #18); λ and η are fitted per bundle. */
+export const DEFAULT_TRANSITION_PARAMS: Omit<TransitionParams, 'lambda'> = { window: 3, decay: 0.5, epsilon: 1e-3, smoothing: 1, history: 0, candidates: 10 };
+
+/** At most this many extra candidates per call (TransitionParams.candidates). */
+export const MAX_TRANSITION_CANDIDATES = 1000;
 
 /**
  * Per item its most frequent successors (item ids ascending within an item, for binary search) and their counts, and
@@ -177,26 +185,63 @@ export function transitionLogPrior(table: TransitionTable, params: Omit<Transiti
 }
 
 /**
- * The order of `n` sessions ([n, m] item indices, beam order) by logProb + λ · transitionLogPrior, best first; equal
- * scores keep the beam's order. Returns the session indices and each one's score.
+ * The order of `n` sessions ([n, m] item indices, beam order) by logProb + λ · transitionLogPrior + η · (session items
+ * in the history), best first; equal scores keep the given order. Returns the session indices and each one's score.
  */
 export function rerankByTransitions(table: TransitionTable, params: TransitionParams, history: ArrayLike<number>, sessions: Int32Array, n: number, m: number, logProb: ArrayLike<number>): { order: number[]; score: Float64Array } {
+  const eta = params.history ?? 0;
+  const seen = eta !== 0 ? new Set(Array.from(history)) : null;
   const score = new Float64Array(n);
-  for (let s = 0; s < n; s++) score[s] = logProb[s] + params.lambda * transitionLogPrior(table, params, history, sessions.subarray(s * m, (s + 1) * m));
+  for (let s = 0; s < n; s++) {
+    const session = sessions.subarray(s * m, (s + 1) * m);
+    score[s] = logProb[s] + params.lambda * transitionLogPrior(table, params, history, session);
+    if (seen) for (const item of session) if (seen.has(item)) score[s] += eta;
+  }
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => score[b] - score[a] || a - b);
   return { order, score };
 }
 
+/**
+ * The `n` items most likely to follow `history` by the table alone (prior_t of a session's first item, the top of
+ * this file), best first, ties to the lower item; items with no counted transition from the window are never
+ * returned, nor those `skip` refuses. At most k · 100 items have a count, so this is cheap.
+ */
+export function transitionCandidates(table: TransitionTable, params: Omit<TransitionParams, 'lambda'>, history: ArrayLike<number>, n: number, skip?: (item: number) => boolean): Int32Array {
+  if (n <= 0) return new Int32Array(0);
+  const prior = new Map<number, number>();
+  let w = 1;
+  for (let j = 1; j <= params.window; j++, w *= params.decay) {
+    const a = history[history.length - j];
+    if (a === undefined) break;
+    const out = table.totals[a];
+    if (out === 0) continue;
+    for (let p = table.offsets[a]; p < table.offsets[a + 1]; p++) {
+      const b = table.next[p];
+      prior.set(b, (prior.get(b) ?? 0) + (w * table.counts[p]) / (out + params.smoothing));
+    }
+  }
+  const ranked = [...prior.entries()].filter(([item]) => !skip?.(item)).sort((x, y) => y[1] - x[1] || x[0] - y[0]);
+  return Int32Array.from(ranked.slice(0, n), ([item]) => item);
+}
+
 /** A manifest's `transitions` as TransitionParams, or the reason it is not. */
 export function checkTransitionParams(value: unknown): TransitionParams | string {
-  if (typeof value !== 'object' || value === null) return 'must be { lambda, window, decay, epsilon, smoothing }';
+  if (typeof value !== 'object' || value === null) return 'must be { lambda, window, decay, epsilon, smoothing, history?, candidates? }';
   const v = value as Record<string, unknown>;
   const num = (key: string): number => (typeof v[key] === 'number' && Number.isFinite(v[key]) ? (v[key] as number) : Number.NaN);
-  const p = { lambda: num('lambda'), window: num('window'), decay: num('decay'), epsilon: num('epsilon'), smoothing: num('smoothing') };
+  const p: TransitionParams = { lambda: num('lambda'), window: num('window'), decay: num('decay'), epsilon: num('epsilon'), smoothing: num('smoothing') };
   if (!(p.lambda >= 0)) return `"lambda" must be a number ≥ 0, got ${JSON.stringify(v.lambda)}`;
   if (!(Number.isInteger(p.window) && p.window >= 1 && p.window <= 16)) return `"window" must be a whole number in 1..16, got ${JSON.stringify(v.window)}`;
   if (!(p.decay > 0 && p.decay <= 1)) return `"decay" must be in (0, 1], got ${JSON.stringify(v.decay)}`;
   if (!(p.epsilon > 0)) return `"epsilon" must be a number > 0, got ${JSON.stringify(v.epsilon)}`;
   if (!(p.smoothing >= 0)) return `"smoothing" must be a number ≥ 0, got ${JSON.stringify(v.smoothing)}`;
+  if (v.history !== undefined) {
+    p.history = num('history');
+    if (!Number.isFinite(p.history)) return `"history" must be a finite number, got ${JSON.stringify(v.history)}`;
+  }
+  if (v.candidates !== undefined) {
+    p.candidates = num('candidates');
+    if (!(Number.isInteger(p.candidates) && p.candidates >= 0 && p.candidates <= MAX_TRANSITION_CANDIDATES)) return `"candidates" must be a whole number in 0..${MAX_TRANSITION_CANDIDATES}, got ${JSON.stringify(v.candidates)}`;
+  }
   return p;
 }

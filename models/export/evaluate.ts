@@ -27,6 +27,7 @@ import { RankingAccumulator, rankOf, type RankingMetrics } from '../seed/metrics
 import { seededUniform } from '../random.ts';
 import { readBundle, type LoadedBundle } from '../../runtime-node/bundle-reader.ts';
 import { OnnxSeedModel } from '../../runtime-node/node-session.ts';
+import { TransitionTable, transitionCandidates, type TransitionParams } from '../../runtime/transitions.ts';
 
 export class BundleDataMismatchError extends Error {
   override name = 'BundleDataMismatchError';
@@ -43,6 +44,10 @@ export interface BundleEvalOptions {
   historyBias?: number[] | null;
   transitions?: boolean; // rerank with the bundle's transition prior (recommend()'s option; default true where the bundle has one)
   rankings?: boolean; // also return each user's ranked items and log-probabilities (BundleEvalReport.rankings)
+  // With `rankings`: per user also the candidates a transition prior would add (runtime/transitions.ts
+  // transitionCandidates, `params.candidates` of them) and their log-probabilities, for fitting the prior's weights
+  // (models/export/transitions-fit.ts). `table` is transitions.bin's bytes (a worker gets a copy).
+  transitionPool?: { table: Uint8Array; params: Omit<TransitionParams, 'lambda'> };
   workers?: number; // worker threads, each with its own sessions, splitting the users (1 = in this thread); same metrics either way
   onProgress?: (done: number, total: number) => void;
 }
@@ -61,7 +66,7 @@ export interface BundleEvalReport {
   engine: LoadInfo['decoder']; // what ran the seed model in recommend(): 'wasm-simd' (the runtime's kernels) or 'onnx' (onnxruntime-web)
   fallbackReasons: string[]; // LoadInfo.fallbackReasons: why an engine before it did not run
   diagnostics: RankDiagnostics;
-  rankings?: (Example & { items: Int32Array; logProb: Float32Array })[]; // with options.rankings: each user's example and ranking, in example order
+  rankings?: (Example & { items: Int32Array; logProb: Float32Array; extra?: UserResult['extra'] })[]; // with options.rankings: each user's example and ranking, in example order
 }
 
 /** Where the targets land and what outranks them (the metrics, with NDCG@10's standard error, say how much; these say why). */
@@ -163,6 +168,7 @@ export interface UserResult {
   items: Int32Array; // [beams] recommend()'s items, best first
   logProb: Float32Array; // [beams] their log-probabilities (with the repeat-awareness layer when it runs)
   validGreedy: boolean;
+  extra?: { items: Int32Array; logProb: Float32Array }; // BundleEvalOptions.transitionPool's candidates, the table's order
 }
 
 /** What one evaluating thread holds: the runtime's Recommender on the bundle, and its seed model on the same engine for the greedy check. */
@@ -173,6 +179,7 @@ export class BundleEvaluator {
     private readonly graphs: GreedyModel,
     private readonly bundle: LoadedBundle,
     private readonly options: BundleEvalOptions,
+    private readonly pool: TransitionTable | null,
   ) {}
 
   /** `dir`: the bundle folder to load, whose manifest holds `options.historyBias` when it is given (evaluateBundle copies one that does not). */
@@ -184,7 +191,8 @@ export class BundleEvaluator {
     const recommender = createNodeRecommender({ engine: 'auto' });
     try {
       const info = await recommender.load(dir);
-      return new BundleEvaluator(recommender, info, await greedyModel(bundle, info), bundle, options);
+      const pool = options.rankings && options.transitionPool ? TransitionTable.decode(options.transitionPool.table, bundle.trie.itemCount, 'transitionPool.table') : null;
+      return new BundleEvaluator(recommender, info, await greedyModel(bundle, info), bundle, options, pool);
     } catch (err) {
       await recommender.dispose();
       throw err;
@@ -202,7 +210,17 @@ export class BundleEvaluator {
     const items = Int32Array.from(result.sessions, (s) => s.items[0]);
     const logProb = Float32Array.from(result.sessions, (s) => s.logProb);
     const tokens = encoderTokens(history, data.codes, config.levels, config.codebookSize, config.maxHistory);
-    return { rank: rankOf(items, data.sequences[example.user][example.targetStart]), items, logProb, validGreedy: await greedyIsItem(this.graphs, tokens, this.bundle) };
+    let extra: UserResult['extra'];
+    if (this.pool) {
+      // As recommend() pools them: not in the beam, not excluded; scored with the same history bias.
+      const inBeam = new Set(items);
+      const inHistory = new Set(history);
+      const params = this.options.transitionPool!.params;
+      const found = transitionCandidates(this.pool, params, history, params.candidates ?? 0, (item) => inBeam.has(item) || (this.options.excludeHistory && inHistory.has(item)));
+      const scored = found.length > 0 ? await this.recommender.score(Array.from(history), Array.from(found, (i) => [i]), { historyBias: Boolean(this.options.historyBias) }) : null;
+      extra = { items: found, logProb: scored?.logProb ?? new Float32Array(0) };
+    }
+    return { rank: rankOf(items, data.sequences[example.user][example.targetStart]), items, logProb, validGreedy: await greedyIsItem(this.graphs, tokens, this.bundle), ...(extra && { extra }) };
   }
 
   async close(): Promise<void> {
@@ -303,6 +321,6 @@ export async function evaluateBundle(bundle: LoadedBundle, data: SeedData, optio
     engine: ran?.decoder ?? 'onnx',
     fallbackReasons: ran?.fallbackReasons ?? [],
     diagnostics: diagnostics.result(),
-    ...(options.rankings && { rankings: examples.map((ex, i) => ({ ...ex, items: results[i].items, logProb: results[i].logProb })) }),
+    ...(options.rankings && { rankings: examples.map((ex, i) => ({ ...ex, items: results[i].items, logProb: results[i].logProb, ...(results[i].extra && { extra: results[i].extra }) })) }),
   };
 }

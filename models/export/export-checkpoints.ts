@@ -167,32 +167,33 @@ export async function addTransitions(dir: string, prepared: ReturnType<typeof lo
     console.warn(`transition prior not added: ${(e as Error).message}`);
     return manifest;
   }
-  const { trainTransitionTable, fitTransitionLambda } = await import('./transitions-fit.ts');
+  const { trainTransitionTable, fitTransitionWeights } = await import('./transitions-fit.ts');
   const table = trainTransitionTable(data);
+  const bytes = table.encode();
   let lambda = transitions === 'fit' ? 0 : transitions;
+  let history = 0;
   let fit: Record<string, unknown> | undefined;
   if (transitions === 'fit') {
     const { evaluateBundle } = await import('./evaluate.ts');
     let bar: Progress | null = null;
     const report = await evaluateBundle(bundle, data, {
       split: 'validation', beamWidth: 20, users, seed: 7, excludeHistory: false, historyBias: manifest.historyBias?.bias ?? null,
-      transitions: false, rankings: true, workers: Math.min(4, availableParallelism()),
+      transitions: false, rankings: true, transitionPool: { table: bytes, params: DEFAULT_TRANSITION_PARAMS }, workers: Math.min(4, availableParallelism()),
       onProgress: (done, total) => (bar ??= progressBar('transition prior fit', total)).update(done),
     });
     (bar as Progress | null)?.stop();
     const beams = report.rankings!.map((r) => {
       const seq = data.sequences[r.user];
-      return { history: seq.subarray(0, r.targetStart), target: seq[r.targetStart], items: r.items, logProb: r.logProb };
+      return { history: seq.subarray(0, r.targetStart), target: seq[r.targetStart], items: r.items, logProb: r.logProb, extra: r.extra };
     });
-    const result = fitTransitionLambda(table, beams);
-    lambda = result.lambda;
-    fit = { method: 'NDCG@10 of the beam (width 20, history kept, the bundle\'s history bias) reranked at each λ of the grid, validation split', ...result };
+    const result = fitTransitionWeights(table, beams);
+    ({ lambda, history } = result);
+    fit = { method: `NDCG@10 of the candidates (the beam of width 20, history kept, the bundle's history bias, and the table's top ${result.candidates} items it missed, scored by the model) reranked at each (λ, η) of the grid, validation split`, ...result };
   }
-  const bytes = table.encode();
   writeFileSync(join(dir, 'transitions.bin'), bytes);
   manifest.files.transitions = { path: 'transitions.bin', bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
-  manifest.transitions = { ...DEFAULT_TRANSITION_PARAMS, lambda, ...(fit ? { fit } : {}) };
+  manifest.transitions = { ...DEFAULT_TRANSITION_PARAMS, lambda, history, ...(fit ? { fit } : {}) };
   writeFileSync(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  console.log(`transition prior: ${table.pairs} item pairs (${(bytes.length / 1024).toFixed(1)} KiB), λ ${lambda}${fit ? ` (fitted on ${(fit as { users: number }).users} validation users)` : ''}`);
+  console.log(`transition prior: ${table.pairs} item pairs (${(bytes.length / 1024).toFixed(1)} KiB), λ ${lambda}, η ${history}, ${DEFAULT_TRANSITION_PARAMS.candidates} extra candidates${fit ? ` (fitted on ${(fit as { users: number }).users} validation users)` : ''}`);
   return manifest;
 }

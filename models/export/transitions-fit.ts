@@ -1,14 +1,17 @@
 // The transition prior of a bundle (runtime/transitions.ts): its table, counted on the training split of the prepared
-// data, and its weight λ, chosen on the validation split from the bundle's own beams.
+// data, and its weights λ (the prior) and η (repeats of the user's history), chosen on the validation split from the
+// bundle's own candidates.
 //
-// λ is the one number fitted per bundle: each validation user's beam (recommend() with the prior off) is reranked at
-// every λ of a fixed grid, and the smallest λ within one standard error of the best NDCG@10 is kept (fitTransitionLambda).
-// The beams are computed once; the reranks are arithmetic. The table holds training transitions only, so no validation or test target is counted.
+// Each validation user's candidates (recommend()'s beam with the prior off, plus the table's own top items that the
+// beam missed, scored by the model) are reranked at every (λ, η) of a fixed grid; the one-standard-error rule picks
+// the weights (fitTransitionWeights). The candidates are computed once; the reranks are arithmetic. The table holds
+// training transitions only, so no validation or test target is counted.
 import type { SeedData } from '../seed/batches.ts';
 import { rankOf } from '../seed/metrics.ts';
 import { DEFAULT_TRANSITION_PARAMS, rerankByTransitions, TransitionTable, type TransitionParams } from '../../runtime/transitions.ts';
 
 export const LAMBDA_GRID = [0, 0.25, 0.5, 1, 2, 4, 8];
+export const HISTORY_GRID = [0, -1, -2, -4, -8];
 
 /** The training part of each user's sequence: all but the last two items (validation and test) of leave-one-out data. */
 export function trainingSequences(data: SeedData): Int32Array[] {
@@ -20,27 +23,39 @@ export function trainTransitionTable(data: SeedData, maxPerItem = 100): Transiti
   return TransitionTable.build(trainingSequences(data), data.itemCount, maxPerItem);
 }
 
-/** One validation user's beam: history (item indices, oldest first), the target, the beam's items and log-probabilities. */
+/**
+ * One validation user's candidates: history (item indices, oldest first), the target, the beam's items and
+ * log-probabilities, and the table's extra candidates (runtime/transitions.ts transitionCandidates, in its order) with theirs.
+ */
 export interface BeamOfUser {
   history: ArrayLike<number>;
   target: number;
   items: Int32Array; // [beams] next-item candidates, beam order
   logProb: ArrayLike<number>; // [beams]
+  extra?: { items: Int32Array; logProb: ArrayLike<number> };
 }
 
-export interface LambdaFit {
+export interface TransitionFit {
   lambda: number;
+  history: number; // η
+  candidates: number;
   users: number;
-  grid: { lambda: number; 'ndcg@10': number; 'recall@10': number }[];
+  grid: { lambda: number; history: number; 'ndcg@10': number; 'recall@10': number }[];
 }
 
-/** NDCG@10 and recall@10 of the beams reranked with `params` (λ included), and each user's NDCG@10 term. */
+/**
+ * NDCG@10 and recall@10 of the candidates reranked with `params` (λ, η, and the first `params.candidates` extras, as
+ * recommend() pools them), and each user's NDCG@10 term.
+ */
 export function rerankedMetrics(table: TransitionTable, params: TransitionParams, beams: readonly BeamOfUser[]): { 'ndcg@10': number; 'recall@10': number; perUser: Float64Array } {
   const perUser = new Float64Array(beams.length);
   let hits = 0;
   beams.forEach((b, u) => {
-    const { order } = rerankByTransitions(table, params, b.history, b.items, b.items.length, 1, b.logProb);
-    const rank = rankOf(Int32Array.from(order, (i) => b.items[i]), b.target);
+    const take = Math.min(params.candidates ?? 0, b.extra?.items.length ?? 0);
+    const items = take > 0 ? Int32Array.from([...b.items, ...b.extra!.items.subarray(0, take)]) : b.items;
+    const logProb = take > 0 ? [...Array.from(b.logProb), ...Array.from(b.extra!.logProb).slice(0, take)] : b.logProb;
+    const { order } = rerankByTransitions(table, params, b.history, items, items.length, 1, logProb);
+    const rank = rankOf(Int32Array.from(order, (i) => items[i]), b.target);
     if (rank >= 0 && rank < 10) {
       perUser[u] = 1 / Math.log2(rank + 2);
       hits++;
@@ -51,12 +66,13 @@ export function rerankedMetrics(table: TransitionTable, params: TransitionParams
 }
 
 /**
- * λ of the grid by the one-standard-error rule: the smallest λ whose NDCG@10 is below the best one's by less than the
- * standard error of the per-user difference (the same users, so the paired error). Past the point where the prior
- * decides most orders, larger λ differ by noise; the smallest of them leaves the generative model the most say.
+ * λ and η of the grid by the one-standard-error rule: from the best pair by NDCG@10, the smallest λ (at the best η),
+ * then the η nearest 0 (at that λ), whose NDCG@10 is below the best one's by less than the standard error of the
+ * per-user difference (the same users, so the paired error). Past the point where the prior decides most orders,
+ * larger weights differ by noise; the smallest of them leave the generative model the most say.
  */
-export function fitTransitionLambda(table: TransitionTable, beams: readonly BeamOfUser[], grid: readonly number[] = LAMBDA_GRID, base: Omit<TransitionParams, 'lambda'> = DEFAULT_TRANSITION_PARAMS): LambdaFit {
-  const runs = grid.map((lambda) => ({ lambda, ...rerankedMetrics(table, { ...base, lambda }, beams) }));
+export function fitTransitionWeights(table: TransitionTable, beams: readonly BeamOfUser[], lambdas: readonly number[] = LAMBDA_GRID, histories: readonly number[] = HISTORY_GRID, base: Omit<TransitionParams, 'lambda'> = DEFAULT_TRANSITION_PARAMS): TransitionFit {
+  const runs = lambdas.flatMap((lambda) => histories.map((history) => ({ lambda, history, ...rerankedMetrics(table, { ...base, lambda, history }, beams) })));
   const best = runs.reduce((a, b) => (b['ndcg@10'] > a['ndcg@10'] ? b : a));
   const n = beams.length;
   const within = (r: (typeof runs)[number]): boolean => {
@@ -69,6 +85,10 @@ export function fitTransitionLambda(table: TransitionTable, beams: readonly Beam
     const se = n > 1 ? Math.sqrt(sq / (n - 1) / n) : 0;
     return mean < se;
   };
-  const chosen = [...runs].sort((a, b) => a.lambda - b.lambda).find(within)!;
-  return { lambda: chosen.lambda, users: n, grid: runs.map((r) => ({ lambda: r.lambda, 'ndcg@10': r['ndcg@10'], 'recall@10': r['recall@10'] })) };
+  const lambda = runs.filter((r) => r.history === best.history && within(r)).sort((a, b) => a.lambda - b.lambda)[0].lambda;
+  const history = runs.filter((r) => r.lambda === lambda && within(r)).sort((a, b) => Math.abs(a.history) - Math.abs(b.history) || b.history - a.history)[0]?.history ?? best.history;
+  return {
+    lambda, history, candidates: base.candidates ?? 0, users: n,
+    grid: runs.map((r) => ({ lambda: r.lambda, history: r.history, 'ndcg@10': r['ndcg@10'], 'recall@10': r['recall@10'] })),
+  };
 }

@@ -14,7 +14,7 @@ import { beamSearch } from '../../runtime/beam-search.ts';
 import { REWARD_TIE } from '../../runtime/reward-runner.ts';
 import { SemanticIdTrie } from '../../runtime/semantic-id-trie.ts';
 import { encoderTokens } from '../../runtime/tokens.ts';
-import { rerankByTransitions, TransitionTable } from '../../runtime/transitions.ts';
+import { rerankByTransitions, transitionCandidates, TransitionTable } from '../../runtime/transitions.ts';
 import { createHash } from 'node:crypto';
 import { deviceToExecutionProviders } from '../../runtime/onnx.ts';
 import type { Recommender, RecommendResult } from '../../runtime/recommender.ts';
@@ -137,6 +137,37 @@ test('a bundle with a transition prior: recommend() reranks the beam by log P + 
     await assert.rejects(fused.recommend(HISTORY, { transitions: 'yes' as unknown as boolean }), { name: 'InvalidArgumentError' });
   } finally {
     await fused.dispose();
+  }
+  // Sessions of one item with `candidates` 3 and η: the table's 3 likeliest next items outside the beam (and outside
+  // the excluded history) join it with the model's own log P (as score() gives it), the pool is reranked, the best
+  // beamWidth are returned.
+  const pooled = { ...params, history: -1, candidates: 3 };
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, transitions: pooled }));
+  const withPool = createNodeRecommender();
+  try {
+    await withPool.load(dir);
+    const beam = await withPool.recommend(HISTORY, { sessionLength: 1, transitions: false });
+    const beamItems = beam.sessions.map((x) => x.items[0]);
+    const extra = Array.from(transitionCandidates(table, pooled, HISTORY, 3, (i) => beamItems.includes(i) || HISTORY.includes(i)));
+    assert.equal(extra.length, 3, 'the history\'s last items have successors outside the beam (else the test shows nothing)');
+    const scored = await withPool.score(HISTORY, extra.map((i) => [i]));
+    const pool = [...beamItems, ...extra];
+    const logProb = [...beam.sessions.map((x) => x.logProb), ...scored.logProb];
+    const { order } = rerankByTransitions(table, pooled, HISTORY, Int32Array.from(pool), pool.length, 1, logProb);
+    const got = await withPool.recommend(HISTORY, { sessionLength: 1 });
+    assert.equal(got.rankedBy, 'transitions');
+    assert.deepEqual(got.sessions.map((x) => x.items[0]), order.slice(0, beamItems.length).map((i) => pool[i]));
+    assert.ok(got.sessions.some((x) => extra.includes(x.items[0])), 'an extra candidate made the cut');
+    got.sessions.forEach((x, i) => assert.equal(x.logProb, logProb[order[i]]));
+    // Longer sessions get no extras: the beam reranked as before.
+    const longer = await withPool.recommend(HISTORY);
+    const plainLong = await withPool.recommend(HISTORY, { transitions: false });
+    const m = bundle.config.sessionLength;
+    const flat = Int32Array.from(plainLong.sessions.flatMap((x) => Array.from(x.items)));
+    const want = rerankByTransitions(table, pooled, HISTORY, flat, plainLong.sessions.length, m, plainLong.sessions.map((x) => x.logProb)).order;
+    assert.deepEqual(longer.sessions.map((x) => Array.from(x.items)), want.map((i) => Array.from(plainLong.sessions[i].items)));
+  } finally {
+    await withPool.dispose();
   }
   const { transitions: _, ...withoutParams } = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify(withoutParams));
