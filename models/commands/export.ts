@@ -25,8 +25,8 @@ const DEFAULTS = {
   metrics: '', // optional report.json of `onerec eval --bundle` on this bundle, copied into manifest.metrics
   historyBias: 'fit', // the repeat-awareness layer (manifest.historyBias): 'fit' on the training data (models/seed/history-bias.ts), 'none', or 'b1,b2,…'
   historyBiasUsers: 5000, // users whose last training transition the fit uses (0 = all)
-  transitions: 'fit', // the transition prior that reranks the beam (transitions.bin, manifest.transitions; runtime/transitions.ts): 'fit' (λ on the validation split), 'none', or λ
-  transitionsUsers: 4000, // validation users whose beams the λ fit reranks (0 = all)
+  transitions: 'fit', // the transition prior that reranks the candidates (transitions.bin, manifest.transitions; runtime/transitions.ts): 'fit' (λ and η on the validation split), 'none', or λ (η 0)
+  transitionsUsers: 4000, // validation users whose candidates the fit reranks (0 = all)
 };
 
 export async function run(argv: string[]): Promise<void> {

@@ -1,5 +1,5 @@
 // onerec transitions — give an exported bundle its transition prior (runtime/transitions.ts), or refit it, without
-// re-exporting the graphs: transitions.bin from the prepared data's training split and λ fitted on its validation
+// re-exporting the graphs: transitions.bin from the prepared data's training split and λ, η fitted on its validation
 // split, as `onerec export` does by default. For bundles exported before the prior existed, or with --transitions=none.
 //
 //   onerec transitions --bundle models/bundles/beauty --data runs/beauty-plain
@@ -13,8 +13,8 @@ export const summary = 'add or refit a bundle\'s transition prior (transitions.b
 export const DEFAULT_TRANSITIONS_OPTIONS = {
   bundle: '', // the bundle folder (its manifest.json), changed in place
   data: '', // the prepared data the bundle was exported from (its item order and codes)
-  transitions: 'fit', // 'fit' (λ on the validation split) or λ
-  transitionsUsers: 4000, // validation users whose beams the λ fit reranks (0 = all)
+  transitions: 'fit', // 'fit' (λ and η on the validation split) or λ (η 0)
+  transitionsUsers: 4000, // validation users whose candidates the fit reranks (0 = all)
 };
 
 export async function run(argv: string[]): Promise<void> {

@@ -148,8 +148,8 @@ export function parseTransitionsOption(text: string): number | 'fit' | 'none' {
 /**
  * Gives the bundle in `dir` its transition prior (runtime/transitions.ts) and returns the manifest it wrote:
  * transitions.bin from the training split's item pairs of `prepared` (the data the bundle was exported from), and λ —
- * given, or fitted on `users` validation users' beams of the bundle as it is (history bias included; any earlier prior
- * off). Data without a leave-one-out split gets none (a warning says so; the manifest is returned unchanged).
+ * given (η 0), or fitted with η on `users` validation users' candidates of the bundle as it is (its beam with the
+ * history bias, any earlier prior off, plus the table's extra candidates scored by the model). Data without a leave-one-out split gets none (a warning says so; the manifest is returned unchanged).
  */
 export async function addTransitions(dir: string, prepared: ReturnType<typeof loadPrepared>, transitions: number | 'fit', users: number): Promise<BundleManifest> {
   const { readBundle } = await import('../../runtime-node/bundle-reader.ts');
