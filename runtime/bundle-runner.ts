@@ -15,7 +15,8 @@ import type { BackendProbe, DecoderBackend, HistoryItem, RankedBy, RecommendedSe
 
 /** The runtime's own seed-model engines (WGSL on WebGPU, the wasm kernels on the CPU): what a BundleRunner needs of them. */
 export interface ModelEngine {
-  sessionFromTokens(historyTokens: Int32Array, maxRows: number): DecoderSession;
+  /** `sameHistory`: the previous session of this call had the same tokens, so an engine may reuse their encoding. */
+  sessionFromTokens(historyTokens: Int32Array, maxRows: number, sameHistory?: boolean): DecoderSession;
   /** Optional: the same session for the beam search over `search.trie`, when the engine runs the search's steps itself (runtime/webgpu-search.ts). */
   searchSession?(historyTokens: Int32Array, maxRows: number, search: SearchContext): DecoderSession;
   dispose(): void;
@@ -105,12 +106,12 @@ export class BundleRunner {
    * One request's encoder and decoder; `rows` bounds its beams. With the runtime's own model (WGSL or the wasm kernels)
    * the encoder runs there too (on WebGPU recorded in front of the first decoder step: no ORT run, no upload).
    */
-  private async encodeForDecoder(history: Int32Array, rows: number, search?: SearchContext): Promise<{ decoder: DecoderSession; release: () => void }> {
+  private async encodeForDecoder(history: Int32Array, rows: number, search?: SearchContext, sameHistory = false): Promise<{ decoder: DecoderSession; release: () => void }> {
     const { levels, codebookSize, maxHistory } = this.models.shape;
     const tokens = encoderTokens(history, this.itemCodes, levels, codebookSize, maxHistory); // [maxHistory * levels]
     const model = this.engine?.model;
     if (model?.searchSession && search) return { decoder: model.searchSession(tokens, rows, search), release: () => undefined };
-    if (model) return { decoder: model.sessionFromTokens(tokens, rows), release: () => undefined };
+    if (model) return { decoder: model.sessionFromTokens(tokens, rows, sameHistory), release: () => undefined };
     return onnxRequest(this.ort, await this.seedGraphs(), tokens, this.models.shape);
   }
 
@@ -187,7 +188,7 @@ export class BundleRunner {
       const inPool = new Set(pool);
       const extra = transitionCandidates(prior!.table, prior!.params, history, extraCount, (item) => inPool.has(item) || exclude?.[item] === 1);
       if (extra.length > 0) {
-        const extraLogProb = await this.teacherForce(history, extra, extra.length, 1, bias);
+        const extraLogProb = await this.teacherForce(history, extra, extra.length, 1, bias, true);
         const joined = new Int32Array(pool.length + extra.length);
         joined.set(pool);
         joined.set(extra, pool.length);
@@ -266,10 +267,11 @@ export class BundleRunner {
   /**
    * log P(session | history) of `n` given sessions ([n, m] item indices) by teacher forcing: the same scores as the beam
    * search, with the repeat-awareness layer `bias` (the manifest's historyBias, or null) applied as recommend() applies it.
+   * `sameHistory`: called right after this history's beam search in the same call (its encoding may be reused).
    */
-  private async teacherForce(history: Int32Array, items: Int32Array, n: number, m: number, bias: number[] | null): Promise<Float64Array> {
+  private async teacherForce(history: Int32Array, items: Int32Array, n: number, m: number, bias: number[] | null, sameHistory = false): Promise<Float64Array> {
     const { shape, trie } = this.models;
-    const { decoder, release } = await this.encodeForDecoder(history, n);
+    const { decoder, release } = await this.encodeForDecoder(history, n, undefined, sameHistory);
     const logProb = new Float64Array(n); // [n]
     const { levels, codebookSize: K, vocabSize: vocab } = shape;
     const rowsIdentity = Int32Array.from({ length: n }, (_, i) => i);

@@ -82,6 +82,30 @@ test('the encoder and decoder steps give onnxruntime\'s code log-probabilities (
   }
 });
 
+test('a second session over the same history (sameHistory) reuses the encoding: same scores, the encoder runs once; another history is encoded', async () => {
+  const config = bundle.config;
+  const simd = await WasmDecoder.create(readFileSync(join(bundle.dir, 'decoder_step.onnx')), readFileSync(join(bundle.dir, 'encoder.onnx')), config);
+  const tokensOf = (history: number[]) => encoderTokens(Int32Array.from(history), bundle.codes, config.levels, config.codebookSize, config.maxHistory);
+  const first = async (session: ReturnType<WasmDecoder['sessionFromTokens']>) => Array.from(await session.stepCodeLogProbs!(Int32Array.of(BOS), Int32Array.of(0)));
+  const encodes = () => simd.stats.encodes;
+  try {
+    const [a, b] = [tokensOf([3, 17, 5]), tokensOf([42, 9])];
+    const fresh = await first(simd.sessionFromTokens(a, 2));
+    assert.equal(encodes(), 1);
+    assert.deepEqual(await first(simd.sessionFromTokens(a, 2, true)), fresh); // exactly: the same memory
+    assert.equal(encodes(), 1);
+    assert.deepEqual(await first(simd.sessionFromTokens(a, 2)), fresh); // without sameHistory every session encodes
+    assert.equal(encodes(), 2);
+    const other = await first(simd.sessionFromTokens(b, 2, true)); // sameHistory, but the tokens differ: encoded
+    assert.equal(encodes(), 3);
+    assert.notDeepEqual(other, fresh);
+    assert.deepEqual(await first(simd.sessionFromTokens(a, 2, true)), fresh); // a's memory was overwritten by b's: encoded again
+    assert.equal(encodes(), 4);
+  } finally {
+    simd.dispose();
+  }
+});
+
 test('the full-logit step (onerec eval --bundle\'s greedy check) gives onnxruntime-node\'s logits within 1e-4 and its greedy tokens: shipped Beauty int4, 40 histories', async () => {
   const beauty = await readBundle(join(SHIPPED, 'beauty'));
   const config = beauty.manifest.model;
