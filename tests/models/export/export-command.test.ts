@@ -14,6 +14,8 @@ import { rewardParameterShapes, type RewardConfig } from '../../../models/reward
 import { readBundle } from '../../../runtime-node/bundle-reader.ts';
 import { OnnxSeedModel } from '../../../runtime-node/node-session.ts';
 import { lastTrainExamples } from '../../../models/export/history-bias.ts';
+import { evaluateBundle } from '../../../models/export/evaluate.ts';
+import { HISTORY_GRID, LAMBDA_GRID } from '../../../models/export/transitions-fit.ts';
 import { seedDataFromPrepared } from '../../../models/seed/batches.ts';
 import { fitHistoryBias, levelStatistics } from '../../../models/seed/history-bias.ts';
 import { ReferenceDecoderSession, initSeedWeights, seedParameterShapes, type SeedConfig } from '../../../models/seed/reference.ts';
@@ -50,6 +52,18 @@ test('onerec export writes a verified bundle with the prepared trie and catalog,
     await run([`--checkpoint=${checkpoint}`, `--data=${preparedDir}`, `--out=${out}`, '--quantization=fp32', '--beamWidth=7']);
     const bundle = await readBundle(out);
     assert.equal(bundle.manifest.generation.beamWidth, 7);
+    // The transition prior, fitted by default: 10 extra candidates, λ and η from the grid; the grid's (λ 0, η 0) row is
+    // the beam's own order, so it equals an evaluation of the bundle with the prior off on the same validation users.
+    const prior = bundle.manifest.transitions!;
+    const fit = prior.fit as { users: number; candidates: number; grid: { lambda: number; history: number; 'ndcg@10': number }[] };
+    assert.equal(prior.candidates, 10);
+    assert.equal(fit.candidates, 10);
+    assert.equal(fit.grid.length, LAMBDA_GRID.length * HISTORY_GRID.length);
+    assert.ok(LAMBDA_GRID.includes(prior.lambda) && HISTORY_GRID.includes(prior.history!));
+    const plain = await evaluateBundle(bundle, seedDataFromPrepared(prepared), { split: 'validation', beamWidth: 20, users: 4000, seed: 7, excludeHistory: false, historyBias: bundle.manifest.historyBias!.bias, transitions: false });
+    assert.equal(plain.usersEvaluated, fit.users);
+    const base = fit.grid.find((g) => g.lambda === 0 && g.history === 0)!;
+    assert.ok(Math.abs(base['ndcg@10'] - plain.metrics['ndcg@10']) < 1e-12, `${base['ndcg@10']} vs ${plain.metrics['ndcg@10']}`);
     assert.deepEqual(bundle.manifest.model, config);
     assert.equal(bundle.itemIds.length, 40);
     assert.equal(bundle.itemIds[3], prepared.items[3].id);
