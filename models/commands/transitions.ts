@@ -6,7 +6,7 @@
 //   onerec transitions --bundle runs/toys/bundle --data runs/toys --transitions=1     # a given λ, no fit
 import { loadPrepared } from '../data/prepared.ts';
 import { OptionError, parseOptions } from '../options.ts';
-import { addTransitions, parseTransitionsOption } from '../export/export-checkpoints.ts';
+import { addTransitions, checkTransitionsCandidates, parseTransitionsOption } from '../export/export-checkpoints.ts';
 
 export const summary = 'add or refit a bundle\'s transition prior (transitions.bin, manifest.transitions) from the prepared data';
 
@@ -15,12 +15,14 @@ export const DEFAULT_TRANSITIONS_OPTIONS = {
   data: '', // the prepared data the bundle was exported from (its item order and codes)
   transitions: 'fit', // 'fit' (λ and η on the validation split) or λ (η 0)
   transitionsUsers: 4000, // validation users whose candidates the fit reranks (0 = all)
+  transitionsCandidates: 10, // sessions of one item: the table's top items added to the beam's, scored by the model (0: the prior only reorders the beam)
 };
 
 export async function run(argv: string[]): Promise<void> {
   const o = parseOptions(argv, DEFAULT_TRANSITIONS_OPTIONS, `onerec transitions --bundle DIR --data PREPARED [--transitions=fit|λ]\n${summary}`, { required: ['bundle', 'data'] });
   if (!o) return;
   const transitions = parseTransitionsOption(o.transitions);
+  checkTransitionsCandidates(o.transitionsCandidates);
   if (transitions === 'none') throw new OptionError('--transitions=none: to drop the prior, re-export with --transitions=none; this command adds or refits it');
-  await addTransitions(o.bundle, loadPrepared(o.data), transitions, o.transitionsUsers);
+  await addTransitions(o.bundle, loadPrepared(o.data), transitions, o.transitionsUsers, o.transitionsCandidates);
 }

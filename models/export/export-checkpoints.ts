@@ -16,14 +16,14 @@ import { checkSeedWeights, initSeedWeights, type SeedWeights } from '../seed/ref
 import type { RewardConfig } from '../reward/config.ts';
 import { checkRewardWeights, type RewardWeights } from '../reward/reference.ts';
 import type { BundleManifest, CatalogEntry } from '../../runtime/bundle.ts';
-import { DEFAULT_TRANSITION_PARAMS } from '../../runtime/transitions.ts';
+import { DEFAULT_TRANSITION_PARAMS, MAX_TRANSITION_CANDIDATES } from '../../runtime/transitions.ts';
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 
 /** What the stage needs (the options of onerec export, models/commands/export.ts). */
 export interface ExportOptions {
   checkpoint: string; data: string; out: string; quantization: string; name: string; beamWidth: number; seed: number;
-  reward: string; metrics: string; historyBias: string; historyBiasUsers: number; transitions: string; transitionsUsers: number;
+  reward: string; metrics: string; historyBias: string; historyBiasUsers: number; transitions: string; transitionsUsers: number; transitionsCandidates: number;
 }
 
 export class ExportCommandError extends Error {
@@ -81,6 +81,7 @@ export async function exportCheckpoints(o: ExportOptions): Promise<void> {
       })()
     : o.checkpoint.split(',').map((path) => readSeedCheckpoint(path.trim()));
   const transitions = parseTransitionsOption(o.transitions); // refused before the graphs are built
+  checkTransitionsCandidates(o.transitionsCandidates);
   const namedBias = ['fit', 'none'].includes(o.historyBias);
   const manualBias = namedBias ? null : parseHistoryBias(o.historyBias, config.levels);
   if (!namedBias && !manualBias) {
@@ -131,13 +132,20 @@ export async function exportCheckpoints(o: ExportOptions): Promise<void> {
       console.log(`history bias (β per level): ${manifest.historyBias.bias.map((b) => b.toFixed(3)).join(', ')}`);
     }
   }
-  const manifest = transitions !== 'none' && o.checkpoint !== 'random' ? await addTransitions(o.out, prepared, transitions, o.transitionsUsers) : exported.manifest;
+  const manifest = transitions !== 'none' && o.checkpoint !== 'random' ? await addTransitions(o.out, prepared, transitions, o.transitionsUsers, o.transitionsCandidates) : exported.manifest;
   const totalBytes = Object.values(manifest.files).reduce((sum, f) => sum + (f?.bytes ?? 0), 0); // transitions.bin included
   const lines = Object.entries(manifest.files).map(([role, f]) => `  ${role.padEnd(12)} ${f!.path.padEnd(18)} ${(f!.bytes / 1024).toFixed(1).padStart(9)} KiB`);
   console.log(`wrote ${o.out} (${quantization}${moreMembers.length > 0 ? `, an ensemble of ${moreMembers.length + 1}` : ''}) in ${((performance.now() - started) / 1000).toFixed(1)} s\n${lines.join('\n')}\n  total        ${' '.repeat(18)} ${(totalBytes / 1024).toFixed(1).padStart(9)} KiB (${(totalBytes / 1e6).toFixed(2)} MB)`);
 }
 
 /** `--transitions`: 'fit', 'none' or a weight λ ≥ 0 (OptionError otherwise). */
+/** --transitionsCandidates: a whole number in 0..MAX_TRANSITION_CANDIDATES, else an OptionError. */
+export function checkTransitionsCandidates(candidates: number): void {
+  if (!(Number.isInteger(candidates) && candidates >= 0 && candidates <= MAX_TRANSITION_CANDIDATES)) {
+    throw new OptionError(`--transitionsCandidates=${candidates}: give a whole number of extra candidates in 0..${MAX_TRANSITION_CANDIDATES} (0: the prior only reorders the beam)`);
+  }
+}
+
 export function parseTransitionsOption(text: string): number | 'fit' | 'none' {
   if (text === 'fit' || text === 'none') return text;
   const lambda = Number(text);
@@ -151,7 +159,9 @@ export function parseTransitionsOption(text: string): number | 'fit' | 'none' {
  * given (η 0), or fitted with η on `users` validation users' candidates of the bundle as it is (its beam with the
  * history bias, any earlier prior off, plus the table's extra candidates scored by the model). Data without a leave-one-out split gets none (a warning says so; the manifest is returned unchanged).
  */
-export async function addTransitions(dir: string, prepared: ReturnType<typeof loadPrepared>, transitions: number | 'fit', users: number): Promise<BundleManifest> {
+export async function addTransitions(dir: string, prepared: ReturnType<typeof loadPrepared>, transitions: number | 'fit', users: number, candidates = DEFAULT_TRANSITION_PARAMS.candidates!): Promise<BundleManifest> {
+  checkTransitionsCandidates(candidates);
+  const params = { ...DEFAULT_TRANSITION_PARAMS, candidates };
   const { readBundle } = await import('../../runtime-node/bundle-reader.ts');
   const bundle = await readBundle(dir); // checks the bundle as the runtime would
   const manifest: BundleManifest = JSON.parse(JSON.stringify(bundle.manifest));
@@ -178,7 +188,7 @@ export async function addTransitions(dir: string, prepared: ReturnType<typeof lo
     let bar: Progress | null = null;
     const report = await evaluateBundle(bundle, data, {
       split: 'validation', beamWidth: 20, users, seed: 7, excludeHistory: false, historyBias: manifest.historyBias?.bias ?? null,
-      transitions: false, rankings: true, transitionPool: { table: bytes, params: DEFAULT_TRANSITION_PARAMS }, workers: Math.min(4, availableParallelism()),
+      transitions: false, rankings: true, transitionPool: { table: bytes, params }, workers: Math.min(4, availableParallelism()),
       onProgress: (done, total) => (bar ??= progressBar('transition prior fit', total)).update(done),
     });
     (bar as Progress | null)?.stop();
@@ -186,14 +196,14 @@ export async function addTransitions(dir: string, prepared: ReturnType<typeof lo
       const seq = data.sequences[r.user];
       return { history: seq.subarray(0, r.targetStart), target: seq[r.targetStart], items: r.items, logProb: r.logProb, extra: r.extra };
     });
-    const result = fitTransitionWeights(table, beams);
+    const result = fitTransitionWeights(table, beams, undefined, undefined, params);
     ({ lambda, history } = result);
     fit = { method: `NDCG@10 of the candidates (the beam of width 20, history kept, the bundle's history bias, and the table's top ${result.candidates} items it missed, scored by the model) reranked at each (λ, η) of the grid, validation split`, ...result };
   }
   writeFileSync(join(dir, 'transitions.bin'), bytes);
   manifest.files.transitions = { path: 'transitions.bin', bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
-  manifest.transitions = { ...DEFAULT_TRANSITION_PARAMS, lambda, history, ...(fit ? { fit } : {}) };
+  manifest.transitions = { ...params, lambda, history, ...(fit ? { fit } : {}) };
   writeFileSync(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  console.log(`transition prior: ${table.pairs} item pairs (${(bytes.length / 1024).toFixed(1)} KiB), λ ${lambda}, η ${history}, ${DEFAULT_TRANSITION_PARAMS.candidates} extra candidates${fit ? ` (fitted on ${(fit as { users: number }).users} validation users)` : ''}`);
+  console.log(`transition prior: ${table.pairs} item pairs (${(bytes.length / 1024).toFixed(1)} KiB), λ ${lambda}, η ${history}, ${candidates} extra candidates${fit ? ` (fitted on ${(fit as { users: number }).users} validation users)` : ''}`);
   return manifest;
 }

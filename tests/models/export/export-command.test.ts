@@ -3,7 +3,7 @@
 // whose fp32 graphs reproduce the checkpoint's reference logits.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../../models/commands/export.ts';
@@ -92,8 +92,12 @@ test('onerec export writes a verified bundle with the prepared trie and catalog,
     assert.equal(fitted.fit?.examples, examples.length);
     assert.equal(fitted.bias.length, config.levels);
     fitted.bias.forEach((b, l) => assert.ok(Math.abs(b - reference.bias[l]) < 1e-3, `level ${l}: ${b} vs ${reference.bias[l]}`));
-    await run([`--checkpoint=${checkpoint}`, `--data=${preparedDir}`, `--out=${out}`, '--quantization=fp32', '--historyBias=none']);
-    assert.equal((await readBundle(out)).manifest.historyBias, undefined);
+    await run([`--checkpoint=${checkpoint}`, `--data=${preparedDir}`, `--out=${out}`, '--quantization=fp32', '--historyBias=none', '--transitionsCandidates=0']);
+    const noBias = (await readBundle(out)).manifest;
+    assert.equal(noBias.historyBias, undefined);
+    assert.deepEqual([noBias.transitions!.candidates, (noBias.transitions!.fit as { candidates: number }).candidates], [0, 0]); // the prior only reorders the beam
+    for (const bad of ['-1', '1.5', '1001']) await assert.rejects(run([`--checkpoint=${checkpoint}`, `--data=${preparedDir}`, `--out=${join(root, 'never')}`, `--transitionsCandidates=${bad}`]), (e: Error) => e.name === 'OptionError' && /--transitionsCandidates=.*0\.\.1000/.test(e.message));
+    assert.ok(!existsSync(join(root, 'never')), 'refused before anything is written');
     await run([`--checkpoint=${checkpoint}`, `--data=${preparedDir}`, `--out=${out}`, '--quantization=fp32', `--historyBias=${Array(config.levels).fill(-1.5).join(',')}`]);
     assert.deepEqual((await readBundle(out)).manifest.historyBias, { bias: Array(config.levels).fill(-1.5) });
     await assert.rejects(run([`--checkpoint=${checkpoint}`, `--data=${preparedDir}`, `--out=${out}`, '--historyBias=1,2,x']), new RegExp(`give .fit., .none. or ${config.levels} comma-separated numbers`));
