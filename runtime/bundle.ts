@@ -31,7 +31,7 @@ export type BundleRole = (typeof BUNDLE_ROLES)[number];
 /**
  * Roles every bundle has. Optional: `reward` (only bundles with engagement signals carry one), `catalog`, the
  * display catalog (titles, attributes), fetched only when load() asks for it, and `transitions`, the transition prior
- * that reranks the beam (runtime/transitions.ts; with the manifest's `transitions`).
+ * that reranks the candidates (runtime/transitions.ts; with the manifest's `transitions`).
  */
 export const REQUIRED_ROLES: readonly BundleRole[] = ['encoder', 'decoderStep', 'items'];
 /** Roles whose file is an ONNX model. */
@@ -58,8 +58,9 @@ export interface BundleManifest {
   // The repeat-awareness layer (runtime/beam-search.ts BeamSearchOptions.historyBias): β per level for the codes on
   // a history item's path, fitted on the training data (models/seed/history-bias.ts); `fit` says how.
   historyBias?: { bias: number[]; fit?: Record<string, unknown> };
-  // The transition prior's constants (runtime/transitions.ts), with files.transitions: the beam's sessions are reranked
-  // by log P + lambda · log prior; `fit` says how lambda was chosen (models/export/transitions-fit.ts).
+  // The transition prior's constants (runtime/transitions.ts), with files.transitions: the candidates (the beam's, plus
+  // the table's own for one-item sessions) are reranked by log P + λ · log prior + η · repeats; `fit` says how λ and η
+  // were chosen (models/export/transitions-fit.ts).
   transitions?: TransitionParams & { fit?: Record<string, unknown> };
   // An ensemble's members (models/export/seed-graphs.ts): each one's own config. `model` then describes the graph
   // contract: member 0's config with decoderLayers = the stacked cache layers of all members. The runtime needs

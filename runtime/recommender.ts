@@ -130,8 +130,9 @@ export interface RecommendOptions {
   // Apply the bundle's repeat-awareness layer (manifest historyBias). Default: only when the history is not excluded —
   // the layer demotes history paths, which the exclusion already removes (with both, Beauty's NDCG@10 was lower).
   historyBias?: boolean;
-  // Rerank the beam's sessions with the bundle's transition prior (manifest transitions, runtime/transitions.ts) before
-  // the reward model; default true where the bundle has one. false: the beam's log-probability order.
+  // Rerank the candidates with the bundle's transition prior (manifest transitions, runtime/transitions.ts) before the
+  // reward model, one-item sessions with the table's extra candidates among them; default true where the bundle has
+  // one. false: the beam alone, in its log-probability order.
   transitions?: boolean;
 }
 
@@ -147,7 +148,7 @@ export interface RecommendedSession {
   towers: Float32Array | null; // [towers] probabilities from reward.onnx, order of `towers` in LoadInfo
 }
 
-/** How the result was made: the reward model, the transition prior's rerank of the beam, or the beam's own order. */
+/** How the result was made: the reward model, the transition prior's rerank of the candidates, or the beam's own order. */
 export type RankedBy = 'reward' | 'transitions' | 'log-prob';
 
 export interface RecommendResult {

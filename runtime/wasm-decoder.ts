@@ -211,13 +211,6 @@ export class WasmDecoder {
     return this.buffers;
   }
 
-  /**
-   * encoder.onnx's computation for history_tokens [S] (runtime/tokens.ts encoderTokens): every member's layers, then
-   * each decoder layer's cross keys (transposed per head) and values, and the memory bias. Only the history's real
-   * tokens are computed: the graph masks PAD keys (bias −1e9, weight 0 after the softmax), so PAD rows' outputs reach
-   * nothing. Returns how many positions the cross inputs hold: the real tokens, or all S when there are none (cold
-   * start: every key masked alike, which weighs them all equally, as in the graph).
-   */
   // The history last encoded and its memory length: the cross-attention keys and values stay in the heap (allocated
   // once, before the per-request buffers), so a second session over the same history within one call (recommend()'s
   // extra candidates, teacher-forced after the beam) reuses them instead of running the encoder again. Only when the
@@ -234,6 +227,13 @@ export class WasmDecoder {
     return crossLength;
   }
 
+  /**
+   * encoder.onnx's computation for history_tokens [S] (runtime/tokens.ts encoderTokens): every member's layers, then
+   * each decoder layer's cross keys (transposed per head) and values, and the memory bias. Only the history's real
+   * tokens are computed: the graph masks PAD keys (bias −1e9, weight 0 after the softmax), so PAD rows' outputs reach
+   * nothing. Returns how many positions the cross inputs hold: the real tokens, or all S when there are none (cold
+   * start: every key masked alike, which weighs them all equally, as in the graph).
+   */
   private encode(tokens: Int32Array): number {
     const { k, heap, S, enc, cross } = this;
     const real: number[] = [];
@@ -285,8 +285,11 @@ export class WasmDecoder {
     return n;
   }
 
-  /** One request's DecoderSession from the encoder's input, history_tokens [S]; `maxRows` bounds the beams of any step. */
-  /** `sameHistory`: the caller's previous session had these tokens (BundleRunner's extra candidates): their encoding is reused when it is still the last one. */
+  /**
+   * One request's DecoderSession from the encoder's input, history_tokens [S]; `maxRows` bounds the beams of any step.
+   * `sameHistory`: the caller's previous session had these tokens (BundleRunner's extra candidates): their encoding is
+   * reused when it is still the last one.
+   */
   sessionFromTokens(historyTokens: Int32Array, maxRows: number, sameHistory = false): DecoderSession {
     if (historyTokens.length !== this.S) throw new WasmDecoderError(`history_tokens has ${historyTokens.length} tokens, the encoder takes ${this.S}`);
     const t0 = now();

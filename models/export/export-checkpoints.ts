@@ -138,14 +138,14 @@ export async function exportCheckpoints(o: ExportOptions): Promise<void> {
   console.log(`wrote ${o.out} (${quantization}${moreMembers.length > 0 ? `, an ensemble of ${moreMembers.length + 1}` : ''}) in ${((performance.now() - started) / 1000).toFixed(1)} s\n${lines.join('\n')}\n  total        ${' '.repeat(18)} ${(totalBytes / 1024).toFixed(1).padStart(9)} KiB (${(totalBytes / 1e6).toFixed(2)} MB)`);
 }
 
-/** `--transitions`: 'fit', 'none' or a weight λ ≥ 0 (OptionError otherwise). */
-/** --transitionsCandidates: a whole number in 0..MAX_TRANSITION_CANDIDATES, else an OptionError. */
+/** `--transitionsCandidates`: a whole number in 0..MAX_TRANSITION_CANDIDATES (OptionError otherwise). */
 export function checkTransitionsCandidates(candidates: number): void {
   if (!(Number.isInteger(candidates) && candidates >= 0 && candidates <= MAX_TRANSITION_CANDIDATES)) {
     throw new OptionError(`--transitionsCandidates=${candidates}: give a whole number of extra candidates in 0..${MAX_TRANSITION_CANDIDATES} (0: the prior only reorders the beam)`);
   }
 }
 
+/** `--transitions`: 'fit', 'none' or a weight λ ≥ 0 (OptionError otherwise). */
 export function parseTransitionsOption(text: string): number | 'fit' | 'none' {
   if (text === 'fit' || text === 'none') return text;
   const lambda = Number(text);
