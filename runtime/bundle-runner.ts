@@ -8,7 +8,7 @@ import { InvalidArgumentError } from './errors.ts';
 import { checkHistory, checkRecommendOptions, checkScoreArguments } from './arguments.ts';
 import { onnxRequest, type OrtModule, type SeedGraphs } from './onnx-decoder-session.ts';
 import { REWARD_TIE, rewardTowers, type RewardRunner } from './reward-runner.ts';
-import { rerankByTransitions, transitionCandidates } from './transitions.ts';
+import { extraCandidates, rerankByTransitions } from './transitions.ts';
 import type { BundleModels } from './loader.ts';
 import type { SearchContext } from './webgpu-search.ts';
 import type { BackendProbe, DecoderBackend, HistoryItem, RankedBy, RecommendedSession, RecommendOptions, RecommendResult, ScoreOptions, ScoreResult } from './recommender.ts';
@@ -185,8 +185,7 @@ export class BundleRunner {
     // (teacher forcing, with the beam's history bias), so that every candidate's log P is the model's.
     const extraCount = prior && sessionLength === 1 ? (prior.params.candidates ?? 0) : 0;
     if (extraCount > 0) {
-      const inPool = new Set(pool);
-      const extra = transitionCandidates(prior!.table, prior!.params, history, extraCount, (item) => inPool.has(item) || exclude?.[item] === 1);
+      const extra = extraCandidates(prior!.table, prior!.params, history, pool, exclude && ((item) => exclude[item] === 1));
       if (extra.length > 0) {
         const extraLogProb = await this.teacherForce(history, extra, extra.length, 1, bias, true);
         const joined = new Int32Array(pool.length + extra.length);

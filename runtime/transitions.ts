@@ -224,6 +224,15 @@ export function transitionCandidates(table: TransitionTable, params: Omit<Transi
   return Int32Array.from(ranked.slice(0, n), ([item]) => item);
 }
 
+/**
+ * The extra candidates of a one-item session (recommend()'s pool; the weights' fit reads the same): the table's
+ * `params.candidates` likeliest next items that are neither among `pooled` (the beams' items) nor `excluded`.
+ */
+export function extraCandidates(table: TransitionTable, params: Omit<TransitionParams, 'lambda'>, history: ArrayLike<number>, pooled: ArrayLike<number>, excluded?: (item: number) => boolean): Int32Array {
+  const inPool = new Set(Array.from(pooled));
+  return transitionCandidates(table, params, history, params.candidates ?? 0, (item) => inPool.has(item) || excluded?.(item) === true);
+}
+
 /** A manifest's `transitions` as TransitionParams, or the reason it is not. */
 export function checkTransitionParams(value: unknown): TransitionParams | string {
   if (typeof value !== 'object' || value === null) return 'must be { lambda, window, decay, epsilon, smoothing, history?, candidates? }';

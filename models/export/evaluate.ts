@@ -27,7 +27,7 @@ import { RankingAccumulator, rankOf, type RankingMetrics } from '../seed/metrics
 import { seededUniform } from '../random.ts';
 import { readBundle, type LoadedBundle } from '../../runtime-node/bundle-reader.ts';
 import { OnnxSeedModel } from '../../runtime-node/node-session.ts';
-import { TransitionTable, transitionCandidates, type TransitionParams } from '../../runtime/transitions.ts';
+import { extraCandidates, TransitionTable, type TransitionParams } from '../../runtime/transitions.ts';
 
 export class BundleDataMismatchError extends Error {
   override name = 'BundleDataMismatchError';
@@ -212,11 +212,9 @@ export class BundleEvaluator {
     const tokens = encoderTokens(history, data.codes, config.levels, config.codebookSize, config.maxHistory);
     let extra: UserResult['extra'];
     if (this.pool) {
-      // As recommend() pools them: not in the beam, not excluded; scored with the same history bias.
-      const inBeam = new Set(items);
+      // As recommend() pools them (not in the beam, not excluded), scored with the same history bias.
       const inHistory = new Set(history);
-      const params = this.options.transitionPool!.params;
-      const found = transitionCandidates(this.pool, params, history, params.candidates ?? 0, (item) => inBeam.has(item) || (this.options.excludeHistory && inHistory.has(item)));
+      const found = extraCandidates(this.pool, this.options.transitionPool!.params, history, items, this.options.excludeHistory ? (item) => inHistory.has(item) : undefined);
       const scored = found.length > 0 ? await this.recommender.score(Array.from(history), Array.from(found, (i) => [i]), { historyBias: Boolean(this.options.historyBias) }) : null;
       extra = { items: found, logProb: scored?.logProb ?? new Float32Array(0) };
     }
