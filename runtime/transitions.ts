@@ -164,6 +164,15 @@ export class TransitionTable {
 }
 
 /**
+ * One window item a's vote in prior_t (the top of this file): decay^(j−1) · c(a → b) / (out(a) + α), given
+ * `weight` = decay^(j−1), `count` = c(a → b) and `out` = out(a) > 0. The rerank's prior and the table's candidates
+ * both add these votes, so they must round alike: the product first, then the division.
+ */
+function windowVote(weight: number, count: number, out: number, smoothing: number): number {
+  return (weight * count) / (out + smoothing);
+}
+
+/**
  * Σ_t log(ε + prior_t) of one session (item indices) after `history` (oldest first): each session item is voted for
  * by the `window` items before it, the history's last items and then the session's own earlier items.
  */
@@ -177,7 +186,7 @@ export function transitionLogPrior(table: TransitionTable, params: Omit<Transiti
       const a = k >= 0 ? session[k] : history[history.length + k];
       if (a === undefined) break;
       const out = table.totals[a];
-      if (out > 0) prior += (w * table.count(a, session[t])) / (out + params.smoothing);
+      if (out > 0) prior += windowVote(w, table.count(a, session[t]), out, params.smoothing);
     }
     total += Math.log(params.epsilon + prior);
   }
@@ -217,7 +226,7 @@ export function transitionCandidates(table: TransitionTable, params: Omit<Transi
     if (out === 0) continue;
     for (let p = table.offsets[a]; p < table.offsets[a + 1]; p++) {
       const b = table.next[p];
-      prior.set(b, (prior.get(b) ?? 0) + (w * table.counts[p]) / (out + params.smoothing));
+      prior.set(b, (prior.get(b) ?? 0) + windowVote(w, table.counts[p], out, params.smoothing));
     }
   }
   const ranked = [...prior.entries()].filter(([item]) => !skip?.(item)).sort((x, y) => y[1] - x[1] || x[0] - y[0]);
