@@ -7,7 +7,7 @@
 // the weights (fitTransitionWeights). The candidates are computed once; the reranks are arithmetic. The table holds
 // training transitions only, so no validation or test target is counted.
 import type { SeedData } from '../seed/batches.ts';
-import { rankOf } from '../seed/metrics.ts';
+import { ndcgGain, rankOf } from '../seed/metrics.ts';
 import { DEFAULT_TRANSITION_PARAMS, rerankByTransitions, TransitionTable, type TransitionParams } from '../../runtime/transitions.ts';
 
 export const LAMBDA_GRID = [0, 0.25, 0.5, 1, 2, 4, 8];
@@ -57,7 +57,7 @@ export function rerankedMetrics(table: TransitionTable, params: TransitionParams
     const { order } = rerankByTransitions(table, params, b.history, items, items.length, 1, logProb);
     const rank = rankOf(Int32Array.from(order, (i) => items[i]), b.target);
     if (rank >= 0 && rank < 10) {
-      perUser[u] = 1 / Math.log2(rank + 2);
+      perUser[u] = ndcgGain(rank);
       hits++;
     }
   });

@@ -13,6 +13,15 @@ export interface RankingMetrics {
   'ndcg@10_se': number; // standard error of NDCG@10's mean over these users: gaps under ~2 of these are noise
 }
 
+/**
+ * NDCG's gain of a hit at 0-based `rank` with one held-out item (the ideal DCG is then 1): 1 / log2(rank + 2).
+ * RankingAccumulator and the transition fit's per-user figures (models/export/transitions-fit.ts) both use it, so the
+ * fit's NDCG@10 is the one `onerec eval` reports.
+ */
+export function ndcgGain(rank: number): number {
+  return 1 / Math.log2(rank + 2);
+}
+
 /** Accumulates per-user hits; `rank` is the 0-based position of the target in the ranked list (-1 = absent). */
 export class RankingAccumulator {
   private sums = { r5: 0, r10: 0, n5: 0, n10: 0, n10Squared: 0, valid: 0 };
@@ -22,7 +31,7 @@ export class RankingAccumulator {
     this.users++;
     if (validGreedy) this.sums.valid++;
     if (rank < 0) return;
-    const gain = 1 / Math.log2(rank + 2);
+    const gain = ndcgGain(rank);
     if (rank < 5) {
       this.sums.r5++;
       this.sums.n5 += gain;
