@@ -1,18 +1,17 @@
 // SASRec's training loop (used by `onerec baseline`): every position of every user's train sequence is a
 // target, AdamW, full-catalog validation NDCG@10 after every epoch, early stopping, best.ckpt / last.ckpt with
 // resume, and the same ranking metrics as `onerec eval` (full ranking over all items, the history not excluded).
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
 import type { PreparedData } from '../data/prepared.ts';
 import { sequenceOffsets, userOfRow } from '../data/flat-rows.ts';
 import { heldOutExamples, TEST, trainSequences, VALIDATION, type HeldOutExample } from '../data/splits.ts';
-import { AdamW, loadCheckpoint, saveCheckpoint, type Schedule } from '../engine/index.ts';
-import { EarlyStopping } from '../early-stopping.ts';
+import { AdamW, type Schedule } from '../engine/index.ts';
 import type { Engine } from '../engine/engine.ts';
 import { accumulateAdd, addInto } from '../engine/ops.ts';
 import { Rng } from '../random.ts';
 import { progressBar } from '../progress.ts';
 import { RankingAccumulator, type RankingMetrics } from '../seed/metrics.ts';
+import { TrainingRun } from '../training-run.ts';
 import { SasrecModel, sasrecParameterCount, type SasrecConfig } from './sasrec.ts';
 
 export const CHECKPOINT_KIND = 'sasrec';
@@ -217,30 +216,16 @@ export async function trainSasrec(engine: Engine, data: BaselineData, config: Sa
     });
     trainer = optimizer;
     const rng = new Rng(train.seed + 1); // shuffling and dropout
-    let history: BaselineEpoch[] = [];
-    let best: BaselineResult['best'] = null;
-    let startEpoch = 0;
-    let elapsedBefore = 0;
-    const last = join(train.out, 'last.ckpt');
-    const bestPath = join(train.out, 'best.ckpt');
-    if (train.resume && existsSync(last)) {
-      const meta = loadCheckpoint(last, engine, params, optimizer);
-      if (JSON.stringify(meta.config) !== JSON.stringify(config)) throw new BaselineError(`${last} was trained with another config (${JSON.stringify(meta.config)}); resume with the same flags or drop --resume`);
-      rng.state = meta.rng.train;
-      history = (meta.history as BaselineEpoch[]) ?? [];
-      best = (meta.best as BaselineResult['best']) ?? null;
-      startEpoch = (meta.epoch as number) + 1;
-      elapsedBefore = history.at(-1)?.seconds ?? 0;
-      log(`resumed from ${last} at epoch ${startEpoch} (step ${optimizer.step})`);
-    }
+    const run = new TrainingRun<BaselineEpoch>({ out: train.out, kind: CHECKPOINT_KIND, config, train, engine, params, optimizer, rng, log });
+    run.resume(train.resume, (meta) => {
+      if (JSON.stringify(meta.config) !== JSON.stringify(config)) throw new BaselineError(`${run.last} was trained with another config (${JSON.stringify(meta.config)}); resume with the same flags or drop --resume`);
+    });
     const targets = data.train.reduce((n, seq) => n + Math.max(0, seq.length - 1), 0);
     log(`SASRec: ${sasrecParameterCount(config).toLocaleString('en')} parameters, ${targets.toLocaleString('en')} training targets in ${windows.ends.length.toLocaleString('en')} windows of ≤ ${config.maxLength}, ${stepsPerEpoch} steps/epoch, ${validation.length} validation users`);
-    const start = Date.now() - elapsedBefore * 1000;
+    const start = Date.now() - run.elapsedBefore * 1000;
     const processStart = Date.now();
-    let stopReason = `reached epochs = ${train.epochs}`;
-    const stopping = new EarlyStopping(best, history, bestPath);
     const L = config.maxLength;
-    for (let epoch = startEpoch; epoch < train.epochs; epoch++) {
+    for (let epoch = run.startEpoch; epoch < train.epochs; epoch++) {
       // Back to the canonical order, then shuffled in place: the same permutation of the same list every epoch as when
       // the windows were objects and a fresh 0 … n − 1 order was shuffled, so runs and checkpoints are unchanged.
       trainingWindows(data.train, L, windows);
@@ -267,22 +252,16 @@ export async function trainSasrec(engine: Engine, data: BaselineData, config: Sa
       if (!Number.isFinite(trainLoss)) throw new BaselineError(`training loss is ${trainLoss} at epoch ${epoch + 1}; lower --lr or raise --warmupSteps`);
       const record: BaselineEpoch = { epoch: epoch + 1, step: optimizer.step, trainLoss, seconds: (Date.now() - start) / 1000 };
       if ((epoch + 1) % train.evalEvery === 0 || outOfTime || epoch + 1 === train.epochs) {
-        record.validation = await evaluateSasrec(model, validation);
-        record.seconds = (Date.now() - start) / 1000;
-        await stopping.observe(epoch + 1, record.validation, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch });
+        const figures = await evaluateSasrec(model, validation);
+        await run.validated(epoch, record, figures, (Date.now() - start) / 1000);
       }
-      history.push(record);
       const v = record.validation;
-      log(`epoch ${epoch + 1}: loss ${trainLoss.toFixed(4)}${v ? ` val R@10 ${v['recall@10'].toFixed(4)} N@10 ${v['ndcg@10'].toFixed(4)} ± ${v['ndcg@10_se'].toFixed(4)}` : ''} (${record.seconds.toFixed(0)} s)`);
-      await saveCheckpoint(last, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch, history, best: stopping.best }, optimizer);
-      writeFileSync(join(train.out, 'history.json'), JSON.stringify({ config, train, history, best: stopping.best }, null, 1));
-      if (outOfTime) { stopReason = `time budget of ${train.maxMinutes} min reached`; break; }
-      if (stopping.exhausted(train.patience)) { stopReason = `no better validation NDCG@10 in ${train.patience} validations`; break; }
+      await run.endEpoch(epoch, record, `epoch ${epoch + 1}: loss ${trainLoss.toFixed(4)}${v ? ` val R@10 ${v['recall@10'].toFixed(4)} N@10 ${v['ndcg@10'].toFixed(4)} ± ${v['ndcg@10_se'].toFixed(4)}` : ''} (${record.seconds.toFixed(0)} s)`);
+      if (run.stops(outOfTime)) break;
     }
-    stopping.restore(engine, params);
-    log(`stopped: ${stopReason}; best epoch ${stopping.best?.epoch ?? '-'}`);
+    const outcome = run.finish();
     finished = true;
-    return { model, best: stopping.best, history, stopReason };
+    return { model, ...outcome };
   } finally {
     engine.destroy(lossSum); // through the engine, so that stats.persistentBytes counts it back
     if (finished) trainer?.releaseState(); // the returned model keeps its parameters, not the training state

@@ -6,13 +6,13 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TrieView } from '../../runtime/beam-search.ts';
-import { AdamW, checkpointWeights, GpuRequiredError, loadCheckpoint, readCheckpoint, saveCheckpoint } from '../engine/index.ts';
+import { AdamW, checkpointWeights, GpuRequiredError, loadCheckpoint, readCheckpoint } from '../engine/index.ts';
 import type { Engine, Tensor } from '../engine/engine.ts';
 import { accumulateAdd, addInto } from '../engine/ops.ts';
 import { Rng } from '../random.ts';
-import { EarlyStopping } from '../early-stopping.ts';
 import { progressBar } from '../progress.ts';
 import type { Progress } from '../progress.ts';
+import { TrainingRun } from '../training-run.ts';
 import { batchExamples, evalExamples, historyNegatives, trainBatch, trainExamples, type Batch, type Example, type SeedData, type TrainExamples } from './batches.ts';
 import { hasDenseHead, hasItemEmbedding, parameterCount, type SeedConfig, type TrainConfig } from './config.ts';
 import { evaluateRanking } from './generate.ts';
@@ -222,13 +222,8 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
     });
     studentOptimizer = optimizer;
     const rng = new Rng(train.seed); // shuffling and dropout
-    let history: EpochRecord[] = [];
-    let best: TrainResult['best'] = null;
-    let startEpoch = 0;
-    let elapsedBefore = 0;
-    const last = join(train.out, 'last.ckpt');
-    const bestPath = join(train.out, 'best.ckpt');
-    if (train.init && !(train.resume && existsSync(last))) {
+    const run = new TrainingRun<EpochRecord>({ out: train.out, kind: CHECKPOINT_KIND, config, train, engine, params, optimizer, rng, log });
+    if (train.init && !(train.resume && existsSync(run.last))) {
       let meta;
       try {
         meta = loadCheckpoint(train.init, engine, params); // weights only: the optimizer and schedule start fresh
@@ -237,31 +232,21 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
       }
       log(`initialized from ${train.init} (epoch ${meta.epoch ?? '?'}); optimizer and schedule start fresh`);
     }
-    if (train.resume && existsSync(last)) {
-      const meta = loadCheckpoint(last, engine, params, optimizer);
-      rng.state = meta.rng.train;
-      history = (meta.history as EpochRecord[]) ?? [];
-      best = (meta.best as TrainResult['best']) ?? null;
-      startEpoch = (meta.epoch as number) + 1;
-      elapsedBefore = history.at(-1)?.seconds ?? 0;
-      log(`resumed from ${last} at epoch ${startEpoch} (step ${optimizer.step})`);
-    }
+    run.resume(train.resume);
     log(`seed model: ${parameterCount(config).toLocaleString('en')} parameters, ${examples.rows.length.toLocaleString('en')} training examples, ${stepsPerEpoch} steps/epoch, ${validation.length} validation users`);
 
     // Running sums on the GPU so that a step never waits for a readback.
     const [ceSum, auxSum, ulSum, distillSum, denseSum] = Array.from({ length: 5 }, () => engine.persistent([1]));
     const loadSum = Array.from({ length: config.decoderLayers }, () => engine.persistent([config.experts]));
     sums.push(ceSum, auxSum, ulSum, distillSum, denseSum, ...loadSum);
-    const start = Date.now() - elapsedBefore * 1000;
+    const start = Date.now() - run.elapsedBefore * 1000;
     const seconds = (): number => (Date.now() - start) / 1000; // training time, resumed runs included
     // maxMinutes counts this process only, so that a resumed run gets its own budget. It is checked after each
     // step, so every epoch this process starts takes at least one step and ends with last.ckpt written.
     const deadline = hooks.deadline ?? (train.maxMinutes > 0 ? Date.now() + train.maxMinutes * 60_000 : Infinity);
     const pastDeadline = (): boolean => Date.now() > deadline;
-    let stopReason = `reached epochs = ${train.epochs}`;
-    const stopping = new EarlyStopping(best, history, bestPath);
 
-    for (let epoch = startEpoch; epoch < train.epochs; epoch++) {
+    for (let epoch = run.startEpoch; epoch < train.epochs; epoch++) {
       // Back to the canonical order, then shuffled in place: the same permutation of the same list every epoch as when
       // the examples were objects and a fresh 0 … n − 1 order was shuffled, so runs and checkpoints are unchanged.
       trainExamples(data, train.trainWindow, examples, heldOut);
@@ -317,23 +302,17 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
       outOfTime ||= pastDeadline();
       const evaluate = !outOfTime && ((epoch + 1) % train.evalEvery === 0 || epoch + 1 === train.epochs);
       if (evaluate) {
-        record.validation = { ...(await evaluateRanking(model, data, trie, validation, { beamWidth: train.evalBeam, usersPerBatch: 256, excludeHistory: false, historyBias, ...(train.denseMix > 0 && { denseMix: train.denseMix }) })) };
-        record.seconds = seconds();
-        await stopping.observe(epoch + 1, record.validation as unknown as RankingMetrics, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch });
+        const figures = await evaluateRanking(model, data, trie, validation, { beamWidth: train.evalBeam, usersPerBatch: 256, excludeHistory: false, historyBias, ...(train.denseMix > 0 && { denseMix: train.denseMix }) });
+        await run.validated(epoch, record, figures, seconds());
       }
-      history.push(record);
       const v = record.validation;
-      log(`epoch ${epoch + 1}: loss ${trainLoss.toFixed(4)} aux ${auxLoss.toFixed(3)} ${ulLoss !== undefined ? `ul ${ulLoss.toFixed(4)} ` : ''}${denseLoss !== undefined ? `dense ${denseLoss.toFixed(4)} ` : ''}${v ? `val R@10 ${v['recall@10'].toFixed(4)} N@10 ${v['ndcg@10'].toFixed(4)} ± ${v['ndcg@10_se'].toFixed(4)} valid ${v.valid_id_rate.toFixed(3)}` : ''} (${record.seconds.toFixed(0)} s)`);
-      await saveCheckpoint(last, engine, params, { kind: CHECKPOINT_KIND, config, step: optimizer.step, rng: { train: rng.state }, epoch, history, best: stopping.best }, optimizer);
-      writeFileSync(join(train.out, 'history.json'), JSON.stringify({ config, train, history, best: stopping.best }, null, 1));
-      writeFileSync(join(train.out, 'report.html'), trainingReport(`seed model — ${train.data}`, { model: config, train }, history, { best: stopping.best, parameters: parameterCount(config) }));
-      if (outOfTime) { stopReason = `time budget of ${train.maxMinutes} min reached`; break; }
-      if (stopping.exhausted(train.patience)) { stopReason = `no better validation NDCG@10 in ${train.patience} validations`; break; }
+      await run.endEpoch(epoch, record, `epoch ${epoch + 1}: loss ${trainLoss.toFixed(4)} aux ${auxLoss.toFixed(3)} ${ulLoss !== undefined ? `ul ${ulLoss.toFixed(4)} ` : ''}${denseLoss !== undefined ? `dense ${denseLoss.toFixed(4)} ` : ''}${v ? `val R@10 ${v['recall@10'].toFixed(4)} N@10 ${v['ndcg@10'].toFixed(4)} ± ${v['ndcg@10_se'].toFixed(4)} valid ${v.valid_id_rate.toFixed(3)}` : ''} (${record.seconds.toFixed(0)} s)`);
+      writeFileSync(join(train.out, 'report.html'), trainingReport(`seed model — ${train.data}`, { model: config, train }, run.history, { best: run.best, parameters: parameterCount(config) }));
+      if (run.stops(outOfTime)) break;
     }
-    stopping.restore(engine, params);
-    log(`stopped: ${stopReason}; best epoch ${stopping.best?.epoch ?? '-'}`);
+    const outcome = run.finish();
     finished = true;
-    return { model, best: stopping.best, history, stopReason };
+    return { model, ...outcome };
   } finally {
     engine.destroy(...sums);
     for (const t of teachers) t.dispose();
