@@ -65,6 +65,9 @@ export function packTrie(trie: TrieView): Int32Array {
   return out;
 }
 
+/** Rows whose candidates each thread of the selection kernel keeps in registers (beam widths up to this never rescan global memory). */
+export const SELECT_CACHE_ROWS = 32;
+
 /**
  * WGSL of the selection between two steps of an item, one workgroup: reads the step's code scores ([rows, K + 2]: the
  * level's K code logits, the row's max logit and Σ exp) and its beams' state (score, trie node, the row of the item's
@@ -73,8 +76,29 @@ export function packTrie(trie: TrieView): Int32Array {
  * beam (alive − the beam's earlier items through that node > 0), as the CPU search's edgeAllowed above the last level.
  * Top-k: beamWidth rounds, each taking the best candidate after the previous one in the order higher score, then
  * lower (row, code): the CPU search's order.
+ *
+ * Each thread owns the candidates at its edge offsets (e − the row's first edge ≡ lid mod WG). With K ≤ WG and at most
+ * `cacheRows` rows, it computes them once into registers (score, index, child); a round then costs the winner's owner
+ * a pass over those registers, not over global memory (scores, trie, alive counts, logs). The owner of each round's
+ * winner writes the next step's token, parent and state from its own candidate. Wider beams rescan global memory.
  */
-export function selectKernel(codebookSize: number, levels: number, sessionLength: number): string {
+export function selectKernel(codebookSize: number, levels: number, sessionLength: number, cacheRows = SELECT_CACHE_ROWS): string {
+  const C = Math.max(1, cacheRows);
+  // The candidate of row r at edge e into (s, idx, child), or `continue` when the code is not allowed: the row's
+  // prologue (n, origin, base, logZ, s0, shift) is in scope.
+  const candidate = `let child = trie[nodeAt + e];
+          var used = 0;
+          for (var j = 0u; j < item; j++) { if (req[PATHS + (origin * SL + j) * L + level + 1u] == child) { used++; } }
+          if (req[ALIVE + u32(child)] - used <= 0) { continue; }
+          let code = u32(trie[codeAt + e]);
+          let s = s0 + (scores[base + code] - logZ + shift + select(0.0, beta, req[ONPATH + u32(child)] != 0));
+          let idx = r * K + code;`;
+  const row = `let n = u32(cur[st + cap + r]);
+        let origin = u32(cur[st + 2u * cap + r]);
+        let base = r * (K + 2u);
+        let logZ = scores[base + K] + log(scores[base + K + 1u]);
+        let s0 = bitcast<f32>(cur[st + r]);
+        let shift = bitcast<f32>(cur[st + 3u * cap + r]);`;
   return /* wgsl */ `
 @group(0) @binding(0) var<storage, read> scores: array<f32>; // this step's code scores [rows, K + 2]
 @group(0) @binding(1) var<storage, read_write> cur: array<i32>; // this step's inputs slot: Params, tokens, parents, state
@@ -82,10 +106,14 @@ export function selectKernel(codebookSize: number, levels: number, sessionLength
 @group(0) @binding(3) var<storage, read> trie: array<i32>; // packTrie's layout
 @group(0) @binding(4) var<storage, read> req: array<i32>; // β [levels] (f32 bits), alive [nodes], onPath [nodes], paths [cap, sessionLength, levels]
 const WG = ${WG}u; const K = ${codebookSize}u; const L = ${levels}u; const SL = ${sessionLength}u; const TOKEN0 = ${SPECIAL_TOKENS}u;
+const C = ${C}u; // rows cached per thread
 const NONE = 0xffffffffu;
 var<workgroup> bestScore: array<f32, WG>;
 var<workgroup> bestIndex: array<u32, WG>;
 var<workgroup> width: u32;
+var<private> cacheScore: array<f32, C>;
+var<private> cacheIndex: array<u32, C>; // NONE: no allowed candidate of this thread in that row
+var<private> cacheChild: array<i32, C>;
 
 // (s, i) comes before (t, j): a higher score, or the same score and a lower (row, code) index.
 fn before(s: f32, i: u32, t: f32, j: u32) -> bool {
@@ -118,30 +146,37 @@ fn before(s: f32, i: u32, t: f32, j: u32) -> bool {
   storageBarrier();
   if (lid == 0u) { width = u32(cur[${P.beamWidth}]); }
   let rounds = workgroupUniformLoad(&width);
-  // Each thread owns the candidates of its edge offsets (e − first edge ≡ lid mod WG) and holds its best one after the
-  // previous round's winner; only the winner's owner scans again.
+  // A row's edges are at most K, so with K ≤ WG a thread owns at most one candidate per row.
+  let cached = K <= WG && rows <= C;
+  if (cached) {
+    for (var r = 0u; r < rows; r++) {
+      cacheIndex[r] = NONE;
+      ${row}
+      for (var e = u32(trie[4u + n]) + lid; e < u32(trie[5u + n]); e += WG) {
+          ${candidate}
+          cacheScore[r] = s; cacheIndex[r] = idx; cacheChild[r] = child;
+      }
+    }
+  }
+  // Each thread holds its best candidate after the previous round's winner; only the winner's owner looks again.
   var prevScore = 0.0; var prevIndex = NONE; var first = true;
   var kept = 0u;
-  var bs = 0.0; var bi = NONE; var stale = true;
+  var bs = 0.0; var bi = NONE; var bc = -1; var stale = true;
   for (var t = 0u; t < rounds; t++) {
     if (stale) {
       bs = 0.0; bi = NONE;
-      for (var r = 0u; r < rows; r++) {
-        let n = u32(cur[st + cap + r]);
-        let origin = u32(cur[st + 2u * cap + r]);
-        let base = r * (K + 2u);
-        let logZ = scores[base + K] + log(scores[base + K + 1u]);
-        let s0 = bitcast<f32>(cur[st + r]);
-        let shift = bitcast<f32>(cur[st + 3u * cap + r]);
-        for (var e = u32(trie[4u + n]) + lid; e < u32(trie[5u + n]); e += WG) {
-          let child = trie[nodeAt + e];
-          var used = 0;
-          for (var j = 0u; j < item; j++) { if (req[PATHS + (origin * SL + j) * L + level + 1u] == child) { used++; } }
-          if (req[ALIVE + u32(child)] - used <= 0) { continue; }
-          let code = u32(trie[codeAt + e]);
-          let s = s0 + (scores[base + code] - logZ + shift + select(0.0, beta, req[ONPATH + u32(child)] != 0));
-          let idx = r * K + code;
-          if ((first || before(prevScore, prevIndex, s, idx)) && before(s, idx, bs, bi)) { bs = s; bi = idx; }
+      if (cached) {
+        for (var r = 0u; r < rows; r++) {
+          let s = cacheScore[r]; let idx = cacheIndex[r];
+          if ((first || before(prevScore, prevIndex, s, idx)) && before(s, idx, bs, bi)) { bs = s; bi = idx; bc = cacheChild[r]; }
+        }
+      } else {
+        for (var r = 0u; r < rows; r++) {
+          ${row}
+          for (var e = u32(trie[4u + n]) + lid; e < u32(trie[5u + n]); e += WG) {
+            ${candidate}
+            if ((first || before(prevScore, prevIndex, s, idx)) && before(s, idx, bs, bi)) { bs = s; bi = idx; bc = child; }
+          }
         }
       }
     }
@@ -156,16 +191,14 @@ fn before(s: f32, i: u32, t: f32, j: u32) -> bool {
     let wi = workgroupUniformLoad(&bestIndex[0]);
     if (wi == NONE) { break; }
     let ws = bestScore[0];
-    if (lid == 0u) {
+    // Indices are unique, so exactly one thread holds the winner: it writes the next step's row t.
+    if (bi == wi) {
       let r = wi / K; let code = wi % K;
-      let n = u32(cur[st + cap + r]);
-      var child = -1;
-      for (var e = u32(trie[4u + n]); e < u32(trie[5u + n]); e++) { if (u32(trie[codeAt + e]) == code) { child = trie[nodeAt + e]; } }
       let nst = u32(nxt[${P.state}]);
       nxt[u32(nxt[${P.tokens}]) + t] = i32(TOKEN0 + level * K + code);
       nxt[u32(nxt[${P.parents}]) + t] = i32(r);
       nxt[nst + t] = bitcast<i32>(ws);
-      nxt[nst + cap + t] = child;
+      nxt[nst + cap + t] = bc;
       nxt[nst + 2u * cap + t] = cur[st + 2u * cap + r];
     }
     prevScore = ws; prevIndex = wi; first = false; stale = bi == wi;

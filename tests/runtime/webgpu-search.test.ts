@@ -36,8 +36,8 @@ async function load(dir: string): Promise<BundleModels> {
  * For each history: the search over searchSession against the search over sessionFromTokens (the per-step session),
  * on one WGSL model; returns the read-backs and mispredictions of the searchSession calls.
  */
-async function compare(models: BundleModels, histories: number[][], options: Omit<BeamSearchOptions, 'exclude' | 'historyBias'> & { excludeHistory?: boolean; bias?: number[] }): Promise<{ readBacks: number[]; mispredictions: number }> {
-  const gpu = await WebGpuDecoder.create(device, models.decoderStep, models.members, { encoderOnnx: models.encoder });
+async function compare(models: BundleModels, histories: number[][], options: Omit<BeamSearchOptions, 'exclude' | 'historyBias'> & { excludeHistory?: boolean; bias?: number[]; selectCacheRows?: number }): Promise<{ readBacks: number[]; mispredictions: number }> {
+  const gpu = await WebGpuDecoder.create(device, models.decoderStep, models.members, { encoderOnnx: models.encoder, selectCacheRows: options.selectCacheRows });
   const { trie, shape } = models;
   const readBacks: number[] = [];
   let mispredictions = 0;
@@ -75,6 +75,18 @@ test('tiny bundle: the CPU search\'s sessions, one read-back per generated item'
     const { readBacks, mispredictions } = await compare(models, histories, { beamWidth, sessionLength });
     assert.equal(mispredictions, 0);
     assert.deepEqual(readBacks, histories.map(() => sessionLength), `beam ${beamWidth}: read-backs per call`);
+  }
+});
+
+test('tiny bundle, the selection kernel rescanning global memory (beams wider than its register cache): the same sessions', async () => {
+  const bundle = await writeTestBundle(join(root, 'tiny-rescan'), { reward: false });
+  const models = await load(bundle.dir);
+  const histories = [[3, 17, 5, 42, 9], [59, 0, 12]];
+  // Cache 2 rows: the first step of each item (1 row) takes the register path, the later steps (8 rows) rescan.
+  for (const options of [{ beamWidth: 8, sessionLength: models.shape.sessionLength }, { beamWidth: 8, sessionLength: models.shape.sessionLength, excludeHistory: false, bias: [0.9, -0.4, 1.5, -8].slice(0, models.shape.levels) }]) {
+    const { readBacks, mispredictions } = await compare(models, histories, { ...options, selectCacheRows: 2 });
+    assert.equal(mispredictions, 0, JSON.stringify(options));
+    assert.deepEqual(readBacks, histories.map(() => models.shape.sessionLength));
   }
 });
 
