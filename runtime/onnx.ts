@@ -97,7 +97,8 @@ async function gpuDeviceOrReason(): Promise<GPUDevice | string> {
   try {
     const adapter = await (globalThis.navigator as Navigator).gpu.requestAdapter();
     if (!adapter) return 'requestAdapter() returned null';
-    return await adapter.requestDevice();
+    // Subgroups where the adapter has them: the search's selection kernel reduces with them (runtime/webgpu-search.ts).
+    return await adapter.requestDevice({ requiredFeatures: adapter.features.has('subgroups') ? ['subgroups' as GPUFeatureName] : [] });
   } catch (err) {
     return `requestDevice() threw ${err instanceof Error ? err.message : String(err)}`;
   }

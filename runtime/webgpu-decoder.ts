@@ -538,9 +538,10 @@ export class WebGpuDecoder {
    * `timestamps`: time each step's kernels on the GPU into `stats` (needs the device's 'timestamp-query').
    * `unroll`: partial sums per dot product (benchmarks).
    * `selectCacheRows`: beam widths up to which the search's selection kernel keeps each thread's candidates in registers
-   * (webgpu-search.ts SELECT_CACHE_ROWS; tests and benchmarks set it to run the rescanning path).
+   * (webgpu-search.ts SELECT_CACHE_ROWS; tests and benchmarks set it to run the rescanning path). `selectSubgroups`: its
+   * round reduction by subgroup operations (default: where the device has the 'subgroups' feature).
    */
-  static async create(device: GPUDevice, decoderStepOnnx: Uint8Array, config: WebGpuDecoderConfig | WebGpuDecoderConfig[], options: { encoderOnnx?: Uint8Array; timestamps?: boolean; unroll?: number; selectCacheRows?: number } = {}): Promise<WebGpuDecoder> {
+  static async create(device: GPUDevice, decoderStepOnnx: Uint8Array, config: WebGpuDecoderConfig | WebGpuDecoderConfig[], options: { encoderOnnx?: Uint8Array; timestamps?: boolean; unroll?: number; selectCacheRows?: number; selectSubgroups?: boolean } = {}): Promise<WebGpuDecoder> {
     const members = Array.isArray(config) ? config : [config];
     if (members.length === 0) throw new WebGpuDecoderError('no model config');
     const contract: WebGpuDecoderConfig = { ...members[0], decoderLayers: members.reduce((sum, m) => sum + m.decoderLayers, 0) };
@@ -580,7 +581,7 @@ export class WebGpuDecoder {
     if (encoderPacked) {
       // The search's selection kernel: scores (read), this and the next inputs slot (read-write: one buffer), trie, request.
       decoder.selectLayout = device.createBindGroupLayout({ entries: [true, false, false, true, true].map((readOnly, binding) => ({ binding, visibility: COMPUTE_STAGE, buffer: storage(readOnly) })) });
-      [decoder.select] = await compilePipelines(device, decoder.selectLayout, [selectKernel(contract.codebookSize, contract.levels, contract.sessionLength, options.selectCacheRows)], toError);
+      [decoder.select] = await compilePipelines(device, decoder.selectLayout, [selectKernel(contract.codebookSize, contract.levels, contract.sessionLength, options.selectCacheRows, options.selectSubgroups ?? device.features.has('subgroups'))], toError);
     }
     if (encoderPacked && encoderLayout && encoderPipelines) {
       const S = decoder.S;

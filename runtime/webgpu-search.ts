@@ -82,7 +82,7 @@ export const SELECT_CACHE_ROWS = 32;
  * a pass over those registers, not over global memory (scores, trie, alive counts, logs). The owner of each round's
  * winner writes the next step's token, parent and state from its own candidate. Wider beams rescan global memory.
  */
-export function selectKernel(codebookSize: number, levels: number, sessionLength: number, cacheRows = SELECT_CACHE_ROWS): string {
+export function selectKernel(codebookSize: number, levels: number, sessionLength: number, cacheRows = SELECT_CACHE_ROWS, subgroups = false): string {
   const C = Math.max(1, cacheRows);
   // The candidate of row r at edge e into (s, idx, child), or `continue` when the code is not allowed: the row's
   // prologue (n, origin, base, logZ, s0, shift) is in scope.
@@ -99,7 +99,7 @@ export function selectKernel(codebookSize: number, levels: number, sessionLength
         let logZ = scores[base + K] + log(scores[base + K + 1u]);
         let s0 = bitcast<f32>(cur[st + r]);
         let shift = bitcast<f32>(cur[st + 3u * cap + r]);`;
-  return /* wgsl */ `
+  return /* wgsl */ `${subgroups ? '\nenable subgroups;' : ''}
 @group(0) @binding(0) var<storage, read> scores: array<f32>; // this step's code scores [rows, K + 2]
 @group(0) @binding(1) var<storage, read_write> cur: array<i32>; // this step's inputs slot: Params, tokens, parents, state
 @group(0) @binding(2) var<storage, read_write> nxt: array<i32>; // the next step's inputs slot
@@ -110,7 +110,10 @@ const C = ${C}u; // rows cached per thread
 const NONE = 0xffffffffu;
 var<workgroup> bestScore: array<f32, WG>;
 var<workgroup> bestIndex: array<u32, WG>;
-var<workgroup> width: u32;
+var<workgroup> width: u32;${subgroups ? `
+var<workgroup> slots: atomic<u32>; // subgroups that wrote their best this round
+var<workgroup> winScore: f32;
+var<workgroup> winIndex: u32;` : ''}
 var<private> cacheScore: array<f32, C>;
 var<private> cacheIndex: array<u32, C>; // NONE: no allowed candidate of this thread in that row
 var<private> cacheChild: array<i32, C>;
@@ -120,7 +123,7 @@ fn before(s: f32, i: u32, t: f32, j: u32) -> bool {
   return i != NONE && (j == NONE || s > t || (s == t && i < j));
 }
 
-@compute @workgroup_size(${WG}) fn main(@builtin(local_invocation_id) li: vec3u) {
+@compute @workgroup_size(${WG}) fn main(@builtin(local_invocation_id) li: vec3u${subgroups ? ', @builtin(subgroup_invocation_id) sid: u32' : ''}) {
   let lid = li.x;
   let cap = u32(cur[${P.cap}]); let rows = u32(cur[${P.rows}]); let level = u32(cur[${P.level}]); let item = u32(cur[${P.item}]);
   let st = u32(cur[${P.state}]);
@@ -144,7 +147,7 @@ fn before(s: f32, i: u32, t: f32, j: u32) -> bool {
     cur[st + 3u * cap + r] = bitcast<i32>(shift);
   }
   storageBarrier();
-  if (lid == 0u) { width = u32(cur[${P.beamWidth}]); }
+  if (lid == 0u) { width = u32(cur[${P.beamWidth}]);${subgroups ? ' atomicStore(&slots, 0u);' : ''} }
   let rounds = workgroupUniformLoad(&width);
   // A row's edges are at most K, so with K ≤ WG a thread owns at most one candidate per row.
   let cached = K <= WG && rows <= C;
@@ -180,7 +183,20 @@ fn before(s: f32, i: u32, t: f32, j: u32) -> bool {
         }
       }
     }
-    bestScore[lid] = bs; bestIndex[lid] = bi;
+${subgroups ? `    // Each subgroup's best (the highest score, then the lowest index) without barriers; one slot per subgroup.
+    let m = subgroupMax(select(-3.4028234e38, bs, bi != NONE));
+    let mi = subgroupMin(select(NONE, bi, bi != NONE && bs == m));
+    if (sid == 0u) { let slot = atomicAdd(&slots, 1u); bestScore[slot] = m; bestIndex[slot] = mi; }
+    workgroupBarrier();
+    if (lid == 0u) {
+      var ws0 = 0.0; var wi0 = NONE;
+      for (var g = 0u; g < atomicLoad(&slots); g++) { if (before(bestScore[g], bestIndex[g], ws0, wi0)) { ws0 = bestScore[g]; wi0 = bestIndex[g]; } }
+      winScore = ws0; winIndex = wi0;
+      atomicStore(&slots, 0u);
+    }
+    let wi = workgroupUniformLoad(&winIndex);
+    if (wi == NONE) { break; }
+    let ws = winScore;` : `    bestScore[lid] = bs; bestIndex[lid] = bi;
     workgroupBarrier();
     for (var half = WG / 2u; half > 0u; half = half >> 1u) {
       if (lid < half && before(bestScore[lid + half], bestIndex[lid + half], bestScore[lid], bestIndex[lid])) {
@@ -190,7 +206,7 @@ fn before(s: f32, i: u32, t: f32, j: u32) -> bool {
     }
     let wi = workgroupUniformLoad(&bestIndex[0]);
     if (wi == NONE) { break; }
-    let ws = bestScore[0];
+    let ws = bestScore[0];`}
     // Indices are unique, so exactly one thread holds the winner: it writes the next step's row t.
     if (bi == wi) {
       let r = wi / K; let code = wi % K;
@@ -202,8 +218,8 @@ fn before(s: f32, i: u32, t: f32, j: u32) -> bool {
       nxt[nst + 2u * cap + t] = cur[st + 2u * cap + r];
     }
     prevScore = ws; prevIndex = wi; first = false; stale = bi == wi;
-    kept = t + 1u;
-    workgroupBarrier();
+    kept = t + 1u;${subgroups ? '' : `
+    workgroupBarrier(); // bestScore[0], read above, is written again at the next round's start`}
   }
   if (lid == 0u) { nxt[${P.rows}] = i32(kept); }
 }`;

@@ -51,7 +51,8 @@ export async function openDevice(options: { quiet?: boolean; zeroWorkgroupMemory
   const timestamps = adapter.features.has('timestamp-query');
   const lim = adapter.limits;
   const device = await adapter.requestDevice({
-    requiredFeatures: timestamps ? ['timestamp-query'] : [],
+    // Subgroups where the adapter has them: the runtime's WGSL search, which tests and benches run on this device, uses them.
+    requiredFeatures: [...(timestamps ? ['timestamp-query' as const] : []), ...(adapter.features.has('subgroups') ? ['subgroups' as GPUFeatureName] : [])],
     requiredLimits: {
       maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize,
       maxBufferSize: lim.maxBufferSize,

@@ -36,8 +36,8 @@ async function load(dir: string): Promise<BundleModels> {
  * For each history: the search over searchSession against the search over sessionFromTokens (the per-step session),
  * on one WGSL model; returns the read-backs and mispredictions of the searchSession calls.
  */
-async function compare(models: BundleModels, histories: number[][], options: Omit<BeamSearchOptions, 'exclude' | 'historyBias'> & { excludeHistory?: boolean; bias?: number[]; selectCacheRows?: number }): Promise<{ readBacks: number[]; mispredictions: number }> {
-  const gpu = await WebGpuDecoder.create(device, models.decoderStep, models.members, { encoderOnnx: models.encoder, selectCacheRows: options.selectCacheRows });
+async function compare(models: BundleModels, histories: number[][], options: Omit<BeamSearchOptions, 'exclude' | 'historyBias'> & { excludeHistory?: boolean; bias?: number[]; selectCacheRows?: number; selectSubgroups?: boolean }): Promise<{ readBacks: number[]; mispredictions: number }> {
+  const gpu = await WebGpuDecoder.create(device, models.decoderStep, models.members, { encoderOnnx: models.encoder, selectCacheRows: options.selectCacheRows, selectSubgroups: options.selectSubgroups });
   const { trie, shape } = models;
   const readBacks: number[] = [];
   let mispredictions = 0;
@@ -78,15 +78,19 @@ test('tiny bundle: the CPU search\'s sessions, one read-back per generated item'
   }
 });
 
-test('tiny bundle, the selection kernel rescanning global memory (beams wider than its register cache): the same sessions', async () => {
+test('tiny bundle, each variant of the selection kernel (register cache or rescans of global memory; subgroup or barrier-tree reduction): the same sessions', async () => {
   const bundle = await writeTestBundle(join(root, 'tiny-rescan'), { reward: false });
   const models = await load(bundle.dir);
+  assert.ok(device.features.has('subgroups'), 'SwiftShader has subgroups (of 4): the subgroup reduction runs here');
   const histories = [[3, 17, 5, 42, 9], [59, 0, 12]];
+  const bias = [0.9, -0.4, 1.5, -8].slice(0, models.shape.levels);
   // Cache 2 rows: the first step of each item (1 row) takes the register path, the later steps (8 rows) rescan.
-  for (const options of [{ beamWidth: 8, sessionLength: models.shape.sessionLength }, { beamWidth: 8, sessionLength: models.shape.sessionLength, excludeHistory: false, bias: [0.9, -0.4, 1.5, -8].slice(0, models.shape.levels) }]) {
-    const { readBacks, mispredictions } = await compare(models, histories, { ...options, selectCacheRows: 2 });
-    assert.equal(mispredictions, 0, JSON.stringify(options));
-    assert.deepEqual(readBacks, histories.map(() => models.shape.sessionLength));
+  for (const kernel of [{ selectCacheRows: 2, selectSubgroups: true }, { selectCacheRows: 2, selectSubgroups: false }, { selectSubgroups: false }]) {
+    for (const options of [{ beamWidth: 8, sessionLength: models.shape.sessionLength }, { beamWidth: 8, sessionLength: models.shape.sessionLength, excludeHistory: false, bias }]) {
+      const { readBacks, mispredictions } = await compare(models, histories, { ...options, ...kernel });
+      assert.equal(mispredictions, 0, JSON.stringify({ ...options, ...kernel }));
+      assert.deepEqual(readBacks, histories.map(() => models.shape.sessionLength));
+    }
   }
 });
 
