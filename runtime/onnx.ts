@@ -98,7 +98,7 @@ async function gpuDeviceOrReason(): Promise<GPUDevice | string> {
     const adapter = await (globalThis.navigator as Navigator).gpu.requestAdapter();
     if (!adapter) return 'requestAdapter() returned null';
     // Subgroups where the adapter has them: the search's selection kernel reduces with them (runtime/webgpu-search.ts).
-    return await adapter.requestDevice({ requiredFeatures: adapter.features.has('subgroups') ? ['subgroups' as GPUFeatureName] : [] });
+    return await adapter.requestDevice(adapter.features?.has('subgroups') ? { requiredFeatures: ['subgroups' as GPUFeatureName] } : undefined);
   } catch (err) {
     return `requestDevice() threw ${err instanceof Error ? err.message : String(err)}`;
   }
