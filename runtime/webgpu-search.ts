@@ -184,6 +184,7 @@ fn before(s: f32, i: u32, t: f32, j: u32) -> bool {
       }
     }
 ${subgroups ? `    // Each subgroup's best (the highest score, then the lowest index) without barriers; one slot per subgroup.
+    // A lane without a candidate offers the lowest finite f32; candidates' scores are finite (log-softmax of finite logits).
     let m = subgroupMax(select(-3.4028234e38, bs, bi != NONE));
     let mi = subgroupMin(select(NONE, bi, bi != NONE && bs == m));
     if (sid == 0u) { let slot = atomicAdd(&slots, 1u); bestScore[slot] = m; bestIndex[slot] = mi; }
