@@ -33,6 +33,7 @@ import { SemanticIdTrie } from '../runtime/semantic-id-trie.ts';
 import { sha256Hex } from '../runtime/sha256.ts';
 import { parseArgs } from './args.ts';
 import { syntheticCodes as syntheticItemCodes } from './synthetic-items.ts';
+import { median } from './stats.ts';
 
 const o = parseArgs({ items: '12000,100000,1000000', quantization: 'int4', repeats: 3, seed: 7, out: '' }, process.argv.slice(2));
 const config = DEFAULT_SEED_CONFIG; // levels 4 × K 256
@@ -45,7 +46,6 @@ function asinLike(items: number, seed: number): string[] {
   return Array.from({ length: items }, () => `B0${Array.from({ length: 8 }, () => alphabet[Math.floor(uniform() * alphabet.length)]).join('')}`);
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round = (x: number, digits = 2): number => Number(x.toFixed(digits));
 const gz = (bytes: Uint8Array): number => gzipSync(bytes, { level: 6 }).length;
 

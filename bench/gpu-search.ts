@@ -14,6 +14,7 @@ import { aliveLeafCounts, beamSearch } from '../runtime/beam-search.ts';
 import { parseBundleItems, parseManifest } from '../runtime/bundle.ts';
 import { encoderTokens } from '../runtime/tokens.ts';
 import { parseOptions } from '../models/options.ts';
+import { median } from './stats.ts';
 
 const parsed = parseOptions(process.argv.slice(2), {
   bundles: 'models/bundles/kuairand:5,models/bundles/beauty:2', // dir:sessionLength, comma-separated
@@ -25,7 +26,6 @@ const parsed = parseOptions(process.argv.slice(2), {
 if (!parsed) process.exit(0);
 const o = parsed;
 
-const median = (a: number[]): number => a.slice().sort((x, y) => x - y)[a.length >> 1];
 const gpu = await openDevice({ quiet: true });
 console.log(`adapter: ${gpu.adapter}`);
 const results: Record<string, unknown> = {};

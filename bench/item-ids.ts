@@ -11,6 +11,7 @@ import { execSync } from 'node:child_process';
 import { encodeItemIndex, readItemIndex, type ItemIndexTables } from '../runtime/item-index.ts';
 import { seededUniform } from '../models/random.ts';
 import { parseOptions } from '../models/options.ts';
+import { median } from './stats.ts';
 
 const o = parseOptions(process.argv.slice(2), { items: 1_000_000, repeats: 5, seed: 7, out: '' }, 'node --expose-gc --import tsx bench/item-ids.ts [--items=N] [--repeats=N] [--out=FILE]');
 if (!o) process.exit(0);
@@ -45,7 +46,6 @@ const sets: [string, string[]][] = [
   ['ASIN-shaped ("B0" + 8 of [0-9A-Z])', uniqueIds((r) => `B0${chars(r, 8)}`, o.seed + 1)],
   ['10 random characters of [0-9A-Z]', uniqueIds((r) => chars(r, 10), o.seed + 2)],
 ];
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const heap = () => { gc(); const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
 const rows = [];
 for (const [name, ids] of sets) {

@@ -22,6 +22,7 @@ import { OnnxSeedModel } from '../runtime-node/node-session.ts';
 import { createNodeRecommender } from '../runtime-node/node-recommender.ts';
 import type { SeedConfig } from '../models/seed/config.ts';
 import { parseArgs } from './args.ts';
+import { median } from './stats.ts';
 
 const defaults = {
   bundle: 'models/bundles/beauty',
@@ -32,7 +33,6 @@ const defaults = {
   out: '',
 };
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const o = parseArgs(defaults, process.argv.slice(2));
 const bundle = await readBundle(o.bundle);

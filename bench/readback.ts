@@ -22,6 +22,7 @@ import { gpuInstance } from '../models/engine/device.ts';
 import { describeOptionsFrom, parseOptions } from '../models/options.ts';
 import { parseBundleItems, parseManifest } from '../runtime/bundle.ts';
 import { PARAMS } from '../runtime/webgpu-search.ts';
+import { percentile } from './stats.ts';
 
 describeOptionsFrom(import.meta.url); // --help reads the options' comments below
 const parsed = parseOptions(process.argv.slice(2), {
@@ -252,7 +253,6 @@ async function verifyPlans(plans: ReadbackPlan[]): Promise<Record<string, unknow
   return checked;
 }
 
-const percentile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 /** Median and p95, and the low end (min, p10, p25): a round trip that finds its work done at once is far below the median. */
 function summarize(ms: number[]): { median_ms: number; p95_ms: number; min_ms: number; p10_ms: number; p25_ms: number; rounds: number } {
   const sorted = [...ms].sort((a, b) => a - b);

@@ -27,6 +27,7 @@ import { parseBundleItems, parseManifest, type BundleManifest } from '../runtime
 import { beamSearch, type DecoderSession } from '../runtime/beam-search.ts';
 import type { Recommender, RecommendOptions } from '../runtime/recommender.ts';
 import { parseArgs } from './args.ts';
+import { percentile } from './stats.ts';
 
 const defaults = {
   bundle: '', // a bundle folder; empty: a synthetic Beauty-sized one under .work/ (the issue's workload needs session 5 and a reward model, which the shipped Beauty bundle lacks)
@@ -107,7 +108,6 @@ async function jsBeamSearchMs(bundleDir: string, m: BundleManifest, options: Rec
   return (performance.now() - t) / 10;
 }
 
-const percentile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 const summarize = (ms: number[]) => {
   const sorted = [...ms].sort((a, b) => a - b);
   return { p50_ms: +percentile(sorted, 0.5).toFixed(2), p95_ms: +percentile(sorted, 0.95).toFixed(2), mean_ms: +(ms.reduce((a, b) => a + b, 0) / ms.length).toFixed(2), runs: ms.length };

@@ -15,6 +15,7 @@ import { openDevice } from '../models/engine/device.ts';
 import { WasmReward } from '../runtime/wasm-reward.ts';
 import { WebGpuReward } from '../runtime/webgpu-reward.ts';
 import { parseArgs } from './args.ts';
+import { median } from './stats.ts';
 
 const o = parseArgs({
   bundle: 'models/bundles/kuairand', // a bundle with reward.onnx
@@ -25,7 +26,6 @@ const o = parseArgs({
   out: 'bench/results/reward-rerank.json',
 }, process.argv.slice(2));
 
-const median = (a: number[]): number => a.slice().sort((x, y) => x - y)[a.length >> 1];
 const now = (): number => performance.now();
 
 const gpu = await openDevice({ quiet: true });

@@ -32,6 +32,7 @@ import type { LoadTimings, RecommendOptions } from '../runtime/recommender.ts';
 import { openHarness } from '../tests/browser/harness.ts';
 import { parseArgs } from './args.ts';
 import { syntheticCodes } from './synthetic-items.ts';
+import { median, percentile } from './stats.ts';
 
 const o = parseArgs({
   items: '12000,1000000', // item counts; the first is the baseline the others are compared with
@@ -74,9 +75,7 @@ function histories(count: number, length: number, items: number): string[][] {
   return Array.from({ length: count }, () => Array.from({ length }, next));
 }
 
-const percentile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 const round = (x: number, digits = 1): number => Number(x.toFixed(digits));
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const MiB = 2 ** 20;
 
 interface SizeRun {

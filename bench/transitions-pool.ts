@@ -10,6 +10,7 @@ import { loadPrepared } from '../models/data/prepared.ts';
 import { parseOptions } from '../models/options.ts';
 import { seedDataFromPrepared } from '../models/seed/batches.ts';
 import { createNodeRecommender } from '../runtime-node/node-recommender.ts';
+import { median, quantile } from './stats.ts';
 
 const o = parseOptions(process.argv.slice(2), {
   bundle: '', // a bundle whose manifest.transitions has candidates > 0
@@ -51,13 +52,11 @@ for (let r = 0; r < o.rounds; r++) {
   off.push(...b.total); offSearch.push(...b.search);
 }
 await recommender.dispose();
-const median = (v: number[]) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)];
-const p95 = (v: number[]) => [...v].sort((x, y) => x - y)[Math.floor(v.length * 0.95)];
 const result = {
   command: `node --import tsx bench/transitions-pool.ts ${process.argv.slice(2).join(' ')}`.trim(),
   node: process.version, bundle: o.bundle, decoder: info.decoder, calls_per_variant: on.length, sessionLength: 1,
-  prior_on_ms: { p50: median(on), p95: p95(on), search_p50: median(onSearch) },
-  prior_off_ms: { p50: median(off), p95: p95(off), search_p50: median(offSearch) },
+  prior_on_ms: { p50: median(on), p95: quantile(on, 0.95), search_p50: median(onSearch) },
+  prior_off_ms: { p50: median(off), p95: quantile(off, 0.95), search_p50: median(offSearch) },
   ratio_p50: median(on) / median(off),
 };
 writeFileSync(o.out, `${JSON.stringify(result, null, 1)}\n`);

@@ -11,6 +11,7 @@ import { seededUniform } from '../models/random.ts';
 import { seedDataFromPrepared } from '../models/seed/batches.ts';
 import { trainTransitionTable } from '../models/export/transitions-fit.ts';
 import { DEFAULT_TRANSITION_PARAMS, rerankByTransitions } from '../runtime/transitions.ts';
+import { median } from './stats.ts';
 
 const o = parseOptions(process.argv.slice(2), {
   data: '', // prepared data folder (onerec prepare --out) whose training split the table counts
@@ -44,7 +45,6 @@ for (let w = 0; w < 3; w++) { timeRound(withPrior); timeRound(sortOnly); }
 const a: number[] = [];
 const b: number[] = [];
 for (let r = 0; r < o.calls / 1000; r++) { a.push(timeRound(withPrior)); b.push(timeRound(sortOnly)); }
-const median = (v: number[]) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)];
 const result = {
   command: `node --import tsx bench/transitions-rerank.ts ${process.argv.slice(2).join(' ')}`.trim(),
   node: process.version, data: o.data, items: data.itemCount, pairs: table.pairs, beams: o.beams, sessionLength: o.sessionLength,

@@ -18,10 +18,10 @@ import { WasmDecoder } from '../runtime/wasm-decoder.ts';
 import { OnnxSeedModel } from '../runtime-node/node-session.ts';
 import { ensembleContractConfig } from '../models/export/seed-graphs.ts';
 import { parseArgs } from './args.ts';
+import { median } from './stats.ts';
 
 const defaults = { bundle: 'models/bundles/kuairand', beamWidth: 32, sessionLength: 0, history: 50, rounds: 7, calls: 10, out: '' };
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const o = parseArgs(defaults, process.argv.slice(2));
 const manifest = parseManifest(JSON.parse(readFileSync(join(o.bundle, 'manifest.json'), 'utf8')), join(o.bundle, 'manifest.json'));
