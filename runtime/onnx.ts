@@ -14,6 +14,7 @@ import type { BundleRunner } from './bundle-runner.ts';
 import type { OrtModule } from './onnx-decoder-session.ts';
 import type { BundleModels } from './loader.ts';
 import type { SpawnWasmHelper } from './wasm-threads.ts';
+import { searchFeatures } from './webgpu-search.ts';
 import type { Device, Engine } from './recommender.ts';
 
 export const DEVICES: readonly Device[] = ['auto', 'webgpu', 'wasm'];
@@ -97,8 +98,8 @@ async function gpuDeviceOrReason(): Promise<GPUDevice | string> {
   try {
     const adapter = await (globalThis.navigator as Navigator).gpu.requestAdapter();
     if (!adapter) return 'requestAdapter() returned null';
-    // Subgroups where the adapter has them: the search's selection kernel reduces with them (runtime/webgpu-search.ts).
-    return await adapter.requestDevice(adapter.features?.has('subgroups') ? { requiredFeatures: ['subgroups' as GPUFeatureName] } : undefined);
+    const features = searchFeatures(adapter);
+    return await adapter.requestDevice(features.length > 0 ? { requiredFeatures: features } : undefined);
   } catch (err) {
     return `requestDevice() threw ${err instanceof Error ? err.message : String(err)}`;
   }

@@ -65,6 +65,15 @@ export function packTrie(trie: TrieView): Int32Array {
   return out;
 }
 
+/**
+ * The optional device features the selection kernel uses, of those `adapter` offers: ask for them at requestDevice()
+ * (the runtime's WGSL device, and the engine's Node device, which tests and benches run the search on). An adapter
+ * without a features set (a test's stand-in) offers none.
+ */
+export function searchFeatures(adapter: { features?: ReadonlySet<string> }): GPUFeatureName[] {
+  return adapter.features?.has('subgroups') ? ['subgroups'] : [];
+}
+
 /** Rows whose candidates each thread of the selection kernel keeps in registers (beam widths up to this never rescan global memory). */
 export const SELECT_CACHE_ROWS = 32;
 

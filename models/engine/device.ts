@@ -5,6 +5,7 @@
 // in a module-level variable here and never released.
 import { create, globals } from 'webgpu';
 import { EngineError } from './errors.ts';
+import { searchFeatures } from '../../runtime/webgpu-search.ts';
 
 let gpu: GPU | undefined; // kept for the life of the process (see above)
 let engineGpu: GPU | undefined; // the same, for the training engine's devices (see gpuInstance)
@@ -51,8 +52,7 @@ export async function openDevice(options: { quiet?: boolean; zeroWorkgroupMemory
   const timestamps = adapter.features.has('timestamp-query');
   const lim = adapter.limits;
   const device = await adapter.requestDevice({
-    // Subgroups where the adapter has them: the runtime's WGSL search, which tests and benches run on this device, uses them.
-    requiredFeatures: [...(timestamps ? ['timestamp-query' as const] : []), ...(adapter.features.has('subgroups') ? ['subgroups' as GPUFeatureName] : [])],
+    requiredFeatures: [...(timestamps ? ['timestamp-query' as const] : []), ...searchFeatures(adapter)],
     requiredLimits: {
       maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize,
       maxBufferSize: lim.maxBufferSize,
