@@ -40,7 +40,7 @@ export async function runBaseline(o: BaselineOptions): Promise<void> {
   const ckpt = o.checkpoint ? readBaselineCheckpoint(o.checkpoint) : null;
   const trainedLength = (ckpt?.meta.config as SasrecConfig | undefined)?.maxLength;
   if (trainedLength !== undefined && o.maxLength > 0 && o.maxLength !== trainedLength) throw new BaselineError(`--maxLength=${o.maxLength}, but --checkpoint=${o.checkpoint} was trained with ${trainedLength}: leave --maxLength out`);
-  const data = baselineData(prepared, trainedLength ?? o.maxLength);
+  const data = baselineData(prepared, trainedLength ?? o.maxLength, o.checkpoint ? 'train' : (o.trainThrough as 'train' | 'validation'));
   const engine = await createEngine();
   mkdirSync(o.out, { recursive: true });
   const started = Date.now();
@@ -60,8 +60,9 @@ export async function runBaseline(o: BaselineOptions): Promise<void> {
     const result = await trainSasrec(engine, data, config, o);
     if (o.noTest) return;
     model = result.model;
-    validation = o.evalUsers > 0 ? await evaluate(model, data.validation, 'validation') : { split: 'validation', ...result.best?.validation };
-    trainInfo = { ...o, best_epoch: result.best?.epoch, epochs_run: result.history.length, stop_reason: result.stopReason, train_seconds: (Date.now() - started) / 1000 };
+    const refit = o.trainThrough === 'validation'; // trained on the validation targets: no validation figures, the last epoch's weights
+    validation = refit ? undefined : o.evalUsers > 0 ? await evaluate(model, data.validation, 'validation') : { split: 'validation', ...result.best?.validation };
+    trainInfo = { ...o, ...(refit ? { kept_epoch: result.history.length } : { best_epoch: result.best?.epoch }), epochs_run: result.history.length, stop_reason: result.stopReason, train_seconds: (Date.now() - started) / 1000 };
   }
   const test = await evaluate(model, data.test, 'test');
   const excluded = o.testExcludeHistory ? await evaluate(model, data.test, 'test', true) : undefined;
@@ -73,7 +74,7 @@ export async function runBaseline(o: BaselineOptions): Promise<void> {
     ...(excluded && { test_exclude_history: excluded }),
     dataset: prepared.meta.dataset,
     prepared: o.data,
-    checkpoint: o.checkpoint || join(o.out, 'best.ckpt'),
+    checkpoint: o.checkpoint || join(o.out, o.trainThrough === 'validation' ? 'last.ckpt' : 'best.ckpt'),
     config: model.config,
     parameters: sasrecParameterCount(model.config),
     train: trainInfo,

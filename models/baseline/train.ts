@@ -34,6 +34,7 @@ export const DEFAULT_BASELINE_TRAIN = {
   seed: 42, // initialisation, shuffling and dropout
   maxMinutes: 0, // stop training after this many minutes of this process (0 = no bound); last.ckpt is written
   resume: false, // continue from OUT/last.ckpt
+  trainThrough: 'train', // 'train', or 'validation': every target but the test split's, for exactly --epochs epochs with no validation (a refit once a run on 'train' has chosen the epochs)
 };
 export type BaselineTrainConfig = typeof DEFAULT_BASELINE_TRAIN & { out: string };
 
@@ -46,10 +47,15 @@ export interface BaselineData {
   test: HeldOutExample[];
 }
 
-/** `maxLength` 0: from the data (autoMaxLength). */
-export function baselineData(prepared: PreparedData, maxLength: number): BaselineData {
-  const train = trainSequences(prepared, prepared.split);
-  if (maxLength <= 0) maxLength = autoMaxLength(train);
+/**
+ * `maxLength` 0: from the data (autoMaxLength of the train sequences). `through` 'validation': each user's train
+ * sequence ends with the validation item (a refit's data); the history length is still the train split's, so a refit
+ * has the config of the run that chose its epochs.
+ */
+export function baselineData(prepared: PreparedData, maxLength: number, through: 'train' | 'validation' = 'train'): BaselineData {
+  const trainOnly = trainSequences(prepared, prepared.split);
+  if (maxLength <= 0) maxLength = autoMaxLength(trainOnly);
+  const train = through === 'train' ? trainOnly : sequencesThroughValidation(prepared, prepared.split);
   return {
     items: prepared.meta.items,
     maxLength,
@@ -59,6 +65,17 @@ export function baselineData(prepared: PreparedData, maxLength: number): Baselin
     validation: heldOutExamples(prepared, prepared.split, VALIDATION, Infinity),
     test: heldOutExamples(prepared, prepared.split, TEST, Infinity),
   };
+}
+
+/** Each user's train and validation items, oldest first: the targets of a refit (never a test item). */
+function sequencesThroughValidation(data: PreparedData, split: PreparedData['split']): Int32Array[] {
+  const out: Int32Array[] = [];
+  for (let u = 0; u + 1 < data.userOffsets.length; u++) {
+    const items: number[] = [];
+    for (let r = data.userOffsets[u]; r < data.userOffsets[u + 1]; r++) if (split.rowSplit[r] !== TEST) items.push(data.item[r]);
+    out.push(Int32Array.from(items));
+  }
+  return out;
 }
 
 /**
@@ -199,8 +216,12 @@ export async function trainSasrec(engine: Engine, data: BaselineData, config: Sa
   mkdirSync(train.out, { recursive: true });
   const windows = trainingWindows(data.train, config.maxLength);
   if (windows.ends.length === 0) throw new BaselineError('no training targets: every user has fewer than 2 train items');
-  if (data.validation.length === 0) throw new BaselineError('no validation examples: the prepared split has no validation rows');
-  const validation = subset(data.validation, train.evalUsers, train.seed);
+  if (!['train', 'validation'].includes(train.trainThrough)) throw new BaselineError(`--trainThrough=${train.trainThrough}: give train or validation`);
+  // A refit trains on the validation targets, so validating would rank them after training on them: it trains the
+  // epochs it is given and keeps the last.
+  const refit = train.trainThrough === 'validation';
+  if (!refit && data.validation.length === 0) throw new BaselineError('no validation examples: the prepared split has no validation rows');
+  const validation = refit ? [] : subset(data.validation, train.evalUsers, train.seed);
   const stepsPerEpoch = Math.ceil(windows.ends.length / train.batchSize);
   const model = SasrecModel.init(engine, config, train.seed);
   const params = model.parameterList();
@@ -221,7 +242,7 @@ export async function trainSasrec(engine: Engine, data: BaselineData, config: Sa
       if (JSON.stringify(meta.config) !== JSON.stringify(config)) throw new BaselineError(`${run.last} was trained with another config (${JSON.stringify(meta.config)}); resume with the same flags or drop --resume`);
     });
     const targets = data.train.reduce((n, seq) => n + Math.max(0, seq.length - 1), 0);
-    log(`SASRec: ${sasrecParameterCount(config).toLocaleString('en')} parameters, ${targets.toLocaleString('en')} training targets in ${windows.ends.length.toLocaleString('en')} windows of ≤ ${config.maxLength}, ${stepsPerEpoch} steps/epoch, ${validation.length} validation users`);
+    log(`SASRec: ${sasrecParameterCount(config).toLocaleString('en')} parameters, ${targets.toLocaleString('en')} training targets in ${windows.ends.length.toLocaleString('en')} windows of ≤ ${config.maxLength}, ${stepsPerEpoch} steps/epoch, ${refit ? 'a refit through the validation split: no validation, the last epoch kept' : `${validation.length} validation users`}`);
     const start = Date.now() - run.elapsedBefore * 1000;
     const processStart = Date.now();
     const L = config.maxLength;
@@ -251,7 +272,7 @@ export async function trainSasrec(engine: Engine, data: BaselineData, config: Sa
       const trainLoss = (await engine.read(lossSum))[0] / steps;
       if (!Number.isFinite(trainLoss)) throw new BaselineError(`training loss is ${trainLoss} at epoch ${epoch + 1}; lower --lr or raise --warmupSteps`);
       const record: BaselineEpoch = { epoch: epoch + 1, step: optimizer.step, trainLoss, seconds: (Date.now() - start) / 1000 };
-      if ((epoch + 1) % train.evalEvery === 0 || outOfTime || epoch + 1 === train.epochs) {
+      if (!refit && ((epoch + 1) % train.evalEvery === 0 || outOfTime || epoch + 1 === train.epochs)) {
         const figures = await evaluateSasrec(model, validation);
         await run.validated(epoch, record, figures, (Date.now() - start) / 1000);
       }

@@ -3,6 +3,7 @@
 //
 //   onerec baseline --data runs/beauty --out runs/beauty/sasrec
 //   onerec baseline --data runs/beauty --out runs/beauty/sasrec --resume          # continue from last.ckpt
+//   onerec baseline --data runs/beauty --out runs/beauty/refit --trainThrough=validation --epochs=41   # a refit: the validation targets too
 //
 // Full-softmax cross-entropy over the whole catalog at every position (models/baseline/sasrec.ts). Writes
 // OUT/best.ckpt, OUT/last.ckpt, OUT/history.json and OUT/report.json: the test metrics at the top level
@@ -50,6 +51,10 @@ export async function run(argv: string[]): Promise<void> {
   const o = parseOptions(argv, DEFAULT_BASELINE_OPTIONS, `onerec baseline --data PREPARED --out DIR [--key=value …]\n${summary}`);
   if (!o) return;
   if (!o.data || !o.out) throw new BaselineError('give --data PREPARED (an `onerec prepare` output) and --out DIR');
-  checkOptionValues(o, BASELINE_OPTION_RANGES, { decay: ['constant', 'cosine', 'linear'] });
+  checkOptionValues(o, BASELINE_OPTION_RANGES, { decay: ['constant', 'cosine', 'linear'], trainThrough: ['train', 'validation'] });
+  if (o.trainThrough === 'validation' && !argv.some((a) => /^--epochs(=|$)/.test(a))) {
+    throw new BaselineError('--trainThrough=validation trains a fixed number of epochs with no validation to stop it: give --epochs (the best epoch of a run with --trainThrough=train)');
+  }
+  if (o.trainThrough === 'validation' && o.checkpoint) throw new BaselineError('--trainThrough=validation trains; --checkpoint evaluates one: give one of them');
   await runBaseline(o);
 }

@@ -2,7 +2,7 @@
 // rank kernel follows the ties-by-index rule exactly, and a tiny model learns a deterministic catalog walk
 // until every held-out item ranks first; a resumed run continues where the first stopped.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -134,4 +134,33 @@ test('onerec baseline: every numeric option has a range, and a value outside it 
     await assert.rejects(run(['--data', missing, '--out', join(dir, 'x'), bad]), { name: 'OptionError', message: new RegExp(bad.slice(2, bad.indexOf('='))) }, bad);
   }
   await assert.rejects(run(['--data', missing, '--out', join(dir, 'x')]), { name: 'PreparedDataError' }, 'valid options reach the data');
+});
+
+test('a refit (trainThrough validation) trains the epochs it is given on the validation targets too, validates nothing and keeps the last epoch', async () => {
+  // User u walks u → u+1 → … (mod 10) for 5 items; the refit's sequences are the first 4 (train items + the validation item).
+  const items = 10;
+  const seqs = Array.from({ length: 10 }, (_, u) => Int32Array.from({ length: 5 }, (_, j) => (u + j) % items));
+  const heldOut = (back: number) => seqs.map((s, user) => ({ user, history: s.slice(0, s.length - back), targets: Int32Array.from([s[s.length - back]]) }));
+  const data: BaselineData = { items, maxLength: 4, train: seqs.map((s) => s.slice(0, s.length - 1)), validation: heldOut(2), test: heldOut(1) };
+  const config: SasrecConfig = { items, dModel: 16, heads: 2, blocks: 1, ffnDim: 32, maxLength: 4, dropout: 0 };
+  const out = join(dir, 'refit');
+  const train = { ...DEFAULT_BASELINE_TRAIN, out, lr: 1e-2, batchSize: 4, warmupSteps: 5, epochs: 3, evalEvery: 1, patience: 1, seed: 3, trainThrough: 'validation' };
+  const result = await trainSasrec(engine, { ...data, validation: [] }, config, train, { quiet: true, log: () => {} });
+  assert.equal(result.history.length, 3, 'patience 1 does not stop a run that validates nothing');
+  assert.ok(result.history.every((h) => h.validation === undefined), 'no epoch validated');
+  assert.equal(result.best, null);
+  assert.equal(result.history[2].step, 3 * 3, '10 windows (one per user: 3 targets ≤ L), batch 4: 3 steps an epoch');
+  assert.equal(existsSync(join(out, 'best.ckpt')), false);
+  const last = readCheckpoint(join(out, 'last.ckpt'));
+  for (const p of result.model.parameterList()) assert.deepEqual(Array.from(await engine.read(p)), Array.from(last.tensors[p.name].data), `${p.name}: the returned model is the last epoch's`);
+  result.model.dispose();
+});
+
+test('onerec baseline --trainThrough=validation needs --epochs and refuses --checkpoint', async () => {
+  const { run } = await import('../../../models/commands/baseline.ts');
+  const missing = join(dir, 'no-such-prepared-folder');
+  await assert.rejects(run(['--data', missing, '--out', join(dir, 'x'), '--trainThrough=validation']), { name: 'BaselineError', message: /--epochs/ });
+  await assert.rejects(run(['--data', missing, '--out', join(dir, 'x'), '--trainThrough=validation', '--epochs=3', '--checkpoint=x.ckpt']), { name: 'BaselineError', message: /--checkpoint/ });
+  await assert.rejects(run(['--data', missing, '--out', join(dir, 'x'), '--trainThrough=test']), { name: 'OptionError', message: /trainThrough/ });
+  await assert.rejects(run(['--data', missing, '--out', join(dir, 'x'), '--trainThrough=validation', '--epochs=3']), { name: 'PreparedDataError' }, 'valid options reach the data');
 });

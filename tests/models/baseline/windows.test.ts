@@ -79,3 +79,19 @@ test('held-out examples carry the whole history (the model reads its last maxLen
   });
   assert.ok(longer > 0, 'some histories are longer than maxLength');
 });
+
+test('a refit\'s data (--trainThrough=validation): each train sequence ends with the user\'s validation item, the history length is the train split\'s', () => {
+  const refit = baselineData(loadPrepared(join(root, 'prepared')), 0, 'validation');
+  assert.equal(refit.maxLength, data.maxLength);
+  const validationOf = new Map(data.validation.map((ex) => [ex.user, ex.targets[0]]));
+  let users = 0;
+  refit.train.forEach((seq, u) => {
+    const target = validationOf.get(u);
+    if (target === undefined) return assert.deepEqual(seq, data.train[u], `user ${u} has no validation row`);
+    users++;
+    assert.deepEqual(Array.from(seq), [...data.train[u], target], `user ${u}: the train items, then the validation item`);
+  });
+  assert.equal(users, data.validation.length);
+  // The test example's history is everything before the test item: exactly a refit's sequence, so no test item is a target.
+  for (const ex of refit.test) assert.deepEqual(Array.from(refit.train[ex.user]), Array.from(ex.history), `user ${ex.user}`);
+});
