@@ -1,8 +1,9 @@
 /// <reference types="@webgpu/types" preserve="true" />
 // The seed model in WGSL: the computation of decoder_step.onnx (models/export/seed-graphs.ts) as one compute
 // dispatch per step instead of ~160 ONNX nodes, with the KV cache in GPU buffers and one read-back of the
-// beams' code scores per step — per generated item under the beam search, whose steps inside an item then run on the
-// GPU too (searchSession, runtime/webgpu-search.ts); and, optionally, encoder.onnx's computation (1 + encoderLayers dispatches,
+// beams' code scores per step — per call under the beam search, whose steps then all run on the GPU with a selection
+// kernel choosing the beams between them (searchSession, runtime/webgpu-search.ts; or one read-back per generated item,
+// `searchReadBacks: 'item'`); and, optionally, encoder.onnx's computation (1 + encoderLayers dispatches,
 // recorded in front of the first step, writing the cross inputs where the step reads them).
 //
 // Why: under onnxruntime's WebGPU EP a decoder call costs ~7.7 ms on an H200 of which 1.0 ms is GPU work;
@@ -18,19 +19,28 @@
 //
 // The runtime's DecoderSession contract (runtime/beam-search.ts) is kept: stepCodeLogProbs(tokens, parents)
 // with one or two tokens per row, returning the next level's code log-probabilities; the shared beam search
-// runs unchanged (searchSession answers most of its calls from an item's read-back). It is not bit-identical to onnxruntime (other summation orders): scores agree to ~1e-5.
+// runs unchanged (searchSession answers its calls from the session's read-back). It is not bit-identical to onnxruntime (other summation orders): scores agree to ~1e-5.
 import { codeLogProbs, type DecoderSession } from './beam-search.ts';
 import { ensembleProblem, memberPrefix, readSeedWeights, type PackedWeights } from './model-weights.ts';
 import type { EngineModelConfig } from './model-config.ts';
 import { PAD, SPECIAL_TOKENS } from './tokens.ts';
 import { WebGpuDecoderError } from './errors.ts';
 import { COMPUTE_STAGE, DEFAULT_UNROLL, MAP_READ, USAGE, WG, WGSL_HELPERS, compilePipelines, makeBuffer, storage, unrolledSum, upload } from './webgpu-kernels.ts';
-import { BeamMirror, P, PARAMS, packTrie, requestHead, selectKernel, type SearchContext } from './webgpu-search.ts';
+import { BeamMirror, P, PARAMS, lastLevelKnown, packTrie, requestHead, selectKernel, slotInts, type SearchContext } from './webgpu-search.ts';
 
 export { WebGpuDecoderError };
 
 /** The model's sizes, from the bundle manifest's `model` (runtime/model-weights.ts). */
 export type WebGpuDecoderConfig = EngineModelConfig;
+
+/** How often a search session reads back: once for the whole session, or once per generated item (runtime/webgpu-search.ts). */
+export type SearchReadBacks = 'session' | 'item';
+
+/**
+ * KV-cache bytes above which a search reads back once per item: reading back once per session keeps every step's cache
+ * (sessionLength × levels + 1 buffers against levels + 1), so that a step can run again from any of them.
+ */
+export const SESSION_CACHE_BYTES = 256 * 2 ** 20;
 
 const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 const toError = (reason: string): Error => new WebGpuDecoderError(reason);
@@ -450,25 +460,32 @@ export interface CrossInputs {
   memoryBias: Float32Array;
 }
 
-/** A request's GPU buffers, `levels + 1` slots of each per-step one (WebGpuDecoder.ensureCapacity). */
+/** A request's GPU buffers, `slots` of each per-step one (WebGpuDecoder.ensureCapacity). */
 interface Buffers {
+  slots: number; // M: step g runs in slot g mod M
   cache: GPUBuffer[]; // K then V: [L, cap, H, TMAX, DH] each, one per slot
-  inputs: GPUBuffer; // per slot: Params, tokens [cap, 2], parents [cap], beam state (score, node, origin, bias shift) [cap] each
+  inputs: GPUBuffer; // per slot: Params, tokens [cap, 2], parents [cap], beam state (webgpu-search.ts slotInts)
   inputBytes: number;
   inputStride: number; // bytes between slots (the device's storage offset alignment)
   out: GPUBuffer; // per slot: code scores [cap, K + 2]
   outBytes: number;
   outStride: number;
-  staging: GPUBuffer; // one read-back: every step's code scores, then the selection kernel's inputs slots
+  pickBytes: number; // the head of an inputs slot that a read-back returns: Params, tokens, parents
+  staging: GPUBuffer; // one read-back: every step's code scores, then the heads of the selection kernel's inputs slots
   logitSums: GPUBuffer;
   bind: GPUBindGroup[]; // per slot: the step kernel's bindings
 }
 
-/** Whether the search feeds the beams the selection kernel chose: its next slot's rows, tokens and parents. */
+/**
+ * Whether the search feeds the beams the selection kernel chose: its next slot's rows, tokens (T per row: two after an
+ * item's last level) and parents.
+ */
 function matches(picked: Int32Array, tokens: Int32Array, parents: Int32Array): boolean {
   const rows = picked[P.rows];
-  if (rows !== parents.length || tokens.length !== rows) return false;
-  for (let b = 0; b < rows; b++) if (picked[picked[P.tokens] + b] !== tokens[b] || picked[picked[P.parents] + b] !== parents[b]) return false;
+  const n = rows * picked[P.T];
+  if (rows !== parents.length || tokens.length !== n) return false;
+  for (let i = 0; i < n; i++) if (picked[picked[P.tokens] + i] !== tokens[i]) return false;
+  for (let b = 0; b < rows; b++) if (picked[picked[P.parents] + b] !== parents[b]) return false;
   return true;
 }
 
@@ -494,6 +511,7 @@ export class WebGpuDecoder {
   private readonly tries = new WeakMap<SearchContext['trie'], GPUBuffer>(); // packTrie's buffer per trie
   private readonly trieBuffers: GPUBuffer[] = [];
   private select: GPUComputePipeline | null = null; // the search's selection kernel (runtime/webgpu-search.ts)
+  private searchReadBacks: SearchReadBacks = 'session';
   private selectLayout: GPUBindGroupLayout | null = null;
   private readonly crossBuffer: GPUBuffer;
   private readonly K: number;
@@ -502,8 +520,8 @@ export class WebGpuDecoder {
   private readonly timer: { queries: GPUQuerySet; resolve: GPUBuffer } | null = null;
   private encoder: GpuEncoder | null = null;
   /**
-   * For benchmarks and tests: decoder steps run on the GPU; read-backs (mapAsync calls); a search's items re-run from a
-   * choice of the CPU search unlike the selection kernel's; host time to record and submit the steps, waiting for the
+   * For benchmarks and tests: decoder steps run on the GPU; read-backs (mapAsync calls); a search's re-runs of its
+   * remaining steps (of the session, or of the item) from a choice of the CPU search unlike the selection kernel's; host time to record and submit the steps, waiting for the
    * read-backs and reading them (ms); with `timestamps`, the GPU time of the kernels (ns; a first submit's includes
    * the encoder).
    */
@@ -539,9 +557,11 @@ export class WebGpuDecoder {
    * `unroll`: partial sums per dot product (benchmarks).
    * `selectCacheRows`: beam widths up to which the search's selection kernel keeps each thread's candidates in registers
    * (webgpu-search.ts SELECT_CACHE_ROWS; tests and benchmarks set it to run the rescanning path). `selectSubgroups`: its
-   * round reduction by subgroup operations (default: where the device has the 'subgroups' feature).
+   * round reduction by subgroup operations (default: where the device has the 'subgroups' feature). `searchReadBacks`:
+   * 'session' (default), one submit and one read-back for all of a search's steps, or 'item', one per generated item
+   * (runtime/webgpu-search.ts; benchmarks time the two).
    */
-  static async create(device: GPUDevice, decoderStepOnnx: Uint8Array, config: WebGpuDecoderConfig | WebGpuDecoderConfig[], options: { encoderOnnx?: Uint8Array; timestamps?: boolean; unroll?: number; selectCacheRows?: number; selectSubgroups?: boolean } = {}): Promise<WebGpuDecoder> {
+  static async create(device: GPUDevice, decoderStepOnnx: Uint8Array, config: WebGpuDecoderConfig | WebGpuDecoderConfig[], options: { encoderOnnx?: Uint8Array; timestamps?: boolean; unroll?: number; selectCacheRows?: number; selectSubgroups?: boolean; searchReadBacks?: SearchReadBacks } = {}): Promise<WebGpuDecoder> {
     const members = Array.isArray(config) ? config : [config];
     if (members.length === 0) throw new WebGpuDecoderError('no model config');
     const contract: WebGpuDecoderConfig = { ...members[0], decoderLayers: members.reduce((sum, m) => sum + m.decoderLayers, 0) };
@@ -578,6 +598,10 @@ export class WebGpuDecoder {
     const weights = makeBuffer(device, packed.data.byteLength, USAGE.STORAGE | USAGE.COPY_DST);
     upload(device, weights, 0, packed.data);
     const decoder = new WebGpuDecoder(device, contract, members.length, weights, layout, pipeline, Boolean(options.timestamps) && device.features.has('timestamp-query'));
+    if (options.searchReadBacks !== undefined && options.searchReadBacks !== 'session' && options.searchReadBacks !== 'item') {
+      throw new WebGpuDecoderError(`searchReadBacks '${options.searchReadBacks}': use 'session' or 'item'`);
+    }
+    decoder.searchReadBacks = options.searchReadBacks ?? 'session';
     if (encoderPacked) {
       // The search's selection kernel: scores (read), this and the next inputs slot (read-write: one buffer), trie, request.
       decoder.selectLayout = device.createBindGroupLayout({ entries: [true, false, false, true, true].map((readOnly, binding) => ({ binding, visibility: COMPUTE_STAGE, buffer: storage(readOnly) })) });
@@ -602,10 +626,11 @@ export class WebGpuDecoder {
   }
 
   /**
-   * Buffers for `rows` beam rows (grown, never shrunk). Step g of a request runs in slot g mod M (M = levels + 1): it
-   * reads cache[g mod M] and writes cache[(g + 1) mod M], its tokens, parents and beam state in inputs slot g mod M,
-   * its code scores in out slot g mod M. A search session's item (at most `levels` steps) thus leaves every step's
-   * cache intact until the next item, so a step can be run again from any of them.
+   * Buffers for `rows` beam rows (grown, never shrunk). Step g of a request runs in slot g mod M: it reads cache[g mod M]
+   * and writes cache[(g + 1) mod M], its tokens, parents and beam state in inputs slot g mod M, its code scores in out
+   * slot g mod M. M = sessionLength × levels + 1 where a search reads back once per session (every step of the longest
+   * session, if those caches fit SESSION_CACHE_BYTES), else levels + 1 (an item's steps). A submit of up to M − 1 steps
+   * thus leaves every step's cache intact until the next submit, so a step can be run again from any of them.
    */
   private ensureCapacity(rows: number): Buffers {
     if (this.buffers && this.cap >= rows) return this.buffers;
@@ -613,17 +638,19 @@ export class WebGpuDecoder {
     const { device, config } = this;
     const { decoderLayers: L, heads: H, dModel: D, levels } = config;
     const cap = Math.max(rows, 1);
-    const slots = levels + 1;
     const align = device.limits.minStorageBufferOffsetAlignment;
     const cacheBytes = 4 * 2 * L * cap * H * this.Tmax * (D / H); // K and V
+    const sessionSlots = config.sessionLength * levels + 1;
+    const slots = this.select && this.searchReadBacks === 'session' && sessionSlots * cacheBytes <= SESSION_CACHE_BYTES ? sessionSlots : levels + 1;
     const cache = Array.from({ length: slots }, () => makeBuffer(device, cacheBytes, USAGE.STORAGE));
-    const inputBytes = 4 * (PARAMS + 7 * cap); // Params, tokens [cap, 2], parents [cap], state: score, node, origin, bias shift [cap] each
+    const inputBytes = 4 * slotInts(cap, config.sessionLength, levels);
     const inputStride = Math.ceil(inputBytes / align) * align;
     const inputs = makeBuffer(device, slots * inputStride, USAGE.STORAGE | USAGE.COPY_DST | USAGE.COPY_SRC);
     const outBytes = 4 * cap * (this.K + 2);
     const outStride = Math.ceil(outBytes / align) * align;
     const out = makeBuffer(device, slots * outStride, USAGE.STORAGE | USAGE.COPY_SRC);
-    const staging = makeBuffer(device, levels * (outBytes + inputBytes) + 24, USAGE.MAP_READ | USAGE.COPY_DST); // + the kernels' two timestamps, 8-byte aligned
+    const pickBytes = 4 * (PARAMS + 3 * cap); // what the host reads of a slot the kernel wrote: Params, tokens, parents
+    const staging = makeBuffer(device, (slots - 1) * (outBytes + pickBytes) + 24, USAGE.MAP_READ | USAGE.COPY_DST); // + the kernels' two timestamps, 8-byte aligned
     const V = SPECIAL_TOKENS + levels * this.K;
     const logitSums = makeBuffer(device, this.memberCount > 1 ? 4 * cap * V : 16, USAGE.STORAGE); // [cap, V] for an ensemble's mean
     const bind = Array.from({ length: slots }, (_, j) => device.createBindGroup({
@@ -635,7 +662,7 @@ export class WebGpuDecoder {
       ].map((resource, binding) => ({ binding, resource })),
     }));
     this.cap = cap;
-    this.buffers = { cache, inputs, inputBytes, inputStride, out, outBytes, outStride, staging, logitSums, bind };
+    this.buffers = { slots, cache, inputs, inputBytes, inputStride, out, outBytes, outStride, pickBytes, staging, logitSums, bind };
     return this.buffers;
   }
 
@@ -670,9 +697,10 @@ export class WebGpuDecoder {
   }
 
   /**
-   * The same DecoderSession for the shared beam search over `search.trie`: each item's steps run on the GPU with the
-   * selection kernel between them (runtime/webgpu-search.ts), one submit and one read-back per generated item while
-   * the search feeds the beams the kernel chose; the sessions are the CPU search's (see that file).
+   * The same DecoderSession for the shared beam search over `search.trie`: the session's steps run on the GPU with the
+   * selection kernel between them (runtime/webgpu-search.ts), one submit and one read-back per call (per generated item
+   * with `searchReadBacks: 'item'`, or where that file says) while the search feeds the beams the kernel chose; the
+   * sessions are the CPU search's (see that file).
    */
   searchSession(historyTokens: Int32Array, maxRows: number, search: SearchContext): DecoderSession {
     if (!this.select) throw new WebGpuDecoderError('created without encoder.onnx; use session(cross, rows)');
@@ -720,31 +748,44 @@ export class WebGpuDecoder {
 
   /**
    * Records steps g, g + 1, … (`steps` of them; the first feeds `tokens`/`parents`, each later one the beams the
-   * selection kernel chose after the previous step) in one submit and reads back every step's code scores and, for
-   * the later steps, the kernel's choices: inputs slot (Params, tokens, parents) [steps − 1].
+   * selection kernel chose after the previous step: one token per row, or an item's last code and BOS after its last
+   * level) in one submit and reads back every step's code scores and, for the later steps, the kernel's choices: the
+   * head of their inputs slots (Params, tokens, parents) [steps − 1].
    */
   private async runSteps(buffers: Buffers, run: { g: number; position: number; tokens: Int32Array; parents: Int32Array; steps: number; item: number; encode: boolean; search: { context: SearchContext; state: Int32Array; bind: GPUBindGroup[] } | null }): Promise<{ scores: Float32Array[]; picks: Int32Array[] }> {
     const { device, cap, K } = this;
     const { levels } = this.config;
-    const slots = levels + 1;
+    const { slots, inputStride, outBytes, pickBytes } = buffers;
     const B = run.parents.length;
     const T = run.tokens.length / B;
     const t0 = now();
+    // Every step's Params (and the first step's tokens, parents and beam state) in one upload per run of consecutive
+    // slots; the rest of a later step's slot is the selection kernel's to write, after this upload in queue order.
+    const stride = inputStride / 4;
+    const first = run.g % slots;
+    const contiguous = Math.min(run.steps, slots - first);
+    const upload0 = new Int32Array(Math.max((contiguous - 1) * stride + PARAMS, buffers.inputBytes / 4)); // slots first … first + contiguous − 1
+    const upload1 = run.steps > contiguous ? new Int32Array((run.steps - contiguous - 1) * stride + PARAMS) : null; // the rest, from slot 0
     let position = run.position;
+    let level = Math.min((position + T - 1) % (levels + 1), levels - 1);
+    let item = run.item;
     for (let k = 0; k < run.steps; k++) {
-      const slot = (run.g + k) % slots;
-      const Tk = k === 0 ? T : 1;
-      const nextLevel = Math.min((position + Tk - 1) % (levels + 1), levels - 1);
-      const params = new Int32Array(k === 0 ? PARAMS + 7 * cap : PARAMS);
-      params.set([Tk, position, SPECIAL_TOKENS + nextLevel * K, cap, PARAMS, PARAMS + 2 * cap, k === 0 ? B : 0, nextLevel, run.item, run.search?.context.beamWidth ?? 0, PARAMS + 3 * cap, 0]);
+      const Tk = k === 0 ? T : level === 0 ? 2 : 1;
+      const params = k < contiguous ? upload0.subarray(k * stride) : upload1!.subarray((k - contiguous) * stride);
+      params.set([Tk, position, SPECIAL_TOKENS + level * K, cap, PARAMS, PARAMS + 2 * cap, k === 0 ? B : 0, level, item, run.search?.context.beamWidth ?? 0, PARAMS + 3 * cap, 0]);
       if (k === 0) {
         params.set(run.tokens, PARAMS);
         params.set(run.parents, PARAMS + 2 * cap);
         if (run.search) params.set(run.search.state, PARAMS + 3 * cap);
       }
-      upload(device, buffers.inputs, slot * buffers.inputStride, params);
       position += Tk;
+      if (++level === levels) {
+        level = 0;
+        item++;
+      }
     }
+    upload(device, buffers.inputs, first * inputStride, upload0);
+    if (upload1) upload(device, buffers.inputs, 0, upload1);
     const encoder = device.createCommandEncoder();
     const timer = this.timer;
     const pass = timer ? encoder.beginComputePass({ timestampWrites: { querySet: timer.queries, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } }) : encoder.beginComputePass();
@@ -761,15 +802,14 @@ export class WebGpuDecoder {
       pass.dispatchWorkgroups(k === 0 ? B : Math.min(cap, run.search!.context.beamWidth));
     }
     pass.end();
-    const { outBytes, inputBytes } = buffers;
     let at = 0;
     for (let k = 0; k < run.steps; k++) {
       encoder.copyBufferToBuffer(buffers.out, ((run.g + k) % slots) * buffers.outStride, buffers.staging, at, k === 0 ? 4 * B * (K + 2) : outBytes);
       at += outBytes;
     }
     for (let k = 1; k < run.steps; k++) {
-      encoder.copyBufferToBuffer(buffers.inputs, ((run.g + k) % slots) * buffers.inputStride, buffers.staging, at, inputBytes);
-      at += inputBytes;
+      encoder.copyBufferToBuffer(buffers.inputs, ((run.g + k) % slots) * inputStride, buffers.staging, at, pickBytes);
+      at += pickBytes;
     }
     const stamped = timer ? at + (at % 8) + 16 : at; // timestamps after the rest, 8-byte aligned
     if (timer) {
@@ -781,10 +821,11 @@ export class WebGpuDecoder {
     await buffers.staging.mapAsync(MAP_READ, 0, stamped);
     const t2 = now();
     const mapped = buffers.staging.getMappedRange(0, stamped);
+    const copy = mapped.slice(0, at); // one copy out of the mapping; the steps' arrays are views of it
     const scores: Float32Array[] = [];
     const picks: Int32Array[] = [];
-    for (let k = 0; k < run.steps; k++) scores.push(new Float32Array(mapped.slice(k * outBytes, (k + 1) * outBytes)));
-    for (let k = 1; k < run.steps; k++) picks.push(new Int32Array(mapped.slice(run.steps * outBytes + (k - 1) * inputBytes, run.steps * outBytes + k * inputBytes)));
+    for (let k = 0; k < run.steps; k++) scores.push(new Float32Array(copy, k * outBytes, outBytes / 4));
+    for (let k = 1; k < run.steps; k++) picks.push(new Int32Array(copy, run.steps * outBytes + (k - 1) * pickBytes, pickBytes / 4));
     if (timer) {
       const [begin, end] = new BigUint64Array(mapped, stamped - 16, 2);
       this.stats.gpuNs += Number(end - begin);
@@ -796,27 +837,29 @@ export class WebGpuDecoder {
   }
 
   /**
-   * The request's DecoderSession. Without `search` every call runs one step. With it, a call that begins an item (or
-   * that departs from the beams the kernel chose) runs the item's remaining steps at once; the calls that follow are
-   * answered from that read-back while the search feeds the beams the kernel chose.
+   * The request's DecoderSession. Without `search` every call runs one step. With it, the search's first call runs
+   * every step of the session at once (or, reading back once per item, of the item), as does a call that departs from
+   * the beams the kernel chose (the steps from there); the calls that follow are answered from that read-back while the
+   * search feeds the beams the kernel chose.
    */
   private stepper(maxRows: number, encodeFirst: boolean, search: SearchContext | null): DecoderSession {
     const buffers = this.ensureCapacity(maxRows);
-    const { levels } = this.config;
+    const { levels, sessionLength: modelSessionLength } = this.config;
     const K = this.K;
     const cap = this.cap;
+    const { slots } = buffers;
     let position = 0;
-    let g = 0; // the next step's index: slot g mod (levels + 1)
+    let g = 0; // the next step's index: slot g mod slots
     let encode = encodeFirst;
-    // The search's request buffer (requestHead, then the item-start rows' paths) and the selection kernel's bind groups.
+    // The search's request buffer (requestHead) and the selection kernel's bind groups.
     let request: { buffer: GPUBuffer; bind: GPUBindGroup[] } | null = null;
     let mirror: BeamMirror | null = null;
-    let pathsAt = 0; // bytes
+    // Steps of the whole session, when one submit records them all (else each submit ends at an item's last level).
+    const sessionSteps = search ? search.sessionLength * levels : 0;
+    const wholeSession = search !== null && sessionSteps < slots && lastLevelKnown(search);
     if (search) {
-      const slots = levels + 1;
       const head = requestHead(search);
-      pathsAt = head.byteLength;
-      const buffer = makeBuffer(this.device, pathsAt + 4 * cap * search.sessionLength * levels, USAGE.STORAGE | USAGE.COPY_DST);
+      const buffer = makeBuffer(this.device, head.byteLength, USAGE.STORAGE | USAGE.COPY_DST);
       upload(this.device, buffer, 0, head);
       const trieBuffer = this.trieBuffer(search.trie);
       const { inputs, inputStride, inputBytes, out, outStride, outBytes } = buffers;
@@ -830,10 +873,10 @@ export class WebGpuDecoder {
         ].map((resource, binding) => ({ binding, resource })),
       }));
       request = { buffer, bind };
-      mirror = new BeamMirror(search.trie, search.sessionLength, search.historyBias);
+      mirror = new BeamMirror(search.trie, modelSessionLength, search.historyBias);
     }
     // The read-back being served: its steps' code scores, the kernel's choices, and the next step it answers.
-    let pending: { g0: number; scores: Float32Array[]; picks: Int32Array[]; next: number } | null = null;
+    let pending: { scores: Float32Array[]; picks: Int32Array[]; next: number } | null = null;
     let previous: Float64Array | null = null; // the code log-probabilities the last call returned [rows, K]
     const step = async (tokens: Int32Array, parents: Int32Array): Promise<Float64Array> => {
       const B = parents.length;
@@ -842,25 +885,24 @@ export class WebGpuDecoder {
       const nextLevel = Math.min((position + T - 1) % (levels + 1), levels - 1);
       if (mirror && previous) mirror.feed(T === 2 ? tokens.filter((_, i) => i % 2 === 0) : tokens, parents, previous);
       let answer: Float32Array;
-      if (pending && pending.next < pending.scores.length && T === 1 && matches(pending.picks[pending.next - 1], tokens, parents)) {
+      if (pending && pending.next < pending.scores.length && matches(pending.picks[pending.next - 1], tokens, parents)) {
         answer = pending.scores[pending.next++];
       } else {
         if (pending && pending.next < pending.scores.length) this.stats.mispredictions++;
         let state: Int32Array | null = null;
         if (search && mirror) {
-          // Each row's score (float32 bits), trie node and origin (itself; the kernel writes the fourth column), and the
-          // rows' paths for the kernel's alive test.
-          state = new Int32Array(4 * cap);
+          // Each row's score (float32 bits), trie node and session paths (webgpu-search.ts slotInts; the kernel writes
+          // the shift column).
+          state = new Int32Array(3 * cap + cap * modelSessionLength * levels);
           const score = new Float32Array(state.buffer, 0, cap);
           for (let b = 0; b < B; b++) score[b] = mirror.score[b];
           state.set(mirror.node, cap);
-          for (let b = 0; b < B; b++) state[2 * cap + b] = b;
-          upload(this.device, request!.buffer, pathsAt, mirror.paths);
+          state.set(mirror.paths, 3 * cap);
         }
-        const steps = search ? levels - nextLevel : 1;
+        const steps = !search ? 1 : wholeSession ? Math.max(1, sessionSteps - g) : levels - nextLevel;
         const { scores, picks } = await this.runSteps(buffers, { g, position, tokens, parents, steps, item: mirror?.item ?? 0, encode, search: search && state ? { context: search, state, bind: request!.bind } : null });
         encode = false;
-        pending = { g0: g, scores, picks, next: 1 };
+        pending = { scores, picks, next: 1 };
         answer = scores[0];
       }
       position += T;
