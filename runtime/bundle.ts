@@ -60,8 +60,9 @@ export interface BundleManifest {
   historyBias?: { bias: number[]; fit?: Record<string, unknown> };
   // The transition prior's constants (runtime/transitions.ts), with files.transitions: the candidates (the beam's, plus
   // the table's own for one-item sessions) are reranked by log P + λ · log prior + η · repeats; `fit` says how λ and η
-  // were chosen (models/export/transitions-fit.ts).
-  transitions?: TransitionParams & { fit?: Record<string, unknown> };
+  // were chosen (models/export/transitions-fit.ts); `through`, which split the table's counts end with ('train', or
+  // 'validation': every transition but the test split's; absent in bundles from before it was recorded: 'train').
+  transitions?: TransitionParams & { fit?: Record<string, unknown>; through?: 'train' | 'validation' };
   // An ensemble's members (models/export/seed-graphs.ts): each one's own config. `model` then describes the graph
   // contract: member 0's config with decoderLayers = the stacked cache layers of all members. The runtime needs
   // nothing of this; it says what the graphs hold.
@@ -175,6 +176,8 @@ export function parseManifest(json: unknown, url: string): BundleManifest {
   if (json.transitions !== undefined) {
     const params = checkTransitionParams(json.transitions);
     if (typeof params === 'string') fail(`"transitions" ${params}`);
+    const through = (json.transitions as Record<string, unknown>).through;
+    if (through !== undefined && through !== 'train' && through !== 'validation') fail(`"transitions.through" must be 'train' or 'validation', got ${JSON.stringify(through)}`);
     if (!files.transitions) fail('"transitions" is set but "files.transitions" is missing');
   } else if (files.transitions) {
     fail('"files.transitions" is there but "transitions" (the rerank\'s constants) is not');

@@ -28,6 +28,7 @@ const DEFAULTS = {
   transitions: 'fit', // the transition prior that reranks the candidates (transitions.bin, manifest.transitions; runtime/transitions.ts): 'fit' (λ and η on the validation split), 'none', or λ (η 0)
   transitionsUsers: 4000, // validation users whose candidates the fit reranks (0 = all)
   transitionsCandidates: 10, // sessions of one item: the table's top items added to the beam's, scored by the model (0: the prior only reorders the beam)
+  transitionsThrough: 'validation', // the shipped table counts transitions through this split: 'validation' (all but test's) or 'train' (λ, η are always fitted with the training split's)
 };
 
 export async function run(argv: string[]): Promise<void> {

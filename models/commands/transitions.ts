@@ -1,12 +1,12 @@
 // onerec transitions — give an exported bundle its transition prior (runtime/transitions.ts), or refit it, without
-// re-exporting the graphs: transitions.bin from the prepared data's training split and λ, η fitted on its validation
-// split, as `onerec export` does by default. For bundles exported before the prior existed, or with --transitions=none.
+// re-exporting the graphs: λ, η fitted on the prepared data's validation split with the training split's table, and
+// transitions.bin counted through the validation split (--transitionsThrough), as `onerec export` does by default. For bundles exported before the prior existed, or with --transitions=none.
 //
 //   onerec transitions --bundle models/bundles/beauty --data runs/beauty-plain
 //   onerec transitions --bundle runs/toys/bundle --data runs/toys --transitions=1     # a given λ, no fit
 import { loadPrepared } from '../data/prepared.ts';
 import { OptionError, parseOptions } from '../options.ts';
-import { addTransitions, checkTransitionsCandidates, parseTransitionsOption } from '../export/export-checkpoints.ts';
+import { addTransitions, checkTransitionsCandidates, checkTransitionsThrough, parseTransitionsOption } from '../export/export-checkpoints.ts';
 
 export const summary = 'add or refit a bundle\'s transition prior (transitions.bin, manifest.transitions) from the prepared data';
 
@@ -16,6 +16,7 @@ export const DEFAULT_TRANSITIONS_OPTIONS = {
   transitions: 'fit', // 'fit' (λ and η on the validation split) or λ (η 0)
   transitionsUsers: 4000, // validation users whose candidates the fit reranks (0 = all)
   transitionsCandidates: 10, // sessions of one item: the table's top items added to the beam's, scored by the model (0: the prior only reorders the beam)
+  transitionsThrough: 'validation', // the shipped table counts transitions through this split: 'validation' (all but test's) or 'train' (λ, η are always fitted with the training split's)
 };
 
 export async function run(argv: string[]): Promise<void> {
@@ -23,6 +24,7 @@ export async function run(argv: string[]): Promise<void> {
   if (!o) return;
   const transitions = parseTransitionsOption(o.transitions);
   checkTransitionsCandidates(o.transitionsCandidates);
+  checkTransitionsThrough(o.transitionsThrough);
   if (transitions === 'none') throw new OptionError('--transitions=none: to drop the prior, re-export with --transitions=none; this command adds or refits it');
-  await addTransitions(o.bundle, loadPrepared(o.data), transitions, o.transitionsUsers, o.transitionsCandidates);
+  await addTransitions(o.bundle, loadPrepared(o.data), transitions, o.transitionsUsers, o.transitionsCandidates, o.transitionsThrough);
 }

@@ -33,6 +33,11 @@ export class BundleDataMismatchError extends Error {
   override name = 'BundleDataMismatchError';
 }
 
+/** An evaluation that would count its own targets: a bundle whose transition table holds the split's transitions. */
+export class EvaluationLeakError extends Error {
+  override name = 'EvaluationLeakError';
+}
+
 export interface BundleEvalOptions {
   split: 'validation' | 'test';
   beamWidth: number; // ≥ 20 so that @10 is exact (as the seed report)
@@ -255,6 +260,9 @@ export async function evaluateBundle(bundle: LoadedBundle, data: SeedData, optio
     for (let l = 0; l < data.levels; l++) {
       if (a[l] !== data.codes[item * data.levels + l]) throw new BundleDataMismatchError(`${bundle.dir}: item ${item} has codes [${a}] in the bundle's trie but [${data.codes.subarray(item * data.levels, (item + 1) * data.levels)}] in the data; re-export with this data`);
     }
+  }
+  if (options.split === 'validation' && options.transitions !== false && bundle.manifest.transitions?.through === 'validation') {
+    throw new EvaluationLeakError(`${bundle.dir}: its transition table counts the validation split's transitions (manifest transitions.through 'validation'), so a validation target would rank by its own count; evaluate --split=test, pass --transitions=false, or refit the table with onerec transitions --transitionsThrough=train`);
   }
   const all = evalExamples(data, options.split);
   const examples = sampleExamples(all, options.users, options.seed);

@@ -17,13 +17,14 @@ import type { RewardConfig } from '../reward/config.ts';
 import { checkRewardWeights, type RewardWeights } from '../reward/reference.ts';
 import type { BundleManifest, CatalogEntry } from '../../runtime/bundle.ts';
 import { DEFAULT_TRANSITION_PARAMS, MAX_TRANSITION_CANDIDATES } from '../../runtime/transitions.ts';
+import { TRANSITIONS_THROUGH, type TransitionsThrough } from './transitions-fit.ts';
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 
 /** What the stage needs (the options of onerec export, models/commands/export.ts). */
 export interface ExportOptions {
   checkpoint: string; data: string; out: string; quantization: string; name: string; beamWidth: number; seed: number;
-  reward: string; metrics: string; historyBias: string; historyBiasUsers: number; transitions: string; transitionsUsers: number; transitionsCandidates: number;
+  reward: string; metrics: string; historyBias: string; historyBiasUsers: number; transitions: string; transitionsUsers: number; transitionsCandidates: number; transitionsThrough: string;
 }
 
 export class ExportCommandError extends Error {
@@ -82,6 +83,7 @@ export async function exportCheckpoints(o: ExportOptions): Promise<void> {
     : o.checkpoint.split(',').map((path) => readSeedCheckpoint(path.trim()));
   const transitions = parseTransitionsOption(o.transitions); // refused before the graphs are built
   checkTransitionsCandidates(o.transitionsCandidates);
+  checkTransitionsThrough(o.transitionsThrough);
   const namedBias = ['fit', 'none'].includes(o.historyBias);
   const manualBias = namedBias ? null : parseHistoryBias(o.historyBias, config.levels);
   if (!namedBias && !manualBias) {
@@ -132,10 +134,17 @@ export async function exportCheckpoints(o: ExportOptions): Promise<void> {
       console.log(`history bias (β per level): ${manifest.historyBias.bias.map((b) => b.toFixed(3)).join(', ')}`);
     }
   }
-  const manifest = transitions !== 'none' && o.checkpoint !== 'random' ? await addTransitions(o.out, prepared, transitions, o.transitionsUsers, o.transitionsCandidates) : exported.manifest;
+  const manifest = transitions !== 'none' && o.checkpoint !== 'random' ? await addTransitions(o.out, prepared, transitions, o.transitionsUsers, o.transitionsCandidates, o.transitionsThrough) : exported.manifest;
   const totalBytes = Object.values(manifest.files).reduce((sum, f) => sum + (f?.bytes ?? 0), 0); // transitions.bin included
   const lines = Object.entries(manifest.files).map(([role, f]) => `  ${role.padEnd(12)} ${f!.path.padEnd(18)} ${(f!.bytes / 1024).toFixed(1).padStart(9)} KiB`);
   console.log(`wrote ${o.out} (${quantization}${moreMembers.length > 0 ? `, an ensemble of ${moreMembers.length + 1}` : ''}) in ${((performance.now() - started) / 1000).toFixed(1)} s\n${lines.join('\n')}\n  total        ${' '.repeat(18)} ${(totalBytes / 1024).toFixed(1).padStart(9)} KiB (${(totalBytes / 1e6).toFixed(2)} MB)`);
+}
+
+/** `--transitionsThrough`: 'train' or 'validation' (OptionError otherwise). */
+export function checkTransitionsThrough(through: string): asserts through is TransitionsThrough {
+  if (!(TRANSITIONS_THROUGH as readonly string[]).includes(through)) {
+    throw new OptionError(`--transitionsThrough=${through}: give 'validation' (the table counts every transition but the test split's, the default) or 'train' (the training split's only; the bundle can then be evaluated on validation)`);
+  }
 }
 
 /** `--transitionsCandidates`: a whole number in 0..MAX_TRANSITION_CANDIDATES (OptionError otherwise). */
@@ -159,8 +168,9 @@ export function parseTransitionsOption(text: string): number | 'fit' | 'none' {
  * given (η 0), or fitted with η on `users` validation users' candidates of the bundle as it is (its beam with the
  * history bias, any earlier prior off, plus the table's extra candidates scored by the model). Data without a leave-one-out split gets none (a warning says so; the manifest is returned unchanged).
  */
-export async function addTransitions(dir: string, prepared: ReturnType<typeof loadPrepared>, transitions: number | 'fit', users: number, candidates = DEFAULT_TRANSITION_PARAMS.candidates!): Promise<BundleManifest> {
+export async function addTransitions(dir: string, prepared: ReturnType<typeof loadPrepared>, transitions: number | 'fit', users: number, candidates = DEFAULT_TRANSITION_PARAMS.candidates!, through: TransitionsThrough = 'validation'): Promise<BundleManifest> {
   checkTransitionsCandidates(candidates);
+  checkTransitionsThrough(through);
   const params = { ...DEFAULT_TRANSITION_PARAMS, candidates };
   const { readBundle } = await import('../../runtime-node/bundle-reader.ts');
   const bundle = await readBundle(dir); // checks the bundle as the runtime would
@@ -177,8 +187,11 @@ export async function addTransitions(dir: string, prepared: ReturnType<typeof lo
     console.warn(`transition prior not added: ${(e as Error).message}`);
     return manifest;
   }
-  const { trainTransitionTable, fitTransitionWeights } = await import('./transitions-fit.ts');
-  const table = trainTransitionTable(data);
+  const { trainTransitionTable, transitionTable, fitTransitionWeights } = await import('./transitions-fit.ts');
+  // λ and η are chosen on validation users with the training table (their targets uncounted); the bundle then ships
+  // the table counted through `through`.
+  const fitTable = trainTransitionTable(data);
+  const table = through === 'train' ? fitTable : transitionTable(data, through);
   const bytes = table.encode();
   let lambda = transitions === 'fit' ? 0 : transitions;
   let history = 0;
@@ -188,7 +201,7 @@ export async function addTransitions(dir: string, prepared: ReturnType<typeof lo
     let bar: Progress | null = null;
     const report = await evaluateBundle(bundle, data, {
       split: 'validation', beamWidth: 20, users, seed: 7, excludeHistory: false, historyBias: manifest.historyBias?.bias ?? null,
-      transitions: false, rankings: true, transitionPool: { table: bytes, params }, workers: Math.min(4, availableParallelism()),
+      transitions: false, rankings: true, transitionPool: { table: fitTable.encode(), params }, workers: Math.min(4, availableParallelism()),
       onProgress: (done, total) => (bar ??= progressBar('transition prior fit', total)).update(done),
     });
     (bar as Progress | null)?.stop();
@@ -196,14 +209,14 @@ export async function addTransitions(dir: string, prepared: ReturnType<typeof lo
       const seq = data.sequences[r.user];
       return { history: seq.subarray(0, r.targetStart), target: seq[r.targetStart], items: r.items, logProb: r.logProb, extra: r.extra };
     });
-    const result = fitTransitionWeights(table, beams, undefined, undefined, params);
+    const result = fitTransitionWeights(fitTable, beams, undefined, undefined, params);
     ({ lambda, history } = result);
     fit = { method: `NDCG@10 of the candidates (the beam of width 20, history kept, the bundle's history bias, and the table's top ${result.candidates} items it missed, scored by the model) reranked at each (λ, η) of the grid, validation split`, ...result };
   }
   writeFileSync(join(dir, 'transitions.bin'), bytes);
   manifest.files.transitions = { path: 'transitions.bin', bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
-  manifest.transitions = { ...params, lambda, history, ...(fit ? { fit } : {}) };
+  manifest.transitions = { ...params, lambda, history, through, ...(fit ? { fit } : {}) };
   writeFileSync(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  console.log(`transition prior: ${table.pairs} item pairs (${(bytes.length / 1024).toFixed(1)} KiB), λ ${lambda}, η ${history}, ${candidates} extra candidates${fit ? ` (fitted on ${(fit as { users: number }).users} validation users)` : ''}`);
+  console.log(`transition prior: ${table.pairs} item pairs counted through the ${through} split (${(bytes.length / 1024).toFixed(1)} KiB), λ ${lambda}, η ${history}, ${candidates} extra candidates${fit ? ` (fitted on ${(fit as { users: number }).users} validation users)` : ''}`);
   return manifest;
 }

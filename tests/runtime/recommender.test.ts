@@ -169,10 +169,14 @@ test('a bundle with a transition prior: recommend() reranks the beam by log P + 
   } finally {
     await withPool.dispose();
   }
-  const { transitions: _, ...withoutParams } = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
-  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(withoutParams));
+  const withParams = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+  const { transitions: _, ...withoutParams } = withParams;
   const refused = createNodeRecommender();
   try {
+    // `through` names the split the table's counts end with: 'train' or 'validation', nothing else.
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...withParams, transitions: { ...withParams.transitions, through: 'test' } }));
+    await assert.rejects(refused.load(dir), (e: Error) => e.name === 'BundleFormatError' && /"transitions.through" must be 'train' or 'validation', got "test"/.test(e.message));
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(withoutParams));
     await assert.rejects(refused.load(dir), (e: Error) => e.name === 'BundleFormatError' && /"files.transitions" is there but "transitions"/.test(e.message));
   } finally {
     await refused.dispose();

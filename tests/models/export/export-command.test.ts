@@ -3,7 +3,7 @@
 // whose fp32 graphs reproduce the checkpoint's reference logits.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../../models/commands/export.ts';
@@ -15,7 +15,7 @@ import { readBundle } from '../../../runtime-node/bundle-reader.ts';
 import { OnnxSeedModel } from '../../../runtime-node/node-session.ts';
 import { lastTrainExamples } from '../../../models/export/history-bias.ts';
 import { evaluateBundle } from '../../../models/export/evaluate.ts';
-import { HISTORY_GRID, LAMBDA_GRID } from '../../../models/export/transitions-fit.ts';
+import { HISTORY_GRID, LAMBDA_GRID, trainTransitionTable, transitionTable } from '../../../models/export/transitions-fit.ts';
 import { seedDataFromPrepared } from '../../../models/seed/batches.ts';
 import { fitHistoryBias, levelStatistics } from '../../../models/seed/history-bias.ts';
 import { ReferenceDecoderSession, initSeedWeights, seedParameterShapes, type SeedConfig } from '../../../models/seed/reference.ts';
@@ -64,6 +64,21 @@ test('onerec export writes a verified bundle with the prepared trie and catalog,
     assert.equal(plain.usersEvaluated, fit.users);
     const base = fit.grid.find((g) => g.lambda === 0 && g.history === 0)!;
     assert.ok(Math.abs(base['ndcg@10'] - plain.metrics['ndcg@10']) < 1e-12, `${base['ndcg@10']} vs ${plain.metrics['ndcg@10']}`);
+    // The shipped table counts every transition but the test split's (the pair into each validation item too); λ, η
+    // were fitted with the training split's. Such a bundle refuses an evaluation on validation with its prior on.
+    const seedData = seedDataFromPrepared(prepared);
+    assert.equal(prior.through, 'validation');
+    const shipped = new Uint8Array(readFileSync(join(out, 'transitions.bin')));
+    assert.deepEqual(shipped, transitionTable(seedData, 'validation').encode());
+    assert.notDeepEqual(shipped, trainTransitionTable(seedData).encode(), 'the validation pairs add counts here');
+    await assert.rejects(evaluateBundle(bundle, seedData, { split: 'validation', beamWidth: 20, users: 10, seed: 7, excludeHistory: false }), (e: Error) => e.name === 'EvaluationLeakError' && /transitions\.through/.test(e.message));
+    const throughTrain = join(root, 'bundle-train');
+    await run([`--checkpoint=${checkpoint}`, `--data=${preparedDir}`, `--out=${throughTrain}`, '--quantization=fp32', '--transitionsThrough=train']);
+    const trainPrior = (await readBundle(throughTrain)).manifest.transitions!;
+    assert.equal(trainPrior.through, 'train');
+    assert.deepEqual([trainPrior.lambda, trainPrior.history, trainPrior.fit], [prior.lambda, prior.history, prior.fit], 'the same fit: it never reads the shipped table');
+    assert.deepEqual(new Uint8Array(readFileSync(join(throughTrain, 'transitions.bin'))), trainTransitionTable(seedData).encode());
+    await assert.rejects(run([`--checkpoint=${checkpoint}`, `--data=${preparedDir}`, `--out=${join(root, 'never')}`, '--transitionsThrough=test']), (e: Error) => e.name === 'OptionError' && /--transitionsThrough=test/.test(e.message));
     assert.deepEqual(bundle.manifest.model, config);
     assert.equal(bundle.itemIds.length, 40);
     assert.equal(bundle.itemIds[3], prepared.items[3].id);
