@@ -4,6 +4,7 @@
 // for byte. The second check
 // needs the sentence encoder's output for Beauty's 12,101 titles: about 25 minutes on a 2-core CPU from a cold
 // cache, so it runs only where that cache exists and takes ~4 minutes there (slow tier).
+// The third recounts the single-model bundle's transition table from the prepared split (through validation).
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
@@ -14,6 +15,9 @@ import { parseBundleItems } from '../../../runtime/bundle.ts';
 import { DEFAULT_PREPARE_CONFIG, prepare } from '../../../models/data/prepare.ts';
 import { readDataset } from '../../../models/data/readers.ts';
 import { itemText, textsHash } from '../../../models/embeddings/text-encoder.ts';
+import { loadPrepared } from '../../../models/data/prepared.ts';
+import { seedDataFromPrepared } from '../../../models/seed/batches.ts';
+import { transitionTable } from '../../../models/export/transitions-fit.ts';
 
 const DATA = '../shared/data/amazon-beauty';
 const BUNDLES = ['models/bundles/beauty', 'models/bundles/beauty-ensemble'];
@@ -47,6 +51,22 @@ test('onerec prepare --maxIterations=30 writes the shipped Beauty trie byte for 
     await prepare({ ...DEFAULT_PREPARE_CONFIG, data: DATA, out, cache, maxIterations: 30, baseline: false, evalPairs: 0 });
     const trie = readFileSync(join(out, 'semantic-ids.bin'));
     for (const dir of BUNDLES) assert.ok(trie.equals(shippedItems(dir).trie.toBytes()), `${dir}/items.bin`);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test('the shipped Beauty bundle\'s transitions.bin is the table of the prepared split through validation (onerec transitions\' default)', async (t) => {
+  if (!existsSync(DATA)) return t.skip('no ../shared/data');
+  const out = mkdtempSync(join(tmpdir(), 'onerec-beauty-split-'));
+  try {
+    // The split and the item order do not depend on the semantic IDs: random content and few k-means passes suffice.
+    await prepare({ ...DEFAULT_PREPARE_CONFIG, data: DATA, out, content: 'random', maxIterations: 2, baseline: false, evalPairs: 0 });
+    const data = seedDataFromPrepared(loadPrepared(out));
+    const manifest = JSON.parse(readFileSync('models/bundles/beauty/manifest.json', 'utf8'));
+    assert.equal(manifest.transitions.through, 'validation');
+    const shipped = new Uint8Array(readFileSync('models/bundles/beauty/transitions.bin'));
+    assert.ok(Buffer.from(shipped).equals(Buffer.from(transitionTable(data, 'validation').encode())), 'transitions.bin equals the recount');
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
