@@ -4,6 +4,8 @@
 // split is to test (each user's most recent pair added, its target never counted), so the difference estimates what
 // counting the validation pairs would give the test ranking, with no look at test.
 //
+// Controls: the table without each user's oldest pair, and without one pair at random, tell recency from quantity.
+//
 // Ranking: the table's own top 10 after each validation user's history (transitionCandidates, the user's history
 // left out), NDCG@10 and recall@10 against the validation target; paired standard error of the difference.
 //
@@ -19,6 +21,7 @@ import { seedDataFromPrepared } from '../models/seed/batches.ts';
 import { ndcgGain } from '../models/seed/metrics.ts';
 import { DEFAULT_TRANSITION_PARAMS, TransitionTable, transitionCandidates } from '../runtime/transitions.ts';
 import { parseOptions } from '../models/options.ts';
+import { Rng } from '../models/random.ts';
 
 const o = parseOptions(process.argv.slice(2), { data: '', out: '', bundle: '', bundles: '' }, 'node --import tsx bench/transitions-recency.ts --data=PREPARED [--out=FILE] [--bundle=DIR --bundles=OUT]', { required: ['data'] });
 if (o) {
@@ -44,6 +47,14 @@ if (o) {
   };
   const a = scores(short);
   const b = scores(full);
+  // Controls: one pair fewer per user, but not the last: the oldest, or one at random (the sequence split there).
+  const rng = new Rng(5);
+  const oldest = TransitionTable.build(users.map((s) => s.subarray(1, s.length - 2)), data.itemCount);
+  const random = TransitionTable.build(users.flatMap((s) => {
+    const train = s.subarray(0, s.length - 2);
+    const p = rng.int(train.length - 1); // the pair (p → p + 1) is dropped
+    return [train.subarray(0, p + 1), train.subarray(p + 1)];
+  }), data.itemCount);
   const mean = (x: Float64Array): number => x.reduce((s, v) => s + v, 0) / x.length;
   const pairedSe = (x: Float64Array, y: Float64Array): number => {
     const d = x.map((v, i) => v - y[i]);
@@ -54,6 +65,8 @@ if (o) {
     data: o.data, users: users.length, split: 'validation', test_looks: 0,
     pairs: { short: short.pairs, full: full.pairs },
     short: { 'ndcg@10': mean(a.ndcg), 'recall@10': mean(a.hit) },
+    without_oldest_pair: { 'ndcg@10': mean(scores(oldest).ndcg) },
+    without_a_random_pair: { 'ndcg@10': mean(scores(random).ndcg) },
     full: { 'ndcg@10': mean(b.ndcg), 'recall@10': mean(b.hit) },
     'ndcg@10_gain': mean(b.ndcg) / mean(a.ndcg) - 1,
     'ndcg@10_diff_se': pairedSe(b.ndcg, a.ndcg),
