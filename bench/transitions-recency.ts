@@ -67,6 +67,8 @@ if (o) {
     short: { 'ndcg@10': mean(a.ndcg), 'recall@10': mean(a.hit) },
     without_oldest_pair: { 'ndcg@10': mean(scores(oldest).ndcg) },
     without_a_random_pair: { 'ndcg@10': mean(scores(random).ndcg) },
+    // Each user's last m training pairs counted twice (the full table otherwise): a weight on recency.
+    last_pairs_twice: [1, 2, 3].map((m) => ({ m, 'ndcg@10': mean(scores(TransitionTable.build(users.flatMap((s) => [s.subarray(0, s.length - 2), s.subarray(Math.max(0, s.length - 3 - m), s.length - 2)]), data.itemCount)).ndcg) })),
     full: { 'ndcg@10': mean(b.ndcg), 'recall@10': mean(b.hit) },
     'ndcg@10_gain': mean(b.ndcg) / mean(a.ndcg) - 1,
     'ndcg@10_diff_se': pairedSe(b.ndcg, a.ndcg),
