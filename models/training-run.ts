@@ -31,6 +31,9 @@ export interface TrainingRunSetup {
   optimizer: AdamW; // its state goes to last.ckpt
   rng: Rng; // the training stream (shuffling, dropout): saved as meta.rng.train, so a resumed run continues it
   log: (line: string) => void;
+  // A refit (trainThrough 'validation'): trained on the validation targets too, so no epoch is validated; best.ckpt
+  // holds each epoch's weights as it ends (the last is kept) and every checkpoint's meta says trainThrough 'validation'.
+  refit?: boolean;
 }
 
 export class TrainingRun<E extends RunEpoch> {
@@ -83,9 +86,10 @@ export class TrainingRun<E extends RunEpoch> {
 
   /** The end of epoch `epoch` (0-based): `record` into the history, `line` logged, last.ckpt and history.json written. */
   async endEpoch(epoch: number, record: E, line: string): Promise<void> {
-    const { out, config, train, engine, params, optimizer, log } = this.setup;
+    const { out, config, train, engine, params, optimizer, log, refit } = this.setup;
     this.history.push(record);
     log(line);
+    if (refit) await saveCheckpoint(this.bestPath, engine, params, this.meta(epoch));
     await saveCheckpoint(this.last, engine, params, { ...this.meta(epoch), history: this.history, best: this.stopping.best }, optimizer);
     writeFileSync(join(out, 'history.json'), JSON.stringify({ config, train, history: this.history, best: this.stopping.best }, null, 1));
   }
@@ -113,7 +117,7 @@ export class TrainingRun<E extends RunEpoch> {
 
   /** The checkpoint meta of epoch `epoch` (0-based) as both checkpoints start it; the RNG state as it is now. */
   private meta(epoch: number): Omit<CheckpointMeta, 'tensors' | 'optimizerStep'> {
-    const { kind, config, optimizer, rng } = this.setup;
-    return { kind, config, step: optimizer.step, rng: { train: rng.state }, epoch };
+    const { kind, config, optimizer, rng, refit } = this.setup;
+    return { kind, config, step: optimizer.step, rng: { train: rng.state }, epoch, ...(refit && { trainThrough: 'validation' }) };
   }
 }

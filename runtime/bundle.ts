@@ -63,6 +63,9 @@ export interface BundleManifest {
   // were chosen (models/export/transitions-fit.ts); `through`, which split the table's counts end with ('train', or
   // 'validation': every transition but the test split's; absent in bundles from before it was recorded: 'train').
   transitions?: TransitionParams & { fit?: Record<string, unknown>; through?: 'train' | 'validation' };
+  // 'validation' where the network is a refit (onerec train --trainThrough=validation): it trained on the validation
+  // targets too, so nothing about it may be fitted or measured on that split. Absent: trained on the training split.
+  trainedThrough?: 'validation';
   // An ensemble's members (models/export/seed-graphs.ts): each one's own config. `model` then describes the graph
   // contract: member 0's config with decoderLayers = the stacked cache layers of all members. The runtime needs
   // nothing of this; it says what the graphs hold.
@@ -182,6 +185,7 @@ export function parseManifest(json: unknown, url: string): BundleManifest {
   } else if (files.transitions) {
     fail('"files.transitions" is there but "transitions" (the rerank\'s constants) is not');
   }
+  if (json.trainedThrough !== undefined && json.trainedThrough !== 'validation') fail(`"trainedThrough" must be 'validation' where it is set, got ${JSON.stringify(json.trainedThrough)}`);
   if (json.historyBias !== undefined) {
     const hb = json.historyBias;
     if (!isRecord(hb) || !Array.isArray(hb.bias) || hb.bias.length !== m.levels || !hb.bias.every((b) => typeof b === 'number' && Number.isFinite(b))) {

@@ -74,7 +74,7 @@ export async function runBaseline(o: BaselineOptions): Promise<void> {
     ...(excluded && { test_exclude_history: excluded }),
     dataset: prepared.meta.dataset,
     prepared: o.data,
-    checkpoint: o.checkpoint || join(o.out, o.trainThrough === 'validation' ? 'last.ckpt' : 'best.ckpt'),
+    checkpoint: o.checkpoint || join(o.out, 'best.ckpt'),
     config: model.config,
     parameters: sasrecParameterCount(model.config),
     train: trainInfo,

@@ -34,7 +34,7 @@ export const DEFAULT_BASELINE_TRAIN = {
   seed: 42, // initialisation, shuffling and dropout
   maxMinutes: 0, // stop training after this many minutes of this process (0 = no bound); last.ckpt is written
   resume: false, // continue from OUT/last.ckpt
-  trainThrough: 'train', // 'train', or 'validation': every target but the test split's, for exactly --epochs epochs with no validation (a refit once a run on 'train' has chosen the epochs)
+  trainThrough: 'train', // 'train', or 'validation': every target but the test split's, for exactly --epochs epochs with no validation, best.ckpt the last epoch's (a refit once a run on 'train' has chosen the epochs)
 };
 export type BaselineTrainConfig = typeof DEFAULT_BASELINE_TRAIN & { out: string };
 
@@ -237,7 +237,7 @@ export async function trainSasrec(engine: Engine, data: BaselineData, config: Sa
     });
     trainer = optimizer;
     const rng = new Rng(train.seed + 1); // shuffling and dropout
-    const run = new TrainingRun<BaselineEpoch>({ out: train.out, kind: CHECKPOINT_KIND, config, train, engine, params, optimizer, rng, log });
+    const run = new TrainingRun<BaselineEpoch>({ out: train.out, kind: CHECKPOINT_KIND, config, train, engine, params, optimizer, rng, log, refit });
     run.resume(train.resume, (meta) => {
       if (JSON.stringify(meta.config) !== JSON.stringify(config)) throw new BaselineError(`${run.last} was trained with another config (${JSON.stringify(meta.config)}); resume with the same flags or drop --resume`);
     });

@@ -13,6 +13,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
+import { EvaluationLeakError } from '../data/errors.ts';
 import { loadPrepared } from '../data/prepared.ts';
 import { checkpointWeights, createEngine, readCheckpoint } from '../engine/index.ts';
 import { parseOptions } from '../options.ts';
@@ -90,6 +91,7 @@ export async function run(argv: string[]): Promise<void> {
     const checkpoint = readCheckpoint(o.checkpoint);
     const { meta } = checkpoint;
     if (meta.kind !== 'seed') throw new EvalOptionError(`${o.checkpoint} is a '${meta.kind}' checkpoint, not a seed model's`);
+    if (meta.trainThrough === 'validation' && o.split === 'validation') throw new EvaluationLeakError(`${o.checkpoint} is a refit (trainThrough validation): it trained on the validation targets, so --split=validation would rank what it learnt; evaluate --split=test`);
     const config = meta.config as SeedConfig;
     validateSeedConfig(config, o.checkpoint);
     if (config.levels !== prepared.levels || config.codebookSize !== prepared.codebookSize) {

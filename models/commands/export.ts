@@ -29,6 +29,7 @@ const DEFAULTS = {
   transitionsUsers: 4000, // validation users whose candidates the fit reranks (0 = all)
   transitionsCandidates: 10, // sessions of one item: the table's top items added to the beam's, scored by the model (0: the prior only reorders the beam)
   transitionsThrough: 'validation', // the shipped table counts transitions through this split: 'validation' (all but test's) or 'train' (λ, η are always fitted with the training split's)
+  transitionsHistory: 0, // η with a fixed --transitions=λ (the fit chooses its own): added per session item the user already has
 };
 
 export async function run(argv: string[]): Promise<void> {

@@ -3,6 +3,7 @@
 //   onerec train --data runs/beauty --out runs/beauty/seed
 //   onerec train --data runs/beauty --out runs/beauty/seed --resume             # continue from last.ckpt
 //   onerec train --data runs/beauty --out runs/beauty/anneal --init=runs/beauty/seed/best.ckpt --lr=5e-4 --epochs=6   # a second stage
+//   onerec train --data runs/beauty --out runs/beauty/refit --trainThrough=validation --epochs=30   # a refit: the validation items are targets too
 //   onerec train --data runs/beauty --out runs/dense --experts=1 --expertsPerToken=1 --expertFfnDim=512
 //   onerec train --data runs/beauty --out runs/itememb --itemEmbedding        # + a learned row per history item (not exportable yet)
 //   onerec train --data runs/beauty --out runs/dense --denseHead --denseMix=1  # + a dense retrieval head, mixed into validation's ranking (not exportable yet)
@@ -23,7 +24,7 @@ import { parseOptions } from '../options.ts';
 import { seedDataFromPrepared, trainExampleCount } from '../seed/batches.ts';
 import { DEFAULT_SEED_CONFIG, DEFAULT_TRAIN_CONFIG, parameterCount, validateSeedConfig, type SeedConfig } from '../seed/config.ts';
 import { evaluateSplit } from '../seed/run-eval.ts';
-import { checkDenseOptions, requireHardwareGpu, trainHeldOut, trainSeed } from '../seed/train.ts';
+import { checkDenseOptions, requireHardwareGpu, trainHeldOut, trainSeed, TrainError } from '../seed/train.ts';
 
 export const summary = 'train the seed model (GPU), validate each epoch, write checkpoints and an HTML report';
 
@@ -44,6 +45,12 @@ export async function run(argv: string[]): Promise<void> {
   const commandStarted = Date.now(); // --maxMinutes counts from here
   const o = parseOptions(argv, DEFAULT_TRAIN_OPTIONS, `onerec train --data PREPARED --out DIR [--key=value …]\n${summary}`, { required: ['data', 'out'] });
   if (!o) return;
+  if (o.trainThrough === 'validation') {
+    // A refit validates nothing: its length must come from a run on the training split (that run's best epoch).
+    if (!argv.some((a) => /^--epochs(=|$)/.test(a))) throw new TrainError('--trainThrough=validation trains a fixed number of epochs with no validation to stop it: give --epochs (the best epoch of the same recipe on --trainThrough=train)');
+    if (o.finalValidation) throw new TrainError('--finalValidation with --trainThrough=validation: the model trained on the validation targets, so its validation figures would count them');
+  }
+  trainHeldOut(o); // an unknown --trainThrough or a gap with a refit is refused before the data is read
   const prepared = loadPrepared(o.data);
   const data = seedDataFromPrepared(prepared);
   const config: SeedConfig = {
@@ -76,7 +83,7 @@ export async function run(argv: string[]): Promise<void> {
     checkpoint: existsSync(bestPath) ? bestPath : null,
     config,
     parameters: parameterCount(config),
-    train: { ...o, best_epoch: result.best?.epoch, epochs_run: result.history.length, stop_reason: result.stopReason, train_seconds: (Date.now() - started) / 1000, final_train_loss: result.history.at(-1)?.trainLoss, expert_load: result.history.at(-1)?.expertLoad },
+    train: { ...o, ...(o.trainThrough === 'validation' ? { kept_epoch: result.history.length } : { best_epoch: result.best?.epoch }), epochs_run: result.history.length, stop_reason: result.stopReason, train_seconds: (Date.now() - started) / 1000, final_train_loss: result.history.at(-1)?.trainLoss, expert_load: result.history.at(-1)?.expertLoad },
     validation: o.finalValidation ? await inTime('validation', () => evaluateSplit(result.model, data, prepared.trie, 'validation', o.evalBeam, false, o.testUsers, false, o.denseMix)) : result.best?.validation,
     test: await inTime('test', () => evaluateSplit(result.model, data, prepared.trie, 'test', o.evalBeam, false, o.testUsers, false, o.denseMix)),
   };

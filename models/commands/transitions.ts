@@ -4,9 +4,10 @@
 //
 //   onerec transitions --bundle models/bundles/beauty --data runs/beauty-plain
 //   onerec transitions --bundle runs/toys/bundle --data runs/toys --transitions=1     # a given λ, no fit
+//   onerec transitions --bundle runs/toys/refit --data runs/toys --transitions=1 --transitionsHistory=-4   # a refit's bundle: λ, η given
 import { loadPrepared } from '../data/prepared.ts';
 import { OptionError, parseOptions } from '../options.ts';
-import { addTransitions, checkTransitionsCandidates, checkTransitionsThrough, parseTransitionsOption } from '../export/export-checkpoints.ts';
+import { addTransitions, checkTransitionsCandidates, checkTransitionsHistory, checkTransitionsThrough, parseTransitionsOption } from '../export/export-checkpoints.ts';
 
 export const summary = 'add or refit a bundle\'s transition prior (transitions.bin, manifest.transitions) from the prepared data';
 
@@ -17,6 +18,7 @@ export const DEFAULT_TRANSITIONS_OPTIONS = {
   transitionsUsers: 4000, // validation users whose candidates the fit reranks (0 = all)
   transitionsCandidates: 10, // sessions of one item: the table's top items added to the beam's, scored by the model (0: the prior only reorders the beam)
   transitionsThrough: 'validation', // the shipped table counts transitions through this split: 'validation' (all but test's) or 'train' (λ, η are always fitted with the training split's)
+  transitionsHistory: 0, // η with a fixed --transitions=λ (the fit chooses its own): added per session item the user already has
 };
 
 export async function run(argv: string[]): Promise<void> {
@@ -25,6 +27,7 @@ export async function run(argv: string[]): Promise<void> {
   const transitions = parseTransitionsOption(o.transitions);
   checkTransitionsCandidates(o.transitionsCandidates);
   checkTransitionsThrough(o.transitionsThrough);
+  checkTransitionsHistory(o.transitionsHistory, transitions);
   if (transitions === 'none') throw new OptionError('--transitions=none: to drop the prior, re-export with --transitions=none; this command adds or refits it');
-  await addTransitions(o.bundle, loadPrepared(o.data), transitions, o.transitionsUsers, o.transitionsCandidates, o.transitionsThrough);
+  await addTransitions(o.bundle, loadPrepared(o.data), transitions, o.transitionsUsers, o.transitionsCandidates, o.transitionsThrough, o.transitionsHistory);
 }

@@ -16,3 +16,11 @@ export class DataFormatError extends Error {
 export class PreparedDataError extends Error {
   override name = 'PreparedDataError';
 }
+
+/**
+ * An evaluation that would count its own targets: a split's targets were training data of the model (a refit through
+ * validation) or are counted in the bundle's transition table. The message says which evaluation is sound instead.
+ */
+export class EvaluationLeakError extends Error {
+  override name = 'EvaluationLeakError';
+}

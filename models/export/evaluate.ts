@@ -28,14 +28,12 @@ import { seededUniform } from '../random.ts';
 import { readBundle, type LoadedBundle } from '../../runtime-node/bundle-reader.ts';
 import { OnnxSeedModel } from '../../runtime-node/node-session.ts';
 import { extraCandidates, TransitionTable, type TransitionParams } from '../../runtime/transitions.ts';
+import { EvaluationLeakError } from '../data/errors.ts';
+
+export { EvaluationLeakError };
 
 export class BundleDataMismatchError extends Error {
   override name = 'BundleDataMismatchError';
-}
-
-/** An evaluation that would count its own targets: a bundle whose transition table holds the split's transitions. */
-export class EvaluationLeakError extends Error {
-  override name = 'EvaluationLeakError';
 }
 
 export interface BundleEvalOptions {
@@ -260,6 +258,9 @@ export async function evaluateBundle(bundle: LoadedBundle, data: SeedData, optio
     for (let l = 0; l < data.levels; l++) {
       if (a[l] !== data.codes[item * data.levels + l]) throw new BundleDataMismatchError(`${bundle.dir}: item ${item} has codes [${a}] in the bundle's trie but [${data.codes.subarray(item * data.levels, (item + 1) * data.levels)}] in the data; re-export with this data`);
     }
+  }
+  if (options.split === 'validation' && bundle.manifest.trainedThrough === 'validation') {
+    throw new EvaluationLeakError(`${bundle.dir}: its network is a refit (manifest trainedThrough 'validation'): it trained on the validation targets, so --split=validation would rank what it learnt; evaluate --split=test`);
   }
   if (options.split === 'validation' && options.transitions !== false && bundle.manifest.transitions?.through === 'validation') {
     throw new EvaluationLeakError(`${bundle.dir}: its transition table counts the validation split's transitions (manifest transitions.through 'validation'), so a validation target would rank by its own count; evaluate --split=test, pass --transitions=false, or refit the table with onerec transitions --transitionsThrough=train`);

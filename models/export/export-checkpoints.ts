@@ -24,7 +24,7 @@ import { availableParallelism } from 'node:os';
 /** What the stage needs (the options of onerec export, models/commands/export.ts). */
 export interface ExportOptions {
   checkpoint: string; data: string; out: string; quantization: string; name: string; beamWidth: number; seed: number;
-  reward: string; metrics: string; historyBias: string; historyBiasUsers: number; transitions: string; transitionsUsers: number; transitionsCandidates: number; transitionsThrough: string;
+  reward: string; metrics: string; historyBias: string; historyBiasUsers: number; transitions: string; transitionsUsers: number; transitionsCandidates: number; transitionsThrough: string; transitionsHistory: number;
 }
 
 export class ExportCommandError extends Error {
@@ -32,7 +32,7 @@ export class ExportCommandError extends Error {
 }
 
 /** Seed-model weights and config from a checkpoint (parameters only; optimizer moments skipped). */
-export function readSeedCheckpoint(path: string): { weights: SeedWeights; config: SeedConfig } {
+export function readSeedCheckpoint(path: string): { weights: SeedWeights; config: SeedConfig; refit: boolean } {
   const checkpoint = readCheckpoint(path);
   const { meta } = checkpoint;
   if (meta.kind !== 'seed') throw new ExportCommandError(`${path} is a '${meta.kind}' checkpoint; onerec export needs a seed-model checkpoint (onerec train)`);
@@ -41,7 +41,7 @@ export function readSeedCheckpoint(path: string): { weights: SeedWeights; config
   checkExportable(config, path);
   const weights: SeedWeights = checkpointWeights(checkpoint);
   checkSeedWeights(weights, config);
-  return { weights, config };
+  return { weights, config, refit: meta.trainThrough === 'validation' };
 }
 
 /** Reward-model weights, config and tower weights from `onerec align`'s reward.ckpt. */
@@ -75,15 +75,21 @@ export async function exportCheckpoints(o: ExportOptions): Promise<void> {
   const prepared = loadPrepared(o.data);
   const { trie } = prepared;
   const catalog: CatalogEntry[] = prepared.items;
-  const [{ weights, config }, ...moreMembers] = o.checkpoint === 'random'
+  const [{ weights, config, refit }, ...moreMembers] = o.checkpoint === 'random'
     ? (() => {
         const c: SeedConfig = { ...DEFAULT_SEED_CONFIG, levels: trie.levels, codebookSize: trie.codebookSize };
-        return [{ config: c, weights: initSeedWeights(c, o.seed) }];
+        return [{ config: c, weights: initSeedWeights(c, o.seed), refit: false }];
       })()
     : o.checkpoint.split(',').map((path) => readSeedCheckpoint(path.trim()));
   const transitions = parseTransitionsOption(o.transitions); // refused before the graphs are built
   checkTransitionsCandidates(o.transitionsCandidates);
   checkTransitionsThrough(o.transitionsThrough);
+  checkTransitionsHistory(o.transitionsHistory, transitions);
+  // A refit (onerec train --trainThrough=validation) trained on the validation targets: nothing may be fitted on them.
+  const trainedThroughValidation = refit || moreMembers.some((m) => m.refit);
+  if (trainedThroughValidation && transitions === 'fit') {
+    throw new ExportCommandError(`${o.checkpoint} is a refit (trained on the validation targets), so the transition prior's weights cannot be fitted on them: pass --transitions=λ --transitionsHistory=η, the weights fitted for a bundle of the run that chose its epochs (its manifest's transitions), or --transitions=none`);
+  }
   const namedBias = ['fit', 'none'].includes(o.historyBias);
   const manualBias = namedBias ? null : parseHistoryBias(o.historyBias, config.levels);
   if (!namedBias && !manualBias) {
@@ -104,6 +110,10 @@ export async function exportCheckpoints(o: ExportOptions): Promise<void> {
     ...(o.reward ? { reward: readRewardCheckpoint(o.reward) } : {}),
     ...(o.metrics ? { metrics: readMetrics(o.metrics) } : {}),
   });
+  if (trainedThroughValidation) {
+    exported.manifest.trainedThrough = 'validation';
+    writeFileSync(join(o.out, 'manifest.json'), `${JSON.stringify(exported.manifest, null, 2)}\n`);
+  }
   if (o.historyBias !== 'none' && o.checkpoint !== 'random') {
     const manifest = exported.manifest;
     const { seedDataFromPrepared, SplitError } = await import('../seed/batches.ts');
@@ -134,10 +144,16 @@ export async function exportCheckpoints(o: ExportOptions): Promise<void> {
       console.log(`history bias (β per level): ${manifest.historyBias.bias.map((b) => b.toFixed(3)).join(', ')}`);
     }
   }
-  const manifest = transitions !== 'none' && o.checkpoint !== 'random' ? await addTransitions(o.out, prepared, transitions, o.transitionsUsers, o.transitionsCandidates, o.transitionsThrough) : exported.manifest;
+  const manifest = transitions !== 'none' && o.checkpoint !== 'random' ? await addTransitions(o.out, prepared, transitions, o.transitionsUsers, o.transitionsCandidates, o.transitionsThrough, o.transitionsHistory) : exported.manifest;
   const totalBytes = Object.values(manifest.files).reduce((sum, f) => sum + (f?.bytes ?? 0), 0); // transitions.bin included
   const lines = Object.entries(manifest.files).map(([role, f]) => `  ${role.padEnd(12)} ${f!.path.padEnd(18)} ${(f!.bytes / 1024).toFixed(1).padStart(9)} KiB`);
   console.log(`wrote ${o.out} (${quantization}${moreMembers.length > 0 ? `, an ensemble of ${moreMembers.length + 1}` : ''}) in ${((performance.now() - started) / 1000).toFixed(1)} s\n${lines.join('\n')}\n  total        ${' '.repeat(18)} ${(totalBytes / 1024).toFixed(1).padStart(9)} KiB (${(totalBytes / 1e6).toFixed(2)} MB)`);
+}
+
+/** `--transitionsHistory`: η, a finite number, given with a fixed λ (`--transitions=λ`); the fit chooses its own. */
+export function checkTransitionsHistory(eta: number, transitions: number | 'fit' | 'none'): void {
+  if (!Number.isFinite(eta)) throw new OptionError(`--transitionsHistory=${eta}: give a finite number η (the weight per session item the user already has; the fit's grid is 0, −1, −2, −4, −8)`);
+  if (eta !== 0 && typeof transitions !== 'number') throw new OptionError(`--transitionsHistory=${eta} goes with a fixed weight --transitions=λ; with --transitions=${transitions} ${transitions === 'fit' ? 'η is fitted' : 'there is no prior'}`);
 }
 
 /** `--transitionsThrough`: 'train' or 'validation' (OptionError otherwise). */
@@ -164,17 +180,22 @@ export function parseTransitionsOption(text: string): number | 'fit' | 'none' {
 
 /**
  * Gives the bundle in `dir` its transition prior (runtime/transitions.ts) and returns the manifest it wrote:
- * transitions.bin from the training split's item pairs of `prepared` (the data the bundle was exported from), and λ —
- * given (η 0), or fitted with η on `users` validation users' candidates of the bundle as it is (its beam with the
- * history bias, any earlier prior off, plus the table's extra candidates scored by the model). Data without a leave-one-out split gets none (a warning says so; the manifest is returned unchanged).
+ * transitions.bin from the item pairs of `prepared` (the data the bundle was exported from) through `through`, and λ
+ * and η — given (`eta`), or fitted on `users` validation users' candidates of the bundle as it is (its beam with the
+ * history bias, any earlier prior off, plus the training table's extra candidates scored by the model); a refit's
+ * bundle (manifest trainedThrough 'validation') cannot be fitted, only given its weights. Data without a leave-one-out split gets none (a warning says so; the manifest is returned unchanged).
  */
-export async function addTransitions(dir: string, prepared: ReturnType<typeof loadPrepared>, transitions: number | 'fit', users: number, candidates = DEFAULT_TRANSITION_PARAMS.candidates!, through: TransitionsThrough = 'validation'): Promise<BundleManifest> {
+export async function addTransitions(dir: string, prepared: ReturnType<typeof loadPrepared>, transitions: number | 'fit', users: number, candidates = DEFAULT_TRANSITION_PARAMS.candidates!, through: TransitionsThrough = 'validation', eta = 0): Promise<BundleManifest> {
   checkTransitionsCandidates(candidates);
   checkTransitionsThrough(through);
+  checkTransitionsHistory(eta, transitions);
   const params = { ...DEFAULT_TRANSITION_PARAMS, candidates };
   const { readBundle } = await import('../../runtime-node/bundle-reader.ts');
   const bundle = await readBundle(dir); // checks the bundle as the runtime would
   const manifest: BundleManifest = JSON.parse(JSON.stringify(bundle.manifest));
+  if (transitions === 'fit' && manifest.trainedThrough === 'validation') {
+    throw new ExportCommandError(`${dir}: its network is a refit (manifest trainedThrough 'validation'), trained on the validation targets, so λ and η cannot be fitted on them: pass --transitions=λ --transitionsHistory=η (the weights of a bundle of the run that chose its epochs)`);
+  }
   if (prepared.trie.itemCount !== bundle.trie.itemCount) {
     throw new OptionError(`${prepared.dir} has ${prepared.trie.itemCount} items, the bundle ${bundle.trie.itemCount}: give the prepared data the bundle was exported from`);
   }
@@ -194,7 +215,7 @@ export async function addTransitions(dir: string, prepared: ReturnType<typeof lo
   const table = through === 'train' ? fitTable : transitionTable(data, through);
   const bytes = table.encode();
   let lambda = transitions === 'fit' ? 0 : transitions;
-  let history = 0;
+  let history = transitions === 'fit' ? 0 : eta;
   let fit: Record<string, unknown> | undefined;
   if (transitions === 'fit') {
     const { evaluateBundle } = await import('./evaluate.ts');

@@ -109,6 +109,7 @@ export interface TrainConfig {
   patience: number; // validations (every evalEvery epochs) without a better NDCG@10 before stopping
   seed: number; // RNG seed: init, shuffling, dropout, history windows
   trainWindow: number; // m: items per training target window (1 = next item); sets the model sessionLength while training
+  trainThrough: 'train' | 'validation'; // the split the training targets end with: 'train', or 'validation' (a refit: each user's validation item is a target too; exactly `epochs` epochs, nothing validated, best.ckpt the last epoch's, its meta trainThrough 'validation'; the epochs come from a run on 'train')
   validationGap: number; // items before each user's validation target that are never training targets (0 = all of them are): with 1, a validation history ends, as a test history does, with an item the model never learnt as that user's target, so validation stops rewarding memorised per-user sequences (bench/README.md #18); the test figures of such a run belong to that smaller training set
   historyDropout: number; // training-time augmentation: each history item left out of the encoder input with this probability (0 = off; batches.ts HistoryAugment). The optional loss terms (unlikelihood, historyBias, distill) still read the whole history
   evalBeam: number; // beam width for validation/test ranking (≥ 20 so that @10 is exact)
@@ -139,6 +140,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   patience: 10,
   seed: 1,
   trainWindow: 2, // Beauty: windows of 2 items train better than next-item targets (ablation, bench/README.md #4)
+  trainThrough: 'train',
   validationGap: 0,
   historyDropout: 0,
   evalBeam: 20,

@@ -142,11 +142,18 @@ export interface TrainHooks {
 
 /**
  * Items at the end of each sequence that are never training targets: the test and validation items, and
- * `validationGap` more before the validation item. TrainError for a gap that is not a whole number ≥ 0.
+ * `validationGap` more before the validation item; a refit (trainThrough 'validation') holds out the test item only.
+ * TrainError for a gap that is not a whole number ≥ 0, another trainThrough, or a gap with a refit.
  */
-export function trainHeldOut(train: Pick<TrainConfig, 'validationGap'>): number {
+export function trainHeldOut(train: Pick<TrainConfig, 'validationGap'> & Partial<Pick<TrainConfig, 'trainThrough'>>): number {
   const gap = train.validationGap ?? 0;
   if (!Number.isInteger(gap) || gap < 0) throw new TrainError(`validationGap = ${gap}; it must be a whole number ≥ 0 (0 = every item before the validation target is a training target)`);
+  const through = train.trainThrough ?? 'train';
+  if (through !== 'train' && through !== 'validation') throw new TrainError(`trainThrough = ${through}; give train or validation`);
+  if (through === 'validation') {
+    if (gap > 0) throw new TrainError(`validationGap = ${gap} with trainThrough validation: a refit trains on the validation targets, so there is no validation to keep a gap before`);
+    return 1;
+  }
   return 2 + gap;
 }
 
@@ -169,7 +176,10 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
   if (!(historyDropout >= 0 && historyDropout < 1)) throw new TrainError(`historyDropout = ${historyDropout}; it must be in [0, 1) (0 = off)`);
   const examples = trainExamples(data, train.trainWindow, undefined, heldOut);
   if (examples.rows.length === 0) throw new TrainError(`no training examples: every user needs ≥ ${train.trainWindow + heldOut + 1} items`);
-  const validation = validationSubset(data, train.evalUsers, train.seed);
+  // A refit trains on the validation targets: validating would rank them after training on them, so it validates
+  // nothing, trains the epochs it is given and keeps the last (TrainingRun's refit).
+  const refit = train.trainThrough === 'validation';
+  const validation = refit ? [] : validationSubset(data, train.evalUsers, train.seed);
   const stepsPerEpoch = Math.ceil(examples.rows.length / train.batchSize);
   const historyBias = train.historyBias ? parseHistoryBias(train.historyBias, config.levels) : null;
   if (train.historyBias && !historyBias) {
@@ -222,7 +232,7 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
     });
     studentOptimizer = optimizer;
     const rng = new Rng(train.seed); // shuffling and dropout
-    const run = new TrainingRun<EpochRecord>({ out: train.out, kind: CHECKPOINT_KIND, config, train, engine, params, optimizer, rng, log });
+    const run = new TrainingRun<EpochRecord>({ out: train.out, kind: CHECKPOINT_KIND, config, train, engine, params, optimizer, rng, log, refit });
     if (train.init && !(train.resume && existsSync(run.last))) {
       let meta;
       try {
@@ -300,7 +310,7 @@ export async function trainSeed(engine: Engine, data: SeedData, trie: TrieView, 
       if (!Number.isFinite(trainLoss)) throw new TrainError(`training loss is ${trainLoss} at epoch ${epoch + 1}; lower --lr or raise --warmupSteps`);
       // Past the budget no validation starts: the partial epoch goes to last.ckpt unvalidated (--resume continues it).
       outOfTime ||= pastDeadline();
-      const evaluate = !outOfTime && ((epoch + 1) % train.evalEvery === 0 || epoch + 1 === train.epochs);
+      const evaluate = !refit && !outOfTime && ((epoch + 1) % train.evalEvery === 0 || epoch + 1 === train.epochs);
       if (evaluate) {
         const figures = await evaluateRanking(model, data, trie, validation, { beamWidth: train.evalBeam, usersPerBatch: 256, excludeHistory: false, historyBias, ...(train.denseMix > 0 && { denseMix: train.denseMix }) });
         await run.validated(epoch, record, figures, seconds());

@@ -2,7 +2,7 @@
 // rank kernel follows the ties-by-index rule exactly, and a tiny model learns a deterministic catalog walk
 // until every held-out item ranks first; a resumed run continues where the first stopped.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -136,7 +136,7 @@ test('onerec baseline: every numeric option has a range, and a value outside it 
   await assert.rejects(run(['--data', missing, '--out', join(dir, 'x')]), { name: 'PreparedDataError' }, 'valid options reach the data');
 });
 
-test('a refit (trainThrough validation) trains the epochs it is given on the validation targets too, validates nothing and keeps the last epoch', async () => {
+test('a refit (trainThrough validation) trains the epochs it is given on the validation targets too, validates nothing and keeps the last epoch in best.ckpt', async () => {
   // User u walks u → u+1 → … (mod 10) for 5 items; the refit's sequences are the first 4 (train items + the validation item).
   const items = 10;
   const seqs = Array.from({ length: 10 }, (_, u) => Int32Array.from({ length: 5 }, (_, j) => (u + j) % items));
@@ -150,9 +150,9 @@ test('a refit (trainThrough validation) trains the epochs it is given on the val
   assert.ok(result.history.every((h) => h.validation === undefined), 'no epoch validated');
   assert.equal(result.best, null);
   assert.equal(result.history[2].step, 3 * 3, '10 windows (one per user: 3 targets ≤ L), batch 4: 3 steps an epoch');
-  assert.equal(existsSync(join(out, 'best.ckpt')), false);
-  const last = readCheckpoint(join(out, 'last.ckpt'));
-  for (const p of result.model.parameterList()) assert.deepEqual(Array.from(await engine.read(p)), Array.from(last.tensors[p.name].data), `${p.name}: the returned model is the last epoch's`);
+  const kept = readCheckpoint(join(out, 'best.ckpt'));
+  assert.deepEqual([kept.meta.epoch, kept.meta.trainThrough], [2, 'validation'], 'best.ckpt: the last epoch (0-based 2), marked as a refit');
+  for (const p of result.model.parameterList()) assert.deepEqual(Array.from(await engine.read(p)), Array.from(kept.tensors[p.name].data), `${p.name}: the returned model is the last epoch's`);
   result.model.dispose();
 });
 

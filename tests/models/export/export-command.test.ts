@@ -79,6 +79,23 @@ test('onerec export writes a verified bundle with the prepared trie and catalog,
     assert.deepEqual([trainPrior.lambda, trainPrior.history, trainPrior.fit], [prior.lambda, prior.history, prior.fit], 'the same fit: it never reads the shipped table');
     assert.deepEqual(new Uint8Array(readFileSync(join(throughTrain, 'transitions.bin'))), trainTransitionTable(seedData).encode());
     await assert.rejects(run([`--checkpoint=${checkpoint}`, `--data=${preparedDir}`, `--out=${join(root, 'never')}`, '--transitionsThrough=test']), (e: Error) => e.name === 'OptionError' && /--transitionsThrough=test/.test(e.message));
+    // A refit (trained through validation): the prior's weights cannot be fitted, so they are given; the bundle says it
+    // is a refit and refuses validation, with or without its prior, and `onerec transitions` will not fit it either.
+    const refitCkpt = join(root, 'refit.ckpt');
+    writeCheckpoint(refitCkpt, { kind: 'seed', config, step: 10, rng: {}, trainThrough: 'validation' }, tensors);
+    await assert.rejects(run([`--checkpoint=${refitCkpt}`, `--data=${preparedDir}`, `--out=${join(root, 'never')}`]), (e: Error) => e.name === 'ExportCommandError' && /is a refit .*--transitions=λ --transitionsHistory=η/.test(e.message));
+    assert.ok(!existsSync(join(root, 'never')), 'refused before anything is written');
+    await assert.rejects(run([`--checkpoint=${checkpoint}`, `--data=${preparedDir}`, `--out=${join(root, 'never')}`, '--transitionsHistory=-4']), (e: Error) => e.name === 'OptionError' && /goes with a fixed weight/.test(e.message));
+    const refitOut = join(root, 'bundle-refit');
+    await run([`--checkpoint=${refitCkpt}`, `--data=${preparedDir}`, `--out=${refitOut}`, '--quantization=fp32', '--transitions=1', '--transitionsHistory=-4']);
+    const refitBundle = await readBundle(refitOut);
+    assert.equal(refitBundle.manifest.trainedThrough, 'validation');
+    assert.deepEqual([refitBundle.manifest.transitions!.lambda, refitBundle.manifest.transitions!.history, refitBundle.manifest.transitions!.through, refitBundle.manifest.transitions!.fit], [1, -4, 'validation', undefined]);
+    await assert.rejects(evaluateBundle(refitBundle, seedData, { split: 'validation', beamWidth: 20, users: 10, seed: 7, excludeHistory: false, transitions: false }), (e: Error) => e.name === 'EvaluationLeakError' && /is a refit/.test(e.message));
+    const { run: transitionsRun } = await import('../../../models/commands/transitions.ts');
+    await assert.rejects(transitionsRun([`--bundle=${refitOut}`, `--data=${preparedDir}`]), (e: Error) => e.name === 'ExportCommandError' && /is a refit/.test(e.message));
+    const { run: evalRun } = await import('../../../models/commands/eval.ts');
+    await assert.rejects(evalRun([`--data=${preparedDir}`, `--checkpoint=${refitCkpt}`, '--split=validation', `--out=${join(root, 'never')}`]), (e: Error) => e.name === 'EvaluationLeakError' && /is a refit/.test(e.message));
     assert.deepEqual(bundle.manifest.model, config);
     assert.equal(bundle.itemIds.length, 40);
     assert.equal(bundle.itemIds[3], prepared.items[3].id);
