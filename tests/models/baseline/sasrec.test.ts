@@ -89,13 +89,22 @@ test('history excluded: the user\'s items (whole history, not only the window) d
   assert.deepEqual(plain, hostRanks(false), 'without exclusion the scores rank as they are');
 });
 
-test('learns a catalog walk: every validation and test item ranked first; resume continues the run', async () => {
-  // 10 items; user u walks u → u+1 → … (mod 10), so the next item is a function of the last one.
+/**
+ * 10 items; user u walks u → u+1 → … (mod 10) for `length` items, so the next item is a function of the last one. The
+ * train sequences leave out the last `heldOut` items (2: validation and test; 1: a refit's, test only).
+ */
+function catalogWalk(length: number, heldOut: number): { data: BaselineData; config: SasrecConfig } {
   const items = 10;
-  const seqs = Array.from({ length: 10 }, (_, u) => Int32Array.from({ length: 7 }, (_, j) => (u + j) % items));
-  const heldOut = (back: number) => seqs.map((s, user) => ({ user, history: s.slice(0, s.length - back), targets: Int32Array.from([s[s.length - back]]) }));
-  const data: BaselineData = { items, maxLength: 4, train: seqs.map((s) => s.slice(0, s.length - 2)), validation: heldOut(2), test: heldOut(1) };
-  const config: SasrecConfig = { items, dModel: 16, heads: 2, blocks: 1, ffnDim: 32, maxLength: 4, dropout: 0 };
+  const seqs = Array.from({ length: 10 }, (_, u) => Int32Array.from({ length }, (_, j) => (u + j) % items));
+  const held = (back: number) => seqs.map((s, user) => ({ user, history: s.slice(0, s.length - back), targets: Int32Array.from([s[s.length - back]]) }));
+  return {
+    data: { items, maxLength: 4, train: seqs.map((s) => s.slice(0, s.length - heldOut)), validation: held(2), test: held(1) },
+    config: { items, dModel: 16, heads: 2, blocks: 1, ffnDim: 32, maxLength: 4, dropout: 0 },
+  };
+}
+
+test('learns a catalog walk: every validation and test item ranked first; resume continues the run', async () => {
+  const { data, config } = catalogWalk(7, 2);
   // Validation at the end of each run (epochs 20 and 40), not every epoch: 38 fewer passes over the held-out users.
   const train = { ...DEFAULT_BASELINE_TRAIN, out: dir, lr: 1e-2, batchSize: 4, warmupSteps: 5, epochs: 40, evalEvery: 20, patience: 1000, seed: 3 };
   const held = engine.stats.persistentBytes;
@@ -137,12 +146,8 @@ test('onerec baseline: every numeric option has a range, and a value outside it 
 });
 
 test('a refit (trainThrough validation) trains the epochs it is given on the validation targets too, validates nothing and keeps the last epoch in best.ckpt', async () => {
-  // User u walks u → u+1 → … (mod 10) for 5 items; the refit's sequences are the first 4 (train items + the validation item).
-  const items = 10;
-  const seqs = Array.from({ length: 10 }, (_, u) => Int32Array.from({ length: 5 }, (_, j) => (u + j) % items));
-  const heldOut = (back: number) => seqs.map((s, user) => ({ user, history: s.slice(0, s.length - back), targets: Int32Array.from([s[s.length - back]]) }));
-  const data: BaselineData = { items, maxLength: 4, train: seqs.map((s) => s.slice(0, s.length - 1)), validation: heldOut(2), test: heldOut(1) };
-  const config: SasrecConfig = { items, dModel: 16, heads: 2, blocks: 1, ffnDim: 32, maxLength: 4, dropout: 0 };
+  // Walks of 5 items; the refit's sequences are the first 4 (train items + the validation item).
+  const { data, config } = catalogWalk(5, 1);
   const out = join(dir, 'refit');
   const train = { ...DEFAULT_BASELINE_TRAIN, out, lr: 1e-2, batchSize: 4, warmupSteps: 5, epochs: 3, evalEvery: 1, patience: 1, seed: 3, trainThrough: 'validation' };
   const result = await trainSasrec(engine, { ...data, validation: [] }, config, train, { quiet: true, log: () => {} });
