@@ -112,6 +112,9 @@ export class Engine {
   private persistentBuffers = new Set<GPUBuffer>();
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
+  // The pipeline last set on `pass`: consecutive dispatches of one kernel (the step has many runs of the same
+  // kernel) skip a redundant setPipeline, one JS→Dawn call and its validation per dispatch.
+  private passPipeline: GPUComputePipeline | null = null;
   private dispatches = 0; // since the last flush
   private ring: GPUBuffer;
   private ringData = new ArrayBuffer(RING_SLOTS * SLOT);
@@ -329,10 +332,11 @@ export class Engine {
       this.pass?.end();
       const q = this.queryNames.length;
       this.queryNames.push(label);
+      this.passPipeline = null;
       this.pass = this.encoder.beginComputePass({ timestampWrites: { querySet: this.querySet!, beginningOfPassWriteIndex: 2 * q, endOfPassWriteIndex: 2 * q + 1 } });
       return this.pass;
     }
-    if (!this.pass) this.pass = this.encoder.beginComputePass();
+    if (!this.pass) { this.pass = this.encoder.beginComputePass(); this.passPipeline = null; }
     return this.pass;
   }
 
@@ -367,7 +371,7 @@ export class Engine {
       this.bindGroups.set(key, bg);
     }
     const pass = this.ensurePass(k.name);
-    pass.setPipeline(p.pipeline);
+    if (this.passPipeline !== p.pipeline) { pass.setPipeline(p.pipeline); this.passPipeline = p.pipeline; }
     pass.setBindGroup(0, bg, [this.ringSlot * SLOT]);
     pass.dispatchWorkgroups(groups[0], groups[1] ?? 1, groups[2] ?? 1);
     this.ringSlot++;
