@@ -3,9 +3,9 @@
 // copy out and unmap, timed in Chromium's WebGPU inside a dedicated Web Worker (where the runtime runs) and on the page,
 // and in Node through Dawn (the `webgpu` package), on whatever adapter each gets; beside it the same work submitted and
 // awaited with onSubmittedWorkDone, without mapping. Sizes: 4 bytes, and per bundle and beam width the bytes the
-// runtime maps per read-back before #23 item 1 (one decoder step's code scores) and after it (an item's steps and the
-// selection kernel's choices). From the medians: the read-back cost of one recommend() before and after item 1
-// (read-backs per call × round trip), i.e. the time item 1 saves per call in that browser on that adapter.
+// runtime maps per read-back: one decoder step's code scores (a read-back per step), an item's steps and the selection
+// kernel's choices (the GPU search reading back per item), and the whole call's (once per call). From the medians: the
+// read-back cost of one recommend() each way (read-backs per call × round trip) in that browser on that adapter.
 //
 //   VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json LD_LIBRARY_PATH=/usr/lib/chromium \
 //     node --import tsx bench/readback.ts
@@ -13,7 +13,7 @@
 //
 // The contexts take turns within each round (their order and the sizes' rotated round by round; read-back and
 // submit-only alternate which goes first), so that load from other jobs falls on all of them alike. `--verify` first
-// runs each bundle's per-step and GPU-search sessions once on Dawn and checks the sizes and counts of their mapAsync
+// runs each bundle's per-step session and the GPU search per item and per call once on Dawn and checks the sizes and counts of their mapAsync
 // calls against the figures used here (runtime/webgpu-decoder.ts is where those sizes come from).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -44,29 +44,30 @@ interface ReadbackPlan {
   bundle: string;
   beamWidth: number;
   sessionLength: number;
-  perStepBytes: number; // before item 1: one decoder step's code scores, [beam, K + 2] f32
-  perItemBytes: number; // after it: `levels` steps' code scores, then the selection kernel's inputs slots [levels − 1]
-  readBacksBefore: number; // one per decoder step: sessionLength × levels
-  readBacksAfter: number; // one per generated item
+  perStepBytes: number; // one read-back per decoder step: its code scores, [beam, K + 2] f32
+  perItemBytes: number; // the GPU search reading back per item: `levels` steps' code scores, then the selection kernel's picks [levels − 1]
+  perCallBytes: number; // the GPU search reading back once per call: every step's code scores, then its picks [steps − 1]
+  readBacksPerStep: number; // sessionLength × levels
+  readBacksPerItem: number; // sessionLength
 }
 
 /**
  * The runtime's read-back sizes (runtime/webgpu-decoder.ts, ensureCapacity and runSteps): per step, code scores
- * [cap, K + 2] f32 (K code logits, the row's max logit and Σ exp), cap = the beam width; an item's read-back maps every
- * one of its `levels` steps' scores and, for the steps after the first, the selection kernel's inputs slot: the Params
- * header and tokens [cap, 2], parents [cap], beam state [cap, 4], i32.
+ * [cap, K + 2] f32 (K code logits, the row's max logit and Σ exp), cap = the beam width; a read-back of several steps
+ * (an item's `levels`, or the whole call's sessionLength × levels) maps every step's scores and, for the steps after
+ * the first, what the selection kernel picked from its inputs slot: the Params header, tokens [cap, 2], parents [cap], i32.
  */
 function readbackPlan(bundle: string, levels: number, codebookSize: number, beamWidth: number, sessionLength: number): ReadbackPlan {
   const outBytes = 4 * beamWidth * (codebookSize + 2);
-  const inputBytes = 4 * (PARAMS + 7 * beamWidth);
-  return { bundle, beamWidth, sessionLength, perStepBytes: outBytes, perItemBytes: levels * outBytes + (levels - 1) * inputBytes, readBacksBefore: sessionLength * levels, readBacksAfter: sessionLength };
+  const pickBytes = 4 * (PARAMS + 3 * beamWidth);
+  const steps = (n: number): number => n * outBytes + (n - 1) * pickBytes;
+  return { bundle, beamWidth, sessionLength, perStepBytes: outBytes, perItemBytes: steps(levels), perCallBytes: steps(sessionLength * levels), readBacksPerStep: sessionLength * levels, readBacksPerItem: sessionLength };
 }
 
-/** Read-back time of one recommend() from a context's median round trips (ms per size): before and after item 1. */
-function perCallCost(plan: ReadbackPlan, medianMs: (bytes: number) => number): { before_ms: number; after_ms: number; saved_ms: number } {
-  const before = plan.readBacksBefore * medianMs(plan.perStepBytes);
-  const after = plan.readBacksAfter * medianMs(plan.perItemBytes);
-  return { before_ms: +before.toFixed(3), after_ms: +after.toFixed(3), saved_ms: +(before - after).toFixed(3) };
+/** Read-back time of one recommend() from a context's median round trips (ms per size): per step, per item, per call. */
+function perCallCost(plan: ReadbackPlan, medianMs: (bytes: number) => number): { per_step_ms: number; per_item_ms: number; per_call_ms: number } {
+  const ms = (x: number): number => +x.toFixed(3);
+  return { per_step_ms: ms(plan.readBacksPerStep * medianMs(plan.perStepBytes)), per_item_ms: ms(plan.readBacksPerItem * medianMs(plan.perItemBytes)), per_call_ms: ms(medianMs(plan.perCallBytes)) };
 }
 
 interface AdapterReport { vendor: string; architecture: string; device: string; description: string; isFallbackAdapter: boolean }
@@ -218,6 +219,7 @@ async function verifyPlans(plans: ReadbackPlan[]): Promise<Record<string, unknow
       const codes = new Uint16Array(trie.itemCount * trie.levels);
       for (let i = 0; i < trie.itemCount; i++) codes.set(trie.itemCodes(i), i * trie.levels);
       const model = await WebGpuDecoder.create(device, readFileSync(`${dir}/decoder_step.onnx`), members, { encoderOnnx: readFileSync(`${dir}/encoder.onnx`) });
+      const perItemModel = await WebGpuDecoder.create(device, readFileSync(`${dir}/decoder_step.onnx`), members, { encoderOnnx: readFileSync(`${dir}/encoder.onnx`), searchReadBacks: 'item' });
       try {
         const history = Int32Array.from({ length: 20 }, (_, i) => (i * 104729) % trie.itemCount);
         const exclude = new Uint8Array(trie.itemCount);
@@ -229,21 +231,29 @@ async function verifyPlans(plans: ReadbackPlan[]): Promise<Record<string, unknow
         mapped.length = 0;
         await beamSearch(model.sessionFromTokens(tokens, plan.beamWidth), trie, options);
         const perStep = [...mapped];
-        mapped.length = 0;
-        const before = model.stats.mispredictions;
-        await beamSearch(model.searchSession(tokens, plan.beamWidth, { trie, beamWidth: plan.beamWidth, sessionLength: plan.sessionLength, alive: aliveLeafCounts(trie, exclude) }), trie, options);
-        const perItem = [...mapped];
-        const mispredictions = model.stats.mispredictions - before;
+        const context = { trie, beamWidth: plan.beamWidth, sessionLength: plan.sessionLength, alive: aliveLeafCounts(trie, exclude), exclude };
+        const search = async (decoder: Awaited<ReturnType<typeof WebGpuDecoder.create>>): Promise<{ bytes: number[]; mispredictions: number }> => {
+          mapped.length = 0;
+          const before = decoder.stats.mispredictions;
+          await beamSearch(decoder.searchSession(tokens, plan.beamWidth, context), trie, options);
+          return { bytes: [...mapped], mispredictions: decoder.stats.mispredictions - before };
+        };
+        const perItem = await search(perItemModel);
+        const perCall = await search(model);
         const key = `${dir} beam ${plan.beamWidth}`;
-        const want = { perStep: Array(plan.readBacksBefore).fill(plan.perStepBytes), perItem: Array(plan.readBacksAfter).fill(plan.perItemBytes) };
-        // A misprediction re-runs the rest of an item: more (and smaller) read-backs than the plan's, which is not the case measured.
-        if (mispredictions === 0 && (JSON.stringify(perStep) !== JSON.stringify(want.perStep) || JSON.stringify(perItem) !== JSON.stringify(want.perItem))) {
-          throw new Error(`${key}: the WGSL decoder mapped ${JSON.stringify({ perStep, perItem })}, the plan says ${JSON.stringify(want)}`);
+        const want = { perStep: Array(plan.readBacksPerStep).fill(plan.perStepBytes), perItem: Array(plan.readBacksPerItem).fill(plan.perItemBytes), perCall: [plan.perCallBytes] };
+        const got = { perStep, perItem: perItem.bytes, perCall: perCall.bytes };
+        // A misprediction re-runs the rest of an item or call: more (and smaller) read-backs than the plan's, which is not the case measured.
+        const exact = (a: number[], b: number[]): boolean => JSON.stringify(a) === JSON.stringify(b);
+        if (!exact(perStep, want.perStep) || (perItem.mispredictions === 0 && !exact(perItem.bytes, want.perItem)) || (perCall.mispredictions === 0 && !exact(perCall.bytes, want.perCall))) {
+          throw new Error(`${key}: the WGSL decoder mapped ${JSON.stringify(got)}, the plan says ${JSON.stringify(want)}`);
         }
-        checked[key] = { per_step_session: { read_backs: perStep.length, bytes: [...new Set(perStep)] }, gpu_search_session: { read_backs: perItem.length, bytes: [...new Set(perItem)], mispredictions }, ms: Math.round(performance.now() - t) };
-        console.log(`verify ${key}: per step ${perStep.length} × ${[...new Set(perStep)]} B, GPU search ${perItem.length} × ${[...new Set(perItem)]} B (${mispredictions} mispredictions), ${Math.round(performance.now() - t)} ms`);
+        const row = (bytes: number[], mispredictions?: number) => ({ read_backs: bytes.length, bytes: [...new Set(bytes)], ...(mispredictions !== undefined && { mispredictions }) });
+        checked[key] = { per_step_session: row(perStep), gpu_search_per_item: row(perItem.bytes, perItem.mispredictions), gpu_search_per_call: row(perCall.bytes, perCall.mispredictions), ms: Math.round(performance.now() - t) };
+        console.log(`verify ${key}: per step ${perStep.length} × ${[...new Set(perStep)]} B, GPU search per item ${perItem.bytes.length} × ${[...new Set(perItem.bytes)]} B, per call ${perCall.bytes.length} × ${[...new Set(perCall.bytes)]} B (${perItem.mispredictions} + ${perCall.mispredictions} mispredictions), ${Math.round(performance.now() - t)} ms`);
       } finally {
         model.dispose();
+        perItemModel.dispose();
       }
     }
   } finally {
@@ -273,7 +283,7 @@ async function main(): Promise<void> {
       if (!plans.some((p) => p.bundle === dir && p.beamWidth === beamWidth)) plans.push(readbackPlan(dir, manifest.tokens.levels, manifest.tokens.codebookSize, beamWidth!, sessionLength));
     }
   }
-  const sizes = [...new Set([4, ...plans.flatMap((p) => [p.perStepBytes, p.perItemBytes])])].sort((a, b) => a - b);
+  const sizes = [...new Set([4, ...plans.flatMap((p) => [p.perStepBytes, p.perItemBytes, p.perCallBytes])])].sort((a, b) => a - b);
   console.log(`sizes (bytes): ${sizes.join(', ')}`);
   const wanted = o.contexts.split(',').filter(Boolean);
   const unknown = wanted.filter((c) => !['worker', 'page', 'node'].includes(c));
@@ -345,7 +355,7 @@ async function main(): Promise<void> {
     const medianMs = (bytes: number): number => bySize[bytes].readback.median_ms;
     for (const plan of plans) {
       const key = `${plan.bundle.split('/').pop()} beam ${plan.beamWidth}`;
-      (derived[key] ??= { sessionLength: plan.sessionLength, read_backs_per_call: `${plan.readBacksBefore} → ${plan.readBacksAfter}`, bytes_per_read_back: `${plan.perStepBytes} → ${plan.perItemBytes}` })[context.name] = perCallCost(plan, medianMs);
+      (derived[key] ??= { sessionLength: plan.sessionLength, read_backs_per_call: `${plan.readBacksPerStep} / ${plan.readBacksPerItem} / 1`, bytes_per_read_back: `${plan.perStepBytes} / ${plan.perItemBytes} / ${plan.perCallBytes}` })[context.name] = perCallCost(plan, medianMs);
     }
     const line = sizes.map((b) => `${b} B ${bySize[b].readback.median_ms.toFixed(3)} / ${bySize[b].readback.p95_ms.toFixed(3)} ms (submit only ${bySize[b].submit_only.median_ms.toFixed(3)})`).join('; ');
     console.log(`${context.name.padEnd(16)} idle onSubmittedWorkDone ${idle.median_ms.toFixed(3)} ms; read-back median / p95: ${line}`);

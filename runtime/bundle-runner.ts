@@ -162,9 +162,10 @@ export class BundleRunner {
     const { trie } = this.models;
     const bias = (options.historyBias ?? !exclude) ? this.models.historyBias : null;
     // The GPU-resident search's context, only for an engine that runs it: its alive counts and history paths are O(trie
-    // nodes + items) per call (at 1 M items a 4 MB copy and a 1 M-byte scan), which the CPU search computes on its own.
+    // nodes + items) per call (at 1 M items a 4 MB copy and a 1 M-byte scan), which the CPU search computes on its own;
+    // `exclude` lets its kernel make each item's last choice, so the whole session comes back in one read-back.
     const search = this.engine?.model.searchSession
-      ? { trie, beamWidth, sessionLength, alive: aliveLeafCounts(trie, exclude), historyBias: bias && history.length > 0 ? { bias, paths: historyPaths(trie, history) } : undefined }
+      ? { trie, beamWidth, sessionLength, alive: aliveLeafCounts(trie, exclude), exclude, historyBias: bias && history.length > 0 ? { bias, paths: historyPaths(trie, history) } : undefined }
       : undefined;
     const { decoder, release } = await this.encodeForDecoder(history, beamWidth, search);
     const t1 = now();

@@ -23,7 +23,7 @@ import { tap } from 'node:test/reporters';
  * tests/browser/runtime-spec.ts's, are reported under that module and left out of it).
  */
 const SLOW = [
-  ['tests/runtime/webgpu-search.test.ts', 'the GPU-resident search on SwiftShader against the per-step session, the tiny, KuaiRand, Beauty int4 and ensemble bundles: ~4.5 min'],
+  ['tests/runtime/webgpu-search.test.ts', 'the GPU-resident search on SwiftShader against the per-step session, the tiny, KuaiRand, Beauty int4 and ensemble bundles, each read-back mode: ~6–8 min'],
   ['tests/browser/runtime-webgpu.test.ts', 'the runtime spec in Chromium on WebGPU (SwiftShader), 110 recommendations for the memory check: ~5 min'],
   ['tests/runtime/webgpu-reward.test.ts', 'the reward model in WGSL on SwiftShader against onnxruntime, and the WGSL path\'s recommend() on the tiny and KuaiRand bundles (two runners each): ~4 min'],
   ['tests/models/reward/engine-model.test.ts', 'trains the reward model on the engine until it learns a planted target: ~2.5 min'],

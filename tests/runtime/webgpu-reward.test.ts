@@ -161,6 +161,20 @@ test('on the WGSL path recommend() and score() never make or call the wasm kerne
   }
 });
 
+test('recommend() on the WGSL path reads back once per call, its history excluded (the default) or kept', async () => {
+  const runner = await wgslRunner(bundle.dir);
+  try {
+    const { stats } = (runner as unknown as { engine: { model: { stats: { readBacks: number; mispredictions: number } } } }).engine.model;
+    for (const excludeHistory of [true, false]) {
+      const [readBacks, mispredictions] = [stats.readBacks, stats.mispredictions];
+      await runner.recommend([3, 17, 5], { beamWidth: 6, excludeHistory });
+      assert.deepEqual([stats.readBacks - readBacks, stats.mispredictions - mispredictions], [1, 0], `excludeHistory ${excludeHistory}: one read-back, no disagreement`);
+    }
+  } finally {
+    await runner.release();
+  }
+});
+
 /**
  * recommend() on `dir`'s WGSL path with the reward model in WGSL, and with it on the wasm kernels (as before the WGSL
  * reward model: its creation declined): the same sessions in the same order, rewards and towers within 1e-5.
