@@ -16,6 +16,11 @@ export interface ParseOptionsExtra<T> {
   required?: (keyof T & string)[];
 }
 
+/** Whether `argv` sets `--name` (`--name`, `--name=…` or `--name value`), as opposed to leaving it at its default. */
+export function optionGiven(argv: readonly string[], name: string): boolean {
+  return argv.some((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+}
+
 /**
  * Parse `argv` into a copy of `defaults`, converting each value to the type of its default.
  * Unknown keys and values of the wrong type throw OptionError naming the key and the valid keys.

@@ -55,7 +55,7 @@ export interface BaselineData {
 export function baselineData(prepared: PreparedData, maxLength: number, through: 'train' | 'validation' = 'train'): BaselineData {
   const trainOnly = trainSequences(prepared, prepared.split);
   if (maxLength <= 0) maxLength = autoMaxLength(trainOnly);
-  const train = through === 'train' ? trainOnly : sequencesThroughValidation(prepared, prepared.split);
+  const train = through === 'train' ? trainOnly : trainSequences(prepared, prepared.split, VALIDATION);
   return {
     items: prepared.meta.items,
     maxLength,
@@ -65,17 +65,6 @@ export function baselineData(prepared: PreparedData, maxLength: number, through:
     validation: heldOutExamples(prepared, prepared.split, VALIDATION, Infinity),
     test: heldOutExamples(prepared, prepared.split, TEST, Infinity),
   };
-}
-
-/** Each user's train and validation items, oldest first: the targets of a refit (never a test item). */
-function sequencesThroughValidation(data: PreparedData, split: PreparedData['split']): Int32Array[] {
-  const out: Int32Array[] = [];
-  for (let u = 0; u + 1 < data.userOffsets.length; u++) {
-    const items: number[] = [];
-    for (let r = data.userOffsets[u]; r < data.userOffsets[u + 1]; r++) if (split.rowSplit[r] !== TEST) items.push(data.item[r]);
-    out.push(Int32Array.from(items));
-  }
-  return out;
 }
 
 /**

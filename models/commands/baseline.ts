@@ -14,7 +14,7 @@
 import { checkOptionValues, type OptionRange } from '../data/prepare-options.ts';
 import { runBaseline } from '../baseline/run.ts';
 import { BaselineError, DEFAULT_BASELINE_TRAIN } from '../baseline/train.ts';
-import { parseOptions } from '../options.ts';
+import { optionGiven, parseOptions } from '../options.ts';
 
 export const summary = 'train the SASRec baseline (GPU) on prepared data and report its test metrics beside the seed model\'s';
 
@@ -52,7 +52,7 @@ export async function run(argv: string[]): Promise<void> {
   if (!o) return;
   if (!o.data || !o.out) throw new BaselineError('give --data PREPARED (an `onerec prepare` output) and --out DIR');
   checkOptionValues(o, BASELINE_OPTION_RANGES, { decay: ['constant', 'cosine', 'linear'], trainThrough: ['train', 'validation'] });
-  if (o.trainThrough === 'validation' && !argv.some((a) => /^--epochs(=|$)/.test(a))) {
+  if (o.trainThrough === 'validation' && !optionGiven(argv, 'epochs')) {
     throw new BaselineError('--trainThrough=validation trains a fixed number of epochs with no validation to stop it: give --epochs (the best epoch of a run with --trainThrough=train)');
   }
   if (o.trainThrough === 'validation' && o.checkpoint) throw new BaselineError('--trainThrough=validation trains; --checkpoint evaluates one: give one of them');

@@ -20,7 +20,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPrepared } from '../data/prepared.ts';
 import { createEngine } from '../engine/index.ts';
-import { parseOptions } from '../options.ts';
+import { optionGiven, parseOptions } from '../options.ts';
 import { seedDataFromPrepared, trainExampleCount } from '../seed/batches.ts';
 import { DEFAULT_SEED_CONFIG, DEFAULT_TRAIN_CONFIG, parameterCount, validateSeedConfig, type SeedConfig } from '../seed/config.ts';
 import { evaluateSplit } from '../seed/run-eval.ts';
@@ -47,7 +47,7 @@ export async function run(argv: string[]): Promise<void> {
   if (!o) return;
   if (o.trainThrough === 'validation') {
     // A refit validates nothing: its length must come from a run on the training split (that run's best epoch).
-    if (!argv.some((a) => /^--epochs(=|$)/.test(a))) throw new TrainError('--trainThrough=validation trains a fixed number of epochs with no validation to stop it: give --epochs (the best epoch of the same recipe on --trainThrough=train)');
+    if (!optionGiven(argv, 'epochs')) throw new TrainError('--trainThrough=validation trains a fixed number of epochs with no validation to stop it: give --epochs (the best epoch of the same recipe on --trainThrough=train)');
     if (o.finalValidation) throw new TrainError('--finalValidation with --trainThrough=validation: the model trained on the validation targets, so its validation figures would count them');
   }
   trainHeldOut(o); // an unknown --trainThrough or a gap with a refit is refused before the data is read

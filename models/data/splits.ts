@@ -74,13 +74,16 @@ export function heldOutExamples(data: Rows, split: Split, which: number, history
   return out;
 }
 
-/** The train rows' items of every user (the only rows that may build embeddings or co-occurrence). */
-export function trainSequences(data: Rows, split: Split): Int32Array[] {
+/**
+ * The train rows' items of every user (the only rows that may build embeddings or co-occurrence); with `through`
+ * VALIDATION, the validation rows' too (a refit's targets: every row but the test split's).
+ */
+export function trainSequences(data: Rows, split: Split, through: typeof TRAIN | typeof VALIDATION = TRAIN): Int32Array[] {
   const users = data.userOffsets.length - 1;
   const out: Int32Array[] = [];
   for (let u = 0; u < users; u++) {
     const items: number[] = [];
-    for (let r = data.userOffsets[u]; r < data.userOffsets[u + 1]; r++) if (split.rowSplit[r] === TRAIN) items.push(data.item[r]);
+    for (let r = data.userOffsets[u]; r < data.userOffsets[u + 1]; r++) if (split.rowSplit[r] <= through) items.push(data.item[r]);
     out.push(Int32Array.from(items));
   }
   return out;

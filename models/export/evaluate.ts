@@ -30,8 +30,6 @@ import { OnnxSeedModel } from '../../runtime-node/node-session.ts';
 import { extraCandidates, TransitionTable, type TransitionParams } from '../../runtime/transitions.ts';
 import { EvaluationLeakError } from '../data/errors.ts';
 
-export { EvaluationLeakError };
-
 export class BundleDataMismatchError extends Error {
   override name = 'BundleDataMismatchError';
 }

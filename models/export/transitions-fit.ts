@@ -17,27 +17,32 @@ import { DEFAULT_TRANSITION_PARAMS, rerankByTransitions, TransitionTable, type T
 export const LAMBDA_GRID = [0, 0.25, 0.5, 1, 2, 4, 8];
 export const HISTORY_GRID = [0, -1, -2, -4, -8];
 
-/** The training part of each user's sequence: all but the last two items (validation and test) of leave-one-out data. */
-export function trainingSequences(data: SeedData): Int32Array[] {
-  return data.sequences.map((seq) => seq.subarray(0, Math.max(0, seq.length - 2)));
-}
-
 /** Which transitions a bundle's table counts: the training split's, or those through the validation split (never test's). */
 export const TRANSITIONS_THROUGH = ['train', 'validation'] as const;
 export type TransitionsThrough = (typeof TRANSITIONS_THROUGH)[number];
+
+/**
+ * Each user's sequence up to the end of `through` in leave-one-out data: 'train' leaves out the last two items
+ * (validation and test), 'validation' only the last (test).
+ */
+export function sequencesThrough(data: SeedData, through: TransitionsThrough): Int32Array[] {
+  const held = through === 'train' ? 2 : 1;
+  return data.sequences.map((seq) => seq.subarray(0, Math.max(0, seq.length - held)));
+}
+
+/** The training part of each user's sequence: all but the last two items (validation and test) of leave-one-out data. */
+export function trainingSequences(data: SeedData): Int32Array[] {
+  return sequencesThrough(data, 'train');
+}
 
 /** The table of the training transitions (per item its `maxPerItem` most frequent successors). */
 export function trainTransitionTable(data: SeedData, maxPerItem = 100): TransitionTable {
   return transitionTable(data, 'train', maxPerItem);
 }
 
-/**
- * The table of each user's transitions up to the end of `through`: 'train' leaves out the last two items (validation
- * and test), 'validation' only the last (test), so the pair into each user's validation item is counted.
- */
+/** The table of each user's transitions up to the end of `through` ('validation': the pair into each validation item counted). */
 export function transitionTable(data: SeedData, through: TransitionsThrough, maxPerItem = 100): TransitionTable {
-  const held = through === 'train' ? 2 : 1;
-  return TransitionTable.build(data.sequences.map((seq) => seq.subarray(0, Math.max(0, seq.length - held))), data.itemCount, maxPerItem);
+  return TransitionTable.build(sequencesThrough(data, through), data.itemCount, maxPerItem);
 }
 
 /**
